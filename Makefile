@@ -1,0 +1,27 @@
+# IAK-PS: `make demo` and `make test` do everything on a fresh Debian 12
+# machine (as root): install dependencies, build, run.
+BUILD_DIR ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+
+.PHONY: all deps build demo test clean
+
+all: build
+
+deps:
+	@bash tools/install_deps.sh
+
+$(BUILD_DIR)/Makefile:
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/Makefile
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+demo: build
+	$(BUILD_DIR)/iak demo
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,17 @@
+// The `iak` subcommands. Each takes the arguments after its name (argv[0] is
+// the subcommand) with flags already parsed, and returns the exit code.
+#ifndef IAK_CLI_COMMANDS_H_
+#define IAK_CLI_COMMANDS_H_
+
+namespace iak::cli {
+
+int RunPretrain(int argc, char** argv);
+int RunScheduler(int argc, char** argv);
+int RunServer(int argc, char** argv);
+int RunWorker(int argc, char** argv);
+int RunEval(int argc, char** argv);
+int RunDemo(int argc, char** argv);
+
+}  // namespace iak::cli
+
+#endif  // IAK_CLI_COMMANDS_H_

@@ -1,0 +1,107 @@
+// `iak`: the one command-line entry point of IAK-PS.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  const char* file;  // the source file whose flags belong to it
+  const char* summary;
+  int (*run)(int, char**);
+};
+
+const Subcommand kSubcommands[] = {
+    {"demo", "demo_command.cc",
+     "pre-train on the bundled MovieLens data, fine-tune IAK adapters on a local cluster "
+     "(1 scheduler, 2 PS, 2 workers), print the per-domain table",
+     iak::cli::RunDemo},
+    {"pretrain", "pretrain_command.cc",
+     "train the base model on the early periods and write a model directory (sharded "
+     "RocksDB embedding snapshot + dense weights + manifest)",
+     iak::cli::RunPretrain},
+    {"scheduler", "scheduler_command.cc",
+     "run a job's scheduler: membership, heartbeats, barriers, phase switches",
+     iak::cli::RunScheduler},
+    {"ps", "ps_command.cc", "run a parameter server for one shard of a model's embeddings",
+     iak::cli::RunServer},
+    {"worker", "worker_command.cc",
+     "run a fine-tuning worker (under mpirun: one per rank)", iak::cli::RunWorker},
+    {"eval", "eval_command.cc",
+     "score each domain's test split with the frozen base and with base + IAK",
+     iak::cli::RunEval},
+};
+
+void PrintUsage() {
+  std::cout << "iak: fine-tune pre-trained recommenders with IAK adapters on a parameter-server "
+               "cluster.\n\nUsage: iak <command> [--flag=value ...]\n\nCommands:\n";
+  for (const Subcommand& c : kSubcommands) {
+    std::cout << "  " << c.name << std::string(12 - std::strlen(c.name), ' ') << c.summary
+              << "\n";
+  }
+  std::cout << "\n`iak <command> --help` lists a command's flags. Docs: docs/README.md\n";
+}
+
+void PrintCommandHelp(const Subcommand& command) {
+  std::cout << "iak " << command.name << ": " << command.summary << "\n\nFlags:\n";
+  std::vector<gflags::CommandLineFlagInfo> flags;
+  gflags::GetAllFlags(&flags);
+  for (const auto& flag : flags) {
+    const bool own = flag.filename.find(command.file) != std::string::npos;
+    const bool common = flag.filename.find("common_flags.cc") != std::string::npos;
+    if (!own && !common) continue;
+    std::cout << "  --" << flag.name << " (" << flag.description << ")\n"
+              << "      type: " << flag.type << "  default: \"" << flag.default_value << "\"\n";
+  }
+  std::cout << "  --v=N, --logtostderr, ... (glog's logging flags)\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    if (argc >= 3 && std::strcmp(argv[1], "help") == 0) {
+      for (const Subcommand& c : kSubcommands) {
+        if (std::strcmp(c.name, argv[2]) == 0) {
+          PrintCommandHelp(c);
+          return 0;
+        }
+      }
+    }
+    PrintUsage();
+    return argc < 2 ? 1 : 0;
+  }
+  const Subcommand* command = nullptr;
+  for (const Subcommand& c : kSubcommands) {
+    if (std::strcmp(c.name, argv[1]) == 0) command = &c;
+  }
+  if (command == nullptr) {
+    std::cerr << "iak: unknown command '" << argv[1] << "'\n\n";
+    PrintUsage();
+    return 2;
+  }
+  for (int i = 2; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0 ||
+        std::strcmp(argv[i], "-help") == 0) {
+      PrintCommandHelp(*command);
+      return 0;
+    }
+  }
+  // Logs go to stderr (the launcher collects each node's into a file).
+  FLAGS_logtostderr = true;
+  // Parse the flags after the subcommand; argv[0] becomes the subcommand.
+  int sub_argc = argc - 1;
+  char** sub_argv = argv + 1;
+  gflags::SetUsageMessage(std::string("iak ") + command->name + " [flags]");
+  gflags::ParseCommandLineFlags(&sub_argc, &sub_argv, /*remove_flags=*/true);
+  google::InitGoogleLogging(argv[0]);
+  return command->run(sub_argc, sub_argv);
+}

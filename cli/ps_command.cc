@@ -1,0 +1,39 @@
+// `iak ps`: serves one shard of a model's frozen embeddings.
+#include <gflags/gflags.h>
+
+#include "cli/commands.h"
+#include "cli/common_flags.h"
+#include "cli/stop_signal.h"
+#include "net/zmq_transport.h"
+#include "ps/ps_server.h"
+
+DEFINE_int32(shard, 0, "which shard of the snapshot this server serves");
+DEFINE_string(ps_listen, "tcp://127.0.0.1:0", "address to serve pulls on; port 0 = any free port");
+DEFINE_string(name, "", "node name for logs and errors (default ps-<shard>)");
+DEFINE_string(model_dir, "", "model directory to serve (default: the job spec's model_dir)");
+
+namespace iak::cli {
+
+int RunServer(int, char**) {
+  const std::atomic<bool>& stop = InstallStopSignalHandlers();
+  ps::PsServerOptions options;
+  options.model_dir = FLAGS_model_dir;
+  if (options.model_dir.empty()) {
+    StatusOr<proto::JobSpec> spec = LoadJobFromFlags();
+    if (!spec.ok()) return ReportError("ps", spec.status());
+    options.model_dir = spec->model_dir();
+  }
+  options.shard = FLAGS_shard;
+  options.listen_address = FLAGS_ps_listen;
+  options.scheduler_address = FLAGS_scheduler;
+  options.name = FLAGS_name.empty() ? "ps-" + std::to_string(FLAGS_shard) : FLAGS_name;
+  net::ZmqTransport transport;
+  ps::PsServer server(options, &transport);
+  Status started = server.Start();
+  if (!started.ok()) return ReportError("ps", started);
+  Status done = server.Run(stop);
+  if (!done.ok()) return ReportError("ps", done);
+  return 0;
+}
+
+}  // namespace iak::cli

@@ -1,0 +1,55 @@
+// `iak worker`: one fine-tuning worker; under mpirun, one per rank.
+#include <gflags/gflags.h>
+
+#include "cli/commands.h"
+#include "cli/common_flags.h"
+#include "cli/stop_signal.h"
+#include "collective/inproc_communicator.h"
+#include "collective/mpi_communicator.h"
+#include "net/zmq_transport.h"
+#include "worker/worker.h"
+
+DEFINE_int32(progress_every, 50, "log a progress line every N steps (rank 0)");
+
+namespace iak::cli {
+
+int RunWorker(int argc, char** argv) {
+  const std::atomic<bool>& stop = InstallStopSignalHandlers();
+  StatusOr<proto::JobSpec> spec = LoadJobFromFlags();
+  if (!spec.ok()) return ReportError("worker", spec.status());
+  const std::string scheduler = FLAGS_scheduler;
+  if (scheduler.empty()) {
+    return ReportError("worker", InvalidArgumentError("--scheduler is required"));
+  }
+  // Under mpirun the MPI world is the collective group; a lone worker is a
+  // group of one.
+  std::unique_ptr<collective::Communicator> communicator;
+  if (collective::MpiCommunicator::LaunchedByMpirun()) {
+    StatusOr<std::unique_ptr<collective::MpiCommunicator>> mpi =
+        collective::MpiCommunicator::Create(&argc, &argv);
+    if (!mpi.ok()) return ReportError("worker", mpi.status());
+    communicator = std::move(mpi).value();
+  } else {
+    communicator = std::make_unique<collective::InProcCommunicator>(
+        std::make_shared<collective::InProcGroup>(1), 0);
+  }
+  if (communicator->size() != spec->num_workers()) {
+    return ReportError("worker", InvalidArgumentError(
+                                     "the job spec asks for " +
+                                     std::to_string(spec->num_workers()) + " workers but " +
+                                     std::to_string(communicator->size()) +
+                                     " were started; use mpirun -np " +
+                                     std::to_string(spec->num_workers())));
+  }
+  worker::WorkerOptions options;
+  options.spec = *spec;
+  options.scheduler_address = scheduler;
+  options.progress_every = FLAGS_progress_every;
+  net::ZmqTransport transport;
+  worker::Worker worker(options, &transport, communicator.get());
+  Status done = worker.Run(stop);
+  if (!done.ok()) return ReportError("worker", done);
+  return 0;
+}
+
+}  // namespace iak::cli

@@ -1,0 +1,94 @@
+#include "cluster/child_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+namespace iak::cluster {
+
+StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::string& name,
+                                                            const std::vector<std::string>& argv,
+                                                            const std::string& log_path) {
+  CHECK(!argv.empty());
+  int log_fd = -1;
+  if (!log_path.empty()) {
+    log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) return IoError("cannot open log " + log_path + ": " + std::strerror(errno));
+  }
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    if (log_fd >= 0) ::close(log_fd);
+    return UnavailableError("fork failed for " + name + ": " + std::strerror(errno));
+  }
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec.
+    if (log_fd >= 0) {
+      ::dup2(log_fd, STDOUT_FILENO);
+      ::dup2(log_fd, STDERR_FILENO);
+    }
+    ::execv(args[0], args.data());
+    const char msg[] = "exec failed\n";
+    ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+    (void)ignored;
+    ::_exit(127);
+  }
+  if (log_fd >= 0) ::close(log_fd);
+  return std::unique_ptr<ChildProcess>(new ChildProcess(name, pid, log_path));
+}
+
+ChildProcess::~ChildProcess() {
+  if (!exit_code_.has_value()) Stop(Duration(2000));
+}
+
+std::optional<int> ChildProcess::Poll() {
+  if (exit_code_.has_value()) return exit_code_;
+  int status = 0;
+  const pid_t got = ::waitpid(pid_, &status, WNOHANG);
+  if (got == pid_) {
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  } else if (got < 0 && errno == ECHILD) {
+    exit_code_ = 255;  // reaped elsewhere; treat as failed
+  }
+  return exit_code_;
+}
+
+StatusOr<int> ChildProcess::Wait(Deadline deadline) {
+  // Poll with a short backoff: waitpid has no timeout, and a SIGCHLD handler
+  // would be process-global state.
+  Duration pause(1);
+  while (true) {
+    if (std::optional<int> code = Poll()) return *code;
+    if (deadline.Expired()) {
+      return DeadlineExceededError(name_ + " (pid " + std::to_string(pid_) +
+                                   ") still running at the deadline");
+    }
+    std::this_thread::sleep_for(pause);
+    if (pause < Duration(50)) pause *= 2;
+  }
+}
+
+void ChildProcess::Stop(Duration grace) {
+  if (Poll().has_value()) return;
+  ::kill(pid_, SIGTERM);
+  if (Wait(Deadline::After(grace)).ok()) return;
+  ::kill(pid_, SIGKILL);
+  Wait(Deadline::After(Duration(5000))).status().IgnoreError();
+}
+
+std::string SelfExecutablePath() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "iak";
+  buf[n] = '\0';
+  return buf;
+}
+
+}  // namespace iak::cluster

@@ -1,0 +1,151 @@
+#include "cluster/local_launcher.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "cluster/child_process.h"
+
+namespace iak::cluster {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string LogTail(const std::string& path, int lines) {
+  const std::string text = ReadFile(path);
+  size_t pos = text.size();
+  for (int i = 0; i <= lines && pos > 0; ++i) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) {
+      pos = 0;
+      break;
+    }
+  }
+  return text.substr(pos);
+}
+
+// Prints new lines of `path` that carry progress, remembering the offset.
+void EchoProgress(const std::string& path, std::streamoff* offset) {
+  std::ifstream in(path);
+  if (!in) return;
+  in.seekg(*offset);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // a partial line: read it next time
+    *offset += static_cast<std::streamoff>(line.size() + 1);
+    const size_t at = line.find("progress: ");
+    if (at != std::string::npos) std::cerr << "  " << line.substr(at + 10) << "\n";
+  }
+}
+
+Status Failed(const ChildProcess& child, int code) {
+  return UnavailableError(child.name() + " exited with code " + std::to_string(code) +
+                          "; last lines of " + child.log_path() + ":\n" +
+                          LogTail(child.log_path(), 12));
+}
+
+}  // namespace
+
+Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options,
+                   const std::atomic<bool>& stop) {
+  ::mkdir(options.run_dir.c_str(), 0755);
+  const std::string address_file = options.run_dir + "/scheduler.address";
+  std::remove(address_file.c_str());
+
+  IAK_ASSIGN_OR_RETURN(
+      std::unique_ptr<ChildProcess> scheduler,
+      ChildProcess::Start("scheduler",
+                          {options.iak_binary, "scheduler", "--job=" + options.job_spec_path,
+                           "--listen=tcp://127.0.0.1:0", "--address_file=" + address_file},
+                          options.run_dir + "/scheduler.log"));
+
+  // The scheduler picks a free port and writes where it listens.
+  std::string scheduler_address;
+  const Deadline startup = Deadline::After(options.startup_timeout);
+  while (scheduler_address.empty()) {
+    scheduler_address = ReadFile(address_file);
+    if (!scheduler_address.empty()) break;
+    if (std::optional<int> code = scheduler->Poll()) return Failed(*scheduler, *code);
+    if (stop.load()) return CancelledError("stopped before the scheduler came up");
+    if (startup.Expired()) {
+      return DeadlineExceededError("the scheduler did not write " + address_file + " within " +
+                                   std::to_string(options.startup_timeout.count()) + " ms");
+    }
+    std::this_thread::sleep_for(Duration(10));
+  }
+  std::cerr << "scheduler listening at " << scheduler_address << "\n";
+
+  std::vector<std::unique_ptr<ChildProcess>> servers;
+  for (int shard = 0; shard < spec.num_servers(); ++shard) {
+    const std::string name = "ps-" + std::to_string(shard);
+    IAK_ASSIGN_OR_RETURN(
+        std::unique_ptr<ChildProcess> ps,
+        ChildProcess::Start(name,
+                            {options.iak_binary, "ps", "--job=" + options.job_spec_path,
+                             "--shard=" + std::to_string(shard), "--scheduler=" + scheduler_address,
+                             "--name=" + name},
+                            options.run_dir + "/" + name + ".log"));
+    servers.push_back(std::move(ps));
+  }
+  std::cerr << spec.num_servers() << " parameter server(s) started\n";
+
+  IAK_ASSIGN_OR_RETURN(
+      std::unique_ptr<ChildProcess> workers,
+      ChildProcess::Start(
+          "workers (mpirun)",
+          {options.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np",
+           std::to_string(spec.num_workers()), options.iak_binary, "worker",
+           "--job=" + options.job_spec_path, "--scheduler=" + scheduler_address},
+          options.run_dir + "/workers.log"));
+  std::cerr << spec.num_workers() << " worker(s) started under mpirun; logs in " << options.run_dir
+            << "\n";
+
+  const Deadline job_deadline = Deadline::After(options.job_timeout);
+  std::streamoff progress_offset = 0;
+  bool workers_done = false;
+  bool scheduler_done = false;
+  while (true) {
+    if (options.echo_progress) EchoProgress(workers->log_path(), &progress_offset);
+    if (stop.load()) return CancelledError("stopped by the user; the cluster was shut down");
+    if (job_deadline.Expired()) {
+      return DeadlineExceededError("the job ran past its " +
+                                   std::to_string(options.job_timeout.count() / 1000) +
+                                   " s limit; the cluster was shut down");
+    }
+    if (!workers_done) {
+      if (std::optional<int> code = workers->Poll()) {
+        if (*code != 0) return Failed(*workers, *code);
+        workers_done = true;
+      }
+    }
+    if (!scheduler_done) {
+      if (std::optional<int> code = scheduler->Poll()) {
+        if (*code != 0) return Failed(*scheduler, *code);
+        scheduler_done = true;
+      }
+    }
+    bool servers_done = true;
+    for (auto& ps : servers) {
+      if (std::optional<int> code = ps->Poll()) {
+        if (*code != 0) return Failed(*ps, *code);
+      } else {
+        servers_done = false;
+      }
+    }
+    if (workers_done && scheduler_done && servers_done) break;
+    std::this_thread::sleep_for(Duration(50));
+  }
+  return Status::Ok();
+}
+
+}  // namespace iak::cluster

@@ -1,0 +1,91 @@
+#include "data/split.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include <glog/logging.h>
+
+namespace iak::data {
+namespace {
+
+// floor(n * fraction), forgiving the rounding error of binary fractions so
+// that 100 * 0.29 gives 29 rather than 28.
+size_t PartSize(size_t n, double fraction) {
+  return static_cast<size_t>(std::floor(static_cast<double>(n) * fraction + 1e-9));
+}
+
+}  // namespace
+
+Status ValidateSplitFractions(double train_fraction, double validation_fraction) {
+  // Written as negations so that NaN fails too.
+  if (!(train_fraction >= 0.0) || !(validation_fraction >= 0.0) ||
+      !(train_fraction + validation_fraction <= 1.0)) {
+    return InvalidArgumentError("split fractions must be >= 0 and sum to at most 1; got train " +
+                                std::to_string(train_fraction) + ", validation " +
+                                std::to_string(validation_fraction));
+  }
+  return Status::Ok();
+}
+
+std::vector<DomainSplit> SplitByTime(const Dataset& data, double train_fraction,
+                                     double validation_fraction) {
+  const Status valid = ValidateSplitFractions(train_fraction, validation_fraction);
+  CHECK(valid.ok()) << valid;
+  CHECK_EQ(data.domain.size(), data.size());
+  CHECK_EQ(data.timestamp.size(), data.size());
+
+  const size_t num_domains = data.domain_names.size();
+  std::vector<SampleIds> by_domain(num_domains);
+  for (size_t s = 0; s < data.size(); ++s) {
+    const int32_t d = data.domain[s];
+    CHECK(d >= 0 && static_cast<size_t>(d) < num_domains)
+        << "sample " << s << " has domain " << d << " but there are " << num_domains;
+    by_domain[static_cast<size_t>(d)].push_back(static_cast<uint32_t>(s));
+  }
+
+  std::vector<DomainSplit> splits(num_domains);
+  for (size_t d = 0; d < num_domains; ++d) {
+    SampleIds& ids = by_domain[d];
+    // Ids are already ascending, so a stable sort by timestamp yields the
+    // (timestamp, id) order.
+    std::stable_sort(ids.begin(), ids.end(), [&data](uint32_t a, uint32_t b) {
+      return data.timestamp[a] < data.timestamp[b];
+    });
+    const size_t n = ids.size();
+    const size_t n_train = std::min(n, PartSize(n, train_fraction));
+    const size_t n_val = std::min(n - n_train, PartSize(n, validation_fraction));
+    splits[d].train.assign(ids.begin(), ids.begin() + n_train);
+    splits[d].validation.assign(ids.begin() + n_train, ids.begin() + n_train + n_val);
+    splits[d].test.assign(ids.begin() + n_train + n_val, ids.end());
+  }
+  return splits;
+}
+
+SampleIds ConcatSplitParts(const std::vector<DomainSplit>& splits, const std::vector<int>& domains,
+                           SplitPart part) {
+  SampleIds out;
+  for (int d : domains) {
+    CHECK(d >= 0 && static_cast<size_t>(d) < splits.size())
+        << "domain " << d << " out of range [0, " << splits.size() << ")";
+    const DomainSplit& split = splits[static_cast<size_t>(d)];
+    const SampleIds& ids = part == SplitPart::kTrain        ? split.train
+                           : part == SplitPart::kValidation ? split.validation
+                                                            : split.test;
+    out.insert(out.end(), ids.begin(), ids.end());
+  }
+  return out;
+}
+
+SampleIds ShardIds(const SampleIds& ids, int rank, int world) {
+  CHECK_GT(world, 0);
+  CHECK(rank >= 0 && rank < world) << "rank " << rank << " not in [0, " << world << ")";
+  SampleIds out;
+  out.reserve(ids.size() / static_cast<size_t>(world) + 1);
+  for (size_t i = static_cast<size_t>(rank); i < ids.size(); i += static_cast<size_t>(world)) {
+    out.push_back(ids[i]);
+  }
+  return out;
+}
+
+}  // namespace iak::data

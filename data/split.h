@@ -1,0 +1,56 @@
+// Time-ordered train/validation/test splits per domain, and sharding of
+// sample lists across workers.
+//
+// Splitting by time rather than at random keeps the evaluation honest for a
+// recommender: the model is always tested on interactions later than those
+// it trained on, as in deployment.
+//
+// Thread-safety: pure functions of their arguments.
+#ifndef IAK_DATA_SPLIT_H_
+#define IAK_DATA_SPLIT_H_
+
+#include <vector>
+
+#include "common/status.h"
+#include "data/dataset.h"
+
+namespace iak::data {
+
+struct DomainSplit {
+  SampleIds train;       // earliest samples of the domain
+  SampleIds validation;  // the next ones
+  SampleIds test;        // the latest ones
+};
+
+enum class SplitPart { kTrain, kValidation, kTest };
+
+// InvalidArgumentError unless 0 <= each fraction and their sum <= 1; use it to
+// check user-supplied fractions before calling SplitByTime.
+[[nodiscard]] Status ValidateSplitFractions(double train_fraction, double validation_fraction);
+
+// One DomainSplit per entry of data.domain_names. Within a domain, sample ids
+// are sorted by (timestamp, id) and cut: the first
+// floor(n * train_fraction) go to train, the next
+// floor(n * validation_fraction) to validation, the rest to test. Each part is
+// in that time order, so every train timestamp <= every validation timestamp
+// <= every test timestamp of the same domain.
+// Precondition (CHECKed): ValidateSplitFractions passes and every
+// data.domain[s] indexes data.domain_names.
+std::vector<DomainSplit> SplitByTime(const Dataset& data, double train_fraction = 0.8,
+                                     double validation_fraction = 0.1);
+
+// The `part` ids of the listed domains, concatenated in the order given
+// (e.g. the train parts of the early domains for pre-training).
+// Precondition (CHECKed): every entry of `domains` indexes `splits`.
+SampleIds ConcatSplitParts(const std::vector<DomainSplit>& splits, const std::vector<int>& domains,
+                           SplitPart part = SplitPart::kTrain);
+
+// Worker `rank`'s share of `ids` among `world` workers: ids[rank],
+// ids[rank + world], ... Strided, so shares differ in size by at most one and
+// each keeps the input order; the shares of ranks 0..world-1 partition `ids`.
+// Precondition (CHECKed): world > 0 and 0 <= rank < world.
+SampleIds ShardIds(const SampleIds& ids, int rank, int world);
+
+}  // namespace iak::data
+
+#endif  // IAK_DATA_SPLIT_H_

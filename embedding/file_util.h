@@ -1,0 +1,22 @@
+// Whole-file reads and crash-safe whole-file writes for the model directory.
+// Errors are Statuses naming the path and the OS reason; nothing throws.
+#ifndef IAK_EMBEDDING_FILE_UTIL_H_
+#define IAK_EMBEDDING_FILE_UTIL_H_
+
+#include <string>
+
+#include "common/status.h"
+
+namespace iak::embedding {
+
+// Reads `path` into `*contents`. NotFound when the file does not exist,
+// IoError on any other failure.
+[[nodiscard]] Status ReadFileToString(const std::string& path, std::string* contents);
+
+// Writes `contents` to `path` via a temporary file, fsync and rename, so a
+// reader sees either the old file, or the complete new one, never a part.
+[[nodiscard]] Status WriteFileAtomically(const std::string& path, const std::string& contents);
+
+}  // namespace iak::embedding
+
+#endif  // IAK_EMBEDDING_FILE_UTIL_H_

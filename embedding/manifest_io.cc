@@ -1,0 +1,106 @@
+#include "embedding/manifest_io.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include "embedding/file_util.h"
+#include "embedding/snapshot_format.h"
+
+namespace iak::embedding {
+namespace {
+
+// Keeps the first parse error with its position (lines and columns 0-based).
+class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (!has_error_) {
+      has_error_ = true;
+      line_ = line;
+      column_ = column;
+      message_ = message;
+    }
+  }
+
+  std::string Describe(const std::string& path) const {
+    if (!has_error_) return path + ": not a valid ModelManifest";
+    return path + ":" + std::to_string(line_ + 1) + ":" + std::to_string(column_ + 1) + ": " +
+           message_;
+  }
+
+ private:
+  bool has_error_ = false;
+  int line_ = 0;
+  int column_ = 0;
+  std::string message_;
+};
+
+}  // namespace
+
+std::string ManifestPath(const std::string& model_dir) {
+  return JoinPath(model_dir, kManifestFileName);
+}
+
+StatusOr<proto::ModelManifest> ReadManifest(const std::string& model_dir) {
+  const std::string path = ManifestPath(model_dir);
+  std::string text;
+  Status read = ReadFileToString(path, &text);
+  if (read.code() == StatusCode::kNotFound) {
+    return NotFoundError("no model manifest at " + path +
+                         " (is this a model directory? one without a manifest was never "
+                         "completely written: re-run `iak pretrain`)");
+  }
+  IAK_RETURN_IF_ERROR(read);
+  proto::ModelManifest manifest;
+  FirstErrorCollector errors;
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text, &manifest)) {
+    return InvalidArgumentError("cannot parse model manifest " + errors.Describe(path));
+  }
+  IAK_RETURN_IF_ERROR(ValidateManifest(manifest, path));
+  return manifest;
+}
+
+Status ValidateManifest(const proto::ModelManifest& manifest, const std::string& path) {
+  auto invalid = [&path](const std::string& what) {
+    return InvalidArgumentError("invalid model manifest " + path + ": " + what);
+  };
+  if (manifest.format() != kModelFormat) {
+    return invalid("format is \"" + manifest.format() + "\", expected \"" + kModelFormat + "\"");
+  }
+  if (manifest.embedding_dim() <= 0) {
+    return invalid("embedding_dim must be positive, got " +
+                   std::to_string(manifest.embedding_dim()));
+  }
+  if (manifest.num_shards() <= 0) {
+    return invalid("num_shards must be positive, got " + std::to_string(manifest.num_shards()));
+  }
+  if (manifest.shards_size() != manifest.num_shards()) {
+    return invalid("num_shards is " + std::to_string(manifest.num_shards()) + " but " +
+                   std::to_string(manifest.shards_size()) + " shards are listed");
+  }
+  for (int i = 0; i < manifest.shards_size(); ++i) {
+    const proto::ShardInfo& shard = manifest.shards(i);
+    if (shard.index() != i) {
+      return invalid("shard listed at position " + std::to_string(i) + " has index " +
+                     std::to_string(shard.index()));
+    }
+    if (shard.path().empty()) return invalid("shard " + std::to_string(i) + " has no path");
+  }
+  if (manifest.dense_file().empty()) return invalid("dense_file is empty");
+  if (manifest.snapshot_id().empty()) return invalid("snapshot_id is empty");
+  return Status::Ok();
+}
+
+Status WriteManifest(const std::string& model_dir, const proto::ModelManifest& manifest) {
+  const std::string path = ManifestPath(model_dir);
+  IAK_RETURN_IF_ERROR(ValidateManifest(manifest, path));
+  std::string text;
+  if (!google::protobuf::TextFormat::PrintToString(manifest, &text)) {
+    return InternalError("cannot print the model manifest for " + path);
+  }
+  return WriteFileAtomically(path, text);
+}
+
+}  // namespace iak::embedding

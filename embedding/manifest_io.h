@@ -1,0 +1,34 @@
+// Reading, validating and writing a model directory's MANIFEST.pbtxt
+// (proto::ModelManifest in Protobuf text format). See snapshot_format.h.
+#ifndef IAK_EMBEDDING_MANIFEST_IO_H_
+#define IAK_EMBEDDING_MANIFEST_IO_H_
+
+#include <string>
+
+#include "common/status.h"
+#include "proto/iak.pb.h"
+
+namespace iak::embedding {
+
+// "<model_dir>/MANIFEST.pbtxt".
+std::string ManifestPath(const std::string& model_dir);
+
+// Reads and validates the manifest of `model_dir`.
+// NotFound: no manifest (the directory is missing, or was never completely
+// written). InvalidArgument: unparsable ("<path>:<line>:<column>: <error>")
+// or invalid (see ValidateManifest). IoError: the file cannot be read.
+[[nodiscard]] StatusOr<proto::ModelManifest> ReadManifest(const std::string& model_dir);
+
+// Checks format == "iak-model-v1", embedding_dim > 0, num_shards > 0 and equal
+// to the number of shards listed, shard i listed i-th with a path, a dense file
+// and a snapshot id. InvalidArgument naming `path` (used in messages only).
+[[nodiscard]] Status ValidateManifest(const proto::ModelManifest& manifest,
+                                      const std::string& path);
+
+// Validates `manifest` and writes it atomically to ManifestPath(model_dir).
+[[nodiscard]] Status WriteManifest(const std::string& model_dir,
+                                   const proto::ModelManifest& manifest);
+
+}  // namespace iak::embedding
+
+#endif  // IAK_EMBEDDING_MANIFEST_IO_H_

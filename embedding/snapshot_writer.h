@@ -1,0 +1,46 @@
+// WriteModelDirectory: writes a pre-trained model as a model directory
+// (layout in snapshot_format.h): the embedding table split into one RocksDB
+// DB per shard by ShardOfKey, the dense weights, and the manifest with
+// per-shard and dense checksums and a snapshot id.
+//
+// The manifest is written last and atomically, so a directory whose write was
+// interrupted has no manifest and every reader refuses it.
+#ifndef IAK_EMBEDDING_SNAPSHOT_WRITER_H_
+#define IAK_EMBEDDING_SNAPSHOT_WRITER_H_
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+#include "proto/iak.pb.h"
+
+namespace iak::embedding {
+
+struct SnapshotContents {
+  int embedding_dim = 0;
+  int num_shards = 1;
+  // key -> row of embedding_dim floats. Not owned; must outlive the write.
+  const std::unordered_map<uint64_t, std::vector<float>>* table = nullptr;
+  // The dense (MLP) weights, opaque to this library.
+  std::string dense_blob;
+  // fields, bottom/tower hidden sizes, num_tasks, data_description filled by
+  // the caller; format, dim, shards, dense file, checksums, snapshot id and
+  // created_at are (over)written here.
+  proto::ModelManifest base_manifest;
+  // Replace a complete model already in the directory. Default: refuse.
+  bool overwrite = false;
+};
+
+// Writes `contents` to `dir` (created if needed).
+// InvalidArgument: dim or shard count not positive, no table, a row whose size
+// is not embedding_dim. AlreadyExists: `dir` holds a manifest and overwrite is
+// false. IoError: a file or RocksDB write failed (the directory then has no
+// manifest). Rewriting a directory first removes its manifest and the shard
+// directories it is about to write.
+[[nodiscard]] Status WriteModelDirectory(const std::string& dir, const SnapshotContents& contents);
+
+}  // namespace iak::embedding
+
+#endif  // IAK_EMBEDDING_SNAPSHOT_WRITER_H_

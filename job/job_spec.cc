@@ -1,0 +1,160 @@
+#include "job/job_spec.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace iak::job {
+namespace {
+
+// Collects the first parse error with its position.
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (first_.empty()) {
+      first_ = "line " + std::to_string(line + 1) + ", column " + std::to_string(column + 1) +
+               ": " + message;
+    }
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
+
+}  // namespace
+
+void ApplyDefaults(proto::JobSpec* spec) {
+  if (spec->name().empty()) spec->set_name("iak-job");
+  if (spec->output_dir().empty()) spec->set_output_dir("runs/" + spec->name());
+  proto::DataSpec* data = spec->mutable_data();
+  if (data->movielens_dir().empty()) data->set_movielens_dir("datasets/ml-latest-small");
+  if (data->period_bounds().empty()) {
+    for (int b : {1996, 2004, 2008, 2012, 2016, 2019}) data->add_period_bounds(b);
+  }
+  if (data->pretrain_periods() == 0) data->set_pretrain_periods(1);
+  if (data->train_fraction() == 0) data->set_train_fraction(0.8);
+  if (data->validation_fraction() == 0) data->set_validation_fraction(0.1);
+  proto::IakSpec* iak = spec->mutable_iak();
+  if (iak->latent_dim() == 0) iak->set_latent_dim(16);
+  if (iak->encoder_hidden().empty()) iak->add_encoder_hidden(32);
+  if (iak->decoder_hidden().empty()) iak->add_decoder_hidden(32);
+  if (spec->phases().empty()) {
+    proto::PhaseCommand* c = spec->add_phases();
+    c->set_phase(proto::PHASE_COMPRESSION);
+    c->set_steps(400);
+    c->set_beta(1e-3f);
+    c->set_learning_rate(2e-3f);
+    proto::PhaseCommand* m = spec->add_phases();
+    m->set_phase(proto::PHASE_MATCHING);
+    m->set_steps(200);
+    m->set_beta(1e-4f);
+    m->set_learning_rate(1e-3f);
+  }
+  if (spec->batch_size() == 0) spec->set_batch_size(256);
+  if (spec->seed() == 0) spec->set_seed(20250124);
+  if (spec->num_servers() == 0) spec->set_num_servers(2);
+  if (spec->num_workers() == 0) spec->set_num_workers(2);
+  proto::TimeoutSpec* t = spec->mutable_timeouts();
+  if (t->heartbeat_interval_ms() == 0) t->set_heartbeat_interval_ms(500);
+  if (t->heartbeat_timeout_ms() == 0) t->set_heartbeat_timeout_ms(10000);
+  if (t->startup_timeout_ms() == 0) t->set_startup_timeout_ms(120000);
+  if (t->barrier_timeout_ms() == 0) t->set_barrier_timeout_ms(300000);
+  if (t->collective_timeout_ms() == 0) t->set_collective_timeout_ms(60000);
+  if (t->pull_timeout_ms() == 0) t->set_pull_timeout_ms(10000);
+}
+
+Status Validate(const proto::JobSpec& spec) {
+  auto bad = [](const std::string& field, const std::string& value, const std::string& allowed) {
+    return InvalidArgumentError("job spec field '" + field + "' = " + value + ": " + allowed);
+  };
+  if (spec.model_dir().empty()) {
+    return bad("model_dir", "\"\"", "set it to a directory written by `iak pretrain`");
+  }
+  const proto::DataSpec& data = spec.data();
+  if (data.period_bounds_size() < 2) {
+    return bad("data.period_bounds", std::to_string(data.period_bounds_size()) + " entries",
+               "need at least 2 increasing years");
+  }
+  for (int i = 1; i < data.period_bounds_size(); ++i) {
+    if (data.period_bounds(i) <= data.period_bounds(i - 1)) {
+      return bad("data.period_bounds", std::to_string(data.period_bounds(i)),
+                 "years must increase strictly");
+    }
+  }
+  const int periods = data.period_bounds_size() - 1;
+  if (data.pretrain_periods() < 1 || data.pretrain_periods() >= periods) {
+    return bad("data.pretrain_periods", std::to_string(data.pretrain_periods()),
+               "must be in [1, " + std::to_string(periods - 1) +
+                   "] so at least one later period is fine-tuned");
+  }
+  if (data.train_fraction() <= 0 || data.validation_fraction() < 0 ||
+      data.train_fraction() + data.validation_fraction() >= 1) {
+    return bad("data.train_fraction", std::to_string(data.train_fraction()),
+               "train_fraction > 0 and train_fraction + validation_fraction < 1");
+  }
+  if (spec.iak().latent_dim() < 1) {
+    return bad("iak.latent_dim", std::to_string(spec.iak().latent_dim()), "must be >= 1");
+  }
+  for (const proto::PhaseCommand& phase : spec.phases()) {
+    if (phase.phase() != proto::PHASE_COMPRESSION && phase.phase() != proto::PHASE_MATCHING) {
+      return bad("phases.phase", proto::Phase_Name(phase.phase()),
+                 "PHASE_COMPRESSION or PHASE_MATCHING");
+    }
+    if (phase.steps() < 0) return bad("phases.steps", std::to_string(phase.steps()), ">= 0");
+    if (phase.beta() < 0) return bad("phases.beta", std::to_string(phase.beta()), ">= 0");
+    if (phase.learning_rate() <= 0) {
+      return bad("phases.learning_rate", std::to_string(phase.learning_rate()), "> 0");
+    }
+  }
+  if (spec.batch_size() < 1) return bad("batch_size", std::to_string(spec.batch_size()), ">= 1");
+  if (spec.num_servers() < 1) {
+    return bad("num_servers", std::to_string(spec.num_servers()), ">= 1");
+  }
+  if (spec.num_workers() < 1) {
+    return bad("num_workers", std::to_string(spec.num_workers()), ">= 1");
+  }
+  return Status::Ok();
+}
+
+StatusOr<proto::JobSpec> LoadJobSpec(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFoundError("cannot open job spec " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  proto::JobSpec spec;
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(text.str(), &spec)) {
+    return InvalidArgumentError(path + ": " + errors.first() +
+                                " (see docs/job_spec.md for the fields)");
+  }
+  ApplyDefaults(&spec);
+  IAK_RETURN_IF_ERROR(Validate(spec).WithContext(path));
+  return spec;
+}
+
+Status SaveJobSpec(const proto::JobSpec& spec, const std::string& path) {
+  std::string text;
+  if (!google::protobuf::TextFormat::PrintToString(spec, &text)) {
+    return InternalError("cannot print job spec");
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return IoError("cannot write " + tmp);
+    out << text;
+    if (!out.flush()) return IoError("cannot write " + tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return IoError("cannot rename " + tmp + " to " + path);
+  }
+  return Status::Ok();
+}
+
+}  // namespace iak::job

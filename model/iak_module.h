@@ -1,0 +1,126 @@
+// IakModule: the Information-Aware Adaptive Kernel, a variational bottleneck
+// adapter inserted on the base model's representation h.
+//
+//   encoder MLP: h -> (mu, logvar) in R^k x R^k
+//   z = mu + exp(0.5 logvar) * eps, eps ~ N(0, I)   (training)
+//   z = mu                                          (inference)
+//   decoder MLP: z -> delta (dim of h);  h' = h + delta
+//   KL = mean_batch 0.5 * sum_j (exp(logvar) + mu^2 - 1 - logvar)
+//
+// The decoder's last layer starts at exactly zero, so an untrained module is
+// the identity and the tuned model starts equal to the pre-trained one.
+// With `plain_adapter` the module is an ordinary bottleneck adapter: the
+// encoder outputs z (k values) directly, no noise, no KL.
+//
+// All parameters live in one flat vector (encoder first, then decoder) with a
+// gradient vector of the same layout; these are what workers all-reduce and
+// the optimizer steps. Phases (see docs/MISSION.md):
+//   kCompression: encoder and decoder gradients (task loss + beta * KL);
+//   kMatching:    the encoder is frozen; its gradients are not computed and
+//                 stay zero. KL depends on the encoder alone, so in this
+//                 phase beta only affects dh_in.
+//
+// Thread-safety: Forward/Backward use scratch owned by the module: one thread
+// at a time. Infer() is const and uses a caller-owned workspace, so a trained
+// module can serve several threads.
+#ifndef IAK_MODEL_IAK_MODULE_H_
+#define IAK_MODEL_IAK_MODULE_H_
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "model/mlp.h"
+#include "model/param_range.h"
+
+namespace iak::model {
+
+enum class IakPhase { kCompression, kMatching };
+
+struct IakConfig {
+  int input_dim = 32;  // dimension of h
+  int latent_dim = 8;  // k
+  std::vector<int> encoder_hidden{32};
+  std::vector<int> decoder_hidden{32};
+  bool plain_adapter = false;  // no Gaussian, no KL: z = encoder output
+};
+
+// InvalidArgument naming the bad field when `config` cannot build a module.
+Status ValidateIakConfig(const IakConfig& config);
+
+// Activations of one forward pass, read by the matching backward.
+struct IakWorkspace {
+  MlpWorkspace encoder;
+  MlpWorkspace decoder;
+  int batch = 0;
+  std::vector<float> enc_out;  // [batch x (2k, or k when plain)]
+  std::vector<float> eps;      // [batch x k], zero at inference
+  std::vector<float> z;        // [batch x k]
+  std::vector<float> delta;    // [batch x input_dim]
+  std::vector<float> dz;       // backward scratch
+  std::vector<float> d_enc;
+  std::vector<float> dh_enc;
+};
+
+class IakModule {
+ public:
+  // CHECK-fails on an invalid config (validate user input first).
+  // Parameters start at zero (the identity map); call Init().
+  explicit IakModule(const IakConfig& config);
+
+  IakModule(const IakModule& other);
+  IakModule& operator=(const IakModule& other);
+  IakModule(IakModule&& other) noexcept;
+  IakModule& operator=(IakModule&& other) noexcept;
+
+  // He/Xavier init from `seed`; the decoder's last layer is set to zero.
+  void Init(uint64_t seed);
+
+  const IakConfig& config() const { return config_; }
+  size_t num_params() const { return params_.size(); }
+  const std::vector<float>& params() const { return params_; }
+  std::vector<float>* mutable_params() { return &params_; }
+  const std::vector<float>& grads() const { return grads_; }
+  std::vector<float>* mutable_grads() { return &grads_; }
+  void ZeroGrads();
+  ParamRange encoder_param_range() const;
+  ParamRange decoder_param_range() const;
+
+  // h_out[batch x input_dim] = h + delta. `rng` draws eps when training (may
+  // be null otherwise). h must not alias h_out and must stay alive and
+  // unchanged until Backward. Returns the batch-mean KL (0 when plain).
+  float Forward(const float* h, int batch, bool training, std::mt19937_64* rng,
+                float* h_out);
+
+  // Backward of the last Forward given dh_out = dL/dh_out. Accumulates
+  // parameter gradients of (L + beta * KL) into grads() — encoder ones only
+  // in kCompression — and writes dh_in (skipped when null).
+  void Backward(const float* dh_out, float beta, IakPhase phase, float* dh_in);
+
+  // Inference (z = mu) with a caller-owned workspace; safe to share.
+  void Infer(const float* h, int batch, float* h_out, IakWorkspace* ws) const;
+
+  std::string Serialize() const;
+  // DataLoss on a truncated or corrupt blob. Never crashes on bad input.
+  static StatusOr<IakModule> Deserialize(std::string_view blob);
+
+ private:
+  int encoder_out_dim() const;
+  void BindLayers();
+  float ForwardImpl(const float* h, int batch, bool training,
+                    std::mt19937_64* rng, float* h_out, IakWorkspace* ws) const;
+
+  IakConfig config_;
+  Mlp encoder_;
+  Mlp decoder_;
+  std::vector<float> params_;
+  std::vector<float> grads_;
+  IakWorkspace ws_;
+};
+
+}  // namespace iak::model
+
+#endif  // IAK_MODEL_IAK_MODULE_H_

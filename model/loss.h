@@ -1,0 +1,27 @@
+// Task loss of the recommender, with its gradient with respect to the logits.
+//
+// num_tasks == 1 (CTR):   loss = BCE(sigmoid(l0), click)
+// num_tasks == 2 (ESMM):  pCTR = sigmoid(l0), pCVR = sigmoid(l1),
+//                         pCTCVR = pCTR * pCVR,
+//                         loss = BCE(pCTR, click) + BCE(pCTCVR, click * conversion)
+// Both are means over the batch. Everything is computed in log space with
+// probabilities clamped at kProbEps only where a log would otherwise see 0,
+// so saturated logits give finite losses and gradients.
+//
+// Thread-safety: pure function.
+#ifndef IAK_MODEL_LOSS_H_
+#define IAK_MODEL_LOSS_H_
+
+namespace iak::model {
+
+inline constexpr float kProbEps = 1e-7f;
+
+// logits and dlogits are [batch x num_tasks]; dlogits is overwritten with
+// d loss / d logits. `conversion` may be null only when num_tasks == 1.
+// Returns the mean loss (0 for an empty batch).
+float TaskLoss(const float* logits, int batch, int num_tasks,
+               const float* click, const float* conversion, float* dlogits);
+
+}  // namespace iak::model
+
+#endif  // IAK_MODEL_LOSS_H_

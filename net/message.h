@@ -1,0 +1,28 @@
+// Message: what a transport moves. Frame 0 is a serialized proto::Envelope;
+// frames 1.. are raw payloads (keys, rows) that are never parsed by Protobuf.
+#ifndef IAK_NET_MESSAGE_H_
+#define IAK_NET_MESSAGE_H_
+
+#include <string>
+#include <vector>
+
+namespace iak::net {
+
+struct Message {
+  std::vector<std::string> frames;
+};
+
+// Opaque routing identity of the peer that sent a request; a Listener uses it
+// to send the reply back to that peer.
+struct PeerId {
+  std::string id;
+};
+
+struct Incoming {
+  PeerId from;
+  Message message;
+};
+
+}  // namespace iak::net
+
+#endif  // IAK_NET_MESSAGE_H_

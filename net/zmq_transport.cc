@@ -1,0 +1,282 @@
+#include "net/zmq_transport.h"
+
+#include <unistd.h>
+#include <zmq.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <utility>
+#include <vector>
+
+namespace iak::net {
+namespace {
+
+constexpr char kTcp[] = "tcp://";
+constexpr char kIpc[] = "ipc://";
+
+bool StartsWith(const std::string& s, const char* prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+// Routing identities of foreign peers may be binary; keep logs readable.
+std::string Printable(const std::string& bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// Status for a failed zmq call; `errnum` is zmq_errno() taken right after it.
+Status ZmqError(int errnum, const std::string& what) {
+  const std::string text = what + ": " + zmq_strerror(errnum);
+  if (errnum == ETERM) return CancelledError(text + " (transport shutting down)");
+  return UnavailableError(text);
+}
+
+// "tcp://host:0" -> "tcp://host:*" when binding; validates the scheme.
+StatusOr<std::string> ToEndpoint(const std::string& address, bool bind) {
+  if (StartsWith(address, kTcp)) {
+    const std::string rest = address.substr(sizeof(kTcp) - 1);
+    const size_t colon = rest.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) {
+      return InvalidArgumentError("address '" + address +
+                                  "' needs a host and a port, e.g. tcp://127.0.0.1:5555");
+    }
+    if (bind && rest.substr(colon + 1) == "0") {
+      return std::string(kTcp) + rest.substr(0, colon) + ":*";
+    }
+    return address;
+  }
+  if (StartsWith(address, kIpc)) {
+    if (address.size() == sizeof(kIpc) - 1) {
+      return InvalidArgumentError("address '" + address +
+                                  "' needs a path, e.g. ipc:///tmp/iak-scheduler");
+    }
+    return address;
+  }
+  return InvalidArgumentError("unsupported address '" + address +
+                              "': the ZeroMQ transport takes tcp://host:port or ipc:///path");
+}
+
+void* NewSocket(void* context, int type, Status* status) {
+  void* socket = zmq_socket(context, type);
+  if (socket == nullptr) {
+    *status = ZmqError(zmq_errno(), "cannot create a ZeroMQ socket");
+    return nullptr;
+  }
+  const int zero = 0;
+  zmq_setsockopt(socket, ZMQ_LINGER, &zero, sizeof(zero));
+  return socket;
+}
+
+// Milliseconds until `deadline`, rounded up so a poll never wakes early and
+// spins; capped so the int never overflows (the caller loops).
+int PollTimeoutMs(const Deadline& deadline) {
+  const auto left = deadline.when() - std::chrono::steady_clock::now();
+  if (left <= std::chrono::steady_clock::duration::zero()) return 0;
+  const int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(left).count();
+  const int64_t ms = (us + 999) / 1000;
+  return static_cast<int>(ms > 3600 * 1000 ? 3600 * 1000 : ms);
+}
+
+// Receives one whole multipart message into `parts`.
+Status ReceiveParts(void* socket, Deadline deadline, const std::string& where,
+                    std::vector<std::string>* parts) {
+  while (true) {
+    zmq_pollitem_t item{socket, 0, ZMQ_POLLIN, 0};
+    const int ready = zmq_poll(&item, 1, PollTimeoutMs(deadline));
+    if (ready < 0) {
+      const int err = zmq_errno();
+      if (err == EINTR) continue;
+      return ZmqError(err, "polling " + where);
+    }
+    if (ready == 0) {
+      if (deadline.Expired()) return DeadlineExceededError("no message on " + where +
+                                                           " before the deadline");
+      continue;
+    }
+    parts->clear();
+    while (true) {
+      zmq_msg_t part;
+      zmq_msg_init(&part);
+      if (zmq_msg_recv(&part, socket, ZMQ_DONTWAIT) < 0) {
+        const int err = zmq_errno();
+        zmq_msg_close(&part);
+        if (err == EAGAIN && parts->empty()) break;  // spurious wake-up: poll again
+        if (err == EINTR) continue;
+        return ZmqError(err, "receiving on " + where);
+      }
+      parts->emplace_back(static_cast<const char*>(zmq_msg_data(&part)), zmq_msg_size(&part));
+      const bool more = zmq_msg_more(&part) != 0;
+      zmq_msg_close(&part);
+      if (!more) return Status::Ok();
+    }
+  }
+}
+
+void FreeString(void* /*data*/, void* hint) { delete static_cast<std::string*>(hint); }
+
+// Sends one part without blocking. Payload bytes are handed to ZeroMQ without
+// a copy: the string is moved to the heap and freed by ZeroMQ once sent.
+Status SendPart(void* socket, std::string bytes, bool more, const std::string& peer) {
+  zmq_msg_t part;
+  if (bytes.empty()) {
+    zmq_msg_init(&part);
+  } else {
+    auto* owned = new std::string(std::move(bytes));
+    zmq_msg_init_data(&part, owned->data(), owned->size(), &FreeString, owned);
+  }
+  const int flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0);
+  while (zmq_msg_send(&part, socket, flags) < 0) {
+    const int err = zmq_errno();
+    if (err == EINTR) continue;
+    zmq_msg_close(&part);
+    if (err == EHOSTUNREACH) return UnavailableError("peer " + peer + " is gone (disconnected)");
+    if (err == EAGAIN) {
+      return UnavailableError("the queue to " + peer +
+                              " is full; the peer is not reading its messages");
+    }
+    return ZmqError(err, "sending to " + peer);
+  }
+  return Status::Ok();
+}
+
+Status SendFrames(void* socket, Message message, const std::string& peer) {
+  if (message.frames.empty()) {
+    return InvalidArgumentError("refusing to send an empty message to " + peer);
+  }
+  const size_t n = message.frames.size();
+  for (size_t i = 0; i < n; ++i) {
+    IAK_RETURN_IF_ERROR(SendPart(socket, std::move(message.frames[i]), i + 1 < n, peer));
+  }
+  return Status::Ok();
+}
+
+class ZmqListener : public Listener {
+ public:
+  ZmqListener(void* socket, std::string address)
+      : socket_(socket), address_(std::move(address)) {}
+  ~ZmqListener() override { zmq_close(socket_); }
+
+  Status Receive(Incoming* incoming, Deadline deadline) override {
+    std::vector<std::string> parts;
+    IAK_RETURN_IF_ERROR(ReceiveParts(socket_, deadline, address_, &parts));
+    if (parts.size() < 2) {
+      // A DEALER always sends at least one part after ZeroMQ's identity.
+      return DataLossError("message without a body on " + address_ + " from peer " +
+                           Printable(parts.empty() ? std::string() : parts[0]));
+    }
+    incoming->from.id = std::move(parts[0]);
+    incoming->message.frames.assign(std::make_move_iterator(parts.begin() + 1),
+                                    std::make_move_iterator(parts.end()));
+    return Status::Ok();
+  }
+
+  Status Send(const PeerId& to, Message message) override {
+    const std::string peer = Printable(to.id);
+    if (message.frames.empty()) {
+      return InvalidArgumentError("refusing to send an empty message to " + peer);
+    }
+    IAK_RETURN_IF_ERROR(SendPart(socket_, to.id, /*more=*/true, peer));
+    return SendFrames(socket_, std::move(message), peer);
+  }
+
+  std::string address() const override { return address_; }
+
+ private:
+  void* socket_;
+  std::string address_;  // the real endpoint (port filled in)
+};
+
+class ZmqConnection : public Connection {
+ public:
+  ZmqConnection(void* socket, std::string peer_address)
+      : socket_(socket), peer_address_(std::move(peer_address)) {}
+  ~ZmqConnection() override { zmq_close(socket_); }
+
+  Status Send(Message message) override {
+    return SendFrames(socket_, std::move(message), peer_address_);
+  }
+
+  Status Receive(Message* message, Deadline deadline) override {
+    return ReceiveParts(socket_, deadline, "the connection to " + peer_address_,
+                        &message->frames);
+  }
+
+  std::string peer_address() const override { return peer_address_; }
+
+ private:
+  void* socket_;
+  std::string peer_address_;
+};
+
+}  // namespace
+
+ZmqTransport::ZmqTransport() : context_(zmq_ctx_new()) {
+  CHECK(context_ != nullptr) << "cannot create a ZeroMQ context: " << zmq_strerror(zmq_errno());
+  // Never let terminating the context wait for unsent messages.
+  zmq_ctx_set(context_, ZMQ_BLOCKY, 0);
+  std::random_device random;
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "p%d-%08x-", static_cast<int>(getpid()), random());
+  identity_prefix_ = buf;
+}
+
+ZmqTransport::~ZmqTransport() {
+  while (zmq_ctx_term(context_) != 0 && zmq_errno() == EINTR) {
+  }
+}
+
+StatusOr<std::unique_ptr<Listener>> ZmqTransport::Listen(const std::string& address) {
+  IAK_ASSIGN_OR_RETURN(const std::string endpoint, ToEndpoint(address, /*bind=*/true));
+  Status status;
+  void* socket = NewSocket(context_, ZMQ_ROUTER, &status);
+  if (socket == nullptr) return status;
+  const int one = 1;
+  // Unroutable replies fail loudly instead of vanishing.
+  zmq_setsockopt(socket, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+  // A peer that reconnects under the same identity takes over its old route.
+  zmq_setsockopt(socket, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+  if (zmq_bind(socket, endpoint.c_str()) != 0) {
+    const int err = zmq_errno();
+    zmq_close(socket);
+    return UnavailableError("cannot listen on " + address + ": " + zmq_strerror(err) +
+                            (err == EADDRINUSE ? "; is another node already using this port?"
+                                               : ""));
+  }
+  char last[1024];
+  size_t size = sizeof(last);
+  std::string real = address;
+  if (zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, last, &size) == 0 && size > 1) {
+    real.assign(last, size - 1);  // size counts the terminating NUL
+  }
+  std::unique_ptr<Listener> listener = std::make_unique<ZmqListener>(socket, real);
+  return listener;
+}
+
+StatusOr<std::unique_ptr<Connection>> ZmqTransport::Connect(const std::string& address) {
+  IAK_ASSIGN_OR_RETURN(const std::string endpoint, ToEndpoint(address, /*bind=*/false));
+  Status status;
+  void* socket = NewSocket(context_, ZMQ_DEALER, &status);
+  if (socket == nullptr) return status;
+  const std::string identity = identity_prefix_ + std::to_string(next_connection_++);
+  zmq_setsockopt(socket, ZMQ_ROUTING_ID, identity.data(), identity.size());
+  if (zmq_connect(socket, endpoint.c_str()) != 0) {
+    const int err = zmq_errno();
+    zmq_close(socket);
+    return InvalidArgumentError("cannot connect to " + address + ": " + zmq_strerror(err));
+  }
+  std::unique_ptr<Connection> connection = std::make_unique<ZmqConnection>(socket, address);
+  return connection;
+}
+
+}  // namespace iak::net

@@ -1,0 +1,61 @@
+// ZmqTransport: a Transport over ZeroMQ, for nodes in separate processes or
+// on separate hosts.
+//
+// A Listener is a ROUTER socket, a Connection a DEALER socket. Each frame of a
+// net::Message is one part of a ZeroMQ multipart message; on the ROUTER side
+// the routing identity of the sending DEALER is prepended by ZeroMQ and
+// becomes the PeerId. Addresses:
+//   "tcp://host:port"  ("tcp://host:0" binds a free port; address() tells it)
+//   "ipc:///path/to/socket"
+// Anything else is InvalidArgument.
+//
+// Behaviour worth knowing:
+//  - The listener sets ZMQ_ROUTER_MANDATORY, so replying to a peer that has
+//    gone away is Unavailable rather than a silent drop.
+//  - Sends never block: when ZeroMQ's queue to the peer is full (the peer is
+//    not reading; the high-water mark is 1000 messages) Send is Unavailable.
+//  - LINGER is 0: closing a socket drops what was not yet sent and never
+//    blocks. Connecting never blocks; messages queue until the peer is up.
+//  - Every Receive waits at most until its deadline (zmq_poll).
+//
+// Ownership and thread-safety: the transport owns its ZeroMQ context (no
+// process-wide state) and must outlive every Listener and Connection made
+// from it. Listen/Connect may be called from any thread; each Listener or
+// Connection must be used by one thread at a time.
+#ifndef IAK_NET_ZMQ_TRANSPORT_H_
+#define IAK_NET_ZMQ_TRANSPORT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "net/transport.h"
+
+namespace iak::net {
+
+class ZmqTransport : public Transport {
+ public:
+  ZmqTransport();
+  ~ZmqTransport() override;  // every socket made from it must be closed first
+
+  ZmqTransport(const ZmqTransport&) = delete;
+  ZmqTransport& operator=(const ZmqTransport&) = delete;
+
+  // Binds a ROUTER socket. InvalidArgument for an unsupported address,
+  // Unavailable naming the address when the bind fails (e.g. port in use).
+  StatusOr<std::unique_ptr<Listener>> Listen(const std::string& address) override;
+  // Creates a DEALER socket connected to `address`. InvalidArgument for an
+  // unsupported or malformed address.
+  StatusOr<std::unique_ptr<Connection>> Connect(const std::string& address) override;
+
+ private:
+  void* context_;  // zmq context; thread-safe
+  // Makes DEALER routing identities readable in logs and unique per process.
+  std::string identity_prefix_;
+  std::atomic<uint64_t> next_connection_{0};
+};
+
+}  // namespace iak::net
+
+#endif  // IAK_NET_ZMQ_TRANSPORT_H_

@@ -1,0 +1,199 @@
+#include "ps/ps_server.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "embedding/manifest_io.h"
+#include "scheduler/scheduler_client.h"
+
+namespace iak::ps {
+namespace {
+
+// The name of the request's body ("heartbeat"), for error messages.
+std::string BodyName(const proto::Envelope& envelope) {
+  if (envelope.body_case() == proto::Envelope::BODY_NOT_SET) return "an empty request";
+  const google::protobuf::FieldDescriptor* field =
+      proto::Envelope::descriptor()->FindFieldByNumber(envelope.body_case());
+  return field == nullptr ? "an unknown request" : "a " + field->name() + " request";
+}
+
+std::string HostName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "";
+  return host;
+}
+
+}  // namespace
+
+PsServer::PsServer(PsServerOptions options, net::Transport* transport)
+    : options_(std::move(options)), transport_(transport) {
+  CHECK(transport_ != nullptr);
+}
+
+PsServer::~PsServer() = default;
+
+Status PsServer::Start() {
+  if (server_ != nullptr) return FailedPreconditionError(options_.name + " was already started");
+  IAK_ASSIGN_OR_RETURN(manifest_, embedding::ReadManifest(options_.model_dir));
+  if (options_.shard < 0 || options_.shard >= manifest_.num_shards()) {
+    return InvalidArgumentError(options_.name + ": shard " + std::to_string(options_.shard) +
+                                " does not exist; the model in " + options_.model_dir + " has " +
+                                std::to_string(manifest_.num_shards()) + " shards (0.." +
+                                std::to_string(manifest_.num_shards() - 1) + ")");
+  }
+  IAK_ASSIGN_OR_RETURN(shard_,
+                       embedding::EmbeddingShard::Open(options_.model_dir, manifest_,
+                                                       options_.shard));
+  snapshot_id_ = manifest_.snapshot_id();
+  StatusOr<std::unique_ptr<net::Listener>> listener = transport_->Listen(options_.listen_address);
+  if (!listener.ok()) {
+    return listener.status().WithContext(options_.name + ": cannot listen on " +
+                                         options_.listen_address);
+  }
+  net::RpcServerOptions server_options;
+  server_options.name = options_.name;
+  server_ = std::make_unique<net::RpcServer>(std::move(listener).value(), server_options);
+  address_ = server_->address();
+  LOG(INFO) << options_.name << ": serving shard " << options_.shard << " of "
+            << manifest_.num_shards() << " (" << shard_->num_rows() << " rows, dim "
+            << shard_->dim() << ") of snapshot " << snapshot_id_ << " from "
+            << shard_->directory() << " at " << address_;
+  return Status::Ok();
+}
+
+std::string PsServer::address() const { return address_; }
+
+Status PsServer::Run(const std::atomic<bool>& stop) {
+  if (server_ == nullptr) {
+    return FailedPreconditionError(options_.name + ": Run() before a successful Start()");
+  }
+  auto handler = [this](net::RpcCall call) { HandleCall(std::move(call)); };
+
+  if (options_.scheduler_address.empty()) {
+    server_->Run(stop, handler, nullptr);
+    LOG(INFO) << options_.name << ": stopped after " << pulls_served() << " pulls";
+    return Status::Ok();
+  }
+
+  scheduler::SchedulerClientOptions client_options;
+  client_options.scheduler_address = options_.scheduler_address;
+  client_options.name = options_.name;
+  scheduler::SchedulerClient client(transport_, client_options);
+  proto::RegisterRequest request;
+  request.set_role(proto::ROLE_SERVER);
+  request.set_name(options_.name);
+  request.set_address(address_);
+  request.set_shard(options_.shard);
+  request.set_host(HostName());
+  request.set_pid(static_cast<int>(getpid()));
+  StatusOr<int> node_id = client.Register(request);
+  if (!node_id.ok()) {
+    return node_id.status().WithContext(options_.name + ": cannot register with the scheduler at " +
+                                        options_.scheduler_address);
+  }
+  LOG(INFO) << options_.name << ": registered with " << options_.scheduler_address
+            << " as node " << *node_id;
+  client.StartHeartbeats([this](proto::Heartbeat* heartbeat) {
+    heartbeat->set_samples(static_cast<int64_t>(keys_served()));
+  });
+
+  // The RPC loop watches one flag; the tick folds the scheduler's verdict in.
+  std::atomic<bool> done{false};
+  auto on_tick = [&] {
+    if (stop.load() || client.shutdown_requested()) done.store(true);
+  };
+  server_->Run(done, handler, on_tick);
+
+  if (client.shutdown_requested()) {
+    const std::string reason = client.shutdown_reason();
+    if (reason.empty()) {
+      LOG(INFO) << options_.name << ": the scheduler ended the job";
+    } else {
+      LOG(WARNING) << options_.name << ": stopping: " << reason;
+    }
+  }
+  Status left = client.Deregister();
+  if (!left.ok()) LOG(WARNING) << options_.name << ": deregistering failed (ignored): " << left;
+  LOG(INFO) << options_.name << ": stopped after " << pulls_served() << " pulls";
+  return Status::Ok();
+}
+
+void PsServer::HandleCall(net::RpcCall call) {
+  if (call.request.body_case() == proto::Envelope::kPullRequest) {
+    HandlePull(call);
+    return;
+  }
+  ReplyError(call, InvalidArgumentError("got " + BodyName(call.request) + " from '" +
+                                        call.request.sender() +
+                                        "'; a parameter server answers only pull requests"));
+}
+
+void PsServer::HandlePull(const net::RpcCall& call) {
+  const proto::PullRequest& pull = call.request.pull_request();
+  const std::string& sender = call.request.sender();
+  if (call.payload.size() != 1) {
+    ReplyError(call, InvalidArgumentError("pull from '" + sender + "' carries " +
+                                          std::to_string(call.payload.size()) +
+                                          " payload frames, expected 1 (the keys)"));
+    return;
+  }
+  const std::string& key_frame = call.payload[0];
+  const uint64_t n = pull.num_keys();
+  if (key_frame.size() % sizeof(uint64_t) != 0 || key_frame.size() / sizeof(uint64_t) != n) {
+    ReplyError(call, InvalidArgumentError(
+                         "pull from '" + sender + "' announces " + std::to_string(n) +
+                         " keys but its key frame has " + std::to_string(key_frame.size()) +
+                         " bytes, expected " + std::to_string(n) + " x 8"));
+    return;
+  }
+  if (!pull.snapshot_id().empty() && pull.snapshot_id() != snapshot_id_) {
+    ReplyError(call, FailedPreconditionError(
+                         "pull from '" + sender + "' expects snapshot " + pull.snapshot_id() +
+                         " but this server holds snapshot " + snapshot_id_ + " (" +
+                         options_.model_dir + "); start workers and servers from the same "
+                         "model directory"));
+    return;
+  }
+
+  // Keys are read in place when the frame is aligned (it is, from malloc).
+  const uint64_t* keys = reinterpret_cast<const uint64_t*>(key_frame.data());
+  std::vector<uint64_t> aligned;
+  if (reinterpret_cast<uintptr_t>(key_frame.data()) % alignof(uint64_t) != 0) {
+    aligned.resize(n);
+    std::memcpy(aligned.data(), key_frame.data(), key_frame.size());
+    keys = aligned.data();
+  }
+  // Rows are written straight into the reply frame.
+  std::string rows(n * static_cast<size_t>(shard_->dim()) * sizeof(float), '\0');
+  const uint64_t missing = shard_->Lookup(keys, n, reinterpret_cast<float*>(rows.data()));
+
+  proto::Envelope reply;
+  proto::PullResponse* response = reply.mutable_pull_response();
+  response->set_num_keys(n);
+  response->set_dim(shard_->dim());
+  response->set_missing(missing);
+  std::vector<std::string> payload;
+  payload.push_back(std::move(rows));
+  Status sent = server_->Reply(call, std::move(reply), std::move(payload));
+  if (!sent.ok()) {
+    LOG(WARNING) << options_.name << ": cannot reply to '" << sender << "': " << sent;
+    return;
+  }
+  pulls_served_.fetch_add(1);
+  keys_served_.fetch_add(n);
+}
+
+void PsServer::ReplyError(const net::RpcCall& call, const Status& error) {
+  requests_refused_.fetch_add(1);
+  LOG(WARNING) << options_.name << ": refused: " << error;
+  Status sent = server_->ReplyError(call, error);
+  if (!sent.ok()) {
+    LOG(WARNING) << options_.name << ": cannot reply to '" << call.request.sender()
+                 << "': " << sent;
+  }
+}
+
+}  // namespace iak::ps

@@ -1,0 +1,482 @@
+#include "scheduler/scheduler.h"
+
+#include <algorithm>
+#include <iomanip>
+#include <sstream>
+#include <utility>
+
+namespace iak::scheduler {
+namespace {
+
+std::string Seconds(std::chrono::steady_clock::duration d) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(1)
+      << std::chrono::duration_cast<std::chrono::duration<double>>(d).count() << " s";
+  return out.str();
+}
+
+const char* PhaseName(proto::Phase phase) {
+  switch (phase) {
+    case proto::PHASE_COMPRESSION:
+      return "compression";
+    case proto::PHASE_MATCHING:
+      return "matching";
+    case proto::PHASE_FINISHED:
+      return "finished";
+    default:
+      return "unspecified";
+  }
+}
+
+// "phase 1/2: compression, 200 steps, beta 0.01"
+std::string DescribePhase(const proto::PhaseCommand& command, size_t index, size_t total) {
+  std::ostringstream out;
+  out << "phase " << index + 1 << "/" << total << ": " << PhaseName(command.phase()) << ", "
+      << command.steps() << " steps, beta " << command.beta();
+  if (command.learning_rate() > 0) out << ", learning rate " << command.learning_rate();
+  return out.str();
+}
+
+std::string DefaultName(const proto::RegisterRequest& request) {
+  if (!request.name().empty()) return request.name();
+  return request.role() == proto::ROLE_SERVER ? "ps-" + std::to_string(request.shard())
+                                              : "worker-" + std::to_string(request.rank());
+}
+
+// Where a node runs, for conflict messages: " on host h, pid 12" or "".
+std::string Origin(const proto::RegisterRequest& request) {
+  std::string out;
+  if (!request.host().empty()) out += " on host " + request.host();
+  if (request.pid() != 0) out += (out.empty() ? " pid " : ", pid ") + std::to_string(request.pid());
+  return out;
+}
+
+bool SameRegistration(const proto::RegisterRequest& a, const proto::RegisterRequest& b) {
+  return a.role() == b.role() && a.name() == b.name() && a.address() == b.address() &&
+         a.shard() == b.shard() && a.rank() == b.rank() && a.host() == b.host() &&
+         a.pid() == b.pid();
+}
+
+}  // namespace
+
+Scheduler::Scheduler(SchedulerOptions options, net::Transport* transport)
+    : options_(std::move(options)), transport_(transport) {
+  CHECK(transport_ != nullptr);
+  CHECK(options_.clock != nullptr);
+}
+
+Scheduler::~Scheduler() = default;
+
+Status Scheduler::Start() {
+  CHECK(server_ == nullptr) << "Scheduler::Start called twice";
+  if (options_.num_workers < 1) {
+    return InvalidArgumentError("the job needs at least one worker, got num_workers=" +
+                                std::to_string(options_.num_workers));
+  }
+  if (options_.num_servers < 0) {
+    return InvalidArgumentError("num_servers must be >= 0, got " +
+                                std::to_string(options_.num_servers));
+  }
+  for (size_t i = 0; i < options_.plan.size(); ++i) {
+    const proto::Phase phase = options_.plan[i].phase();
+    if (phase != proto::PHASE_COMPRESSION && phase != proto::PHASE_MATCHING) {
+      return InvalidArgumentError("plan step " + std::to_string(i + 1) +
+                                  " must be a compression or matching phase, got " +
+                                  PhaseName(phase));
+    }
+  }
+  if (options_.heartbeat_interval.count() <= 0 ||
+      options_.heartbeat_timeout <= options_.heartbeat_interval) {
+    return InvalidArgumentError("heartbeat_timeout (" +
+                                std::to_string(options_.heartbeat_timeout.count()) +
+                                " ms) must exceed heartbeat_interval (" +
+                                std::to_string(options_.heartbeat_interval.count()) +
+                                " ms), which must be positive");
+  }
+  auto listener = transport_->Listen(options_.listen_address);
+  if (!listener.ok()) return listener.status().WithContext("scheduler");
+  net::RpcServerOptions server_options;
+  server_options.name = "scheduler";
+  server_ = std::make_unique<net::RpcServer>(std::move(listener).value(), server_options);
+  address_ = server_->address();
+  started_at_ = options_.clock->Now();
+  LOG(INFO) << "scheduler listening on " << address_ << " for " << options_.num_servers
+            << " servers and " << options_.num_workers << " workers, " << options_.plan.size()
+            << " phases";
+  return Status::Ok();
+}
+
+std::string Scheduler::address() const { return address_; }
+
+Status Scheduler::Run(const std::atomic<bool>& stop) {
+  if (server_ == nullptr) return FailedPreconditionError("Scheduler::Run before a successful Start");
+  server_->Run(
+      server_stop_, [this](net::RpcCall call) { Handle(std::move(call)); },
+      [this, &stop] { Tick(stop); });
+  for (const auto& [id, call] : waiting_) {
+    ReplyError(call, UnavailableError("the scheduler is exiting"));
+  }
+  waiting_.clear();
+  switch (state_) {
+    case State::kDone:
+      LOG(INFO) << "job finished";
+      return Status::Ok();
+    case State::kFailed:
+    case State::kCancelled:
+      return outcome_;
+    default:
+      return UnavailableError("the scheduler's listener at " + address_ + " closed unexpectedly");
+  }
+}
+
+void Scheduler::Handle(net::RpcCall call) {
+  switch (call.request.body_case()) {
+    case proto::Envelope::kRegisterRequest:
+      HandleRegister(call);
+      break;
+    case proto::Envelope::kHeartbeat:
+      HandleHeartbeat(call);
+      break;
+    case proto::Envelope::kBarrierRequest:
+      HandleBarrier(std::move(call));
+      break;
+    case proto::Envelope::kDeregister:
+      HandleDeregister(call);
+      break;
+    default:
+      ReplyError(call, InvalidArgumentError("the scheduler does not serve request type " +
+                                            std::to_string(call.request.body_case()) + " (from " +
+                                            call.request.sender() + ")"));
+  }
+}
+
+Status Scheduler::ValidateRegister(const proto::RegisterRequest& request, int* existing) const {
+  *existing = -1;
+  const std::string name = DefaultName(request);
+  if (state_ != State::kRunning) {
+    return FailedPreconditionError(name + " cannot join: the job is already over");
+  }
+  const std::map<int, int>* slots = nullptr;
+  int slot = 0;
+  if (request.role() == proto::ROLE_SERVER) {
+    slot = request.shard();
+    if (slot < 0 || slot >= options_.num_servers) {
+      return InvalidArgumentError(name + " asked for shard " + std::to_string(slot) +
+                                  " but the job has " + std::to_string(options_.num_servers) +
+                                  " servers (shards 0.." +
+                                  std::to_string(options_.num_servers - 1) + ")");
+    }
+    if (request.address().empty()) {
+      return InvalidArgumentError(name + " registered as a server without an address");
+    }
+    slots = &server_by_shard_;
+  } else if (request.role() == proto::ROLE_WORKER) {
+    slot = request.rank();
+    if (slot < 0 || slot >= options_.num_workers) {
+      return InvalidArgumentError(name + " asked for rank " + std::to_string(slot) +
+                                  " but the job has " + std::to_string(options_.num_workers) +
+                                  " workers (ranks 0.." +
+                                  std::to_string(options_.num_workers - 1) + ")");
+    }
+    slots = &worker_by_rank_;
+  } else {
+    return InvalidArgumentError(name + " registered with role " +
+                                proto::Role_Name(request.role()) +
+                                "; only servers and workers register");
+  }
+  auto it = slots->find(slot);
+  if (it == slots->end()) return Status::Ok();
+  const Node& holder = nodes_.at(it->second);
+  if (SameRegistration(holder.info, request) && !holder.left) {
+    *existing = holder.id;  // a retry of a request whose reply was lost
+    return Status::Ok();
+  }
+  const bool server = request.role() == proto::ROLE_SERVER;
+  return Status(StatusCode::kAlreadyExists,
+                std::string(server ? "shard " : "rank ") + std::to_string(slot) +
+                    " is already taken by " + holder.label + Origin(holder.info) + "; " + name +
+                    Origin(request) + " cannot have it too: check the " +
+                    (server ? "--shard" : "--rank") + " of each " +
+                    (server ? "server" : "worker"));
+}
+
+void Scheduler::HandleRegister(const net::RpcCall& call) {
+  const proto::RegisterRequest& request = call.request.register_request();
+  int id = -1;
+  Status valid = ValidateRegister(request, &id);
+  if (!valid.ok()) {
+    LOG(WARNING) << "refused registration: " << valid;
+    ReplyError(call, valid);
+    return;
+  }
+  if (id < 0) {
+    id = next_node_id_++;
+    Node& node = nodes_[id];
+    node.id = id;
+    node.info = request;
+    node.info.set_name(DefaultName(request));
+    node.label = node.info.name() + " (node " + std::to_string(id) + ")";
+    if (request.role() == proto::ROLE_SERVER) {
+      server_by_shard_[request.shard()] = id;
+      LOG(INFO) << node.label << " registered: shard " << request.shard() << " at "
+                << request.address() << Origin(request);
+    } else {
+      worker_by_rank_[request.rank()] = id;
+      LOG(INFO) << node.label << " registered: rank " << request.rank() << Origin(request);
+    }
+  }
+  nodes_[id].last_seen = options_.clock->Now();
+  proto::Envelope reply;
+  reply.mutable_register_response()->set_node_id(id);
+  reply.mutable_register_response()->set_heartbeat_interval_ms(
+      options_.heartbeat_interval.count());
+  Reply(call, std::move(reply));
+  MaybeCompleteBarrier();  // a late server may be what the workers wait for
+}
+
+void Scheduler::HandleHeartbeat(const net::RpcCall& call) {
+  auto it = nodes_.find(call.request.heartbeat().node_id());
+  const bool shutdown = ShuttingDown();
+  if (it == nodes_.end() && !shutdown) {
+    ReplyError(call, NotFoundError("node " + std::to_string(call.request.heartbeat().node_id()) +
+                                   " (" + call.request.sender() +
+                                   ") is not registered with this scheduler; was the "
+                                   "scheduler restarted?"));
+    return;
+  }
+  if (it != nodes_.end()) {
+    it->second.last_seen = options_.clock->Now();
+    if (shutdown) it->second.told_shutdown = true;
+  }
+  proto::Envelope reply;
+  reply.mutable_heartbeat_response()->set_shutdown(shutdown);
+  Reply(call, std::move(reply));
+}
+
+void Scheduler::HandleBarrier(net::RpcCall call) {
+  const proto::BarrierRequest& request = call.request.barrier_request();
+  if (state_ == State::kFailed || state_ == State::kCancelled) {
+    ReplyError(call, outcome_);
+    return;
+  }
+  auto it = nodes_.find(request.node_id());
+  if (it == nodes_.end() || it->second.info.role() != proto::ROLE_WORKER || it->second.left) {
+    ReplyError(call, InvalidArgumentError("node " + std::to_string(request.node_id()) + " (" +
+                                          call.request.sender() +
+                                          ") is not a registered worker; only workers "
+                                          "take part in barriers"));
+    return;
+  }
+  const Node& node = it->second;
+  if (state_ != State::kRunning) {  // the plan is over: nothing left to wait for
+    proto::PhaseCommand finished;
+    finished.set_phase(proto::PHASE_FINISHED);
+    proto::Envelope reply;
+    *reply.mutable_barrier_response() = BarrierReply(finished);
+    Reply(call, std::move(reply));
+    return;
+  }
+  // A worker asking again (its earlier call timed out) replaces its old call.
+  waiting_.erase(node.id);
+  if (waiting_.empty()) {
+    barrier_name_ = request.name();
+  } else if (request.name() != barrier_name_) {
+    const Node& first = nodes_.at(waiting_.begin()->first);
+    ReplyError(call, InvalidArgumentError(
+                         "barrier #" + std::to_string(barrier_index_) + ": " + node.label +
+                         " arrived at '" + request.name() + "' but " + first.label +
+                         " is waiting at '" + barrier_name_ +
+                         "'; all workers must run the same phase sequence"));
+    return;
+  }
+  VLOG(1) << node.label << " reached barrier '" << request.name() << "' (#" << barrier_index_
+          << ")";
+  waiting_.emplace(node.id, std::move(call));
+  MaybeCompleteBarrier();
+}
+
+void Scheduler::HandleDeregister(const net::RpcCall& call) {
+  auto it = nodes_.find(call.request.deregister().node_id());
+  if (it == nodes_.end()) {
+    ReplyError(call, NotFoundError("node " + std::to_string(call.request.deregister().node_id()) +
+                                   " (" + call.request.sender() + ") is not registered"));
+    return;
+  }
+  Node& node = it->second;
+  const bool was_left = node.left;
+  node.left = true;
+  proto::Envelope reply;
+  reply.mutable_ack();
+  Reply(call, std::move(reply));
+  if (was_left) return;
+  LOG(INFO) << node.label << " deregistered";
+  const proto::Role role = node.info.role();
+  if (state_ == State::kRunning ||
+      (state_ == State::kFinished && role == proto::ROLE_SERVER)) {
+    End(State::kFailed, FailedPreconditionError(
+                            node.label + " deregistered before the job finished; " +
+                            (role == proto::ROLE_SERVER ? "workers still need its shard"
+                                                        : "the other workers cannot pass "
+                                                          "the next barrier without it") +
+                            "; see that node's log for why it stopped"));
+    return;
+  }
+  if (state_ == State::kFinished && AllLeft(proto::ROLE_WORKER)) {
+    state_ = State::kDone;
+    ended_at_ = options_.clock->Now();
+    LOG(INFO) << "all " << options_.num_workers
+              << " workers finished; telling servers to shut down";
+  }
+}
+
+void Scheduler::MaybeCompleteBarrier() {
+  if (state_ != State::kRunning) return;
+  if (static_cast<int>(waiting_.size()) < options_.num_workers) return;
+  if (static_cast<int>(server_by_shard_.size()) < options_.num_servers) return;
+  proto::PhaseCommand command;
+  if (barrier_index_ < options_.plan.size()) {
+    command = options_.plan[barrier_index_];
+    LOG(INFO) << "barrier '" << barrier_name_ << "' passed; "
+              << DescribePhase(command, barrier_index_, options_.plan.size());
+  } else {
+    command.set_phase(proto::PHASE_FINISHED);
+    command.set_steps(0);
+    LOG(INFO) << "barrier '" << barrier_name_ << "' passed; all " << options_.plan.size()
+              << " phases done, workers finish";
+    state_ = State::kFinished;
+  }
+  proto::Envelope reply;
+  *reply.mutable_barrier_response() = BarrierReply(command);
+  for (const auto& [id, call] : waiting_) Reply(call, reply);
+  waiting_.clear();
+  barrier_name_.clear();
+  ++barrier_index_;
+}
+
+proto::BarrierResponse Scheduler::BarrierReply(const proto::PhaseCommand& command) const {
+  proto::BarrierResponse response;
+  for (const auto& [shard, id] : server_by_shard_) {  // std::map: sorted by shard
+    const Node& node = nodes_.at(id);
+    proto::ServerAddress* server = response.add_servers();
+    server->set_shard(shard);
+    server->set_address(node.info.address());
+    server->set_name(node.info.name());
+  }
+  *response.mutable_command() = command;
+  return response;
+}
+
+void Scheduler::End(State state, Status status) {
+  CHECK(state == State::kFailed || state == State::kCancelled);
+  if (ShuttingDown()) return;
+  state_ = state;
+  outcome_ = status;
+  ended_at_ = options_.clock->Now();
+  LOG(ERROR) << "job stopped: " << outcome_;
+  for (const auto& [id, call] : waiting_) ReplyError(call, outcome_);
+  waiting_.clear();
+}
+
+void Scheduler::Tick(const std::atomic<bool>& stop) {
+  const TimePoint now = options_.clock->Now();
+  if (stop.load()) {
+    if (state_ == State::kRunning || state_ == State::kFinished) {
+      End(State::kCancelled,
+          CancelledError("the scheduler was stopped before the job finished; all nodes "
+                         "were told to shut down"));
+    } else if (state_ != State::kCancelled) {
+      server_stop_ = true;  // stopped again while draining: leave now
+      return;
+    }
+  }
+  switch (state_) {
+    case State::kRunning:
+      CheckStartup(now);
+      if (state_ == State::kRunning) CheckLiveness(now);
+      break;
+    case State::kFinished:
+      CheckLiveness(now);
+      break;
+    case State::kDone:
+      if (AllLeft(proto::ROLE_SERVER)) {
+        server_stop_ = true;
+      } else if (now - ended_at_ >= options_.shutdown_grace) {
+        LOG(WARNING) << "not every server deregistered within " << Seconds(options_.shutdown_grace)
+                     << "; exiting anyway";
+        server_stop_ = true;
+      }
+      break;
+    case State::kFailed:
+    case State::kCancelled:
+      if (AllLiveNodesTold(now) ||
+          now - ended_at_ >= std::min(options_.shutdown_grace, 3 * options_.heartbeat_interval)) {
+        server_stop_ = true;
+      }
+      break;
+  }
+}
+
+void Scheduler::CheckStartup(TimePoint now) {
+  const bool all_in = static_cast<int>(server_by_shard_.size()) == options_.num_servers &&
+                      static_cast<int>(worker_by_rank_.size()) == options_.num_workers;
+  if (all_in || now - started_at_ < options_.startup_timeout) return;
+  std::string missing;
+  auto add = [&missing](const std::string& what) {
+    missing += (missing.empty() ? "" : ", ") + what;
+  };
+  for (int shard = 0; shard < options_.num_servers; ++shard) {
+    if (server_by_shard_.count(shard) == 0) add("server of shard " + std::to_string(shard));
+  }
+  for (int rank = 0; rank < options_.num_workers; ++rank) {
+    if (worker_by_rank_.count(rank) == 0) add("worker of rank " + std::to_string(rank));
+  }
+  End(State::kFailed,
+      DeadlineExceededError("not every node registered within " +
+                            Seconds(options_.startup_timeout) + "; missing: " + missing +
+                            "; did they start, and do they use scheduler address " + address_ +
+                            "?"));
+}
+
+void Scheduler::CheckLiveness(TimePoint now) {
+  std::string dead;
+  for (const auto& [id, node] : nodes_) {
+    if (node.left || now - node.last_seen < options_.heartbeat_timeout) continue;
+    dead += (dead.empty() ? "" : "; ") + node.label + " sent no heartbeat for " +
+            Seconds(now - node.last_seen);
+  }
+  if (dead.empty()) return;
+  End(State::kFailed, UnavailableError(dead +
+                                       "; it crashed, hung or lost its network (see its log); "
+                                       "the job is stopped"));
+}
+
+bool Scheduler::AllLiveNodesTold(TimePoint now) const {
+  for (const auto& [id, node] : nodes_) {
+    const bool dead = now - node.last_seen >= options_.heartbeat_timeout;
+    if (!node.left && !dead && !node.told_shutdown) return false;
+  }
+  return true;
+}
+
+bool Scheduler::ShuttingDown() const {
+  return state_ == State::kDone || state_ == State::kFailed || state_ == State::kCancelled;
+}
+
+bool Scheduler::AllLeft(proto::Role role) const {
+  for (const auto& [id, node] : nodes_) {
+    if (node.info.role() == role && !node.left) return false;
+  }
+  return true;
+}
+
+void Scheduler::Reply(const net::RpcCall& call, proto::Envelope reply) {
+  Status sent = server_->Reply(call, std::move(reply));
+  if (!sent.ok()) LOG(WARNING) << "reply to " << call.request.sender() << " lost: " << sent;
+}
+
+void Scheduler::ReplyError(const net::RpcCall& call, const Status& error) {
+  Status sent = server_->ReplyError(call, error);
+  if (!sent.ok()) LOG(WARNING) << "error reply to " << call.request.sender() << " lost: " << sent;
+}
+
+}  // namespace iak::scheduler

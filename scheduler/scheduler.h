@@ -1,0 +1,150 @@
+// Scheduler: membership, liveness and phase barriers of one IAK-PS job.
+//
+// Servers (one per shard) and workers (one per rank) Register and get a node
+// id, then Heartbeat on their own schedule. Workers meet at barriers; the k-th
+// barrier completes once all workers reached it and all servers are
+// registered, and every worker then gets the server list (sorted by shard)
+// and plan[k], the command for the next phase (PHASE_FINISHED once the plan
+// is exhausted). The scheduler holds no model state; it only coordinates.
+//
+// How a job ends (the Status Run returns):
+//   OK                 all workers passed the FINISHED barrier and
+//                      deregistered; servers are told to shut down (heartbeat
+//                      answers) and Run returns once they all deregistered or
+//                      shutdown_grace passed.
+//   Unavailable        a registered node sent no heartbeat for
+//                      heartbeat_timeout (the message names it).
+//   FailedPrecondition a node deregistered before the job finished.
+//   DeadlineExceeded   not every node registered within startup_timeout (the
+//                      message lists who is missing).
+//   Cancelled          `stop` became true (Ctrl-C).
+// On a failure, waiting barrier calls get the failure as an error reply and
+// every later heartbeat is answered with shutdown=true; Run keeps answering
+// for a short while (until every live node was told, or
+// min(shutdown_grace, 3 heartbeat intervals) passed) and then returns.
+//
+// Thread-safety: Start and Run from one thread; all requests are handled on
+// the thread in Run, so the job state needs no lock. address() is safe from
+// any thread once Start returned.
+#ifndef IAK_SCHEDULER_SCHEDULER_H_
+#define IAK_SCHEDULER_SCHEDULER_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "net/rpc.h"
+#include "net/transport.h"
+#include "proto/iak.pb.h"
+
+namespace iak::scheduler {
+
+struct SchedulerOptions {
+  // Where to listen, e.g. "tcp://0.0.0.0:7000" or "inproc://scheduler".
+  std::string listen_address;
+  int num_servers = 0;  // one per shard; >= 0
+  int num_workers = 0;  // ranks 0..num_workers-1; >= 1
+  // Heartbeat period told to nodes at Register. Default 500 ms.
+  Duration heartbeat_interval = Duration(500);
+  // A registered node silent this long is dead and fails the job. Default 10 s.
+  Duration heartbeat_timeout = Duration(10000);
+  // Every node must have registered this long after Start. Default 120 s.
+  Duration startup_timeout = Duration(120000);
+  // After the workers left, how long servers get to deregister. Default 10 s.
+  Duration shutdown_grace = Duration(10000);
+  // The phases, handed out at barriers 0, 1, ...; each must be
+  // PHASE_COMPRESSION or PHASE_MATCHING.
+  std::vector<proto::PhaseCommand> plan;
+  // Time for heartbeat ages and the timeouts above; not owned. Tests inject a
+  // ManualClock.
+  const Clock* clock = RealClock::Get();
+};
+
+class Scheduler {
+ public:
+  // `transport` is not owned and must outlive the scheduler.
+  Scheduler(SchedulerOptions options, net::Transport* transport);
+  ~Scheduler();
+
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Checks the options and starts listening. InvalidArgument for bad options,
+  // the transport's error (e.g. Unavailable: port in use) otherwise.
+  [[nodiscard]] Status Start();
+
+  // The address nodes connect to (real port filled in); empty before Start.
+  std::string address() const;
+
+  // Serves until the job ends; see the top of this file for what it returns.
+  // FailedPrecondition if Start did not succeed.
+  [[nodiscard]] Status Run(const std::atomic<bool>& stop);
+
+ private:
+  enum class State {
+    kRunning,    // registering, heartbeating, barriers
+    kFinished,   // FINISHED handed out; waiting for workers to deregister
+    kDone,       // workers left; telling servers to shut down
+    kFailed,     // a node died or left, or startup timed out
+    kCancelled,  // stop was requested
+  };
+
+  struct Node {
+    int id = 0;
+    proto::RegisterRequest info;
+    std::string label;  // "worker-1 (node 3)"
+    TimePoint last_seen;
+    bool left = false;           // deregistered
+    bool told_shutdown = false;  // a heartbeat was answered with shutdown
+  };
+
+  void Handle(net::RpcCall call);
+  void HandleRegister(const net::RpcCall& call);
+  void HandleHeartbeat(const net::RpcCall& call);
+  void HandleBarrier(net::RpcCall call);
+  void HandleDeregister(const net::RpcCall& call);
+  void Tick(const std::atomic<bool>& stop);
+
+  // Checks a registration against the job; returns the id of an identical
+  // earlier registration (a retried request) in *existing, or -1.
+  Status ValidateRegister(const proto::RegisterRequest& request, int* existing) const;
+  void MaybeCompleteBarrier();
+  proto::BarrierResponse BarrierReply(const proto::PhaseCommand& command) const;
+  // Ends the job with `status` (kFailed or kCancelled) and fails waiters.
+  void End(State state, Status status);
+  void CheckStartup(TimePoint now);
+  void CheckLiveness(TimePoint now);
+  bool AllLiveNodesTold(TimePoint now) const;
+  bool ShuttingDown() const;
+  bool AllLeft(proto::Role role) const;
+
+  void Reply(const net::RpcCall& call, proto::Envelope reply);
+  void ReplyError(const net::RpcCall& call, const Status& error);
+
+  SchedulerOptions options_;
+  net::Transport* transport_;
+  std::unique_ptr<net::RpcServer> server_;
+  std::string address_;  // written once in Start
+  TimePoint started_at_;
+  std::atomic<bool> server_stop_{false};
+
+  // Job state: touched only by the thread in Run.
+  State state_ = State::kRunning;
+  Status outcome_;     // why the job failed or was cancelled
+  TimePoint ended_at_;  // when state_ left kRunning/kFinished
+  std::map<int, Node> nodes_;         // by node id
+  std::map<int, int> server_by_shard_;  // shard -> node id
+  std::map<int, int> worker_by_rank_;   // rank -> node id
+  int next_node_id_ = 1;              // 0 is the scheduler
+  size_t barrier_index_ = 0;          // the barrier workers gather at
+  std::string barrier_name_;          // its name, set by the first arrival
+  std::map<int, net::RpcCall> waiting_;  // node id -> deferred barrier call
+};
+
+}  // namespace iak::scheduler
+
+#endif  // IAK_SCHEDULER_SCHEDULER_H_

@@ -1,0 +1,84 @@
+// SchedulerClient: how a PS or a worker talks to the scheduler: register,
+// heartbeat (on its own thread and connection, so a long barrier wait never
+// delays a heartbeat), wait at barriers for the next phase command, leave.
+//
+// Thread-safety: Register/Barrier/Deregister from one thread; the heartbeat
+// thread is internal; shutdown_requested() from any thread.
+#ifndef IAK_SCHEDULER_SCHEDULER_CLIENT_H_
+#define IAK_SCHEDULER_SCHEDULER_CLIENT_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "net/rpc.h"
+#include "net/transport.h"
+#include "proto/iak.pb.h"
+
+namespace iak::scheduler {
+
+struct SchedulerClientOptions {
+  std::string scheduler_address;
+  std::string name;  // "ps-0", "worker-1"
+  // Deadline of one register/heartbeat/deregister call. Default 5 s.
+  Duration rpc_timeout = Duration(5000);
+  // How many consecutive failed heartbeats mean the scheduler is gone. Default 10.
+  int max_missed_heartbeats = 10;
+};
+
+class SchedulerClient {
+ public:
+  SchedulerClient(net::Transport* transport, SchedulerClientOptions options);
+  ~SchedulerClient();  // stops the heartbeat thread
+
+  // Registers this node; returns its node id. `request.name` defaults to options.name.
+  [[nodiscard]] StatusOr<int> Register(proto::RegisterRequest request);
+
+  // Starts heartbeats every interval the scheduler asked for at Register.
+  // `stats` (may be empty) fills step/loss/samples of each heartbeat.
+  void StartHeartbeats(std::function<void(proto::Heartbeat*)> stats);
+
+  // Waits at barrier `name` until every worker reached it or `deadline`.
+  // The response carries the PS addresses and the next phase command.
+  [[nodiscard]] StatusOr<proto::BarrierResponse> Barrier(const std::string& name,
+                                                         Deadline deadline);
+
+  [[nodiscard]] Status Deregister();
+
+  // True once the scheduler said the job is over, or stopped answering.
+  bool shutdown_requested() const { return shutdown_.load(); }
+  // Why shutdown was requested (empty while running or when the job ended normally).
+  std::string shutdown_reason() const;
+
+  int node_id() const { return node_id_; }
+
+ private:
+  void HeartbeatLoop(std::unique_ptr<net::RpcClient> rpc,
+                     std::function<void(proto::Heartbeat*)> stats);
+  void RequestShutdown(const std::string& reason);
+  void StopHeartbeats();
+
+  net::Transport* transport_;  // not owned
+  SchedulerClientOptions options_;
+  // Register/Barrier/Deregister; created by the first Register.
+  std::unique_ptr<net::RpcClient> control_;
+  int node_id_ = -1;
+  Duration heartbeat_interval_ = Duration(500);  // from the register reply
+
+  std::atomic<bool> shutdown_{false};
+  mutable std::mutex mu_;
+  std::condition_variable wake_;   // wakes the heartbeat thread to stop
+  bool stopping_ = false;          // guarded by mu_
+  std::string shutdown_reason_;    // guarded by mu_
+  std::thread heartbeat_thread_;   // owns its own RpcClient and connection
+};
+
+}  // namespace iak::scheduler
+
+#endif  // IAK_SCHEDULER_SCHEDULER_CLIENT_H_

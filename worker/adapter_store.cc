@@ -1,0 +1,35 @@
+#include "worker/adapter_store.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "embedding/file_util.h"
+
+namespace iak::worker {
+
+std::string AdapterPath(const std::string& dir, const std::string& domain) {
+  return dir + "/" + domain + ".iak";
+}
+
+Status SaveAdapter(const std::string& dir, const std::string& domain,
+                   const model::IakModule& adapter) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) return IoError("cannot create " + dir + ": " + error.message());
+  return embedding::WriteFileAtomically(AdapterPath(dir, domain), adapter.Serialize());
+}
+
+StatusOr<model::IakModule> LoadAdapter(const std::string& dir, const std::string& domain) {
+  const std::string path = AdapterPath(dir, domain);
+  std::string bytes;
+  Status read = embedding::ReadFileToString(path, &bytes);
+  if (!read.ok()) {
+    return NotFoundError("no adapter for domain " + domain + " at " + path +
+                         " (did the fine-tuning job finish?): " + read.message());
+  }
+  StatusOr<model::IakModule> adapter = model::IakModule::Deserialize(bytes);
+  if (!adapter.ok()) return adapter.status().WithContext(path);
+  return adapter;
+}
+
+}  // namespace iak::worker

@@ -1,0 +1,26 @@
+// Adapter files: one IAK adapter per domain, `<dir>/<domain>.iak`, written
+// atomically (temp file, fsync, rename) so a crash never leaves half a file.
+// The module's own format carries a magic number and sizes, so a truncated or
+// foreign file is refused on load with an error naming it.
+#ifndef IAK_WORKER_ADAPTER_STORE_H_
+#define IAK_WORKER_ADAPTER_STORE_H_
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/iak_module.h"
+
+namespace iak::worker {
+
+std::string AdapterPath(const std::string& dir, const std::string& domain);
+
+[[nodiscard]] Status SaveAdapter(const std::string& dir, const std::string& domain,
+                                 const model::IakModule& adapter);
+
+[[nodiscard]] StatusOr<model::IakModule> LoadAdapter(const std::string& dir,
+                                                     const std::string& domain);
+
+}  // namespace iak::worker
+
+#endif  // IAK_WORKER_ADAPTER_STORE_H_

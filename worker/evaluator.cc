@@ -1,0 +1,149 @@
+#include "worker/evaluator.h"
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "embedding/model_directory.h"
+#include "model/fine_tune_step.h"
+#include "model/metrics.h"
+#include "worker/adapter_store.h"
+#include "worker/local_lookup.h"
+
+namespace iak::worker {
+namespace {
+
+constexpr int kEvalBatch = 1024;
+
+struct Scores {
+  std::vector<float> base;
+  std::vector<float> adapted;
+  std::vector<float> labels;
+};
+
+Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
+                  const model::BaseModel& base, const model::RowLookup& rows,
+                  const model::IakModule& adapter) {
+  const int dim = base.config().embedding_dim;
+  const int input_dim = base.config().input_dim();
+  model::FineTuneStep step;
+  Scores scores;
+  scores.base.resize(ids.size());
+  scores.adapted.resize(ids.size());
+  scores.labels.resize(ids.size());
+  std::vector<float> x;
+  for (size_t begin = 0; begin < ids.size(); begin += kEvalBatch) {
+    const int n = static_cast<int>(std::min<size_t>(kEvalBatch, ids.size() - begin));
+    x.resize(static_cast<size_t>(n) * input_dim);
+    model::PoolBatch(dataset, ids.data() + begin, n, dim, rows, x.data());
+    step.Predict(base, nullptr, x.data(), n, scores.base.data() + begin, nullptr);
+    step.Predict(base, &adapter, x.data(), n, scores.adapted.data() + begin, nullptr);
+    for (int i = 0; i < n; ++i) scores.labels[begin + i] = dataset.click[ids[begin + i]];
+  }
+  return scores;
+}
+
+std::string Fixed(double v, int digits) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  return buf;
+}
+
+}  // namespace
+
+StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
+                              const model::RowLookup& rows,
+                              const std::vector<model::IakModule>& adapters,
+                              data::SplitPart part) {
+  if (adapters.size() != job.finetune_domains.size()) {
+    return FailedPreconditionError("have " + std::to_string(adapters.size()) +
+                                   " adapters for " +
+                                   std::to_string(job.finetune_domains.size()) + " domains");
+  }
+  EvalReport report;
+  report.split = part == data::SplitPart::kTest ? "test" : "validation";
+  for (size_t i = 0; i < adapters.size(); ++i) {
+    const int domain = job.finetune_domains[i];
+    const data::DomainSplit& split = job.splits[domain];
+    const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
+    Scores scores = ScoreSplit(job.dataset, ids, base, rows, adapters[i]);
+    DomainResult result;
+    result.domain = job.dataset.domain_names[domain];
+    result.train_samples = static_cast<int64_t>(split.train.size());
+    result.test_samples = static_cast<int64_t>(ids.size());
+    double positives = 0;
+    for (float label : scores.labels) positives += label;
+    result.positive_rate = ids.empty() ? 0 : positives / ids.size();
+    StatusOr<double> base_auc = model::RocAuc(scores.base.data(), scores.labels.data(), ids.size());
+    StatusOr<double> iak_auc = model::RocAuc(scores.adapted.data(), scores.labels.data(), ids.size());
+    if (!base_auc.ok()) return base_auc.status().WithContext("domain " + result.domain);
+    if (!iak_auc.ok()) return iak_auc.status().WithContext("domain " + result.domain);
+    result.base_auc = *base_auc;
+    result.iak_auc = *iak_auc;
+    result.base_logloss = model::LogLoss(scores.base.data(), scores.labels.data(), ids.size());
+    result.iak_logloss = model::LogLoss(scores.adapted.data(), scores.labels.data(), ids.size());
+    report.mean_base_auc += result.base_auc / adapters.size();
+    report.mean_iak_auc += result.iak_auc / adapters.size();
+    report.domains.push_back(result);
+  }
+  return report;
+}
+
+StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {
+  IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
+  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
+                       embedding::LoadModelDirectory(spec.model_dir()));
+  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
+                       embedding::LocalEmbeddingTable::Open(model_dir));
+  std::vector<model::IakModule> adapters;
+  for (int domain : job.finetune_domains) {
+    IAK_ASSIGN_OR_RETURN(model::IakModule adapter,
+                         LoadAdapter(spec.output_dir() + "/adapters",
+                                     job.dataset.domain_names[domain]));
+    adapters.push_back(std::move(adapter));
+  }
+  LocalLookup rows(table.get());
+  return Evaluate(job, base, rows, adapters, part);
+}
+
+std::string EvalReport::ToTable() const {
+  std::ostringstream out;
+  char line[256];
+  std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9s %9s %7s | %9s %9s\n", "domain",
+                "train", split.c_str(), "pos", "base AUC", "IAK AUC", "gain", "base LL",
+                "IAK LL");
+  out << line << std::string(92, '-') << "\n";
+  for (const DomainResult& d : domains) {
+    std::snprintf(line, sizeof(line), "%-12s %8lld %8lld %6.3f | %9.4f %9.4f %+7.4f | %9.4f %9.4f\n",
+                  d.domain.c_str(), static_cast<long long>(d.train_samples),
+                  static_cast<long long>(d.test_samples), d.positive_rate, d.base_auc, d.iak_auc,
+                  d.iak_auc - d.base_auc, d.base_logloss, d.iak_logloss);
+    out << line;
+  }
+  out << std::string(92, '-') << "\n";
+  std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9.4f %9.4f %+7.4f |\n", "mean", "", "",
+                "", mean_base_auc, mean_iak_auc, mean_iak_auc - mean_base_auc);
+  out << line;
+  return out.str();
+}
+
+std::string EvalReport::ToJson() const {
+  std::ostringstream out;
+  out << "{\n  \"split\": \"" << split << "\",\n  \"domains\": [\n";
+  for (size_t i = 0; i < domains.size(); ++i) {
+    const DomainResult& d = domains[i];
+    out << "    {\"domain\": \"" << d.domain << "\", \"train_samples\": " << d.train_samples
+        << ", \"eval_samples\": " << d.test_samples
+        << ", \"positive_rate\": " << Fixed(d.positive_rate, 6)
+        << ", \"base_auc\": " << Fixed(d.base_auc, 6) << ", \"iak_auc\": " << Fixed(d.iak_auc, 6)
+        << ", \"base_logloss\": " << Fixed(d.base_logloss, 6)
+        << ", \"iak_logloss\": " << Fixed(d.iak_logloss, 6) << "}"
+        << (i + 1 < domains.size() ? "," : "") << "\n";
+  }
+  out << "  ],\n  \"mean_base_auc\": " << Fixed(mean_base_auc, 6)
+      << ",\n  \"mean_iak_auc\": " << Fixed(mean_iak_auc, 6) << "\n}\n";
+  return out.str();
+}
+
+}  // namespace iak::worker

@@ -1,0 +1,55 @@
+// Evaluator: per-domain quality of the frozen base model and of base + the
+// domain's IAK adapter on a held-out split, as a table and as JSON.
+#ifndef IAK_WORKER_EVALUATOR_H_
+#define IAK_WORKER_EVALUATOR_H_
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "data/split.h"
+#include "model/base_model.h"
+#include "model/embedding_pooling.h"
+#include "model/iak_module.h"
+#include "proto/iak.pb.h"
+#include "worker/job_data.h"
+
+namespace iak::worker {
+
+struct DomainResult {
+  std::string domain;
+  int64_t train_samples = 0;
+  int64_t test_samples = 0;
+  double positive_rate = 0;
+  double base_auc = 0;
+  double iak_auc = 0;
+  double base_logloss = 0;
+  double iak_logloss = 0;
+};
+
+struct EvalReport {
+  std::string split;  // "test" or "validation"
+  std::vector<DomainResult> domains;
+  double mean_base_auc = 0;
+  double mean_iak_auc = 0;
+
+  // A fixed-width table, one row per domain and a mean row.
+  std::string ToTable() const;
+  std::string ToJson() const;
+};
+
+// `adapters[i]` belongs to job.finetune_domains[i]. `rows` resolves every key
+// of the evaluated samples (absent keys are zero rows, as on the servers).
+[[nodiscard]] StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
+                                            const model::RowLookup& rows,
+                                            const std::vector<model::IakModule>& adapters,
+                                            data::SplitPart part = data::SplitPart::kTest);
+
+// Loads everything a finished job left (model directory, adapters under
+// <output_dir>/adapters) and evaluates it on `part`.
+[[nodiscard]] StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec,
+                                               data::SplitPart part = data::SplitPart::kTest);
+
+}  // namespace iak::worker
+
+#endif  // IAK_WORKER_EVALUATOR_H_

@@ -1,0 +1,236 @@
+#include "worker/worker.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <random>
+
+#include "data/batcher.h"
+#include "data/split.h"
+#include "embedding/model_directory.h"
+#include "model/adam.h"
+#include "model/base_model.h"
+#include "model/embedding_pooling.h"
+#include "model/fine_tune_step.h"
+#include "ps/ps_client.h"
+#include "scheduler/scheduler_client.h"
+#include "worker/adapter_store.h"
+#include "worker/job_data.h"
+#include "worker/pulled_rows.h"
+
+namespace iak::worker {
+namespace {
+
+const char* PhaseName(proto::Phase phase) {
+  switch (phase) {
+    case proto::PHASE_COMPRESSION: return "compression";
+    case proto::PHASE_MATCHING: return "matching";
+    case proto::PHASE_FINISHED: return "finished";
+    default: return "unspecified";
+  }
+}
+
+model::IakConfig IakConfigFor(const proto::IakSpec& spec, int h_dim) {
+  model::IakConfig config;
+  config.input_dim = h_dim;
+  config.latent_dim = spec.latent_dim();
+  config.encoder_hidden.assign(spec.encoder_hidden().begin(), spec.encoder_hidden().end());
+  config.decoder_hidden.assign(spec.decoder_hidden().begin(), spec.decoder_hidden().end());
+  config.plain_adapter = spec.plain_adapter();
+  return config;
+}
+
+}  // namespace
+
+Worker::Worker(WorkerOptions options, net::Transport* transport,
+               collective::Communicator* communicator)
+    : options_(std::move(options)), transport_(transport), communicator_(communicator) {
+  if (options_.name.empty()) options_.name = "worker-" + std::to_string(communicator_->rank());
+}
+
+Status Worker::Run(const std::atomic<bool>& stop) {
+  const proto::JobSpec& spec = options_.spec;
+  const proto::TimeoutSpec& timeouts = spec.timeouts();
+  const int rank = communicator_->rank();
+  const int world = communicator_->size();
+
+  IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
+  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
+                       embedding::LoadModelDirectory(spec.model_dir()));
+  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
+  const int dim = base.config().embedding_dim;
+  if (base.config().num_fields != job.dataset.num_fields()) {
+    return FailedPreconditionError(
+        "the model in " + spec.model_dir() + " has " + std::to_string(base.config().num_fields) +
+        " fields but the data has " + std::to_string(job.dataset.num_fields()) +
+        "; pre-train a model for this data");
+  }
+
+  scheduler::SchedulerClientOptions sched_options;
+  sched_options.scheduler_address = options_.scheduler_address;
+  sched_options.name = options_.name;
+  scheduler::SchedulerClient sched(transport_, sched_options);
+  proto::RegisterRequest registration;
+  registration.set_role(proto::ROLE_WORKER);
+  registration.set_rank(rank);
+  registration.set_pid(static_cast<int>(::getpid()));
+  IAK_ASSIGN_OR_RETURN(int node_id, sched.Register(registration));
+  (void)node_id;
+  sched.StartHeartbeats([this](proto::Heartbeat* beat) {
+    beat->set_step(steps_done_.load());
+    beat->set_loss(last_loss_.load());
+    beat->set_samples(samples_done_.load());
+  });
+
+  const Duration barrier_timeout(timeouts.barrier_timeout_ms());
+  IAK_ASSIGN_OR_RETURN(proto::BarrierResponse start,
+                       sched.Barrier("start", Deadline::After(barrier_timeout)));
+
+  ps::PsClientOptions ps_options;
+  ps_options.servers.assign(start.servers().begin(), start.servers().end());
+  ps_options.snapshot_id = model_dir.manifest.snapshot_id();
+  ps_options.dim = dim;
+  ps_options.pull_timeout = Duration(timeouts.pull_timeout_ms());
+  ps_options.name = options_.name;
+  ps::PsClient ps(ps_options, transport_);
+  IAK_RETURN_IF_ERROR(ps.Connect());
+
+  // One adapter and one optimizer per fine-tuned domain, initialised the same
+  // way on every rank so that averaged gradients keep them identical.
+  const int num_domains = static_cast<int>(job.finetune_domains.size());
+  const model::IakConfig iak_config = IakConfigFor(spec.iak(), base.config().h_dim());
+  adapters_.clear();
+  domain_names_.clear();
+  std::vector<model::Adam> optimizers;
+  std::vector<std::unique_ptr<data::Batcher>> batchers;
+  for (int i = 0; i < num_domains; ++i) {
+    const int domain = job.finetune_domains[i];
+    domain_names_.push_back(job.dataset.domain_names[domain]);
+    adapters_.emplace_back(iak_config);
+    adapters_.back().Init(spec.seed() + 1000003ULL * static_cast<uint64_t>(domain));
+    optimizers.emplace_back(adapters_.back().num_params(), model::AdamOptions());
+    data::BatcherOptions batch_options;
+    batch_options.batch_size = static_cast<size_t>(spec.batch_size());
+    batch_options.seed = spec.seed() + 7919ULL * static_cast<uint64_t>(domain) + rank;
+    batchers.push_back(std::make_unique<data::Batcher>(
+        data::ShardIds(job.splits[domain].train, rank, world), batch_options));
+  }
+
+  const data::Dataset& dataset = job.dataset;
+  const int input_dim = base.config().input_dim();
+  std::mt19937_64 rng(spec.seed() * 31 + static_cast<uint64_t>(rank));
+  model::FineTuneStep step;
+  PulledRows rows(dim);
+  data::SampleIds batch;
+  std::vector<float> x;
+  std::vector<float> click;
+  std::vector<float> conversion;
+  const Duration collective_timeout(timeouts.collective_timeout_ms());
+
+  proto::PhaseCommand command = start.command();
+  int barrier_index = 0;
+  int64_t global_step = 0;
+  while (command.phase() != proto::PHASE_FINISHED) {
+    if (rank == 0) {
+      LOG(INFO) << "progress: phase " << PhaseName(command.phase()) << ": " << command.steps()
+                << " steps, beta " << command.beta() << ", lr " << command.learning_rate()
+                << ", " << num_domains << " domain adapter(s), " << world << " worker(s)";
+    }
+    const bool matching = command.phase() == proto::PHASE_MATCHING;
+    const model::IakPhase phase =
+        matching ? model::IakPhase::kMatching : model::IakPhase::kCompression;
+    double window_loss = 0;
+    int window_steps = 0;
+    auto window_start = std::chrono::steady_clock::now();
+    int64_t window_samples = 0;
+    for (int64_t s = 0; s < command.steps(); ++s, ++global_step) {
+      if (stop.load()) return CancelledError(options_.name + " stopped by the user");
+      if (sched.shutdown_requested()) {
+        return UnavailableError(options_.name + ": the scheduler ended the job: " +
+                                sched.shutdown_reason());
+      }
+      // Every rank trains the same domain at the same step, round robin.
+      const int d = static_cast<int>(global_step % num_domains);
+      model::IakModule& adapter = adapters_[d];
+      data::Batcher& batcher = *batchers[d];
+      // Next() is false once at each epoch's end; the second call starts the
+      // next epoch (and is false only for a shard with no samples at all).
+      if (!batcher.Next(&batch) && !batcher.Next(&batch)) batch.clear();
+      const int n = static_cast<int>(batch.size());
+      adapter.ZeroGrads();
+      model::StepStats stats;
+      if (n > 0) {
+        rows.CollectKeys(dataset, batch.data(), n);
+        IAK_RETURN_IF_ERROR(ps.Pull(rows.keys().data(), rows.keys().size(), rows.rows(), nullptr)
+                                .WithContext(options_.name + " step " + std::to_string(s)));
+        x.resize(static_cast<size_t>(n) * input_dim);
+        model::PoolBatch(dataset, batch.data(), n, dim, rows, x.data());
+        click.resize(n);
+        for (int i = 0; i < n; ++i) click[i] = dataset.click[batch[i]];
+        const float* conversion_ptr = nullptr;
+        if (dataset.has_conversion()) {
+          conversion.resize(n);
+          for (int i = 0; i < n; ++i) conversion[i] = dataset.conversion[batch[i]];
+          conversion_ptr = conversion.data();
+        }
+        stats = step.Run(base, &adapter, phase, command.beta(), x.data(), n, click.data(),
+                         conversion_ptr, &rng);
+      }
+      // A rank with no samples for this domain still joins the all-reduce,
+      // contributing zero gradients.
+      IAK_RETURN_IF_ERROR(communicator_
+                              ->AllReduceMean(adapter.mutable_grads()->data(),
+                                              adapter.num_params(),
+                                              Deadline::After(collective_timeout))
+                              .WithContext(options_.name + " all-reduce"));
+      model::Adam& adam = optimizers[d];
+      adam.set_lr(command.learning_rate());
+      if (matching) {
+        // Knowledge matching: the encoder is frozen, only the decoder moves.
+        adam.Step(adapter.mutable_params()->data(), adapter.grads().data(),
+                  {adapter.decoder_param_range()});
+      } else {
+        adam.Step(adapter.mutable_params()->data(), adapter.grads().data());
+      }
+      steps_done_.fetch_add(1);
+      samples_done_.fetch_add(n);
+      window_loss += stats.loss;
+      window_samples += n;
+      ++window_steps;
+      if (options_.progress_every > 0 &&
+          ((s + 1) % options_.progress_every == 0 || s + 1 == command.steps())) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+        last_loss_.store(window_loss / window_steps);
+        if (rank == 0) {
+          LOG(INFO) << "progress: " << PhaseName(command.phase()) << " step " << (s + 1) << "/"
+                    << command.steps() << "  loss " << window_loss / window_steps << "  "
+                    << static_cast<int64_t>(window_samples / std::max(seconds, 1e-9))
+                    << " samples/s per worker";
+        }
+        window_loss = 0;
+        window_steps = 0;
+        window_samples = 0;
+        window_start = std::chrono::steady_clock::now();
+      }
+    }
+    ++barrier_index;
+    IAK_ASSIGN_OR_RETURN(proto::BarrierResponse next,
+                         sched.Barrier("phase-" + std::to_string(barrier_index),
+                                       Deadline::After(barrier_timeout)));
+    command = next.command();
+  }
+
+  if (rank == 0) {
+    const std::string dir = spec.output_dir() + "/adapters";
+    for (int i = 0; i < num_domains; ++i) {
+      IAK_RETURN_IF_ERROR(SaveAdapter(dir, domain_names_[i], adapters_[i]));
+    }
+    LOG(INFO) << "progress: wrote " << num_domains << " adapter(s) to " << dir;
+  }
+  sched.Deregister().IgnoreError();
+  return Status::Ok();
+}
+
+}  // namespace iak::worker

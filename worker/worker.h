@@ -1,0 +1,65 @@
+// Worker: one rank of a fine-tuning job. It reads its shard of each domain's
+// training data, pulls the batch's embedding rows from the parameter servers,
+// runs the frozen base model, trains one IAK adapter per domain, averages the
+// adapters' gradients over all workers and steps Adam. The scheduler hands
+// out the phases (compression, then matching) at barriers, so every worker
+// switches at the same step.
+//
+// Every wait is bounded (pull, all-reduce, barrier); a dead peer ends Run
+// with an error naming it.
+//
+// Thread-safety: Run() on one thread; stats readable from any thread.
+#ifndef IAK_WORKER_WORKER_H_
+#define IAK_WORKER_WORKER_H_
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "collective/communicator.h"
+#include "common/status.h"
+#include "model/iak_module.h"
+#include "net/transport.h"
+#include "proto/iak.pb.h"
+
+namespace iak::worker {
+
+struct WorkerOptions {
+  proto::JobSpec spec;            // defaults applied and validated
+  std::string scheduler_address;
+  std::string name;               // default "worker-<rank>"
+  // Log a progress line every this many steps (rank 0 only). 0 = never.
+  int progress_every = 50;
+};
+
+class Worker {
+ public:
+  // `transport` and `communicator` must outlive the worker.
+  Worker(WorkerOptions options, net::Transport* transport,
+         collective::Communicator* communicator);
+
+  // Runs the job to its end. OK when every phase finished (and, on rank 0,
+  // the adapters were written to <output_dir>/adapters).
+  [[nodiscard]] Status Run(const std::atomic<bool>& stop);
+
+  // After Run: one adapter per fine-tuned domain, named by domain_names().
+  const std::vector<model::IakModule>& adapters() const { return adapters_; }
+  const std::vector<std::string>& domain_names() const { return domain_names_; }
+  int64_t steps_done() const { return steps_done_.load(); }
+  // Mean training loss of the last logged window.
+  double last_loss() const { return last_loss_.load(); }
+
+ private:
+  WorkerOptions options_;
+  net::Transport* transport_;
+  collective::Communicator* communicator_;
+  std::vector<model::IakModule> adapters_;
+  std::vector<std::string> domain_names_;
+  std::atomic<int64_t> steps_done_{0};
+  std::atomic<int64_t> samples_done_{0};
+  std::atomic<double> last_loss_{0.0};
+};
+
+}  // namespace iak::worker
+
+#endif  // IAK_WORKER_WORKER_H_
