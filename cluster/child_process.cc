@@ -34,7 +34,7 @@ StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(const std::string& n
       ::dup2(log_fd, STDOUT_FILENO);
       ::dup2(log_fd, STDERR_FILENO);
     }
-    ::execv(args[0], args.data());
+    ::execvp(args[0], args.data());
     const char msg[] = "exec failed\n";
     ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
     (void)ignored;

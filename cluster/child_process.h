@@ -19,7 +19,7 @@ namespace iak::cluster {
 
 class ChildProcess {
  public:
-  // Starts argv[0] with `argv`; stdout and stderr go to `log_path` (appended)
+  // Starts argv[0] (searched in PATH when it has no slash) with `argv`; stdout and stderr go to `log_path` (appended)
   // when it is not empty, else are inherited.
   static StatusOr<std::unique_ptr<ChildProcess>> Start(const std::string& name,
                                                        const std::vector<std::string>& argv,

@@ -82,9 +82,11 @@ class IakModule {
   const IakConfig& config() const { return config_; }
   size_t num_params() const { return params_.size(); }
   const std::vector<float>& params() const { return params_; }
-  std::vector<float>* mutable_params() { return &params_; }
+  // Raw spans rather than the vectors: the layers point into the buffers,
+  // so they must never be reallocated or replaced.
+  float* mutable_params() { return params_.data(); }
   const std::vector<float>& grads() const { return grads_; }
-  std::vector<float>* mutable_grads() { return &grads_; }
+  float* mutable_grads() { return grads_.data(); }
   void ZeroGrads();
   ParamRange encoder_param_range() const;
   ParamRange decoder_param_range() const;

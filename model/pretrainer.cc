@@ -37,7 +37,12 @@ class SparseTable : public RowLookup {
     return it == slots_.end() ? nullptr : rows_.data() + it->second * dim_;
   }
 
-  size_t Slot(uint64_t key) const { return slots_.at(key); }
+  // The slot of a key that EnsureRow() has seen.
+  size_t Slot(uint64_t key) const {
+    auto it = slots_.find(key);
+    CHECK(it != slots_.end()) << "key " << key << " has no row";
+    return it->second;
+  }
 
   void AdagradUpdate(size_t slot, const float* grad, float lr) {
     float* row = rows_.data() + slot * dim_;
@@ -69,34 +74,39 @@ class SparseTable : public RowLookup {
 };
 
 // Sums the gradient of each distinct key of a batch, in first-seen order.
+// Indexed by table slot (every key of the batch has a row by then), so a
+// step allocates nothing once the buffers have grown.
 class BatchGradients : public RowGradientSink {
  public:
-  explicit BatchGradients(int dim) : dim_(dim) {}
+  BatchGradients(const SparseTable* table, int dim) : table_(table), dim_(dim) {}
 
   void Clear() {
-    index_.clear();
-    keys_.clear();
+    for (size_t slot : slots_) position_[slot] = -1;
+    slots_.clear();
     grads_.clear();
   }
 
   void Add(uint64_t key, const float* grad) override {
-    auto [it, inserted] = index_.try_emplace(key, keys_.size());
-    if (inserted) {
-      keys_.push_back(key);
+    const size_t slot = table_->Slot(key);
+    if (slot >= position_.size()) position_.resize(slot + 1, -1);
+    if (position_[slot] < 0) {
+      position_[slot] = static_cast<int64_t>(slots_.size());
+      slots_.push_back(slot);
       grads_.resize(grads_.size() + dim_, 0.0f);
     }
-    float* g = grads_.data() + it->second * dim_;
+    float* g = grads_.data() + position_[slot] * dim_;
     for (int j = 0; j < dim_; ++j) g[j] += grad[j];
   }
 
-  size_t size() const { return keys_.size(); }
-  uint64_t key(size_t i) const { return keys_[i]; }
+  size_t size() const { return slots_.size(); }
+  size_t slot(size_t i) const { return slots_[i]; }
   const float* grad(size_t i) const { return grads_.data() + i * dim_; }
 
  private:
+  const SparseTable* table_;
   int dim_;
-  std::unordered_map<uint64_t, size_t> index_;
-  std::vector<uint64_t> keys_;
+  std::vector<int64_t> position_;  // by slot: index into slots_, or -1
+  std::vector<size_t> slots_;
   std::vector<float> grads_;
 };
 
@@ -148,7 +158,7 @@ StatusOr<PretrainResult> Pretrain(const data::Dataset& data,
   Adam adam(model.num_params(), adam_options);
 
   BaseModelWorkspace ws;
-  BatchGradients row_grads(dim);
+  BatchGradients row_grads(&table, dim);
   std::vector<float> x(static_cast<size_t>(max_batch) * config.input_dim());
   std::vector<float> dx(x.size());
   std::vector<float> h(static_cast<size_t>(max_batch) * config.h_dim());
@@ -180,20 +190,20 @@ StatusOr<PretrainResult> Pretrain(const data::Dataset& data,
       PoolBatch(data, batch_ids, batch, dim, table, x.data());
 
       model.ZeroGrads();
-      float* grads = model.mutable_grads()->data();
+      float* grads = model.mutable_grads();
       model.ForwardBottom(x.data(), batch, h.data(), &ws);
       model.ForwardTowers(h.data(), batch, logits.data(), &ws);
       const float loss = TaskLoss(logits.data(), batch, tasks, click.data(),
                                   conversion.data(), dlogits.data());
       model.BackwardTowers(dlogits.data(), batch, dh.data(), grads, &ws);
       model.BackwardBottom(dh.data(), batch, dx.data(), grads, &ws);
-      adam.Step(model.mutable_params()->data(), grads);
+      adam.Step(model.mutable_params(), grads);
 
       row_grads.Clear();
       ScatterPoolGradient(data, batch_ids, batch, dim, dx.data(), &row_grads,
                           scratch.data());
       for (size_t i = 0; i < row_grads.size(); ++i) {
-        table.AdagradUpdate(table.Slot(row_grads.key(i)), row_grads.grad(i),
+        table.AdagradUpdate(row_grads.slot(i), row_grads.grad(i),
                             options.embedding_lr);
       }
       loss_sum += static_cast<double>(loss) * batch;

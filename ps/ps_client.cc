@@ -23,7 +23,7 @@ PsClient::PsClient(PsClientOptions options, net::Transport* transport)
 PsClient::~PsClient() = default;
 
 std::string PsClient::Describe(const Shard& shard) const {
-  std::string text = "shard " + std::to_string(shard.server.shard) + " at " + shard.server.address();
+  std::string text = "shard " + std::to_string(shard.server.shard()) + " at " + shard.server.address();
   if (!shard.server.name().empty()) text += " (" + shard.server.name() + ")";
   return text;
 }

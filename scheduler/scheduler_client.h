@@ -41,7 +41,8 @@ class SchedulerClient {
   [[nodiscard]] StatusOr<int> Register(proto::RegisterRequest request);
 
   // Starts heartbeats every interval the scheduler asked for at Register.
-  // `stats` (may be empty) fills step/loss/samples of each heartbeat.
+  // `stats` (may be empty) fills step/loss/samples of each heartbeat; it is
+  // called on the heartbeat thread, so it must be thread-safe.
   void StartHeartbeats(std::function<void(proto::Heartbeat*)> stats);
 
   // Waits at barrier `name` until every worker reached it or `deadline`.

@@ -41,7 +41,7 @@ StatusOr<PretrainJobResult> RunPretrainJob(const PretrainJobOptions& options) {
   for (int domain : job.pretrain_domains) {
     periods += (periods.empty() ? "" : ", ") + job.dataset.domain_names[domain];
   }
-  manifest.set_data_description("MovieLens " + options.data.movielens_dir + ", periods " +
+  manifest.set_data_description("MovieLens " + options.data.movielens_dir() + ", periods " +
                                 periods + ", " + std::to_string(ids.size()) + " samples");
 
   embedding::SnapshotContents contents;

@@ -180,7 +180,7 @@ Status Worker::Run(const std::atomic<bool>& stop) {
       // A rank with no samples for this domain still joins the all-reduce,
       // contributing zero gradients.
       IAK_RETURN_IF_ERROR(communicator_
-                              ->AllReduceMean(adapter.mutable_grads()->data(),
+                              ->AllReduceMean(adapter.mutable_grads(),
                                               adapter.num_params(),
                                               Deadline::After(collective_timeout))
                               .WithContext(options_.name + " all-reduce"));
@@ -188,10 +188,10 @@ Status Worker::Run(const std::atomic<bool>& stop) {
       adam.set_lr(command.learning_rate());
       if (matching) {
         // Knowledge matching: the encoder is frozen, only the decoder moves.
-        adam.Step(adapter.mutable_params()->data(), adapter.grads().data(),
+        adam.Step(adapter.mutable_params(), adapter.grads().data(),
                   {adapter.decoder_param_range()});
       } else {
-        adam.Step(adapter.mutable_params()->data(), adapter.grads().data());
+        adam.Step(adapter.mutable_params(), adapter.grads().data());
       }
       steps_done_.fetch_add(1);
       samples_done_.fetch_add(n);

@@ -74,7 +74,7 @@ inline SnapshotContents ContentsOf(const Table& table, int dim, int num_shards) 
   contents.embedding_dim = dim;
   contents.num_shards = num_shards;
   contents.table = &table;
-  contents.dense_blob = std::string("dense weights \x01\x02\x03 of a test model", 36);
+  contents.dense_blob = std::string("dense weights \x01\x02\x03 of a test model", 33);
   contents.base_manifest.set_num_tasks(2);
   contents.base_manifest.add_bottom_hidden(16);
   contents.base_manifest.set_data_description("random test table");

@@ -32,7 +32,7 @@ TEST_P(BaseModelGradTest, FullChainGradientsMatchFiniteDifferences) {
   const int batch = 4;
   BaseModel model(SmallConfig(tasks));
   model.Init(31);
-  for (float& p : *model.mutable_params()) p += 0.03f;  // off the ReLU kinks
+  for (size_t i = 0; i < model.num_params(); ++i) model.mutable_params()[i] += 0.03f;  // off the ReLU kinks
   std::mt19937_64 rng(32);
   auto x = RandomVector(batch * model.config().input_dim(), &rng);
   const std::vector<float> click = {1, 0, 1, 0};
@@ -48,12 +48,12 @@ TEST_P(BaseModelGradTest, FullChainGradientsMatchFiniteDifferences) {
   };
   loss();
   model.ZeroGrads();
-  float* grads = model.mutable_grads()->data();
+  float* grads = model.mutable_grads();
   model.BackwardTowers(dlogits.data(), batch, dh.data(), grads, &ws);
   model.BackwardBottom(dh.data(), batch, dx.data(), grads, &ws);
   const std::vector<float> analytic = model.grads();
   CheckAllGrads(loss, x.data(), dx.data(), x.size(), "dx");
-  CheckAllGrads(loss, model.mutable_params()->data(), analytic.data(),
+  CheckAllGrads(loss, model.mutable_params(), analytic.data(),
                 analytic.size(), "dparams");
 }
 
@@ -69,7 +69,7 @@ TEST(BaseModelTest, FrozenTowersGiveSameInputGradient) {
   std::vector<float> logits(batch * 2), dh1(batch * 5), dh2(batch * 5);
   BaseModelWorkspace ws;
   model.ForwardTowers(h.data(), batch, logits.data(), &ws);
-  model.BackwardTowers(dlogits.data(), batch, dh1.data(), model.mutable_grads()->data(), &ws);
+  model.BackwardTowers(dlogits.data(), batch, dh1.data(), model.mutable_grads(), &ws);
   model.BackwardTowers(dlogits.data(), batch, dh2.data(), nullptr, &ws);
   EXPECT_EQ(dh1, dh2);
 }
@@ -87,7 +87,7 @@ TEST(BaseModelTest, CopiesAndMovesOwnTheirParameters) {
   BaseModel a(SmallConfig(1));
   a.Init(7);
   BaseModel b = a;
-  (*a.mutable_params())[0] += 100.0f;  // must not leak into the copy
+  a.mutable_params()[0] += 100.0f;  // must not leak into the copy
   std::mt19937_64 rng(8);
   auto x = RandomVector(2 * 6, &rng);
   std::vector<float> h_b(2 * 5), h_moved(2 * 5);

@@ -1,0 +1,82 @@
+#include "cluster/inproc_cluster.h"
+
+#include <memory>
+#include <thread>
+
+#include "collective/inproc_communicator.h"
+#include "net/inproc_transport.h"
+#include "ps/ps_server.h"
+#include "scheduler/scheduler.h"
+#include "worker/worker.h"
+
+namespace iak::cluster {
+
+Status InProcClusterResult::Overall() const {
+  if (!scheduler.ok()) return scheduler.WithContext("scheduler");
+  for (size_t i = 0; i < servers.size(); ++i) {
+    if (!servers[i].ok()) return servers[i].WithContext("ps-" + std::to_string(i));
+  }
+  for (size_t i = 0; i < workers.size(); ++i) {
+    if (!workers[i].ok()) return workers[i].WithContext("worker-" + std::to_string(i));
+  }
+  return Status::Ok();
+}
+
+InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atomic<bool>& stop) {
+  const int num_servers = spec.num_servers();
+  const int num_workers = spec.num_workers();
+  InProcClusterResult result;
+  result.servers.resize(num_servers);
+  result.workers.resize(num_workers);
+  result.adapters.resize(num_workers);
+  result.steps_done.resize(num_workers);
+
+  net::InProcTransport transport;
+  scheduler::SchedulerOptions sched_options;
+  sched_options.listen_address = "inproc://scheduler";
+  sched_options.num_servers = num_servers;
+  sched_options.num_workers = num_workers;
+  sched_options.heartbeat_interval = Duration(spec.timeouts().heartbeat_interval_ms());
+  sched_options.heartbeat_timeout = Duration(spec.timeouts().heartbeat_timeout_ms());
+  sched_options.startup_timeout = Duration(spec.timeouts().startup_timeout_ms());
+  sched_options.plan.assign(spec.phases().begin(), spec.phases().end());
+  scheduler::Scheduler scheduler(sched_options, &transport);
+  result.scheduler = scheduler.Start();
+  if (!result.scheduler.ok()) return result;
+
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { result.scheduler = scheduler.Run(stop); });
+  for (int shard = 0; shard < num_servers; ++shard) {
+    threads.emplace_back([&, shard] {
+      ps::PsServerOptions options;
+      options.model_dir = spec.model_dir();
+      options.shard = shard;
+      options.listen_address = "inproc://ps-" + std::to_string(shard);
+      options.scheduler_address = scheduler.address();
+      options.name = "ps-" + std::to_string(shard);
+      ps::PsServer server(options, &transport);
+      Status status = server.Start();
+      if (status.ok()) status = server.Run(stop);
+      result.servers[shard] = status;
+    });
+  }
+  auto group = std::make_shared<collective::InProcGroup>(num_workers);
+  std::vector<std::string> domain_names(num_workers);
+  for (int rank = 0; rank < num_workers; ++rank) {
+    threads.emplace_back([&, rank] {
+      collective::InProcCommunicator communicator(group, rank);
+      worker::WorkerOptions options;
+      options.spec = spec;
+      options.scheduler_address = scheduler.address();
+      worker::Worker worker(options, &transport, &communicator);
+      result.workers[rank] = worker.Run(stop);
+      result.adapters[rank] = worker.adapters();
+      result.steps_done[rank] = worker.steps_done();
+      if (rank == 0) result.domain_names = worker.domain_names();
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  return result;
+}
+
+}  // namespace iak::cluster

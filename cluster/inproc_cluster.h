@@ -1,0 +1,37 @@
+// InProcCluster: a whole job (scheduler, one PS per shard, the workers) as
+// threads of this process over the in-process transport and in-process
+// collectives. Same classes as the multi-process path, so tests exercise the
+// real scheduler, servers and workers without sockets or processes.
+#ifndef IAK_CLUSTER_INPROC_CLUSTER_H_
+#define IAK_CLUSTER_INPROC_CLUSTER_H_
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/iak_module.h"
+#include "proto/iak.pb.h"
+
+namespace iak::cluster {
+
+struct InProcClusterResult {
+  Status scheduler;
+  std::vector<Status> servers;
+  std::vector<Status> workers;
+  // Each worker's adapters after the job (identical across workers when the
+  // gradients were averaged correctly), and the domains they belong to.
+  std::vector<std::vector<model::IakModule>> adapters;
+  std::vector<std::string> domain_names;
+  std::vector<int64_t> steps_done;
+
+  // The first error of any node, or OK.
+  Status Overall() const;
+};
+
+// Runs `spec` (defaults applied, validated) to its end. `stop` cancels it.
+InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atomic<bool>& stop);
+
+}  // namespace iak::cluster
+
+#endif  // IAK_CLUSTER_INPROC_CLUSTER_H_

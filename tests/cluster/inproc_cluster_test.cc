@@ -1,0 +1,137 @@
+// A whole cluster (scheduler, 2 PS, 2 workers) as threads of this process
+// over the in-process transport, on the bundled MovieLens data.
+#include "cluster/inproc_cluster.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+
+#include "embedding/model_directory.h"
+#include "job/job_spec.h"
+#include "worker/evaluator.h"
+#include "worker/local_lookup.h"
+#include "worker/pretrain_job.h"
+
+namespace iak::cluster {
+namespace {
+
+class InProcClusterTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char pattern[] = "/tmp/iak_cluster_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = new std::string(pattern);
+    worker::PretrainJobOptions options;
+    proto::JobSpec spec = BaseSpec();
+    options.data = spec.data();
+    options.model_dir = spec.model_dir();
+    options.num_shards = 2;
+    options.train.epochs = 1;
+    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
+    ASSERT_TRUE(result.ok()) << result.status();
+  }
+  static void TearDownTestSuite() {
+    std::system(("rm -rf " + *dir_).c_str());
+    delete dir_;
+  }
+
+  static proto::JobSpec BaseSpec() {
+    proto::JobSpec spec;
+    spec.set_name("inproc-test");
+    spec.set_model_dir(*dir_ + "/model");
+    spec.set_output_dir(*dir_ + "/out");
+    spec.mutable_data()->set_movielens_dir("datasets/ml-latest-small");
+    spec.set_batch_size(128);
+    proto::PhaseCommand* c = spec.add_phases();
+    c->set_phase(proto::PHASE_COMPRESSION);
+    c->set_steps(40);
+    c->set_beta(1e-3f);
+    c->set_learning_rate(3e-3f);
+    proto::PhaseCommand* m = spec.add_phases();
+    m->set_phase(proto::PHASE_MATCHING);
+    m->set_steps(20);
+    m->set_beta(1e-4f);
+    m->set_learning_rate(1e-3f);
+    // Failures in this test should surface in seconds, not minutes.
+    spec.mutable_timeouts()->set_startup_timeout_ms(30000);
+    spec.mutable_timeouts()->set_barrier_timeout_ms(60000);
+    job::ApplyDefaults(&spec);
+    return spec;
+  }
+
+  static std::string* dir_;
+};
+
+std::string* InProcClusterTest::dir_ = nullptr;
+
+TEST_F(InProcClusterTest, TrainsOneAdapterPerDomainIdenticalOnEveryWorker) {
+  proto::JobSpec spec = BaseSpec();
+  ASSERT_TRUE(job::Validate(spec).ok());
+  std::atomic<bool> stop{false};
+  InProcClusterResult result = RunInProcCluster(spec, stop);
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+
+  // Both phases ran to the step, on both workers.
+  EXPECT_EQ(result.steps_done[0], 60);
+  EXPECT_EQ(result.steps_done[1], 60);
+  // The four later periods each got an adapter.
+  ASSERT_EQ(result.domain_names.size(), 4u);
+  EXPECT_EQ(result.domain_names[0], "2004-2007");
+  ASSERT_EQ(result.adapters[0].size(), 4u);
+  // Averaged gradients keep the workers' adapters bit-identical.
+  for (size_t d = 0; d < 4; ++d) {
+    EXPECT_EQ(result.adapters[0][d].params(), result.adapters[1][d].params()) << "domain " << d;
+  }
+  // Training moved the decoder away from its zero start.
+  const model::IakModule& adapter = result.adapters[0][0];
+  const model::ParamRange decoder = adapter.decoder_param_range();
+  double moved = 0;
+  for (size_t i = decoder.begin; i < decoder.end; ++i) moved += std::fabs(adapter.params()[i]);
+  EXPECT_GT(moved, 0.0);
+
+  // Rank 0 wrote the adapters; evaluation reads them back and scores every domain.
+  StatusOr<worker::EvalReport> report = worker::EvaluateJob(spec);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->domains.size(), 4u);
+  for (const worker::DomainResult& d : report->domains) {
+    EXPECT_GT(d.test_samples, 1000);
+    EXPECT_GT(d.base_auc, 0.5);
+    EXPECT_LT(d.base_auc, 1.0);
+    EXPECT_GT(d.iak_auc, 0.5);
+  }
+}
+
+TEST_F(InProcClusterTest, MatchingPhaseLeavesTheEncoderFrozen) {
+  proto::JobSpec spec = BaseSpec();
+  spec.set_output_dir(*dir_ + "/out-matching");
+  spec.mutable_phases(0)->set_steps(0);  // matching only
+  std::atomic<bool> stop{false};
+  InProcClusterResult result = RunInProcCluster(spec, stop);
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+
+  // A fresh adapter initialised as the workers do: the encoder must be unchanged.
+  const model::IakModule& trained = result.adapters[0][0];
+  model::IakModule fresh(trained.config());
+  fresh.Init(spec.seed() + 1000003ULL * 1);
+  const model::ParamRange encoder = trained.encoder_param_range();
+  for (size_t i = encoder.begin; i < encoder.end; ++i) {
+    ASSERT_EQ(trained.params()[i], fresh.params()[i]) << "encoder parameter " << i << " moved";
+  }
+}
+
+TEST_F(InProcClusterTest, MissingModelDirectoryFailsWithAClearErrorNotAHang) {
+  proto::JobSpec spec = BaseSpec();
+  spec.set_model_dir(*dir_ + "/no-such-model");
+  spec.mutable_timeouts()->set_startup_timeout_ms(3000);
+  spec.mutable_timeouts()->set_heartbeat_timeout_ms(3000);
+  std::atomic<bool> stop{false};
+  InProcClusterResult result = RunInProcCluster(spec, stop);
+  Status overall = result.Overall();
+  ASSERT_FALSE(overall.ok());
+  EXPECT_NE(overall.ToString().find("no-such-model"), std::string::npos) << overall;
+}
+
+}  // namespace
+}  // namespace iak::cluster
