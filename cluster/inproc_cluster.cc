@@ -12,13 +12,15 @@
 namespace iak::cluster {
 
 Status InProcClusterResult::Overall() const {
-  if (!scheduler.ok()) return scheduler.WithContext("scheduler");
+  // Nodes first: their errors are causes; the scheduler's (a node missing or
+  // silent) is usually the consequence.
   for (size_t i = 0; i < servers.size(); ++i) {
     if (!servers[i].ok()) return servers[i].WithContext("ps-" + std::to_string(i));
   }
   for (size_t i = 0; i < workers.size(); ++i) {
     if (!workers[i].ok()) return workers[i].WithContext("worker-" + std::to_string(i));
   }
+  if (!scheduler.ok()) return scheduler.WithContext("scheduler");
   return Status::Ok();
 }
 

@@ -25,7 +25,7 @@ struct InProcClusterResult {
   std::vector<std::string> domain_names;
   std::vector<int64_t> steps_done;
 
-  // The first error of any node, or OK.
+  // The first error of a server or worker, else the scheduler's, else OK.
   Status Overall() const;
 };
 

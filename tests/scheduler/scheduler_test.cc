@@ -15,6 +15,7 @@
 
 #include "net/inproc_transport.h"
 #include "net/rpc.h"
+#include "net/zmq_transport.h"
 #include "scheduler/scheduler_client.h"
 
 namespace iak::scheduler {
@@ -57,7 +58,7 @@ class SchedulerTest : public testing::Test {
 
   SchedulerOptions Options(int servers, int workers) {
     SchedulerOptions options;
-    options.listen_address = "inproc://scheduler";
+    options.listen_address = listen_address_;
     options.num_servers = servers;
     options.num_workers = workers;
     options.heartbeat_interval = Duration(20);
@@ -68,7 +69,7 @@ class SchedulerTest : public testing::Test {
 
   // Starts the scheduler and runs it on a thread.
   void StartScheduler(SchedulerOptions options) {
-    scheduler_ = std::make_unique<Scheduler>(std::move(options), &transport_);
+    scheduler_ = std::make_unique<Scheduler>(std::move(options), transport_.get());
     ASSERT_TRUE(scheduler_->Start().ok());
     run_ = std::async(std::launch::async, [this] { return scheduler_->Run(stop_); });
   }
@@ -86,12 +87,12 @@ class SchedulerTest : public testing::Test {
     SchedulerClientOptions options;
     options.scheduler_address = scheduler_->address();
     options.name = name;
-    return std::make_unique<SchedulerClient>(&transport_, options);
+    return std::make_unique<SchedulerClient>(transport_.get(), options);
   }
 
   // A bare RPC client, for heartbeats the test sends itself.
   std::unique_ptr<net::RpcClient> RawClient() {
-    auto connection = transport_.Connect(scheduler_->address());
+    auto connection = transport_->Connect(scheduler_->address());
     EXPECT_TRUE(connection.ok());
     return std::make_unique<net::RpcClient>(std::move(connection).value(), "test");
   }
@@ -105,14 +106,19 @@ class SchedulerTest : public testing::Test {
     return reply.header.heartbeat_response().shutdown();
   }
 
-  net::InProcTransport transport_;
+  // Declared first: outlives the scheduler and every client.
+  std::unique_ptr<net::Transport> transport_ = std::make_unique<net::InProcTransport>();
+  std::string listen_address_ = "inproc://scheduler";
   ManualClock clock_;
   std::atomic<bool> stop_{false};
   std::unique_ptr<Scheduler> scheduler_;
   std::future<Status> run_;
+
+  // Runs 2 servers and 2 workers through the whole plan; see the tests below.
+  void RunWholeJob();
 };
 
-TEST_F(SchedulerTest, WholeJobRunsThroughThePlan) {
+void SchedulerTest::RunWholeJob() {
   SchedulerOptions options = Options(2, 2);
   const std::vector<proto::PhaseCommand> plan = options.plan;
   StartScheduler(options);
@@ -165,6 +171,14 @@ TEST_F(SchedulerTest, WholeJobRunsThroughThePlan) {
   for (std::thread& node : nodes) node.join();
   Status result = RunResult();
   EXPECT_TRUE(result.ok()) << result;
+}
+
+TEST_F(SchedulerTest, WholeJobRunsThroughThePlan) { RunWholeJob(); }
+
+TEST_F(SchedulerTest, WholeJobRunsOverZeroMq) {
+  transport_ = std::make_unique<net::ZmqTransport>();
+  listen_address_ = "tcp://127.0.0.1:0";
+  RunWholeJob();
 }
 
 TEST_F(SchedulerTest, ConflictingRegistrationsAreRefused) {
@@ -295,11 +309,11 @@ TEST_F(SchedulerTest, MismatchedBarrierNamesAreRefused) {
 
 TEST_F(SchedulerTest, BadOptionsAreRefusedAtStart) {
   SchedulerOptions options = Options(1, 0);
-  Scheduler no_workers(options, &transport_);
+  Scheduler no_workers(options, transport_.get());
   EXPECT_EQ(no_workers.Start().code(), StatusCode::kInvalidArgument);
   options = Options(1, 1);
   options.plan.push_back(Phase(proto::PHASE_FINISHED, 0, 0));
-  Scheduler bad_plan(options, &transport_);
+  Scheduler bad_plan(options, transport_.get());
   EXPECT_EQ(bad_plan.Start().code(), StatusCode::kInvalidArgument);
   std::atomic<bool> stop{false};
   EXPECT_EQ(bad_plan.Run(stop).code(), StatusCode::kFailedPrecondition);
