@@ -225,9 +225,9 @@ ZmqTransport::ZmqTransport() : context_(zmq_ctx_new()) {
   CHECK(context_ != nullptr) << "cannot create a ZeroMQ context: " << zmq_strerror(zmq_errno());
   // Never let terminating the context wait for unsent messages.
   zmq_ctx_set(context_, ZMQ_BLOCKY, 0);
-  std::random_device random;
+  std::random_device entropy;
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "p%d-%08x-", static_cast<int>(getpid()), random());
+  std::snprintf(buf, sizeof(buf), "p%d-%08x-", static_cast<int>(getpid()), entropy());
   identity_prefix_ = buf;
 }
 

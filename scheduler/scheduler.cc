@@ -318,7 +318,9 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
                             (role == proto::ROLE_SERVER ? "workers still need its shard"
                                                         : "the other workers cannot pass "
                                                           "the next barrier without it") +
-                            "; see that node's log for why it stopped"));
+                            (call.request.deregister().error().empty()
+                                 ? "; see that node's log for why it stopped"
+                                 : "; it reported: " + call.request.deregister().error())));
     return;
   }
   if (state_ == State::kFinished && AllLeft(proto::ROLE_WORKER)) {

@@ -106,7 +106,7 @@ StatusOr<proto::BarrierResponse> SchedulerClient::Barrier(const std::string& nam
   return reply->header.barrier_response();
 }
 
-Status SchedulerClient::Deregister() {
+Status SchedulerClient::Deregister(const std::string& error) {
   if (control_ == nullptr || node_id_ < 0) {
     return FailedPreconditionError(options_.name + ": Deregister before Register");
   }
@@ -114,6 +114,7 @@ Status SchedulerClient::Deregister() {
   StopHeartbeats();
   proto::Envelope envelope;
   envelope.mutable_deregister()->set_node_id(node_id_);
+  envelope.mutable_deregister()->set_error(error);
   auto reply = control_->Call(std::move(envelope), {}, Deadline::After(options_.rpc_timeout));
   if (!reply.ok()) {
     return reply.status().WithContext(options_.name + ": deregistering from the scheduler at " +

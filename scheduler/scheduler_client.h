@@ -50,7 +50,9 @@ class SchedulerClient {
   [[nodiscard]] StatusOr<proto::BarrierResponse> Barrier(const std::string& name,
                                                          Deadline deadline);
 
-  [[nodiscard]] Status Deregister();
+  // Leaves the job. A non-empty `error` says why this node stops early; the
+  // scheduler then fails the job with it instead of waiting for a timeout.
+  [[nodiscard]] Status Deregister(const std::string& error = "");
 
   // True once the scheduler said the job is over, or stopped answering.
   bool shutdown_requested() const { return shutdown_.load(); }

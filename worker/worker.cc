@@ -50,6 +50,31 @@ Worker::Worker(WorkerOptions options, net::Transport* transport,
 }
 
 Status Worker::Run(const std::atomic<bool>& stop) {
+  scheduler::SchedulerClientOptions sched_options;
+  sched_options.scheduler_address = options_.scheduler_address;
+  sched_options.name = options_.name;
+  scheduler::SchedulerClient sched(transport_, sched_options);
+  proto::RegisterRequest registration;
+  registration.set_role(proto::ROLE_WORKER);
+  registration.set_rank(communicator_->rank());
+  registration.set_pid(static_cast<int>(::getpid()));
+  IAK_RETURN_IF_ERROR(sched.Register(registration).status());
+  sched.StartHeartbeats([this](proto::Heartbeat* beat) {
+    beat->set_step(steps_done_.load());
+    beat->set_loss(last_loss_.load());
+    beat->set_samples(samples_done_.load());
+  });
+  Status trained = Train(&sched, stop);
+  // Leaving with the error fails the job at once, naming the cause, instead
+  // of letting the others wait for this worker until a timeout.
+  Status left = sched.Deregister(trained.ok() ? "" : trained.ToString());
+  if (!trained.ok()) return trained;
+  if (!left.ok()) LOG(WARNING) << options_.name << ": " << left;
+  return Status::Ok();
+}
+
+Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bool>& stop) {
+  scheduler::SchedulerClient& sched = *scheduler;
   const proto::JobSpec& spec = options_.spec;
   const proto::TimeoutSpec& timeouts = spec.timeouts();
   const int rank = communicator_->rank();
@@ -66,22 +91,6 @@ Status Worker::Run(const std::atomic<bool>& stop) {
         " fields but the data has " + std::to_string(job.dataset.num_fields()) +
         "; pre-train a model for this data");
   }
-
-  scheduler::SchedulerClientOptions sched_options;
-  sched_options.scheduler_address = options_.scheduler_address;
-  sched_options.name = options_.name;
-  scheduler::SchedulerClient sched(transport_, sched_options);
-  proto::RegisterRequest registration;
-  registration.set_role(proto::ROLE_WORKER);
-  registration.set_rank(rank);
-  registration.set_pid(static_cast<int>(::getpid()));
-  IAK_ASSIGN_OR_RETURN(int node_id, sched.Register(registration));
-  (void)node_id;
-  sched.StartHeartbeats([this](proto::Heartbeat* beat) {
-    beat->set_step(steps_done_.load());
-    beat->set_loss(last_loss_.load());
-    beat->set_samples(samples_done_.load());
-  });
 
   const Duration barrier_timeout(timeouts.barrier_timeout_ms());
   IAK_ASSIGN_OR_RETURN(proto::BarrierResponse start,
@@ -229,7 +238,6 @@ Status Worker::Run(const std::atomic<bool>& stop) {
     }
     LOG(INFO) << "progress: wrote " << num_domains << " adapter(s) to " << dir;
   }
-  sched.Deregister().IgnoreError();
   return Status::Ok();
 }
 

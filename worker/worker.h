@@ -21,6 +21,7 @@
 #include "model/iak_module.h"
 #include "net/transport.h"
 #include "proto/iak.pb.h"
+#include "scheduler/scheduler_client.h"
 
 namespace iak::worker {
 
@@ -50,6 +51,9 @@ class Worker {
   double last_loss() const { return last_loss_.load(); }
 
  private:
+  // Everything after registration: load, train every phase, write adapters.
+  Status Train(scheduler::SchedulerClient* scheduler, const std::atomic<bool>& stop);
+
   WorkerOptions options_;
   net::Transport* transport_;
   collective::Communicator* communicator_;
