@@ -96,6 +96,12 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   IAK_ASSIGN_OR_RETURN(proto::BarrierResponse start,
                        sched.Barrier("start", Deadline::After(barrier_timeout)));
 
+  if (start.servers_size() != model_dir.manifest.num_shards()) {
+    return FailedPreconditionError(
+        "the job has " + std::to_string(start.servers_size()) + " parameter server(s) but " +
+        spec.model_dir() + " has " + std::to_string(model_dir.manifest.num_shards()) +
+        " shard(s); set num_servers to the shard count");
+  }
   ps::PsClientOptions ps_options;
   ps_options.servers.assign(start.servers().begin(), start.servers().end());
   ps_options.snapshot_id = model_dir.manifest.snapshot_id();

@@ -81,3 +81,16 @@ TEST(JobSpecTest, MissingFileIsNotFound) {
 
 }  // namespace
 }  // namespace iak::job
+
+namespace iak::job {
+namespace {
+
+TEST(JobSpecTest, ExampleSpecInTheRepoIsValid) {
+  StatusOr<proto::JobSpec> spec = LoadJobSpec("examples/movielens_job.pbtxt");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->phases_size(), 2);
+  EXPECT_EQ(spec->data().period_bounds_size(), 6);
+}
+
+}  // namespace
+}  // namespace iak::job
