@@ -11,6 +11,7 @@ int RunServer(int argc, char** argv);
 int RunWorker(int argc, char** argv);
 int RunEval(int argc, char** argv);
 int RunDemo(int argc, char** argv);
+int RunBench(int argc, char** argv);
 
 }  // namespace iak::cli
 

@@ -37,6 +37,8 @@ const Subcommand kSubcommands[] = {
     {"eval", "eval_command.cc",
      "score each domain's test split with the frozen base and with base + IAK",
      iak::cli::RunEval},
+    {"bench", "bench/", "run a benchmark (`iak bench` lists them); prints figures and a JSON line",
+     iak::cli::RunBench},
 };
 
 void PrintUsage() {
