@@ -4,6 +4,7 @@
 #include <google/protobuf/text_format.h>
 
 #include "embedding/file_util.h"
+#include "embedding/row_codec.h"
 #include "embedding/snapshot_format.h"
 
 namespace iak::embedding {
@@ -89,6 +90,8 @@ Status ValidateManifest(const proto::ModelManifest& manifest, const std::string&
     if (shard.path().empty()) return invalid("shard " + std::to_string(i) + " has no path");
   }
   if (manifest.dense_file().empty()) return invalid("dense_file is empty");
+  StatusOr<RowDtype> dtype = ParseRowDtype(manifest.row_dtype());
+  if (!dtype.ok()) return invalid(dtype.status().message());
   if (manifest.snapshot_id().empty()) return invalid("snapshot_id is empty");
   return Status::Ok();
 }

@@ -37,11 +37,28 @@ Status RemoveIfPresent(const std::string& path) {
   return Status::Ok();
 }
 
-// Writes `keys` (sorted) of `table` to a new RocksDB at `path`; returns the
-// shard's checksum in `*checksum`.
-Status WriteShard(const std::string& path, const std::vector<uint64_t>& keys,
-                  const std::unordered_map<uint64_t, std::vector<float>>& table, int dim,
-                  uint64_t* checksum) {
+// Where the rows of a table come from: a map or parallel arrays.
+class RowSource {
+ public:
+  explicit RowSource(const SnapshotContents& contents) : contents_(contents) {}
+  const float* Row(uint64_t key, size_t index) const {
+    if (contents_.table != nullptr) return contents_.table->at(key).data();
+    return contents_.values->data() + index * static_cast<size_t>(contents_.embedding_dim);
+  }
+
+ private:
+  const SnapshotContents& contents_;
+};
+
+struct ShardEntry {
+  uint64_t key;
+  size_t index;  // row index in the arrays (unused for a map)
+};
+
+// Writes `entries` (sorted by key) to a new RocksDB at `path`, rows encoded as
+// `dtype`; returns the shard's checksum (over the stored bytes) in `*checksum`.
+Status WriteShard(const std::string& path, const std::vector<ShardEntry>& entries,
+                  const RowSource& source, int dim, RowDtype dtype, uint64_t* checksum) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.error_if_exists = true;
@@ -51,7 +68,8 @@ Status WriteShard(const std::string& path, const std::vector<uint64_t>& keys,
   if (!s.ok()) return IoError("cannot create embedding shard " + path + ": " + s.ToString());
   std::unique_ptr<rocksdb::DB> db(raw_db);
 
-  const size_t row_bytes = static_cast<size_t>(dim) * sizeof(float);
+  const size_t row_bytes = EncodedRowBytes(dim, dtype);
+  std::string encoded(row_bytes, '\0');
   SnapshotHasher hasher;
   rocksdb::WriteOptions write_options;
   // The snapshot is only valid once flushed and its manifest written; a crash
@@ -59,14 +77,18 @@ Status WriteShard(const std::string& path, const std::vector<uint64_t>& keys,
   write_options.disableWAL = true;
   rocksdb::WriteBatch batch;
   char key_bytes[8];
-  for (size_t i = 0; i < keys.size(); ++i) {
-    const std::vector<float>& row = table.at(keys[i]);
-    EncodeShardKey(keys[i], key_bytes);
-    hasher.UpdateU64(keys[i]);
-    hasher.Update(row.data(), row_bytes);
-    s = batch.Put(rocksdb::Slice(key_bytes, 8),
-                  rocksdb::Slice(reinterpret_cast<const char*>(row.data()), row_bytes));
-    if (s.ok() && (batch.Count() >= static_cast<int>(kRowsPerBatch) || i + 1 == keys.size())) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const uint64_t key = entries[i].key;
+    Status encode = EncodeRow(source.Row(key, entries[i].index), dim, dtype, encoded.data());
+    if (!encode.ok()) {
+      return InvalidArgumentError("cannot store the row of key " + std::to_string(key) + " as " +
+                                  RowDtypeName(dtype) + ": " + encode.message());
+    }
+    EncodeShardKey(key, key_bytes);
+    hasher.UpdateU64(key);
+    hasher.Update(encoded.data(), row_bytes);
+    s = batch.Put(rocksdb::Slice(key_bytes, 8), rocksdb::Slice(encoded.data(), row_bytes));
+    if (s.ok() && (batch.Count() >= static_cast<int>(kRowsPerBatch) || i + 1 == entries.size())) {
       s = db->Write(write_options, &batch);
       batch.Clear();
     }
@@ -88,20 +110,52 @@ Status WriteModelDirectory(const std::string& dir, const SnapshotContents& conte
   if (num_shards <= 0) {
     return InvalidArgumentError("num_shards must be positive, got " + std::to_string(num_shards));
   }
-  if (contents.table == nullptr) return InvalidArgumentError("no embedding table to write");
-  const auto& table = *contents.table;
+  const bool has_map = contents.table != nullptr;
+  const bool has_arrays = contents.keys != nullptr || contents.values != nullptr;
+  if (!has_map && !has_arrays) return InvalidArgumentError("no embedding table to write");
+  if (has_map && has_arrays) {
+    return InvalidArgumentError("give the embedding table either as a map or as arrays, not both");
+  }
 
   // Sort keys into shards first: a bad row is refused before anything is written.
-  std::vector<std::vector<uint64_t>> shard_keys(num_shards);
-  for (const auto& [key, row] : table) {
-    if (row.size() != static_cast<size_t>(dim)) {
-      return InvalidArgumentError("the row of key " + std::to_string(key) + " has " +
-                                  std::to_string(row.size()) + " values, expected " +
-                                  std::to_string(dim));
+  std::vector<std::vector<ShardEntry>> shard_entries(num_shards);
+  if (has_map) {
+    for (const auto& [key, row] : *contents.table) {
+      if (row.size() != static_cast<size_t>(dim)) {
+        return InvalidArgumentError("the row of key " + std::to_string(key) + " has " +
+                                    std::to_string(row.size()) + " values, expected " +
+                                    std::to_string(dim));
+      }
+      shard_entries[ShardOfKey(key, num_shards)].push_back(ShardEntry{key, 0});
     }
-    shard_keys[ShardOfKey(key, num_shards)].push_back(key);
+  } else {
+    if (contents.keys == nullptr || contents.values == nullptr) {
+      return InvalidArgumentError("an embedding table given as arrays needs both keys and values");
+    }
+    const std::vector<uint64_t>& keys = *contents.keys;
+    if (contents.values->size() != keys.size() * static_cast<size_t>(dim)) {
+      return InvalidArgumentError(std::to_string(keys.size()) + " keys need " +
+                                  std::to_string(keys.size() * static_cast<size_t>(dim)) +
+                                  " values at dim " + std::to_string(dim) + ", got " +
+                                  std::to_string(contents.values->size()));
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      shard_entries[ShardOfKey(keys[i], num_shards)].push_back(ShardEntry{keys[i], i});
+    }
   }
-  for (auto& keys : shard_keys) std::sort(keys.begin(), keys.end());
+  for (auto& entries : shard_entries) {
+    std::sort(entries.begin(), entries.end(),
+              [](const ShardEntry& a, const ShardEntry& b) { return a.key < b.key; });
+    for (size_t i = 1; i < entries.size(); ++i) {
+      if (entries[i].key == entries[i - 1].key) {
+        return InvalidArgumentError("key " + std::to_string(entries[i].key) +
+                                    " appears twice (rows " +
+                                    std::to_string(entries[i - 1].index) + " and " +
+                                    std::to_string(entries[i].index) + ")");
+      }
+    }
+  }
+  const RowSource source(contents);
 
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -121,22 +175,26 @@ Status WriteModelDirectory(const std::string& dir, const SnapshotContents& conte
   manifest.set_format(kModelFormat);
   manifest.set_embedding_dim(dim);
   manifest.set_num_shards(num_shards);
+  manifest.set_row_dtype(RowDtypeName(contents.dtype));
   manifest.clear_shards();
   SnapshotHasher snapshot;
   snapshot.UpdateU64(static_cast<uint64_t>(dim));
   snapshot.UpdateU64(static_cast<uint64_t>(num_shards));
+  // float32 snapshots keep the ids they had before quantisation existed.
+  if (contents.dtype != RowDtype::kFloat32) snapshot.UpdateU64(100 + static_cast<uint64_t>(contents.dtype));
   for (int shard = 0; shard < num_shards; ++shard) {
     const std::string name = ShardDirName(shard, num_shards);
     const std::string path = JoinPath(dir, name);
     IAK_RETURN_IF_ERROR(RemoveIfPresent(path));
     uint64_t checksum = 0;
-    IAK_RETURN_IF_ERROR(WriteShard(path, shard_keys[shard], table, dim, &checksum));
+    IAK_RETURN_IF_ERROR(
+        WriteShard(path, shard_entries[shard], source, dim, contents.dtype, &checksum));
     proto::ShardInfo* info = manifest.add_shards();
     info->set_index(shard);
     info->set_path(name);
-    info->set_num_rows(shard_keys[shard].size());
+    info->set_num_rows(shard_entries[shard].size());
     info->set_checksum(checksum);
-    snapshot.UpdateU64(shard_keys[shard].size());
+    snapshot.UpdateU64(shard_entries[shard].size());
     snapshot.UpdateU64(checksum);
   }
 

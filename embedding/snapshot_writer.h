@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "embedding/row_codec.h"
 #include "proto/iak.pb.h"
 
 namespace iak::embedding {
@@ -23,6 +24,13 @@ struct SnapshotContents {
   int num_shards = 1;
   // key -> row of embedding_dim floats. Not owned; must outlive the write.
   const std::unordered_map<uint64_t, std::vector<float>>* table = nullptr;
+  // Or, instead of `table` (for large tables: no per-row allocation), parallel
+  // arrays: keys[i] has the row values[i*dim .. (i+1)*dim). Keys must be
+  // distinct. Not owned; must outlive the write.
+  const std::vector<uint64_t>* keys = nullptr;
+  const std::vector<float>* values = nullptr;
+  // How rows are stored (and later served); see row_codec.h.
+  RowDtype dtype = RowDtype::kFloat32;
   // The dense (MLP) weights, opaque to this library.
   std::string dense_blob;
   // fields, bottom/tower hidden sizes, num_tasks, data_description filled by
@@ -34,8 +42,9 @@ struct SnapshotContents {
 };
 
 // Writes `contents` to `dir` (created if needed).
-// InvalidArgument: dim or shard count not positive, no table, a row whose size
-// is not embedding_dim. AlreadyExists: `dir` holds a manifest and overwrite is
+// InvalidArgument: dim or shard count not positive, no table (or both forms),
+// a row whose size is not embedding_dim, a duplicate key (arrays), a value the
+// dtype cannot represent (naming the key). AlreadyExists: `dir` holds a manifest and overwrite is
 // false. IoError: a file or RocksDB write failed (the directory then has no
 // manifest). Rewriting a directory first removes its manifest and the shard
 // directories it is about to write.

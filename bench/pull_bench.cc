@@ -1,0 +1,431 @@
+// `iak bench pull`: W1 of docs/BENCHMARKS.md, the parameter server's main job.
+//
+// Workload (the defaults are exactly W1): one table of 2,000,000 keys x 16
+// float32, keys spread over the whole 64-bit space; it is written as a model
+// directory (seeded) in a temp dir and served by `iak ps` child processes
+// (one per shard) on this host; this process is the worker and pulls batches
+// of 8,192 uniformly random, deduplicated keys through ps::PsClient, one
+// request after another, for --pull_seconds per repeat. The lookups are the
+// real path: key -> row through the shard's in-memory index, rows copied into
+// the reply, sent over ZeroMQ, scattered into the caller's buffer.
+//
+// Variants:
+//   --shards=2          two PS processes (requests to both in flight at once)
+//   --transport=ipc     ZeroMQ over a Unix socket instead of TCP loopback
+//   --keys=zipf         Zipf-distributed keys (--pull_zipf_s) with the
+//                       worker row cache on (--pull_cache_mb); reports the hit
+//                       rate and effective keys/s (cache hits included)
+//   --dtype=fp16|int8   rows stored, served and sent quantised, decoded by
+//                       the client
+//   --pull_inproc       the PS runs in a thread of this process (still ZeroMQ)
+//
+// Printed: per repeat keys/s, then medians of keys/s, MB/s of float32 rows
+// delivered, wire MB/s, p50/p99 latency of one Pull; the last line is one
+// JSON object with `keys_per_s`.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/child_process.h"
+#include "common/keys.h"
+#include "embedding/model_directory.h"
+#include "embedding/row_codec.h"
+#include "embedding/snapshot_writer.h"
+#include "net/zmq_transport.h"
+#include "ps/ps_client.h"
+#include "ps/ps_server.h"
+
+DEFINE_string(transport, "tcp", "pull bench: tcp (loopback) or ipc");
+DEFINE_string(keys, "uniform",
+              "pull bench: key distribution, uniform or zipf (zipf turns on the worker row cache)");
+DEFINE_string(dtype, "float32", "pull bench: how rows are stored and sent: float32, fp16 or int8");
+DEFINE_int64(pull_rows, 2000000, "pull bench: rows in the table");
+DEFINE_int32(pull_batch, 8192, "pull bench: distinct keys per pull");
+DEFINE_double(pull_seconds, 2.0, "pull bench: seconds per timed repeat");
+DEFINE_int32(pull_repeats, 5, "pull bench: timed repeats (medians are reported)");
+DEFINE_bool(pull_inproc, false, "pull bench: run the PS in a thread of this process");
+DEFINE_double(pull_zipf_s, 0.99, "pull bench: Zipf exponent for --keys=zipf");
+DEFINE_int64(pull_cache_mb, 64, "pull bench: worker row cache budget (MB) for --keys=zipf");
+
+namespace iak::bench {
+namespace {
+
+constexpr int kDefaultDim = 16;
+constexpr int kPoolBatches = 256;  // pre-drawn batches, cycled (2M keys drawn in all)
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+double Percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  return v[i];
+}
+
+// A flag owned by another command (e.g. `iak pretrain --shards`), read by
+// name so this file links without it; `fallback` when unset or absent.
+int64_t ForeignIntFlag(const char* name, int64_t fallback) {
+  gflags::CommandLineFlagInfo info;
+  if (!gflags::GetCommandLineFlagInfo(name, &info) || info.is_default) return fallback;
+  return std::stoll(info.current_value);
+}
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  CHECK_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  CHECK_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  CHECK_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct Config {
+  int64_t rows = 0;
+  int dim = kDefaultDim;
+  int shards = 1;
+  int batch = 0;
+  uint64_t seed = 1;
+  bool ipc = false;
+  bool zipf = false;
+  embedding::RowDtype dtype = embedding::RowDtype::kFloat32;
+};
+
+// The PS side: a model directory in a temp dir and its servers.
+struct Cluster {
+  std::string dir;
+  std::string snapshot_id;
+  std::vector<std::string> addresses;  // index = shard
+  std::vector<std::unique_ptr<cluster::ChildProcess>> children;
+  // --pull_inproc: servers on threads of this process.
+  net::ZmqTransport server_transport;
+  std::vector<std::unique_ptr<ps::PsServer>> servers;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stop{false};
+
+  ~Cluster() {
+    stop.store(true);
+    for (std::thread& t : threads) t.join();
+    servers.clear();
+    for (auto& child : children) child->Stop(Duration(3000));
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+  }
+};
+
+Status WriteTable(const Config& config, std::vector<uint64_t>* keys, Cluster* cluster) {
+  std::string pattern = (std::filesystem::temp_directory_path() / "iak-pull-bench-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) return IoError("mkdtemp " + pattern);
+  cluster->dir = pattern;
+  keys->resize(static_cast<size_t>(config.rows));
+  // Mix64 is a bijection: distinct keys spread over the whole 64-bit space.
+  for (size_t i = 0; i < keys->size(); ++i) (*keys)[i] = Mix64(config.seed * 0x100000000ULL + i);
+  std::vector<float> values(keys->size() * static_cast<size_t>(config.dim));
+  std::mt19937_64 rng(config.seed);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (float& v : values) v = value(rng);
+  embedding::SnapshotContents contents;
+  contents.embedding_dim = config.dim;
+  contents.num_shards = config.shards;
+  contents.keys = keys;
+  contents.values = &values;
+  contents.dtype = config.dtype;
+  contents.dense_blob = "pull bench: no dense weights";
+  contents.base_manifest.set_data_description("W1 pull benchmark: seeded random rows");
+  const auto start = Clock::now();
+  IAK_RETURN_IF_ERROR(embedding::WriteModelDirectory(cluster->dir + "/model", contents));
+  std::printf("wrote %lld rows x %d (%s, %d shard(s)) in %.1f s\n",
+              static_cast<long long>(config.rows), config.dim,
+              embedding::RowDtypeName(config.dtype), config.shards, Seconds(start));
+  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model,
+                       embedding::LoadModelDirectory(cluster->dir + "/model"));
+  cluster->snapshot_id = model.manifest.snapshot_id();
+  return Status::Ok();
+}
+
+Status StartServers(const Config& config, Cluster* cluster) {
+  for (int shard = 0; shard < config.shards; ++shard) {
+    const std::string address =
+        config.ipc ? "ipc://" + cluster->dir + "/ps-" + std::to_string(shard) + ".sock"
+                   : "tcp://127.0.0.1:" + std::to_string(FreePort());
+    cluster->addresses.push_back(address);
+    if (FLAGS_pull_inproc) {
+      ps::PsServerOptions options;
+      options.model_dir = cluster->dir + "/model";
+      options.shard = shard;
+      options.listen_address = address;
+      options.name = "ps-" + std::to_string(shard);
+      auto server = std::make_unique<ps::PsServer>(options, &cluster->server_transport);
+      IAK_RETURN_IF_ERROR(server->Start());
+      ps::PsServer* raw = server.get();
+      cluster->servers.push_back(std::move(server));
+      cluster->threads.emplace_back([raw, cluster] {
+        Status done = raw->Run(cluster->stop);
+        if (!done.ok()) LOG(ERROR) << done;
+      });
+    } else {
+      IAK_ASSIGN_OR_RETURN(
+          std::unique_ptr<cluster::ChildProcess> child,
+          cluster::ChildProcess::Start(
+              "ps-" + std::to_string(shard),
+              {cluster::SelfExecutablePath(), "ps", "--model_dir=" + cluster->dir + "/model",
+               "--ps_listen=" + address, "--shard=" + std::to_string(shard)},
+              cluster->dir + "/ps-" + std::to_string(shard) + ".log"));
+      cluster->children.push_back(std::move(child));
+    }
+  }
+  return Status::Ok();
+}
+
+ps::PsClientOptions ClientOptions(const Config& config, const Cluster& cluster) {
+  ps::PsClientOptions options;
+  for (int shard = 0; shard < config.shards; ++shard) {
+    proto::ServerAddress server;
+    server.set_shard(shard);
+    server.set_address(cluster.addresses[shard]);
+    server.set_name("ps-" + std::to_string(shard));
+    options.servers.push_back(server);
+  }
+  options.snapshot_id = cluster.snapshot_id;
+  options.dim = config.dim;
+  options.name = "pull-bench";
+  return options;
+}
+
+// Waits (at most 180 s) until every shard answers: the children load and
+// verify their shards before they listen.
+Status AwaitServers(const Config& config, const Cluster& cluster, net::Transport* transport,
+                    const std::vector<uint64_t>& keys) {
+  ps::PsClientOptions options = ClientOptions(config, cluster);
+  options.pull_timeout = Duration(1000);
+  options.max_attempts = 1;
+  const auto deadline = Clock::now() + std::chrono::seconds(180);
+  std::vector<uint64_t> probe(keys.begin(), keys.begin() + std::min<size_t>(keys.size(), 64));
+  std::vector<float> rows(probe.size() * config.dim);
+  while (true) {
+    ps::PsClient client(options, transport);
+    IAK_RETURN_IF_ERROR(client.Connect());
+    Status pulled = client.Pull(probe.data(), probe.size(), rows.data(), nullptr);
+    if (pulled.ok()) return Status::Ok();
+    if (pulled.code() != StatusCode::kUnavailable &&
+        pulled.code() != StatusCode::kDeadlineExceeded) {
+      return pulled;
+    }
+    for (const auto& child : cluster.children) {
+      std::optional<int> code = const_cast<cluster::ChildProcess&>(*child).Poll();
+      if (code.has_value()) {
+        return UnavailableError("PS child " + child->name() + " exited with code " +
+                                std::to_string(*code) + "; see " + child->log_path());
+      }
+    }
+    if (Clock::now() > deadline) return pulled.WithContext("the PS never answered");
+  }
+}
+
+// kPoolBatches batches of `batch` distinct keys each.
+std::vector<std::vector<uint64_t>> DrawBatches(const Config& config,
+                                               const std::vector<uint64_t>& keys) {
+  std::mt19937_64 rng(config.seed + 7);
+  const size_t n = keys.size();
+  std::vector<uint32_t> stamp(n, 0);
+  std::vector<double> cdf;
+  std::vector<uint32_t> rank_to_row;
+  if (config.zipf) {
+    cdf.resize(n);
+    double total = 0.0;
+    for (size_t r = 0; r < n; ++r) {
+      total += 1.0 / std::pow(static_cast<double>(r + 1), FLAGS_pull_zipf_s);
+      cdf[r] = total;
+    }
+    for (double& c : cdf) c /= total;
+    rank_to_row.resize(n);
+    for (size_t r = 0; r < n; ++r) rank_to_row[r] = static_cast<uint32_t>(r);
+    std::shuffle(rank_to_row.begin(), rank_to_row.end(), rng);
+  }
+  std::uniform_int_distribution<size_t> uniform(0, n - 1);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const size_t batch = std::min<size_t>(static_cast<size_t>(config.batch), n);
+  std::vector<std::vector<uint64_t>> batches(kPoolBatches);
+  for (int b = 0; b < kPoolBatches; ++b) {
+    const uint32_t mark = static_cast<uint32_t>(b + 1);
+    std::vector<uint64_t>& out = batches[b];
+    out.reserve(batch);
+    while (out.size() < batch) {
+      size_t row;
+      if (config.zipf) {
+        const size_t rank = static_cast<size_t>(
+            std::lower_bound(cdf.begin(), cdf.end(), unit(rng)) - cdf.begin());
+        row = rank_to_row[std::min(rank, n - 1)];
+      } else {
+        row = uniform(rng);
+      }
+      if (stamp[row] == mark) continue;  // deduplicated within the batch
+      stamp[row] = mark;
+      out.push_back(keys[row]);
+    }
+  }
+  return batches;
+}
+
+struct RepeatResult {
+  double keys_per_s = 0;
+  double row_mb_per_s = 0;   // float32 rows delivered to the caller
+  double wire_mb_per_s = 0;  // key and row bytes on the wire
+  double hit_rate = 0;
+};
+
+Status RunBench(const Config& config) {
+  Cluster cluster;
+  std::vector<uint64_t> keys;
+  IAK_RETURN_IF_ERROR(WriteTable(config, &keys, &cluster));
+  const auto start = Clock::now();
+  IAK_RETURN_IF_ERROR(StartServers(config, &cluster));
+  net::ZmqTransport transport;
+  IAK_RETURN_IF_ERROR(AwaitServers(config, cluster, &transport, keys));
+  std::printf("%d PS %s up in %.1f s at %s%s\n", config.shards,
+              FLAGS_pull_inproc ? "thread(s)" : "process(es)", Seconds(start),
+              cluster.addresses[0].c_str(), config.shards > 1 ? ", ..." : "");
+  const std::vector<std::vector<uint64_t>> batches = DrawBatches(config, keys);
+  keys.clear();
+  keys.shrink_to_fit();
+
+  ps::PsClientOptions options = ClientOptions(config, cluster);
+  ps::PsClient client(options, &transport);
+  IAK_RETURN_IF_ERROR(client.Connect());
+  const size_t batch = batches[0].size();
+  std::vector<float> rows(batch * config.dim);
+  ps::PullStats stats;
+  // Warm-up: one pass over a few batches (connections, page faults).
+  for (int b = 0; b < 16; ++b) {
+    IAK_RETURN_IF_ERROR(client.Pull(batches[b].data(), batch, rows.data(), &stats));
+  }
+
+  std::vector<RepeatResult> results;
+  std::vector<double> latencies_us;
+  size_t next = 0;
+  for (int repeat = 0; repeat < FLAGS_pull_repeats; ++repeat) {
+    uint64_t pulled_keys = 0;
+    uint64_t wire_bytes = 0;
+    const auto repeat_start = Clock::now();
+    double elapsed = 0;
+    while (elapsed < FLAGS_pull_seconds) {
+      const std::vector<uint64_t>& keys_now = batches[next++ % batches.size()];
+      const auto pull_start = Clock::now();
+      IAK_RETURN_IF_ERROR(client.Pull(keys_now.data(), keys_now.size(), rows.data(), &stats));
+      const auto pull_end = Clock::now();
+      latencies_us.push_back(
+          std::chrono::duration<double, std::micro>(pull_end - pull_start).count());
+      pulled_keys += keys_now.size();
+      wire_bytes += stats.bytes;
+      elapsed = std::chrono::duration<double>(pull_end - repeat_start).count();
+    }
+    RepeatResult r;
+    r.keys_per_s = static_cast<double>(pulled_keys) / elapsed;
+    r.row_mb_per_s = r.keys_per_s * config.dim * sizeof(float) / 1e6;
+    r.wire_mb_per_s = static_cast<double>(wire_bytes) / elapsed / 1e6;
+    results.push_back(r);
+    std::printf("repeat %d: %.2f M keys/s, %.0f MB/s rows, %.0f MB/s wire\n", repeat + 1,
+                r.keys_per_s / 1e6, r.row_mb_per_s, r.wire_mb_per_s);
+  }
+  std::vector<double> kps, row_mb, wire_mb, hits;
+  for (const RepeatResult& r : results) {
+    kps.push_back(r.keys_per_s);
+    row_mb.push_back(r.row_mb_per_s);
+    wire_mb.push_back(r.wire_mb_per_s);
+    hits.push_back(r.hit_rate);
+  }
+  const double p50 = Percentile(latencies_us, 0.50);
+  const double p99 = Percentile(latencies_us, 0.99);
+  const char* transport_name = config.ipc ? "ipc" : "tcp";
+  std::printf(
+      "\nW1 pull: %lld rows x %d %s, %d shard(s), %s, %s keys, batch %zu, %s PS\n"
+      "  keys/s (median of %d x %.1f s): %.2f M\n"
+      "  MB/s rows delivered (float32):  %.0f\n"
+      "  MB/s on the wire:               %.0f\n"
+      "  latency per pull p50 / p99:     %.0f / %.0f us\n",
+      static_cast<long long>(config.rows), config.dim, embedding::RowDtypeName(config.dtype),
+      config.shards, transport_name, config.zipf ? "zipf" : "uniform", batch,
+      FLAGS_pull_inproc ? "in-process" : "child-process", FLAGS_pull_repeats, FLAGS_pull_seconds,
+      Median(kps) / 1e6, Median(row_mb), Median(wire_mb), p50, p99);
+  std::printf(
+      "{\"bench\":\"pull\",\"rows\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"shards\":%d,"
+      "\"transport\":\"%s\",\"keys\":\"%s\",\"batch\":%zu,\"inproc\":%s,\"keys_per_s\":%.0f,"
+      "\"mb_per_s\":%.1f,\"wire_mb_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
+      static_cast<long long>(config.rows), config.dim, embedding::RowDtypeName(config.dtype),
+      config.shards, transport_name, config.zipf ? "zipf" : "uniform", batch,
+      FLAGS_pull_inproc ? "true" : "false", Median(kps), Median(row_mb), Median(wire_mb), p50,
+      p99);
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunPullBench(int, char**) {
+  Config config;
+  config.rows = FLAGS_pull_rows;
+  config.dim = static_cast<int>(ForeignIntFlag("dim", kDefaultDim));
+  config.shards = static_cast<int>(ForeignIntFlag("shards", 1));
+  config.seed = static_cast<uint64_t>(ForeignIntFlag("seed", 1));
+  config.batch = FLAGS_pull_batch;
+  if (FLAGS_transport != "tcp" && FLAGS_transport != "ipc") {
+    std::fprintf(stderr, "iak bench pull: --transport must be tcp or ipc, got '%s'\n",
+                 FLAGS_transport.c_str());
+    return 2;
+  }
+  config.ipc = FLAGS_transport == "ipc";
+  if (FLAGS_keys != "uniform" && FLAGS_keys != "zipf") {
+    std::fprintf(stderr, "iak bench pull: --keys must be uniform or zipf, got '%s'\n",
+                 FLAGS_keys.c_str());
+    return 2;
+  }
+  config.zipf = FLAGS_keys == "zipf";
+  StatusOr<embedding::RowDtype> dtype = embedding::ParseRowDtype(FLAGS_dtype);
+  if (!dtype.ok()) {
+    std::fprintf(stderr, "iak bench pull: --dtype: %s\n", dtype.status().ToString().c_str());
+    return 2;
+  }
+  config.dtype = *dtype;
+  if (config.rows < 1 || config.dim < 1 || config.shards < 1 || config.batch < 1 ||
+      FLAGS_pull_repeats < 1 || FLAGS_pull_seconds <= 0) {
+    std::fprintf(stderr,
+                 "iak bench pull: --pull_rows, --dim, --shards, --pull_batch, --pull_repeats "
+                 "and --pull_seconds must be positive\n");
+    return 2;
+  }
+  Status status = RunBench(config);
+  if (!status.ok()) {
+    std::fprintf(stderr, "iak bench pull: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace iak::bench
