@@ -37,4 +37,16 @@ UtcFields ToUtc(int64_t seconds) {
   return out;
 }
 
+int64_t FromUtc(int64_t year, int month, int day, int hour) {
+  // Howard Hinnant's days_from_civil.
+  const int64_t y = year - (month <= 2 ? 1 : 0);
+  const int64_t era = FloorDiv(y, 400);
+  const int64_t yoe = y - era * 400;                                           // [0, 399]
+  const int64_t mp = month > 2 ? month - 3 : month + 9;                        // [0, 11]
+  const int64_t doy = (153 * mp + 2) / 5 + day - 1;                            // [0, 365]
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;                   // [0, 146096]
+  const int64_t days = era * 146097 + doe - 719468;
+  return days * 86400 + static_cast<int64_t>(hour) * 3600;
+}
+
 }  // namespace iak::data

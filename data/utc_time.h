@@ -21,6 +21,10 @@ struct UtcFields {
 // Proleptic Gregorian calendar; negative timestamps (before 1970) work too.
 UtcFields ToUtc(int64_t seconds_since_epoch);
 
+// Seconds since the epoch of (year, month 1..12, day 1..31, hour 0..23) UTC;
+// the inverse of ToUtc for valid dates. Does not validate its arguments.
+int64_t FromUtc(int64_t year, int month, int day, int hour);
+
 }  // namespace iak::data
 
 #endif  // IAK_DATA_UTC_TIME_H_

@@ -1,0 +1,24 @@
+// Appending the samples of one Dataset to another with the same fields (the
+// merge step of parallel readers and of multi-shard loads).
+//
+// Thread-safety: touches only its arguments.
+#ifndef IAK_DATA_DATASET_APPEND_H_
+#define IAK_DATA_DATASET_APPEND_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace iak::data {
+
+// Appends every sample of `src` to `dst`: keys, offsets (rebased), labels,
+// timestamps, and domains mapped through `domain_map` (src id -> dst id;
+// empty = ids unchanged). Fields and domain_names of `dst` are left alone.
+// Precondition (CHECKed): same number of fields, and both or neither have a
+// conversion label unless one of them is empty.
+void AppendSamples(const Dataset& src, const std::vector<int32_t>& domain_map, Dataset* dst);
+
+}  // namespace iak::data
+
+#endif  // IAK_DATA_DATASET_APPEND_H_

@@ -1,0 +1,253 @@
+#include "data/text_reader.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <utility>
+
+#include "data/csv_line.h"
+#include "data/dataset_append.h"
+#include "data/line_parser.h"
+
+namespace iak::data {
+namespace {
+
+// What one thread made of one chunk of a block.
+struct ChunkResult {
+  Dataset data;
+  int64_t lines = 0;       // physical lines, blank ones included
+  int64_t data_lines = 0;  // non-blank
+  int64_t bad_count = 0;
+  std::vector<std::pair<int64_t, std::string>> bad;  // (1-based line in chunk, problem)
+  int64_t no_domain = 0;
+  std::vector<std::string> domain_names;
+};
+
+void ParseChunk(const CompiledSchema& schema, std::string_view text,
+                const TextReadOptions& options, ChunkResult* result) {
+  LineParser parser(schema);
+  Dataset& data = result->data;
+  data.fields = schema.fields;
+  const size_t approx_lines = text.size() / 64 + 1;
+  data.click.reserve(approx_lines);
+  data.offsets.reserve(approx_lines * schema.fields.size() + 1);
+  data.keys.reserve(approx_lines * schema.fields.size());
+  const size_t max_kept =
+      options.bad_lines == BadLinePolicy::kFail ? 1 : static_cast<size_t>(options.max_error_examples);
+  std::string problem;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t newline = text.find('\n', pos);
+    const size_t end = newline == std::string_view::npos ? text.size() : newline;
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    ++result->lines;
+    if (StripTrailingCr(line).empty()) continue;
+    ++result->data_lines;
+    const LineParser::Outcome outcome = parser.Parse(line, 0, &data, &problem);
+    if (outcome == LineParser::Outcome::kNoDomain) {
+      ++result->no_domain;
+    } else if (outcome == LineParser::Outcome::kBad) {
+      ++result->bad_count;
+      if (result->bad.size() < max_kept) result->bad.emplace_back(result->lines, problem);
+      if (options.bad_lines == BadLinePolicy::kFail) break;
+    }
+  }
+  result->domain_names = parser.domain_names();
+}
+
+// `block` cut at line ends into at most `parts` pieces of similar size.
+std::vector<std::string_view> CutAtLines(std::string_view block, int parts) {
+  std::vector<std::string_view> chunks;
+  size_t start = 0;
+  for (int p = 1; p <= parts && start < block.size(); ++p) {
+    size_t end = block.size();
+    if (p < parts) {
+      const size_t target = std::max(start, block.size() * static_cast<size_t>(p) / parts);
+      const size_t newline = block.find('\n', target);
+      end = newline == std::string_view::npos ? block.size() : newline + 1;
+    }
+    chunks.push_back(block.substr(start, end - start));
+    start = end;
+  }
+  return chunks;
+}
+
+Status CheckHeader(const CompiledSchema& schema, const std::string& path,
+                   std::string_view line) {
+  constexpr std::string_view kBom = "\xEF\xBB\xBF";
+  if (line.substr(0, kBom.size()) == kBom) line.remove_prefix(kBom.size());
+  line = StripTrailingCr(line);
+  std::vector<std::string> names;
+  if (schema.delimiter() == ',') {
+    const Status split = SplitCsvLine(line, &names);
+    if (!split.ok()) return InvalidArgumentError(path + ":1: header: " + split.message());
+  } else {
+    size_t start = 0;
+    while (true) {
+      const size_t tab = line.find('\t', start);
+      names.emplace_back(line.substr(start, tab == std::string_view::npos ? tab : tab - start));
+      if (tab == std::string_view::npos) break;
+      start = tab + 1;
+    }
+  }
+  const std::string hint = " (the schema lists the columns in file order; set has_header: false "
+                           "for a file without a header)";
+  if (names.size() != schema.columns.size()) {
+    return InvalidArgumentError(path + ":1: the header has " + std::to_string(names.size()) +
+                                " columns, the schema " + std::to_string(schema.columns.size()) +
+                                hint);
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != schema.columns[i].name) {
+      return InvalidArgumentError(path + ":1: header column " + std::to_string(i + 1) + " is '" +
+                                  names[i] + "', the schema's is '" + schema.columns[i].name +
+                                  "'" + hint);
+    }
+  }
+  return Status::Ok();
+}
+
+class FileCloser {
+ public:
+  explicit FileCloser(std::FILE* f) : f_(f) {}
+  ~FileCloser() { std::fclose(f_); }
+  FileCloser(const FileCloser&) = delete;
+  FileCloser& operator=(const FileCloser&) = delete;
+
+ private:
+  std::FILE* f_;
+};
+
+// Reads one file, appending to `out` and `report`.
+Status ReadOneFile(const CompiledSchema& schema, const std::string& path,
+                   const TextReadOptions& options, Dataset* out, TextReadReport* report) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    const int err = errno;
+    if (err == ENOENT) return NotFoundError(path + ": no such file");
+    return IoError(path + ": cannot open: " + std::strerror(err));
+  }
+  FileCloser closer(file);
+  const bool is_svm = schema.schema.format() == proto::FORMAT_LIBSVM ||
+                      schema.schema.format() == proto::FORMAT_LIBFFM;
+  bool header_pending = schema.schema.has_header() && !is_svm;
+  int64_t line_base = 0;
+  std::string buffer;
+  bool eof = false;
+  const int threads = std::max(1, options.num_threads);
+  const size_t block_bytes = std::max<size_t>(options.block_bytes, 4096);
+  while (!eof) {
+    const size_t old = buffer.size();
+    buffer.resize(old + block_bytes);
+    const size_t n = std::fread(&buffer[old], 1, block_bytes, file);
+    buffer.resize(old + n);
+    if (n < block_bytes) {
+      if (std::ferror(file)) return IoError(path + ": read error after " +
+                                            std::to_string(line_base) + " lines");
+      eof = true;
+    }
+    size_t cut = buffer.size();
+    if (!eof) {
+      const size_t last = buffer.rfind('\n');
+      if (last == std::string::npos) continue;  // a line longer than the block: read on
+      cut = last + 1;
+    }
+    std::string_view block(buffer.data(), cut);
+    if (header_pending) {
+      if (block.empty()) {
+        return InvalidArgumentError(path + ": empty file; the schema expects a header line");
+      }
+      const size_t newline = block.find('\n');
+      const size_t end = newline == std::string_view::npos ? block.size() : newline;
+      IAK_RETURN_IF_ERROR(CheckHeader(schema, path, block.substr(0, end)));
+      block.remove_prefix(std::min(block.size(), end + 1));
+      line_base = 1;
+      header_pending = false;
+    }
+    const std::vector<std::string_view> chunks = CutAtLines(block, threads);
+    std::vector<ChunkResult> results(chunks.size());
+    std::vector<std::thread> workers;
+    for (size_t c = 1; c < chunks.size(); ++c) {
+      workers.emplace_back(ParseChunk, std::cref(schema), chunks[c], std::cref(options),
+                           &results[c]);
+    }
+    if (!chunks.empty()) ParseChunk(schema, chunks[0], options, &results[0]);
+    for (std::thread& t : workers) t.join();
+
+    for (ChunkResult& r : results) {
+      report->lines_read += r.data_lines;
+      for (const auto& [line, problem] : r.bad) {
+        std::string where = path + ":" + std::to_string(line_base + line) + ": " + problem;
+        if (options.bad_lines == BadLinePolicy::kFail) {
+          return InvalidArgumentError(
+              where + " (fix the line, or skip and count malformed lines with "
+                      "--skip_bad_lines / DataSpec.skip_bad_lines)");
+        }
+        if (static_cast<int>(report->bad_line_examples.size()) < options.max_error_examples) {
+          report->bad_line_examples.push_back(std::move(where));
+        }
+      }
+      report->bad_lines_skipped += r.bad_count;
+      report->no_domain_dropped += r.no_domain;
+      std::vector<int32_t> domain_map;
+      for (const std::string& name : r.domain_names) {
+        const auto it = std::find(out->domain_names.begin(), out->domain_names.end(), name);
+        domain_map.push_back(static_cast<int32_t>(it - out->domain_names.begin()));
+        if (it == out->domain_names.end()) out->domain_names.push_back(name);
+      }
+      AppendSamples(r.data, domain_map, out);
+      line_base += r.lines;
+    }
+    buffer.erase(0, cut);
+  }
+  if (header_pending) {
+    return InvalidArgumentError(path + ": empty file; the schema expects a header line");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string TextReadReport::ToString() const {
+  std::ostringstream os;
+  os << lines_read << " lines -> " << samples << " samples (" << click_positives
+     << " clicks, " << conversion_positives << " conversions), " << bad_lines_skipped
+     << " bad lines skipped, " << no_domain_dropped << " dropped for no domain\nper domain:";
+  for (size_t i = 0; i < domain_counts.size(); ++i) {
+    os << " " << domain_names[i] << "=" << domain_counts[i];
+  }
+  for (const std::string& example : bad_line_examples) os << "\nskipped " << example;
+  return os.str();
+}
+
+StatusOr<Dataset> ReadTextFiles(const CompiledSchema& schema,
+                                const std::vector<std::string>& files,
+                                const TextReadOptions& options, TextReadReport* report) {
+  TextReadReport local;
+  if (report == nullptr) report = &local;
+  *report = TextReadReport();
+  Dataset out;
+  out.fields = schema.fields;
+  if (schema.domain_column < 0) out.domain_names = schema.domain_rules.domain_names();
+  if (files.empty()) return InvalidArgumentError("no input files given");
+  for (const std::string& path : files) {
+    IAK_RETURN_IF_ERROR(ReadOneFile(schema, path, options, &out, report));
+  }
+  if (schema.timestamp_column < 0) {
+    for (size_t i = 0; i < out.timestamp.size(); ++i) out.timestamp[i] = static_cast<int64_t>(i);
+  }
+  report->samples = static_cast<int64_t>(out.size());
+  report->domain_names = out.domain_names;
+  report->domain_counts.assign(out.domain_names.size(), 0);
+  for (int32_t d : out.domain) ++report->domain_counts[static_cast<size_t>(d)];
+  for (float c : out.click) report->click_positives += c > 0.5f ? 1 : 0;
+  for (float c : out.conversion) report->conversion_positives += c > 0.5f ? 1 : 0;
+  return out;
+}
+
+}  // namespace iak::data

@@ -1,0 +1,71 @@
+// Reading users' text files (CSV, TSV, libsvm, libffm) into a Dataset as a
+// schema says, in parallel, with a bad-line policy.
+//
+// Each file is read in blocks of TextReadOptions::block_bytes; a block is cut
+// at line ends into one chunk per thread, the chunks are parsed concurrently
+// and merged in file order, so the result (sample order, domain ids, the
+// first bad line reported) is the same for any number of threads. Memory
+// beyond the result is one block plus the per-chunk samples.
+//
+// Thread-safety: ReadTextFiles touches only its arguments and the files.
+#ifndef IAK_DATA_TEXT_READER_H_
+#define IAK_DATA_TEXT_READER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "data/dataset.h"
+#include "data/schema.h"
+
+namespace iak::data {
+
+enum class BadLinePolicy {
+  kFail,  // the first malformed line fails the read (default)
+  kSkip,  // malformed lines are skipped, counted, and the first few quoted
+};
+
+struct TextReadOptions {
+  int num_threads = 2;                 // parsing threads, >= 1
+  size_t block_bytes = 16 << 20;       // bytes read per block (a longer line grows it)
+  BadLinePolicy bad_lines = BadLinePolicy::kFail;
+  int max_error_examples = 5;          // kSkip: how many bad lines the report quotes
+};
+
+// What a read saw. Counts are of data lines (headers and blank lines excluded).
+struct TextReadReport {
+  int64_t lines_read = 0;
+  int64_t samples = 0;
+  int64_t click_positives = 0;
+  int64_t conversion_positives = 0;
+  int64_t bad_lines_skipped = 0;
+  // "path:line: column N ('name'): expected ..., found '...'".
+  std::vector<std::string> bad_line_examples;
+  int64_t no_domain_dropped = 0;  // no domain rule held and no default_domain
+  std::vector<int64_t> domain_counts;  // samples per domain, in domain_names order
+  std::vector<std::string> domain_names;
+
+  // A few lines for humans (the per-domain counts included).
+  std::string ToString() const;
+};
+
+// Reads `files` in order into one Dataset (fields from the schema). With a
+// header (schema.has_header) each file's first line must list the schema's
+// column names. Samples without a timestamp column get their index in the
+// result as timestamp, so a time split follows file order. `report` may be
+// null; when not, it is overwritten (also on error).
+//
+// Errors:
+//   NotFoundError / IoError   a file is missing or unreadable (path named).
+//   InvalidArgumentError      a header that does not match the schema, or
+//     (policy kFail) the first malformed line: "path:line: column N ('name'):
+//     expected ..., found '...'" plus how to skip such lines instead.
+[[nodiscard]] StatusOr<Dataset> ReadTextFiles(const CompiledSchema& schema,
+                                              const std::vector<std::string>& files,
+                                              const TextReadOptions& options,
+                                              TextReadReport* report);
+
+}  // namespace iak::data
+
+#endif  // IAK_DATA_TEXT_READER_H_
