@@ -1,0 +1,154 @@
+// Every kind of malformed input is reported with file, line and column, and
+// the skip policy counts and quotes them.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "data/schema.h"
+#include "data/text_reader.h"
+#include "tests/data/test_files.h"
+
+namespace iak::data {
+namespace {
+
+// click, a count, a category, a time: "click,n,cat,ts".
+CompiledSchema SmallSchema() {
+  proto::Schema s;
+  s.set_has_header(true);
+  auto add = [&](const char* name, proto::ColumnRole role) {
+    proto::ColumnSpec* c = s.add_columns();
+    c->set_name(name);
+    c->set_role(role);
+    return c;
+  };
+  add("click", proto::COLUMN_CLICK);
+  add("n", proto::COLUMN_NUMERIC)->set_transform(proto::NUMERIC_LOG);
+  add("cat", proto::COLUMN_CATEGORICAL);
+  add("ts", proto::COLUMN_TIMESTAMP);
+  StatusOr<CompiledSchema> schema = CompileSchema(s);
+  EXPECT_TRUE(schema.ok()) << schema.status();
+  return *schema;
+}
+
+constexpr char kHeader[] = "click,n,cat,ts\n";
+
+// Reads `body` (after the header) with the fail policy and returns the error.
+Status FailOn(const std::string& body) {
+  const std::string path = testing::WriteFile(testing::MakeTempDir() + "/in.csv", kHeader + body);
+  StatusOr<Dataset> data = ReadTextFiles(SmallSchema(), {path}, TextReadOptions(), nullptr);
+  return data.ok() ? Status::Ok() : data.status();
+}
+
+void ExpectError(const std::string& body, const std::string& where, const std::string& what) {
+  const Status status = FailOn(body);
+  ASSERT_FALSE(status.ok()) << body;
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("in.csv:" + where), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find(what), std::string::npos) << status.message();
+  EXPECT_NE(status.message().find("skip_bad_lines"), std::string::npos) << status.message();
+}
+
+TEST(BadLinesTest, GoodFileReads) { EXPECT_TRUE(FailOn("1,3,a,100\n0,,b,101\n").ok()); }
+
+TEST(BadLinesTest, WrongColumnCount) {
+  ExpectError("1,3,a,100\n1,3,a\n", "3: expected 4 columns, found 3", "");
+}
+
+TEST(BadLinesTest, NonNumericNumber) {
+  ExpectError("1,3,a,100\n1,3,a,100\n1,x3,a,100\n", "4: column 2 ('n')",
+              "expected a number (or an empty cell for missing), found 'x3'");
+}
+
+TEST(BadLinesTest, BadLabel) {
+  ExpectError("2,3,a,100\n", "2: column 1 ('click')", "expected a 0/1 label, found '2'");
+}
+
+TEST(BadLinesTest, BadTimestamp) {
+  ExpectError("1,3,a,10:00\n", "2: column 4 ('ts')", "found '10:00'");
+}
+
+TEST(BadLinesTest, BadEscape) {
+  ExpectError("1,3,\"a,100\n", "2: bad quoting: column 3", "unterminated double quote");
+  ExpectError("1,3,\"a\"b,100\n", "2: bad quoting: column 3", "after the closing quote");
+}
+
+TEST(BadLinesTest, BadEncoding) {
+  ExpectError("1,3,caf\xC3\xA9,100\n1,3,caf\xE9,100\n", "3: column 3", "invalid UTF-8 at byte 8");
+  ExpectError(std::string("1,3,a\0b,100\n", 12), "2: column 3", "a NUL byte");
+}
+
+TEST(BadLinesTest, QuotedFieldsAndCrlfAreFine) {
+  EXPECT_TRUE(FailOn("1,3,\"a,b\",100\r\n0,,\"x\"\"y\",101\r\n").ok());
+}
+
+TEST(BadLinesTest, HeaderMustMatchTheSchema) {
+  const std::string path =
+      testing::WriteFile(testing::MakeTempDir() + "/in.csv", "click,n,category,ts\n1,3,a,100\n");
+  StatusOr<Dataset> data = ReadTextFiles(SmallSchema(), {path}, TextReadOptions(), nullptr);
+  ASSERT_FALSE(data.ok());
+  EXPECT_NE(data.status().message().find(
+                "in.csv:1: header column 3 is 'category', the schema's is 'cat'"),
+            std::string::npos)
+      << data.status();
+}
+
+TEST(BadLinesTest, MissingFileIsNotFound) {
+  StatusOr<Dataset> data =
+      ReadTextFiles(SmallSchema(), {"/nonexistent/x.csv"}, TextReadOptions(), nullptr);
+  ASSERT_FALSE(data.ok());
+  EXPECT_EQ(data.status().code(), StatusCode::kNotFound);
+}
+
+TEST(BadLinesTest, SkipPolicyCountsAndQuotesTheFirstExamples) {
+  const std::string body =
+      "1,3,a,100\n"
+      "1,3\n"            // line 3
+      "1,zz,a,100\n"     // line 4
+      "0,,b,101\n"
+      "\n"               // blank: ignored, still numbered
+      "7,3,a,100\n"      // line 7
+      "1,3,\"a,100\n"    // line 8
+      "0,1,c,102\n";
+  const std::string path = testing::WriteFile(testing::MakeTempDir() + "/in.csv", kHeader + body);
+  TextReadOptions options;
+  options.bad_lines = BadLinePolicy::kSkip;
+  options.max_error_examples = 3;
+  options.block_bytes = 4096;
+  for (int threads : {1, 2, 4}) {
+    options.num_threads = threads;
+    TextReadReport report;
+    StatusOr<Dataset> data = ReadTextFiles(SmallSchema(), {path}, options, &report);
+    ASSERT_TRUE(data.ok()) << data.status();
+    EXPECT_EQ(data->size(), 3u);
+    EXPECT_EQ(data->timestamp, (std::vector<int64_t>{100, 101, 102}));
+    EXPECT_EQ(report.lines_read, 7);
+    EXPECT_EQ(report.bad_lines_skipped, 4);
+    ASSERT_EQ(report.bad_line_examples.size(), 3u);
+    EXPECT_NE(report.bad_line_examples[0].find("in.csv:3: expected 4 columns"), std::string::npos)
+        << report.bad_line_examples[0];
+    EXPECT_NE(report.bad_line_examples[1].find("in.csv:4: column 2 ('n')"), std::string::npos);
+    EXPECT_NE(report.bad_line_examples[2].find("in.csv:7: column 1 ('click')"),
+              std::string::npos);
+    EXPECT_NE(report.ToString().find("4 bad lines skipped"), std::string::npos);
+  }
+}
+
+TEST(BadLinesTest, LibsvmBadTokens) {
+  proto::Schema s;
+  s.set_format(proto::FORMAT_LIBSVM);
+  StatusOr<CompiledSchema> schema = CompileSchema(s);
+  ASSERT_TRUE(schema.ok());
+  const std::string dir = testing::MakeTempDir();
+  auto error = [&](const std::string& body) {
+    const std::string path = testing::WriteFile(dir + "/a.svm", body);
+    StatusOr<Dataset> d = ReadTextFiles(*schema, {path}, TextReadOptions(), nullptr);
+    return d.ok() ? std::string() : d.status().message();
+  };
+  EXPECT_NE(error("1 3:1\n1 3-1\n").find("a.svm:2: column 2 ('feature'): expected index:value"),
+            std::string::npos);
+  EXPECT_NE(error("1 3:x\n").find("a.svm:1: column 2"), std::string::npos);
+  EXPECT_NE(error("yes 3:1\n").find("a.svm:1: column 1 ('label')"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iak::data

@@ -1,0 +1,125 @@
+// Domain rules over columns (region prefix, scene, time buckets), domain
+// columns, and the schema checks that guard them.
+#include <gtest/gtest.h>
+
+#include <google/protobuf/text_format.h>
+
+#include <string>
+
+#include "data/schema.h"
+#include "data/text_reader.h"
+#include "data/utc_time.h"
+#include "tests/data/test_files.h"
+
+namespace iak::data {
+namespace {
+
+StatusOr<CompiledSchema> Compile(const std::string& text) {
+  proto::Schema s;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &s)) << text;
+  return CompileSchema(s);
+}
+
+constexpr char kColumns[] = R"(
+  has_header: false
+  columns { name: "click" role: COLUMN_CLICK }
+  columns { name: "zip" role: COLUMN_CATEGORICAL }
+  columns { name: "page" role: COLUMN_CATEGORICAL }
+  columns { name: "ts" role: COLUMN_TIMESTAMP }
+)";
+
+TEST(DomainRulesTest, RegionSceneAndTimeRulesFirstMatchWins) {
+  StatusOr<CompiledSchema> schema = Compile(std::string(kColumns) + R"(
+    domains {
+      rules { domain: "search" column: "page" equals: "search" }
+      rules { domain: "north" column: "zip" prefix: "1" }
+      rules { domain: "north" column: "zip" prefix: "2" }
+      rules { domain: "night" hour_of_day { min: 22 max: 6 } }
+      rules { domain: "lunch" hour_of_day { min: 11 max: 14 } }
+      default_domain: "other"
+    })");
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  const int64_t day = FromUtc(2020, 5, 1, 0);
+  auto line = [&](const char* zip, const char* page, int hour) {
+    return std::string("1,") + zip + "," + page + "," + std::to_string(day + hour * 3600) + "\n";
+  };
+  const std::string path = testing::WriteFile(
+      testing::MakeTempDir() + "/in.csv",
+      line("10115", "search", 12) + line("10115", "home", 12) + line("20095", "home", 3) +
+          line("80331", "home", 23) + line("80331", "home", 2) + line("80331", "home", 12) +
+          line("80331", "home", 16));
+  TextReadReport report;
+  StatusOr<Dataset> d = ReadTextFiles(*schema, {path}, TextReadOptions(), &report);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->domain_names,
+            (std::vector<std::string>{"search", "north", "night", "lunch", "other"}));
+  EXPECT_EQ(d->domain, (std::vector<int32_t>{0, 1, 1, 2, 2, 3, 4}));
+  EXPECT_EQ(report.domain_counts, (std::vector<int64_t>{1, 2, 2, 1, 1}));
+}
+
+TEST(DomainRulesTest, WithoutDefaultUnmatchedSamplesAreDroppedAndCounted) {
+  StatusOr<CompiledSchema> schema = Compile(std::string(kColumns) + R"(
+    domains { rules { domain: "y2020" year { min: 2020 max: 2021 } } })");
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  const std::string path = testing::WriteFile(
+      testing::MakeTempDir() + "/in.csv",
+      "1,1,a," + std::to_string(FromUtc(2020, 3, 1, 0)) + "\n0,1,a," +
+          std::to_string(FromUtc(2019, 3, 1, 0)) + "\n");
+  TextReadReport report;
+  StatusOr<Dataset> d = ReadTextFiles(*schema, {path}, TextReadOptions(), &report);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->size(), 1u);
+  EXPECT_EQ(report.no_domain_dropped, 1);
+}
+
+TEST(DomainRulesTest, DomainColumnNamesDomainsInOrderOfAppearance) {
+  StatusOr<CompiledSchema> schema = Compile(R"(
+    columns { name: "click" role: COLUMN_CLICK }
+    columns { name: "f" role: COLUMN_MULTI_CATEGORICAL separator: ";" pooling: "mean" }
+    columns { name: "scene" role: COLUMN_DOMAIN })");
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  EXPECT_TRUE(schema->fields[0].multi_valued);
+  EXPECT_EQ(schema->fields[0].pooling, Pooling::kMean);
+  const std::string path = testing::WriteFile(testing::MakeTempDir() + "/in.csv",
+                                              "1,a;b,feed\n0,,search\n1,c,feed\n");
+  TextReadOptions options;
+  options.num_threads = 1;
+  StatusOr<Dataset> d = ReadTextFiles(*schema, {path}, options, nullptr);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->domain_names, (std::vector<std::string>{"feed", "search"}));
+  EXPECT_EQ(d->domain, (std::vector<int32_t>{0, 1, 0}));
+  EXPECT_EQ(d->offsets, (std::vector<uint64_t>{0, 2, 2, 3}));
+}
+
+TEST(DomainRulesTest, SchemaErrorsNameTheColumnOrRule) {
+  auto error = [](const std::string& text) {
+    StatusOr<CompiledSchema> s = Compile(text);
+    return s.ok() ? std::string() : s.status().message();
+  };
+  EXPECT_NE(error(R"(columns { name: "c" role: COLUMN_CATEGORICAL })").find("no COLUMN_CLICK"),
+            std::string::npos);
+  EXPECT_NE(error(R"(columns { name: "y" role: COLUMN_CLICK } columns { name: "x" })")
+                .find("column 2 ('x'): set `role`"),
+            std::string::npos);
+  EXPECT_NE(error(R"(columns { name: "y" role: COLUMN_CLICK }
+                     columns { name: "n" role: COLUMN_NUMERIC })")
+                .find("column 2 ('n'): a numeric column needs `transform`"),
+            std::string::npos);
+  EXPECT_NE(error(R"(columns { name: "y" role: COLUMN_CLICK }
+                     columns { name: "n" role: COLUMN_NUMERIC transform: NUMERIC_BUCKETIZE
+                               boundaries: [1, 1] })")
+                .find("strictly increasing"),
+            std::string::npos);
+  EXPECT_NE(error(std::string(kColumns) +
+                  R"(domains { rules { domain: "d" column: "nope" equals: "x" } })")
+                .find("domain rule 1 (domain 'd'): column 'nope' is not a column"),
+            std::string::npos);
+  EXPECT_NE(error(R"(columns { name: "y" role: COLUMN_CLICK }
+                     columns { name: "c" role: COLUMN_CATEGORICAL }
+                     domains { rules { domain: "d" hour_of_day { min: 1 max: 2 } } })")
+                .find("needs a COLUMN_TIMESTAMP"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace iak::data
