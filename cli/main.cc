@@ -19,6 +19,14 @@ struct Subcommand {
 };
 
 const Subcommand kSubcommands[] = {
+    {"submit", "submit_command.cc",
+     "run a job from its spec: `iak submit job.pbtxt --launcher=local|mpirun|slurm|kubernetes`",
+     iak::cli::RunSubmit},
+    {"status", "submit_command.cc", "state and progress of a submitted job (its output_dir)",
+     iak::cli::RunStatus},
+    {"cancel", "submit_command.cc", "stop a submitted job", iak::cli::RunCancel},
+    {"logs", "submit_command.cc", "the last lines of a submitted job's logs (--node, --lines)",
+     iak::cli::RunLogs},
     {"demo", "demo_command.cc",
      "pre-train on the bundled MovieLens data, fine-tune IAK adapters on a local cluster "
      "(1 scheduler, 2 PS, 2 workers), print the per-domain table",
@@ -37,6 +45,9 @@ const Subcommand kSubcommands[] = {
     {"eval", "eval_command.cc",
      "score each domain's test split with the frozen base and with base + IAK",
      iak::cli::RunEval},
+    {"data", "data_command.cc",
+     "`iak data convert` text files + schema -> binary shards; `iak data inspect` checks them",
+     iak::cli::RunData},
     {"bench", "bench/", "run a benchmark (`iak bench` lists them); prints figures and a JSON line",
      iak::cli::RunBench},
 };

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -81,6 +83,29 @@ void ChildProcess::Stop(Duration grace) {
   if (Wait(Deadline::After(grace)).ok()) return;
   ::kill(pid_, SIGKILL);
   Wait(Deadline::After(Duration(5000))).status().IgnoreError();
+}
+
+StatusOr<int> RunAndCapture(const std::vector<std::string>& argv, Deadline deadline,
+                            std::string* output) {
+  char pattern[] = "/tmp/iak_capture_XXXXXX";
+  const int fd = ::mkstemp(pattern);
+  if (fd < 0) return IoError(std::string("cannot create a temp file: ") + std::strerror(errno));
+  ::close(fd);
+  const std::string path = pattern;
+  StatusOr<int> code = [&]() -> StatusOr<int> {
+    IAK_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child,
+                         ChildProcess::Start(argv[0], argv, path));
+    return child->Wait(deadline);
+  }();
+  output->clear();
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) output->append(buf, n);
+    std::fclose(f);
+  }
+  std::remove(path.c_str());
+  return code;
 }
 
 std::string SelfExecutablePath() {

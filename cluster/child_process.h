@@ -32,6 +32,9 @@ class ChildProcess {
   StatusOr<int> Wait(Deadline deadline);
   // SIGTERM, then SIGKILL if still alive after `grace`.
   void Stop(Duration grace);
+  // Lets the child outlive this object (and this process): a detached
+  // supervisor. It is neither stopped nor waited for.
+  void Detach() { exit_code_ = 0; }
 
   const std::string& name() const { return name_; }
   pid_t pid() const { return pid_; }
@@ -45,6 +48,11 @@ class ChildProcess {
   std::string log_path_;
   std::optional<int> exit_code_;
 };
+
+// Runs `argv` to completion (bounded by `deadline`) and returns its exit code;
+// its stdout and stderr together go to *output.
+[[nodiscard]] StatusOr<int> RunAndCapture(const std::vector<std::string>& argv, Deadline deadline,
+                                          std::string* output);
 
 // The absolute path of the running executable (/proc/self/exe).
 std::string SelfExecutablePath();

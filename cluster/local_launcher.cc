@@ -1,6 +1,7 @@
 #include "cluster/local_launcher.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "cluster/child_process.h"
+#include "cluster/progress.h"
 
 namespace iak::cluster {
 namespace {
@@ -34,18 +36,23 @@ std::string LogTail(const std::string& path, int lines) {
   return text.substr(pos);
 }
 
-// Prints new lines of `path` that carry progress, remembering the offset.
-void EchoProgress(const std::string& path, std::streamoff* offset) {
+// Feeds new complete lines of `path` to `progress`, remembering the offset,
+// and shows the progress: a redrawn bar on a terminal, else the lines.
+void EchoProgress(const std::string& path, std::streamoff* offset, JobProgress* progress) {
   std::ifstream in(path);
   if (!in) return;
   in.seekg(*offset);
+  static const bool tty = ::isatty(STDERR_FILENO) != 0;
   std::string line;
+  bool moved = false;
   while (std::getline(in, line)) {
     if (in.eof()) break;  // a partial line: read it next time
     *offset += static_cast<std::streamoff>(line.size() + 1);
-    const size_t at = line.find("progress: ");
-    if (at != std::string::npos) std::cerr << "  " << line.substr(at + 10) << "\n";
+    if (!progress->Observe(line, std::chrono::steady_clock::now())) continue;
+    moved = true;
+    if (!tty) std::cerr << "  " << line.substr(line.find("progress: ") + 10) << "\n";
   }
+  if (moved && tty) std::cerr << "\r  " << progress->Render(30) << std::flush;
 }
 
 Status Failed(const ChildProcess& child, int code) {
@@ -66,7 +73,8 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
       std::unique_ptr<ChildProcess> scheduler,
       ChildProcess::Start("scheduler",
                           {options.iak_binary, "scheduler", "--job=" + options.job_spec_path,
-                           "--listen=tcp://127.0.0.1:0", "--address_file=" + address_file},
+                           "--listen=tcp://" + options.advertise_host + ":0",
+                           "--address_file=" + address_file},
                           options.run_dir + "/scheduler.log"));
 
   // The scheduler picks a free port and writes where it listens.
@@ -99,23 +107,29 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
   }
   std::cerr << spec.num_servers() << " parameter server(s) started\n";
 
+  std::vector<std::string> mpirun = {options.mpirun, "--allow-run-as-root", "--oversubscribe",
+                                     "--bind-to", "none"};
+  if (!options.hostfile.empty()) {
+    mpirun.insert(mpirun.end(), {"--hostfile", options.hostfile});
+  }
+  mpirun.insert(mpirun.end(),
+                {"-np", std::to_string(spec.num_workers()), options.iak_binary, "worker",
+                 "--job=" + options.job_spec_path, "--scheduler=" + scheduler_address});
   IAK_ASSIGN_OR_RETURN(
       std::unique_ptr<ChildProcess> workers,
-      ChildProcess::Start(
-          "workers (mpirun)",
-          {options.mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np",
-           std::to_string(spec.num_workers()), options.iak_binary, "worker",
-           "--job=" + options.job_spec_path, "--scheduler=" + scheduler_address},
-          options.run_dir + "/workers.log"));
+      ChildProcess::Start("workers (mpirun)", mpirun, options.run_dir + "/workers.log"));
   std::cerr << spec.num_workers() << " worker(s) started under mpirun; logs in " << options.run_dir
             << "\n";
 
   const Deadline job_deadline = Deadline::After(options.job_timeout);
   std::streamoff progress_offset = 0;
+  std::vector<int64_t> phase_steps;
+  for (const proto::PhaseCommand& phase : spec.phases()) phase_steps.push_back(phase.steps());
+  JobProgress progress(phase_steps);
   bool workers_done = false;
   bool scheduler_done = false;
   while (true) {
-    if (options.echo_progress) EchoProgress(workers->log_path(), &progress_offset);
+    if (options.echo_progress) EchoProgress(workers->log_path(), &progress_offset, &progress);
     if (stop.load()) return CancelledError("stopped by the user; the cluster was shut down");
     if (job_deadline.Expired()) {
       return DeadlineExceededError("the job ran past its " +
@@ -142,7 +156,10 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
         servers_done = false;
       }
     }
-    if (workers_done && scheduler_done && servers_done) break;
+    if (workers_done && scheduler_done && servers_done) {
+      if (options.echo_progress && ::isatty(STDERR_FILENO)) std::cerr << "\n";
+      break;
+    }
     std::this_thread::sleep_for(Duration(50));
   }
   return Status::Ok();

@@ -23,8 +23,16 @@ struct LocalLaunchOptions {
   std::string mpirun = "mpirun";
   Duration job_timeout = Duration(30 * 60 * 1000);
   Duration startup_timeout = Duration(30 * 1000);
-  // Echo workers' progress lines to stderr while the job runs.
+  // Show the workers' progress on stderr while the job runs: a bar with rate
+  // and ETA on a terminal, a line per update otherwise.
   bool echo_progress = true;
+  // Spread the workers over the hosts of this Open MPI hostfile (the
+  // "mpirun" launcher); empty = all on this host. The scheduler and the
+  // parameter servers stay on this host.
+  std::string hostfile;
+  // The address other hosts reach this one at (scheduler and PS listen
+  // there). Default 127.0.0.1, which only works on one host.
+  std::string advertise_host = "127.0.0.1";
 };
 
 [[nodiscard]] Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options,

@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin
   libopenblas-dev
+  slurm-wlm munge   # the Slurm launcher and its test (a single-node cluster)
 )
 
 missing=()

@@ -1,0 +1,296 @@
+// `iak submit`, `iak status`, `iak cancel`, `iak logs`: run a job from its
+// spec under a launcher, and look after it while it runs.
+#include <gflags/gflags.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/common_flags.h"
+#include "cli/stop_signal.h"
+#include "cluster/child_process.h"
+#include "cluster/job_state.h"
+#include "cluster/kubernetes_manifests.h"
+#include "cluster/local_launcher.h"
+#include "cluster/slurm_launcher.h"
+#include "embedding/file_util.h"
+#include "job/job_spec.h"
+
+DEFINE_string(launcher, "",
+              "local | mpirun | slurm | kubernetes (default: the spec's launcher.kind, else local)");
+DEFINE_string(hostfile, "", "mpirun launcher: Open MPI hostfile the workers spread over");
+DEFINE_string(advertise_host, "",
+              "address other hosts reach this one at (default: the spec's, else 127.0.0.1)");
+DEFINE_bool(detach, false, "local/mpirun: return at once and supervise the job in the background");
+DEFINE_bool(wait, true, "slurm: wait for the Slurm job to end and report its outcome");
+DEFINE_int64(timeout_s, 24 * 3600, "stop the job if it runs longer than this");
+DEFINE_string(node, "", "logs: one node's log (scheduler, ps-0, workers, ...); default all");
+DEFINE_int32(lines, 20, "logs: how many last lines of each log");
+DEFINE_bool(supervise, false, "internal: run as the detached supervisor of a submitted job");
+
+namespace iak::cli {
+namespace {
+
+// The job spec named by the first argument or --job.
+StatusOr<std::string> SpecPathFromArgs(int argc, char** argv) {
+  if (argc >= 2) return std::string(argv[1]);
+  if (!FLAGS_job.empty()) return FLAGS_job;
+  return InvalidArgumentError("name the job spec: iak submit path/to/job.pbtxt");
+}
+
+// A job's output_dir from an argument that is either that directory or its spec.
+StatusOr<std::string> OutputDirFromArgs(int argc, char** argv, const char* command) {
+  std::string target = argc >= 2 ? argv[1] : FLAGS_job;
+  if (target.empty()) {
+    return InvalidArgumentError(std::string("name the job: iak ") + command +
+                                " <output_dir or job.pbtxt>");
+  }
+  if (std::filesystem::is_directory(target)) return target;
+  IAK_ASSIGN_OR_RETURN(proto::JobSpec spec, job::LoadJobSpec(target));
+  return spec.output_dir();
+}
+
+std::string Absolute(const std::string& path) {
+  return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
+}
+
+void UpdateState(const std::string& dir, proto::JobState state, const std::string& value,
+                 const Status& outcome) {
+  state.set_state(value);
+  if (value != "RUNNING") state.set_finished_at(cluster::NowSeconds());
+  if (!outcome.ok()) state.set_message(outcome.ToString());
+  Status written = cluster::WriteJobState(dir, state);
+  if (!written.ok()) LOG(WARNING) << written;
+}
+
+const char* FinalState(const Status& outcome) {
+  if (outcome.ok()) return "SUCCEEDED";
+  return outcome.code() == StatusCode::kCancelled ? "CANCELLED" : "FAILED";
+}
+
+// Runs a local/mpirun job in this process, recording its state.
+int SuperviseLocal(const proto::JobSpec& spec, proto::JobState state, bool progress) {
+  const std::atomic<bool>& stop = InstallStopSignalHandlers();
+  state.set_supervisor_pid(static_cast<int>(::getpid()));
+  UpdateState(spec.output_dir(), state, "RUNNING", Status::Ok());
+  cluster::LocalLaunchOptions options;
+  options.iak_binary = spec.launcher().iak_binary();
+  options.job_spec_path = state.job_spec_path();
+  options.run_dir = state.log_dir();
+  options.job_timeout = Duration(FLAGS_timeout_s * 1000);
+  options.echo_progress = progress;
+  options.hostfile = spec.launcher().hostfile();
+  if (!spec.launcher().advertise_host().empty()) {
+    options.advertise_host = spec.launcher().advertise_host();
+  }
+  Status outcome = cluster::RunLocalJob(spec, options, stop);
+  UpdateState(spec.output_dir(), state, FinalState(outcome), outcome);
+  if (!outcome.ok()) return ReportError("submit", outcome);
+  std::cerr << "job " << spec.name() << " succeeded; adapters in " << spec.output_dir()
+            << "/adapters\n";
+  return 0;
+}
+
+}  // namespace
+
+int RunSubmit(int argc, char** argv) {
+  StatusOr<std::string> spec_path = SpecPathFromArgs(argc, argv);
+  if (!spec_path.ok()) return ReportError("submit", spec_path.status());
+  StatusOr<proto::JobSpec> loaded = job::LoadJobSpec(*spec_path);
+  if (!loaded.ok()) return ReportError("submit", loaded.status());
+  proto::JobSpec spec = *loaded;
+
+  if (FLAGS_supervise) {
+    StatusOr<proto::JobState> state = cluster::ReadJobState(spec.output_dir());
+    if (!state.ok()) return ReportError("submit", state.status());
+    return SuperviseLocal(spec, *state, /*progress=*/false);
+  }
+
+  // Resolve the launcher and every path, so each node reads the same spec.
+  proto::LauncherSpec* launcher = spec.mutable_launcher();
+  if (!FLAGS_launcher.empty()) launcher->set_kind(FLAGS_launcher);
+  if (launcher->kind().empty()) launcher->set_kind("local");
+  const std::string kind = launcher->kind();
+  if (kind != "local" && kind != "mpirun" && kind != "slurm" && kind != "kubernetes") {
+    return ReportError("submit", InvalidArgumentError("unknown launcher '" + kind +
+                                                      "'; use local, mpirun, slurm or kubernetes"));
+  }
+  if (!FLAGS_hostfile.empty()) launcher->set_hostfile(FLAGS_hostfile);
+  if (!FLAGS_advertise_host.empty()) launcher->set_advertise_host(FLAGS_advertise_host);
+  if (kind == "mpirun" && launcher->hostfile().empty()) {
+    return ReportError("submit", InvalidArgumentError(
+                                     "the mpirun launcher needs a hostfile: --hostfile or "
+                                     "launcher { hostfile: ... } in the spec"));
+  }
+  if (launcher->iak_binary().empty()) launcher->set_iak_binary(cluster::SelfExecutablePath());
+  if (kind != "kubernetes") {
+    spec.set_model_dir(Absolute(spec.model_dir()));
+    spec.set_output_dir(Absolute(spec.output_dir()));
+    spec.mutable_data()->set_movielens_dir(Absolute(spec.data().movielens_dir()));
+    launcher->set_hostfile(Absolute(launcher->hostfile()));
+  }
+  std::error_code error;
+  std::filesystem::create_directories(spec.output_dir() + "/logs", error);
+  if (error) {
+    return ReportError("submit", IoError("cannot create " + spec.output_dir() + "/logs: " +
+                                         error.message()));
+  }
+  const std::string resolved_spec = spec.output_dir() + "/job.pbtxt";
+  Status saved = job::SaveJobSpec(spec, resolved_spec);
+  if (!saved.ok()) return ReportError("submit", saved);
+
+  proto::JobState state;
+  state.set_job_name(spec.name());
+  state.set_launcher(kind);
+  state.set_job_spec_path(resolved_spec);
+  state.set_log_dir(spec.output_dir() + "/logs");
+  state.set_submitted_at(cluster::NowSeconds());
+  char host[256] = {0};
+  ::gethostname(host, sizeof(host) - 1);
+  state.set_host(host);
+
+  if (kind == "kubernetes") {
+    std::string spec_text;
+    Status read = embedding::ReadFileToString(resolved_spec, &spec_text);
+    if (!read.ok()) return ReportError("submit", read);
+    const std::string manifests = spec.output_dir() + "/kubernetes.yaml";
+    Status written = embedding::WriteFileAtomically(
+        manifests, cluster::RenderKubernetesManifests(spec, spec_text));
+    if (!written.ok()) return ReportError("submit", written);
+    UpdateState(spec.output_dir(), state, "SUBMITTED", Status::Ok());
+    std::cout << "wrote " << manifests << "\nstart it with:  kubectl apply -f " << manifests
+              << "\n(needs the Kubeflow MPI operator for the workers' MPIJob)\n";
+    return 0;
+  }
+
+  if (kind == "slurm") {
+    cluster::SlurmJobPaths paths{resolved_spec, launcher->iak_binary(), state.log_dir()};
+    StatusOr<std::string> job_id = cluster::SubmitToSlurm(spec, paths);
+    if (!job_id.ok()) return ReportError("submit", job_id.status());
+    state.set_slurm_job_id(*job_id);
+    UpdateState(spec.output_dir(), state, "RUNNING", Status::Ok());
+    std::cerr << "submitted Slurm job " << *job_id << "; logs in " << state.log_dir() << "\n";
+    if (!FLAGS_wait) return 0;
+    const std::atomic<bool>& stop = InstallStopSignalHandlers();
+    Status outcome = cluster::WaitForSlurmJob(*job_id, paths,
+                                              Deadline::After(Duration(FLAGS_timeout_s * 1000)), stop);
+    UpdateState(spec.output_dir(), state, FinalState(outcome), outcome);
+    if (!outcome.ok()) return ReportError("submit", outcome);
+    std::cerr << "Slurm job " << *job_id << " succeeded; adapters in " << spec.output_dir()
+              << "/adapters\n";
+    return 0;
+  }
+
+  // local / mpirun.
+  UpdateState(spec.output_dir(), state, "SUBMITTED", Status::Ok());
+  if (!FLAGS_detach) return SuperviseLocal(spec, state, /*progress=*/true);
+  StatusOr<std::unique_ptr<cluster::ChildProcess>> supervisor = cluster::ChildProcess::Start(
+      "supervisor",
+      {launcher->iak_binary(), "submit", resolved_spec, "--supervise",
+       "--timeout_s=" + std::to_string(FLAGS_timeout_s)},
+      state.log_dir() + "/supervisor.log");
+  if (!supervisor.ok()) return ReportError("submit", supervisor.status());
+  // The supervisor outlives this command on purpose: it owns the job now.
+  (*supervisor)->Detach();
+  std::cout << "submitted job " << spec.name() << " (supervisor pid " << (*supervisor)->pid()
+            << ")\n  iak status " << spec.output_dir() << "\n  iak logs " << spec.output_dir()
+            << "\n  iak cancel " << spec.output_dir() << "\n";
+  return 0;
+}
+
+int RunStatus(int argc, char** argv) {
+  StatusOr<std::string> dir = OutputDirFromArgs(argc, argv, "status");
+  if (!dir.ok()) return ReportError("status", dir.status());
+  StatusOr<proto::JobState> state = cluster::ReadJobState(*dir);
+  if (!state.ok()) return ReportError("status", state.status());
+  std::string value = state->state();
+  // A supervisor or Slurm job that vanished without recording an outcome died.
+  if (value == "RUNNING" && state->supervisor_pid() > 0 &&
+      ::kill(state->supervisor_pid(), 0) != 0) {
+    value = "FAILED (its supervisor, pid " + std::to_string(state->supervisor_pid()) +
+            ", is gone)";
+  }
+  if (value == "RUNNING" && !state->slurm_job_id().empty()) {
+    StatusOr<bool> active = cluster::SlurmJobActive(state->slurm_job_id());
+    if (active.ok() && !*active) value = "ENDED (run `iak submit --wait` or see the logs)";
+  }
+  std::cout << "job:       " << state->job_name() << "\nlauncher:  " << state->launcher()
+            << (state->slurm_job_id().empty() ? "" : " (Slurm job " + state->slurm_job_id() + ")")
+            << "\nstate:     " << value << "\nlogs:      " << state->log_dir() << "\n";
+  if (!state->message().empty()) std::cout << "error:     " << state->message() << "\n";
+  // The latest progress line of the workers.
+  std::ifstream workers(state->log_dir() + "/workers.log");
+  std::string line;
+  std::string last;
+  while (std::getline(workers, line)) {
+    if (line.find("progress: ") != std::string::npos) last = line.substr(line.find("progress: ") + 10);
+  }
+  if (!last.empty()) std::cout << "progress:  " << last << "\n";
+  return 0;
+}
+
+int RunCancel(int argc, char** argv) {
+  StatusOr<std::string> dir = OutputDirFromArgs(argc, argv, "cancel");
+  if (!dir.ok()) return ReportError("cancel", dir.status());
+  StatusOr<proto::JobState> state = cluster::ReadJobState(*dir);
+  if (!state.ok()) return ReportError("cancel", state.status());
+  if (state->state() != "RUNNING" && state->state() != "SUBMITTED") {
+    std::cout << "job " << state->job_name() << " is not running (" << state->state() << ")\n";
+    return 0;
+  }
+  if (!state->slurm_job_id().empty()) {
+    Status cancelled = cluster::CancelSlurmJob(state->slurm_job_id());
+    if (!cancelled.ok()) return ReportError("cancel", cancelled);
+  } else if (state->launcher() == "kubernetes") {
+    std::cout << "kubectl delete -f " << *dir << "/kubernetes.yaml\n";
+    return 0;
+  } else if (state->supervisor_pid() > 0) {
+    // The supervisor stops every process of the job and records CANCELLED.
+    if (::kill(state->supervisor_pid(), SIGTERM) != 0) {
+      return ReportError("cancel", UnavailableError("supervisor pid " +
+                                                    std::to_string(state->supervisor_pid()) +
+                                                    " is gone; the job is not running"));
+    }
+  }
+  std::cout << "cancelling job " << state->job_name() << "\n";
+  return 0;
+}
+
+int RunLogs(int argc, char** argv) {
+  StatusOr<std::string> dir = OutputDirFromArgs(argc, argv, "logs");
+  if (!dir.ok()) return ReportError("logs", dir.status());
+  StatusOr<proto::JobState> state = cluster::ReadJobState(*dir);
+  if (!state.ok()) return ReportError("logs", state.status());
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(state->log_dir())) {
+    const std::string name = entry.path().filename().string();
+    const bool log = entry.path().extension() == ".log" || entry.path().extension() == ".out";
+    if (!log) continue;
+    if (!FLAGS_node.empty() && entry.path().stem().string() != FLAGS_node) continue;
+    files.push_back(entry.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.empty()) {
+    return ReportError("logs", NotFoundError("no log" +
+                                             (FLAGS_node.empty() ? "" : " of node " + FLAGS_node) +
+                                             " in " + state->log_dir()));
+  }
+  for (const std::string& path : files) {
+    std::ifstream in(path);
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    std::cout << "==> " << path << " <==\n";
+    const size_t from = lines.size() > static_cast<size_t>(FLAGS_lines)
+                            ? lines.size() - static_cast<size_t>(FLAGS_lines)
+                            : 0;
+    for (size_t i = from; i < lines.size(); ++i) std::cout << lines[i] << "\n";
+  }
+  return 0;
+}
+
+}  // namespace iak::cli

@@ -1,0 +1,269 @@
+// One job spec under the local, mpirun and (real, single-node) Slurm
+// launchers: each run is a group of real processes over TCP loopback, and
+// all three must produce bit-identical adapters (same seeds, same data
+// order, same sums). Also: a detached job can be watched and cancelled.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "cluster/child_process.h"
+#include "cluster/job_state.h"
+
+namespace iak::cluster {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+int RunTool(const std::vector<std::string>& argv, std::string* output, int timeout_s = 240) {
+  StatusOr<int> code = RunAndCapture(argv, Deadline::After(Duration(timeout_s * 1000)), output);
+  EXPECT_TRUE(code.ok()) << code.status();
+  return code.ok() ? *code : -1;
+}
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class LaunchersTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char pattern[] = "/tmp/iak_launchers_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = new std::string(pattern);
+    std::string out;
+    ASSERT_EQ(RunTool({IAK_BINARY, "pretrain", "--out=" + *dir_ + "/model", "--shards=2",
+                   "--epochs=1"},
+                  &out),
+              0)
+        << out;
+  }
+  static void TearDownTestSuite() {
+    std::error_code ignored;
+    std::filesystem::remove_all(*dir_, ignored);
+    delete dir_;
+  }
+
+  // A small job whose outputs go to <dir>/<name>.
+  static std::string WriteSpec(const std::string& name, int compression_steps) {
+    const std::string path = *dir_ + "/" + name + ".pbtxt";
+    std::ofstream(path) << "name: \"" << name << "\"\n"
+                        << "model_dir: \"" << *dir_ << "/model\"\n"
+                        << "output_dir: \"" << *dir_ << "/" << name << "\"\n"
+                        << "data { movielens_dir: \""
+                        << std::filesystem::absolute("datasets/ml-latest-small").string()
+                        << "\" }\n"
+                        << "batch_size: 128\n"
+                        << "phases { phase: PHASE_COMPRESSION steps: " << compression_steps
+                        << " beta: 0.001 learning_rate: 0.002 }\n"
+                        << "phases { phase: PHASE_MATCHING steps: 12 beta: 0.0001 "
+                           "learning_rate: 0.001 }\n";
+    return path;
+  }
+
+  static void ExpectSameAdapters(const std::string& a, const std::string& b) {
+    for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
+      const std::string x = ReadFile(*dir_ + "/" + a + "/adapters/" + domain + ".iak");
+      const std::string y = ReadFile(*dir_ + "/" + b + "/adapters/" + domain + ".iak");
+      ASSERT_FALSE(x.empty()) << a << " wrote no adapter for " << domain;
+      EXPECT_TRUE(x == y) << a << " and " << b << " differ for " << domain;
+    }
+  }
+
+  static std::string* dir_;
+};
+
+std::string* LaunchersTest::dir_ = nullptr;
+
+TEST_F(LaunchersTest, LocalAndMpirunHostfileGiveIdenticalAdapters) {
+  std::string out;
+  ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("local", 24)}, &out), 0) << out;
+  StatusOr<proto::JobState> state = ReadJobState(*dir_ + "/local");
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->state(), "SUCCEEDED");
+
+  const std::string hostfile = *dir_ + "/hostfile";
+  std::ofstream(hostfile) << "localhost slots=4\n";
+  ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("mpirun", 24), "--launcher=mpirun",
+                 "--hostfile=" + hostfile},
+                &out),
+            0)
+      << out;
+  ExpectSameAdapters("local", "mpirun");
+
+  ASSERT_EQ(RunTool({IAK_BINARY, "status", *dir_ + "/mpirun"}, &out), 0) << out;
+  EXPECT_NE(out.find("SUCCEEDED"), std::string::npos) << out;
+  ASSERT_EQ(RunTool({IAK_BINARY, "logs", *dir_ + "/mpirun", "--node=scheduler"}, &out), 0) << out;
+  EXPECT_NE(out.find("finished"), std::string::npos) << out;
+}
+
+TEST_F(LaunchersTest, DetachedJobCanBeWatchedAndCancelled) {
+  std::string out;
+  const std::string spec = WriteSpec("detached", 1000000);
+  ASSERT_EQ(RunTool({IAK_BINARY, "submit", spec, "--detach"}, &out), 0) << out;
+  const std::string job_dir = *dir_ + "/detached";
+  // Wait (bounded) until the workers report progress, then cancel.
+  const Deadline running = Deadline::After(Duration(60000));
+  while (ReadFile(job_dir + "/logs/workers.log").find("compression step") == std::string::npos) {
+    ASSERT_FALSE(running.Expired()) << "the detached job never made progress";
+    usleep(50 * 1000);
+  }
+  ASSERT_EQ(RunTool({IAK_BINARY, "status", job_dir}, &out), 0) << out;
+  EXPECT_NE(out.find("RUNNING"), std::string::npos) << out;
+  ASSERT_EQ(RunTool({IAK_BINARY, "cancel", job_dir}, &out), 0) << out;
+  const Deadline cancelled = Deadline::After(Duration(60000));
+  while (true) {
+    StatusOr<proto::JobState> state = ReadJobState(job_dir);
+    ASSERT_TRUE(state.ok()) << state.status();
+    if (state->state() == "CANCELLED") break;
+    ASSERT_FALSE(cancelled.Expired()) << "still " << state->state();
+    usleep(50 * 1000);
+  }
+}
+
+// A real single-node Slurm cluster (munge + slurmctld + slurmd from Debian's
+// slurm-wlm), started and stopped by the test in a temporary directory.
+class SlurmCluster {
+ public:
+  static bool Available(std::string* why) {
+    for (const char* tool : {"/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd",
+                             "/usr/bin/sbatch"}) {
+      if (::access(tool, X_OK) != 0) {
+        *why = std::string(tool) + " is missing (Debian packages slurm-wlm and munge)";
+        return false;
+      }
+    }
+    if (::geteuid() != 0) {
+      *why = "starting slurmd needs root";
+      return false;
+    }
+    return true;
+  }
+
+  bool Start(const std::string& dir, std::string* error) {
+    dir_ = dir;
+    // munged insists that every directory above its socket is searchable by all.
+    for (std::filesystem::path p = dir; p.has_relative_path(); p = p.parent_path()) {
+      if (std::filesystem::exists(p)) {
+        std::filesystem::permissions(p, std::filesystem::perms::others_exec |
+                                            std::filesystem::perms::group_exec,
+                                     std::filesystem::perm_options::add);
+      }
+    }
+    for (const char* sub : {"state", "spool", "log", "munge"}) {
+      std::filesystem::create_directories(dir + "/" + sub);
+    }
+    {
+      std::ofstream key(dir + "/munge/munge.key", std::ios::binary);
+      for (int i = 0; i < 1024; ++i) key.put(static_cast<char>((i * 131 + 7) & 0xff));
+    }
+    std::filesystem::permissions(dir + "/munge/munge.key", std::filesystem::perms::owner_read);
+    char host[256] = {0};
+    ::gethostname(host, sizeof(host) - 1);
+    std::string short_host = host;
+    short_host = short_host.substr(0, short_host.find('.'));
+    const std::string conf = dir + "/slurm.conf";
+    std::ofstream(conf) << "ClusterName=iaktest\nSlurmctldHost=" << short_host
+                        << "\nSlurmUser=root\nSlurmdUser=root\nAuthType=auth/munge\n"
+                        << "AuthInfo=socket=" << dir << "/munge/munge.socket\n"
+                        << "CredType=cred/munge\nSlurmctldPort=" << FreePort()
+                        << "\nSlurmdPort=" << FreePort() << "\nStateSaveLocation=" << dir
+                        << "/state\nSlurmdSpoolDir=" << dir << "/spool\nSlurmctldPidFile=" << dir
+                        << "/slurmctld.pid\nSlurmdPidFile=" << dir << "/slurmd.pid\n"
+                        << "SlurmctldLogFile=" << dir << "/log/slurmctld.log\nSlurmdLogFile="
+                        << dir << "/log/slurmd.log\nProctrackType=proctrack/linuxproc\n"
+                        << "TaskPlugin=task/none\nSelectType=select/cons_tres\n"
+                        << "SelectTypeParameters=CR_CPU\nMpiDefault=none\nReturnToService=2\n"
+                        << "JobCompType=jobcomp/none\nAccountingStorageType=accounting_storage/none\n"
+                        << "NodeName=" << short_host << " CPUs=" << sysconf(_SC_NPROCESSORS_ONLN)
+                        << " RealMemory=1000 State=UNKNOWN\n"
+                        << "PartitionName=debug Nodes=" << short_host
+                        << " Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8\n";
+    ::setenv("SLURM_CONF", conf.c_str(), 1);
+    std::string out;
+    if (RunTool({"/usr/sbin/munged", "--key-file=" + dir + "/munge/munge.key",
+             "--socket=" + dir + "/munge/munge.socket", "--pid-file=" + dir + "/munge/munged.pid",
+             "--log-file=" + dir + "/munge/munged.log", "--seed-file=" + dir + "/munge/seed"},
+            &out, 30) != 0) {
+      *error = "munged: " + out;
+      return false;
+    }
+    if (RunTool({"/usr/sbin/slurmctld", "-f", conf}, &out, 30) != 0) {
+      *error = "slurmctld: " + out;
+      return false;
+    }
+    if (RunTool({"/usr/sbin/slurmd", "-f", conf}, &out, 30) != 0) {
+      *error = "slurmd: " + out;
+      return false;
+    }
+    // Ready once the node reports idle (bounded).
+    const Deadline ready = Deadline::After(Duration(60000));
+    while (!ready.Expired()) {
+      if (RunTool({"sinfo", "--noheader", "--format=%T"}, &out, 30) == 0 &&
+          out.find("idle") != std::string::npos) {
+        return true;
+      }
+      usleep(200 * 1000);
+    }
+    *error = "the Slurm node never became idle: " + out + ReadFile(dir + "/log/slurmctld.log");
+    return false;
+  }
+
+  // Stops the daemons and waits (bounded) until they are gone, so the
+  // directory can be removed.
+  ~SlurmCluster() {
+    for (const char* pid_file : {"/slurmd.pid", "/slurmctld.pid", "/munge/munged.pid"}) {
+      const std::string text = ReadFile(dir_ + pid_file);
+      if (text.empty()) continue;
+      const pid_t pid = std::atoi(text.c_str());
+      ::kill(pid, SIGTERM);
+      const Deadline gone = Deadline::After(Duration(10000));
+      while (::kill(pid, 0) == 0 && !gone.Expired()) usleep(20 * 1000);
+    }
+  }
+
+ private:
+  std::string dir_;
+};
+
+TEST_F(LaunchersTest, SlurmRunsTheSameSpecWithTheSameResult) {
+  std::string why;
+  if (!SlurmCluster::Available(&why)) GTEST_SKIP() << "no Slurm here: " << why;
+  std::string out;
+  if (ReadFile(*dir_ + "/local/adapters/2004-2007.iak").empty()) {
+    ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("local", 24)}, &out), 0) << out;
+  }
+  SlurmCluster slurm;
+  std::string error;
+  ASSERT_TRUE(slurm.Start(*dir_ + "/slurm-cluster", &error)) << error;
+  ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("slurm", 24), "--launcher=slurm"}, &out), 0)
+      << out;
+  StatusOr<proto::JobState> state = ReadJobState(*dir_ + "/slurm");
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->state(), "SUCCEEDED");
+  EXPECT_FALSE(state->slurm_job_id().empty());
+  ExpectSameAdapters("local", "slurm");
+}
+
+}  // namespace
+}  // namespace iak::cluster
