@@ -7,11 +7,16 @@
 #include "cli/common_flags.h"
 #include "cli/stop_signal.h"
 #include "embedding/file_util.h"
+#include "net/http_server.h"
 #include "net/zmq_transport.h"
 #include "scheduler/scheduler.h"
 
 DEFINE_string(listen, "tcp://127.0.0.1:0",
               "address to listen on; port 0 picks a free port (see --address_file)");
+DEFINE_int32(metrics_port, -1,
+             "serve Prometheus metrics at http://<metrics_host>:<port>/metrics; 0 = a free port, "
+             "-1 = the job spec's metrics_port (off when unset)");
+DEFINE_string(metrics_host, "127.0.0.1", "address the metrics endpoint listens on");
 DEFINE_string(address_file, "",
               "if set, write the address the scheduler listens on to this file once it is up");
 
@@ -29,6 +34,19 @@ int RunScheduler(int, char**) {
   options.heartbeat_timeout = Duration(spec->timeouts().heartbeat_timeout_ms());
   options.startup_timeout = Duration(spec->timeouts().startup_timeout_ms());
   options.plan.assign(spec->phases().begin(), spec->phases().end());
+  scheduler::JobMetrics metrics(spec->name());
+  options.metrics = &metrics;
+  // Prometheus scrapes /metrics; everything else is 404.
+  net::HttpServer http([&metrics](const std::string& path) {
+    if (path != "/metrics") return net::HttpResponse{404, "text/plain", "try /metrics\n"};
+    return net::HttpResponse{200, "text/plain; version=0.0.4", metrics.RenderPrometheus()};
+  });
+  const int metrics_port = FLAGS_metrics_port >= 0 ? FLAGS_metrics_port : spec->metrics_port();
+  if (FLAGS_metrics_port >= 0 || spec->metrics_port() > 0) {
+    Status serving = http.Start(FLAGS_metrics_host, metrics_port);
+    if (!serving.ok()) return ReportError("scheduler", serving);
+    LOG(INFO) << "metrics at http://" << FLAGS_metrics_host << ":" << http.port() << "/metrics";
+  }
   net::ZmqTransport transport;
   scheduler::Scheduler scheduler(options, &transport);
   Status started = scheduler.Start();

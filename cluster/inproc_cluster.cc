@@ -24,7 +24,8 @@ Status InProcClusterResult::Overall() const {
   return Status::Ok();
 }
 
-InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atomic<bool>& stop) {
+InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atomic<bool>& stop,
+                                     scheduler::JobMetrics* metrics) {
   const int num_servers = spec.num_servers();
   const int num_workers = spec.num_workers();
   InProcClusterResult result;
@@ -42,6 +43,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
   sched_options.heartbeat_timeout = Duration(spec.timeouts().heartbeat_timeout_ms());
   sched_options.startup_timeout = Duration(spec.timeouts().startup_timeout_ms());
   sched_options.plan.assign(spec.phases().begin(), spec.phases().end());
+  sched_options.metrics = metrics;
   scheduler::Scheduler scheduler(sched_options, &transport);
   result.scheduler = scheduler.Start();
   if (!result.scheduler.ok()) return result;

@@ -12,6 +12,7 @@
 #include "common/status.h"
 #include "model/iak_module.h"
 #include "proto/iak.pb.h"
+#include "scheduler/job_metrics.h"
 
 namespace iak::cluster {
 
@@ -30,7 +31,9 @@ struct InProcClusterResult {
 };
 
 // Runs `spec` (defaults applied, validated) to its end. `stop` cancels it.
-InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atomic<bool>& stop);
+// The scheduler records into `metrics` when it is not null.
+InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atomic<bool>& stop,
+                                     scheduler::JobMetrics* metrics = nullptr);
 
 }  // namespace iak::cluster
 

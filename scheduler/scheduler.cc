@@ -120,6 +120,7 @@ Status Scheduler::Run(const std::atomic<bool>& stop) {
   switch (state_) {
     case State::kDone:
       LOG(INFO) << "job finished";
+      if (options_.metrics != nullptr) options_.metrics->JobEnded("finished");
       return Status::Ok();
     case State::kFailed:
     case State::kCancelled:
@@ -216,6 +217,9 @@ void Scheduler::HandleRegister(const net::RpcCall& call) {
     node.info = request;
     node.info.set_name(DefaultName(request));
     node.label = node.info.name() + " (node " + std::to_string(id) + ")";
+    if (options_.metrics != nullptr) {
+      options_.metrics->NodeRegistered(node.info.name(), request.role());
+    }
     if (request.role() == proto::ROLE_SERVER) {
       server_by_shard_[request.shard()] = id;
       LOG(INFO) << node.label << " registered: shard " << request.shard() << " at "
@@ -247,6 +251,10 @@ void Scheduler::HandleHeartbeat(const net::RpcCall& call) {
   if (it != nodes_.end()) {
     it->second.last_seen = options_.clock->Now();
     if (shutdown) it->second.told_shutdown = true;
+    if (options_.metrics != nullptr) {
+      options_.metrics->Heartbeat(it->second.info.name(), call.request.heartbeat(),
+                                  it->second.last_seen);
+    }
   }
   proto::Envelope reply;
   reply.mutable_heartbeat_response()->set_shutdown(shutdown);
@@ -310,6 +318,7 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
   Reply(call, std::move(reply));
   if (was_left) return;
   LOG(INFO) << node.label << " deregistered";
+  if (options_.metrics != nullptr) options_.metrics->NodeLeft(node.info.name());
   const proto::Role role = node.info.role();
   if (state_ == State::kRunning ||
       (state_ == State::kFinished && role == proto::ROLE_SERVER)) {
@@ -347,6 +356,9 @@ void Scheduler::MaybeCompleteBarrier() {
               << " phases done, workers finish";
     state_ = State::kFinished;
   }
+  if (options_.metrics != nullptr) {
+    options_.metrics->PhaseStarted(static_cast<int>(barrier_index_), command.phase());
+  }
   proto::Envelope reply;
   *reply.mutable_barrier_response() = BarrierReply(command);
   for (const auto& [id, call] : waiting_) Reply(call, reply);
@@ -375,6 +387,9 @@ void Scheduler::End(State state, Status status) {
   outcome_ = status;
   ended_at_ = options_.clock->Now();
   LOG(ERROR) << "job stopped: " << outcome_;
+  if (options_.metrics != nullptr) {
+    options_.metrics->JobEnded(state == State::kFailed ? "failed" : "cancelled");
+  }
   for (const auto& [id, call] : waiting_) ReplyError(call, outcome_);
   waiting_.clear();
 }
@@ -443,6 +458,7 @@ void Scheduler::CheckLiveness(TimePoint now) {
   std::string dead;
   for (const auto& [id, node] : nodes_) {
     if (node.left || now - node.last_seen < options_.heartbeat_timeout) continue;
+    if (options_.metrics != nullptr) options_.metrics->NodeDead(node.info.name());
     dead += (dead.empty() ? "" : "; ") + node.label + " sent no heartbeat for " +
             Seconds(now - node.last_seen);
   }

@@ -40,6 +40,7 @@
 #include "net/rpc.h"
 #include "net/transport.h"
 #include "proto/iak.pb.h"
+#include "scheduler/job_metrics.h"
 
 namespace iak::scheduler {
 
@@ -62,6 +63,8 @@ struct SchedulerOptions {
   // Time for heartbeat ages and the timeouts above; not owned. Tests inject a
   // ManualClock.
   const Clock* clock = RealClock::Get();
+  // Where the scheduler records what /metrics shows; not owned; may be null.
+  JobMetrics* metrics = nullptr;
 };
 
 class Scheduler {

@@ -70,8 +70,18 @@ TEST_F(InProcClusterTest, TrainsOneAdapterPerDomainIdenticalOnEveryWorker) {
   proto::JobSpec spec = BaseSpec();
   ASSERT_TRUE(job::Validate(spec).ok());
   std::atomic<bool> stop{false};
-  InProcClusterResult result = RunInProcCluster(spec, stop);
+  scheduler::JobMetrics metrics(spec.name());
+  InProcClusterResult result = RunInProcCluster(spec, stop, &metrics);
   ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+
+  // The scheduler's metrics saw the whole job.
+  const std::string prometheus = metrics.RenderPrometheus();
+  EXPECT_NE(prometheus.find("iak_job_state{job=\"inproc-test\",state=\"finished\"} 1"),
+            std::string::npos) << prometheus;
+  EXPECT_NE(prometheus.find("iak_nodes{job=\"inproc-test\",role=\"worker\",status=\"left\"} 2"),
+            std::string::npos) << prometheus;
+  EXPECT_NE(prometheus.find("iak_nodes{job=\"inproc-test\",role=\"server\",status=\"left\"} 2"),
+            std::string::npos) << prometheus;
 
   // Both phases ran to the step, on both workers.
   EXPECT_EQ(result.steps_done[0], 60);
