@@ -27,6 +27,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,6 +44,7 @@
 
 #include "cluster/child_process.h"
 #include "common/keys.h"
+#include "embedding/embedding_shard.h"
 #include "embedding/model_directory.h"
 #include "embedding/row_codec.h"
 #include "embedding/snapshot_writer.h"
@@ -61,6 +63,8 @@ DEFINE_int32(pull_repeats, 5, "pull bench: timed repeats (medians are reported)"
 DEFINE_bool(pull_inproc, false, "pull bench: run the PS in a thread of this process");
 DEFINE_double(pull_zipf_s, 0.99, "pull bench: Zipf exponent for --keys=zipf");
 DEFINE_int64(pull_cache_mb, 64, "pull bench: worker row cache budget (MB) for --keys=zipf");
+DEFINE_bool(pull_lookup_alone, false,
+            "pull bench: also time shard 0's in-memory lookup alone (no transport) as a ceiling");
 
 namespace iak::bench {
 namespace {
@@ -92,6 +96,12 @@ int64_t ForeignIntFlag(const char* name, int64_t fallback) {
   gflags::CommandLineFlagInfo info;
   if (!gflags::GetCommandLineFlagInfo(name, &info) || info.is_default) return fallback;
   return std::stoll(info.current_value);
+}
+
+double ThreadCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 int FreePort() {
@@ -295,6 +305,35 @@ std::vector<std::vector<uint64_t>> DrawBatches(const Config& config,
   return batches;
 }
 
+// The lookup path alone (index + row copy of shard 0, in this process), as
+// the ceiling the transport is measured against.
+Status TimeLookupAlone(const Cluster& cluster, const std::vector<std::vector<uint64_t>>& batches) {
+  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model,
+                       embedding::LoadModelDirectory(cluster.dir + "/model"));
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::EmbeddingShard> shard,
+                       embedding::EmbeddingShard::Open(model.path, model.manifest, 0));
+  std::vector<char> out(batches[0].size() * shard->row_bytes());
+  std::vector<double> rates, cpu_rates;
+  size_t next = 0;
+  for (int repeat = 0; repeat < 5; ++repeat) {
+    uint64_t keys = 0;
+    const auto start = Clock::now();
+    const double cpu_start = ThreadCpuSeconds();
+    while (Seconds(start) < 0.3) {
+      const std::vector<uint64_t>& b = batches[next++ % batches.size()];
+      shard->LookupEncoded(b.data(), b.size(), out.data());
+      keys += b.size();
+    }
+    rates.push_back(static_cast<double>(keys) / Seconds(start));
+    cpu_rates.push_back(static_cast<double>(keys) / (ThreadCpuSeconds() - cpu_start));
+  }
+  std::printf(
+      "lookup alone (shard 0 in this process, no transport): %.1f M keys/s wall, %.1f M keys "
+      "per CPU second\n",
+      Median(rates) / 1e6, Median(cpu_rates) / 1e6);
+  return Status::Ok();
+}
+
 struct RepeatResult {
   double keys_per_s = 0;
   double row_mb_per_s = 0;   // float32 rows delivered to the caller
@@ -316,6 +355,7 @@ Status RunBench(const Config& config) {
   const std::vector<std::vector<uint64_t>> batches = DrawBatches(config, keys);
   keys.clear();
   keys.shrink_to_fit();
+  if (FLAGS_pull_lookup_alone) IAK_RETURN_IF_ERROR(TimeLookupAlone(cluster, batches));
 
   ps::PsClientOptions options = ClientOptions(config, cluster);
   ps::PsClient client(options, &transport);

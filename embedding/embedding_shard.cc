@@ -14,12 +14,27 @@
 namespace iak::embedding {
 namespace {
 
-constexpr size_t kLookupChunk = 256;
+// Keys per pipeline stage of LookupEncoded: the slots of one chunk are
+// resolved (and its rows prefetched) while the previous chunk's rows are
+// copied, so ~kLookupChunk misses are in flight at once.
+constexpr size_t kLookupChunk = 64;
+
+void PrefetchRow(const char* row, size_t row_bytes) {
+  __builtin_prefetch(row);
+  // A row that straddles a cache line needs its second line too.
+  __builtin_prefetch(row + row_bytes - 1);
+}
 
 }  // namespace
 
 StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
     const std::string& model_dir, const proto::ModelManifest& manifest, int shard) {
+  return Open(model_dir, manifest, shard, LoadOptions());
+}
+
+StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
+    const std::string& model_dir, const proto::ModelManifest& manifest, int shard,
+    const LoadOptions& load_options) {
   if (shard < 0 || shard >= manifest.shards_size()) {
     return InvalidArgumentError("shard " + std::to_string(shard) + " does not exist: the model in " +
                                 model_dir + " has " + std::to_string(manifest.shards_size()) +
@@ -37,7 +52,9 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
                          kSnapshotRepairAdvice);
   };
   const int dim = manifest.embedding_dim();
-  const size_t row_bytes = static_cast<size_t>(dim) * sizeof(float);
+  StatusOr<RowDtype> dtype = ParseRowDtype(manifest.row_dtype());
+  if (!dtype.ok()) return dtype.status().WithContext("model manifest of " + model_dir);
+  const size_t row_bytes = EncodedRowBytes(dim, *dtype);
   if (info.num_rows() >= FrozenKeyIndex::kMaxRows) {
     return data_loss("the manifest claims " + std::to_string(info.num_rows()) +
                      " rows, more than one shard can hold");
@@ -54,10 +71,10 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
   }
   std::unique_ptr<rocksdb::DB> db(raw_db);
 
-  std::unique_ptr<EmbeddingShard> result(new EmbeddingShard(shard, dim, directory));
+  std::unique_ptr<EmbeddingShard> result(new EmbeddingShard(shard, dim, *dtype, directory));
   std::vector<uint64_t> keys;
   keys.reserve(info.num_rows());
-  result->rows_.reserve(static_cast<size_t>(info.num_rows()) * dim);
+  HugePageBuffer rows(static_cast<size_t>(info.num_rows()) * row_bytes);
   SnapshotHasher hasher;
   rocksdb::ReadOptions read_options;
   read_options.verify_checksums = true;
@@ -73,7 +90,8 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
     if (value.size() != row_bytes) {
       return data_loss("the row of key " + std::to_string(k) + " has " +
                        std::to_string(value.size()) + " bytes, expected " +
-                       std::to_string(row_bytes) + " (dim " + std::to_string(dim) + ")");
+                       std::to_string(row_bytes) + " (dim " + std::to_string(dim) + ", " +
+                       RowDtypeName(*dtype) + ")");
     }
     if (keys.size() >= info.num_rows()) {
       return data_loss("it holds more rows than the " + std::to_string(info.num_rows()) +
@@ -81,10 +99,8 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
     }
     hasher.UpdateU64(k);
     hasher.Update(value.data(), value.size());
+    std::memcpy(rows.data() + keys.size() * row_bytes, value.data(), row_bytes);
     keys.push_back(k);
-    const size_t offset = result->rows_.size();
-    result->rows_.resize(offset + dim);
-    std::memcpy(result->rows_.data() + offset, value.data(), row_bytes);
   }
   if (!it->status().ok()) {
     if (it->status().IsCorruption()) return data_loss(it->status().ToString());
@@ -101,23 +117,57 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
   }
   // RocksDB's order is strictly increasing, so the keys are distinct.
   result->index_.Build(keys);
+  if (load_options.decode_to_float && *dtype != RowDtype::kFloat32) {
+    HugePageBuffer decoded(keys.size() * static_cast<size_t>(dim) * sizeof(float));
+    DecodeRows(rows.data(), keys.size(), dim, *dtype, reinterpret_cast<float*>(decoded.data()));
+    rows = std::move(decoded);
+    result->dtype_ = RowDtype::kFloat32;
+    result->row_bytes_ = EncodedRowBytes(dim, RowDtype::kFloat32);
+  }
+  result->rows_ = std::move(rows);
   return result;
 }
 
-uint64_t EmbeddingShard::Lookup(const uint64_t* keys, size_t n, float* rows_out) const {
-  const size_t row_bytes = static_cast<size_t>(dim_) * sizeof(float);
+uint64_t EmbeddingShard::LookupEncoded(const uint64_t* keys, size_t n, char* out) const {
+  // A three-stage software pipeline over chunks of kLookupChunk keys: the
+  // index slots of chunk c+2 are prefetched, chunk c+1 is resolved to row
+  // numbers (its slots now cached) and its rows prefetched, and the rows of
+  // chunk c (now cached) are copied. Every miss is issued ~2 chunks before it
+  // is needed, so dozens overlap instead of being paid one by one.
   uint64_t missing = 0;
-  uint32_t rows[kLookupChunk];
-  for (size_t start = 0; start < n; start += kLookupChunk) {
-    const size_t count = std::min(kLookupChunk, n - start);
-    index_.FindBatch(keys + start, count, rows);
-    for (size_t i = 0; i < count; ++i) {
-      float* out = rows_out + (start + i) * dim_;
+  uint32_t slots[2][kLookupChunk];
+  const char* base = rows_.data();
+  const size_t row_bytes = row_bytes_;
+  const size_t chunks = (n + kLookupChunk - 1) / kLookupChunk;
+  auto chunk_size = [&](size_t c) { return std::min(kLookupChunk, n - c * kLookupChunk); };
+  auto prefetch_slots = [&](size_t c) {
+    const uint64_t* k = keys + c * kLookupChunk;
+    for (size_t i = 0, m = chunk_size(c); i < m; ++i) index_.Prefetch(k[i]);
+  };
+  auto resolve = [&](size_t c) {
+    const uint64_t* k = keys + c * kLookupChunk;
+    uint32_t* rows = slots[c & 1];
+    for (size_t i = 0, m = chunk_size(c); i < m; ++i) {
+      rows[i] = index_.Find(k[i]);
+      if (rows[i] != FrozenKeyIndex::kAbsent) {
+        PrefetchRow(base + size_t{rows[i]} * row_bytes, row_bytes);
+      }
+    }
+  };
+  if (chunks > 0) prefetch_slots(0);
+  if (chunks > 1) prefetch_slots(1);
+  if (chunks > 0) resolve(0);
+  for (size_t c = 0; c < chunks; ++c) {
+    if (c + 2 < chunks) prefetch_slots(c + 2);
+    if (c + 1 < chunks) resolve(c + 1);
+    const uint32_t* rows = slots[c & 1];
+    char* dst = out + c * kLookupChunk * row_bytes;
+    for (size_t i = 0, m = chunk_size(c); i < m; ++i, dst += row_bytes) {
       if (rows[i] == FrozenKeyIndex::kAbsent) {
-        std::memset(out, 0, row_bytes);
+        std::memset(dst, 0, row_bytes);
         ++missing;
       } else {
-        std::memcpy(out, rows_.data() + size_t{rows[i]} * dim_, row_bytes);
+        std::memcpy(dst, base + size_t{rows[i]} * row_bytes, row_bytes);
       }
     }
   }

@@ -1,6 +1,9 @@
 // EmbeddingShard: one shard of a frozen embedding table, loaded from its
-// RocksDB directory into memory (a FrozenKeyIndex over one contiguous float
-// array) and verified against the manifest before it serves a single row.
+// RocksDB directory into memory (a FrozenKeyIndex over one contiguous array of
+// encoded rows, on huge pages) and verified against the manifest before it
+// serves a single row. Rows stay in the snapshot's encoding (row_codec.h) so a
+// PS serves quantised rows as-is; LoadOptions::decode_to_float turns them into
+// float32 at load for in-process readers.
 //
 // Thread-safety: immutable after Open(); any number of threads may read.
 #ifndef IAK_EMBEDDING_EMBEDDING_SHARD_H_
@@ -12,48 +15,86 @@
 #include <string>
 #include <vector>
 
+#include <glog/logging.h>
+
 #include "common/status.h"
 #include "embedding/frozen_key_index.h"
+#include "embedding/huge_page_buffer.h"
+#include "embedding/row_codec.h"
 #include "proto/iak.pb.h"
 
 namespace iak::embedding {
 
 class EmbeddingShard {
  public:
+  struct LoadOptions {
+    // Decode quantised rows to float32 at load (dtype() is then kFloat32).
+    // Default: keep the snapshot's encoding, as a PS serves it.
+    bool decode_to_float = false;
+  };
+
   // Opens shard `shard` of the model in `model_dir` (described by `manifest`,
   // already validated, e.g. by ReadManifest) read-only and loads it.
   // InvalidArgument: `shard` out of range. NotFound: the shard directory is
   // missing. DataLoss (naming the directory and what to do): a key or row of
   // the wrong size, a row count or checksum that differs from the manifest,
-  // or a RocksDB corruption. IoError: RocksDB could not be opened or read.
+  // a truncated or corrupted file (RocksDB's own block checksums). IoError:
+  // RocksDB could not be opened or read.
   [[nodiscard]] static StatusOr<std::unique_ptr<EmbeddingShard>> Open(
       const std::string& model_dir, const proto::ModelManifest& manifest, int shard);
+  [[nodiscard]] static StatusOr<std::unique_ptr<EmbeddingShard>> Open(
+      const std::string& model_dir, const proto::ModelManifest& manifest, int shard,
+      const LoadOptions& options);
 
-  // The row of `key` (dim() floats, valid as long as this shard lives), or
-  // nullptr if the key is not in this shard.
-  const float* Find(uint64_t key) const {
+  // The encoded row of `key` (row_bytes() bytes, valid as long as this shard
+  // lives), or nullptr if the key is not in this shard.
+  const char* FindEncoded(uint64_t key) const {
     const uint32_t row = index_.Find(key);
-    return row == FrozenKeyIndex::kAbsent ? nullptr : rows_.data() + size_t{row} * dim_;
+    return row == FrozenKeyIndex::kAbsent ? nullptr : rows_.data() + size_t{row} * row_bytes_;
   }
 
-  // Copies the rows of keys[0..n) to rows_out (n * dim() floats, caller-owned);
-  // an absent key gets a zero row. Returns how many keys were absent.
-  uint64_t Lookup(const uint64_t* keys, size_t n, float* rows_out) const;
+  // The row of `key` as dim() floats, or nullptr. Only for float32 shards
+  // (CHECKed): open quantised ones with decode_to_float.
+  const float* Find(uint64_t key) const {
+    CHECK(dtype_ == RowDtype::kFloat32) << "Find() on a " << RowDtypeName(dtype_) << " shard";
+    return reinterpret_cast<const float*>(FindEncoded(key));
+  }
+
+  // Copies the encoded rows of keys[0..n) to out (n * row_bytes() bytes,
+  // caller-owned); an absent key gets zero bytes (a zero row in every
+  // encoding). Lookups are software-pipelined: index slots and rows of keys
+  // ahead are prefetched while earlier rows are copied, so the cache misses
+  // of many keys overlap. Returns how many keys were absent.
+  uint64_t LookupEncoded(const uint64_t* keys, size_t n, char* out) const;
+
+  // As LookupEncoded into n * dim() floats; float32 shards only (CHECKed).
+  uint64_t Lookup(const uint64_t* keys, size_t n, float* rows_out) const {
+    CHECK(dtype_ == RowDtype::kFloat32) << "Lookup() on a " << RowDtypeName(dtype_) << " shard";
+    return LookupEncoded(keys, n, reinterpret_cast<char*>(rows_out));
+  }
 
   size_t num_rows() const { return index_.size(); }
   int dim() const { return dim_; }
+  RowDtype dtype() const { return dtype_; }
+  size_t row_bytes() const { return row_bytes_; }
   int shard() const { return shard_; }
   const std::string& directory() const { return directory_; }
 
  private:
-  EmbeddingShard(int shard, int dim, std::string directory)
-      : shard_(shard), dim_(dim), directory_(std::move(directory)) {}
+  EmbeddingShard(int shard, int dim, RowDtype dtype, std::string directory)
+      : shard_(shard),
+        dim_(dim),
+        dtype_(dtype),
+        row_bytes_(EncodedRowBytes(dim, dtype)),
+        directory_(std::move(directory)) {}
 
   int shard_;
   int dim_;
+  RowDtype dtype_;
+  size_t row_bytes_;
   std::string directory_;
   FrozenKeyIndex index_;
-  std::vector<float> rows_;  // num_rows() * dim_, in key order
+  HugePageBuffer rows_;  // num_rows() * row_bytes_, in key order
 };
 
 }  // namespace iak::embedding

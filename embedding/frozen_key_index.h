@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "embedding/huge_page_buffer.h"
+
 namespace iak::embedding {
 
 class FrozenKeyIndex {
@@ -27,9 +29,9 @@ class FrozenKeyIndex {
 
   // The row of `key`, or kAbsent.
   uint32_t Find(uint64_t key) const {
-    if (slots_.empty()) return kAbsent;
+    if (num_slots_ == 0) return kAbsent;
     for (size_t i = Home(key);; i = (i + 1) & mask_) {
-      const Slot& slot = slots_[i];
+      const Slot& slot = slots()[i];
       if (slot.row == kAbsent) return kAbsent;
       if (slot.key == key) return slot.row;
     }
@@ -37,6 +39,11 @@ class FrozenKeyIndex {
 
   // rows_out[i] = Find(keys[i]); prefetches ahead to overlap cache misses.
   void FindBatch(const uint64_t* keys, size_t n, uint32_t* rows_out) const;
+
+  // Starts loading the slot `key` hashes to into the cache (a hint only).
+  void Prefetch(uint64_t key) const {
+    if (num_slots_ != 0) __builtin_prefetch(&slots()[Home(key)]);
+  }
 
   size_t size() const { return size_; }
 
@@ -51,7 +58,10 @@ class FrozenKeyIndex {
     return static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> shift_);
   }
 
-  std::vector<Slot> slots_;
+  const Slot* slots() const { return reinterpret_cast<const Slot*>(storage_.data()); }
+
+  HugePageBuffer storage_;  // num_slots_ Slots
+  size_t num_slots_ = 0;
   size_t mask_ = 0;
   int shift_ = 64;
   size_t size_ = 0;

@@ -39,7 +39,8 @@ StatusOr<std::unique_ptr<LocalEmbeddingTable>> LocalEmbeddingTable::Open(
   table->dim_ = model.manifest.embedding_dim();
   for (int shard = 0; shard < model.manifest.num_shards(); ++shard) {
     IAK_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingShard> opened,
-                         EmbeddingShard::Open(model.path, model.manifest, shard));
+                         EmbeddingShard::Open(model.path, model.manifest, shard,
+                                              EmbeddingShard::LoadOptions{true}));
     table->shards_.push_back(std::move(opened));
   }
   return table;

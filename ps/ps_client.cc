@@ -1,9 +1,11 @@
 #include "ps/ps_client.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
 #include "common/keys.h"
+#include "embedding/row_codec.h"
 
 namespace iak::ps {
 namespace {
@@ -22,15 +24,26 @@ PsClient::PsClient(PsClientOptions options, net::Transport* transport)
 
 PsClient::~PsClient() = default;
 
-std::string PsClient::Describe(const Shard& shard) const {
-  std::string text = "shard " + std::to_string(shard.server.shard()) + " at " + shard.server.address();
-  if (!shard.server.name().empty()) text += " (" + shard.server.name() + ")";
+std::string PsClient::Describe(const Shard& shard, const Replica& replica) const {
+  std::string text = "shard " + std::to_string(shard.index);
+  if (shard.replicas.size() > 1) text += " replica " + std::to_string(replica.server.replica());
+  text += " at " + replica.server.address();
+  if (!replica.server.name().empty()) text += " (" + replica.server.name() + ")";
   return text;
 }
 
+std::string PsClient::DescribeAll(const Shard& shard) const {
+  if (shard.replicas.size() == 1) return Describe(shard, shard.replicas[0]);
+  std::string text = "shard " + std::to_string(shard.index) + " (all " +
+                     std::to_string(shard.replicas.size()) + " replicas:";
+  for (const Replica& r : shard.replicas) text += " " + r.server.address();
+  return text + ")";
+}
+
 Status PsClient::Connect() {
-  const int num_shards = static_cast<int>(options_.servers.size());
-  if (num_shards == 0) return InvalidArgumentError(options_.name + ": no parameter servers given");
+  if (options_.servers.empty()) {
+    return InvalidArgumentError(options_.name + ": no parameter servers given");
+  }
   if (options_.dim <= 0) {
     return InvalidArgumentError(options_.name + ": embedding dim must be positive, got " +
                                 std::to_string(options_.dim));
@@ -39,60 +52,110 @@ Status PsClient::Connect() {
     return InvalidArgumentError(options_.name + ": max_attempts must be at least 1, got " +
                                 std::to_string(options_.max_attempts));
   }
-  std::vector<Shard> shards(num_shards);
-  std::vector<bool> seen(num_shards, false);
+  int num_shards = 0;
   for (const proto::ServerAddress& server : options_.servers) {
-    const int s = server.shard();
-    if (s < 0 || s >= num_shards) {
-      return InvalidArgumentError(options_.name + ": server " + server.address() + " has shard " +
-                                  std::to_string(s) + ", outside 0.." +
-                                  std::to_string(num_shards - 1));
+    if (server.shard() < 0) {
+      return InvalidArgumentError(options_.name + ": server " + server.address() +
+                                  " has negative shard " + std::to_string(server.shard()));
     }
-    if (seen[s]) {
-      return InvalidArgumentError(options_.name + ": shard " + std::to_string(s) +
-                                  " is listed twice (" + shards[s].server.address() + " and " +
-                                  server.address() + ")");
+    num_shards = std::max(num_shards, server.shard() + 1);
+  }
+  std::vector<Shard> shards(num_shards);
+  for (int s = 0; s < num_shards; ++s) shards[s].index = s;
+  for (const proto::ServerAddress& server : options_.servers) {
+    Shard& shard = shards[server.shard()];
+    for (const Replica& other : shard.replicas) {
+      if (other.server.replica() == server.replica()) {
+        return InvalidArgumentError(options_.name + ": shard " + std::to_string(server.shard()) +
+                                    " replica " + std::to_string(server.replica()) +
+                                    " is listed twice (" + other.server.address() + " and " +
+                                    server.address() + ")");
+      }
     }
-    seen[s] = true;
-    shards[s].server = server;
+    Replica replica;
+    replica.server = server;
+    shard.replicas.push_back(std::move(replica));
+  }
+  for (Shard& shard : shards) {
+    if (shard.replicas.empty()) {
+      return InvalidArgumentError(options_.name + ": no server for shard " +
+                                  std::to_string(shard.index) + " of " +
+                                  std::to_string(num_shards) +
+                                  " (every shard up to the highest listed needs one)");
+    }
+    std::sort(shard.replicas.begin(), shard.replicas.end(),
+              [](const Replica& a, const Replica& b) {
+                return a.server.replica() < b.server.replica();
+              });
+    shard.rotation = (options_.replica_offset + static_cast<uint64_t>(shard.index)) %
+                     shard.replicas.size();
   }
   shards_ = std::move(shards);
-  for (Shard& shard : shards_) IAK_RETURN_IF_ERROR(Reconnect(&shard));
+  for (Shard& shard : shards_) {
+    for (Replica& replica : shard.replicas) {
+      Status connected = Reconnect(&replica);
+      if (!connected.ok()) {
+        shards_.clear();
+        return connected.WithContext(options_.name + ": " + Describe(shard, replica));
+      }
+    }
+  }
+  cache_.reset();
+  if (options_.cache_bytes > 0) cache_ = std::make_unique<RowCache>(options_.dim, options_.cache_bytes);
+  decode_scratch_.assign(options_.dim, 0.0f);
   return Status::Ok();
 }
 
-Status PsClient::Reconnect(Shard* shard) {
-  shard->rpc.reset();
-  shard->in_flight = false;
+Status PsClient::Reconnect(Replica* replica) {
+  replica->rpc.reset();
   StatusOr<std::unique_ptr<net::Connection>> connection =
-      transport_->Connect(shard->server.address());
+      transport_->Connect(replica->server.address());
   if (!connection.ok()) {
-    return UnavailableError(options_.name + ": cannot connect to " + Describe(*shard) + ": " +
+    return UnavailableError("cannot connect to " + replica->server.address() + ": " +
                             connection.status().ToString());
   }
-  shard->rpc = std::make_unique<net::RpcClient>(std::move(connection).value(), options_.name);
+  replica->rpc = std::make_unique<net::RpcClient>(std::move(connection).value(), options_.name);
   return Status::Ok();
+}
+
+size_t PsClient::PickReplica(Shard* shard) const {
+  const size_t count = shard->replicas.size();
+  const TimePoint now = std::chrono::steady_clock::now();
+  for (size_t step = 0; step < count; ++step) {
+    const size_t r = (shard->rotation + step) % count;
+    if (shard->replicas[r].down_until <= now) {
+      shard->rotation = (r + 1) % count;
+      return r;
+    }
+  }
+  // All are marked down: try them in turn anyway.
+  const size_t r = shard->rotation;
+  shard->rotation = (r + 1) % count;
+  return r;
 }
 
 Status PsClient::SendPull(Shard* shard, PullStats* stats) {
   shard->send_error = Status::Ok();
-  if (shard->rpc == nullptr) {
-    shard->send_error = Reconnect(shard);
+  shard->replica = PickReplica(shard);
+  Replica& replica = shard->replicas[shard->replica];
+  if (replica.rpc == nullptr) {
+    shard->send_error = Reconnect(&replica);
     IAK_RETURN_IF_ERROR(shard->send_error);
   }
   proto::Envelope request;
   proto::PullRequest* pull = request.mutable_pull_request();
-  pull->set_num_keys(shard->positions.size());
+  pull->set_num_keys(shard->keys.size());
   pull->set_snapshot_id(options_.snapshot_id);
+  const size_t key_bytes = shard->keys.size() * sizeof(uint64_t);
   std::vector<std::string> payload;
-  payload.push_back(shard->key_frame);  // copied: kept for a retry
-  StatusOr<uint64_t> id = shard->rpc->Send(std::move(request), std::move(payload));
+  payload.emplace_back(reinterpret_cast<const char*>(shard->keys.data()), key_bytes);
+  StatusOr<uint64_t> id = replica.rpc->Send(std::move(request), std::move(payload));
   ++stats->requests;
   if (!id.ok()) {
     shard->send_error = id.status();
     return id.status();
   }
-  stats->bytes += shard->key_frame.size();
+  stats->bytes += key_bytes;
   shard->request_id = *id;
   shard->in_flight = true;
   return Status::Ok();
@@ -102,51 +165,63 @@ Status PsClient::AwaitPull(Shard* shard, float* rows_out, PullStats* stats) {
   Deadline deadline = Deadline::After(options_.pull_timeout);
   Status last = shard->send_error;
   for (int attempt = 1;; ++attempt) {
+    Replica& replica = shard->replicas[shard->replica];
     if (shard->in_flight) {
-      StatusOr<net::RpcReply> reply = shard->rpc->Await(shard->request_id, deadline);
+      StatusOr<net::RpcReply> reply = replica.rpc->Await(shard->request_id, deadline);
       shard->in_flight = false;
       if (reply.ok()) return ScatterReply(*shard, *reply, rows_out, stats);
       last = reply.status();
       if (!IsRetryable(last)) {
-        return last.WithContext(options_.name + ": pull from " + Describe(*shard));
+        return last.WithContext(options_.name + ": pull from " + Describe(*shard, replica));
       }
     }
+    // This replica failed: drop its connection (what it still carries is
+    // stale) and skip it for a while if another one can answer.
+    replica.rpc.reset();
+    replica.down_until = std::chrono::steady_clock::now() + options_.replica_down_for;
     if (attempt >= options_.max_attempts) break;
-    LOG(WARNING) << options_.name << ": pull from " << Describe(*shard) << " failed (" << last
-                 << "); retrying on a new connection (attempt " << attempt + 1 << " of "
-                 << options_.max_attempts << ")";
+    LOG(WARNING) << options_.name << ": pull from " << Describe(*shard, replica) << " failed ("
+                 << last << "); retrying"
+                 << (shard->replicas.size() > 1 ? " on another replica" : " on a new connection")
+                 << " (attempt " << attempt + 1 << " of " << options_.max_attempts << ")";
     ++stats->retries;
     deadline = Deadline::After(options_.pull_timeout);
-    last = Reconnect(shard);
-    if (last.ok()) last = SendPull(shard, stats);
+    last = SendPull(shard, stats);
     if (!last.ok() && !IsRetryable(last)) {
-      return last.WithContext(options_.name + ": pull from " + Describe(*shard));
+      return last.WithContext(options_.name + ": pull from " +
+                              Describe(*shard, shard->replicas[shard->replica]));
     }
   }
-  shard->rpc.reset();  // whatever it still carries is stale
-  return UnavailableError(options_.name + ": " + Describe(*shard) + " did not answer a pull of " +
-                          std::to_string(shard->positions.size()) + " keys in " +
-                          std::to_string(options_.max_attempts) + " attempts of " +
+  return UnavailableError(options_.name + ": " + DescribeAll(*shard) +
+                          " did not answer a pull of " + std::to_string(shard->keys.size()) +
+                          " keys in " + std::to_string(options_.max_attempts) + " attempts of " +
                           std::to_string(options_.pull_timeout.count()) +
                           " ms; is the server up? last error: " + last.ToString());
 }
 
 Status PsClient::ScatterReply(const Shard& shard, const net::RpcReply& reply, float* rows_out,
-                              PullStats* stats) const {
-  const size_t n = shard.positions.size();
-  const size_t row_bytes = static_cast<size_t>(options_.dim) * sizeof(float);
+                              PullStats* stats) {
+  const size_t n = shard.keys.size();
+  const int dim = options_.dim;
   auto malformed = [&](const std::string& what) {
-    return DataLossError(options_.name + ": malformed pull reply from " + Describe(shard) + ": " +
-                         what);
+    return DataLossError(options_.name + ": malformed pull reply from " +
+                         Describe(shard, shard.replicas[shard.replica]) + ": " + what);
   };
   if (reply.header.body_case() != proto::Envelope::kPullResponse) {
     return malformed("not a pull response");
   }
   const proto::PullResponse& response = reply.header.pull_response();
-  if (response.dim() != options_.dim) {
+  if (response.dim() != dim) {
     return malformed("rows of dim " + std::to_string(response.dim()) + ", expected " +
-                     std::to_string(options_.dim) + " (is the server on another model?)");
+                     std::to_string(dim) + " (is the server on another model?)");
   }
+  const int dtype_code = response.row_dtype();
+  if (dtype_code < 0 || dtype_code > static_cast<int>(embedding::RowDtype::kInt8)) {
+    return malformed("unknown row encoding " + std::to_string(dtype_code) +
+                     " (is the server a newer version?)");
+  }
+  const auto dtype = static_cast<embedding::RowDtype>(dtype_code);
+  const size_t row_bytes = embedding::EncodedRowBytes(dim, dtype);
   if (response.num_keys() != n || reply.payload.size() != 1 ||
       reply.payload[0].size() != n * row_bytes) {
     return malformed(std::to_string(response.num_keys()) + " keys in " +
@@ -154,11 +229,23 @@ Status PsClient::ScatterReply(const Shard& shard, const net::RpcReply& reply, fl
                      (reply.payload.empty() ? std::string("0")
                                             : std::to_string(reply.payload[0].size())) +
                      " bytes, expected " + std::to_string(n) + " keys in 1 frame of " +
-                     std::to_string(n * row_bytes) + " bytes");
+                     std::to_string(n * row_bytes) + " bytes (" +
+                     embedding::RowDtypeName(dtype) + " rows)");
   }
   const char* rows = reply.payload[0].data();
-  for (size_t i = 0; i < n; ++i) {
-    std::memcpy(rows_out + shard.positions[i] * options_.dim, rows + i * row_bytes, row_bytes);
+  if (shard.identity) {
+    // The whole request in order: one decode (a memcpy for float32).
+    embedding::DecodeRows(rows, n, dim, dtype, rows_out);
+  } else if (dtype == embedding::RowDtype::kFloat32) {
+    const size_t float_bytes = static_cast<size_t>(dim) * sizeof(float);
+    for (size_t i = 0; i < n; ++i) {
+      std::memcpy(rows_out + shard.positions[i] * dim, rows + i * row_bytes, float_bytes);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      embedding::DecodeRows(rows + i * row_bytes, 1, dim, dtype,
+                            rows_out + shard.positions[i] * dim);
+    }
   }
   stats->missing += response.missing();
   stats->bytes += reply.payload[0].size();
@@ -168,7 +255,7 @@ Status PsClient::ScatterReply(const Shard& shard, const net::RpcReply& reply, fl
 void PsClient::AbandonInFlight() {
   for (Shard& shard : shards_) {
     if (shard.in_flight) {
-      shard.rpc.reset();
+      shard.replicas[shard.replica].rpc.reset();
       shard.in_flight = false;
     }
   }
@@ -184,35 +271,63 @@ Status PsClient::Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats
   }
   const auto start = std::chrono::steady_clock::now();
   const int num_shards = static_cast<int>(shards_.size());
+  const size_t dim = static_cast<size_t>(options_.dim);
   for (Shard& shard : shards_) {
-    shard.key_frame.clear();
+    shard.keys.clear();
     shard.positions.clear();
   }
-  for (size_t i = 0; i < n; ++i) {
-    Shard& shard = shards_[ShardOfKey(keys[i], num_shards)];
-    shard.key_frame.append(reinterpret_cast<const char*>(&keys[i]), sizeof(uint64_t));
-    shard.positions.push_back(i);
+  if (num_shards == 1 && cache_ == nullptr) {
+    // The common case needs no split at all.
+    Shard& shard = shards_[0];
+    shard.keys.assign(keys, keys + n);
+    shard.identity = true;
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      if (cache_ != nullptr) {
+        const float* cached = cache_->Find(keys[i]);
+        if (cached != nullptr) {
+          std::memcpy(rows_out + i * dim, cached, dim * sizeof(float));
+          ++s->cache_hits;
+          continue;
+        }
+      }
+      Shard& shard = shards_[num_shards == 1 ? 0 : ShardOfKey(keys[i], num_shards)];
+      shard.keys.push_back(keys[i]);
+      shard.positions.push_back(i);
+    }
+    for (Shard& shard : shards_) shard.identity = shard.keys.size() == n;
   }
 
   // Send to every shard first, then await each: all shards work at once.
   Status status;
   for (Shard& shard : shards_) {
-    if (shard.positions.empty()) continue;
+    if (shard.keys.empty()) continue;
     Status sent = SendPull(&shard, s);
     if (!sent.ok() && !IsRetryable(sent)) {
-      status = sent.WithContext(options_.name + ": pull from " + Describe(shard));
+      status = sent.WithContext(options_.name + ": pull from " +
+                                Describe(shard, shard.replicas[shard.replica]));
       break;
     }
     // A retryable send failure is retried by AwaitPull (in_flight is false).
   }
   if (status.ok()) {
     for (Shard& shard : shards_) {
-      if (shard.positions.empty()) continue;
+      if (shard.keys.empty()) continue;
       status = AwaitPull(&shard, rows_out, s);
       if (!status.ok()) break;
     }
   }
-  if (!status.ok()) AbandonInFlight();
+  if (!status.ok()) {
+    AbandonInFlight();
+  } else if (cache_ != nullptr) {
+    for (const Shard& shard : shards_) {
+      for (size_t i = 0; i < shard.keys.size(); ++i) {
+        const size_t position = shard.identity ? i : shard.positions[i];
+        cache_->Insert(shard.keys[i], rows_out + position * dim);
+      }
+    }
+  }
+  if (cache_ != nullptr) s->cache_hit_rate = cache_->hit_rate();
   s->elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
   return status;

@@ -1,12 +1,21 @@
 // PsClient: how a worker pulls frozen embedding rows from the parameter
 // servers. Keys are split by ShardOfKey, one request is sent to every shard
 // involved before any reply is awaited (so all shards work at once), and rows
-// are scattered back in request order.
+// are scattered back in request order. Rows arrive in the snapshot's encoding
+// (float32, float16 or int8 + scale; see embedding/row_codec.h) and are
+// decoded here into float32.
 //
-// A shard that times out or is unreachable is retried on a fresh connection
-// up to max_attempts times in all; then Pull returns Unavailable naming the
-// shard and address. Any other error (a refused request, a malformed reply)
-// returns at once with the shard in its message.
+// Replicas: `servers` may list several servers per shard (distinct `replica`
+// numbers). Each Pull reads a shard from one replica, rotating over them so
+// reads spread; a replica that times out or is unreachable is marked down for
+// replica_down_for and the request is retried at once on another replica (on
+// a fresh connection to the same one when it is the only one), up to
+// max_attempts per shard and Pull; then Pull returns Unavailable naming the
+// shard and its addresses. Any other error (a refused request, a malformed
+// reply) returns at once with the shard in its message.
+//
+// Row cache: with cache_bytes > 0 rows are kept in a RowCache (frozen rows:
+// no invalidation); keys found there are not sent. PullStats reports hits.
 //
 // Thread-safety: not thread-safe; use one PsClient per worker thread.
 #ifndef IAK_PS_PS_CLIENT_H_
@@ -24,12 +33,14 @@
 #include "net/rpc.h"
 #include "net/transport.h"
 #include "proto/iak.pb.h"
+#include "ps/row_cache.h"
 
 namespace iak::ps {
 
 struct PsClientOptions {
-  // One per shard (any order; each shard exactly once), as the scheduler's
-  // barrier response lists them.
+  // At least one per shard (any order), as the scheduler's barrier response
+  // lists them; several servers of a shard are its replicas and must carry
+  // distinct `replica` numbers.
   std::vector<proto::ServerAddress> servers;
   // The snapshot the servers must hold; empty = accept any.
   std::string snapshot_id;
@@ -41,6 +52,15 @@ struct PsClientOptions {
   int max_attempts = 3;
   // This worker's name, sent with every request (servers' errors name it).
   std::string name = "worker";
+  // Worker row cache budget in bytes (rows are dim float32 + 16 bytes of
+  // bookkeeping each). Default 0 = no cache.
+  uint64_t cache_bytes = 0;
+  // How long a replica that failed is skipped while another replica of its
+  // shard is up. Default 5 s.
+  Duration replica_down_for = Duration(5000);
+  // Where the rotation over replicas starts (e.g. the worker's rank), so
+  // workers do not all hit replica 0 first. Default 0.
+  uint64_t replica_offset = 0;
 };
 
 // What one Pull did; overwritten by each Pull.
@@ -49,7 +69,9 @@ struct PullStats {
   uint64_t missing = 0;   // keys absent from the snapshot (given zero rows)
   uint64_t bytes = 0;     // key and row bytes sent and received
   int requests = 0;       // requests sent, retries included
-  int retries = 0;
+  int retries = 0;        // of which retries (on another replica when there is one)
+  uint64_t cache_hits = 0;  // keys served by the row cache (not sent)
+  double cache_hit_rate = 0;  // the cache's hit rate over its life (0 without a cache)
   std::chrono::microseconds elapsed{0};  // wall time of the whole Pull
 };
 
@@ -62,9 +84,10 @@ class PsClient {
   PsClient(const PsClient&) = delete;
   PsClient& operator=(const PsClient&) = delete;
 
-  // Checks the options and opens one connection per shard (connecting never
+  // Checks the options and opens one connection per server (connecting never
   // blocks: an unreachable server shows up as the first Pull's timeout).
-  // InvalidArgument: no servers, dim not positive, a shard missing or listed twice.
+  // InvalidArgument: no servers, dim not positive, a shard missing, a
+  // (shard, replica) listed twice.
   [[nodiscard]] Status Connect();
 
   // Fills rows_out (n * dim floats, caller-owned) with the rows of keys[0..n)
@@ -76,26 +99,40 @@ class PsClient {
   [[nodiscard]] Status Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats* stats);
 
   int num_shards() const { return static_cast<int>(shards_.size()); }
+  // The row cache, or null without one.
+  const RowCache* cache() const { return cache_.get(); }
 
  private:
-  struct Shard {
+  struct Replica {
     proto::ServerAddress server;
     std::unique_ptr<net::RpcClient> rpc;  // null: reconnect before the next send
+    TimePoint down_until{};               // skipped until then (when others are up)
+  };
+  struct Shard {
+    int index = 0;
+    std::vector<Replica> replicas;
+    size_t rotation = 0;  // next replica to read from
     // Per-Pull scratch, kept to avoid reallocating.
-    std::string key_frame;
+    std::vector<uint64_t> keys;
     std::vector<size_t> positions;  // index in the caller's request of each key
+    bool identity = false;          // positions[i] == i for all i (skip the scatter)
+    size_t replica = 0;             // the replica the request went to
     uint64_t request_id = 0;
     bool in_flight = false;
     Status send_error;  // why the last send failed, when it did
   };
 
-  std::string Describe(const Shard& shard) const;
-  Status Reconnect(Shard* shard);
+  std::string Describe(const Shard& shard, const Replica& replica) const;
+  std::string DescribeAll(const Shard& shard) const;
+  Status Reconnect(Replica* replica);
+  // Picks the replica for the next request of `shard`: the next in rotation
+  // that is not marked down (any when all are).
+  size_t PickReplica(Shard* shard) const;
   Status SendPull(Shard* shard, PullStats* stats);
-  // Awaits the reply of `shard`, retrying on timeouts; scatters its rows.
+  // Awaits the reply of `shard`, failing over on timeouts; scatters its rows.
   Status AwaitPull(Shard* shard, float* rows_out, PullStats* stats);
   Status ScatterReply(const Shard& shard, const net::RpcReply& reply, float* rows_out,
-                      PullStats* stats) const;
+                      PullStats* stats);
   // After an error: requests still in flight are abandoned by dropping their
   // connections, so stale replies never pile up.
   void AbandonInFlight();
@@ -103,6 +140,8 @@ class PsClient {
   PsClientOptions options_;
   net::Transport* transport_;
   std::vector<Shard> shards_;  // index = shard
+  std::unique_ptr<RowCache> cache_;
+  std::vector<float> decode_scratch_;  // one decoded row at a time
 };
 
 }  // namespace iak::ps

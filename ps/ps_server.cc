@@ -58,8 +58,9 @@ Status PsServer::Start() {
   server_ = std::make_unique<net::RpcServer>(std::move(listener).value(), server_options);
   address_ = server_->address();
   LOG(INFO) << options_.name << ": serving shard " << options_.shard << " of "
-            << manifest_.num_shards() << " (" << shard_->num_rows() << " rows, dim "
-            << shard_->dim() << ") of snapshot " << snapshot_id_ << " from "
+            << manifest_.num_shards() << " (replica " << options_.replica << ", "
+            << shard_->num_rows() << " rows, dim " << shard_->dim() << ", "
+            << embedding::RowDtypeName(shard_->dtype()) << ") of snapshot " << snapshot_id_ << " from "
             << shard_->directory() << " at " << address_;
   return Status::Ok();
 }
@@ -87,6 +88,7 @@ Status PsServer::Run(const std::atomic<bool>& stop) {
   request.set_name(options_.name);
   request.set_address(address_);
   request.set_shard(options_.shard);
+  request.set_replica(options_.replica);
   request.set_host(HostName());
   request.set_pid(static_cast<int>(getpid()));
   StatusOr<int> node_id = client.Register(request);
@@ -166,15 +168,17 @@ void PsServer::HandlePull(const net::RpcCall& call) {
     std::memcpy(aligned.data(), key_frame.data(), key_frame.size());
     keys = aligned.data();
   }
-  // Rows are written straight into the reply frame.
-  std::string rows(n * static_cast<size_t>(shard_->dim()) * sizeof(float), '\0');
-  const uint64_t missing = shard_->Lookup(keys, n, reinterpret_cast<float*>(rows.data()));
+  // Rows are written straight into the reply frame, in the snapshot's
+  // encoding; ZeroMQ then sends that buffer without another copy.
+  std::string rows(n * shard_->row_bytes(), '\0');
+  const uint64_t missing = shard_->LookupEncoded(keys, n, rows.data());
 
   proto::Envelope reply;
   proto::PullResponse* response = reply.mutable_pull_response();
   response->set_num_keys(n);
   response->set_dim(shard_->dim());
   response->set_missing(missing);
+  response->set_row_dtype(static_cast<int>(shard_->dtype()));
   std::vector<std::string> payload;
   payload.push_back(std::move(rows));
   Status sent = server_->Reply(call, std::move(reply), std::move(payload));

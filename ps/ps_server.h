@@ -8,8 +8,9 @@
 //
 // A pull request is an Envelope with pull_request set and one payload frame of
 // num_keys little-endian uint64 keys. The reply is a PullResponse and one frame
-// of num_keys * dim float32 rows in request order (zero rows for absent keys,
-// counted in `missing`). Malformed requests get an InvalidArgument reply naming
+// of num_keys rows in request order, encoded as the snapshot stores them
+// (row_dtype; see embedding/row_codec.h), zero rows for absent keys (counted
+// in `missing`). Malformed requests get an InvalidArgument reply naming
 // the sender; a request for another snapshot gets FailedPrecondition naming
 // both ids. Neither stops the server.
 //
@@ -36,6 +37,9 @@ struct PsServerOptions {
   std::string model_dir;
   // Which shard of the model this server holds. Default 0.
   int shard = 0;
+  // Which replica of that shard this server is (registered with the
+  // scheduler, which lists every replica to workers). Default 0.
+  int replica = 0;
   // Where to listen; port 0 picks a free port (see address()).
   std::string listen_address = "tcp://127.0.0.1:0";
   // The scheduler to register with; empty = standalone, serve until stopped.
