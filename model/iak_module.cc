@@ -150,19 +150,38 @@ void IakModule::Init(uint64_t seed) {
 
 void IakModule::ZeroGrads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
 
+void IakModule::DrawEps(int batch, int latent_dim, std::mt19937_64* rng, float* eps) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const size_t n = static_cast<size_t>(batch) * latent_dim;
+  for (size_t i = 0; i < n; ++i) eps[i] = normal(*rng);
+}
+
 float IakModule::Forward(const float* h, int batch, bool training,
                          std::mt19937_64* rng, float* h_out) {
-  return ForwardImpl(h, batch, training, rng, h_out, &ws_);
+  const float* eps = nullptr;
+  if (training && !config_.plain_adapter) {
+    CHECK(rng != nullptr) << "training needs an rng for eps";
+    EnsureSize(&ws_.eps, static_cast<size_t>(batch) * config_.latent_dim);
+    DrawEps(batch, config_.latent_dim, rng, ws_.eps.data());
+    eps = ws_.eps.data();
+  }
+  const double kl = ForwardImpl(h, batch, eps, h_out, &ws_);
+  return batch > 0 ? static_cast<float>(kl / batch) : 0.0f;
 }
 
 void IakModule::Infer(const float* h, int batch, float* h_out,
                       IakWorkspace* ws) const {
-  ForwardImpl(h, batch, /*training=*/false, nullptr, h_out, ws);
+  ForwardImpl(h, batch, /*eps=*/nullptr, h_out, ws);
 }
 
-float IakModule::ForwardImpl(const float* h, int batch, bool training,
-                             std::mt19937_64* rng, float* h_out,
-                             IakWorkspace* ws) const {
+double IakModule::TrainForward(const float* h, int batch, const float* eps, float* h_out,
+                               IakWorkspace* ws) const {
+  CHECK(eps != nullptr || config_.plain_adapter) << "training needs eps";
+  return ForwardImpl(h, batch, eps, h_out, ws);
+}
+
+double IakModule::ForwardImpl(const float* h, int batch, const float* eps_in,
+                              float* h_out, IakWorkspace* ws) const {
   CHECK(h != h_out) << "IAK forward cannot run in place: backward reads h";
   const int k = config_.latent_dim;
   const int enc_dim = encoder_out_dim();
@@ -179,30 +198,40 @@ float IakModule::ForwardImpl(const float* h, int batch, bool training,
   if (config_.plain_adapter) {
     std::memcpy(ws->z.data(), ws->enc_out.data(), sizeof(float) * n_z);
   } else {
-    CHECK(!training || rng != nullptr) << "training needs an rng for eps";
-    std::normal_distribution<float> normal(0.0f, 1.0f);
+    // Backward reads the noise from the workspace.
+    if (eps_in == nullptr) {
+      std::fill(ws->eps.begin(), ws->eps.begin() + n_z, 0.0f);
+    } else if (eps_in != ws->eps.data()) {
+      std::memcpy(ws->eps.data(), eps_in, sizeof(float) * n_z);
+    }
     for (int r = 0; r < batch; ++r) {
       const float* mu = ws->enc_out.data() + static_cast<size_t>(r) * enc_dim;
       const float* logvar = mu + k;
-      float* eps = ws->eps.data() + static_cast<size_t>(r) * k;
+      const float* eps = ws->eps.data() + static_cast<size_t>(r) * k;
       float* z = ws->z.data() + static_cast<size_t>(r) * k;
+      float row_kl = 0.0f;
       for (int j = 0; j < k; ++j) {
         const float lv = std::clamp(logvar[j], kLogVarMin, kLogVarMax);
-        eps[j] = training ? normal(*rng) : 0.0f;
-        z[j] = mu[j] + std::exp(0.5f * lv) * eps[j];
-        kl += 0.5 * (std::exp(lv) + mu[j] * mu[j] - 1.0f - lv);
+        const float var = std::exp(lv);
+        z[j] = mu[j] + std::sqrt(var) * eps[j];
+        row_kl += var + mu[j] * mu[j] - 1.0f - lv;
       }
+      kl += 0.5 * row_kl;
     }
   }
   decoder_.Forward(ws->z.data(), batch, ws->delta.data(), &ws->decoder);
-  std::memcpy(h_out, h, sizeof(float) * n_h);
-  AddInPlace(ws->delta.data(), n_h, h_out);
-  return batch > 0 ? static_cast<float>(kl / batch) : 0.0f;
+  for (size_t i = 0; i < n_h; ++i) h_out[i] = h[i] + ws->delta[i];
+  return kl;
 }
 
 void IakModule::Backward(const float* dh_out, float beta, IakPhase phase,
                          float* dh_in) {
-  IakWorkspace* ws = &ws_;
+  TrainBackward(dh_out, beta, ws_.batch, phase, grads_.data(), dh_in, &ws_);
+}
+
+void IakModule::TrainBackward(const float* dh_out, float beta, int loss_batch,
+                              IakPhase phase, float* grads, float* dh_in,
+                              IakWorkspace* ws) const {
   const int batch = ws->batch;
   const int k = config_.latent_dim;
   const int enc_dim = encoder_out_dim();
@@ -214,14 +243,14 @@ void IakModule::Backward(const float* dh_out, float beta, IakPhase phase,
 
   // delta = decoder(z) feeds h_out additively, so d delta = dh_out.
   decoder_.Backward(dh_out, batch, ws->dz.data(),
-                    grads_.data() + decoder_param_range().begin, &ws->decoder);
+                    grads + decoder_param_range().begin, &ws->decoder);
   if (!train_encoder && dh_in == nullptr) return;
 
   if (config_.plain_adapter) {
     std::memcpy(ws->d_enc.data(), ws->dz.data(),
                 sizeof(float) * static_cast<size_t>(batch) * k);
   } else {
-    const float kl_scale = beta / static_cast<float>(batch);
+    const float kl_scale = beta / static_cast<float>(std::max(loss_batch, 1));
     for (int r = 0; r < batch; ++r) {
       const float* mu = ws->enc_out.data() + static_cast<size_t>(r) * enc_dim;
       const float* logvar = mu + k;
@@ -243,13 +272,12 @@ void IakModule::Backward(const float* dh_out, float beta, IakPhase phase,
     }
   }
   float* enc_grads =
-      train_encoder ? grads_.data() + encoder_param_range().begin : nullptr;
+      train_encoder ? grads + encoder_param_range().begin : nullptr;
   float* dh_enc = dh_in == nullptr ? nullptr : ws->dh_enc.data();
   encoder_.Backward(ws->d_enc.data(), batch, dh_enc, enc_grads, &ws->encoder);
   if (dh_in != nullptr) {
     // h reaches h_out both directly and through the encoder.
-    std::memcpy(dh_in, dh_out, sizeof(float) * n_h);
-    AddInPlace(ws->dh_enc.data(), n_h, dh_in);
+    for (size_t i = 0; i < n_h; ++i) dh_in[i] = dh_out[i] + ws->dh_enc[i];
   }
 }
 

@@ -105,6 +105,25 @@ class IakModule {
   // Inference (z = mu) with a caller-owned workspace; safe to share.
   void Infer(const float* h, int batch, float* h_out, IakWorkspace* ws) const;
 
+  // Training forward and backward with caller-owned state, so that one step
+  // can be split over threads (each with its own workspace and gradient
+  // buffer). Same math as Forward/Backward:
+  //  - eps [batch x latent_dim] is the noise (ignored by a plain adapter);
+  //    Forward(rng) draws it in the same order as DrawEps.
+  //  - TrainForward returns the KL *summed* over the batch rows.
+  //  - TrainBackward accumulates the gradients of (L + beta * KL_mean) into
+  //    grads (layout of params()), with KL_mean taken over `loss_batch` rows
+  //    (the whole step's batch, of which this call may be a slice), and
+  //    writes dh_in (skipped when null).
+  double TrainForward(const float* h, int batch, const float* eps, float* h_out,
+                      IakWorkspace* ws) const;
+  void TrainBackward(const float* dh_out, float beta, int loss_batch, IakPhase phase,
+                     float* grads, float* dh_in, IakWorkspace* ws) const;
+
+  // Draws the training noise of a batch: batch * latent_dim standard normals
+  // from `rng`, row by row (the order Forward uses).
+  static void DrawEps(int batch, int latent_dim, std::mt19937_64* rng, float* eps);
+
   std::string Serialize() const;
   // DataLoss on a truncated or corrupt blob. Never crashes on bad input.
   static StatusOr<IakModule> Deserialize(std::string_view blob);
@@ -112,8 +131,9 @@ class IakModule {
  private:
   int encoder_out_dim() const;
   void BindLayers();
-  float ForwardImpl(const float* h, int batch, bool training,
-                    std::mt19937_64* rng, float* h_out, IakWorkspace* ws) const;
+  // eps: the noise when training (null at inference). Returns the KL sum.
+  double ForwardImpl(const float* h, int batch, const float* eps, float* h_out,
+                     IakWorkspace* ws) const;
 
   IakConfig config_;
   Mlp encoder_;

@@ -20,11 +20,20 @@ float BceWithLogits(float l, float y, float* dl) {
 
 float TaskLoss(const float* logits, int batch, int num_tasks,
                const float* click, const float* conversion, float* dlogits) {
+  if (batch <= 0) return 0.0f;
+  const double total = TaskLossSum(logits, batch, num_tasks, click, conversion,
+                                   1.0f / static_cast<float>(batch), dlogits);
+  return static_cast<float>(total / batch);
+}
+
+double TaskLossSum(const float* logits, int batch, int num_tasks,
+                   const float* click, const float* conversion, float grad_scale,
+                   float* dlogits) {
   CHECK(num_tasks == 1 || num_tasks == 2) << "num_tasks " << num_tasks;
   CHECK(num_tasks == 1 || conversion != nullptr)
       << "the ESMM loss needs conversion labels";
-  if (batch <= 0) return 0.0f;
-  const float inv_batch = 1.0f / static_cast<float>(batch);
+  if (batch <= 0) return 0.0;
+  const float inv_batch = grad_scale;
   double total = 0.0;
   for (int r = 0; r < batch; ++r) {
     const float l0 = logits[r * num_tasks];
@@ -50,7 +59,7 @@ float TaskLoss(const float* logits, int batch, int num_tasks,
     dlogits[r * num_tasks] = d0 * inv_batch;
     total += loss;
   }
-  return static_cast<float>(total / batch);
+  return total;
 }
 
 }  // namespace iak::model

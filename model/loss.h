@@ -22,6 +22,13 @@ inline constexpr float kProbEps = 1e-7f;
 float TaskLoss(const float* logits, int batch, int num_tasks,
                const float* click, const float* conversion, float* dlogits);
 
+// The same over a slice of a larger batch: returns the loss *summed* over
+// these `batch` rows and writes dlogits = grad_scale * d(row loss)/d logits
+// (grad_scale = 1 / whole batch size gives the mean loss's gradient).
+double TaskLossSum(const float* logits, int batch, int num_tasks,
+                   const float* click, const float* conversion, float grad_scale,
+                   float* dlogits);
+
 }  // namespace iak::model
 
 #endif  // IAK_MODEL_LOSS_H_

@@ -20,6 +20,26 @@ void LinearForward(const float* x, const float* w, const float* b, int batch,
               x, in, w, out, beta, y, out);
 }
 
+void LinearBiasActForward(const float* x, const float* w, const float* b, int batch,
+                          int in, int out, bool relu, float* y) {
+  if (batch == 0) return;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, out, in, 1.0f,
+              x, in, w, out, 0.0f, y, out);
+  for (int r = 0; r < batch; ++r) {
+    float* row = y + static_cast<size_t>(r) * out;
+    if (b != nullptr && relu) {
+      for (int c = 0; c < out; ++c) {
+        const float v = row[c] + b[c];
+        row[c] = v > 0.0f ? v : 0.0f;
+      }
+    } else if (b != nullptr) {
+      for (int c = 0; c < out; ++c) row[c] += b[c];
+    } else if (relu) {
+      for (int c = 0; c < out; ++c) row[c] = row[c] > 0.0f ? row[c] : 0.0f;
+    }
+  }
+}
+
 void LinearBackwardInput(const float* dy, const float* w, int batch, int in,
                          int out, float* dx) {
   if (batch == 0) return;

@@ -19,6 +19,11 @@ namespace iak::model {
 void LinearForward(const float* x, const float* w, const float* b, int batch,
                    int in, int out, float* y);
 
+// y = x * w + b followed by ReLU when `relu`, fused: one GEMM, then one pass
+// adding the bias and applying the activation (b may be null).
+void LinearBiasActForward(const float* x, const float* w, const float* b, int batch,
+                          int in, int out, bool relu, float* y);
+
 // dx[batch x in] = dy[batch x out] * w^T.
 void LinearBackwardInput(const float* dy, const float* w, int batch, int in,
                          int out, float* dx);

@@ -68,11 +68,11 @@ void Mlp::Forward(const float* x, int batch, float* y,
     const size_t n = static_cast<size_t>(batch) * layers_[i].out_dim();
     EnsureSize(&ws->outputs[i], n);
     float* out = ws->outputs[i].data();
-    layers_[i].Forward(in, batch, out);
     const bool last = i + 1 == layers_.size();
-    if (!last || last_activation_ == Activation::kRelu) {
-      ReluForward(out, n, out);
-    }
+    const bool relu = !last || last_activation_ == Activation::kRelu;
+    const DenseLayer& layer = layers_[i];
+    LinearBiasActForward(in, layer.weights(), layer.bias(), batch, layer.in_dim(),
+                         layer.out_dim(), relu, out);
     in = out;
   }
   std::memcpy(y, in, sizeof(float) * batch * out_dim());

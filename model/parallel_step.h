@@ -1,0 +1,77 @@
+// ParallelFineTuneStep: the IAK fine-tuning step of FineTuneStep with the
+// batch split over the cores, and with the frozen bottom as a separate call
+// so that a caller holding h (the frozen-prefix cache) can skip it.
+//
+//   ForwardBottom: h = frozen bottom(x), rows split over the threads.
+//   RunOnH:        zero iak grads -> per thread, for its rows: IAK forward
+//                  (given noise) -> frozen towers -> loss -> towers' input
+//                  gradient -> IAK backward into a per-thread gradient buffer;
+//                  then the buffers are summed in thread order.
+//
+// The math is FineTuneStep::Run's (same loss and gradients; sums happen in
+// another order, so results agree to rounding). Nothing is computed for the
+// frozen weights' gradients. Every buffer is kept between steps, so a steady
+// state step allocates nothing.
+//
+// Each thread runs its GEMMs itself: give BLAS one thread per call
+// (SetBlasThreads(1)) when num_threads > 1, or the two levels oversubscribe
+// the cores.
+//
+// Thread-safety: one caller at a time. The BaseModel and IakModule may not be
+// modified during a call.
+#ifndef IAK_MODEL_PARALLEL_STEP_H_
+#define IAK_MODEL_PARALLEL_STEP_H_
+
+#include <vector>
+
+#include "model/base_model.h"
+#include "model/fine_tune_step.h"
+#include "model/fork_join.h"
+#include "model/iak_module.h"
+
+namespace iak::model {
+
+class ParallelFineTuneStep {
+ public:
+  explicit ParallelFineTuneStep(int num_threads);
+
+  int num_threads() const { return pool_.num_threads(); }
+
+  // h[batch x h_dim] from x[batch x input_dim]. Row r of h depends on row r
+  // of x only (not on the batch it came in), which the frozen-prefix cache
+  // relies on.
+  void ForwardBottom(const BaseModel& base, const float* x, int batch, float* h);
+
+  // One training step from h. eps is [batch x latent_dim] (IakModule::DrawEps;
+  // may be null for a plain adapter); conversion as in FineTuneStep::Run.
+  // Overwrites iak->grads() with the step's gradients.
+  StepStats RunOnH(const BaseModel& base, IakModule* iak, IakPhase phase, float beta,
+                   const float* h, int batch, const float* click, const float* conversion,
+                   const float* eps);
+
+  // ForwardBottom, then RunOnH.
+  StepStats Run(const BaseModel& base, IakModule* iak, IakPhase phase, float beta,
+                const float* x, int batch, const float* click, const float* conversion,
+                const float* eps);
+
+ private:
+  struct Part {
+    BaseModelWorkspace base_ws;
+    IakWorkspace iak_ws;
+    std::vector<float> h_adapted;
+    std::vector<float> logits;
+    std::vector<float> dlogits;
+    std::vector<float> dh;
+    std::vector<float> grads;
+    double loss_sum = 0.0;
+    double kl_sum = 0.0;
+  };
+
+  ForkJoinPool pool_;
+  std::vector<Part> parts_;
+  std::vector<float> h_;  // Run's h
+};
+
+}  // namespace iak::model
+
+#endif  // IAK_MODEL_PARALLEL_STEP_H_

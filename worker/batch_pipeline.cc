@@ -1,0 +1,113 @@
+#include "worker/batch_pipeline.h"
+
+#include <glog/logging.h>
+
+#include "model/iak_module.h"
+
+namespace iak::worker {
+
+BatchPipeline::BatchPipeline(const BatchPipelineOptions& options, const data::Dataset* data,
+                             RowSource* source, FrozenPrefixCache* cache, NextFn next)
+    : options_(options),
+      data_(data),
+      source_(source),
+      cache_(cache),
+      next_(std::move(next)),
+      noise_rng_(options.noise_seed),
+      rows_(options.embedding_dim) {
+  CHECK_GE(options_.depth, 1);
+  // depth slots being filled or ready, plus the one the consumer holds.
+  for (int i = 0; i < options_.depth + 1; ++i) {
+    storage_.push_back(std::make_unique<PreparedBatch>());
+    free_.push_back(storage_.back().get());
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+BatchPipeline::~BatchPipeline() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void BatchPipeline::Loop() {
+  for (int64_t index = 0;; ++index) {
+    PreparedBatch* batch = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || !free_.empty(); });
+      if (stop_) return;
+      batch = free_.back();
+      free_.pop_back();
+    }
+    batch->index = index;
+    bool more = next_(&batch->tag, &batch->ids);
+    Status prepared = more ? Prepare(batch) : Status::Ok();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!more || !prepared.ok()) {
+        finished_ = true;
+        if (!prepared.ok()) {
+          error_ = prepared.WithContext("data pipeline, batch " + std::to_string(index));
+        }
+        free_.push_back(batch);
+      } else {
+        ready_.push_back(batch);
+      }
+    }
+    cv_.notify_all();
+    if (!more || !prepared.ok()) return;
+  }
+}
+
+Status BatchPipeline::Prepare(PreparedBatch* batch) {
+  const data::Dataset& data = *data_;
+  const int n = batch->size();
+  const uint32_t* ids = batch->ids.data();
+  batch->click.resize(n);
+  for (int i = 0; i < n; ++i) batch->click[i] = data.click[ids[i]];
+  batch->conversion.resize(data.has_conversion() ? n : 0);
+  for (int i = 0; i < n && data.has_conversion(); ++i) batch->conversion[i] = data.conversion[ids[i]];
+  batch->eps.resize(static_cast<size_t>(n) * options_.latent_dim);
+  // No noise for an empty batch: the generator advances exactly as the
+  // trainer's did when it drew the noise itself.
+  if (n > 0 && options_.latent_dim > 0) {
+    model::IakModule::DrawEps(n, options_.latent_dim, &noise_rng_, batch->eps.data());
+  }
+  batch->from_cache = cache_ != nullptr && cache_->ContainsAll(ids, n);
+  if (batch->from_cache) {
+    batch->h.resize(static_cast<size_t>(n) * options_.h_dim);
+    return cache_->Get(ids, n, batch->h.data());
+  }
+  if (n == 0) return Status::Ok();
+  rows_.CollectKeys(data, ids, n);
+  IAK_RETURN_IF_ERROR(source_->Fetch(rows_.keys().data(), rows_.keys().size(), rows_.rows()));
+  batch->x.resize(static_cast<size_t>(n) * options_.input_dim);
+  rows_.Pool(data, ids, n, batch->x.data());
+  return Status::Ok();
+}
+
+StatusOr<PreparedBatch*> BatchPipeline::Next() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return !ready_.empty() || finished_; });
+  if (!ready_.empty()) {
+    PreparedBatch* batch = ready_.front();
+    ready_.pop_front();
+    return batch;
+  }
+  if (!error_.ok()) return error_;
+  return static_cast<PreparedBatch*>(nullptr);
+}
+
+void BatchPipeline::Release(PreparedBatch* batch) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(batch);
+  }
+  cv_.notify_all();
+}
+
+}  // namespace iak::worker

@@ -1,0 +1,39 @@
+#include "worker/row_source.h"
+
+#include <cstring>
+
+#include <glog/logging.h>
+
+namespace iak::worker {
+
+MemoryRowSource::MemoryRowSource(const std::unordered_map<uint64_t, std::vector<float>>& table,
+                                 int dim)
+    : dim_(dim) {
+  CHECK_GT(dim, 0);
+  std::vector<uint64_t> keys;
+  keys.reserve(table.size());
+  rows_.resize(table.size() * static_cast<size_t>(dim));
+  for (const auto& [key, row] : table) {
+    CHECK_EQ(row.size(), static_cast<size_t>(dim)) << "row of key " << key;
+    std::memcpy(rows_.data() + keys.size() * dim, row.data(), sizeof(float) * dim);
+    keys.push_back(key);
+  }
+  index_.Build(keys);
+}
+
+Status MemoryRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
+  scratch_.resize(n);
+  index_.FindBatch(keys, n, scratch_.data());
+  const size_t bytes = sizeof(float) * dim_;
+  for (size_t i = 0; i < n; ++i) {
+    float* out = rows_out + i * dim_;
+    if (scratch_[i] == embedding::FrozenKeyIndex::kAbsent) {
+      std::memset(out, 0, bytes);
+    } else {
+      std::memcpy(out, rows_.data() + static_cast<size_t>(scratch_[i]) * dim_, bytes);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace iak::worker
