@@ -17,6 +17,7 @@ int RunSubmit(int argc, char** argv);
 int RunStatus(int argc, char** argv);
 int RunCancel(int argc, char** argv);
 int RunLogs(int argc, char** argv);
+int RunReport(int argc, char** argv);
 
 }  // namespace iak::cli
 

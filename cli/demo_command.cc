@@ -14,6 +14,7 @@
 #include "cli/stop_signal.h"
 #include "cluster/child_process.h"
 #include "cluster/local_launcher.h"
+#include "cluster/run_report.h"
 #include "job/job_spec.h"
 #include "worker/evaluator.h"
 #include "worker/pretrain_job.h"
@@ -110,6 +111,12 @@ int RunDemo(int, char**) {
             << report->ToTable();
   const std::string json_path = run_dir + "/results.json";
   std::ofstream(json_path) << report->ToJson();
+  Status reported = cluster::WriteRunReport(run_dir);
+  if (reported.ok()) {
+    std::cout << "\nreport: " << run_dir << "/report/report.md (loss.png, auc.png)";
+  } else {
+    std::cerr << "no report plots: " << reported << "\n";
+  }
   std::cout << "\nresults: " << json_path << "   logs: " << launch.run_dir
             << "   total " << static_cast<int>(SecondsSince(start)) << " s\n";
   return 0;

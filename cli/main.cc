@@ -27,6 +27,9 @@ const Subcommand kSubcommands[] = {
     {"cancel", "submit_command.cc", "stop a submitted job", iak::cli::RunCancel},
     {"logs", "submit_command.cc", "the last lines of a submitted job's logs (--node, --lines)",
      iak::cli::RunLogs},
+    {"report", "submit_command.cc",
+     "plot a finished job's loss and per-domain AUC (gnuplot) into <output_dir>/report",
+     iak::cli::RunReport},
     {"demo", "demo_command.cc",
      "pre-train on the bundled MovieLens data, fine-tune IAK adapters on a local cluster "
      "(1 scheduler, 2 PS, 2 workers), print the per-domain table",

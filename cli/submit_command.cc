@@ -16,6 +16,7 @@
 #include "cluster/job_state.h"
 #include "cluster/kubernetes_manifests.h"
 #include "cluster/local_launcher.h"
+#include "cluster/run_report.h"
 #include "cluster/slurm_launcher.h"
 #include "embedding/file_util.h"
 #include "job/job_spec.h"
@@ -257,6 +258,15 @@ int RunCancel(int argc, char** argv) {
     }
   }
   std::cout << "cancelling job " << state->job_name() << "\n";
+  return 0;
+}
+
+int RunReport(int argc, char** argv) {
+  StatusOr<std::string> dir = OutputDirFromArgs(argc, argv, "report");
+  if (!dir.ok()) return ReportError("report", dir.status());
+  Status written = cluster::WriteRunReport(*dir);
+  if (!written.ok()) return ReportError("report", written);
+  std::cout << "wrote " << *dir << "/report/report.md with loss.png and auc.png\n";
   return 0;
 }
 

@@ -13,6 +13,7 @@ packages=(
   libopenmpi-dev openmpi-bin
   libopenblas-dev
   slurm-wlm munge   # the Slurm launcher and its test (a single-node cluster)
+  gnuplot-nox       # the run report's plots
 )
 
 missing=()

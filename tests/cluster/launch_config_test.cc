@@ -124,3 +124,39 @@ TEST(JobProgressTest, FollowsPhasesAndEstimatesTimeLeft) {
 
 }  // namespace
 }  // namespace iak::cluster
+
+#include "cluster/run_report.h"
+
+namespace iak::cluster {
+namespace {
+
+TEST(RunReportTest, ParsesTheLossCurveOverBothPhases) {
+  const std::string log =
+      "I1 w] progress: phase compression: 100 steps, beta 0.001\n"
+      "I1 w] progress: compression step 50/100  loss 0.70  1000 samples/s per worker\n"
+      "I1 w] progress: compression step 100/100  loss 0.65  1000 samples/s per worker\n"
+      "I1 w] something else\n"
+      "I1 w] progress: phase matching: 40 steps, beta 0.0001\n"
+      "I1 w] progress: matching step 40/40  loss 0.60  1000 samples/s per worker\n";
+  const std::vector<LossPoint> points = ParseLossCurve(log);
+  ASSERT_EQ(points.size(), 3u);
+  EXPECT_EQ(points[0].step, 50);
+  EXPECT_EQ(points[1].step, 100);
+  EXPECT_EQ(points[2].step, 140);  // global step: matching continues the count
+  EXPECT_EQ(points[2].phase, 1);
+  EXPECT_DOUBLE_EQ(points[2].loss, 0.60);
+}
+
+TEST(RunReportTest, ReadsResultsJsonAndRefusesAnEmptyOne) {
+  StatusOr<std::vector<DomainAucRow>> rows = ParseResultsJson(
+      "{\n  \"domains\": [\n    {\"domain\": \"2004-2007\", \"base_auc\": 0.65, \"iak_auc\": "
+      "0.66},\n    {\"domain\": \"2008-2011\", \"base_auc\": 0.70, \"iak_auc\": 0.69}\n  ]\n}\n");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[1].domain, "2008-2011");
+  EXPECT_DOUBLE_EQ((*rows)[1].iak_auc, 0.69);
+  EXPECT_EQ(ParseResultsJson("{}").status().code(), StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace iak::cluster

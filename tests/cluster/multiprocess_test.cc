@@ -1,6 +1,7 @@
 // A real multi-process run over TCP loopback: `iak demo` with few steps
 // starts a scheduler, 2 PS processes and 2 workers under mpirun.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -43,6 +44,12 @@ TEST(MultiProcessTest, DemoRunsAcrossProcessesAndWritesTheTable) {
   // Each node kept its own log.
   for (const char* node : {"scheduler.log", "ps-0.log", "ps-1.log", "workers.log"}) {
     EXPECT_FALSE(ReadFile(run_dir + "/run/logs/" + node).empty()) << node;
+  }
+  // The run report's plots (gnuplot is one of the project's dependencies).
+  if (::access("/usr/bin/gnuplot", X_OK) == 0) {
+    for (const char* plot : {"loss.png", "auc.png", "report.md"}) {
+      EXPECT_FALSE(ReadFile(run_dir + "/run/report/" + plot).empty()) << plot;
+    }
   }
   std::system(("rm -rf " + run_dir).c_str());
 }

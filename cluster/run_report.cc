@@ -1,0 +1,134 @@
+#include "cluster/run_report.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "cluster/child_process.h"
+#include "embedding/file_util.h"
+
+namespace iak::cluster {
+namespace {
+
+// The number after `"key": ` in `text` from `from`, or NaN-free 0 with ok=false.
+bool NumberAfter(const std::string& text, const std::string& key, size_t from, double* value) {
+  const size_t at = text.find("\"" + key + "\": ", from);
+  if (at == std::string::npos) return false;
+  *value = std::strtod(text.c_str() + at + key.size() + 4, nullptr);
+  return true;
+}
+
+}  // namespace
+
+std::vector<LossPoint> ParseLossCurve(const std::string& log_text) {
+  std::vector<LossPoint> points;
+  std::istringstream in(log_text);
+  std::string line;
+  int phase = -1;
+  int64_t phase_start = 0;
+  int64_t last_step = 0;
+  while (std::getline(in, line)) {
+    const size_t at = line.find("progress: ");
+    if (at == std::string::npos) continue;
+    const std::string text = line.substr(at + 10);
+    if (text.rfind("phase ", 0) == 0) {
+      ++phase;
+      phase_start = last_step;
+      continue;
+    }
+    const size_t step = text.find(" step ");
+    const size_t loss = text.find(" loss ");
+    if (step == std::string::npos || loss == std::string::npos || phase < 0) continue;
+    LossPoint point;
+    point.phase = phase;
+    point.step = phase_start + std::atoll(text.c_str() + step + 6);
+    point.loss = std::strtod(text.c_str() + loss + 6, nullptr);
+    last_step = point.step;
+    points.push_back(point);
+  }
+  return points;
+}
+
+StatusOr<std::vector<DomainAucRow>> ParseResultsJson(const std::string& json) {
+  std::vector<DomainAucRow> rows;
+  size_t at = 0;
+  while ((at = json.find("{\"domain\": \"", at)) != std::string::npos) {
+    DomainAucRow row;
+    const size_t name_start = at + 12;
+    const size_t name_end = json.find('"', name_start);
+    if (name_end == std::string::npos) break;
+    row.domain = json.substr(name_start, name_end - name_start);
+    if (!NumberAfter(json, "base_auc", at, &row.base_auc) ||
+        !NumberAfter(json, "iak_auc", at, &row.iak_auc)) {
+      return DataLossError("results.json: domain " + row.domain + " has no base_auc/iak_auc");
+    }
+    rows.push_back(row);
+    at = name_end;
+  }
+  if (rows.empty()) return DataLossError("results.json holds no domain rows");
+  return rows;
+}
+
+Status WriteRunReport(const std::string& output_dir) {
+  const std::string dir = output_dir + "/report";
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) return IoError("cannot create " + dir + ": " + error.message());
+
+  std::string log_text;
+  std::string log_path = output_dir + "/logs/workers.log";
+  if (!embedding::ReadFileToString(log_path, &log_text).ok()) {
+    return NotFoundError("no worker log at " + log_path + " to plot the loss from");
+  }
+  const std::vector<LossPoint> loss = ParseLossCurve(log_text);
+  std::string json;
+  if (!embedding::ReadFileToString(output_dir + "/results.json", &json).ok()) {
+    return NotFoundError("no " + output_dir + "/results.json; run `iak eval` first");
+  }
+  IAK_ASSIGN_OR_RETURN(std::vector<DomainAucRow> auc, ParseResultsJson(json));
+
+  std::ostringstream loss_data;
+  for (const LossPoint& p : loss) loss_data << p.step << " " << p.phase << " " << p.loss << "\n";
+  std::ostringstream auc_data;
+  for (const DomainAucRow& r : auc) {
+    auc_data << "\"" << r.domain << "\" " << r.base_auc << " " << r.iak_auc << "\n";
+  }
+  IAK_RETURN_IF_ERROR(embedding::WriteFileAtomically(dir + "/loss.dat", loss_data.str()));
+  IAK_RETURN_IF_ERROR(embedding::WriteFileAtomically(dir + "/auc.dat", auc_data.str()));
+  const std::string script =
+      "set terminal pngcairo size 900,420 noenhanced\n"
+      "set output '" + dir + "/loss.png'\n"
+      "set title 'Training loss (worker 0), knowledge compression then matching'\n"
+      "set xlabel 'step'\nset ylabel 'loss'\nset grid\nset key top right\n"
+      "plot '" + dir + "/loss.dat' using 1:($2==0?$3:1/0) with linespoints title 'compression', "
+      "'' using 1:($2==1?$3:1/0) with linespoints title 'matching'\n"
+      "set output '" + dir + "/auc.png'\n"
+      "set title 'Test CTR-AUC per domain'\nset style data histograms\n"
+      "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
+      "set ylabel 'AUC'\nset xlabel 'domain'\nset key top left\nset yrange [0.5:*]\n"
+      "plot '" + dir + "/auc.dat' using 2:xtic(1) title 'frozen base', '' using 3 title "
+      "'base + IAK'\n";
+  IAK_RETURN_IF_ERROR(embedding::WriteFileAtomically(dir + "/plots.gp", script));
+  std::string output;
+  StatusOr<int> code = RunAndCapture({"gnuplot", dir + "/plots.gp"},
+                                     Deadline::After(Duration(60000)), &output);
+  if (!code.ok() || *code != 0) {
+    return NotFoundError("gnuplot could not draw the plots (is Debian's gnuplot-nox installed?): " +
+                         (code.ok() ? output : code.status().ToString()));
+  }
+
+  std::ostringstream md;
+  md << "# Run report\n\n![training loss](loss.png)\n\n![AUC per domain](auc.png)\n\n"
+     << "| domain | base AUC | IAK AUC | gain |\n|---|---|---|---|\n";
+  for (const DomainAucRow& r : auc) {
+    char line[160];
+    std::snprintf(line, sizeof(line), "| %s | %.4f | %.4f | %+.4f |\n", r.domain.c_str(),
+                  r.base_auc, r.iak_auc, r.iak_auc - r.base_auc);
+    md << line;
+  }
+  md << "\n" << loss.size() << " loss points from `logs/workers.log`; data in `loss.dat`, "
+     << "`auc.dat`; plots by `gnuplot plots.gp`.\n";
+  return embedding::WriteFileAtomically(dir + "/report.md", md.str());
+}
+
+}  // namespace iak::cluster
