@@ -18,6 +18,7 @@ int RunStatus(int argc, char** argv);
 int RunCancel(int argc, char** argv);
 int RunLogs(int argc, char** argv);
 int RunReport(int argc, char** argv);
+int RunKeygen(int argc, char** argv);
 
 }  // namespace iak::cli
 

@@ -20,6 +20,14 @@ StatusOr<proto::JobSpec> LoadJobFromFlags() {
   return job::LoadJobSpec(FLAGS_job);
 }
 
+StatusOr<net::ZmqTransportOptions> TransportOptionsFor(const proto::JobSpec& spec) {
+  net::ZmqTransportOptions options;
+  if (!spec.security().curve_key_file().empty()) {
+    IAK_ASSIGN_OR_RETURN(options.curve, net::ReadCurveKeyFile(spec.security().curve_key_file()));
+  }
+  return options;
+}
+
 int ReportError(const std::string& command, const Status& status) {
   std::cerr << "iak " << command << ": error: " << status.ToString() << "\n";
   return status.code() == StatusCode::kCancelled ? 130 : 1;

@@ -18,16 +18,20 @@ int RunServer(int, char**) {
   const std::atomic<bool>& stop = InstallStopSignalHandlers();
   ps::PsServerOptions options;
   options.model_dir = FLAGS_model_dir;
-  if (options.model_dir.empty()) {
+  net::ZmqTransportOptions transport_options;
+  if (options.model_dir.empty() || !FLAGS_job.empty()) {
     StatusOr<proto::JobSpec> spec = LoadJobFromFlags();
     if (!spec.ok()) return ReportError("ps", spec.status());
-    options.model_dir = spec->model_dir();
+    if (options.model_dir.empty()) options.model_dir = spec->model_dir();
+    StatusOr<net::ZmqTransportOptions> from_spec = TransportOptionsFor(*spec);
+    if (!from_spec.ok()) return ReportError("ps", from_spec.status());
+    transport_options = *from_spec;
   }
   options.shard = FLAGS_shard;
   options.listen_address = FLAGS_ps_listen;
   options.scheduler_address = FLAGS_scheduler;
   options.name = FLAGS_name.empty() ? "ps-" + std::to_string(FLAGS_shard) : FLAGS_name;
-  net::ZmqTransport transport;
+  net::ZmqTransport transport(transport_options);
   ps::PsServer server(options, &transport);
   Status started = server.Start();
   if (!started.ok()) return ReportError("ps", started);

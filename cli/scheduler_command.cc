@@ -47,7 +47,9 @@ int RunScheduler(int, char**) {
     if (!serving.ok()) return ReportError("scheduler", serving);
     LOG(INFO) << "metrics at http://" << FLAGS_metrics_host << ":" << http.port() << "/metrics";
   }
-  net::ZmqTransport transport;
+  StatusOr<net::ZmqTransportOptions> transport_options = TransportOptionsFor(*spec);
+  if (!transport_options.ok()) return ReportError("scheduler", transport_options.status());
+  net::ZmqTransport transport(*transport_options);
   scheduler::Scheduler scheduler(options, &transport);
   Status started = scheduler.Start();
   if (!started.ok()) return ReportError("scheduler", started);

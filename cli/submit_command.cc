@@ -133,6 +133,7 @@ int RunSubmit(int argc, char** argv) {
     spec.set_output_dir(Absolute(spec.output_dir()));
     spec.mutable_data()->set_movielens_dir(Absolute(spec.data().movielens_dir()));
     launcher->set_hostfile(Absolute(launcher->hostfile()));
+    spec.mutable_security()->set_curve_key_file(Absolute(spec.security().curve_key_file()));
   }
   std::error_code error;
   std::filesystem::create_directories(spec.output_dir() + "/logs", error);

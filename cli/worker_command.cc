@@ -45,7 +45,9 @@ int RunWorker(int argc, char** argv) {
   options.spec = *spec;
   options.scheduler_address = scheduler;
   options.progress_every = FLAGS_progress_every;
-  net::ZmqTransport transport;
+  StatusOr<net::ZmqTransportOptions> transport_options = TransportOptionsFor(*spec);
+  if (!transport_options.ok()) return ReportError("worker", transport_options.status());
+  net::ZmqTransport transport(*transport_options);
   worker::Worker worker(options, &transport, communicator.get());
   Status done = worker.Run(stop);
   if (!done.ok()) return ReportError("worker", done);

@@ -221,7 +221,10 @@ class ZmqConnection : public Connection {
 
 }  // namespace
 
-ZmqTransport::ZmqTransport() : context_(zmq_ctx_new()) {
+ZmqTransport::ZmqTransport() : ZmqTransport(ZmqTransportOptions()) {}
+
+ZmqTransport::ZmqTransport(ZmqTransportOptions options)
+    : context_(zmq_ctx_new()), options_(std::move(options)) {
   CHECK(context_ != nullptr) << "cannot create a ZeroMQ context: " << zmq_strerror(zmq_errno());
   // Never let terminating the context wait for unsent messages.
   zmq_ctx_set(context_, ZMQ_BLOCKY, 0);
@@ -229,9 +232,15 @@ ZmqTransport::ZmqTransport() : context_(zmq_ctx_new()) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "p%d-%08x-", static_cast<int>(getpid()), entropy());
   identity_prefix_ = buf;
+  if (options_.curve.has_value()) {
+    authenticator_ = std::make_unique<ZapAuthenticator>(context_, options_.curve->public_key);
+    Status started = authenticator_->Start();
+    CHECK(started.ok()) << started;  // an in-process bind on a fresh context cannot clash
+  }
 }
 
 ZmqTransport::~ZmqTransport() {
+  authenticator_.reset();  // its socket must close before the context ends
   while (zmq_ctx_term(context_) != 0 && zmq_errno() == EINTR) {
   }
 }
@@ -246,6 +255,14 @@ StatusOr<std::unique_ptr<Listener>> ZmqTransport::Listen(const std::string& addr
   zmq_setsockopt(socket, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
   // A peer that reconnects under the same identity takes over its old route.
   zmq_setsockopt(socket, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+  if (options_.curve.has_value()) {
+    // CURVE server: clients must know the job's public key, and the ZAP
+    // handler accepts only clients that hold the job's key themselves.
+    const std::string& secret = options_.curve->secret_key;
+    zmq_setsockopt(socket, ZMQ_CURVE_SERVER, &one, sizeof(one));
+    zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, secret.c_str(), secret.size());
+    zmq_setsockopt(socket, ZMQ_ZAP_DOMAIN, "iak", 3);
+  }
   if (zmq_bind(socket, endpoint.c_str()) != 0) {
     const int err = zmq_errno();
     zmq_close(socket);
@@ -270,6 +287,12 @@ StatusOr<std::unique_ptr<Connection>> ZmqTransport::Connect(const std::string& a
   if (socket == nullptr) return status;
   const std::string identity = identity_prefix_ + std::to_string(next_connection_++);
   zmq_setsockopt(socket, ZMQ_ROUTING_ID, identity.data(), identity.size());
+  if (options_.curve.has_value()) {
+    const CurveKeyPair& keys = *options_.curve;
+    zmq_setsockopt(socket, ZMQ_CURVE_SERVERKEY, keys.public_key.c_str(), keys.public_key.size());
+    zmq_setsockopt(socket, ZMQ_CURVE_PUBLICKEY, keys.public_key.c_str(), keys.public_key.size());
+    zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, keys.secret_key.c_str(), keys.secret_key.size());
+  }
   if (zmq_connect(socket, endpoint.c_str()) != 0) {
     const int err = zmq_errno();
     zmq_close(socket);

@@ -28,15 +28,24 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "net/curve.h"
 #include "net/transport.h"
 
 namespace iak::net {
 
+struct ZmqTransportOptions {
+  // When set, every link is CURVE-authenticated and encrypted with this job
+  // key (see net/curve.h); a peer without it is refused. Default: plain TCP.
+  std::optional<CurveKeyPair> curve;
+};
+
 class ZmqTransport : public Transport {
  public:
   ZmqTransport();
+  explicit ZmqTransport(ZmqTransportOptions options);
   ~ZmqTransport() override;  // every socket made from it must be closed first
 
   ZmqTransport(const ZmqTransport&) = delete;
@@ -54,6 +63,15 @@ class ZmqTransport : public Transport {
   // Makes DEALER routing identities readable in logs and unique per process.
   std::string identity_prefix_;
   std::atomic<uint64_t> next_connection_{0};
+  ZmqTransportOptions options_;
+  // Checks CURVE clients' keys; only with options_.curve.
+  std::unique_ptr<ZapAuthenticator> authenticator_;
+
+ public:
+  // CURVE clients refused by this transport's listeners (tests, logs).
+  uint64_t refused_peers() const {
+    return authenticator_ == nullptr ? 0 : authenticator_->refused();
+  }
 };
 
 }  // namespace iak::net

@@ -117,6 +117,19 @@ TEST_F(LaunchersTest, LocalAndMpirunHostfileGiveIdenticalAdapters) {
   EXPECT_NE(out.find("finished"), std::string::npos) << out;
 }
 
+TEST_F(LaunchersTest, CurveSecuredJobGivesTheSameAdapters) {
+  std::string out;
+  if (ReadFile(*dir_ + "/local/adapters/2004-2007.iak").empty()) {
+    ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("local", 24)}, &out), 0) << out;
+  }
+  const std::string key = *dir_ + "/job.key";
+  ASSERT_EQ(RunTool({IAK_BINARY, "keygen", "--key_out=" + key}, &out), 0) << out;
+  const std::string spec = WriteSpec("secure", 24);
+  std::ofstream(spec, std::ios::app) << "security { curve_key_file: \"" << key << "\" }\n";
+  ASSERT_EQ(RunTool({IAK_BINARY, "submit", spec}, &out), 0) << out;
+  ExpectSameAdapters("local", "secure");
+}
+
 TEST_F(LaunchersTest, DetachedJobCanBeWatchedAndCancelled) {
   std::string out;
   const std::string spec = WriteSpec("detached", 1000000);
