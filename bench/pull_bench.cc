@@ -358,6 +358,7 @@ Status RunBench(const Config& config) {
   if (FLAGS_pull_lookup_alone) IAK_RETURN_IF_ERROR(TimeLookupAlone(cluster, batches));
 
   ps::PsClientOptions options = ClientOptions(config, cluster);
+  if (config.zipf) options.cache_bytes = static_cast<uint64_t>(FLAGS_pull_cache_mb) << 20;
   ps::PsClient client(options, &transport);
   IAK_RETURN_IF_ERROR(client.Connect());
   const size_t batch = batches[0].size();
@@ -374,6 +375,7 @@ Status RunBench(const Config& config) {
   for (int repeat = 0; repeat < FLAGS_pull_repeats; ++repeat) {
     uint64_t pulled_keys = 0;
     uint64_t wire_bytes = 0;
+    uint64_t cache_hits = 0;
     const auto repeat_start = Clock::now();
     double elapsed = 0;
     while (elapsed < FLAGS_pull_seconds) {
@@ -385,15 +387,19 @@ Status RunBench(const Config& config) {
           std::chrono::duration<double, std::micro>(pull_end - pull_start).count());
       pulled_keys += keys_now.size();
       wire_bytes += stats.bytes;
+      cache_hits += stats.cache_hits;
       elapsed = std::chrono::duration<double>(pull_end - repeat_start).count();
     }
     RepeatResult r;
     r.keys_per_s = static_cast<double>(pulled_keys) / elapsed;
     r.row_mb_per_s = r.keys_per_s * config.dim * sizeof(float) / 1e6;
     r.wire_mb_per_s = static_cast<double>(wire_bytes) / elapsed / 1e6;
+    r.hit_rate = static_cast<double>(cache_hits) / static_cast<double>(pulled_keys);
     results.push_back(r);
-    std::printf("repeat %d: %.2f M keys/s, %.0f MB/s rows, %.0f MB/s wire\n", repeat + 1,
+    std::printf("repeat %d: %.2f M keys/s, %.0f MB/s rows, %.0f MB/s wire", repeat + 1,
                 r.keys_per_s / 1e6, r.row_mb_per_s, r.wire_mb_per_s);
+    if (config.zipf) std::printf(", cache hit rate %.1f%%", 100.0 * r.hit_rate);
+    std::printf("\n");
   }
   std::vector<double> kps, row_mb, wire_mb, hits;
   for (const RepeatResult& r : results) {
@@ -410,19 +416,27 @@ Status RunBench(const Config& config) {
       "  keys/s (median of %d x %.1f s): %.2f M\n"
       "  MB/s rows delivered (float32):  %.0f\n"
       "  MB/s on the wire:               %.0f\n"
-      "  latency per pull p50 / p99:     %.0f / %.0f us\n",
+      "  latency per pull p50 / p99:     %.0f / %.0f us\n"
+      "  keys/s at the p50 latency:      %.2f M\n",
       static_cast<long long>(config.rows), config.dim, embedding::RowDtypeName(config.dtype),
       config.shards, transport_name, config.zipf ? "zipf" : "uniform", batch,
       FLAGS_pull_inproc ? "in-process" : "child-process", FLAGS_pull_repeats, FLAGS_pull_seconds,
-      Median(kps) / 1e6, Median(row_mb), Median(wire_mb), p50, p99);
+      Median(kps) / 1e6, Median(row_mb), Median(wire_mb), p50, p99,
+      static_cast<double>(batch) / p50);
+  if (config.zipf) {
+    std::printf("  worker cache (%lld MB) hit rate:  %.1f%% (keys/s above are effective: hits "
+                "included)\n",
+                static_cast<long long>(FLAGS_pull_cache_mb), 100.0 * Median(hits));
+  }
   std::printf(
       "{\"bench\":\"pull\",\"rows\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"shards\":%d,"
       "\"transport\":\"%s\",\"keys\":\"%s\",\"batch\":%zu,\"inproc\":%s,\"keys_per_s\":%.0f,"
-      "\"mb_per_s\":%.1f,\"wire_mb_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
+      "\"mb_per_s\":%.1f,\"wire_mb_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
+      "\"cache_hit_rate\":%.4f}\n",
       static_cast<long long>(config.rows), config.dim, embedding::RowDtypeName(config.dtype),
       config.shards, transport_name, config.zipf ? "zipf" : "uniform", batch,
       FLAGS_pull_inproc ? "true" : "false", Median(kps), Median(row_mb), Median(wire_mb), p50,
-      p99);
+      p99, Median(hits));
   return Status::Ok();
 }
 

@@ -282,8 +282,13 @@ Status PsClient::Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats
     shard.keys.assign(keys, keys + n);
     shard.identity = true;
   } else {
+    constexpr size_t kAhead = 16;
+    if (cache_ != nullptr) {
+      for (size_t i = 0; i < std::min(n, kAhead); ++i) cache_->Prefetch(keys[i]);
+    }
     for (size_t i = 0; i < n; ++i) {
       if (cache_ != nullptr) {
+        if (i + kAhead < n) cache_->Prefetch(keys[i + kAhead]);
         const float* cached = cache_->Find(keys[i]);
         if (cached != nullptr) {
           std::memcpy(rows_out + i * dim, cached, dim * sizeof(float));

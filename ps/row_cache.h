@@ -28,6 +28,15 @@ class RowCache {
   // nullptr. Counts a hit or a miss.
   const float* Find(uint64_t key);
 
+  // Starts loading the set of `key` into the CPU cache (a hint; call it some
+  // keys ahead of Find so the misses of a batch overlap).
+  void Prefetch(uint64_t key) const {
+    if (num_sets_ == 0) return;
+    const size_t base = SetOf(key) * kWays;
+    __builtin_prefetch(&keys_[base]);
+    __builtin_prefetch(&state_[base]);
+  }
+
   // Caches `row` (dim floats) for `key`, evicting another row of its set if
   // the set is full. Inserting a key already cached overwrites its row.
   void Insert(uint64_t key, const float* row);

@@ -1,0 +1,224 @@
+// Replicated parameter servers (threads over the in-process transport):
+// reads spread over replicas, a killed replica is failed over without an
+// error and with exact values; quantised snapshots are served as stored and
+// decoded by the client within their error bounds; the worker row cache
+// gives the same rows as the servers.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <memory>
+#include <thread>
+
+#include "common/keys.h"
+#include "embedding/row_codec.h"
+#include "net/inproc_transport.h"
+#include "ps/ps_client.h"
+#include "ps/ps_server.h"
+#include "tests/embedding/test_model_dir.h"
+
+namespace iak::ps {
+namespace {
+
+using embedding::RowDtype;
+using embedding::testing::ContentsOf;
+using embedding::testing::RandomTable;
+using embedding::testing::Table;
+using embedding::testing::TempDir;
+
+constexpr int kDim = 8;
+
+// One server thread with its own stop flag, so a test can kill it alone.
+struct ServerThread {
+  std::unique_ptr<PsServer> server;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+  void Kill() {
+    stop.store(true);
+    if (thread.joinable()) thread.join();
+    server.reset();  // closes its listener: the address is gone
+  }
+  ~ServerThread() { Kill(); }
+};
+
+class PsReplicaTest : public ::testing::Test {
+ protected:
+  void Write(int num_shards, RowDtype dtype) {
+    table_ = RandomTable(/*seed=*/5, /*num_keys=*/400, kDim);
+    embedding::SnapshotContents contents = ContentsOf(table_, kDim, num_shards);
+    contents.dtype = dtype;
+    model_dir_ = tmp_.Sub("model");
+    Status written = embedding::WriteModelDirectory(model_dir_, contents);
+    ASSERT_TRUE(written.ok()) << written;
+  }
+
+  void StartServer(int shard, int replica) {
+    auto t = std::make_unique<ServerThread>();
+    PsServerOptions options;
+    options.model_dir = model_dir_;
+    options.shard = shard;
+    options.replica = replica;
+    options.listen_address =
+        "inproc://ps-" + std::to_string(shard) + "-r" + std::to_string(replica);
+    options.name = "ps-" + std::to_string(shard) + "-r" + std::to_string(replica);
+    t->server = std::make_unique<PsServer>(options, &transport_);
+    Status started = t->server->Start();
+    ASSERT_TRUE(started.ok()) << started;
+    proto::ServerAddress address;
+    address.set_shard(shard);
+    address.set_replica(replica);
+    address.set_address(t->server->address());
+    address.set_name(options.name);
+    addresses_.push_back(address);
+    ServerThread* raw = t.get();
+    t->thread = std::thread([raw] {
+      Status ran = raw->server->Run(raw->stop);
+      EXPECT_TRUE(ran.ok()) << ran;
+    });
+    servers_.push_back(std::move(t));
+  }
+
+  PsClientOptions ClientOptions() const {
+    PsClientOptions options;
+    options.servers = addresses_;
+    options.snapshot_id = servers_[0]->server->snapshot_id();
+    options.dim = kDim;
+    options.pull_timeout = Duration(300);
+    options.max_attempts = 3;
+    options.name = "worker-0";
+    return options;
+  }
+
+  std::vector<uint64_t> SomeKeys(size_t n) const {
+    std::vector<uint64_t> keys;
+    for (const auto& [key, row] : table_) {
+      keys.push_back(key);
+      if (keys.size() == n) break;
+    }
+    return keys;
+  }
+
+  TempDir tmp_;
+  Table table_;
+  std::string model_dir_;
+  net::InProcTransport transport_;
+  std::vector<proto::ServerAddress> addresses_;
+  std::vector<std::unique_ptr<ServerThread>> servers_;
+};
+
+TEST_F(PsReplicaTest, ReadsSpreadAndAKilledReplicaIsFailedOverWithExactValues) {
+  Write(/*num_shards=*/2, RowDtype::kFloat32);
+  for (int shard = 0; shard < 2; ++shard) {
+    for (int replica = 0; replica < 2; ++replica) StartServer(shard, replica);
+  }
+  PsClient client(ClientOptions(), &transport_);
+  ASSERT_TRUE(client.Connect().ok());
+  const std::vector<uint64_t> keys = SomeKeys(100);
+  std::vector<float> rows(keys.size() * kDim);
+  auto expect_exact = [&] {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      ASSERT_EQ(std::vector<float>(rows.begin() + i * kDim, rows.begin() + (i + 1) * kDim),
+                table_.at(keys[i]))
+          << "key " << keys[i];
+    }
+  };
+  for (int pull = 0; pull < 4; ++pull) {
+    PullStats stats;
+    ASSERT_TRUE(client.Pull(keys.data(), keys.size(), rows.data(), &stats).ok());
+    expect_exact();
+    EXPECT_EQ(stats.retries, 0);
+  }
+  // Rotation: every replica of every shard served some of the 4 pulls.
+  for (const auto& t : servers_) EXPECT_EQ(t->server->pulls_served(), 2u) << t->server->address();
+
+  servers_[0]->Kill();  // shard 0, replica 0
+  int retries = 0;
+  for (int pull = 0; pull < 6; ++pull) {
+    PullStats stats;
+    Status pulled = client.Pull(keys.data(), keys.size(), rows.data(), &stats);
+    ASSERT_TRUE(pulled.ok()) << pulled;
+    expect_exact();
+    retries += stats.retries;
+  }
+  // One failover; afterwards the dead replica is skipped while it is marked down.
+  EXPECT_EQ(retries, 1);
+}
+
+TEST_F(PsReplicaTest, AllReplicasDeadIsUnavailableNamingThem) {
+  Write(/*num_shards=*/1, RowDtype::kFloat32);
+  StartServer(0, 0);
+  StartServer(0, 1);
+  PsClientOptions options = ClientOptions();
+  options.pull_timeout = Duration(100);
+  PsClient client(options, &transport_);
+  ASSERT_TRUE(client.Connect().ok());
+  servers_[0]->Kill();
+  servers_[1]->Kill();
+  const std::vector<uint64_t> keys = SomeKeys(10);
+  std::vector<float> rows(keys.size() * kDim);
+  Status pulled = client.Pull(keys.data(), keys.size(), rows.data(), nullptr);
+  ASSERT_EQ(pulled.code(), StatusCode::kUnavailable) << pulled;
+  EXPECT_NE(pulled.message().find("inproc://ps-0-r1"), std::string::npos) << pulled;
+}
+
+TEST_F(PsReplicaTest, SameReplicaListedTwiceIsRefused) {
+  Write(/*num_shards=*/1, RowDtype::kFloat32);
+  StartServer(0, 0);
+  PsClientOptions options = ClientOptions();
+  options.servers.push_back(options.servers[0]);
+  PsClient client(options, &transport_);
+  Status connected = client.Connect();
+  EXPECT_EQ(connected.code(), StatusCode::kInvalidArgument) << connected;
+}
+
+// Quantised snapshots: rows travel encoded, the client decodes them within
+// the codec's bounds (fp16: relative 2^-11; int8: max|row| / 254).
+
+class PsQuantisedTest : public PsReplicaTest,
+                        public ::testing::WithParamInterface<RowDtype> {};
+
+TEST_P(PsQuantisedTest, RowsAreDecodedWithinTheirErrorBound) {
+  const RowDtype dtype = GetParam();
+  Write(/*num_shards=*/2, dtype);
+  StartServer(0, 0);
+  StartServer(1, 0);
+  PsClientOptions options = ClientOptions();
+  options.cache_bytes = 1 << 20;
+  PsClient client(options, &transport_);
+  ASSERT_TRUE(client.Connect().ok());
+  const std::vector<uint64_t> keys = SomeKeys(300);
+  std::vector<float> rows(keys.size() * kDim);
+  std::vector<float> again(keys.size() * kDim);
+  PullStats stats;
+  ASSERT_TRUE(client.Pull(keys.data(), keys.size(), rows.data(), &stats).ok());
+  EXPECT_EQ(stats.cache_hits, 0u);
+  const size_t row_bytes = embedding::EncodedRowBytes(kDim, dtype);
+  EXPECT_EQ(stats.bytes, keys.size() * (8 + row_bytes));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::vector<float>& want = table_.at(keys[i]);
+    float max_abs = 0;
+    for (float v : want) max_abs = std::max(max_abs, std::fabs(v));
+    for (int d = 0; d < kDim; ++d) {
+      const float got = rows[i * kDim + d];
+      const float bound = dtype == RowDtype::kFloat16 ? std::fabs(want[d]) / 2048.0f + 6e-8f
+                                                      : max_abs / 254.0f * 1.0001f;
+      EXPECT_LE(std::fabs(got - want[d]), bound) << "key " << keys[i] << " dim " << d;
+    }
+  }
+  // Second pull: every key from the cache, bit-identical to the first.
+  ASSERT_TRUE(client.Pull(keys.data(), keys.size(), again.data(), &stats).ok());
+  EXPECT_EQ(stats.cache_hits, keys.size());
+  EXPECT_EQ(stats.requests, 0);
+  EXPECT_EQ(again, rows);
+  EXPECT_GT(stats.cache_hit_rate, 0.49);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, PsQuantisedTest,
+                         ::testing::Values(RowDtype::kFloat16, RowDtype::kInt8),
+                         [](const ::testing::TestParamInfo<RowDtype>& info) {
+                           return std::string(embedding::RowDtypeName(info.param));
+                         });
+
+}  // namespace
+}  // namespace iak::ps
