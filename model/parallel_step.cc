@@ -23,11 +23,24 @@ void ParallelFineTuneStep::ForwardBottom(const BaseModel& base, const float* x, 
   const size_t in = base.config().input_dim();
   const size_t hd = base.config().h_dim();
   const int parts = pool_.num_threads();
+  const int blocks = (batch + kBottomBlock - 1) / kBottomBlock;
   pool_.Run([&](int p) {
-    int begin = 0, end = 0;
-    PartRange(batch, parts, p, &begin, &end);
-    if (end > begin) {
-      base.ForwardBottom(x + begin * in, end - begin, h + begin * hd, &parts_[p].base_ws);
+    Part& part = parts_[p];
+    for (int block = p; block < blocks; block += parts) {
+      const int begin = block * kBottomBlock;
+      const int n = std::min(kBottomBlock, batch - begin);
+      if (n == kBottomBlock) {
+        base.ForwardBottom(x + begin * in, n, h + begin * hd, &part.base_ws);
+        continue;
+      }
+      // A short block is padded with zero rows: every GEMM of the bottom then
+      // has the same shape, so a row's h never depends on the batch size.
+      EnsureSize(&part.x_pad, kBottomBlock * in);
+      EnsureSize(&part.h_pad, kBottomBlock * hd);
+      std::copy(x + begin * in, x + (begin + n) * in, part.x_pad.begin());
+      std::fill(part.x_pad.begin() + n * in, part.x_pad.begin() + kBottomBlock * in, 0.0f);
+      base.ForwardBottom(part.x_pad.data(), kBottomBlock, part.h_pad.data(), &part.base_ws);
+      std::copy(part.h_pad.begin(), part.h_pad.begin() + n * hd, h + begin * hd);
     }
   });
 }

@@ -38,8 +38,12 @@ class ParallelFineTuneStep {
   int num_threads() const { return pool_.num_threads(); }
 
   // h[batch x h_dim] from x[batch x input_dim]. Row r of h depends on row r
-  // of x only (not on the batch it came in), which the frozen-prefix cache
-  // relies on.
+  // of x only, bit for bit (not on the batch it came in, its position or the
+  // thread count), which the frozen-prefix cache relies on: the rows go
+  // through the GEMMs in blocks of exactly kBottomBlock rows (the last one
+  // zero-padded), so every row meets the same BLAS code path. (OpenBLAS
+  // switches kernels for small matrices, whose sums round differently.)
+  static constexpr int kBottomBlock = 256;
   void ForwardBottom(const BaseModel& base, const float* x, int batch, float* h);
 
   // One training step from h. eps is [batch x latent_dim] (IakModule::DrawEps;
@@ -63,6 +67,8 @@ class ParallelFineTuneStep {
     std::vector<float> dlogits;
     std::vector<float> dh;
     std::vector<float> grads;
+    std::vector<float> x_pad;  // ForwardBottom's short block
+    std::vector<float> h_pad;
     double loss_sum = 0.0;
     double kl_sum = 0.0;
   };

@@ -18,15 +18,8 @@ StatusOr<std::unique_ptr<FrozenPrefixCache>> FrozenPrefixCache::Create(
   if (options.num_samples >= kDiskBit) {
     return InvalidArgumentError("frozen-prefix cache: at most 2^31 samples per worker");
   }
-  std::unique_ptr<FrozenPrefixCache> cache(new FrozenPrefixCache(options));
-  if (!options.spill_path.empty()) {
-    cache->fd_ = ::open(options.spill_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (cache->fd_ < 0) {
-      return IoError("frozen-prefix cache: cannot create the spill file " + options.spill_path +
-                     ": " + std::strerror(errno) + "; set a writable spill directory");
-    }
-  }
-  return cache;
+  // The spill file is created when the first row goes past the budget.
+  return std::unique_ptr<FrozenPrefixCache>(new FrozenPrefixCache(options));
 }
 
 FrozenPrefixCache::FrozenPrefixCache(const FrozenPrefixCacheOptions& options)
@@ -70,7 +63,15 @@ Status FrozenPrefixCache::Put(const uint32_t* ids, int n, const float* h) {
       memory_.resize((static_cast<size_t>(memory_rows_) + 1) * width);
       std::memcpy(memory_.data() + static_cast<size_t>(memory_rows_) * width, row, row_bytes);
       location_[id] = memory_rows_++;
-    } else if (fd_ >= 0) {
+    } else if (!options_.spill_path.empty()) {
+      if (fd_ < 0) {
+        fd_ = ::open(options_.spill_path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd_ < 0) {
+          return IoError("frozen-prefix cache: cannot create the spill file " +
+                         options_.spill_path + ": " + std::strerror(errno) +
+                         "; set frozen_prefix_cache.spill_dir to a writable directory");
+        }
+      }
       const off_t offset = static_cast<off_t>(disk_rows_) * row_bytes;
       const ssize_t written = ::pwrite(fd_, row, row_bytes, offset);
       if (written != static_cast<ssize_t>(row_bytes)) {

@@ -44,8 +44,8 @@ struct FrozenPrefixCacheStats {
 
 class FrozenPrefixCache {
  public:
-  // InvalidArgument for a bad width; IoError when the spill file cannot be
-  // created (naming it).
+  // InvalidArgument for a bad width or too many samples. The spill file is
+  // created by the first Put past the budget (IoError naming it if it cannot).
   [[nodiscard]] static StatusOr<std::unique_ptr<FrozenPrefixCache>> Create(
       const FrozenPrefixCacheOptions& options);
   ~FrozenPrefixCache();
@@ -82,7 +82,7 @@ class FrozenPrefixCache {
   std::vector<float> memory_;       // guarded by mu_ (grows to the budget)
   uint32_t memory_rows_ = 0;        // guarded by mu_
   uint32_t disk_rows_ = 0;          // guarded by mu_
-  int fd_ = -1;
+  int fd_ = -1;                     // guarded by mu_
   mutable uint64_t hits_ = 0;       // guarded by mu_
   uint64_t stores_ = 0;             // guarded by mu_
 };

@@ -12,12 +12,16 @@
 #include "model/adam.h"
 #include "model/base_model.h"
 #include "model/embedding_pooling.h"
+#include "model/blas_threads.h"
 #include "model/fine_tune_step.h"
+#include "model/parallel_step.h"
 #include "ps/ps_client.h"
 #include "scheduler/scheduler_client.h"
 #include "worker/adapter_store.h"
+#include "worker/batch_pipeline.h"
+#include "worker/frozen_prefix_cache.h"
 #include "worker/job_data.h"
-#include "worker/pulled_rows.h"
+#include "worker/row_source.h"
 
 namespace iak::worker {
 namespace {
@@ -39,6 +43,29 @@ model::IakConfig IakConfigFor(const proto::IakSpec& spec, int h_dim) {
   config.decoder_hidden.assign(spec.decoder_hidden().begin(), spec.decoder_hidden().end());
   config.plain_adapter = spec.plain_adapter();
   return config;
+}
+
+// The frozen-prefix cache the spec asks for, or null when it is off. AUTO
+// turns it on: a worker only ever trains adapters above a frozen base, where
+// the cache is exact.
+StatusOr<std::unique_ptr<FrozenPrefixCache>> MakeFrozenPrefixCache(const proto::JobSpec& spec,
+                                                                   int h_dim, size_t num_samples,
+                                                                   int rank) {
+  const proto::FrozenPrefixCacheSpec& cache_spec = spec.frozen_prefix_cache();
+  if (cache_spec.mode() == proto::FrozenPrefixCacheSpec::MODE_OFF) {
+    return std::unique_ptr<FrozenPrefixCache>();
+  }
+  FrozenPrefixCacheOptions options;
+  options.width = h_dim;
+  options.num_samples = num_samples;
+  const int64_t budget_mb = cache_spec.memory_budget_mb() > 0 ? cache_spec.memory_budget_mb() : 1024;
+  options.memory_budget_bytes = static_cast<size_t>(budget_mb) << 20;
+  const std::string dir = cache_spec.spill_dir().empty() ? spec.output_dir() : cache_spec.spill_dir();
+  if (dir != "-" && !dir.empty()) {
+    options.spill_path = dir + "/frozen-prefix-cache-" + std::to_string(rank) + "-" +
+                         std::to_string(::getpid()) + ".bin";
+  }
+  return FrozenPrefixCache::Create(options);
 }
 
 }  // namespace
@@ -133,14 +160,35 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   }
 
   const data::Dataset& dataset = job.dataset;
-  const int input_dim = base.config().input_dim();
-  std::mt19937_64 rng(spec.seed() * 31 + static_cast<uint64_t>(rank));
-  model::FineTuneStep step;
-  PulledRows rows(dim);
-  data::SampleIds batch;
-  std::vector<float> x;
-  std::vector<float> click;
-  std::vector<float> conversion;
+  const int threads = std::max(1, options_.compute_threads);
+  // The step splits each batch over its own threads; GEMMs inside them stay
+  // single-threaded so the two levels do not oversubscribe the cores.
+  if (threads > 1) model::SetBlasThreads(1);
+  model::ParallelFineTuneStep step(threads);
+  PsRowSource source(&ps);
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<FrozenPrefixCache> cache,
+                       MakeFrozenPrefixCache(spec, base.config().h_dim(), dataset.size(), rank));
+
+  // The pipeline thread takes the batches in step order: step g trains the
+  // domain g mod D (every rank the same domain at the same step). Next() is
+  // false once at each epoch's end; the second call starts the next epoch
+  // (and is false only for a shard with no samples at all).
+  int64_t planned_step = 0;
+  BatchPipelineOptions pipeline_options;
+  pipeline_options.input_dim = base.config().input_dim();
+  pipeline_options.embedding_dim = dim;
+  pipeline_options.h_dim = base.config().h_dim();
+  pipeline_options.latent_dim = iak_config.plain_adapter ? 0 : iak_config.latent_dim;
+  pipeline_options.noise_seed = spec.seed() * 31 + static_cast<uint64_t>(rank);
+  BatchPipeline pipeline(pipeline_options, &dataset, &source, cache.get(),
+                         [&](int* tag, std::vector<uint32_t>* ids) {
+                           const int d = static_cast<int>(planned_step++ % num_domains);
+                           data::Batcher& batcher = *batchers[d];
+                           if (!batcher.Next(ids) && !batcher.Next(ids)) ids->clear();
+                           *tag = d;
+                           return true;
+                         });
+  std::vector<float> h;
   const Duration collective_timeout(timeouts.collective_timeout_ms());
 
   proto::PhaseCommand command = start.command();
@@ -165,33 +213,34 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
         return UnavailableError(options_.name + ": the scheduler ended the job: " +
                                 sched.shutdown_reason());
       }
-      // Every rank trains the same domain at the same step, round robin.
-      const int d = static_cast<int>(global_step % num_domains);
+      StatusOr<PreparedBatch*> next = pipeline.Next();
+      if (!next.ok()) {
+        return next.status().WithContext(options_.name + " step " + std::to_string(s));
+      }
+      PreparedBatch* batch = *next;
+      if (batch == nullptr) return InternalError(options_.name + ": the data pipeline ended early");
+      const int d = batch->tag;
+      CHECK_EQ(d, static_cast<int>(global_step % num_domains)) << "pipeline out of step";
       model::IakModule& adapter = adapters_[d];
-      data::Batcher& batcher = *batchers[d];
-      // Next() is false once at each epoch's end; the second call starts the
-      // next epoch (and is false only for a shard with no samples at all).
-      if (!batcher.Next(&batch) && !batcher.Next(&batch)) batch.clear();
-      const int n = static_cast<int>(batch.size());
+      const int n = batch->size();
       adapter.ZeroGrads();
       model::StepStats stats;
       if (n > 0) {
-        rows.CollectKeys(dataset, batch.data(), n);
-        IAK_RETURN_IF_ERROR(ps.Pull(rows.keys().data(), rows.keys().size(), rows.rows(), nullptr)
-                                .WithContext(options_.name + " step " + std::to_string(s)));
-        x.resize(static_cast<size_t>(n) * input_dim);
-        model::PoolBatch(dataset, batch.data(), n, dim, rows, x.data());
-        click.resize(n);
-        for (int i = 0; i < n; ++i) click[i] = dataset.click[batch[i]];
-        const float* conversion_ptr = nullptr;
-        if (dataset.has_conversion()) {
-          conversion.resize(n);
-          for (int i = 0; i < n; ++i) conversion[i] = dataset.conversion[batch[i]];
-          conversion_ptr = conversion.data();
+        const float* h_ptr = batch->h.data();
+        if (!batch->from_cache) {
+          h.resize(static_cast<size_t>(n) * base.config().h_dim());
+          step.ForwardBottom(base, batch->x.data(), n, h.data());
+          if (cache != nullptr) {
+            IAK_RETURN_IF_ERROR(cache->Put(batch->ids.data(), n, h.data())
+                                    .WithContext(options_.name + " step " + std::to_string(s)));
+          }
+          h_ptr = h.data();
         }
-        stats = step.Run(base, &adapter, phase, command.beta(), x.data(), n, click.data(),
-                         conversion_ptr, &rng);
+        stats = step.RunOnH(base, &adapter, phase, command.beta(), h_ptr, n, batch->click.data(),
+                            dataset.has_conversion() ? batch->conversion.data() : nullptr,
+                            batch->eps.data());
       }
+      pipeline.Release(batch);
       // A rank with no samples for this domain still joins the all-reduce,
       // contributing zero gradients.
       IAK_RETURN_IF_ERROR(communicator_

@@ -5,6 +5,11 @@
 // out the phases (compression, then matching) at barriers, so every worker
 // switches at the same step.
 //
+// The data side runs on its own thread (BatchPipeline): the next batch's
+// pull overlaps this batch's compute. With the frozen-prefix cache (JobSpec
+// frozen_prefix_cache, on by default) epochs 2+ take the frozen bottom's
+// output from the cache and neither pull nor run the bottom.
+//
 // Every wait is bounded (pull, all-reduce, barrier); a dead peer ends Run
 // with an error naming it.
 //
@@ -31,6 +36,10 @@ struct WorkerOptions {
   std::string name;               // default "worker-<rank>"
   // Log a progress line every this many steps (rank 0 only). 0 = never.
   int progress_every = 50;
+  // Threads one training step splits its batch over (ParallelFineTuneStep).
+  // With more than one, the worker sets BLAS to one thread per call
+  // (process-wide). Default 2: the cores of one small machine.
+  int compute_threads = 2;
 };
 
 class Worker {

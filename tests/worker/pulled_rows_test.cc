@@ -1,0 +1,82 @@
+#include "worker/pulled_rows.h"
+
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "model/embedding_pooling.h"
+#include "model/embedding_table.h"
+#include "worker/row_source.h"
+
+namespace iak::worker {
+namespace {
+
+// Field 0 single-valued, field 1 multi-valued (mean), field 2 multi (sum);
+// keys repeat across samples; key 999 is absent from the table.
+data::Dataset MixedData() {
+  data::Dataset d;
+  d.fields = {{"a", false, data::Pooling::kSum},
+              {"b", true, data::Pooling::kMean},
+              {"c", true, data::Pooling::kSum}};
+  const std::vector<std::vector<std::vector<uint64_t>>> samples = {
+      {{1}, {2, 3}, {}}, {{1}, {3}, {4, 5, 999}}, {{6}, {2, 2, 3}, {5}}, {{999}, {}, {1}}};
+  for (const auto& sample : samples) {
+    for (const auto& field : sample) {
+      d.keys.insert(d.keys.end(), field.begin(), field.end());
+      d.offsets.push_back(d.keys.size());
+    }
+    d.click.push_back(1.0f);
+  }
+  return d;
+}
+
+TEST(PulledRowsTest, CollectsUniqueKeysAndPoolsLikePoolBatch) {
+  const int dim = 3;
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> value;
+  model::EmbeddingTable table;
+  for (uint64_t key : {1, 2, 3, 4, 5, 6}) {
+    for (int j = 0; j < dim; ++j) table[key].push_back(value(rng));
+  }
+  const data::Dataset data = MixedData();
+  const std::vector<uint32_t> ids = {2, 0, 3, 1, 0};
+  MemoryRowSource source(table, dim);
+  PulledRows rows(dim);
+  for (int round = 0; round < 3; ++round) {  // reuse across batches
+    rows.CollectKeys(data, ids.data(), static_cast<int>(ids.size()));
+    EXPECT_EQ(rows.keys(), std::vector<uint64_t>({6, 2, 3, 5, 1, 999, 4}));
+    ASSERT_TRUE(source.Fetch(rows.keys().data(), rows.keys().size(), rows.rows()).ok());
+    std::vector<float> got(ids.size() * 3 * dim, -1.0f), want(got.size());
+    rows.Pool(data, ids.data(), static_cast<int>(ids.size()), got.data());
+    model::PoolBatch(data, ids.data(), static_cast<int>(ids.size()), dim,
+                     model::TableLookup(&table), want.data());
+    EXPECT_EQ(got, want);
+    ASSERT_NE(rows.Find(4), nullptr);
+    EXPECT_EQ(rows.Find(4)[0], table[4][0]);
+    EXPECT_EQ(rows.Find(77), nullptr);
+  }
+}
+
+TEST(PulledRowsTest, ManyBatchesOfDifferentSizes) {
+  // Grows the table and wraps through generations without stale hits.
+  data::Dataset d;
+  d.fields = {{"a", false, data::Pooling::kSum}};
+  for (uint64_t k = 0; k < 5000; ++k) {
+    d.keys.push_back(k % 1700);
+    d.offsets.push_back(d.keys.size());
+    d.click.push_back(0.0f);
+  }
+  PulledRows rows(1);
+  std::vector<uint32_t> ids;
+  for (uint32_t n : {3u, 5000u, 17u, 1700u, 1u}) {
+    ids.resize(n);
+    for (uint32_t i = 0; i < n; ++i) ids[i] = i;
+    rows.CollectKeys(d, ids.data(), static_cast<int>(n));
+    EXPECT_EQ(rows.keys().size(), std::min<size_t>(n, 1700)) << n;
+  }
+}
+
+}  // namespace
+}  // namespace iak::worker
