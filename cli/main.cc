@@ -54,6 +54,9 @@ const Subcommand kSubcommands[] = {
     {"data", "data_command.cc",
      "`iak data convert` text files + schema -> binary shards; `iak data inspect` checks them",
      iak::cli::RunData},
+    {"data", "data_command.cc",
+     "`iak data convert` text files + schema -> binary shards; `iak data inspect` checks them",
+     iak::cli::RunData},
     {"bench", "bench/", "run a benchmark (`iak bench` lists them); prints figures and a JSON line",
      iak::cli::RunBench},
 };
