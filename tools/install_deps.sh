@@ -14,6 +14,8 @@ packages=(
   libopenblas-dev
   slurm-wlm munge   # the Slurm launcher and its test (a single-node cluster)
   gnuplot-nox       # the run report's plots
+  libgloo-dev       # the Gloo communicator of elastic jobs (optional in CMake)
+  iproute2          # network-namespace tests (ip netns)
 )
 
 missing=()
