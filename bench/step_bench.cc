@@ -27,6 +27,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <random>
@@ -221,6 +223,91 @@ std::vector<double> RunFast(const data::Dataset& data, const model::BaseModel& b
   return epoch_seconds;
 }
 
+double LoadAverage() {
+  double load[1] = {0.0};
+  return getloadavg(load, 1) == 1 ? load[0] : 0.0;
+}
+
+// Where the time of one step goes: the fast path's stages run one after the
+// other on one thread (1 compute thread, 1 BLAS thread), each timed.
+void Profile(const data::Dataset& data, const model::BaseModel& base, worker::RowSource* source,
+             int batches) {
+  model::IakModule iak(W2Iak());
+  iak.Init(1);
+  model::Adam adam(iak.num_params(), model::AdamOptions());
+  model::ParallelFineTuneStep step(1);
+  worker::PulledRows rows(kDim);
+  std::mt19937_64 rng(1);
+  const int k = W2Iak().latent_dim;
+  std::vector<uint32_t> ids(kBatch);
+  std::vector<float> x(static_cast<size_t>(kBatch) * kFields * kDim), click(kBatch), conv(kBatch),
+      eps(static_cast<size_t>(kBatch) * k), h(static_cast<size_t>(kBatch) * 128),
+      h_out(h.size());
+  model::IakWorkspace ws;
+  const char* names[] = {"dedup keys", "fetch rows", "pool", "draw noise", "frozen bottom",
+                         "IAK+towers+loss+backward", "  of which IAK forward", "Adam"};
+  double t[8] = {0};
+  const size_t n = data.size();
+  for (int b = 0; b < batches; ++b) {
+    for (int i = 0; i < kBatch; ++i) {
+      ids[i] = static_cast<uint32_t>((static_cast<size_t>(b) * kBatch + i) % n);
+      click[i] = data.click[ids[i]];
+      conv[i] = data.conversion[ids[i]];
+    }
+    auto s0 = Clock::now();
+    rows.CollectKeys(data, ids.data(), kBatch);
+    auto s1 = Clock::now();
+    CHECK(source->Fetch(rows.keys().data(), rows.keys().size(), rows.rows()).ok());
+    auto s2 = Clock::now();
+    rows.Pool(data, ids.data(), kBatch, x.data());
+    auto s3 = Clock::now();
+    model::IakModule::DrawEps(kBatch, k, &rng, eps.data());
+    auto s4 = Clock::now();
+    step.ForwardBottom(base, x.data(), kBatch, h.data());
+    auto s5 = Clock::now();
+    step.RunOnH(base, &iak, model::IakPhase::kCompression, kBeta, h.data(), kBatch, click.data(),
+                conv.data(), eps.data());
+    auto s6 = Clock::now();
+    iak.TrainForward(h.data(), kBatch, eps.data(), h_out.data(), &ws);
+    auto s7 = Clock::now();
+    adam.Step(iak.mutable_params(), iak.grads().data());
+    auto s8 = Clock::now();
+    const Clock::time_point marks[] = {s0, s1, s2, s3, s4, s5, s6, s7, s8};
+    for (int i = 0; i < 8; ++i) t[i] += std::chrono::duration<double>(marks[i + 1] - marks[i]).count();
+  }
+  double total = 0;
+  for (int i = 0; i < 8; ++i) total += i == 6 ? 0 : t[i];
+  std::printf("profile (one thread, %d batches of %d; ms per batch):\n", batches, kBatch);
+  for (int i = 0; i < 8; ++i) {
+    std::printf("  %-26s %7.3f ms  %5.1f%%\n", names[i], t[i] * 1e3 / batches, 100.0 * t[i] / total);
+  }
+}
+
+// CPU seconds this process has used (all threads).
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// CPU seconds (user + system) process `pid` has used, from /proc; 0 if unknown.
+double ChildCpuSeconds(pid_t pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return 0.0;
+  char buf[2048];
+  const size_t got = std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  buf[got] = 0;
+  const char* p = std::strrchr(buf, ')');  // fields after the command name
+  if (p == nullptr) return 0.0;
+  unsigned long utime = 0, stime = 0;
+  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
+    return 0.0;
+  }
+  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
+}
+
 // A free TCP port on 127.0.0.1 (bound, read, released; the PS binds it next).
 int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -343,8 +430,10 @@ int RunStepBench(int, char**) {
   if (FLAGS_step_reference) {
     RunReference(data, base, source.get(), 4, 9);  // warm-up
     for (int r = 0; r < FLAGS_step_repeats; ++r) {
+      const double cpu0 = ProcessCpuSeconds();
       reference.push_back(RunReference(data, base, source.get(), batches, 10 + r));
-      std::printf("  reference repeat %d: %.0f samples/s\n", r, reference.back());
+      std::printf("  reference repeat %d: %.0f samples/s, %.2f CPU us/sample (worker)\n", r,
+                  reference.back(), (ProcessCpuSeconds() - cpu0) * 1e6 / num_samples);
     }
     std::printf("reference (skeleton) step: %.0f samples/s (median of %d)\n", Median(reference),
                 FLAGS_step_repeats);
@@ -355,13 +444,25 @@ int RunStepBench(int, char**) {
   model::SetBlasThreads(1);
   RunFast(data, base, source.get(), nullptr, 1, threads, 19);  // warm-up
   std::vector<double> fast;
+  std::vector<double> cpu_us;  // CPU microseconds per sample, this process + the PS child
+  const pid_t ps_pid = ps.child ? ps.child->pid() : 0;
   for (int r = 0; r < FLAGS_step_repeats; ++r) {
+    const double cpu0 = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0);
     const double seconds = RunFast(data, base, source.get(), nullptr, 1, threads, 20 + r)[0];
+    const double cpu = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0) - cpu0;
     fast.push_back(static_cast<double>(num_samples) / seconds);
-    std::printf("  fast repeat %d: %.0f samples/s\n", r, fast.back());
+    cpu_us.push_back(cpu * 1e6 / num_samples);
+    std::printf("  fast repeat %d: %.0f samples/s, %.2f CPU us/sample\n", r, fast.back(), cpu_us.back());
   }
   std::printf("fast step (pipeline + %d compute threads): %.0f samples/s (median of %d)\n",
               threads, Median(fast), FLAGS_step_repeats);
+  // The machines here are shared: CPU time per sample says what 2 dedicated
+  // cores would give, whatever the other tenants do to the wall clock.
+  std::printf("CPU per sample (worker%s): %.2f us -> %.0f samples/s on 2 dedicated cores; "
+              "load average now %.2f\n",
+              ps_pid ? " + PS" : "", Median(cpu_us), 2e6 / Median(cpu_us), LoadAverage());
+
+  Profile(data, base, source.get(), std::min(batches, 16));
 
   // Epochs with and without the frozen-prefix cache (3 epochs over the data).
   constexpr int kEpochs = 3;
@@ -383,9 +484,10 @@ int RunStepBench(int, char**) {
   std::printf("{\"benchmark\":\"step\",\"source\":\"%s\",\"samples_per_s\":%.0f,"
               "\"reference_samples_per_s\":%.0f,\"threads\":%d,"
               "\"epoch_s_uncached\":%.3f,\"epoch_s_cached\":%.3f,"
-              "\"cached_epoch_samples_per_s\":%.0f}\n",
+              "\"cached_epoch_samples_per_s\":%.0f,\"cpu_us_per_sample\":%.2f,"
+              "\"samples_per_s_2_dedicated_cores\":%.0f}\n",
               FLAGS_source.c_str(), Median(fast), Median(reference), threads, uncached_later,
-              cached_later, num_samples / cached_later);
+              cached_later, num_samples / cached_later, Median(cpu_us), 2e6 / Median(cpu_us));
   return 0;
 }
 

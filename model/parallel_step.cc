@@ -5,6 +5,7 @@
 #include <glog/logging.h>
 
 #include "model/loss.h"
+#include "model/matrix_ops.h"
 
 namespace iak::model {
 namespace {
@@ -58,6 +59,8 @@ StepStats ParallelFineTuneStep::RunOnH(const BaseModel& base, IakModule* iak, Ia
   const int parts = pool_.num_threads();
   const float grad_scale = batch > 0 ? 1.0f / static_cast<float>(batch) : 0.0f;
   const IakModule& module = *iak;
+  const bool fused = base.config().tower_hidden.size() == 1;
+  if (fused) PackTowers(base);
   pool_.Run([&](int p) {
     Part& part = parts_[p];
     int begin = 0, end = 0;
@@ -74,12 +77,20 @@ StepStats ParallelFineTuneStep::RunOnH(const BaseModel& base, IakModule* iak, Ia
     EnsureSize(&part.dlogits, static_cast<size_t>(n) * tasks);
     part.kl_sum = module.TrainForward(h + begin * hd, n, eps == nullptr ? nullptr : eps + begin * k,
                                       part.h_adapted.data(), &part.iak_ws);
-    base.ForwardTowers(part.h_adapted.data(), n, part.logits.data(), &part.base_ws);
+    if (fused) {
+      FusedTowersForward(n, hd, tasks, &part);
+    } else {
+      base.ForwardTowers(part.h_adapted.data(), n, part.logits.data(), &part.base_ws);
+    }
     part.loss_sum = TaskLossSum(part.logits.data(), n, tasks, click + begin,
                                 tasks == 2 ? conversion + begin : nullptr, grad_scale,
                                 part.dlogits.data());
-    base.BackwardTowers(part.dlogits.data(), n, part.dh.data(), /*param_grads=*/nullptr,
-                        &part.base_ws);
+    if (fused) {
+      FusedTowersBackward(n, hd, tasks, &part);
+    } else {
+      base.BackwardTowers(part.dlogits.data(), n, part.dh.data(), /*param_grads=*/nullptr,
+                          &part.base_ws);
+    }
     // The bottom is frozen and below the adapter: no dh_in needed.
     module.TrainBackward(part.dh.data(), beta, batch, phase, part.grads.data(),
                          /*dh_in=*/nullptr, &part.iak_ws);
@@ -100,6 +111,71 @@ StepStats ParallelFineTuneStep::RunOnH(const BaseModel& base, IakModule* iak, Ia
   }
   stats.loss = stats.task_loss + beta * stats.kl;
   return stats;
+}
+
+void ParallelFineTuneStep::PackTowers(const BaseModel& base) {
+  const int hd = base.config().h_dim();
+  const int width = base.config().tower_hidden[0];
+  const int tasks = base.config().num_tasks;
+  const int cols = tasks * width;
+  tower_width_ = width;
+  EnsureSize(&tower_w_, static_cast<size_t>(hd) * cols);
+  EnsureSize(&tower_b_, cols);
+  EnsureSize(&head_w_, cols);
+  EnsureSize(&head_b_, tasks);
+  const float* params = base.params().data();
+  for (int t = 0; t < tasks; ++t) {
+    // A tower's span (Mlp layout): W1 [hd x width], b1, W2 [width x 1], b2.
+    const float* w1 = params + base.tower_param_range(t).begin;
+    const float* b1 = w1 + static_cast<size_t>(hd) * width;
+    const float* w2 = b1 + width;
+    for (int i = 0; i < hd; ++i) {
+      std::copy(w1 + static_cast<size_t>(i) * width, w1 + static_cast<size_t>(i + 1) * width,
+                tower_w_.begin() + static_cast<size_t>(i) * cols + t * width);
+    }
+    std::copy(b1, b1 + width, tower_b_.begin() + t * width);
+    std::copy(w2, w2 + width, head_w_.begin() + t * width);
+    head_b_[t] = w2[width];
+  }
+}
+
+void ParallelFineTuneStep::FusedTowersForward(int n, int hd, int tasks, Part* part) const {
+  const int width = tower_width_;
+  const int cols = tasks * width;
+  EnsureSize(&part->tower_act, static_cast<size_t>(n) * cols);
+  // Every tower's hidden layer in one GEMM: [n x hd] * [hd x tasks*width].
+  LinearBiasActForward(part->h_adapted.data(), tower_w_.data(), tower_b_.data(), n, hd, cols,
+                       /*relu=*/true, part->tower_act.data());
+  for (int r = 0; r < n; ++r) {
+    const float* a = part->tower_act.data() + static_cast<size_t>(r) * cols;
+    for (int t = 0; t < tasks; ++t) {
+      float logit = head_b_[t];
+      const float* w = head_w_.data() + t * width;
+      const float* at = a + t * width;
+      for (int j = 0; j < width; ++j) logit += at[j] * w[j];
+      part->logits[static_cast<size_t>(r) * tasks + t] = logit;
+    }
+  }
+}
+
+void ParallelFineTuneStep::FusedTowersBackward(int n, int hd, int tasks, Part* part) const {
+  const int width = tower_width_;
+  const int cols = tasks * width;
+  EnsureSize(&part->tower_grad, static_cast<size_t>(n) * cols);
+  for (int r = 0; r < n; ++r) {
+    const float* a = part->tower_act.data() + static_cast<size_t>(r) * cols;
+    float* g = part->tower_grad.data() + static_cast<size_t>(r) * cols;
+    for (int t = 0; t < tasks; ++t) {
+      const float dl = part->dlogits[static_cast<size_t>(r) * tasks + t];
+      const float* w = head_w_.data() + t * width;
+      for (int j = 0; j < width; ++j) {
+        const int c = t * width + j;
+        g[c] = a[c] > 0.0f ? dl * w[j] : 0.0f;
+      }
+    }
+  }
+  // dh = sum over towers of dA_t * W1_t^T, as one GEMM.
+  LinearBackwardInput(part->tower_grad.data(), tower_w_.data(), n, hd, cols, part->dh.data());
 }
 
 StepStats ParallelFineTuneStep::Run(const BaseModel& base, IakModule* iak, IakPhase phase,

@@ -67,13 +67,28 @@ class ParallelFineTuneStep {
     std::vector<float> dlogits;
     std::vector<float> dh;
     std::vector<float> grads;
+    std::vector<float> tower_act;   // fused towers: hidden activations
+    std::vector<float> tower_grad;  // and their gradients
     std::vector<float> x_pad;  // ForwardBottom's short block
     std::vector<float> h_pad;
     double loss_sum = 0.0;
     double kl_sum = 0.0;
   };
 
+  // Towers with one hidden layer each (W2's 128-64-1) run fused: all the
+  // towers' hidden layers as one GEMM on h', the heads as dot products, and
+  // the input gradient as one GEMM. The packed copy of their weights is
+  // refreshed by every RunOnH (the base model may have changed in between).
+  void PackTowers(const BaseModel& base);
+  void FusedTowersForward(int n, int hd, int tasks, Part* part) const;
+  void FusedTowersBackward(int n, int hd, int tasks, Part* part) const;
+
   ForkJoinPool pool_;
+  int tower_width_ = 0;
+  std::vector<float> tower_w_;  // [h_dim x tasks*width]
+  std::vector<float> tower_b_;  // [tasks*width]
+  std::vector<float> head_w_;   // [tasks*width]
+  std::vector<float> head_b_;   // [tasks]
   std::vector<Part> parts_;
   std::vector<float> h_;  // Run's h
 };

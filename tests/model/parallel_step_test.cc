@@ -15,12 +15,12 @@ namespace {
 
 using testing::RandomVector;
 
-BaseModelConfig Base() {
+BaseModelConfig Base(std::vector<int> tower_hidden = {6}) {
   BaseModelConfig c;
   c.embedding_dim = 4;
   c.num_fields = 3;
   c.bottom_hidden = {16, 8};
-  c.tower_hidden = {6};
+  c.tower_hidden = tower_hidden;
   c.num_tasks = 2;
   return c;
 }
@@ -59,12 +59,14 @@ IakModule TrainedLooking(uint64_t seed) {
 }
 
 // The split step computes what the one-thread FineTuneStep computes, given
-// the same noise, for 1, 2 and 3 threads and both phases.
+// the same noise, for 1, 2 and 3 threads, both phases, and towers with one
+// hidden layer (the fused path), none or two (the general path).
 TEST(ParallelFineTuneStepTest, MatchesFineTuneStep) {
-  BaseModel base(Base());
-  base.Init(1);
   const Batch b = MakeBatch(2);
+  for (const std::vector<int>& towers : {std::vector<int>{6}, std::vector<int>{}, std::vector<int>{6, 4}})
   for (IakPhase phase : {IakPhase::kCompression, IakPhase::kMatching}) {
+    BaseModel base(Base(towers));
+    base.Init(1);
     IakModule reference = TrainedLooking(3);
     std::mt19937_64 rng(4);
     FineTuneStep one;

@@ -132,7 +132,9 @@ TrainResult Train(const World& w, bool use_cache, int epochs) {
     BatchPipeline pipeline(Options(w), &w.data, &source, cache.get(),
                            [&](int* tag, std::vector<uint32_t>* ids) {
                              if (planned++ >= steps) return false;
-                             if (!batcher.Next(ids)) EXPECT_TRUE(batcher.Next(ids));
+                             if (!batcher.Next(ids)) {
+                               EXPECT_TRUE(batcher.Next(ids));
+                             }
                              *tag = 0;
                              return true;
                            });
@@ -149,7 +151,9 @@ TrainResult Train(const World& w, bool use_cache, int epochs) {
       } else {
         h.resize(static_cast<size_t>(n) * 16);
         step.ForwardBottom(*w.base, b->x.data(), n, h.data());
-        if (cache) EXPECT_TRUE(cache->Put(b->ids.data(), n, h.data()).ok());
+        if (cache) {
+          EXPECT_TRUE(cache->Put(b->ids.data(), n, h.data()).ok());
+        }
         hp = h.data();
       }
       const model::StepStats stats =
