@@ -181,13 +181,16 @@ void PsServer::HandlePull(const net::RpcCall& call) {
   response->set_row_dtype(static_cast<int>(shard_->dtype()));
   std::vector<std::string> payload;
   payload.push_back(std::move(rows));
-  Status sent = server_->Reply(call, std::move(reply), std::move(payload));
-  if (!sent.ok()) {
-    LOG(WARNING) << options_.name << ": cannot reply to '" << sender << "': " << sent;
-    return;
-  }
+  // Counted before the reply leaves, so a client that got its reply always
+  // sees it counted (tests read the counters right after a Pull).
   pulls_served_.fetch_add(1);
   keys_served_.fetch_add(n);
+  Status sent = server_->Reply(call, std::move(reply), std::move(payload));
+  if (!sent.ok()) {
+    pulls_served_.fetch_sub(1);
+    keys_served_.fetch_sub(n);
+    LOG(WARNING) << options_.name << ": cannot reply to '" << sender << "': " << sent;
+  }
 }
 
 void PsServer::ReplyError(const net::RpcCall& call, const Status& error) {
