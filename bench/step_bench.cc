@@ -53,6 +53,7 @@
 #include "worker/batch_pipeline.h"
 #include "worker/frozen_prefix_cache.h"
 #include "worker/pulled_rows.h"
+#include "worker/resolved_rows.h"
 #include "worker/row_source.h"
 
 DEFINE_string(source, "local", "step bench: where rows come from: local (in-process table) or ps");
@@ -175,7 +176,8 @@ double RunReference(const data::Dataset& data, const model::BaseModel& base,
 // passes over the data in batches of kBatch; returns each epoch's seconds.
 std::vector<double> RunFast(const data::Dataset& data, const model::BaseModel& base,
                             worker::RowSource* source, worker::FrozenPrefixCache* cache,
-                            int epochs, int threads, uint64_t seed) {
+                            int epochs, int threads, uint64_t seed,
+                            const worker::ResolvedRows* resolved) {
   model::IakModule iak(W2Iak());
   iak.Init(seed);
   model::Adam adam(iak.num_params(), model::AdamOptions());
@@ -197,7 +199,7 @@ std::vector<double> RunFast(const data::Dataset& data, const model::BaseModel& b
         *tag = static_cast<int>(produced / per_epoch);
         ++produced;
         return true;
-      });
+      }, resolved);
   std::vector<float> h(static_cast<size_t>(kBatch) * base.config().h_dim());
   std::vector<double> epoch_seconds;
   for (int e = 0; e < epochs; ++e) {
@@ -231,7 +233,7 @@ double LoadAverage() {
 // Where the time of one step goes: the fast path's stages run one after the
 // other on one thread (1 compute thread, 1 BLAS thread), each timed.
 void Profile(const data::Dataset& data, const model::BaseModel& base, worker::RowSource* source,
-             int batches) {
+             const worker::ResolvedRows* resolved, int batches) {
   model::IakModule iak(W2Iak());
   iak.Init(1);
   model::Adam adam(iak.num_params(), model::AdamOptions());
@@ -244,7 +246,7 @@ void Profile(const data::Dataset& data, const model::BaseModel& base, worker::Ro
       eps(static_cast<size_t>(kBatch) * k), h(static_cast<size_t>(kBatch) * 128),
       h_out(h.size());
   model::IakWorkspace ws;
-  const char* names[] = {"dedup keys", "fetch rows", "pool", "draw noise", "frozen bottom",
+  const char* names[] = {"dedup keys", "fetch rows", "pool (gather)", "draw noise", "frozen bottom",
                          "IAK+towers+loss+backward", "  of which IAK forward", "Adam"};
   double t[8] = {0};
   const size_t n = data.size();
@@ -255,11 +257,17 @@ void Profile(const data::Dataset& data, const model::BaseModel& base, worker::Ro
       conv[i] = data.conversion[ids[i]];
     }
     auto s0 = Clock::now();
-    rows.CollectKeys(data, ids.data(), kBatch);
+    if (resolved == nullptr) rows.CollectKeys(data, ids.data(), kBatch);
     auto s1 = Clock::now();
-    CHECK(source->Fetch(rows.keys().data(), rows.keys().size(), rows.rows()).ok());
+    if (resolved == nullptr) {
+      CHECK(source->Fetch(rows.keys().data(), rows.keys().size(), rows.rows()).ok());
+    }
     auto s2 = Clock::now();
-    rows.Pool(data, ids.data(), kBatch, x.data());
+    if (resolved == nullptr) {
+      rows.Pool(data, ids.data(), kBatch, x.data());
+    } else {
+      resolved->Pool(data, ids.data(), kBatch, x.data());
+    }
     auto s3 = Clock::now();
     model::IakModule::DrawEps(kBatch, k, &rng, eps.data());
     auto s4 = Clock::now();
@@ -439,16 +447,25 @@ int RunStepBench(int, char**) {
                 FLAGS_step_repeats);
   }
 
+  // The fast path with a local table resolves every key of the data once
+  // (the table is frozen) and then pools by direct index.
+  std::unique_ptr<worker::ResolvedRows> resolved;
+  if (FLAGS_source == "local") {
+    const auto resolve_start = Clock::now();
+    resolved = std::make_unique<worker::ResolvedRows>(
+        data, static_cast<const worker::MemoryRowSource*>(source.get()));
+    std::printf("resolved %zu keys to rows once in %.3f s\n", data.keys.size(), Seconds(resolve_start));
+  }
   // The fast path: our own threads split the batch, each GEMM single-threaded.
   const int threads = std::max(1, FLAGS_step_threads);
   model::SetBlasThreads(1);
-  RunFast(data, base, source.get(), nullptr, 1, threads, 19);  // warm-up
+  RunFast(data, base, source.get(), nullptr, 1, threads, 19, resolved.get());  // warm-up
   std::vector<double> fast;
   std::vector<double> cpu_us;  // CPU microseconds per sample, this process + the PS child
   const pid_t ps_pid = ps.child ? ps.child->pid() : 0;
   for (int r = 0; r < FLAGS_step_repeats; ++r) {
     const double cpu0 = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0);
-    const double seconds = RunFast(data, base, source.get(), nullptr, 1, threads, 20 + r)[0];
+    const double seconds = RunFast(data, base, source.get(), nullptr, 1, threads, 20 + r, resolved.get())[0];
     const double cpu = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0) - cpu0;
     fast.push_back(static_cast<double>(num_samples) / seconds);
     cpu_us.push_back(cpu * 1e6 / num_samples);
@@ -462,17 +479,17 @@ int RunStepBench(int, char**) {
               "load average now %.2f\n",
               ps_pid ? " + PS" : "", Median(cpu_us), 2e6 / Median(cpu_us), LoadAverage());
 
-  Profile(data, base, source.get(), std::min(batches, 16));
+  Profile(data, base, source.get(), resolved.get(), std::min(batches, 16));
 
   // Epochs with and without the frozen-prefix cache (3 epochs over the data).
   constexpr int kEpochs = 3;
-  const std::vector<double> uncached = RunFast(data, base, source.get(), nullptr, kEpochs, threads, 30);
+  const std::vector<double> uncached = RunFast(data, base, source.get(), nullptr, kEpochs, threads, 30, resolved.get());
   worker::FrozenPrefixCacheOptions cache_options;
   cache_options.width = base.config().h_dim();
   cache_options.num_samples = data.size();
   auto cache = worker::FrozenPrefixCache::Create(cache_options);
   CHECK(cache.ok()) << cache.status();
-  const std::vector<double> cached = RunFast(data, base, source.get(), cache->get(), kEpochs, threads, 30);
+  const std::vector<double> cached = RunFast(data, base, source.get(), cache->get(), kEpochs, threads, 30, resolved.get());
   std::printf("epoch seconds (%zu samples), without cache:", num_samples);
   for (double s : uncached) std::printf(" %.3f", s);
   std::printf("\nepoch seconds (%zu samples), with frozen-prefix cache:", num_samples);

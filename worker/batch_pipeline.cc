@@ -7,12 +7,14 @@
 namespace iak::worker {
 
 BatchPipeline::BatchPipeline(const BatchPipelineOptions& options, const data::Dataset* data,
-                             RowSource* source, FrozenPrefixCache* cache, NextFn next)
+                             RowSource* source, FrozenPrefixCache* cache, NextFn next,
+                             const ResolvedRows* resolved)
     : options_(options),
       data_(data),
       source_(source),
       cache_(cache),
       next_(std::move(next)),
+      resolved_(resolved),
       noise_rng_(options.noise_seed),
       rows_(options.embedding_dim) {
   CHECK_GE(options_.depth, 1);
@@ -83,9 +85,13 @@ Status BatchPipeline::Prepare(PreparedBatch* batch) {
     return cache_->Get(ids, n, batch->h.data());
   }
   if (n == 0) return Status::Ok();
+  batch->x.resize(static_cast<size_t>(n) * options_.input_dim);
+  if (resolved_ != nullptr) {
+    resolved_->Pool(data, ids, n, batch->x.data());
+    return Status::Ok();
+  }
   rows_.CollectKeys(data, ids, n);
   IAK_RETURN_IF_ERROR(source_->Fetch(rows_.keys().data(), rows_.keys().size(), rows_.rows()));
-  batch->x.resize(static_cast<size_t>(n) * options_.input_dim);
   rows_.Pool(data, ids, n, batch->x.data());
   return Status::Ok();
 }

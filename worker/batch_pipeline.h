@@ -30,6 +30,7 @@
 #include "data/dataset.h"
 #include "worker/frozen_prefix_cache.h"
 #include "worker/pulled_rows.h"
+#include "worker/resolved_rows.h"
 #include "worker/row_source.h"
 
 namespace iak::worker {
@@ -63,9 +64,10 @@ class BatchPipeline {
   using NextFn = std::function<bool(int* tag, std::vector<uint32_t>* ids)>;
 
   // Starts the thread. `data`, `source` and `cache` (may be null) must
-  // outlive the pipeline.
+  // outlive the pipeline. With `resolved` (may be null; must outlive it too)
+  // batches pool straight from a local table and `source` is not used.
   BatchPipeline(const BatchPipelineOptions& options, const data::Dataset* data, RowSource* source,
-                FrozenPrefixCache* cache, NextFn next);
+                FrozenPrefixCache* cache, NextFn next, const ResolvedRows* resolved = nullptr);
   ~BatchPipeline();  // stops the thread (after its current fetch)
 
   BatchPipeline(const BatchPipeline&) = delete;
@@ -87,6 +89,7 @@ class BatchPipeline {
   RowSource* source_;
   FrozenPrefixCache* cache_;
   NextFn next_;
+  const ResolvedRows* resolved_;
   std::mt19937_64 noise_rng_;
   PulledRows rows_;  // pipeline thread only
 

@@ -57,6 +57,12 @@ class MemoryRowSource : public RowSource {
   }
   int dim() const { return dim_; }
   size_t num_rows() const { return index_.size(); }
+  // Row numbers of keys[0..n) (kAbsent when absent) and the row array they
+  // index, for callers that resolve keys once (ResolvedRows).
+  void FindRows(const uint64_t* keys, size_t n, uint32_t* rows_out) const {
+    index_.FindBatch(keys, n, rows_out);
+  }
+  const float* row_data() const { return rows_.data(); }
 
  private:
   int dim_;

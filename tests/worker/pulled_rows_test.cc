@@ -8,6 +8,7 @@
 
 #include "model/embedding_pooling.h"
 #include "model/embedding_table.h"
+#include "worker/resolved_rows.h"
 #include "worker/row_source.h"
 
 namespace iak::worker {
@@ -53,6 +54,10 @@ TEST(PulledRowsTest, CollectsUniqueKeysAndPoolsLikePoolBatch) {
     model::PoolBatch(data, ids.data(), static_cast<int>(ids.size()), dim,
                      model::TableLookup(&table), want.data());
     EXPECT_EQ(got, want);
+    // The local-table path: keys resolved once, pooled by direct index.
+    std::vector<float> direct(got.size(), -1.0f);
+    ResolvedRows(data, &source).Pool(data, ids.data(), static_cast<int>(ids.size()), direct.data());
+    EXPECT_EQ(direct, want);
     ASSERT_NE(rows.Find(4), nullptr);
     EXPECT_EQ(rows.Find(4)[0], table[4][0]);
     EXPECT_EQ(rows.Find(77), nullptr);
