@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <random>
 
 #include "data/batcher.h"
@@ -11,8 +12,8 @@
 #include "embedding/model_directory.h"
 #include "model/adam.h"
 #include "model/base_model.h"
-#include "model/embedding_pooling.h"
 #include "model/blas_threads.h"
+#include "model/embedding_pooling.h"
 #include "model/fine_tune_step.h"
 #include "model/parallel_step.h"
 #include "ps/ps_client.h"
@@ -123,14 +124,19 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   IAK_ASSIGN_OR_RETURN(proto::BarrierResponse start,
                        sched.Barrier("start", Deadline::After(barrier_timeout)));
 
-  if (start.servers_size() != model_dir.manifest.num_shards()) {
+  std::set<int> shards;
+  for (const proto::ServerAddress& server : start.servers()) shards.insert(server.shard());
+  if (static_cast<int>(shards.size()) != model_dir.manifest.num_shards()) {
     return FailedPreconditionError(
-        "the job has " + std::to_string(start.servers_size()) + " parameter server(s) but " +
+        "the job serves " + std::to_string(shards.size()) + " shard(s) but " +
         spec.model_dir() + " has " + std::to_string(model_dir.manifest.num_shards()) +
-        " shard(s); set num_servers to the shard count");
+        "; set num_servers to the shard count");
   }
   ps::PsClientOptions ps_options;
   ps_options.servers.assign(start.servers().begin(), start.servers().end());
+  // Workers start their rotation over a shard's replicas at different ones.
+  ps_options.replica_offset = static_cast<uint64_t>(rank);
+  ps_options.cache_bytes = static_cast<uint64_t>(spec.row_cache_bytes());
   ps_options.snapshot_id = model_dir.manifest.snapshot_id();
   ps_options.dim = dim;
   ps_options.pull_timeout = Duration(timeouts.pull_timeout_ms());
