@@ -292,6 +292,11 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
     command = next.command();
   }
 
+  if (cache != nullptr) {
+    const FrozenPrefixCacheStats cs = cache->stats();
+    LOG(INFO) << options_.name << ": frozen-prefix cache: " << cs.memory_rows << " rows in memory, "
+              << cs.disk_rows << " on disk, " << cs.hits << " samples served without a pull";
+  }
   if (rank == 0) {
     const std::string dir = spec.output_dir() + "/adapters";
     for (int i = 0; i < num_domains; ++i) {
