@@ -1,14 +1,11 @@
 #include "embedding/embedding_shard.h"
 
-#include <rocksdb/db.h>
-#include <rocksdb/iterator.h>
-#include <rocksdb/options.h>
-
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <utility>
 
+#include "embedding/shard_scan.h"
 #include "embedding/snapshot_format.h"
 
 namespace iak::embedding {
@@ -32,6 +29,13 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
   return Open(model_dir, manifest, shard, LoadOptions());
 }
 
+uint64_t EmbeddingShard::InMemoryBytes(uint64_t num_rows, size_t row_bytes) {
+  // FrozenKeyIndex: a power of two >= 2 * rows (at least 16) slots of 16 bytes.
+  uint64_t slots = 16;
+  while (slots < 2 * num_rows) slots <<= 1;
+  return num_rows * row_bytes + slots * 16;
+}
+
 StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
     const std::string& model_dir, const proto::ModelManifest& manifest, int shard,
     const LoadOptions& load_options) {
@@ -42,79 +46,46 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
   }
   const proto::ShardInfo& info = manifest.shards(shard);
   const std::string directory = JoinPath(model_dir, info.path());
-  std::error_code ec;
-  if (!std::filesystem::is_directory(directory, ec)) {
-    return NotFoundError("shard directory " + directory + " of the model in " + model_dir +
-                         " is missing; " + kSnapshotRepairAdvice);
-  }
-  auto data_loss = [&directory](const std::string& what) {
-    return DataLossError("embedding shard " + directory + " is damaged: " + what + "; " +
-                         kSnapshotRepairAdvice);
-  };
   const int dim = manifest.embedding_dim();
   StatusOr<RowDtype> dtype = ParseRowDtype(manifest.row_dtype());
   if (!dtype.ok()) return dtype.status().WithContext("model manifest of " + model_dir);
   const size_t row_bytes = EncodedRowBytes(dim, *dtype);
   if (info.num_rows() >= FrozenKeyIndex::kMaxRows) {
-    return data_loss("the manifest claims " + std::to_string(info.num_rows()) +
-                     " rows, more than one shard can hold");
+    return ShardDataLoss(directory, "the manifest claims " + std::to_string(info.num_rows()) +
+                                        " rows, more than one shard can hold");
   }
-
-  rocksdb::Options options;
-  options.create_if_missing = false;
-  options.paranoid_checks = true;
-  rocksdb::DB* raw_db = nullptr;
-  rocksdb::Status opened = rocksdb::DB::OpenForReadOnly(options, directory, &raw_db);
-  if (!opened.ok()) {
-    if (opened.IsCorruption()) return data_loss(opened.ToString());
-    return IoError("cannot open embedding shard " + directory + ": " + opened.ToString());
-  }
-  std::unique_ptr<rocksdb::DB> db(raw_db);
+  const bool from_disk =
+      load_options.memory_budget_bytes > 0 &&
+      InMemoryBytes(info.num_rows(), load_options.decode_to_float
+                                         ? EncodedRowBytes(dim, RowDtype::kFloat32)
+                                         : row_bytes) > load_options.memory_budget_bytes;
+  ShardDbOptions db_options;
+  if (from_disk) db_options.block_cache_bytes = load_options.block_cache_bytes;
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db,
+                       OpenShardDb(model_dir, manifest, shard, db_options));
 
   std::unique_ptr<EmbeddingShard> result(new EmbeddingShard(shard, dim, *dtype, directory));
+  result->num_rows_ = info.num_rows();
+  if (from_disk) {
+    // Verified in full (a pass that does not fill the cache), then served by
+    // point reads: decoding to float is left to the reader.
+    IAK_RETURN_IF_ERROR(ScanShard(db.get(), model_dir, manifest, shard,
+                                  [](uint64_t, const char*) {}));
+    result->disk_ = std::make_unique<DiskRowReader>(std::move(db), directory, row_bytes);
+    return result;
+  }
   std::vector<uint64_t> keys;
   keys.reserve(info.num_rows());
   HugePageBuffer rows(static_cast<size_t>(info.num_rows()) * row_bytes);
-  SnapshotHasher hasher;
-  rocksdb::ReadOptions read_options;
-  read_options.verify_checksums = true;
-  read_options.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read_options));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const rocksdb::Slice key = it->key();
-    const rocksdb::Slice value = it->value();
-    if (key.size() != 8) {
-      return data_loss("a key of " + std::to_string(key.size()) + " bytes (expected 8)");
-    }
-    const uint64_t k = DecodeShardKey(key.data());
-    if (value.size() != row_bytes) {
-      return data_loss("the row of key " + std::to_string(k) + " has " +
-                       std::to_string(value.size()) + " bytes, expected " +
-                       std::to_string(row_bytes) + " (dim " + std::to_string(dim) + ", " +
-                       RowDtypeName(*dtype) + ")");
-    }
-    if (keys.size() >= info.num_rows()) {
-      return data_loss("it holds more rows than the " + std::to_string(info.num_rows()) +
-                       " in the manifest");
-    }
-    hasher.UpdateU64(k);
-    hasher.Update(value.data(), value.size());
-    std::memcpy(rows.data() + keys.size() * row_bytes, value.data(), row_bytes);
-    keys.push_back(k);
-  }
-  if (!it->status().ok()) {
-    if (it->status().IsCorruption()) return data_loss(it->status().ToString());
-    return IoError("cannot read embedding shard " + directory + ": " + it->status().ToString());
-  }
-  it.reset();
-  if (keys.size() != info.num_rows()) {
-    return data_loss("it holds " + std::to_string(keys.size()) + " rows but the manifest says " +
-                     std::to_string(info.num_rows()));
-  }
-  if (hasher.Digest() != info.checksum()) {
-    return data_loss("its checksum " + HexDigest(hasher.Digest()) +
-                     " differs from the manifest's " + HexDigest(info.checksum()));
-  }
+  // ScanShard stops before a row beyond the manifest's count, so `rows` is
+  // never overrun.
+  IAK_RETURN_IF_ERROR(ScanShard(db.get(), model_dir, manifest, shard,
+                                [&](uint64_t key, const char* row) {
+                                  std::memcpy(rows.data() + keys.size() * row_bytes, row,
+                                              row_bytes);
+                                  keys.push_back(key);
+                                }));
+  db.reset();
   // RocksDB's order is strictly increasing, so the keys are distinct.
   result->index_.Build(keys);
   if (load_options.decode_to_float && *dtype != RowDtype::kFloat32) {
@@ -129,6 +100,8 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
 }
 
 uint64_t EmbeddingShard::LookupEncoded(const uint64_t* keys, size_t n, char* out) const {
+  CHECK(in_memory()) << "LookupEncoded() on shard " << directory_
+                     << " served from RocksDB; use ReadRows()";
   // A three-stage software pipeline over chunks of kLookupChunk keys: the
   // index slots of chunk c+2 are prefetched, chunk c+1 is resolved to row
   // numbers (its slots now cached) and its rows prefetched, and the rows of

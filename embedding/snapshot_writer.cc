@@ -45,6 +45,11 @@ class RowSource {
     if (contents_.table != nullptr) return contents_.table->at(key).data();
     return contents_.values->data() + index * static_cast<size_t>(contents_.embedding_dim);
   }
+  // The row already encoded, or nullptr when rows are given as floats.
+  const char* EncodedRow(size_t index, size_t row_bytes) const {
+    if (contents_.encoded_values == nullptr) return nullptr;
+    return contents_.encoded_values->data() + index * row_bytes;
+  }
 
  private:
   const SnapshotContents& contents_;
@@ -79,15 +84,19 @@ Status WriteShard(const std::string& path, const std::vector<ShardEntry>& entrie
   char key_bytes[8];
   for (size_t i = 0; i < entries.size(); ++i) {
     const uint64_t key = entries[i].key;
-    Status encode = EncodeRow(source.Row(key, entries[i].index), dim, dtype, encoded.data());
-    if (!encode.ok()) {
-      return InvalidArgumentError("cannot store the row of key " + std::to_string(key) + " as " +
-                                  RowDtypeName(dtype) + ": " + encode.message());
+    const char* row = source.EncodedRow(entries[i].index, row_bytes);
+    if (row == nullptr) {
+      Status encode = EncodeRow(source.Row(key, entries[i].index), dim, dtype, encoded.data());
+      if (!encode.ok()) {
+        return InvalidArgumentError("cannot store the row of key " + std::to_string(key) +
+                                    " as " + RowDtypeName(dtype) + ": " + encode.message());
+      }
+      row = encoded.data();
     }
     EncodeShardKey(key, key_bytes);
     hasher.UpdateU64(key);
-    hasher.Update(encoded.data(), row_bytes);
-    s = batch.Put(rocksdb::Slice(key_bytes, 8), rocksdb::Slice(encoded.data(), row_bytes));
+    hasher.Update(row, row_bytes);
+    s = batch.Put(rocksdb::Slice(key_bytes, 8), rocksdb::Slice(row, row_bytes));
     if (s.ok() && (batch.Count() >= static_cast<int>(kRowsPerBatch) || i + 1 == entries.size())) {
       s = db->Write(write_options, &batch);
       batch.Clear();
@@ -111,7 +120,8 @@ Status WriteModelDirectory(const std::string& dir, const SnapshotContents& conte
     return InvalidArgumentError("num_shards must be positive, got " + std::to_string(num_shards));
   }
   const bool has_map = contents.table != nullptr;
-  const bool has_arrays = contents.keys != nullptr || contents.values != nullptr;
+  const bool has_arrays = contents.keys != nullptr || contents.values != nullptr ||
+                          contents.encoded_values != nullptr;
   if (!has_map && !has_arrays) return InvalidArgumentError("no embedding table to write");
   if (has_map && has_arrays) {
     return InvalidArgumentError("give the embedding table either as a map or as arrays, not both");
@@ -129,11 +139,22 @@ Status WriteModelDirectory(const std::string& dir, const SnapshotContents& conte
       shard_entries[ShardOfKey(key, num_shards)].push_back(ShardEntry{key, 0});
     }
   } else {
-    if (contents.keys == nullptr || contents.values == nullptr) {
-      return InvalidArgumentError("an embedding table given as arrays needs both keys and values");
+    if (contents.keys == nullptr ||
+        (contents.values == nullptr) == (contents.encoded_values == nullptr)) {
+      return InvalidArgumentError(
+          "an embedding table given as arrays needs keys and either values or encoded values");
     }
     const std::vector<uint64_t>& keys = *contents.keys;
-    if (contents.values->size() != keys.size() * static_cast<size_t>(dim)) {
+    if (contents.encoded_values != nullptr) {
+      const size_t row_bytes = EncodedRowBytes(dim, contents.dtype);
+      if (contents.encoded_values->size() != keys.size() * row_bytes) {
+        return InvalidArgumentError(std::to_string(keys.size()) + " keys need " +
+                                    std::to_string(keys.size() * row_bytes) + " bytes of " +
+                                    RowDtypeName(contents.dtype) + " rows at dim " +
+                                    std::to_string(dim) + ", got " +
+                                    std::to_string(contents.encoded_values->size()));
+      }
+    } else if (contents.values->size() != keys.size() * static_cast<size_t>(dim)) {
       return InvalidArgumentError(std::to_string(keys.size()) + " keys need " +
                                   std::to_string(keys.size() * static_cast<size_t>(dim)) +
                                   " values at dim " + std::to_string(dim) + ", got " +

@@ -29,6 +29,10 @@ struct SnapshotContents {
   // distinct. Not owned; must outlive the write.
   const std::vector<uint64_t>* keys = nullptr;
   const std::vector<float>* values = nullptr;
+  // Or, instead of `values`: rows already encoded as `dtype` (row_codec.h),
+  // keys.size() * EncodedRowBytes(dim, dtype) bytes, stored byte for byte (so
+  // resharding a quantised snapshot never re-quantises). Not owned.
+  const std::string* encoded_values = nullptr;
   // How rows are stored (and later served); see row_codec.h.
   RowDtype dtype = RowDtype::kFloat32;
   // The dense (MLP) weights, opaque to this library.

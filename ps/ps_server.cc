@@ -44,9 +44,12 @@ Status PsServer::Start() {
                                 std::to_string(manifest_.num_shards()) + " shards (0.." +
                                 std::to_string(manifest_.num_shards() - 1) + ")");
   }
+  embedding::EmbeddingShard::LoadOptions load_options;
+  load_options.memory_budget_bytes = options_.memory_budget_bytes;
+  load_options.block_cache_bytes = options_.block_cache_bytes;
   IAK_ASSIGN_OR_RETURN(shard_,
                        embedding::EmbeddingShard::Open(options_.model_dir, manifest_,
-                                                       options_.shard));
+                                                       options_.shard, load_options));
   snapshot_id_ = manifest_.snapshot_id();
   StatusOr<std::unique_ptr<net::Listener>> listener = transport_->Listen(options_.listen_address);
   if (!listener.ok()) {
@@ -61,7 +64,8 @@ Status PsServer::Start() {
             << manifest_.num_shards() << " (replica " << options_.replica << ", "
             << shard_->num_rows() << " rows, dim " << shard_->dim() << ", "
             << embedding::RowDtypeName(shard_->dtype()) << ") of snapshot " << snapshot_id_ << " from "
-            << shard_->directory() << " at " << address_;
+            << shard_->directory() << " at " << address_
+            << (shard_->in_memory() ? "" : " (over the memory budget: served from RocksDB)");
   return Status::Ok();
 }
 
@@ -86,7 +90,9 @@ Status PsServer::Run(const std::atomic<bool>& stop) {
   proto::RegisterRequest request;
   request.set_role(proto::ROLE_SERVER);
   request.set_name(options_.name);
-  request.set_address(address_);
+  // Behind NAT or in a pod, peers reach this server at another address than
+  // the one it bound (e.g. tcp://0.0.0.0:7001 vs its DNS name).
+  request.set_address(options_.advertise_address.empty() ? address_ : options_.advertise_address);
   request.set_shard(options_.shard);
   request.set_replica(options_.replica);
   request.set_host(HostName());
@@ -171,7 +177,12 @@ void PsServer::HandlePull(const net::RpcCall& call) {
   // Rows are written straight into the reply frame, in the snapshot's
   // encoding; ZeroMQ then sends that buffer without another copy.
   std::string rows(n * shard_->row_bytes(), '\0');
-  const uint64_t missing = shard_->LookupEncoded(keys, n, rows.data());
+  StatusOr<uint64_t> looked_up = shard_->ReadRows(keys, n, rows.data());
+  if (!looked_up.ok()) {
+    ReplyError(call, looked_up.status().WithContext(options_.name));
+    return;
+  }
+  const uint64_t missing = *looked_up;
 
   proto::Envelope reply;
   proto::PullResponse* response = reply.mutable_pull_response();

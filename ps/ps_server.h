@@ -42,10 +42,19 @@ struct PsServerOptions {
   int replica = 0;
   // Where to listen; port 0 picks a free port (see address()).
   std::string listen_address = "tcp://127.0.0.1:0";
+  // The address registered with the scheduler for workers to connect to;
+  // empty = the address it listens on.
+  std::string advertise_address;
   // The scheduler to register with; empty = standalone, serve until stopped.
   std::string scheduler_address;
   // For logs, error replies and the scheduler. Default "ps-0".
   std::string name = "ps-0";
+  // The most memory the shard may take in memory (rows + index); a larger
+  // shard is served by RocksDB point reads through an LRU block cache of
+  // block_cache_bytes instead (same rows, slower). Default 0 = no limit.
+  uint64_t memory_budget_bytes = 0;
+  // That block cache's size. Default 64 MiB.
+  uint64_t block_cache_bytes = uint64_t{64} << 20;
 };
 
 class PsServer {

@@ -1,0 +1,70 @@
+// `iak snapshot import`: turns a user's embedding table into a model
+// directory (snapshot_format.h) from
+//   - a NumPy .npy row matrix (n, d) of float32/float16 plus keys: a text key
+//     file (one uint64 per line) or a .npy vector of n uint64/int64;
+//   - a safetensors file: the rows tensor (named by `tensor`, or the only 2-D
+//     float tensor), keys from a key file or from another tensor of the file;
+//   - a CSV/TSV table `key,v1,...,vd` (text_rows_file.h).
+// Rows are stored as `dtype` (row_codec.h) over `num_shards` shards. The
+// dense weights and model description come from `base_model_dir` when given
+// (so the snapshot can replace a pre-trained model's table, e.g. quantised);
+// without one the snapshot holds an empty dense blob and serves rows only.
+//
+// The snapshot id depends on the rows, their dtype, the shard count and the
+// dense weights, never on the input format, the input's row order or the time
+// (see docs/snapshots.md).
+#ifndef IAK_EMBEDDING_SNAPSHOT_IMPORT_H_
+#define IAK_EMBEDDING_SNAPSHOT_IMPORT_H_
+
+#include <string>
+
+#include "common/status.h"
+#include "embedding/row_codec.h"
+#include "embedding/row_table.h"
+#include "proto/iak.pb.h"
+
+namespace iak::embedding {
+
+enum class ImportFormat { kAuto, kNpy, kSafetensors, kCsv };
+
+// "auto", "npy", "safetensors", "csv" (also "tsv"); InvalidArgument otherwise.
+[[nodiscard]] StatusOr<ImportFormat> ParseImportFormat(const std::string& name);
+
+struct SnapshotImportOptions {
+  // The rows file.
+  std::string rows_path;
+  // Default kAuto: by extension (.npy, .safetensors, .csv/.tsv/.txt).
+  ImportFormat format = ImportFormat::kAuto;
+  // A key file: text (one key per line) or .npy. Required for .npy rows;
+  // for safetensors, this or keys_tensor.
+  std::string keys_path;
+  // safetensors: the rows tensor (default: the only 2-D float tensor) and
+  // the keys tensor.
+  std::string tensor;
+  std::string keys_tensor;
+  // How rows are stored. Default float32.
+  RowDtype dtype = RowDtype::kFloat32;
+  // Shards to write. Default 1.
+  int num_shards = 1;
+  // The model directory to write.
+  std::string out_dir;
+  // Optional: a model directory whose dense weights and description to keep.
+  std::string base_model_dir;
+  // Replace a model already in out_dir. Default false.
+  bool overwrite = false;
+};
+
+// Reads the rows and keys described by `options` (no writing).
+// InvalidArgument / DataLoss naming the file (and line, for text) and what is
+// wrong: unknown format, missing keys, a shape that is not (n, d), key and
+// row counts that differ; the readers' own errors.
+[[nodiscard]] StatusOr<RowTable> ReadRowTable(const SnapshotImportOptions& options);
+
+// Reads the table and writes the snapshot; returns its manifest. Errors as
+// ReadRowTable, LoadModelDirectory (base) and WriteModelDirectory, plus
+// InvalidArgument when the base model's embedding_dim differs from the rows'.
+[[nodiscard]] StatusOr<proto::ModelManifest> ImportSnapshot(const SnapshotImportOptions& options);
+
+}  // namespace iak::embedding
+
+#endif  // IAK_EMBEDDING_SNAPSHOT_IMPORT_H_

@@ -1,0 +1,90 @@
+#include "embedding/snapshot_tools.h"
+
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <utility>
+
+#include "embedding/manifest_io.h"
+#include "embedding/model_directory.h"
+#include "embedding/row_codec.h"
+#include "embedding/shard_scan.h"
+#include "embedding/snapshot_format.h"
+#include "embedding/snapshot_writer.h"
+
+namespace iak::embedding {
+
+bool SnapshotVerification::ok() const { return FirstError().ok(); }
+
+Status SnapshotVerification::FirstError() const {
+  for (const ShardVerification& shard : shards) {
+    if (!shard.status.ok()) return shard.status;
+  }
+  return dense;
+}
+
+StatusOr<SnapshotVerification> VerifySnapshot(const std::string& dir) {
+  SnapshotVerification result;
+  IAK_ASSIGN_OR_RETURN(result.manifest, ReadManifest(dir));
+  const proto::ModelManifest& manifest = result.manifest;
+  for (int shard = 0; shard < manifest.num_shards(); ++shard) {
+    ShardVerification check;
+    check.index = shard;
+    check.path = JoinPath(dir, manifest.shards(shard).path());
+    StatusOr<std::unique_ptr<rocksdb::DB>> db = OpenShardDb(dir, manifest, shard);
+    if (!db.ok()) {
+      check.status = db.status();
+    } else {
+      uint64_t& rows = check.rows_read;
+      check.status =
+          ScanShard(db->get(), dir, manifest, shard, [&rows](uint64_t, const char*) { ++rows; });
+    }
+    result.shards.push_back(std::move(check));
+  }
+  StatusOr<ModelDirectory> model = LoadModelDirectory(dir);
+  result.dense = model.ok() ? Status::Ok() : model.status();
+  return result;
+}
+
+StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir, const std::string& out_dir,
+                                               int num_shards, bool overwrite) {
+  if (num_shards <= 0) {
+    return InvalidArgumentError("the shard count must be positive, got " +
+                                std::to_string(num_shards));
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(out_dir, ec) && std::filesystem::equivalent(dir, out_dir, ec)) {
+    return InvalidArgumentError("reshard writes a new snapshot: --out must differ from " + dir);
+  }
+  IAK_ASSIGN_OR_RETURN(ModelDirectory model, LoadModelDirectory(dir));
+  const proto::ModelManifest& manifest = model.manifest;
+  IAK_ASSIGN_OR_RETURN(RowDtype dtype, ParseRowDtype(manifest.row_dtype()));
+  const size_t row_bytes = EncodedRowBytes(manifest.embedding_dim(), dtype);
+  uint64_t total_rows = 0;
+  for (const proto::ShardInfo& info : manifest.shards()) total_rows += info.num_rows();
+  std::vector<uint64_t> keys;
+  keys.reserve(total_rows);
+  std::string encoded;
+  encoded.reserve(total_rows * row_bytes);
+  for (int shard = 0; shard < manifest.num_shards(); ++shard) {
+    IAK_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenShardDb(dir, manifest, shard));
+    IAK_RETURN_IF_ERROR(ScanShard(db.get(), dir, manifest, shard,
+                                  [&](uint64_t key, const char* row) {
+                                    keys.push_back(key);
+                                    encoded.append(row, row_bytes);
+                                  }));
+  }
+  SnapshotContents contents;
+  contents.embedding_dim = manifest.embedding_dim();
+  contents.num_shards = num_shards;
+  contents.keys = &keys;
+  contents.encoded_values = &encoded;
+  contents.dtype = dtype;
+  contents.dense_blob = std::move(model.dense_blob);
+  contents.base_manifest = manifest;
+  contents.overwrite = overwrite;
+  IAK_RETURN_IF_ERROR(WriteModelDirectory(out_dir, contents));
+  return ReadManifest(out_dir);
+}
+
+}  // namespace iak::embedding

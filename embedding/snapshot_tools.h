@@ -1,0 +1,52 @@
+// `iak snapshot verify` and `iak snapshot reshard`: whole-snapshot checks
+// and rewrites on top of shard_scan.h.
+//
+// Thread-safety: pure functions over files.
+#ifndef IAK_EMBEDDING_SNAPSHOT_TOOLS_H_
+#define IAK_EMBEDDING_SNAPSHOT_TOOLS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "proto/iak.pb.h"
+
+namespace iak::embedding {
+
+struct ShardVerification {
+  int index = 0;
+  std::string path;      // the shard directory
+  uint64_t rows_read = 0;  // rows seen before the end or the first fault
+  Status status;         // OK, or DataLoss / NotFound / IoError naming the directory
+};
+
+struct SnapshotVerification {
+  proto::ModelManifest manifest;
+  std::vector<ShardVerification> shards;  // one per shard, in order
+  Status dense;                           // the dense weights' check
+  bool ok() const;
+  // The first failure (a shard's, then the dense file's), or OK.
+  Status FirstError() const;
+};
+
+// Re-reads every shard of the model in `dir` (all of it, RocksDB block
+// checksums included) and its dense file. A damaged shard does not stop the
+// others from being checked. Errors only when the manifest cannot be read
+// (as ReadManifest); damage is reported in the result.
+[[nodiscard]] StatusOr<SnapshotVerification> VerifySnapshot(const std::string& dir);
+
+// Rewrites the snapshot in `dir` with `num_shards` shards into `out_dir`:
+// every row byte for byte (no re-quantisation), the same dtype, dense weights
+// and model description. Reads (and so verifies) every shard first; holds the
+// whole table in memory. Returns the new manifest. Errors: those of
+// ReadManifest/LoadModelDirectory and ScanShard for the input,
+// InvalidArgument for num_shards <= 0 or out_dir == dir, and those of
+// WriteModelDirectory for the output.
+[[nodiscard]] StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir,
+                                                             const std::string& out_dir,
+                                                             int num_shards, bool overwrite);
+
+}  // namespace iak::embedding
+
+#endif  // IAK_EMBEDDING_SNAPSHOT_TOOLS_H_
