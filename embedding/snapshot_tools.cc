@@ -47,7 +47,8 @@ StatusOr<SnapshotVerification> VerifySnapshot(const std::string& dir) {
 }
 
 StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir, const std::string& out_dir,
-                                               int num_shards, bool overwrite) {
+                                               int num_shards, bool overwrite,
+                                               std::optional<RowDtype> target) {
   if (num_shards <= 0) {
     return InvalidArgumentError("the shard count must be positive, got " +
                                 std::to_string(num_shards));
@@ -80,6 +81,15 @@ StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir, const std
   contents.keys = &keys;
   contents.encoded_values = &encoded;
   contents.dtype = dtype;
+  std::vector<float> decoded;
+  if (target.has_value() && *target != dtype) {
+    decoded.resize(keys.size() * static_cast<size_t>(manifest.embedding_dim()));
+    DecodeRows(encoded.data(), keys.size(), manifest.embedding_dim(), dtype, decoded.data());
+    std::string().swap(encoded);
+    contents.encoded_values = nullptr;
+    contents.values = &decoded;
+    contents.dtype = *target;
+  }
   contents.dense_blob = std::move(model.dense_blob);
   contents.base_manifest = manifest;
   contents.overwrite = overwrite;

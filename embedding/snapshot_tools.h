@@ -6,10 +6,12 @@
 #define IAK_EMBEDDING_SNAPSHOT_TOOLS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
+#include "embedding/row_codec.h"
 #include "proto/iak.pb.h"
 
 namespace iak::embedding {
@@ -38,14 +40,18 @@ struct SnapshotVerification {
 
 // Rewrites the snapshot in `dir` with `num_shards` shards into `out_dir`:
 // every row byte for byte (no re-quantisation), the same dtype, dense weights
-// and model description. Reads (and so verifies) every shard first; holds the
+// and model description. With `dtype` set to another dtype than the input's,
+// rows are decoded to float32 and re-encoded as `dtype` instead (e.g. a
+// float32 pre-trained model to fp16 or int8; within that dtype's bounds). Reads (and so verifies) every shard first; holds the
 // whole table in memory. Returns the new manifest. Errors: those of
 // ReadManifest/LoadModelDirectory and ScanShard for the input,
 // InvalidArgument for num_shards <= 0 or out_dir == dir, and those of
 // WriteModelDirectory for the output.
 [[nodiscard]] StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir,
                                                              const std::string& out_dir,
-                                                             int num_shards, bool overwrite);
+                                                             int num_shards, bool overwrite,
+                                                             std::optional<RowDtype> dtype =
+                                                                 std::nullopt);
 
 }  // namespace iak::embedding
 

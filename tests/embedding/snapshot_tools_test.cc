@@ -146,6 +146,20 @@ TEST_F(SnapshotToolsTest, ReshardKeepsEveryRowAndTheIdFollowsTheLayout) {
   }
   // The same layout written directly and by resharding agree too.
   EXPECT_EQ(IdOf(Write("direct-3", 3)), IdOf(tmp_.Sub("float32-3")));
+  // Changing the dtype while resharding quantises the float32 rows exactly
+  // as writing them as that dtype does; asking for the same dtype copies.
+  for (RowDtype dtype : {RowDtype::kFloat16, RowDtype::kInt8}) {
+    const std::string out = tmp_.Sub(std::string("to-") + RowDtypeName(dtype));
+    StatusOr<proto::ModelManifest> quantised =
+        ReshardSnapshot(tmp_.Sub("float32-2"), out, 3, false, dtype);
+    ASSERT_TRUE(quantised.ok()) << quantised.status();
+    EXPECT_EQ(quantised->row_dtype(), RowDtypeName(dtype));
+    EXPECT_EQ(quantised->snapshot_id(),
+              IdOf(Write(std::string("direct3-") + RowDtypeName(dtype), 3, dtype)));
+  }
+  EXPECT_EQ(ReshardSnapshot(tmp_.Sub("int8-2"), tmp_.Sub("same"), 2, false, RowDtype::kInt8)
+                ->snapshot_id(),
+            IdOf(tmp_.Sub("int8-2")));
   // Refused: writing over the input, a non-positive count, an existing model.
   EXPECT_EQ(ReshardSnapshot(tmp_.Sub("float32-2"), tmp_.Sub("float32-2"), 3, true).status().code(),
             StatusCode::kInvalidArgument);

@@ -1,0 +1,178 @@
+// `iak snapshot import|inspect|verify|reshard`: bring an embedding table from
+// .npy, safetensors or CSV/TSV into a model directory, show one, check one
+// in full, rewrite one with another shard count. See docs/snapshots.md.
+//
+// --dtype, --shards, --out, --keys and --overwrite are shared with other
+// commands of this binary (gflags are process-wide); their defaults there
+// ("uniform" keys, 2 shards) are read as "not given" here.
+#include <gflags/gflags.h>
+
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "cli/commands.h"
+#include "embedding/embedding_shard.h"
+#include "embedding/manifest_io.h"
+#include "embedding/row_codec.h"
+#include "embedding/snapshot_format.h"
+#include "embedding/snapshot_import.h"
+#include "embedding/snapshot_tools.h"
+
+DECLARE_string(dtype);   // bench/pull_bench.cc
+DECLARE_int32(shards);   // cli/pretrain_command.cc
+DECLARE_string(out);     // cli/pretrain_command.cc
+DECLARE_string(keys);    // bench/pull_bench.cc
+DECLARE_bool(overwrite);  // cli/pretrain_command.cc
+
+DEFINE_string(tensor, "", "snapshot import: the safetensors tensor holding the rows "
+                          "(default: the only 2-D float tensor)");
+DEFINE_string(keys_tensor, "", "snapshot import: the safetensors tensor holding the keys");
+DEFINE_string(format, "auto", "snapshot import: npy, safetensors, csv, or auto (by extension)");
+DEFINE_string(base_model, "", "snapshot import: a model directory whose dense weights and "
+                              "description the snapshot keeps (so it can replace its table)");
+
+namespace iak::cli {
+namespace {
+
+bool IsDefault(const char* flag) {
+  return gflags::GetCommandLineFlagInfoOrDie(flag).is_default;
+}
+
+int Fail(const Status& status) {
+  std::cerr << "iak snapshot: " << status << "\n";
+  return 1;
+}
+
+int Usage() {
+  std::cerr
+      << "Usage:\n"
+         "  iak snapshot import ROWS --out=DIR [--keys=FILE | --keys_tensor=NAME] [--tensor=NAME]\n"
+         "        [--dtype=float32|fp16|int8] [--shards=N] [--base_model=DIR] [--overwrite]\n"
+         "        ROWS: rows.npy (with --keys=keys.txt|keys.npy), file.safetensors, table.csv|.tsv\n"
+         "  iak snapshot inspect DIR\n"
+         "  iak snapshot verify DIR                (exit 1 naming the first bad shard)\n"
+         "  iak snapshot reshard DIR --shards=N --out=DIR2 [--dtype=fp16|int8] [--overwrite]\n"
+         "Reference: docs/snapshots.md\n";
+  return 2;
+}
+
+void PrintManifest(const std::string& dir, const proto::ModelManifest& m) {
+  const embedding::RowDtype dtype = *embedding::ParseRowDtype(m.row_dtype());
+  const size_t row_bytes = embedding::EncodedRowBytes(m.embedding_dim(), dtype);
+  uint64_t total = 0;
+  for (const proto::ShardInfo& s : m.shards()) total += s.num_rows();
+  std::cout << "snapshot     " << dir << "\n"
+            << "snapshot_id  " << m.snapshot_id() << "\n"
+            << "format       " << m.format() << "\n"
+            << "dim          " << m.embedding_dim() << "\n"
+            << "dtype        " << embedding::RowDtypeName(dtype) << " (" << row_bytes
+            << " bytes a row)\n"
+            << "rows         " << total << "\n"
+            << "shards       " << m.num_shards() << "\n"
+            << "created_at   " << m.created_at() << "\n"
+            << "description  " << m.data_description() << "\n"
+            << "dense        " << m.dense_file() << " (checksum "
+            << embedding::HexDigest(m.dense_checksum()) << ")\n";
+  std::cout << "shard  rows        checksum          in-memory MB  path\n";
+  for (const proto::ShardInfo& s : m.shards()) {
+    char line[256];
+    std::snprintf(line, sizeof(line), "%-6d %-11llu %s  %12.1f  %s\n", s.index(),
+                  static_cast<unsigned long long>(s.num_rows()),
+                  embedding::HexDigest(s.checksum()).c_str(),
+                  embedding::EmbeddingShard::InMemoryBytes(s.num_rows(), row_bytes) / 1e6,
+                  s.path().c_str());
+    std::cout << line;
+  }
+}
+
+int Import(int argc, char** argv) {
+  if (argc < 3) return Usage();
+  embedding::SnapshotImportOptions options;
+  options.rows_path = argv[2];
+  if (!IsDefault("keys")) options.keys_path = FLAGS_keys;
+  options.tensor = FLAGS_tensor;
+  options.keys_tensor = FLAGS_keys_tensor;
+  options.out_dir = FLAGS_out;
+  options.base_model_dir = FLAGS_base_model;
+  options.overwrite = FLAGS_overwrite;
+  options.num_shards = IsDefault("shards") ? 1 : FLAGS_shards;
+  StatusOr<embedding::ImportFormat> format = embedding::ParseImportFormat(FLAGS_format);
+  if (!format.ok()) return Fail(format.status());
+  options.format = *format;
+  StatusOr<embedding::RowDtype> dtype = embedding::ParseRowDtype(FLAGS_dtype);
+  if (!dtype.ok()) return Fail(dtype.status());
+  options.dtype = *dtype;
+  if (options.out_dir.empty()) {
+    std::cerr << "iak snapshot import: give --out=DIR (the model directory to write)\n";
+    return 2;
+  }
+  StatusOr<proto::ModelManifest> manifest = embedding::ImportSnapshot(options);
+  if (!manifest.ok()) return Fail(manifest.status());
+  PrintManifest(options.out_dir, *manifest);
+  return 0;
+}
+
+int Inspect(int argc, char** argv) {
+  if (argc < 3) return Usage();
+  StatusOr<proto::ModelManifest> manifest = embedding::ReadManifest(argv[2]);
+  if (!manifest.ok()) return Fail(manifest.status());
+  PrintManifest(argv[2], *manifest);
+  return 0;
+}
+
+int Verify(int argc, char** argv) {
+  if (argc < 3) return Usage();
+  StatusOr<embedding::SnapshotVerification> result = embedding::VerifySnapshot(argv[2]);
+  if (!result.ok()) return Fail(result.status());
+  std::cout << "snapshot " << argv[2] << " (id " << result->manifest.snapshot_id() << ")\n";
+  for (const embedding::ShardVerification& shard : result->shards) {
+    std::cout << "  shard " << shard.index << " " << shard.path << ": "
+              << (shard.status.ok() ? "ok" : "BAD") << ", " << shard.rows_read << " of "
+              << result->manifest.shards(shard.index).num_rows() << " rows read\n";
+    if (!shard.status.ok()) std::cout << "    " << shard.status << "\n";
+  }
+  std::cout << "  dense " << result->manifest.dense_file() << ": "
+            << (result->dense.ok() ? "ok" : "BAD") << "\n";
+  if (!result->dense.ok()) std::cout << "    " << result->dense << "\n";
+  if (!result->ok()) {
+    std::cerr << "iak snapshot verify: " << argv[2] << " is damaged: " << result->FirstError()
+              << "\n";
+    return 1;
+  }
+  std::cout << "ok\n";
+  return 0;
+}
+
+int Reshard(int argc, char** argv) {
+  if (argc < 3) return Usage();
+  if (IsDefault("shards") || FLAGS_out.empty()) {
+    std::cerr << "iak snapshot reshard: give --shards=N and --out=DIR\n";
+    return 2;
+  }
+  std::optional<embedding::RowDtype> dtype;
+  if (!IsDefault("dtype")) {
+    StatusOr<embedding::RowDtype> parsed = embedding::ParseRowDtype(FLAGS_dtype);
+    if (!parsed.ok()) return Fail(parsed.status());
+    dtype = *parsed;
+  }
+  StatusOr<proto::ModelManifest> manifest = embedding::ReshardSnapshot(
+      argv[2], FLAGS_out, FLAGS_shards, FLAGS_overwrite, dtype);
+  if (!manifest.ok()) return Fail(manifest.status());
+  PrintManifest(FLAGS_out, *manifest);
+  return 0;
+}
+
+}  // namespace
+
+int RunSnapshot(int argc, char** argv) {
+  if (argc >= 2 && std::strcmp(argv[1], "import") == 0) return Import(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "inspect") == 0) return Inspect(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "verify") == 0) return Verify(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "reshard") == 0) return Reshard(argc, argv);
+  return Usage();
+}
+
+}  // namespace iak::cli
