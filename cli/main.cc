@@ -57,6 +57,10 @@ const Subcommand kSubcommands[] = {
     {"data", "data_command.cc",
      "`iak data convert` text files + schema -> binary shards; `iak data inspect` checks them",
      iak::cli::RunData},
+    {"snapshot", "snapshot_command.cc",
+     "`iak snapshot import` .npy/safetensors/CSV rows -> model directory; inspect, verify, "
+     "reshard",
+     iak::cli::RunSnapshot},
     {"bench", "bench/", "run a benchmark (`iak bench` lists them); prints figures and a JSON line",
      iak::cli::RunBench},
 };
