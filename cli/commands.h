@@ -13,7 +13,6 @@ int RunEval(int argc, char** argv);
 int RunDemo(int argc, char** argv);
 int RunBench(int argc, char** argv);
 int RunData(int argc, char** argv);
-int RunData(int argc, char** argv);
 int RunSubmit(int argc, char** argv);
 int RunStatus(int argc, char** argv);
 int RunCancel(int argc, char** argv);

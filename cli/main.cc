@@ -54,9 +54,6 @@ const Subcommand kSubcommands[] = {
     {"data", "data_command.cc",
      "`iak data convert` text files + schema -> binary shards; `iak data inspect` checks them",
      iak::cli::RunData},
-    {"data", "data_command.cc",
-     "`iak data convert` text files + schema -> binary shards; `iak data inspect` checks them",
-     iak::cli::RunData},
     {"snapshot", "snapshot_command.cc",
      "`iak snapshot import` .npy/safetensors/CSV rows -> model directory; inspect, verify, "
      "reshard",

@@ -9,6 +9,10 @@
 
 DEFINE_int32(shard, 0, "which shard of the snapshot this server serves");
 DEFINE_string(ps_listen, "tcp://127.0.0.1:0", "address to serve pulls on; port 0 = any free port");
+DEFINE_int32(replica, 0, "which replica of the shard this server is (0..replicas_per_shard-1)");
+DEFINE_string(advertise, "",
+              "address workers connect to, registered with the scheduler (default: --ps_listen "
+              "with its real port); for servers behind NAT or in pods");
 DEFINE_string(name, "", "node name for logs and errors (default ps-<shard>)");
 DEFINE_string(model_dir, "", "model directory to serve (default: the job spec's model_dir)");
 
@@ -28,6 +32,8 @@ int RunServer(int, char**) {
     transport_options = *from_spec;
   }
   options.shard = FLAGS_shard;
+  options.replica = FLAGS_replica;
+  options.advertise_address = FLAGS_advertise;
   options.listen_address = FLAGS_ps_listen;
   options.scheduler_address = FLAGS_scheduler;
   options.name = FLAGS_name.empty() ? "ps-" + std::to_string(FLAGS_shard) : FLAGS_name;

@@ -29,6 +29,7 @@ int RunScheduler(int, char**) {
   scheduler::SchedulerOptions options;
   options.listen_address = FLAGS_listen;
   options.num_servers = spec->num_servers();
+  options.replicas_per_shard = std::max(1, spec->replicas_per_shard());
   options.num_workers = spec->num_workers();
   options.heartbeat_interval = Duration(spec->timeouts().heartbeat_interval_ms());
   options.heartbeat_timeout = Duration(spec->timeouts().heartbeat_timeout_ms());

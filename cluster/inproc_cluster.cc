@@ -28,8 +28,9 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
                                      scheduler::JobMetrics* metrics) {
   const int num_servers = spec.num_servers();
   const int num_workers = spec.num_workers();
+  const int replicas = std::max(1, spec.replicas_per_shard());
   InProcClusterResult result;
-  result.servers.resize(num_servers);
+  result.servers.resize(num_servers * replicas);
   result.workers.resize(num_workers);
   result.adapters.resize(num_workers);
   result.steps_done.resize(num_workers);
@@ -38,6 +39,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
   scheduler::SchedulerOptions sched_options;
   sched_options.listen_address = "inproc://scheduler";
   sched_options.num_servers = num_servers;
+  sched_options.replicas_per_shard = replicas;
   sched_options.num_workers = num_workers;
   sched_options.heartbeat_interval = Duration(spec.timeouts().heartbeat_interval_ms());
   sched_options.heartbeat_timeout = Duration(spec.timeouts().heartbeat_timeout_ms());
@@ -51,18 +53,22 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
   std::vector<std::thread> threads;
   threads.emplace_back([&] { result.scheduler = scheduler.Run(stop); });
   for (int shard = 0; shard < num_servers; ++shard) {
-    threads.emplace_back([&, shard] {
-      ps::PsServerOptions options;
-      options.model_dir = spec.model_dir();
-      options.shard = shard;
-      options.listen_address = "inproc://ps-" + std::to_string(shard);
-      options.scheduler_address = scheduler.address();
-      options.name = "ps-" + std::to_string(shard);
-      ps::PsServer server(options, &transport);
-      Status status = server.Start();
-      if (status.ok()) status = server.Run(stop);
-      result.servers[shard] = status;
-    });
+    for (int replica = 0; replica < replicas; ++replica) {
+      threads.emplace_back([&, shard, replica] {
+        ps::PsServerOptions options;
+        options.model_dir = spec.model_dir();
+        options.shard = shard;
+        options.replica = replica;
+        options.name =
+            "ps-" + std::to_string(shard) + (replicas > 1 ? "-r" + std::to_string(replica) : "");
+        options.listen_address = "inproc://" + options.name;
+        options.scheduler_address = scheduler.address();
+        ps::PsServer server(options, &transport);
+        Status status = server.Start();
+        if (status.ok()) status = server.Run(stop);
+        result.servers[shard * replicas + replica] = status;
+      });
+    }
   }
   auto group = std::make_shared<collective::InProcGroup>(num_workers);
   std::vector<std::string> domain_names(num_workers);

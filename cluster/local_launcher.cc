@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -93,19 +94,25 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
   }
   std::cerr << "scheduler listening at " << scheduler_address << "\n";
 
+  const int replicas = std::max(1, spec.replicas_per_shard());
   std::vector<std::unique_ptr<ChildProcess>> servers;
   for (int shard = 0; shard < spec.num_servers(); ++shard) {
-    const std::string name = "ps-" + std::to_string(shard);
-    IAK_ASSIGN_OR_RETURN(
-        std::unique_ptr<ChildProcess> ps,
-        ChildProcess::Start(name,
-                            {options.iak_binary, "ps", "--job=" + options.job_spec_path,
-                             "--shard=" + std::to_string(shard), "--scheduler=" + scheduler_address,
-                             "--name=" + name},
-                            options.run_dir + "/" + name + ".log"));
-    servers.push_back(std::move(ps));
+    for (int replica = 0; replica < replicas; ++replica) {
+      const std::string name =
+          "ps-" + std::to_string(shard) + (replicas > 1 ? "-r" + std::to_string(replica) : "");
+      IAK_ASSIGN_OR_RETURN(
+          std::unique_ptr<ChildProcess> ps,
+          ChildProcess::Start(
+              name,
+              {options.iak_binary, "ps", "--job=" + options.job_spec_path,
+               "--shard=" + std::to_string(shard), "--replica=" + std::to_string(replica),
+               "--scheduler=" + scheduler_address, "--name=" + name,
+               "--ps_listen=tcp://" + options.advertise_host + ":0"},
+              options.run_dir + "/" + name + ".log"));
+      servers.push_back(std::move(ps));
+    }
   }
-  std::cerr << spec.num_servers() << " parameter server(s) started\n";
+  std::cerr << servers.size() << " parameter server(s) started\n";
 
   std::vector<std::string> mpirun = {options.mpirun, "--allow-run-as-root", "--oversubscribe",
                                      "--bind-to", "none"};
@@ -127,6 +134,7 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
   for (const proto::PhaseCommand& phase : spec.phases()) phase_steps.push_back(phase.steps());
   JobProgress progress(phase_steps);
   bool workers_done = false;
+  std::set<std::string> reported_dead;
   bool scheduler_done = false;
   while (true) {
     if (options.echo_progress) EchoProgress(workers->log_path(), &progress_offset, &progress);
@@ -151,7 +159,13 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
     bool servers_done = true;
     for (auto& ps : servers) {
       if (std::optional<int> code = ps->Poll()) {
-        if (*code != 0) return Failed(*ps, *code);
+        // With replicas, one server's death is the scheduler's to judge: the
+        // job goes on while its shard has another replica.
+        if (*code != 0 && replicas == 1) return Failed(*ps, *code);
+        if (*code != 0 && reported_dead.insert(ps->name()).second) {
+          std::cerr << ps->name() << " exited with code " << *code
+                    << "; its shard's other replicas serve on\n";
+        }
       } else {
         servers_done = false;
       }

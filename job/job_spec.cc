@@ -115,6 +115,12 @@ Status Validate(const proto::JobSpec& spec) {
   if (spec.num_servers() < 1) {
     return bad("num_servers", std::to_string(spec.num_servers()), ">= 1");
   }
+  if (spec.replicas_per_shard() < 0) {
+    return bad("replicas_per_shard", std::to_string(spec.replicas_per_shard()), ">= 1 (0 = 1)");
+  }
+  if (spec.row_cache_bytes() < 0) {
+    return bad("row_cache_bytes", std::to_string(spec.row_cache_bytes()), ">= 0");
+  }
   if (spec.num_workers() < 1) {
     return bad("num_workers", std::to_string(spec.num_workers()), ">= 1");
   }

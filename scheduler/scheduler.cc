@@ -53,7 +53,8 @@ std::string Origin(const proto::RegisterRequest& request) {
 
 bool SameRegistration(const proto::RegisterRequest& a, const proto::RegisterRequest& b) {
   return a.role() == b.role() && a.name() == b.name() && a.address() == b.address() &&
-         a.shard() == b.shard() && a.rank() == b.rank() && a.host() == b.host() &&
+         a.shard() == b.shard() && a.replica() == b.replica() && a.rank() == b.rank() &&
+         a.host() == b.host() &&
          a.pid() == b.pid();
 }
 
@@ -160,13 +161,19 @@ Status Scheduler::ValidateRegister(const proto::RegisterRequest& request, int* e
   const std::map<int, int>* slots = nullptr;
   int slot = 0;
   if (request.role() == proto::ROLE_SERVER) {
-    slot = request.shard();
-    if (slot < 0 || slot >= options_.num_servers) {
-      return InvalidArgumentError(name + " asked for shard " + std::to_string(slot) +
+    if (request.shard() < 0 || request.shard() >= options_.num_servers) {
+      return InvalidArgumentError(name + " asked for shard " + std::to_string(request.shard()) +
                                   " but the job has " + std::to_string(options_.num_servers) +
-                                  " servers (shards 0.." +
-                                  std::to_string(options_.num_servers - 1) + ")");
+                                  " shards (0.." + std::to_string(options_.num_servers - 1) +
+                                  ")");
     }
+    if (request.replica() < 0 || request.replica() >= replicas()) {
+      return InvalidArgumentError(name + " asked for replica " + std::to_string(request.replica()) +
+                                  " of shard " + std::to_string(request.shard()) +
+                                  " but the job has " + std::to_string(replicas()) +
+                                  " replica(s) per shard");
+    }
+    slot = request.shard() * replicas() + request.replica();
     if (request.address().empty()) {
       return InvalidArgumentError(name + " registered as a server without an address");
     }
@@ -188,13 +195,19 @@ Status Scheduler::ValidateRegister(const proto::RegisterRequest& request, int* e
   auto it = slots->find(slot);
   if (it == slots->end()) return Status::Ok();
   const Node& holder = nodes_.at(it->second);
+  // A restarted replica takes the place of the one that was dropped.
+  if (holder.left && request.role() == proto::ROLE_SERVER) return Status::Ok();
   if (SameRegistration(holder.info, request) && !holder.left) {
     *existing = holder.id;  // a retry of a request whose reply was lost
     return Status::Ok();
   }
   const bool server = request.role() == proto::ROLE_SERVER;
+  const std::string what =
+      server ? "shard " + std::to_string(request.shard()) +
+                   (replicas() > 1 ? " replica " + std::to_string(request.replica()) : "")
+             : "rank " + std::to_string(slot);
   return Status(StatusCode::kAlreadyExists,
-                std::string(server ? "shard " : "rank ") + std::to_string(slot) +
+                what +
                     " is already taken by " + holder.label + Origin(holder.info) + "; " + name +
                     Origin(request) + " cannot have it too: check the " +
                     (server ? "--shard" : "--rank") + " of each " +
@@ -221,7 +234,7 @@ void Scheduler::HandleRegister(const net::RpcCall& call) {
       options_.metrics->NodeRegistered(node.info.name(), request.role());
     }
     if (request.role() == proto::ROLE_SERVER) {
-      server_by_shard_[request.shard()] = id;
+      server_by_shard_[request.shard() * replicas() + request.replica()] = id;
       LOG(INFO) << node.label << " registered: shard " << request.shard() << " at "
                 << request.address() << Origin(request);
     } else {
@@ -320,6 +333,12 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
   LOG(INFO) << node.label << " deregistered";
   if (options_.metrics != nullptr) options_.metrics->NodeLeft(node.info.name());
   const proto::Role role = node.info.role();
+  if (state_ == State::kRunning && role == proto::ROLE_SERVER &&
+      ShardHasOtherLiveReplica(node.info.shard(), node.id, options_.clock->Now())) {
+    LOG(WARNING) << node.label << " left; shard " << node.info.shard()
+                 << " is served by its other replica(s)";
+    return;
+  }
   if (state_ == State::kRunning ||
       (state_ == State::kFinished && role == proto::ROLE_SERVER)) {
     End(State::kFailed, FailedPreconditionError(
@@ -343,7 +362,10 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
 void Scheduler::MaybeCompleteBarrier() {
   if (state_ != State::kRunning) return;
   if (static_cast<int>(waiting_.size()) < options_.num_workers) return;
-  if (static_cast<int>(server_by_shard_.size()) < options_.num_servers) return;
+  // Hand out only live servers: drop replicas that died since the last tick.
+  CheckLiveness(options_.clock->Now());
+  if (state_ != State::kRunning) return;
+  if (static_cast<int>(server_by_shard_.size()) < options_.num_servers * replicas()) return;
   proto::PhaseCommand command;
   if (barrier_index_ < options_.plan.size()) {
     command = options_.plan[barrier_index_];
@@ -369,10 +391,12 @@ void Scheduler::MaybeCompleteBarrier() {
 
 proto::BarrierResponse Scheduler::BarrierReply(const proto::PhaseCommand& command) const {
   proto::BarrierResponse response;
-  for (const auto& [shard, id] : server_by_shard_) {  // std::map: sorted by shard
+  for (const auto& [slot, id] : server_by_shard_) {  // std::map: sorted by shard, replica
     const Node& node = nodes_.at(id);
+    if (node.left) continue;  // a dead replica; its shard still has another
     proto::ServerAddress* server = response.add_servers();
-    server->set_shard(shard);
+    server->set_shard(node.info.shard());
+    server->set_replica(node.info.replica());
     server->set_address(node.info.address());
     server->set_name(node.info.name());
   }
@@ -434,7 +458,8 @@ void Scheduler::Tick(const std::atomic<bool>& stop) {
 }
 
 void Scheduler::CheckStartup(TimePoint now) {
-  const bool all_in = static_cast<int>(server_by_shard_.size()) == options_.num_servers &&
+  const bool all_in =
+      static_cast<int>(server_by_shard_.size()) == options_.num_servers * replicas() &&
                       static_cast<int>(worker_by_rank_.size()) == options_.num_workers;
   if (all_in || now - started_at_ < options_.startup_timeout) return;
   std::string missing;
@@ -442,7 +467,12 @@ void Scheduler::CheckStartup(TimePoint now) {
     missing += (missing.empty() ? "" : ", ") + what;
   };
   for (int shard = 0; shard < options_.num_servers; ++shard) {
-    if (server_by_shard_.count(shard) == 0) add("server of shard " + std::to_string(shard));
+    for (int replica = 0; replica < replicas(); ++replica) {
+      if (server_by_shard_.count(shard * replicas() + replica) == 0) {
+        add("server of shard " + std::to_string(shard) +
+            (replicas() > 1 ? " replica " + std::to_string(replica) : ""));
+      }
+    }
   }
   for (int rank = 0; rank < options_.num_workers; ++rank) {
     if (worker_by_rank_.count(rank) == 0) add("worker of rank " + std::to_string(rank));
@@ -454,11 +484,29 @@ void Scheduler::CheckStartup(TimePoint now) {
                             "?"));
 }
 
+bool Scheduler::ShardHasOtherLiveReplica(int shard, int except, TimePoint now) const {
+  for (const auto& [slot, id] : server_by_shard_) {
+    const Node& node = nodes_.at(id);
+    if (id == except || node.info.shard() != shard || node.left) continue;
+    if (now - node.last_seen < options_.heartbeat_timeout) return true;
+  }
+  return false;
+}
+
 void Scheduler::CheckLiveness(TimePoint now) {
   std::string dead;
-  for (const auto& [id, node] : nodes_) {
+  for (auto& [id, node] : nodes_) {
     if (node.left || now - node.last_seen < options_.heartbeat_timeout) continue;
     if (options_.metrics != nullptr) options_.metrics->NodeDead(node.info.name());
+    if (node.info.role() == proto::ROLE_SERVER &&
+        ShardHasOtherLiveReplica(node.info.shard(), id, now)) {
+      // Workers fail over to the shard's other replicas; the job goes on.
+      LOG(WARNING) << node.label << " sent no heartbeat for " << Seconds(now - node.last_seen)
+                   << "; dropped, shard " << node.info.shard() << " is served by its other "
+                   << "replica(s)";
+      node.left = true;
+      continue;
+    }
     dead += (dead.empty() ? "" : "; ") + node.label + " sent no heartbeat for " +
             Seconds(now - node.last_seen);
   }

@@ -30,6 +30,7 @@
 #define IAK_SCHEDULER_SCHEDULER_H_
 
 #include <atomic>
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,7 +48,11 @@ namespace iak::scheduler {
 struct SchedulerOptions {
   // Where to listen, e.g. "tcp://0.0.0.0:7000" or "inproc://scheduler".
   std::string listen_address;
-  int num_servers = 0;  // one per shard; >= 0
+  int num_servers = 0;  // shards; >= 0
+  // Servers per shard (replicas). A replica that dies or leaves is dropped
+  // while its shard has another live replica; the job fails only when a shard
+  // has none left. Default 1.
+  int replicas_per_shard = 1;
   int num_workers = 0;  // ranks 0..num_workers-1; >= 1
   // Heartbeat period told to nodes at Register. Default 500 ms.
   Duration heartbeat_interval = Duration(500);
@@ -124,6 +129,10 @@ class Scheduler {
   bool AllLiveNodesTold(TimePoint now) const;
   bool ShuttingDown() const;
   bool AllLeft(proto::Role role) const;
+  // True when `shard` has a live (registered, not left, heard from within the
+  // heartbeat timeout) server other than node `except`.
+  bool ShardHasOtherLiveReplica(int shard, int except, TimePoint now) const;
+  int replicas() const { return std::max(1, options_.replicas_per_shard); }
 
   void Reply(const net::RpcCall& call, proto::Envelope reply);
   void ReplyError(const net::RpcCall& call, const Status& error);
@@ -140,7 +149,8 @@ class Scheduler {
   Status outcome_;     // why the job failed or was cancelled
   TimePoint ended_at_;  // when state_ left kRunning/kFinished
   std::map<int, Node> nodes_;         // by node id
-  std::map<int, int> server_by_shard_;  // shard -> node id
+  // shard * replicas_per_shard + replica -> node id; sorted by shard, replica.
+  std::map<int, int> server_by_shard_;
   std::map<int, int> worker_by_rank_;   // rank -> node id
   int next_node_id_ = 1;              // 0 is the scheduler
   size_t barrier_index_ = 0;          // the barrier workers gather at

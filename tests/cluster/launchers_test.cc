@@ -130,6 +130,47 @@ TEST_F(LaunchersTest, CurveSecuredJobGivesTheSameAdapters) {
   ExpectSameAdapters("local", "secure");
 }
 
+TEST_F(LaunchersTest, KilledReplicaIsSurvivedWithExactValues) {
+  // Two replicas per shard; one is SIGKILLed mid-run. Workers fail over, the
+  // scheduler drops the dead replica, and the adapters come out bit-identical
+  // to those of the same job without the failure (rows are exact copies).
+  auto spec_with_replicas = [](const std::string& name) {
+    const std::string path = WriteSpec(name, 400);
+    std::ofstream(path, std::ios::app)
+        << "replicas_per_shard: 2\n"
+        << "timeouts { heartbeat_timeout_ms: 3000 pull_timeout_ms: 1000 }\n";
+    return path;
+  };
+  std::string out;
+  ASSERT_EQ(RunTool({IAK_BINARY, "submit", spec_with_replicas("replicated")}, &out), 0) << out;
+
+  const std::string spec = spec_with_replicas("failover");
+  ASSERT_EQ(RunTool({IAK_BINARY, "submit", spec, "--detach"}, &out), 0) << out;
+  const std::string job_dir = *dir_ + "/failover";
+  const Deadline running = Deadline::After(Duration(60000));
+  while (ReadFile(job_dir + "/logs/workers.log").find("compression step") == std::string::npos) {
+    ASSERT_FALSE(running.Expired()) << "the job never made progress";
+    usleep(20 * 1000);
+  }
+  // The PS processes run with the resolved spec of the job directory.
+  ASSERT_EQ(RunTool({"pkill", "-KILL", "-f", "--", job_dir + "/job.pbtxt --shard=0 --replica=0"},
+                    &out),
+            0)
+      << "no such replica process: " << out;
+  const Deadline done = Deadline::After(Duration(120000));
+  while (true) {
+    StatusOr<proto::JobState> state = ReadJobState(job_dir);
+    ASSERT_TRUE(state.ok()) << state.status();
+    if (state->state() != "RUNNING" && state->state() != "SUBMITTED") {
+      ASSERT_EQ(state->state(), "SUCCEEDED") << state->message();
+      break;
+    }
+    ASSERT_FALSE(done.Expired()) << "the job did not finish after the replica was killed";
+    usleep(50 * 1000);
+  }
+  ExpectSameAdapters("replicated", "failover");
+}
+
 TEST_F(LaunchersTest, DetachedJobCanBeWatchedAndCancelled) {
   std::string out;
   const std::string spec = WriteSpec("detached", 1000000);

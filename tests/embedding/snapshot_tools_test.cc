@@ -136,7 +136,9 @@ TEST_F(SnapshotToolsTest, ReshardKeepsEveryRowAndTheIdFollowsTheLayout) {
       const float* rb = (*tb)->Find(key);
       ASSERT_TRUE(ra != nullptr && rb != nullptr) << key;
       ASSERT_EQ(std::memcmp(ra, rb, kDim * sizeof(float)), 0) << key;
-      if (dtype == RowDtype::kFloat32) ASSERT_EQ(std::memcmp(ra, row.data(), kDim * 4), 0);
+      if (dtype == RowDtype::kFloat32) {
+        ASSERT_EQ(std::memcmp(ra, row.data(), kDim * 4), 0);
+      }
     }
     // Back to two shards: the very same snapshot (same id) as the original.
     StatusOr<proto::ModelManifest> back =

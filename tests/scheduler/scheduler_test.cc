@@ -321,3 +321,73 @@ TEST_F(SchedulerTest, BadOptionsAreRefusedAtStart) {
 
 }  // namespace
 }  // namespace iak::scheduler
+
+namespace iak::scheduler {
+namespace {
+
+proto::RegisterRequest ReplicaRequest(int shard, int replica) {
+  proto::RegisterRequest request;
+  request.set_role(proto::ROLE_SERVER);
+  request.set_shard(shard);
+  request.set_replica(replica);
+  request.set_name("ps-" + std::to_string(shard) + "-r" + std::to_string(replica));
+  request.set_address("inproc://" + request.name());
+  return request;
+}
+
+TEST_F(SchedulerTest, ADeadReplicaIsDroppedWhileItsShardHasAnother) {
+  SchedulerOptions options = Options(1, 1);
+  options.replicas_per_shard = 2;
+  options.clock = &clock_;
+  options.heartbeat_timeout = Duration(10000);
+  StartScheduler(options);
+  auto r0 = Client("ps-0-r0");
+  auto r1 = Client("ps-0-r1");
+  auto worker = Client("worker-0");
+  auto r0_id = r0->Register(ReplicaRequest(0, 0));
+  auto r1_id = r1->Register(ReplicaRequest(0, 1));
+  auto w_id = worker->Register(WorkerRequest(0));
+  ASSERT_TRUE(r0_id.ok() && r1_id.ok() && w_id.ok());
+  // A second server for the same (shard, replica) is refused.
+  proto::RegisterRequest other = ReplicaRequest(0, 1);
+  other.set_name("ps-0-r1b");
+  other.set_address("inproc://ps-0-r1b");
+  auto duplicate = Client("ps-0-r1b")->Register(other);
+  EXPECT_EQ(duplicate.status().code(), StatusCode::kAlreadyExists);
+
+  auto start = worker->Barrier("start", Deadline::After(kWait));
+  ASSERT_TRUE(start.ok()) << start.status();
+  ASSERT_EQ(start->servers_size(), 2);
+  EXPECT_EQ(start->servers(0).replica(), 0);
+  EXPECT_EQ(start->servers(1).replica(), 1);
+
+  // Replica 1 goes silent; replica 0 and the worker keep beating.
+  auto rpc = RawClient();
+  clock_.Advance(Duration(6000));
+  EXPECT_EQ(Heartbeat(rpc.get(), *r0_id).value(), false);
+  EXPECT_EQ(Heartbeat(rpc.get(), *w_id).value(), false);
+  clock_.Advance(Duration(5000));
+  EXPECT_EQ(Heartbeat(rpc.get(), *r0_id).value(), false);  // the job goes on
+  EXPECT_EQ(Heartbeat(rpc.get(), *w_id).value(), false);
+  auto next = worker->Barrier("compression-done", Deadline::After(kWait));
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->servers_size(), 1);  // only the live replica is handed out
+  EXPECT_EQ(next->servers(0).name(), "ps-0-r0");
+
+  // The last replica of the shard dies too: now the job fails.
+  clock_.Advance(Duration(9000));
+  EXPECT_EQ(Heartbeat(rpc.get(), *w_id).value(), false);
+  clock_.Advance(Duration(2000));
+  // The failure is seen at the next tick; the surviving worker is then told
+  // to shut down (bounded wait: ticks run on real time).
+  const Deadline told = Deadline::After(Duration(10000));
+  while (!Heartbeat(rpc.get(), *w_id).value() && !told.Expired()) {
+    std::this_thread::yield();
+  }
+  Status result = RunResult();
+  EXPECT_EQ(result.code(), StatusCode::kUnavailable) << result;
+  EXPECT_THAT(result.message(), HasSubstr("ps-0-r0"));
+}
+
+}  // namespace
+}  // namespace iak::scheduler
