@@ -14,6 +14,9 @@ DEFINE_string(advertise, "",
               "address workers connect to, registered with the scheduler (default: --ps_listen "
               "with its real port); for servers behind NAT or in pods");
 DEFINE_string(name, "", "node name for logs and errors (default ps-<shard>)");
+DEFINE_int64(memory_budget_mb, 0,
+             "serve a shard larger than this from RocksDB reads instead of memory (0 = no limit)");
+DEFINE_int64(block_cache_mb, 64, "RocksDB block cache for a shard served from disk");
 DEFINE_string(model_dir, "", "model directory to serve (default: the job spec's model_dir)");
 
 namespace iak::cli {
@@ -33,6 +36,8 @@ int RunServer(int, char**) {
   }
   options.shard = FLAGS_shard;
   options.replica = FLAGS_replica;
+  options.memory_budget_bytes = static_cast<uint64_t>(FLAGS_memory_budget_mb) << 20;
+  options.block_cache_bytes = static_cast<uint64_t>(FLAGS_block_cache_mb) << 20;
   options.advertise_address = FLAGS_advertise;
   options.listen_address = FLAGS_ps_listen;
   options.scheduler_address = FLAGS_scheduler;
