@@ -66,6 +66,13 @@ void ApplyDefaults(proto::JobSpec* spec) {
   if (t->barrier_timeout_ms() == 0) t->set_barrier_timeout_ms(300000);
   if (t->collective_timeout_ms() == 0) t->set_collective_timeout_ms(60000);
   if (t->pull_timeout_ms() == 0) t->set_pull_timeout_ms(10000);
+  proto::FrozenPrefixCacheSpec* cache = spec->mutable_frozen_prefix_cache();
+  if (cache->memory_budget_mb() == 0) cache->set_memory_budget_mb(1024);
+  proto::CheckpointSpec* checkpoint = spec->mutable_checkpoint();
+  // checkpoint.directory stays empty = <output_dir>/checkpoints, resolved
+  // where it is used, so that a later change of output_dir carries it along.
+  if (checkpoint->every_n_steps() == 0) checkpoint->set_every_n_steps(100);
+  if (checkpoint->keep_last() == 0) checkpoint->set_keep_last(3);
 }
 
 Status Validate(const proto::JobSpec& spec) {
@@ -123,6 +130,19 @@ Status Validate(const proto::JobSpec& spec) {
   }
   if (spec.num_workers() < 1) {
     return bad("num_workers", std::to_string(spec.num_workers()), ">= 1");
+  }
+  const proto::FrozenPrefixCacheSpec& cache = spec.frozen_prefix_cache();
+  if (!proto::FrozenPrefixCacheSpec::Mode_IsValid(cache.mode())) {
+    return bad("frozen_prefix_cache.mode", std::to_string(cache.mode()),
+               "MODE_AUTO, MODE_ON or MODE_OFF");
+  }
+  if (cache.memory_budget_mb() < 0) {
+    return bad("frozen_prefix_cache.memory_budget_mb", std::to_string(cache.memory_budget_mb()),
+               ">= 0 (0 = 1024)");
+  }
+  if (spec.checkpoint().keep_last() < 0) {
+    return bad("checkpoint.keep_last", std::to_string(spec.checkpoint().keep_last()),
+               ">= 1 (0 = 3)");
   }
   return Status::Ok();
 }

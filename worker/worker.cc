@@ -3,9 +3,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
+#include <filesystem>
 #include <memory>
-#include <set>
+#include <mutex>
 #include <random>
+#include <set>
+#include <utility>
 
 #include "data/batcher.h"
 #include "data/split.h"
@@ -20,6 +24,7 @@
 #include "scheduler/scheduler_client.h"
 #include "worker/adapter_store.h"
 #include "worker/batch_pipeline.h"
+#include "worker/checkpoint.h"
 #include "worker/frozen_prefix_cache.h"
 #include "worker/job_data.h"
 #include "worker/row_source.h"
@@ -67,6 +72,69 @@ StatusOr<std::unique_ptr<FrozenPrefixCache>> MakeFrozenPrefixCache(const proto::
                          std::to_string(::getpid()) + ".bin";
   }
   return FrozenPrefixCache::Create(options);
+}
+
+// Pulls through `inner`, except while `skipping`: then every row is zero and
+// nothing goes over the network. A resumed worker replays the batches before
+// its checkpoint through the pipeline (so its batchers and noise generator
+// reach exactly the state they had) without pulling their rows.
+class SkippingRowSource : public RowSource {
+ public:
+  explicit SkippingRowSource(RowSource* inner) : inner_(inner) {}
+  void set_skipping(bool skipping) { skipping_ = skipping; }  // pipeline thread
+  Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override {
+    if (!skipping_) return inner_->Fetch(keys, n, rows_out);
+    (void)keys;
+    std::fill(rows_out, rows_out + n * static_cast<size_t>(dim_), 0.0f);
+    return Status::Ok();
+  }
+  void set_dim(int dim) { dim_ = dim; }
+
+ private:
+  RowSource* inner_;
+  int dim_ = 0;
+  bool skipping_ = false;
+};
+
+bool SameCursors(const std::vector<data::BatchCursor>& a, const std::vector<data::BatchCursor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].epoch != b[i].epoch || a[i].position != b[i].position) return false;
+  }
+  return true;
+}
+
+std::string CheckpointDir(const proto::JobSpec& spec) {
+  return spec.checkpoint().directory().empty() ? spec.output_dir() + "/checkpoints"
+                                               : spec.checkpoint().directory();
+}
+
+// Copies a loaded checkpoint into the adapters and optimizers, checking that
+// it belongs to this job's domains and adapter shape.
+Status RestoreCheckpoint(const LoadedCheckpoint& loaded, const std::vector<std::string>& names,
+                         std::vector<model::IakModule>* adapters,
+                         std::vector<model::Adam>* optimizers) {
+  const Checkpoint& c = loaded.checkpoint;
+  const std::string fix = "; resume only with the job spec that wrote it, or remove the directory";
+  if (c.domains.size() != names.size()) {
+    return FailedPreconditionError(loaded.path + " holds " + std::to_string(c.domains.size()) +
+                                   " domain(s) but the job trains " +
+                                   std::to_string(names.size()) + fix);
+  }
+  for (size_t d = 0; d < names.size(); ++d) {
+    const DomainCheckpoint& dc = c.domains[d];
+    model::IakModule& adapter = (*adapters)[d];
+    if (dc.domain != names[d] || dc.params.size() != adapter.num_params()) {
+      return FailedPreconditionError(
+          loaded.path + ": domain " + std::to_string(d) + " is '" + dc.domain + "' with " +
+          std::to_string(dc.params.size()) + " parameters, the job has '" + names[d] + "' with " +
+          std::to_string(adapter.num_params()) + fix);
+    }
+    std::copy(dc.params.begin(), dc.params.end(), adapter.mutable_params());
+    IAK_RETURN_IF_ERROR((*optimizers)[d].Deserialize(dc.adam_state).WithContext(
+        loaded.path + " domain " + dc.domain));
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -165,13 +233,47 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
         data::ShardIds(job.splits[domain].train, rank, world), batch_options));
   }
 
+  // Checkpoints (docs/elastic.md): rank 0 writes them; on resume every rank
+  // loads the same latest intact one (the directory must be shared).
+  const proto::CheckpointSpec& ckpt_spec = spec.checkpoint();
+  CheckpointStoreOptions store_options;
+  store_options.dir = CheckpointDir(spec);
+  store_options.keep_last = std::max(1, ckpt_spec.keep_last());
+  CheckpointStore checkpoints(store_options);
+  int32_t resume_phase = 0;     // phase index to continue in
+  int64_t resume_step = 0;      // steps already done in that phase
+  std::vector<data::BatchCursor> resume_cursors;  // rank 0's, from the file
+  std::string resume_path;
+  const auto resume_start = std::chrono::steady_clock::now();
+  if (ckpt_spec.resume()) {
+    StatusOr<LoadedCheckpoint> loaded = checkpoints.LoadLatest();
+    if (!loaded.ok() && loaded.status().code() == StatusCode::kNotFound) {
+      LOG(WARNING) << options_.name << ": --resume: no checkpoint in " << store_options.dir
+                   << "; starting from the beginning";
+    } else {
+      IAK_RETURN_IF_ERROR(loaded.status().WithContext(options_.name + " --resume"));
+      IAK_RETURN_IF_ERROR(RestoreCheckpoint(*loaded, domain_names_, &adapters_, &optimizers));
+      resume_phase = loaded->checkpoint.phase_index;
+      resume_step = loaded->checkpoint.step;
+      resume_path = loaded->path;
+      for (const DomainCheckpoint& dc : loaded->checkpoint.domains) {
+        resume_cursors.push_back(dc.cursor);
+      }
+      for (const auto& [path, why] : loaded->refused) {
+        LOG(WARNING) << options_.name << ": --resume refused " << path << ": " << why;
+      }
+    }
+  }
+
   const data::Dataset& dataset = job.dataset;
   const int threads = std::max(1, options_.compute_threads);
   // The step splits each batch over its own threads; GEMMs inside them stay
   // single-threaded so the two levels do not oversubscribe the cores.
   if (threads > 1) model::SetBlasThreads(1);
   model::ParallelFineTuneStep step(threads);
-  PsRowSource source(&ps);
+  PsRowSource ps_source(&ps);
+  SkippingRowSource source(&ps_source);
+  source.set_dim(dim);
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<FrozenPrefixCache> cache,
                        MakeFrozenPrefixCache(spec, base.config().h_dim(), dataset.size(), rank));
 
@@ -179,21 +281,80 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   // domain g mod D (every rank the same domain at the same step). Next() is
   // false once at each epoch's end; the second call starts the next epoch
   // (and is false only for a shard with no samples at all).
+  // Where each domain's batcher stands after producing step g, so the trainer
+  // knows the cursors of the steps it has finished (the pipeline runs ahead).
   int64_t planned_step = 0;
+  int64_t skip_until = 0;  // global steps before this are replayed, not trained
+  std::mutex cursor_mu;
+  std::deque<std::pair<int64_t, data::BatchCursor>> produced_cursors;  // guarded by cursor_mu
+  std::vector<data::BatchCursor> trained_cursors(num_domains);
+  auto advance_cursors = [&](int64_t done_step) {
+    std::lock_guard<std::mutex> lock(cursor_mu);
+    while (!produced_cursors.empty() && produced_cursors.front().first <= done_step) {
+      const int64_t g = produced_cursors.front().first;
+      trained_cursors[static_cast<size_t>(g % num_domains)] = produced_cursors.front().second;
+      produced_cursors.pop_front();
+    }
+  };
   BatchPipelineOptions pipeline_options;
   pipeline_options.input_dim = base.config().input_dim();
   pipeline_options.embedding_dim = dim;
   pipeline_options.h_dim = base.config().h_dim();
   pipeline_options.latent_dim = iak_config.plain_adapter ? 0 : iak_config.latent_dim;
   pipeline_options.noise_seed = spec.seed() * 31 + static_cast<uint64_t>(rank);
-  BatchPipeline pipeline(pipeline_options, &dataset, &source, cache.get(),
-                         [&](int* tag, std::vector<uint32_t>* ids) {
-                           const int d = static_cast<int>(planned_step++ % num_domains);
-                           data::Batcher& batcher = *batchers[d];
-                           if (!batcher.Next(ids) && !batcher.Next(ids)) ids->clear();
-                           *tag = d;
-                           return true;
-                         });
+  // Made when the first phase that trains starts, once skip_until is known.
+  std::unique_ptr<BatchPipeline> pipeline;
+  auto make_pipeline = [&] {
+    pipeline = std::make_unique<BatchPipeline>(
+        pipeline_options, &dataset, &source, cache.get(),
+        [&](int* tag, std::vector<uint32_t>* ids) {
+          const int64_t g = planned_step++;
+          const int d = static_cast<int>(g % num_domains);
+          data::Batcher& batcher = *batchers[d];
+          if (!batcher.Next(ids) && !batcher.Next(ids)) ids->clear();
+          *tag = d;
+          source.set_skipping(g < skip_until);
+          std::lock_guard<std::mutex> lock(cursor_mu);
+          produced_cursors.emplace_back(g, batcher.cursor());
+          return true;
+        });
+  };
+  int64_t consumed_batches = 0;
+  bool resume_checked = false;
+  std::pair<int32_t, int64_t> last_saved{-1, -1};
+  if (!resume_path.empty()) last_saved = {resume_phase, resume_step};
+  // Rank 0 writes (phase, steps done in it): every adapter, its Adam state and
+  // its cursor; the other ranks' cursors follow from the same global step.
+  auto save_checkpoint = [&](int32_t phase_index, int64_t phase_step) -> Status {
+    if (rank != 0 || last_saved == std::make_pair(phase_index, phase_step)) return Status::Ok();
+    const auto begin = std::chrono::steady_clock::now();
+    std::error_code made;
+    std::filesystem::create_directories(store_options.dir, made);
+    if (made) {
+      return IoError("cannot create checkpoint directory " + store_options.dir + ": " +
+                     made.message() + "; set checkpoint.directory to a writable directory");
+    }
+    Checkpoint c;
+    c.job_name = spec.name();
+    c.phase_index = phase_index;
+    c.step = phase_step;
+    for (int d = 0; d < num_domains; ++d) {
+      DomainCheckpoint dc;
+      dc.domain = domain_names_[d];
+      dc.params = adapters_[d].params();
+      dc.adam_state = optimizers[d].Serialize();
+      dc.cursor = trained_cursors[d];
+      c.domains.push_back(std::move(dc));
+    }
+    IAK_ASSIGN_OR_RETURN(std::string path, checkpoints.Save(c));
+    last_saved = {phase_index, phase_step};
+    LOG(INFO) << "progress: checkpoint " << path << " in "
+              << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                           begin).count()
+              << " ms";
+    return Status::Ok();
+  };
+  const int every_n = ckpt_spec.every_n_steps();
   std::vector<float> h;
   const Duration collective_timeout(timeouts.collective_timeout_ms());
 
@@ -213,13 +374,51 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
     int window_steps = 0;
     auto window_start = std::chrono::steady_clock::now();
     int64_t window_samples = 0;
-    for (int64_t s = 0; s < command.steps(); ++s, ++global_step) {
+    // Resuming: phases before the checkpoint's are skipped whole, its own
+    // phase continues after the checkpoint's step.
+    int64_t first_step = 0;
+    if (barrier_index < resume_phase) {
+      first_step = command.steps();
+    } else if (barrier_index == resume_phase) {
+      first_step = std::min<int64_t>(resume_step, command.steps());
+    }
+    global_step += first_step;
+    if (pipeline == nullptr && first_step < command.steps()) {
+      skip_until = global_step;
+      make_pipeline();
+    }
+    // Replay (without training) the batches of the steps the checkpoint
+    // already holds.
+    while (pipeline != nullptr && consumed_batches < global_step) {
+      StatusOr<PreparedBatch*> skipped = pipeline->Next();
+      if (!skipped.ok()) return skipped.status().WithContext(options_.name + " resume replay");
+      if (*skipped == nullptr) return InternalError(options_.name + ": the data pipeline ended early");
+      pipeline->Release(*skipped);
+      advance_cursors(consumed_batches++);
+    }
+    if (first_step > 0) steps_done_.store(global_step);
+    if (!resume_path.empty() && !resume_checked && pipeline != nullptr) {
+      resume_checked = true;
+      if (rank == 0 && !SameCursors(trained_cursors, resume_cursors)) {
+        return FailedPreconditionError(
+            resume_path + ": the data cursors after replaying " + std::to_string(global_step) +
+            " steps differ from the checkpoint's: it was written for other data, batch size, "
+            "seed or worker count; resume with the job spec that wrote it");
+      }
+      LOG(INFO) << "progress: " << options_.name << " resumed from " << resume_path
+                << " at phase " << resume_phase << " step " << resume_step << " (global step "
+                << global_step << ") in "
+                << std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             resume_start).count()
+                << " ms";
+    }
+    for (int64_t s = first_step; s < command.steps(); ++s, ++global_step) {
       if (stop.load()) return CancelledError(options_.name + " stopped by the user");
       if (sched.shutdown_requested()) {
         return UnavailableError(options_.name + ": the scheduler ended the job: " +
                                 sched.shutdown_reason());
       }
-      StatusOr<PreparedBatch*> next = pipeline.Next();
+      StatusOr<PreparedBatch*> next = pipeline->Next();
       if (!next.ok()) {
         return next.status().WithContext(options_.name + " step " + std::to_string(s));
       }
@@ -246,7 +445,8 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
                             dataset.has_conversion() ? batch->conversion.data() : nullptr,
                             batch->eps.data());
       }
-      pipeline.Release(batch);
+      pipeline->Release(batch);
+      advance_cursors(consumed_batches++);
       // A rank with no samples for this domain still joins the all-reduce,
       // contributing zero gradients.
       IAK_RETURN_IF_ERROR(communicator_
@@ -265,6 +465,10 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
       }
       steps_done_.fetch_add(1);
       samples_done_.fetch_add(n);
+      if (every_n > 0 && (global_step + 1) % every_n == 0) {
+        IAK_RETURN_IF_ERROR(save_checkpoint(barrier_index, s + 1)
+                                .WithContext(options_.name + " checkpoint"));
+      }
       window_loss += stats.loss;
       window_samples += n;
       ++window_steps;
@@ -284,6 +488,10 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
         window_samples = 0;
         window_start = std::chrono::steady_clock::now();
       }
+    }
+    if (barrier_index >= resume_phase) {
+      IAK_RETURN_IF_ERROR(save_checkpoint(barrier_index, command.steps())
+                              .WithContext(options_.name + " checkpoint"));
     }
     ++barrier_index;
     IAK_ASSIGN_OR_RETURN(proto::BarrierResponse next,
