@@ -20,6 +20,7 @@ int RunLogs(int argc, char** argv);
 int RunReport(int argc, char** argv);
 int RunKeygen(int argc, char** argv);
 int RunSnapshot(int argc, char** argv);
+int RunCompare(int argc, char** argv);
 
 }  // namespace iak::cli
 

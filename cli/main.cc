@@ -58,6 +58,10 @@ const Subcommand kSubcommands[] = {
      "`iak snapshot import` .npy/safetensors/CSV rows -> model directory; inspect, verify, "
      "reshard",
      iak::cli::RunSnapshot},
+    {"compare", "compare_command.cc",
+     "train every fine-tuning method (frozen, full, dense, lora, plain, iak) on the same "
+     "MovieLens periods; write docs/results.md + JSON",
+     iak::cli::RunCompare},
     {"bench", "bench/", "run a benchmark (`iak bench` lists them); prints figures and a JSON line",
      iak::cli::RunBench},
 };

@@ -117,6 +117,9 @@ Status ValidateOptions(const data::Dataset& data, const data::SampleIds& ids,
   if (!(o.dense_lr > 0.0f) || !(o.embedding_lr > 0.0f)) {
     return InvalidArgumentError("pretrain: learning rates must be > 0");
   }
+  if (!(o.key_dropout >= 0.0f && o.key_dropout < 1.0f)) {
+    return InvalidArgumentError("pretrain: key_dropout must be in [0, 1)");
+  }
   if (ids.empty()) return InvalidArgumentError("pretrain: no training samples");
   for (uint32_t id : ids) {
     if (id >= data.size()) {
@@ -169,6 +172,17 @@ StatusOr<PretrainResult> Pretrain(const data::Dataset& data,
   std::vector<float> scratch(dim);
   data::SampleIds order = ids;
   std::vector<float> epoch_losses;
+  std::vector<int> dropout_fields;
+  for (int f = 0; f < config.num_fields; ++f) {
+    const auto& names = options.key_dropout_fields;
+    if (std::find(names.begin(), names.end(), data.fields[f].name) != names.end()) {
+      dropout_fields.push_back(f);
+    }
+  }
+  const bool dropout = options.key_dropout > 0.0f && !dropout_fields.empty();
+  std::mt19937_64 dropout_rng(options.seed ^ 0x6b657964726f70ULL);
+  std::bernoulli_distribution drop(options.key_dropout);
+  std::vector<char> dropped(static_cast<size_t>(max_batch) * config.num_fields, 0);
 
   for (int epoch = 0; epoch < options.epochs; ++epoch) {
     std::shuffle(order.begin(), order.end(), rng);
@@ -188,6 +202,18 @@ StatusOr<PretrainResult> Pretrain(const data::Dataset& data,
         conversion[r] = data.has_conversion() ? data.conversion[s] : 0.0f;
       }
       PoolBatch(data, batch_ids, batch, dim, table, x.data());
+      if (dropout) {
+        for (int r = 0; r < batch; ++r) {
+          for (int f : dropout_fields) {
+            const bool d = drop(dropout_rng);
+            dropped[static_cast<size_t>(r) * config.num_fields + f] = d;
+            if (d) {
+              std::fill_n(x.data() + static_cast<size_t>(r) * config.input_dim() + f * dim, dim,
+                          0.0f);
+            }
+          }
+        }
+      }
 
       model.ZeroGrads();
       float* grads = model.mutable_grads();
@@ -199,6 +225,16 @@ StatusOr<PretrainResult> Pretrain(const data::Dataset& data,
       model.BackwardBottom(dh.data(), batch, dx.data(), grads, &ws);
       adam.Step(model.mutable_params(), grads);
 
+      if (dropout) {
+        for (int r = 0; r < batch; ++r) {
+          for (int f : dropout_fields) {
+            if (dropped[static_cast<size_t>(r) * config.num_fields + f]) {
+              std::fill_n(dx.data() + static_cast<size_t>(r) * config.input_dim() + f * dim, dim,
+                          0.0f);
+            }
+          }
+        }
+      }
       row_grads.Clear();
       ScatterPoolGradient(data, batch_ids, batch, dim, dx.data(), &row_grads,
                           scratch.data());

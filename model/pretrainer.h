@@ -13,6 +13,7 @@
 #define IAK_MODEL_PRETRAINER_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -33,6 +34,14 @@ struct PretrainOptions {
   std::vector<int> bottom_hidden{64, 32};  // last entry = dim of h
   std::vector<int> tower_hidden{32};
   int num_tasks = 1;  // 1 = CTR, 2 = ESMM (needs conversion labels)
+  // Key dropout: with this probability, each named field of each training
+  // sample is replaced by the zero "unknown" row (its pooled slice of x is
+  // zeroed and its keys get no gradient from that sample). Serving sees zero
+  // rows for keys the snapshot lacks (e.g. users new in a later period); this
+  // shows the base model such inputs during pre-training. 0 = off. Fields
+  // not in the data are ignored; a multi-valued field is dropped as a whole.
+  float key_dropout = 0.0f;
+  std::vector<std::string> key_dropout_fields{"user", "movie"};
 };
 
 struct PretrainResult {
