@@ -1,0 +1,256 @@
+// Checkpoints and --resume end to end: a whole in-process cluster (scheduler,
+// 2 PS, 2 workers) on the bundled MovieLens data is interrupted after a
+// checkpoint, then resumed; its adapters must equal an uninterrupted run's
+// bit for bit, and the job must end with the same number of steps.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "cluster/inproc_cluster.h"
+#include "job/job_spec.h"
+#include "worker/checkpoint.h"
+#include "worker/pretrain_job.h"
+
+namespace iak::cluster {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ResumeTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char pattern[] = "/tmp/iak_resume_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = new std::string(pattern);
+    worker::PretrainJobOptions options;
+    proto::JobSpec spec = Spec("pretrain");
+    options.data = spec.data();
+    options.model_dir = spec.model_dir();
+    options.num_shards = 2;
+    options.train.epochs = 1;
+    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
+    ASSERT_TRUE(result.ok()) << result.status();
+    // The reference: the same plan, never interrupted.
+    std::atomic<bool> stop{false};
+    InProcClusterResult reference = RunInProcCluster(Spec("reference"), stop);
+    ASSERT_TRUE(reference.Overall().ok()) << reference.Overall();
+    reference_ = new InProcClusterResult(std::move(reference));
+  }
+  static void TearDownTestSuite() {
+    std::system(("rm -rf " + *dir_).c_str());
+    delete dir_;
+    delete reference_;
+  }
+
+  // 40 compression + 20 matching steps, 4 domains; a checkpoint every 10
+  // steps and at each phase end. The frozen-prefix cache is off: with it, a
+  // resumed run recomputes the bottom for samples the uninterrupted run took
+  // from its cache, in other batch compositions (equal up to GEMM blocking,
+  // not necessarily bit for bit).
+  static proto::JobSpec Spec(const std::string& run) {
+    proto::JobSpec spec;
+    spec.set_name("resume-test");
+    spec.set_model_dir(*dir_ + "/model");
+    spec.set_output_dir(*dir_ + "/" + run);
+    spec.mutable_data()->set_movielens_dir("datasets/ml-latest-small");
+    spec.set_batch_size(128);
+    proto::PhaseCommand* c = spec.add_phases();
+    c->set_phase(proto::PHASE_COMPRESSION);
+    c->set_steps(40);
+    c->set_beta(1e-3f);
+    c->set_learning_rate(3e-3f);
+    proto::PhaseCommand* m = spec.add_phases();
+    m->set_phase(proto::PHASE_MATCHING);
+    m->set_steps(20);
+    m->set_beta(1e-4f);
+    m->set_learning_rate(1e-3f);
+    spec.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
+    spec.mutable_checkpoint()->set_every_n_steps(10);
+    spec.mutable_timeouts()->set_startup_timeout_ms(30000);
+    spec.mutable_timeouts()->set_barrier_timeout_ms(60000);
+    job::ApplyDefaults(&spec);
+    return spec;
+  }
+
+  static void ExpectEqualsReference(const InProcClusterResult& resumed) {
+    ASSERT_EQ(resumed.adapters.size(), reference_->adapters.size());
+    for (size_t w = 0; w < resumed.adapters.size(); ++w) {
+      // The resumed job ends with the same number of steps.
+      EXPECT_EQ(resumed.steps_done[w], 60) << "worker " << w;
+      ASSERT_EQ(resumed.adapters[w].size(), 4u);
+      for (size_t d = 0; d < 4; ++d) {
+        EXPECT_EQ(resumed.adapters[w][d].params(), reference_->adapters[w][d].params())
+            << "worker " << w << " domain " << d;
+      }
+    }
+  }
+
+  static std::string* dir_;
+  static InProcClusterResult* reference_;
+};
+
+std::string* ResumeTest::dir_ = nullptr;
+InProcClusterResult* ResumeTest::reference_ = nullptr;
+
+// The first run's plan ends after the compression phase (the scheduler
+// finishes it there): checkpoints at steps 10, 20, 30 and the phase end (40).
+// The resumed run has the full plan and continues at the matching phase.
+TEST_F(ResumeTest, ResumeAtPhaseBoundaryEqualsUninterruptedRun) {
+  proto::JobSpec first = Spec("boundary");
+  first.mutable_phases()->RemoveLast();
+  std::atomic<bool> stop{false};
+  InProcClusterResult cut = RunInProcCluster(first, stop);
+  ASSERT_TRUE(cut.Overall().ok()) << cut.Overall();
+  EXPECT_EQ(cut.steps_done[0], 40);
+
+  worker::CheckpointStoreOptions store_options;
+  store_options.dir = first.output_dir() + "/checkpoints";
+  worker::CheckpointStore store(store_options);
+  StatusOr<std::vector<std::string>> files = store.List();
+  ASSERT_TRUE(files.ok()) << files.status();
+  // keep_last = 3: steps 20, 30, 40 of phase 0.
+  ASSERT_EQ(files->size(), 3u);
+  EXPECT_EQ(files->back(), store.PathFor(0, 40));
+
+  proto::JobSpec resumed = Spec("boundary");
+  resumed.mutable_checkpoint()->set_resume(true);
+  const auto begin = std::chrono::steady_clock::now();
+  InProcClusterResult result = RunInProcCluster(resumed, stop);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+  ExpectEqualsReference(result);
+  // The resumed run wrote the matching phase's checkpoints after the old ones.
+  StatusOr<std::vector<std::string>> after = store.List();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->back(), store.PathFor(1, 20));
+  std::cout << "resumed job (20 of 60 steps left) ran in " << seconds << " s\n";
+}
+
+// The newest checkpoint is corrupted (one flipped byte): resume refuses it
+// and continues from the previous one, in the middle of the compression
+// phase - the batches before it are replayed without training.
+TEST_F(ResumeTest, CorruptNewestCheckpointFallsBackToThePreviousOneMidPhase) {
+  proto::JobSpec first = Spec("corrupt");
+  first.mutable_phases()->RemoveLast();
+  std::atomic<bool> stop{false};
+  InProcClusterResult cut = RunInProcCluster(first, stop);
+  ASSERT_TRUE(cut.Overall().ok()) << cut.Overall();
+
+  worker::CheckpointStoreOptions store_options;
+  store_options.dir = first.output_dir() + "/checkpoints";
+  worker::CheckpointStore store(store_options);
+  const std::string newest = store.PathFor(0, 40);
+  {
+    std::fstream f(newest, std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good()) << newest;
+    f.seekg(200);
+    char byte = 0;
+    f.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x5a);
+    f.seekp(200);
+    f.write(&byte, 1);
+  }
+  StatusOr<worker::LoadedCheckpoint> loaded = store.LoadLatest();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->path, store.PathFor(0, 30));
+  ASSERT_EQ(loaded->refused.size(), 1u);
+  EXPECT_EQ(loaded->refused[0].first, newest);
+  EXPECT_NE(loaded->refused[0].second.ToString().find(newest), std::string::npos);
+
+  proto::JobSpec resumed = Spec("corrupt");
+  resumed.mutable_checkpoint()->set_resume(true);
+  InProcClusterResult result = RunInProcCluster(resumed, stop);
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+  ExpectEqualsReference(result);
+}
+
+// A real interruption: the job is cancelled through the stop flag as soon as
+// a checkpoint exists (polled with a deadline), then resumed from whatever
+// the latest checkpoint is; the outcome does not depend on where it stopped.
+TEST_F(ResumeTest, CancelledJobResumesToTheUninterruptedResult) {
+  proto::JobSpec first = Spec("cancelled");
+  first.mutable_checkpoint()->set_every_n_steps(5);
+  // The stop flag reaches the workers at different steps; the one still in
+  // an all-reduce gives up after this deadline.
+  first.mutable_timeouts()->set_collective_timeout_ms(2000);
+  const std::string ckpt_dir = first.output_dir() + "/checkpoints";
+  std::atomic<bool> stop{false};
+  std::unique_ptr<InProcClusterResult> cut;
+  std::thread job([&] { cut = std::make_unique<InProcClusterResult>(RunInProcCluster(first, stop)); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool seen = false;
+  while (!seen && std::chrono::steady_clock::now() < deadline) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(ckpt_dir, ec)) {
+      if (entry.path().extension() == ".iakckpt") seen = true;
+    }
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // poll interval
+  }
+  stop = true;
+  job.join();
+  ASSERT_TRUE(seen) << "no checkpoint in " << ckpt_dir << " within 30 s";
+
+  worker::CheckpointStoreOptions store_options;
+  store_options.dir = ckpt_dir;
+  worker::CheckpointStore store(store_options);
+  StatusOr<worker::LoadedCheckpoint> loaded = store.LoadLatest();
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const int64_t saved = loaded->checkpoint.phase_index == 0 ? loaded->checkpoint.step
+                                                            : 40 + loaded->checkpoint.step;
+  std::cout << "interrupted after " << cut->steps_done[0] << " steps ("
+            << cut->Overall().ToString() << "); latest checkpoint at global step " << saved
+            << "; steps lost: " << cut->steps_done[0] - saved << "\n";
+  EXPECT_GE(cut->steps_done[0], saved);
+
+  proto::JobSpec resumed = Spec("cancelled");
+  resumed.mutable_checkpoint()->set_every_n_steps(5);
+  resumed.mutable_checkpoint()->set_resume(true);
+  stop = false;
+  const auto begin = std::chrono::steady_clock::now();
+  InProcClusterResult result = RunInProcCluster(resumed, stop);
+  std::cout << "resumed run took "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count()
+            << " s\n";
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+  ExpectEqualsReference(result);
+}
+
+// A directory with no checkpoint at all: --resume starts from the beginning.
+TEST_F(ResumeTest, ResumeWithoutCheckpointStartsFromScratch) {
+  proto::JobSpec spec = Spec("fresh");
+  spec.mutable_checkpoint()->set_resume(true);
+  std::atomic<bool> stop{false};
+  InProcClusterResult result = RunInProcCluster(spec, stop);
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+  ExpectEqualsReference(result);
+}
+
+// Every checkpoint corrupt: a clear DataLoss naming the files, not a silent
+// fresh start.
+TEST_F(ResumeTest, NoIntactCheckpointIsAClearError) {
+  proto::JobSpec first = Spec("all-corrupt");
+  first.mutable_phases()->RemoveLast();
+  first.mutable_phases(0)->set_steps(10);
+  std::atomic<bool> stop{false};
+  ASSERT_TRUE(RunInProcCluster(first, stop).Overall().ok());
+  const std::string only = first.output_dir() + "/checkpoints/ckpt-0000-000000000010.iakckpt";
+  ASSERT_TRUE(fs::exists(only));
+  fs::resize_file(only, 100);
+
+  proto::JobSpec resumed = Spec("all-corrupt");
+  resumed.mutable_checkpoint()->set_resume(true);
+  resumed.mutable_timeouts()->set_startup_timeout_ms(5000);
+  InProcClusterResult result = RunInProcCluster(resumed, stop);
+  ASSERT_FALSE(result.Overall().ok());
+  EXPECT_NE(result.Overall().ToString().find("ckpt-0000-000000000010.iakckpt"), std::string::npos)
+      << result.Overall();
+}
+
+}  // namespace
+}  // namespace iak::cluster
