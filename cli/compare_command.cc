@@ -7,6 +7,7 @@
 // into <compare_run_dir>/model, with --compare_key_dropout if given.
 #include <gflags/gflags.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -25,14 +26,19 @@ DEFINE_string(compare_model_dir, "",
               "an existing model directory to compare on (default: pre-train a fresh one)");
 DEFINE_string(compare_methods, "frozen,full,dense,lora,plain,iak",
               "comma-separated methods: frozen, full, dense, lora, plain, iak");
-DEFINE_int32(compare_epochs, 4, "training epochs per domain and method");
+DEFINE_int32(compare_epochs, 8, "training epochs per domain and method");
 DEFINE_int32(compare_batch_size, 256, "samples per step");
 DEFINE_int32(compare_lora_rank, 4, "LoRA rank r");
 DEFINE_int32(compare_latent_dim, 8, "latent size of the plain adapter and IAK");
 DEFINE_double(compare_key_dropout, 0.0,
               "key dropout (user, movie) when pre-training the base here (0 = off)");
 DEFINE_int32(compare_pretrain_epochs, 3, "pre-training epochs of the base model");
-DEFINE_uint64(compare_seed, 1, "seed of every method's init and shuffling");
+DEFINE_uint64(compare_seed, 1, "seed of the pre-training and of every method's init and shuffling");
+DEFINE_string(compare_dropout_sweep, "",
+              "also pre-train with each of these key-dropout rates (e.g. 0,0.1,0.3) for each "
+              "seed of --compare_sweep_seeds and report frozen/IAK validation and test AUC; the "
+              "validation AUC decides");
+DEFINE_string(compare_sweep_seeds, "1,2,3", "pre-training seeds of the key-dropout sweep");
 DEFINE_string(compare_markdown, "docs/results.md", "markdown results written here");
 DEFINE_string(compare_json, "docs/results.json", "JSON results written here");
 
@@ -50,6 +56,125 @@ StatusOr<std::vector<worker::Method>> ParseMethods(const std::string& list) {
   }
   if (methods.empty()) return InvalidArgumentError("--compare_methods names no method");
   return methods;
+}
+
+std::vector<double> ParseNumbers(const std::string& list) {
+  std::vector<double> out;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(std::stod(item));
+  }
+  return out;
+}
+
+struct SweepRow {
+  double rate = 0;
+  double frozen_val = 0, iak_val = 0, frozen_test = 0, iak_test = 0;
+  int seeds = 0;
+};
+
+// Pre-trains with each dropout rate and seed, runs frozen + IAK, and returns
+// the markdown section (the validation AUC of IAK decides).
+StatusOr<std::string> DropoutSweep(const proto::JobSpec& spec,
+                                   const worker::MethodRunnerOptions& base_options) {
+  std::vector<double> rates, seeds;
+  try {
+    rates = ParseNumbers(FLAGS_compare_dropout_sweep);
+    seeds = ParseNumbers(FLAGS_compare_sweep_seeds);
+  } catch (const std::exception&) {
+    return InvalidArgumentError(
+        "--compare_dropout_sweep and --compare_sweep_seeds take comma-separated numbers");
+  }
+  if (rates.empty() || seeds.empty()) {
+    return InvalidArgumentError("the key-dropout sweep needs rates and seeds");
+  }
+  std::vector<SweepRow> rows;
+  for (double rate : rates) {
+    SweepRow row;
+    row.rate = rate;
+    for (double seed : seeds) {
+      worker::PretrainJobOptions pretrain;
+      pretrain.data = spec.data();
+      pretrain.model_dir = FLAGS_compare_run_dir + "/sweep_model";
+      pretrain.overwrite = true;
+      pretrain.train.epochs = FLAGS_compare_pretrain_epochs;
+      pretrain.train.key_dropout = static_cast<float>(rate);
+      pretrain.train.seed = static_cast<uint64_t>(seed);
+      IAK_ASSIGN_OR_RETURN(worker::PretrainJobResult pretrained, worker::RunPretrainJob(pretrain));
+      (void)pretrained;
+      worker::MethodRunnerOptions options = base_options;
+      options.methods = {worker::Method::kFrozen, worker::Method::kIak};
+      options.seed = static_cast<uint64_t>(seed);
+      IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
+                           worker::RunMethodsOnModelDir(spec.data(), pretrain.model_dir, options));
+      for (const worker::MethodSummary& s : report.Summaries()) {
+        const bool frozen = s.method == "frozen";
+        (frozen ? row.frozen_val : row.iak_val) += s.mean_validation_auc;
+        (frozen ? row.frozen_test : row.iak_test) += s.mean_test_auc;
+      }
+      ++row.seeds;
+      std::cerr << "sweep: key dropout " << rate << ", seed " << seed << " done\n";
+    }
+    row.frozen_val /= row.seeds;
+    row.iak_val /= row.seeds;
+    row.frozen_test /= row.seeds;
+    row.iak_test /= row.seeds;
+    rows.push_back(row);
+  }
+  size_t best = 0;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    if (rows[i].iak_val > rows[best].iak_val) best = i;
+  }
+  std::ostringstream out;
+  char line[256];
+  out << "\n## Key dropout in pre-training\n\n"
+      << "Mean over the 4 domains and over pre-training seeds " << FLAGS_compare_sweep_seeds
+      << " (each seed also seeds IAK). Validation decides; test is shown, never used.\n\n"
+      << "| key dropout | frozen val. AUC | IAK val. AUC | frozen test AUC | IAK test AUC |\n"
+      << "|---|---|---|---|---|\n";
+  for (const SweepRow& r : rows) {
+    std::snprintf(line, sizeof(line), "| %.2f | %.4f | %.4f | %.4f | %.4f |\n", r.rate,
+                  r.frozen_val, r.iak_val, r.frozen_test, r.iak_test);
+    out << line;
+  }
+  std::snprintf(line, sizeof(line),
+                "\nBest by IAK validation AUC: key dropout %.2f (%+.4f IAK validation AUC vs the "
+                "first rate listed).\n",
+                rows[best].rate, rows[best].iak_val - rows.front().iak_val);
+  out << line;
+  return out.str();
+}
+
+// The W3 bar (docs BENCHMARKS.md) read off the numbers.
+std::string W3Verdict(const worker::MethodReport& report) {
+  const worker::MethodSummary* iak = nullptr;
+  const worker::MethodSummary* full = nullptr;
+  std::vector<worker::MethodSummary> summaries = report.Summaries();
+  int domains = 0;
+  for (const worker::MethodDomainResult& r : report.results) domains += r.method == "frozen";
+  for (const worker::MethodSummary& s : summaries) {
+    if (s.method == "iak") iak = &s;
+    if (s.method == "full") full = &s;
+  }
+  if (iak == nullptr || full == nullptr || domains == 0) return "";
+  const double time_ratio = full->seconds_per_epoch / std::max(iak->seconds_per_epoch, 1e-9);
+  const double size_ratio = static_cast<double>(full->checkpoint_bytes) /
+                            std::max<int64_t>(iak->checkpoint_bytes, 1);
+  const bool every = iak->domains_above_frozen == domains;
+  const bool matches = iak->mean_test_auc >= full->mean_test_auc;
+  char line[512];
+  std::snprintf(line, sizeof(line),
+                "\n## W3 bar, read off the table\n\n"
+                "- IAK above the frozen base on %d of %d domains (bar: all): %s\n"
+                "- IAK mean test AUC %.4f vs full fine-tuning %.4f (bar: at least equal): %s\n"
+                "- full fine-tuning / IAK wall time per epoch: %.2fx (bar: >= 3x): %s\n"
+                "- full fine-tuning / IAK checkpoint size: %.1fx (bar: >= 100x): %s\n",
+                iak->domains_above_frozen, domains, every ? "met" : "NOT met",
+                iak->mean_test_auc, full->mean_test_auc, matches ? "met" : "NOT met", time_ratio,
+                time_ratio >= 3 ? "met" : "NOT met", size_ratio,
+                size_ratio >= 100 ? "met" : "NOT met");
+  return line;
 }
 
 std::string CommandLine(int argc, char** argv) {
@@ -86,6 +211,7 @@ int RunCompare(int argc, char** argv) {
     pretrain.overwrite = true;
     pretrain.train.epochs = FLAGS_compare_pretrain_epochs;
     pretrain.train.key_dropout = static_cast<float>(FLAGS_compare_key_dropout);
+    pretrain.train.seed = FLAGS_compare_seed;
     std::cerr << "pre-training the base model -> " << model_dir << "\n";
     StatusOr<worker::PretrainJobResult> pretrained = worker::RunPretrainJob(pretrain);
     if (!pretrained.ok()) return ReportError("compare", pretrained.status());
@@ -111,16 +237,23 @@ int RunCompare(int argc, char** argv) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+  std::string sweep;
+  if (!FLAGS_compare_dropout_sweep.empty()) {
+    StatusOr<std::string> section = DropoutSweep(spec, options);
+    if (!section.ok()) return ReportError("compare", section.status());
+    sweep = *section;
+  }
+
   std::ostringstream md;
   md << "# Results: fine-tuning methods on the same data\n\n"
      << "Generated by `" << CommandLine(argc, argv) << "` (" << static_cast<int>(seconds)
-     << " s for the comparison; " << pretrain_note << ").\n\n"
+     << " s for the main comparison; " << pretrain_note << ").\n\n"
      << "Data: MovieLens ml-latest-small, one domain per later rating period; each domain's "
         "samples split by time into train / validation / test. Every method trains one model "
         "per domain for the same number of epochs with the same batch size and seed, single "
         "process, embeddings read locally from the model directory. The test AUC reported is "
         "the one of the epoch with the best validation AUC.\n\n"
-     << report->ToMarkdown();
+     << report->ToMarkdown() << W3Verdict(*report) << sweep;
   std::ofstream(FLAGS_compare_markdown) << md.str();
   std::ofstream(FLAGS_compare_json) << report->ToJson();
   std::cout << report->ToMarkdown() << "\nwritten: " << FLAGS_compare_markdown << ", "
