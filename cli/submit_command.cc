@@ -31,6 +31,9 @@ DEFINE_bool(wait, true, "slurm: wait for the Slurm job to end and report its out
 DEFINE_int64(timeout_s, 24 * 3600, "stop the job if it runs longer than this");
 DEFINE_string(node, "", "logs: one node's log (scheduler, ps-0, workers, ...); default all");
 DEFINE_int32(lines, 20, "logs: how many last lines of each log");
+DEFINE_bool(resume, false,
+            "submit/worker: continue the job from the latest intact checkpoint in "
+            "checkpoint.directory (default <output_dir>/checkpoints); none = from the start");
 DEFINE_bool(supervise, false, "internal: run as the detached supervisor of a submitted job");
 
 namespace iak::cli {
@@ -134,7 +137,10 @@ int RunSubmit(int argc, char** argv) {
     spec.mutable_data()->set_movielens_dir(Absolute(spec.data().movielens_dir()));
     launcher->set_hostfile(Absolute(launcher->hostfile()));
     spec.mutable_security()->set_curve_key_file(Absolute(spec.security().curve_key_file()));
+    spec.mutable_checkpoint()->set_directory(Absolute(spec.checkpoint().directory()));
   }
+  // The workers read it from the resolved spec.
+  if (FLAGS_resume) spec.mutable_checkpoint()->set_resume(true);
   std::error_code error;
   std::filesystem::create_directories(spec.output_dir() + "/logs", error);
   if (error) {

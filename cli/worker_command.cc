@@ -10,6 +10,7 @@
 #include "worker/worker.h"
 
 DEFINE_int32(progress_every, 50, "log a progress line every N steps (rank 0)");
+DECLARE_bool(resume);  // cli/submit_command.cc
 
 namespace iak::cli {
 
@@ -43,6 +44,7 @@ int RunWorker(int argc, char** argv) {
   }
   worker::WorkerOptions options;
   options.spec = *spec;
+  if (FLAGS_resume) options.spec.mutable_checkpoint()->set_resume(true);
   options.scheduler_address = scheduler;
   options.progress_every = FLAGS_progress_every;
   StatusOr<net::ZmqTransportOptions> transport_options = TransportOptionsFor(*spec);

@@ -10,6 +10,12 @@
 // frozen_prefix_cache, on by default) epochs 2+ take the frozen bottom's
 // output from the cache and neither pull nor run the bottom.
 //
+// Checkpoints (JobSpec checkpoint, docs/elastic.md): rank 0 writes the
+// adapters, Adam states, cursors, phase and step every N steps and at each
+// phase's end; with checkpoint.resume every rank loads the latest intact one,
+// replays its data pipeline to it without pulling or training, and continues
+// from that phase and step.
+//
 // Every wait is bounded (pull, all-reduce, barrier); a dead peer ends Run
 // with an error naming it.
 //

@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <thread>
 
+#include "cluster/child_process.h"
 #include "cluster/inproc_cluster.h"
 #include "job/job_spec.h"
 #include "worker/checkpoint.h"
@@ -250,6 +252,48 @@ TEST_F(ResumeTest, NoIntactCheckpointIsAClearError) {
   ASSERT_FALSE(result.Overall().ok());
   EXPECT_NE(result.Overall().ToString().find("ckpt-0000-000000000010.iakckpt"), std::string::npos)
       << result.Overall();
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The same through the command line and real processes (`iak submit`, local
+// launcher, 2 MPI workers over TCP): a job cut after its first phase, its
+// newest checkpoint corrupted, then `iak submit --resume` with the full plan
+// writes adapter files byte-identical to an uninterrupted `iak submit`.
+TEST_F(ResumeTest, SubmitResumeAcrossProcessesGivesTheUninterruptedAdapters) {
+  auto submit = [](const proto::JobSpec& spec, const std::string& file, bool resume) {
+    const std::string path = *dir_ + "/" + file + ".pbtxt";
+    EXPECT_TRUE(job::SaveJobSpec(spec, path).ok());
+    std::vector<std::string> argv = {IAK_BINARY, "submit", path};
+    if (resume) argv.push_back("--resume");
+    std::string out;
+    StatusOr<int> code = RunAndCapture(argv, Deadline::After(Duration(120 * 1000)), &out);
+    EXPECT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(code.ok() ? *code : -1, 0) << out;
+  };
+  submit(Spec("cli-reference"), "cli-reference", false);
+  proto::JobSpec first = Spec("cli-cut");
+  first.mutable_phases()->RemoveLast();
+  submit(first, "cli-cut-first", false);
+  const std::string ckpt_dir = first.output_dir() + "/checkpoints/";
+  fs::resize_file(ckpt_dir + "ckpt-0000-000000000040.iakckpt", 64);  // truncated
+  submit(Spec("cli-cut"), "cli-cut-resumed", true);
+  for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
+    const std::string x = ReadFile(*dir_ + "/cli-reference/adapters/" + domain + ".iak");
+    const std::string y = ReadFile(*dir_ + "/cli-cut/adapters/" + domain + ".iak");
+    ASSERT_FALSE(x.empty()) << domain;
+    EXPECT_TRUE(x == y) << "resumed adapter differs for " << domain;
+  }
+  const std::string logs = ReadFile(*dir_ + "/cli-cut/logs/workers.log");
+  EXPECT_NE(logs.find("resumed from " + ckpt_dir + "ckpt-0000-000000000030.iakckpt"),
+            std::string::npos)
+      << logs;
+  EXPECT_NE(logs.find("truncated"), std::string::npos) << logs;
 }
 
 }  // namespace
