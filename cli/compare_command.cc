@@ -30,6 +30,12 @@ DEFINE_int32(compare_epochs, 8, "training epochs per domain and method");
 DEFINE_int32(compare_batch_size, 256, "samples per step");
 DEFINE_int32(compare_lora_rank, 4, "LoRA rank r");
 DEFINE_int32(compare_latent_dim, 8, "latent size of the plain adapter and IAK");
+DEFINE_double(compare_adapter_lr, 2e-3, "Adam learning rate of the plain adapter and IAK");
+DEFINE_double(compare_dense_lr, 1e-3, "Adam learning rate of dense-only, full FT and LoRA");
+DEFINE_double(compare_embedding_lr, 0.02, "Adagrad learning rate of full FT's rows");
+DEFINE_double(compare_beta_c, 1e-3, "IAK KL weight in compression");
+DEFINE_double(compare_beta_m, 1e-4, "IAK KL weight in matching");
+DEFINE_double(compare_compression_fraction, 2.0 / 3.0, "IAK: share of epochs in compression");
 DEFINE_double(compare_key_dropout, 0.0,
               "key dropout (user, movie) when pre-training the base here (0 = off)");
 DEFINE_int32(compare_pretrain_epochs, 3, "pre-training epochs of the base model");
@@ -38,7 +44,7 @@ DEFINE_string(compare_dropout_sweep, "",
               "also pre-train with each of these key-dropout rates (e.g. 0,0.1,0.3) for each "
               "seed of --compare_sweep_seeds and report frozen/IAK validation and test AUC; the "
               "validation AUC decides");
-DEFINE_string(compare_sweep_seeds, "1,2,3", "pre-training seeds of the key-dropout sweep");
+DEFINE_string(compare_sweep_seeds, "1,2,3,4,5", "pre-training seeds of the key-dropout sweep");
 DEFINE_string(compare_markdown, "docs/results.md", "markdown results written here");
 DEFINE_string(compare_json, "docs/results.json", "JSON results written here");
 
@@ -76,7 +82,13 @@ struct SweepRow {
 
 // Pre-trains with each dropout rate and seed, runs frozen + IAK, and returns
 // the markdown section (the validation AUC of IAK decides).
-StatusOr<std::string> DropoutSweep(const proto::JobSpec& spec,
+struct SweepResult {
+  std::string markdown;
+  std::string json;
+  double chosen_rate = 0;
+};
+
+StatusOr<SweepResult> DropoutSweep(const proto::JobSpec& spec,
                                    const worker::MethodRunnerOptions& base_options) {
   std::vector<double> rates, seeds;
   try {
@@ -128,7 +140,7 @@ StatusOr<std::string> DropoutSweep(const proto::JobSpec& spec,
   }
   std::ostringstream out;
   char line[256];
-  out << "\n## Key dropout in pre-training\n\n"
+  out << "\n## Key-dropout sweep (the validation split chooses the rate)\n\n"
       << "Mean over the 4 domains and over pre-training seeds " << FLAGS_compare_sweep_seeds
       << " (each seed also seeds IAK). Validation decides; test is shown, never used.\n\n"
       << "| key dropout | frozen val. AUC | IAK val. AUC | frozen test AUC | IAK test AUC |\n"
@@ -143,7 +155,20 @@ StatusOr<std::string> DropoutSweep(const proto::JobSpec& spec,
                 "first rate listed).\n",
                 rows[best].rate, rows[best].iak_val - rows.front().iak_val);
   out << line;
-  return out.str();
+  std::ostringstream json;
+  json << "[";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const SweepRow& r = rows[i];
+    std::snprintf(line, sizeof(line),
+                  "%s{\"key_dropout\": %.4f, \"seeds\": %d, \"frozen_validation_auc\": %.6f, "
+                  "\"iak_validation_auc\": %.6f, \"frozen_test_auc\": %.6f, "
+                  "\"iak_test_auc\": %.6f}",
+                  i == 0 ? "" : ", ", r.rate, r.seeds, r.frozen_val, r.iak_val, r.frozen_test,
+                  r.iak_test);
+    json << line;
+  }
+  json << "]";
+  return SweepResult{out.str(), json.str(), rows[best].rate};
 }
 
 // The W3 bar (docs BENCHMARKS.md) read off the numbers.
@@ -165,7 +190,7 @@ std::string W3Verdict(const worker::MethodReport& report) {
   const bool matches = iak->mean_test_auc >= full->mean_test_auc;
   char line[512];
   std::snprintf(line, sizeof(line),
-                "\n## W3 bar, read off the table\n\n"
+                "\n### W3 bar, read off the table\n\n"
                 "- IAK above the frozen base on %d of %d domains (bar: all): %s\n"
                 "- IAK mean test AUC %.4f vs full fine-tuning %.4f (bar: at least equal): %s\n"
                 "- full fine-tuning / IAK wall time per epoch: %.2fx (bar: >= 3x): %s\n"
@@ -201,27 +226,6 @@ int RunCompare(int argc, char** argv) {
       std::filesystem::absolute(FLAGS_compare_data_dir).string());
   job::ApplyDefaults(&spec);
 
-  std::string model_dir = FLAGS_compare_model_dir;
-  std::string pretrain_note = "model directory " + model_dir;
-  if (model_dir.empty()) {
-    model_dir = FLAGS_compare_run_dir + "/model";
-    worker::PretrainJobOptions pretrain;
-    pretrain.data = spec.data();
-    pretrain.model_dir = model_dir;
-    pretrain.overwrite = true;
-    pretrain.train.epochs = FLAGS_compare_pretrain_epochs;
-    pretrain.train.key_dropout = static_cast<float>(FLAGS_compare_key_dropout);
-    pretrain.train.seed = FLAGS_compare_seed;
-    std::cerr << "pre-training the base model -> " << model_dir << "\n";
-    StatusOr<worker::PretrainJobResult> pretrained = worker::RunPretrainJob(pretrain);
-    if (!pretrained.ok()) return ReportError("compare", pretrained.status());
-    std::ostringstream note;
-    note << "base pre-trained here on " << pretrained->samples << " ratings of the first period ("
-         << FLAGS_compare_pretrain_epochs << " epochs, key dropout " << FLAGS_compare_key_dropout
-         << ")";
-    pretrain_note = note.str();
-  }
-
   worker::MethodRunnerOptions options;
   options.methods = *methods;
   options.epochs = FLAGS_compare_epochs;
@@ -230,34 +234,79 @@ int RunCompare(int argc, char** argv) {
   options.lora.alpha = static_cast<float>(FLAGS_compare_lora_rank);
   options.latent_dim = FLAGS_compare_latent_dim;
   options.seed = FLAGS_compare_seed;
-  const auto start = std::chrono::steady_clock::now();
-  StatusOr<worker::MethodReport> report =
-      worker::RunMethodsOnModelDir(spec.data(), model_dir, options);
-  if (!report.ok()) return ReportError("compare", report.status());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  options.adapter_lr = static_cast<float>(FLAGS_compare_adapter_lr);
+  options.dense_lr = static_cast<float>(FLAGS_compare_dense_lr);
+  options.embedding_lr = static_cast<float>(FLAGS_compare_embedding_lr);
+  options.beta_compression = static_cast<float>(FLAGS_compare_beta_c);
+  options.beta_matching = static_cast<float>(FLAGS_compare_beta_m);
+  options.compression_fraction = FLAGS_compare_compression_fraction;
 
-  std::string sweep;
-  if (!FLAGS_compare_dropout_sweep.empty()) {
-    StatusOr<std::string> section = DropoutSweep(spec, options);
-    if (!section.ok()) return ReportError("compare", section.status());
-    sweep = *section;
+  // The sweep (if asked) picks a key-dropout rate on the validation split; the
+  // full comparison then runs before (--compare_key_dropout) and after it.
+  SweepResult sweep;
+  std::vector<double> rates{FLAGS_compare_key_dropout};
+  if (!FLAGS_compare_dropout_sweep.empty() && FLAGS_compare_model_dir.empty()) {
+    StatusOr<SweepResult> swept = DropoutSweep(spec, options);
+    if (!swept.ok()) return ReportError("compare", swept.status());
+    sweep = *swept;
+    if (sweep.chosen_rate != rates.front()) rates.push_back(sweep.chosen_rate);
   }
 
-  std::ostringstream md;
+  std::ostringstream md, json, out;
   md << "# Results: fine-tuning methods on the same data\n\n"
-     << "Generated by `" << CommandLine(argc, argv) << "` (" << static_cast<int>(seconds)
-     << " s for the main comparison; " << pretrain_note << ").\n\n"
+     << "Generated by `" << CommandLine(argc, argv) << "`.\n\n"
      << "Data: MovieLens ml-latest-small, one domain per later rating period; each domain's "
         "samples split by time into train / validation / test. Every method trains one model "
         "per domain for the same number of epochs with the same batch size and seed, single "
         "process, embeddings read locally from the model directory. The test AUC reported is "
-        "the one of the epoch with the best validation AUC.\n\n"
-     << report->ToMarkdown() << W3Verdict(*report) << sweep;
+        "the one of the epoch with the best validation AUC.\n";
+  json << "{\n\"runs\": [\n";
+  for (size_t i = 0; i < rates.size(); ++i) {
+    std::string model_dir = FLAGS_compare_model_dir;
+    std::ostringstream note;
+    if (model_dir.empty()) {
+      model_dir = FLAGS_compare_run_dir + "/model";
+      worker::PretrainJobOptions pretrain;
+      pretrain.data = spec.data();
+      pretrain.model_dir = model_dir;
+      pretrain.overwrite = true;
+      pretrain.train.epochs = FLAGS_compare_pretrain_epochs;
+      pretrain.train.key_dropout = static_cast<float>(rates[i]);
+      pretrain.train.seed = FLAGS_compare_seed;
+      std::cerr << "pre-training the base model (key dropout " << rates[i] << ") -> "
+                << model_dir << "\n";
+      StatusOr<worker::PretrainJobResult> pretrained = worker::RunPretrainJob(pretrain);
+      if (!pretrained.ok()) return ReportError("compare", pretrained.status());
+      note << "base pre-trained on " << pretrained->samples << " ratings of the first period, "
+           << FLAGS_compare_pretrain_epochs << " epochs, seed " << FLAGS_compare_seed
+           << ", key dropout " << rates[i];
+    } else {
+      note << "model directory " << model_dir;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    StatusOr<worker::MethodReport> report =
+        worker::RunMethodsOnModelDir(spec.data(), model_dir, options);
+    if (!report.ok()) return ReportError("compare", report.status());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::string title = "All methods";
+    if (rates.size() > 1) {
+      title = i == 0 ? "Before: all methods, base without the chosen key dropout"
+                     : "After: all methods, base with the key dropout chosen on validation";
+    }
+    md << "\n## " << title << "\n\n(" << note.str() << "; comparison " << static_cast<int>(seconds)
+       << " s)\n\n"
+       << report->ToMarkdown() << W3Verdict(*report);
+    out << report->ToMarkdown();
+    json << "{\"key_dropout\": " << rates[i] << ", \"report\": " << report->ToJson() << "}"
+         << (i + 1 < rates.size() ? "," : "") << "\n";
+  }
+  json << "],\n\"key_dropout_sweep\": " << (sweep.json.empty() ? "[]" : sweep.json) << "\n}\n";
+  md << sweep.markdown;
   std::ofstream(FLAGS_compare_markdown) << md.str();
-  std::ofstream(FLAGS_compare_json) << report->ToJson();
-  std::cout << report->ToMarkdown() << "\nwritten: " << FLAGS_compare_markdown << ", "
-            << FLAGS_compare_json << "\n";
+  std::ofstream(FLAGS_compare_json) << json.str();
+  std::cout << out.str() << "\nwritten: " << FLAGS_compare_markdown << ", " << FLAGS_compare_json
+            << "\n";
   return 0;
 }
 
