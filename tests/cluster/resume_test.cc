@@ -3,6 +3,7 @@
 // checkpoint, then resumed; its adapters must equal an uninterrupted run's
 // bit for bit, and the job must end with the same number of steps.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +17,7 @@
 
 #include "cluster/child_process.h"
 #include "cluster/inproc_cluster.h"
+#include "cluster/job_state.h"
 #include "job/job_spec.h"
 #include "worker/checkpoint.h"
 #include "worker/pretrain_job.h"
@@ -341,6 +343,89 @@ TEST_F(ResumeTest, SubmitResumeAcrossProcessesGivesTheUninterruptedAdapters) {
             std::string::npos)
       << logs;
   EXPECT_NE(logs.find("truncated"), std::string::npos) << logs;
+}
+
+// A crash: a detached `iak submit` job whose rank-0 worker is killed with
+// SIGKILL once a checkpoint of the second phase exists. The job fails (it is
+// not elastic yet); `iak submit --resume` then finishes it from the latest
+// checkpoint with adapters byte-identical to an uninterrupted run.
+TEST_F(ResumeTest, KilledWorkerJobResumesToTheUninterruptedAdapters) {
+  auto spec = [](const std::string& run) {
+    proto::JobSpec s = Spec(run);
+    s.mutable_phases(1)->set_steps(300);
+    s.mutable_checkpoint()->set_every_n_steps(20);
+    s.mutable_timeouts()->set_heartbeat_timeout_ms(3000);
+    s.mutable_timeouts()->set_collective_timeout_ms(3000);
+    return s;
+  };
+  auto run = [](const std::vector<std::string>& argv) {
+    std::string out;
+    StatusOr<int> code = RunAndCapture(argv, Deadline::After(Duration(120 * 1000)), &out);
+    EXPECT_TRUE(code.ok()) << code.status();
+    return std::make_pair(code.ok() ? *code : -1, out);
+  };
+  const std::string ref_path = *dir_ + "/kill-reference.pbtxt";
+  ASSERT_TRUE(job::SaveJobSpec(spec("kill-reference"), ref_path).ok());
+  auto [ref_code, ref_out] = run({IAK_BINARY, "submit", ref_path});
+  ASSERT_EQ(ref_code, 0) << ref_out;
+
+  const proto::JobSpec killed = spec("kill-cut");
+  const std::string path = *dir_ + "/kill-cut.pbtxt";
+  ASSERT_TRUE(job::SaveJobSpec(killed, path).ok());
+  auto [code, out] = run({IAK_BINARY, "submit", path, "--detach"});
+  ASSERT_EQ(code, 0) << out;
+  const std::string job_dir = killed.output_dir();
+  const Deadline deadline = Deadline::After(Duration(60000));
+  bool in_phase_two = false;
+  while (!in_phase_two) {
+    ASSERT_FALSE(deadline.Expired()) << "no checkpoint of phase 2 within 60 s";
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(job_dir + "/checkpoints", ec)) {
+      if (entry.path().filename().string().rfind("ckpt-0001-", 0) == 0) in_phase_two = true;
+    }
+    if (!in_phase_two) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll
+  }
+  const std::string sched_log = ReadFile(job_dir + "/logs/scheduler.log");
+  const std::string marker = "worker-0 (node ";
+  size_t at = sched_log.find(marker);
+  ASSERT_NE(at, std::string::npos) << sched_log;
+  at = sched_log.find(" pid ", at);
+  ASSERT_NE(at, std::string::npos) << sched_log;
+  const int pid = std::atoi(sched_log.c_str() + at + 5);
+  ASSERT_GT(pid, 1);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0) << "worker pid " << pid;
+  const auto killed_at = std::chrono::steady_clock::now();
+  while (true) {
+    StatusOr<proto::JobState> state = ReadJobState(job_dir);
+    ASSERT_TRUE(state.ok()) << state.status();
+    if (state->state() != "RUNNING" && state->state() != "SUBMITTED") {
+      EXPECT_EQ(state->state(), "FAILED");
+      break;
+    }
+    ASSERT_FALSE(deadline.Expired()) << "the job did not end after its worker was killed";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll
+  }
+  const double detect_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  worker::CheckpointStoreOptions store_options;
+  store_options.dir = job_dir + "/checkpoints";
+  StatusOr<worker::LoadedCheckpoint> latest = worker::CheckpointStore(store_options).LoadLatest();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+
+  const auto begin = std::chrono::steady_clock::now();
+  auto [resumed_code, resumed_out] = run({IAK_BINARY, "submit", path, "--resume"});
+  ASSERT_EQ(resumed_code, 0) << resumed_out;
+  std::cout << "worker SIGKILLed; job ended after " << detect_s << " s; resumed from phase "
+            << latest->checkpoint.phase_index << " step " << latest->checkpoint.step
+            << "; the resumed job took "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count()
+            << " s\n";
+  for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
+    const std::string x = ReadFile(*dir_ + "/kill-reference/adapters/" + domain + ".iak");
+    const std::string y = ReadFile(job_dir + "/adapters/" + domain + ".iak");
+    ASSERT_FALSE(x.empty()) << domain;
+    EXPECT_TRUE(x == y) << "resumed adapter differs for " << domain;
+  }
 }
 
 }  // namespace
