@@ -45,6 +45,9 @@ DEFINE_string(compare_dropout_sweep, "",
               "seed of --compare_sweep_seeds and report frozen/IAK validation and test AUC; the "
               "validation AUC decides");
 DEFINE_string(compare_sweep_seeds, "1,2,3,4,5", "pre-training seeds of the key-dropout sweep");
+DEFINE_bool(compare_iak_grid, false,
+            "also try IAK settings (learning rate x latent size x beta_c x compression share) "
+            "on the last base model; the validation AUC picks the best");
 DEFINE_string(compare_markdown, "docs/results.md", "markdown results written here");
 DEFINE_string(compare_json, "docs/results.json", "JSON results written here");
 
@@ -202,6 +205,45 @@ std::string W3Verdict(const worker::MethodReport& report) {
   return line;
 }
 
+// IAK alone over a small grid of settings on `model_dir`; markdown section.
+StatusOr<std::string> IakGrid(const proto::JobSpec& spec, const std::string& model_dir,
+                              const worker::MethodRunnerOptions& base_options) {
+  std::ostringstream out;
+  out << "\n## IAK settings tried (base of the last table; validation picks)\n\n"
+      << "| adapter lr | latent | beta_c | compression share | mean val. AUC | mean test AUC | "
+         "domains above frozen |\n|---|---|---|---|---|---|---|\n";
+  double best_val = -1;
+  std::string best;
+  char line[256];
+  for (float lr : {2e-3f, 5e-3f, 1e-2f}) {
+    for (int latent : {8, 32}) {
+      for (float beta : {1e-3f, 1e-2f}) {
+        for (double share : {2.0 / 3.0, 1.0 / 3.0}) {
+          worker::MethodRunnerOptions o = base_options;
+          o.methods = {worker::Method::kFrozen, worker::Method::kIak};
+          o.adapter_lr = lr;
+          o.latent_dim = latent;
+          o.beta_compression = beta;
+          o.compression_fraction = share;
+          IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
+                               worker::RunMethodsOnModelDir(spec.data(), model_dir, o));
+          const worker::MethodSummary iak = report.Summaries().back();
+          std::snprintf(line, sizeof(line), "| %.0e | %d | %.0e | %.2f | %.4f | %.4f | %d |\n",
+                        lr, latent, beta, share, iak.mean_validation_auc, iak.mean_test_auc,
+                        iak.domains_above_frozen);
+          out << line;
+          if (iak.mean_validation_auc > best_val) {
+            best_val = iak.mean_validation_auc;
+            best = line;
+          }
+        }
+      }
+    }
+  }
+  out << "\nBest by validation: " << best;
+  return out.str();
+}
+
 std::string CommandLine(int argc, char** argv) {
   std::string line = "iak compare";
   std::vector<gflags::CommandLineFlagInfo> flags;
@@ -300,6 +342,13 @@ int RunCompare(int argc, char** argv) {
     out << report->ToMarkdown();
     json << "{\"key_dropout\": " << rates[i] << ", \"report\": " << report->ToJson() << "}"
          << (i + 1 < rates.size() ? "," : "") << "\n";
+  }
+  if (FLAGS_compare_iak_grid) {
+    const std::string last_model =
+        FLAGS_compare_model_dir.empty() ? FLAGS_compare_run_dir + "/model" : FLAGS_compare_model_dir;
+    StatusOr<std::string> grid = IakGrid(spec, last_model, options);
+    if (!grid.ok()) return ReportError("compare", grid.status());
+    md << *grid;
   }
   json << "],\n\"key_dropout_sweep\": " << (sweep.json.empty() ? "[]" : sweep.json) << "\n}\n";
   md << sweep.markdown;
