@@ -281,10 +281,10 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   // domain g mod D (every rank the same domain at the same step). Next() is
   // false once at each epoch's end; the second call starts the next epoch
   // (and is false only for a shard with no samples at all).
-  // Where each domain's batcher stands after producing step g, so the trainer
-  // knows the cursors of the steps it has finished (the pipeline runs ahead).
   int64_t planned_step = 0;
   int64_t skip_until = 0;  // global steps before this are replayed, not trained
+  // Where each domain's batcher stands after producing step g, so the trainer
+  // knows the cursors of the steps it has finished (the pipeline runs ahead).
   std::mutex cursor_mu;
   std::deque<std::pair<int64_t, data::BatchCursor>> produced_cursors;  // guarded by cursor_mu
   std::vector<data::BatchCursor> trained_cursors(num_domains);
