@@ -303,6 +303,29 @@ TEST_F(ResumeTest, ResumeWithFrozenPrefixCacheAcrossDataEpochs) {
             << (max_diff == 0 ? " (bit-identical)" : "") << "\n";
 }
 
+TEST(CheckpointSpecTest, DefaultsAndValidationNameTheField) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  job::ApplyDefaults(&spec);
+  EXPECT_EQ(spec.checkpoint().every_n_steps(), 100);
+  EXPECT_EQ(spec.checkpoint().keep_last(), 3);
+  EXPECT_TRUE(spec.checkpoint().directory().empty());  // = <output_dir>/checkpoints
+  EXPECT_FALSE(spec.checkpoint().resume());
+  EXPECT_EQ(spec.frozen_prefix_cache().memory_budget_mb(), 1024);
+  ASSERT_TRUE(job::Validate(spec).ok()) << job::Validate(spec);
+
+  proto::JobSpec bad = spec;
+  bad.mutable_checkpoint()->set_keep_last(-1);
+  Status status = job::Validate(bad);
+  EXPECT_EQ(status.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(status.ToString().find("checkpoint.keep_last"), std::string::npos) << status;
+  bad = spec;
+  bad.mutable_frozen_prefix_cache()->set_memory_budget_mb(-5);
+  status = job::Validate(bad);
+  EXPECT_NE(status.ToString().find("frozen_prefix_cache.memory_budget_mb"), std::string::npos)
+      << status;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream s;
