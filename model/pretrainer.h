@@ -40,6 +40,9 @@ struct PretrainOptions {
   // rows for keys the snapshot lacks (e.g. users new in a later period); this
   // shows the base model such inputs during pre-training. 0 = off. Fields
   // not in the data are ignored; a multi-valued field is dropped as a whole.
+  // `iak compare --compare_dropout_sweep=...` measures it on the validation
+  // split (docs/results.md); off by default so existing models and figures
+  // stay reproducible.
   float key_dropout = 0.0f;
   std::vector<std::string> key_dropout_fields{"user", "movie"};
 };
