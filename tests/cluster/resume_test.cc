@@ -404,7 +404,11 @@ TEST_F(ResumeTest, KilledWorkerJobResumesToTheUninterruptedAdapters) {
     ASSERT_FALSE(deadline.Expired()) << "no checkpoint of phase 2 within 60 s";
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(job_dir + "/checkpoints", ec)) {
-      if (entry.path().filename().string().rfind("ckpt-0001-", 0) == 0) in_phase_two = true;
+      // Final names only (a temporary file of a checkpoint being written does not count).
+      if (entry.path().filename().string().rfind("ckpt-0001-", 0) == 0 &&
+          entry.path().extension() == ".iakckpt") {
+        in_phase_two = true;
+      }
     }
     if (!in_phase_two) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll
   }
