@@ -85,6 +85,15 @@ void ChildProcess::Stop(Duration grace) {
   Wait(Deadline::After(Duration(5000))).status().IgnoreError();
 }
 
+void StopAll(const std::vector<std::unique_ptr<ChildProcess>>& children, Duration grace) {
+  for (const auto& child : children) {
+    if (!child->Poll().has_value()) ::kill(child->pid(), SIGTERM);
+  }
+  const Deadline deadline = Deadline::After(grace);
+  for (const auto& child : children) child->Wait(deadline).status().IgnoreError();
+  for (const auto& child : children) child->Stop(Duration(100));  // SIGKILL stragglers
+}
+
 StatusOr<int> RunAndCapture(const std::vector<std::string>& argv, Deadline deadline,
                             std::string* output) {
   char pattern[] = "/tmp/iak_capture_XXXXXX";

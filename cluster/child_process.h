@@ -49,6 +49,10 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
+// Stops every child still running: SIGTERM to all at once, a shared `grace`
+// period, then SIGKILL to whoever is left.
+void StopAll(const std::vector<std::unique_ptr<ChildProcess>>& children, Duration grace);
+
 // Runs `argv` to completion (bounded by `deadline`) and returns its exit code;
 // its stdout and stderr together go to *output.
 [[nodiscard]] StatusOr<int> RunAndCapture(const std::vector<std::string>& argv, Deadline deadline,

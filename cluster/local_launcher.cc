@@ -62,21 +62,24 @@ Status Failed(const ChildProcess& child, int code) {
                           LogTail(child.log_path(), 12));
 }
 
-}  // namespace
+using ProcessGroup = std::vector<std::unique_ptr<ChildProcess>>;
 
-Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options,
-                   const std::atomic<bool>& stop) {
+// Starts the job's processes into `group` and watches them until the job
+// ends; RunLocalJob stops whatever is left of the group afterwards.
+Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
+                const std::atomic<bool>& stop, ProcessGroup* group) {
   ::mkdir(options.run_dir.c_str(), 0755);
   const std::string address_file = options.run_dir + "/scheduler.address";
   std::remove(address_file.c_str());
 
   IAK_ASSIGN_OR_RETURN(
-      std::unique_ptr<ChildProcess> scheduler,
+      std::unique_ptr<ChildProcess> scheduler_process,
       ChildProcess::Start("scheduler",
                           {options.iak_binary, "scheduler", "--job=" + options.job_spec_path,
                            "--listen=tcp://" + options.advertise_host + ":0",
                            "--address_file=" + address_file},
                           options.run_dir + "/scheduler.log"));
+  ChildProcess* scheduler = group->emplace_back(std::move(scheduler_process)).get();
 
   // The scheduler picks a free port and writes where it listens.
   std::string scheduler_address;
@@ -95,7 +98,7 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
   std::cerr << "scheduler listening at " << scheduler_address << "\n";
 
   const int replicas = std::max(1, spec.replicas_per_shard());
-  std::vector<std::unique_ptr<ChildProcess>> servers;
+  std::vector<ChildProcess*> servers;
   for (int shard = 0; shard < spec.num_servers(); ++shard) {
     for (int replica = 0; replica < replicas; ++replica) {
       const std::string name =
@@ -109,7 +112,7 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
                "--scheduler=" + scheduler_address, "--name=" + name,
                "--ps_listen=tcp://" + options.advertise_host + ":0"},
               options.run_dir + "/" + name + ".log"));
-      servers.push_back(std::move(ps));
+      servers.push_back(group->emplace_back(std::move(ps)).get());
     }
   }
   std::cerr << servers.size() << " parameter server(s) started\n";
@@ -123,8 +126,9 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
                 {"-np", std::to_string(spec.num_workers()), options.iak_binary, "worker",
                  "--job=" + options.job_spec_path, "--scheduler=" + scheduler_address});
   IAK_ASSIGN_OR_RETURN(
-      std::unique_ptr<ChildProcess> workers,
+      std::unique_ptr<ChildProcess> workers_process,
       ChildProcess::Start("workers (mpirun)", mpirun, options.run_dir + "/workers.log"));
+  ChildProcess* workers = group->emplace_back(std::move(workers_process)).get();
   std::cerr << spec.num_workers() << " worker(s) started under mpirun; logs in " << options.run_dir
             << "\n";
 
@@ -157,7 +161,7 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
       }
     }
     bool servers_done = true;
-    for (auto& ps : servers) {
+    for (ChildProcess* ps : servers) {
       if (std::optional<int> code = ps->Poll()) {
         // With replicas, one server's death is the scheduler's to judge: the
         // job goes on while its shard has another replica.
@@ -177,6 +181,18 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
     std::this_thread::sleep_for(Duration(50));
   }
   return Status::Ok();
+}
+
+}  // namespace
+
+Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options,
+                   const std::atomic<bool>& stop) {
+  ProcessGroup group;
+  Status outcome = RunGroup(spec, options, stop, &group);
+  // Whatever ended the job, no process of it outlives this call; they are
+  // stopped together, so a cancel takes one grace period, not one per node.
+  StopAll(group, Duration(3000));
+  return outcome;
 }
 
 }  // namespace iak::cluster
