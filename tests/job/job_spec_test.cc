@@ -85,6 +85,14 @@ TEST(JobSpecTest, MissingFileIsNotFound) {
 namespace iak::job {
 namespace {
 
+TEST(JobSpecTest, EveryExampleJobSpecLoads) {
+  for (const char* path : {"examples/movielens_job.pbtxt", "examples/slurm_job.pbtxt",
+                           "examples/kubernetes_job.pbtxt"}) {
+    StatusOr<proto::JobSpec> spec = LoadJobSpec(path);
+    EXPECT_TRUE(spec.ok()) << path << ": " << spec.status();
+  }
+}
+
 TEST(JobSpecTest, ExampleSpecInTheRepoIsValid) {
   StatusOr<proto::JobSpec> spec = LoadJobSpec("examples/movielens_job.pbtxt");
   ASSERT_TRUE(spec.ok()) << spec.status();
