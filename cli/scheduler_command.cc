@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "cli/common_flags.h"
 #include "cli/stop_signal.h"
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 #include "net/http_server.h"
 #include "net/zmq_transport.h"
 #include "scheduler/scheduler.h"
@@ -58,7 +58,7 @@ int RunScheduler(int, char**) {
             << ": waiting for " << options.num_servers << " server(s) and "
             << options.num_workers << " worker(s)";
   if (!FLAGS_address_file.empty()) {
-    Status written = embedding::WriteFileAtomically(FLAGS_address_file, scheduler.address());
+    Status written = WriteFileAtomically(FLAGS_address_file, scheduler.address());
     if (!written.ok()) return ReportError("scheduler", written);
   }
   Status done = scheduler.Run(stop);

@@ -18,7 +18,7 @@
 #include "cluster/local_launcher.h"
 #include "cluster/run_report.h"
 #include "cluster/slurm_launcher.h"
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 #include "job/job_spec.h"
 
 DEFINE_string(launcher, "",
@@ -163,10 +163,10 @@ int RunSubmit(int argc, char** argv) {
 
   if (kind == "kubernetes") {
     std::string spec_text;
-    Status read = embedding::ReadFileToString(resolved_spec, &spec_text);
+    Status read = ReadFileToString(resolved_spec, &spec_text);
     if (!read.ok()) return ReportError("submit", read);
     const std::string manifests = spec.output_dir() + "/kubernetes.yaml";
-    Status written = embedding::WriteFileAtomically(
+    Status written = WriteFileAtomically(
         manifests, cluster::RenderKubernetesManifests(spec, spec_text));
     if (!written.ok()) return ReportError("submit", written);
     UpdateState(spec.output_dir(), state, "SUBMITTED", Status::Ok());

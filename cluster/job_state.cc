@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 
 namespace iak::cluster {
 
@@ -17,13 +17,13 @@ Status WriteJobState(const std::string& output_dir, const proto::JobState& state
   if (!google::protobuf::TextFormat::PrintToString(state, &text)) {
     return InternalError("cannot print the job state");
   }
-  return embedding::WriteFileAtomically(JobStatePath(output_dir), text);
+  return WriteFileAtomically(JobStatePath(output_dir), text);
 }
 
 StatusOr<proto::JobState> ReadJobState(const std::string& output_dir) {
   const std::string path = JobStatePath(output_dir);
   std::string text;
-  Status read = embedding::ReadFileToString(path, &text);
+  Status read = ReadFileToString(path, &text);
   if (!read.ok()) {
     return NotFoundError("no job state at " + path +
                          "; was the job submitted with `iak submit` to this output_dir?");

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "cluster/child_process.h"
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 
 namespace iak::cluster {
 namespace {
@@ -77,12 +77,12 @@ Status WriteRunReport(const std::string& output_dir) {
 
   std::string log_text;
   std::string log_path = output_dir + "/logs/workers.log";
-  if (!embedding::ReadFileToString(log_path, &log_text).ok()) {
+  if (!ReadFileToString(log_path, &log_text).ok()) {
     return NotFoundError("no worker log at " + log_path + " to plot the loss from");
   }
   const std::vector<LossPoint> loss = ParseLossCurve(log_text);
   std::string json;
-  if (!embedding::ReadFileToString(output_dir + "/results.json", &json).ok()) {
+  if (!ReadFileToString(output_dir + "/results.json", &json).ok()) {
     return NotFoundError("no " + output_dir + "/results.json; run `iak eval` first");
   }
   IAK_ASSIGN_OR_RETURN(std::vector<DomainAucRow> auc, ParseResultsJson(json));
@@ -93,8 +93,8 @@ Status WriteRunReport(const std::string& output_dir) {
   for (const DomainAucRow& r : auc) {
     auc_data << "\"" << r.domain << "\" " << r.base_auc << " " << r.iak_auc << "\n";
   }
-  IAK_RETURN_IF_ERROR(embedding::WriteFileAtomically(dir + "/loss.dat", loss_data.str()));
-  IAK_RETURN_IF_ERROR(embedding::WriteFileAtomically(dir + "/auc.dat", auc_data.str()));
+  IAK_RETURN_IF_ERROR(WriteFileAtomically(dir + "/loss.dat", loss_data.str()));
+  IAK_RETURN_IF_ERROR(WriteFileAtomically(dir + "/auc.dat", auc_data.str()));
   const std::string script =
       "set terminal pngcairo size 900,420 noenhanced\n"
       "set output '" + dir + "/loss.png'\n"
@@ -108,7 +108,7 @@ Status WriteRunReport(const std::string& output_dir) {
       "set ylabel 'AUC'\nset xlabel 'domain'\nset key top left\nset yrange [0.5:*]\n"
       "plot '" + dir + "/auc.dat' using 2:xtic(1) title 'frozen base', '' using 3 title "
       "'base + IAK'\n";
-  IAK_RETURN_IF_ERROR(embedding::WriteFileAtomically(dir + "/plots.gp", script));
+  IAK_RETURN_IF_ERROR(WriteFileAtomically(dir + "/plots.gp", script));
   std::string output;
   StatusOr<int> code = RunAndCapture({"gnuplot", dir + "/plots.gp"},
                                      Deadline::After(Duration(60000)), &output);
@@ -128,7 +128,7 @@ Status WriteRunReport(const std::string& output_dir) {
   }
   md << "\n" << loss.size() << " loss points from `logs/workers.log`; data in `loss.dat`, "
      << "`auc.dat`; plots by `gnuplot plots.gp`.\n";
-  return embedding::WriteFileAtomically(dir + "/report.md", md.str());
+  return WriteFileAtomically(dir + "/report.md", md.str());
 }
 
 }  // namespace iak::cluster

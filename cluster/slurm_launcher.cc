@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "cluster/child_process.h"
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 
 namespace iak::cluster {
 namespace {
@@ -84,7 +84,7 @@ std::string RenderSbatchScript(const proto::JobSpec& spec, const SlurmJobPaths& 
 
 StatusOr<std::string> SubmitToSlurm(const proto::JobSpec& spec, const SlurmJobPaths& paths) {
   const std::string script_path = paths.log_dir + "/job.sbatch";
-  IAK_RETURN_IF_ERROR(embedding::WriteFileAtomically(script_path, RenderSbatchScript(spec, paths)));
+  IAK_RETURN_IF_ERROR(WriteFileAtomically(script_path, RenderSbatchScript(spec, paths)));
   std::string output;
   StatusOr<int> code =
       RunAndCapture({"sbatch", "--parsable", script_path}, Deadline::After(kCommandTimeout), &output);
@@ -131,7 +131,7 @@ Status WaitForSlurmJob(const std::string& job_id, const SlurmJobPaths& paths, De
   }
   const std::string exit_file = paths.log_dir + "/slurm-" + job_id + ".exit";
   std::string text;
-  if (!embedding::ReadFileToString(exit_file, &text).ok()) {
+  if (!ReadFileToString(exit_file, &text).ok()) {
     return UnavailableError("Slurm job " + job_id + " ended without writing " + exit_file +
                             " (cancelled or killed by Slurm?); see " + paths.log_dir +
                             "/slurm-" + job_id + ".out");

@@ -3,7 +3,7 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 #include "embedding/row_codec.h"
 #include "embedding/snapshot_format.h"
 

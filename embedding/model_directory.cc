@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "common/keys.h"
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 #include "embedding/manifest_io.h"
 #include "embedding/snapshot_format.h"
 

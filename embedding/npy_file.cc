@@ -3,7 +3,7 @@
 #include <cstring>
 #include <limits>
 
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 #include "embedding/row_codec.h"
 
 namespace iak::embedding {

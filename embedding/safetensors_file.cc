@@ -6,7 +6,7 @@
 #include <memory>
 #include <utility>
 
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 #include "embedding/row_codec.h"
 
 namespace iak::embedding {

@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "common/keys.h"
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 #include "embedding/manifest_io.h"
 #include "embedding/snapshot_format.h"
 

@@ -5,7 +5,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 
 namespace iak::embedding {
 namespace {

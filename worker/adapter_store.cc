@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 
 namespace iak::worker {
 
@@ -16,13 +16,13 @@ Status SaveAdapter(const std::string& dir, const std::string& domain,
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) return IoError("cannot create " + dir + ": " + error.message());
-  return embedding::WriteFileAtomically(AdapterPath(dir, domain), adapter.Serialize());
+  return WriteFileAtomically(AdapterPath(dir, domain), adapter.Serialize());
 }
 
 StatusOr<model::IakModule> LoadAdapter(const std::string& dir, const std::string& domain) {
   const std::string path = AdapterPath(dir, domain);
   std::string bytes;
-  Status read = embedding::ReadFileToString(path, &bytes);
+  Status read = ReadFileToString(path, &bytes);
   if (!read.ok()) {
     return NotFoundError("no adapter for domain " + domain + " at " + path +
                          " (did the fine-tuning job finish?): " + read.message());

@@ -1,4 +1,4 @@
-#include "embedding/file_util.h"
+#include "common/file_util.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
-namespace iak::embedding {
+namespace iak {
 namespace {
 
 std::string ErrnoText(int err) { return std::strerror(err); }
@@ -91,4 +91,4 @@ Status WriteFileAtomically(const std::string& path, const std::string& contents)
   return Status::Ok();
 }
 
-}  // namespace iak::embedding
+}  // namespace iak

@@ -1,13 +1,14 @@
-// Whole-file reads and crash-safe whole-file writes for the model directory.
+// Whole-file reads and crash-safe whole-file writes (model directories, job
+// state, adapters, reports).
 // Errors are Statuses naming the path and the OS reason; nothing throws.
-#ifndef IAK_EMBEDDING_FILE_UTIL_H_
-#define IAK_EMBEDDING_FILE_UTIL_H_
+#ifndef IAK_COMMON_FILE_UTIL_H_
+#define IAK_COMMON_FILE_UTIL_H_
 
 #include <string>
 
 #include "common/status.h"
 
-namespace iak::embedding {
+namespace iak {
 
 // Reads `path` into `*contents`. NotFound when the file does not exist,
 // IoError on any other failure.
@@ -17,6 +18,6 @@ namespace iak::embedding {
 // reader sees either the old file, or the complete new one, never a part.
 [[nodiscard]] Status WriteFileAtomically(const std::string& path, const std::string& contents);
 
-}  // namespace iak::embedding
+}  // namespace iak
 
-#endif  // IAK_EMBEDDING_FILE_UTIL_H_
+#endif  // IAK_COMMON_FILE_UTIL_H_
