@@ -1,0 +1,174 @@
+#include "worker/domain_predictor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include "embedding/model_directory.h"
+#include "model/matrix_ops.h"
+#include "worker/adapter_store.h"
+#include "worker/local_lookup.h"
+
+namespace iak::worker {
+
+StatusOr<DomainPredictor> DomainPredictor::Create(const model::BaseModel* base,
+                                                  std::vector<const model::IakModule*> adapters) {
+  for (size_t d = 0; d < adapters.size(); ++d) {
+    if (adapters[d] != nullptr && adapters[d]->config().input_dim != base->config().h_dim()) {
+      return InvalidArgumentError("adapter of domain " + std::to_string(d) + " has input_dim " +
+                                  std::to_string(adapters[d]->config().input_dim) +
+                                  " but the base model's h is " +
+                                  std::to_string(base->config().h_dim()) +
+                                  " wide: it was trained for another model");
+    }
+  }
+  return DomainPredictor(base, std::move(adapters));
+}
+
+Status DomainPredictor::Group(const int32_t* domain, int batch) {
+  rows_of_.resize(adapters_.size());
+  for (auto& rows : rows_of_) rows.clear();
+  for (int r = 0; r < batch; ++r) {
+    if (domain[r] < 0 || domain[r] >= num_domains()) {
+      return InvalidArgumentError("row " + std::to_string(r) + " has domain " +
+                                  std::to_string(domain[r]) + ", outside [0, " +
+                                  std::to_string(num_domains()) + ")");
+    }
+    rows_of_[domain[r]].push_back(r);
+  }
+  return Status::Ok();
+}
+
+Status DomainPredictor::ScoreMixed(const float* x, const int32_t* domain, int batch,
+                                   float* p_ctr, float* p_ctcvr) {
+  const model::BaseModelConfig& c = base_->config();
+  if (p_ctcvr != nullptr && c.num_tasks != 2) {
+    return FailedPreconditionError("pCTCVR needs a two-task (ESMM) base model");
+  }
+  IAK_RETURN_IF_ERROR(Group(domain, batch));
+  const size_t hd = c.h_dim();
+  h_.resize(batch * hd);
+  h_adapted_.resize(batch * hd);
+  logits_.resize(static_cast<size_t>(batch) * c.num_tasks);
+  base_->ForwardBottom(x, batch, h_.data(), &base_ws_);
+  std::memcpy(h_adapted_.data(), h_.data(), sizeof(float) * h_.size());
+  for (int d = 0; d < num_domains(); ++d) {
+    const std::vector<int>& rows = rows_of_[d];
+    if (rows.empty() || adapters_[d] == nullptr) continue;
+    const int n = static_cast<int>(rows.size());
+    gather_in_.resize(n * hd);
+    gather_out_.resize(n * hd);
+    for (int i = 0; i < n; ++i) {
+      std::memcpy(&gather_in_[i * hd], &h_[rows[i] * hd], sizeof(float) * hd);
+    }
+    adapters_[d]->Infer(gather_in_.data(), n, gather_out_.data(), &iak_ws_);
+    for (int i = 0; i < n; ++i) {
+      std::memcpy(&h_adapted_[rows[i] * hd], &gather_out_[i * hd], sizeof(float) * hd);
+    }
+  }
+  base_->ForwardTowers(h_adapted_.data(), batch, logits_.data(), &base_ws_);
+  const int tasks = c.num_tasks;
+  for (int r = 0; r < batch; ++r) {
+    const float p = model::Sigmoid(logits_[static_cast<size_t>(r) * tasks]);
+    p_ctr[r] = p;
+    if (p_ctcvr != nullptr) {
+      p_ctcvr[r] = p * model::Sigmoid(logits_[static_cast<size_t>(r) * tasks + 1]);
+    }
+  }
+  return Status::Ok();
+}
+
+Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, int batch,
+                                       float* p_ctr, float* p_ctcvr) {
+  const model::BaseModelConfig& c = base_->config();
+  if (p_ctcvr != nullptr && c.num_tasks != 2) {
+    return FailedPreconditionError("pCTCVR needs a two-task (ESMM) base model");
+  }
+  IAK_RETURN_IF_ERROR(Group(domain, batch));
+  const size_t in = c.input_dim();
+  for (int d = 0; d < num_domains(); ++d) {
+    const std::vector<int>& rows = rows_of_[d];
+    if (rows.empty()) continue;
+    const int n = static_cast<int>(rows.size());
+    gather_in_.resize(n * in);
+    for (int i = 0; i < n; ++i) {
+      std::memcpy(&gather_in_[i * in], x + rows[i] * in, sizeof(float) * in);
+    }
+    p1_.resize(n);
+    p2_.resize(n);
+    step_.Predict(*base_, adapters_[d], gather_in_.data(), n, p1_.data(),
+                  p_ctcvr != nullptr ? p2_.data() : nullptr);
+    for (int i = 0; i < n; ++i) {
+      p_ctr[rows[i]] = p1_[i];
+      if (p_ctcvr != nullptr) p_ctcvr[rows[i]] = p2_[i];
+    }
+  }
+  return Status::Ok();
+}
+
+Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
+                      const model::RowLookup& rows, const PredictOptions& options,
+                      DomainPredictor* predictor, float* p_ctr, float* p_ctcvr) {
+  if (options.batch_size <= 0) {
+    return InvalidArgumentError("batch size must be positive, not " +
+                                std::to_string(options.batch_size));
+  }
+  const model::BaseModelConfig& c = predictor->base().config();
+  if (dataset.num_fields() != c.num_fields) {
+    return InvalidArgumentError("the data has " + std::to_string(dataset.num_fields()) +
+                                " fields but the model was trained on " +
+                                std::to_string(c.num_fields) + ": use the job's schema");
+  }
+  std::vector<float> x;
+  std::vector<int32_t> domain;
+  for (size_t begin = 0; begin < ids.size(); begin += options.batch_size) {
+    const int n = static_cast<int>(std::min<size_t>(options.batch_size, ids.size() - begin));
+    domain.resize(n);
+    for (int i = 0; i < n; ++i) domain[i] = dataset.domain[ids[begin + i]];
+    x.resize(static_cast<size_t>(n) * c.input_dim());
+    model::PoolBatch(dataset, ids.data() + begin, n, c.embedding_dim, rows, x.data());
+    float* ctcvr = p_ctcvr != nullptr ? p_ctcvr + begin : nullptr;
+    IAK_RETURN_IF_ERROR(options.mixed
+                            ? predictor->ScoreMixed(x.data(), domain.data(), n, p_ctr + begin, ctcvr)
+                            : predictor->ScorePerDomain(x.data(), domain.data(), n,
+                                                        p_ctr + begin, ctcvr));
+  }
+  return Status::Ok();
+}
+
+StatusOr<DomainPredictor> JobModels::MakePredictor() const {
+  std::vector<const model::IakModule*> ptrs;
+  for (const auto& a : adapters) ptrs.push_back(a.get());
+  return DomainPredictor::Create(base.get(), std::move(ptrs));
+}
+
+StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
+                                                   const std::vector<std::string>& domain_names) {
+  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
+                       embedding::LoadModelDirectory(spec.model_dir()));
+  auto models = std::make_unique<JobModels>();
+  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
+  models->base = std::make_unique<model::BaseModel>(std::move(base));
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
+                       embedding::LocalEmbeddingTable::Open(model_dir));
+  models->rows = std::make_unique<LocalLookup>(table.get());
+  models->table = std::shared_ptr<const embedding::LocalEmbeddingTable>(std::move(table));
+  const std::string dir = spec.output_dir() + "/adapters";
+  for (const std::string& name : domain_names) {
+    std::error_code ec;
+    if (!std::filesystem::exists(AdapterPath(dir, name), ec)) {
+      models->adapters.push_back(nullptr);
+      continue;
+    }
+    IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, name));
+    models->adapters.push_back(std::make_unique<model::IakModule>(std::move(adapter)));
+    ++models->num_adapters;
+  }
+  if (models->num_adapters == 0) {
+    return NotFoundError("no adapter in " + dir +
+                         " matches a domain of the data: run the job (iak submit) first");
+  }
+  return models;
+}
+
+}  // namespace iak::worker

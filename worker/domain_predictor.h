@@ -1,0 +1,98 @@
+// DomainPredictor: parallel inference with domain activation. The frozen base
+// and every domain's adapter are loaded once; a batch of samples from MIXED
+// domains is scored in one pass, each sample through its own domain's adapter:
+//
+//   h = base bottom(x)                  once, whole batch
+//   rows grouped by domain; for each domain d present:
+//     h'[rows of d] = adapter_d(h[rows of d])   (h' = h where d has no adapter)
+//   logits = base towers(h')            once, whole batch
+//
+// ScorePerDomain is the reference it is benchmarked and tested against: each
+// domain's rows scored separately (bottom, adapter, towers per domain).
+//
+// Thread-safety: one DomainPredictor per thread (it owns scratch); the base
+// model and adapters it points to are only read and may be shared.
+#ifndef IAK_WORKER_DOMAIN_PREDICTOR_H_
+#define IAK_WORKER_DOMAIN_PREDICTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "data/dataset.h"
+#include "model/base_model.h"
+#include "model/embedding_pooling.h"
+#include "model/fine_tune_step.h"
+#include "model/iak_module.h"
+#include "proto/iak.pb.h"
+
+namespace iak::worker {
+
+class DomainPredictor {
+ public:
+  // adapters[d] is domain d's adapter, or null for "score with the frozen
+  // base". Everything pointed to must outlive the predictor.
+  // InvalidArgument when an adapter's input_dim is not the base's h_dim.
+  [[nodiscard]] static StatusOr<DomainPredictor> Create(
+      const model::BaseModel* base, std::vector<const model::IakModule*> adapters);
+
+  int num_domains() const { return static_cast<int>(adapters_.size()); }
+  const model::BaseModel& base() const { return *base_; }
+
+  // x [batch x input_dim]; domain [batch], each in [0, num_domains()).
+  // p_ctr [batch]; p_ctcvr [batch] for a two-task base (may be null).
+  // InvalidArgument naming the row on an out-of-range domain.
+  [[nodiscard]] Status ScoreMixed(const float* x, const int32_t* domain, int batch, float* p_ctr,
+                                  float* p_ctcvr);
+  [[nodiscard]] Status ScorePerDomain(const float* x, const int32_t* domain, int batch,
+                                      float* p_ctr, float* p_ctcvr);
+
+ private:
+  DomainPredictor(const model::BaseModel* base, std::vector<const model::IakModule*> adapters)
+      : base_(base), adapters_(std::move(adapters)) {}
+  // rows_of_[d] = the batch rows of domain d, in order.
+  Status Group(const int32_t* domain, int batch);
+
+  const model::BaseModel* base_;
+  std::vector<const model::IakModule*> adapters_;
+  std::vector<std::vector<int>> rows_of_;
+  model::BaseModelWorkspace base_ws_;
+  model::IakWorkspace iak_ws_;
+  model::FineTuneStep step_;
+  std::vector<float> h_, h_adapted_, gather_in_, gather_out_, logits_, p1_, p2_;
+};
+
+struct PredictOptions {
+  int batch_size = 1024;
+  bool mixed = true;  // false: ScorePerDomain within each batch
+};
+
+// Scores samples `ids` of `dataset` (embeddings from `rows`) in batches of
+// options.batch_size, each with its dataset domain's predictor adapter.
+// p_ctcvr may be null.
+[[nodiscard]] Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
+                                    const model::RowLookup& rows, const PredictOptions& options,
+                                    DomainPredictor* predictor, float* p_ctr, float* p_ctcvr);
+
+// A finished job's models loaded once for inference: the frozen base, the
+// embedding table and the adapter of every domain in `domain_names` that has
+// one under <output_dir>/adapters (the others score with the base).
+struct JobModels {
+  std::unique_ptr<model::BaseModel> base;
+  std::vector<std::unique_ptr<model::IakModule>> adapters;  // per domain, null = base
+  std::shared_ptr<const void> table;                         // keeps `rows` valid
+  std::unique_ptr<model::RowLookup> rows;
+  int num_adapters = 0;
+
+  // A predictor over these models (they must outlive it).
+  [[nodiscard]] StatusOr<DomainPredictor> MakePredictor() const;
+};
+
+[[nodiscard]] StatusOr<std::unique_ptr<JobModels>> LoadJobModels(
+    const proto::JobSpec& spec, const std::vector<std::string>& domain_names);
+
+}  // namespace iak::worker
+
+#endif  // IAK_WORKER_DOMAIN_PREDICTOR_H_

@@ -1,0 +1,252 @@
+#include "worker/exporter.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <set>
+
+#include "common/file_util.h"
+#include "embedding/model_directory.h"
+#include "model/mlp.h"
+#include "worker/adapter_store.h"
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "safetensors data is little-endian; this writer copies floats as they are");
+
+namespace iak::worker {
+namespace {
+
+// Appends the (W, b) tensors of each layer of an MLP with `dims` whose
+// parameters start at `params`.
+void AppendMlp(const std::vector<int>& dims, const float* params, const std::string& prefix,
+               std::vector<ExportTensor>* out) {
+  size_t offset = 0;
+  for (size_t i = 0; i + 1 < dims.size(); ++i) {
+    const int in = dims[i];
+    const int o = dims[i + 1];
+    const size_t nw = static_cast<size_t>(in) * o;
+    ExportTensor w{prefix + std::to_string(i) + ".weight", {in, o},
+                   std::vector<float>(params + offset, params + offset + nw)};
+    ExportTensor b{prefix + std::to_string(i) + ".bias", {o},
+                   std::vector<float>(params + offset + nw, params + offset + nw + o)};
+    out->push_back(std::move(w));
+    out->push_back(std::move(b));
+    offset += nw + o;
+  }
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string IntList(const std::vector<int>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+std::vector<ExportTensor> BaseModelTensors(const model::BaseModel& base) {
+  const model::BaseModelConfig& c = base.config();
+  std::vector<ExportTensor> out;
+  std::vector<int> bottom{c.input_dim()};
+  bottom.insert(bottom.end(), c.bottom_hidden.begin(), c.bottom_hidden.end());
+  AppendMlp(bottom, base.params().data() + base.bottom_param_range().begin, "bottom.", &out);
+  for (int t = 0; t < c.num_tasks; ++t) {
+    std::vector<int> tower{c.h_dim()};
+    tower.insert(tower.end(), c.tower_hidden.begin(), c.tower_hidden.end());
+    tower.push_back(1);
+    AppendMlp(tower, base.params().data() + base.tower_param_range(t).begin,
+              "tower." + std::to_string(t) + ".", &out);
+  }
+  return out;
+}
+
+std::vector<ExportTensor> AdapterTensors(const model::IakModule& adapter,
+                                         const std::string& prefix) {
+  const model::IakConfig& c = adapter.config();
+  std::vector<ExportTensor> out;
+  std::vector<int> encoder{c.input_dim};
+  encoder.insert(encoder.end(), c.encoder_hidden.begin(), c.encoder_hidden.end());
+  encoder.push_back(c.plain_adapter ? c.latent_dim : 2 * c.latent_dim);
+  std::vector<int> decoder{c.latent_dim};
+  decoder.insert(decoder.end(), c.decoder_hidden.begin(), c.decoder_hidden.end());
+  decoder.push_back(c.input_dim);
+  AppendMlp(encoder, adapter.params().data() + adapter.encoder_param_range().begin,
+            prefix + "encoder.", &out);
+  AppendMlp(decoder, adapter.params().data() + adapter.decoder_param_range().begin,
+            prefix + "decoder.", &out);
+  return out;
+}
+
+StatusOr<std::string> EncodeSafetensors(const std::vector<ExportTensor>& tensors,
+                                        const std::map<std::string, std::string>& metadata) {
+  std::set<std::string> names;
+  std::string header = "{";
+  size_t offset = 0;
+  for (const ExportTensor& t : tensors) {
+    if (t.name.empty() || t.name.rfind("__", 0) == 0 || !names.insert(t.name).second) {
+      return InvalidArgumentError("safetensors: bad or duplicate tensor name '" + t.name + "'");
+    }
+    int64_t count = 1;
+    for (int64_t d : t.shape) count *= d;
+    if (count != static_cast<int64_t>(t.values.size())) {
+      return InvalidArgumentError("safetensors: tensor " + t.name + " has " +
+                                  std::to_string(t.values.size()) +
+                                  " values but its shape holds " + std::to_string(count));
+    }
+    std::string shape = "[";
+    for (size_t i = 0; i < t.shape.size(); ++i) {
+      shape += (i ? "," : "") + std::to_string(t.shape[i]);
+    }
+    shape += "]";
+    const size_t end = offset + t.values.size() * sizeof(float);
+    header += JsonString(t.name) + ":{\"dtype\":\"F32\",\"shape\":" + shape +
+              ",\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(end) + "]},";
+    offset = end;
+  }
+  header += "\"__metadata__\":{";
+  bool first = true;
+  for (const auto& [key, value] : metadata) {
+    header += (first ? "" : ",") + JsonString(key) + ":" + JsonString(value);
+    first = false;
+  }
+  header += "}}";
+  // Pad so the data starts 8-byte aligned (what the reference writer does).
+  while ((8 + header.size()) % 8 != 0) header += ' ';
+  std::string blob(8, '\0');
+  const uint64_t n = header.size();
+  std::memcpy(blob.data(), &n, sizeof(n));
+  blob += header;
+  blob.reserve(blob.size() + offset);
+  for (const ExportTensor& t : tensors) {
+    blob.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * sizeof(float));
+  }
+  return blob;
+}
+
+StatusOr<SafetensorsFile> DecodeSafetensors(const std::string& blob, const std::string& what) {
+  auto bad = [&](const std::string& why) {
+    return DataLossError(what + ": not a valid safetensors file: " + why);
+  };
+  if (blob.size() < 8) return bad("shorter than the 8-byte header length");
+  uint64_t n = 0;
+  std::memcpy(&n, blob.data(), sizeof(n));
+  if (n > blob.size() - 8) return bad("header length " + std::to_string(n) + " past the end");
+  google::protobuf::Struct header;
+  const auto parsed =
+      google::protobuf::util::JsonStringToMessage(blob.substr(8, n), &header);
+  if (!parsed.ok()) return bad("header JSON: " + std::string(parsed.message()));
+  const size_t data_begin = 8 + n;
+  const size_t data_size = blob.size() - data_begin;
+  SafetensorsFile file;
+  std::vector<std::pair<uint64_t, ExportTensor>> ordered;
+  for (const auto& [name, value] : header.fields()) {
+    if (name == "__metadata__") {
+      for (const auto& [k, v] : value.struct_value().fields()) file.metadata[k] = v.string_value();
+      continue;
+    }
+    const auto& f = value.struct_value().fields();
+    if (!f.count("dtype") || f.at("dtype").string_value() != "F32") {
+      return bad("tensor " + name + " is not F32");
+    }
+    if (!f.count("shape") || !f.count("data_offsets") ||
+        f.at("data_offsets").list_value().values_size() != 2) {
+      return bad("tensor " + name + " lacks shape or data_offsets");
+    }
+    ExportTensor t;
+    t.name = name;
+    int64_t count = 1;
+    for (const auto& d : f.at("shape").list_value().values()) {
+      t.shape.push_back(static_cast<int64_t>(d.number_value()));
+      count *= t.shape.back();
+    }
+    const auto begin = static_cast<uint64_t>(f.at("data_offsets").list_value().values(0).number_value());
+    const auto end = static_cast<uint64_t>(f.at("data_offsets").list_value().values(1).number_value());
+    if (begin > end || end > data_size || (end - begin) != static_cast<uint64_t>(count) * 4) {
+      return bad("tensor " + name + " offsets [" + std::to_string(begin) + ", " +
+                 std::to_string(end) + ") do not fit its shape or the " +
+                 std::to_string(data_size) + " data bytes");
+    }
+    t.values.resize(count);
+    std::memcpy(t.values.data(), blob.data() + data_begin + begin, end - begin);
+    ordered.emplace_back(begin, std::move(t));
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [begin, t] : ordered) file.tensors.push_back(std::move(t));
+  return file;
+}
+
+StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& out_dir) {
+  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
+                       embedding::LoadModelDirectory(spec.model_dir()));
+  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
+  const std::string adapter_dir = spec.output_dir() + "/adapters";
+  std::vector<std::string> domains;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(adapter_dir, ec)) {
+    if (entry.path().extension() == ".iak") domains.push_back(entry.path().stem().string());
+  }
+  if (ec || domains.empty()) {
+    return NotFoundError("no adapters (*.iak) in " + adapter_dir +
+                         ": run the job (iak submit) before exporting it");
+  }
+  std::sort(domains.begin(), domains.end());
+  const model::BaseModelConfig& c = base.config();
+  std::vector<ExportTensor> tensors = BaseModelTensors(base);
+  std::map<std::string, std::string> metadata{
+      {"format", "iak-export-v1"},
+      {"snapshot_id", model_dir.manifest.snapshot_id()},
+      {"embedding_dim", std::to_string(c.embedding_dim)},
+      {"num_fields", std::to_string(c.num_fields)},
+      {"bottom_hidden", IntList(c.bottom_hidden)},
+      {"tower_hidden", IntList(c.tower_hidden)},
+      {"num_tasks", std::to_string(c.num_tasks)},
+  };
+  std::string domain_list = "[";
+  for (const std::string& domain : domains) {
+    IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(adapter_dir, domain));
+    const model::IakConfig& a = adapter.config();
+    std::vector<ExportTensor> more = AdapterTensors(adapter, "iak." + domain + ".");
+    tensors.insert(tensors.end(), std::make_move_iterator(more.begin()),
+                   std::make_move_iterator(more.end()));
+    metadata["iak." + domain] = "{\"input_dim\":" + std::to_string(a.input_dim) +
+                                ",\"latent_dim\":" + std::to_string(a.latent_dim) +
+                                ",\"encoder_hidden\":" + IntList(a.encoder_hidden) +
+                                ",\"decoder_hidden\":" + IntList(a.decoder_hidden) +
+                                ",\"plain_adapter\":" + (a.plain_adapter ? "true" : "false") + "}";
+    domain_list += (domain_list.size() > 1 ? "," : "") + JsonString(domain);
+  }
+  metadata["domains"] = domain_list + "]";
+  IAK_ASSIGN_OR_RETURN(std::string blob, EncodeSafetensors(tensors, metadata));
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) return IoError("cannot create " + out_dir + ": " + ec.message());
+  ExportReport report;
+  report.path = out_dir + "/model.safetensors";
+  IAK_RETURN_IF_ERROR(WriteFileAtomically(report.path, blob));
+  report.domains = domains;
+  report.num_tensors = tensors.size();
+  report.bytes = blob.size();
+  return report;
+}
+
+}  // namespace iak::worker

@@ -1,0 +1,70 @@
+// Exporter: a job's frozen dense weights and every domain's IAK adapter as
+// safetensors (https://github.com/huggingface/safetensors), readable by the
+// standard libraries. Layout and tensor names: docs/export.md.
+//
+// File format: 8-byte little-endian header length N, N bytes of JSON header
+// {name: {"dtype": "F32", "shape": [...], "data_offsets": [b, e]}, ...,
+//  "__metadata__": {string: string}}, padded with spaces to a multiple of 8,
+// then the raw little-endian tensor bytes (offsets relative to their start,
+// contiguous, in header order).
+#ifndef IAK_WORKER_EXPORTER_H_
+#define IAK_WORKER_EXPORTER_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "model/base_model.h"
+#include "model/iak_module.h"
+#include "proto/iak.pb.h"
+
+namespace iak::worker {
+
+struct ExportTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> values;  // row-major, product(shape) values
+};
+
+// The base model's layers: bottom.<i>.{weight,bias}, tower.<t>.<i>.{weight,bias};
+// weight is [in, out] (y = x W + b), bias is [out].
+std::vector<ExportTensor> BaseModelTensors(const model::BaseModel& base);
+
+// An adapter's layers: <prefix>encoder.<i>.{weight,bias}, <prefix>decoder.<i>.{...}.
+std::vector<ExportTensor> AdapterTensors(const model::IakModule& adapter,
+                                         const std::string& prefix);
+
+// The file bytes. InvalidArgument on a duplicate or empty name, a name
+// starting with "__", or a shape that does not match the value count.
+[[nodiscard]] StatusOr<std::string> EncodeSafetensors(
+    const std::vector<ExportTensor>& tensors, const std::map<std::string, std::string>& metadata);
+
+struct SafetensorsFile {
+  std::vector<ExportTensor> tensors;  // in offset order
+  std::map<std::string, std::string> metadata;
+};
+
+// Parses a safetensors blob with F32 tensors (what EncodeSafetensors writes).
+// DataLoss naming `what` and the problem on a truncated or malformed file.
+[[nodiscard]] StatusOr<SafetensorsFile> DecodeSafetensors(const std::string& blob,
+                                                          const std::string& what);
+
+struct ExportReport {
+  std::string path;
+  std::vector<std::string> domains;  // adapters found, sorted
+  size_t num_tensors = 0;
+  size_t bytes = 0;
+};
+
+// Loads spec.model_dir()'s dense weights and every <output_dir>/adapters/*.iak
+// and writes <out_dir>/model.safetensors (created if needed). NotFound when
+// the job has no adapters yet (run the job first).
+[[nodiscard]] StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec,
+                                               const std::string& out_dir);
+
+}  // namespace iak::worker
+
+#endif  // IAK_WORKER_EXPORTER_H_
