@@ -8,6 +8,7 @@
 #ifndef IAK_WORKER_ROW_SOURCE_H_
 #define IAK_WORKER_ROW_SOURCE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -29,15 +30,34 @@ class RowSource {
 };
 
 // Pulls through a connected PsClient (not owned; must outlive this).
+// Pull statistics a worker reports in its heartbeats (read from the
+// heartbeat thread while the pipeline thread pulls).
+struct PullMonitor {
+  std::atomic<double> mean_pull_ms{0};    // moving average over recent pulls
+  std::atomic<double> cache_hit_rate{0};  // of the row cache, over its life
+};
+
 class PsRowSource : public RowSource {
  public:
-  explicit PsRowSource(ps::PsClient* client) : client_(client) {}
+  // `monitor` (may be null) must outlive the source.
+  explicit PsRowSource(ps::PsClient* client, PullMonitor* monitor = nullptr)
+      : client_(client), monitor_(monitor) {}
   Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override {
-    return client_->Pull(keys, n, rows_out, nullptr);
+    ps::PullStats stats;
+    Status pulled = client_->Pull(keys, n, rows_out, &stats);
+    if (monitor_ != nullptr && pulled.ok()) {
+      // An exponential moving average: recent pulls weigh most.
+      const double ms = stats.elapsed.count() / 1000.0;
+      const double old = monitor_->mean_pull_ms.load();
+      monitor_->mean_pull_ms.store(old == 0 ? ms : 0.9 * old + 0.1 * ms);
+      monitor_->cache_hit_rate.store(stats.cache_hit_rate);
+    }
+    return pulled;
   }
 
  private:
   ps::PsClient* client_;
+  PullMonitor* monitor_;
 };
 
 // An immutable in-memory table: one contiguous row array and a FrozenKeyIndex.

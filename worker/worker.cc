@@ -159,6 +159,8 @@ Status Worker::Run(const std::atomic<bool>& stop) {
     beat->set_step(steps_done_.load());
     beat->set_loss(last_loss_.load());
     beat->set_samples(samples_done_.load());
+    beat->set_pull_latency_ms(pull_monitor_.mean_pull_ms.load());
+    beat->set_cache_hit_rate(pull_monitor_.cache_hit_rate.load());
   });
   Status trained = Train(&sched, stop);
   // Leaving with the error fails the job at once, naming the cause, instead
@@ -271,7 +273,7 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   // single-threaded so the two levels do not oversubscribe the cores.
   if (threads > 1) model::SetBlasThreads(1);
   model::ParallelFineTuneStep step(threads);
-  PsRowSource ps_source(&ps);
+  PsRowSource ps_source(&ps, &pull_monitor_);
   SkippingRowSource source(&ps_source);
   source.set_dim(dim);
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<FrozenPrefixCache> cache,

@@ -33,6 +33,7 @@
 #include "net/transport.h"
 #include "proto/iak.pb.h"
 #include "scheduler/scheduler_client.h"
+#include "worker/row_source.h"
 
 namespace iak::worker {
 
@@ -77,6 +78,8 @@ class Worker {
   std::atomic<int64_t> steps_done_{0};
   std::atomic<int64_t> samples_done_{0};
   std::atomic<double> last_loss_{0.0};
+  // Pull latency and cache hit rate, for the heartbeats (and /metrics).
+  PullMonitor pull_monitor_;
 };
 
 }  // namespace iak::worker

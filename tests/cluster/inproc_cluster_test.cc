@@ -68,6 +68,8 @@ std::string* InProcClusterTest::dir_ = nullptr;
 
 TEST_F(InProcClusterTest, TrainsOneAdapterPerDomainIdenticalOnEveryWorker) {
   proto::JobSpec spec = BaseSpec();
+  // Frequent heartbeats, so the scheduler's metrics see the workers' stats.
+  spec.mutable_timeouts()->set_heartbeat_interval_ms(20);
   ASSERT_TRUE(job::Validate(spec).ok());
   std::atomic<bool> stop{false};
   scheduler::JobMetrics metrics(spec.name());
@@ -82,6 +84,11 @@ TEST_F(InProcClusterTest, TrainsOneAdapterPerDomainIdenticalOnEveryWorker) {
             std::string::npos) << prometheus;
   EXPECT_NE(prometheus.find("iak_nodes{job=\"inproc-test\",role=\"server\",status=\"left\"} 2"),
             std::string::npos) << prometheus;
+  // Workers report their pull latency in heartbeats (a positive moving average).
+  const std::string latency = "iak_worker_pull_latency_ms{job=\"inproc-test\",worker=\"worker-0\"} ";
+  const size_t at = prometheus.find(latency);
+  ASSERT_NE(at, std::string::npos) << prometheus;
+  EXPECT_GT(std::strtod(prometheus.c_str() + at + latency.size(), nullptr), 0.0) << prometheus;
 
   // Both phases ran to the step, on both workers.
   EXPECT_EQ(result.steps_done[0], 60);
