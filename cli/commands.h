@@ -21,6 +21,8 @@ int RunReport(int argc, char** argv);
 int RunKeygen(int argc, char** argv);
 int RunSnapshot(int argc, char** argv);
 int RunCompare(int argc, char** argv);
+int RunExport(int argc, char** argv);
+int RunPredict(int argc, char** argv);
 
 }  // namespace iak::cli
 

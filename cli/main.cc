@@ -62,6 +62,13 @@ const Subcommand kSubcommands[] = {
      "train every fine-tuning method (frozen, full, dense, lora, plain, iak) on the same "
      "MovieLens periods; write docs/results.md + JSON",
      iak::cli::RunCompare},
+    {"export", "export_command.cc",
+     "write a job's dense weights and every domain's adapter as safetensors (docs/export.md)",
+     iak::cli::RunExport},
+    {"predict", "predict_command.cc",
+     "score mixed-domain samples (--input=test|validation|train|FILE) with every domain's "
+     "adapter loaded, each sample through its own; --out=scores.csv",
+     iak::cli::RunPredict},
     {"bench", "bench/", "run a benchmark (`iak bench` lists them); prints figures and a JSON line",
      iak::cli::RunBench},
 };
