@@ -5,6 +5,7 @@ namespace iak::bench {
 int RunStepBench(int argc, char** argv);  // step_bench.cc
 int RunPullBench(int argc, char** argv);  // pull_bench.cc
 int RunReadBench(int argc, char** argv);  // read_bench.cc
+int RunPredictBench(int argc, char** argv);  // predict_bench.cc
 
 // Add one line per benchmark; its `run` lives in its own file of bench/.
 const std::vector<Benchmark>& AllBenchmarks() {
@@ -12,6 +13,7 @@ const std::vector<Benchmark>& AllBenchmarks() {
       {"step", "W2: the worker's IAK fine-tuning step, samples/s (--source=local|ps)", &RunStepBench},
       {"pull", "W1: embedding pull throughput from a PS, keys/s (--shards, --transport, --keys, --dtype)", &RunPullBench},
       {"read", "data pipeline: text vs binary-shard samples/s on the W2 shape (--read_bench_*)", &RunReadBench},
+      {"predict", "domain-activated inference: mixed-domain batches vs each domain separately, samples/s (--predict_*)", &RunPredictBench},
   };
   return benchmarks;
 }

@@ -23,6 +23,7 @@ int RunSnapshot(int argc, char** argv);
 int RunCompare(int argc, char** argv);
 int RunExport(int argc, char** argv);
 int RunPredict(int argc, char** argv);
+int RunDataSynth(int argc, char** argv);  // `iak data synth`
 
 }  // namespace iak::cli
 

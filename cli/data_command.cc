@@ -129,11 +129,13 @@ int Inspect() {
 int RunData(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "convert") == 0) return Convert();
   if (argc >= 2 && std::strcmp(argv[1], "inspect") == 0) return Inspect();
+  if (argc >= 2 && std::strcmp(argv[1], "synth") == 0) return RunDataSynth(argc - 1, argv + 1);
   std::cerr << "Usage:\n"
                "  iak data convert --schema=S.schema.pbtxt --input=a.csv[,b.csv] "
                "--output_dir=DIR [--num_shards=N] [--bad_lines=skip]\n"
                "  iak data inspect --shard_dir=DIR          (check a shard set)\n"
                "  iak data inspect --schema=S --input=FILES  (dry-run a text read)\n"
+               "  iak data synth --out=F.csv --samples=N --keys=K --domains=D --seed=S\n"
                "Schema reference: docs/data.md\n";
   return 2;
 }

@@ -22,7 +22,8 @@ DECLARE_string(input);
 // --out (pretrain_command.cc's flag; one gflags name per binary): the scores
 // CSV, default <output_dir>/scores.csv.
 DECLARE_string(out);
-DEFINE_int32(predict_batch, 1024, "samples per inference batch");
+// Defined with `iak bench predict` (bench/predict_bench.cc), which shares it.
+DECLARE_int32(predict_batch);
 
 namespace iak::cli {
 

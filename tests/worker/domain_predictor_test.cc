@@ -52,7 +52,33 @@ Batch MakeBatch(int n, int input_dim, int domains, uint64_t seed) {
   return b;
 }
 
-TEST(DomainPredictorTest, MixedBatchEqualsPerDomainScoringExactly) {
+// Mixed-batch and per-domain scoring do the same arithmetic per row, but the
+// BLAS kernels may round differently for different row counts (the bottom and
+// towers see the whole batch in one, a domain's rows in the other): at the W2
+// shape `iak bench predict` measures a difference of about 1.8e-7. So exact
+// equality is asserted where the shapes are the same (a one-domain batch), and
+// agreement to 1e-6 for a mixed batch.
+void ExpectClose(const std::vector<float>& a, const std::vector<float>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-6) << "row " << i;
+}
+
+TEST(DomainPredictorTest, OneDomainBatchEqualsPerDomainScoringExactly) {
+  model::BaseModel base = MakeBase(2);
+  model::IakModule a0 = MakeAdapter(1), a1 = MakeAdapter(2);
+  StatusOr<DomainPredictor> p = DomainPredictor::Create(&base, {&a0, &a1});
+  ASSERT_TRUE(p.ok());
+  const int n = 300;
+  Batch b = MakeBatch(n, base.config().input_dim(), 1, 4);
+  for (int32_t& d : b.domain) d = 1;
+  std::vector<float> m1(n), m2(n), q1(n), q2(n);
+  ASSERT_TRUE(p->ScoreMixed(b.x.data(), b.domain.data(), n, m1.data(), m2.data()).ok());
+  ASSERT_TRUE(p->ScorePerDomain(b.x.data(), b.domain.data(), n, q1.data(), q2.data()).ok());
+  EXPECT_EQ(m1, q1);
+  EXPECT_EQ(m2, q2);
+}
+
+TEST(DomainPredictorTest, MixedBatchEqualsPerDomainScoring) {
   for (int tasks : {1, 2}) {
     model::BaseModel base = MakeBase(tasks);
     model::IakModule a0 = MakeAdapter(1), a2 = MakeAdapter(2), a3 = MakeAdapter(3);
@@ -66,10 +92,8 @@ TEST(DomainPredictorTest, MixedBatchEqualsPerDomainScoringExactly) {
     float* q2 = tasks == 2 ? per2.data() : nullptr;
     ASSERT_TRUE(p->ScoreMixed(b.x.data(), b.domain.data(), n, mixed.data(), m2).ok());
     ASSERT_TRUE(p->ScorePerDomain(b.x.data(), b.domain.data(), n, per.data(), q2).ok());
-    EXPECT_EQ(mixed, per) << "tasks " << tasks;
-    if (tasks == 2) {
-      EXPECT_EQ(mixed2, per2);
-    }
+    ExpectClose(mixed, per);
+    if (tasks == 2) ExpectClose(mixed2, per2);
 
     // Each row went through its own domain's adapter: agrees with scoring the
     // row alone with that adapter (to rounding), and differs from the base
@@ -144,7 +168,14 @@ TEST(DomainPredictorTest, PredictSamplesMixedAndPerDomainAgreeOverBatches) {
   ASSERT_TRUE(PredictSamples(ds, ids, rows, options, &*p, mixed.data(), nullptr).ok());
   options.mixed = false;
   ASSERT_TRUE(PredictSamples(ds, ids, rows, options, &*p, per.data(), nullptr).ok());
-  EXPECT_EQ(mixed, per);
+  ExpectClose(mixed, per);
+  // Not trivially equal: the two domains' adapters give different scores.
+  std::vector<float> base_only(ids.size());
+  StatusOr<DomainPredictor> plain = DomainPredictor::Create(&base, {nullptr, nullptr});
+  ASSERT_TRUE(plain.ok());
+  options.mixed = true;
+  ASSERT_TRUE(PredictSamples(ds, ids, rows, options, &*plain, base_only.data(), nullptr).ok());
+  EXPECT_NE(mixed, base_only);
   options.batch_size = 0;
   EXPECT_FALSE(PredictSamples(ds, ids, rows, options, &*p, per.data(), nullptr).ok());
 }
