@@ -92,6 +92,26 @@ StatusOr<SynthReport> WriteSynthData(const SynthOptions& o) {
     report.domains.push_back(s);
   }
   for (double& c : cumulative) c /= total;
+  // Shifts of interest, centred per domain (mean zero over categories, unit
+  // spread), so each domain's overall click rate follows its designed bias.
+  std::vector<double> shifts(static_cast<size_t>(D) * o.categories);
+  for (int d = 0; d < D; ++d) {
+    double mean = 0, sq = 0;
+    for (int c = 0; c < o.categories; ++c) {
+      const double v = HashNormal(Hash(o.seed, kDomainShift, d, c));
+      shifts[static_cast<size_t>(d) * o.categories + c] = v;
+      mean += v / o.categories;
+    }
+    for (int c = 0; c < o.categories; ++c) {
+      const double v = shifts[static_cast<size_t>(d) * o.categories + c] - mean;
+      sq += v * v / o.categories;
+    }
+    const double scale = o.categories > 1 && sq > 0 ? o.shift_scale / std::sqrt(sq) : 0.0;
+    for (int c = 0; c < o.categories; ++c) {
+      double& v = shifts[static_cast<size_t>(d) * o.categories + c];
+      v = (v - mean) * scale;
+    }
+  }
 
   const std::string tmp = o.out + ".tmp";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
@@ -115,7 +135,7 @@ StatusOr<SynthReport> WriteSynthData(const SynthOptions& o) {
     const double taste = HashNormal(Hash(o.seed, kUserTaste, user, category));
     const double quality = HashNormal(Hash(o.seed, kItemQuality, item, 0));
     // The shift of interest: domain d likes category c more or less than others.
-    const double shift = o.shift_scale * HashNormal(Hash(o.seed, kDomainShift, d, category));
+    const double shift = shifts[static_cast<size_t>(d) * o.categories + category];
     const double click_logit = dom.click_bias + 0.8 * taste + 0.5 * quality + shift;
     const int click = rng.Next() < Sigmoid(click_logit) ? 1 : 0;
     const double cvr_logit = dom.conversion_bias + 0.7 * quality + 0.5 * shift;
