@@ -1,0 +1,144 @@
+// The real path of `iak export` and `iak predict`: a model directory written
+// by the snapshot writer and adapters saved by the adapter store, as a
+// finished job leaves them.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "common/file_util.h"
+#include "embedding/snapshot_writer.h"
+#include "model/fine_tune_step.h"
+#include "worker/adapter_store.h"
+#include "worker/domain_predictor.h"
+#include "worker/exporter.h"
+#include "model/embedding_table.h"
+
+namespace iak::worker {
+namespace {
+
+class JobFilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/iak_export_job_" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir_);
+    model::BaseModelConfig c;
+    c.embedding_dim = 4;
+    c.num_fields = 2;
+    c.bottom_hidden = {8, 6};
+    c.tower_hidden = {5};
+    base_ = std::make_unique<model::BaseModel>(c);
+    base_->Init(3);
+    std::mt19937_64 rng(5);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (uint64_t k = 1; k <= 40; ++k) {
+      std::vector<float> row(4);
+      for (float& v : row) v = g(rng);
+      table_[k] = row;
+    }
+    embedding::SnapshotContents contents;
+    contents.embedding_dim = 4;
+    contents.num_shards = 2;
+    contents.table = &table_;
+    contents.dense_blob = base_->Serialize();
+    ASSERT_TRUE(embedding::WriteModelDirectory(dir_ + "/model", contents).ok());
+    model::IakConfig ic;
+    ic.input_dim = 6;
+    ic.latent_dim = 2;
+    ic.encoder_hidden = {4};
+    ic.decoder_hidden = {4};
+    for (const char* name : {"east", "west"}) {
+      model::IakModule a(ic);
+      a.Init(name[0]);
+      for (size_t i = a.decoder_param_range().begin; i < a.num_params(); ++i) {
+        a.mutable_params()[i] = 0.3f * g(rng);
+      }
+      ASSERT_TRUE(SaveAdapter(dir_ + "/out/adapters", name, a).ok());
+      adapters_.push_back(a);
+    }
+    spec_.set_model_dir(dir_ + "/model");
+    spec_.set_output_dir(dir_ + "/out");
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string dir_;
+  std::unique_ptr<model::BaseModel> base_;
+  model::EmbeddingTable table_;
+  std::vector<model::IakModule> adapters_;
+  proto::JobSpec spec_;
+};
+
+TEST_F(JobFilesTest, ExportJobWritesEveryWeightBitExact) {
+  StatusOr<ExportReport> report = ExportJob(spec_, dir_ + "/export");
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->domains, (std::vector<std::string>{"east", "west"}));
+  std::string blob;
+  ASSERT_TRUE(ReadFileToString(report->path, &blob).ok());
+  StatusOr<SafetensorsFile> file = DecodeSafetensors(blob, report->path);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  std::vector<ExportTensor> expected = BaseModelTensors(*base_);
+  for (const ExportTensor& t : AdapterTensors(adapters_[0], "iak.east.")) expected.push_back(t);
+  for (const ExportTensor& t : AdapterTensors(adapters_[1], "iak.west.")) expected.push_back(t);
+  ASSERT_EQ(file->tensors.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(file->tensors[i].name, expected[i].name);
+    EXPECT_EQ(file->tensors[i].shape, expected[i].shape);
+    EXPECT_EQ(file->tensors[i].values, expected[i].values) << expected[i].name;
+  }
+  EXPECT_EQ(file->metadata.at("domains"), "[\"east\",\"west\"]");
+  EXPECT_EQ(file->metadata.at("bottom_hidden"), "[8,6]");
+  EXPECT_EQ(file->metadata.at("iak.west"),
+            "{\"input_dim\":6,\"latent_dim\":2,\"encoder_hidden\":[4],\"decoder_hidden\":[4],"
+            "\"plain_adapter\":false}");
+}
+
+TEST_F(JobFilesTest, LoadedJobScoresEachSampleWithItsOwnDomainsAdapter) {
+  // Domain "north" has no adapter: the frozen base scores it.
+  StatusOr<std::unique_ptr<JobModels>> models = LoadJobModels(spec_, {"east", "north", "west"});
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  EXPECT_EQ((*models)->num_adapters, 2);
+  EXPECT_EQ((*models)->adapters[1], nullptr);
+  StatusOr<DomainPredictor> predictor = (*models)->MakePredictor();
+  ASSERT_TRUE(predictor.ok());
+
+  data::Dataset ds;
+  ds.fields = {{"a"}, {"b"}};
+  ds.domain_names = {"east", "north", "west"};
+  data::SampleIds ids;
+  for (uint32_t s = 0; s < 90; ++s) {
+    ds.keys.push_back(1 + s % 40);
+    ds.offsets.push_back(ds.keys.size());
+    ds.keys.push_back(1 + (7 * s) % 45);  // keys 41..45 are absent: zero rows
+    ds.offsets.push_back(ds.keys.size());
+    ds.click.push_back(0);
+    ds.domain.push_back(static_cast<int32_t>(s % 3));
+    ds.timestamp.push_back(s);
+    ids.push_back(s);
+  }
+  std::vector<float> scores(ids.size());
+  ASSERT_TRUE(PredictSamples(ds, ids, *(*models)->rows, PredictOptions{}, &*predictor,
+                             scores.data(), nullptr)
+                  .ok());
+  // Reference: each sample alone, pooled from the in-memory table, through
+  // its domain's adapter (or none).
+  model::TableLookup lookup(&table_);
+  model::FineTuneStep step;
+  const model::IakModule* by_domain[] = {&adapters_[0], nullptr, &adapters_[1]};
+  for (uint32_t s = 0; s < ids.size(); ++s) {
+    std::vector<float> x(8);
+    model::PoolBatch(ds, &s, 1, 4, lookup, x.data());
+    float expected = 0;
+    step.Predict(*base_, by_domain[ds.domain[s]], x.data(), 1, &expected, nullptr);
+    EXPECT_NEAR(scores[s], expected, 1e-6) << "sample " << s;
+  }
+}
+
+TEST_F(JobFilesTest, NoMatchingAdapterIsAClearError) {
+  StatusOr<std::unique_ptr<JobModels>> models = LoadJobModels(spec_, {"south"});
+  EXPECT_EQ(models.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(models.status().message().find("iak submit"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iak::worker
