@@ -10,6 +10,7 @@
 
 #include "embedding/model_directory.h"
 #include "job/job_spec.h"
+#include "tests/testing/small_job.h"
 #include "worker/evaluator.h"
 #include "worker/local_lookup.h"
 #include "worker/pretrain_job.h"
@@ -38,25 +39,8 @@ class InProcClusterTest : public testing::Test {
   }
 
   static proto::JobSpec BaseSpec() {
-    proto::JobSpec spec;
-    spec.set_name("inproc-test");
-    spec.set_model_dir(*dir_ + "/model");
-    spec.set_output_dir(*dir_ + "/out");
-    spec.mutable_data()->set_movielens_dir("datasets/ml-latest-small");
-    spec.set_batch_size(128);
-    proto::PhaseCommand* c = spec.add_phases();
-    c->set_phase(proto::PHASE_COMPRESSION);
-    c->set_steps(40);
-    c->set_beta(1e-3f);
-    c->set_learning_rate(3e-3f);
-    proto::PhaseCommand* m = spec.add_phases();
-    m->set_phase(proto::PHASE_MATCHING);
-    m->set_steps(20);
-    m->set_beta(1e-4f);
-    m->set_learning_rate(1e-3f);
-    // Failures in this test should surface in seconds, not minutes.
-    spec.mutable_timeouts()->set_startup_timeout_ms(30000);
-    spec.mutable_timeouts()->set_barrier_timeout_ms(60000);
+    proto::JobSpec spec =
+        testing_util::SmallMovieLensJob("inproc-test", *dir_ + "/model", *dir_ + "/out");
     job::ApplyDefaults(&spec);
     return spec;
   }

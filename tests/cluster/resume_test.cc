@@ -19,6 +19,7 @@
 #include "cluster/inproc_cluster.h"
 #include "cluster/job_state.h"
 #include "job/job_spec.h"
+#include "tests/testing/small_job.h"
 #include "worker/checkpoint.h"
 #include "worker/pretrain_job.h"
 
@@ -59,26 +60,10 @@ class ResumeTest : public testing::Test {
   // from its cache, in other batch compositions (equal up to GEMM blocking,
   // not necessarily bit for bit).
   static proto::JobSpec Spec(const std::string& run) {
-    proto::JobSpec spec;
-    spec.set_name("resume-test");
-    spec.set_model_dir(*dir_ + "/model");
-    spec.set_output_dir(*dir_ + "/" + run);
-    spec.mutable_data()->set_movielens_dir("datasets/ml-latest-small");
-    spec.set_batch_size(128);
-    proto::PhaseCommand* c = spec.add_phases();
-    c->set_phase(proto::PHASE_COMPRESSION);
-    c->set_steps(40);
-    c->set_beta(1e-3f);
-    c->set_learning_rate(3e-3f);
-    proto::PhaseCommand* m = spec.add_phases();
-    m->set_phase(proto::PHASE_MATCHING);
-    m->set_steps(20);
-    m->set_beta(1e-4f);
-    m->set_learning_rate(1e-3f);
+    proto::JobSpec spec =
+        testing_util::SmallMovieLensJob("resume-test", *dir_ + "/model", *dir_ + "/" + run);
     spec.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
     spec.mutable_checkpoint()->set_every_n_steps(10);
-    spec.mutable_timeouts()->set_startup_timeout_ms(30000);
-    spec.mutable_timeouts()->set_barrier_timeout_ms(60000);
     job::ApplyDefaults(&spec);
     return spec;
   }

@@ -9,6 +9,7 @@
 
 #include "cluster/inproc_cluster.h"
 #include "job/job_spec.h"
+#include "tests/testing/small_job.h"
 #include "worker/pretrain_job.h"
 
 namespace iak::worker {
@@ -18,26 +19,10 @@ TEST(WorkerFrozenPrefixCacheTest, CacheOnGivesTheSameAdaptersAsCacheOff) {
   char pattern[] = "/tmp/iak_worker_cache_test_XXXXXX";
   ASSERT_NE(mkdtemp(pattern), nullptr);
   const std::string dir = pattern;
-  proto::JobSpec spec;
-  spec.set_name("worker-cache-test");
-  spec.set_model_dir(dir + "/model");
-  spec.set_output_dir(dir + "/out");
-  spec.mutable_data()->set_movielens_dir("datasets/ml-latest-small");
   // Large batches, so each domain's shard is seen several times (epochs 2+
   // are where the cache serves).
-  spec.set_batch_size(1024);
-  proto::PhaseCommand* c = spec.add_phases();
-  c->set_phase(proto::PHASE_COMPRESSION);
-  c->set_steps(40);
-  c->set_beta(1e-3f);
-  c->set_learning_rate(3e-3f);
-  proto::PhaseCommand* m = spec.add_phases();
-  m->set_phase(proto::PHASE_MATCHING);
-  m->set_steps(20);
-  m->set_beta(1e-4f);
-  m->set_learning_rate(1e-3f);
-  spec.mutable_timeouts()->set_startup_timeout_ms(30000);
-  spec.mutable_timeouts()->set_barrier_timeout_ms(60000);
+  proto::JobSpec spec = testing_util::SmallMovieLensJob("worker-cache-test", dir + "/model",
+                                                        dir + "/out", /*batch_size=*/1024);
   job::ApplyDefaults(&spec);
   ASSERT_TRUE(job::Validate(spec).ok());
 
