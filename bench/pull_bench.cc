@@ -48,6 +48,7 @@
 #include "embedding/model_directory.h"
 #include "embedding/row_codec.h"
 #include "embedding/snapshot_writer.h"
+#include "net/free_port.h"
 #include "net/zmq_transport.h"
 #include "ps/ps_client.h"
 #include "ps/ps_server.h"
@@ -68,6 +69,14 @@ DEFINE_bool(pull_lookup_alone, false,
 
 namespace iak::bench {
 namespace {
+
+// A free loopback port; this program cannot go on without one.
+int FreePortOrDie() {
+  StatusOr<int> port = net::PickFreeLoopbackPort();
+  CHECK(port.ok()) << port.status();
+  return *port;
+}
+
 
 constexpr int kDefaultDim = 16;
 constexpr int kPoolBatches = 256;  // pre-drawn batches, cycled (2M keys drawn in all)
@@ -102,20 +111,6 @@ double ThreadCpuSeconds() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
-
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  CHECK_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  CHECK_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  CHECK_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 struct Config {
@@ -185,7 +180,7 @@ Status StartServers(const Config& config, Cluster* cluster) {
   for (int shard = 0; shard < config.shards; ++shard) {
     const std::string address =
         config.ipc ? "ipc://" + cluster->dir + "/ps-" + std::to_string(shard) + ".sock"
-                   : "tcp://127.0.0.1:" + std::to_string(FreePort());
+                   : "tcp://127.0.0.1:" + std::to_string(FreePortOrDie());
     cluster->addresses.push_back(address);
     if (FLAGS_pull_inproc) {
       ps::PsServerOptions options;

@@ -36,18 +36,20 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/w2_model.h"
 #include "cluster/child_process.h"
 #include "common/keys.h"
 #include "data/dataset.h"
 #include "embedding/model_directory.h"
 #include "embedding/snapshot_writer.h"
 #include "model/adam.h"
-#include "model/blas_threads.h"
 #include "model/base_model.h"
+#include "model/blas_threads.h"
 #include "model/embedding_pooling.h"
 #include "model/fine_tune_step.h"
 #include "model/iak_module.h"
 #include "model/parallel_step.h"
+#include "net/free_port.h"
 #include "net/zmq_transport.h"
 #include "ps/ps_client.h"
 #include "worker/batch_pipeline.h"
@@ -66,8 +68,16 @@ DEFINE_bool(step_reference, true, "step bench: also time the reference (skeleton
 namespace iak::bench {
 namespace {
 
-constexpr int kFields = 26;
-constexpr int kDim = 16;
+// A free loopback port; this program cannot go on without one.
+int FreePortOrDie() {
+  StatusOr<int> port = net::PickFreeLoopbackPort();
+  CHECK(port.ok()) << port.status();
+  return *port;
+}
+
+
+constexpr int kFields = bench::kW2Fields;
+constexpr int kDim = bench::kW2Dim;
 constexpr int kBatch = 1024;
 constexpr float kBeta = 0.01f;
 
@@ -80,25 +90,6 @@ double Seconds(Clock::time_point since) {
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0.0 : v[v.size() / 2];
-}
-
-model::BaseModelConfig W2Base() {
-  model::BaseModelConfig c;
-  c.embedding_dim = kDim;
-  c.num_fields = kFields;
-  c.bottom_hidden = {256, 128};
-  c.tower_hidden = {64};
-  c.num_tasks = 2;
-  return c;
-}
-
-model::IakConfig W2Iak() {
-  model::IakConfig c;
-  c.input_dim = 128;
-  c.latent_dim = 32;
-  c.encoder_hidden = {64};
-  c.decoder_hidden = {64};
-  return c;
 }
 
 // `n` samples, one key per field drawn from rows_per_field values.
@@ -144,7 +135,7 @@ std::unordered_map<uint64_t, std::vector<float>> MakeTable(int rows_per_field, u
 // FineTuneStep, Adam. Returns samples/s over `batches` batches.
 double RunReference(const data::Dataset& data, const model::BaseModel& base,
                     worker::RowSource* source, int batches, uint64_t seed) {
-  model::IakModule iak(W2Iak());
+  model::IakModule iak(bench::W2IakConfig());
   iak.Init(seed);
   model::Adam adam(iak.num_params(), model::AdamOptions());
   model::FineTuneStep step;
@@ -178,7 +169,7 @@ std::vector<double> RunFast(const data::Dataset& data, const model::BaseModel& b
                             worker::RowSource* source, worker::FrozenPrefixCache* cache,
                             int epochs, int threads, uint64_t seed,
                             const worker::ResolvedRows* resolved) {
-  model::IakModule iak(W2Iak());
+  model::IakModule iak(bench::W2IakConfig());
   iak.Init(seed);
   model::Adam adam(iak.num_params(), model::AdamOptions());
   model::ParallelFineTuneStep step(threads);
@@ -188,7 +179,7 @@ std::vector<double> RunFast(const data::Dataset& data, const model::BaseModel& b
   options.input_dim = kFields * kDim;
   options.embedding_dim = kDim;
   options.h_dim = base.config().h_dim();
-  options.latent_dim = W2Iak().latent_dim;
+  options.latent_dim = bench::W2IakConfig().latent_dim;
   options.noise_seed = seed;
   worker::BatchPipeline pipeline(
       options, &data, source, cache, [&](int* tag, std::vector<uint32_t>* ids) {
@@ -234,13 +225,13 @@ double LoadAverage() {
 // other on one thread (1 compute thread, 1 BLAS thread), each timed.
 void Profile(const data::Dataset& data, const model::BaseModel& base, worker::RowSource* source,
              const worker::ResolvedRows* resolved, int batches) {
-  model::IakModule iak(W2Iak());
+  model::IakModule iak(bench::W2IakConfig());
   iak.Init(1);
   model::Adam adam(iak.num_params(), model::AdamOptions());
   model::ParallelFineTuneStep step(1);
   worker::PulledRows rows(kDim);
   std::mt19937_64 rng(1);
-  const int k = W2Iak().latent_dim;
+  const int k = bench::W2IakConfig().latent_dim;
   std::vector<uint32_t> ids(kBatch);
   std::vector<float> x(static_cast<size_t>(kBatch) * kFields * kDim), click(kBatch), conv(kBatch),
       eps(static_cast<size_t>(kBatch) * k), h(static_cast<size_t>(kBatch) * 128),
@@ -316,21 +307,6 @@ double ChildCpuSeconds(pid_t pid) {
   return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
 }
 
-// A free TCP port on 127.0.0.1 (bound, read, released; the PS binds it next).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  CHECK_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  CHECK_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  CHECK_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // One `iak ps` child serving a model directory written to a temp dir.
 struct PsFixture {
   std::string dir;
@@ -366,7 +342,7 @@ Status StartPs(const std::unordered_map<uint64_t, std::vector<float>>& table,
   std::printf("wrote the W2 model directory (%zu rows) in %.1f s\n", table.size(), Seconds(write_start));
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model, embedding::LoadModelDirectory(ps->dir + "/model"));
   ps->snapshot_id = model.manifest.snapshot_id();
-  ps->address = "tcp://127.0.0.1:" + std::to_string(FreePort());
+  ps->address = "tcp://127.0.0.1:" + std::to_string(FreePortOrDie());
   IAK_ASSIGN_OR_RETURN(ps->child,
                        cluster::ChildProcess::Start(
                            "ps", {cluster::SelfExecutablePath(), "ps", "--model_dir=" + ps->dir + "/model",
@@ -417,7 +393,7 @@ int RunStepBench(int, char**) {
               "ESMM towers 128-64-1, batch %d, %d rows/field, source=%s\n",
               kFields, kDim, kBatch, FLAGS_step_rows_per_field, FLAGS_source.c_str());
   const data::Dataset data = MakeData(num_samples, FLAGS_step_rows_per_field, 1);
-  model::BaseModel base(W2Base());
+  model::BaseModel base(bench::W2BaseConfig());
   base.Init(2);
   const auto table = MakeTable(FLAGS_step_rows_per_field, 3);
 

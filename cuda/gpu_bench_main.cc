@@ -26,6 +26,7 @@
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 
+#include "bench/w2_model.h"
 #include "collective/nccl_communicator.h"
 #include "cuda/cuda_fine_tune_step.h"
 #include "cuda/cuda_status.h"
@@ -53,27 +54,8 @@ double Median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-constexpr int kFields = 26;
-constexpr int kDim = 16;
-
-model::BaseModelConfig W2Base() {
-  model::BaseModelConfig c;
-  c.embedding_dim = kDim;
-  c.num_fields = kFields;
-  c.bottom_hidden = {256, 128};
-  c.tower_hidden = {64};
-  c.num_tasks = 2;
-  return c;
-}
-
-model::IakConfig W2Adapter() {
-  model::IakConfig c;
-  c.input_dim = 128;
-  c.latent_dim = 32;
-  c.encoder_hidden = {64};
-  c.decoder_hidden = {64};
-  return c;
-}
+constexpr int kFields = bench::kW2Fields;
+constexpr int kDim = bench::kW2Dim;
 
 // A local table: key = field * rows_per_field + value indexes a flat array.
 class FlatTable : public model::RowLookup {
@@ -112,9 +94,9 @@ data::Dataset W2Data(int samples, int rows_per_field, uint64_t seed) {
 std::string RunW2() {
   const int batch = FLAGS_batch;
   const int num_batches = 16;
-  model::BaseModel base(W2Base());
+  model::BaseModel base(bench::W2BaseConfig());
   base.Init(1);
-  model::IakModule iak(W2Adapter());
+  model::IakModule iak(bench::W2IakConfig());
   iak.Init(2);
   FlatTable table(static_cast<size_t>(kFields) * FLAGS_rows_per_field, 3);
   const data::Dataset d = W2Data(batch * num_batches, FLAGS_rows_per_field, 4);
@@ -130,7 +112,7 @@ std::string RunW2() {
   }
   CudaStepOptions options;
   options.max_batch = batch;
-  auto created = CudaFineTuneStep::Create(base, W2Adapter(), options);
+  auto created = CudaFineTuneStep::Create(base, bench::W2IakConfig(), options);
   CHECK(created.ok()) << created.status();
   CudaFineTuneStep& step = **created;
   model::Adam adam(iak.num_params(), model::AdamOptions());
@@ -212,7 +194,7 @@ std::string RunAllReduce() {
   const int n = *devices;
   auto group = collective::NcclCommunicator::CreateLocalGroup(n);
   CHECK(group.ok()) << group.status();
-  const size_t grad_floats = model::IakModule(W2Adapter()).num_params();
+  const size_t grad_floats = model::IakModule(bench::W2IakConfig()).num_params();
   const std::vector<size_t> sizes = {grad_floats, size_t{1} << 18, size_t{1} << 24};
   std::vector<float*> buffers(n, nullptr);
   for (int r = 0; r < n; ++r) {

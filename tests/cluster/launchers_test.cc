@@ -15,9 +15,18 @@
 
 #include "cluster/child_process.h"
 #include "cluster/job_state.h"
+#include "net/free_port.h"
 
 namespace iak::cluster {
 namespace {
+
+// A free loopback port; this program cannot go on without one.
+int FreePortOrDie() {
+  StatusOr<int> port = net::PickFreeLoopbackPort();
+  CHECK(port.ok()) << port.status();
+  return *port;
+}
+
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -30,19 +39,6 @@ int RunTool(const std::vector<std::string>& argv, std::string* output, int timeo
   StatusOr<int> code = RunAndCapture(argv, Deadline::After(Duration(timeout_s * 1000)), output);
   EXPECT_TRUE(code.ok()) << code.status();
   return code.ok() ? *code : -1;
-}
-
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 class LaunchersTest : public testing::Test {
@@ -240,8 +236,8 @@ class SlurmCluster {
     std::ofstream(conf) << "ClusterName=iaktest\nSlurmctldHost=" << short_host
                         << "\nSlurmUser=root\nSlurmdUser=root\nAuthType=auth/munge\n"
                         << "AuthInfo=socket=" << dir << "/munge/munge.socket\n"
-                        << "CredType=cred/munge\nSlurmctldPort=" << FreePort()
-                        << "\nSlurmdPort=" << FreePort() << "\nStateSaveLocation=" << dir
+                        << "CredType=cred/munge\nSlurmctldPort=" << FreePortOrDie()
+                        << "\nSlurmdPort=" << FreePortOrDie() << "\nStateSaveLocation=" << dir
                         << "/state\nSlurmdSpoolDir=" << dir << "/spool\nSlurmctldPidFile=" << dir
                         << "/slurmctld.pid\nSlurmdPidFile=" << dir << "/slurmd.pid\n"
                         << "SlurmctldLogFile=" << dir << "/log/slurmctld.log\nSlurmdLogFile="
