@@ -11,6 +11,8 @@
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
+
+DECLARE_double(key_dropout);
 #include "cli/stop_signal.h"
 #include "cluster/child_process.h"
 #include "cluster/local_launcher.h"
@@ -81,6 +83,7 @@ int RunDemo(int, char**) {
   pretrain.num_shards = spec.num_servers();
   pretrain.overwrite = true;
   pretrain.train.epochs = FLAGS_pretrain_epochs;
+  pretrain.train.key_dropout = static_cast<float>(FLAGS_key_dropout);
   StatusOr<worker::PretrainJobResult> pretrained = worker::RunPretrainJob(pretrain);
   if (!pretrained.ok()) return ReportError("demo", pretrained.status());
   std::cerr << "      " << pretrained->samples << " samples, " << pretrained->rows

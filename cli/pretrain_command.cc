@@ -16,6 +16,10 @@ DEFINE_int32(epochs, 3, "pre-training epochs");
 DEFINE_int32(dim, 16, "embedding dimension");
 DEFINE_uint64(seed, 1, "random seed (initialisation and shuffling)");
 DEFINE_bool(overwrite, false, "replace an existing model directory");
+DEFINE_double(key_dropout, 0.3,
+              "pre-training: probability of replacing a sample's user/movie row by the zero "
+              "'unknown' row, so the base learns to score keys it will not have at fine-tuning "
+              "time (0.3 was best on the validation split, docs/results.md)");
 DEFINE_bool(skip_bad_lines, false, "skip and count malformed input lines instead of failing");
 
 namespace iak::cli {
@@ -49,6 +53,7 @@ int RunPretrain(int, char**) {
   }
   options.overwrite = FLAGS_overwrite;
   options.train.epochs = FLAGS_epochs;
+  options.train.key_dropout = static_cast<float>(FLAGS_key_dropout);
   options.train.embedding_dim = FLAGS_dim;
   options.train.seed = FLAGS_seed;
   StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
