@@ -26,6 +26,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/bench_stats.h"
 #include "model/base_model.h"
 #include "model/iak_module.h"
 #include "worker/domain_predictor.h"
@@ -36,15 +37,6 @@ DEFINE_int32(predict_batches, 64, "predict bench: batches per timed repeat");
 DEFINE_int32(predict_repeats, 5, "predict bench: timed repeats (the median is reported)");
 
 namespace iak::bench {
-namespace {
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-}  // namespace
-
 int RunPredictBench(int, char**) {
   const int domains = std::max(1, FLAGS_predict_domains);
   const int batch = std::max(1, FLAGS_predict_batch);

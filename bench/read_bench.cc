@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_stats.h"
 #include "data/schema.h"
 #include "data/shard_set.h"
 #include "data/text_reader.h"
@@ -35,11 +36,6 @@ namespace {
 
 constexpr int kFields = 26;
 constexpr uint32_t kValuesPerField = 100000;
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 std::string WriteSyntheticCsv(const std::string& path, int64_t samples, uint64_t seed) {
   std::mt19937_64 rng(seed);

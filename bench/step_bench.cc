@@ -36,6 +36,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/bench_stats.h"
 #include "bench/w2_model.h"
 #include "cluster/child_process.h"
 #include "common/keys.h"
@@ -85,11 +86,6 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
 // `n` samples, one key per field drawn from rows_per_field values.

@@ -7,15 +7,6 @@ namespace iak::collective {
 
 namespace {
 
-std::string JoinKeys(const std::vector<std::string>& keys) {
-  std::string out;
-  for (const std::string& key : keys) {
-    if (!out.empty()) out += ", ";
-    out += "'" + key + "'";
-  }
-  return out;
-}
-
 // The service answers a parked request at 9/10 of the caller's remaining
 // time, so its DeadlineExceeded (naming the missing keys) reaches the caller
 // before the caller's own deadline ends the wait with a vaguer one.
@@ -52,7 +43,7 @@ Status InMemoryStore::Wait(const std::vector<std::string>& keys, Deadline deadli
     for (const std::string& k : keys) {
       if (values_.count(k) == 0) missing.push_back(k);
     }
-    return DeadlineExceededError("rendezvous keys " + JoinKeys(missing) +
+    return DeadlineExceededError("rendezvous keys " + DescribeKeys(missing) +
                                  " were not set before the deadline; those ranks did not arrive");
   }
   return Status::Ok();
@@ -128,6 +119,15 @@ Status RpcStore::Wait(const std::vector<std::string>& keys, Deadline deadline) {
   for (const std::string& key : keys) request.mutable_store_wait()->add_keys(key);
   request.mutable_store_wait()->set_timeout_ms(ServiceTimeoutMs(deadline));
   return Call(std::move(request), deadline).status();
+}
+
+std::string DescribeKeys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const std::string& key : keys) {
+    if (!out.empty()) out += ", ";
+    out += "'" + key + "'";
+  }
+  return out;
 }
 
 }  // namespace iak::collective

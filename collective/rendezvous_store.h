@@ -92,6 +92,9 @@ class RpcStore : public Store {
   std::unique_ptr<net::RpcClient> client_;  // guarded by mu_
 };
 
+// "'a', 'b'": rendezvous keys as error messages name them.
+std::string DescribeKeys(const std::vector<std::string>& keys);
+
 }  // namespace iak::collective
 
 #endif  // IAK_COLLECTIVE_RENDEZVOUS_STORE_H_

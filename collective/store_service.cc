@@ -6,15 +6,6 @@ namespace iak::collective {
 
 namespace {
 
-std::string JoinKeys(const std::vector<std::string>& keys) {
-  std::string out;
-  for (const std::string& key : keys) {
-    if (!out.empty()) out += ", ";
-    out += "'" + key + "'";
-  }
-  return out;
-}
-
 void LogIfFailed(const Status& status, const net::RpcCall& call) {
   if (!status.ok()) {
     LOG(WARNING) << "store service: could not reply to " << call.request.sender() << ": "
@@ -60,7 +51,7 @@ bool StoreService::Handle(const net::RpcCall& call, net::RpcServer* server) {
         if (timeout_ms <= 0) {
           LogIfFailed(server->ReplyError(
                           call, DeadlineExceededError("rendezvous keys " +
-                                                      JoinKeys(store_.Missing(parked.keys)) +
+                                                      DescribeKeys(store_.Missing(parked.keys)) +
                                                       " are not set and the request allowed "
                                                       "no time to wait")),
                       call);
@@ -108,7 +99,7 @@ void StoreService::Tick(net::RpcServer* server) {
       LogIfFailed(
           server->ReplyError(parked.call,
                              DeadlineExceededError("rendezvous keys " +
-                                                   JoinKeys(store_.Missing(parked.keys)) +
+                                                   DescribeKeys(store_.Missing(parked.keys)) +
                                                    " were not set before the deadline; those "
                                                    "ranks did not arrive")),
           parked.call);
