@@ -338,4 +338,105 @@ Status PsClient::Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats
   return status;
 }
 
+Status PsClient::SendPush(Shard* shard, PushStats* stats) {
+  Replica& replica = shard->replicas[0];
+  shard->replica = 0;
+  if (replica.rpc == nullptr) IAK_RETURN_IF_ERROR(Reconnect(&replica));
+  proto::Envelope request;
+  proto::PushRequest* push = request.mutable_push_request();
+  push->set_num_keys(shard->keys.size());
+  push->set_snapshot_id(options_.snapshot_id);
+  const size_t key_bytes = shard->keys.size() * sizeof(uint64_t);
+  const size_t grad_bytes = shard->grads.size() * sizeof(float);
+  std::vector<std::string> payload;
+  payload.emplace_back(reinterpret_cast<const char*>(shard->keys.data()), key_bytes);
+  payload.emplace_back(reinterpret_cast<const char*>(shard->grads.data()), grad_bytes);
+  StatusOr<uint64_t> id = replica.rpc->Send(std::move(request), std::move(payload));
+  ++stats->requests;
+  IAK_RETURN_IF_ERROR(id.status());
+  stats->bytes += key_bytes + grad_bytes;
+  shard->request_id = *id;
+  shard->in_flight = true;
+  return Status::Ok();
+}
+
+Status PsClient::AwaitPush(Shard* shard, PushStats* stats) {
+  Replica& replica = shard->replicas[0];
+  StatusOr<net::RpcReply> reply =
+      replica.rpc->Await(shard->request_id, Deadline::After(options_.push_timeout));
+  shard->in_flight = false;
+  if (!reply.ok()) {
+    // A late reply must not be mistaken for the next request's.
+    if (IsRetryable(reply.status())) replica.rpc.reset();
+    return reply.status();
+  }
+  if (reply->header.body_case() != proto::Envelope::kPushResponse) {
+    return DataLossError("malformed push reply: not a push response");
+  }
+  stats->applied += reply->header.push_response().applied();
+  stats->created += reply->header.push_response().created();
+  return Status::Ok();
+}
+
+Status PsClient::Push(const uint64_t* keys, size_t n, const float* grads, PushStats* stats) {
+  PushStats local;
+  PushStats* s = stats != nullptr ? stats : &local;
+  *s = PushStats();
+  s->keys = n;
+  if (shards_.empty()) {
+    return FailedPreconditionError(options_.name + ": PsClient::Push before a successful Connect()");
+  }
+  for (const Shard& shard : shards_) {
+    if (shard.replicas.size() > 1) {
+      return FailedPreconditionError(
+          options_.name + ": cannot push to " + DescribeAll(shard) +
+          ": trainable parameter servers take exactly one server per shard (a push is not "
+          "replicated and never fails over); set replicas_per_shard to 1 for trainable jobs");
+    }
+  }
+  if (cache_ != nullptr) {
+    return FailedPreconditionError(
+        options_.name + ": cannot push with a row cache: cached rows would go stale once the "
+        "servers update them; set row_cache_bytes to 0 for trainable jobs");
+  }
+  if (n == 0) return Status::Ok();
+  const auto start = std::chrono::steady_clock::now();
+  const int num_shards = static_cast<int>(shards_.size());
+  const size_t dim = static_cast<size_t>(options_.dim);
+  for (Shard& shard : shards_) {
+    shard.keys.clear();
+    shard.grads.clear();
+  }
+  for (size_t i = 0; i < n; ++i) {
+    Shard& shard = shards_[num_shards == 1 ? 0 : ShardOfKey(keys[i], num_shards)];
+    shard.keys.push_back(keys[i]);
+    shard.grads.insert(shard.grads.end(), grads + i * dim, grads + (i + 1) * dim);
+  }
+  Status status;
+  for (Shard& shard : shards_) {
+    if (shard.keys.empty()) continue;
+    status = SendPush(&shard, s);
+    if (!status.ok()) {
+      status = status.WithContext(options_.name + ": push to " + Describe(shard, shard.replicas[0]));
+      break;
+    }
+  }
+  if (status.ok()) {
+    for (Shard& shard : shards_) {
+      if (!shard.in_flight) continue;
+      status = AwaitPush(&shard, s);
+      if (!status.ok()) {
+        status = status.WithContext(options_.name + ": push of " +
+                                    std::to_string(shard.keys.size()) + " keys to " +
+                                    Describe(shard, shard.replicas[0]));
+        break;
+      }
+    }
+  }
+  if (!status.ok()) AbandonInFlight();
+  s->elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+  return status;
+}
+
 }  // namespace iak::ps

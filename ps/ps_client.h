@@ -17,6 +17,12 @@
 // Row cache: with cache_bytes > 0 rows are kept in a RowCache (frozen rows:
 // no invalidation); keys found there are not sent. PullStats reports hits.
 //
+// Push (trainable servers only, docs/trainable_ps.md): sparse gradients are
+// routed to shards like pull keys, sent to all shards before any reply is
+// awaited, and applied by each server's per-row optimizer. Pushes are not
+// retried and never fail over (a write is not idempotent), so Push needs
+// exactly one server per shard and no row cache.
+//
 // Thread-safety: not thread-safe; use one PsClient per worker thread.
 #ifndef IAK_PS_PS_CLIENT_H_
 #define IAK_PS_PS_CLIENT_H_
@@ -61,6 +67,18 @@ struct PsClientOptions {
   // Where the rotation over replicas starts (e.g. the worker's rank), so
   // workers do not all hit replica 0 first. Default 0.
   uint64_t replica_offset = 0;
+  // Deadline of one push request to one shard (no retries). Default 10 s.
+  Duration push_timeout = Duration(10000);
+};
+
+// What one Push did; overwritten by each Push.
+struct PushStats {
+  uint64_t keys = 0;      // keys sent (duplicates included)
+  uint64_t applied = 0;   // distinct keys the servers updated
+  uint64_t created = 0;   // of which absent from the snapshot (started from zero)
+  uint64_t bytes = 0;     // key and gradient bytes sent
+  int requests = 0;       // one per shard involved
+  std::chrono::microseconds elapsed{0};
 };
 
 // What one Pull did; overwritten by each Pull.
@@ -98,6 +116,25 @@ class PsClient {
   // On error rows_out is unspecified.
   [[nodiscard]] Status Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats* stats);
 
+  // Sends the gradients grads[0..n*dim) (row i for keys[i], row-major
+  // float32) to the trainable servers owning keys[0..n): each shard's keys go
+  // to it in one request, all shards at once, each awaited until
+  // push_timeout. Each server sums duplicate keys of its request, then takes
+  // one optimizer step per distinct key (Adagrad or Adam, per row; a key the
+  // snapshot lacks starts from a zero row). When Push returns OK every shard
+  // applied its part and a later Pull from this client sees it. `stats` may
+  // be null; n == 0 is OK and sends nothing.
+  // Errors (naming the shard and server): FailedPrecondition before
+  // Connect(), with several replicas of a shard or a row cache configured
+  // (both refused before anything is sent), from a frozen server (it refuses
+  // pushes) or one holding another snapshot. InvalidArgument: a gradient
+  // that is not finite (the server applies nothing of that request).
+  // DeadlineExceeded / Unavailable: a server did not answer in push_timeout.
+  // A Push that fails may have been applied by some shards and not others
+  // (it is not retried: a second application would double the step).
+  [[nodiscard]] Status Push(const uint64_t* keys, size_t n, const float* grads,
+                            PushStats* stats = nullptr);
+
   int num_shards() const { return static_cast<int>(shards_.size()); }
   // The row cache, or null without one.
   const RowCache* cache() const { return cache_.get(); }
@@ -120,6 +157,7 @@ class PsClient {
     uint64_t request_id = 0;
     bool in_flight = false;
     Status send_error;  // why the last send failed, when it did
+    std::vector<float> grads;  // Push scratch: this shard's gradient rows
   };
 
   std::string Describe(const Shard& shard, const Replica& replica) const;
@@ -136,6 +174,8 @@ class PsClient {
   // After an error: requests still in flight are abandoned by dropping their
   // connections, so stale replies never pile up.
   void AbandonInFlight();
+  Status SendPush(Shard* shard, PushStats* stats);
+  Status AwaitPush(Shard* shard, PushStats* stats);
 
   PsClientOptions options_;
   net::Transport* transport_;

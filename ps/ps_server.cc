@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
 #include "embedding/manifest_io.h"
+#include "embedding/trained_snapshot.h"
 #include "scheduler/scheduler_client.h"
 
 namespace iak::ps {
@@ -51,6 +53,23 @@ Status PsServer::Start() {
                        embedding::EmbeddingShard::Open(options_.model_dir, manifest_,
                                                        options_.shard, load_options));
   snapshot_id_ = manifest_.snapshot_id();
+  if (options_.trainable.enabled) {
+    const std::string& out = options_.trainable.output_model_dir;
+    if (!out.empty()) {
+      std::error_code ec;
+      if (std::filesystem::equivalent(out, options_.model_dir, ec)) {
+        return InvalidArgumentError(options_.name + ": the trained snapshot's output_model_dir " +
+                                    out + " is the model it trains from; give another directory");
+      }
+      if (std::filesystem::exists(embedding::ManifestPath(out), ec)) {
+        return Status(StatusCode::kAlreadyExists,
+                      options_.name + ": output_model_dir " + out +
+                          " already holds a complete model; give another directory or remove it");
+      }
+    }
+    trainable_ = std::make_unique<TrainableShard>(shard_.get(), options_.model_dir, manifest_,
+                                                  options_.trainable.optimizer);
+  }
   StatusOr<std::unique_ptr<net::Listener>> listener = transport_->Listen(options_.listen_address);
   if (!listener.ok()) {
     return listener.status().WithContext(options_.name + ": cannot listen on " +
@@ -65,7 +84,17 @@ Status PsServer::Start() {
             << shard_->num_rows() << " rows, dim " << shard_->dim() << ", "
             << embedding::RowDtypeName(shard_->dtype()) << ") of snapshot " << snapshot_id_ << " from "
             << shard_->directory() << " at " << address_
-            << (shard_->in_memory() ? "" : " (over the memory budget: served from RocksDB)");
+            << (shard_->in_memory() ? "" : " (over the memory budget: served from RocksDB)")
+            << (trainable_ == nullptr
+                    ? ""
+                    : std::string(", TRAINABLE (") +
+                          RowOptimizerName(options_.trainable.optimizer.kind) + ", lr " +
+                          std::to_string(options_.trainable.optimizer.learning_rate) +
+                          ", trained snapshot to " +
+                          (options_.trainable.output_model_dir.empty()
+                               ? std::string("nowhere")
+                               : options_.trainable.output_model_dir) +
+                          ")");
   return Status::Ok();
 }
 
@@ -80,7 +109,7 @@ Status PsServer::Run(const std::atomic<bool>& stop) {
   if (options_.scheduler_address.empty()) {
     server_->Run(stop, handler, nullptr);
     LOG(INFO) << options_.name << ": stopped after " << pulls_served() << " pulls";
-    return Status::Ok();
+    return Finish();
   }
 
   scheduler::SchedulerClientOptions client_options;
@@ -123,9 +152,44 @@ Status PsServer::Run(const std::atomic<bool>& stop) {
       LOG(WARNING) << options_.name << ": stopping: " << reason;
     }
   }
+  Status finished = Finish();
   Status left = client.Deregister();
   if (!left.ok()) LOG(WARNING) << options_.name << ": deregistering failed (ignored): " << left;
   LOG(INFO) << options_.name << ": stopped after " << pulls_served() << " pulls";
+  return finished;
+}
+
+Status PsServer::Finish() {
+  if (trainable_ == nullptr || options_.trainable.output_model_dir.empty()) return Status::Ok();
+  return WriteTrainedSnapshot(options_.trainable.output_model_dir);
+}
+
+Status PsServer::WriteTrainedSnapshot(const std::string& out_dir) {
+  if (trainable_ == nullptr) {
+    return FailedPreconditionError(options_.name + " serves a frozen snapshot" +
+                                   (shard_ == nullptr ? " (not started)" : "") +
+                                   "; there is no trained snapshot to write");
+  }
+  Status written = trainable_->WriteSnapshot(out_dir);
+  if (!written.ok()) return written.WithContext(options_.name + ": writing its trained shard");
+  LOG(INFO) << options_.name << ": wrote shard " << options_.shard << " of the trained snapshot ("
+            << trainable_->optimizer().num_rows() << " rows trained, "
+            << trainable_->optimizer().num_created() << " new, " << trainable_->pushes()
+            << " pushes) to " << out_dir;
+  if (!options_.trainable.finalize_when_complete) return Status::Ok();
+  StatusOr<std::vector<int>> missing = embedding::MissingTrainedShards(out_dir);
+  if (!missing.ok()) return missing.status().WithContext(options_.name);
+  if (!missing->empty()) {
+    LOG(INFO) << options_.name << ": " << missing->size()
+              << " shard(s) of the trained snapshot still to come; the last server to finish "
+                 "writes its manifest (or run `iak snapshot finalize "
+              << out_dir << "`)";
+    return Status::Ok();
+  }
+  StatusOr<proto::ModelManifest> manifest = embedding::FinalizeTrainedSnapshot(out_dir);
+  if (!manifest.ok()) return manifest.status().WithContext(options_.name + ": finalizing");
+  LOG(INFO) << options_.name << ": trained snapshot " << manifest->snapshot_id() << " complete in "
+            << out_dir;
   return Status::Ok();
 }
 
@@ -134,9 +198,14 @@ void PsServer::HandleCall(net::RpcCall call) {
     HandlePull(call);
     return;
   }
+  if (call.request.body_case() == proto::Envelope::kPushRequest) {
+    HandlePush(call);
+    return;
+  }
   ReplyError(call, InvalidArgumentError("got " + BodyName(call.request) + " from '" +
                                         call.request.sender() +
-                                        "'; a parameter server answers only pull requests"));
+                                        "'; a parameter server answers only pull and push "
+                                        "requests"));
 }
 
 void PsServer::HandlePull(const net::RpcCall& call) {
@@ -175,9 +244,13 @@ void PsServer::HandlePull(const net::RpcCall& call) {
     keys = aligned.data();
   }
   // Rows are written straight into the reply frame, in the snapshot's
-  // encoding; ZeroMQ then sends that buffer without another copy.
-  std::string rows(n * shard_->row_bytes(), '\0');
-  StatusOr<uint64_t> looked_up = shard_->ReadRows(keys, n, rows.data());
+  // encoding (float32 from a trainable server); ZeroMQ then sends that
+  // buffer without another copy.
+  const bool fp32 = trainable_ != nullptr;
+  std::string rows(n * (fp32 ? shard_->dim() * sizeof(float) : shard_->row_bytes()), '\0');
+  StatusOr<uint64_t> looked_up =
+      fp32 ? trainable_->ReadRows(keys, n, reinterpret_cast<float*>(rows.data()))
+           : shard_->ReadRows(keys, n, rows.data());
   if (!looked_up.ok()) {
     ReplyError(call, looked_up.status().WithContext(options_.name));
     return;
@@ -189,7 +262,8 @@ void PsServer::HandlePull(const net::RpcCall& call) {
   response->set_num_keys(n);
   response->set_dim(shard_->dim());
   response->set_missing(missing);
-  response->set_row_dtype(static_cast<int>(shard_->dtype()));
+  response->set_row_dtype(
+      static_cast<int>(fp32 ? embedding::RowDtype::kFloat32 : shard_->dtype()));
   std::vector<std::string> payload;
   payload.push_back(std::move(rows));
   // Counted before the reply leaves, so a client that got its reply always
@@ -202,6 +276,69 @@ void PsServer::HandlePull(const net::RpcCall& call) {
     keys_served_.fetch_sub(n);
     LOG(WARNING) << options_.name << ": cannot reply to '" << sender << "': " << sent;
   }
+}
+
+void PsServer::HandlePush(const net::RpcCall& call) {
+  const proto::PushRequest& push = call.request.push_request();
+  const std::string& sender = call.request.sender();
+  if (trainable_ == nullptr) {
+    ReplyError(call, FailedPreconditionError(
+                         options_.name + " serves a frozen snapshot; pushes are refused (push of " +
+                         std::to_string(push.num_keys()) + " keys from '" + sender +
+                         "'): set trainable {...} in the job spec (or --trainable_optimizer on "
+                         "`iak ps`) for full fine-tuning"));
+    return;
+  }
+  const uint64_t n = push.num_keys();
+  const size_t dim = static_cast<size_t>(shard_->dim());
+  if (call.payload.size() != 2) {
+    ReplyError(call, InvalidArgumentError("push from '" + sender + "' carries " +
+                                          std::to_string(call.payload.size()) +
+                                          " payload frames, expected 2 (keys, gradients); "
+                                          "nothing was applied"));
+    return;
+  }
+  const std::string& key_frame = call.payload[0];
+  const std::string& grad_frame = call.payload[1];
+  if (key_frame.size() % sizeof(uint64_t) != 0 || key_frame.size() / sizeof(uint64_t) != n ||
+      grad_frame.size() % sizeof(float) != 0 || grad_frame.size() / sizeof(float) / dim != n ||
+      grad_frame.size() / sizeof(float) % dim != 0) {
+    ReplyError(call, InvalidArgumentError(
+                         "push from '" + sender + "' announces " + std::to_string(n) +
+                         " keys but carries a key frame of " + std::to_string(key_frame.size()) +
+                         " bytes and a gradient frame of " + std::to_string(grad_frame.size()) +
+                         " bytes, expected " + std::to_string(n) + " x 8 and " +
+                         std::to_string(n) + " x " + std::to_string(dim) +
+                         " x 4 (float32 at dim " + std::to_string(dim) +
+                         "); nothing was applied"));
+    return;
+  }
+  if (!push.snapshot_id().empty() && push.snapshot_id() != snapshot_id_) {
+    ReplyError(call, FailedPreconditionError(
+                         "push from '" + sender + "' expects snapshot " + push.snapshot_id() +
+                         " but this server trains snapshot " + snapshot_id_ + " (" +
+                         options_.model_dir + "); nothing was applied"));
+    return;
+  }
+  // Frames are copied out: their buffers carry no alignment guarantee.
+  std::vector<uint64_t> keys(n);
+  std::vector<float> grads(n * dim);
+  if (n != 0) {
+    std::memcpy(keys.data(), key_frame.data(), key_frame.size());
+    std::memcpy(grads.data(), grad_frame.data(), grad_frame.size());
+  }
+  uint64_t created = 0;
+  StatusOr<uint64_t> applied = trainable_->Apply(keys.data(), n, grads.data(), &created);
+  if (!applied.ok()) {
+    ReplyError(call, applied.status().WithContext(options_.name + ": push from '" + sender + "'"));
+    return;
+  }
+  proto::Envelope reply;
+  reply.mutable_push_response()->set_applied(*applied);
+  reply.mutable_push_response()->set_created(created);
+  pushes_applied_.fetch_add(1);
+  Status sent = server_->Reply(call, std::move(reply));
+  if (!sent.ok()) LOG(WARNING) << options_.name << ": cannot reply to '" << sender << "': " << sent;
 }
 
 void PsServer::ReplyError(const net::RpcCall& call, const Status& error) {

@@ -14,6 +14,17 @@
 // the sender; a request for another snapshot gets FailedPrecondition naming
 // both ids. Neither stops the server.
 //
+// Frozen (the default): a push request is refused with FailedPrecondition
+// (the snapshot is read-only) and the server keeps serving. Trainable
+// (options.trainable.enabled, docs/trainable_ps.md): a push (PushRequest, one
+// frame of num_keys uint64 keys, one of num_keys * dim float32 gradients)
+// updates rows with a per-row optimizer (ps/sparse_row_optimizer.h) in an
+// fp32 overlay; pulls then reply float32 rows (row_dtype 0) whatever the
+// snapshot's encoding, trained rows included. When Run() ends (or on
+// WriteTrainedSnapshot()) a trainable server with an output_model_dir writes
+// its shard of a new snapshot there, and the last server to do so completes
+// it with a manifest (embedding/trained_snapshot.h).
+//
 // Thread-safety: Start() then Run() from one thread; address(), snapshot_id()
 // and the counters may be read from any thread once Start() returned OK.
 #ifndef IAK_PS_PS_SERVER_H_
@@ -29,8 +40,23 @@
 #include "net/rpc.h"
 #include "net/transport.h"
 #include "proto/iak.pb.h"
+#include "ps/sparse_row_optimizer.h"
+#include "ps/trainable_shard.h"
 
 namespace iak::ps {
+
+struct TrainableOptions {
+  // Off = frozen: pushes are refused.
+  bool enabled = false;
+  RowOptimizerOptions optimizer;
+  // Where the trained snapshot goes at the end; empty = nowhere (only
+  // WriteTrainedSnapshot(dir) writes one). Must differ from the model_dir and
+  // not hold a complete model (checked at Start()).
+  std::string output_model_dir;
+  // After writing its shard, complete the snapshot (manifest) when every
+  // shard is there. Default true.
+  bool finalize_when_complete = true;
+};
 
 struct PsServerOptions {
   // The model directory written by `iak pretrain`.
@@ -55,6 +81,8 @@ struct PsServerOptions {
   uint64_t memory_budget_bytes = 0;
   // That block cache's size. Default 64 MiB.
   uint64_t block_cache_bytes = uint64_t{64} << 20;
+  // Full fine-tuning / distributed pre-training. Default: frozen.
+  TrainableOptions trainable;
 };
 
 class PsServer {
@@ -84,10 +112,22 @@ class PsServer {
   uint64_t pulls_served() const { return pulls_served_.load(); }
   uint64_t keys_served() const { return keys_served_.load(); }
   uint64_t requests_refused() const { return requests_refused_.load(); }
+  uint64_t pushes_applied() const { return pushes_applied_.load(); }
+  bool trainable() const { return trainable_ != nullptr; }
+
+  // Writes this server's shard of the trained snapshot into `out_dir` and,
+  // with finalize_when_complete, the manifest once every shard is there.
+  // Only while Run() is not running. FailedPrecondition on a frozen server
+  // or before Start(); errors of TrainableShard::WriteSnapshot and
+  // FinalizeTrainedSnapshot.
+  [[nodiscard]] Status WriteTrainedSnapshot(const std::string& out_dir);
 
  private:
   void HandleCall(net::RpcCall call);
   void HandlePull(const net::RpcCall& call);
+  void HandlePush(const net::RpcCall& call);
+  // Run()'s end: writes the trained snapshot when there is somewhere to.
+  Status Finish();
   void ReplyError(const net::RpcCall& call, const Status& error);
 
   PsServerOptions options_;
@@ -95,6 +135,7 @@ class PsServer {
   proto::ModelManifest manifest_;
   std::string snapshot_id_;
   std::unique_ptr<embedding::EmbeddingShard> shard_;
+  std::unique_ptr<TrainableShard> trainable_;  // null = frozen
   std::unique_ptr<net::RpcServer> server_;
   std::string address_;
 
@@ -102,6 +143,7 @@ class PsServer {
   std::atomic<uint64_t> pulls_served_{0};
   std::atomic<uint64_t> keys_served_{0};
   std::atomic<uint64_t> requests_refused_{0};
+  std::atomic<uint64_t> pushes_applied_{0};
 };
 
 }  // namespace iak::ps

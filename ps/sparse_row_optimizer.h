@@ -1,0 +1,103 @@
+// SparseRowOptimizer: the trainable state of one parameter-server shard, an
+// fp32 overlay over the frozen snapshot rows (docs/trainable_ps.md).
+//
+// A row enters the overlay the first time a push touches it: its starting
+// value is the snapshot's row decoded to float32, or a zero row for a key the
+// snapshot lacks (the same zero row a pull of that key returned). From then on
+// the overlay holds the row's current value and its optimizer state; rows never
+// pushed stay in the snapshot untouched, so a frozen server never pays for it.
+//
+// Apply() takes one push: duplicate keys are summed first, then every
+// distinct key gets exactly one optimizer step with the summed gradient g:
+//
+//   adagrad: acc += g*g;  w -= lr * g / (sqrt(acc) + eps)
+//   adam:    t += 1;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g;
+//            w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+//
+// with per-row accumulators acc, m, v (dim floats each, starting at zero) and
+// a per-row step count t (lazy/sparse Adam: a row's bias correction counts
+// only the pushes that touched it). All arithmetic is float32 in that order.
+//
+// Thread-safety: not thread-safe; the PS drives it from its RPC thread.
+#ifndef IAK_PS_SPARSE_ROW_OPTIMIZER_H_
+#define IAK_PS_SPARSE_ROW_OPTIMIZER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/status.h"
+
+namespace iak::ps {
+
+enum class RowOptimizerKind { kAdagrad = 0, kAdam = 1 };
+
+struct RowOptimizerOptions {
+  RowOptimizerKind kind = RowOptimizerKind::kAdagrad;
+  float learning_rate = 0.02f;
+  float epsilon = 1e-8f;  // both optimizers
+  float beta1 = 0.9f;     // adam
+  float beta2 = 0.999f;   // adam
+};
+
+// "adagrad" (also when empty) or "adam"; InvalidArgument naming both otherwise.
+[[nodiscard]] StatusOr<RowOptimizerKind> ParseRowOptimizer(const std::string& name);
+const char* RowOptimizerName(RowOptimizerKind kind);
+
+class SparseRowOptimizer {
+ public:
+  // Fills `out` (dim floats) with the snapshot row of `keys[i]` for each of
+  // keys[0..n), zero for absent keys, and returns per key whether it was
+  // present (`present[i]`). Used once per row, when it enters the overlay.
+  using BaseReader = std::function<Status(const uint64_t* keys, size_t n, float* out,
+                                          std::vector<bool>* present)>;
+
+  SparseRowOptimizer(int dim, RowOptimizerOptions options, BaseReader base);
+
+  // Applies one push of n keys with n * dim gradients (row i for keys[i]).
+  // InvalidArgument (naming the key, nothing applied) when a gradient is not
+  // finite. Returns the number of distinct keys updated; `created` (may be
+  // null) gets how many of them were absent from the snapshot.
+  [[nodiscard]] StatusOr<uint64_t> Apply(const uint64_t* keys, size_t n, const float* grads,
+                                         uint64_t* created);
+
+  // The overlay row of `key` (dim floats, valid until the next Apply), or
+  // nullptr when no push has touched it. `*created` (may be null): whether
+  // the key was absent from the snapshot.
+  const float* Find(uint64_t key, bool* created) const;
+
+  // Every overlay row, in no particular order.
+  void ForEach(const std::function<void(uint64_t key, const float* row)>& visit) const;
+
+  size_t num_rows() const { return keys_.size(); }
+  size_t num_created() const { return num_created_; }
+  int dim() const { return dim_; }
+  const RowOptimizerOptions& options() const { return options_; }
+  // Bytes of row values and optimizer state held.
+  uint64_t bytes() const;
+
+ private:
+  void Step(uint32_t slot, const float* g);
+
+  int dim_;
+  RowOptimizerOptions options_;
+  BaseReader base_;
+  std::unordered_map<uint64_t, uint32_t> slot_of_;
+  std::vector<uint64_t> keys_;    // per slot
+  std::vector<bool> created_;     // per slot: absent from the snapshot
+  std::vector<float> values_;     // slots * dim
+  std::vector<float> state1_;     // adagrad: acc; adam: m
+  std::vector<float> state2_;     // adam: v
+  std::vector<uint32_t> steps_;   // adam: t
+  size_t num_created_ = 0;
+  // Per-Apply scratch.
+  std::unordered_map<uint64_t, uint32_t> push_index_;
+  std::vector<float> summed_;
+};
+
+}  // namespace iak::ps
+
+#endif  // IAK_PS_SPARSE_ROW_OPTIMIZER_H_
