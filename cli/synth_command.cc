@@ -18,6 +18,9 @@ DECLARE_string(keys);
 DEFINE_int64(samples, 100000, "data synth: rows to write");
 DEFINE_int32(domains, 4, "data synth: domains (1..1000)");
 DEFINE_double(shift_scale, 1.0, "data synth: size of each domain's shift of interest");
+DEFINE_double(domain_size_skew, 1.0,
+              "data synth: domain d is drawn with probability ~ 1/(d+1)^skew (2 = deliberately "
+              "small tail domains)");
 
 namespace iak::cli {
 
@@ -37,6 +40,7 @@ int RunDataSynth(int, char**) {
   options.domains = FLAGS_domains;
   options.seed = FLAGS_seed;
   options.shift_scale = FLAGS_shift_scale;
+  options.domain_size_skew = FLAGS_domain_size_skew;
   StatusOr<data::SynthReport> report = data::WriteSynthData(options);
   if (!report.ok()) return ReportError("data synth", report.status());
   std::printf("wrote %s: %lld samples, %lld bytes, seed %llu (schema: examples/synth.schema.pbtxt)\n",

@@ -68,6 +68,9 @@ Status ValidateSynthOptions(const SynthOptions& o) {
                                 ") exceeds --samples");
   }
   if (o.categories < 1) return InvalidArgumentError("synth: categories must be positive");
+  if (!(o.domain_size_skew >= 0 && o.domain_size_skew <= 10)) {
+    return InvalidArgumentError("synth: --domain_size_skew must be in [0, 10]");
+  }
   return Status::Ok();
 }
 
@@ -77,12 +80,12 @@ StatusOr<SynthReport> WriteSynthData(const SynthOptions& o) {
   const int64_t items = o.keys - users;
   const int D = o.domains;
   SynthReport report;
-  // Domain sizes ~ 1/(d+1) (a few big domains, a tail of small ones); click
+  // Domain sizes ~ 1/(d+1)^skew (a few big domains, a tail of small ones); click
   // base rates rise with d, conversion base rates fall with it.
   std::vector<double> cumulative(D);
   double total = 0;
   for (int d = 0; d < D; ++d) {
-    total += 1.0 / (d + 1);
+    total += 1.0 / std::pow(d + 1, o.domain_size_skew);
     cumulative[d] = total;
     SynthDomainStats s;
     s.name = SynthDomainName(d, D);

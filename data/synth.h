@@ -24,6 +24,9 @@ struct SynthOptions {
   uint64_t seed = 1;
   int categories = 32;        // item categories (an extra field)
   double shift_scale = 1.0;   // size of each domain's shift of interest
+  // Domain d is drawn with probability proportional to 1/(d+1)^skew: 1 =
+  // the default tail, 2 = a few big domains and deliberately small ones.
+  double domain_size_skew = 1.0;
 };
 
 [[nodiscard]] Status ValidateSynthOptions(const SynthOptions& options);

@@ -7,7 +7,9 @@
 #include <memory>
 #include <random>
 #include <sstream>
+#include <limits>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <glog/logging.h>
 
@@ -46,10 +48,15 @@ class Trainer {
  public:
   virtual ~Trainer() = default;
   virtual void TrainBatch(const uint32_t* ids, int batch, int epoch) = 0;
-  // p_ctr[n] for samples ids[0..n).
-  virtual void Predict(const uint32_t* ids, int n, float* p_ctr) = 0;
+  // p_ctr[n] for samples ids[0..n); p_ctcvr[n] too when not null (only for
+  // a two-task base model).
+  virtual void Predict(const uint32_t* ids, int n, float* p_ctr, float* p_ctcvr) = 0;
   virtual int64_t TrainableParams() const = 0;
   virtual int64_t CheckpointBytes() const = 0;
+  // Floats all-reduced per training step in `epoch` (0-based).
+  virtual int64_t AllReducedFloats(int epoch) const { (void)epoch; return TrainableParams(); }
+  // Full fine-tuning pushes a gradient row per pulled key.
+  virtual bool PushesRows() const { return false; }
 };
 
 class TrainerBase : public Trainer {
@@ -80,10 +87,12 @@ class TrainerBase : public Trainer {
                           model->mutable_grads(), &ws_);
   }
   void PredictWith(const model::BaseModel& model, const model::IakModule* iak,
-                   const model::RowLookup& rows, const uint32_t* ids, int n, float* p) {
+                   const model::RowLookup& rows, const uint32_t* ids, int n, float* p,
+                   float* p_ctcvr) {
     buf_.Resize(model.config(), n);
     model::PoolBatch(data_, ids, n, model.config().embedding_dim, rows, buf_.x.data());
-    step_.Predict(model, iak, buf_.x.data(), n, p, nullptr);
+    step_.Predict(model, iak, buf_.x.data(), n, p,
+                  model.config().num_tasks == 2 ? p_ctcvr : nullptr);
   }
 
   const data::Dataset& data_;
@@ -98,8 +107,8 @@ class FrozenTrainer : public TrainerBase {
  public:
   using TrainerBase::TrainerBase;
   void TrainBatch(const uint32_t*, int, int) override {}
-  void Predict(const uint32_t* ids, int n, float* p) override {
-    PredictWith(base_, nullptr, rows_, ids, n, p);
+  void Predict(const uint32_t* ids, int n, float* p, float* q) override {
+    PredictWith(base_, nullptr, rows_, ids, n, p, q);
   }
   int64_t TrainableParams() const override { return 0; }
   int64_t CheckpointBytes() const override { return 0; }
@@ -116,8 +125,8 @@ class DenseTrainer : public TrainerBase {
     DenseStep(&model_, batch, false);
     adam_.Step(model_.mutable_params(), model_.grads().data());
   }
-  void Predict(const uint32_t* ids, int n, float* p) override {
-    PredictWith(model_, nullptr, rows_, ids, n, p);
+  void Predict(const uint32_t* ids, int n, float* p, float* q) override {
+    PredictWith(model_, nullptr, rows_, ids, n, p, q);
   }
   int64_t TrainableParams() const override { return model_.num_params(); }
   int64_t CheckpointBytes() const override {
@@ -213,9 +222,13 @@ class FullTrainer : public TrainerBase {
                                scratch_.data());
     overlay_.ApplyAdagrad(embedding_lr_);
   }
-  void Predict(const uint32_t* ids, int n, float* p) override {
-    PredictWith(model_, nullptr, overlay_, ids, n, p);
+  void Predict(const uint32_t* ids, int n, float* p, float* q) override {
+    PredictWith(model_, nullptr, overlay_, ids, n, p, q);
   }
+  int64_t AllReducedFloats(int) const override {
+    return static_cast<int64_t>(model_.num_params());
+  }
+  bool PushesRows() const override { return true; }
   int64_t TrainableParams() const override {
     return static_cast<int64_t>(model_.num_params() +
                                 overlay_.size() * model_.config().embedding_dim);
@@ -260,9 +273,9 @@ class LoraTrainer : public TrainerBase {
     lora_.Backward(merged_.grads().data());
     adam_->Step(lora_.mutable_params(), lora_.grads().data());
   }
-  void Predict(const uint32_t* ids, int n, float* p) override {
+  void Predict(const uint32_t* ids, int n, float* p, float* q) override {
     lora_.Merge(base_.params().data(), merged_.mutable_params());
-    PredictWith(merged_, nullptr, rows_, ids, n, p);
+    PredictWith(merged_, nullptr, rows_, ids, n, p, q);
   }
   int64_t TrainableParams() const override { return static_cast<int64_t>(lora_.num_params()); }
   int64_t CheckpointBytes() const override {
@@ -279,15 +292,16 @@ class AdapterTrainer : public TrainerBase {
  public:
   AdapterTrainer(const data::Dataset& data, const model::BaseModel& base,
                  const model::RowLookup& rows, const model::IakConfig& config,
-                 const MethodRunnerOptions& options, int compression_epochs)
+                 const MethodRunnerOptions& options, int compression_epochs, float lr)
       : TrainerBase(data, base, rows),
         iak_(config),
         options_(options),
         compression_epochs_(compression_epochs),
+        lr_(lr),
         rng_(options.seed + 17) {
     iak_.Init(options.seed);
     model::AdamOptions o;
-    o.lr = options.adapter_lr;
+    o.lr = lr;
     adam_ = std::make_unique<model::Adam>(iak_.num_params(), o);
   }
   void TrainBatch(const uint32_t* ids, int batch, int epoch) override {
@@ -298,7 +312,7 @@ class AdapterTrainer : public TrainerBase {
     const float beta = plain ? 0.0f
                        : matching ? options_.beta_matching
                                   : options_.beta_compression;
-    adam_->set_lr(matching ? options_.adapter_lr / 2 : options_.adapter_lr);
+    adam_->set_lr(matching ? lr_ / 2 : lr_);
     step_.Run(base_, &iak_, matching ? model::IakPhase::kMatching : model::IakPhase::kCompression,
               beta, buf_.x.data(), batch, buf_.click.data(),
               data_.has_conversion() ? buf_.conversion.data() : nullptr, &rng_);
@@ -308,8 +322,13 @@ class AdapterTrainer : public TrainerBase {
       adam_->Step(iak_.mutable_params(), iak_.grads().data());
     }
   }
-  void Predict(const uint32_t* ids, int n, float* p) override {
-    PredictWith(base_, &iak_, rows_, ids, n, p);
+  void Predict(const uint32_t* ids, int n, float* p, float* q) override {
+    PredictWith(base_, &iak_, rows_, ids, n, p, q);
+  }
+  int64_t AllReducedFloats(int epoch) const override {
+    const bool matching = !iak_.config().plain_adapter && epoch >= compression_epochs_;
+    return static_cast<int64_t>(matching ? iak_.decoder_param_range().size()
+                                         : iak_.num_params());
   }
   int64_t TrainableParams() const override { return static_cast<int64_t>(iak_.num_params()); }
   int64_t CheckpointBytes() const override {
@@ -320,23 +339,124 @@ class AdapterTrainer : public TrainerBase {
   model::IakModule iak_;
   const MethodRunnerOptions& options_;
   int compression_epochs_;
+  float lr_;
   std::mt19937_64 rng_;
   std::unique_ptr<model::Adam> adam_;
 };
 
-StatusOr<double> Auc(Trainer* trainer, const data::Dataset& data, const data::SampleIds& ids) {
-  std::vector<float> scores(ids.size()), labels(ids.size());
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+struct EvalResult {
+  double ctr = kNaN;    // NaN: one class only
+  double ctcvr = kNaN;  // NaN: not asked, or one class only
+};
+
+// AUCs of `trainer` on `ids`.
+EvalResult Evaluate(Trainer* trainer, const data::Dataset& data, const data::SampleIds& ids,
+                    bool ctcvr) {
+  std::vector<float> p(ids.size()), q(ctcvr ? ids.size() : 0), click(ids.size()),
+      conversion(ids.size());
   for (size_t begin = 0; begin < ids.size(); begin += kEvalBatch) {
     const int n = static_cast<int>(std::min<size_t>(kEvalBatch, ids.size() - begin));
-    trainer->Predict(ids.data() + begin, n, scores.data() + begin);
+    trainer->Predict(ids.data() + begin, n, p.data() + begin, ctcvr ? q.data() + begin : nullptr);
   }
-  for (size_t i = 0; i < ids.size(); ++i) labels[i] = data.click[ids[i]];
-  return model::RocAuc(scores, labels);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    click[i] = data.click[ids[i]];
+    conversion[i] = data.has_conversion() ? data.conversion[ids[i]] : 0.0f;
+  }
+  EvalResult r;
+  StatusOr<double> ctr = model::RocAuc(p, click);
+  if (ctr.ok()) r.ctr = *ctr;
+  if (ctcvr) {
+    StatusOr<double> a = CtcvrAuc(q, click, conversion);
+    if (a.ok()) r.ctcvr = *a;
+  }
+  return r;
+}
+
+// One trainer's epochs on `train` (batches of `batch`, shuffled with
+// `shuffle_seed`), the epoch chosen by validation CTR-AUC (the last one when
+// validation has one class only), and the AUCs of every `tests` set there.
+struct TrainOutcome {
+  double validation_auc = kNaN;
+  int best_epoch = 0;
+  std::vector<EvalResult> tests;
+  double seconds_per_epoch = 0;
+  int64_t pull_bytes = 0, push_bytes = 0, allreduce_bytes = 0;  // per epoch
+};
+
+TrainOutcome TrainAndSelect(Trainer* trainer, const data::Dataset& data,
+                            const data::SampleIds& train, const data::SampleIds& validation,
+                            const std::vector<const data::SampleIds*>& tests, int epochs,
+                            int batch, uint64_t shuffle_seed, const MethodRunnerOptions& o,
+                            bool ctcvr, int embedding_dim) {
+  TrainOutcome out;
+  out.tests.resize(tests.size());
+  std::mt19937_64 shuffle(shuffle_seed);
+  data::SampleIds order = train;
+  double train_seconds = 0;
+  double best = -1;
+  const int workers = o.network_workers;
+  int64_t pulled_rows = 0, allreduced_floats = 0;
+  std::unordered_set<uint64_t> unique;
+  for (int epoch = 0; epoch <= epochs; ++epoch) {
+    if (epoch > 0) {
+      std::shuffle(order.begin(), order.end(), shuffle);
+      size_t limit = order.size();
+      if (o.max_steps_per_epoch > 0) {
+        limit = std::min(limit, static_cast<size_t>(o.max_steps_per_epoch) * batch);
+      }
+      const auto start = std::chrono::steady_clock::now();
+      for (size_t begin = 0; begin < limit; begin += batch) {
+        const int n = static_cast<int>(std::min<size_t>(batch, limit - begin));
+        trainer->TrainBatch(order.data() + begin, n, epoch - 1);
+      }
+      train_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      // What a cluster would move (untimed): worker w of N takes samples
+      // begin + w, begin + w + N, ... of each batch and pulls its unique keys.
+      for (size_t begin = 0; begin < limit; begin += batch) {
+        const size_t end = std::min(limit, begin + batch);
+        for (int w = 0; w < workers; ++w) {
+          unique.clear();
+          for (size_t s = begin + w; s < end; s += workers) {
+            for (int f = 0; f < data.num_fields(); ++f) {
+              size_t count = 0;
+              const uint64_t* keys = data.FieldKeys(order[s], f, &count);
+              unique.insert(keys, keys + count);
+            }
+          }
+          pulled_rows += static_cast<int64_t>(unique.size());
+        }
+        allreduced_floats += trainer->AllReducedFloats(epoch - 1);
+      }
+    }
+    // Epoch 0 (untrained) only counts for methods that do not train.
+    if (epoch == 0 && epochs > 0) continue;
+    const EvalResult val = Evaluate(trainer, data, validation, false);
+    const bool better = std::isnan(val.ctr) ? epoch == epochs : val.ctr > best;
+    if (!better) continue;
+    if (!std::isnan(val.ctr)) best = val.ctr;
+    out.validation_auc = val.ctr;
+    out.best_epoch = epoch;
+    for (size_t t = 0; t < tests.size(); ++t) {
+      out.tests[t] = Evaluate(trainer, data, *tests[t], ctcvr);
+    }
+  }
+  if (epochs > 0) {
+    out.seconds_per_epoch = train_seconds / epochs;
+    const int64_t row_bytes = 8 + 4 * static_cast<int64_t>(embedding_dim);
+    out.pull_bytes = pulled_rows * row_bytes / epochs;
+    out.push_bytes = trainer->PushesRows() ? out.pull_bytes : 0;
+    // Ring all-reduce: each of N workers sends 2(N-1)/N x floats x 4 bytes.
+    out.allreduce_bytes = 2 * (workers - 1) * allreduced_floats * 4 / epochs;
+  }
+  return out;
 }
 
 std::unique_ptr<Trainer> MakeTrainer(Method method, const JobData& job,
                                      const model::BaseModel& base, const model::RowLookup& rows,
-                                     const MethodRunnerOptions& o) {
+                                     const MethodRunnerOptions& o, double lr_scale) {
   model::IakConfig iak;
   iak.input_dim = base.config().h_dim();
   iak.latent_dim = o.latent_dim;
@@ -344,6 +464,7 @@ std::unique_ptr<Trainer> MakeTrainer(Method method, const JobData& job,
   iak.decoder_hidden = o.adapter_hidden;
   const int compression_epochs =
       static_cast<int>(std::ceil(o.epochs * o.compression_fraction - 1e-9));
+  const float adapter_lr = static_cast<float>(o.adapter_lr * lr_scale);
   switch (method) {
     case Method::kFrozen:
       return std::make_unique<FrozenTrainer>(job.dataset, base, rows);
@@ -355,12 +476,26 @@ std::unique_ptr<Trainer> MakeTrainer(Method method, const JobData& job,
       return std::make_unique<LoraTrainer>(job.dataset, base, rows, o.lora, o.dense_lr, o.seed);
     case Method::kPlain:
       iak.plain_adapter = true;
-      return std::make_unique<AdapterTrainer>(job.dataset, base, rows, iak, o, o.epochs);
+      return std::make_unique<AdapterTrainer>(job.dataset, base, rows, iak, o, o.epochs,
+                                              adapter_lr);
     case Method::kIak:
       return std::make_unique<AdapterTrainer>(job.dataset, base, rows, iak, o,
-                                              compression_epochs);
+                                              compression_epochs, adapter_lr);
   }
   return nullptr;
+}
+
+// Mean of the defined (non-NaN) values; NaN when none is.
+double MeanDefined(const std::vector<double>& v) {
+  double sum = 0;
+  int n = 0;
+  for (double x : v) {
+    if (!std::isnan(x)) {
+      sum += x;
+      ++n;
+    }
+  }
+  return n > 0 ? sum / n : kNaN;
 }
 
 std::string Fixed(double v, int digits) {
@@ -408,11 +543,24 @@ StatusOr<Method> ParseMethod(const std::string& name) {
                               "'; choose from frozen, full, dense, lora, plain, iak");
 }
 
+StatusOr<double> CtcvrAuc(const std::vector<float>& p_ctcvr, const std::vector<float>& click,
+                          const std::vector<float>& conversion) {
+  if (p_ctcvr.size() != click.size() || click.size() != conversion.size()) {
+    return InvalidArgumentError("CTCVR-AUC: scores, clicks and conversions differ in length");
+  }
+  std::vector<float> label(click.size());
+  for (size_t i = 0; i < click.size(); ++i) {
+    label[i] = click[i] > 0.5f && conversion[i] > 0.5f ? 1.0f : 0.0f;
+  }
+  return model::RocAuc(p_ctcvr, label);
+}
+
 StatusOr<MethodReport> RunMethods(const JobData& job, const model::BaseModel& base,
                                   const model::RowLookup& rows, const MethodRunnerOptions& o) {
   if (o.epochs < 0) return InvalidArgumentError("compare: epochs must be >= 0");
   if (o.batch_size <= 0) return InvalidArgumentError("compare: batch_size must be > 0");
   if (o.methods.empty()) return InvalidArgumentError("compare: no methods chosen");
+  if (o.network_workers < 1) return InvalidArgumentError("compare: network_workers must be >= 1");
   if (job.dataset.num_fields() != base.config().num_fields) {
     return FailedPreconditionError(
         "compare: the data has " + std::to_string(job.dataset.num_fields()) +
@@ -420,55 +568,122 @@ StatusOr<MethodReport> RunMethods(const JobData& job, const model::BaseModel& ba
         std::to_string(base.config().num_fields) + "; pre-train on this data first");
   }
   IAK_RETURN_IF_ERROR(model::ValidateLoraConfig(o.lora).WithContext("compare"));
+  const bool ctcvr = job.dataset.has_conversion() && base.config().num_tasks == 2;
+  const int dim = base.config().embedding_dim;
+  const std::vector<int>& domains = job.finetune_domains;
   MethodReport report;
+  report.has_ctcvr = ctcvr;
+  report.network_workers = o.network_workers;
+
+  // The adapters' plan (the same for the plain adapter and IAK).
+  DomainPlanOptions po = o.plan;
+  po.base_batch = o.batch_size;
+  po.min_batch = std::min(po.min_batch, o.batch_size);
+  po.dynamic = o.dynamic_batches;
+  if (!o.cold_domain_fallback) {
+    po.min_train_samples = 0;
+    po.min_validation_positives = 0;
+  }
+  std::vector<DomainCounts> counts;
+  for (int domain : domains) {
+    const data::DomainSplit& split = job.splits[domain];
+    DomainCounts c;
+    c.name = job.dataset.domain_names[domain];
+    c.train_samples = static_cast<int64_t>(split.train.size());
+    for (uint32_t id : split.validation) c.validation_positives += job.dataset.click[id] > 0.5f;
+    counts.push_back(c);
+  }
+  DomainPlan plan;
+  if (!domains.empty()) {
+    StatusOr<DomainPlan> planned = PlanDomains(counts, po);
+    if (!planned.ok()) return planned.status().WithContext("compare");
+    plan = std::move(*planned);
+  }
+
   for (Method method : o.methods) {
-    for (int domain : job.finetune_domains) {
-      const data::DomainSplit& split = job.splits[domain];
-      MethodDomainResult r;
+    const bool adapter = method == Method::kPlain || method == Method::kIak;
+    const int epochs = method == Method::kFrozen ? 0 : o.epochs;
+    const double main_lr = adapter ? o.adapter_lr : method == Method::kFrozen ? 0 : o.dense_lr;
+    std::vector<MethodDomainResult> out(domains.size());
+    std::vector<size_t> shared;
+    for (size_t i = 0; i < domains.size(); ++i) {
+      const data::DomainSplit& split = job.splits[domains[i]];
+      MethodDomainResult& r = out[i];
       r.method = MethodName(method);
-      r.domain = job.dataset.domain_names[domain];
+      r.domain = job.dataset.domain_names[domains[i]];
       r.train_samples = static_cast<int64_t>(split.train.size());
       r.validation_samples = static_cast<int64_t>(split.validation.size());
       r.test_samples = static_cast<int64_t>(split.test.size());
-      std::unique_ptr<Trainer> trainer = MakeTrainer(method, job, base, rows, o);
-      const int epochs = method == Method::kFrozen ? 0 : o.epochs;
-      double train_seconds = 0;
-      r.validation_auc = -1;
-      std::mt19937_64 shuffle(o.seed + 1000 * domain);
-      data::SampleIds order = split.train;
-      for (int epoch = 0; epoch <= epochs; ++epoch) {
-        if (epoch > 0) {
-          std::shuffle(order.begin(), order.end(), shuffle);
-          size_t limit = order.size();
-          if (o.max_steps_per_epoch > 0) {
-            limit = std::min(limit, static_cast<size_t>(o.max_steps_per_epoch) * o.batch_size);
-          }
-          const auto start = std::chrono::steady_clock::now();
-          for (size_t begin = 0; begin < limit; begin += o.batch_size) {
-            const int n = static_cast<int>(std::min<size_t>(o.batch_size, limit - begin));
-            trainer->TrainBatch(order.data() + begin, n, epoch - 1);
-          }
-          train_seconds +=
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        }
-        // Epoch 0 (untrained) only counts for methods that do not train.
-        if (epoch == 0 && epochs > 0) continue;
-        StatusOr<double> val = Auc(trainer.get(), job.dataset, split.validation);
-        if (!val.ok()) return val.status().WithContext("validation split of " + r.domain);
-        if (*val > r.validation_auc) {
-          StatusOr<double> test = Auc(trainer.get(), job.dataset, split.test);
-          if (!test.ok()) return test.status().WithContext("test split of " + r.domain);
-          r.validation_auc = *val;
-          r.test_auc = *test;
-          r.best_epoch = epoch;
-        }
+      if (adapter) {
+        const DomainPlanEntry& e = plan.domains[i];
+        r.mode = DomainModeName(e.mode);
+        r.plan_note = e.reason;
+        if (e.mode == DomainMode::kSharedAdapter) shared.push_back(i);
       }
-      r.seconds_per_epoch = epochs > 0 ? train_seconds / epochs : 0;
+    }
+    auto fill = [&](MethodDomainResult* r, const TrainOutcome& t, const EvalResult& test,
+                    int batch, double lr) {
+      r->validation_auc = t.validation_auc;
+      r->best_epoch = t.best_epoch;
+      r->test_auc = test.ctr;
+      r->test_ctcvr_auc = test.ctcvr;
+      r->seconds_per_epoch = t.seconds_per_epoch;
+      r->pull_bytes = t.pull_bytes;
+      r->push_bytes = t.push_bytes;
+      r->allreduce_bytes = t.allreduce_bytes;
+      r->batch_size = epochs > 0 ? batch : 0;
+      r->lr = epochs > 0 ? lr : 0;
+    };
+    // One shared adapter for the cold domains; its cost is split evenly.
+    if (!shared.empty()) {
+      std::vector<int> cold;
+      for (size_t i : shared) cold.push_back(domains[i]);
+      const data::SampleIds train = data::ConcatSplitParts(job.splits, cold);
+      const data::SampleIds validation =
+          data::ConcatSplitParts(job.splits, cold, data::SplitPart::kValidation);
+      std::vector<const data::SampleIds*> tests;
+      for (int d : cold) tests.push_back(&job.splits[d].test);
+      std::unique_ptr<Trainer> trainer =
+          MakeTrainer(method, job, base, rows, o, plan.shared_lr_scale);
+      const TrainOutcome t =
+          TrainAndSelect(trainer.get(), job.dataset, train, validation, tests, epochs,
+                         plan.shared_batch_size, o.seed + 1000 * cold.front() + 7, o, ctcvr, dim);
+      const int64_t k = static_cast<int64_t>(shared.size());
+      for (size_t j = 0; j < shared.size(); ++j) {
+        MethodDomainResult& r = out[shared[j]];
+        fill(&r, t, t.tests[j], plan.shared_batch_size, main_lr * plan.shared_lr_scale);
+        r.seconds_per_epoch /= k;
+        r.pull_bytes /= k;
+        r.allreduce_bytes /= k;
+        r.trainable_params = trainer->TrainableParams() / k;
+        r.checkpoint_bytes = trainer->CheckpointBytes() / k;
+      }
+    }
+    for (size_t i = 0; i < domains.size(); ++i) {
+      MethodDomainResult& r = out[i];
+      if (r.mode == "shared") continue;
+      const data::DomainSplit& split = job.splits[domains[i]];
+      const bool base_only = r.mode == "base";
+      int batch = o.batch_size;
+      double lr_scale = 1;
+      if (adapter && !base_only) {
+        batch = plan.domains[i].batch_size;
+        lr_scale = plan.domains[i].lr_scale;
+      }
+      std::unique_ptr<Trainer> trainer =
+          MakeTrainer(base_only ? Method::kFrozen : method, job, base, rows, o, lr_scale);
+      const TrainOutcome t =
+          TrainAndSelect(trainer.get(), job.dataset, split.train, split.validation, {&split.test},
+                         base_only ? 0 : epochs, batch, o.seed + 1000 * domains[i], o, ctcvr, dim);
+      fill(&r, t, t.tests[0], base_only ? 0 : batch, base_only ? 0 : main_lr * lr_scale);
       r.trainable_params = trainer->TrainableParams();
       r.checkpoint_bytes = trainer->CheckpointBytes();
-      LOG(INFO) << "compare: " << r.method << " on " << r.domain << ": validation AUC "
-                << r.validation_auc << ", test AUC " << r.test_auc << " (epoch " << r.best_epoch
-                << "), " << r.seconds_per_epoch << " s/epoch";
+    }
+    for (const MethodDomainResult& r : out) {
+      LOG(INFO) << "compare: " << r.method << " on " << r.domain << " (" << r.mode
+                << ", batch " << r.batch_size << "): validation AUC " << r.validation_auc
+                << ", test AUC " << r.test_auc << " (epoch " << r.best_epoch << "), "
+                << r.seconds_per_epoch << " s/epoch";
       report.results.push_back(r);
     }
   }
@@ -493,28 +708,64 @@ std::vector<MethodSummary> MethodReport::Summaries() const {
   for (const MethodDomainResult& r : results) {
     if (r.method == "frozen") frozen_auc[r.domain] = r.test_auc;
   }
+  std::vector<std::vector<double>> val, test, ctcvr;
   for (const MethodDomainResult& r : results) {
     if (out.empty() || out.back().method != r.method) {
       out.push_back(MethodSummary{});
       out.back().method = r.method;
+      val.emplace_back();
+      test.emplace_back();
+      ctcvr.emplace_back();
     }
     MethodSummary& s = out.back();
-    s.mean_validation_auc += r.validation_auc;
-    s.mean_test_auc += r.test_auc;
+    val.back().push_back(r.validation_auc);
+    test.back().push_back(r.test_auc);
+    ctcvr.back().push_back(r.test_ctcvr_auc);
     s.seconds_per_epoch += r.seconds_per_epoch;
+    s.network_bytes += r.network_bytes();
     s.trainable_params += r.trainable_params;
     s.checkpoint_bytes += r.checkpoint_bytes;
     auto it = frozen_auc.find(r.domain);
     if (it != frozen_auc.end() && r.test_auc > it->second) ++s.domains_above_frozen;
   }
-  for (MethodSummary& s : out) {
-    int n = 0;
-    for (const MethodDomainResult& r : results) n += r.method == s.method;
-    s.mean_validation_auc /= n;
-    s.mean_test_auc /= n;
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i].mean_validation_auc = MeanDefined(val[i]);
+    out[i].mean_test_auc = MeanDefined(test[i]);
+    out[i].mean_test_ctcvr_auc = MeanDefined(ctcvr[i]);
   }
   return out;
 }
+
+namespace {
+
+std::string Auc4(double v) { return std::isnan(v) ? "n/a" : Fixed(v, 4); }
+std::string Json6(double v) { return std::isnan(v) ? "null" : Fixed(v, 6); }
+
+void AucTable(const MethodReport& report, const std::vector<std::string>& domains,
+              const std::vector<MethodSummary>& summaries, bool ctcvr, std::ostringstream* out) {
+  *out << "| method |";
+  for (const std::string& d : domains) *out << " " << d << " |";
+  *out << " mean |" << (ctcvr ? "" : " mean val. AUC |") << "\n|---|";
+  for (size_t i = 0; i < domains.size(); ++i) *out << "---|";
+  *out << (ctcvr ? "---|\n" : "---|---|\n");
+  for (const MethodSummary& s : summaries) {
+    *out << "| " << s.method << " |";
+    for (const std::string& d : domains) {
+      for (const MethodDomainResult& r : report.results) {
+        if (r.method == s.method && r.domain == d) {
+          *out << " " << Auc4(ctcvr ? r.test_ctcvr_auc : r.test_auc) << " |";
+        }
+      }
+    }
+    if (ctcvr) {
+      *out << " " << Auc4(s.mean_test_ctcvr_auc) << " |\n";
+    } else {
+      *out << " " << Auc4(s.mean_test_auc) << " | " << Auc4(s.mean_validation_auc) << " |\n";
+    }
+  }
+}
+
+}  // namespace
 
 std::string MethodReport::ToMarkdown() const {
   std::ostringstream out;
@@ -525,59 +776,87 @@ std::string MethodReport::ToMarkdown() const {
     }
   }
   const std::vector<MethodSummary> summaries = Summaries();
-  out << "Test CTR-AUC per domain (model chosen at the epoch with the best validation AUC):\n\n"
-      << "| method |";
-  for (const std::string& d : domains) out << " " << d << " |";
-  out << " mean | mean val. AUC |\n|---|";
-  for (size_t i = 0; i < domains.size(); ++i) out << "---|";
-  out << "---|---|\n";
-  for (const MethodSummary& s : summaries) {
-    out << "| " << s.method << " |";
-    for (const std::string& d : domains) {
-      for (const MethodDomainResult& r : results) {
-        if (r.method == s.method && r.domain == d) out << " " << Fixed(r.test_auc, 4) << " |";
-      }
-    }
-    out << " " << Fixed(s.mean_test_auc, 4) << " | " << Fixed(s.mean_validation_auc, 4)
-        << " |\n";
+  out << "Test CTR-AUC per domain (model chosen at the epoch with the best validation AUC):\n\n";
+  AucTable(*this, domains, summaries, false, &out);
+  if (has_ctcvr) {
+    out << "\nTest CTCVR-AUC per domain (score pCTR x pCVR, positive = click and conversion; "
+           "same epoch as above):\n\n";
+    AucTable(*this, domains, summaries, true, &out);
   }
   out << "\nCost (summed over the " << domains.size()
-      << " domains; one model per domain):\n\n"
-      << "| method | wall time / epoch (s) | trainable params | checkpoint | domains above "
-         "frozen |\n|---|---|---|---|---|\n";
+      << " domains; one model per domain). Network bytes are COMPUTED, not measured: what a "
+      << network_workers
+      << "-worker data-parallel run would move per epoch for these batches (row pulls of "
+         "each worker's unique keys, full FT's gradient-row pushes, ring all-reduce of the "
+         "trained dense/adapter parameters every step):\n\n"
+      << "| method | wall time / epoch (s) | network / epoch (computed, N=" << network_workers
+      << ") | trainable params | checkpoint | domains above frozen |\n"
+      << "|---|---|---|---|---|---|\n";
   for (const MethodSummary& s : summaries) {
     out << "| " << s.method << " | " << Fixed(s.seconds_per_epoch, 3) << " | "
-        << s.trainable_params << " | " << Bytes(s.checkpoint_bytes) << " ("
-        << s.checkpoint_bytes << " B) | " << s.domains_above_frozen << "/" << domains.size()
-        << " |\n";
+        << Bytes(s.network_bytes) << " | " << s.trainable_params << " | "
+        << Bytes(s.checkpoint_bytes) << " (" << s.checkpoint_bytes << " B) | "
+        << s.domains_above_frozen << "/" << domains.size() << " |\n";
+  }
+  bool adapters = false;
+  for (const MethodDomainResult& r : results) adapters |= r.method == "iak" || r.method == "plain";
+  if (adapters) {
+    out << "\nPer-domain batch size and learning rate of the adapters (domain plan, "
+           "worker/domain_plan.h):\n\n"
+        << "| method | domain | train samples | adapter | batch | lr |\n|---|---|---|---|---|---|\n";
+    for (const MethodDomainResult& r : results) {
+      if (r.method != "iak" && r.method != "plain") continue;
+      char lr[32];
+      std::snprintf(lr, sizeof(lr), "%.2e", r.lr);
+      out << "| " << r.method << " | " << r.domain << " | " << r.train_samples << " | " << r.mode
+          << " | " << r.batch_size << " | " << lr << " |\n";
+    }
+    std::ostringstream fallbacks;
+    for (const MethodDomainResult& r : results) {
+      if (r.method == "iak" && r.mode != "own") {
+        fallbacks << "- domain " << r.domain << ": " << r.plan_note << "\n";
+      }
+    }
+    if (!fallbacks.str().empty()) {
+      out << "\nCold-domain fallbacks (plain adapter and IAK alike):\n\n" << fallbacks.str();
+    }
   }
   return out.str();
 }
 
 std::string MethodReport::ToJson() const {
   std::ostringstream out;
-  out << "{\n  \"results\": [\n";
+  out << "{\n  \"has_ctcvr\": " << (has_ctcvr ? "true" : "false")
+      << ",\n  \"network_workers\": " << network_workers << ",\n  \"results\": [\n";
   for (size_t i = 0; i < results.size(); ++i) {
     const MethodDomainResult& r = results[i];
     out << "    {\"method\": \"" << r.method << "\", \"domain\": \"" << r.domain
         << "\", \"train_samples\": " << r.train_samples
         << ", \"validation_samples\": " << r.validation_samples
         << ", \"test_samples\": " << r.test_samples
-        << ", \"validation_auc\": " << Fixed(r.validation_auc, 6)
-        << ", \"test_auc\": " << Fixed(r.test_auc, 6) << ", \"best_epoch\": " << r.best_epoch
+        << ", \"validation_auc\": " << Json6(r.validation_auc)
+        << ", \"test_auc\": " << Json6(r.test_auc)
+        << ", \"test_ctcvr_auc\": " << Json6(r.test_ctcvr_auc)
+        << ", \"best_epoch\": " << r.best_epoch
         << ", \"seconds_per_epoch\": " << Fixed(r.seconds_per_epoch, 4)
+        << ", \"computed_pull_bytes_per_epoch\": " << r.pull_bytes
+        << ", \"computed_push_bytes_per_epoch\": " << r.push_bytes
+        << ", \"computed_allreduce_bytes_per_epoch\": " << r.allreduce_bytes
         << ", \"trainable_params\": " << r.trainable_params
-        << ", \"checkpoint_bytes\": " << r.checkpoint_bytes << "}"
-        << (i + 1 < results.size() ? "," : "") << "\n";
+        << ", \"checkpoint_bytes\": " << r.checkpoint_bytes << ", \"batch_size\": " << r.batch_size
+        << ", \"lr\": " << r.lr << ", \"adapter\": \"" << r.mode << "\", \"plan\": \""
+        << r.plan_note << "\"}" << (i + 1 < results.size() ? "," : "") << "\n";
   }
   out << "  ],\n  \"summary\": [\n";
   const std::vector<MethodSummary> summaries = Summaries();
   for (size_t i = 0; i < summaries.size(); ++i) {
     const MethodSummary& s = summaries[i];
     out << "    {\"method\": \"" << s.method
-        << "\", \"mean_test_auc\": " << Fixed(s.mean_test_auc, 6)
-        << ", \"mean_validation_auc\": " << Fixed(s.mean_validation_auc, 6)
+        << "\", \"mean_test_auc\": " << Json6(s.mean_test_auc)
+        << ", \"mean_test_ctcvr_auc\": " << Json6(s.mean_test_ctcvr_auc)
+        << ", \"mean_validation_auc\": " << Json6(s.mean_validation_auc)
         << ", \"seconds_per_epoch\": " << Fixed(s.seconds_per_epoch, 4)
+        << ", \"computed_network_bytes_per_epoch\": " << s.network_bytes
         << ", \"trainable_params\": " << s.trainable_params
         << ", \"checkpoint_bytes\": " << s.checkpoint_bytes
         << ", \"domains_above_frozen\": " << s.domains_above_frozen << "}"

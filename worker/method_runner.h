@@ -15,9 +15,29 @@
 //   iak          IAK: compression (encoder + decoder, beta_c * KL), then
 //                matching (decoder only, beta_m).
 // Every trained method runs the same number of epochs over the domain's
-// training split with the same batch size and seed. After each epoch the
-// validation AUC is measured; the reported test AUC is the one of the epoch
-// with the best validation AUC (the test split never chooses anything).
+// training split with the same seed. After each epoch the validation AUC is
+// measured; the reported test AUC is the one of the epoch with the best
+// validation AUC (the test split never chooses anything).
+//
+// Batch size: full, dense and LoRA use batch_size for every domain. The plain
+// adapter and IAK follow a DomainPlan (worker/domain_plan.h) when
+// dynamic_batches is on (the default): per-domain batch and learning rate
+// from the domain's training sample count, and cold domains served by one
+// shared adapter or by the base model; each result row says which and why.
+//
+// Quality: CTR-AUC on every domain; CTCVR-AUC (score pCTR * pCVR, label
+// click AND conversion) too when the data has conversion labels and the base
+// model has two tasks (ESMM).
+//
+// Cost per method and domain: wall time per training epoch (measured), and
+// the bytes a cluster run with `network_workers` data-parallel workers would
+// move per epoch, COMPUTED (not measured) from the actual batches: each
+// worker takes a strided share of every batch and pulls the rows of its
+// share's unique keys (8-byte key + dim x 4-byte row each); full fine-tuning
+// pushes a gradient row for each of them too; every step ring-all-reduces the
+// trainable dense/adapter parameters updated in that step
+// (2(N-1)/N x params x 4 bytes per worker, times N workers). Checkpoint
+// size = trainable values + optimizer state.
 //
 // Thread-safety: RunMethods is reentrant; its inputs are only read.
 #ifndef IAK_WORKER_METHOD_RUNNER_H_
@@ -32,6 +52,7 @@
 #include "model/embedding_pooling.h"
 #include "model/iak_module.h"
 #include "model/lora.h"
+#include "worker/domain_plan.h"
 #include "worker/job_data.h"
 
 namespace iak::worker {
@@ -60,6 +81,13 @@ struct MethodRunnerOptions {
   std::vector<int> adapter_hidden{32};  // encoder and decoder hidden widths
   model::LoraConfig lora;
   uint64_t seed = 1;
+  // Plain adapter and IAK: per-domain batch/lr and the cold-domain fallback
+  // (domain_plan.h). base_batch and dynamic are taken from batch_size and
+  // dynamic_batches; plan.min_batch and the thresholds are used as given.
+  bool dynamic_batches = true;
+  bool cold_domain_fallback = true;  // false: every domain its own adapter
+  DomainPlanOptions plan;
+  int network_workers = 2;  // N of the computed network bytes
 };
 
 struct MethodDomainResult {
@@ -68,20 +96,33 @@ struct MethodDomainResult {
   int64_t train_samples = 0;
   int64_t validation_samples = 0;
   int64_t test_samples = 0;
-  double validation_auc = 0;  // best over epochs
-  double test_auc = 0;        // at the best validation epoch
+  double validation_auc = 0;  // best over epochs (NaN: one class only)
+  double test_auc = 0;        // CTR-AUC at the best validation epoch
+  double test_ctcvr_auc = 0;  // NaN when the data has no conversions
   int best_epoch = 0;         // 1-based; 0 when untrained
   double seconds_per_epoch = 0;
   int64_t trainable_params = 0;
   // What a checkpoint would hold: trained values + optimizer state.
   int64_t checkpoint_bytes = 0;
+  // Computed per epoch (see the header comment): rows pulled, gradient rows
+  // pushed (full FT), ring all-reduce of dense/adapter gradients.
+  int64_t pull_bytes = 0;
+  int64_t push_bytes = 0;
+  int64_t allreduce_bytes = 0;
+  int64_t network_bytes() const { return pull_bytes + push_bytes + allreduce_bytes; }
+  int batch_size = 0;  // 0: not trained
+  double lr = 0;       // the method's main learning rate on this domain
+  std::string mode = "own";  // own / shared / base (DomainModeName)
+  std::string plan_note;     // the DomainPlan's reason, for adapters
 };
 
 struct MethodSummary {
   std::string method;
   double mean_validation_auc = 0;
   double mean_test_auc = 0;
+  double mean_test_ctcvr_auc = 0;  // NaN when no conversions
   double seconds_per_epoch = 0;    // summed over domains
+  int64_t network_bytes = 0;       // per epoch, summed over domains (computed)
   int64_t trainable_params = 0;    // summed over domains
   int64_t checkpoint_bytes = 0;    // summed over domains
   int domains_above_frozen = 0;    // test AUC strictly above the frozen base
@@ -89,11 +130,20 @@ struct MethodSummary {
 
 struct MethodReport {
   std::vector<MethodDomainResult> results;  // method-major, domain order
+  bool has_ctcvr = false;
+  int network_workers = 2;
   std::vector<MethodSummary> Summaries() const;
   // Markdown tables: per-domain test AUC, summary (mean AUC and cost).
   std::string ToMarkdown() const;
   std::string ToJson() const;
 };
+
+// ROC AUC of the CTCVR task: scores p_ctcvr (= pCTR * pCVR), positive iff
+// click > 0.5 and conversion > 0.5. FailedPrecondition like RocAuc when only
+// one class is present; InvalidArgument on length mismatch.
+[[nodiscard]] StatusOr<double> CtcvrAuc(const std::vector<float>& p_ctcvr,
+                                        const std::vector<float>& click,
+                                        const std::vector<float>& conversion);
 
 // `rows` resolves the frozen snapshot (absent keys = zero rows).
 [[nodiscard]] StatusOr<MethodReport> RunMethods(const JobData& job, const model::BaseModel& base,

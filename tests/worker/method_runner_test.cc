@@ -1,12 +1,15 @@
 #include "worker/method_runner.h"
 
 #include <cmath>
+#include <filesystem>
 #include <random>
+#include <unistd.h>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "common/keys.h"
+#include "data/synth.h"
 #include "model/embedding_table.h"
 #include "model/pretrainer.h"
 
@@ -126,6 +129,143 @@ TEST(MethodRunnerTest, EveryMethodTrainsToFiniteAucsWithItsCost) {
   const std::string json = report->ToJson();
   EXPECT_NE(json.find("\"method\": \"lora\""), std::string::npos);
   EXPECT_NE(report->ToMarkdown().find("| iak |"), std::string::npos);
+}
+
+// Hand-computed: labels click AND conversion = {0, 1, 0, 1, 0} (sample 2 is a
+// click without conversion). Positive scores 0.4, 0.2; negatives 0.1, 0.3,
+// 0.2. Pairs won: 0.4 beats all 3; 0.2 beats 0.1, ties 0.2 (1/2), loses to
+// 0.3: (3 + 1.5) / 6 = 0.75.
+TEST(MethodRunnerTest, CtcvrAucIsExactOnAHandComputedCase) {
+  const std::vector<float> p_ctr{0.2f, 0.8f, 0.6f, 0.4f, 0.5f};
+  const std::vector<float> p_cvr{0.5f, 0.5f, 0.5f, 0.5f, 0.4f};
+  std::vector<float> p_ctcvr(5);
+  for (int i = 0; i < 5; ++i) p_ctcvr[i] = p_ctr[i] * p_cvr[i];  // .1 .4 .3 .2 .2
+  const std::vector<float> click{0, 1, 1, 1, 0}, conversion{0, 1, 0, 1, 0};
+  StatusOr<double> auc = CtcvrAuc(p_ctcvr, click, conversion);
+  ASSERT_TRUE(auc.ok()) << auc.status();
+  EXPECT_DOUBLE_EQ(*auc, 0.75);
+  EXPECT_FALSE(CtcvrAuc(p_ctcvr, click, std::vector<float>(5, 0.0f)).ok());  // one class
+  EXPECT_FALSE(CtcvrAuc(p_ctcvr, click, {1.0f}).ok());
+}
+
+// Skewed synthetic data (iak data synth, skew 2): d00 pre-trains a two-task
+// base; d01 (~2800 training samples), d02 (~1250) and d03 (~700) fine-tune.
+JobData MakeSynthJob() {
+  const std::string dir = std::filesystem::temp_directory_path().string() + "/iak_mr_synth_" +
+                          std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  data::SynthOptions s;
+  s.out = dir + "/synth.csv";
+  s.samples = 20000;
+  s.keys = 600;
+  s.domains = 4;
+  s.seed = 5;
+  s.domain_size_skew = 2.0;
+  CHECK(data::WriteSynthData(s).ok());
+  proto::DataSpec spec;
+  spec.set_schema_file("examples/synth.schema.pbtxt");
+  spec.add_input_files(s.out);
+  spec.set_pretrain_periods(1);
+  spec.set_train_fraction(0.8);
+  spec.set_validation_fraction(0.1);
+  StatusOr<JobData> loaded = LoadJobData(spec);
+  CHECK(loaded.ok()) << loaded.status();
+  std::filesystem::remove_all(dir);
+  return std::move(*loaded);
+}
+
+model::PretrainResult PretrainSynth(const JobData& job) {
+  model::PretrainOptions o;
+  o.epochs = 1;
+  o.batch_size = 128;
+  o.embedding_dim = 4;
+  o.bottom_hidden = {8, 4};
+  o.tower_hidden = {4};
+  o.num_tasks = 2;
+  o.seed = 3;
+  StatusOr<model::PretrainResult> trained = model::Pretrain(job.dataset, job.splits[0].train, o);
+  CHECK(trained.ok()) << trained.status();
+  return std::move(*trained);
+}
+
+struct SynthFixture {
+  JobData job = MakeSynthJob();
+  model::PretrainResult base = PretrainSynth(job);
+};
+
+const MethodDomainResult& FindIn(const MethodReport& report, const std::string& method,
+                                 const std::string& domain) {
+  for (const MethodDomainResult& r : report.results) {
+    if (r.method == method && r.domain == domain) return r;
+  }
+  ADD_FAILURE() << "no result for " << method << " on " << domain;
+  return report.results.front();
+}
+
+bool SameAuc(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
+
+TEST(MethodRunnerTest, ColdDomainsFallBackAndCtcvrIsReported) {
+  SynthFixture f;
+  ASSERT_EQ(f.job.finetune_domains.size(), 3u);
+  model::TableLookup rows(&f.base.table);
+  MethodRunnerOptions o = SmallOptions(2);
+  o.methods = {Method::kFrozen, Method::kFull, Method::kIak, Method::kPlain};
+  o.plan.min_train_samples = 1000;  // d03 (~700) is cold, alone too small: base model
+  o.plan.min_validation_positives = 3;
+  StatusOr<MethodReport> report = RunMethods(f.job, f.base.model, rows, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->has_ctcvr);
+  const MethodDomainResult& cold = FindIn(*report, "iak", "d03");
+  EXPECT_EQ(cold.mode, "base");
+  EXPECT_EQ(cold.batch_size, 0);
+  EXPECT_EQ(cold.checkpoint_bytes, 0);
+  EXPECT_EQ(cold.network_bytes(), 0);
+  EXPECT_TRUE(SameAuc(cold.test_auc, FindIn(*report, "frozen", "d03").test_auc));
+  EXPECT_TRUE(SameAuc(cold.test_ctcvr_auc, FindIn(*report, "frozen", "d03").test_ctcvr_auc));
+  EXPECT_EQ(FindIn(*report, "full", "d03").mode, "own");  // only adapters fall back
+  // Dynamic batches: median of the warm domains' counts; the bigger one keeps B.
+  const MethodDomainResult& big = FindIn(*report, "iak", "d01");
+  const MethodDomainResult& mid = FindIn(*report, "iak", "d02");
+  EXPECT_EQ(big.batch_size, o.batch_size);
+  const int expected = static_cast<int>(std::lround(
+      o.batch_size * std::sqrt(static_cast<double>(mid.train_samples) /
+                               (0.5 * (mid.train_samples + big.train_samples)))));
+  EXPECT_EQ(mid.batch_size, std::max(expected, 32));
+  EXPECT_LT(mid.batch_size, o.batch_size);
+  EXPECT_NEAR(mid.lr, o.adapter_lr * std::sqrt(mid.batch_size / 64.0), 1e-9);
+  for (const MethodDomainResult& r : report->results) {
+    if (r.domain == "d03") continue;
+    EXPECT_TRUE(r.test_ctcvr_auc > 0 && r.test_ctcvr_auc < 1) << r.method << " " << r.domain;
+  }
+  // Computed network bytes: full FT pulls and pushes rows; IAK only pulls and
+  // all-reduces its adapter.
+  const MethodDomainResult& full = FindIn(*report, "full", "d01");
+  EXPECT_GT(full.pull_bytes, 0);
+  EXPECT_EQ(full.push_bytes, full.pull_bytes);
+  EXPECT_EQ(big.push_bytes, 0);
+  EXPECT_GT(big.allreduce_bytes, 0);
+  EXPECT_LT(big.allreduce_bytes, full.allreduce_bytes);
+  const std::string md = report->ToMarkdown();
+  EXPECT_NE(md.find("Test CTCVR-AUC per domain"), std::string::npos);
+  EXPECT_NE(md.find("network / epoch (computed, N=2)"), std::string::npos);
+  EXPECT_NE(md.find("- domain d03: " + std::to_string(cold.train_samples) +
+                    " training samples < 1000: base model"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(report->ToJson().find("\"adapter\": \"base\""), std::string::npos);
+
+  // A higher threshold makes d02 cold too: together they reach it and share one adapter.
+  o.methods = {Method::kFrozen, Method::kIak};
+  o.plan.min_train_samples = 1300;
+  report = RunMethods(f.job, f.base.model, rows, o);
+  ASSERT_TRUE(report.ok()) << report.status();
+  const MethodDomainResult& s2 = FindIn(*report, "iak", "d02");
+  const MethodDomainResult& s3 = FindIn(*report, "iak", "d03");
+  EXPECT_EQ(s2.mode, "shared");
+  EXPECT_EQ(s3.mode, "shared");
+  EXPECT_EQ(s2.batch_size, s3.batch_size);
+  EXPECT_DOUBLE_EQ(s2.validation_auc, s3.validation_auc);  // pooled validation
+  EXPECT_GT(s2.checkpoint_bytes, 0);
 }
 
 TEST(MethodRunnerTest, BadOptionsAndUnknownMethodsAreRefused) {
