@@ -2,12 +2,13 @@
 
 #include <memory>
 #include <thread>
+#include <utility>
 
 #include "collective/inproc_communicator.h"
 #include "net/inproc_transport.h"
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
-#include "worker/worker.h"
+#include "worker/worker_factory.h"
 
 namespace iak::cluster {
 
@@ -33,6 +34,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
   result.servers.resize(num_servers * replicas);
   result.workers.resize(num_workers);
   result.adapters.resize(num_workers);
+  result.method_params.resize(num_workers);
   result.steps_done.resize(num_workers);
 
   net::InProcTransport transport;
@@ -78,11 +80,14 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
       worker::WorkerOptions options;
       options.spec = spec;
       options.scheduler_address = scheduler.address();
-      worker::Worker worker(options, &transport, &communicator);
-      result.workers[rank] = worker.Run(stop);
-      result.adapters[rank] = worker.adapters();
-      result.steps_done[rank] = worker.steps_done();
-      if (rank == 0) result.domain_names = worker.domain_names();
+      // The worker the job's method needs (Worker or MethodWorker).
+      worker::WorkerRun run =
+          worker::RunWorkerForSpec(options, &transport, &communicator, stop);
+      result.workers[rank] = run.status;
+      result.adapters[rank] = std::move(run.adapters);
+      result.method_params[rank] = std::move(run.method_params);
+      result.steps_done[rank] = run.steps_done;
+      if (rank == 0) result.domain_names = run.domain_names;
     });
   }
   for (std::thread& t : threads) t.join();

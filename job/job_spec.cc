@@ -26,6 +26,24 @@ class ErrorCollector : public google::protobuf::io::ErrorCollector {
   std::string first_;
 };
 
+// The fine-tuning methods a job can choose (JobSpec.method, docs/job_spec.md
+// "Methods on the cluster").
+constexpr const char* kMethods[] = {"iak", "plain", "frozen", "dense", "lora", "full"};
+
+// JobSpec.method: one of kMethods. (What "full" needs besides, one fine-tuned
+// domain, is checked by its worker, which knows the data.)
+Status ValidateMethod(const proto::JobSpec& spec) {
+  if (spec.method().empty()) return Status::Ok();  // = "iak" (ApplyDefaults)
+  std::string names;
+  for (const char* m : kMethods) {
+    if (spec.method() == m) return Status::Ok();
+    names += names.empty() ? std::string("\"") + m + "\"" : std::string(", \"") + m + "\"";
+  }
+  return InvalidArgumentError("job spec field 'method' = \"" + spec.method() +
+                              "\": unknown fine-tuning method; choose one of " + names +
+                              " (docs/job_spec.md, Methods on the cluster)");
+}
+
 }  // namespace
 
 void ApplyDefaults(proto::JobSpec* spec) {
@@ -73,6 +91,10 @@ void ApplyDefaults(proto::JobSpec* spec) {
   // where it is used, so that a later change of output_dir carries it along.
   if (checkpoint->every_n_steps() == 0) checkpoint->set_every_n_steps(100);
   if (checkpoint->keep_last() == 0) checkpoint->set_keep_last(3);
+  // Fine-tuning method: IAK unless chosen; "plain" is IAK's worker with a
+  // plain bottleneck adapter (no Gaussian, no KL).
+  if (spec->method().empty()) spec->set_method("iak");
+  if (spec->method() == "plain") iak->set_plain_adapter(true);
 }
 
 Status Validate(const proto::JobSpec& spec) {
@@ -144,6 +166,7 @@ Status Validate(const proto::JobSpec& spec) {
     return bad("checkpoint.keep_last", std::to_string(spec.checkpoint().keep_last()),
                ">= 1 (0 = 3)");
   }
+  IAK_RETURN_IF_ERROR(ValidateMethod(spec));
   return Status::Ok();
 }
 

@@ -9,6 +9,8 @@
 #include "model/metrics.h"
 #include "worker/adapter_store.h"
 #include "worker/local_lookup.h"
+#include "worker/method_evaluator.h"
+#include "worker/method_worker.h"
 
 namespace iak::worker {
 namespace {
@@ -90,6 +92,7 @@ StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
 }
 
 StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {
+  if (IsMethodWorkerMethod(spec.method())) return EvaluateMethodJob(spec, part);
   IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
                        embedding::LoadModelDirectory(spec.model_dir()));
@@ -110,9 +113,10 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
 std::string EvalReport::ToTable() const {
   std::ostringstream out;
   char line[256];
+  const std::string label = method == "iak" || method.empty() ? "IAK" : method;
   std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9s %9s %7s | %9s %9s\n", "domain",
-                "train", split.c_str(), "pos", "base AUC", "IAK AUC", "gain", "base LL",
-                "IAK LL");
+                "train", split.c_str(), "pos", "base AUC", (label + " AUC").c_str(), "gain",
+                "base LL", (label + " LL").c_str());
   out << line << std::string(92, '-') << "\n";
   for (const DomainResult& d : domains) {
     std::snprintf(line, sizeof(line), "%-12s %8lld %8lld %6.3f | %9.4f %9.4f %+7.4f | %9.4f %9.4f\n",

@@ -29,6 +29,9 @@ struct DomainResult {
 
 struct EvalReport {
   std::string split;  // "test" or "validation"
+  // The job's method (JobSpec.method): the tuned columns (iak_*) hold its
+  // model's figures (worker/method_evaluator.h).
+  std::string method = "iak";
   std::vector<DomainResult> domains;
   double mean_base_auc = 0;
   double mean_iak_auc = 0;
@@ -46,7 +49,9 @@ struct EvalReport {
                                             data::SplitPart part = data::SplitPart::kTest);
 
 // Loads everything a finished job left (model directory, adapters under
-// <output_dir>/adapters) and evaluates it on `part`.
+// <output_dir>/adapters) and evaluates it on `part`. A job of another method
+// (JobSpec.method frozen, dense, lora, full) is evaluated by
+// EvaluateMethodJob (worker/method_evaluator.h).
 [[nodiscard]] StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec,
                                                data::SplitPart part = data::SplitPart::kTest);
 

@@ -1,0 +1,251 @@
+// Every non-adapter fine-tuning method (JobSpec.method frozen, dense, lora,
+// full) as a whole in-process cluster: scheduler, 2 PS and 2 workers as
+// threads over the in-process transport, on the bundled MovieLens data.
+#include "worker/method_worker.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include "cluster/inproc_cluster.h"
+#include "embedding/model_directory.h"
+#include "job/job_spec.h"
+#include "model/fine_tune_step.h"
+#include "model/lora.h"
+#include "model/metrics.h"
+#include "tests/testing/small_job.h"
+#include "worker/evaluator.h"
+#include "worker/job_data.h"
+#include "worker/local_lookup.h"
+#include "worker/pretrain_job.h"
+
+namespace iak::worker {
+namespace {
+
+class MethodWorkerTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char pattern[] = "/tmp/iak_method_worker_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = new std::string(pattern);
+    PretrainJobOptions options;
+    proto::JobSpec spec = Spec("iak");
+    options.data = spec.data();
+    options.model_dir = spec.model_dir();
+    options.num_shards = 2;
+    options.train.epochs = 1;
+    StatusOr<PretrainJobResult> result = RunPretrainJob(options);
+    ASSERT_TRUE(result.ok()) << result.status();
+  }
+  static void TearDownTestSuite() {
+    std::system(("rm -rf " + *dir_).c_str());
+    delete dir_;
+  }
+
+  static proto::JobSpec Spec(const std::string& method) {
+    proto::JobSpec spec = testing_util::SmallMovieLensJob("method-" + method, *dir_ + "/model",
+                                                          *dir_ + "/out-" + method);
+    spec.set_method(method);
+    // 60 steps per domain: enough for every domain's training loss to fall
+    // (the jobs take a few seconds).
+    spec.mutable_phases(0)->set_steps(160);
+    spec.mutable_phases(1)->set_steps(80);
+    job::ApplyDefaults(&spec);
+    return spec;
+  }
+
+  // Runs the job; logs its wall time per epoch of the domains' training data.
+  static cluster::InProcClusterResult Run(const proto::JobSpec& spec) {
+    std::atomic<bool> stop{false};
+    const auto begin = std::chrono::steady_clock::now();
+    cluster::InProcClusterResult result = cluster::RunInProcCluster(spec, stop);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    int64_t steps = 0;
+    for (const proto::PhaseCommand& phase : spec.phases()) steps += phase.steps();
+    std::cout << "method " << spec.method() << ": job " << seconds << " s for " << steps
+              << " steps x " << spec.num_workers() << " workers x " << spec.batch_size()
+              << " samples\n";
+    return result;
+  }
+
+  // Mean log loss over the training split of each fine-tuned domain under
+  // the written model (tuned) or the base, over frozen rows.
+  static std::vector<double> TrainLoss(const proto::JobSpec& spec, bool tuned) {
+    StatusOr<JobData> job = LoadJobData(spec.data());
+    StatusOr<embedding::ModelDirectory> dir = embedding::LoadModelDirectory(spec.model_dir());
+    EXPECT_TRUE(job.ok() && dir.ok());
+    StatusOr<model::BaseModel> base = model::BaseModel::Deserialize(dir->dense_blob);
+    StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> table =
+        embedding::LocalEmbeddingTable::Open(*dir);
+    EXPECT_TRUE(base.ok() && table.ok());
+    LocalLookup rows(table->get());
+    std::vector<double> losses;
+    for (int domain : job->finetune_domains) {
+      model::BaseModel model = *base;
+      if (tuned) {
+        StatusOr<model::BaseModel> loaded =
+            LoadMethodModel(spec.output_dir(), job->dataset.domain_names[domain]);
+        EXPECT_TRUE(loaded.ok()) << loaded.status();
+        model = *loaded;
+      }
+      const data::SampleIds& ids = job->splits[domain].train;
+      std::vector<float> x(ids.size() * model.config().input_dim()), p(ids.size()),
+          labels(ids.size());
+      model::PoolBatch(job->dataset, ids.data(), static_cast<int>(ids.size()),
+                       model.config().embedding_dim, rows, x.data());
+      model::FineTuneStep step;
+      step.Predict(model, nullptr, x.data(), static_cast<int>(ids.size()), p.data(), nullptr);
+      for (size_t i = 0; i < ids.size(); ++i) labels[i] = job->dataset.click[ids[i]];
+      losses.push_back(model::LogLoss(p.data(), labels.data(), ids.size()));
+    }
+    return losses;
+  }
+
+  static model::BaseModel BaseModel() {
+    StatusOr<embedding::ModelDirectory> dir = embedding::LoadModelDirectory(*dir_ + "/model");
+    EXPECT_TRUE(dir.ok());
+    StatusOr<model::BaseModel> base = model::BaseModel::Deserialize(dir->dense_blob);
+    EXPECT_TRUE(base.ok());
+    return *base;
+  }
+
+  static void PrintAuc(const proto::JobSpec& spec, const EvalReport& report) {
+    std::cout << "method " << spec.method() << " test AUC per domain:\n" << report.ToTable();
+  }
+
+  static std::string* dir_;
+};
+
+std::string* MethodWorkerTest::dir_ = nullptr;
+
+TEST_F(MethodWorkerTest, UnknownMethodIsAClearSpecErrorAndPlainMeansAPlainAdapter) {
+  proto::JobSpec spec = Spec("iak");
+  EXPECT_TRUE(job::Validate(spec).ok());
+  spec.set_method("bogus");
+  Status bad = job::Validate(spec);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  for (const char* want : {"method", "bogus", "\"iak\"", "\"plain\"", "\"frozen\"", "\"dense\"",
+                           "\"lora\"", "\"full\""}) {
+    EXPECT_NE(bad.ToString().find(want), std::string::npos) << want << " in " << bad;
+  }
+  proto::JobSpec unset;
+  job::ApplyDefaults(&unset);
+  EXPECT_EQ(unset.method(), "iak");
+  EXPECT_FALSE(unset.iak().plain_adapter());
+  EXPECT_TRUE(Spec("plain").iak().plain_adapter());
+  EXPECT_FALSE(IsMethodWorkerMethod("iak"));
+  EXPECT_FALSE(IsMethodWorkerMethod("plain"));
+  EXPECT_TRUE(IsMethodWorkerMethod("dense"));
+}
+
+TEST_F(MethodWorkerTest, DenseTrainsOneModelPerDomainIdenticalOnEveryWorker) {
+  const proto::JobSpec spec = Spec("dense");
+  cluster::InProcClusterResult result = Run(spec);
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+  EXPECT_EQ(result.steps_done[0], 240);
+  EXPECT_EQ(result.steps_done[1], 240);
+  ASSERT_EQ(result.domain_names.size(), 4u);
+  const model::BaseModel base = BaseModel();
+  ASSERT_EQ(result.method_params[0].size(), 4u);
+  for (size_t d = 0; d < 4; ++d) {
+    // All-reduced gradients keep the ranks bit-identical; training moved them.
+    EXPECT_EQ(result.method_params[0][d], result.method_params[1][d]) << "domain " << d;
+    ASSERT_EQ(result.method_params[0][d].size(), base.num_params());
+    EXPECT_NE(result.method_params[0][d], base.params()) << "domain " << d;
+    // Rank 0 wrote exactly these weights.
+    StatusOr<model::BaseModel> written = LoadMethodModel(spec.output_dir(), result.domain_names[d]);
+    ASSERT_TRUE(written.ok()) << written.status();
+    EXPECT_EQ(written->params(), result.method_params[0][d]);
+  }
+  const std::vector<double> before = TrainLoss(spec, false);
+  const std::vector<double> after = TrainLoss(spec, true);
+  for (size_t d = 0; d < 4; ++d) {
+    std::cout << result.domain_names[d] << ": train log loss " << before[d] << " -> " << after[d]
+              << "\n";
+    EXPECT_LT(after[d], before[d]) << result.domain_names[d];
+  }
+  StatusOr<EvalReport> report = EvaluateJob(spec);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->domains.size(), 4u);
+  EXPECT_EQ(report->method, "dense");
+  EXPECT_NE(report->ToTable().find("dense AUC"), std::string::npos);
+  for (const DomainResult& d : report->domains) {
+    EXPECT_GT(d.iak_auc, 0.5) << d.domain;
+    EXPECT_NE(d.iak_auc, d.base_auc) << d.domain;
+  }
+  PrintAuc(spec, *report);
+}
+
+TEST_F(MethodWorkerTest, LoraTrainsLowRankFactorsIdenticalOnEveryWorker) {
+  const proto::JobSpec spec = Spec("lora");
+  cluster::InProcClusterResult result = Run(spec);
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+  EXPECT_EQ(result.steps_done[0], 240);
+  const model::BaseModel base = BaseModel();
+  ASSERT_EQ(result.method_params[0].size(), 4u);
+  StatusOr<JobData> job = LoadJobData(spec.data());
+  ASSERT_TRUE(job.ok());
+  for (size_t d = 0; d < 4; ++d) {
+    EXPECT_EQ(result.method_params[0][d], result.method_params[1][d]) << "domain " << d;
+    // Initialised as the workers do (B = 0), then trained: B moved.
+    model::LoraAdapter fresh(base.config(), model::LoraConfig());
+    fresh.Init(spec.seed() + 1000003ULL * static_cast<uint64_t>(job->finetune_domains[d]));
+    ASSERT_EQ(result.method_params[0][d].size(), fresh.num_params());
+    EXPECT_NE(result.method_params[0][d], fresh.params()) << "domain " << d;
+    // The written model is base + s A B with the trained factors.
+    std::copy(result.method_params[0][d].begin(), result.method_params[0][d].end(),
+              fresh.mutable_params());
+    model::BaseModel merged = base;
+    fresh.Merge(base.params().data(), merged.mutable_params());
+    StatusOr<model::BaseModel> written = LoadMethodModel(spec.output_dir(), result.domain_names[d]);
+    ASSERT_TRUE(written.ok()) << written.status();
+    EXPECT_EQ(written->params(), merged.params());
+    EXPECT_NE(written->params(), base.params());
+  }
+  const std::vector<double> before = TrainLoss(spec, false);
+  const std::vector<double> after = TrainLoss(spec, true);
+  for (size_t d = 0; d < 4; ++d) {
+    std::cout << result.domain_names[d] << ": train log loss " << before[d] << " -> " << after[d]
+              << "\n";
+    EXPECT_LT(after[d], before[d]) << result.domain_names[d];
+  }
+  StatusOr<EvalReport> report = EvaluateJob(spec);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->method, "lora");
+  PrintAuc(spec, *report);
+}
+
+TEST_F(MethodWorkerTest, FrozenPassesThePhasesWritesNothingAndScoresTheBase) {
+  const proto::JobSpec spec = Spec("frozen");
+  cluster::InProcClusterResult result = Run(spec);
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+  EXPECT_EQ(result.steps_done[0], 0);
+  EXPECT_FALSE(std::filesystem::exists(spec.output_dir() + "/models"));
+  EXPECT_FALSE(std::filesystem::exists(spec.output_dir() + "/adapters"));
+  StatusOr<EvalReport> report = EvaluateJob(spec);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->domains.size(), 4u);
+  for (const DomainResult& d : report->domains) {
+    EXPECT_GT(d.base_auc, 0.5);
+    EXPECT_EQ(d.iak_auc, d.base_auc);
+  }
+  PrintAuc(spec, *report);
+}
+
+TEST_F(MethodWorkerTest, FullWithSeveralDomainsFailsFastNamingTheRule) {
+  proto::JobSpec spec = Spec("full");
+  spec.mutable_timeouts()->set_heartbeat_timeout_ms(5000);
+  cluster::InProcClusterResult result = Run(spec);
+  Status overall = result.Overall();
+  ASSERT_FALSE(overall.ok());
+  EXPECT_NE(overall.ToString().find("exactly one domain"), std::string::npos) << overall;
+}
+
+}  // namespace
+}  // namespace iak::worker

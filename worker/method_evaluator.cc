@@ -1,0 +1,108 @@
+#include "worker/method_evaluator.h"
+
+#include <memory>
+
+#include "embedding/model_directory.h"
+#include "model/fine_tune_step.h"
+#include "model/metrics.h"
+#include "worker/local_lookup.h"
+#include "worker/method_worker.h"
+
+namespace iak::worker {
+namespace {
+
+constexpr int kEvalBatch = 1024;
+
+std::vector<float> Score(const data::Dataset& dataset, const data::SampleIds& ids,
+                         const model::BaseModel& model, const model::RowLookup& rows) {
+  model::FineTuneStep step;
+  std::vector<float> scores(ids.size());
+  std::vector<float> x;
+  for (size_t begin = 0; begin < ids.size(); begin += kEvalBatch) {
+    const int n = static_cast<int>(std::min<size_t>(kEvalBatch, ids.size() - begin));
+    x.resize(static_cast<size_t>(n) * model.config().input_dim());
+    model::PoolBatch(dataset, ids.data() + begin, n, model.config().embedding_dim, rows,
+                     x.data());
+    step.Predict(model, nullptr, x.data(), n, scores.data() + begin, nullptr);
+  }
+  return scores;
+}
+
+}  // namespace
+
+std::string TrainedModelDir(const proto::JobSpec& spec) {
+  return spec.trainable().output_model_dir().empty() ? spec.output_dir() + "/trained-model"
+                                                     : spec.trainable().output_model_dir();
+}
+
+StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPart part) {
+  const std::string method = spec.method().empty() ? "iak" : spec.method();
+  if (!IsMethodWorkerMethod(method)) {
+    if (method == "iak" || method == "plain") return EvaluateJob(spec, part);
+    return InvalidArgumentError("cannot evaluate method '" + method +
+                                "'; choose one of iak, plain, frozen, dense, lora, full");
+  }
+  IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
+  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
+                       embedding::LoadModelDirectory(spec.model_dir()));
+  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
+                       embedding::LocalEmbeddingTable::Open(model_dir));
+  LocalLookup frozen_rows(table.get());
+  // Full fine-tuning scores with the rows its servers trained.
+  std::unique_ptr<embedding::LocalEmbeddingTable> trained_table;
+  const model::RowLookup* tuned_rows = &frozen_rows;
+  std::unique_ptr<LocalLookup> trained_rows;
+  if (method == "full") {
+    const std::string dir = TrainedModelDir(spec);
+    StatusOr<embedding::ModelDirectory> trained = embedding::LoadModelDirectory(dir);
+    if (!trained.ok()) {
+      return trained.status().WithContext(
+          "method full: the trained snapshot the parameter servers write at the end");
+    }
+    IAK_ASSIGN_OR_RETURN(trained_table, embedding::LocalEmbeddingTable::Open(*trained));
+    trained_rows = std::make_unique<LocalLookup>(trained_table.get());
+    tuned_rows = trained_rows.get();
+  }
+
+  EvalReport report;
+  report.method = method;
+  report.split = part == data::SplitPart::kTest ? "test" : "validation";
+  const size_t num_domains = job.finetune_domains.size();
+  for (int domain : job.finetune_domains) {
+    const data::DomainSplit& split = job.splits[domain];
+    const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
+    DomainResult result;
+    result.domain = job.dataset.domain_names[domain];
+    result.train_samples = static_cast<int64_t>(split.train.size());
+    result.test_samples = static_cast<int64_t>(ids.size());
+    std::vector<float> labels(ids.size());
+    double positives = 0;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      labels[i] = job.dataset.click[ids[i]];
+      positives += labels[i];
+    }
+    result.positive_rate = ids.empty() ? 0 : positives / ids.size();
+    const std::vector<float> base_scores = Score(job.dataset, ids, base, frozen_rows);
+    std::vector<float> tuned_scores = base_scores;
+    if (method != "frozen") {
+      IAK_ASSIGN_OR_RETURN(model::BaseModel tuned,
+                           LoadMethodModel(spec.output_dir(), result.domain));
+      tuned_scores = Score(job.dataset, ids, tuned, *tuned_rows);
+    }
+    StatusOr<double> base_auc = model::RocAuc(base_scores.data(), labels.data(), ids.size());
+    StatusOr<double> tuned_auc = model::RocAuc(tuned_scores.data(), labels.data(), ids.size());
+    if (!base_auc.ok()) return base_auc.status().WithContext("domain " + result.domain);
+    if (!tuned_auc.ok()) return tuned_auc.status().WithContext("domain " + result.domain);
+    result.base_auc = *base_auc;
+    result.iak_auc = *tuned_auc;
+    result.base_logloss = model::LogLoss(base_scores.data(), labels.data(), ids.size());
+    result.iak_logloss = model::LogLoss(tuned_scores.data(), labels.data(), ids.size());
+    report.mean_base_auc += result.base_auc / num_domains;
+    report.mean_iak_auc += result.iak_auc / num_domains;
+    report.domains.push_back(result);
+  }
+  return report;
+}
+
+}  // namespace iak::worker
