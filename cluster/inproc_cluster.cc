@@ -8,6 +8,7 @@
 #include "net/inproc_transport.h"
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
+#include "worker/method_evaluator.h"
 #include "worker/worker_factory.h"
 
 namespace iak::cluster {
@@ -65,6 +66,21 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
             "ps-" + std::to_string(shard) + (replicas > 1 ? "-r" + std::to_string(replica) : "");
         options.listen_address = "inproc://" + options.name;
         options.scheduler_address = scheduler.address();
+        // Trainable servers when the spec asks for them (full fine-tuning),
+        // as `iak ps` sets them up from the spec's trainable block.
+        if (spec.has_trainable()) {
+          StatusOr<ps::RowOptimizerKind> kind = ps::ParseRowOptimizer(spec.trainable().optimizer());
+          if (!kind.ok()) {
+            result.servers[shard * replicas + replica] = kind.status();
+            return;
+          }
+          options.trainable.enabled = true;
+          options.trainable.optimizer.kind = *kind;
+          if (spec.trainable().learning_rate() > 0) {
+            options.trainable.optimizer.learning_rate = spec.trainable().learning_rate();
+          }
+          options.trainable.output_model_dir = worker::TrainedModelDir(spec);
+        }
         ps::PsServer server(options, &transport);
         Status status = server.Start();
         if (status.ok()) status = server.Run(stop);

@@ -369,7 +369,23 @@ Status MethodWorker::Train(scheduler::SchedulerClient* scheduler, const std::ato
                               .WithContext(options_.name + " all-reduce"));
       trainer.Step(command.learning_rate());
       if (kind == Kind::kFull) {
-        return FailedPreconditionError("method full: PsClient::Push is not available yet");
+        // Each rank pushes its rows' gradients of its own mean loss times
+        // 1/world, so that the servers' per-key sum over the ranks is the
+        // gradient of the all-ranks mean loss (the dense all-reduce's
+        // scaling). A key two ranks both touched gets one optimizer step per
+        // push (docs/job_spec.md).
+        row_grads.Scale(1.0f / static_cast<float>(world));
+        ps::PushStats push_stats;
+        IAK_RETURN_IF_ERROR(ps.Push(row_grads.keys().data(), row_grads.keys().size(),
+                                    row_grads.grads().data(), &push_stats)
+                                .WithContext(where + " push"));
+        rows_pushed_.fetch_add(static_cast<int64_t>(push_stats.applied));
+        // Every rank's push is applied before any rank pulls the next batch
+        // (Push returns once its servers applied it), so every step reads the
+        // rows of all earlier steps.
+        float sync = 0.0f;
+        IAK_RETURN_IF_ERROR(communicator_->AllReduceMean(&sync, 1, Deadline::After(collective_timeout))
+                                .WithContext(options_.name + " push barrier"));
       }
       steps_done_.fetch_add(1);
       samples_done_.fetch_add(batch.n);

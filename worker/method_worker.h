@@ -70,6 +70,8 @@ class MethodWorker {
   int64_t steps_done() const { return steps_done_.load(); }
   // Mean training loss of the last logged window.
   double last_loss() const { return last_loss_.load(); }
+  // full: rows the servers updated for this rank's pushes (summed over pushes).
+  int64_t rows_pushed() const { return rows_pushed_.load(); }
 
  private:
   Status Train(scheduler::SchedulerClient* scheduler, const std::atomic<bool>& stop);
@@ -82,6 +84,7 @@ class MethodWorker {
   std::atomic<int64_t> steps_done_{0};
   std::atomic<int64_t> samples_done_{0};
   std::atomic<double> last_loss_{0.0};
+  std::atomic<int64_t> rows_pushed_{0};
   PullMonitor pull_monitor_;
 };
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <algorithm>
 #include <memory>
 
 #include "cluster/inproc_cluster.h"
@@ -21,6 +22,7 @@
 #include "worker/evaluator.h"
 #include "worker/job_data.h"
 #include "worker/local_lookup.h"
+#include "worker/method_evaluator.h"
 #include "worker/pretrain_job.h"
 
 namespace iak::worker {
@@ -245,6 +247,78 @@ TEST_F(MethodWorkerTest, FullWithSeveralDomainsFailsFastNamingTheRule) {
   Status overall = result.Overall();
   ASSERT_FALSE(overall.ok());
   EXPECT_NE(overall.ToString().find("exactly one domain"), std::string::npos) << overall;
+}
+
+// Full fine-tuning runs one domain per job: period bounds ending at
+// 2004-2007's end leave that single later period.
+proto::JobSpec OneDomain(proto::JobSpec spec) {
+  spec.mutable_data()->clear_period_bounds();
+  for (int b : {1996, 2004, 2008}) spec.mutable_data()->add_period_bounds(b);
+  return spec;
+}
+
+TEST_F(MethodWorkerTest, FullTrainsDenseWeightsAndEmbeddingRowsOnTrainableServers) {
+  proto::JobSpec spec = OneDomain(Spec("full"));
+  spec.mutable_trainable()->set_optimizer("adagrad");
+  spec.mutable_trainable()->set_learning_rate(0.02f);
+  ASSERT_TRUE(job::Validate(spec).ok());
+  cluster::InProcClusterResult result = Run(spec);
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+  EXPECT_EQ(result.steps_done[0], 240);
+  ASSERT_EQ(result.domain_names, std::vector<std::string>{"2004-2007"});
+  const model::BaseModel base = BaseModel();
+  EXPECT_EQ(result.method_params[0][0], result.method_params[1][0]);
+  EXPECT_NE(result.method_params[0][0], base.params());
+  StatusOr<model::BaseModel> written = LoadMethodModel(spec.output_dir(), "2004-2007");
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->params(), result.method_params[0][0]);
+
+  // The servers wrote a trained snapshot whose rows of the domain's training
+  // keys moved, and no others.
+  StatusOr<embedding::ModelDirectory> frozen_dir = embedding::LoadModelDirectory(spec.model_dir());
+  StatusOr<embedding::ModelDirectory> trained_dir =
+      embedding::LoadModelDirectory(TrainedModelDir(spec));
+  ASSERT_TRUE(frozen_dir.ok() && trained_dir.ok()) << trained_dir.status();
+  StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> frozen =
+      embedding::LocalEmbeddingTable::Open(*frozen_dir);
+  StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> trained =
+      embedding::LocalEmbeddingTable::Open(*trained_dir);
+  ASSERT_TRUE(frozen.ok() && trained.ok());
+  StatusOr<JobData> job = LoadJobData(spec.data());
+  ASSERT_TRUE(job.ok());
+  const int dim = base.config().embedding_dim;
+  int moved = 0, checked = 0;
+  const data::SampleIds& train = job->splits[job->finetune_domains[0]].train;
+  for (size_t i = 0; i < std::min<size_t>(train.size(), 200); ++i) {
+    size_t count = 0;
+    const uint64_t* keys = job->dataset.FieldKeys(train[i], 0, &count);
+    for (size_t k = 0; k < count; ++k) {
+      const float* before = (*frozen)->Find(keys[k]);
+      const float* after = (*trained)->Find(keys[k]);
+      ASSERT_NE(after, nullptr);
+      ++checked;
+      if (before == nullptr || !std::equal(after, after + dim, before)) ++moved;
+    }
+  }
+  EXPECT_GT(moved, checked / 2) << moved << " of " << checked << " rows moved";
+
+  StatusOr<EvalReport> report = EvaluateJob(spec);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->domains.size(), 1u);
+  EXPECT_EQ(report->method, "full");
+  EXPECT_GT(report->domains[0].iak_auc, 0.5);
+  PrintAuc(spec, *report);
+}
+
+TEST_F(MethodWorkerTest, FullOnFrozenServersFailsWithTheServersRefusal) {
+  proto::JobSpec spec = OneDomain(Spec("full"));
+  spec.set_output_dir(*dir_ + "/out-full-frozen");
+  ASSERT_FALSE(spec.has_trainable());
+  cluster::InProcClusterResult result = Run(spec);
+  Status overall = result.Overall();
+  ASSERT_FALSE(overall.ok());
+  EXPECT_NE(overall.ToString().find("serves a frozen snapshot; pushes are refused"),
+            std::string::npos) << overall;
 }
 
 }  // namespace
