@@ -1,5 +1,11 @@
-// `iak ps`: serves one shard of a model's frozen embeddings.
+// `iak ps`: serves one shard of a model's frozen embeddings, or trains it
+// (trainable mode, docs/trainable_ps.md: from the job spec's `trainable`
+// block or the --trainable_* flags, which override it).
 #include <gflags/gflags.h>
+
+#include <cmath>
+#include <optional>
+#include <string>
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
@@ -18,14 +24,63 @@ DEFINE_int64(memory_budget_mb, 0,
              "serve a shard larger than this from RocksDB reads instead of memory (0 = no limit)");
 DEFINE_int64(block_cache_mb, 64, "RocksDB block cache for a shard served from disk");
 DEFINE_string(model_dir, "", "model directory to serve (default: the job spec's model_dir)");
+DEFINE_string(trainable_optimizer, "",
+              "trainable mode: apply pushed gradients with \"adagrad\" or \"adam\" per row "
+              "(default: the job spec's trainable block; neither = frozen, pushes refused)");
+DEFINE_double(trainable_lr, 0, "trainable mode: learning rate (0 = the job spec's, else 0.02)");
+DEFINE_string(trainable_output, "",
+              "trainable mode: where this server writes its shard of the trained snapshot when "
+              "it stops (default: the job spec's trainable.output_model_dir, else "
+              "<output_dir>/trained-model)");
 
 namespace iak::cli {
+namespace {
+
+// Trainable options from the job spec (may be null) and the flags.
+StatusOr<ps::TrainableOptions> TrainableFrom(const proto::JobSpec* spec) {
+  ps::TrainableOptions trainable;
+  const bool in_spec = spec != nullptr && spec->has_trainable();
+  trainable.enabled = in_spec || !FLAGS_trainable_optimizer.empty();
+  if (!trainable.enabled) return trainable;
+  const proto::TrainableSpec from_spec = in_spec ? spec->trainable() : proto::TrainableSpec();
+  const std::string name =
+      FLAGS_trainable_optimizer.empty() ? from_spec.optimizer() : FLAGS_trainable_optimizer;
+  IAK_ASSIGN_OR_RETURN(trainable.optimizer.kind, ps::ParseRowOptimizer(name));
+  const double lr = FLAGS_trainable_lr > 0 ? FLAGS_trainable_lr
+                    : from_spec.learning_rate() > 0 ? from_spec.learning_rate()
+                                                    : 0.02;
+  if (!(lr > 0) || !std::isfinite(lr)) {
+    return InvalidArgumentError("--trainable_lr must be positive, got " + std::to_string(lr));
+  }
+  trainable.optimizer.learning_rate = static_cast<float>(lr);
+  trainable.output_model_dir = FLAGS_trainable_output;
+  if (trainable.output_model_dir.empty()) trainable.output_model_dir = from_spec.output_model_dir();
+  if (trainable.output_model_dir.empty() && spec != nullptr && !spec->output_dir().empty()) {
+    trainable.output_model_dir = spec->output_dir() + "/trained-model";
+  }
+  if (trainable.output_model_dir.empty()) {
+    return InvalidArgumentError(
+        "a trainable server needs somewhere to write the trained snapshot: give "
+        "--trainable_output=DIR (or trainable { output_model_dir: ... } / output_dir in the job "
+        "spec)");
+  }
+  if (spec != nullptr && spec->replicas_per_shard() > 1) {
+    return InvalidArgumentError(
+        "job " + spec->name() + ": trainable parameter servers take exactly one server per "
+        "shard, but replicas_per_shard is " + std::to_string(spec->replicas_per_shard()) +
+        " (pushes are neither replicated nor failed over); set replicas_per_shard: 1");
+  }
+  return trainable;
+}
+
+}  // namespace
 
 int RunServer(int, char**) {
   const std::atomic<bool>& stop = InstallStopSignalHandlers();
   ps::PsServerOptions options;
   options.model_dir = FLAGS_model_dir;
   net::ZmqTransportOptions transport_options;
+  std::optional<proto::JobSpec> job;
   if (options.model_dir.empty() || !FLAGS_job.empty()) {
     StatusOr<proto::JobSpec> spec = LoadJobFromFlags();
     if (!spec.ok()) return ReportError("ps", spec.status());
@@ -33,7 +88,11 @@ int RunServer(int, char**) {
     StatusOr<net::ZmqTransportOptions> from_spec = TransportOptionsFor(*spec);
     if (!from_spec.ok()) return ReportError("ps", from_spec.status());
     transport_options = *from_spec;
+    job = *spec;
   }
+  StatusOr<ps::TrainableOptions> trainable = TrainableFrom(job ? &*job : nullptr);
+  if (!trainable.ok()) return ReportError("ps", trainable.status());
+  options.trainable = *trainable;
   options.shard = FLAGS_shard;
   options.replica = FLAGS_replica;
   options.memory_budget_bytes = static_cast<uint64_t>(FLAGS_memory_budget_mb) << 20;

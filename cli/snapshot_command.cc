@@ -1,6 +1,8 @@
-// `iak snapshot import|inspect|verify|reshard`: bring an embedding table from
-// .npy, safetensors or CSV/TSV into a model directory, show one, check one
-// in full, rewrite one with another shard count. See docs/snapshots.md.
+// `iak snapshot import|inspect|verify|reshard|finalize`: bring an embedding
+// table from .npy, safetensors or CSV/TSV into a model directory, show one,
+// check one in full, rewrite one with another shard count, complete a
+// snapshot written by trainable parameter servers. See docs/snapshots.md and
+// docs/trainable_ps.md.
 //
 // --dtype, --shards, --out, --keys and --overwrite are shared with other
 // commands of this binary (gflags are process-wide); their defaults there
@@ -20,6 +22,7 @@
 #include "embedding/snapshot_format.h"
 #include "embedding/snapshot_import.h"
 #include "embedding/snapshot_tools.h"
+#include "embedding/trained_snapshot.h"
 
 DECLARE_string(dtype);   // bench/pull_bench.cc
 DECLARE_int32(shards);   // cli/pretrain_command.cc
@@ -32,7 +35,9 @@ DEFINE_string(tensor, "", "snapshot import: the safetensors tensor holding the r
 DEFINE_string(keys_tensor, "", "snapshot import: the safetensors tensor holding the keys");
 DEFINE_string(format, "auto", "snapshot import: npy, safetensors, csv, or auto (by extension)");
 DEFINE_string(base_model, "", "snapshot import: a model directory whose dense weights and "
-                              "description the snapshot keeps (so it can replace its table)");
+                              "description the snapshot keeps (so it can replace its table); "
+                              "snapshot finalize: the model the servers trained from (default: "
+                              "the one their shard files name)");
 
 namespace iak::cli {
 namespace {
@@ -55,6 +60,7 @@ int Usage() {
          "  iak snapshot inspect DIR\n"
          "  iak snapshot verify DIR                (exit 1 naming the first bad shard)\n"
          "  iak snapshot reshard DIR --shards=N --out=DIR2 [--dtype=fp16|int8] [--overwrite]\n"
+         "  iak snapshot finalize DIR [--base_model=SRC]  (complete a trainable PS's output)\n"
          "Reference: docs/snapshots.md\n";
   return 2;
 }
@@ -165,6 +171,16 @@ int Reshard(int argc, char** argv) {
   return 0;
 }
 
+int Finalize(int argc, char** argv) {
+  if (argc < 3) return Usage();
+  embedding::FinalizeOptions options;
+  options.source_model_dir = FLAGS_base_model;
+  StatusOr<proto::ModelManifest> manifest = embedding::FinalizeTrainedSnapshot(argv[2], options);
+  if (!manifest.ok()) return Fail(manifest.status());
+  PrintManifest(argv[2], *manifest);
+  return 0;
+}
+
 }  // namespace
 
 int RunSnapshot(int argc, char** argv) {
@@ -172,6 +188,7 @@ int RunSnapshot(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "inspect") == 0) return Inspect(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "verify") == 0) return Verify(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "reshard") == 0) return Reshard(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "finalize") == 0) return Finalize(argc, argv);
   return Usage();
 }
 

@@ -1,6 +1,7 @@
 #include "ps/trainable_shard.h"
 
 #include <cstring>
+#include <filesystem>
 #include <utility>
 
 #include "embedding/row_codec.h"
@@ -93,7 +94,10 @@ Status TrainableShard::WriteSnapshot(const std::string& out_dir) const {
   info.mutable_shard()->set_index(shard);
   info.set_num_shards(manifest_.num_shards());
   info.set_embedding_dim(dim);
-  info.set_source_model_dir(model_dir_);
+  // Absolute, so `iak snapshot finalize` works from any directory.
+  std::error_code ec;
+  const std::filesystem::path absolute = std::filesystem::absolute(model_dir_, ec);
+  info.set_source_model_dir(ec ? model_dir_ : absolute.lexically_normal().string());
   info.set_source_snapshot_id(manifest_.snapshot_id());
   info.set_optimizer(RowOptimizerName(optimizer_.options().kind));
   info.set_learning_rate(optimizer_.options().learning_rate);
