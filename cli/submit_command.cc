@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -35,6 +36,7 @@ DEFINE_bool(resume, false,
             "submit/worker: continue the job from the latest intact checkpoint in "
             "checkpoint.directory (default <output_dir>/checkpoints); none = from the start");
 DEFINE_bool(supervise, false, "internal: run as the detached supervisor of a submitted job");
+DECLARE_int32(progress_every);  // cli/worker_command.cc
 
 namespace iak::cli {
 namespace {
@@ -91,7 +93,30 @@ int SuperviseLocal(const proto::JobSpec& spec, proto::JobState state, bool progr
   if (!spec.launcher().advertise_host().empty()) {
     options.advertise_host = spec.launcher().advertise_host();
   }
+  // launcher.max_restarts: 0 = the default, 2; negative = never.
+  const int max_restarts = spec.launcher().max_restarts();
+  options.max_restarts = max_restarts == 0 ? 2 : std::max(0, max_restarts);
+  // `iak submit --progress_every=N` passes it on to the workers.
+  if (!gflags::GetCommandLineFlagInfoOrDie("progress_every").is_default) {
+    options.worker_args.push_back("--progress_every=" + std::to_string(FLAGS_progress_every));
+  }
+  // The job state follows the group: where the scheduler is, and restarts.
+  options.on_event = [&spec, &state](const cluster::LaunchEvent& event) {
+    if (event.kind == cluster::LaunchEvent::Kind::kStarted) {
+      state.set_scheduler_address(event.scheduler_address);
+      state.set_scheduler_pid(event.scheduler_pid);
+    } else {
+      state.set_restarts(event.restarts);
+      state.set_restart_reason(event.reason);
+      state.set_restart_detected_at_ms(event.detected_at_ms);
+      state.clear_scheduler_address();
+      state.clear_scheduler_pid();
+    }
+    UpdateState(spec.output_dir(), state, "RUNNING", Status::Ok());
+  };
   Status outcome = cluster::RunLocalJob(spec, options, stop);
+  state.clear_scheduler_address();
+  state.clear_scheduler_pid();
   UpdateState(spec.output_dir(), state, FinalState(outcome), outcome);
   if (!outcome.ok()) return ReportError("submit", outcome);
   std::cerr << "job " << spec.name() << " succeeded; adapters in " << spec.output_dir()
@@ -196,11 +221,14 @@ int RunSubmit(int argc, char** argv) {
   // local / mpirun.
   UpdateState(spec.output_dir(), state, "SUBMITTED", Status::Ok());
   if (!FLAGS_detach) return SuperviseLocal(spec, state, /*progress=*/true);
+  std::vector<std::string> supervisor_argv = {launcher->iak_binary(), "submit", resolved_spec,
+                                              "--supervise",
+                                              "--timeout_s=" + std::to_string(FLAGS_timeout_s)};
+  if (!gflags::GetCommandLineFlagInfoOrDie("progress_every").is_default) {
+    supervisor_argv.push_back("--progress_every=" + std::to_string(FLAGS_progress_every));
+  }
   StatusOr<std::unique_ptr<cluster::ChildProcess>> supervisor = cluster::ChildProcess::Start(
-      "supervisor",
-      {launcher->iak_binary(), "submit", resolved_spec, "--supervise",
-       "--timeout_s=" + std::to_string(FLAGS_timeout_s)},
-      state.log_dir() + "/supervisor.log");
+      "supervisor", supervisor_argv, state.log_dir() + "/supervisor.log");
   if (!supervisor.ok()) return ReportError("submit", supervisor.status());
   // The supervisor outlives this command on purpose: it owns the job now.
   (*supervisor)->Detach();
@@ -229,6 +257,13 @@ int RunStatus(int argc, char** argv) {
   std::cout << "job:       " << state->job_name() << "\nlauncher:  " << state->launcher()
             << (state->slurm_job_id().empty() ? "" : " (Slurm job " + state->slurm_job_id() + ")")
             << "\nstate:     " << value << "\nlogs:      " << state->log_dir() << "\n";
+  if (state->restarts() > 0) {
+    std::cout << "restarts:  " << state->restarts() << " (last: " << state->restart_reason()
+              << ")\n";
+  }
+  if (!state->scheduler_address().empty()) {
+    std::cout << "scheduler: " << state->scheduler_address() << "\n";
+  }
   if (!state->message().empty()) std::cout << "error:     " << state->message() << "\n";
   // The latest progress line of the workers.
   std::ifstream workers(state->log_dir() + "/workers.log");

@@ -56,6 +56,7 @@ std::optional<int> ChildProcess::Poll() {
   const pid_t got = ::waitpid(pid_, &status, WNOHANG);
   if (got == pid_) {
     exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (WIFSIGNALED(status)) term_signal_ = WTERMSIG(status);
   } else if (got < 0 && errno == ECHILD) {
     exit_code_ = 255;  // reaped elsewhere; treat as failed
   }

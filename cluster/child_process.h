@@ -28,6 +28,9 @@ class ChildProcess {
 
   // Exit code if it has exited (128 + signal when killed by a signal).
   std::optional<int> Poll();
+  // The signal that killed it, once Poll() saw it exit that way (SIGKILL,
+  // SIGSEGV, ...); nullopt while it runs or when it exited by itself.
+  std::optional<int> term_signal() const { return term_signal_; }
   // Waits until exit or `deadline`; DeadlineExceeded when still running.
   StatusOr<int> Wait(Deadline deadline);
   // SIGTERM, then SIGKILL if still alive after `grace`.
@@ -47,6 +50,7 @@ class ChildProcess {
   pid_t pid_;
   std::string log_path_;
   std::optional<int> exit_code_;
+  std::optional<int> term_signal_;
 };
 
 // Stops every child still running: SIGTERM to all at once, a shared `grace`

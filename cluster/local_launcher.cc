@@ -3,6 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <optional>
+
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -13,6 +18,7 @@
 
 #include "cluster/child_process.h"
 #include "cluster/progress.h"
+#include "cluster/scale_request_file.h"
 
 namespace iak::cluster {
 namespace {
@@ -64,10 +70,51 @@ Status Failed(const ChildProcess& child, int code) {
 
 using ProcessGroup = std::vector<std::unique_ptr<ChildProcess>>;
 
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// How one run of the group ended when it did not end the job: its scheduler
+// was killed by a signal.
+struct SchedulerDeath {
+  std::string reason;
+  int64_t detected_at_ms = 0;
+};
+
+// State kept across the runs of a job (restarts).
+struct JobRun {
+  Deadline job_deadline;
+  std::streamoff progress_offset = 0;
+  std::unique_ptr<JobProgress> progress;
+  int restarts = 0;
+  // Elastic jobs: the worker count asked for last (`iak scale`), and the
+  // scale request already acted on.
+  int elastic_workers = 0;
+  int64_t scale_sequence = 0;
+};
+
+StatusOr<ChildProcess*> StartWorker(const LocalLaunchOptions& options,
+                                    const std::string& scheduler_address, bool resume,
+                                    int index, ProcessGroup* group) {
+  std::vector<std::string> argv = {options.iak_binary, "worker", "--job=" + options.job_spec_path,
+                                    "--scheduler=" + scheduler_address};
+  if (resume) argv.push_back("--resume");
+  argv.insert(argv.end(), options.worker_args.begin(), options.worker_args.end());
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> worker,
+                       ChildProcess::Start("worker process " + std::to_string(index), argv,
+                                           options.run_dir + "/workers.log"));
+  return group->emplace_back(std::move(worker)).get();
+}
+
 // Starts the job's processes into `group` and watches them until the job
-// ends; RunLocalJob stops whatever is left of the group afterwards.
+// ends (Ok or the error) or its scheduler is killed (`*death` set, Ok
+// returned); RunLocalJob stops whatever is left of the group afterwards.
+// `resume`: the workers continue from the latest checkpoint.
 Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
-                const std::atomic<bool>& stop, ProcessGroup* group) {
+                const std::atomic<bool>& stop, bool resume, JobRun* run, ProcessGroup* group,
+                std::optional<SchedulerDeath>* death) {
   ::mkdir(options.run_dir.c_str(), 0755);
   const std::string address_file = options.run_dir + "/scheduler.address";
   std::remove(address_file.c_str());
@@ -95,7 +142,8 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
     }
     std::this_thread::sleep_for(Duration(10));
   }
-  std::cerr << "scheduler listening at " << scheduler_address << "\n";
+  std::cerr << "scheduler listening at " << scheduler_address << " (pid " << scheduler->pid()
+            << ")\n";
 
   const int replicas = std::max(1, spec.replicas_per_shard());
   std::vector<ChildProcess*> servers;
@@ -117,47 +165,81 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
   }
   std::cerr << servers.size() << " parameter server(s) started\n";
 
-  std::vector<std::string> mpirun = {options.mpirun, "--allow-run-as-root", "--oversubscribe",
-                                     "--bind-to", "none"};
-  if (!options.hostfile.empty()) {
-    mpirun.insert(mpirun.end(), {"--hostfile", options.hostfile});
+  const bool elastic = spec.elastic().enabled();
+  std::vector<ChildProcess*> workers;
+  if (elastic) {
+    // Separate processes: one leaving or failing is the scheduler's to judge.
+    for (int w = 0; w < run->elastic_workers; ++w) {
+      IAK_ASSIGN_OR_RETURN(ChildProcess * worker,
+                           StartWorker(options, scheduler_address, resume, w, group));
+      workers.push_back(worker);
+    }
+    std::cerr << run->elastic_workers << " elastic worker process(es) started; logs in "
+              << options.run_dir << "\n";
+  } else {
+    std::vector<std::string> mpirun = {options.mpirun, "--allow-run-as-root", "--oversubscribe",
+                                       "--bind-to", "none"};
+    if (!options.hostfile.empty()) {
+      mpirun.insert(mpirun.end(), {"--hostfile", options.hostfile});
+    }
+    mpirun.insert(mpirun.end(),
+                  {"-np", std::to_string(spec.num_workers()), options.iak_binary, "worker",
+                   "--job=" + options.job_spec_path, "--scheduler=" + scheduler_address});
+    if (resume) mpirun.push_back("--resume");
+    mpirun.insert(mpirun.end(), options.worker_args.begin(), options.worker_args.end());
+    IAK_ASSIGN_OR_RETURN(
+        std::unique_ptr<ChildProcess> workers_process,
+        ChildProcess::Start("workers (mpirun)", mpirun, options.run_dir + "/workers.log"));
+    workers.push_back(group->emplace_back(std::move(workers_process)).get());
+    std::cerr << spec.num_workers() << " worker(s) started under mpirun; logs in "
+              << options.run_dir << "\n";
   }
-  mpirun.insert(mpirun.end(),
-                {"-np", std::to_string(spec.num_workers()), options.iak_binary, "worker",
-                 "--job=" + options.job_spec_path, "--scheduler=" + scheduler_address});
-  IAK_ASSIGN_OR_RETURN(
-      std::unique_ptr<ChildProcess> workers_process,
-      ChildProcess::Start("workers (mpirun)", mpirun, options.run_dir + "/workers.log"));
-  ChildProcess* workers = group->emplace_back(std::move(workers_process)).get();
-  std::cerr << spec.num_workers() << " worker(s) started under mpirun; logs in " << options.run_dir
-            << "\n";
+  if (options.on_event) {
+    LaunchEvent started;
+    started.kind = LaunchEvent::Kind::kStarted;
+    started.restarts = run->restarts;
+    started.scheduler_address = scheduler_address;
+    started.scheduler_pid = static_cast<int>(scheduler->pid());
+    options.on_event(started);
+  }
 
-  const Deadline job_deadline = Deadline::After(options.job_timeout);
-  std::streamoff progress_offset = 0;
-  std::vector<int64_t> phase_steps;
-  for (const proto::PhaseCommand& phase : spec.phases()) phase_steps.push_back(phase.steps());
-  JobProgress progress(phase_steps);
-  bool workers_done = false;
+  const std::string workers_log = options.run_dir + "/workers.log";
   std::set<std::string> reported_dead;
   bool scheduler_done = false;
   while (true) {
-    if (options.echo_progress) EchoProgress(workers->log_path(), &progress_offset, &progress);
+    if (options.echo_progress) EchoProgress(workers_log, &run->progress_offset, run->progress.get());
     if (stop.load()) return CancelledError("stopped by the user; the cluster was shut down");
-    if (job_deadline.Expired()) {
+    if (run->job_deadline.Expired()) {
       return DeadlineExceededError("the job ran past its " +
                                    std::to_string(options.job_timeout.count() / 1000) +
                                    " s limit; the cluster was shut down");
     }
-    if (!workers_done) {
-      if (std::optional<int> code = workers->Poll()) {
-        if (*code != 0) return Failed(*workers, *code);
-        workers_done = true;
-      }
-    }
     if (!scheduler_done) {
       if (std::optional<int> code = scheduler->Poll()) {
+        if (std::optional<int> signal = scheduler->term_signal()) {
+          // Killed, not a verdict on the job: the caller may restart it.
+          SchedulerDeath dead;
+          dead.detected_at_ms = NowMs();
+          dead.reason = "the scheduler (pid " + std::to_string(scheduler->pid()) +
+                        ") was killed by signal " + std::to_string(*signal) + " (" +
+                        ::strsignal(*signal) + ") while the job ran";
+          *death = dead;
+          return Status::Ok();
+        }
         if (*code != 0) return Failed(*scheduler, *code);
         scheduler_done = true;
+      }
+    }
+    bool workers_done = true;
+    for (ChildProcess* worker : workers) {
+      if (std::optional<int> code = worker->Poll()) {
+        if (*code != 0 && !elastic) return Failed(*worker, *code);
+        if (*code != 0 && reported_dead.insert(worker->name()).second) {
+          std::cerr << worker->name() << " (pid " << worker->pid() << ") exited with code "
+                    << *code << "; the scheduler carries on with the others\n";
+        }
+      } else {
+        workers_done = false;
       }
     }
     bool servers_done = true;
@@ -178,7 +260,27 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
       if (options.echo_progress && ::isatty(STDERR_FILENO)) std::cerr << "\n";
       break;
     }
-    std::this_thread::sleep_for(Duration(50));
+    // `iak scale` up: start the missing worker processes.
+    if (elastic && !scheduler_done) {
+      std::optional<ScaleFileRequest> request = ReadScaleRequest(options.run_dir);
+      if (request.has_value() && request->sequence > run->scale_sequence) {
+        run->scale_sequence = request->sequence;
+        run->elastic_workers = request->num_workers;
+        int running = 0;
+        for (ChildProcess* worker : workers) running += worker->Poll().has_value() ? 0 : 1;
+        for (int w = running; w < request->num_workers; ++w) {
+          IAK_ASSIGN_OR_RETURN(
+              ChildProcess * worker,
+              StartWorker(options, scheduler_address, resume,
+                          static_cast<int>(workers.size()), group));
+          workers.push_back(worker);
+          std::cerr << "scale request " << request->sequence << ": started " << worker->name()
+                    << " (pid " << worker->pid() << ") to reach " << request->num_workers
+                    << " worker(s)\n";
+        }
+      }
+    }
+    std::this_thread::sleep_for(options.tick);
   }
   return Status::Ok();
 }
@@ -187,12 +289,48 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
 
 Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options,
                    const std::atomic<bool>& stop) {
-  ProcessGroup group;
-  Status outcome = RunGroup(spec, options, stop, &group);
-  // Whatever ended the job, no process of it outlives this call; they are
-  // stopped together, so a cancel takes one grace period, not one per node.
-  StopAll(group, Duration(3000));
-  return outcome;
+  JobRun run{Deadline::After(options.job_timeout)};
+  std::vector<int64_t> phase_steps;
+  for (const proto::PhaseCommand& phase : spec.phases()) phase_steps.push_back(phase.steps());
+  run.progress = std::make_unique<JobProgress>(phase_steps);
+  run.elastic_workers = spec.num_workers();
+  // A scale request left from an earlier run of this output directory is old.
+  if (std::optional<ScaleFileRequest> old = ReadScaleRequest(options.run_dir)) {
+    run.scale_sequence = old->sequence;
+  }
+  bool resume = false;  // the first run resumes only if the spec says so
+  while (true) {
+    ProcessGroup group;
+    std::optional<SchedulerDeath> death;
+    Status outcome = RunGroup(spec, options, stop, resume, &run, &group, &death);
+    // Whatever ended this run, no process of it outlives it; they are stopped
+    // together, so a cancel takes one grace period, not one per node.
+    const size_t left = std::count_if(group.begin(), group.end(), [](const auto& child) {
+      return !child->Poll().has_value();
+    });
+    StopAll(group, Duration(3000));
+    if (!outcome.ok() || !death.has_value()) return outcome;
+    if (run.restarts >= options.max_restarts) {
+      return UnavailableError(death->reason + "; it was restarted " +
+                              std::to_string(run.restarts) + " time(s) already (" +
+                              "launcher.max_restarts = " + std::to_string(options.max_restarts) +
+                              "); resubmit with `iak submit --resume` to continue from the "
+                              "latest checkpoint");
+    }
+    ++run.restarts;
+    std::cerr << death->reason << "; stopped the job's " << left
+              << " other process(es) and restarting them from the latest checkpoint (restart "
+              << run.restarts << " of " << options.max_restarts << ")\n";
+    if (options.on_event) {
+      LaunchEvent restarting;
+      restarting.kind = LaunchEvent::Kind::kRestarting;
+      restarting.restarts = run.restarts;
+      restarting.reason = death->reason;
+      restarting.detected_at_ms = death->detected_at_ms;
+      options.on_event(restarting);
+    }
+    resume = true;
+  }
 }
 
 }  // namespace iak::cluster

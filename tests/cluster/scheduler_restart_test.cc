@@ -1,0 +1,286 @@
+// A killed scheduler is restarted by the supervisor and the job resumes from
+// its latest checkpoint by itself: real `iak submit` processes (local
+// launcher, scheduler + 2 PS + 2 MPI workers over TCP loopback), the
+// scheduler SIGKILLed once a checkpoint of the second phase exists. The job
+// must end SUCCEEDED with one restart, the full step count, and adapter files
+// byte-identical to a fault-free run of the same spec. The test prints the
+// time to detect (kill -> the supervisor noticed), the time to recover (kill
+// -> first trained step after the resume, from the workers' log) and the
+// steps lost (trained before the kill, redone after it).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <time.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "cluster/child_process.h"
+#include "cluster/job_state.h"
+#include "job/job_spec.h"
+#include "tests/testing/small_job.h"
+#include "worker/pretrain_job.h"
+
+namespace iak::cluster {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+constexpr int kCompressionSteps = 40;
+constexpr int kMatchingSteps = 300;
+
+// Microseconds since local midnight, the clock glog's line prefixes use.
+int64_t LocalTimeOfDayUs(std::chrono::system_clock::time_point t) {
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+  std::tm local{};
+  localtime_r(&seconds, &local);
+  const int64_t us =
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() %
+      1000000;
+  return ((local.tm_hour * 60 + local.tm_min) * 60 + local.tm_sec) * 1000000LL + us;
+}
+
+// One rank-0 progress line of the workers' log.
+struct LogLine {
+  int64_t time_of_day_us = 0;  // glog prefix, local time
+  std::string text;
+};
+
+std::vector<LogLine> ProgressLines(const std::string& log) {
+  static const std::regex prefix(R"(^[IWEF]\d{4,8} (\d\d):(\d\d):(\d\d)\.(\d{6}) .*progress: (.*)$)");
+  std::vector<LogLine> lines;
+  std::istringstream in(log);
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (!std::regex_match(line, m, prefix)) continue;
+    LogLine parsed;
+    parsed.time_of_day_us = ((std::stoll(m[1]) * 60 + std::stoll(m[2])) * 60 + std::stoll(m[3])) *
+                                1000000LL +
+                            std::stoll(m[4]);
+    parsed.text = m[5];
+    lines.push_back(parsed);
+  }
+  return lines;
+}
+
+// The global step a "compression step k/N" or "matching step k/N" line ends.
+std::optional<int64_t> GlobalStepOf(const std::string& text) {
+  static const std::regex step(R"(^(compression|matching) step (\d+)/\d+)");
+  std::smatch m;
+  if (!std::regex_search(text, m, step)) return std::nullopt;
+  return std::stoll(m[2]) + (m[1] == "matching" ? kCompressionSteps : 0);
+}
+
+class SchedulerRestartTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char pattern[] = "/tmp/iak_sched_restart_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = new std::string(pattern);
+    worker::PretrainJobOptions options;
+    proto::JobSpec spec = Spec("pretrain");
+    options.data = spec.data();
+    options.model_dir = spec.model_dir();
+    options.num_shards = 2;
+    options.train.epochs = 1;
+    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
+    ASSERT_TRUE(result.ok()) << result.status();
+  }
+  static void TearDownTestSuite() {
+    std::error_code ignored;
+    fs::remove_all(*dir_, ignored);
+    delete dir_;
+  }
+
+  // 40 + 300 steps, a checkpoint every 20 global steps, cache off (a static
+  // job resumes bit-exactly then; resume_test).
+  static proto::JobSpec Spec(const std::string& run) {
+    proto::JobSpec spec =
+        testing_util::SmallMovieLensJob("restart-test", *dir_ + "/model", *dir_ + "/" + run);
+    spec.mutable_phases(0)->set_steps(kCompressionSteps);
+    spec.mutable_phases(1)->set_steps(kMatchingSteps);
+    spec.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
+    spec.mutable_checkpoint()->set_every_n_steps(20);
+    spec.mutable_timeouts()->set_heartbeat_timeout_ms(5000);
+    spec.mutable_timeouts()->set_collective_timeout_ms(5000);
+    job::ApplyDefaults(&spec);
+    return spec;
+  }
+
+  static std::string SaveSpec(const proto::JobSpec& spec, const std::string& file) {
+    const std::string path = *dir_ + "/" + file + ".pbtxt";
+    CHECK(job::SaveJobSpec(spec, path).ok());
+    return path;
+  }
+
+  static std::string* dir_;
+};
+
+std::string* SchedulerRestartTest::dir_ = nullptr;
+
+TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) {
+  std::string out;
+  StatusOr<int> code = RunAndCapture({IAK_BINARY, "submit", SaveSpec(Spec("reference"), "ref")},
+                                     Deadline::After(Duration(120 * 1000)), &out);
+  ASSERT_TRUE(code.ok()) << code.status();
+  ASSERT_EQ(*code, 0) << out;
+
+  // The job under test: `iak submit` is the supervisor (not detached).
+  const proto::JobSpec spec = Spec("killed");
+  const std::string job_dir = spec.output_dir();
+  StatusOr<std::unique_ptr<ChildProcess>> submit =
+      ChildProcess::Start("submit",
+                          {IAK_BINARY, "submit", SaveSpec(spec, "killed"), "--progress_every=1"},
+                          *dir_ + "/killed-submit.log");
+  ASSERT_TRUE(submit.ok()) << submit.status();
+
+  // Wait (polling, bounded) for a checkpoint of the second phase.
+  const Deadline deadline = Deadline::After(Duration(90 * 1000));
+  bool in_phase_two = false;
+  while (!in_phase_two) {
+    ASSERT_FALSE(deadline.Expired()) << "no checkpoint of phase 2 within 90 s:\n"
+                                     << ReadFile(*dir_ + "/killed-submit.log");
+    ASSERT_FALSE((*submit)->Poll().has_value())
+        << "the job ended early:\n" << ReadFile(*dir_ + "/killed-submit.log");
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(job_dir + "/checkpoints", ec)) {
+      if (entry.path().filename().string().rfind("ckpt-0001-", 0) == 0 &&
+          entry.path().extension() == ".iakckpt") {
+        in_phase_two = true;
+      }
+    }
+    if (!in_phase_two) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // poll
+  }
+  StatusOr<proto::JobState> running = ReadJobState(job_dir);
+  ASSERT_TRUE(running.ok()) << running.status();
+  ASSERT_EQ(running->state(), "RUNNING");
+  ASSERT_GT(running->scheduler_pid(), 1);
+  EXPECT_FALSE(running->scheduler_address().empty());
+  const auto killed_at = std::chrono::system_clock::now();
+  ASSERT_EQ(::kill(running->scheduler_pid(), SIGKILL), 0) << "pid " << running->scheduler_pid();
+
+  StatusOr<int> exit_code = (*submit)->Wait(Deadline::After(Duration(120 * 1000)));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  const std::string submit_log = ReadFile(*dir_ + "/killed-submit.log");
+  ASSERT_EQ(*exit_code, 0) << submit_log;
+  EXPECT_NE(submit_log.find("killed by signal 9"), std::string::npos) << submit_log;
+  EXPECT_NE(submit_log.find("restarting them from the latest checkpoint (restart 1 of 2)"),
+            std::string::npos)
+      << submit_log;
+
+  StatusOr<proto::JobState> state = ReadJobState(job_dir);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->state(), "SUCCEEDED") << state->message();
+  EXPECT_EQ(state->restarts(), 1);
+  EXPECT_NE(state->restart_reason().find("pid " + std::to_string(running->scheduler_pid())),
+            std::string::npos)
+      << state->restart_reason();
+
+  // Byte-identical adapters.
+  for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
+    const std::string x = ReadFile(*dir_ + "/reference/adapters/" + domain + ".iak");
+    const std::string y = ReadFile(job_dir + "/adapters/" + domain + ".iak");
+    ASSERT_FALSE(x.empty()) << domain;
+    EXPECT_TRUE(x == y) << "the restarted job's adapter differs for " << domain;
+  }
+
+  // From the workers' log (rank 0, a line per step): the last step trained
+  // before the restart, the resume point, the first step after it, the last.
+  const std::vector<LogLine> lines = ProgressLines(ReadFile(job_dir + "/logs/workers.log"));
+  const std::regex resumed_re(R"(resumed from (\S+) at phase \d+ step \d+ \(global step (\d+)\))");
+  int64_t last_before = -1;
+  int64_t resumed_global = -1;
+  int64_t first_after = -1;
+  int64_t first_after_us = -1;
+  int64_t final_step = -1;
+  for (const LogLine& line : lines) {
+    std::smatch m;
+    if (std::regex_search(line.text, m, resumed_re)) {
+      // Every worker logs it, all at the same step; only once.
+      if (resumed_global >= 0) {
+        EXPECT_EQ(std::stoll(m[2]), resumed_global);
+        EXPECT_EQ(first_after, -1) << "resumed twice";
+      }
+      resumed_global = std::stoll(m[2]);
+      continue;
+    }
+    std::optional<int64_t> step = GlobalStepOf(line.text);
+    if (!step.has_value()) continue;
+    if (resumed_global < 0) {
+      last_before = *step;
+    } else if (first_after < 0) {
+      first_after = *step;
+      first_after_us = line.time_of_day_us;
+    }
+    final_step = *step;
+  }
+  ASSERT_GT(resumed_global, kCompressionSteps) << "no resume in phase 2 in the workers' log";
+  ASSERT_GE(last_before, resumed_global);
+  // The first step after the resume is the one after the checkpoint; the job
+  // ends with the same number of steps as the fault-free one.
+  EXPECT_EQ(first_after, resumed_global + 1);
+  EXPECT_EQ(final_step, kCompressionSteps + kMatchingSteps);
+  EXPECT_EQ(resumed_global % 20, 0) << "a resume point that is no checkpoint";
+  const int64_t steps_lost = last_before - resumed_global;
+  EXPECT_LT(steps_lost, 20 + 5) << "more than one checkpoint interval (+ the stop) lost";
+
+  const int64_t kill_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              killed_at.time_since_epoch())
+                              .count();
+  const int64_t detect_ms = state->restart_detected_at_ms() - kill_ms;
+  int64_t recover_us = first_after_us - LocalTimeOfDayUs(killed_at);
+  if (recover_us < 0) recover_us += 86400LL * 1000000;  // past midnight
+  EXPECT_GE(detect_ms, 0);
+  EXPECT_LT(detect_ms, 1000) << "the supervisor polls its children every 10 ms";
+  std::cout << "scheduler SIGKILLed at global step ~" << last_before << ": detected after "
+            << detect_ms << " ms; first trained step after the resume " << recover_us / 1000.0
+            << " ms after the kill; resumed at global step " << resumed_global << ", steps lost "
+            << steps_lost << "; job SUCCEEDED with " << final_step << " steps, restarts "
+            << state->restarts() << std::endl;
+}
+
+// launcher.max_restarts < 0: a killed scheduler ends the job, FAILED, with
+// the reason and what to do.
+TEST_F(SchedulerRestartTest, NoRestartsAllowedFailsTheJobNamingTheSignal) {
+  proto::JobSpec spec = Spec("no-restart");
+  spec.mutable_launcher()->set_max_restarts(-1);
+  const std::string job_dir = spec.output_dir();
+  StatusOr<std::unique_ptr<ChildProcess>> submit = ChildProcess::Start(
+      "submit", {IAK_BINARY, "submit", SaveSpec(spec, "no-restart")}, *dir_ + "/no-restart.log");
+  ASSERT_TRUE(submit.ok()) << submit.status();
+  const Deadline deadline = Deadline::After(Duration(90 * 1000));
+  int pid = 0;
+  while (pid == 0) {
+    ASSERT_FALSE(deadline.Expired()) << ReadFile(*dir_ + "/no-restart.log");
+    ASSERT_FALSE((*submit)->Poll().has_value()) << ReadFile(*dir_ + "/no-restart.log");
+    StatusOr<proto::JobState> state = ReadJobState(job_dir);
+    if (state.ok() && state->state() == "RUNNING") pid = state->scheduler_pid();
+    if (pid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // poll
+  }
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  StatusOr<int> exit_code = (*submit)->Wait(Deadline::After(Duration(60 * 1000)));
+  ASSERT_TRUE(exit_code.ok()) << exit_code.status();
+  EXPECT_NE(*exit_code, 0);
+  StatusOr<proto::JobState> state = ReadJobState(job_dir);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->state(), "FAILED");
+  EXPECT_EQ(state->restarts(), 0);
+  EXPECT_NE(state->message().find("killed by signal 9"), std::string::npos) << state->message();
+  EXPECT_NE(state->message().find("iak submit --resume"), std::string::npos) << state->message();
+}
+
+}  // namespace
+}  // namespace iak::cluster
