@@ -107,7 +107,9 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
     adapters.push_back(std::move(adapter));
   }
   LocalLookup rows(table.get());
-  return Evaluate(job, base, rows, adapters, part);
+  StatusOr<EvalReport> report = Evaluate(job, base, rows, adapters, part);
+  if (report.ok() && !spec.method().empty()) report->method = spec.method();  // "plain"
+  return report;
 }
 
 std::string EvalReport::ToTable() const {

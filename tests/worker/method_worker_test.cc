@@ -125,6 +125,22 @@ class MethodWorkerTest : public testing::Test {
 
 std::string* MethodWorkerTest::dir_ = nullptr;
 
+// "iak" and "plain" still run the IAK worker through the same dispatch.
+TEST_F(MethodWorkerTest, IakAndPlainGoToTheAdapterWorker) {
+  for (const std::string method : {"iak", "plain"}) {
+    const proto::JobSpec spec = Spec(method);
+    cluster::InProcClusterResult result = Run(spec);
+    ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+    ASSERT_EQ(result.adapters[0].size(), 4u) << method;
+    EXPECT_TRUE(result.method_params[0].empty()) << method;
+    EXPECT_EQ(result.adapters[0][0].config().plain_adapter, method == "plain");
+    EXPECT_EQ(result.adapters[0][0].params(), result.adapters[1][0].params());
+    StatusOr<EvalReport> report = EvaluateJob(spec);
+    ASSERT_TRUE(report.ok()) << report.status();
+    PrintAuc(spec, *report);
+  }
+}
+
 TEST_F(MethodWorkerTest, UnknownMethodIsAClearSpecErrorAndPlainMeansAPlainAdapter) {
   proto::JobSpec spec = Spec("iak");
   EXPECT_TRUE(job::Validate(spec).ok());
