@@ -1,5 +1,6 @@
 #include "cluster/child_process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -93,6 +94,84 @@ void StopAll(const std::vector<std::unique_ptr<ChildProcess>>& children, Duratio
   const Deadline deadline = Deadline::After(grace);
   for (const auto& child : children) child->Wait(deadline).status().IgnoreError();
   for (const auto& child : children) child->Stop(Duration(100));  // SIGKILL stragglers
+}
+
+namespace {
+
+// (pid, parent pid, state) of every process, from /proc/<pid>/stat.
+struct ProcEntry {
+  pid_t pid;
+  pid_t ppid;
+  char state;
+};
+
+std::vector<ProcEntry> ListProcesses() {
+  std::vector<ProcEntry> entries;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return entries;
+  while (dirent* entry = ::readdir(proc)) {
+    char* end = nullptr;
+    const long pid = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0') continue;
+    const std::string path = std::string("/proc/") + entry->d_name + "/stat";
+    FILE* f = std::fopen(path.c_str(), "r");
+    if (f == nullptr) continue;
+    char buf[1024];
+    const size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    const char* close = std::strrchr(buf, ')');
+    if (close == nullptr) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(close + 1, " %c %d", &state, &ppid) != 2) continue;
+    entries.push_back({static_cast<pid_t>(pid), static_cast<pid_t>(ppid), state});
+  }
+  ::closedir(proc);
+  return entries;
+}
+
+// `roots` and all their descendants that are still alive (not zombies).
+std::vector<pid_t> LiveTree(const std::vector<pid_t>& roots) {
+  const std::vector<ProcEntry> all = ListProcesses();
+  std::vector<pid_t> tree = roots;
+  for (size_t i = 0; i < tree.size(); ++i) {
+    for (const ProcEntry& e : all) {
+      if (e.ppid == tree[i]) tree.push_back(e.pid);
+    }
+  }
+  std::vector<pid_t> live;
+  for (pid_t pid : tree) {
+    for (const ProcEntry& e : all) {
+      if (e.pid == pid && e.state != 'Z' && e.state != 'X') live.push_back(pid);
+    }
+  }
+  return live;
+}
+
+}  // namespace
+
+void KillAllTrees(const std::vector<std::unique_ptr<ChildProcess>>& children,
+                  Deadline deadline) {
+  std::vector<pid_t> roots;
+  for (const auto& child : children) {
+    if (!child->Poll().has_value()) roots.push_back(child->pid());
+  }
+  // The whole tree is listed before anything is signalled (a killed parent's
+  // children are re-parented and could no longer be found); every round
+  // signals what is still alive of it, and what those have forked since.
+  std::vector<pid_t> tracked = LiveTree(roots);
+  Duration pause(1);
+  while (!tracked.empty()) {
+    for (pid_t pid : tracked) ::kill(pid, SIGKILL);
+    for (const auto& child : children) child->Poll();  // reap our own
+    if (deadline.Expired()) break;
+    std::this_thread::sleep_for(pause);
+    if (pause < Duration(20)) pause *= 2;
+    tracked = LiveTree(tracked);
+  }
+  for (const auto& child : children) child->Wait(deadline).status().IgnoreError();
 }
 
 StatusOr<int> RunAndCapture(const std::vector<std::string>& argv, Deadline deadline,

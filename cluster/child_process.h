@@ -57,6 +57,13 @@ class ChildProcess {
 // period, then SIGKILL to whoever is left.
 void StopAll(const std::vector<std::unique_ptr<ChildProcess>>& children, Duration grace);
 
+// Kills every child still running and all their descendants on this host
+// (mpirun's ranks) with SIGKILL at once, then waits for them until
+// `deadline`: for a group whose state is thrown away (a restart from a
+// checkpoint), where a graceful stop would only wait for nodes talking to a
+// dead peer.
+void KillAllTrees(const std::vector<std::unique_ptr<ChildProcess>>& children, Deadline deadline);
+
 // Runs `argv` to completion (bounded by `deadline`) and returns its exit code;
 // its stdout and stderr together go to *output.
 [[nodiscard]] StatusOr<int> RunAndCapture(const std::vector<std::string>& argv, Deadline deadline,

@@ -308,8 +308,15 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
     const size_t left = std::count_if(group.begin(), group.end(), [](const auto& child) {
       return !child->Poll().has_value();
     });
-    StopAll(group, Duration(3000));
-    if (!outcome.ok() || !death.has_value()) return outcome;
+    if (!outcome.ok() || !death.has_value()) {
+      StopAll(group, Duration(3000));
+      return outcome;
+    }
+    // The scheduler is gone: the others' state is thrown away (the restart
+    // resumes from the checkpoint on disk, written atomically), and a
+    // graceful stop would only wait for them to give up on the dead
+    // scheduler. They are killed at once, with mpirun's ranks.
+    KillAllTrees(group, Deadline::After(Duration(5000)));
     if (run.restarts >= options.max_restarts) {
       return UnavailableError(death->reason + "; it was restarted " +
                               std::to_string(run.restarts) + " time(s) already (" +
@@ -319,7 +326,7 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
     }
     ++run.restarts;
     std::cerr << death->reason << "; stopped the job's " << left
-              << " other process(es) and restarting them from the latest checkpoint (restart "
+              << " other process(es) and restarting the job's processes from the latest checkpoint (restart "
               << run.restarts << " of " << options.max_restarts << ")\n";
     if (options.on_event) {
       LaunchEvent restarting;

@@ -177,7 +177,7 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
   const std::string submit_log = ReadFile(*dir_ + "/killed-submit.log");
   ASSERT_EQ(*exit_code, 0) << submit_log;
   EXPECT_NE(submit_log.find("killed by signal 9"), std::string::npos) << submit_log;
-  EXPECT_NE(submit_log.find("restarting them from the latest checkpoint (restart 1 of 2)"),
+  EXPECT_NE(submit_log.find("restarting the job's processes from the latest checkpoint (restart 1 of 2)"),
             std::string::npos)
       << submit_log;
 
