@@ -64,6 +64,8 @@ Scheduler::Scheduler(SchedulerOptions options, net::Transport* transport)
     : options_(std::move(options)), transport_(transport) {
   CHECK(transport_ != nullptr);
   CHECK(options_.clock != nullptr);
+  target_workers_ = options_.num_workers;
+  if (elastic()) store_ = std::make_unique<collective::StoreService>(options_.clock);
 }
 
 Scheduler::~Scheduler() = default;
@@ -94,6 +96,17 @@ Status Scheduler::Start() {
                                 std::to_string(options_.heartbeat_interval.count()) +
                                 " ms), which must be positive");
   }
+  if (elastic()) {
+    const ElasticOptions& e = options_.elastic;
+    if (e.min_workers < 1 || e.min_workers > options_.num_workers ||
+        max_members() < options_.num_workers || e.sync_every_steps < 1) {
+      return InvalidArgumentError(
+          "elastic job: need 1 <= min_workers (" + std::to_string(e.min_workers) +
+          ") <= num_workers (" + std::to_string(options_.num_workers) + ") <= max_workers (" +
+          std::to_string(max_members()) + ") and sync_every_steps >= 1 (" +
+          std::to_string(e.sync_every_steps) + ")");
+    }
+  }
   auto listener = transport_->Listen(options_.listen_address);
   if (!listener.ok()) return listener.status().WithContext("scheduler");
   net::RpcServerOptions server_options;
@@ -118,6 +131,10 @@ Status Scheduler::Run(const std::atomic<bool>& stop) {
     ReplyError(call, UnavailableError("the scheduler is exiting"));
   }
   waiting_.clear();
+  for (const auto& [id, call] : syncing_) {
+    ReplyError(call, UnavailableError("the scheduler is exiting"));
+  }
+  syncing_.clear();
   switch (state_) {
     case State::kDone:
       LOG(INFO) << "job finished";
@@ -132,7 +149,14 @@ Status Scheduler::Run(const std::atomic<bool>& stop) {
 }
 
 void Scheduler::Handle(net::RpcCall call) {
+  if (store_ != nullptr && store_->Handle(call, server_.get())) return;
   switch (call.request.body_case()) {
+    case proto::Envelope::kSyncRequest:
+      HandleSync(std::move(call));
+      break;
+    case proto::Envelope::kScaleRequest:
+      HandleScale(call);
+      break;
     case proto::Envelope::kRegisterRequest:
       HandleRegister(call);
       break;
@@ -178,6 +202,13 @@ Status Scheduler::ValidateRegister(const proto::RegisterRequest& request, int* e
       return InvalidArgumentError(name + " registered as a server without an address");
     }
     slots = &server_by_shard_;
+  } else if (request.role() == proto::ROLE_WORKER && elastic()) {
+    // No fixed rank: the scheduler assigns one per epoch. A retried request
+    // gets its earlier id.
+    for (const auto& [id, node] : nodes_) {
+      if (!node.left && SameRegistration(node.info, request)) *existing = id;
+    }
+    return Status::Ok();
   } else if (request.role() == proto::ROLE_WORKER) {
     slot = request.rank();
     if (slot < 0 || slot >= options_.num_workers) {
@@ -237,6 +268,9 @@ void Scheduler::HandleRegister(const net::RpcCall& call) {
       server_by_shard_[request.shard() * replicas() + request.replica()] = id;
       LOG(INFO) << node.label << " registered: shard " << request.shard() << " at "
                 << request.address() << Origin(request);
+    } else if (elastic()) {
+      LOG(INFO) << node.label << " registered (elastic; rank at its first sync)"
+                << Origin(request);
     } else {
       worker_by_rank_[request.rank()] = id;
       LOG(INFO) << node.label << " registered: rank " << request.rank() << Origin(request);
@@ -248,7 +282,11 @@ void Scheduler::HandleRegister(const net::RpcCall& call) {
   reply.mutable_register_response()->set_heartbeat_interval_ms(
       options_.heartbeat_interval.count());
   Reply(call, std::move(reply));
-  MaybeCompleteBarrier();  // a late server may be what the workers wait for
+  if (elastic()) {
+    MaybeCompleteSync();  // a late server may be what the workers wait for
+  } else {
+    MaybeCompleteBarrier();
+  }
 }
 
 void Scheduler::HandleHeartbeat(const net::RpcCall& call) {
@@ -276,6 +314,13 @@ void Scheduler::HandleHeartbeat(const net::RpcCall& call) {
 
 void Scheduler::HandleBarrier(net::RpcCall call) {
   const proto::BarrierRequest& request = call.request.barrier_request();
+  if (elastic()) {
+    ReplyError(call, FailedPreconditionError(
+                         call.request.sender() +
+                         " sent a barrier to an elastic job; elastic workers sync "
+                         "(docs/elastic.md): run the worker with the job's elastic spec"));
+    return;
+  }
   if (state_ == State::kFailed || state_ == State::kCancelled) {
     ReplyError(call, outcome_);
     return;
@@ -333,6 +378,23 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
   LOG(INFO) << node.label << " deregistered";
   if (options_.metrics != nullptr) options_.metrics->NodeLeft(node.info.name());
   const proto::Role role = node.info.role();
+  if (elastic() && role == proto::ROLE_WORKER) {
+    const std::string& error = call.request.deregister().error();
+    if (state_ == State::kRunning && (!node.told_leave || !error.empty())) {
+      node.left = false;  // DropWorker marks it and records why
+      DropWorker(node.id, error.empty() ? "deregistered without being told to leave"
+                                        : "left with error: " + error);
+      MaybeCompleteSync();
+    } else {
+      members_.erase(std::remove(members_.begin(), members_.end(), node.id), members_.end());
+    }
+    if (state_ == State::kFinished && AllLeft(proto::ROLE_WORKER)) {
+      state_ = State::kDone;
+      ended_at_ = options_.clock->Now();
+      LOG(INFO) << "all workers finished; telling servers to shut down";
+    }
+    return;
+  }
   if (state_ == State::kRunning && role == proto::ROLE_SERVER &&
       ShardHasOtherLiveReplica(node.info.shard(), node.id, options_.clock->Now())) {
     LOG(WARNING) << node.label << " left; shard " << node.info.shard()
@@ -416,10 +478,13 @@ void Scheduler::End(State state, Status status) {
   }
   for (const auto& [id, call] : waiting_) ReplyError(call, outcome_);
   waiting_.clear();
+  for (const auto& [id, call] : syncing_) ReplyError(call, outcome_);
+  syncing_.clear();
 }
 
 void Scheduler::Tick(const std::atomic<bool>& stop) {
   const TimePoint now = options_.clock->Now();
+  if (store_ != nullptr) store_->Tick(server_.get());
   if (stop.load()) {
     if (state_ == State::kRunning || state_ == State::kFinished) {
       End(State::kCancelled,
@@ -434,9 +499,14 @@ void Scheduler::Tick(const std::atomic<bool>& stop) {
     case State::kRunning:
       CheckStartup(now);
       if (state_ == State::kRunning) CheckLiveness(now);
+      if (elastic()) MaybeCompleteSync();
       break;
     case State::kFinished:
       CheckLiveness(now);
+      if (elastic() && AllLeft(proto::ROLE_WORKER)) {  // the last ones died after finishing
+        state_ = State::kDone;
+        ended_at_ = now;
+      }
       break;
     case State::kDone:
       if (AllLeft(proto::ROLE_SERVER)) {
@@ -460,7 +530,8 @@ void Scheduler::Tick(const std::atomic<bool>& stop) {
 void Scheduler::CheckStartup(TimePoint now) {
   const bool all_in =
       static_cast<int>(server_by_shard_.size()) == options_.num_servers * replicas() &&
-                      static_cast<int>(worker_by_rank_.size()) == options_.num_workers;
+      (elastic() ? epoch_ > 0
+                 : static_cast<int>(worker_by_rank_.size()) == options_.num_workers);
   if (all_in || now - started_at_ < options_.startup_timeout) return;
   std::string missing;
   auto add = [&missing](const std::string& what) {
@@ -474,7 +545,12 @@ void Scheduler::CheckStartup(TimePoint now) {
       }
     }
   }
-  for (int rank = 0; rank < options_.num_workers; ++rank) {
+  if (elastic()) {
+    add(std::to_string(options_.num_workers - static_cast<int>(join_order_.size())) + " of " +
+        std::to_string(options_.num_workers) + " elastic workers (" +
+        std::to_string(join_order_.size()) + " waiting at the first sync)");
+  }
+  for (int rank = 0; rank < options_.num_workers && !elastic(); ++rank) {
     if (worker_by_rank_.count(rank) == 0) add("worker of rank " + std::to_string(rank));
   }
   End(State::kFailed,
@@ -505,6 +581,10 @@ void Scheduler::CheckLiveness(TimePoint now) {
                    << "; dropped, shard " << node.info.shard() << " is served by its other "
                    << "replica(s)";
       node.left = true;
+      continue;
+    }
+    if (elastic() && node.info.role() == proto::ROLE_WORKER) {
+      DropWorker(id, "sent no heartbeat for " + Seconds(now - node.last_seen));
       continue;
     }
     dead += (dead.empty() ? "" : "; ") + node.label + " sent no heartbeat for " +

@@ -23,6 +23,16 @@
 // for a short while (until every live node was told, or
 // min(shutdown_grace, 3 heartbeat intervals) passed) and then returns.
 //
+// Elastic jobs (options.elastic.enabled, docs/elastic.md "Sync protocol"):
+// workers register without a fixed rank and meet the scheduler at sync
+// points instead of barriers (SyncRequest/SyncResponse). The scheduler keeps
+// the membership epoch (the ordered list of live workers; rank = index),
+// hosts the rendezvous store their Gloo groups form through (keys under
+// "epoch-<E>/"), admits joiners and drops dead workers at the next sync,
+// applies ScaleRequests, and hands out the job position every member
+// continues from. A dead worker fails the job only when fewer than
+// min_workers remain; barriers are refused in this mode.
+//
 // Thread-safety: Start and Run from one thread; all requests are handled on
 // the thread in Run, so the job state needs no lock. address() is safe from
 // any thread once Start returned.
@@ -36,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "collective/store_service.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "net/rpc.h"
@@ -44,6 +55,14 @@
 #include "scheduler/job_metrics.h"
 
 namespace iak::scheduler {
+
+// Elastic mode (JobSpec.elastic). Defaults as in job/job_spec.cc.
+struct ElasticOptions {
+  bool enabled = false;
+  int min_workers = 1;       // the job fails below this many live workers
+  int max_workers = 0;       // members at most (0 = num_workers)
+  int sync_every_steps = 10; // told to the workers in every sync reply
+};
 
 struct SchedulerOptions {
   // Where to listen, e.g. "tcp://0.0.0.0:7000" or "inproc://scheduler".
@@ -70,6 +89,8 @@ struct SchedulerOptions {
   const Clock* clock = RealClock::Get();
   // Where the scheduler records what /metrics shows; not owned; may be null.
   JobMetrics* metrics = nullptr;
+  // Elastic mode; num_workers is then the initial target worker count.
+  ElasticOptions elastic;
 };
 
 class Scheduler {
@@ -108,6 +129,7 @@ class Scheduler {
     TimePoint last_seen;
     bool left = false;           // deregistered
     bool told_shutdown = false;  // a heartbeat was answered with shutdown
+    bool told_leave = false;     // elastic: told to leave (scaled down)
   };
 
   void Handle(net::RpcCall call);
@@ -115,6 +137,18 @@ class Scheduler {
   void HandleHeartbeat(const net::RpcCall& call);
   void HandleBarrier(net::RpcCall call);
   void HandleDeregister(const net::RpcCall& call);
+
+  // Elastic mode (scheduler_elastic.cc).
+  void HandleSync(net::RpcCall call);
+  void HandleScale(const net::RpcCall& call);
+  // Takes worker `id` out of the membership (dead or left with an error);
+  // the next sync forms an epoch without it.
+  void DropWorker(int id, const std::string& why);
+  // Completes the pending sync once every member is waiting at it.
+  void MaybeCompleteSync();
+  void CompleteSync();
+  bool elastic() const { return options_.elastic.enabled; }
+  int max_members() const;
   void Tick(const std::atomic<bool>& stop);
 
   // Checks a registration against the job; returns the id of an identical
@@ -156,6 +190,17 @@ class Scheduler {
   size_t barrier_index_ = 0;          // the barrier workers gather at
   std::string barrier_name_;          // its name, set by the first arrival
   std::map<int, net::RpcCall> waiting_;  // node id -> deferred barrier call
+
+  // Elastic state (also touched only by the thread in Run).
+  std::unique_ptr<collective::StoreService> store_;  // rendezvous for Gloo
+  int64_t epoch_ = 0;                   // current membership epoch; 0 = none yet
+  std::vector<int> members_;            // node ids by rank in epoch_
+  std::vector<int> epoch_members_;      // members_ as epoch_ was formed
+  std::vector<int> join_order_;         // non-members waiting to join, by arrival
+  std::map<int, net::RpcCall> syncing_;  // node id -> deferred sync call
+  proto::JobPosition committed_;        // position of the last sync point
+  int target_workers_ = 0;              // set by num_workers, then ScaleRequests
+  std::vector<std::string> dropped_;    // "worker-2 (node 4): why", for errors
 };
 
 }  // namespace iak::scheduler

@@ -106,6 +106,34 @@ StatusOr<proto::BarrierResponse> SchedulerClient::Barrier(const std::string& nam
   return reply->header.barrier_response();
 }
 
+StatusOr<proto::SyncResponse> SchedulerClient::Sync(proto::SyncRequest request,
+                                                    Deadline deadline) {
+  if (control_ == nullptr || node_id_ < 0) {
+    return FailedPreconditionError(options_.name + ": Sync before Register");
+  }
+  request.set_node_id(node_id_);
+  proto::Envelope envelope;
+  *envelope.mutable_sync_request() = std::move(request);
+  auto reply = control_->Call(std::move(envelope), {}, deadline);
+  if (!reply.ok()) return reply.status().WithContext(options_.name + ": elastic sync");
+  return reply->header.sync_response();
+}
+
+StatusOr<proto::ScaleResponse> SchedulerClient::Scale(net::Transport* transport,
+                                                      const std::string& address,
+                                                      int num_workers, Deadline deadline) {
+  auto connection = transport->Connect(address);
+  if (!connection.ok()) return connection.status().WithContext("reaching the scheduler");
+  net::RpcClient rpc(std::move(connection).value(), "scale");
+  proto::Envelope envelope;
+  envelope.mutable_scale_request()->set_num_workers(num_workers);
+  auto reply = rpc.Call(std::move(envelope), {}, deadline);
+  if (!reply.ok()) {
+    return reply.status().WithContext("scaling the job of the scheduler at " + address);
+  }
+  return reply->header.scale_response();
+}
+
 Status SchedulerClient::Deregister(const std::string& error) {
   if (control_ == nullptr || node_id_ < 0) {
     return FailedPreconditionError(options_.name + ": Deregister before Register");

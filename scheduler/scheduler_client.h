@@ -50,6 +50,22 @@ class SchedulerClient {
   [[nodiscard]] StatusOr<proto::BarrierResponse> Barrier(const std::string& name,
                                                          Deadline deadline);
 
+  // Elastic jobs: waits at the next sync point (docs/elastic.md) until the
+  // scheduler forms the membership for the next segment, or `deadline`.
+  [[nodiscard]] StatusOr<proto::SyncResponse> Sync(proto::SyncRequest request, Deadline deadline);
+
+  // Stops heartbeating without deregistering, as a crashed process would:
+  // the scheduler declares this node dead after its heartbeat timeout.
+  // For fault-injection tests.
+  void Abandon() { StopHeartbeats(); }
+
+  // Asks the scheduler of a running elastic job at `address` for a new
+  // worker count (`iak scale`). InvalidArgument outside min..max workers,
+  // FailedPrecondition for a job that is not elastic.
+  [[nodiscard]] static StatusOr<proto::ScaleResponse> Scale(net::Transport* transport,
+                                                            const std::string& address,
+                                                            int num_workers, Deadline deadline);
+
   // Leaves the job. A non-empty `error` says why this node stops early; the
   // scheduler then fails the job with it instead of waiting for a timeout.
   [[nodiscard]] Status Deregister(const std::string& error = "");

@@ -1,0 +1,295 @@
+// The elastic half of the Scheduler (docs/elastic.md, "Sync protocol"):
+// membership epochs, sync points, joins, drops and scale requests.
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "scheduler/scheduler.h"
+
+namespace iak::scheduler {
+namespace {
+
+bool SamePosition(const proto::JobPosition& a, const proto::JobPosition& b) {
+  return a.SerializeAsString() == b.SerializeAsString();
+}
+
+std::string Describe(const proto::JobPosition& p) {
+  return "phase " + std::to_string(p.phase_index()) + " step " + std::to_string(p.phase_step()) +
+         " (global step " + std::to_string(p.global_step()) + ")";
+}
+
+}  // namespace
+
+int Scheduler::max_members() const {
+  return options_.elastic.max_workers > 0 ? options_.elastic.max_workers : options_.num_workers;
+}
+
+void Scheduler::HandleSync(net::RpcCall call) {
+  const proto::SyncRequest& request = call.request.sync_request();
+  if (!elastic()) {
+    ReplyError(call, FailedPreconditionError(call.request.sender() +
+                                             " sent a sync to a job that is not elastic; "
+                                             "set elastic.enabled in the job spec"));
+    return;
+  }
+  if (state_ == State::kFailed || state_ == State::kCancelled || state_ == State::kDone) {
+    ReplyError(call, outcome_.ok() ? FailedPreconditionError("the job is over") : outcome_);
+    return;
+  }
+  auto it = nodes_.find(request.node_id());
+  if (it == nodes_.end() || it->second.info.role() != proto::ROLE_WORKER || it->second.left) {
+    ReplyError(call, FailedPreconditionError(
+                         "node " + std::to_string(request.node_id()) + " (" +
+                         call.request.sender() +
+                         ") is not a live worker of this job (dropped or never registered); "
+                         "restart it to rejoin as a new worker"));
+    return;
+  }
+  Node& node = it->second;
+  node.last_seen = options_.clock->Now();
+  if (state_ == State::kFinished) {
+    proto::Envelope reply;
+    proto::SyncResponse* response = reply.mutable_sync_response();
+    response->set_action(proto::SyncResponse::ACTION_FINISH);
+    response->set_membership_epoch(epoch_);
+    response->set_rank(-1);
+    *response->mutable_position() = committed_;
+    Reply(call, std::move(reply));
+    return;
+  }
+  if (!request.failure().empty()) {
+    LOG(WARNING) << node.label << " reports a failed collective in epoch "
+                 << request.membership_epoch() << ": " << request.failure();
+  }
+  const bool member = std::find(members_.begin(), members_.end(), node.id) != members_.end();
+  if (!member &&
+      std::find(join_order_.begin(), join_order_.end(), node.id) == join_order_.end()) {
+    join_order_.push_back(node.id);
+    if (epoch_ > 0) LOG(INFO) << node.label << " asks to join; admitted at the next sync";
+  }
+  syncing_.erase(node.id);  // a retried sync replaces the old call
+  syncing_.emplace(node.id, std::move(call));
+  MaybeCompleteSync();
+}
+
+void Scheduler::HandleScale(const net::RpcCall& call) {
+  const int n = call.request.scale_request().num_workers();
+  if (!elastic()) {
+    ReplyError(call, FailedPreconditionError(
+                         "this job is not elastic: it cannot be scaled while it runs; "
+                         "submit it with elastic.enabled"));
+    return;
+  }
+  if (ShuttingDown() || state_ == State::kFinished) {
+    ReplyError(call, FailedPreconditionError("the job is over; nothing to scale"));
+    return;
+  }
+  if (n < options_.elastic.min_workers || n > max_members()) {
+    ReplyError(call, InvalidArgumentError(
+                         "cannot scale to " + std::to_string(n) + " workers: the job allows " +
+                         std::to_string(options_.elastic.min_workers) + ".." +
+                         std::to_string(max_members()) +
+                         " (elastic.min_workers..elastic.max_workers)"));
+    return;
+  }
+  const int previous = target_workers_;
+  target_workers_ = n;
+  LOG(INFO) << "scale request from " << call.request.sender() << ": " << previous << " -> " << n
+            << " workers; applied at the next sync";
+  proto::Envelope reply;
+  reply.mutable_scale_response()->set_previous_workers(previous);
+  reply.mutable_scale_response()->set_target_workers(n);
+  reply.mutable_scale_response()->set_membership_epoch(epoch_);
+  Reply(call, std::move(reply));
+  MaybeCompleteSync();
+}
+
+void Scheduler::DropWorker(int id, const std::string& why) {
+  Node& node = nodes_.at(id);
+  if (node.left) return;
+  node.left = true;
+  const bool member = std::find(members_.begin(), members_.end(), id) != members_.end();
+  members_.erase(std::remove(members_.begin(), members_.end(), id), members_.end());
+  join_order_.erase(std::remove(join_order_.begin(), join_order_.end(), id), join_order_.end());
+  auto waiting = syncing_.find(id);
+  if (waiting != syncing_.end()) {
+    ReplyError(waiting->second, UnavailableError(node.label + " was dropped from the job: " + why));
+    syncing_.erase(waiting);
+  }
+  if (options_.metrics != nullptr) options_.metrics->NodeLeft(node.info.name());
+  if (state_ != State::kRunning) return;
+  dropped_.push_back(node.label + ": " + why);
+  LOG(WARNING) << node.label << " dropped from epoch " << epoch_ << " (" << why << "); "
+               << members_.size() << " member(s) remain"
+               << (member ? "; the next sync forms an epoch without it" : "");
+}
+
+void Scheduler::MaybeCompleteSync() {
+  if (!elastic() || state_ != State::kRunning) return;
+  if (static_cast<int>(server_by_shard_.size()) < options_.num_servers * replicas()) return;
+  if (epoch_ == 0) {
+    // The first epoch forms once the initial workers are all waiting.
+    if (static_cast<int>(syncing_.size()) < target_workers_) return;
+  } else {
+    if (static_cast<int>(members_.size()) < options_.elastic.min_workers) {
+      std::string names;
+      for (const std::string& d : dropped_) names += (names.empty() ? "" : "; ") + d;
+      End(State::kFailed,
+          UnavailableError("elastic job: " + std::to_string(members_.size()) +
+                           " live worker(s) left, below elastic.min_workers=" +
+                           std::to_string(options_.elastic.min_workers) +
+                           "; dropped workers: " + names + "; the job is stopped"));
+      return;
+    }
+    for (int id : members_) {
+      if (syncing_.count(id) == 0) return;
+    }
+  }
+  CompleteSync();
+}
+
+void Scheduler::CompleteSync() {
+  // Where the members stand. Every member reports its position; when all
+  // agree and none failed, that is the new sync point; otherwise everyone
+  // rolls back to the last one (the failed segment is redone).
+  proto::JobPosition position = committed_;
+  bool restore = false;
+  std::string why;
+  for (size_t i = 0; i < members_.size(); ++i) {
+    const proto::SyncRequest& request = syncing_.at(members_[i]).request.sync_request();
+    if (!request.failure().empty()) {
+      restore = true;
+      why = nodes_.at(members_[i]).label + ": " + request.failure();
+    }
+    if (i == 0) {
+      position = request.position();
+    } else if (!SamePosition(request.position(), position)) {
+      restore = true;
+      why = "members report different positions";
+    }
+  }
+  if (restore) position = committed_;
+
+  // The next membership: the survivors in their order, the highest ranks
+  // told to leave when above the target, then joiners by arrival.
+  std::vector<int> next = members_;
+  std::vector<int> leaving;
+  while (static_cast<int>(next.size()) > target_workers_) {
+    leaving.push_back(next.back());
+    next.pop_back();
+  }
+  const bool had_state = !members_.empty();
+  std::vector<int> joining;
+  std::vector<int> candidates;
+  for (int id : join_order_) {
+    if (syncing_.count(id) != 0) candidates.push_back(id);
+  }
+  if (!had_state) {
+    // The first epoch: ranks follow the workers' rank hints where given.
+    std::stable_sort(candidates.begin(), candidates.end(), [this](int a, int b) {
+      return nodes_.at(a).info.rank() < nodes_.at(b).info.rank();
+    });
+  }
+  for (int id : candidates) {
+    if (static_cast<int>(next.size()) >= std::min(target_workers_, max_members())) break;
+    next.push_back(id);
+    joining.push_back(id);
+  }
+  if (static_cast<int>(next.size()) < options_.elastic.min_workers) {
+    End(State::kFailed, UnavailableError("elastic job: " + std::to_string(next.size()) +
+                                         " worker(s) for the next epoch, below "
+                                         "elastic.min_workers=" +
+                                         std::to_string(options_.elastic.min_workers)));
+    return;
+  }
+  // A new group (new epoch, new key prefix) when the members changed, or
+  // when the old group broke (a failed collective leaves it unusable).
+  const bool changed = next != epoch_members_ || restore;
+  if (changed) {
+    if (epoch_ > 0) store_->store()->ErasePrefix("epoch-" + std::to_string(epoch_) + "/");
+    ++epoch_;
+  }
+  const bool finished = position.phase_index() >= static_cast<int>(options_.plan.size());
+  if (options_.metrics != nullptr && !finished &&
+      (!had_state || position.phase_index() != committed_.phase_index())) {
+    options_.metrics->PhaseStarted(position.phase_index(),
+                                   options_.plan[position.phase_index()].phase());
+  }
+  std::string names;
+  for (int id : next) names += (names.empty() ? "" : ", ") + nodes_.at(id).info.name();
+  if (changed || restore) {
+    LOG(INFO) << "sync: epoch " << epoch_ << " = [" << names << "] at " << Describe(position)
+              << (restore ? "; rolled back to the last sync point (" + why + ")" : "")
+              << (joining.empty() || !had_state ? "" : "; " + std::to_string(joining.size()) +
+                                                           " joiner(s) receive the state");
+  }
+
+  proto::SyncResponse base;
+  base.set_membership_epoch(epoch_);
+  base.set_size(static_cast<int>(next.size()));
+  base.set_store_prefix("epoch-" + std::to_string(epoch_) + "/");
+  for (int id : next) base.add_members(nodes_.at(id).info.name());
+  *base.mutable_position() = position;
+  base.set_broadcast_state(had_state && !joining.empty());
+  for (const auto& [slot, id] : server_by_shard_) {
+    const Node& node = nodes_.at(id);
+    if (node.left) continue;
+    proto::ServerAddress* server = base.add_servers();
+    server->set_shard(node.info.shard());
+    server->set_replica(node.info.replica());
+    server->set_address(node.info.address());
+    server->set_name(node.info.name());
+  }
+  for (const proto::PhaseCommand& command : options_.plan) *base.add_plan() = command;
+  base.set_sync_every_steps(options_.elastic.sync_every_steps);
+  if (finished) {
+    base.set_action(proto::SyncResponse::ACTION_FINISH);
+    state_ = State::kFinished;
+    LOG(INFO) << "all " << options_.plan.size() << " phases done at global step "
+              << position.global_step() << "; workers finish";
+  }
+  for (size_t rank = 0; rank < next.size(); ++rank) {
+    const int id = next[rank];
+    const bool joiner = std::find(joining.begin(), joining.end(), id) != joining.end();
+    proto::Envelope reply;
+    proto::SyncResponse* response = reply.mutable_sync_response();
+    *response = base;
+    if (!finished) response->set_action(proto::SyncResponse::ACTION_TRAIN);
+    response->set_rank(static_cast<int>(rank));
+    response->set_restore(restore && !joiner);
+    response->set_receive_state(had_state && joiner);
+    Reply(syncing_.at(id), std::move(reply));
+    syncing_.erase(id);
+  }
+  for (int id : leaving) {
+    Node& node = nodes_.at(id);
+    node.told_leave = true;
+    LOG(INFO) << node.label << " told to leave (scaled to " << target_workers_ << ")";
+    proto::Envelope reply;
+    *reply.mutable_sync_response() = base;
+    reply.mutable_sync_response()->set_action(finished ? proto::SyncResponse::ACTION_FINISH
+                                                       : proto::SyncResponse::ACTION_LEAVE);
+    reply.mutable_sync_response()->set_rank(-1);
+    Reply(syncing_.at(id), std::move(reply));
+    syncing_.erase(id);
+  }
+  for (int id : joining) {
+    join_order_.erase(std::remove(join_order_.begin(), join_order_.end(), id), join_order_.end());
+  }
+  if (finished) {
+    // Joiners still waiting have nothing left to do.
+    for (auto& [id, call] : syncing_) {
+      proto::Envelope reply;
+      *reply.mutable_sync_response() = base;
+      reply.mutable_sync_response()->set_rank(-1);
+      Reply(call, std::move(reply));
+    }
+    syncing_.clear();
+    join_order_.clear();
+  }
+  members_ = next;
+  epoch_members_ = next;
+  committed_ = position;
+}
+
+}  // namespace iak::scheduler

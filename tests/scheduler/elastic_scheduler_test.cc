@@ -1,0 +1,224 @@
+// The scheduler's elastic mode (docs/elastic.md, "Sync protocol"): epochs,
+// sync points, joins, drops on silence (driven by a ManualClock), scale
+// requests and the minimum worker count. Workers are SchedulerClients on
+// threads over the in-process transport; no heartbeats are sent, so node
+// ages move only when the test advances the clock.
+#include <chrono>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "net/inproc_transport.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/scheduler_client.h"
+
+namespace iak::scheduler {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr auto kWait = std::chrono::seconds(10);  // only a hang hits it
+
+class ElasticSchedulerTest : public testing::Test {
+ protected:
+  void TearDown() override {
+    stop_ = true;
+    if (run_.valid()) run_.wait();
+  }
+
+  void Start(int workers, int min_workers, int max_workers) {
+    SchedulerOptions options;
+    options.listen_address = "inproc://elastic-scheduler";
+    options.num_servers = 0;
+    options.num_workers = workers;
+    options.heartbeat_interval = Duration(100);
+    options.heartbeat_timeout = Duration(1000);
+    options.clock = &clock_;
+    proto::PhaseCommand phase;
+    phase.set_phase(proto::PHASE_COMPRESSION);
+    phase.set_steps(8);
+    options.plan = {phase};
+    options.elastic.enabled = true;
+    options.elastic.min_workers = min_workers;
+    options.elastic.max_workers = max_workers;
+    options.elastic.sync_every_steps = 4;
+    scheduler_ = std::make_unique<Scheduler>(std::move(options), &transport_);
+    ASSERT_TRUE(scheduler_->Start().ok());
+    run_ = std::async(std::launch::async, [this] { return scheduler_->Run(stop_); });
+  }
+
+  // `rank` is the worker's rank hint for the first epoch (-1: none).
+  std::unique_ptr<SchedulerClient> Worker(const std::string& name, int rank = -1) {
+    SchedulerClientOptions options;
+    options.scheduler_address = scheduler_->address();
+    options.name = name;
+    auto client = std::make_unique<SchedulerClient>(&transport_, options);
+    proto::RegisterRequest request;
+    request.set_role(proto::ROLE_WORKER);
+    request.set_rank(rank);
+    EXPECT_TRUE(client->Register(request).ok());
+    return client;
+  }
+
+  static proto::JobPosition At(int64_t global_step) {
+    proto::JobPosition p;
+    p.set_phase_index(global_step >= 8 ? 1 : 0);
+    p.set_phase_step(global_step >= 8 ? 0 : global_step);
+    p.set_global_step(global_step);
+    return p;
+  }
+
+  // Sends a sync on its own thread (it waits for the others).
+  static std::future<StatusOr<proto::SyncResponse>> Sync(SchedulerClient* client, int64_t step,
+                                                         const std::string& failure = "") {
+    return std::async(std::launch::async, [client, step, failure] {
+      proto::SyncRequest request;
+      *request.mutable_position() = At(step);
+      request.set_failure(failure);
+      return client->Sync(request, Deadline::After(Duration(10000)));
+    });
+  }
+
+  static proto::SyncResponse Get(std::future<StatusOr<proto::SyncResponse>>* f) {
+    EXPECT_EQ(f->wait_for(kWait), std::future_status::ready);
+    StatusOr<proto::SyncResponse> r = f->get();
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : proto::SyncResponse();
+  }
+
+  net::InProcTransport transport_;
+  ManualClock clock_;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<Scheduler> scheduler_;
+  std::future<Status> run_;
+};
+
+TEST_F(ElasticSchedulerTest, EpochsFollowDropsJoinsAndScaleRequests) {
+  Start(3, 1, 4);
+  auto a = Worker("worker-a", 0);
+  auto b = Worker("worker-b", 1);
+  auto c = Worker("worker-c", 2);
+  auto fa = Sync(a.get(), 0), fb = Sync(b.get(), 0), fc = Sync(c.get(), 0);
+  proto::SyncResponse ra = Get(&fa), rb = Get(&fb), rc = Get(&fc);
+  EXPECT_EQ(ra.action(), proto::SyncResponse::ACTION_TRAIN);
+  EXPECT_EQ(ra.membership_epoch(), 1);
+  EXPECT_EQ(ra.store_prefix(), "epoch-1/");
+  EXPECT_EQ(ra.size(), 3);
+  EXPECT_THAT(ra.members(), ElementsAre("worker-a", "worker-b", "worker-c"));
+  EXPECT_EQ(ra.rank(), 0);  // the rank hints
+  EXPECT_EQ(rb.rank(), 1);
+  EXPECT_EQ(rc.rank(), 2);
+  EXPECT_EQ(ra.plan_size(), 1);
+  EXPECT_EQ(ra.sync_every_steps(), 4);
+  EXPECT_FALSE(ra.restore());
+
+  // worker-c goes silent; the others' collective fails and they report it.
+  clock_.Advance(Duration(600));
+  fa = Sync(a.get(), 2, "peer closed the connection");
+  fb = Sync(b.get(), 2, "peer closed the connection");
+  EXPECT_EQ(fa.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  clock_.Advance(Duration(500));  // c is 1.1 s silent, a and b 0.5 s
+  ra = Get(&fa);
+  rb = Get(&fb);
+  EXPECT_EQ(ra.membership_epoch(), 2);
+  EXPECT_EQ(ra.size(), 2);
+  EXPECT_TRUE(ra.restore());           // the failed segment is redone
+  EXPECT_EQ(ra.position().global_step(), 0);  // from the last sync point
+  EXPECT_THAT(ra.members(), ElementsAre("worker-a", "worker-b"));
+
+  // A new worker asks to join; it is admitted at the next sync and receives
+  // the state from rank 0.
+  auto d = Worker("worker-d");
+  auto fd = Sync(d.get(), 0);
+  EXPECT_EQ(fd.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  auto scaled = SchedulerClient::Scale(&transport_, scheduler_->address(), 3,
+                                       Deadline::After(Duration(5000)));
+  ASSERT_TRUE(scaled.ok()) << scaled.status();
+  EXPECT_EQ(scaled->previous_workers(), 3);
+  fa = Sync(a.get(), 4);
+  fb = Sync(b.get(), 4);
+  ra = Get(&fa);
+  rb = Get(&fb);
+  proto::SyncResponse rd = Get(&fd);
+  EXPECT_EQ(rd.membership_epoch(), 3);
+  EXPECT_EQ(rd.rank(), 2);
+  EXPECT_TRUE(rd.receive_state());
+  EXPECT_TRUE(ra.broadcast_state());
+  EXPECT_FALSE(ra.restore());
+  EXPECT_EQ(rd.position().global_step(), 4);
+
+  // Scale down to 1: the highest ranks leave cleanly at the next sync.
+  scaled = SchedulerClient::Scale(&transport_, scheduler_->address(), 1,
+                                  Deadline::After(Duration(5000)));
+  ASSERT_TRUE(scaled.ok()) << scaled.status();
+  auto out_of_range = SchedulerClient::Scale(&transport_, scheduler_->address(), 5,
+                                             Deadline::After(Duration(5000)));
+  EXPECT_EQ(out_of_range.status().code(), StatusCode::kInvalidArgument);
+  fa = Sync(a.get(), 6);
+  fb = Sync(b.get(), 6);
+  fd = Sync(d.get(), 6);
+  ra = Get(&fa);
+  rb = Get(&fb);
+  rd = Get(&fd);
+  EXPECT_EQ(ra.membership_epoch(), 4);
+  EXPECT_EQ(ra.size(), 1);
+  EXPECT_EQ(rb.action(), proto::SyncResponse::ACTION_LEAVE);
+  EXPECT_EQ(rd.action(), proto::SyncResponse::ACTION_LEAVE);
+  EXPECT_TRUE(b->Deregister().ok());
+  EXPECT_TRUE(d->Deregister().ok());
+
+  // The plan ends at global step 8: FINISH, and the job ends when a leaves.
+  fa = Sync(a.get(), 8);
+  ra = Get(&fa);
+  EXPECT_EQ(ra.action(), proto::SyncResponse::ACTION_FINISH);
+  EXPECT_TRUE(a->Deregister().ok());
+  ASSERT_EQ(run_.wait_for(kWait), std::future_status::ready);
+  Status result = run_.get();
+  EXPECT_TRUE(result.ok()) << result;
+}
+
+TEST_F(ElasticSchedulerTest, BelowMinWorkersFailsNamingTheDead) {
+  Start(3, 2, 3);
+  auto a = Worker("worker-a", 0);
+  auto b = Worker("worker-b", 1);
+  auto c = Worker("worker-c", 2);
+  auto fa = Sync(a.get(), 0), fb = Sync(b.get(), 0), fc = Sync(c.get(), 0);
+  Get(&fa);
+  Get(&fb);
+  Get(&fc);
+  EXPECT_TRUE(b->Deregister("worker-b crashed: out of memory").ok());
+  clock_.Advance(Duration(600));
+  fa = Sync(a.get(), 2, "peer closed the connection");
+  clock_.Advance(Duration(500));  // c is silent for 1.1 s: only a remains
+  StatusOr<proto::SyncResponse> r = fa.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("below elastic.min_workers=2"));
+  EXPECT_THAT(r.status().message(), HasSubstr("worker-b"));
+  EXPECT_THAT(r.status().message(), HasSubstr("out of memory"));
+  EXPECT_THAT(r.status().message(), HasSubstr("worker-c"));
+  EXPECT_THAT(r.status().message(), HasSubstr("no heartbeat"));
+  clock_.Advance(Duration(1000));  // the scheduler's drain period after a failure
+  ASSERT_EQ(run_.wait_for(kWait), std::future_status::ready);
+  EXPECT_EQ(run_.get().code(), StatusCode::kUnavailable);
+}
+
+TEST_F(ElasticSchedulerTest, BarriersAndBadScalesAreRefused) {
+  Start(1, 1, 2);
+  auto a = Worker("worker-a");
+  auto barrier = a->Barrier("start", Deadline::After(Duration(5000)));
+  EXPECT_EQ(barrier.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(barrier.status().message(), HasSubstr("elastic"));
+  auto zero = SchedulerClient::Scale(&transport_, scheduler_->address(), 0,
+                                     Deadline::After(Duration(5000)));
+  EXPECT_EQ(zero.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(zero.status().message(), HasSubstr("1..2"));
+}
+
+}  // namespace
+}  // namespace iak::scheduler
