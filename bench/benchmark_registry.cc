@@ -6,6 +6,7 @@ int RunStepBench(int argc, char** argv);  // step_bench.cc
 int RunPullBench(int argc, char** argv);  // pull_bench.cc
 int RunReadBench(int argc, char** argv);  // read_bench.cc
 int RunPredictBench(int argc, char** argv);  // predict_bench.cc
+int RunPushBench(int argc, char** argv);  // push_bench.cc
 
 // Add one line per benchmark; its `run` lives in its own file of bench/.
 const std::vector<Benchmark>& AllBenchmarks() {
@@ -14,6 +15,7 @@ const std::vector<Benchmark>& AllBenchmarks() {
       {"pull", "W1: embedding pull throughput from a PS, keys/s (--shards, --transport, --keys, --dtype)", &RunPullBench},
       {"read", "data pipeline: text vs binary-shard samples/s on the W2 shape (--read_bench_*)", &RunReadBench},
       {"predict", "domain-activated inference: mixed-domain batches vs each domain separately, samples/s (--predict_*)", &RunPredictBench},
+      {"push", "trainable PS: sparse gradient pushes (Adagrad/Adam) and pulls from a trainable server, keys/s (--push_*)", &RunPushBench},
   };
   return benchmarks;
 }
