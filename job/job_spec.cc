@@ -3,6 +3,7 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -95,6 +96,14 @@ void ApplyDefaults(proto::JobSpec* spec) {
   // plain bottleneck adapter (no Gaussian, no KL).
   if (spec->method().empty()) spec->set_method("iak");
   if (spec->method() == "plain") iak->set_plain_adapter(true);
+  // Elastic jobs (docs/elastic.md): membership between 1 and num_workers
+  // unless set, a sync point every 10 global steps.
+  if (spec->has_elastic() && spec->elastic().enabled()) {
+    proto::ElasticSpec* elastic = spec->mutable_elastic();
+    if (elastic->min_workers() == 0) elastic->set_min_workers(1);
+    if (elastic->max_workers() == 0) elastic->set_max_workers(std::max(1, spec->num_workers()));
+    if (elastic->sync_every_steps() == 0) elastic->set_sync_every_steps(10);
+  }
 }
 
 Status Validate(const proto::JobSpec& spec) {
@@ -165,6 +174,20 @@ Status Validate(const proto::JobSpec& spec) {
   if (spec.checkpoint().keep_last() < 0) {
     return bad("checkpoint.keep_last", std::to_string(spec.checkpoint().keep_last()),
                ">= 1 (0 = 3)");
+  }
+  if (spec.elastic().enabled()) {
+    const proto::ElasticSpec& e = spec.elastic();
+    if (e.min_workers() < 1 || e.min_workers() > spec.num_workers()) {
+      return bad("elastic.min_workers", std::to_string(e.min_workers()),
+                 "1..num_workers (" + std::to_string(spec.num_workers()) + ")");
+    }
+    if (e.max_workers() < spec.num_workers()) {
+      return bad("elastic.max_workers", std::to_string(e.max_workers()),
+                 ">= num_workers (" + std::to_string(spec.num_workers()) + ")");
+    }
+    if (e.sync_every_steps() < 1) {
+      return bad("elastic.sync_every_steps", std::to_string(e.sync_every_steps()), ">= 1");
+    }
   }
   IAK_RETURN_IF_ERROR(ValidateMethod(spec));
   return Status::Ok();
