@@ -35,6 +35,13 @@ constexpr const char* kMethods[] = {"iak", "plain", "frozen", "dense", "lora", "
 // domain, is checked by its worker, which knows the data.)
 Status ValidateMethod(const proto::JobSpec& spec) {
   if (spec.method().empty()) return Status::Ok();  // = "iak" (ApplyDefaults)
+  if (spec.method() == "lora" && (spec.lora().rank() < 1 || !(spec.lora().alpha() > 0))) {
+    return InvalidArgumentError("job spec field 'lora' = {rank: " +
+                                std::to_string(spec.lora().rank()) + ", alpha: " +
+                                std::to_string(spec.lora().alpha()) +
+                                "}: method \"lora\" needs rank >= 1 and alpha > 0 (defaults 4 "
+                                "and rank)");
+  }
   std::string names;
   for (const char* m : kMethods) {
     if (spec.method() == m) return Status::Ok();
@@ -96,6 +103,11 @@ void ApplyDefaults(proto::JobSpec* spec) {
   // plain bottleneck adapter (no Gaussian, no KL).
   if (spec->method().empty()) spec->set_method("iak");
   if (spec->method() == "plain") iak->set_plain_adapter(true);
+  if (spec->method() == "lora") {
+    proto::LoraSpec* lora = spec->mutable_lora();
+    if (lora->rank() == 0) lora->set_rank(4);
+    if (lora->alpha() == 0) lora->set_alpha(static_cast<float>(lora->rank()));
+  }
   // Elastic jobs (docs/elastic.md): membership between 1 and num_workers
   // unless set, a sync point every 10 global steps.
   if (spec->has_elastic() && spec->elastic().enabled()) {

@@ -194,6 +194,10 @@ Status MethodWorker::Train(scheduler::SchedulerClient* scheduler, const std::ato
         "; pre-train a model for this data");
   }
   const int num_domains = static_cast<int>(job.finetune_domains.size());
+  if (num_domains == 0) {
+    return FailedPreconditionError("the job's data has no fine-tuned domain; check "
+                                   "data.period_bounds and data.pretrain_periods");
+  }
   if (kind == Kind::kFull && num_domains != 1) {
     return FailedPreconditionError(
         "method \"full\" trains the shared embedding rows on the parameter servers, so a job "
@@ -251,6 +255,13 @@ Status MethodWorker::Train(scheduler::SchedulerClient* scheduler, const std::ato
   ps::PsClient ps(ps_options, transport_);
   IAK_RETURN_IF_ERROR(ps.Connect());
 
+  // LoRA's rank and alpha (JobSpec.lora; defaults 4 and the rank).
+  model::LoraConfig lora_config;
+  if (spec.lora().rank() > 0) lora_config.rank = spec.lora().rank();
+  lora_config.alpha = spec.lora().alpha() > 0 ? spec.lora().alpha()
+                                              : static_cast<float>(lora_config.rank);
+  if (kind == Kind::kLora) IAK_RETURN_IF_ERROR(model::ValidateLoraConfig(lora_config));
+
   // One model and one batcher per fine-tuned domain, initialised the same on
   // every rank so that averaged gradients keep them identical.
   std::vector<std::unique_ptr<DomainTrainer>> trainers;
@@ -259,7 +270,7 @@ Status MethodWorker::Train(scheduler::SchedulerClient* scheduler, const std::ato
     const int domain = job.finetune_domains[i];
     if (kind == Kind::kLora) {
       trainers.push_back(std::make_unique<LoraTrainer>(
-          base, model::LoraConfig(), spec.seed() + 1000003ULL * static_cast<uint64_t>(domain)));
+          base, lora_config, spec.seed() + 1000003ULL * static_cast<uint64_t>(domain)));
     } else {
       trainers.push_back(std::make_unique<DenseTrainer>(base));
     }

@@ -13,7 +13,8 @@
 //           scores the base model.
 //   dense   Adam on every dense parameter of a copy of the base model;
 //           gradients all-reduced. Writes <output_dir>/models/<domain>.dense.
-//   lora    LoRA (model/lora.h, rank 4, alpha 4) on every dense layer; the
+//   lora    LoRA (model/lora.h; JobSpec.lora rank, default 4, and alpha,
+//           default the rank) on every dense layer; the
 //           LoRA parameters' gradients all-reduced. Writes the merged dense
 //           weights to <output_dir>/models/<domain>.dense.
 //   full    "dense" plus the embedding rows: the gradient w.r.t. the pooled

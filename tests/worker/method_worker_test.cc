@@ -152,6 +152,11 @@ TEST_F(MethodWorkerTest, UnknownMethodIsAClearSpecErrorAndPlainMeansAPlainAdapte
                            "\"lora\"", "\"full\""}) {
     EXPECT_NE(bad.ToString().find(want), std::string::npos) << want << " in " << bad;
   }
+  proto::JobSpec lora = Spec("lora");
+  lora.mutable_lora()->set_rank(-1);
+  Status bad_rank = job::Validate(lora);
+  ASSERT_FALSE(bad_rank.ok());
+  EXPECT_NE(bad_rank.ToString().find("rank >= 1"), std::string::npos) << bad_rank;
   proto::JobSpec unset;
   job::ApplyDefaults(&unset);
   EXPECT_EQ(unset.method(), "iak");
@@ -201,7 +206,11 @@ TEST_F(MethodWorkerTest, DenseTrainsOneModelPerDomainIdenticalOnEveryWorker) {
 }
 
 TEST_F(MethodWorkerTest, LoraTrainsLowRankFactorsIdenticalOnEveryWorker) {
-  const proto::JobSpec spec = Spec("lora");
+  proto::JobSpec spec = Spec("lora");
+  EXPECT_EQ(spec.lora().rank(), 4);  // the defaults
+  EXPECT_EQ(spec.lora().alpha(), 4.0f);
+  spec.mutable_lora()->set_rank(2);
+  spec.mutable_lora()->set_alpha(2.0f);
   cluster::InProcClusterResult result = Run(spec);
   ASSERT_TRUE(result.Overall().ok()) << result.Overall();
   EXPECT_EQ(result.steps_done[0], 240);
@@ -212,7 +221,10 @@ TEST_F(MethodWorkerTest, LoraTrainsLowRankFactorsIdenticalOnEveryWorker) {
   for (size_t d = 0; d < 4; ++d) {
     EXPECT_EQ(result.method_params[0][d], result.method_params[1][d]) << "domain " << d;
     // Initialised as the workers do (B = 0), then trained: B moved.
-    model::LoraAdapter fresh(base.config(), model::LoraConfig());
+    model::LoraConfig config;
+    config.rank = 2;
+    config.alpha = 2.0f;
+    model::LoraAdapter fresh(base.config(), config);
     fresh.Init(spec.seed() + 1000003ULL * static_cast<uint64_t>(job->finetune_domains[d]));
     ASSERT_EQ(result.method_params[0][d].size(), fresh.num_params());
     EXPECT_NE(result.method_params[0][d], fresh.params()) << "domain " << d;
