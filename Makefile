@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps build demo test clean
+.PHONY: all deps build demo test clean results
 
 all: build
 
@@ -22,6 +22,10 @@ demo: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+# docs/results.md + docs/results.json: every method on MovieLens and synthetic data.
+results: build
+	bash tools/make_results.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

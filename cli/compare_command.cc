@@ -12,10 +12,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
+#include "data/synth.h"
 #include "job/job_spec.h"
 #include "worker/method_runner.h"
 #include "worker/pretrain_job.h"
@@ -48,6 +50,32 @@ DEFINE_string(compare_sweep_seeds, "1,2,3,4,5", "pre-training seeds of the key-d
 DEFINE_bool(compare_iak_grid, false,
             "also try IAK settings (learning rate x latent size x beta_c x compression share) "
             "on the last base model; the validation AUC picks the best");
+DEFINE_bool(compare_movielens, true, "compare on the MovieLens periods");
+DEFINE_bool(compare_synth, false,
+            "also compare on synthetic data: `iak data synth` with skewed domain sizes -> "
+            "pre-train a two-task (CTR + CVR) base on the first domains -> every method on the "
+            "later ones, plus fixed vs dynamic batches for the adapters");
+DEFINE_bool(compare_all, false,
+            "everything docs/results.md holds: MovieLens, the synthetic data, the IAK grid");
+DEFINE_int64(compare_synth_samples, 200000, "synthetic samples");
+DEFINE_int64(compare_synth_keys, 20000, "synthetic user + item ids");
+DEFINE_int32(compare_synth_domains, 12, "synthetic domains");
+DEFINE_double(compare_synth_skew, 2.5,
+              "synthetic domain sizes ~ 1/(d+1)^skew (the tail domains are deliberately small)");
+DEFINE_int32(compare_synth_pretrain_domains, 1, "the first N synthetic domains pre-train the base");
+DEFINE_string(compare_synth_seeds, "1,2,3",
+              "method seeds of the fixed-vs-dynamic batch comparison (means are shown)");
+DEFINE_bool(compare_dynamic_batches, true,
+            "plain adapter and IAK: per-domain batch and lr from the sample count "
+            "(worker/domain_plan.h)");
+DEFINE_int32(compare_min_batch, 32, "dynamic batches: the smallest per-domain batch");
+DEFINE_string(compare_batch_reference, "median",
+              "dynamic batches: n_ref of batch_d = B sqrt(n_d / n_ref): median or largest");
+DEFINE_int64(compare_cold_min_train, 200,
+             "a domain with fewer training samples gets no adapter of its own");
+DEFINE_int64(compare_cold_min_val_positives, 10,
+             "a domain with fewer validation positives gets no adapter of its own");
+DEFINE_int32(compare_network_workers, 2, "N of the computed network bytes per epoch");
 DEFINE_string(compare_markdown, "docs/results.md", "markdown results written here");
 DEFINE_string(compare_json, "docs/results.json", "JSON results written here");
 
@@ -244,6 +272,214 @@ StatusOr<std::string> IakGrid(const proto::JobSpec& spec, const std::string& mod
   return out.str();
 }
 
+struct Section {
+  std::string markdown;
+  std::string json;
+};
+
+// Per (setting, method, domain): validation and test CTR-AUC, summed over seeds.
+struct BatchCell {
+  double val = 0, test = 0;
+  int n = 0;
+  int batch = 0;
+  int64_t train = 0;
+  bool mode_shared_or_base = false;
+};
+
+// Fixed vs dynamic per-domain batches for the plain adapter and IAK on the
+// job of `spec`; settings are chosen by the mean validation AUC of the
+// domains whose dynamic batch is below the base batch ("small" domains).
+StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::string& model_dir,
+                                     const worker::MethodRunnerOptions& base_options) {
+  std::vector<double> seeds;
+  try {
+    seeds = ParseNumbers(FLAGS_compare_synth_seeds);
+  } catch (const std::exception&) {
+    return InvalidArgumentError("--compare_synth_seeds takes comma-separated numbers");
+  }
+  if (seeds.empty()) return InvalidArgumentError("--compare_synth_seeds names no seed");
+  struct Setting {
+    std::string name;
+    bool dynamic;
+    worker::BatchReference reference;
+    int min_batch;
+  };
+  const std::vector<Setting> settings{
+      {"fixed", false, worker::BatchReference::kMedian, base_options.batch_size},
+      {"median, B_min=32", true, worker::BatchReference::kMedian, 32},
+      {"largest, B_min=32", true, worker::BatchReference::kLargest, 32},
+      {"largest, B_min=16", true, worker::BatchReference::kLargest, 16}};
+  std::vector<std::string> domains;
+  std::map<std::string, BatchCell> cells;  // key: setting|method|domain
+  for (const Setting& setting : settings) {
+    for (double seed : seeds) {
+      worker::MethodRunnerOptions o = base_options;
+      o.methods = {worker::Method::kPlain, worker::Method::kIak};
+      o.dynamic_batches = setting.dynamic;
+      o.plan.min_batch = setting.min_batch;
+      o.plan.reference = setting.reference;
+      o.seed = static_cast<uint64_t>(seed);
+      IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
+                           worker::RunMethodsOnModelDir(data, model_dir, o));
+      for (const worker::MethodDomainResult& r : report.results) {
+        if (std::find(domains.begin(), domains.end(), r.domain) == domains.end()) {
+          domains.push_back(r.domain);
+        }
+        BatchCell& c = cells[setting.name + "|" + r.method + "|" + r.domain];
+        c.val += r.validation_auc;
+        c.test += r.test_auc;
+        c.batch = r.batch_size;
+        c.train = r.train_samples;
+        c.mode_shared_or_base = r.mode != "own";
+        ++c.n;
+      }
+      std::cerr << "fixed vs dynamic: " << setting.name << ", seed " << seed << " done\n";
+    }
+  }
+  // Small domains: own adapter, fewer training samples than the median one.
+  std::vector<int64_t> own_counts;
+  for (const std::string& d : domains) {
+    const BatchCell& c = cells["fixed|iak|" + d];
+    if (!c.mode_shared_or_base) own_counts.push_back(c.train);
+  }
+  std::sort(own_counts.begin(), own_counts.end());
+  std::vector<std::string> small;
+  for (const std::string& d : domains) {
+    const BatchCell& c = cells["fixed|iak|" + d];
+    if (!c.mode_shared_or_base && !own_counts.empty() &&
+        c.train < own_counts[own_counts.size() / 2]) {
+      small.push_back(d);
+    }
+  }
+  std::ostringstream out;
+  char line[256];
+  out << "\n### Fixed vs dynamic per-domain batches (plain adapter and IAK)\n\n"
+      << "Means over method seeds " << FLAGS_compare_synth_seeds
+      << ". Fixed: every domain batch " << base_options.batch_size
+      << " and the method's lr. Dynamic: batch_d = clamp(round(B sqrt(n_d / n_median)), B_min, "
+         "B), lr_d = lr sqrt(batch_d / B) with n_ref the median or the largest domain "
+         "(worker/domain_plan.h). Small domains = the own-adapter domains below the median "
+         "training count: "
+      << (small.empty() ? std::string("none") : "") ;
+  for (size_t i = 0; i < small.size(); ++i) out << (i ? ", " : "") << small[i];
+  out << ". Cold domains use the same fallback in every setting.\n\n"
+      << "| setting | method | mean val. AUC, small domains | mean test AUC, small domains | "
+         "mean test AUC, all domains |\n|---|---|---|---|---|\n";
+  std::map<std::string, double> small_val;
+  for (const Setting& setting : settings) {
+    for (const char* method : {"plain", "iak"}) {
+      double sv = 0, st = 0, at = 0;
+      for (const std::string& d : small) {
+        const BatchCell& c = cells[setting.name + "|" + method + "|" + d];
+        sv += c.val / c.n;
+        st += c.test / c.n;
+      }
+      for (const std::string& d : domains) {
+        const BatchCell& c = cells[setting.name + "|" + method + "|" + d];
+        at += c.test / c.n;
+      }
+      const double k = std::max<size_t>(small.size(), 1);
+      small_val[setting.name + "|" + method] = sv / k;
+      std::snprintf(line, sizeof(line), "| %s | %s | %.4f | %.4f | %.4f |\n",
+                    setting.name.c_str(), method, sv / k, st / k, at / domains.size());
+      out << line;
+    }
+  }
+  for (const char* method : {"plain", "iak"}) {
+    std::string best = settings.front().name;
+    for (const Setting& s : settings) {
+      if (small_val[s.name + "|" + method] > small_val[best + "|" + method]) best = s.name;
+    }
+    out << "\nValidation picks for " << method << ": " << best << ".";
+  }
+  std::string both = settings.front().name;
+  auto mean2 = [&](const std::string& n) {
+    return (small_val[n + "|plain"] + small_val[n + "|iak"]) / 2;
+  };
+  for (const Setting& s : settings) {
+    if (mean2(s.name) > mean2(both)) both = s.name;
+  }
+  out << "\nValidation picks for both (mean of the two methods' small-domain validation AUC): "
+      << both << ". The tables above use --compare_batch_reference="
+      << FLAGS_compare_batch_reference << " --compare_min_batch=" << FLAGS_compare_min_batch
+      << ".";
+  out << "\n\nPer small domain, IAK (test CTR-AUC, mean over seeds; batch in brackets):\n\n"
+      << "| domain | train samples |";
+  for (const Setting& s : settings) out << " " << s.name << " |";
+  out << "\n|---|---|";
+  for (size_t i = 0; i < settings.size(); ++i) out << "---|";
+  out << "\n";
+  for (const std::string& d : small) {
+    out << "| " << d << " | " << cells["fixed|iak|" + d].train << " |";
+    for (const Setting& s : settings) {
+      const BatchCell& c = cells[s.name + "|iak|" + d];
+      std::snprintf(line, sizeof(line), " %.4f (%d) |", c.test / c.n, c.batch);
+      out << line;
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+// `iak data synth` -> pre-train a two-task base on the first domains -> every
+// method on the later ones, then fixed vs dynamic batches.
+StatusOr<Section> SynthSection(const worker::MethodRunnerOptions& options) {
+  const std::string dir = FLAGS_compare_run_dir + "/synth";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return IoError("compare: cannot create " + dir + ": " + ec.message());
+  data::SynthOptions so;
+  so.out = dir + "/synth.csv";
+  so.samples = FLAGS_compare_synth_samples;
+  so.keys = FLAGS_compare_synth_keys;
+  so.domains = FLAGS_compare_synth_domains;
+  so.seed = FLAGS_compare_seed;
+  so.domain_size_skew = FLAGS_compare_synth_skew;
+  std::cerr << "writing synthetic data -> " << so.out << "\n";
+  IAK_ASSIGN_OR_RETURN(data::SynthReport synth, data::WriteSynthData(so));
+  proto::JobSpec spec;
+  spec.mutable_data()->set_schema_file(
+      std::filesystem::absolute("examples/synth.schema.pbtxt").string());
+  spec.mutable_data()->add_input_files(std::filesystem::absolute(so.out).string());
+  spec.mutable_data()->set_pretrain_periods(FLAGS_compare_synth_pretrain_domains);
+  job::ApplyDefaults(&spec);
+  worker::PretrainJobOptions pretrain;
+  pretrain.data = spec.data();
+  pretrain.model_dir = dir + "/model";
+  pretrain.overwrite = true;
+  pretrain.train.epochs = FLAGS_compare_pretrain_epochs;
+  pretrain.train.key_dropout = static_cast<float>(FLAGS_compare_key_dropout);
+  pretrain.train.seed = FLAGS_compare_seed;
+  pretrain.train.num_tasks = 2;
+  std::cerr << "pre-training the synthetic base (CTR + CVR) -> " << pretrain.model_dir << "\n";
+  IAK_ASSIGN_OR_RETURN(worker::PretrainJobResult pretrained, worker::RunPretrainJob(pretrain));
+  const auto start = std::chrono::steady_clock::now();
+  IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
+                       worker::RunMethodsOnModelDir(spec.data(), pretrain.model_dir, options));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::ostringstream md;
+  md << "\n## Synthetic multi-domain data (click + conversion)\n\n"
+     << "`iak data synth --samples=" << so.samples << " --keys=" << so.keys
+     << " --domains=" << so.domains << " --seed=" << so.seed
+     << " --domain_size_skew=" << so.domain_size_skew
+     << "` (docs/data.md: each domain has its own click/conversion bias and its own preference "
+        "shift over item categories, a function of the category field the adapter sees "
+        "through h). Domain sizes:";
+  for (const data::SynthDomainStats& d : synth.domains) md << " " << d.name << " " << d.samples;
+  md << ". The base (ESMM: CTR and CVR towers) is pre-trained on the first "
+     << FLAGS_compare_synth_pretrain_domains << " domain(s) (" << pretrained.samples
+     << " samples, " << FLAGS_compare_pretrain_epochs
+     << " epochs, key dropout " << FLAGS_compare_key_dropout
+     << "); every method is then trained per later domain (comparison "
+     << static_cast<int>(seconds) << " s).\n\n"
+     << report.ToMarkdown() << W3Verdict(report);
+  IAK_ASSIGN_OR_RETURN(std::string batches,
+                       FixedVsDynamic(spec.data(), pretrain.model_dir, options));
+  md << batches;
+  return Section{md.str(), report.ToJson()};
+}
+
 std::string CommandLine(int argc, char** argv) {
   std::string line = "iak compare";
   std::vector<gflags::CommandLineFlagInfo> flags;
@@ -282,12 +518,29 @@ int RunCompare(int argc, char** argv) {
   options.beta_compression = static_cast<float>(FLAGS_compare_beta_c);
   options.beta_matching = static_cast<float>(FLAGS_compare_beta_m);
   options.compression_fraction = FLAGS_compare_compression_fraction;
+  options.dynamic_batches = FLAGS_compare_dynamic_batches;
+  options.plan.min_batch = FLAGS_compare_min_batch;
+  if (FLAGS_compare_batch_reference != "median" && FLAGS_compare_batch_reference != "largest") {
+    return ReportError("compare", InvalidArgumentError("--compare_batch_reference must be "
+                                                       "median or largest, not '" +
+                                                       FLAGS_compare_batch_reference + "'"));
+  }
+  options.plan.reference = FLAGS_compare_batch_reference == "largest"
+                               ? worker::BatchReference::kLargest
+                               : worker::BatchReference::kMedian;
+  options.plan.min_train_samples = FLAGS_compare_cold_min_train;
+  options.plan.min_validation_positives = FLAGS_compare_cold_min_val_positives;
+  options.network_workers = FLAGS_compare_network_workers;
+  const bool movielens = FLAGS_compare_movielens || FLAGS_compare_all;
+  const bool synthetic = FLAGS_compare_synth || FLAGS_compare_all;
+  const bool grid = FLAGS_compare_iak_grid || FLAGS_compare_all;
+  const auto total_start = std::chrono::steady_clock::now();
 
   // The sweep (if asked) picks a key-dropout rate on the validation split; the
   // full comparison then runs before (--compare_key_dropout) and after it.
   SweepResult sweep;
   std::vector<double> rates{FLAGS_compare_key_dropout};
-  if (!FLAGS_compare_dropout_sweep.empty() && FLAGS_compare_model_dir.empty()) {
+  if (movielens && !FLAGS_compare_dropout_sweep.empty() && FLAGS_compare_model_dir.empty()) {
     StatusOr<SweepResult> swept = DropoutSweep(spec, options);
     if (!swept.ok()) return ReportError("compare", swept.status());
     sweep = *swept;
@@ -296,13 +549,28 @@ int RunCompare(int argc, char** argv) {
 
   std::ostringstream md, json, out;
   md << "# Results: fine-tuning methods on the same data\n\n"
-     << "Generated by `" << CommandLine(argc, argv) << "`.\n\n"
-     << "Data: MovieLens ml-latest-small, one domain per later rating period; each domain's "
-        "samples split by time into train / validation / test. Every method trains one model "
-        "per domain for the same number of epochs with the same batch size and seed, single "
-        "process, embeddings read locally from the model directory. The test AUC reported is "
-        "the one of the epoch with the best validation AUC.\n";
+     << "Generated by `" << CommandLine(argc, argv) << "` (`make results` runs "
+        "tools/make_results.sh, which calls it).\n\n"
+     << "Every method trains one model per domain for the same number of epochs with the same "
+        "seed, single process, embeddings read locally from the model directory; each domain's "
+        "samples are split by time into train / validation / test. The test AUC reported is "
+        "the one of the epoch with the best validation AUC; the test split chooses nothing. "
+        "Full FT, dense-only and LoRA use one batch size for every domain; the plain adapter "
+        "and IAK use per-domain batches and learning rates (worker/domain_plan.h: batch_d = "
+        "clamp(round(B sqrt(n_d / n_median)), B_min, B), lr_d = lr sqrt(batch_d / B); B = "
+     << options.batch_size << ", B_min = " << options.plan.min_batch
+     << "; a domain with fewer than " << options.plan.min_train_samples
+     << " training samples or " << options.plan.min_validation_positives
+     << " validation positives falls back to a shared adapter of the cold domains or the base "
+        "model). Wall time is measured on this machine (2 shared cores); network bytes are "
+        "computed from the batches, not measured.\n";
   json << "{\n\"runs\": [\n";
+  if (movielens) {
+    md << "\n# MovieLens ml-latest-small\n\nOne domain per later rating period; label = "
+          "rating >= 4; no conversions, so CTR-AUC only.\n";
+  } else {
+    rates.clear();
+  }
   for (size_t i = 0; i < rates.size(); ++i) {
     std::string model_dir = FLAGS_compare_model_dir;
     std::ostringstream note;
@@ -343,15 +611,27 @@ int RunCompare(int argc, char** argv) {
     json << "{\"key_dropout\": " << rates[i] << ", \"report\": " << report->ToJson() << "}"
          << (i + 1 < rates.size() ? "," : "") << "\n";
   }
-  if (FLAGS_compare_iak_grid) {
+  if (grid && movielens) {
     const std::string last_model =
         FLAGS_compare_model_dir.empty() ? FLAGS_compare_run_dir + "/model" : FLAGS_compare_model_dir;
     StatusOr<std::string> grid = IakGrid(spec, last_model, options);
     if (!grid.ok()) return ReportError("compare", grid.status());
     md << *grid;
   }
-  json << "],\n\"key_dropout_sweep\": " << (sweep.json.empty() ? "[]" : sweep.json) << "\n}\n";
+  json << "],\n\"key_dropout_sweep\": " << (sweep.json.empty() ? "[]" : sweep.json);
   md << sweep.markdown;
+  if (synthetic) {
+    StatusOr<Section> synth = SynthSection(options);
+    if (!synth.ok()) return ReportError("compare", synth.status());
+    md << "\n# Synthetic data\n" << synth->markdown;
+    json << ",\n\"synthetic\": " << synth->json;
+  }
+  json << "\n}\n";
+  md << "\n(All of the above: "
+     << static_cast<int>(std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                       total_start)
+                             .count())
+     << " s on this machine.)\n";
   std::ofstream(FLAGS_compare_markdown) << md.str();
   std::ofstream(FLAGS_compare_json) << json.str();
   std::cout << out.str() << "\nwritten: " << FLAGS_compare_markdown << ", " << FLAGS_compare_json

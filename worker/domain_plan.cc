@@ -70,8 +70,12 @@ StatusOr<DomainPlan> PlanDomains(const std::vector<DomainCounts>& domains,
       warm_counts.push_back(d.train_samples);
     }
   }
-  const double median = warm_counts.empty() ? static_cast<double>(cold_train)
-                                            : Median(warm_counts);
+  double median = static_cast<double>(cold_train);  // n_ref
+  if (!warm_counts.empty()) {
+    median = o.reference == BatchReference::kLargest
+                 ? static_cast<double>(*std::max_element(warm_counts.begin(), warm_counts.end()))
+                 : Median(warm_counts);
+  }
   const bool shared_ok =
       cold_train >= o.min_train_samples && cold_positives >= o.min_validation_positives;
   if (shared_ok && cold_train > 0) {

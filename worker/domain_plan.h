@@ -3,19 +3,20 @@
 // "dynamic batch-aware training"; docs/results.md shows its effect).
 //
 // The rule, with B = base batch, n_d = training samples of domain d and
-// n_med = the median n_d over the domains that get their own adapter:
+// n_ref = the median n_d over the domains that get their own adapter
+// (reference kMedian) or the largest such n_d (kLargest):
 //
-//   batch_d = clamp(round(B * sqrt(n_d / n_med)), B_min, B)
+//   batch_d = clamp(round(B * sqrt(n_d / n_ref)), B_min, B)
 //   lr_d    = lr * sqrt(batch_d / B)
 //
 // Why: at a fixed batch a small domain gets few optimizer steps per epoch
 // (n_d / B), so its adapter barely moves in the epochs a big domain needs.
 // Shrinking the batch with sqrt(n_d) gives a small domain more steps
-// (sqrt(n_d * n_med) / B) without making it as many as a big domain's; the
+// (sqrt(n_d * n_ref) / B) without making it as many as a big domain's; the
 // learning rate follows the square-root scaling rule for Adam (noise of the
 // gradient estimate grows as 1/sqrt(batch), so the step shrinks with it).
-// Domains at or above the median keep B and lr: the rule never enlarges a
-// batch, so big domains train exactly as with a fixed batch.
+// Domains at or above n_ref keep B and lr: the rule never enlarges a batch,
+// so big domains train exactly as with a fixed batch.
 //
 // Cold domains: a domain with fewer than min_train_samples training samples,
 // or fewer than min_validation_positives positives in its validation split
@@ -41,8 +42,11 @@
 
 namespace iak::worker {
 
+enum class BatchReference { kMedian, kLargest };
+
 struct DomainPlanOptions {
   bool dynamic = true;
+  BatchReference reference = BatchReference::kMedian;
   int base_batch = 256;  // B
   int min_batch = 32;    // B_min
   int64_t min_train_samples = 200;

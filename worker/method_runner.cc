@@ -18,6 +18,7 @@
 #include "model/fine_tune_step.h"
 #include "model/loss.h"
 #include "model/metrics.h"
+#include "model/parallel_step.h"
 #include "worker/local_lookup.h"
 
 namespace iak::worker {
@@ -57,6 +58,9 @@ class Trainer {
   virtual int64_t AllReducedFloats(int epoch) const { (void)epoch; return TrainableParams(); }
   // Full fine-tuning pushes a gradient row per pulled key.
   virtual bool PushesRows() const { return false; }
+  // Whether a cluster worker pulls rows in `epoch` (not after the
+  // frozen-prefix cache has h of every sample).
+  virtual bool PullsInEpoch(int epoch) const { (void)epoch; return true; }
 };
 
 class TrainerBase : public Trainer {
@@ -306,16 +310,30 @@ class AdapterTrainer : public TrainerBase {
   }
   void TrainBatch(const uint32_t* ids, int batch, int epoch) override {
     Labels(ids, batch);
-    model::PoolBatch(data_, ids, batch, base_.config().embedding_dim, rows_, buf_.x.data());
     const bool plain = iak_.config().plain_adapter;
     const bool matching = !plain && epoch >= compression_epochs_;
     const float beta = plain ? 0.0f
                        : matching ? options_.beta_matching
                                   : options_.beta_compression;
+    const model::IakPhase phase =
+        matching ? model::IakPhase::kMatching : model::IakPhase::kCompression;
+    const float* conversion = data_.has_conversion() ? buf_.conversion.data() : nullptr;
     adam_->set_lr(matching ? lr_ / 2 : lr_);
-    step_.Run(base_, &iak_, matching ? model::IakPhase::kMatching : model::IakPhase::kCompression,
-              beta, buf_.x.data(), batch, buf_.click.data(),
-              data_.has_conversion() ? buf_.conversion.data() : nullptr, &rng_);
+    if (options_.prefix_cache) {
+      CachedH(ids, batch);
+      const float* eps = nullptr;
+      if (!plain) {
+        eps_.resize(static_cast<size_t>(batch) * iak_.config().latent_dim);
+        model::IakModule::DrawEps(batch, iak_.config().latent_dim, &rng_, eps_.data());
+        eps = eps_.data();
+      }
+      par_.RunOnH(base_, &iak_, phase, beta, h_batch_.data(), batch, buf_.click.data(),
+                  conversion, eps);
+    } else {
+      model::PoolBatch(data_, ids, batch, base_.config().embedding_dim, rows_, buf_.x.data());
+      step_.Run(base_, &iak_, phase, beta, buf_.x.data(), batch, buf_.click.data(), conversion,
+                &rng_);
+    }
     if (matching) {
       adam_->Step(iak_.mutable_params(), iak_.grads().data(), {iak_.decoder_param_range()});
     } else {
@@ -325,6 +343,7 @@ class AdapterTrainer : public TrainerBase {
   void Predict(const uint32_t* ids, int n, float* p, float* q) override {
     PredictWith(base_, &iak_, rows_, ids, n, p, q);
   }
+  bool PullsInEpoch(int epoch) const override { return !options_.prefix_cache || epoch == 0; }
   int64_t AllReducedFloats(int epoch) const override {
     const bool matching = !iak_.config().plain_adapter && epoch >= compression_epochs_;
     return static_cast<int64_t>(matching ? iak_.decoder_param_range().size()
@@ -336,8 +355,42 @@ class AdapterTrainer : public TrainerBase {
   }
 
  private:
+  // h of the frozen bottom for ids[0..batch) into h_batch_: computed (pool +
+  // bottom) the first time a sample is seen, then read back (exact: the
+  // embeddings and the bottom are frozen; worker/frozen_prefix_cache.h).
+  void CachedH(const uint32_t* ids, int batch) {
+    const int width = base_.config().h_dim();
+    if (slot_.empty()) slot_.assign(data_.size(), -1);
+    miss_.clear();
+    for (int r = 0; r < batch; ++r) {
+      if (slot_[ids[r]] < 0) miss_.push_back(ids[r]);
+    }
+    if (!miss_.empty()) {
+      const int n = static_cast<int>(miss_.size());
+      buf_.Resize(base_.config(), n);
+      model::PoolBatch(data_, miss_.data(), n, base_.config().embedding_dim, rows_,
+                       buf_.x.data());
+      h_miss_.resize(static_cast<size_t>(n) * width);
+      par_.ForwardBottom(base_, buf_.x.data(), n, h_miss_.data());
+      for (int i = 0; i < n; ++i) {
+        slot_[miss_[i]] = static_cast<int64_t>(h_rows_.size() / width);
+        h_rows_.insert(h_rows_.end(), h_miss_.begin() + static_cast<size_t>(i) * width,
+                       h_miss_.begin() + static_cast<size_t>(i + 1) * width);
+      }
+    }
+    h_batch_.resize(static_cast<size_t>(batch) * width);
+    for (int r = 0; r < batch; ++r) {
+      std::copy_n(h_rows_.begin() + slot_[ids[r]] * width, width,
+                  h_batch_.begin() + static_cast<size_t>(r) * width);
+    }
+  }
+
   model::IakModule iak_;
   const MethodRunnerOptions& options_;
+  model::ParallelFineTuneStep par_{1};
+  std::vector<int64_t> slot_;
+  std::vector<uint32_t> miss_;
+  std::vector<float> h_rows_, h_miss_, h_batch_, eps_;
   int compression_epochs_;
   float lr_;
   std::mt19937_64 rng_;
@@ -426,7 +479,7 @@ TrainOutcome TrainAndSelect(Trainer* trainer, const data::Dataset& data,
               unique.insert(keys, keys + count);
             }
           }
-          pulled_rows += static_cast<int64_t>(unique.size());
+          if (trainer->PullsInEpoch(epoch - 1)) pulled_rows += static_cast<int64_t>(unique.size());
         }
         allreduced_floats += trainer->AllReducedFloats(epoch - 1);
       }

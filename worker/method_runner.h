@@ -34,7 +34,8 @@
 // move per epoch, COMPUTED (not measured) from the actual batches: each
 // worker takes a strided share of every batch and pulls the rows of its
 // share's unique keys (8-byte key + dim x 4-byte row each); full fine-tuning
-// pushes a gradient row for each of them too; every step ring-all-reduces the
+// pushes a gradient row for each of them too (adapters with the prefix cache
+// pull in their first epoch only); every step ring-all-reduces the
 // trainable dense/adapter parameters updated in that step
 // (2(N-1)/N x params x 4 bytes per worker, times N workers). Checkpoint
 // size = trainable values + optimizer state.
@@ -88,6 +89,11 @@ struct MethodRunnerOptions {
   bool cold_domain_fallback = true;  // false: every domain its own adapter
   DomainPlanOptions plan;
   int network_workers = 2;  // N of the computed network bytes
+  // Plain adapter and IAK: keep h of the frozen bottom per training sample
+  // after its first epoch (the frozen-prefix cache, exact because everything
+  // below the adapter is frozen), so epochs 2+ skip pooling, the bottom and
+  // (on a cluster) the pulls.
+  bool prefix_cache = true;
 };
 
 struct MethodDomainResult {

@@ -90,6 +90,19 @@ TEST(DomainPlanTest, FixedModeKeepsTheBaseBatchButStillFallsBack) {
   EXPECT_EQ(plan->domains[2].mode, DomainMode::kBaseModel);
 }
 
+// Reference = the largest warm domain (10000): b gets round(256 * 0.5) = 128,
+// lr sqrt(1/2); c gets round(256 * 0.2) = 51.2 -> 51.
+TEST(DomainPlanTest, LargestReferenceShrinksEveryOtherDomain) {
+  DomainPlanOptions o = Options();
+  o.reference = BatchReference::kLargest;
+  StatusOr<DomainPlan> plan = PlanDomains({{"a", 10000, 100}, {"b", 2500, 50}, {"c", 400, 20}}, o);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->domains[0].batch_size, 256);
+  EXPECT_EQ(plan->domains[1].batch_size, 128);
+  EXPECT_DOUBLE_EQ(plan->domains[1].lr_scale, std::sqrt(0.5));
+  EXPECT_EQ(plan->domains[2].batch_size, 51);
+}
+
 TEST(DomainPlanTest, BadOptionsAreRefused) {
   DomainPlanOptions o = Options();
   o.min_batch = 512;
