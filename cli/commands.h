@@ -24,6 +24,7 @@ int RunCompare(int argc, char** argv);
 int RunExport(int argc, char** argv);
 int RunPredict(int argc, char** argv);
 int RunDataSynth(int argc, char** argv);  // `iak data synth`
+int RunScale(int argc, char** argv);      // `iak scale`
 
 }  // namespace iak::cli
 

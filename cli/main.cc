@@ -69,6 +69,9 @@ const Subcommand kSubcommands[] = {
      "score mixed-domain samples (--input=test|validation|train|FILE) with every domain's "
      "adapter loaded, each sample through its own; --out=scores.csv",
      iak::cli::RunPredict},
+    {"scale", "scale_command.cc",
+     "change the worker count of a running elastic job: `iak scale <job> --workers=N`",
+     iak::cli::RunScale},
     {"bench", "bench/", "run a benchmark (`iak bench` lists them); prints figures and a JSON line",
      iak::cli::RunBench},
 };
