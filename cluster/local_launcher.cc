@@ -98,8 +98,14 @@ struct JobRun {
 StatusOr<ChildProcess*> StartWorker(const LocalLaunchOptions& options,
                                     const std::string& scheduler_address, bool resume,
                                     int index, ProcessGroup* group) {
-  std::vector<std::string> argv = {options.iak_binary, "worker", "--job=" + options.job_spec_path,
-                                    "--scheduler=" + scheduler_address};
+  // The index orders the first membership epoch (a hint; the scheduler
+  // assigns ranks); Gloo listens where the other workers reach this host.
+  std::vector<std::string> argv = {options.iak_binary,
+                                    "worker",
+                                    "--job=" + options.job_spec_path,
+                                    "--scheduler=" + scheduler_address,
+                                    "--rank_hint=" + std::to_string(index),
+                                    "--gloo_hostname=" + options.advertise_host};
   if (resume) argv.push_back("--resume");
   argv.insert(argv.end(), options.worker_args.begin(), options.worker_args.end());
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> worker,
