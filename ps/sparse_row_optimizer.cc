@@ -1,10 +1,13 @@
 #include "ps/sparse_row_optimizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <utility>
 
 #include <glog/logging.h>
+
+#include "common/keys.h"
 
 namespace iak::ps {
 
@@ -25,11 +28,64 @@ SparseRowOptimizer::SparseRowOptimizer(int dim, RowOptimizerOptions options, Bas
   CHECK(base_ != nullptr);
 }
 
+namespace {
+
+inline uint64_t IndexHash(uint64_t key) { return Mix64(key ^ 0x9e3779b97f4a7c15ULL); }
+
+}  // namespace
+
+uint32_t SparseRowOptimizer::FindSlot(uint64_t key) const {
+  if (index_keys_.empty()) return kNoSlot;
+  const size_t mask = index_keys_.size() - 1;
+  for (size_t i = IndexHash(key) & mask;; i = (i + 1) & mask) {
+    const uint32_t slot = index_slots_[i];
+    if (slot == kNoSlot || index_keys_[i] == key) return slot;
+  }
+}
+
+void SparseRowOptimizer::Grow() {
+  const size_t capacity = index_keys_.empty() ? 1024 : index_keys_.size() * 2;
+  index_keys_.assign(capacity, 0);
+  index_slots_.assign(capacity, kNoSlot);
+  const size_t mask = capacity - 1;
+  for (uint32_t slot = 0; slot < keys_.size(); ++slot) {
+    size_t i = IndexHash(keys_[slot]) & mask;
+    while (index_slots_[i] != kNoSlot) i = (i + 1) & mask;
+    index_keys_[i] = keys_[slot];
+    index_slots_[i] = slot;
+  }
+}
+
+uint32_t SparseRowOptimizer::AddSlot(uint64_t key, const float* start, bool created) {
+  const auto slot = static_cast<uint32_t>(keys_.size());
+  keys_.push_back(key);
+  if (keys_.size() * 2 > index_keys_.size()) {
+    Grow();  // re-inserts every key, this one included
+  } else {
+    const size_t mask = index_keys_.size() - 1;
+    size_t i = IndexHash(key) & mask;
+    while (index_slots_[i] != kNoSlot) i = (i + 1) & mask;
+    index_keys_[i] = key;
+    index_slots_[i] = slot;
+  }
+  created_.push_back(created);
+  if (created) ++num_created_;
+  values_.insert(values_.end(), start, start + dim_);
+  state1_.resize(values_.size(), 0.0f);
+  if (options_.kind == RowOptimizerKind::kAdam) {
+    state2_.resize(values_.size(), 0.0f);
+    steps_.push_back(0);
+  }
+  seen_epoch_.push_back(0);
+  push_position_.push_back(0);
+  return slot;
+}
+
 const float* SparseRowOptimizer::Find(uint64_t key, bool* created) const {
-  auto it = slot_of_.find(key);
-  if (it == slot_of_.end()) return nullptr;
-  if (created != nullptr) *created = created_[it->second];
-  return values_.data() + size_t{it->second} * dim_;
+  const uint32_t slot = FindSlot(key);
+  if (slot == kNoSlot) return nullptr;
+  if (created != nullptr) *created = created_[slot];
+  return values_.data() + size_t{slot} * dim_;
 }
 
 void SparseRowOptimizer::ForEach(
@@ -41,7 +97,8 @@ void SparseRowOptimizer::ForEach(
 
 uint64_t SparseRowOptimizer::bytes() const {
   return (values_.size() + state1_.size() + state2_.size()) * sizeof(float) +
-         steps_.size() * sizeof(uint32_t) + keys_.size() * (sizeof(uint64_t) * 3);
+         steps_.size() * sizeof(uint32_t) + keys_.size() * (sizeof(uint64_t) + 9) +
+         index_keys_.size() * (sizeof(uint64_t) + sizeof(uint32_t));
 }
 
 StatusOr<uint64_t> SparseRowOptimizer::Apply(const uint64_t* keys, size_t n, const float* grads,
@@ -57,52 +114,47 @@ StatusOr<uint64_t> SparseRowOptimizer::Apply(const uint64_t* keys, size_t n, con
       }
     }
   }
-  // Sum duplicates, keeping first-occurrence order.
-  push_index_.clear();
-  summed_.clear();
-  std::vector<uint64_t> distinct;
-  distinct.reserve(n);
-  for (size_t i = 0; i < n; ++i) {
-    auto [it, inserted] = push_index_.emplace(keys[i], static_cast<uint32_t>(distinct.size()));
-    const float* g = grads + i * dim;
-    if (inserted) {
-      distinct.push_back(keys[i]);
-      summed_.insert(summed_.end(), g, g + dim);
-    } else {
-      float* sum = summed_.data() + size_t{it->second} * dim;
-      for (size_t d = 0; d < dim; ++d) sum[d] += g[d];
-    }
-  }
-  // Rows entering the overlay start from the snapshot (read in one batch).
+  // Rows entering the overlay start from the snapshot, read in one batch
+  // before any row changes (a failed read applies nothing).
   std::vector<uint64_t> fresh;
-  for (uint64_t key : distinct) {
-    if (slot_of_.count(key) == 0) fresh.push_back(key);
+  for (size_t i = 0; i < n; ++i) {
+    if (FindSlot(keys[i]) == kNoSlot) fresh.push_back(keys[i]);
   }
   uint64_t created_now = 0;
   if (!fresh.empty()) {
+    std::sort(fresh.begin(), fresh.end());
+    fresh.erase(std::unique(fresh.begin(), fresh.end()), fresh.end());
     std::vector<float> start(fresh.size() * dim, 0.0f);
     std::vector<bool> present(fresh.size(), false);
     IAK_RETURN_IF_ERROR(base_(fresh.data(), fresh.size(), start.data(), &present));
     for (size_t i = 0; i < fresh.size(); ++i) {
-      const auto slot = static_cast<uint32_t>(keys_.size());
-      slot_of_.emplace(fresh[i], slot);
-      keys_.push_back(fresh[i]);
-      created_.push_back(!present[i]);
+      AddSlot(fresh[i], start.data() + i * dim, !present[i]);
       if (!present[i]) ++created_now;
-      values_.insert(values_.end(), start.data() + i * dim, start.data() + (i + 1) * dim);
-      state1_.resize(values_.size(), 0.0f);
-      if (options_.kind == RowOptimizerKind::kAdam) {
-        state2_.resize(values_.size(), 0.0f);
-        steps_.push_back(0);
-      }
     }
-    num_created_ += created_now;
   }
-  for (size_t j = 0; j < distinct.size(); ++j) {
-    Step(slot_of_.at(distinct[j]), summed_.data() + j * dim);
+  // Sum duplicates (first-occurrence order), then one step per distinct row.
+  if (++epoch_ == 0) {  // wrapped: forget every mark
+    std::fill(seen_epoch_.begin(), seen_epoch_.end(), 0u);
+    epoch_ = 1;
   }
+  distinct_.clear();
+  summed_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t slot = FindSlot(keys[i]);
+    const float* g = grads + i * dim;
+    if (seen_epoch_[slot] != epoch_) {
+      seen_epoch_[slot] = epoch_;
+      push_position_[slot] = static_cast<uint32_t>(distinct_.size());
+      distinct_.push_back(slot);
+      summed_.insert(summed_.end(), g, g + dim);
+    } else {
+      float* sum = summed_.data() + size_t{push_position_[slot]} * dim;
+      for (size_t d = 0; d < dim; ++d) sum[d] += g[d];
+    }
+  }
+  for (size_t j = 0; j < distinct_.size(); ++j) Step(distinct_[j], summed_.data() + j * dim);
   if (created != nullptr) *created = created_now;
-  return static_cast<uint64_t>(distinct.size());
+  return static_cast<uint64_t>(distinct_.size());
 }
 
 void SparseRowOptimizer::Step(uint32_t slot, const float* g) {

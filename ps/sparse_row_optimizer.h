@@ -26,7 +26,6 @@
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -80,12 +79,18 @@ class SparseRowOptimizer {
   uint64_t bytes() const;
 
  private:
+  static constexpr uint32_t kNoSlot = 0xffffffffu;
+  // The overlay index: open addressing, linear probing, at most half full.
+  uint32_t FindSlot(uint64_t key) const;
+  uint32_t AddSlot(uint64_t key, const float* start, bool created);
+  void Grow();
   void Step(uint32_t slot, const float* g);
 
   int dim_;
   RowOptimizerOptions options_;
   BaseReader base_;
-  std::unordered_map<uint64_t, uint32_t> slot_of_;
+  std::vector<uint64_t> index_keys_;   // capacity (power of two)
+  std::vector<uint32_t> index_slots_;  // kNoSlot = empty
   std::vector<uint64_t> keys_;    // per slot
   std::vector<bool> created_;     // per slot: absent from the snapshot
   std::vector<float> values_;     // slots * dim
@@ -93,8 +98,12 @@ class SparseRowOptimizer {
   std::vector<float> state2_;     // adam: v
   std::vector<uint32_t> steps_;   // adam: t
   size_t num_created_ = 0;
-  // Per-Apply scratch.
-  std::unordered_map<uint64_t, uint32_t> push_index_;
+  // Per-Apply scratch: a slot seen in push number `epoch_` has
+  // seen_epoch_[slot] == epoch_ and its summed gradient at push_position_[slot].
+  uint32_t epoch_ = 0;
+  std::vector<uint32_t> seen_epoch_;
+  std::vector<uint32_t> push_position_;
+  std::vector<uint32_t> distinct_;  // slots, in first-occurrence order
   std::vector<float> summed_;
 };
 

@@ -23,6 +23,18 @@ TrainableShard::TrainableShard(const embedding::EmbeddingShard* base, std::strin
 Status TrainableShard::ReadBase(const uint64_t* keys, size_t n, float* out,
                                 std::vector<bool>* present) const {
   const int dim = base_->dim();
+  if (base_->in_memory()) {
+    for (size_t i = 0; i < n; ++i) {
+      const char* row = base_->FindEncoded(keys[i]);
+      (*present)[i] = row != nullptr;
+      if (row != nullptr) {
+        embedding::DecodeRows(row, 1, dim, base_->dtype(), out + i * dim);
+      } else {
+        std::memset(out + i * dim, 0, sizeof(float) * dim);
+      }
+    }
+    return Status::Ok();
+  }
   std::string encoded(base_->row_bytes(), '\0');
   for (size_t i = 0; i < n; ++i) {
     // One key at a time: the only per-key presence a RocksDB-served shard
