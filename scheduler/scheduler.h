@@ -93,6 +93,10 @@ struct SchedulerOptions {
   ElasticOptions elastic;
 };
 
+// The elastic options of a job spec (defaults applied): disabled unless
+// spec.elastic.enabled. Every launcher of a scheduler passes them on.
+ElasticOptions ElasticOptionsFor(const proto::JobSpec& spec);
+
 class Scheduler {
  public:
   // `transport` is not owned and must outlive the scheduler.

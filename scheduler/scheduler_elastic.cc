@@ -20,6 +20,16 @@ std::string Describe(const proto::JobPosition& p) {
 
 }  // namespace
 
+ElasticOptions ElasticOptionsFor(const proto::JobSpec& spec) {
+  ElasticOptions options;
+  if (!spec.elastic().enabled()) return options;
+  options.enabled = true;
+  options.min_workers = spec.elastic().min_workers();
+  options.max_workers = spec.elastic().max_workers();
+  options.sync_every_steps = spec.elastic().sync_every_steps();
+  return options;
+}
+
 int Scheduler::max_members() const {
   return options_.elastic.max_workers > 0 ? options_.elastic.max_workers : options_.num_workers;
 }

@@ -181,6 +181,15 @@ Status MethodWorker::Train(scheduler::SchedulerClient* scheduler, const std::ato
   const int rank = communicator_->rank();
   const int world = communicator_->size();
   IAK_ASSIGN_OR_RETURN(const Kind kind, KindOf(spec.method()));
+  if (spec.has_elastic() && spec.elastic().enabled()) {
+    return FailedPreconditionError(
+        "method \"" + spec.method() + "\" does not support elastic membership (elastic.enabled); "
+        "only iak and plain do: turn elastic off or use one of them");
+  }
+  if (spec.checkpoint().resume() && rank == 0) {
+    LOG(WARNING) << options_.name << ": method " << spec.method()
+                 << " writes no checkpoints; --resume is ignored and the job starts afresh";
+  }
 
   IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,

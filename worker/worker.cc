@@ -28,51 +28,10 @@
 #include "worker/frozen_prefix_cache.h"
 #include "worker/job_data.h"
 #include "worker/row_source.h"
+#include "worker/training_setup.h"
 
 namespace iak::worker {
 namespace {
-
-const char* PhaseName(proto::Phase phase) {
-  switch (phase) {
-    case proto::PHASE_COMPRESSION: return "compression";
-    case proto::PHASE_MATCHING: return "matching";
-    case proto::PHASE_FINISHED: return "finished";
-    default: return "unspecified";
-  }
-}
-
-model::IakConfig IakConfigFor(const proto::IakSpec& spec, int h_dim) {
-  model::IakConfig config;
-  config.input_dim = h_dim;
-  config.latent_dim = spec.latent_dim();
-  config.encoder_hidden.assign(spec.encoder_hidden().begin(), spec.encoder_hidden().end());
-  config.decoder_hidden.assign(spec.decoder_hidden().begin(), spec.decoder_hidden().end());
-  config.plain_adapter = spec.plain_adapter();
-  return config;
-}
-
-// The frozen-prefix cache the spec asks for, or null when it is off. AUTO
-// turns it on: a worker only ever trains adapters above a frozen base, where
-// the cache is exact.
-StatusOr<std::unique_ptr<FrozenPrefixCache>> MakeFrozenPrefixCache(const proto::JobSpec& spec,
-                                                                   int h_dim, size_t num_samples,
-                                                                   int rank) {
-  const proto::FrozenPrefixCacheSpec& cache_spec = spec.frozen_prefix_cache();
-  if (cache_spec.mode() == proto::FrozenPrefixCacheSpec::MODE_OFF) {
-    return std::unique_ptr<FrozenPrefixCache>();
-  }
-  FrozenPrefixCacheOptions options;
-  options.width = h_dim;
-  options.num_samples = num_samples;
-  const int64_t budget_mb = cache_spec.memory_budget_mb() > 0 ? cache_spec.memory_budget_mb() : 1024;
-  options.memory_budget_bytes = static_cast<size_t>(budget_mb) << 20;
-  const std::string dir = cache_spec.spill_dir().empty() ? spec.output_dir() : cache_spec.spill_dir();
-  if (dir != "-" && !dir.empty()) {
-    options.spill_path = dir + "/frozen-prefix-cache-" + std::to_string(rank) + "-" +
-                         std::to_string(::getpid()) + ".bin";
-  }
-  return FrozenPrefixCache::Create(options);
-}
 
 // Pulls through `inner`, except while `skipping`: then every row is zero and
 // nothing goes over the network. A resumed worker replays the batches before
@@ -142,7 +101,10 @@ Status RestoreCheckpoint(const LoadedCheckpoint& loaded, const std::vector<std::
 Worker::Worker(WorkerOptions options, net::Transport* transport,
                collective::Communicator* communicator)
     : options_(std::move(options)), transport_(transport), communicator_(communicator) {
-  if (options_.name.empty()) options_.name = "worker-" + std::to_string(communicator_->rank());
+  if (options_.name.empty()) {
+    options_.name = "worker-" + std::to_string(communicator_ != nullptr ? communicator_->rank()
+                                                                        : options_.rank_hint);
+  }
 }
 
 Status Worker::Run(const std::atomic<bool>& stop) {
@@ -152,7 +114,11 @@ Status Worker::Run(const std::atomic<bool>& stop) {
   scheduler::SchedulerClient sched(transport_, sched_options);
   proto::RegisterRequest registration;
   registration.set_role(proto::ROLE_WORKER);
-  registration.set_rank(communicator_->rank());
+  const bool elastic = options_.spec.elastic().enabled();
+  if (!elastic && communicator_ == nullptr) {
+    return InvalidArgumentError(options_.name + ": a static job needs a communicator");
+  }
+  registration.set_rank(elastic ? options_.rank_hint : communicator_->rank());
   registration.set_pid(static_cast<int>(::getpid()));
   IAK_RETURN_IF_ERROR(sched.Register(registration).status());
   sched.StartHeartbeats([this](proto::Heartbeat* beat) {
@@ -162,13 +128,41 @@ Status Worker::Run(const std::atomic<bool>& stop) {
     beat->set_pull_latency_ms(pull_monitor_.mean_pull_ms.load());
     beat->set_cache_hit_rate(pull_monitor_.cache_hit_rate.load());
   });
-  Status trained = Train(&sched, stop);
+  bool abandoned = false;
+  Status trained = elastic ? TrainElastic(&sched, stop, &abandoned) : Train(&sched, stop);
+  if (abandoned) return trained;  // a simulated crash: no goodbye
   // Leaving with the error fails the job at once, naming the cause, instead
   // of letting the others wait for this worker until a timeout.
   Status left = sched.Deregister(trained.ok() ? "" : trained.ToString());
   if (!trained.ok()) return trained;
   if (!left.ok()) LOG(WARNING) << options_.name << ": " << left;
   return Status::Ok();
+}
+
+Status Worker::TrainElastic(scheduler::SchedulerClient* scheduler,
+                            const std::atomic<bool>& stop, bool* abandoned) {
+  ElasticTrainerOptions options;
+  options.spec = options_.spec;
+  options.name = options_.name;
+  options.scheduler_address = options_.scheduler_address;
+  options.compute_threads = options_.compute_threads;
+  options.progress_every = options_.progress_every;
+  options.gloo_hostname = options_.gloo_hostname;
+  options.abandon_at_step = options_.abandon_at_step;
+  ElasticCounters counters;
+  counters.steps_done = &steps_done_;
+  counters.samples_done = &samples_done_;
+  counters.last_loss = &last_loss_;
+  counters.pull_monitor = &pull_monitor_;
+  ElasticTrainer trainer(std::move(options), transport_, scheduler, counters);
+  Status trained = trainer.Run(stop);
+  adapters_ = std::move(trainer.adapters());
+  domain_names_ = trainer.domain_names();
+  final_global_step_ = trainer.final_global_step();
+  left_by_scale_ = trainer.left();
+  recoveries_ = trainer.recoveries();
+  *abandoned = trainer.abandoned();
+  return trained;
 }
 
 Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bool>& stop) {
@@ -178,39 +172,17 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   const int rank = communicator_->rank();
   const int world = communicator_->size();
 
-  IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
-  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
-                       embedding::LoadModelDirectory(spec.model_dir()));
-  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
+  IAK_ASSIGN_OR_RETURN(TrainingInputs inputs, LoadTrainingInputs(spec));
+  const JobData& job = inputs.job;
+  const model::BaseModel& base = *inputs.base;
   const int dim = base.config().embedding_dim;
-  if (base.config().num_fields != job.dataset.num_fields()) {
-    return FailedPreconditionError(
-        "the model in " + spec.model_dir() + " has " + std::to_string(base.config().num_fields) +
-        " fields but the data has " + std::to_string(job.dataset.num_fields()) +
-        "; pre-train a model for this data");
-  }
 
   const Duration barrier_timeout(timeouts.barrier_timeout_ms());
   IAK_ASSIGN_OR_RETURN(proto::BarrierResponse start,
                        sched.Barrier("start", Deadline::After(barrier_timeout)));
 
-  std::set<int> shards;
-  for (const proto::ServerAddress& server : start.servers()) shards.insert(server.shard());
-  if (static_cast<int>(shards.size()) != model_dir.manifest.num_shards()) {
-    return FailedPreconditionError(
-        "the job serves " + std::to_string(shards.size()) + " shard(s) but " +
-        spec.model_dir() + " has " + std::to_string(model_dir.manifest.num_shards()) +
-        "; set num_servers to the shard count");
-  }
-  ps::PsClientOptions ps_options;
-  ps_options.servers.assign(start.servers().begin(), start.servers().end());
-  // Workers start their rotation over a shard's replicas at different ones.
-  ps_options.replica_offset = static_cast<uint64_t>(rank);
-  ps_options.cache_bytes = static_cast<uint64_t>(spec.row_cache_bytes());
-  ps_options.snapshot_id = model_dir.manifest.snapshot_id();
-  ps_options.dim = dim;
-  ps_options.pull_timeout = Duration(timeouts.pull_timeout_ms());
-  ps_options.name = options_.name;
+  IAK_ASSIGN_OR_RETURN(ps::PsClientOptions ps_options,
+                       PsOptionsFor(spec, inputs, start.servers(), rank, options_.name));
   ps::PsClient ps(ps_options, transport_);
   IAK_RETURN_IF_ERROR(ps.Connect());
 
@@ -218,16 +190,11 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   // way on every rank so that averaged gradients keep them identical.
   const int num_domains = static_cast<int>(job.finetune_domains.size());
   const model::IakConfig iak_config = IakConfigFor(spec.iak(), base.config().h_dim());
-  adapters_.clear();
-  domain_names_.clear();
   std::vector<model::Adam> optimizers;
+  InitAdapters(spec, inputs, &adapters_, &domain_names_, &optimizers);
   std::vector<std::unique_ptr<data::Batcher>> batchers;
   for (int i = 0; i < num_domains; ++i) {
     const int domain = job.finetune_domains[i];
-    domain_names_.push_back(job.dataset.domain_names[domain]);
-    adapters_.emplace_back(iak_config);
-    adapters_.back().Init(spec.seed() + 1000003ULL * static_cast<uint64_t>(domain));
-    optimizers.emplace_back(adapters_.back().num_params(), model::AdamOptions());
     data::BatcherOptions batch_options;
     batch_options.batch_size = static_cast<size_t>(spec.batch_size());
     batch_options.seed = spec.seed() + 7919ULL * static_cast<uint64_t>(domain) + rank;
@@ -430,41 +397,18 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
       CHECK_EQ(d, static_cast<int>(global_step % num_domains)) << "pipeline out of step";
       model::IakModule& adapter = adapters_[d];
       const int n = batch->size();
-      adapter.ZeroGrads();
-      model::StepStats stats;
-      if (n > 0) {
-        const float* h_ptr = batch->h.data();
-        if (!batch->from_cache) {
-          h.resize(static_cast<size_t>(n) * base.config().h_dim());
-          step.ForwardBottom(base, batch->x.data(), n, h.data());
-          if (cache != nullptr) {
-            IAK_RETURN_IF_ERROR(cache->Put(batch->ids.data(), n, h.data())
-                                    .WithContext(options_.name + " step " + std::to_string(s)));
-          }
-          h_ptr = h.data();
-        }
-        stats = step.RunOnH(base, &adapter, phase, command.beta(), h_ptr, n, batch->click.data(),
-                            dataset.has_conversion() ? batch->conversion.data() : nullptr,
-                            batch->eps.data());
+      StatusOr<model::StepStats> computed = ComputeAdapterGrads(
+          base, &step, cache.get(), dataset, *batch, phase, command.beta(), &adapter, &h);
+      if (!computed.ok()) {
+        return computed.status().WithContext(options_.name + " step " + std::to_string(s));
       }
+      const model::StepStats stats = *computed;
       pipeline->Release(batch);
       advance_cursors(consumed_batches++);
-      // A rank with no samples for this domain still joins the all-reduce,
-      // contributing zero gradients.
-      IAK_RETURN_IF_ERROR(communicator_
-                              ->AllReduceMean(adapter.mutable_grads(),
-                                              adapter.num_params(),
-                                              Deadline::After(collective_timeout))
+      IAK_RETURN_IF_ERROR(AverageAndStep(communicator_, command,
+                                         Deadline::After(collective_timeout), &adapter,
+                                         &optimizers[d])
                               .WithContext(options_.name + " all-reduce"));
-      model::Adam& adam = optimizers[d];
-      adam.set_lr(command.learning_rate());
-      if (matching) {
-        // Knowledge matching: the encoder is frozen, only the decoder moves.
-        adam.Step(adapter.mutable_params(), adapter.grads().data(),
-                  {adapter.decoder_param_range()});
-      } else {
-        adam.Step(adapter.mutable_params(), adapter.grads().data());
-      }
       steps_done_.fetch_add(1);
       samples_done_.fetch_add(n);
       if (every_n > 0 && (global_step + 1) % every_n == 0) {

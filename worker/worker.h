@@ -16,6 +16,12 @@
 // replays its data pipeline to it without pulling or training, and continues
 // from that phase and step.
 //
+// Elastic jobs (spec.elastic.enabled, docs/elastic.md): the worker takes no
+// communicator; it registers with a rank hint, gets its rank per membership
+// epoch from the scheduler's sync replies and trains through an
+// ElasticTrainer (Gloo groups re-formed per epoch, global data cursors,
+// recovery from a dead peer at the last sync point).
+//
 // Every wait is bounded (pull, all-reduce, barrier); a dead peer ends Run
 // with an error naming it.
 //
@@ -33,6 +39,7 @@
 #include "net/transport.h"
 #include "proto/iak.pb.h"
 #include "scheduler/scheduler_client.h"
+#include "worker/elastic_trainer.h"
 #include "worker/row_source.h"
 
 namespace iak::worker {
@@ -47,11 +54,19 @@ struct WorkerOptions {
   // With more than one, the worker sets BLAS to one thread per call
   // (process-wide). Default 2: the cores of one small machine.
   int compute_threads = 2;
+  // Elastic jobs: this worker's rank hint for the first epoch (-1 = none) and
+  // the address its Gloo transport binds and publishes.
+  int rank_hint = -1;
+  std::string gloo_hostname = "127.0.0.1";
+  // Fault injection for tests (elastic jobs): abandon the job at this global
+  // step like a killed process (ElasticTrainerOptions::abandon_at_step).
+  int64_t abandon_at_step = -1;
 };
 
 class Worker {
  public:
-  // `transport` and `communicator` must outlive the worker.
+  // `transport` and `communicator` must outlive the worker. `communicator`
+  // is null for an elastic job (the worker forms its own groups).
   Worker(WorkerOptions options, net::Transport* transport,
          collective::Communicator* communicator);
 
@@ -65,10 +80,19 @@ class Worker {
   int64_t steps_done() const { return steps_done_.load(); }
   // Mean training loss of the last logged window.
   double last_loss() const { return last_loss_.load(); }
+  // Elastic jobs: the job's global step when this worker finished or left,
+  // whether it was told to leave, and the failures it recovered from.
+  int64_t final_global_step() const { return final_global_step_; }
+  bool left_by_scale() const { return left_by_scale_; }
+  const std::vector<ElasticRecovery>& recoveries() const { return recoveries_; }
 
  private:
   // Everything after registration: load, train every phase, write adapters.
   Status Train(scheduler::SchedulerClient* scheduler, const std::atomic<bool>& stop);
+  // An elastic job's training (ElasticTrainer); *abandoned when it stopped
+  // through fault injection (then it must not deregister).
+  Status TrainElastic(scheduler::SchedulerClient* scheduler, const std::atomic<bool>& stop,
+                      bool* abandoned);
 
   WorkerOptions options_;
   net::Transport* transport_;
@@ -80,6 +104,9 @@ class Worker {
   std::atomic<double> last_loss_{0.0};
   // Pull latency and cache hit rate, for the heartbeats (and /metrics).
   PullMonitor pull_monitor_;
+  int64_t final_global_step_ = 0;
+  bool left_by_scale_ = false;
+  std::vector<ElasticRecovery> recoveries_;
 };
 
 }  // namespace iak::worker

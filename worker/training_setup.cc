@@ -1,0 +1,145 @@
+#include "worker/training_setup.h"
+
+#include <unistd.h>
+
+#include <set>
+#include <utility>
+
+namespace iak::worker {
+
+const char* PhaseName(proto::Phase phase) {
+  switch (phase) {
+    case proto::PHASE_COMPRESSION: return "compression";
+    case proto::PHASE_MATCHING: return "matching";
+    case proto::PHASE_FINISHED: return "finished";
+    default: return "unspecified";
+  }
+}
+
+StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec) {
+  TrainingInputs inputs;
+  IAK_ASSIGN_OR_RETURN(inputs.job, LoadJobData(spec.data()));
+  IAK_ASSIGN_OR_RETURN(inputs.model_dir, embedding::LoadModelDirectory(spec.model_dir()));
+  IAK_ASSIGN_OR_RETURN(model::BaseModel base,
+                       model::BaseModel::Deserialize(inputs.model_dir.dense_blob));
+  inputs.base = std::make_unique<model::BaseModel>(std::move(base));
+  if (inputs.base->config().num_fields != inputs.job.dataset.num_fields()) {
+    return FailedPreconditionError(
+        "the model in " + spec.model_dir() + " has " +
+        std::to_string(inputs.base->config().num_fields) + " fields but the data has " +
+        std::to_string(inputs.job.dataset.num_fields()) + "; pre-train a model for this data");
+  }
+  return inputs;
+}
+
+StatusOr<ps::PsClientOptions> PsOptionsFor(
+    const proto::JobSpec& spec, const TrainingInputs& inputs,
+    const google::protobuf::RepeatedPtrField<proto::ServerAddress>& servers, int rank,
+    const std::string& name) {
+  std::set<int> shards;
+  for (const proto::ServerAddress& server : servers) shards.insert(server.shard());
+  if (static_cast<int>(shards.size()) != inputs.model_dir.manifest.num_shards()) {
+    return FailedPreconditionError(
+        "the job serves " + std::to_string(shards.size()) + " shard(s) but " +
+        spec.model_dir() + " has " + std::to_string(inputs.model_dir.manifest.num_shards()) +
+        "; set num_servers to the shard count");
+  }
+  ps::PsClientOptions options;
+  options.servers.assign(servers.begin(), servers.end());
+  // Workers start their rotation over a shard's replicas at different ones.
+  options.replica_offset = static_cast<uint64_t>(rank);
+  options.cache_bytes = static_cast<uint64_t>(spec.row_cache_bytes());
+  options.snapshot_id = inputs.model_dir.manifest.snapshot_id();
+  options.dim = inputs.base->config().embedding_dim;
+  options.pull_timeout = Duration(spec.timeouts().pull_timeout_ms());
+  options.name = name;
+  return options;
+}
+
+model::IakConfig IakConfigFor(const proto::IakSpec& spec, int h_dim) {
+  model::IakConfig config;
+  config.input_dim = h_dim;
+  config.latent_dim = spec.latent_dim();
+  config.encoder_hidden.assign(spec.encoder_hidden().begin(), spec.encoder_hidden().end());
+  config.decoder_hidden.assign(spec.decoder_hidden().begin(), spec.decoder_hidden().end());
+  config.plain_adapter = spec.plain_adapter();
+  return config;
+}
+
+void InitAdapters(const proto::JobSpec& spec, const TrainingInputs& inputs,
+                  std::vector<model::IakModule>* adapters, std::vector<std::string>* names,
+                  std::vector<model::Adam>* optimizers) {
+  const model::IakConfig config = IakConfigFor(spec.iak(), inputs.base->config().h_dim());
+  adapters->clear();
+  names->clear();
+  optimizers->clear();
+  for (int domain : inputs.job.finetune_domains) {
+    names->push_back(inputs.job.dataset.domain_names[domain]);
+    adapters->emplace_back(config);
+    adapters->back().Init(spec.seed() + 1000003ULL * static_cast<uint64_t>(domain));
+    optimizers->emplace_back(adapters->back().num_params(), model::AdamOptions());
+  }
+}
+
+// AUTO turns the cache on: a worker only ever trains adapters above a frozen
+// base, where the cache is exact.
+StatusOr<std::unique_ptr<FrozenPrefixCache>> MakeFrozenPrefixCache(const proto::JobSpec& spec,
+                                                                   int h_dim, size_t num_samples,
+                                                                   int instance) {
+  const proto::FrozenPrefixCacheSpec& cache_spec = spec.frozen_prefix_cache();
+  if (cache_spec.mode() == proto::FrozenPrefixCacheSpec::MODE_OFF) {
+    return std::unique_ptr<FrozenPrefixCache>();
+  }
+  FrozenPrefixCacheOptions options;
+  options.width = h_dim;
+  options.num_samples = num_samples;
+  const int64_t budget_mb = cache_spec.memory_budget_mb() > 0 ? cache_spec.memory_budget_mb() : 1024;
+  options.memory_budget_bytes = static_cast<size_t>(budget_mb) << 20;
+  const std::string dir = cache_spec.spill_dir().empty() ? spec.output_dir() : cache_spec.spill_dir();
+  if (dir != "-" && !dir.empty()) {
+    options.spill_path = dir + "/frozen-prefix-cache-" + std::to_string(instance) + "-" +
+                         std::to_string(::getpid()) + ".bin";
+  }
+  return FrozenPrefixCache::Create(options);
+}
+
+StatusOr<model::StepStats> ComputeAdapterGrads(const model::BaseModel& base,
+                                               model::ParallelFineTuneStep* step,
+                                               FrozenPrefixCache* cache,
+                                               const data::Dataset& dataset,
+                                               const PreparedBatch& batch, model::IakPhase phase,
+                                               float beta, model::IakModule* adapter,
+                                               std::vector<float>* h) {
+  adapter->ZeroGrads();
+  const int n = batch.size();
+  if (n == 0) return model::StepStats();
+  const float* h_ptr = batch.h.data();
+  if (!batch.from_cache) {
+    h->resize(static_cast<size_t>(n) * base.config().h_dim());
+    step->ForwardBottom(base, batch.x.data(), n, h->data());
+    if (cache != nullptr) IAK_RETURN_IF_ERROR(cache->Put(batch.ids.data(), n, h->data()));
+    h_ptr = h->data();
+  }
+  return step->RunOnH(base, adapter, phase, beta, h_ptr, n, batch.click.data(),
+                      dataset.has_conversion() ? batch.conversion.data() : nullptr,
+                      batch.eps.data());
+}
+
+Status AverageAndStep(collective::Communicator* communicator, const proto::PhaseCommand& command,
+                      Deadline deadline, model::IakModule* adapter, model::Adam* adam) {
+  // A rank with no samples for this domain still joins the all-reduce,
+  // contributing zero gradients.
+  IAK_RETURN_IF_ERROR(
+      communicator->AllReduceMean(adapter->mutable_grads(), adapter->num_params(), deadline));
+  adam->set_lr(command.learning_rate());
+  if (command.phase() == proto::PHASE_MATCHING) {
+    // Knowledge matching: the encoder is frozen, only the decoder moves.
+    adam->Step(adapter->mutable_params(), adapter->grads().data(),
+               {adapter->decoder_param_range()});
+  } else {
+    adam->Step(adapter->mutable_params(), adapter->grads().data());
+  }
+  return Status::Ok();
+}
+
+}  // namespace iak::worker
