@@ -138,8 +138,17 @@ void Scheduler::MaybeCompleteSync() {
   if (!elastic() || state_ != State::kRunning) return;
   if (static_cast<int>(server_by_shard_.size()) < options_.num_servers * replicas()) return;
   if (epoch_ == 0) {
-    // The first epoch forms once the initial workers are all waiting.
+    // The first epoch forms once the initial workers are all waiting: the
+    // ones with rank hints 0..num_workers-1 when any such hint is given (as
+    // launchers start them), else any num_workers workers.
     if (static_cast<int>(syncing_.size()) < target_workers_) return;
+    std::vector<bool> hinted(static_cast<size_t>(target_workers_), false);
+    bool any_hint = false;
+    for (const auto& [id, call] : syncing_) {
+      const int hint = nodes_.at(id).info.rank();
+      if (hint >= 0 && hint < target_workers_) hinted[static_cast<size_t>(hint)] = any_hint = true;
+    }
+    if (any_hint && std::find(hinted.begin(), hinted.end(), false) != hinted.end()) return;
   } else {
     if (static_cast<int>(members_.size()) < options_.elastic.min_workers) {
       std::string names;
@@ -195,10 +204,14 @@ void Scheduler::CompleteSync() {
     if (syncing_.count(id) != 0) candidates.push_back(id);
   }
   if (!had_state) {
-    // The first epoch: ranks follow the workers' rank hints where given.
-    std::stable_sort(candidates.begin(), candidates.end(), [this](int a, int b) {
-      return nodes_.at(a).info.rank() < nodes_.at(b).info.rank();
-    });
+    // The first epoch: ranks follow the workers' rank hints; workers
+    // without one (or out of range) come last, by arrival.
+    auto key = [this](int id) {
+      const int hint = nodes_.at(id).info.rank();
+      return hint >= 0 && hint < target_workers_ ? hint : target_workers_;
+    };
+    std::stable_sort(candidates.begin(), candidates.end(),
+                     [&key](int a, int b) { return key(a) < key(b); });
   }
   for (int id : candidates) {
     if (static_cast<int>(next.size()) >= std::min(target_workers_, max_members())) break;

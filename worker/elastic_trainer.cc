@@ -156,6 +156,7 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
       return UnavailableError(name + ": the scheduler ended the job: " +
                               scheduler_->shutdown_reason());
     }
+    if (counters_.first_sync_sent != nullptr) counters_.first_sync_sent->store(true);
     IAK_ASSIGN_OR_RETURN(proto::SyncResponse reply,
                          scheduler_->Sync(request, Deadline::After(sync_timeout)));
     if (awaiting_new_epoch) {

@@ -51,6 +51,8 @@ struct ElasticCounters {
   std::atomic<int64_t>* samples_done = nullptr;
   std::atomic<double>* last_loss = nullptr;
   PullMonitor* pull_monitor = nullptr;
+  // Set once the first sync (the request to join) has been sent; may be null.
+  std::atomic<bool>* first_sync_sent = nullptr;
 };
 
 // One recovery from a failed collective, as this worker saw it.

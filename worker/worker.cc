@@ -154,6 +154,7 @@ Status Worker::TrainElastic(scheduler::SchedulerClient* scheduler,
   counters.samples_done = &samples_done_;
   counters.last_loss = &last_loss_;
   counters.pull_monitor = &pull_monitor_;
+  counters.first_sync_sent = &first_sync_sent_;
   ElasticTrainer trainer(std::move(options), transport_, scheduler, counters);
   Status trained = trainer.Run(stop);
   adapters_ = std::move(trainer.adapters());

@@ -85,6 +85,9 @@ class Worker {
   int64_t final_global_step() const { return final_global_step_; }
   bool left_by_scale() const { return left_by_scale_; }
   const std::vector<ElasticRecovery>& recoveries() const { return recoveries_; }
+  // Elastic jobs: true once the worker loaded its inputs and asked the
+  // scheduler to join (its first sync is on the way). Any thread.
+  bool sent_first_sync() const { return first_sync_sent_.load(); }
 
  private:
   // Everything after registration: load, train every phase, write adapters.
@@ -104,6 +107,7 @@ class Worker {
   std::atomic<double> last_loss_{0.0};
   // Pull latency and cache hit rate, for the heartbeats (and /metrics).
   PullMonitor pull_monitor_;
+  std::atomic<bool> first_sync_sent_{false};
   int64_t final_global_step_ = 0;
   bool left_by_scale_ = false;
   std::vector<ElasticRecovery> recoveries_;

@@ -45,6 +45,7 @@ struct WorkerPlan {
 struct ScaleEvent {
   int64_t at_step = 0;  // first worker's steps done
   int num_workers = 0;
+  int after_synced = -1;  // and (when >= 0) once this worker asked to join
 };
 
 struct ElasticResult {
@@ -174,7 +175,9 @@ class ElasticTest : public testing::Test {
       for (size_t i = 0; i < n; ++i) {
         if (workers[i] == nullptr && (progress >= plans[i].start_at || job_over)) start(i);
       }
-      if (next_scale < scales.size() && progress >= scales[next_scale].at_step) {
+      const ScaleEvent* scale = next_scale < scales.size() ? &scales[next_scale] : nullptr;
+      if (scale != nullptr && progress >= scale->at_step &&
+          (scale->after_synced < 0 || workers[scale->after_synced]->sent_first_sync())) {
         auto scaled = scheduler::SchedulerClient::Scale(&transport, scheduler.address(),
                                                         scales[next_scale].num_workers,
                                                         Deadline::After(Duration(5000)));
@@ -268,12 +271,14 @@ TEST_F(ElasticTest, ADeadWorkerIsDroppedAndTheJobCompletes) {
   EXPECT_NEAR(faulted_auc, clean_auc, 0.01);
 }
 
-// (b): a new worker joins at the sync point after step 12, receives the state
-// from rank 0 and trains the rest of the job with the others.
+// (b): a third worker asks to join; it waits (the target is 2) until a scale
+// request raises the target at step 12, joins at the next sync point,
+// receives the state from rank 0 and trains the rest of the job.
 TEST_F(ElasticTest, ANewWorkerJoinsMidRunAndTrains) {
   const proto::JobSpec spec = Spec("join", 2, 1);
-  ElasticResult result =
-      Run(spec, {{"worker-0", 0}, {"worker-1", 1}, {"worker-new", -1, -1, /*start_at=*/12}});
+  ElasticResult result = Run(spec, {{"worker-0", 0}, {"worker-1", 1}, {"worker-new", -1}},
+                             {{12, 3, /*after_synced=*/2}});
+  EXPECT_TRUE(result.scale_errors.empty()) << result.scale_errors[0];
   ASSERT_TRUE(result.scheduler.ok()) << result.scheduler;
   for (size_t i = 0; i < 3; ++i) {
     ASSERT_TRUE(result.workers[i].ok()) << result.workers[i];
@@ -289,15 +294,15 @@ TEST_F(ElasticTest, ANewWorkerJoinsMidRunAndTrains) {
 }
 
 // (c): scale 3 -> 1 at step 12 (two workers leave cleanly), then back to 2 at
-// step 30 with a new worker, which joins.
+// step 30, when the waiting fourth worker joins.
 TEST_F(ElasticTest, ScaleRequestsShrinkAndGrowTheGroup) {
   const proto::JobSpec spec = Spec("scale", 3, 1);
   ElasticResult result = Run(spec,
                              {{"worker-0", 0},
                               {"worker-1", 1},
                               {"worker-2", 2},
-                              {"worker-3", -1, -1, /*start_at=*/30}},
-                             {{12, 1}, {30, 2}});
+                              {"worker-3", -1}},
+                             {{12, 1}, {30, 2, /*after_synced=*/3}});
   EXPECT_TRUE(result.scale_errors.empty()) << result.scale_errors[0];
   ASSERT_TRUE(result.scheduler.ok()) << result.scheduler;
   for (size_t i = 0; i < 4; ++i) ASSERT_TRUE(result.workers[i].ok()) << result.workers[i];
