@@ -33,6 +33,13 @@ struct Outcome {
   std::string output;
 };
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 Outcome Scale(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {IAK_BINARY, "scale"};
   argv.insert(argv.end(), args.begin(), args.end());
