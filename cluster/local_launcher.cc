@@ -6,11 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <optional>
-
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
