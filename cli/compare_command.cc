@@ -57,7 +57,7 @@ DEFINE_bool(compare_synth, false,
             "later ones, plus fixed vs dynamic batches for the adapters");
 DEFINE_bool(compare_all, false,
             "everything docs/results.md holds: MovieLens, the synthetic data, the IAK grid");
-DEFINE_int64(compare_synth_samples, 200000, "synthetic samples");
+DEFINE_int64(compare_synth_samples, 300000, "synthetic samples");
 DEFINE_int64(compare_synth_keys, 20000, "synthetic user + item ids");
 DEFINE_int32(compare_synth_domains, 12, "synthetic domains");
 DEFINE_double(compare_synth_skew, 2.5,
@@ -68,8 +68,10 @@ DEFINE_string(compare_synth_seeds, "1,2,3",
 DEFINE_bool(compare_dynamic_batches, true,
             "plain adapter and IAK: per-domain batch and lr from the sample count "
             "(worker/domain_plan.h)");
-DEFINE_int32(compare_min_batch, 32, "dynamic batches: the smallest per-domain batch");
-DEFINE_string(compare_batch_reference, "median",
+DEFINE_int32(compare_min_batch, 16,
+             "dynamic batches: the smallest per-domain batch (16: picked on validation, "
+             "docs/results.md)");
+DEFINE_string(compare_batch_reference, "largest",
               "dynamic batches: n_ref of batch_d = B sqrt(n_d / n_ref): median or largest");
 DEFINE_int64(compare_cold_min_train, 200,
              "a domain with fewer training samples gets no adapter of its own");
@@ -356,7 +358,7 @@ StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::str
   out << "\n### Fixed vs dynamic per-domain batches (plain adapter and IAK)\n\n"
       << "Means over method seeds " << FLAGS_compare_synth_seeds
       << ". Fixed: every domain batch " << base_options.batch_size
-      << " and the method's lr. Dynamic: batch_d = clamp(round(B sqrt(n_d / n_median)), B_min, "
+      << " and the method's lr. Dynamic: batch_d = clamp(round(B sqrt(n_d / n_ref)), B_min, "
          "B), lr_d = lr sqrt(batch_d / B) with n_ref the median or the largest domain "
          "(worker/domain_plan.h). Small domains = the own-adapter domains below the median "
          "training count: "
@@ -557,7 +559,8 @@ int RunCompare(int argc, char** argv) {
         "the one of the epoch with the best validation AUC; the test split chooses nothing. "
         "Full FT, dense-only and LoRA use one batch size for every domain; the plain adapter "
         "and IAK use per-domain batches and learning rates (worker/domain_plan.h: batch_d = "
-        "clamp(round(B sqrt(n_d / n_median)), B_min, B), lr_d = lr sqrt(batch_d / B); B = "
+        "clamp(round(B sqrt(n_d / n_ref)), B_min, B), lr_d = lr sqrt(batch_d / B); n_ref = the "
+     << FLAGS_compare_batch_reference << " training count of the domains with their own adapter, B = "
      << options.batch_size << ", B_min = " << options.plan.min_batch
      << "; a domain with fewer than " << options.plan.min_train_samples
      << " training samples or " << options.plan.min_validation_positives

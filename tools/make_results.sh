@@ -18,9 +18,12 @@ fi
 start=$(date +%s)
 # Key dropout 0.3 for the base: the rate the validation sweep chose
 # (--compare_dropout_sweep=0,0.1,0.2,0.3,0.5, docs/results.md history).
+# Batch rule n_ref = largest domain, B_min = 16: what the fixed-vs-dynamic
+# grid's small-domain validation AUC picked (plain + IAK, 3 seeds, synthetic).
 "$BUILD_DIR/iak" compare --compare_all \
   --compare_key_dropout=0.3 \
+  --compare_batch_reference=largest --compare_min_batch=16 \
   --compare_run_dir=runs/results \
   --compare_markdown=docs/results.md \
-  --compare_json=docs/results.json "$@"
+  --compare_json=docs/results.json --compare_synth_samples=300000 "$@"
 echo "make_results: docs/results.md and docs/results.json regenerated in $(( $(date +%s) - start )) s"

@@ -268,6 +268,27 @@ TEST(MethodRunnerTest, ColdDomainsFallBackAndCtcvrIsReported) {
   EXPECT_GT(s2.checkpoint_bytes, 0);
 }
 
+// With the frozen-prefix cache the adapters pull rows in their first epoch
+// only, so the computed pull bytes per epoch drop by the number of epochs.
+TEST(MethodRunnerTest, PrefixCacheAdaptersPullOnlyInTheFirstEpoch) {
+  Fixture f;
+  model::TableLookup rows(&f.base.table);
+  MethodRunnerOptions o = SmallOptions(3);
+  o.methods = {Method::kIak};
+  o.max_steps_per_epoch = 0;  // whole epochs: every epoch pulls the same keys
+  o.prefix_cache = false;
+  StatusOr<MethodReport> off = RunMethods(f.job, f.base.model, rows, o);
+  o.prefix_cache = true;
+  StatusOr<MethodReport> on = RunMethods(f.job, f.base.model, rows, o);
+  ASSERT_TRUE(off.ok() && on.ok());
+  const MethodDomainResult& a = off->results[0];
+  const MethodDomainResult& b = on->results[0];
+  EXPECT_GT(a.pull_bytes, 0);
+  EXPECT_NEAR(static_cast<double>(b.pull_bytes), a.pull_bytes / 3.0, a.pull_bytes * 0.15);
+  EXPECT_EQ(a.allreduce_bytes, b.allreduce_bytes);
+  EXPECT_TRUE(b.test_auc > 0.5) << b.test_auc;
+}
+
 TEST(MethodRunnerTest, BadOptionsAndUnknownMethodsAreRefused) {
   Fixture f;
   model::TableLookup rows(&f.base.table);
