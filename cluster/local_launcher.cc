@@ -84,7 +84,7 @@ struct SchedulerDeath {
 
 // State kept across the runs of a job (restarts).
 struct JobRun {
-  Deadline job_deadline;
+  Deadline job_deadline = Deadline::After(Duration(0));
   std::streamoff progress_offset = 0;
   std::unique_ptr<JobProgress> progress;
   int restarts = 0;
@@ -294,7 +294,8 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
 
 Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options,
                    const std::atomic<bool>& stop) {
-  JobRun run{Deadline::After(options.job_timeout)};
+  JobRun run;
+  run.job_deadline = Deadline::After(options.job_timeout);
   std::vector<int64_t> phase_steps;
   for (const proto::PhaseCommand& phase : spec.phases()) phase_steps.push_back(phase.steps());
   run.progress = std::make_unique<JobProgress>(phase_steps);
