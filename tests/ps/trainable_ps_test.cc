@@ -462,6 +462,98 @@ TEST_F(TrainablePsTest, TrainedSnapshotLoadsVerifiesAndHoldsTheTrainedRows) {
   EXPECT_EQ(refused.code(), StatusCode::kAlreadyExists) << refused;
 }
 
+TEST_F(TrainablePsTest, APushToADeadServerFailsNamingTheShard) {
+  Write(/*num_shards=*/1, RowDtype::kFloat32);
+  StartServer(0, RowOptimizerOptions());
+  PsClientOptions options = ClientOptions();
+  options.push_timeout = Duration(100);
+  PsClient client(options, &transport_);
+  ASSERT_TRUE(client.Connect().ok());
+  servers_[0]->Kill();
+  const std::vector<uint64_t> keys = TableKeys(4);
+  std::vector<float> grads(keys.size() * kDim, 0.1f);
+  Status pushed = client.Push(keys.data(), keys.size(), grads.data());
+  ASSERT_FALSE(pushed.ok());
+  EXPECT_TRUE(pushed.code() == StatusCode::kDeadlineExceeded ||
+              pushed.code() == StatusCode::kUnavailable)
+      << pushed;
+  EXPECT_NE(pushed.message().find("push of 4 keys to shard 0"), std::string::npos) << pushed;
+}
+
+// Distributed pre-training in miniature: an empty table, two workers pushing
+// disjoint keys at the same time to two trainable shards; every row is
+// created, trained only by its worker's pushes (so deterministically), and
+// lands in the trained snapshot.
+TEST_F(TrainablePsTest, PreTrainingFromAnEmptyTableWithTwoWorkers) {
+  table_.clear();
+  std::vector<uint64_t> no_keys;
+  std::vector<float> no_values;
+  embedding::SnapshotContents contents = ContentsOf(table_, kDim, 2);
+  contents.table = nullptr;
+  contents.keys = &no_keys;
+  contents.values = &no_values;
+  model_dir_ = tmp_.Sub("empty");
+  Status written = embedding::WriteModelDirectory(model_dir_, contents);
+  ASSERT_TRUE(written.ok()) << written;
+  out_dir_ = tmp_.Sub("pretrained");
+  RowOptimizerOptions optimizer;  // adagrad
+  StartServer(0, optimizer);
+  StartServer(1, optimizer);
+
+  constexpr int kWorkers = 2;
+  constexpr int kPushes = 6;
+  std::vector<std::vector<uint64_t>> worker_keys(kWorkers);
+  std::vector<std::vector<std::vector<float>>> worker_grads(kWorkers);
+  std::mt19937_64 rng(17);
+  std::normal_distribution<float> value(0.0f, 1.0f);
+  for (int w = 0; w < kWorkers; ++w) {
+    for (int k = 0; k < 25; ++k) worker_keys[w].push_back(1000 * (w + 1) + k);
+    for (int p = 0; p < kPushes; ++p) {
+      std::vector<float> g(worker_keys[w].size() * kDim);
+      for (float& x : g) x = value(rng);
+      worker_grads[w].push_back(std::move(g));
+    }
+  }
+  std::vector<Status> results(kWorkers);
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      PsClientOptions options = ClientOptions();
+      options.name = "worker-" + std::to_string(w);
+      PsClient client(options, &transport_);
+      results[w] = client.Connect();
+      for (int p = 0; p < kPushes && results[w].ok(); ++p) {
+        results[w] = client.Push(worker_keys[w].data(), worker_keys[w].size(),
+                                 worker_grads[w][p].data());
+      }
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  for (const Status& r : results) ASSERT_TRUE(r.ok()) << r;
+  ReferenceOptimizer reference(optimizer, Table());
+  for (int w = 0; w < kWorkers; ++w) {
+    for (int p = 0; p < kPushes; ++p) reference.Push(worker_keys[w], worker_grads[w][p]);
+  }
+  for (auto& t : servers_) {
+    t->Kill();
+    ASSERT_TRUE(t->ran.ok()) << t->ran;
+  }
+  StatusOr<embedding::SnapshotVerification> verified = embedding::VerifySnapshot(out_dir_);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->ok()) << verified->FirstError();
+  StatusOr<embedding::ModelDirectory> model = embedding::LoadModelDirectory(out_dir_);
+  ASSERT_TRUE(model.ok()) << model.status();
+  StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> table =
+      embedding::LocalEmbeddingTable::Open(*model);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ((*table)->num_rows(), 50u);
+  for (const auto& [key, row] : reference.Trained()) {
+    const float* got = (*table)->Find(key);
+    ASSERT_NE(got, nullptr) << key;
+    for (int d = 0; d < kDim; ++d) ASSERT_FLOAT_EQ(got[d], row[d]) << "key " << key;
+  }
+}
+
 TEST(SparseRowOptimizerTest, UnknownOptimizerNameIsRefused) {
   EXPECT_EQ(*ParseRowOptimizer(""), RowOptimizerKind::kAdagrad);
   EXPECT_EQ(*ParseRowOptimizer("adam"), RowOptimizerKind::kAdam);
