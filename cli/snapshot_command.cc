@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "common/file_util.h"
 #include "embedding/embedding_shard.h"
 #include "embedding/manifest_io.h"
 #include "embedding/row_codec.h"
@@ -39,6 +40,9 @@ DEFINE_string(base_model, "", "snapshot import: a model directory whose dense we
                               "snapshot finalize: the model the servers trained from (default: "
                               "the one their shard files name)");
 
+DEFINE_string(finalize_dense, "", "snapshot finalize: a dense weights file to store instead of "
+                                  "the source model's (e.g. dense layers trained with the rows)");
+
 namespace iak::cli {
 namespace {
 
@@ -60,7 +64,8 @@ int Usage() {
          "  iak snapshot inspect DIR\n"
          "  iak snapshot verify DIR                (exit 1 naming the first bad shard)\n"
          "  iak snapshot reshard DIR --shards=N --out=DIR2 [--dtype=fp16|int8] [--overwrite]\n"
-         "  iak snapshot finalize DIR [--base_model=SRC]  (complete a trainable PS's output)\n"
+         "  iak snapshot finalize DIR [--base_model=SRC] [--finalize_dense=FILE]\n"
+         "        (complete a trainable PS's output; run again to replace the dense weights)\n"
          "Reference: docs/snapshots.md\n";
   return 2;
 }
@@ -175,6 +180,12 @@ int Finalize(int argc, char** argv) {
   if (argc < 3) return Usage();
   embedding::FinalizeOptions options;
   options.source_model_dir = FLAGS_base_model;
+  if (!FLAGS_finalize_dense.empty()) {
+    std::string blob;
+    Status read = ReadFileToString(FLAGS_finalize_dense, &blob);
+    if (!read.ok()) return Fail(read.WithContext("--finalize_dense"));
+    options.dense_blob = std::move(blob);
+  }
   StatusOr<proto::ModelManifest> manifest = embedding::FinalizeTrainedSnapshot(argv[2], options);
   if (!manifest.ok()) return Fail(manifest.status());
   PrintManifest(argv[2], *manifest);
