@@ -3,7 +3,6 @@
 // block or the --trainable_* flags, which override it).
 #include <gflags/gflags.h>
 
-#include <cmath>
 #include <optional>
 #include <string>
 
@@ -12,6 +11,7 @@
 #include "cli/stop_signal.h"
 #include "net/zmq_transport.h"
 #include "ps/ps_server.h"
+#include "ps/trainable_options.h"
 
 DEFINE_int32(shard, 0, "which shard of the snapshot this server serves");
 DEFINE_string(ps_listen, "tcp://127.0.0.1:0", "address to serve pulls on; port 0 = any free port");
@@ -34,46 +34,6 @@ DEFINE_string(trainable_output, "",
               "<output_dir>/trained-model)");
 
 namespace iak::cli {
-namespace {
-
-// Trainable options from the job spec (may be null) and the flags.
-StatusOr<ps::TrainableOptions> TrainableFrom(const proto::JobSpec* spec) {
-  ps::TrainableOptions trainable;
-  const bool in_spec = spec != nullptr && spec->has_trainable();
-  trainable.enabled = in_spec || !FLAGS_trainable_optimizer.empty();
-  if (!trainable.enabled) return trainable;
-  const proto::TrainableSpec from_spec = in_spec ? spec->trainable() : proto::TrainableSpec();
-  const std::string name =
-      FLAGS_trainable_optimizer.empty() ? from_spec.optimizer() : FLAGS_trainable_optimizer;
-  IAK_ASSIGN_OR_RETURN(trainable.optimizer.kind, ps::ParseRowOptimizer(name));
-  const double lr = FLAGS_trainable_lr > 0 ? FLAGS_trainable_lr
-                    : from_spec.learning_rate() > 0 ? from_spec.learning_rate()
-                                                    : 0.02;
-  if (!(lr > 0) || !std::isfinite(lr)) {
-    return InvalidArgumentError("--trainable_lr must be positive, got " + std::to_string(lr));
-  }
-  trainable.optimizer.learning_rate = static_cast<float>(lr);
-  trainable.output_model_dir = FLAGS_trainable_output;
-  if (trainable.output_model_dir.empty()) trainable.output_model_dir = from_spec.output_model_dir();
-  if (trainable.output_model_dir.empty() && spec != nullptr && !spec->output_dir().empty()) {
-    trainable.output_model_dir = spec->output_dir() + "/trained-model";
-  }
-  if (trainable.output_model_dir.empty()) {
-    return InvalidArgumentError(
-        "a trainable server needs somewhere to write the trained snapshot: give "
-        "--trainable_output=DIR (or trainable { output_model_dir: ... } / output_dir in the job "
-        "spec)");
-  }
-  if (spec != nullptr && spec->replicas_per_shard() > 1) {
-    return InvalidArgumentError(
-        "job " + spec->name() + ": trainable parameter servers take exactly one server per "
-        "shard, but replicas_per_shard is " + std::to_string(spec->replicas_per_shard()) +
-        " (pushes are neither replicated nor failed over); set replicas_per_shard: 1");
-  }
-  return trainable;
-}
-
-}  // namespace
 
 int RunServer(int, char**) {
   const std::atomic<bool>& stop = InstallStopSignalHandlers();
@@ -90,7 +50,12 @@ int RunServer(int, char**) {
     transport_options = *from_spec;
     job = *spec;
   }
-  StatusOr<ps::TrainableOptions> trainable = TrainableFrom(job ? &*job : nullptr);
+  ps::TrainableOverrides overrides;
+  overrides.optimizer = FLAGS_trainable_optimizer;
+  overrides.learning_rate = FLAGS_trainable_lr;
+  overrides.output_model_dir = FLAGS_trainable_output;
+  StatusOr<ps::TrainableOptions> trainable =
+      ps::ResolveTrainableOptions(job ? &*job : nullptr, overrides);
   if (!trainable.ok()) return ReportError("ps", trainable.status());
   options.trainable = *trainable;
   options.shard = FLAGS_shard;

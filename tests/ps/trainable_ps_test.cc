@@ -20,6 +20,7 @@
 #include "net/rpc.h"
 #include "ps/ps_client.h"
 #include "ps/ps_server.h"
+#include "ps/trainable_options.h"
 #include "tests/embedding/test_model_dir.h"
 
 namespace iak::ps {
@@ -560,6 +561,65 @@ TEST(SparseRowOptimizerTest, UnknownOptimizerNameIsRefused) {
   StatusOr<RowOptimizerKind> bad = ParseRowOptimizer("sgd");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("\"adagrad\" or \"adam\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iak::ps
+
+namespace iak::ps {
+namespace {
+
+TEST(ResolveTrainableOptionsTest, SpecFlagsAndDefaults) {
+  // Neither: frozen.
+  StatusOr<TrainableOptions> frozen = ResolveTrainableOptions(nullptr, TrainableOverrides());
+  ASSERT_TRUE(frozen.ok());
+  EXPECT_FALSE(frozen->enabled);
+  proto::JobSpec spec;
+  spec.set_name("job");
+  spec.set_output_dir("/out");
+  frozen = ResolveTrainableOptions(&spec, TrainableOverrides());
+  ASSERT_TRUE(frozen.ok());
+  EXPECT_FALSE(frozen->enabled);
+
+  // The spec's block, defaults filled in.
+  spec.mutable_trainable();
+  StatusOr<TrainableOptions> from_spec = ResolveTrainableOptions(&spec, TrainableOverrides());
+  ASSERT_TRUE(from_spec.ok()) << from_spec.status();
+  EXPECT_TRUE(from_spec->enabled);
+  EXPECT_EQ(from_spec->optimizer.kind, RowOptimizerKind::kAdagrad);
+  EXPECT_FLOAT_EQ(from_spec->optimizer.learning_rate, 0.02f);
+  EXPECT_EQ(from_spec->output_model_dir, "/out/trained-model");
+  spec.mutable_trainable()->set_optimizer("adam");
+  spec.mutable_trainable()->set_learning_rate(0.5f);
+  spec.mutable_trainable()->set_output_model_dir("/trained");
+  from_spec = ResolveTrainableOptions(&spec, TrainableOverrides());
+  ASSERT_TRUE(from_spec.ok());
+  EXPECT_EQ(from_spec->optimizer.kind, RowOptimizerKind::kAdam);
+  EXPECT_FLOAT_EQ(from_spec->optimizer.learning_rate, 0.5f);
+  EXPECT_EQ(from_spec->output_model_dir, "/trained");
+
+  // Flags win.
+  TrainableOverrides flags;
+  flags.optimizer = "adagrad";
+  flags.learning_rate = 0.1;
+  flags.output_model_dir = "/elsewhere";
+  StatusOr<TrainableOptions> overridden = ResolveTrainableOptions(&spec, flags);
+  ASSERT_TRUE(overridden.ok());
+  EXPECT_EQ(overridden->optimizer.kind, RowOptimizerKind::kAdagrad);
+  EXPECT_FLOAT_EQ(overridden->optimizer.learning_rate, 0.1f);
+  EXPECT_EQ(overridden->output_model_dir, "/elsewhere");
+
+  // Refusals, each with its reason.
+  flags.learning_rate = -1;
+  EXPECT_EQ(ResolveTrainableOptions(&spec, flags).status().code(), StatusCode::kInvalidArgument);
+  TrainableOverrides only_optimizer;
+  only_optimizer.optimizer = "adam";
+  Status nowhere = ResolveTrainableOptions(nullptr, only_optimizer).status();
+  EXPECT_NE(nowhere.message().find("--trainable_output"), std::string::npos) << nowhere;
+  spec.set_replicas_per_shard(2);
+  Status replicated = ResolveTrainableOptions(&spec, TrainableOverrides()).status();
+  ASSERT_EQ(replicated.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(replicated.message().find("replicas_per_shard is 2"), std::string::npos) << replicated;
 }
 
 }  // namespace
