@@ -47,7 +47,7 @@ StatusOr<std::vector<std::optional<proto::TrainedShardInfo>>> ReadInfos(const st
   if (!fs::is_directory(dir, ec)) {
     return NotFoundError(dir + " does not exist or is not a directory");
   }
-  static const std::regex kName(R"(shard-(\d+)-of-(\d+)\.trained\.pbtxt)");
+  static const std::regex kName(R"(shard-(\d{1,9})-of-(\d{1,9})\.trained\.pbtxt)");
   std::vector<std::optional<proto::TrainedShardInfo>> infos;
   int num_shards = -1;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
