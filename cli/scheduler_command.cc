@@ -35,6 +35,7 @@ int RunScheduler(int, char**) {
   options.heartbeat_timeout = Duration(spec->timeouts().heartbeat_timeout_ms());
   options.startup_timeout = Duration(spec->timeouts().startup_timeout_ms());
   options.plan.assign(spec->phases().begin(), spec->phases().end());
+  options.elastic = scheduler::ElasticOptionsFor(*spec);  // off unless elastic.enabled
   scheduler::JobMetrics metrics(spec->name());
   options.metrics = &metrics;
   // Prometheus scrapes /metrics; everything else is 404.

@@ -48,6 +48,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
   sched_options.heartbeat_timeout = Duration(spec.timeouts().heartbeat_timeout_ms());
   sched_options.startup_timeout = Duration(spec.timeouts().startup_timeout_ms());
   sched_options.plan.assign(spec.phases().begin(), spec.phases().end());
+  sched_options.elastic = scheduler::ElasticOptionsFor(spec);  // off unless elastic.enabled
   sched_options.metrics = metrics;
   scheduler::Scheduler scheduler(sched_options, &transport);
   result.scheduler = scheduler.Start();
