@@ -239,38 +239,66 @@ std::string W3Verdict(const worker::MethodReport& report) {
 StatusOr<std::string> IakGrid(const proto::JobSpec& spec, const std::string& model_dir,
                               const worker::MethodRunnerOptions& base_options) {
   std::ostringstream out;
-  out << "\n## IAK settings tried (base of the last table; validation picks)\n\n"
-      << "| adapter lr | latent | beta_c | compression share | mean val. AUC | mean test AUC | "
-         "domains above frozen |\n|---|---|---|---|---|---|---|\n";
+  out << "\n## What we tried for IAK on MovieLens (validation picks; test shown, never used)\n\n"
+      << "Grid: adapter lr x latent size x beta_c (compression) x beta_m (matching) x "
+         "compression share of the epochs (phase lengths), on the base of the table above, "
+         "with the batch plan above. Insertion point: the adapter sits on h (the bottom MLP's "
+         "output) only; other insertion points are not implemented, so not tried. \"val. > "
+         "frozen\" counts the domains where IAK's best validation AUC beats the frozen base's "
+         "(the criterion one may select on); \"test > frozen\" is the W3 count.\n\n"
+      << "| adapter lr | latent | beta_c | beta_m | compression share | mean val. AUC | "
+         "val. > frozen | mean test AUC | test > frozen |\n"
+         "|---|---|---|---|---|---|---|---|---|\n";
   double best_val = -1;
-  std::string best;
+  std::string best, best_every;
+  double best_every_val = -1;
   char line[256];
   for (float lr : {2e-3f, 5e-3f, 1e-2f}) {
     for (int latent : {8, 32}) {
       for (float beta : {1e-3f, 1e-2f}) {
-        for (double share : {2.0 / 3.0, 1.0 / 3.0}) {
-          worker::MethodRunnerOptions o = base_options;
-          o.methods = {worker::Method::kFrozen, worker::Method::kIak};
-          o.adapter_lr = lr;
-          o.latent_dim = latent;
-          o.beta_compression = beta;
-          o.compression_fraction = share;
-          IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
-                               worker::RunMethodsOnModelDir(spec.data(), model_dir, o));
-          const worker::MethodSummary iak = report.Summaries().back();
-          std::snprintf(line, sizeof(line), "| %.0e | %d | %.0e | %.2f | %.4f | %.4f | %d |\n",
-                        lr, latent, beta, share, iak.mean_validation_auc, iak.mean_test_auc,
-                        iak.domains_above_frozen);
-          out << line;
-          if (iak.mean_validation_auc > best_val) {
-            best_val = iak.mean_validation_auc;
-            best = line;
+        for (float beta_m : {1e-4f, 1e-3f}) {
+          for (double share : {2.0 / 3.0, 1.0 / 3.0}) {
+            worker::MethodRunnerOptions o = base_options;
+            o.methods = {worker::Method::kFrozen, worker::Method::kIak};
+            o.adapter_lr = lr;
+            o.latent_dim = latent;
+            o.beta_compression = beta;
+            o.beta_matching = beta_m;
+            o.compression_fraction = share;
+            IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
+                                 worker::RunMethodsOnModelDir(spec.data(), model_dir, o));
+            const worker::MethodSummary iak = report.Summaries().back();
+            std::map<std::string, double> frozen_val;
+            int val_above = 0, domains = 0;
+            for (const worker::MethodDomainResult& r : report.results) {
+              if (r.method == "frozen") frozen_val[r.domain] = r.validation_auc;
+            }
+            for (const worker::MethodDomainResult& r : report.results) {
+              if (r.method != "iak") continue;
+              ++domains;
+              val_above += r.validation_auc > frozen_val[r.domain];
+            }
+            std::snprintf(line, sizeof(line),
+                          "| %.0e | %d | %.0e | %.0e | %.2f | %.4f | %d/%d | %.4f | %d/%d |\n", lr,
+                          latent, beta, beta_m, share, iak.mean_validation_auc, val_above,
+                          domains, iak.mean_test_auc, iak.domains_above_frozen, domains);
+            out << line;
+            if (iak.mean_validation_auc > best_val) {
+              best_val = iak.mean_validation_auc;
+              best = line;
+            }
+            if (val_above == domains && iak.mean_validation_auc > best_every_val) {
+              best_every_val = iak.mean_validation_auc;
+              best_every = line;
+            }
           }
         }
       }
     }
   }
-  out << "\nBest by validation: " << best;
+  out << "\nBest by mean validation AUC: " << best
+      << "\nBest among the settings above frozen on every domain's validation split: "
+      << (best_every.empty() ? std::string("none of them is\n") : best_every);
   return out.str();
 }
 
