@@ -60,7 +60,7 @@ DEFINE_bool(compare_all, false,
 DEFINE_int64(compare_synth_samples, 300000, "synthetic samples");
 DEFINE_int64(compare_synth_keys, 20000, "synthetic user + item ids");
 DEFINE_int32(compare_synth_domains, 12, "synthetic domains");
-DEFINE_double(compare_synth_skew, 2.5,
+DEFINE_double(compare_synth_skew, 3.0,
               "synthetic domain sizes ~ 1/(d+1)^skew (the tail domains are deliberately small)");
 DEFINE_int32(compare_synth_pretrain_domains, 1, "the first N synthetic domains pre-train the base");
 DEFINE_string(compare_synth_seeds, "1,2,3",
