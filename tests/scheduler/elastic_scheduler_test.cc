@@ -29,7 +29,11 @@ class ElasticSchedulerTest : public testing::Test {
  protected:
   void TearDown() override {
     stop_ = true;
-    if (run_.valid()) run_.wait();
+    // A cancelled scheduler drains for a while on its (manual) clock.
+    while (run_.valid() &&
+           run_.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+      clock_.Advance(Duration(1000));
+    }
   }
 
   void Start(int workers, int min_workers, int max_workers) {
