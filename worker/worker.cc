@@ -102,8 +102,13 @@ Worker::Worker(WorkerOptions options, net::Transport* transport,
                collective::Communicator* communicator)
     : options_(std::move(options)), transport_(transport), communicator_(communicator) {
   if (options_.name.empty()) {
-    options_.name = "worker-" + std::to_string(communicator_ != nullptr ? communicator_->rank()
-                                                                        : options_.rank_hint);
+    if (communicator_ != nullptr) {
+      options_.name = "worker-" + std::to_string(communicator_->rank());
+    } else if (options_.rank_hint >= 0) {
+      options_.name = "worker-" + std::to_string(options_.rank_hint);
+    } else {  // an elastic worker without a rank hint: its process names it
+      options_.name = "worker-pid" + std::to_string(::getpid());
+    }
   }
 }
 

@@ -262,10 +262,11 @@ TEST_F(ElasticTest, ADeadWorkerIsDroppedAndTheJobCompletes) {
   for (size_t d = 0; d < faulted.adapters[0].size(); ++d) {
     EXPECT_EQ(faulted.adapters[0][d].params(), faulted.adapters[1][d].params());
   }
-  // (d) Same plan, same steps; the faulted run saw 2/3 of the samples per
-  // step after step 20 and a different noise draw, which moves the mean AUC
-  // of this small job by well under 0.01 (measured: see docs/elastic.md);
-  // a broken recovery (adapters reset, or lost updates) costs more than that.
+  // (d) Same plan, same step count; after step 20 the faulted run trains on
+  // 2/3 of the samples per step with another noise draw. Seed-level noise on
+  // this job's mean validation AUC is well under 0.01, hence the tolerance.
+  // It is weak evidence here (60 steps barely move the AUC off the frozen
+  // base's; see docs/elastic.md): the exact checks above pin the recovery.
   double base_auc = 0;
   const double clean_auc = ValidationAuc(clean_spec, &base_auc);
   const double faulted_auc = ValidationAuc(faulted_spec);
