@@ -136,6 +136,9 @@ Status Worker::Run(const std::atomic<bool>& stop) {
   bool abandoned = false;
   Status trained = elastic ? TrainElastic(&sched, stop, &abandoned) : Train(&sched, stop);
   if (abandoned) return trained;  // a simulated crash: no goodbye
+  // An elastic job the scheduler already ended (below its minimum): it may
+  // have exited, so a goodbye would only wait for its deadline.
+  if (elastic && !trained.ok() && sched.shutdown_requested()) return trained;
   // Leaving with the error fails the job at once, naming the cause, instead
   // of letting the others wait for this worker until a timeout.
   Status left = sched.Deregister(trained.ok() ? "" : trained.ToString());

@@ -186,12 +186,15 @@ class ElasticTest : public testing::Test {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));  // polling, not syncing
     }
+    VLOG(1) << "all workers done";
     stop = SteadyClock::now() > deadline;  // a hang: cancel everything
     EXPECT_FALSE(stop.load()) << "the elastic job did not finish within 60 s";
     for (size_t i = 0; i < n; ++i) {
       if (worker_threads[i].joinable()) worker_threads[i].join();
     }
+    VLOG(1) << "workers joined";
     for (std::thread& t : threads) t.join();
+    VLOG(1) << "scheduler and servers joined";
     for (size_t i = 0; i < n; ++i) {
       if (workers[i] == nullptr) continue;
       result.steps_done[i] = workers[i]->steps_done();
