@@ -200,6 +200,10 @@ class Scheduler {
   int64_t epoch_ = 0;                   // current membership epoch; 0 = none yet
   std::vector<int> members_;            // node ids by rank in epoch_
   std::vector<int> epoch_members_;      // members_ as epoch_ was formed
+  // Members admitted at the last sync whose state (received from rank 0)
+  // is not confirmed by a completed segment yet: after a failed round they
+  // receive it again.
+  std::vector<int> needs_state_;
   std::vector<int> join_order_;         // non-members waiting to join, by arrival
   std::map<int, net::RpcCall> syncing_;  // node id -> deferred sync call
   proto::JobPosition committed_;        // position of the last sync point

@@ -218,6 +218,24 @@ void Scheduler::CompleteSync() {
     next.push_back(id);
     joining.push_back(id);
   }
+  // Who receives the state from rank 0: the joiners, and after a failed
+  // round also the members admitted at the previous sync (their received
+  // state was never confirmed by a completed segment).
+  std::vector<int> receivers = joining;
+  if (restore) {
+    for (int id : needs_state_) {
+      if (std::find(next.begin(), next.end(), id) != next.end()) receivers.push_back(id);
+    }
+  }
+  auto receives = [&receivers](int id) {
+    return std::find(receivers.begin(), receivers.end(), id) != receivers.end();
+  };
+  if (had_state && !next.empty() && receives(next.front())) {
+    End(State::kFailed,
+        UnavailableError("elastic job: every worker that held the job's state left or died "
+                         "before the new ones received it; resubmit the job"));
+    return;
+  }
   if (static_cast<int>(next.size()) < options_.elastic.min_workers) {
     End(State::kFailed, UnavailableError("elastic job: " + std::to_string(next.size()) +
                                          " worker(s) for the next epoch, below "
@@ -253,7 +271,7 @@ void Scheduler::CompleteSync() {
   base.set_store_prefix("epoch-" + std::to_string(epoch_) + "/");
   for (int id : next) base.add_members(nodes_.at(id).info.name());
   *base.mutable_position() = position;
-  base.set_broadcast_state(had_state && !joining.empty());
+  base.set_broadcast_state(had_state && !receivers.empty());
   for (const auto& [slot, id] : server_by_shard_) {
     const Node& node = nodes_.at(id);
     if (node.left) continue;
@@ -273,7 +291,7 @@ void Scheduler::CompleteSync() {
   }
   for (size_t rank = 0; rank < next.size(); ++rank) {
     const int id = next[rank];
-    const bool joiner = std::find(joining.begin(), joining.end(), id) != joining.end();
+    const bool joiner = receives(id);
     proto::Envelope reply;
     proto::SyncResponse* response = reply.mutable_sync_response();
     *response = base;
@@ -310,6 +328,7 @@ void Scheduler::CompleteSync() {
     syncing_.clear();
     join_order_.clear();
   }
+  needs_state_ = had_state ? receivers : std::vector<int>();
   members_ = next;
   epoch_members_ = next;
   committed_ = position;

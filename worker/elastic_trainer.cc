@@ -143,7 +143,7 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
   std::unique_ptr<PsRowSource> source;
   std::unique_ptr<collective::GlooCommunicator> group;
   int64_t group_epoch = 0;
-  Snapshot snapshot;
+  Snapshot snapshot = Take(adapters_, optimizers);  // the initial state
   proto::SyncRequest request;  // the first: joining, at no position
   bool failed = false;
   SteadyClock::time_point failed_at;
