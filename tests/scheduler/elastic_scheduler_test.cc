@@ -187,6 +187,39 @@ TEST_F(ElasticSchedulerTest, EpochsFollowDropsJoinsAndScaleRequests) {
   EXPECT_TRUE(result.ok()) << result;
 }
 
+// A joiner whose first segment fails never had its received state confirmed:
+// after the failed round it receives it again instead of restoring its own.
+TEST_F(ElasticSchedulerTest, AJoinerReceivesTheStateAgainAfterAFailedRound) {
+  Start(2, 1, 3);
+  auto a = Worker("worker-a", 0);
+  auto b = Worker("worker-b", 1);
+  auto fa = Sync(a.get(), 0), fb = Sync(b.get(), 0);
+  Get(&fa);
+  Get(&fb);
+  auto d = Worker("worker-d");
+  auto fd = Sync(d.get(), 0);
+  ASSERT_TRUE(SchedulerClient::Scale(&transport_, scheduler_->address(), 3,
+                                     Deadline::After(Duration(5000))).ok());
+  fa = Sync(a.get(), 4);
+  fb = Sync(b.get(), 4);
+  proto::SyncResponse rd = Get(&fd);
+  Get(&fa);
+  Get(&fb);
+  EXPECT_TRUE(rd.receive_state());
+  fa = Sync(a.get(), 6, "peer closed the connection");
+  fb = Sync(b.get(), 6, "peer closed the connection");
+  fd = Sync(d.get(), 6, "peer closed the connection");
+  proto::SyncResponse ra = Get(&fa);
+  rd = Get(&fd);
+  Get(&fb);
+  EXPECT_TRUE(ra.restore());
+  EXPECT_TRUE(ra.broadcast_state());
+  EXPECT_FALSE(rd.restore());
+  EXPECT_TRUE(rd.receive_state());
+  EXPECT_EQ(rd.position().global_step(), 4);
+  EXPECT_EQ(rd.membership_epoch(), 3);
+}
+
 TEST_F(ElasticSchedulerTest, BelowMinWorkersFailsNamingTheDead) {
   Start(3, 2, 3);
   auto a = Worker("worker-a", 0);
