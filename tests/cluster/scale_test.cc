@@ -4,11 +4,19 @@
 // that does not answer within the deadline - and its request/response
 // exchange with a scheduler endpoint (a net::RpcServer standing in for the
 // scheduler's ScaleRequest handling): the request carries N, the response is
-// printed, and the supervisor's scale request file is written.
+// printed, and the supervisor's scale request file is written. Then elastic
+// jobs under `iak submit` with real processes: `iak scale --workers=3` on a
+// running 2-worker job (the supervisor starts the third; an epoch of 3
+// members forms; the job completes every step), and a 3-worker job with one
+// worker SIGKILLed mid-run (dropped; the job still SUCCEEDS).
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <regex>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -22,6 +30,7 @@
 #include "net/rpc.h"
 #include "net/zmq_transport.h"
 #include "tests/testing/small_job.h"
+#include "worker/pretrain_job.h"
 
 namespace iak::cluster {
 namespace {
@@ -212,6 +221,140 @@ TEST_F(ScaleTest, RequestGoesToTheSchedulerAndTheSupervisorIsAsked) {
   ASSERT_TRUE(request.has_value());
   EXPECT_EQ(request->sequence, 2);
   EXPECT_EQ(request->num_workers, 2);
+}
+
+// Elastic jobs end to end with real processes (`iak submit`, local launcher:
+// scheduler, 2 PS and separate `iak worker` processes over TCP loopback,
+// Gloo for the collectives).
+class ElasticJobTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    char pattern[] = "/tmp/iak_elastic_job_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = new std::string(pattern);
+    worker::PretrainJobOptions options;
+    proto::JobSpec spec = Spec("pretrain", 2);
+    options.data = spec.data();
+    options.model_dir = spec.model_dir();
+    options.num_shards = 2;
+    options.train.epochs = 1;
+    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
+    ASSERT_TRUE(result.ok()) << result.status();
+  }
+  static void TearDownTestSuite() {
+    std::error_code ignored;
+    fs::remove_all(*dir_, ignored);
+    delete dir_;
+  }
+
+  static proto::JobSpec Spec(const std::string& run, int workers) {
+    proto::JobSpec spec =
+        testing_util::SmallMovieLensJob("elastic-" + run, *dir_ + "/model", *dir_ + "/" + run);
+    spec.set_num_workers(workers);
+    spec.mutable_phases(0)->set_steps(kCompression);
+    spec.mutable_phases(1)->set_steps(kMatching);
+    spec.mutable_elastic()->set_enabled(true);
+    spec.mutable_elastic()->set_min_workers(1);
+    spec.mutable_elastic()->set_max_workers(3);
+    spec.mutable_elastic()->set_sync_every_steps(5);
+    spec.mutable_timeouts()->set_heartbeat_interval_ms(200);
+    spec.mutable_timeouts()->set_heartbeat_timeout_ms(2000);
+    spec.mutable_timeouts()->set_collective_timeout_ms(2000);
+    job::ApplyDefaults(&spec);
+    return spec;
+  }
+
+  // Starts `iak submit` (the supervisor) for `spec`.
+  static std::unique_ptr<ChildProcess> Submit(const proto::JobSpec& spec, const std::string& run) {
+    const std::string path = *dir_ + "/" + run + ".pbtxt";
+    CHECK(job::SaveJobSpec(spec, path).ok());
+    StatusOr<std::unique_ptr<ChildProcess>> submit =
+        ChildProcess::Start("submit", {IAK_BINARY, "submit", path}, *dir_ + "/" + run + ".log");
+    CHECK(submit.ok()) << submit.status();
+    return std::move(submit).value();
+  }
+
+  // Polls (bounded) until the job's `log_name` (scheduler.log, workers.log)
+  // contains `text`.
+  static void WaitForLog(const std::string& run, const std::string& log_name,
+                         const std::string& text, ChildProcess* submit) {
+    const Deadline deadline = Deadline::After(Duration(60 * 1000));
+    const std::string log = *dir_ + "/" + run + "/logs/" + log_name;
+    while (ReadFile(log).find(text) == std::string::npos) {
+      ASSERT_FALSE(deadline.Expired()) << "no '" << text << "' in " << log << ":\n"
+                                       << ReadFile(log);
+      ASSERT_FALSE(submit->Poll().has_value())
+          << "the job ended first:\n" << ReadFile(*dir_ + "/" + run + ".log") << ReadFile(log);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll
+    }
+  }
+
+  static void ExpectSucceeded(const std::string& run, ChildProcess* submit) {
+    StatusOr<int> code = submit->Wait(Deadline::After(Duration(120 * 1000)));
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, 0) << ReadFile(*dir_ + "/" + run + ".log")
+                        << ReadFile(*dir_ + "/" + run + "/logs/scheduler.log");
+    StatusOr<proto::JobState> state = ReadJobState(*dir_ + "/" + run);
+    ASSERT_TRUE(state.ok()) << state.status();
+    EXPECT_EQ(state->state(), "SUCCEEDED") << state->message();
+    // Every step of the plan was trained.
+    EXPECT_NE(ReadFile(*dir_ + "/" + run + "/logs/scheduler.log")
+                  .find("phases done at global step " + std::to_string(kCompression + kMatching)),
+              std::string::npos);
+  }
+
+  // The largest membership the scheduler logged ("sync: epoch E = [a, b]").
+  static size_t LargestEpoch(const std::string& run) {
+    const std::string log = ReadFile(*dir_ + "/" + run + "/logs/scheduler.log");
+    static const std::regex epoch(R"(sync: epoch \d+ = \[([^\]]*)\])");
+    size_t largest = 0;
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), epoch);
+         it != std::sregex_iterator(); ++it) {
+      const std::string members = (*it)[1];
+      largest = std::max<size_t>(largest, std::count(members.begin(), members.end(), ',') + 1);
+    }
+    return largest;
+  }
+
+  static constexpr int kCompression = 40;
+  static constexpr int kMatching = 400;
+  static std::string* dir_;
+};
+
+std::string* ElasticJobTest::dir_ = nullptr;
+
+TEST_F(ElasticJobTest, ScaleUpMidRunAddsAWorkerAndTheJobCompletes) {
+  const std::string run = "scale-up";
+  std::unique_ptr<ChildProcess> submit = Submit(Spec(run, 2), run);
+  // Mid-run: once the first epoch trains. (The new worker is admitted at the
+  // next sync it reaches; measured, it joined at global step 30 of 440.)
+  WaitForLog(run, "scheduler.log", "sync: epoch 1 =", submit.get());
+  Outcome outcome = Scale({*dir_ + "/" + run, "--workers=3"});
+  EXPECT_EQ(outcome.code, 0) << outcome.output;
+  EXPECT_NE(outcome.output.find("workers 2 -> 3"), std::string::npos) << outcome.output;
+  ExpectSucceeded(run, submit.get());
+  EXPECT_NE(ReadFile(*dir_ + "/" + run + ".log").find("scale request 1: started"),
+            std::string::npos);
+  EXPECT_EQ(LargestEpoch(run), 3u) << ReadFile(*dir_ + "/" + run + "/logs/scheduler.log");
+}
+
+TEST_F(ElasticJobTest, KilledWorkerIsSurvived) {
+  const std::string run = "kill-one";
+  std::unique_ptr<ChildProcess> submit = Submit(Spec(run, 3), run);
+  // Mid-run, at global step 100 (rank 0's progress line).
+  WaitForLog(run, "workers.log", "global step 100,", submit.get());
+  // A worker's pid from its registration line.
+  const std::string log = ReadFile(*dir_ + "/" + run + "/logs/scheduler.log");
+  std::smatch m;
+  static const std::regex registered(R"(registered \(elastic[^\n]*pid (\d+))");
+  ASSERT_TRUE(std::regex_search(log, m, registered)) << log;
+  const int pid = std::stoi(m[1]);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0) << pid;
+  ExpectSucceeded(run, submit.get());
+  EXPECT_NE(ReadFile(*dir_ + "/" + run + "/logs/scheduler.log").find("dropped from epoch"),
+            std::string::npos);
+  EXPECT_NE(ReadFile(*dir_ + "/" + run + ".log").find("the scheduler carries on"),
+            std::string::npos);
 }
 
 }  // namespace
