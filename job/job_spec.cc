@@ -200,6 +200,12 @@ Status Validate(const proto::JobSpec& spec) {
     if (e.sync_every_steps() < 1) {
       return bad("elastic.sync_every_steps", std::to_string(e.sync_every_steps()), ">= 1");
     }
+    // Only the adapter worker re-forms its group per membership epoch.
+    if (!spec.method().empty() && spec.method() != "iak" && spec.method() != "plain") {
+      return bad("method", "\"" + spec.method() + "\"",
+                 "\"iak\" or \"plain\" when elastic.enabled (the other methods run on a "
+                 "fixed group: turn elastic off)");
+    }
   }
   IAK_RETURN_IF_ERROR(ValidateMethod(spec));
   return Status::Ok();

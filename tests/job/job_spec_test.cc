@@ -75,6 +75,22 @@ TEST(JobSpecTest, BadValuesSayWhatIsAllowed) {
             std::string::npos);
 }
 
+TEST(JobSpecTest, ElasticJobsTrainAdapters) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  spec.set_num_workers(2);
+  spec.mutable_elastic()->set_enabled(true);
+  spec.set_method("plain");
+  ApplyDefaults(&spec);
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+
+  spec.set_method("dense");
+  const Status refused = Validate(spec);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("method"), std::string::npos) << refused;
+  EXPECT_NE(refused.message().find("turn elastic off"), std::string::npos) << refused;
+}
+
 TEST(JobSpecTest, MissingFileIsNotFound) {
   EXPECT_EQ(LoadJobSpec("/nonexistent/job.pbtxt").status().code(), StatusCode::kNotFound);
 }
