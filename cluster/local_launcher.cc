@@ -212,7 +212,9 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
   std::set<std::string> reported_dead;
   bool scheduler_done = false;
   while (true) {
-    if (options.echo_progress) EchoProgress(workers_log, &run->progress_offset, run->progress.get());
+    if (options.echo_progress) {
+      EchoProgress(workers_log, &run->progress_offset, run->progress.get());
+    }
     if (stop.load()) return CancelledError("stopped by the user; the cluster was shut down");
     if (run->job_deadline.Expired()) {
       return DeadlineExceededError("the job ran past its " +
@@ -332,8 +334,9 @@ Status RunLocalJob(const proto::JobSpec& spec, const LocalLaunchOptions& options
     }
     ++run.restarts;
     std::cerr << death->reason << "; stopped the job's " << left
-              << " other process(es) and restarting the job's processes from the latest checkpoint (restart "
-              << run.restarts << " of " << options.max_restarts << ")\n";
+              << " other process(es) and restarting the job's processes from the latest "
+              << "checkpoint (restart " << run.restarts << " of " << options.max_restarts
+              << ")\n";
     if (options.on_event) {
       LaunchEvent restarting;
       restarting.kind = LaunchEvent::Kind::kRestarting;

@@ -60,7 +60,8 @@ struct LogLine {
 };
 
 std::vector<LogLine> ProgressLines(const std::string& log) {
-  static const std::regex prefix(R"(^[IWEF]\d{4,8} (\d\d):(\d\d):(\d\d)\.(\d{6}) .*progress: (.*)$)");
+  static const std::regex prefix(
+      R"(^[IWEF]\d{4,8} (\d\d):(\d\d):(\d\d)\.(\d{6}) .*progress: (.*)$)");
   std::vector<LogLine> lines;
   std::istringstream in(log);
   std::string line;
@@ -178,7 +179,8 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
   const std::string submit_log = ReadFile(*dir_ + "/killed-submit.log");
   ASSERT_EQ(*exit_code, 0) << submit_log;
   EXPECT_NE(submit_log.find("killed by signal 9"), std::string::npos) << submit_log;
-  EXPECT_NE(submit_log.find("restarting the job's processes from the latest checkpoint (restart 1 of 2)"),
+  EXPECT_NE(submit_log.find("restarting the job's processes from the latest checkpoint "
+                            "(restart 1 of 2)"),
             std::string::npos)
       << submit_log;
 
