@@ -192,6 +192,24 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
             std::string::npos)
       << state->restart_reason();
 
+  // The old group's workers (mpirun's ranks, grandchildren of the
+  // supervisor) were killed with it: the first two worker registrations in
+  // the scheduler's log (appended across the restart) name their pids.
+  {
+    const std::string sched_log = ReadFile(job_dir + "/logs/scheduler.log");
+    static const std::regex registered(R"(worker-\d+ \(node \d+\) registered: rank \d+ pid (\d+))");
+    int checked = 0;
+    for (auto it = std::sregex_iterator(sched_log.begin(), sched_log.end(), registered);
+         it != std::sregex_iterator() && checked < 2; ++it, ++checked) {
+      const std::string stat = ReadFile("/proc/" + (*it)[1].str() + "/stat");
+      const size_t close = stat.rfind(')');
+      // Gone, or a zombie nobody reaped yet.
+      EXPECT_TRUE(stat.empty() || (close != std::string::npos && stat[close + 2] == 'Z'))
+          << "old worker pid " << (*it)[1] << " still runs: " << stat;
+    }
+    EXPECT_EQ(checked, 2) << sched_log;
+  }
+
   // Byte-identical adapters.
   for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
     const std::string x = ReadFile(*dir_ + "/reference/adapters/" + domain + ".iak");
