@@ -161,6 +161,34 @@ TEST(GlooCommunicatorTest, DeadPeerMidJobFailsTheCollectiveThenTheGroupRefuses) 
   EXPECT_NE(second.message().find("re-form"), std::string::npos) << second;
 }
 
+TEST(GlooCommunicatorTest, PeerGoneWhileTheGroupFormsIsAnErrorNotACrash) {
+  // Rank 2 publishes its address and gives up (its process dies while the
+  // group forms); ranks 0 and 1 then find the address but nobody behind it.
+  InMemoryStore store;
+  GlooOptions options;
+  options.prefix = "epoch-2/";
+  EXPECT_FALSE(
+      GlooCommunicator::Create(&store, 2, 3, options, Deadline::After(Duration(200))).ok());
+  const TimePoint start = std::chrono::steady_clock::now();
+  std::vector<Status> results = RunRanks(2, [&](int r) -> Status {
+    return GlooCommunicator::Create(&store, r, 3, options, Deadline::After(Duration(1500)))
+        .status();
+  });
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  for (const Status& s : results) {
+    EXPECT_TRUE(s.code() == StatusCode::kUnavailable ||
+                s.code() == StatusCode::kDeadlineExceeded)
+        << s;
+    EXPECT_NE(s.message().find("epoch-2/"), std::string::npos) << s;
+  }
+  // The survivors form the next epoch's group without it.
+  for (const Status& s : RunRanks(2, [&](int r) -> Status {
+         return FormAndReduce(&store, r, 2, "epoch-3/", 2, 1000);
+       })) {
+    EXPECT_TRUE(s.ok()) << s;
+  }
+}
+
 TEST(GlooCommunicatorTest, BadRankIsInvalidArgument) {
   InMemoryStore store;
   EXPECT_EQ(GlooCommunicator::Create(&store, 3, 3, GlooOptions(), Deadline::After(Duration(100)))
