@@ -222,6 +222,29 @@ void Scheduler::CompleteSync() {
   // round also the members admitted at the previous sync (their received
   // state was never confirmed by a completed segment).
   std::vector<int> receivers = joining;
+  if (!had_state) {
+    // The first epoch starts where its rank 0 stands: the beginning, or the
+    // checkpoint a resumed job's workers loaded (docs/elastic.md,
+    // "Checkpoints of elastic jobs"). A member that reports another position
+    // (it found no or another checkpoint) receives rank 0's state.
+    receivers.clear();
+    if (!next.empty()) {
+      position = syncing_.at(next.front()).request.sync_request().position();
+      for (size_t i = 1; i < next.size(); ++i) {
+        if (!SamePosition(syncing_.at(next[i]).request.sync_request().position(), position)) {
+          receivers.push_back(next[i]);
+        }
+      }
+      if (position.global_step() > 0) {
+        LOG(INFO) << "sync: the job resumes at " << Describe(position) << " (reported by "
+                  << nodes_.at(next.front()).label << ", rank 0 of the first epoch)"
+                  << (receivers.empty() ? ""
+                                        : "; " + std::to_string(receivers.size()) +
+                                              " member(s) at another position receive its "
+                                              "state");
+      }
+    }
+  }
   if (restore) {
     for (int id : needs_state_) {
       if (std::find(next.begin(), next.end(), id) != next.end()) receivers.push_back(id);
@@ -271,7 +294,7 @@ void Scheduler::CompleteSync() {
   base.set_store_prefix("epoch-" + std::to_string(epoch_) + "/");
   for (int id : next) base.add_members(nodes_.at(id).info.name());
   *base.mutable_position() = position;
-  base.set_broadcast_state(had_state && !receivers.empty());
+  base.set_broadcast_state(!receivers.empty());
   for (const auto& [slot, id] : server_by_shard_) {
     const Node& node = nodes_.at(id);
     if (node.left) continue;
@@ -298,7 +321,7 @@ void Scheduler::CompleteSync() {
     if (!finished) response->set_action(proto::SyncResponse::ACTION_TRAIN);
     response->set_rank(static_cast<int>(rank));
     response->set_restore(restore && !joiner);
-    response->set_receive_state(had_state && joiner);
+    response->set_receive_state(joiner);
     Reply(syncing_.at(id), std::move(reply));
     syncing_.erase(id);
   }
@@ -328,7 +351,7 @@ void Scheduler::CompleteSync() {
     syncing_.clear();
     join_order_.clear();
   }
-  needs_state_ = had_state ? receivers : std::vector<int>();
+  needs_state_ = receivers;
   members_ = next;
   epoch_members_ = next;
   committed_ = position;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <utility>
 
 #include "collective/rendezvous_store.h"
@@ -15,6 +16,7 @@
 #include "model/blas_threads.h"
 #include "ps/ps_client.h"
 #include "worker/adapter_store.h"
+#include "worker/checkpoint.h"
 #include "worker/training_setup.h"
 
 namespace iak::worker {
@@ -86,6 +88,77 @@ Status ExchangeState(collective::Communicator* comm, bool receive, Deadline dead
   return Restore(received, adapters, optimizers).WithContext("state received from rank 0");
 }
 
+std::string CheckpointDirFor(const proto::JobSpec& spec) {
+  return spec.checkpoint().directory().empty() ? spec.output_dir() + "/checkpoints"
+                                               : spec.checkpoint().directory();
+}
+
+data::BatchCursor CursorOf(const proto::JobPosition& position, int d) {
+  data::BatchCursor c;
+  if (d < position.cursors_size()) {
+    c.epoch = position.cursors(d).epoch();
+    c.position = static_cast<size_t>(position.cursors(d).position());
+  }
+  return c;
+}
+
+// An elastic checkpoint into the adapters, optimizers and global cursors;
+// returns the job position it stands for. Refuses, naming the file, one
+// written by a static job (membership epoch 0: its cursors are rank 0's
+// shard cursors, not global ones) or for another plan, domain set or
+// adapter shape.
+StatusOr<proto::JobPosition> RestoreElasticCheckpoint(
+    const LoadedCheckpoint& loaded, const proto::JobSpec& spec,
+    const std::vector<std::string>& names, std::vector<model::IakModule>* adapters,
+    std::vector<model::Adam>* optimizers, std::vector<data::GlobalCursor>* cursors) {
+  const Checkpoint& c = loaded.checkpoint;
+  const std::string fix = "; resume only with the job spec that wrote it, or remove the directory";
+  if (c.membership_epoch < 1) {
+    return FailedPreconditionError(
+        loaded.path + " was written by a static (non-elastic) job: its data cursors are rank "
+        "0's own shard's, not the job's global ones; resume it without elastic.enabled, or "
+        "remove the directory");
+  }
+  if (c.phase_index < 0 || c.phase_index > spec.phases_size() ||
+      (c.phase_index < spec.phases_size() && c.step > spec.phases(c.phase_index).steps()) ||
+      c.step < 0) {
+    return FailedPreconditionError(loaded.path + ": phase " + std::to_string(c.phase_index) +
+                                   " step " + std::to_string(c.step) +
+                                   " is not a position of this job's " +
+                                   std::to_string(spec.phases_size()) + "-phase plan" + fix);
+  }
+  if (c.domains.size() != names.size()) {
+    return FailedPreconditionError(loaded.path + " holds " + std::to_string(c.domains.size()) +
+                                   " domain(s) but the job trains " +
+                                   std::to_string(names.size()) + fix);
+  }
+  proto::JobPosition position;
+  position.set_phase_index(c.phase_index);
+  position.set_phase_step(c.step);
+  int64_t global = c.step;
+  for (int i = 0; i < c.phase_index; ++i) global += spec.phases(i).steps();
+  position.set_global_step(global);
+  for (size_t d = 0; d < names.size(); ++d) {
+    const DomainCheckpoint& dc = c.domains[d];
+    model::IakModule& adapter = (*adapters)[d];
+    if (dc.domain != names[d] || dc.params.size() != adapter.num_params()) {
+      return FailedPreconditionError(
+          loaded.path + ": domain " + std::to_string(d) + " is '" + dc.domain + "' with " +
+          std::to_string(dc.params.size()) + " parameters, the job has '" + names[d] + "' with " +
+          std::to_string(adapter.num_params()) + fix);
+    }
+    std::copy(dc.params.begin(), dc.params.end(), adapter.mutable_params());
+    IAK_RETURN_IF_ERROR((*optimizers)[d].Deserialize(dc.adam_state).WithContext(
+        loaded.path + " domain " + dc.domain));
+    IAK_RETURN_IF_ERROR((*cursors)[d].Seek(dc.cursor).WithContext(loaded.path + " domain " +
+                                                                  dc.domain + fix));
+    proto::DomainCursor* cursor = position.add_cursors();
+    cursor->set_epoch(dc.cursor.epoch);
+    cursor->set_position(static_cast<int64_t>(dc.cursor.position));
+  }
+  return position;
+}
+
 }  // namespace
 
 ElasticTrainer::ElasticTrainer(ElasticTrainerOptions options, net::Transport* transport,
@@ -143,8 +216,79 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
   std::unique_ptr<PsRowSource> source;
   std::unique_ptr<collective::GlooCommunicator> group;
   int64_t group_epoch = 0;
-  Snapshot snapshot = Take(adapters_, optimizers);  // the initial state
-  proto::SyncRequest request;  // the first: joining, at no position
+  // Checkpoints: rank 0 of the current epoch writes them at committed sync
+  // points (every reply's position is one); with resume, every worker starts
+  // from the latest intact one and reports its position at the first sync.
+  CheckpointStoreOptions checkpoint_options;
+  checkpoint_options.dir = CheckpointDirFor(spec);
+  checkpoint_options.keep_last = std::max(1, spec.checkpoint().keep_last());
+  CheckpointStore checkpoints(checkpoint_options);
+  const int every_n = spec.checkpoint().every_n_steps() == 0 ? 100
+                                                             : spec.checkpoint().every_n_steps();
+  int64_t last_saved_global = 0;
+  proto::SyncRequest request;  // the first: joining, at no position (or the checkpoint's)
+  if (spec.checkpoint().resume()) {
+    const auto began = SteadyClock::now();
+    StatusOr<LoadedCheckpoint> loaded = checkpoints.LoadLatest();
+    if (!loaded.ok() && loaded.status().code() == StatusCode::kNotFound) {
+      LOG(WARNING) << name << ": --resume: no checkpoint in " << checkpoint_options.dir
+                   << "; starting from the beginning";
+    } else {
+      IAK_RETURN_IF_ERROR(loaded.status().WithContext(name + " --resume"));
+      for (const auto& [path, why] : loaded->refused) {
+        LOG(WARNING) << name << ": --resume refused " << path << ": " << why;
+      }
+      IAK_ASSIGN_OR_RETURN(proto::JobPosition position,
+                           RestoreElasticCheckpoint(*loaded, spec, domain_names_, &adapters_,
+                                                    &optimizers, &cursors));
+      *request.mutable_position() = position;
+      last_saved_global = position.global_step();
+      resumed_global_step_ = position.global_step();
+      resumed_from_ = loaded->path;
+      LOG(INFO) << "progress: " << name << " resumed from " << loaded->path << " at phase "
+                << position.phase_index() << " step " << position.phase_step()
+                << " (global step " << position.global_step() << ", written in membership epoch "
+                << loaded->checkpoint.membership_epoch << ") in " << std::fixed
+                << MsSince(began) << " ms";
+    }
+  }
+  // Due at the first sync point at or past every every_n global steps, and
+  // at each phase end (a segment never crosses one, so a phase end is a
+  // position at step 0 of the next phase).
+  auto checkpoint_due = [&](const proto::JobPosition& p) {
+    const int64_t g = p.global_step();
+    if (g <= last_saved_global) return false;
+    if (p.phase_step() == 0 && p.phase_index() > 0) return true;
+    return every_n > 0 && g / every_n > last_saved_global / every_n;
+  };
+  auto save_checkpoint = [&](const proto::JobPosition& p, int64_t epoch) -> Status {
+    const auto began = SteadyClock::now();
+    Checkpoint c;
+    c.job_name = spec.name();
+    c.membership_epoch = epoch;
+    c.phase_index = p.phase_index();
+    c.step = p.phase_step();
+    for (int d = 0; d < num_domains; ++d) {
+      DomainCheckpoint dc;
+      dc.domain = domain_names_[d];
+      dc.params = adapters_[d].params();
+      dc.adam_state = optimizers[d].Serialize();
+      dc.cursor = CursorOf(p, d);
+      c.domains.push_back(std::move(dc));
+    }
+    StatusOr<std::string> saved = checkpoints.Save(c);
+    if (!saved.ok()) {
+      return saved.status().WithContext(
+          name + " checkpoint (set checkpoint.directory to a writable directory)");
+    }
+    const std::string& path = *saved;
+    last_saved_global = p.global_step();
+    LOG(INFO) << "progress: " << name << " checkpoint " << path << " at global step "
+              << p.global_step() << " (membership epoch " << epoch << ") in " << std::fixed
+              << MsSince(began) << " ms";
+    return Status::Ok();
+  };
+  Snapshot snapshot = Take(adapters_, optimizers);  // the initial (or resumed) state
   bool failed = false;
   SteadyClock::time_point failed_at;
   int64_t lost = 0;
@@ -176,6 +320,9 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
     }
     if (reply.action() == proto::SyncResponse::ACTION_FINISH) {
       if (reply.rank() == 0) {
+        if (checkpoint_due(reply.position())) {  // the last phase's end
+          IAK_RETURN_IF_ERROR(save_checkpoint(reply.position(), reply.membership_epoch()));
+        }
         const std::string dir = spec.output_dir() + "/adapters";
         for (int d = 0; d < num_domains; ++d) {
           IAK_RETURN_IF_ERROR(SaveAdapter(dir, domain_names_[d], adapters_[d]));
@@ -200,12 +347,8 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
     if (reply.restore()) IAK_RETURN_IF_ERROR(Restore(snapshot, &adapters_, &optimizers));
     proto::JobPosition position = reply.position();
     for (int d = 0; d < num_domains; ++d) {
-      data::BatchCursor c;
-      if (d < position.cursors_size()) {
-        c.epoch = position.cursors(d).epoch();
-        c.position = static_cast<size_t>(position.cursors(d).position());
-      }
-      IAK_RETURN_IF_ERROR(cursors[d].Seek(c).WithContext(name + " domain " + domain_names_[d]));
+      IAK_RETURN_IF_ERROR(cursors[d].Seek(CursorOf(position, d))
+                              .WithContext(name + " domain " + domain_names_[d]));
     }
     request.Clear();
     request.set_membership_epoch(reply.membership_epoch());
@@ -242,6 +385,11 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
       }
     }
     snapshot = Take(adapters_, optimizers);
+    // The reply's position is committed (every member agreed on it) and this
+    // state stands there: rank 0 checkpoints it when one is due.
+    if (rank == 0 && checkpoint_due(position)) {
+      IAK_RETURN_IF_ERROR(save_checkpoint(position, reply.membership_epoch()));
+    }
 
     // One segment: up to sync_every_steps steps, never across a phase end.
     const int phase_index = position.phase_index();
@@ -256,12 +404,18 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
         spec.seed() * 31 + 1000003ULL * static_cast<uint64_t>(first_global) +
         static_cast<uint64_t>(rank);
     int64_t produced = 0;
+    std::mutex epochs_mu;
+    std::vector<int64_t> data_epochs;  // per produced batch; guarded by epochs_mu
     auto pipeline = std::make_unique<BatchPipeline>(
         pipeline_options, &dataset, source.get(), cache.get(),
         [&](int* tag, std::vector<uint32_t>* ids) {
           if (produced >= segment) return false;
           const int d = static_cast<int>((first_global + produced) % num_domains);
           cursors[d].Slice(rank, size, batch, ids);
+          if (options_.on_step_done) {
+            std::lock_guard<std::mutex> lock(epochs_mu);
+            data_epochs.push_back(cursors[d].cursor().epoch);
+          }
           cursors[d].Advance(size, batch);
           *tag = d;
           ++produced;
@@ -290,6 +444,8 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
       if (prepared == nullptr) return InternalError(name + ": the data pipeline ended early");
       const int d = prepared->tag;
       const int n = prepared->size();
+      std::vector<uint32_t> trained_ids;
+      if (options_.on_step_done) trained_ids = prepared->ids;
       StatusOr<model::StepStats> stats =
           ComputeAdapterGrads(base, &step, cache.get(), dataset, *prepared, phase,
                               command.beta(), &adapters_[d], &h);
@@ -300,6 +456,14 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
       collective = AverageAndStep(group.get(), command, Deadline::After(collective_timeout),
                                   &adapters_[d], &optimizers[d]);
       if (!collective.ok()) break;
+      if (options_.on_step_done) {
+        int64_t data_epoch = 0;
+        {
+          std::lock_guard<std::mutex> lock(epochs_mu);
+          data_epoch = data_epochs[static_cast<size_t>(done)];
+        }
+        options_.on_step_done(global, d, data_epoch, cursors[d].num_ids(), trained_ids);
+      }
       if (failed) {  // the first step after a failure: recovered
         failed = false;
         recoveries_.back().recover_ms = MsSince(failed_at);

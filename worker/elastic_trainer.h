@@ -13,12 +13,22 @@
 // position (at most sync_every_steps - 1 completed steps are redone). A
 // joining worker receives the state from rank 0 over the new group.
 //
+// Checkpoints (docs/elastic.md, "Checkpoints of elastic jobs"): rank 0 of the
+// current epoch writes one at the first sync point at or past every
+// checkpoint.every_n_steps global steps and at each phase end: adapters,
+// Adam states, phase, step and the GLOBAL cursors, with the membership epoch
+// (>= 1, which marks the file as an elastic one). With checkpoint.resume
+// every worker - any number of them - loads the latest intact checkpoint and
+// reports its position at its first sync; the scheduler's first epoch starts
+// at rank 0's report.
+//
 // Thread-safety: Run() on one thread; the counters are atomics.
 #ifndef IAK_WORKER_ELASTIC_TRAINER_H_
 #define IAK_WORKER_ELASTIC_TRAINER_H_
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +53,13 @@ struct ElasticTrainerOptions {
   // heartbeating, closes its Gloo pairs and returns Cancelled without
   // deregistering, as a killed process would. -1 = never.
   int64_t abandon_at_step = -1;
+  // Instrumentation (tests): called on Run()'s thread after every completed
+  // step (its all-reduce succeeded) with the global step, the domain index,
+  // the data epoch of the domain's global order, the domain's number of
+  // training ids and the ids this rank trained. Empty = none.
+  std::function<void(int64_t global_step, int domain, int64_t data_epoch, size_t num_ids,
+                     const std::vector<uint32_t>& ids)>
+      on_step_done;
 };
 
 // Where the trainer reports progress (the worker's heartbeat counters).
@@ -83,6 +100,10 @@ class ElasticTrainer {
   // The job's global step at the FINISH (or LEAVE) reply.
   int64_t final_global_step() const { return final_global_step_; }
   const std::vector<ElasticRecovery>& recoveries() const { return recoveries_; }
+  // The global step this worker's state started from: the checkpoint's with
+  // checkpoint.resume (-1 when it started fresh), and the checkpoint's path.
+  int64_t resumed_global_step() const { return resumed_global_step_; }
+  const std::string& resumed_from() const { return resumed_from_; }
 
  private:
   ElasticTrainerOptions options_;
@@ -95,6 +116,8 @@ class ElasticTrainer {
   bool left_ = false;
   int64_t final_global_step_ = 0;
   std::vector<ElasticRecovery> recoveries_;
+  int64_t resumed_global_step_ = -1;
+  std::string resumed_from_;
 };
 
 }  // namespace iak::worker
