@@ -4,8 +4,8 @@
 //   and bottom into model->mutable_grads(), and into dx when asked.
 // The piece that dense-only fine-tuning, LoRA (on the merged parameters) and
 // full fine-tuning (which also needs dx, to reach the embedding rows) share,
-// on the cluster (worker/method_worker) and in one process (method_runner
-// could use it too: its DenseStep is the same computation).
+// on the cluster (worker/method_worker) and in one process (`iak compare`,
+// worker/method_runner).
 //
 // Thread-safety: one per thread (it owns the activations of one step).
 #ifndef IAK_MODEL_DENSE_TRAIN_STEP_H_

@@ -15,10 +15,11 @@
 
 #include "embedding/model_directory.h"
 #include "model/adam.h"
+#include "model/dense_train_step.h"
 #include "model/fine_tune_step.h"
-#include "model/loss.h"
 #include "model/metrics.h"
 #include "model/parallel_step.h"
+#include "model/row_gradients.h"
 #include "worker/local_lookup.h"
 
 namespace iak::worker {
@@ -29,16 +30,12 @@ constexpr float kAdagradEps = 1e-8f;
 
 int64_t Floats(size_t n) { return static_cast<int64_t>(n * sizeof(float)); }
 
-// Activations and labels of one batch through the base model's pieces.
+// Pooled inputs (and their gradient) and labels of one batch.
 struct Buffers {
-  std::vector<float> x, dx, h, dh, logits, dlogits, click, conversion;
+  std::vector<float> x, dx, click, conversion;
   void Resize(const model::BaseModelConfig& c, int batch) {
     x.resize(static_cast<size_t>(batch) * c.input_dim());
     dx.resize(x.size());
-    h.resize(static_cast<size_t>(batch) * c.h_dim());
-    dh.resize(h.size());
-    logits.resize(static_cast<size_t>(batch) * c.num_tasks);
-    dlogits.resize(logits.size());
     click.resize(batch);
     conversion.resize(batch);
   }
@@ -77,18 +74,11 @@ class TrainerBase : public Trainer {
       buf_.conversion[r] = data_.has_conversion() ? data_.conversion[ids[r]] : 0.0f;
     }
   }
-  // Full forward/backward of `model` on x (already pooled); gradients of the
-  // parameters into model->mutable_grads() (zeroed first), dx when wanted.
+  // Full forward/backward of `model` on x (already pooled; model/dense_train_step.h):
+  // gradients of the parameters into model->mutable_grads(), dx when wanted.
   void DenseStep(model::BaseModel* model, int batch, bool want_dx) {
-    model->ZeroGrads();
-    model->ForwardBottom(buf_.x.data(), batch, buf_.h.data(), &ws_);
-    model->ForwardTowers(buf_.h.data(), batch, buf_.logits.data(), &ws_);
-    model::TaskLoss(buf_.logits.data(), batch, model->config().num_tasks, buf_.click.data(),
-                    buf_.conversion.data(), buf_.dlogits.data());
-    model->BackwardTowers(buf_.dlogits.data(), batch, buf_.dh.data(), model->mutable_grads(),
-                          &ws_);
-    model->BackwardBottom(buf_.dh.data(), batch, want_dx ? buf_.dx.data() : nullptr,
-                          model->mutable_grads(), &ws_);
+    dense_step_.Run(model, buf_.x.data(), batch, buf_.click.data(), buf_.conversion.data(),
+                    want_dx ? buf_.dx.data() : nullptr);
   }
   void PredictWith(const model::BaseModel& model, const model::IakModule* iak,
                    const model::RowLookup& rows, const uint32_t* ids, int n, float* p,
@@ -103,7 +93,7 @@ class TrainerBase : public Trainer {
   const model::BaseModel& base_;
   const model::RowLookup& rows_;
   Buffers buf_;
-  model::BaseModelWorkspace ws_;
+  model::DenseTrainStep dense_step_;
   model::FineTuneStep step_;
 };
 
@@ -147,8 +137,9 @@ class DenseTrainer : public TrainerBase {
   model::Adam adam_;
 };
 
-// The rows full fine-tuning has touched, over the frozen snapshot.
-class OverlayRows : public model::RowLookup, public model::RowGradientSink {
+// The rows full fine-tuning has touched, over the frozen snapshot, with
+// their Adagrad accumulators.
+class OverlayRows : public model::RowLookup {
  public:
   OverlayRows(const model::RowLookup* frozen, int dim) : frozen_(frozen), dim_(dim) {}
 
@@ -158,35 +149,24 @@ class OverlayRows : public model::RowLookup, public model::RowGradientSink {
     const float* row = frozen_->Find(key);
     for (int j = 0; j < dim_; ++j) rows_.push_back(row != nullptr ? row[j] : 0.0f);
     accum_.resize(rows_.size(), 0.0f);
-    grads_.resize(rows_.size(), 0.0f);
   }
   const float* Find(uint64_t key) const override {
     auto it = slots_.find(key);
     return it == slots_.end() ? frozen_->Find(key) : rows_.data() + it->second * dim_;
   }
-  void Add(uint64_t key, const float* grad) override {
-    const size_t slot = slots_.at(key);
-    if (grads_touched_flag_.size() <= slot) grads_touched_flag_.resize(slot + 1, 0);
-    if (!grads_touched_flag_[slot]) {
-      grads_touched_flag_[slot] = 1;
-      touched_.push_back(slot);
-    }
-    float* g = grads_.data() + slot * dim_;
-    for (int j = 0; j < dim_; ++j) g[j] += grad[j];
-  }
-  void ApplyAdagrad(float lr) {
-    for (size_t slot : touched_) {
+  // One Adagrad step on every row of `grads` (each key Ensure()d before).
+  void ApplyAdagrad(const model::RowGradients& grads, float lr) {
+    const std::vector<uint64_t>& keys = grads.keys();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const size_t slot = slots_.at(keys[i]);
       float* row = rows_.data() + slot * dim_;
       float* acc = accum_.data() + slot * dim_;
-      float* g = grads_.data() + slot * dim_;
+      const float* g = grads.grads().data() + i * dim_;
       for (int j = 0; j < dim_; ++j) {
         acc[j] += g[j] * g[j];
         row[j] -= lr * g[j] / (std::sqrt(acc[j]) + kAdagradEps);
-        g[j] = 0.0f;
       }
-      grads_touched_flag_[slot] = 0;
     }
-    touched_.clear();
   }
   size_t size() const { return slots_.size(); }
 
@@ -194,9 +174,7 @@ class OverlayRows : public model::RowLookup, public model::RowGradientSink {
   const model::RowLookup* frozen_;
   int dim_;
   std::unordered_map<uint64_t, size_t> slots_;
-  std::vector<float> rows_, accum_, grads_;
-  std::vector<char> grads_touched_flag_;
-  std::vector<size_t> touched_;
+  std::vector<float> rows_, accum_;
 };
 
 class FullTrainer : public TrainerBase {
@@ -208,7 +186,7 @@ class FullTrainer : public TrainerBase {
         adam_(base.num_params(), Lr(dense_lr)),
         overlay_(&rows, base.config().embedding_dim),
         embedding_lr_(embedding_lr),
-        scratch_(base.config().embedding_dim) {}
+        row_grads_(base.config().embedding_dim) {}
   void TrainBatch(const uint32_t* ids, int batch, int) override {
     Labels(ids, batch);
     for (int r = 0; r < batch; ++r) {
@@ -222,9 +200,8 @@ class FullTrainer : public TrainerBase {
     model::PoolBatch(data_, ids, batch, dim, overlay_, buf_.x.data());
     DenseStep(&model_, batch, true);
     adam_.Step(model_.mutable_params(), model_.grads().data());
-    model::ScatterPoolGradient(data_, ids, batch, dim, buf_.dx.data(), &overlay_,
-                               scratch_.data());
-    overlay_.ApplyAdagrad(embedding_lr_);
+    row_grads_.Collect(data_, ids, batch, buf_.dx.data());
+    overlay_.ApplyAdagrad(row_grads_, embedding_lr_);
   }
   void Predict(const uint32_t* ids, int n, float* p, float* q) override {
     PredictWith(model_, nullptr, overlay_, ids, n, p, q);
@@ -254,7 +231,7 @@ class FullTrainer : public TrainerBase {
   model::Adam adam_;
   OverlayRows overlay_;
   float embedding_lr_;
-  std::vector<float> scratch_;
+  model::RowGradients row_grads_;
 };
 
 class LoraTrainer : public TrainerBase {
