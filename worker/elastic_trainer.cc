@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -263,6 +264,12 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
   };
   auto save_checkpoint = [&](const proto::JobPosition& p, int64_t epoch) -> Status {
     const auto began = SteadyClock::now();
+    std::error_code made;  // CheckpointStore makes only the last level
+    std::filesystem::create_directories(checkpoint_options.dir, made);
+    if (made) {
+      return IoError(name + ": cannot create checkpoint directory " + checkpoint_options.dir +
+                     ": " + made.message() + "; set checkpoint.directory to a writable one");
+    }
     Checkpoint c;
     c.job_name = spec.name();
     c.membership_epoch = epoch;
