@@ -52,6 +52,49 @@ Status ValidateMethod(const proto::JobSpec& spec) {
                               " (docs/job_spec.md, Methods on the cluster)");
 }
 
+// JobSpec.domain_plan (docs/job_spec.md, "Domain plan"): defaults only when
+// the plan is on, so a job without it prints unchanged.
+void ApplyDomainPlanDefaults(proto::JobSpec* spec) {
+  if (!spec->has_domain_plan() || !spec->domain_plan().enabled()) return;
+  proto::DomainPlanSpec* plan = spec->mutable_domain_plan();
+  if (plan->min_batch() == 0) plan->set_min_batch(std::min(32, std::max(1, spec->batch_size())));
+  if (plan->reference().empty()) plan->set_reference("median");
+  if (plan->min_train_samples() == 0) plan->set_min_train_samples(200);
+  if (plan->min_validation_positives() == 0) plan->set_min_validation_positives(10);
+}
+
+Status ValidateDomainPlan(const proto::JobSpec& spec) {
+  const proto::DomainPlanSpec& plan = spec.domain_plan();
+  if (!plan.enabled()) return Status::Ok();
+  auto bad = [](const std::string& field, const std::string& value, const std::string& allowed) {
+    return InvalidArgumentError("domain_plan." + field + " is " + value + "; allowed: " + allowed);
+  };
+  if (spec.elastic().enabled()) {
+    return InvalidArgumentError(
+        "domain_plan.enabled with elastic.enabled: elastic jobs train every domain with one "
+        "uniform batch_size (docs/job_spec.md, Domain plan); turn one of them off");
+  }
+  if (spec.method() != "iak" && spec.method() != "plain") {
+    return bad("enabled", "true for method \"" + spec.method() + "\"",
+               "only with method \"iak\" or \"plain\" (the adapter worker)");
+  }
+  if (plan.min_batch() < 1 || plan.min_batch() > spec.batch_size()) {
+    return bad("min_batch", std::to_string(plan.min_batch()),
+               "1..batch_size (" + std::to_string(spec.batch_size()) + ")");
+  }
+  if (plan.reference() != "median" && plan.reference() != "largest") {
+    return bad("reference", "\"" + plan.reference() + "\"", "\"median\" or \"largest\"");
+  }
+  if (plan.min_train_samples() < 0) {
+    return bad("min_train_samples", std::to_string(plan.min_train_samples()), ">= 0");
+  }
+  if (plan.min_validation_positives() < 0) {
+    return bad("min_validation_positives", std::to_string(plan.min_validation_positives()),
+               ">= 0");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void ApplyDefaults(proto::JobSpec* spec) {
@@ -116,6 +159,7 @@ void ApplyDefaults(proto::JobSpec* spec) {
     if (elastic->max_workers() == 0) elastic->set_max_workers(std::max(1, spec->num_workers()));
     if (elastic->sync_every_steps() == 0) elastic->set_sync_every_steps(10);
   }
+  ApplyDomainPlanDefaults(spec);
 }
 
 Status Validate(const proto::JobSpec& spec) {
@@ -208,6 +252,7 @@ Status Validate(const proto::JobSpec& spec) {
     }
   }
   IAK_RETURN_IF_ERROR(ValidateMethod(spec));
+  IAK_RETURN_IF_ERROR(ValidateDomainPlan(spec));
   return Status::Ok();
 }
 

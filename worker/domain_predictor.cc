@@ -6,6 +6,7 @@
 
 #include "embedding/model_directory.h"
 #include "model/matrix_ops.h"
+#include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/local_lookup.h"
 
@@ -154,13 +155,18 @@ StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
   models->rows = std::make_unique<LocalLookup>(table.get());
   models->table = std::shared_ptr<const embedding::LocalEmbeddingTable>(std::move(table));
   const std::string dir = spec.output_dir() + "/adapters";
-  for (const std::string& name : domain_names) {
+  // With a plan file (adapter_plan_file.h) each domain is served by its own
+  // adapter, the cold domains' shared one (loaded once per domain that uses
+  // it; adapters are small) or the base; without one, by <domain>.iak if any.
+  IAK_ASSIGN_OR_RETURN(std::vector<AdapterPlanRow> served,
+                       ResolveDomainAdapters(dir, domain_names));
+  for (const AdapterPlanRow& r : served) {
     std::error_code ec;
-    if (!std::filesystem::exists(AdapterPath(dir, name), ec)) {
+    if (r.adapter.empty() || !std::filesystem::exists(AdapterPath(dir, r.adapter), ec)) {
       models->adapters.push_back(nullptr);
       continue;
     }
-    IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, name));
+    IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, r.adapter));
     models->adapters.push_back(std::make_unique<model::IakModule>(std::move(adapter)));
     ++models->num_adapters;
   }

@@ -1,12 +1,15 @@
 #include "worker/evaluator.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "embedding/model_directory.h"
 #include "model/fine_tune_step.h"
 #include "model/metrics.h"
+#include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/local_lookup.h"
 #include "worker/method_evaluator.h"
@@ -25,7 +28,7 @@ struct Scores {
 
 Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
                   const model::BaseModel& base, const model::RowLookup& rows,
-                  const model::IakModule& adapter) {
+                  const model::IakModule* adapter) {
   const int dim = base.config().embedding_dim;
   const int input_dim = base.config().input_dim();
   model::FineTuneStep step;
@@ -39,7 +42,12 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
     x.resize(static_cast<size_t>(n) * input_dim);
     model::PoolBatch(dataset, ids.data() + begin, n, dim, rows, x.data());
     step.Predict(base, nullptr, x.data(), n, scores.base.data() + begin, nullptr);
-    step.Predict(base, &adapter, x.data(), n, scores.adapted.data() + begin, nullptr);
+    if (adapter != nullptr) {
+      step.Predict(base, adapter, x.data(), n, scores.adapted.data() + begin, nullptr);
+    } else {  // the base model serves the domain
+      std::copy(scores.base.begin() + begin, scores.base.begin() + begin + n,
+                scores.adapted.begin() + begin);
+    }
     for (int i = 0; i < n; ++i) scores.labels[begin + i] = dataset.click[ids[begin + i]];
   }
   return scores;
@@ -57,6 +65,16 @@ StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
                               const model::RowLookup& rows,
                               const std::vector<model::IakModule>& adapters,
                               data::SplitPart part) {
+  std::vector<const model::IakModule*> pointers;
+  for (const model::IakModule& a : adapters) pointers.push_back(&a);
+  return EvaluatePlanned(job, base, rows, pointers, {}, part);
+}
+
+StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel& base,
+                                     const model::RowLookup& rows,
+                                     const std::vector<const model::IakModule*>& adapters,
+                                     const std::vector<std::string>& notes,
+                                     data::SplitPart part) {
   if (adapters.size() != job.finetune_domains.size()) {
     return FailedPreconditionError("have " + std::to_string(adapters.size()) +
                                    " adapters for " +
@@ -84,6 +102,7 @@ StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
     result.iak_auc = *iak_auc;
     result.base_logloss = model::LogLoss(scores.base.data(), scores.labels.data(), ids.size());
     result.iak_logloss = model::LogLoss(scores.adapted.data(), scores.labels.data(), ids.size());
+    if (i < notes.size()) result.adapter_note = notes[i];
     report.mean_base_auc += result.base_auc / adapters.size();
     report.mean_iak_auc += result.iak_auc / adapters.size();
     report.domains.push_back(result);
@@ -99,15 +118,26 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
   IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
                        embedding::LocalEmbeddingTable::Open(model_dir));
-  std::vector<model::IakModule> adapters;
-  for (int domain : job.finetune_domains) {
-    IAK_ASSIGN_OR_RETURN(model::IakModule adapter,
-                         LoadAdapter(spec.output_dir() + "/adapters",
-                                     job.dataset.domain_names[domain]));
-    adapters.push_back(std::move(adapter));
+  // Each domain's adapter: its own, the cold domains' shared one, or none
+  // (the base model), as the job's plan file says (adapter_plan_file.h).
+  const std::string dir = spec.output_dir() + "/adapters";
+  std::vector<std::string> names;
+  for (int domain : job.finetune_domains) names.push_back(job.dataset.domain_names[domain]);
+  IAK_ASSIGN_OR_RETURN(std::vector<AdapterPlanRow> served, ResolveDomainAdapters(dir, names));
+  std::map<std::string, model::IakModule> loaded;  // by adapter name, each once
+  for (const AdapterPlanRow& r : served) {
+    if (r.adapter.empty() || loaded.count(r.adapter) > 0) continue;
+    IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, r.adapter));
+    loaded.emplace(r.adapter, std::move(adapter));
+  }
+  std::vector<const model::IakModule*> adapters;
+  std::vector<std::string> notes;
+  for (const AdapterPlanRow& r : served) {
+    adapters.push_back(r.adapter.empty() ? nullptr : &loaded.at(r.adapter));
+    notes.push_back(r.Note());
   }
   LocalLookup rows(table.get());
-  StatusOr<EvalReport> report = Evaluate(job, base, rows, adapters, part);
+  StatusOr<EvalReport> report = EvaluatePlanned(job, base, rows, adapters, notes, part);
   if (report.ok() && !spec.method().empty()) report->method = spec.method();  // "plain"
   return report;
 }
@@ -121,11 +151,14 @@ std::string EvalReport::ToTable() const {
                 "base LL", (label + " LL").c_str());
   out << line << std::string(92, '-') << "\n";
   for (const DomainResult& d : domains) {
-    std::snprintf(line, sizeof(line), "%-12s %8lld %8lld %6.3f | %9.4f %9.4f %+7.4f | %9.4f %9.4f\n",
+    std::snprintf(line, sizeof(line), "%-12s %8lld %8lld %6.3f | %9.4f %9.4f %+7.4f | %9.4f %9.4f",
                   d.domain.c_str(), static_cast<long long>(d.train_samples),
                   static_cast<long long>(d.test_samples), d.positive_rate, d.base_auc, d.iak_auc,
                   d.iak_auc - d.base_auc, d.base_logloss, d.iak_logloss);
     out << line;
+    // The domain plan's fallback (a shared adapter or the base model).
+    if (!d.adapter_note.empty()) out << "  " << d.adapter_note;
+    out << "\n";
   }
   out << std::string(92, '-') << "\n";
   std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9.4f %9.4f %+7.4f |\n", "mean", "", "",
@@ -144,7 +177,8 @@ std::string EvalReport::ToJson() const {
         << ", \"positive_rate\": " << Fixed(d.positive_rate, 6)
         << ", \"base_auc\": " << Fixed(d.base_auc, 6) << ", \"iak_auc\": " << Fixed(d.iak_auc, 6)
         << ", \"base_logloss\": " << Fixed(d.base_logloss, 6)
-        << ", \"iak_logloss\": " << Fixed(d.iak_logloss, 6) << "}"
+        << ", \"iak_logloss\": " << Fixed(d.iak_logloss, 6)
+        << (d.adapter_note.empty() ? "" : ", \"adapter\": \"" + d.adapter_note + "\"") << "}"
         << (i + 1 < domains.size() ? "," : "") << "\n";
   }
   out << "  ],\n  \"mean_base_auc\": " << Fixed(mean_base_auc, 6)

@@ -25,6 +25,11 @@ struct DomainResult {
   double iak_auc = 0;
   double base_logloss = 0;
   double iak_logloss = 0;
+  // How the domain is served under the job's domain plan (docs/job_spec.md,
+  // "Domain plan"): empty for its own adapter, else e.g. "shared adapter
+  // shared:a+b" or "base model (cold: 37 training samples < 200)"; then the
+  // iak_* figures are those of the shared adapter or of the base.
+  std::string adapter_note;
 };
 
 struct EvalReport {
@@ -47,6 +52,14 @@ struct EvalReport {
                                             const model::RowLookup& rows,
                                             const std::vector<model::IakModule>& adapters,
                                             data::SplitPart part = data::SplitPart::kTest);
+
+// The same with `adapters[i]` possibly shared between domains, or null (the
+// domain is scored by the base model), and `notes[i]` (may be empty = none)
+// copied into DomainResult::adapter_note.
+[[nodiscard]] StatusOr<EvalReport> EvaluatePlanned(
+    const JobData& job, const model::BaseModel& base, const model::RowLookup& rows,
+    const std::vector<const model::IakModule*>& adapters, const std::vector<std::string>& notes,
+    data::SplitPart part = data::SplitPart::kTest);
 
 // Loads everything a finished job left (model directory, adapters under
 // <output_dir>/adapters) and evaluates it on `part`. A job of another method

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -81,6 +82,81 @@ void InitAdapters(const proto::JobSpec& spec, const TrainingInputs& inputs,
   }
 }
 
+StatusOr<JobDomainPlan> PlanJobDomains(const proto::JobSpec& spec, const JobData& job) {
+  const proto::DomainPlanSpec& ps = spec.domain_plan();
+  JobDomainPlan out;
+  out.enabled = ps.enabled();
+  DomainPlanOptions options;
+  options.base_batch = std::max(1, spec.batch_size());
+  if (out.enabled) {
+    options.dynamic = !ps.fixed_batches();
+    options.reference = ps.reference() == "largest" ? BatchReference::kLargest
+                                                    : BatchReference::kMedian;
+    options.min_batch = ps.min_batch() > 0 ? ps.min_batch() : std::min(32, options.base_batch);
+    options.min_train_samples = ps.no_cold_fallback() ? 0 : ps.min_train_samples();
+    options.min_validation_positives = ps.no_cold_fallback() ? 0 : ps.min_validation_positives();
+  } else {  // every domain its own adapter, batch_size and lr
+    options.dynamic = false;
+    options.min_batch = 1;
+    options.min_train_samples = 0;
+    options.min_validation_positives = 0;
+  }
+  std::vector<DomainCounts> counts;
+  for (int domain : job.finetune_domains) {
+    const data::DomainSplit& split = job.splits[domain];
+    DomainCounts c;
+    c.name = job.dataset.domain_names[domain];
+    c.train_samples = static_cast<int64_t>(split.train.size());
+    for (uint32_t id : split.validation) c.validation_positives += job.dataset.click[id] > 0.5f;
+    counts.push_back(c);
+  }
+  if (counts.empty()) return out;  // nothing to fine-tune
+  StatusOr<DomainPlan> planned = PlanDomains(counts, options);
+  if (!planned.ok()) return planned.status().WithContext("domain_plan");
+  out.plan = std::move(*planned);
+  out.adapter_of_domain.assign(counts.size(), -1);
+  int shared = -1;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    const DomainPlanEntry& e = out.plan.domains[i];
+    const data::SampleIds& train = job.splits[job.finetune_domains[i]].train;
+    if (e.mode == DomainMode::kBaseModel) continue;
+    if (e.mode == DomainMode::kSharedAdapter && shared >= 0) {
+      PlannedAdapter& a = out.adapters[static_cast<size_t>(shared)];
+      a.name += "+" + e.name;
+      a.domains.push_back(static_cast<int>(i));
+      a.train_ids.insert(a.train_ids.end(), train.begin(), train.end());
+      out.adapter_of_domain[i] = shared;
+      continue;
+    }
+    PlannedAdapter a;
+    a.name = e.mode == DomainMode::kSharedAdapter ? "shared:" + e.name : e.name;
+    a.domains.push_back(static_cast<int>(i));
+    a.batch_size = e.batch_size;
+    a.lr_scale = e.lr_scale;
+    a.train_ids = train;
+    out.adapter_of_domain[i] = static_cast<int>(out.adapters.size());
+    if (e.mode == DomainMode::kSharedAdapter) shared = static_cast<int>(out.adapters.size());
+    out.adapters.push_back(std::move(a));
+  }
+  return out;
+}
+
+void InitPlannedAdapters(const proto::JobSpec& spec, const TrainingInputs& inputs,
+                         const JobDomainPlan& plan, std::vector<model::IakModule>* adapters,
+                         std::vector<std::string>* names, std::vector<model::Adam>* optimizers) {
+  const model::IakConfig config = IakConfigFor(spec.iak(), inputs.base->config().h_dim());
+  adapters->clear();
+  names->clear();
+  optimizers->clear();
+  for (const PlannedAdapter& a : plan.adapters) {
+    const int domain = inputs.job.finetune_domains[static_cast<size_t>(a.domains.front())];
+    names->push_back(a.name);
+    adapters->emplace_back(config);
+    adapters->back().Init(spec.seed() + 1000003ULL * static_cast<uint64_t>(domain));
+    optimizers->emplace_back(adapters->back().num_params(), model::AdamOptions());
+  }
+}
+
 // AUTO turns the cache on: a worker only ever trains adapters above a frozen
 // base, where the cache is exact.
 StatusOr<std::unique_ptr<FrozenPrefixCache>> MakeFrozenPrefixCache(const proto::JobSpec& spec,
@@ -126,12 +202,14 @@ StatusOr<model::StepStats> ComputeAdapterGrads(const model::BaseModel& base,
 }
 
 Status AverageAndStep(collective::Communicator* communicator, const proto::PhaseCommand& command,
-                      Deadline deadline, model::IakModule* adapter, model::Adam* adam) {
+                      Deadline deadline, model::IakModule* adapter, model::Adam* adam,
+                      double lr_scale) {
   // A rank with no samples for this domain still joins the all-reduce,
   // contributing zero gradients.
   IAK_RETURN_IF_ERROR(
       communicator->AllReduceMean(adapter->mutable_grads(), adapter->num_params(), deadline));
-  adam->set_lr(command.learning_rate());
+  adam->set_lr(lr_scale == 1.0 ? command.learning_rate()
+                                : static_cast<float>(command.learning_rate() * lr_scale));
   if (command.phase() == proto::PHASE_MATCHING) {
     // Knowledge matching: the encoder is frozen, only the decoder moves.
     adam->Step(adapter->mutable_params(), adapter->grads().data(),

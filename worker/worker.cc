@@ -22,6 +22,7 @@
 #include "model/parallel_step.h"
 #include "ps/ps_client.h"
 #include "scheduler/scheduler_client.h"
+#include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/batch_pipeline.h"
 #include "worker/checkpoint.h"
@@ -195,20 +196,35 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   ps::PsClient ps(ps_options, transport_);
   IAK_RETURN_IF_ERROR(ps.Connect());
 
-  // One adapter and one optimizer per fine-tuned domain, initialised the same
-  // way on every rank so that averaged gradients keep them identical.
-  const int num_domains = static_cast<int>(job.finetune_domains.size());
+  // The domain plan (JobSpec.domain_plan): which adapters the job trains,
+  // each with its batch size and learning-rate scale. Every rank computes it
+  // from the same global counts, so all train the same adapters in lockstep.
+  IAK_ASSIGN_OR_RETURN(plan_, PlanJobDomains(spec, job));
+  if (rank == 0 && plan_.enabled) {
+    for (const DomainPlanEntry& e : plan_.plan.domains) {
+      LOG(INFO) << "progress: domain plan: " << e.name << ": " << DomainModeName(e.mode)
+                << ", batch " << e.batch_size << ", lr x" << e.lr_scale << " (" << e.reason
+                << ")";
+    }
+  }
+  // One adapter and one optimizer per trained adapter (a domain's own, or the
+  // cold domains' shared one), initialised the same way on every rank so that
+  // averaged gradients keep them identical.
+  const int num_domains = static_cast<int>(plan_.adapters.size());
   const model::IakConfig iak_config = IakConfigFor(spec.iak(), base.config().h_dim());
   std::vector<model::Adam> optimizers;
-  InitAdapters(spec, inputs, &adapters_, &domain_names_, &optimizers);
+  InitPlannedAdapters(spec, inputs, plan_, &adapters_, &domain_names_, &optimizers);
+  adapter_steps_.assign(static_cast<size_t>(num_domains), 0);
+  adapter_samples_.assign(static_cast<size_t>(num_domains), 0);
   std::vector<std::unique_ptr<data::Batcher>> batchers;
   for (int i = 0; i < num_domains; ++i) {
-    const int domain = job.finetune_domains[i];
+    const PlannedAdapter& planned = plan_.adapters[static_cast<size_t>(i)];
+    const int domain = job.finetune_domains[static_cast<size_t>(planned.domains.front())];
     data::BatcherOptions batch_options;
-    batch_options.batch_size = static_cast<size_t>(spec.batch_size());
+    batch_options.batch_size = static_cast<size_t>(planned.batch_size);
     batch_options.seed = spec.seed() + 7919ULL * static_cast<uint64_t>(domain) + rank;
     batchers.push_back(std::make_unique<data::Batcher>(
-        data::ShardIds(job.splits[domain].train, rank, world), batch_options));
+        data::ShardIds(planned.train_ids, rank, world), batch_options));
   }
 
   // Checkpoints (docs/elastic.md): rank 0 writes them; on resume every rank
@@ -355,7 +371,11 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
     // Resuming: phases before the checkpoint's are skipped whole, its own
     // phase continues after the checkpoint's step.
     int64_t first_step = 0;
-    if (barrier_index < resume_phase) {
+    if (num_domains == 0) {
+      // Every domain is served by the base model (domain plan): nothing to train.
+      first_step = command.steps();
+      global_step -= first_step;  // the step count stays 0
+    } else if (barrier_index < resume_phase) {
       first_step = command.steps();
     } else if (barrier_index == resume_phase) {
       first_step = std::min<int64_t>(resume_step, command.steps());
@@ -371,6 +391,8 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
       StatusOr<PreparedBatch*> skipped = pipeline->Next();
       if (!skipped.ok()) return skipped.status().WithContext(options_.name + " resume replay");
       if (*skipped == nullptr) return InternalError(options_.name + ": the data pipeline ended early");
+      ++adapter_steps_[static_cast<size_t>((*skipped)->tag)];
+      adapter_samples_[static_cast<size_t>((*skipped)->tag)] += (*skipped)->size();
       pipeline->Release(*skipped);
       advance_cursors(consumed_batches++);
     }
@@ -412,11 +434,13 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
         return computed.status().WithContext(options_.name + " step " + std::to_string(s));
       }
       const model::StepStats stats = *computed;
+      ++adapter_steps_[static_cast<size_t>(d)];
+      adapter_samples_[static_cast<size_t>(d)] += n;
       pipeline->Release(batch);
       advance_cursors(consumed_batches++);
       IAK_RETURN_IF_ERROR(AverageAndStep(communicator_, command,
                                          Deadline::After(collective_timeout), &adapter,
-                                         &optimizers[d])
+                                         &optimizers[d], plan_.adapters[d].lr_scale)
                               .WithContext(options_.name + " all-reduce"));
       steps_done_.fetch_add(1);
       samples_done_.fetch_add(n);
@@ -465,9 +489,43 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
     for (int i = 0; i < num_domains; ++i) {
       IAK_RETURN_IF_ERROR(SaveAdapter(dir, domain_names_[i], adapters_[i]));
     }
+    IAK_RETURN_IF_ERROR(WriteAdapterPlan(dir));
     LOG(INFO) << "progress: wrote " << num_domains << " adapter(s) to " << dir;
   }
   return Status::Ok();
+}
+
+Status Worker::WriteAdapterPlan(const std::string& dir) const {
+  std::vector<AdapterPlanRow> rows;
+  for (size_t i = 0; i < plan_.plan.domains.size(); ++i) {
+    const DomainPlanEntry& e = plan_.plan.domains[i];
+    AdapterPlanRow r;
+    r.domain = e.name;
+    r.mode = DomainModeName(e.mode);
+    r.reason = e.reason;
+    const int a = plan_.adapter_of_domain[i];
+    if (a >= 0) {
+      const size_t at = static_cast<size_t>(a);
+      r.adapter = domain_names_[at];
+      r.batch_size = plan_.adapters[at].batch_size;
+      r.lr_scale = plan_.adapters[at].lr_scale;
+      r.steps = adapter_steps_[at];
+      r.samples = adapter_samples_[at];
+    }
+    if (r.mode != "own") {
+      // A domain served by the shared adapter or the base model has no file
+      // of its own; one left by an earlier run in this directory would
+      // mislead a reader that ignores the plan file.
+      std::error_code ignored;
+      std::filesystem::remove(AdapterPath(dir, e.name), ignored);
+    }
+    rows.push_back(std::move(r));
+  }
+  if (rows.empty()) return Status::Ok();
+  std::error_code made;
+  std::filesystem::create_directories(dir, made);
+  if (made) return IoError("cannot create " + dir + ": " + made.message());
+  return SaveAdapterPlan(dir, rows);
 }
 
 }  // namespace iak::worker

@@ -41,6 +41,7 @@
 #include "scheduler/scheduler_client.h"
 #include "worker/elastic_trainer.h"
 #include "worker/row_source.h"
+#include "worker/training_setup.h"
 
 namespace iak::worker {
 
@@ -74,9 +75,17 @@ class Worker {
   // the adapters were written to <output_dir>/adapters).
   [[nodiscard]] Status Run(const std::atomic<bool>& stop);
 
-  // After Run: one adapter per fine-tuned domain, named by domain_names().
+  // After Run: one adapter per trained adapter, named by domain_names(): a
+  // domain's name, or "shared:<d1>+<d2>" for the cold domains' shared one
+  // (JobSpec.domain_plan; without a plan, one per fine-tuned domain).
   const std::vector<model::IakModule>& adapters() const { return adapters_; }
   const std::vector<std::string>& domain_names() const { return domain_names_; }
+  // Static jobs, after Run: the domain plan, and per trained adapter the
+  // steps and this rank's samples it trained (replayed steps of a resumed
+  // run included, so a resumed job reports what a straight one does).
+  const JobDomainPlan& domain_plan() const { return plan_; }
+  const std::vector<int64_t>& adapter_steps() const { return adapter_steps_; }
+  const std::vector<int64_t>& adapter_samples() const { return adapter_samples_; }
   int64_t steps_done() const { return steps_done_.load(); }
   // Mean training loss of the last logged window.
   double last_loss() const { return last_loss_.load(); }
@@ -94,6 +103,8 @@ class Worker {
   Status Train(scheduler::SchedulerClient* scheduler, const std::atomic<bool>& stop);
   // An elastic job's training (ElasticTrainer); *abandoned when it stopped
   // through fault injection (then it must not deregister).
+  // Rank 0: <dir>/domain_plan.tsv (worker/adapter_plan_file.h).
+  Status WriteAdapterPlan(const std::string& dir) const;
   Status TrainElastic(scheduler::SchedulerClient* scheduler, const std::atomic<bool>& stop,
                       bool* abandoned);
 
@@ -102,6 +113,9 @@ class Worker {
   collective::Communicator* communicator_;
   std::vector<model::IakModule> adapters_;
   std::vector<std::string> domain_names_;
+  JobDomainPlan plan_;
+  std::vector<int64_t> adapter_steps_;
+  std::vector<int64_t> adapter_samples_;
   std::atomic<int64_t> steps_done_{0};
   std::atomic<int64_t> samples_done_{0};
   std::atomic<double> last_loss_{0.0};
