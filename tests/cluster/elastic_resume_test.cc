@@ -140,7 +140,11 @@ class ElasticResumeTest : public testing::Test {
     result.scheduler = scheduler.Start();
     if (!result.scheduler.ok()) return result;
     std::vector<std::thread> threads;
-    threads.emplace_back([&] { result.scheduler = scheduler.Run(stop); });
+    std::atomic<bool> scheduler_done{false};
+    threads.emplace_back([&] {
+      result.scheduler = scheduler.Run(stop);
+      scheduler_done = true;
+    });
     for (int shard = 0; shard < spec.num_servers(); ++shard) {
       threads.emplace_back([&, shard] {
         ps::PsServerOptions options;
@@ -226,7 +230,14 @@ class ElasticResumeTest : public testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling, not syncing
     }
     for (std::thread& t : workers) t.join();
-    stop = true;  // the scheduler and the servers go with the job
+    // The scheduler ends the job by itself (done, or failed when the workers
+    // left); the servers then stop with it instead of waiting for their
+    // goodbye to time out. The scheduler is stopped at a deadline otherwise.
+    const auto scheduler_deadline = SteadyClock::now() + std::chrono::seconds(10);
+    while (!scheduler_done && SteadyClock::now() < scheduler_deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling, not syncing
+    }
+    stop = true;
     for (std::thread& t : threads) t.join();
     result.seconds = std::chrono::duration<double>(SteadyClock::now() - began).count();
     return result;
