@@ -3,11 +3,22 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <ctime>
+
 #include "common/file_util.h"
 #include "embedding/row_codec.h"
 #include "embedding/snapshot_format.h"
 
 namespace iak::embedding {
+
+std::string ManifestTimestampNow() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
 namespace {
 
 // Keeps the first parse error with its position (lines and columns 0-based).

@@ -25,6 +25,9 @@ std::string ManifestPath(const std::string& model_dir);
 [[nodiscard]] Status ValidateManifest(const proto::ModelManifest& manifest,
                                       const std::string& path);
 
+// The current UTC time as "YYYY-MM-DDTHH:MM:SSZ" (a manifest's created_at).
+std::string ManifestTimestampNow();
+
 // Validates `manifest` and writes it atomically to ManifestPath(model_dir).
 [[nodiscard]] Status WriteManifest(const std::string& model_dir,
                                    const proto::ModelManifest& manifest);

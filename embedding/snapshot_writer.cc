@@ -5,7 +5,6 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <ctime>
 #include <filesystem>
 #include <memory>
 
@@ -20,15 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kRowsPerBatch = 4096;
-
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 Status RemoveIfPresent(const std::string& path) {
   std::error_code ec;
@@ -226,7 +216,7 @@ Status WriteModelDirectory(const std::string& dir, const SnapshotContents& conte
   manifest.set_dense_checksum(dense.Digest());
   snapshot.UpdateU64(dense.Digest());
   manifest.set_snapshot_id(HexDigest(snapshot.Digest()));
-  manifest.set_created_at(UtcNow());
+  manifest.set_created_at(ManifestTimestampNow());
   return WriteManifest(dir, manifest);
 }
 

@@ -3,7 +3,6 @@
 #include <google/protobuf/text_format.h>
 
 #include <cmath>
-#include <ctime>
 #include <filesystem>
 #include <regex>
 
@@ -20,15 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kInfoSuffix[] = ".trained.pbtxt";
-
-std::string UtcNow() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 StatusOr<proto::TrainedShardInfo> ReadInfo(const std::string& path) {
   std::string text;
@@ -218,7 +208,7 @@ StatusOr<proto::ModelManifest> FinalizeTrainedSnapshot(const std::string& out_di
   manifest.set_dense_checksum(dense.Digest());
   snapshot.UpdateU64(dense.Digest());
   manifest.set_snapshot_id(HexDigest(snapshot.Digest()));
-  manifest.set_created_at(UtcNow());
+  manifest.set_created_at(ManifestTimestampNow());
   manifest.set_data_description(source->manifest.data_description() + "; trained on the PS (" +
                                 first.optimizer() + ", from snapshot " +
                                 first.source_snapshot_id() + ")");
