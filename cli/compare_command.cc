@@ -84,6 +84,21 @@ DEFINE_string(compare_json, "docs/results.json", "JSON results written here");
 namespace iak::cli {
 namespace {
 
+// Pre-training of a base model into `model_dir` (overwritten) for
+// --compare_pretrain_epochs epochs.
+worker::PretrainJobOptions PretrainOptions(const proto::DataSpec& data,
+                                           const std::string& model_dir, double key_dropout,
+                                           uint64_t seed) {
+  worker::PretrainJobOptions pretrain;
+  pretrain.data = data;
+  pretrain.model_dir = model_dir;
+  pretrain.overwrite = true;
+  pretrain.train.epochs = FLAGS_compare_pretrain_epochs;
+  pretrain.train.key_dropout = static_cast<float>(key_dropout);
+  pretrain.train.seed = seed;
+  return pretrain;
+}
+
 StatusOr<std::vector<worker::Method>> ParseMethods(const std::string& list) {
   std::vector<worker::Method> methods;
   std::stringstream in(list);
@@ -139,13 +154,8 @@ StatusOr<SweepResult> DropoutSweep(const proto::JobSpec& spec,
     SweepRow row;
     row.rate = rate;
     for (double seed : seeds) {
-      worker::PretrainJobOptions pretrain;
-      pretrain.data = spec.data();
-      pretrain.model_dir = FLAGS_compare_run_dir + "/sweep_model";
-      pretrain.overwrite = true;
-      pretrain.train.epochs = FLAGS_compare_pretrain_epochs;
-      pretrain.train.key_dropout = static_cast<float>(rate);
-      pretrain.train.seed = static_cast<uint64_t>(seed);
+      const worker::PretrainJobOptions pretrain = PretrainOptions(
+          spec.data(), FLAGS_compare_run_dir + "/sweep_model", rate, static_cast<uint64_t>(seed));
       IAK_ASSIGN_OR_RETURN(worker::PretrainJobResult pretrained, worker::RunPretrainJob(pretrain));
       (void)pretrained;
       worker::MethodRunnerOptions options = base_options;
@@ -477,13 +487,8 @@ StatusOr<Section> SynthSection(const worker::MethodRunnerOptions& options) {
   spec.mutable_data()->add_input_files(std::filesystem::absolute(so.out).string());
   spec.mutable_data()->set_pretrain_periods(FLAGS_compare_synth_pretrain_domains);
   job::ApplyDefaults(&spec);
-  worker::PretrainJobOptions pretrain;
-  pretrain.data = spec.data();
-  pretrain.model_dir = dir + "/model";
-  pretrain.overwrite = true;
-  pretrain.train.epochs = FLAGS_compare_pretrain_epochs;
-  pretrain.train.key_dropout = static_cast<float>(FLAGS_compare_key_dropout);
-  pretrain.train.seed = FLAGS_compare_seed;
+  worker::PretrainJobOptions pretrain =
+      PretrainOptions(spec.data(), dir + "/model", FLAGS_compare_key_dropout, FLAGS_compare_seed);
   pretrain.train.num_tasks = 2;
   std::cerr << "pre-training the synthetic base (CTR + CVR) -> " << pretrain.model_dir << "\n";
   IAK_ASSIGN_OR_RETURN(worker::PretrainJobResult pretrained, worker::RunPretrainJob(pretrain));
@@ -615,13 +620,8 @@ int RunCompare(int argc, char** argv) {
     std::ostringstream note;
     if (model_dir.empty()) {
       model_dir = FLAGS_compare_run_dir + "/model";
-      worker::PretrainJobOptions pretrain;
-      pretrain.data = spec.data();
-      pretrain.model_dir = model_dir;
-      pretrain.overwrite = true;
-      pretrain.train.epochs = FLAGS_compare_pretrain_epochs;
-      pretrain.train.key_dropout = static_cast<float>(rates[i]);
-      pretrain.train.seed = FLAGS_compare_seed;
+      const worker::PretrainJobOptions pretrain =
+          PretrainOptions(spec.data(), model_dir, rates[i], FLAGS_compare_seed);
       std::cerr << "pre-training the base model (key dropout " << rates[i] << ") -> "
                 << model_dir << "\n";
       StatusOr<worker::PretrainJobResult> pretrained = worker::RunPretrainJob(pretrain);
