@@ -47,20 +47,23 @@ const Subcommand kSubcommands[] = {
     {"ps", "ps_command.cc", "run a parameter server for one shard of a model's embeddings",
      iak::cli::RunServer},
     {"worker", "worker_command.cc",
-     "run a fine-tuning worker (under mpirun: one per rank)", iak::cli::RunWorker},
+     "run a fine-tuning worker (under mpirun: one per rank; elastic jobs: Gloo groups per "
+     "membership epoch) for the job's method", iak::cli::RunWorker},
     {"eval", "eval_command.cc",
-     "score each domain's test split with the frozen base and with base + IAK",
+     "score each domain's test split with the frozen base and with the job's fine-tuned model "
+     "(adapters, dense weights or the trained snapshot, by method)",
      iak::cli::RunEval},
     {"data", "data_command.cc",
      "`iak data convert` text files + schema -> binary shards; `iak data inspect` checks them",
      iak::cli::RunData},
     {"snapshot", "snapshot_command.cc",
      "`iak snapshot import` .npy/safetensors/CSV rows -> model directory; inspect, verify, "
-     "reshard",
+     "reshard; finalize a trainable job's trained snapshot",
      iak::cli::RunSnapshot},
     {"compare", "compare_command.cc",
      "train every fine-tuning method (frozen, full, dense, lora, plain, iak) on the same "
-     "MovieLens periods; write docs/results.md + JSON",
+     "MovieLens periods (and, with --compare_all, synthetic domains); write docs/results.md + "
+     "JSON",
      iak::cli::RunCompare},
     {"export", "export_command.cc",
      "write a job's dense weights and every domain's adapter as safetensors (docs/export.md)",
