@@ -5,6 +5,12 @@
 // out the phases (compression, then matching) at barriers, so every worker
 // switches at the same step.
 //
+// With a domain plan (JobSpec.domain_plan, docs/job_spec.md) each trained
+// adapter has its own batch size and learning-rate scale from its domain's
+// global training count, and cold domains share one adapter (over the union
+// of their samples) or are left to the base; rank 0 writes the plan file
+// next to the adapters (worker/adapter_plan_file.h).
+//
 // The data side runs on its own thread (BatchPipeline): the next batch's
 // pull overlaps this batch's compute. With the frozen-prefix cache (JobSpec
 // frozen_prefix_cache, on by default) epochs 2+ take the frozen bottom's
