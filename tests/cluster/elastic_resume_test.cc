@@ -83,12 +83,12 @@ class ElasticResumeTest : public testing::Test {
     delete dir_;
   }
 
-  // 40 compression + 20 matching steps, batch 128 per worker, a sync point
+  // 40 compression + 20 matching steps, batch 1024 per worker, a sync point
   // every 4 steps, a checkpoint at the first sync point at or past every 10
   // global steps and at each phase end; all checkpoints kept.
   static proto::JobSpec Spec(const std::string& name, int workers) {
     proto::JobSpec spec =
-        testing_util::SmallMovieLensJob(name, *dir_ + "/model", *dir_ + "/out-" + name);
+        testing_util::SmallMovieLensJob(name, *dir_ + "/model", *dir_ + "/out-" + name, kBatch);
     spec.set_num_servers(2);
     spec.set_num_workers(workers);
     spec.mutable_elastic()->set_enabled(true);
@@ -125,7 +125,8 @@ class ElasticResumeTest : public testing::Test {
     result.adapters.resize(n);
     result.trained.resize(n);
     net::InProcTransport transport;
-    std::atomic<bool> stop{false};
+    std::atomic<bool> stop{false};          // the scheduler
+    std::atomic<bool> stop_servers{false};
     std::atomic<bool> stop_workers{false};
     scheduler::SchedulerOptions sched_options;
     sched_options.listen_address = "inproc://scheduler-" + spec.name();
@@ -155,7 +156,7 @@ class ElasticResumeTest : public testing::Test {
         options.scheduler_address = scheduler.address();
         ps::PsServer server(options, &transport);
         Status status = server.Start();
-        if (status.ok()) status = server.Run(stop);
+        if (status.ok()) status = server.Run(stop_servers);
         EXPECT_TRUE(status.ok()) << status;
       });
     }
@@ -230,15 +231,19 @@ class ElasticResumeTest : public testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling, not syncing
     }
     for (std::thread& t : workers) t.join();
-    // The scheduler ends the job by itself (done, or failed when the workers
-    // left); the servers then stop with it instead of waiting for their
-    // goodbye to time out. The scheduler is stopped at a deadline otherwise.
+    // A job that completed: the scheduler ends it by itself and the servers
+    // stop with it (bounded wait). Otherwise the servers are stopped first,
+    // while the scheduler still answers their goodbye, then the scheduler.
+    bool all_ok = true;
+    for (const Status& s : result.workers) all_ok = all_ok && s.ok();
     const auto scheduler_deadline = SteadyClock::now() + std::chrono::seconds(10);
-    while (!scheduler_done && SteadyClock::now() < scheduler_deadline) {
+    while (all_ok && !scheduler_done && SteadyClock::now() < scheduler_deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling, not syncing
     }
+    stop_servers = true;
+    for (size_t t = 1; t < threads.size(); ++t) threads[t].join();
     stop = true;
-    for (std::thread& t : threads) t.join();
+    threads[0].join();
     result.seconds = std::chrono::duration<double>(SteadyClock::now() - began).count();
     return result;
   }
@@ -284,6 +289,10 @@ class ElasticResumeTest : public testing::Test {
             << "domain " << key.first << " data epoch " << key.second << " skipped ids";
       }
     }
+    int closed = 0;
+    for (const auto& [domain, epoch] : last_epoch) closed += static_cast<int>(epoch);
+    std::cout << seen.size() << " (domain, data epoch) pair(s) checked, " << closed
+              << " data epoch(s) closed\n";
     // Every global step of the plan was completed once (by some member).
     EXPECT_EQ(static_cast<int64_t>(steps.size()), kPlannedSteps);
     if (!steps.empty()) {
@@ -293,6 +302,9 @@ class ElasticResumeTest : public testing::Test {
     return static_cast<int64_t>(steps.size());
   }
 
+  // 1024 per worker: every domain's data epoch ends within the 60 steps
+  // (after the resume), so the re-split is checked across an epoch's end.
+  static constexpr int kBatch = 1024;
   static constexpr int kSyncEvery = 4;
   static constexpr int kEveryN = 10;
   static constexpr int64_t kPlannedSteps = 60;
