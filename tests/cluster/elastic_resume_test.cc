@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -393,9 +394,18 @@ TEST_F(ElasticResumeTest, StoppedAfterACheckpointResumesWithTwoOrThreeWorkers) {
   // Resumed with 3 workers, as many as wrote it: the noise seeds (seed,
   // segment start, rank), the slices and the Adam state are those of the
   // uninterrupted run, so the result is bit-identical.
+  // A corrupt newer file (a crash mid-write that still got renamed, a bad
+  // disk) is refused and the previous intact checkpoint used.
   proto::JobSpec three_spec = Spec("resumed-3", 3);
   three_spec.mutable_checkpoint()->set_resume(true);
   CopyCheckpoints(cut_spec, three_spec);
+  const std::string corrupt =
+      worker::CheckpointStore({CheckpointDir(three_spec), 100})
+          .PathFor(latest->checkpoint.phase_index, latest->checkpoint.step + 2);
+  {
+    std::ofstream out(corrupt, std::ios::binary);
+    out << "IAKCKPT1 and then nothing that parses";
+  }
   RunResult three = Run(three_spec, false);
   ASSERT_TRUE(three.scheduler.ok()) << three.scheduler;
   for (size_t i = 0; i < 3; ++i) {
