@@ -200,7 +200,9 @@ TEST_F(ElasticRestartTest, KilledSchedulerIsRestartedAndTheElasticJobResumesFrom
   for (const LogLine& line : lines) {
     std::smatch m;
     if (std::regex_search(line.text, m, resumed_re)) {
-      if (resumed_global >= 0) EXPECT_EQ(std::stoll(m[2]), resumed_global);
+      if (resumed_global >= 0) {
+        EXPECT_EQ(std::stoll(m[2]), resumed_global);
+      }
       resumed_global = std::stoll(m[2]);
       resume_ms = std::max(resume_ms, std::stod(m[3]));
       ++resumed_workers;
