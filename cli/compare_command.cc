@@ -32,6 +32,9 @@ DEFINE_int32(compare_epochs, 8, "training epochs per domain and method");
 DEFINE_int32(compare_batch_size, 256, "samples per step");
 DEFINE_int32(compare_lora_rank, 4, "LoRA rank r");
 DEFINE_int32(compare_latent_dim, 8, "latent size of the plain adapter and IAK");
+DEFINE_string(compare_iak_insertion, "h",
+              "where IAK's adapter sits (experiment; the cluster worker always uses h): h = the "
+              "bottom MLP's output, x = the pooled embedding input, before the frozen bottom");
 DEFINE_double(compare_adapter_lr, 2e-3, "Adam learning rate of the plain adapter and IAK");
 DEFINE_double(compare_dense_lr, 1e-3, "Adam learning rate of dense-only, full FT and LoRA");
 DEFINE_double(compare_embedding_lr, 0.02, "Adagrad learning rate of full FT's rows");
@@ -570,6 +573,12 @@ int RunCompare(int argc, char** argv) {
   options.plan.min_train_samples = FLAGS_compare_cold_min_train;
   options.plan.min_validation_positives = FLAGS_compare_cold_min_val_positives;
   options.network_workers = FLAGS_compare_network_workers;
+  StatusOr<worker::AdapterInsertion> insertion =
+      worker::ParseAdapterInsertion(FLAGS_compare_iak_insertion);
+  if (!insertion.ok()) {
+    return ReportError("compare", insertion.status().WithContext("--compare_iak_insertion"));
+  }
+  options.iak_insertion = *insertion;
   const bool movielens = FLAGS_compare_movielens || FLAGS_compare_all;
   const bool synthetic = FLAGS_compare_synth || FLAGS_compare_all;
   const bool grid = FLAGS_compare_iak_grid || FLAGS_compare_all;

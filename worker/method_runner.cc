@@ -17,6 +17,8 @@
 #include "model/adam.h"
 #include "model/dense_train_step.h"
 #include "model/fine_tune_step.h"
+#include "model/loss.h"
+#include "model/matrix_ops.h"
 #include "model/metrics.h"
 #include "model/parallel_step.h"
 #include "model/row_gradients.h"
@@ -273,9 +275,11 @@ class AdapterTrainer : public TrainerBase {
  public:
   AdapterTrainer(const data::Dataset& data, const model::BaseModel& base,
                  const model::RowLookup& rows, const model::IakConfig& config,
-                 const MethodRunnerOptions& options, int compression_epochs, float lr)
+                 const MethodRunnerOptions& options, int compression_epochs, float lr,
+                 AdapterInsertion insertion = AdapterInsertion::kH)
       : TrainerBase(data, base, rows),
         iak_(config),
+        insertion_(insertion),
         options_(options),
         compression_epochs_(compression_epochs),
         lr_(lr),
@@ -296,8 +300,23 @@ class AdapterTrainer : public TrainerBase {
         matching ? model::IakPhase::kMatching : model::IakPhase::kCompression;
     const float* conversion = data_.has_conversion() ? buf_.conversion.data() : nullptr;
     adam_->set_lr(matching ? lr_ / 2 : lr_);
-    if (options_.prefix_cache) {
-      CachedH(ids, batch);
+    if (insertion_ == AdapterInsertion::kX) {
+      // The bottom sees the adapted x, so only the pooling can be cached.
+      const float* x = buf_.x.data();
+      if (options_.prefix_cache) {
+        CachedRows(ids, batch, /*through_bottom=*/false);
+        x = h_batch_.data();
+      } else {
+        model::PoolBatch(data_, ids, batch, base_.config().embedding_dim, rows_, buf_.x.data());
+      }
+      eps_.resize(static_cast<size_t>(batch) * iak_.config().latent_dim);
+      if (!plain) {
+        model::IakModule::DrawEps(batch, iak_.config().latent_dim, &rng_, eps_.data());
+      }
+      x_step_.Run(base_, iak_, phase, beta, x, batch, buf_.click.data(), conversion, eps_.data(),
+                  iak_.mutable_grads());
+    } else if (options_.prefix_cache) {
+      CachedRows(ids, batch, /*through_bottom=*/true);
       const float* eps = nullptr;
       if (!plain) {
         eps_.resize(static_cast<size_t>(batch) * iak_.config().latent_dim);
@@ -318,6 +337,13 @@ class AdapterTrainer : public TrainerBase {
     }
   }
   void Predict(const uint32_t* ids, int n, float* p, float* q) override {
+    if (insertion_ == AdapterInsertion::kX) {
+      buf_.Resize(base_.config(), n);
+      model::PoolBatch(data_, ids, n, base_.config().embedding_dim, rows_, buf_.x.data());
+      x_step_.Predict(base_, iak_, buf_.x.data(), n, p,
+                      base_.config().num_tasks == 2 ? q : nullptr);
+      return;
+    }
     PredictWith(base_, &iak_, rows_, ids, n, p, q);
   }
   bool PullsInEpoch(int epoch) const override { return !options_.prefix_cache || epoch == 0; }
@@ -332,11 +358,13 @@ class AdapterTrainer : public TrainerBase {
   }
 
  private:
-  // h of the frozen bottom for ids[0..batch) into h_batch_: computed (pool +
-  // bottom) the first time a sample is seen, then read back (exact: the
+  // Rows of ids[0..batch) into h_batch_: h of the frozen bottom when
+  // through_bottom (insertion on h), else the pooled x (insertion on x);
+  // computed the first time a sample is seen, then read back (exact: the
   // embeddings and the bottom are frozen; worker/frozen_prefix_cache.h).
-  void CachedH(const uint32_t* ids, int batch) {
-    const int width = base_.config().h_dim();
+  // One trainer always calls it with the same through_bottom.
+  void CachedRows(const uint32_t* ids, int batch, bool through_bottom) {
+    const int width = through_bottom ? base_.config().h_dim() : base_.config().input_dim();
     if (slot_.empty()) slot_.assign(data_.size(), -1);
     miss_.clear();
     for (int r = 0; r < batch; ++r) {
@@ -348,7 +376,11 @@ class AdapterTrainer : public TrainerBase {
       model::PoolBatch(data_, miss_.data(), n, base_.config().embedding_dim, rows_,
                        buf_.x.data());
       h_miss_.resize(static_cast<size_t>(n) * width);
-      par_.ForwardBottom(base_, buf_.x.data(), n, h_miss_.data());
+      if (through_bottom) {
+        par_.ForwardBottom(base_, buf_.x.data(), n, h_miss_.data());
+      } else {
+        std::copy_n(buf_.x.begin(), h_miss_.size(), h_miss_.begin());
+      }
       for (int i = 0; i < n; ++i) {
         slot_[miss_[i]] = static_cast<int64_t>(h_rows_.size() / width);
         h_rows_.insert(h_rows_.end(), h_miss_.begin() + static_cast<size_t>(i) * width,
@@ -363,8 +395,10 @@ class AdapterTrainer : public TrainerBase {
   }
 
   model::IakModule iak_;
+  AdapterInsertion insertion_;
   const MethodRunnerOptions& options_;
   model::ParallelFineTuneStep par_{1};
+  InputAdapterStep x_step_;
   std::vector<int64_t> slot_;
   std::vector<uint32_t> miss_;
   std::vector<float> h_rows_, h_miss_, h_batch_, eps_;
@@ -509,8 +543,9 @@ std::unique_ptr<Trainer> MakeTrainer(Method method, const JobData& job,
       return std::make_unique<AdapterTrainer>(job.dataset, base, rows, iak, o, o.epochs,
                                               adapter_lr);
     case Method::kIak:
+      if (o.iak_insertion == AdapterInsertion::kX) iak.input_dim = base.config().input_dim();
       return std::make_unique<AdapterTrainer>(job.dataset, base, rows, iak, o,
-                                              compression_epochs, adapter_lr);
+                                              compression_epochs, adapter_lr, o.iak_insertion);
   }
   return nullptr;
 }
@@ -558,6 +593,75 @@ const char* MethodName(Method method) {
     case Method::kIak: return "iak";
   }
   return "?";
+}
+
+const char* AdapterInsertionName(AdapterInsertion insertion) {
+  switch (insertion) {
+    case AdapterInsertion::kH: return "h";
+    case AdapterInsertion::kX: return "x";
+  }
+  return "?";
+}
+
+StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name) {
+  if (name == "h") return AdapterInsertion::kH;
+  if (name == "x") return AdapterInsertion::kX;
+  if (name == "tower") {
+    return InvalidArgumentError(
+        "adapter insertion 'tower' is not implemented: the base model runs each tower as one "
+        "MLP and exposes no hidden layer to adapt (model/base_model.h); choose h or x");
+  }
+  return InvalidArgumentError("unknown adapter insertion '" + name + "'; choose h or x");
+}
+
+model::StepStats InputAdapterStep::Run(const model::BaseModel& base,
+                                       const model::IakModule& adapter, model::IakPhase phase,
+                                       float beta, const float* x, int batch, const float* click,
+                                       const float* conversion, const float* eps, float* grads) {
+  const model::BaseModelConfig& c = base.config();
+  CHECK_EQ(adapter.config().input_dim, c.input_dim()) << "the adapter must sit on x";
+  const size_t nx = static_cast<size_t>(batch) * c.input_dim();
+  const size_t nh = static_cast<size_t>(batch) * c.h_dim();
+  const size_t nl = static_cast<size_t>(batch) * c.num_tasks;
+  x_adapted_.resize(nx);
+  dx_.resize(nx);
+  h_.resize(nh);
+  dh_.resize(nh);
+  logits_.resize(nl);
+  dlogits_.resize(nl);
+  model::StepStats stats;
+  const double kl_sum = adapter.TrainForward(x, batch, eps, x_adapted_.data(), &iak_ws_);
+  base.ForwardBottom(x_adapted_.data(), batch, h_.data(), &base_ws_);
+  base.ForwardTowers(h_.data(), batch, logits_.data(), &base_ws_);
+  stats.task_loss = model::TaskLoss(logits_.data(), batch, c.num_tasks, click,
+                                    c.num_tasks == 2 ? conversion : nullptr, dlogits_.data());
+  stats.kl = batch > 0 ? static_cast<float>(kl_sum / batch) : 0.0f;
+  stats.loss = stats.task_loss + beta * stats.kl;
+  base.BackwardTowers(dlogits_.data(), batch, dh_.data(), /*param_grads=*/nullptr, &base_ws_);
+  base.BackwardBottom(dh_.data(), batch, dx_.data(), /*param_grads=*/nullptr, &base_ws_);
+  std::fill_n(grads, adapter.num_params(), 0.0f);
+  adapter.TrainBackward(dx_.data(), beta, batch, phase, grads, /*dh_in=*/nullptr, &iak_ws_);
+  return stats;
+}
+
+void InputAdapterStep::Predict(const model::BaseModel& base, const model::IakModule& adapter,
+                               const float* x, int batch, float* p_ctr, float* p_ctcvr) {
+  const model::BaseModelConfig& c = base.config();
+  const int tasks = c.num_tasks;
+  CHECK(p_ctcvr == nullptr || tasks == 2) << "pCTCVR needs a two-task (ESMM) base model";
+  x_adapted_.resize(static_cast<size_t>(batch) * c.input_dim());
+  h_.resize(static_cast<size_t>(batch) * c.h_dim());
+  logits_.resize(static_cast<size_t>(batch) * tasks);
+  adapter.Infer(x, batch, x_adapted_.data(), &iak_ws_);
+  base.ForwardBottom(x_adapted_.data(), batch, h_.data(), &base_ws_);
+  base.ForwardTowers(h_.data(), batch, logits_.data(), &base_ws_);
+  for (int r = 0; r < batch; ++r) {
+    const float p = model::Sigmoid(logits_[static_cast<size_t>(r) * tasks]);
+    p_ctr[r] = p;
+    if (p_ctcvr != nullptr) {
+      p_ctcvr[r] = p * model::Sigmoid(logits_[static_cast<size_t>(r) * tasks + 1]);
+    }
+  }
 }
 
 std::vector<Method> AllMethods() {

@@ -50,6 +50,7 @@
 
 #include "common/status.h"
 #include "model/base_model.h"
+#include "model/fine_tune_step.h"
 #include "model/embedding_pooling.h"
 #include "model/iak_module.h"
 #include "model/lora.h"
@@ -59,6 +60,49 @@
 namespace iak::worker {
 
 enum class Method { kFrozen, kFull, kDense, kLora, kPlain, kIak };
+
+// Where IAK's adapter sits, for `iak compare` experiments only (the cluster
+// worker always uses h):
+//   kH  on h, the bottom MLP's output, before the towers (the default);
+//   kX  on the pooled embedding input x, residual (x' = x + delta(x)), before
+//       the frozen bottom; trained through the bottom's input gradient. The
+//       frozen-prefix cache then keeps the pooled x per sample (exact: the
+//       embeddings are frozen), not h, since the bottom sees the adapted x.
+// A tower-hidden-layer insertion is not offered: BaseModel runs each tower
+// as one Mlp and exposes neither its hidden activations nor a way to inject
+// into them (model/base_model.h), so it would need a change to model/.
+enum class AdapterInsertion { kH, kX };
+
+const char* AdapterInsertionName(AdapterInsertion insertion);
+// InvalidArgument listing the valid names (and why "tower" is not one).
+[[nodiscard]] StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name);
+
+// One training step of an adapter on the pooled input x (AdapterInsertion::kX):
+//   x' = x + adapter(x) -> frozen bottom -> frozen towers -> task loss ->
+//   dh through the towers -> dx' through the bottom (input gradient only) ->
+//   adapter backward with beta * KL.
+// Nothing is computed for the frozen weights' gradients. The adapter's
+// config().input_dim must be base.config().input_dim().
+// Thread-safety: one caller at a time (owns its scratch); base and adapter
+// are only read.
+class InputAdapterStep {
+ public:
+  // eps [batch x latent_dim] (IakModule::DrawEps; ignored by a plain adapter);
+  // conversion as in model::FineTuneStep::Run. Overwrites grads (layout of
+  // adapter.params()) with the gradient of task loss + beta * mean KL.
+  model::StepStats Run(const model::BaseModel& base, const model::IakModule& adapter,
+                       model::IakPhase phase, float beta, const float* x, int batch,
+                       const float* click, const float* conversion, const float* eps,
+                       float* grads);
+  // Inference (z = mu); p_ctcvr only for a two-task base (may be null).
+  void Predict(const model::BaseModel& base, const model::IakModule& adapter, const float* x,
+               int batch, float* p_ctr, float* p_ctcvr);
+
+ private:
+  model::BaseModelWorkspace base_ws_;
+  model::IakWorkspace iak_ws_;
+  std::vector<float> x_adapted_, h_, dh_, dx_, logits_, dlogits_;
+};
 
 const char* MethodName(Method method);
 // InvalidArgument listing the valid names.
@@ -94,6 +138,8 @@ struct MethodRunnerOptions {
   // below the adapter is frozen), so epochs 2+ skip pooling, the bottom and
   // (on a cluster) the pulls.
   bool prefix_cache = true;
+  // IAK only (not the plain adapter): where its adapter sits.
+  AdapterInsertion iak_insertion = AdapterInsertion::kH;
 };
 
 struct MethodDomainResult {
