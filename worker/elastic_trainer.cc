@@ -8,11 +8,9 @@
 #include <mutex>
 #include <utility>
 
+#include "collective/group_factory.h"
 #include "collective/rendezvous_store.h"
 #include "common/build_config.h"
-#if IAK_HAVE_GLOO
-#include "collective/gloo_communicator.h"
-#endif
 #include "data/global_cursor.h"
 #include "model/blas_threads.h"
 #include "ps/ps_client.h"
@@ -215,7 +213,7 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
 
   std::unique_ptr<ps::PsClient> ps;
   std::unique_ptr<PsRowSource> source;
-  std::unique_ptr<collective::GlooCommunicator> group;
+  std::unique_ptr<collective::Communicator> group;
   int64_t group_epoch = 0;
   // Checkpoints: rank 0 of the current epoch writes them at committed sync
   // points (every reply's position is one); with resume, every worker starts
@@ -363,11 +361,15 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
     // A new epoch: a new group through the scheduler's store.
     if (group == nullptr || group_epoch != reply.membership_epoch()) {
       group.reset();
-      collective::GlooOptions gloo;
-      gloo.hostname = options_.gloo_hostname;
-      gloo.prefix = reply.store_prefix();
-      auto formed = collective::GlooCommunicator::Create(store.get(), rank, size, gloo,
-                                                         Deadline::After(collective_timeout));
+      // Gloo for CPU workers; NCCL for GPU workers, each on its device 0
+      // (the launcher hands a worker its GPUs through CUDA_VISIBLE_DEVICES).
+      collective::GroupOptions group_options;
+      group_options.backend = spec.launcher().gpus_per_worker() > 0 ? "nccl" : "gloo";
+      group_options.gloo_hostname = options_.gloo_hostname;
+      group_options.device = 0;
+      auto formed = collective::FormGroup(group_options, store.get(), rank, size,
+                                          reply.store_prefix(),
+                                          Deadline::After(collective_timeout));
       if (!formed.ok()) {
         LOG(WARNING) << name << ": forming the group of epoch " << reply.membership_epoch()
                      << " failed: " << formed.status();
