@@ -12,6 +12,7 @@
 #include "common/file_util.h"
 #include "embedding/model_directory.h"
 #include "model/mlp.h"
+#include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -196,21 +197,60 @@ StatusOr<SafetensorsFile> DecodeSafetensors(const std::string& blob, const std::
   return file;
 }
 
+namespace {
+
+std::string AdapterConfigJson(const model::IakConfig& a) {
+  return "{\"input_dim\":" + std::to_string(a.input_dim) +
+         ",\"latent_dim\":" + std::to_string(a.latent_dim) +
+         ",\"encoder_hidden\":" + IntList(a.encoder_hidden) +
+         ",\"decoder_hidden\":" + IntList(a.decoder_hidden) +
+         ",\"plain_adapter\":" + (a.plain_adapter ? "true" : "false") + "}";
+}
+
+// Which adapter serves each domain: from the plan file when the job wrote one
+// (shared adapters and base-model domains), else one <domain>.iak per domain
+// found in `adapter_dir` (older runs).
+StatusOr<std::vector<AdapterPlanRow>> DomainAdapters(const std::string& adapter_dir) {
+  StatusOr<std::vector<AdapterPlanRow>> plan = LoadAdapterPlan(adapter_dir);
+  if (plan.ok()) {
+    if (plan->empty()) {
+      return InvalidArgumentError(AdapterPlanPath(adapter_dir) +
+                                  " lists no domain: rerun the job (iak submit) to rewrite it");
+    }
+    return *plan;
+  }
+  if (plan.status().code() != StatusCode::kNotFound) return plan.status();
+  std::vector<AdapterPlanRow> rows;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(adapter_dir, ec)) {
+    if (entry.path().extension() != ".iak") continue;
+    AdapterPlanRow r;
+    r.domain = entry.path().stem().string();
+    r.adapter = r.domain;
+    rows.push_back(r);
+  }
+  if (ec || rows.empty()) {
+    return NotFoundError("no adapters (*.iak) in " + adapter_dir +
+                         ": run the job (iak submit) before exporting it");
+  }
+  return rows;
+}
+
+}  // namespace
+
 StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& out_dir) {
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
                        embedding::LoadModelDirectory(spec.model_dir()));
   IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
   const std::string adapter_dir = spec.output_dir() + "/adapters";
-  std::vector<std::string> domains;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(adapter_dir, ec)) {
-    if (entry.path().extension() == ".iak") domains.push_back(entry.path().stem().string());
+  IAK_ASSIGN_OR_RETURN(std::vector<AdapterPlanRow> rows, DomainAdapters(adapter_dir));
+  std::sort(rows.begin(), rows.end(),
+            [](const AdapterPlanRow& a, const AdapterPlanRow& b) { return a.domain < b.domain; });
+  // Each adapter file once, however many domains it serves.
+  std::set<std::string> adapter_set;
+  for (const AdapterPlanRow& r : rows) {
+    if (r.mode != "base") adapter_set.insert(r.adapter);
   }
-  if (ec || domains.empty()) {
-    return NotFoundError("no adapters (*.iak) in " + adapter_dir +
-                         ": run the job (iak submit) before exporting it");
-  }
-  std::sort(domains.begin(), domains.end());
   const model::BaseModelConfig& c = base.config();
   std::vector<ExportTensor> tensors = BaseModelTensors(base);
   std::map<std::string, std::string> metadata{
@@ -222,28 +262,40 @@ StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& 
       {"tower_hidden", IntList(c.tower_hidden)},
       {"num_tasks", std::to_string(c.num_tasks)},
   };
-  std::string domain_list = "[";
-  for (const std::string& domain : domains) {
-    IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(adapter_dir, domain));
-    const model::IakConfig& a = adapter.config();
-    std::vector<ExportTensor> more = AdapterTensors(adapter, "iak." + domain + ".");
+  std::string adapter_list = "[";
+  for (const std::string& name : adapter_set) {
+    StatusOr<model::IakModule> adapter = LoadAdapter(adapter_dir, name);
+    if (!adapter.ok()) {
+      return Status(adapter.status().code(),
+                    "export: adapter " + name + " named by " + AdapterPlanPath(adapter_dir) +
+                        " (or found in " + adapter_dir + "): " + adapter.status().message());
+    }
+    std::vector<ExportTensor> more = AdapterTensors(*adapter, "iak." + name + ".");
     tensors.insert(tensors.end(), std::make_move_iterator(more.begin()),
                    std::make_move_iterator(more.end()));
-    metadata["iak." + domain] = "{\"input_dim\":" + std::to_string(a.input_dim) +
-                                ",\"latent_dim\":" + std::to_string(a.latent_dim) +
-                                ",\"encoder_hidden\":" + IntList(a.encoder_hidden) +
-                                ",\"decoder_hidden\":" + IntList(a.decoder_hidden) +
-                                ",\"plain_adapter\":" + (a.plain_adapter ? "true" : "false") + "}";
-    domain_list += (domain_list.size() > 1 ? "," : "") + JsonString(domain);
+    metadata["iak." + name] = AdapterConfigJson(adapter->config());
+    adapter_list += (adapter_list.size() > 1 ? "," : "") + JsonString(name);
   }
-  metadata["domains"] = domain_list + "]";
+  adapter_list += "]";
+  // "domains" keeps its v1 meaning for existing readers: the exported
+  // adapters (for a job without a plan file, its domains).
+  metadata["adapters"] = adapter_list;
+  metadata["domains"] = adapter_list;
+  std::string domain_map = "{";
+  for (const AdapterPlanRow& r : rows) {
+    domain_map += (domain_map.size() > 1 ? "," : "") + JsonString(r.domain) + ":" +
+                  (r.mode == "base" ? std::string("null") : JsonString(r.adapter));
+  }
+  metadata["domain_adapters"] = domain_map + "}";
   IAK_ASSIGN_OR_RETURN(std::string blob, EncodeSafetensors(tensors, metadata));
+  std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) return IoError("cannot create " + out_dir + ": " + ec.message());
   ExportReport report;
   report.path = out_dir + "/model.safetensors";
   IAK_RETURN_IF_ERROR(WriteFileAtomically(report.path, blob));
-  report.domains = domains;
+  report.domains.assign(adapter_set.begin(), adapter_set.end());
+  report.domain_adapters = rows;
   report.num_tensors = tensors.size();
   report.bytes = blob.size();
   return report;

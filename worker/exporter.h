@@ -20,6 +20,7 @@
 #include "model/base_model.h"
 #include "model/iak_module.h"
 #include "proto/iak.pb.h"
+#include "worker/adapter_plan_file.h"
 
 namespace iak::worker {
 
@@ -54,14 +55,20 @@ struct SafetensorsFile {
 
 struct ExportReport {
   std::string path;
-  std::vector<std::string> domains;  // adapters found, sorted
+  std::vector<std::string> domains;  // adapters exported (file stems), sorted, each once
+  // Every domain and what serves it (mode own/shared/base), sorted by domain.
+  std::vector<AdapterPlanRow> domain_adapters;
   size_t num_tensors = 0;
   size_t bytes = 0;
 };
 
-// Loads spec.model_dir()'s dense weights and every <output_dir>/adapters/*.iak
-// and writes <out_dir>/model.safetensors (created if needed). NotFound when
-// the job has no adapters yet (run the job first).
+// Loads spec.model_dir()'s dense weights and the job's adapters and writes
+// <out_dir>/model.safetensors (created if needed). The adapters are those the
+// plan file <output_dir>/adapters/domain_plan.tsv names (adapter_plan_file.h:
+// own, shared "shared:<d1>+<d2>" exported once, or none for a base-model
+// domain); without a plan file (older runs), every <output_dir>/adapters/*.iak.
+// NotFound when the job has no adapters yet (run the job first) or a planned
+// adapter file is missing; InvalidArgument on a malformed plan file.
 [[nodiscard]] StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec,
                                                const std::string& out_dir);
 

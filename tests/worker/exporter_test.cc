@@ -1,10 +1,18 @@
 #include "worker/exporter.h"
 
+#include "common/file_util.h"
 #include "embedding/safetensors_file.h"
+#include "embedding/snapshot_writer.h"
+#include "model/embedding_table.h"
+#include "worker/adapter_plan_file.h"
+#include "worker/adapter_store.h"
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstring>
+#include <filesystem>
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -148,4 +156,92 @@ TEST(ExporterTest, ExportJobWithoutAdaptersSaysToRunTheJob) {
 }
 
 }  // namespace
+// A planned job (domain_plan.tsv): an own adapter, a shared adapter serving
+// two cold domains, and a base-model domain. Each adapter is exported once and
+// the metadata says which domains use which adapter.
+TEST(ExporterTest, ExportJobFollowsTheDomainPlanFile) {
+  const std::string dir = ::testing::TempDir() + "/iak_export_plan_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  model::BaseModelConfig bc;
+  bc.embedding_dim = 2;
+  bc.num_fields = 3;
+  bc.bottom_hidden = {8, 6};
+  bc.tower_hidden = {5};
+  model::BaseModel base(bc);
+  base.Init(11);
+  model::EmbeddingTable table;
+  for (uint64_t k = 1; k <= 8; ++k) table[k] = {0.1f * k, -0.2f * k};
+  embedding::SnapshotContents contents;
+  contents.embedding_dim = 2;
+  contents.num_shards = 1;
+  contents.table = &table;
+  contents.dense_blob = base.Serialize();
+  ASSERT_TRUE(embedding::WriteModelDirectory(dir + "/model", contents).ok());
+  const std::string adapters = dir + "/out/adapters";
+  const model::IakModule own = MakeAdapter(21);
+  const model::IakModule shared = MakeAdapter(22);
+  ASSERT_TRUE(SaveAdapter(adapters, "hot", own).ok());
+  ASSERT_TRUE(SaveAdapter(adapters, "shared:c1+c2", shared).ok());
+  // Hand-written, as rank 0 writes it (adapter_plan_file.h).
+  ASSERT_TRUE(WriteFileAtomically(
+                  AdapterPlanPath(adapters),
+                  "# domain\tmode\tadapter\tbatch\tlr_scale\tsteps\tsamples\treason\n"
+                  "hot\town\thot\t32\t1.000000\t10\t320\tn=5000\n"
+                  "c2\tshared\tshared:c1+c2\t16\t0.700000\t10\t160\tcold: shared\n"
+                  "c1\tshared\tshared:c1+c2\t16\t0.700000\t10\t160\tcold: shared\n"
+                  "tiny\tbase\t-\t0\t1.000000\t0\t0\t3 training samples < 200: base model\n")
+                  .ok());
+  proto::JobSpec spec;
+  spec.set_model_dir(dir + "/model");
+  spec.set_output_dir(dir + "/out");
+
+  StatusOr<ExportReport> report = ExportJob(spec, dir + "/export");
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->domains, (std::vector<std::string>{"hot", "shared:c1+c2"}));
+  ASSERT_EQ(report->domain_adapters.size(), 4u);
+  EXPECT_EQ(report->domain_adapters[0].domain, "c1");
+  EXPECT_EQ(report->domain_adapters[3].mode, "base");
+  std::string blob;
+  ASSERT_TRUE(ReadFileToString(report->path, &blob).ok());
+  StatusOr<SafetensorsFile> file = DecodeSafetensors(blob, report->path);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  // Base (2 bottom + 2 tower layers) + 2 adapters x 4 layers, 2 tensors each.
+  EXPECT_EQ(file->tensors.size(), 8u + 16u);
+  EXPECT_EQ(report->num_tensors, file->tensors.size());
+  std::map<std::string, std::vector<float>> by_name;
+  for (const ExportTensor& t : file->tensors) by_name[t.name] = t.values;
+  for (const ExportTensor& t : AdapterTensors(shared, "iak.shared:c1+c2.")) {
+    ASSERT_TRUE(by_name.count(t.name)) << t.name;
+    EXPECT_EQ(by_name[t.name], t.values) << t.name;  // bit-exact
+  }
+  for (const ExportTensor& t : AdapterTensors(own, "iak.hot.")) {
+    ASSERT_TRUE(by_name.count(t.name)) << t.name;
+    EXPECT_EQ(by_name[t.name], t.values) << t.name;
+  }
+  for (const auto& [name, values] : by_name) {
+    EXPECT_EQ(name.find("iak.c1."), std::string::npos) << "no per-domain copy: " << name;
+    EXPECT_EQ(name.find("iak.tiny."), std::string::npos) << "base domain has no adapter: " << name;
+  }
+  EXPECT_EQ(file->metadata.at("adapters"), "[\"hot\",\"shared:c1+c2\"]");
+  EXPECT_EQ(file->metadata.at("domains"), file->metadata.at("adapters"));
+  EXPECT_EQ(file->metadata.at("domain_adapters"),
+            "{\"c1\":\"shared:c1+c2\",\"c2\":\"shared:c1+c2\",\"hot\":\"hot\",\"tiny\":null}");
+  EXPECT_EQ(file->metadata.count("iak.shared:c1+c2"), 1u);
+  EXPECT_EQ(file->metadata.count("iak.c1"), 0u);
+
+  // A plan naming an adapter file that is not there: a clear error naming it.
+  std::filesystem::remove(AdapterPath(adapters, "shared:c1+c2"));
+  StatusOr<ExportReport> missing = ExportJob(spec, dir + "/export2");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("shared:c1+c2"), std::string::npos)
+      << missing.status().ToString();
+  EXPECT_NE(missing.status().message().find("domain_plan.tsv"), std::string::npos);
+  // A malformed plan row: refused naming the file and line.
+  ASSERT_TRUE(WriteFileAtomically(AdapterPlanPath(adapters), "hot\town\n").ok());
+  StatusOr<ExportReport> bad = ExportJob(spec, dir + "/export3");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("domain_plan.tsv:1"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace iak::worker
