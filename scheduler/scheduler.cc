@@ -381,6 +381,9 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
   if (elastic() && role == proto::ROLE_WORKER) {
     const std::string& error = call.request.deregister().error();
     if (state_ == State::kRunning && (!node.told_leave || !error.empty())) {
+      if (epoch_ == 0 && !error.empty()) {
+        failed_before_first_epoch_.push_back(node.label + ": " + error);
+      }
       node.left = false;  // DropWorker marks it and records why
       DropWorker(node.id, error.empty() ? "deregistered without being told to leave"
                                         : "left with error: " + error);

@@ -31,7 +31,11 @@
 // "epoch-<E>/"), admits joiners and drops dead workers at the next sync,
 // applies ScaleRequests, and hands out the job position every member
 // continues from. A dead worker fails the job only when fewer than
-// min_workers remain; barriers are refused in this mode.
+// min_workers remain; barriers are refused in this mode. Before the first
+// epoch forms, a worker that deregisters with an error (e.g. it refused a
+// corrupt checkpoint) counts as failed: once num_workers - failed <
+// min_workers, the job fails at once (FailedPrecondition naming them and
+// their errors) instead of waiting for startup_timeout.
 //
 // Thread-safety: Start and Run from one thread; all requests are handled on
 // the thread in Run, so the job state needs no lock. address() is safe from
@@ -209,6 +213,9 @@ class Scheduler {
   proto::JobPosition committed_;        // position of the last sync point
   int target_workers_ = 0;              // set by num_workers, then ScaleRequests
   std::vector<std::string> dropped_;    // "worker-2 (node 4): why", for errors
+  // Workers that deregistered with an error before the first epoch formed:
+  // "worker-2 (node 4): error".
+  std::vector<std::string> failed_before_first_epoch_;
 };
 
 }  // namespace iak::scheduler

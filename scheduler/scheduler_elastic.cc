@@ -136,6 +136,26 @@ void Scheduler::DropWorker(int id, const std::string& why) {
 
 void Scheduler::MaybeCompleteSync() {
   if (!elastic() || state_ != State::kRunning) return;
+  // Before the first epoch: workers that left with an error (they will not
+  // sync) leave too few to ever form it. Fail now rather than at
+  // startup_timeout. (A worker started later by `iak scale` could still
+  // arrive, but the job's own initial workers already said why they cannot.)
+  const int needed = std::max(1, options_.elastic.min_workers);
+  if (epoch_ == 0 && !failed_before_first_epoch_.empty() &&
+      options_.num_workers - static_cast<int>(failed_before_first_epoch_.size()) < needed) {
+    std::string names;
+    for (const std::string& f : failed_before_first_epoch_) {
+      names += (names.empty() ? "" : "; ") + f;
+    }
+    End(State::kFailed,
+        FailedPreconditionError(
+            "elastic job: " + std::to_string(failed_before_first_epoch_.size()) + " of " +
+            std::to_string(options_.num_workers) +
+            " worker(s) left with an error before the first membership epoch formed, so fewer "
+            "than elastic.min_workers=" + std::to_string(needed) +
+            " can join it: " + names + "; fix the cause and resubmit the job"));
+    return;
+  }
   if (static_cast<int>(server_by_shard_.size()) < options_.num_servers * replicas()) return;
   if (epoch_ == 0) {
     // The first epoch forms once the initial workers are all waiting: the

@@ -257,5 +257,56 @@ TEST_F(ElasticSchedulerTest, BarriersAndBadScalesAreRefused) {
   EXPECT_THAT(zero.status().message(), HasSubstr("1..2"));
 }
 
+// Before the first epoch forms, workers that deregister with an error (here:
+// they refused a corrupt checkpoint) end the job at once once too few are
+// left to reach min_workers; the clock never moves towards startup_timeout.
+TEST_F(ElasticSchedulerTest, WorkersFailingBeforeTheFirstEpochFailTheJobAtOnce) {
+  Start(3, 2, 3);
+  auto a = Worker("worker-a", 0);
+  auto b = Worker("worker-b", 1);
+  auto c = Worker("worker-c", 2);
+  auto fa = Sync(a.get(), 0);
+  // One failed: 2 of 3 can still form an epoch of min_workers=2; no failure.
+  EXPECT_TRUE(b->Deregister("checkpoint /ck/step-40 is corrupt: checksum mismatch").ok());
+  EXPECT_EQ(fa.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  EXPECT_EQ(run_.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  // The second leaves 1 < 2 possible: the waiting sync fails naming both.
+  EXPECT_TRUE(c->Deregister("checkpoint /ck/step-40 is corrupt: bad magic").ok());
+  ASSERT_EQ(fa.wait_for(kWait), std::future_status::ready);
+  StatusOr<proto::SyncResponse> r = fa.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(r.status().message(), HasSubstr("before the first membership epoch"));
+  EXPECT_THAT(r.status().message(), HasSubstr("worker-b"));
+  EXPECT_THAT(r.status().message(), HasSubstr("checksum mismatch"));
+  EXPECT_THAT(r.status().message(), HasSubstr("worker-c"));
+  EXPECT_THAT(r.status().message(), HasSubstr("bad magic"));
+  EXPECT_THAT(r.status().message(), HasSubstr("min_workers=2"));
+  clock_.Advance(Duration(1000));  // the drain period after a failure, far below startup_timeout
+  ASSERT_EQ(run_.wait_for(kWait), std::future_status::ready);
+  Status outcome = run_.get();
+  EXPECT_EQ(outcome.code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(outcome.message(), HasSubstr("bad magic"));
+}
+
+// A worker that deregisters WITHOUT an error before the first epoch is not
+// counted as failed (it may be restarted); the job keeps waiting.
+TEST_F(ElasticSchedulerTest, ALeaveWithoutAnErrorBeforeTheFirstEpochDoesNotFailTheJob) {
+  Start(2, 2, 2);
+  auto a = Worker("worker-a", 0);
+  auto b = Worker("worker-b", 1);
+  auto fa = Sync(a.get(), 0);
+  EXPECT_TRUE(b->Deregister("").ok());
+  EXPECT_EQ(fa.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  // A replacement with the same rank hint forms the first epoch.
+  auto b2 = Worker("worker-b2", 1);
+  auto fb = Sync(b2.get(), 0);
+  proto::SyncResponse ra = Get(&fa);
+  proto::SyncResponse rb = Get(&fb);
+  EXPECT_EQ(ra.membership_epoch(), 1);
+  EXPECT_THAT(ra.members(), ElementsAre("worker-a", "worker-b2"));
+  EXPECT_EQ(rb.rank(), 1);
+}
+
 }  // namespace
 }  // namespace iak::scheduler
