@@ -34,7 +34,8 @@ DEFINE_int32(compare_lora_rank, 4, "LoRA rank r");
 DEFINE_int32(compare_latent_dim, 8, "latent size of the plain adapter and IAK");
 DEFINE_string(compare_iak_insertion, "h",
               "where IAK's adapter sits (experiment; the cluster worker always uses h): h = the "
-              "bottom MLP's output, x = the pooled embedding input, before the frozen bottom");
+              "bottom MLP's output, x = the pooled embedding input, before the frozen bottom, "
+              "tower = the CTR tower's first hidden layer");
 DEFINE_double(compare_adapter_lr, 2e-3, "Adam learning rate of the plain adapter and IAK");
 DEFINE_double(compare_dense_lr, 1e-3, "Adam learning rate of dense-only, full FT and LoRA");
 DEFINE_double(compare_embedding_lr, 0.02, "Adagrad learning rate of full FT's rows");

@@ -315,6 +315,21 @@ class AdapterTrainer : public TrainerBase {
       }
       x_step_.Run(base_, iak_, phase, beta, x, batch, buf_.click.data(), conversion, eps_.data(),
                   iak_.mutable_grads());
+    } else if (insertion_ == AdapterInsertion::kTower) {
+      if (options_.prefix_cache) {
+        CachedRows(ids, batch, /*through_bottom=*/true);
+      } else {
+        model::PoolBatch(data_, ids, batch, base_.config().embedding_dim, rows_, buf_.x.data());
+        h_batch_.resize(static_cast<size_t>(batch) * base_.config().h_dim());
+        par_.ForwardBottom(base_, buf_.x.data(), batch, h_batch_.data());
+      }
+      const float* h = h_batch_.data();
+      eps_.resize(static_cast<size_t>(batch) * iak_.config().latent_dim);
+      if (!plain) {
+        model::IakModule::DrawEps(batch, iak_.config().latent_dim, &rng_, eps_.data());
+      }
+      tower_step_.Run(base_, iak_, phase, beta, h, batch, buf_.click.data(), conversion,
+                      eps_.data(), iak_.mutable_grads());
     } else if (options_.prefix_cache) {
       CachedRows(ids, batch, /*through_bottom=*/true);
       const float* eps = nullptr;
@@ -342,6 +357,15 @@ class AdapterTrainer : public TrainerBase {
       model::PoolBatch(data_, ids, n, base_.config().embedding_dim, rows_, buf_.x.data());
       x_step_.Predict(base_, iak_, buf_.x.data(), n, p,
                       base_.config().num_tasks == 2 ? q : nullptr);
+      return;
+    }
+    if (insertion_ == AdapterInsertion::kTower) {
+      buf_.Resize(base_.config(), n);
+      model::PoolBatch(data_, ids, n, base_.config().embedding_dim, rows_, buf_.x.data());
+      h_eval_.resize(static_cast<size_t>(n) * base_.config().h_dim());
+      par_.ForwardBottom(base_, buf_.x.data(), n, h_eval_.data());
+      tower_step_.Predict(base_, iak_, h_eval_.data(), n, p,
+                          base_.config().num_tasks == 2 ? q : nullptr);
       return;
     }
     PredictWith(base_, &iak_, rows_, ids, n, p, q);
@@ -399,6 +423,8 @@ class AdapterTrainer : public TrainerBase {
   const MethodRunnerOptions& options_;
   model::ParallelFineTuneStep par_{1};
   InputAdapterStep x_step_;
+  TowerAdapterStep tower_step_;
+  std::vector<float> h_eval_;
   std::vector<int64_t> slot_;
   std::vector<uint32_t> miss_;
   std::vector<float> h_rows_, h_miss_, h_batch_, eps_;
@@ -544,6 +570,9 @@ std::unique_ptr<Trainer> MakeTrainer(Method method, const JobData& job,
                                               adapter_lr);
     case Method::kIak:
       if (o.iak_insertion == AdapterInsertion::kX) iak.input_dim = base.config().input_dim();
+      if (o.iak_insertion == AdapterInsertion::kTower) {
+        iak.input_dim = base.config().tower_hidden.front();
+      }
       return std::make_unique<AdapterTrainer>(job.dataset, base, rows, iak, o,
                                               compression_epochs, adapter_lr, o.iak_insertion);
   }
@@ -599,6 +628,7 @@ const char* AdapterInsertionName(AdapterInsertion insertion) {
   switch (insertion) {
     case AdapterInsertion::kH: return "h";
     case AdapterInsertion::kX: return "x";
+    case AdapterInsertion::kTower: return "tower";
   }
   return "?";
 }
@@ -606,12 +636,100 @@ const char* AdapterInsertionName(AdapterInsertion insertion) {
 StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name) {
   if (name == "h") return AdapterInsertion::kH;
   if (name == "x") return AdapterInsertion::kX;
-  if (name == "tower") {
-    return InvalidArgumentError(
-        "adapter insertion 'tower' is not implemented: the base model runs each tower as one "
-        "MLP and exposes no hidden layer to adapt (model/base_model.h); choose h or x");
+  if (name == "tower") return AdapterInsertion::kTower;
+  return InvalidArgumentError("unknown adapter insertion '" + name + "'; choose h, x or tower");
+}
+
+void TowerAdapterStep::Bind(const model::BaseModel& base) {
+  const model::BaseModelConfig& c = base.config();
+  CHECK(Supports(c)) << "the base model's towers have no hidden layer to adapt";
+  if (first_.empty()) {
+    std::vector<int> rest{c.tower_hidden.begin(), c.tower_hidden.end()};
+    rest.push_back(1);
+    first_.emplace_back(std::vector<int>{c.h_dim(), c.tower_hidden.front()},
+                        model::Activation::kRelu);
+    rest_.emplace_back(rest, model::Activation::kNone);
+    std::vector<int> full{c.h_dim()};
+    full.insert(full.end(), c.tower_hidden.begin(), c.tower_hidden.end());
+    full.push_back(1);
+    for (int t = 1; t < c.num_tasks; ++t) others_.emplace_back(full, model::Activation::kNone);
+    others_ws_.resize(others_.size());
   }
-  return InvalidArgumentError("unknown adapter insertion '" + name + "'; choose h or x");
+  // Tower t's layers are stored in order inside tower_param_range(t).
+  const float* tower0 = base.params().data() + base.tower_param_range(0).begin;
+  first_[0].Bind(tower0);
+  rest_[0].Bind(tower0 + first_[0].num_params());
+  CHECK_EQ(first_[0].num_params() + rest_[0].num_params(), base.tower_param_range(0).size());
+  for (size_t t = 0; t < others_.size(); ++t) {
+    others_[t].Bind(base.params().data() + base.tower_param_range(static_cast<int>(t) + 1).begin);
+  }
+}
+
+double TowerAdapterStep::Forward(const model::BaseModel& base, const model::IakModule& adapter,
+                                 const float* h, int batch, const float* eps) {
+  Bind(base);
+  const model::BaseModelConfig& c = base.config();
+  CHECK_EQ(adapter.config().input_dim, c.tower_hidden.front())
+      << "the adapter must sit on the tower's hidden layer";
+  const int tasks = c.num_tasks;
+  const size_t na = static_cast<size_t>(batch) * c.tower_hidden.front();
+  a_.resize(na);
+  a_adapted_.resize(na);
+  column_.resize(batch);
+  logits_.resize(static_cast<size_t>(batch) * tasks);
+  first_[0].Forward(h, batch, a_.data(), &first_ws_);
+  double kl_sum = 0;
+  if (eps != nullptr) {
+    kl_sum = adapter.TrainForward(a_.data(), batch, eps, a_adapted_.data(), &iak_ws_);
+  } else {
+    adapter.Infer(a_.data(), batch, a_adapted_.data(), &iak_ws_);
+  }
+  rest_[0].Forward(a_adapted_.data(), batch, column_.data(), &rest_ws_);
+  for (int r = 0; r < batch; ++r) logits_[static_cast<size_t>(r) * tasks] = column_[r];
+  for (size_t t = 0; t < others_.size(); ++t) {
+    others_[t].Forward(h, batch, column_.data(), &others_ws_[t]);
+    for (int r = 0; r < batch; ++r) logits_[static_cast<size_t>(r) * tasks + t + 1] = column_[r];
+  }
+  return kl_sum;
+}
+
+model::StepStats TowerAdapterStep::Run(const model::BaseModel& base,
+                                       const model::IakModule& adapter, model::IakPhase phase,
+                                       float beta, const float* h, int batch, const float* click,
+                                       const float* conversion, const float* eps, float* grads) {
+  const int tasks = base.config().num_tasks;
+  std::vector<float> no_eps;
+  if (eps == nullptr) {  // a plain adapter: any non-null noise (ignored) marks training
+    no_eps.assign(static_cast<size_t>(batch) * adapter.config().latent_dim, 0.0f);
+    eps = no_eps.data();
+  }
+  const double kl_sum = Forward(base, adapter, h, batch, eps);
+  model::StepStats stats;
+  dlogits_.resize(logits_.size());
+  stats.task_loss = model::TaskLoss(logits_.data(), batch, tasks, click,
+                                    tasks == 2 ? conversion : nullptr, dlogits_.data());
+  stats.kl = batch > 0 ? static_cast<float>(kl_sum / batch) : 0.0f;
+  stats.loss = stats.task_loss + beta * stats.kl;
+  for (int r = 0; r < batch; ++r) column_[r] = dlogits_[static_cast<size_t>(r) * tasks];
+  da_.resize(a_.size());
+  rest_[0].Backward(column_.data(), batch, da_.data(), /*param_grads=*/nullptr, &rest_ws_);
+  std::fill_n(grads, adapter.num_params(), 0.0f);
+  adapter.TrainBackward(da_.data(), beta, batch, phase, grads, /*dh_in=*/nullptr, &iak_ws_);
+  return stats;
+}
+
+void TowerAdapterStep::Predict(const model::BaseModel& base, const model::IakModule& adapter,
+                               const float* h, int batch, float* p_ctr, float* p_ctcvr) {
+  const int tasks = base.config().num_tasks;
+  CHECK(p_ctcvr == nullptr || tasks == 2) << "pCTCVR needs a two-task (ESMM) base model";
+  Forward(base, adapter, h, batch, /*eps=*/nullptr);
+  for (int r = 0; r < batch; ++r) {
+    const float p = model::Sigmoid(logits_[static_cast<size_t>(r) * tasks]);
+    p_ctr[r] = p;
+    if (p_ctcvr != nullptr) {
+      p_ctcvr[r] = p * model::Sigmoid(logits_[static_cast<size_t>(r) * tasks + 1]);
+    }
+  }
 }
 
 model::StepStats InputAdapterStep::Run(const model::BaseModel& base,
@@ -702,6 +820,13 @@ StatusOr<MethodReport> RunMethods(const JobData& job, const model::BaseModel& ba
         std::to_string(base.config().num_fields) + "; pre-train on this data first");
   }
   IAK_RETURN_IF_ERROR(model::ValidateLoraConfig(o.lora).WithContext("compare"));
+  if (o.iak_insertion == AdapterInsertion::kTower &&
+      std::find(o.methods.begin(), o.methods.end(), Method::kIak) != o.methods.end() &&
+      !TowerAdapterStep::Supports(base.config())) {
+    return FailedPreconditionError(
+        "compare: IAK on the tower needs a base model whose towers have a hidden layer "
+        "(tower_hidden is empty); choose --compare_iak_insertion=h or x");
+  }
   const bool ctcvr = job.dataset.has_conversion() && base.config().num_tasks == 2;
   const int dim = base.config().embedding_dim;
   const std::vector<int>& domains = job.finetune_domains;

@@ -54,6 +54,7 @@
 #include "model/embedding_pooling.h"
 #include "model/iak_module.h"
 #include "model/lora.h"
+#include "model/mlp.h"
 #include "worker/domain_plan.h"
 #include "worker/job_data.h"
 
@@ -68,13 +69,15 @@ enum class Method { kFrozen, kFull, kDense, kLora, kPlain, kIak };
 //       the frozen bottom; trained through the bottom's input gradient. The
 //       frozen-prefix cache then keeps the pooled x per sample (exact: the
 //       embeddings are frozen), not h, since the bottom sees the adapted x.
-// A tower-hidden-layer insertion is not offered: BaseModel runs each tower
-// as one Mlp and exposes neither its hidden activations nor a way to inject
-// into them (model/base_model.h), so it would need a change to model/.
-enum class AdapterInsertion { kH, kX };
+//   kTower on the first hidden layer (post-ReLU) of the CTR tower (task 0),
+//       residual, before the rest of that tower; other towers see h
+//       unchanged. Needs a base with tower_hidden non-empty. The tower's
+//       layers are re-bound as two Mlps over the base's flat parameters
+//       (model/ unchanged); the frozen-prefix cache keeps h as for kH.
+enum class AdapterInsertion { kH, kX, kTower };
 
 const char* AdapterInsertionName(AdapterInsertion insertion);
-// InvalidArgument listing the valid names (and why "tower" is not one).
+// InvalidArgument listing the valid names.
 [[nodiscard]] StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name);
 
 // One training step of an adapter on the pooled input x (AdapterInsertion::kX):
@@ -102,6 +105,37 @@ class InputAdapterStep {
   model::BaseModelWorkspace base_ws_;
   model::IakWorkspace iak_ws_;
   std::vector<float> x_adapted_, h_, dh_, dx_, logits_, dlogits_;
+};
+
+// The same for an adapter on the CTR tower's first hidden layer
+// (AdapterInsertion::kTower), from h (the frozen bottom's output):
+//   a = ReLU(first layer of tower 0 (h)); a' = a + adapter(a);
+//   logit_0 = rest of tower 0 (a'); logit_t = tower t (h) for t > 0.
+// The adapter's config().input_dim must be base.config().tower_hidden[0].
+class TowerAdapterStep {
+ public:
+  // True when `base` has a tower hidden layer to adapt.
+  static bool Supports(const model::BaseModelConfig& config) {
+    return !config.tower_hidden.empty();
+  }
+  model::StepStats Run(const model::BaseModel& base, const model::IakModule& adapter,
+                       model::IakPhase phase, float beta, const float* h, int batch,
+                       const float* click, const float* conversion, const float* eps,
+                       float* grads);
+  void Predict(const model::BaseModel& base, const model::IakModule& adapter, const float* h,
+               int batch, float* p_ctr, float* p_ctcvr);
+
+ private:
+  // Logits of the batch into logits_ (eps null: inference); returns the KL sum.
+  double Forward(const model::BaseModel& base, const model::IakModule& adapter, const float* h,
+                 int batch, const float* eps);
+  void Bind(const model::BaseModel& base);
+
+  std::vector<model::Mlp> first_, rest_, others_;  // 0 or 1 each; towers 1..
+  model::MlpWorkspace first_ws_, rest_ws_;
+  std::vector<model::MlpWorkspace> others_ws_;
+  model::IakWorkspace iak_ws_;
+  std::vector<float> a_, a_adapted_, da_, column_, logits_, dlogits_;
 };
 
 const char* MethodName(Method method);
