@@ -50,8 +50,8 @@
 
 #include "common/status.h"
 #include "model/base_model.h"
-#include "model/fine_tune_step.h"
 #include "model/embedding_pooling.h"
+#include "model/fine_tune_step.h"
 #include "model/iak_module.h"
 #include "model/lora.h"
 #include "model/mlp.h"
