@@ -8,6 +8,7 @@
 #endif
 #if IAK_HAVE_CUDA
 #include "collective/nccl_rendezvous.h"
+#include "cuda/cuda_status.h"
 #endif
 
 namespace iak::collective {
@@ -63,6 +64,15 @@ StatusOr<std::unique_ptr<Communicator>> FormBackend(const GroupOptions& options,
   }
   if (options.backend == "nccl") {
 #if IAK_HAVE_CUDA
+    // Checked here too so that "this machine cannot run the backend" is a
+    // FailedPrecondition (not worth retrying), unlike a peer's Unavailable.
+    StatusOr<int> devices = cuda::DeviceCount();
+    if (!devices.ok()) {
+      return FailedPreconditionError(
+          "collective backend 'nccl': no CUDA device: " + devices.status().ToString() +
+          "; run GPU workers on a host with a GPU, or set launcher.gpus_per_worker to 0 for "
+          "CPU (Gloo) workers");
+    }
     IAK_ASSIGN_OR_RETURN(
         std::unique_ptr<NcclCommunicator> comm,
         CreateNcclThroughStore(store, rank, size, options.device, prefix, deadline));

@@ -8,9 +8,9 @@
 //   "gloo" - GlooCommunicator::Create (needs libgloo-dev at build time).
 //   "nccl" - CreateNcclThroughStore (collective/nccl_rendezvous.h); needs the
 //            CUDA path at build time (IAK_WITH_CUDA, CUDA toolkit and NCCL
-//            found) and a CUDA device at run time. Without the former it is
-//            refused with FailedPrecondition "built without CUDA/NCCL: ...",
-//            without the latter with Unavailable "... no CUDA device ...".
+//            found) and a CUDA device at run time. Without either it is
+//            refused at once with FailedPrecondition: "built without
+//            CUDA/NCCL: rebuild with ..." or "... no CUDA device ...".
 //
 // Failure contract (what the elastic trainer relies on): once a collective
 // of the returned group fails - a peer died, the deadline passed, any error
@@ -48,7 +48,8 @@ struct GroupOptions {
 // Forms rank `rank` of a group of `size` through `store` (not owned; used
 // only during the call) under the key prefix `prefix` (one per epoch).
 // InvalidArgument for an unknown backend or a bad rank/size;
-// FailedPrecondition when the backend is not built in; DeadlineExceeded when
+// FailedPrecondition when the backend cannot run here (not built in, no
+// device: retrying will not help); DeadlineExceeded when
 // a rank does not arrive by `deadline`; Unavailable as the backend says.
 [[nodiscard]] StatusOr<std::unique_ptr<Communicator>> FormGroup(const GroupOptions& options,
                                                                 Store* store, int rank,

@@ -370,6 +370,9 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
       auto formed = collective::FormGroup(group_options, store.get(), rank, size,
                                           reply.store_prefix(),
                                           Deadline::After(collective_timeout));
+      if (formed.status().code() == StatusCode::kFailedPrecondition) {
+        return formed.status().WithContext(name);  // the backend cannot run here
+      }
       if (!formed.ok()) {
         LOG(WARNING) << name << ": forming the group of epoch " << reply.membership_epoch()
                      << " failed: " << formed.status();
