@@ -258,7 +258,7 @@ StatusOr<std::string> IakGrid(const proto::JobSpec& spec, const std::string& mod
          "compression share of the epochs (phase lengths), on the base of the table above, "
          "with the batch plan above. Insertion point: this grid keeps the adapter on h (the bottom "
          "MLP's output); the adapter on the pooled input x and on the CTR tower's hidden layer "
-         "(--compare_iak_insertion=x|tower) were tried separately (docs/results.md, \"Insertion point\"). \"val. > "
+         "(--compare_iak_insertion=x|tower) were tried separately (docs/results_insertion.md). \"val. > "
          "frozen\" counts the domains where IAK's best validation AUC beats the frozen base's "
          "(the criterion one may select on); \"test > frozen\" is the W3 count.\n\n"
       << "| adapter lr | latent | beta_c | beta_m | compression share | mean val. AUC | "
