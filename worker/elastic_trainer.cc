@@ -444,7 +444,7 @@ Status ElasticTrainer::Run(const std::atomic<bool>& stop) {
       if (stop.load()) return CancelledError(name + " stopped by the user");
       if (options_.abandon_at_step >= 0 && global >= options_.abandon_at_step) {
         LOG(WARNING) << name << ": fault injection: abandoning the job at global step "
-                     << global << " (no heartbeats, Gloo pairs closed, no deregister)";
+                     << global << " (no heartbeats, group connections closed, no deregister)";
         pipeline.reset();
         scheduler_->Abandon();
         group.reset();

@@ -1,10 +1,11 @@
 // ElasticTrainer: the training loop of an elastic worker (docs/elastic.md).
 // It meets the scheduler at every sync point; the reply says who the members
 // of the next segment are, this worker's rank, and where the job stands. Per
-// membership epoch it forms a Gloo group through the scheduler's rendezvous
-// store; each step takes this rank's slice of the domain's global visiting
-// order (data::GlobalCursor) and averages the adapter's gradients over the
-// group.
+// membership epoch it forms a collective group through the scheduler's
+// rendezvous store (collective::FormGroup: Gloo for CPU workers, NCCL when
+// launcher.gpus_per_worker > 0); each step takes this rank's slice of the
+// domain's global visiting order (data::GlobalCursor) and averages the
+// adapter's gradients over the group.
 //
 // Failures: at every sync point the trainer keeps a copy of its adapters and
 // Adam states. When a collective fails (a peer died) it reports the failure at
@@ -50,7 +51,7 @@ struct ElasticTrainerOptions {
   // The address this worker's Gloo transport binds and publishes.
   std::string gloo_hostname = "127.0.0.1";
   // Fault injection (tests): at this global step the worker stops
-  // heartbeating, closes its Gloo pairs and returns Cancelled without
+  // heartbeating, closes its group's connections and returns Cancelled without
   // deregistering, as a killed process would. -1 = never.
   int64_t abandon_at_step = -1;
   // Instrumentation (tests): called on Run()'s thread after every completed
