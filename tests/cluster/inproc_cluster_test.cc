@@ -10,10 +10,11 @@
 
 #include "embedding/model_directory.h"
 #include "job/job_spec.h"
+#include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
+#include "tests/testing/temp_dir.h"
 #include "worker/evaluator.h"
 #include "worker/local_lookup.h"
-#include "worker/pretrain_job.h"
 
 namespace iak::cluster {
 namespace {
@@ -21,34 +22,24 @@ namespace {
 class InProcClusterTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/iak_cluster_test_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
-    worker::PretrainJobOptions options;
-    proto::JobSpec spec = BaseSpec();
-    options.data = spec.data();
-    options.model_dir = spec.model_dir();
-    options.num_shards = 2;
-    options.train.epochs = 1;
-    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
-    ASSERT_TRUE(result.ok()) << result.status();
+    dir_ = new testing_util::TempDir("iak_cluster_test");
+    ASSERT_TRUE(dir_->ok());
+    const Status pretrained = testing_util::PretrainSmallModel(BaseSpec());
+    ASSERT_TRUE(pretrained.ok()) << pretrained;
   }
-  static void TearDownTestSuite() {
-    std::system(("rm -rf " + *dir_).c_str());
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
 
   static proto::JobSpec BaseSpec() {
-    proto::JobSpec spec =
-        testing_util::SmallMovieLensJob("inproc-test", *dir_ + "/model", *dir_ + "/out");
+    proto::JobSpec spec = testing_util::SmallMovieLensJob("inproc-test", dir_->path() + "/model",
+                                                          dir_->path() + "/out");
     job::ApplyDefaults(&spec);
     return spec;
   }
 
-  static std::string* dir_;
+  static testing_util::TempDir* dir_;
 };
 
-std::string* InProcClusterTest::dir_ = nullptr;
+testing_util::TempDir* InProcClusterTest::dir_ = nullptr;
 
 TEST_F(InProcClusterTest, TrainsOneAdapterPerDomainIdenticalOnEveryWorker) {
   proto::JobSpec spec = BaseSpec();
@@ -106,7 +97,7 @@ TEST_F(InProcClusterTest, TrainsOneAdapterPerDomainIdenticalOnEveryWorker) {
 
 TEST_F(InProcClusterTest, MatchingPhaseLeavesTheEncoderFrozen) {
   proto::JobSpec spec = BaseSpec();
-  spec.set_output_dir(*dir_ + "/out-matching");
+  spec.set_output_dir(dir_->path() + "/out-matching");
   spec.mutable_phases(0)->set_steps(0);  // matching only
   std::atomic<bool> stop{false};
   InProcClusterResult result = RunInProcCluster(spec, stop);
@@ -124,7 +115,7 @@ TEST_F(InProcClusterTest, MatchingPhaseLeavesTheEncoderFrozen) {
 
 TEST_F(InProcClusterTest, MissingModelDirectoryFailsWithAClearErrorNotAHang) {
   proto::JobSpec spec = BaseSpec();
-  spec.set_model_dir(*dir_ + "/no-such-model");
+  spec.set_model_dir(dir_->path() + "/no-such-model");
   spec.mutable_timeouts()->set_startup_timeout_ms(3000);
   spec.mutable_timeouts()->set_heartbeat_timeout_ms(3000);
   std::atomic<bool> stop{false};
