@@ -19,29 +19,26 @@
 #include "cluster/inproc_cluster.h"
 #include "cluster/job_state.h"
 #include "job/job_spec.h"
+#include "tests/testing/file_text.h"
+#include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
+#include "tests/testing/temp_dir.h"
 #include "worker/checkpoint.h"
-#include "worker/pretrain_job.h"
 
 namespace iak::cluster {
 namespace {
+
+using testing_util::FileText;
 
 namespace fs = std::filesystem;
 
 class ResumeTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/iak_resume_test_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
-    worker::PretrainJobOptions options;
-    proto::JobSpec spec = Spec("pretrain");
-    options.data = spec.data();
-    options.model_dir = spec.model_dir();
-    options.num_shards = 2;
-    options.train.epochs = 1;
-    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
-    ASSERT_TRUE(result.ok()) << result.status();
+    dir_ = new testing_util::TempDir("iak_resume_test");
+    ASSERT_TRUE(dir_->ok());
+    const Status pretrained = testing_util::PretrainSmallModel(Spec("pretrain"));
+    ASSERT_TRUE(pretrained.ok()) << pretrained;
     // The reference: the same plan, never interrupted.
     std::atomic<bool> stop{false};
     InProcClusterResult reference = RunInProcCluster(Spec("reference"), stop);
@@ -49,7 +46,6 @@ class ResumeTest : public testing::Test {
     reference_ = new InProcClusterResult(std::move(reference));
   }
   static void TearDownTestSuite() {
-    std::system(("rm -rf " + *dir_).c_str());
     delete dir_;
     delete reference_;
   }
@@ -60,8 +56,8 @@ class ResumeTest : public testing::Test {
   // from its cache, in other batch compositions (equal up to GEMM blocking,
   // not necessarily bit for bit).
   static proto::JobSpec Spec(const std::string& run) {
-    proto::JobSpec spec =
-        testing_util::SmallMovieLensJob("resume-test", *dir_ + "/model", *dir_ + "/" + run);
+    proto::JobSpec spec = testing_util::SmallMovieLensJob("resume-test", dir_->path() + "/model",
+                                                          dir_->path() + "/" + run);
     spec.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
     spec.mutable_checkpoint()->set_every_n_steps(10);
     job::ApplyDefaults(&spec);
@@ -81,11 +77,11 @@ class ResumeTest : public testing::Test {
     }
   }
 
-  static std::string* dir_;
+  static testing_util::TempDir* dir_;
   static InProcClusterResult* reference_;
 };
 
-std::string* ResumeTest::dir_ = nullptr;
+testing_util::TempDir* ResumeTest::dir_ = nullptr;
 InProcClusterResult* ResumeTest::reference_ = nullptr;
 
 // The first run's plan ends after the compression phase (the scheduler
@@ -311,20 +307,13 @@ TEST(CheckpointSpecTest, DefaultsAndValidationNameTheField) {
       << status;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // The same through the command line and real processes (`iak submit`, local
 // launcher, 2 MPI workers over TCP): a job cut after its first phase, its
 // newest checkpoint corrupted, then `iak submit --resume` with the full plan
 // writes adapter files byte-identical to an uninterrupted `iak submit`.
 TEST_F(ResumeTest, SubmitResumeAcrossProcessesGivesTheUninterruptedAdapters) {
   auto submit = [](const proto::JobSpec& spec, const std::string& file, bool resume) {
-    const std::string path = *dir_ + "/" + file + ".pbtxt";
+    const std::string path = dir_->path() + "/" + file + ".pbtxt";
     EXPECT_TRUE(job::SaveJobSpec(spec, path).ok());
     std::vector<std::string> argv = {IAK_BINARY, "submit", path};
     if (resume) argv.push_back("--resume");
@@ -341,12 +330,12 @@ TEST_F(ResumeTest, SubmitResumeAcrossProcessesGivesTheUninterruptedAdapters) {
   fs::resize_file(ckpt_dir + "ckpt-0000-000000000040.iakckpt", 64);  // truncated
   submit(Spec("cli-cut"), "cli-cut-resumed", true);
   for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
-    const std::string x = ReadFile(*dir_ + "/cli-reference/adapters/" + domain + ".iak");
-    const std::string y = ReadFile(*dir_ + "/cli-cut/adapters/" + domain + ".iak");
+    const std::string x = FileText(dir_->path() + "/cli-reference/adapters/" + domain + ".iak");
+    const std::string y = FileText(dir_->path() + "/cli-cut/adapters/" + domain + ".iak");
     ASSERT_FALSE(x.empty()) << domain;
     EXPECT_TRUE(x == y) << "resumed adapter differs for " << domain;
   }
-  const std::string logs = ReadFile(*dir_ + "/cli-cut/logs/workers.log");
+  const std::string logs = FileText(dir_->path() + "/cli-cut/logs/workers.log");
   EXPECT_NE(logs.find("resumed from " + ckpt_dir + "ckpt-0000-000000000030.iakckpt"),
             std::string::npos)
       << logs;
@@ -372,13 +361,13 @@ TEST_F(ResumeTest, KilledWorkerJobResumesToTheUninterruptedAdapters) {
     EXPECT_TRUE(code.ok()) << code.status();
     return std::make_pair(code.ok() ? *code : -1, out);
   };
-  const std::string ref_path = *dir_ + "/kill-reference.pbtxt";
+  const std::string ref_path = dir_->path() + "/kill-reference.pbtxt";
   ASSERT_TRUE(job::SaveJobSpec(spec("kill-reference"), ref_path).ok());
   auto [ref_code, ref_out] = run({IAK_BINARY, "submit", ref_path});
   ASSERT_EQ(ref_code, 0) << ref_out;
 
   const proto::JobSpec killed = spec("kill-cut");
-  const std::string path = *dir_ + "/kill-cut.pbtxt";
+  const std::string path = dir_->path() + "/kill-cut.pbtxt";
   ASSERT_TRUE(job::SaveJobSpec(killed, path).ok());
   auto [code, out] = run({IAK_BINARY, "submit", path, "--detach"});
   ASSERT_EQ(code, 0) << out;
@@ -397,7 +386,7 @@ TEST_F(ResumeTest, KilledWorkerJobResumesToTheUninterruptedAdapters) {
     }
     if (!in_phase_two) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll
   }
-  const std::string sched_log = ReadFile(job_dir + "/logs/scheduler.log");
+  const std::string sched_log = FileText(job_dir + "/logs/scheduler.log");
   const std::string marker = "worker-0 (node ";
   size_t at = sched_log.find(marker);
   ASSERT_NE(at, std::string::npos) << sched_log;
@@ -433,8 +422,8 @@ TEST_F(ResumeTest, KilledWorkerJobResumesToTheUninterruptedAdapters) {
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count()
             << " s\n";
   for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
-    const std::string x = ReadFile(*dir_ + "/kill-reference/adapters/" + domain + ".iak");
-    const std::string y = ReadFile(job_dir + "/adapters/" + domain + ".iak");
+    const std::string x = FileText(dir_->path() + "/kill-reference/adapters/" + domain + ".iak");
+    const std::string y = FileText(job_dir + "/adapters/" + domain + ".iak");
     ASSERT_FALSE(x.empty()) << domain;
     EXPECT_TRUE(x == y) << "resumed adapter differs for " << domain;
   }
