@@ -24,9 +24,10 @@
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_client.h"
+#include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
+#include "tests/testing/temp_dir.h"
 #include "worker/evaluator.h"
-#include "worker/pretrain_job.h"
 #include "worker/worker.h"
 
 namespace iak::cluster {
@@ -63,28 +64,18 @@ struct ElasticResult {
 class ElasticTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/iak_elastic_test_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
-    worker::PretrainJobOptions options;
-    proto::JobSpec spec = Spec("pretrain", 3, 1);
-    options.data = spec.data();
-    options.model_dir = spec.model_dir();
-    options.num_shards = 2;
-    options.train.epochs = 1;
-    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
-    ASSERT_TRUE(result.ok()) << result.status();
+    dir_ = new testing_util::TempDir("iak_elastic_test");
+    ASSERT_TRUE(dir_->ok());
+    const Status pretrained = testing_util::PretrainSmallModel(Spec("pretrain", 3, 1));
+    ASSERT_TRUE(pretrained.ok()) << pretrained;
   }
-  static void TearDownTestSuite() {
-    std::system(("rm -rf " + *dir_).c_str());
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
 
   // 40 compression + 20 matching steps, batch 128 per worker, a sync point
   // every 4 steps; heartbeats every 50 ms, dead after 600 ms of silence.
   static proto::JobSpec Spec(const std::string& name, int workers, int min_workers) {
-    proto::JobSpec spec =
-        testing_util::SmallMovieLensJob(name, *dir_ + "/model", *dir_ + "/out-" + name);
+    proto::JobSpec spec = testing_util::SmallMovieLensJob(name, dir_->path() + "/model",
+                                                          dir_->path() + "/out-" + name);
     spec.set_num_servers(2);
     spec.set_num_workers(workers);
     spec.mutable_elastic()->set_enabled(true);
@@ -216,10 +207,10 @@ class ElasticTest : public testing::Test {
     return report.ok() ? report->mean_iak_auc : 0;
   }
 
-  static std::string* dir_;
+  static testing_util::TempDir* dir_;
 };
 
-std::string* ElasticTest::dir_ = nullptr;
+testing_util::TempDir* ElasticTest::dir_ = nullptr;
 
 #if IAK_HAVE_GLOO
 
