@@ -33,10 +33,11 @@
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_client.h"
+#include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
+#include "tests/testing/temp_dir.h"
 #include "worker/checkpoint.h"
 #include "worker/elastic_trainer.h"
-#include "worker/pretrain_job.h"
 
 namespace iak::cluster {
 namespace {
@@ -67,29 +68,19 @@ struct RunResult {
 class ElasticResumeTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/iak_elastic_resume_test_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
-    worker::PretrainJobOptions options;
-    proto::JobSpec spec = Spec("pretrain", 3);
-    options.data = spec.data();
-    options.model_dir = spec.model_dir();
-    options.num_shards = 2;
-    options.train.epochs = 1;
-    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
-    ASSERT_TRUE(result.ok()) << result.status();
+    dir_ = new testing_util::TempDir("iak_elastic_resume_test");
+    ASSERT_TRUE(dir_->ok());
+    const Status pretrained = testing_util::PretrainSmallModel(Spec("pretrain", 3));
+    ASSERT_TRUE(pretrained.ok()) << pretrained;
   }
-  static void TearDownTestSuite() {
-    std::system(("rm -rf " + *dir_).c_str());
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
 
   // 40 compression + 20 matching steps, batch 1024 per worker, a sync point
   // every 4 steps, a checkpoint at the first sync point at or past every 10
   // global steps and at each phase end; all checkpoints kept.
   static proto::JobSpec Spec(const std::string& name, int workers) {
-    proto::JobSpec spec =
-        testing_util::SmallMovieLensJob(name, *dir_ + "/model", *dir_ + "/out-" + name, kBatch);
+    proto::JobSpec spec = testing_util::SmallMovieLensJob(name, dir_->path() + "/model",
+                                                          dir_->path() + "/out-" + name, kBatch);
     spec.set_num_servers(2);
     spec.set_num_workers(workers);
     spec.mutable_elastic()->set_enabled(true);
@@ -309,10 +300,10 @@ class ElasticResumeTest : public testing::Test {
   static constexpr int kSyncEvery = 4;
   static constexpr int kEveryN = 10;
   static constexpr int64_t kPlannedSteps = 60;
-  static std::string* dir_;
+  static testing_util::TempDir* dir_;
 };
 
-std::string* ElasticResumeTest::dir_ = nullptr;
+testing_util::TempDir* ElasticResumeTest::dir_ = nullptr;
 
 #if IAK_HAVE_GLOO
 
