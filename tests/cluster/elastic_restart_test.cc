@@ -25,60 +25,23 @@
 #include "cluster/child_process.h"
 #include "cluster/job_state.h"
 #include "job/job_spec.h"
+#include "tests/testing/file_text.h"
+#include "tests/testing/pretrained_model.h"
+#include "tests/testing/progress_log.h"
 #include "tests/testing/small_job.h"
-#include "worker/pretrain_job.h"
+#include "tests/testing/temp_dir.h"
 
 namespace iak::cluster {
 namespace {
 
-namespace fs = std::filesystem;
+using testing_util::FileText;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+namespace fs = std::filesystem;
 
 constexpr int kCompressionSteps = 40;
 constexpr int kMatchingSteps = 400;
 constexpr int kSyncEvery = 5;
 constexpr int kEveryN = 20;
-
-// Microseconds since local midnight, the clock glog's line prefixes use.
-int64_t LocalTimeOfDayUs(std::chrono::system_clock::time_point t) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
-  std::tm local{};
-  localtime_r(&seconds, &local);
-  const int64_t us =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() %
-      1000000;
-  return ((local.tm_hour * 60 + local.tm_min) * 60 + local.tm_sec) * 1000000LL + us;
-}
-
-struct LogLine {
-  int64_t time_of_day_us = 0;  // glog prefix, local time
-  std::string text;
-};
-
-std::vector<LogLine> ProgressLines(const std::string& log) {
-  static const std::regex prefix(
-      R"(^[IWEF]\d{4,8} (\d\d):(\d\d):(\d\d)\.(\d{6}) .*progress: (.*)$)");
-  std::vector<LogLine> lines;
-  std::istringstream in(log);
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line)) {
-    if (!std::regex_match(line, m, prefix)) continue;
-    LogLine parsed;
-    parsed.time_of_day_us = ((std::stoll(m[1]) * 60 + std::stoll(m[2])) * 60 + std::stoll(m[3])) *
-                                1000000LL +
-                            std::stoll(m[4]);
-    parsed.text = m[5];
-    lines.push_back(parsed);
-  }
-  return lines;
-}
 
 // Rank 0's segment lines: "compression global step 25, loss ...".
 std::optional<int64_t> GlobalStepOf(const std::string& text) {
@@ -91,27 +54,16 @@ std::optional<int64_t> GlobalStepOf(const std::string& text) {
 class ElasticRestartTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/iak_elastic_restart_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
-    worker::PretrainJobOptions options;
-    proto::JobSpec spec = Spec("pretrain");
-    options.data = spec.data();
-    options.model_dir = spec.model_dir();
-    options.num_shards = 2;
-    options.train.epochs = 1;
-    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
-    ASSERT_TRUE(result.ok()) << result.status();
+    dir_ = new testing_util::TempDir("iak_elastic_restart");
+    ASSERT_TRUE(dir_->ok());
+    const Status pretrained = testing_util::PretrainSmallModel(Spec("pretrain"));
+    ASSERT_TRUE(pretrained.ok()) << pretrained;
   }
-  static void TearDownTestSuite() {
-    std::error_code ignored;
-    fs::remove_all(*dir_, ignored);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
 
   static proto::JobSpec Spec(const std::string& run) {
-    proto::JobSpec spec =
-        testing_util::SmallMovieLensJob("elastic-restart", *dir_ + "/model", *dir_ + "/" + run);
+    proto::JobSpec spec = testing_util::SmallMovieLensJob(
+        "elastic-restart", dir_->path() + "/model", dir_->path() + "/" + run);
     spec.set_num_workers(2);
     spec.mutable_phases(0)->set_steps(kCompressionSteps);
     spec.mutable_phases(1)->set_steps(kMatchingSteps);
@@ -127,17 +79,17 @@ class ElasticRestartTest : public testing::Test {
     return spec;
   }
 
-  static std::string* dir_;
+  static testing_util::TempDir* dir_;
 };
 
-std::string* ElasticRestartTest::dir_ = nullptr;
+testing_util::TempDir* ElasticRestartTest::dir_ = nullptr;
 
 TEST_F(ElasticRestartTest, KilledSchedulerIsRestartedAndTheElasticJobResumesFromItsCheckpoint) {
   const proto::JobSpec spec = Spec("killed");
   const std::string job_dir = spec.output_dir();
-  const std::string spec_path = *dir_ + "/killed.pbtxt";
+  const std::string spec_path = dir_->path() + "/killed.pbtxt";
   ASSERT_TRUE(job::SaveJobSpec(spec, spec_path).ok());
-  const std::string submit_log_path = *dir_ + "/killed-submit.log";
+  const std::string submit_log_path = dir_->path() + "/killed-submit.log";
   StatusOr<std::unique_ptr<ChildProcess>> submit = ChildProcess::Start(
       "submit", {IAK_BINARY, "submit", spec_path, "--progress_every=1"}, submit_log_path);
   ASSERT_TRUE(submit.ok()) << submit.status();
@@ -146,11 +98,11 @@ TEST_F(ElasticRestartTest, KilledSchedulerIsRestartedAndTheElasticJobResumesFrom
   const Deadline deadline = Deadline::After(Duration(90 * 1000));
   bool in_phase_two = false;
   while (!in_phase_two) {
-    ASSERT_FALSE(deadline.Expired()) << "no checkpoint of phase 2 within 90 s:\n"
-                                     << ReadFile(submit_log_path)
-                                     << ReadFile(job_dir + "/logs/workers.log");
-    ASSERT_FALSE((*submit)->Poll().has_value())
-        << "the job ended early:\n" << ReadFile(submit_log_path);
+    ASSERT_FALSE(deadline.Expired())
+        << "no checkpoint of phase 2 within 90 s:\n"
+        << FileText(submit_log_path) << FileText(job_dir + "/logs/workers.log");
+    ASSERT_FALSE((*submit)->Poll().has_value()) << "the job ended early:\n"
+                                                << FileText(submit_log_path);
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(job_dir + "/checkpoints", ec)) {
       // Mid-phase: not the phase end (phase 1, step 0).
@@ -171,8 +123,8 @@ TEST_F(ElasticRestartTest, KilledSchedulerIsRestartedAndTheElasticJobResumesFrom
 
   StatusOr<int> exit_code = (*submit)->Wait(Deadline::After(Duration(120 * 1000)));
   ASSERT_TRUE(exit_code.ok()) << exit_code.status();
-  const std::string submit_log = ReadFile(submit_log_path);
-  const std::string scheduler_log = ReadFile(job_dir + "/logs/scheduler.log");
+  const std::string submit_log = FileText(submit_log_path);
+  const std::string scheduler_log = FileText(job_dir + "/logs/scheduler.log");
   ASSERT_EQ(*exit_code, 0) << submit_log << scheduler_log;
   EXPECT_NE(submit_log.find("killed by signal 9"), std::string::npos) << submit_log;
   StatusOr<proto::JobState> state = ReadJobState(job_dir);
@@ -187,7 +139,8 @@ TEST_F(ElasticRestartTest, KilledSchedulerIsRestartedAndTheElasticJobResumesFrom
 
   // From the workers' log: rank 0's last segment before the kill, where every
   // worker resumed, rank 0's first segment after it.
-  const std::vector<LogLine> lines = ProgressLines(ReadFile(job_dir + "/logs/workers.log"));
+  const std::vector<testing_util::LogLine> lines =
+      testing_util::ProgressLines(FileText(job_dir + "/logs/workers.log"));
   const std::regex resumed_re(
       R"(resumed from (\S+) at phase \d+ step \d+ \(global step (\d+),.* in ([0-9.]+) ms)");
   int64_t last_before = -1;
@@ -197,7 +150,7 @@ TEST_F(ElasticRestartTest, KilledSchedulerIsRestartedAndTheElasticJobResumesFrom
   int64_t first_after = -1;
   int64_t first_after_us = -1;
   int64_t final_step = -1;
-  for (const LogLine& line : lines) {
+  for (const testing_util::LogLine& line : lines) {
     std::smatch m;
     if (std::regex_search(line.text, m, resumed_re)) {
       if (resumed_global >= 0) {
@@ -240,7 +193,7 @@ TEST_F(ElasticRestartTest, KilledSchedulerIsRestartedAndTheElasticJobResumesFrom
   const int64_t kill_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(killed_at.time_since_epoch()).count();
   const int64_t detect_ms = state->restart_detected_at_ms() - kill_ms;
-  int64_t recover_us = first_after_us - LocalTimeOfDayUs(killed_at);
+  int64_t recover_us = first_after_us - testing_util::LocalTimeOfDayUs(killed_at);
   if (recover_us < 0) recover_us += 86400LL * 1000000;  // past midnight
   EXPECT_GE(detect_ms, 0);
   std::cout << "elastic job: scheduler SIGKILLed at global step ~" << last_before
