@@ -24,59 +24,21 @@
 #include "cluster/child_process.h"
 #include "cluster/job_state.h"
 #include "job/job_spec.h"
+#include "tests/testing/file_text.h"
+#include "tests/testing/pretrained_model.h"
+#include "tests/testing/progress_log.h"
 #include "tests/testing/small_job.h"
-#include "worker/pretrain_job.h"
+#include "tests/testing/temp_dir.h"
 
 namespace iak::cluster {
 namespace {
 
-namespace fs = std::filesystem;
+using testing_util::FileText;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+namespace fs = std::filesystem;
 
 constexpr int kCompressionSteps = 40;
 constexpr int kMatchingSteps = 300;
-
-// Microseconds since local midnight, the clock glog's line prefixes use.
-int64_t LocalTimeOfDayUs(std::chrono::system_clock::time_point t) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
-  std::tm local{};
-  localtime_r(&seconds, &local);
-  const int64_t us =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count() %
-      1000000;
-  return ((local.tm_hour * 60 + local.tm_min) * 60 + local.tm_sec) * 1000000LL + us;
-}
-
-// One rank-0 progress line of the workers' log.
-struct LogLine {
-  int64_t time_of_day_us = 0;  // glog prefix, local time
-  std::string text;
-};
-
-std::vector<LogLine> ProgressLines(const std::string& log) {
-  static const std::regex prefix(
-      R"(^[IWEF]\d{4,8} (\d\d):(\d\d):(\d\d)\.(\d{6}) .*progress: (.*)$)");
-  std::vector<LogLine> lines;
-  std::istringstream in(log);
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line)) {
-    if (!std::regex_match(line, m, prefix)) continue;
-    LogLine parsed;
-    parsed.time_of_day_us = ((std::stoll(m[1]) * 60 + std::stoll(m[2])) * 60 + std::stoll(m[3])) *
-                                1000000LL +
-                            std::stoll(m[4]);
-    parsed.text = m[5];
-    lines.push_back(parsed);
-  }
-  return lines;
-}
 
 // The global step a "compression step k/N" or "matching step k/N" line ends.
 std::optional<int64_t> GlobalStepOf(const std::string& text) {
@@ -89,29 +51,18 @@ std::optional<int64_t> GlobalStepOf(const std::string& text) {
 class SchedulerRestartTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/iak_sched_restart_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
-    worker::PretrainJobOptions options;
-    proto::JobSpec spec = Spec("pretrain");
-    options.data = spec.data();
-    options.model_dir = spec.model_dir();
-    options.num_shards = 2;
-    options.train.epochs = 1;
-    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
-    ASSERT_TRUE(result.ok()) << result.status();
+    dir_ = new testing_util::TempDir("iak_sched_restart");
+    ASSERT_TRUE(dir_->ok());
+    const Status pretrained = testing_util::PretrainSmallModel(Spec("pretrain"));
+    ASSERT_TRUE(pretrained.ok()) << pretrained;
   }
-  static void TearDownTestSuite() {
-    std::error_code ignored;
-    fs::remove_all(*dir_, ignored);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
 
   // 40 + 300 steps, a checkpoint every 20 global steps, cache off (a static
   // job resumes bit-exactly then; resume_test).
   static proto::JobSpec Spec(const std::string& run) {
-    proto::JobSpec spec =
-        testing_util::SmallMovieLensJob("restart-test", *dir_ + "/model", *dir_ + "/" + run);
+    proto::JobSpec spec = testing_util::SmallMovieLensJob("restart-test", dir_->path() + "/model",
+                                                          dir_->path() + "/" + run);
     spec.mutable_phases(0)->set_steps(kCompressionSteps);
     spec.mutable_phases(1)->set_steps(kMatchingSteps);
     spec.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
@@ -123,15 +74,15 @@ class SchedulerRestartTest : public testing::Test {
   }
 
   static std::string SaveSpec(const proto::JobSpec& spec, const std::string& file) {
-    const std::string path = *dir_ + "/" + file + ".pbtxt";
+    const std::string path = dir_->path() + "/" + file + ".pbtxt";
     CHECK(job::SaveJobSpec(spec, path).ok());
     return path;
   }
 
-  static std::string* dir_;
+  static testing_util::TempDir* dir_;
 };
 
-std::string* SchedulerRestartTest::dir_ = nullptr;
+testing_util::TempDir* SchedulerRestartTest::dir_ = nullptr;
 
 TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) {
   std::string out;
@@ -143,10 +94,9 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
   // The job under test: `iak submit` is the supervisor (not detached).
   const proto::JobSpec spec = Spec("killed");
   const std::string job_dir = spec.output_dir();
-  StatusOr<std::unique_ptr<ChildProcess>> submit =
-      ChildProcess::Start("submit",
-                          {IAK_BINARY, "submit", SaveSpec(spec, "killed"), "--progress_every=1"},
-                          *dir_ + "/killed-submit.log");
+  StatusOr<std::unique_ptr<ChildProcess>> submit = ChildProcess::Start(
+      "submit", {IAK_BINARY, "submit", SaveSpec(spec, "killed"), "--progress_every=1"},
+      dir_->path() + "/killed-submit.log");
   ASSERT_TRUE(submit.ok()) << submit.status();
 
   // Wait (polling, bounded) for a checkpoint of the second phase.
@@ -154,9 +104,9 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
   bool in_phase_two = false;
   while (!in_phase_two) {
     ASSERT_FALSE(deadline.Expired()) << "no checkpoint of phase 2 within 90 s:\n"
-                                     << ReadFile(*dir_ + "/killed-submit.log");
-    ASSERT_FALSE((*submit)->Poll().has_value())
-        << "the job ended early:\n" << ReadFile(*dir_ + "/killed-submit.log");
+                                     << FileText(dir_->path() + "/killed-submit.log");
+    ASSERT_FALSE((*submit)->Poll().has_value()) << "the job ended early:\n"
+                                                << FileText(dir_->path() + "/killed-submit.log");
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(job_dir + "/checkpoints", ec)) {
       if (entry.path().filename().string().rfind("ckpt-0001-", 0) == 0 &&
@@ -176,7 +126,7 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
 
   StatusOr<int> exit_code = (*submit)->Wait(Deadline::After(Duration(120 * 1000)));
   ASSERT_TRUE(exit_code.ok()) << exit_code.status();
-  const std::string submit_log = ReadFile(*dir_ + "/killed-submit.log");
+  const std::string submit_log = FileText(dir_->path() + "/killed-submit.log");
   ASSERT_EQ(*exit_code, 0) << submit_log;
   EXPECT_NE(submit_log.find("killed by signal 9"), std::string::npos) << submit_log;
   EXPECT_NE(submit_log.find("restarting the job's processes from the latest checkpoint "
@@ -196,12 +146,12 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
   // supervisor) were killed with it: the first two worker registrations in
   // the scheduler's log (appended across the restart) name their pids.
   {
-    const std::string sched_log = ReadFile(job_dir + "/logs/scheduler.log");
+    const std::string sched_log = FileText(job_dir + "/logs/scheduler.log");
     static const std::regex registered(R"(worker-\d+ \(node \d+\) registered: rank \d+ pid (\d+))");
     int checked = 0;
     for (auto it = std::sregex_iterator(sched_log.begin(), sched_log.end(), registered);
          it != std::sregex_iterator() && checked < 2; ++it, ++checked) {
-      const std::string stat = ReadFile("/proc/" + (*it)[1].str() + "/stat");
+      const std::string stat = FileText("/proc/" + (*it)[1].str() + "/stat");
       const size_t close = stat.rfind(')');
       // Gone, or a zombie nobody reaped yet.
       EXPECT_TRUE(stat.empty() || (close != std::string::npos && stat[close + 2] == 'Z'))
@@ -212,22 +162,23 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
 
   // Byte-identical adapters.
   for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
-    const std::string x = ReadFile(*dir_ + "/reference/adapters/" + domain + ".iak");
-    const std::string y = ReadFile(job_dir + "/adapters/" + domain + ".iak");
+    const std::string x = FileText(dir_->path() + "/reference/adapters/" + domain + ".iak");
+    const std::string y = FileText(job_dir + "/adapters/" + domain + ".iak");
     ASSERT_FALSE(x.empty()) << domain;
     EXPECT_TRUE(x == y) << "the restarted job's adapter differs for " << domain;
   }
 
   // From the workers' log (rank 0, a line per step): the last step trained
   // before the restart, the resume point, the first step after it, the last.
-  const std::vector<LogLine> lines = ProgressLines(ReadFile(job_dir + "/logs/workers.log"));
+  const std::vector<testing_util::LogLine> lines =
+      testing_util::ProgressLines(FileText(job_dir + "/logs/workers.log"));
   const std::regex resumed_re(R"(resumed from (\S+) at phase \d+ step \d+ \(global step (\d+)\))");
   int64_t last_before = -1;
   int64_t resumed_global = -1;
   int64_t first_after = -1;
   int64_t first_after_us = -1;
   int64_t final_step = -1;
-  for (const LogLine& line : lines) {
+  for (const testing_util::LogLine& line : lines) {
     std::smatch m;
     if (std::regex_search(line.text, m, resumed_re)) {
       // Every worker logs it, all at the same step; only once.
@@ -264,7 +215,7 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
                               killed_at.time_since_epoch())
                               .count();
   const int64_t detect_ms = state->restart_detected_at_ms() - kill_ms;
-  int64_t recover_us = first_after_us - LocalTimeOfDayUs(killed_at);
+  int64_t recover_us = first_after_us - testing_util::LocalTimeOfDayUs(killed_at);
   if (recover_us < 0) recover_us += 86400LL * 1000000;  // past midnight
   // Figures, not bars (those belong in benchmarks): printed for the docs.
   EXPECT_GE(detect_ms, 0);
@@ -281,14 +232,15 @@ TEST_F(SchedulerRestartTest, NoRestartsAllowedFailsTheJobNamingTheSignal) {
   proto::JobSpec spec = Spec("no-restart");
   spec.mutable_launcher()->set_max_restarts(-1);
   const std::string job_dir = spec.output_dir();
-  StatusOr<std::unique_ptr<ChildProcess>> submit = ChildProcess::Start(
-      "submit", {IAK_BINARY, "submit", SaveSpec(spec, "no-restart")}, *dir_ + "/no-restart.log");
+  StatusOr<std::unique_ptr<ChildProcess>> submit =
+      ChildProcess::Start("submit", {IAK_BINARY, "submit", SaveSpec(spec, "no-restart")},
+                          dir_->path() + "/no-restart.log");
   ASSERT_TRUE(submit.ok()) << submit.status();
   const Deadline deadline = Deadline::After(Duration(90 * 1000));
   int pid = 0;
   while (pid == 0) {
-    ASSERT_FALSE(deadline.Expired()) << ReadFile(*dir_ + "/no-restart.log");
-    ASSERT_FALSE((*submit)->Poll().has_value()) << ReadFile(*dir_ + "/no-restart.log");
+    ASSERT_FALSE(deadline.Expired()) << FileText(dir_->path() + "/no-restart.log");
+    ASSERT_FALSE((*submit)->Poll().has_value()) << FileText(dir_->path() + "/no-restart.log");
     StatusOr<proto::JobState> state = ReadJobState(job_dir);
     if (state.ok() && state->state() == "RUNNING") pid = state->scheduler_pid();
     if (pid == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // poll
