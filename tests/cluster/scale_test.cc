@@ -16,9 +16,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <regex>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -29,11 +30,15 @@
 #include "net/free_port.h"
 #include "net/rpc.h"
 #include "net/zmq_transport.h"
+#include "tests/testing/file_text.h"
+#include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
-#include "worker/pretrain_job.h"
+#include "tests/testing/temp_dir.h"
 
 namespace iak::cluster {
 namespace {
+
+using testing_util::FileText;
 
 namespace fs = std::filesystem;
 
@@ -41,13 +46,6 @@ struct Outcome {
   int code = -1;
   std::string output;
 };
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 Outcome Scale(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {IAK_BINARY, "scale"};
@@ -62,13 +60,9 @@ Outcome Scale(const std::vector<std::string>& args) {
 class ScaleTest : public testing::Test {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/iak_scale_test_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = pattern;
-  }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(dir_, ignored);
+    tmp_ = std::make_unique<testing_util::TempDir>("iak_scale_test");
+    ASSERT_TRUE(tmp_->ok());
+    dir_ = tmp_->path();
   }
 
   // A job "submitted" to <dir>/job: its resolved spec and its state, as the
@@ -103,6 +97,7 @@ class ScaleTest : public testing::Test {
     return "tcp://127.0.0.1:" + std::to_string(*port);
   }
 
+  std::unique_ptr<testing_util::TempDir> tmp_;  // removed with the fixture
   std::string dir_;
 };
 
@@ -229,27 +224,16 @@ TEST_F(ScaleTest, RequestGoesToTheSchedulerAndTheSupervisorIsAsked) {
 class ElasticJobTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/iak_elastic_job_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
-    worker::PretrainJobOptions options;
-    proto::JobSpec spec = Spec("pretrain", 2);
-    options.data = spec.data();
-    options.model_dir = spec.model_dir();
-    options.num_shards = 2;
-    options.train.epochs = 1;
-    StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
-    ASSERT_TRUE(result.ok()) << result.status();
+    dir_ = new testing_util::TempDir("iak_elastic_job");
+    ASSERT_TRUE(dir_->ok());
+    const Status pretrained = testing_util::PretrainSmallModel(Spec("pretrain", 2));
+    ASSERT_TRUE(pretrained.ok()) << pretrained;
   }
-  static void TearDownTestSuite() {
-    std::error_code ignored;
-    fs::remove_all(*dir_, ignored);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
 
   static proto::JobSpec Spec(const std::string& run, int workers) {
-    proto::JobSpec spec =
-        testing_util::SmallMovieLensJob("elastic-" + run, *dir_ + "/model", *dir_ + "/" + run);
+    proto::JobSpec spec = testing_util::SmallMovieLensJob("elastic-" + run, dir_->path() + "/model",
+                                                          dir_->path() + "/" + run);
     spec.set_num_workers(workers);
     spec.mutable_phases(0)->set_steps(kCompression);
     spec.mutable_phases(1)->set_steps(kMatching);
@@ -266,10 +250,10 @@ class ElasticJobTest : public testing::Test {
 
   // Starts `iak submit` (the supervisor) for `spec`.
   static std::unique_ptr<ChildProcess> Submit(const proto::JobSpec& spec, const std::string& run) {
-    const std::string path = *dir_ + "/" + run + ".pbtxt";
+    const std::string path = dir_->path() + "/" + run + ".pbtxt";
     CHECK(job::SaveJobSpec(spec, path).ok());
-    StatusOr<std::unique_ptr<ChildProcess>> submit =
-        ChildProcess::Start("submit", {IAK_BINARY, "submit", path}, *dir_ + "/" + run + ".log");
+    StatusOr<std::unique_ptr<ChildProcess>> submit = ChildProcess::Start(
+        "submit", {IAK_BINARY, "submit", path}, dir_->path() + "/" + run + ".log");
     CHECK(submit.ok()) << submit.status();
     return std::move(submit).value();
   }
@@ -279,12 +263,13 @@ class ElasticJobTest : public testing::Test {
   static void WaitForLog(const std::string& run, const std::string& log_name,
                          const std::string& text, ChildProcess* submit) {
     const Deadline deadline = Deadline::After(Duration(60 * 1000));
-    const std::string log = *dir_ + "/" + run + "/logs/" + log_name;
-    while (ReadFile(log).find(text) == std::string::npos) {
+    const std::string log = dir_->path() + "/" + run + "/logs/" + log_name;
+    while (FileText(log).find(text) == std::string::npos) {
       ASSERT_FALSE(deadline.Expired()) << "no '" << text << "' in " << log << ":\n"
-                                       << ReadFile(log);
+                                       << FileText(log);
       ASSERT_FALSE(submit->Poll().has_value())
-          << "the job ended first:\n" << ReadFile(*dir_ + "/" + run + ".log") << ReadFile(log);
+          << "the job ended first:\n"
+          << FileText(dir_->path() + "/" + run + ".log") << FileText(log);
       std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll
     }
   }
@@ -292,20 +277,20 @@ class ElasticJobTest : public testing::Test {
   static void ExpectSucceeded(const std::string& run, ChildProcess* submit) {
     StatusOr<int> code = submit->Wait(Deadline::After(Duration(120 * 1000)));
     ASSERT_TRUE(code.ok()) << code.status();
-    EXPECT_EQ(*code, 0) << ReadFile(*dir_ + "/" + run + ".log")
-                        << ReadFile(*dir_ + "/" + run + "/logs/scheduler.log");
-    StatusOr<proto::JobState> state = ReadJobState(*dir_ + "/" + run);
+    EXPECT_EQ(*code, 0) << FileText(dir_->path() + "/" + run + ".log")
+                        << FileText(dir_->path() + "/" + run + "/logs/scheduler.log");
+    StatusOr<proto::JobState> state = ReadJobState(dir_->path() + "/" + run);
     ASSERT_TRUE(state.ok()) << state.status();
     EXPECT_EQ(state->state(), "SUCCEEDED") << state->message();
     // Every step of the plan was trained.
-    EXPECT_NE(ReadFile(*dir_ + "/" + run + "/logs/scheduler.log")
+    EXPECT_NE(FileText(dir_->path() + "/" + run + "/logs/scheduler.log")
                   .find("phases done at global step " + std::to_string(kCompression + kMatching)),
               std::string::npos);
   }
 
   // The largest membership the scheduler logged ("sync: epoch E = [a, b]").
   static size_t LargestEpoch(const std::string& run) {
-    const std::string log = ReadFile(*dir_ + "/" + run + "/logs/scheduler.log");
+    const std::string log = FileText(dir_->path() + "/" + run + "/logs/scheduler.log");
     static const std::regex epoch(R"(sync: epoch \d+ = \[([^\]]*)\])");
     size_t largest = 0;
     for (auto it = std::sregex_iterator(log.begin(), log.end(), epoch);
@@ -318,10 +303,10 @@ class ElasticJobTest : public testing::Test {
 
   static constexpr int kCompression = 40;
   static constexpr int kMatching = 400;
-  static std::string* dir_;
+  static testing_util::TempDir* dir_;
 };
 
-std::string* ElasticJobTest::dir_ = nullptr;
+testing_util::TempDir* ElasticJobTest::dir_ = nullptr;
 
 TEST_F(ElasticJobTest, ScaleUpMidRunAddsAWorkerAndTheJobCompletes) {
   const std::string run = "scale-up";
@@ -329,13 +314,13 @@ TEST_F(ElasticJobTest, ScaleUpMidRunAddsAWorkerAndTheJobCompletes) {
   // Mid-run: once the first epoch trains. (The new worker is admitted at the
   // next sync it reaches; measured, it joined at global step 30 of 440.)
   WaitForLog(run, "scheduler.log", "sync: epoch 1 =", submit.get());
-  Outcome outcome = Scale({*dir_ + "/" + run, "--workers=3"});
+  Outcome outcome = Scale({dir_->path() + "/" + run, "--workers=3"});
   EXPECT_EQ(outcome.code, 0) << outcome.output;
   EXPECT_NE(outcome.output.find("workers 2 -> 3"), std::string::npos) << outcome.output;
   ExpectSucceeded(run, submit.get());
-  EXPECT_NE(ReadFile(*dir_ + "/" + run + ".log").find("scale request 1: started"),
+  EXPECT_NE(FileText(dir_->path() + "/" + run + ".log").find("scale request 1: started"),
             std::string::npos);
-  EXPECT_EQ(LargestEpoch(run), 3u) << ReadFile(*dir_ + "/" + run + "/logs/scheduler.log");
+  EXPECT_EQ(LargestEpoch(run), 3u) << FileText(dir_->path() + "/" + run + "/logs/scheduler.log");
 }
 
 TEST_F(ElasticJobTest, KilledWorkerIsSurvived) {
@@ -344,16 +329,16 @@ TEST_F(ElasticJobTest, KilledWorkerIsSurvived) {
   // Mid-run, at global step 100 (rank 0's progress line).
   WaitForLog(run, "workers.log", "global step 100,", submit.get());
   // A worker's pid from its registration line.
-  const std::string log = ReadFile(*dir_ + "/" + run + "/logs/scheduler.log");
+  const std::string log = FileText(dir_->path() + "/" + run + "/logs/scheduler.log");
   std::smatch m;
   static const std::regex registered(R"(registered \(elastic[^\n]*pid (\d+))");
   ASSERT_TRUE(std::regex_search(log, m, registered)) << log;
   const int pid = std::stoi(m[1]);
   ASSERT_EQ(::kill(pid, SIGKILL), 0) << pid;
   ExpectSucceeded(run, submit.get());
-  EXPECT_NE(ReadFile(*dir_ + "/" + run + "/logs/scheduler.log").find("dropped from epoch"),
+  EXPECT_NE(FileText(dir_->path() + "/" + run + "/logs/scheduler.log").find("dropped from epoch"),
             std::string::npos);
-  EXPECT_NE(ReadFile(*dir_ + "/" + run + ".log").find("the scheduler carries on"),
+  EXPECT_NE(FileText(dir_->path() + "/" + run + ".log").find("the scheduler carries on"),
             std::string::npos);
 }
 
