@@ -3,8 +3,8 @@
 // all three must produce bit-identical adapters (same seeds, same data
 // order, same sums). Also: a detached job can be watched and cancelled.
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -16,23 +16,20 @@
 #include "cluster/child_process.h"
 #include "cluster/job_state.h"
 #include "net/free_port.h"
+#include "tests/testing/file_text.h"
+#include "tests/testing/log_wait.h"
+#include "tests/testing/temp_dir.h"
 
 namespace iak::cluster {
 namespace {
+
+using testing_util::FileText;
 
 // A free loopback port; this program cannot go on without one.
 int FreePortOrDie() {
   StatusOr<int> port = net::PickFreeLoopbackPort();
   CHECK(port.ok()) << port.status();
   return *port;
-}
-
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 int RunTool(const std::vector<std::string>& argv, std::string* output, int timeout_s = 240) {
@@ -44,28 +41,23 @@ int RunTool(const std::vector<std::string>& argv, std::string* output, int timeo
 class LaunchersTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/iak_launchers_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
+    dir_ = new testing_util::TempDir("iak_launchers");
+    ASSERT_TRUE(dir_->ok());
     std::string out;
-    ASSERT_EQ(RunTool({IAK_BINARY, "pretrain", "--out=" + *dir_ + "/model", "--shards=2",
-                   "--epochs=1"},
-                  &out),
+    ASSERT_EQ(RunTool({IAK_BINARY, "pretrain", "--out=" + dir_->path() + "/model", "--shards=2",
+                       "--epochs=1"},
+                      &out),
               0)
         << out;
   }
-  static void TearDownTestSuite() {
-    std::error_code ignored;
-    std::filesystem::remove_all(*dir_, ignored);
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
 
   // A small job whose outputs go to <dir>/<name>.
   static std::string WriteSpec(const std::string& name, int compression_steps) {
-    const std::string path = *dir_ + "/" + name + ".pbtxt";
+    const std::string path = dir_->path() + "/" + name + ".pbtxt";
     std::ofstream(path) << "name: \"" << name << "\"\n"
-                        << "model_dir: \"" << *dir_ << "/model\"\n"
-                        << "output_dir: \"" << *dir_ << "/" << name << "\"\n"
+                        << "model_dir: \"" << dir_->path() << "/model\"\n"
+                        << "output_dir: \"" << dir_->path() << "/" << name << "\"\n"
                         << "data { movielens_dir: \""
                         << std::filesystem::absolute("datasets/ml-latest-small").string()
                         << "\" }\n"
@@ -79,26 +71,26 @@ class LaunchersTest : public testing::Test {
 
   static void ExpectSameAdapters(const std::string& a, const std::string& b) {
     for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
-      const std::string x = ReadFile(*dir_ + "/" + a + "/adapters/" + domain + ".iak");
-      const std::string y = ReadFile(*dir_ + "/" + b + "/adapters/" + domain + ".iak");
+      const std::string x = FileText(dir_->path() + "/" + a + "/adapters/" + domain + ".iak");
+      const std::string y = FileText(dir_->path() + "/" + b + "/adapters/" + domain + ".iak");
       ASSERT_FALSE(x.empty()) << a << " wrote no adapter for " << domain;
       EXPECT_TRUE(x == y) << a << " and " << b << " differ for " << domain;
     }
   }
 
-  static std::string* dir_;
+  static testing_util::TempDir* dir_;
 };
 
-std::string* LaunchersTest::dir_ = nullptr;
+testing_util::TempDir* LaunchersTest::dir_ = nullptr;
 
 TEST_F(LaunchersTest, LocalAndMpirunHostfileGiveIdenticalAdapters) {
   std::string out;
   ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("local", 24)}, &out), 0) << out;
-  StatusOr<proto::JobState> state = ReadJobState(*dir_ + "/local");
+  StatusOr<proto::JobState> state = ReadJobState(dir_->path() + "/local");
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->state(), "SUCCEEDED");
 
-  const std::string hostfile = *dir_ + "/hostfile";
+  const std::string hostfile = dir_->path() + "/hostfile";
   std::ofstream(hostfile) << "localhost slots=4\n";
   ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("mpirun", 24), "--launcher=mpirun",
                  "--hostfile=" + hostfile},
@@ -107,18 +99,19 @@ TEST_F(LaunchersTest, LocalAndMpirunHostfileGiveIdenticalAdapters) {
       << out;
   ExpectSameAdapters("local", "mpirun");
 
-  ASSERT_EQ(RunTool({IAK_BINARY, "status", *dir_ + "/mpirun"}, &out), 0) << out;
+  ASSERT_EQ(RunTool({IAK_BINARY, "status", dir_->path() + "/mpirun"}, &out), 0) << out;
   EXPECT_NE(out.find("SUCCEEDED"), std::string::npos) << out;
-  ASSERT_EQ(RunTool({IAK_BINARY, "logs", *dir_ + "/mpirun", "--node=scheduler"}, &out), 0) << out;
+  ASSERT_EQ(RunTool({IAK_BINARY, "logs", dir_->path() + "/mpirun", "--node=scheduler"}, &out), 0)
+      << out;
   EXPECT_NE(out.find("finished"), std::string::npos) << out;
 }
 
 TEST_F(LaunchersTest, CurveSecuredJobGivesTheSameAdapters) {
   std::string out;
-  if (ReadFile(*dir_ + "/local/adapters/2004-2007.iak").empty()) {
+  if (FileText(dir_->path() + "/local/adapters/2004-2007.iak").empty()) {
     ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("local", 24)}, &out), 0) << out;
   }
-  const std::string key = *dir_ + "/job.key";
+  const std::string key = dir_->path() + "/job.key";
   ASSERT_EQ(RunTool({IAK_BINARY, "keygen", "--key_out=" + key}, &out), 0) << out;
   const std::string spec = WriteSpec("secure", 24);
   std::ofstream(spec, std::ios::app) << "security { curve_key_file: \"" << key << "\" }\n";
@@ -142,12 +135,11 @@ TEST_F(LaunchersTest, KilledReplicaIsSurvivedWithExactValues) {
 
   const std::string spec = spec_with_replicas("failover");
   ASSERT_EQ(RunTool({IAK_BINARY, "submit", spec, "--detach"}, &out), 0) << out;
-  const std::string job_dir = *dir_ + "/failover";
+  const std::string job_dir = dir_->path() + "/failover";
   const Deadline running = Deadline::After(Duration(60000));
-  while (ReadFile(job_dir + "/logs/workers.log").find("compression step") == std::string::npos) {
-    ASSERT_FALSE(running.Expired()) << "the job never made progress";
-    usleep(20 * 1000);
-  }
+  ASSERT_TRUE(testing_util::WaitForFileText(job_dir + "/logs/workers.log", "compression step",
+                                            running, std::chrono::milliseconds(20)))
+      << "the job never made progress";
   // The PS processes run with the resolved spec of the job directory.
   ASSERT_EQ(RunTool({"pkill", "-KILL", "-f", "--", job_dir + "/job.pbtxt --shard=0 --replica=0"},
                     &out),
@@ -171,13 +163,12 @@ TEST_F(LaunchersTest, DetachedJobCanBeWatchedAndCancelled) {
   std::string out;
   const std::string spec = WriteSpec("detached", 1000000);
   ASSERT_EQ(RunTool({IAK_BINARY, "submit", spec, "--detach"}, &out), 0) << out;
-  const std::string job_dir = *dir_ + "/detached";
+  const std::string job_dir = dir_->path() + "/detached";
   // Wait (bounded) until the workers report progress, then cancel.
   const Deadline running = Deadline::After(Duration(60000));
-  while (ReadFile(job_dir + "/logs/workers.log").find("compression step") == std::string::npos) {
-    ASSERT_FALSE(running.Expired()) << "the detached job never made progress";
-    usleep(50 * 1000);
-  }
+  ASSERT_TRUE(testing_util::WaitForFileText(job_dir + "/logs/workers.log", "compression step",
+                                            running, std::chrono::milliseconds(50)))
+      << "the detached job never made progress";
   ASSERT_EQ(RunTool({IAK_BINARY, "status", job_dir}, &out), 0) << out;
   EXPECT_NE(out.find("RUNNING"), std::string::npos) << out;
   ASSERT_EQ(RunTool({IAK_BINARY, "cancel", job_dir}, &out), 0) << out;
@@ -275,7 +266,7 @@ class SlurmCluster {
       }
       usleep(200 * 1000);
     }
-    *error = "the Slurm node never became idle: " + out + ReadFile(dir + "/log/slurmctld.log");
+    *error = "the Slurm node never became idle: " + out + FileText(dir + "/log/slurmctld.log");
     return false;
   }
 
@@ -283,7 +274,7 @@ class SlurmCluster {
   // directory can be removed.
   ~SlurmCluster() {
     for (const char* pid_file : {"/slurmd.pid", "/slurmctld.pid", "/munge/munged.pid"}) {
-      const std::string text = ReadFile(dir_ + pid_file);
+      const std::string text = FileText(dir_ + pid_file);
       if (text.empty()) continue;
       const pid_t pid = std::atoi(text.c_str());
       ::kill(pid, SIGTERM);
@@ -300,15 +291,15 @@ TEST_F(LaunchersTest, SlurmRunsTheSameSpecWithTheSameResult) {
   std::string why;
   if (!SlurmCluster::Available(&why)) GTEST_SKIP() << "no Slurm here: " << why;
   std::string out;
-  if (ReadFile(*dir_ + "/local/adapters/2004-2007.iak").empty()) {
+  if (FileText(dir_->path() + "/local/adapters/2004-2007.iak").empty()) {
     ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("local", 24)}, &out), 0) << out;
   }
   SlurmCluster slurm;
   std::string error;
-  ASSERT_TRUE(slurm.Start(*dir_ + "/slurm-cluster", &error)) << error;
+  ASSERT_TRUE(slurm.Start(dir_->path() + "/slurm-cluster", &error)) << error;
   ASSERT_EQ(RunTool({IAK_BINARY, "submit", WriteSpec("slurm", 24), "--launcher=slurm"}, &out), 0)
       << out;
-  StatusOr<proto::JobState> state = ReadJobState(*dir_ + "/slurm");
+  StatusOr<proto::JobState> state = ReadJobState(dir_->path() + "/slurm");
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->state(), "SUCCEEDED");
   EXPECT_FALSE(state->slurm_job_id().empty());
