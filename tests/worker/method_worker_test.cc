@@ -5,11 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <algorithm>
 #include <memory>
 
 #include "cluster/inproc_cluster.h"
@@ -18,12 +18,13 @@
 #include "model/fine_tune_step.h"
 #include "model/lora.h"
 #include "model/metrics.h"
+#include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
+#include "tests/testing/temp_dir.h"
 #include "worker/evaluator.h"
 #include "worker/job_data.h"
 #include "worker/local_lookup.h"
 #include "worker/method_evaluator.h"
-#include "worker/pretrain_job.h"
 
 namespace iak::worker {
 namespace {
@@ -31,26 +32,16 @@ namespace {
 class MethodWorkerTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    char pattern[] = "/tmp/iak_method_worker_test_XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    dir_ = new std::string(pattern);
-    PretrainJobOptions options;
-    proto::JobSpec spec = Spec("iak");
-    options.data = spec.data();
-    options.model_dir = spec.model_dir();
-    options.num_shards = 2;
-    options.train.epochs = 1;
-    StatusOr<PretrainJobResult> result = RunPretrainJob(options);
-    ASSERT_TRUE(result.ok()) << result.status();
+    dir_ = new testing_util::TempDir("iak_method_worker_test");
+    ASSERT_TRUE(dir_->ok());
+    const Status pretrained = testing_util::PretrainSmallModel(Spec("iak"));
+    ASSERT_TRUE(pretrained.ok()) << pretrained;
   }
-  static void TearDownTestSuite() {
-    std::system(("rm -rf " + *dir_).c_str());
-    delete dir_;
-  }
+  static void TearDownTestSuite() { delete dir_; }
 
   static proto::JobSpec Spec(const std::string& method) {
-    proto::JobSpec spec = testing_util::SmallMovieLensJob("method-" + method, *dir_ + "/model",
-                                                          *dir_ + "/out-" + method);
+    proto::JobSpec spec = testing_util::SmallMovieLensJob(
+        "method-" + method, dir_->path() + "/model", dir_->path() + "/out-" + method);
     spec.set_method(method);
     // 60 steps per domain: enough for every domain's training loss to fall
     // (the jobs take a few seconds).
@@ -109,7 +100,8 @@ class MethodWorkerTest : public testing::Test {
   }
 
   static model::BaseModel BaseModel() {
-    StatusOr<embedding::ModelDirectory> dir = embedding::LoadModelDirectory(*dir_ + "/model");
+    StatusOr<embedding::ModelDirectory> dir =
+        embedding::LoadModelDirectory(dir_->path() + "/model");
     EXPECT_TRUE(dir.ok());
     StatusOr<model::BaseModel> base = model::BaseModel::Deserialize(dir->dense_blob);
     EXPECT_TRUE(base.ok());
@@ -120,10 +112,10 @@ class MethodWorkerTest : public testing::Test {
     std::cout << "method " << spec.method() << " test AUC per domain:\n" << report.ToTable();
   }
 
-  static std::string* dir_;
+  static testing_util::TempDir* dir_;
 };
 
-std::string* MethodWorkerTest::dir_ = nullptr;
+testing_util::TempDir* MethodWorkerTest::dir_ = nullptr;
 
 // "iak" and "plain" still run the IAK worker through the same dispatch.
 TEST_F(MethodWorkerTest, IakAndPlainGoToTheAdapterWorker) {
@@ -340,7 +332,7 @@ TEST_F(MethodWorkerTest, FullTrainsDenseWeightsAndEmbeddingRowsOnTrainableServer
 
 TEST_F(MethodWorkerTest, FullOnFrozenServersFailsWithTheServersRefusal) {
   proto::JobSpec spec = OneDomain(Spec("full"));
-  spec.set_output_dir(*dir_ + "/out-full-frozen");
+  spec.set_output_dir(dir_->path() + "/out-full-frozen");
   ASSERT_FALSE(spec.has_trainable());
   cluster::InProcClusterResult result = Run(spec);
   Status overall = result.Overall();
