@@ -17,6 +17,7 @@
 #include "ps/ps_client.h"
 #include "ps/ps_server.h"
 #include "tests/embedding/test_model_dir.h"
+#include "tests/testing/ps_server_thread.h"
 
 namespace iak::ps {
 namespace {
@@ -28,19 +29,6 @@ using embedding::testing::Table;
 using embedding::testing::TempDir;
 
 constexpr int kDim = 8;
-
-// One server thread with its own stop flag, so a test can kill it alone.
-struct ServerThread {
-  std::unique_ptr<PsServer> server;
-  std::atomic<bool> stop{false};
-  std::thread thread;
-  void Kill() {
-    stop.store(true);
-    if (thread.joinable()) thread.join();
-    server.reset();  // closes its listener: the address is gone
-  }
-  ~ServerThread() { Kill(); }
-};
 
 class PsReplicaTest : public ::testing::Test {
  protected:
@@ -54,7 +42,7 @@ class PsReplicaTest : public ::testing::Test {
   }
 
   void StartServer(int shard, int replica) {
-    auto t = std::make_unique<ServerThread>();
+    auto t = std::make_unique<testing_util::PsServerThread>();
     PsServerOptions options;
     options.model_dir = model_dir_;
     options.shard = shard;
@@ -62,27 +50,24 @@ class PsReplicaTest : public ::testing::Test {
     options.listen_address =
         "inproc://ps-" + std::to_string(shard) + "-r" + std::to_string(replica);
     options.name = "ps-" + std::to_string(shard) + "-r" + std::to_string(replica);
-    t->server = std::make_unique<PsServer>(options, &transport_);
-    Status started = t->server->Start();
+    Status started = t->Start(options, &transport_);
     ASSERT_TRUE(started.ok()) << started;
-    proto::ServerAddress address;
-    address.set_shard(shard);
-    address.set_replica(replica);
-    address.set_address(t->server->address());
-    address.set_name(options.name);
-    addresses_.push_back(address);
-    ServerThread* raw = t.get();
-    t->thread = std::thread([raw] {
-      Status ran = raw->server->Run(raw->stop);
-      EXPECT_TRUE(ran.ok()) << ran;
-    });
+    addresses_.push_back(t->address());
     servers_.push_back(std::move(t));
+  }
+
+  // Every server's Run() ended ok, the ones the test killed included.
+  void TearDown() override {
+    for (const auto& t : servers_) {
+      t->Close();
+      EXPECT_TRUE(t->ran().ok()) << t->ran();
+    }
   }
 
   PsClientOptions ClientOptions() const {
     PsClientOptions options;
     options.servers = addresses_;
-    options.snapshot_id = servers_[0]->server->snapshot_id();
+    options.snapshot_id = servers_[0]->server()->snapshot_id();
     options.dim = kDim;
     options.pull_timeout = Duration(300);
     options.max_attempts = 3;
@@ -104,7 +89,7 @@ class PsReplicaTest : public ::testing::Test {
   std::string model_dir_;
   net::InProcTransport transport_;
   std::vector<proto::ServerAddress> addresses_;
-  std::vector<std::unique_ptr<ServerThread>> servers_;
+  std::vector<std::unique_ptr<testing_util::PsServerThread>> servers_;
 };
 
 TEST_F(PsReplicaTest, ReadsSpreadAndAKilledReplicaIsFailedOverWithExactValues) {
@@ -130,9 +115,10 @@ TEST_F(PsReplicaTest, ReadsSpreadAndAKilledReplicaIsFailedOverWithExactValues) {
     EXPECT_EQ(stats.retries, 0);
   }
   // Rotation: every replica of every shard served some of the 4 pulls.
-  for (const auto& t : servers_) EXPECT_EQ(t->server->pulls_served(), 2u) << t->server->address();
+  for (const auto& t : servers_)
+    EXPECT_EQ(t->server()->pulls_served(), 2u) << t->server()->address();
 
-  servers_[0]->Kill();  // shard 0, replica 0
+  servers_[0]->Close();  // shard 0, replica 0
   int retries = 0;
   for (int pull = 0; pull < 6; ++pull) {
     PullStats stats;
@@ -153,8 +139,8 @@ TEST_F(PsReplicaTest, AllReplicasDeadIsUnavailableNamingThem) {
   options.pull_timeout = Duration(100);
   PsClient client(options, &transport_);
   ASSERT_TRUE(client.Connect().ok());
-  servers_[0]->Kill();
-  servers_[1]->Kill();
+  servers_[0]->Close();
+  servers_[1]->Close();
   const std::vector<uint64_t> keys = SomeKeys(10);
   std::vector<float> rows(keys.size() * kDim);
   Status pulled = client.Pull(keys.data(), keys.size(), rows.data(), nullptr);
