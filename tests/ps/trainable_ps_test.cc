@@ -22,6 +22,7 @@
 #include "ps/ps_server.h"
 #include "ps/trainable_options.h"
 #include "tests/embedding/test_model_dir.h"
+#include "tests/testing/ps_server_thread.h"
 
 namespace iak::ps {
 namespace {
@@ -34,18 +35,6 @@ using embedding::testing::Table;
 using embedding::testing::TempDir;
 
 constexpr int kDim = 8;
-
-struct ServerThread {
-  std::unique_ptr<PsServer> server;
-  std::atomic<bool> stop{false};
-  std::thread thread;
-  Status ran;
-  void Kill() {
-    stop.store(true);
-    if (thread.joinable()) thread.join();
-  }
-  ~ServerThread() { Kill(); }
-};
 
 // The reference: per-row Adagrad / Adam as documented in
 // ps/sparse_row_optimizer.h, written out independently.
@@ -134,7 +123,7 @@ class TrainablePsTest : public ::testing::Test {
 
   // A trainable server when `trainable` is set (writing to out_dir_), else frozen.
   void StartServer(int shard, std::optional<RowOptimizerOptions> trainable, int replica = 0) {
-    auto t = std::make_unique<ServerThread>();
+    auto t = std::make_unique<testing_util::PsServerThread>();
     PsServerOptions options;
     options.model_dir = model_dir_;
     options.shard = shard;
@@ -146,24 +135,16 @@ class TrainablePsTest : public ::testing::Test {
       options.trainable.optimizer = *trainable;
       options.trainable.output_model_dir = out_dir_;
     }
-    t->server = std::make_unique<PsServer>(options, &transport_);
-    Status started = t->server->Start();
+    Status started = t->Start(options, &transport_);
     ASSERT_TRUE(started.ok()) << started;
-    proto::ServerAddress address;
-    address.set_shard(shard);
-    address.set_replica(replica);
-    address.set_address(t->server->address());
-    address.set_name(options.name);
-    addresses_.push_back(address);
-    ServerThread* raw = t.get();
-    t->thread = std::thread([raw] { raw->ran = raw->server->Run(raw->stop); });
+    addresses_.push_back(t->address());
     servers_.push_back(std::move(t));
   }
 
   PsClientOptions ClientOptions() const {
     PsClientOptions options;
     options.servers = addresses_;
-    options.snapshot_id = servers_[0]->server->snapshot_id();
+    options.snapshot_id = servers_[0]->server()->snapshot_id();
     options.dim = kDim;
     options.pull_timeout = Duration(5000);
     options.push_timeout = Duration(5000);
@@ -250,7 +231,7 @@ class TrainablePsTest : public ::testing::Test {
     for (uint64_t key : absent) absent_untouched += trained.count(key) == 0;
     EXPECT_EQ(after.missing, absent_untouched);
     uint64_t pushes = 0;
-    for (const auto& t : servers_) pushes += t->server->pushes_applied();
+    for (const auto& t : servers_) pushes += t->server()->pushes_applied();
     EXPECT_EQ(pushes, 5u * num_shards);
   }
 
@@ -261,7 +242,7 @@ class TrainablePsTest : public ::testing::Test {
   int num_shards_ = 0;
   net::InProcTransport transport_;
   std::vector<proto::ServerAddress> addresses_;
-  std::vector<std::unique_ptr<ServerThread>> servers_;
+  std::vector<std::unique_ptr<testing_util::PsServerThread>> servers_;
 };
 
 TEST_F(TrainablePsTest, AdagradUpdatesMatchTheReferenceOverTwoShards) {
@@ -285,7 +266,7 @@ TEST_F(TrainablePsTest, FrozenServerRefusesPushesAndKeepsServing) {
             std::string::npos)
       << pushed;
   EXPECT_NE(pushed.message().find("set trainable {...} in the job spec"), std::string::npos);
-  EXPECT_EQ(servers_[0]->server->requests_refused(), 1u);
+  EXPECT_EQ(servers_[0]->server()->requests_refused(), 1u);
   // Still serving the unchanged rows.
   std::vector<float> rows(keys.size() * kDim);
   ASSERT_TRUE(client.Pull(keys.data(), keys.size(), rows.data(), nullptr).ok());
@@ -293,7 +274,7 @@ TEST_F(TrainablePsTest, FrozenServerRefusesPushesAndKeepsServing) {
     EXPECT_EQ(std::vector<float>(rows.begin() + i * kDim, rows.begin() + (i + 1) * kDim),
               table_.at(keys[i]));
   }
-  Status done = servers_[0]->server->WriteTrainedSnapshot(tmp_.Sub("nowhere"));
+  Status done = servers_[0]->server()->WriteTrainedSnapshot(tmp_.Sub("nowhere"));
   EXPECT_EQ(done.code(), StatusCode::kFailedPrecondition) << done;
 }
 
@@ -324,7 +305,7 @@ TEST_F(TrainablePsTest, BadPushesAreRefusedAndApplyNothing) {
 
   // Truncated and missing frames, sent raw.
   StatusOr<std::unique_ptr<net::Connection>> connection =
-      transport_.Connect(servers_[0]->server->address());
+      transport_.Connect(servers_[0]->server()->address());
   ASSERT_TRUE(connection.ok());
   net::RpcClient raw(std::move(connection).value(), "raw-worker");
   proto::Envelope request;
@@ -345,7 +326,7 @@ TEST_F(TrainablePsTest, BadPushesAreRefusedAndApplyNothing) {
   ASSERT_EQ(reply.status().code(), StatusCode::kInvalidArgument) << reply.status();
 
   // Nothing was applied: rows unchanged, no push counted.
-  EXPECT_EQ(servers_[0]->server->pushes_applied(), 0u);
+  EXPECT_EQ(servers_[0]->server()->pushes_applied(), 0u);
   std::vector<float> rows(keys.size() * kDim);
   ASSERT_TRUE(client.Pull(keys.data(), keys.size(), rows.data(), nullptr).ok());
   for (size_t i = 0; i < keys.size(); ++i) {
@@ -354,7 +335,7 @@ TEST_F(TrainablePsTest, BadPushesAreRefusedAndApplyNothing) {
   }
   // And a good push still works afterwards.
   ASSERT_TRUE(client.Push(keys.data(), keys.size(), grads.data()).ok());
-  EXPECT_EQ(servers_[0]->server->pushes_applied(), 1u);
+  EXPECT_EQ(servers_[0]->server()->pushes_applied(), 1u);
 }
 
 TEST_F(TrainablePsTest, PushNeedsOneServerPerShardAndNoRowCache) {
@@ -377,7 +358,7 @@ TEST_F(TrainablePsTest, PushNeedsOneServerPerShardAndNoRowCache) {
   pushed = with_cache.Push(keys.data(), keys.size(), grads.data());
   ASSERT_EQ(pushed.code(), StatusCode::kFailedPrecondition) << pushed;
   EXPECT_NE(pushed.message().find("row cache"), std::string::npos) << pushed;
-  for (const auto& t : servers_) EXPECT_EQ(t->server->pushes_applied(), 0u);
+  for (const auto& t : servers_) EXPECT_EQ(t->server()->pushes_applied(), 0u);
 }
 
 TEST_F(TrainablePsTest, TrainedSnapshotLoadsVerifiesAndHoldsTheTrainedRows) {
@@ -402,16 +383,16 @@ TEST_F(TrainablePsTest, TrainedSnapshotLoadsVerifiesAndHoldsTheTrainedRows) {
   }
   // Stopping the servers writes the trained snapshot: shard 0 first, then
   // shard 1, whose server completes the manifest.
-  servers_[0]->Kill();
-  ASSERT_TRUE(servers_[0]->ran.ok()) << servers_[0]->ran;
+  servers_[0]->Stop();
+  ASSERT_TRUE(servers_[0]->ran().ok()) << servers_[0]->ran();
   StatusOr<std::vector<int>> missing = embedding::MissingTrainedShards(out_dir_);
   ASSERT_TRUE(missing.ok()) << missing.status();
   EXPECT_EQ(*missing, std::vector<int>{1});
   StatusOr<proto::ModelManifest> early = embedding::FinalizeTrainedSnapshot(out_dir_);
   ASSERT_EQ(early.status().code(), StatusCode::kFailedPrecondition) << early.status();
   EXPECT_NE(early.status().message().find("shard(s) 1 of 2"), std::string::npos);
-  servers_[1]->Kill();
-  ASSERT_TRUE(servers_[1]->ran.ok()) << servers_[1]->ran;
+  servers_[1]->Stop();
+  ASSERT_TRUE(servers_[1]->ran().ok()) << servers_[1]->ran();
 
   StatusOr<embedding::SnapshotVerification> verified = embedding::VerifySnapshot(out_dir_);
   ASSERT_TRUE(verified.ok()) << verified.status();
@@ -470,7 +451,7 @@ TEST_F(TrainablePsTest, APushToADeadServerFailsNamingTheShard) {
   options.push_timeout = Duration(100);
   PsClient client(options, &transport_);
   ASSERT_TRUE(client.Connect().ok());
-  servers_[0]->Kill();
+  servers_[0]->Stop();
   const std::vector<uint64_t> keys = TableKeys(4);
   std::vector<float> grads(keys.size() * kDim, 0.1f);
   Status pushed = client.Push(keys.data(), keys.size(), grads.data());
@@ -536,8 +517,8 @@ TEST_F(TrainablePsTest, PreTrainingFromAnEmptyTableWithTwoWorkers) {
     for (int p = 0; p < kPushes; ++p) reference.Push(worker_keys[w], worker_grads[w][p]);
   }
   for (auto& t : servers_) {
-    t->Kill();
-    ASSERT_TRUE(t->ran.ok()) << t->ran;
+    t->Stop();
+    ASSERT_TRUE(t->ran().ok()) << t->ran();
   }
   StatusOr<embedding::SnapshotVerification> verified = embedding::VerifySnapshot(out_dir_);
   ASSERT_TRUE(verified.ok()) << verified.status();
