@@ -25,6 +25,7 @@
 #include "cluster/child_process.h"
 #include "cluster/job_state.h"
 #include "job/job_spec.h"
+#include "tests/testing/checkpoint_files.h"
 #include "tests/testing/file_text.h"
 #include "tests/testing/pretrained_model.h"
 #include "tests/testing/progress_log.h"
@@ -35,8 +36,6 @@ namespace iak::cluster {
 namespace {
 
 using testing_util::FileText;
-
-namespace fs = std::filesystem;
 
 constexpr int kCompressionSteps = 40;
 constexpr int kMatchingSteps = 400;
@@ -103,15 +102,8 @@ TEST_F(ElasticRestartTest, KilledSchedulerIsRestartedAndTheElasticJobResumesFrom
         << FileText(submit_log_path) << FileText(job_dir + "/logs/workers.log");
     ASSERT_FALSE((*submit)->Poll().has_value()) << "the job ended early:\n"
                                                 << FileText(submit_log_path);
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(job_dir + "/checkpoints", ec)) {
-      // Mid-phase: not the phase end (phase 1, step 0).
-      const std::string name = entry.path().filename().string();
-      if (name.rfind("ckpt-0001-", 0) == 0 && name != "ckpt-0001-000000000000.iakckpt" &&
-          entry.path().extension() == ".iakckpt") {
-        in_phase_two = true;
-      }
-    }
+    // Mid-phase: not the phase end (phase 1, step 0).
+    in_phase_two = testing_util::HasCheckpointOfPhase(job_dir, 1, /*mid_phase=*/true);
     if (!in_phase_two) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // poll
   }
   StatusOr<proto::JobState> running = ReadJobState(job_dir);
