@@ -24,6 +24,7 @@
 #include "cluster/child_process.h"
 #include "cluster/job_state.h"
 #include "job/job_spec.h"
+#include "tests/testing/checkpoint_files.h"
 #include "tests/testing/file_text.h"
 #include "tests/testing/pretrained_model.h"
 #include "tests/testing/progress_log.h"
@@ -34,8 +35,6 @@ namespace iak::cluster {
 namespace {
 
 using testing_util::FileText;
-
-namespace fs = std::filesystem;
 
 constexpr int kCompressionSteps = 40;
 constexpr int kMatchingSteps = 300;
@@ -107,13 +106,7 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
                                      << FileText(dir_->path() + "/killed-submit.log");
     ASSERT_FALSE((*submit)->Poll().has_value()) << "the job ended early:\n"
                                                 << FileText(dir_->path() + "/killed-submit.log");
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(job_dir + "/checkpoints", ec)) {
-      if (entry.path().filename().string().rfind("ckpt-0001-", 0) == 0 &&
-          entry.path().extension() == ".iakckpt") {
-        in_phase_two = true;
-      }
-    }
+    in_phase_two = testing_util::HasCheckpointOfPhase(job_dir, 1);
     if (!in_phase_two) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // poll
   }
   StatusOr<proto::JobState> running = ReadJobState(job_dir);
