@@ -19,6 +19,7 @@
 #include "cluster/inproc_cluster.h"
 #include "cluster/job_state.h"
 #include "job/job_spec.h"
+#include "tests/testing/checkpoint_files.h"
 #include "tests/testing/file_text.h"
 #include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
@@ -376,14 +377,8 @@ TEST_F(ResumeTest, KilledWorkerJobResumesToTheUninterruptedAdapters) {
   bool in_phase_two = false;
   while (!in_phase_two) {
     ASSERT_FALSE(deadline.Expired()) << "no checkpoint of phase 2 within 60 s";
-    std::error_code ec;
-    for (const auto& entry : fs::directory_iterator(job_dir + "/checkpoints", ec)) {
-      // Final names only (a temporary file of a checkpoint being written does not count).
-      if (entry.path().filename().string().rfind("ckpt-0001-", 0) == 0 &&
-          entry.path().extension() == ".iakckpt") {
-        in_phase_two = true;
-      }
-    }
+    // Final names only (a temporary file of a checkpoint being written does not count).
+    in_phase_two = testing_util::HasCheckpointOfPhase(job_dir, 1);
     if (!in_phase_two) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // poll
   }
   const std::string sched_log = FileText(job_dir + "/logs/scheduler.log");
