@@ -99,6 +99,19 @@ class MethodWorkerTest : public testing::Test {
     return losses;
   }
 
+  // Every domain's train log loss under the written model is below the
+  // base's (both printed).
+  static void ExpectTrainLossFalls(const proto::JobSpec& spec,
+                                   const std::vector<std::string>& domain_names) {
+    const std::vector<double> before = TrainLoss(spec, false);
+    const std::vector<double> after = TrainLoss(spec, true);
+    for (size_t d = 0; d < 4; ++d) {
+      std::cout << domain_names[d] << ": train log loss " << before[d] << " -> " << after[d]
+                << "\n";
+      EXPECT_LT(after[d], before[d]) << domain_names[d];
+    }
+  }
+
   static model::BaseModel BaseModel() {
     StatusOr<embedding::ModelDirectory> dir =
         embedding::LoadModelDirectory(dir_->path() + "/model");
@@ -178,13 +191,7 @@ TEST_F(MethodWorkerTest, DenseTrainsOneModelPerDomainIdenticalOnEveryWorker) {
     ASSERT_TRUE(written.ok()) << written.status();
     EXPECT_EQ(written->params(), result.method_params[0][d]);
   }
-  const std::vector<double> before = TrainLoss(spec, false);
-  const std::vector<double> after = TrainLoss(spec, true);
-  for (size_t d = 0; d < 4; ++d) {
-    std::cout << result.domain_names[d] << ": train log loss " << before[d] << " -> " << after[d]
-              << "\n";
-    EXPECT_LT(after[d], before[d]) << result.domain_names[d];
-  }
+  ExpectTrainLossFalls(spec, result.domain_names);
   StatusOr<EvalReport> report = EvaluateJob(spec);
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ(report->domains.size(), 4u);
@@ -230,13 +237,7 @@ TEST_F(MethodWorkerTest, LoraTrainsLowRankFactorsIdenticalOnEveryWorker) {
     EXPECT_EQ(written->params(), merged.params());
     EXPECT_NE(written->params(), base.params());
   }
-  const std::vector<double> before = TrainLoss(spec, false);
-  const std::vector<double> after = TrainLoss(spec, true);
-  for (size_t d = 0; d < 4; ++d) {
-    std::cout << result.domain_names[d] << ": train log loss " << before[d] << " -> " << after[d]
-              << "\n";
-    EXPECT_LT(after[d], before[d]) << result.domain_names[d];
-  }
+  ExpectTrainLossFalls(spec, result.domain_names);
   StatusOr<EvalReport> report = EvaluateJob(spec);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->method, "lora");
