@@ -38,13 +38,13 @@ class GlooStoreAdapter : public gloo::rendezvous::Store {
 
   void wait(const std::vector<std::string>& keys) override { wait(keys, Duration::max()); }
 
+  // Gloo passes the context's timeout, which Create sets to a fifth of the
+  // group's budget (see there); the group's deadline bounds the wait.
   void wait(const std::vector<std::string>& keys,
-            const std::chrono::milliseconds& timeout) override {
+            const std::chrono::milliseconds& /*timeout*/) override {
     std::vector<std::string> full;
     for (const std::string& key : keys) full.push_back(prefix_ + key);
-    Deadline deadline = deadline_;
-    if (timeout < Duration(deadline_.RemainingMs())) deadline = Deadline::After(timeout);
-    Check(store_->Wait(full, deadline));
+    Check(store_->Wait(full, deadline_));
   }
 
   const Status& failure() const { return failure_; }
@@ -87,7 +87,13 @@ StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Create(Store* stor
     }
     std::shared_ptr<gloo::transport::Device> device = gloo::transport::tcp::CreateDevice(attr);
     auto context = std::make_shared<gloo::rendezvous::Context>(rank, size);
-    context->setTimeout(TimeoutOf(deadline));
+    // Gloo's TCP pair waits up to 5x the context timeout for a peer to
+    // connect (gloo/transport/tcp/pair.h, waitUntil: "Connect timeout"):
+    // a peer that published its address and died (SIGKILLed while the group
+    // formed) held a survivor 5x the deadline (10 s for a 2 s
+    // collective_timeout_ms). A fifth keeps that wait within the deadline.
+    // Every all-reduce sets its own timeout (AllReduceSum).
+    context->setTimeout(std::max(std::chrono::milliseconds(1), TimeoutOf(deadline) / 5));
     context->connectFullMesh(adapter, device);
     return std::unique_ptr<GlooCommunicator>(
         new GlooCommunicator(std::move(context), rank, size, options.prefix));

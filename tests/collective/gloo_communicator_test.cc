@@ -189,6 +189,29 @@ TEST(GlooCommunicatorTest, PeerGoneWhileTheGroupFormsIsAnErrorNotACrash) {
   }
 }
 
+// Regression: a peer that published its address and died while the group
+// formed made the survivors wait in Gloo's pair connect for 5x the context
+// timeout (10 s for a 2 s deadline, seen in an elastic job with a worker
+// SIGKILLed at "sync: epoch 1"). Create now returns within about its deadline
+// (the bound is generous for a loaded machine; before the fix: 5 s).
+TEST(GlooCommunicatorTest, PeerGoneWhileTheGroupFormsReturnsWithinTheDeadline) {
+  InMemoryStore store;
+  GlooOptions options;
+  options.prefix = "epoch-5/";
+  EXPECT_FALSE(
+      GlooCommunicator::Create(&store, 0, 2, options, Deadline::After(Duration(100))).ok());
+  const TimePoint start = std::chrono::steady_clock::now();
+  // Rank 1 waits for rank 0 to connect to it; rank 0 is gone.
+  Status s =
+      GlooCommunicator::Create(&store, 1, 2, options, Deadline::After(Duration(1000))).status();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(3000));
+  EXPECT_TRUE(s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded)
+      << s;
+  EXPECT_NE(s.message().find("epoch-5/"), std::string::npos) << s;
+  // The survivor forms the next epoch's group alone.
+  EXPECT_TRUE(FormAndReduce(&store, 0, 1, "epoch-6/", 1, 10).ok());  // as rank 0 of 1
+}
+
 TEST(GlooCommunicatorTest, BadRankIsInvalidArgument) {
   InMemoryStore store;
   EXPECT_EQ(GlooCommunicator::Create(&store, 3, 3, GlooOptions(), Deadline::After(Duration(100)))
