@@ -24,6 +24,7 @@
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_client.h"
+#include "tests/testing/inproc_elastic.h"
 #include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
 #include "tests/testing/temp_dir.h"
@@ -105,32 +106,14 @@ class ElasticTest : public testing::Test {
     result.recoveries.resize(n);
     net::InProcTransport transport;
     std::atomic<bool> stop{false};
-    scheduler::SchedulerOptions sched_options;
-    sched_options.listen_address = "inproc://scheduler-" + spec.name();
-    sched_options.num_servers = spec.num_servers();
-    sched_options.num_workers = spec.num_workers();
-    sched_options.heartbeat_interval = Duration(spec.timeouts().heartbeat_interval_ms());
-    sched_options.heartbeat_timeout = Duration(spec.timeouts().heartbeat_timeout_ms());
-    sched_options.startup_timeout = Duration(spec.timeouts().startup_timeout_ms());
-    sched_options.plan.assign(spec.phases().begin(), spec.phases().end());
-    sched_options.elastic = scheduler::ElasticOptionsFor(spec);
-    scheduler::Scheduler scheduler(sched_options, &transport);
+    scheduler::Scheduler scheduler(testing_util::ElasticSchedulerOptions(spec), &transport);
     result.scheduler = scheduler.Start();
     if (!result.scheduler.ok()) return result;
     std::vector<std::thread> threads;
     threads.emplace_back([&] { result.scheduler = scheduler.Run(stop); });
     for (int shard = 0; shard < spec.num_servers(); ++shard) {
       threads.emplace_back([&, shard] {
-        ps::PsServerOptions options;
-        options.model_dir = spec.model_dir();
-        options.shard = shard;
-        options.name = "ps-" + std::to_string(shard);
-        options.listen_address = "inproc://" + spec.name() + "-ps-" + std::to_string(shard);
-        options.scheduler_address = scheduler.address();
-        ps::PsServer server(options, &transport);
-        Status status = server.Start();
-        if (status.ok()) status = server.Run(stop);
-        EXPECT_TRUE(status.ok()) << status;
+        testing_util::ServeShard(spec, shard, scheduler.address(), &transport, stop);
       });
     }
     std::vector<std::unique_ptr<worker::Worker>> workers(n);
