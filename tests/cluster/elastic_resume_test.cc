@@ -33,6 +33,7 @@
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_client.h"
+#include "tests/testing/inproc_elastic.h"
 #include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
 #include "tests/testing/temp_dir.h"
@@ -120,16 +121,7 @@ class ElasticResumeTest : public testing::Test {
     std::atomic<bool> stop{false};          // the scheduler
     std::atomic<bool> stop_servers{false};
     std::atomic<bool> stop_workers{false};
-    scheduler::SchedulerOptions sched_options;
-    sched_options.listen_address = "inproc://scheduler-" + spec.name();
-    sched_options.num_servers = spec.num_servers();
-    sched_options.num_workers = spec.num_workers();
-    sched_options.heartbeat_interval = Duration(spec.timeouts().heartbeat_interval_ms());
-    sched_options.heartbeat_timeout = Duration(spec.timeouts().heartbeat_timeout_ms());
-    sched_options.startup_timeout = Duration(spec.timeouts().startup_timeout_ms());
-    sched_options.plan.assign(spec.phases().begin(), spec.phases().end());
-    sched_options.elastic = scheduler::ElasticOptionsFor(spec);
-    scheduler::Scheduler scheduler(sched_options, &transport);
+    scheduler::Scheduler scheduler(testing_util::ElasticSchedulerOptions(spec), &transport);
     result.scheduler = scheduler.Start();
     if (!result.scheduler.ok()) return result;
     std::vector<std::thread> threads;
@@ -140,16 +132,7 @@ class ElasticResumeTest : public testing::Test {
     });
     for (int shard = 0; shard < spec.num_servers(); ++shard) {
       threads.emplace_back([&, shard] {
-        ps::PsServerOptions options;
-        options.model_dir = spec.model_dir();
-        options.shard = shard;
-        options.name = "ps-" + std::to_string(shard);
-        options.listen_address = "inproc://" + spec.name() + "-ps-" + std::to_string(shard);
-        options.scheduler_address = scheduler.address();
-        ps::PsServer server(options, &transport);
-        Status status = server.Start();
-        if (status.ok()) status = server.Run(stop_servers);
-        EXPECT_TRUE(status.ok()) << status;
+        testing_util::ServeShard(spec, shard, scheduler.address(), &transport, stop_servers);
       });
     }
     std::vector<std::atomic<bool>> done(n);
