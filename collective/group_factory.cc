@@ -1,5 +1,7 @@
 #include "collective/group_factory.h"
 
+#include <csignal>
+#include <mutex>
 #include <utility>
 
 #include "common/build_config.h"
@@ -43,12 +45,23 @@ class FailClosedCommunicator : public Communicator {
   std::string broken_;  // the first failure; empty while healthy
 };
 
+// Gloo's TCP pairs write with plain writev, which raises SIGPIPE when the
+// peer has gone; the default action would kill this process, while a dead
+// peer must be an error of the collective (the group is then re-formed).
+// Process-wide, once; every other socket of ours (ZeroMQ) already sends
+// without the signal.
+void IgnoreSigpipe() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
+
 StatusOr<std::unique_ptr<Communicator>> FormBackend(const GroupOptions& options, Store* store,
                                                     int rank, int size,
                                                     const std::string& prefix,
                                                     Deadline deadline) {
   if (options.backend == "gloo") {
 #if IAK_HAVE_GLOO
+    IgnoreSigpipe();
     GlooOptions gloo;
     gloo.hostname = options.gloo_hostname;
     gloo.prefix = prefix;

@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 namespace iak {
 namespace {
@@ -61,7 +63,12 @@ Status ReadFileToString(const std::string& path, std::string* contents) {
 }
 
 Status WriteFileAtomically(const std::string& path, const std::string& contents) {
-  const std::string temp = path + ".tmp";
+  // A temporary name of this writer's own: two processes or threads writing
+  // the same file at once (e.g. every trainable server finalizing the same
+  // snapshot) each rename a complete file; the last rename wins.
+  static std::atomic<uint64_t> next_writer{0};
+  const std::string temp = path + ".tmp." + std::to_string(::getpid()) + "." +
+                           std::to_string(next_writer.fetch_add(1));
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("cannot create " + temp + ": " + ErrnoText(errno));
   FdCloser closer(fd);

@@ -16,6 +16,8 @@ namespace iak {
 
 // Writes `contents` to `path` via a temporary file, fsync and rename, so a
 // reader sees either the old file, or the complete new one, never a part.
+// Safe for concurrent writers of the same path (each has its own temporary
+// file; the last rename wins).
 [[nodiscard]] Status WriteFileAtomically(const std::string& path, const std::string& contents);
 
 }  // namespace iak
