@@ -14,6 +14,7 @@
 #include "data/global_cursor.h"
 #include "model/blas_threads.h"
 #include "ps/ps_client.h"
+#include "worker/adapter_restore.h"
 #include "worker/adapter_store.h"
 #include "worker/checkpoint.h"
 #include "worker/training_setup.h"
@@ -111,7 +112,6 @@ StatusOr<proto::JobPosition> RestoreElasticCheckpoint(
     const std::vector<std::string>& names, std::vector<model::IakModule>* adapters,
     std::vector<model::Adam>* optimizers, std::vector<data::GlobalCursor>* cursors) {
   const Checkpoint& c = loaded.checkpoint;
-  const std::string fix = "; resume only with the job spec that wrote it, or remove the directory";
   if (c.membership_epoch < 1) {
     return FailedPreconditionError(
         loaded.path + " was written by a static (non-elastic) job: its data cursors are rank "
@@ -124,13 +124,9 @@ StatusOr<proto::JobPosition> RestoreElasticCheckpoint(
     return FailedPreconditionError(loaded.path + ": phase " + std::to_string(c.phase_index) +
                                    " step " + std::to_string(c.step) +
                                    " is not a position of this job's " +
-                                   std::to_string(spec.phases_size()) + "-phase plan" + fix);
+                                   std::to_string(spec.phases_size()) + "-phase plan" + kResumeFix);
   }
-  if (c.domains.size() != names.size()) {
-    return FailedPreconditionError(loaded.path + " holds " + std::to_string(c.domains.size()) +
-                                   " domain(s) but the job trains " +
-                                   std::to_string(names.size()) + fix);
-  }
+  IAK_RETURN_IF_ERROR(RestoreAdapters(loaded, names, adapters, optimizers));
   proto::JobPosition position;
   position.set_phase_index(c.phase_index);
   position.set_phase_step(c.step);
@@ -139,18 +135,8 @@ StatusOr<proto::JobPosition> RestoreElasticCheckpoint(
   position.set_global_step(global);
   for (size_t d = 0; d < names.size(); ++d) {
     const DomainCheckpoint& dc = c.domains[d];
-    model::IakModule& adapter = (*adapters)[d];
-    if (dc.domain != names[d] || dc.params.size() != adapter.num_params()) {
-      return FailedPreconditionError(
-          loaded.path + ": domain " + std::to_string(d) + " is '" + dc.domain + "' with " +
-          std::to_string(dc.params.size()) + " parameters, the job has '" + names[d] + "' with " +
-          std::to_string(adapter.num_params()) + fix);
-    }
-    std::copy(dc.params.begin(), dc.params.end(), adapter.mutable_params());
-    IAK_RETURN_IF_ERROR((*optimizers)[d].Deserialize(dc.adam_state).WithContext(
-        loaded.path + " domain " + dc.domain));
     IAK_RETURN_IF_ERROR((*cursors)[d].Seek(dc.cursor).WithContext(loaded.path + " domain " +
-                                                                  dc.domain + fix));
+                                                                  dc.domain + kResumeFix));
     proto::DomainCursor* cursor = position.add_cursors();
     cursor->set_epoch(dc.cursor.epoch);
     cursor->set_position(static_cast<int64_t>(dc.cursor.position));

@@ -1,6 +1,5 @@
 #include "worker/method_worker.h"
 
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -20,6 +19,7 @@
 #include "worker/batch_pipeline.h"
 #include "worker/job_data.h"
 #include "worker/pulled_rows.h"
+#include "worker/worker_registration.h"
 
 namespace iak::worker {
 namespace {
@@ -154,18 +154,8 @@ Status MethodWorker::Run(const std::atomic<bool>& stop) {
   sched_options.scheduler_address = options_.scheduler_address;
   sched_options.name = options_.name;
   scheduler::SchedulerClient sched(transport_, sched_options);
-  proto::RegisterRequest registration;
-  registration.set_role(proto::ROLE_WORKER);
-  registration.set_rank(communicator_->rank());
-  registration.set_pid(static_cast<int>(::getpid()));
-  IAK_RETURN_IF_ERROR(sched.Register(registration).status());
-  sched.StartHeartbeats([this](proto::Heartbeat* beat) {
-    beat->set_step(steps_done_.load());
-    beat->set_loss(last_loss_.load());
-    beat->set_samples(samples_done_.load());
-    beat->set_pull_latency_ms(pull_monitor_.mean_pull_ms.load());
-    beat->set_cache_hit_rate(pull_monitor_.cache_hit_rate.load());
-  });
+  IAK_RETURN_IF_ERROR(RegisterWorker(&sched, communicator_->rank(),
+                                     {&steps_done_, &samples_done_, &last_loss_, &pull_monitor_}));
   Status trained = Train(&sched, stop);
   // Leaving with the error fails the job at once, naming the cause.
   Status left = sched.Deregister(trained.ok() ? "" : trained.ToString());

@@ -23,6 +23,7 @@
 #include "ps/ps_client.h"
 #include "scheduler/scheduler_client.h"
 #include "worker/adapter_plan_file.h"
+#include "worker/adapter_restore.h"
 #include "worker/adapter_store.h"
 #include "worker/batch_pipeline.h"
 #include "worker/checkpoint.h"
@@ -30,6 +31,7 @@
 #include "worker/job_data.h"
 #include "worker/row_source.h"
 #include "worker/training_setup.h"
+#include "worker/worker_registration.h"
 
 namespace iak::worker {
 namespace {
@@ -69,34 +71,6 @@ std::string CheckpointDir(const proto::JobSpec& spec) {
                                                : spec.checkpoint().directory();
 }
 
-// Copies a loaded checkpoint into the adapters and optimizers, checking that
-// it belongs to this job's domains and adapter shape.
-Status RestoreCheckpoint(const LoadedCheckpoint& loaded, const std::vector<std::string>& names,
-                         std::vector<model::IakModule>* adapters,
-                         std::vector<model::Adam>* optimizers) {
-  const Checkpoint& c = loaded.checkpoint;
-  const std::string fix = "; resume only with the job spec that wrote it, or remove the directory";
-  if (c.domains.size() != names.size()) {
-    return FailedPreconditionError(loaded.path + " holds " + std::to_string(c.domains.size()) +
-                                   " domain(s) but the job trains " +
-                                   std::to_string(names.size()) + fix);
-  }
-  for (size_t d = 0; d < names.size(); ++d) {
-    const DomainCheckpoint& dc = c.domains[d];
-    model::IakModule& adapter = (*adapters)[d];
-    if (dc.domain != names[d] || dc.params.size() != adapter.num_params()) {
-      return FailedPreconditionError(
-          loaded.path + ": domain " + std::to_string(d) + " is '" + dc.domain + "' with " +
-          std::to_string(dc.params.size()) + " parameters, the job has '" + names[d] + "' with " +
-          std::to_string(adapter.num_params()) + fix);
-    }
-    std::copy(dc.params.begin(), dc.params.end(), adapter.mutable_params());
-    IAK_RETURN_IF_ERROR((*optimizers)[d].Deserialize(dc.adam_state).WithContext(
-        loaded.path + " domain " + dc.domain));
-  }
-  return Status::Ok();
-}
-
 }  // namespace
 
 Worker::Worker(WorkerOptions options, net::Transport* transport,
@@ -118,22 +92,13 @@ Status Worker::Run(const std::atomic<bool>& stop) {
   sched_options.scheduler_address = options_.scheduler_address;
   sched_options.name = options_.name;
   scheduler::SchedulerClient sched(transport_, sched_options);
-  proto::RegisterRequest registration;
-  registration.set_role(proto::ROLE_WORKER);
   const bool elastic = options_.spec.elastic().enabled();
   if (!elastic && communicator_ == nullptr) {
     return InvalidArgumentError(options_.name + ": a static job needs a communicator");
   }
-  registration.set_rank(elastic ? options_.rank_hint : communicator_->rank());
-  registration.set_pid(static_cast<int>(::getpid()));
-  IAK_RETURN_IF_ERROR(sched.Register(registration).status());
-  sched.StartHeartbeats([this](proto::Heartbeat* beat) {
-    beat->set_step(steps_done_.load());
-    beat->set_loss(last_loss_.load());
-    beat->set_samples(samples_done_.load());
-    beat->set_pull_latency_ms(pull_monitor_.mean_pull_ms.load());
-    beat->set_cache_hit_rate(pull_monitor_.cache_hit_rate.load());
-  });
+  IAK_RETURN_IF_ERROR(RegisterWorker(
+      &sched, elastic ? options_.rank_hint : communicator_->rank(),
+      {&steps_done_, &samples_done_, &last_loss_, &pull_monitor_}));
   bool abandoned = false;
   Status trained = elastic ? TrainElastic(&sched, stop, &abandoned) : Train(&sched, stop);
   if (abandoned) return trained;  // a simulated crash: no goodbye
@@ -246,7 +211,7 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
                    << "; starting from the beginning";
     } else {
       IAK_RETURN_IF_ERROR(loaded.status().WithContext(options_.name + " --resume"));
-      IAK_RETURN_IF_ERROR(RestoreCheckpoint(*loaded, domain_names_, &adapters_, &optimizers));
+      IAK_RETURN_IF_ERROR(RestoreAdapters(*loaded, domain_names_, &adapters_, &optimizers));
       resume_phase = loaded->checkpoint.phase_index;
       resume_step = loaded->checkpoint.step;
       resume_path = loaded->path;
