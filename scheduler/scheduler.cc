@@ -536,6 +536,20 @@ void Scheduler::CheckStartup(TimePoint now) {
       (elastic() ? epoch_ > 0
                  : static_cast<int>(worker_by_rank_.size()) == options_.num_workers);
   if (all_in || now - started_at_ < options_.startup_timeout) return;
+  // An elastic job starts short rather than fail: an initial worker that
+  // died before the first sync must not stop the others (docs/elastic.md).
+  const int waiting = static_cast<int>(syncing_.size());
+  if (elastic() &&
+      static_cast<int>(server_by_shard_.size()) == options_.num_servers * replicas() &&
+      waiting >= std::max(1, options_.elastic.min_workers)) {
+    if (!start_with_waiting_) {
+      LOG(WARNING) << "startup timeout (" << Seconds(options_.startup_timeout) << "): "
+                   << waiting << " of " << target_workers_
+                   << " elastic workers are waiting; the first epoch forms with them";
+    }
+    start_with_waiting_ = true;
+    return;
+  }
   std::string missing;
   auto add = [&missing](const std::string& what) {
     missing += (missing.empty() ? "" : ", ") + what;

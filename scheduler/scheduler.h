@@ -212,6 +212,9 @@ class Scheduler {
   std::map<int, net::RpcCall> syncing_;  // node id -> deferred sync call
   proto::JobPosition committed_;        // position of the last sync point
   int target_workers_ = 0;              // set by num_workers, then ScaleRequests
+  // The startup timeout passed with fewer initial workers than num_workers
+  // waiting, but at least min_workers: the first epoch forms with those.
+  bool start_with_waiting_ = false;
   std::vector<std::string> dropped_;    // "worker-2 (node 4): why", for errors
   // Workers that deregistered with an error before the first epoch formed:
   // "worker-2 (node 4): error".

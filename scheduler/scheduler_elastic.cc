@@ -157,7 +157,10 @@ void Scheduler::MaybeCompleteSync() {
     return;
   }
   if (static_cast<int>(server_by_shard_.size()) < options_.num_servers * replicas()) return;
-  if (epoch_ == 0) {
+  if (epoch_ == 0 && start_with_waiting_) {
+    // Past the startup timeout with at least min_workers waiting (CheckStartup).
+    if (static_cast<int>(syncing_.size()) < std::max(1, options_.elastic.min_workers)) return;
+  } else if (epoch_ == 0) {
     // The first epoch forms once the initial workers are all waiting: the
     // ones with rank hints 0..num_workers-1 when any such hint is given (as
     // launchers start them), else any num_workers workers.

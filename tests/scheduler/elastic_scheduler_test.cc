@@ -36,8 +36,10 @@ class ElasticSchedulerTest : public testing::Test {
     }
   }
 
-  void Start(int workers, int min_workers, int max_workers) {
+  void Start(int workers, int min_workers, int max_workers,
+             Duration startup_timeout = Duration(120000)) {
     SchedulerOptions options;
+    options.startup_timeout = startup_timeout;
     options.listen_address = "inproc://elastic-scheduler";
     options.num_servers = 0;
     options.num_workers = workers;
@@ -306,6 +308,38 @@ TEST_F(ElasticSchedulerTest, ALeaveWithoutAnErrorBeforeTheFirstEpochDoesNotFailT
   EXPECT_EQ(ra.membership_epoch(), 1);
   EXPECT_THAT(ra.members(), ElementsAre("worker-a", "worker-b2"));
   EXPECT_EQ(rb.rank(), 1);
+}
+
+// An initial worker that never reaches the first sync (killed right after it
+// registered) does not stop the others: at the startup timeout the first
+// epoch forms with the workers waiting, when they are at least min_workers.
+TEST_F(ElasticSchedulerTest, AtTheStartupTimeoutTheFirstEpochFormsWithTheWaitingWorkers) {
+  Start(3, 2, 3, Duration(800));
+  auto a = Worker("worker-a", 0);
+  auto b = Worker("worker-b", 1);
+  auto c = Worker("worker-c", 2);  // never syncs
+  auto fa = Sync(a.get(), 0), fb = Sync(b.get(), 0);
+  EXPECT_EQ(fa.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  clock_.Advance(Duration(900));  // past the startup timeout, within the heartbeat timeout
+  proto::SyncResponse ra = Get(&fa);
+  proto::SyncResponse rb = Get(&fb);
+  EXPECT_EQ(ra.membership_epoch(), 1);
+  EXPECT_THAT(ra.members(), ElementsAre("worker-a", "worker-b"));
+  EXPECT_EQ(ra.rank(), 0);
+  EXPECT_EQ(rb.rank(), 1);
+}
+
+// With fewer than min_workers waiting at the startup timeout, the job fails
+// naming what is missing.
+TEST_F(ElasticSchedulerTest, AtTheStartupTimeoutTooFewWaitingFailsTheJob) {
+  Start(3, 2, 3, Duration(800));
+  auto a = Worker("worker-a", 0);
+  auto fa = Sync(a.get(), 0);
+  clock_.Advance(Duration(900));
+  StatusOr<proto::SyncResponse> r = fa.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("not every node registered"));
+  EXPECT_THAT(r.status().message(), HasSubstr("1 waiting at the first sync"));
 }
 
 }  // namespace
