@@ -16,9 +16,9 @@
 namespace iak::collective {
 namespace {
 
-// Enforces the failure contract of group_factory.h: after the first failed
-// collective every call returns FailedPrecondition without reaching the
-// backend.
+// The failure contract of group_factory.h in one wording for both backends:
+// after the first failed collective every call returns FailedPrecondition
+// without reaching the backend.
 class FailClosedCommunicator : public Communicator {
  public:
   explicit FailClosedCommunicator(std::unique_ptr<Communicator> inner)

@@ -15,11 +15,10 @@
 // Failure contract (what the elastic trainer relies on): once a collective
 // of the returned group fails - a peer died, the deadline passed, any error
 // - the group is unusable and every later call returns FailedPrecondition at
-// once; the caller re-forms a group under a new prefix. Gloo closes its
-// pairs after an error, NCCL aborts its communicator past a deadline and
-// marks it broken on an asynchronous error; the returned wrapper enforces the
-// same for every other failure too (e.g. an NCCL call refused at enqueue),
-// so the contract holds for both backends.
+// once; the caller re-forms a group under a new prefix. Both backends hold
+// it themselves (Gloo closes its pairs after an error; NCCL marks itself
+// broken after any failed collective and aborts past a deadline); the
+// returned wrapper gives the refusal one wording for both.
 //
 // Thread-safety: one thread per rank drives the returned Communicator.
 #ifndef IAK_COLLECTIVE_GROUP_FACTORY_H_

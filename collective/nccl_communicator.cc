@@ -171,10 +171,16 @@ Status NcclCommunicator::AllReduceSumOnDevice(float* device_data, size_t n,
                                    " failed earlier; rebuild the group");
   }
   if (n == 0) return Status::Ok();
-  IAK_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
-  IAK_NCCL_RETURN_IF_ERROR(ncclAllReduce(device_data, device_data, n, ncclFloat32, ncclSum,
-                                         state_->comm, state_->stream));
-  return Wait(deadline, "ncclAllReduce");
+  Status reduced = [&]() -> Status {
+    IAK_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
+    IAK_NCCL_RETURN_IF_ERROR(ncclAllReduce(device_data, device_data, n, ncclFloat32, ncclSum,
+                                           state_->comm, state_->stream));
+    return Wait(deadline, "ncclAllReduce");
+  }();
+  // Any failure, also one refused at enqueue, leaves the group unusable
+  // (and the destructor then aborts it instead of waiting for the peers).
+  if (!reduced.ok()) state_->broken = true;
+  return reduced;
 }
 
 Status NcclCommunicator::AllReduceSum(float* data, size_t n, Deadline deadline) {
@@ -183,25 +189,29 @@ Status NcclCommunicator::AllReduceSum(float* data, size_t n, Deadline deadline) 
                                    " failed earlier; rebuild the group");
   }
   if (n == 0) return Status::Ok();
-  IAK_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
-  IAK_RETURN_IF_ERROR(state_->pinned_buffer.Reserve(n));
-  IAK_RETURN_IF_ERROR(state_->device_buffer.Reserve(n));
-  float* pinned = state_->pinned_buffer.data();
-  float* device = state_->device_buffer.data();
-  std::memcpy(pinned, data, sizeof(float) * n);
-  IAK_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(device, pinned, sizeof(float) * n,
-                                           cudaMemcpyHostToDevice, state_->stream));
-  IAK_NCCL_RETURN_IF_ERROR(ncclAllReduce(device, device, n, ncclFloat32, ncclSum,
-                                         state_->comm, state_->stream));
-  // The copy back is queued only once the collective is done: on a
-  // non-blocking communicator the all-reduce may not even be on the stream
-  // yet when ncclAllReduce returns, so a copy queued now could overtake it.
-  IAK_RETURN_IF_ERROR(Wait(deadline, "ncclAllReduce"));
-  IAK_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned, device, sizeof(float) * n,
-                                           cudaMemcpyDeviceToHost, state_->stream));
-  IAK_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(state_->stream));
-  std::memcpy(data, pinned, sizeof(float) * n);
-  return Status::Ok();
+  Status reduced = [&]() -> Status {
+    IAK_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
+    IAK_RETURN_IF_ERROR(state_->pinned_buffer.Reserve(n));
+    IAK_RETURN_IF_ERROR(state_->device_buffer.Reserve(n));
+    float* pinned = state_->pinned_buffer.data();
+    float* device = state_->device_buffer.data();
+    std::memcpy(pinned, data, sizeof(float) * n);
+    IAK_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(device, pinned, sizeof(float) * n,
+                                             cudaMemcpyHostToDevice, state_->stream));
+    IAK_NCCL_RETURN_IF_ERROR(ncclAllReduce(device, device, n, ncclFloat32, ncclSum,
+                                           state_->comm, state_->stream));
+    // The copy back is queued only once the collective is done: on a
+    // non-blocking communicator the all-reduce may not even be on the stream
+    // yet when ncclAllReduce returns, so a copy queued now could overtake it.
+    IAK_RETURN_IF_ERROR(Wait(deadline, "ncclAllReduce"));
+    IAK_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(pinned, device, sizeof(float) * n,
+                                             cudaMemcpyDeviceToHost, state_->stream));
+    IAK_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(state_->stream));
+    std::memcpy(data, pinned, sizeof(float) * n);
+    return Status::Ok();
+  }();
+  if (!reduced.ok()) state_->broken = true;  // as in AllReduceSumOnDevice
+  return reduced;
 }
 
 }  // namespace iak::collective

@@ -16,8 +16,10 @@
 // NCCL has no timeouts of its own: every collective is enqueued and then
 // polled (stream completion and NCCL's async error) until its deadline.
 // Past it, the communicator is aborted and the call returns
-// DeadlineExceeded; every later call fails with FailedPrecondition (a group
-// with a stuck rank cannot be reused; rebuild it).
+// DeadlineExceeded. After any failed collective (deadline, async error, a
+// call refused at enqueue) every later call fails with FailedPrecondition (a
+// group with a stuck rank cannot be reused; rebuild it), and the destructor
+// aborts the communicator instead of waiting for its peers.
 //
 // Thread-safety: one thread drives one communicator (one rank).
 #ifndef IAK_COLLECTIVE_NCCL_COMMUNICATOR_H_
