@@ -19,7 +19,7 @@
 #include "cli/common_flags.h"
 #include "data/synth.h"
 #include "job/job_spec.h"
-#include "worker/method_runner.h"
+#include "compare/method_comparison.h"
 #include "worker/pretrain_job.h"
 
 DEFINE_string(compare_run_dir, "runs/compare", "where `iak compare` pre-trains its base model");
@@ -103,13 +103,13 @@ worker::PretrainJobOptions PretrainOptions(const proto::DataSpec& data,
   return pretrain;
 }
 
-StatusOr<std::vector<worker::Method>> ParseMethods(const std::string& list) {
-  std::vector<worker::Method> methods;
+StatusOr<std::vector<compare::Method>> ParseMethods(const std::string& list) {
+  std::vector<compare::Method> methods;
   std::stringstream in(list);
   std::string name;
   while (std::getline(in, name, ',')) {
     if (name.empty()) continue;
-    IAK_ASSIGN_OR_RETURN(worker::Method m, worker::ParseMethod(name));
+    IAK_ASSIGN_OR_RETURN(compare::Method m, compare::ParseMethod(name));
     methods.push_back(m);
   }
   if (methods.empty()) return InvalidArgumentError("--compare_methods names no method");
@@ -141,7 +141,7 @@ struct SweepResult {
 };
 
 StatusOr<SweepResult> DropoutSweep(const proto::JobSpec& spec,
-                                   const worker::MethodRunnerOptions& base_options) {
+                                   const compare::ComparisonOptions& base_options) {
   std::vector<double> rates, seeds;
   try {
     rates = ParseNumbers(FLAGS_compare_dropout_sweep);
@@ -162,12 +162,12 @@ StatusOr<SweepResult> DropoutSweep(const proto::JobSpec& spec,
           spec.data(), FLAGS_compare_run_dir + "/sweep_model", rate, static_cast<uint64_t>(seed));
       IAK_ASSIGN_OR_RETURN(worker::PretrainJobResult pretrained, worker::RunPretrainJob(pretrain));
       (void)pretrained;
-      worker::MethodRunnerOptions options = base_options;
-      options.methods = {worker::Method::kFrozen, worker::Method::kIak};
+      compare::ComparisonOptions options = base_options;
+      options.methods = {compare::Method::kFrozen, compare::Method::kIak};
       options.seed = static_cast<uint64_t>(seed);
-      IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
-                           worker::RunMethodsOnModelDir(spec.data(), pretrain.model_dir, options));
-      for (const worker::MethodSummary& s : report.Summaries()) {
+      IAK_ASSIGN_OR_RETURN(compare::MethodReport report,
+                           compare::RunComparisonOnModelDir(spec.data(), pretrain.model_dir, options));
+      for (const compare::MethodSummary& s : report.Summaries()) {
         const bool frozen = s.method == "frozen";
         (frozen ? row.frozen_val : row.iak_val) += s.mean_validation_auc;
         (frozen ? row.frozen_test : row.iak_test) += s.mean_test_auc;
@@ -219,13 +219,13 @@ StatusOr<SweepResult> DropoutSweep(const proto::JobSpec& spec,
 }
 
 // The W3 bar (docs BENCHMARKS.md) read off the numbers.
-std::string W3Verdict(const worker::MethodReport& report) {
-  const worker::MethodSummary* iak = nullptr;
-  const worker::MethodSummary* full = nullptr;
-  std::vector<worker::MethodSummary> summaries = report.Summaries();
+std::string W3Verdict(const compare::MethodReport& report) {
+  const compare::MethodSummary* iak = nullptr;
+  const compare::MethodSummary* full = nullptr;
+  std::vector<compare::MethodSummary> summaries = report.Summaries();
   int domains = 0;
-  for (const worker::MethodDomainResult& r : report.results) domains += r.method == "frozen";
-  for (const worker::MethodSummary& s : summaries) {
+  for (const compare::MethodDomainResult& r : report.results) domains += r.method == "frozen";
+  for (const compare::MethodSummary& s : summaries) {
     if (s.method == "iak") iak = &s;
     if (s.method == "full") full = &s;
   }
@@ -251,7 +251,7 @@ std::string W3Verdict(const worker::MethodReport& report) {
 
 // IAK alone over a small grid of settings on `model_dir`; markdown section.
 StatusOr<std::string> IakGrid(const proto::JobSpec& spec, const std::string& model_dir,
-                              const worker::MethodRunnerOptions& base_options) {
+                              const compare::ComparisonOptions& base_options) {
   std::ostringstream out;
   out << "\n## What we tried for IAK on MovieLens (validation picks; test shown, never used)\n\n"
       << "Grid: adapter lr x latent size x beta_c (compression) x beta_m (matching) x "
@@ -273,22 +273,22 @@ StatusOr<std::string> IakGrid(const proto::JobSpec& spec, const std::string& mod
       for (float beta : {1e-3f, 1e-2f}) {
         for (float beta_m : {1e-4f, 1e-3f}) {
           for (double share : {2.0 / 3.0, 1.0 / 3.0}) {
-            worker::MethodRunnerOptions o = base_options;
-            o.methods = {worker::Method::kFrozen, worker::Method::kIak};
+            compare::ComparisonOptions o = base_options;
+            o.methods = {compare::Method::kFrozen, compare::Method::kIak};
             o.adapter_lr = lr;
             o.latent_dim = latent;
             o.beta_compression = beta;
             o.beta_matching = beta_m;
             o.compression_fraction = share;
-            IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
-                                 worker::RunMethodsOnModelDir(spec.data(), model_dir, o));
-            const worker::MethodSummary iak = report.Summaries().back();
+            IAK_ASSIGN_OR_RETURN(compare::MethodReport report,
+                                 compare::RunComparisonOnModelDir(spec.data(), model_dir, o));
+            const compare::MethodSummary iak = report.Summaries().back();
             std::map<std::string, double> frozen_val;
             int val_above = 0, domains = 0;
-            for (const worker::MethodDomainResult& r : report.results) {
+            for (const compare::MethodDomainResult& r : report.results) {
               if (r.method == "frozen") frozen_val[r.domain] = r.validation_auc;
             }
-            for (const worker::MethodDomainResult& r : report.results) {
+            for (const compare::MethodDomainResult& r : report.results) {
               if (r.method != "iak") continue;
               ++domains;
               val_above += r.validation_auc > frozen_val[r.domain];
@@ -335,7 +335,7 @@ struct BatchCell {
 // job of `spec`; settings are chosen by the mean validation AUC of the
 // domains whose dynamic batch is below the base batch ("small" domains).
 StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::string& model_dir,
-                                     const worker::MethodRunnerOptions& base_options) {
+                                     const compare::ComparisonOptions& base_options) {
   std::vector<double> seeds;
   try {
     seeds = ParseNumbers(FLAGS_compare_synth_seeds);
@@ -358,15 +358,15 @@ StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::str
   std::map<std::string, BatchCell> cells;  // key: setting|method|domain
   for (const Setting& setting : settings) {
     for (double seed : seeds) {
-      worker::MethodRunnerOptions o = base_options;
-      o.methods = {worker::Method::kPlain, worker::Method::kIak};
+      compare::ComparisonOptions o = base_options;
+      o.methods = {compare::Method::kPlain, compare::Method::kIak};
       o.dynamic_batches = setting.dynamic;
       o.plan.min_batch = setting.min_batch;
       o.plan.reference = setting.reference;
       o.seed = static_cast<uint64_t>(seed);
-      IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
-                           worker::RunMethodsOnModelDir(data, model_dir, o));
-      for (const worker::MethodDomainResult& r : report.results) {
+      IAK_ASSIGN_OR_RETURN(compare::MethodReport report,
+                           compare::RunComparisonOnModelDir(data, model_dir, o));
+      for (const compare::MethodDomainResult& r : report.results) {
         if (std::find(domains.begin(), domains.end(), r.domain) == domains.end()) {
           domains.push_back(r.domain);
         }
@@ -472,7 +472,7 @@ StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::str
 
 // `iak data synth` -> pre-train a two-task base on the first domains -> every
 // method on the later ones, then fixed vs dynamic batches.
-StatusOr<Section> SynthSection(const worker::MethodRunnerOptions& options) {
+StatusOr<Section> SynthSection(const compare::ComparisonOptions& options) {
   const std::string dir = FLAGS_compare_run_dir + "/synth";
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -498,8 +498,8 @@ StatusOr<Section> SynthSection(const worker::MethodRunnerOptions& options) {
   std::cerr << "pre-training the synthetic base (CTR + CVR) -> " << pretrain.model_dir << "\n";
   IAK_ASSIGN_OR_RETURN(worker::PretrainJobResult pretrained, worker::RunPretrainJob(pretrain));
   const auto start = std::chrono::steady_clock::now();
-  IAK_ASSIGN_OR_RETURN(worker::MethodReport report,
-                       worker::RunMethodsOnModelDir(spec.data(), pretrain.model_dir, options));
+  IAK_ASSIGN_OR_RETURN(compare::MethodReport report,
+                       compare::RunComparisonOnModelDir(spec.data(), pretrain.model_dir, options));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::ostringstream md;
@@ -541,14 +541,14 @@ std::string CommandLine(int argc, char** argv) {
 }  // namespace
 
 int RunCompare(int argc, char** argv) {
-  StatusOr<std::vector<worker::Method>> methods = ParseMethods(FLAGS_compare_methods);
+  StatusOr<std::vector<compare::Method>> methods = ParseMethods(FLAGS_compare_methods);
   if (!methods.ok()) return ReportError("compare", methods.status());
   proto::JobSpec spec;
   spec.mutable_data()->set_movielens_dir(
       std::filesystem::absolute(FLAGS_compare_data_dir).string());
   job::ApplyDefaults(&spec);
 
-  worker::MethodRunnerOptions options;
+  compare::ComparisonOptions options;
   options.methods = *methods;
   options.epochs = FLAGS_compare_epochs;
   options.batch_size = FLAGS_compare_batch_size;
@@ -644,8 +644,8 @@ int RunCompare(int argc, char** argv) {
       note << "model directory " << model_dir;
     }
     const auto start = std::chrono::steady_clock::now();
-    StatusOr<worker::MethodReport> report =
-        worker::RunMethodsOnModelDir(spec.data(), model_dir, options);
+    StatusOr<compare::MethodReport> report =
+        compare::RunComparisonOnModelDir(spec.data(), model_dir, options);
     if (!report.ok()) return ReportError("compare", report.status());
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -7,7 +7,7 @@
 #include "collective/inproc_communicator.h"
 #include "collective/mpi_communicator.h"
 #include "net/zmq_transport.h"
-#include "worker/worker_factory.h"
+#include "worker/worker.h"
 
 DEFINE_int32(progress_every, 50, "log a progress line every N steps (rank 0)");
 DEFINE_int32(rank_hint, -1,
@@ -62,7 +62,8 @@ int RunWorker(int argc, char** argv) {
   StatusOr<net::ZmqTransportOptions> transport_options = TransportOptionsFor(*spec);
   if (!transport_options.ok()) return ReportError("worker", transport_options.status());
   net::ZmqTransport transport(*transport_options);
-  Status done = worker::RunWorkerForSpec(options, &transport, communicator.get(), stop).status;
+  worker::Worker worker(options, &transport, communicator.get());
+  Status done = worker.Run(stop);
   if (!done.ok()) return ReportError("worker", done);
   return 0;
 }

@@ -9,7 +9,7 @@
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
 #include "worker/method_evaluator.h"
-#include "worker/worker_factory.h"
+#include "worker/worker.h"
 
 namespace iak::cluster {
 
@@ -97,14 +97,12 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
       worker::WorkerOptions options;
       options.spec = spec;
       options.scheduler_address = scheduler.address();
-      // The worker the job's method needs (Worker or MethodWorker).
-      worker::WorkerRun run =
-          worker::RunWorkerForSpec(options, &transport, &communicator, stop);
-      result.workers[rank] = run.status;
-      result.adapters[rank] = std::move(run.adapters);
-      result.method_params[rank] = std::move(run.method_params);
-      result.steps_done[rank] = run.steps_done;
-      if (rank == 0) result.domain_names = run.domain_names;
+      worker::Worker worker(options, &transport, &communicator);
+      result.workers[rank] = worker.Run(stop);
+      result.adapters[rank] = worker.adapters();
+      result.method_params[rank] = worker.trained_params();
+      result.steps_done[rank] = worker.steps_done();
+      if (rank == 0) result.domain_names = worker.domain_names();
     });
   }
   for (std::thread& t : threads) t.join();

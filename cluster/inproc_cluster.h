@@ -23,8 +23,8 @@ struct InProcClusterResult {
   // Each worker's adapters after the job (identical across workers when the
   // gradients were averaged correctly), and the domains they belong to.
   std::vector<std::vector<model::IakModule>> adapters;
-  // Methods other than iak/plain (worker/method_worker.h): each worker's
-  // trained values per domain, identical across workers likewise.
+  // Each worker's trained values per domain (the adapter's parameters, or
+  // the method's trained parameters; none for frozen), identical likewise.
   std::vector<std::vector<std::vector<float>>> method_params;
   std::vector<std::string> domain_names;
   std::vector<int64_t> steps_done;

@@ -58,4 +58,16 @@ double LogLoss(const float* probs, const float* labels, size_t n) {
   return total / static_cast<double>(n);
 }
 
+StatusOr<double> CtcvrAuc(const std::vector<float>& p_ctcvr, const std::vector<float>& click,
+                          const std::vector<float>& conversion) {
+  if (p_ctcvr.size() != click.size() || click.size() != conversion.size()) {
+    return InvalidArgumentError("CTCVR-AUC: scores, clicks and conversions differ in length");
+  }
+  std::vector<float> label(click.size());
+  for (size_t i = 0; i < click.size(); ++i) {
+    label[i] = click[i] > 0.5f && conversion[i] > 0.5f ? 1.0f : 0.0f;
+  }
+  return RocAuc(p_ctcvr, label);
+}
+
 }  // namespace iak::model

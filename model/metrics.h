@@ -24,6 +24,12 @@ StatusOr<double> RocAuc(const std::vector<float>& scores,
 // probabilities clamped to [eps, 1 - eps] with eps = 1e-7. 0 when n == 0.
 double LogLoss(const float* probs, const float* labels, size_t n);
 
+// ROC AUC of the CTCVR task: scores p_ctcvr (= pCTR * pCVR), positive iff
+// click > 0.5 and conversion > 0.5. FailedPrecondition like RocAuc when only
+// one class is present; InvalidArgument on length mismatch.
+StatusOr<double> CtcvrAuc(const std::vector<float>& p_ctcvr, const std::vector<float>& click,
+                          const std::vector<float>& conversion);
+
 }  // namespace iak::model
 
 #endif  // IAK_MODEL_METRICS_H_

@@ -15,7 +15,6 @@ BatchPipeline::BatchPipeline(const BatchPipelineOptions& options, const data::Da
       cache_(cache),
       next_(std::move(next)),
       resolved_(resolved),
-      noise_rng_(options.noise_seed),
       rows_(options.embedding_dim) {
   CHECK_GE(options_.depth, 1);
   // depth slots being filled or ready, plus the one the consumer holds.
@@ -36,7 +35,7 @@ BatchPipeline::~BatchPipeline() {
 }
 
 void BatchPipeline::Loop() {
-  for (int64_t index = 0;; ++index) {
+  for (int64_t index = options_.first_index;; ++index) {
     PreparedBatch* batch = nullptr;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -74,11 +73,15 @@ Status BatchPipeline::Prepare(PreparedBatch* batch) {
   batch->conversion.resize(data.has_conversion() ? n : 0);
   for (int i = 0; i < n && data.has_conversion(); ++i) batch->conversion[i] = data.conversion[ids[i]];
   batch->eps.resize(static_cast<size_t>(n) * options_.latent_dim);
-  // No noise for an empty batch: the generator advances exactly as the
-  // trainer's did when it drew the noise itself.
   if (n > 0 && options_.latent_dim > 0) {
-    model::IakModule::DrawEps(n, options_.latent_dim, &noise_rng_, batch->eps.data());
+    const uint64_t index = static_cast<uint64_t>(batch->index);
+    std::seed_seq seed{static_cast<uint32_t>(options_.noise_seed),
+                       static_cast<uint32_t>(options_.noise_seed >> 32),
+                       static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32)};
+    std::mt19937_64 rng(seed);
+    model::IakModule::DrawEps(n, options_.latent_dim, &rng, batch->eps.data());
   }
+  if (!options_.pool) return Status::Ok();
   batch->from_cache = cache_ != nullptr && cache_->ContainsAll(ids, n);
   if (batch->from_cache) {
     batch->h.resize(static_cast<size_t>(n) * options_.h_dim);

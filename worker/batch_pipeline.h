@@ -6,9 +6,9 @@
 // up to `depth` batches ahead of the trainer, so the next batch's pull
 // overlaps this batch's compute.
 //
-// Determinism: batches come out in the order `next` produced them, and the
-// noise is drawn from one generator in that order, so a run is a pure
-// function of its seeds whatever the timing.
+// Determinism: batches come out in the order `next` produced them, and each
+// batch's noise is drawn from a generator seeded by its index, so a run is a
+// pure function of its seeds whatever the timing.
 //
 // Thread-safety: Next()/Release() from one consumer thread. `next`, the
 // RowSource and the dataset are used on the pipeline thread only (the
@@ -36,7 +36,7 @@
 namespace iak::worker {
 
 struct PreparedBatch {
-  int64_t index = 0;   // 0, 1, 2, ... in production order
+  int64_t index = 0;   // first_index, first_index + 1, ... in production order
   int tag = 0;         // what `next` said (the worker: the domain index)
   std::vector<uint32_t> ids;
   int size() const { return static_cast<int>(ids.size()); }
@@ -53,8 +53,14 @@ struct BatchPipelineOptions {
   int embedding_dim = 0;
   int h_dim = 0;       // width of the cached h
   int latent_dim = 0;  // noise per sample; 0 = draw none
+  // Batch i's noise comes from a generator seeded by (noise_seed, index):
+  // the same for a batch whatever came before it (a resumed or re-split run
+  // draws the same noise for the same step).
   uint64_t noise_seed = 0;
+  int64_t first_index = 0;  // the index of the first batch (the trainer: its global step)
   int depth = 2;       // batches prepared ahead (>= 1)
+  // false: only ids, labels and noise (the consumer reads its own rows).
+  bool pool = true;
 };
 
 class BatchPipeline {
@@ -90,7 +96,6 @@ class BatchPipeline {
   FrozenPrefixCache* cache_;
   NextFn next_;
   const ResolvedRows* resolved_;
-  std::mt19937_64 noise_rng_;
   PulledRows rows_;  // pipeline thread only
 
   std::mutex mu_;

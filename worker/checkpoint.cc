@@ -117,6 +117,7 @@ Status WriteCheckpointFile(const std::string& path, const Checkpoint& checkpoint
     meta->set_adam_bytes(d.adam_state.size());
     meta->set_cursor_epoch(d.cursor.epoch);
     meta->set_cursor_position(d.cursor.position);
+    *meta->mutable_validation() = d.validation;
     body.append(reinterpret_cast<const char*>(d.params.data()), d.params.size() * sizeof(float));
     body.append(d.adam_state);
   }
@@ -234,6 +235,7 @@ StatusOr<Checkpoint> ReadCheckpointFile(const std::string& path) {
     offset += meta.adam_bytes();
     d.cursor.epoch = meta.cursor_epoch();
     d.cursor.position = meta.cursor_position();
+    d.validation = meta.validation();
     checkpoint.domains.push_back(std::move(d));
   }
   if (offset != header.body_bytes()) {

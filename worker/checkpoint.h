@@ -27,6 +27,7 @@
 
 #include "common/status.h"
 #include "data/batcher.h"
+#include "proto/iak.pb.h"
 
 namespace iak::worker {
 
@@ -37,6 +38,8 @@ struct DomainCheckpoint {
   // Where the domain's next batch starts in its global epoch order (all
   // workers together; docs/elastic.md explains the re-split).
   data::BatchCursor cursor;
+  // Validation while training: the domain's record (best parameters too).
+  proto::UnitValidation validation;
 };
 
 struct Checkpoint {

@@ -13,7 +13,8 @@
 #include "worker/adapter_store.h"
 #include "worker/local_lookup.h"
 #include "worker/method_evaluator.h"
-#include "worker/method_worker.h"
+#include "worker/dense_models.h"
+#include "worker/model_factory.h"
 
 namespace iak::worker {
 namespace {
@@ -111,7 +112,7 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
 }
 
 StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {
-  if (IsMethodWorkerMethod(spec.method())) return EvaluateMethodJob(spec, part);
+  if (!IsAdapterMethod(spec.method())) return EvaluateMethodJob(spec, part);
   IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
                        embedding::LoadModelDirectory(spec.model_dir()));

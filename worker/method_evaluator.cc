@@ -6,7 +6,8 @@
 #include "model/fine_tune_step.h"
 #include "model/metrics.h"
 #include "worker/local_lookup.h"
-#include "worker/method_worker.h"
+#include "worker/dense_models.h"
+#include "worker/model_factory.h"
 
 namespace iak::worker {
 namespace {
@@ -37,11 +38,8 @@ std::string TrainedModelDir(const proto::JobSpec& spec) {
 
 StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPart part) {
   const std::string method = spec.method().empty() ? "iak" : spec.method();
-  if (!IsMethodWorkerMethod(method)) {
-    if (method == "iak" || method == "plain") return EvaluateJob(spec, part);
-    return InvalidArgumentError("cannot evaluate method '" + method +
-                                "'; choose one of iak, plain, frozen, dense, lora, full");
-  }
+  if (IsAdapterMethod(method)) return EvaluateJob(spec, part);
+  IAK_RETURN_IF_ERROR(CheckMethod(method).WithContext("cannot evaluate"));
   IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
                        embedding::LoadModelDirectory(spec.model_dir()));

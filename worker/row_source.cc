@@ -4,6 +4,8 @@
 
 #include <glog/logging.h>
 
+#include "worker/pulled_rows.h"
+
 namespace iak::worker {
 
 MemoryRowSource::MemoryRowSource(const std::unordered_map<uint64_t, std::vector<float>>& table,
@@ -33,6 +35,31 @@ Status MemoryRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
       std::memcpy(out, rows_.data() + static_cast<size_t>(scratch_[i]) * dim_, bytes);
     }
   }
+  return Status::Ok();
+}
+
+Status LookupRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
+  for (size_t i = 0; i < n; ++i) {
+    const float* row = rows_->Find(keys[i]);
+    float* out = rows_out + i * static_cast<size_t>(dim_);
+    if (row == nullptr) {
+      std::memset(out, 0, sizeof(float) * dim_);
+    } else {
+      std::memcpy(out, row, sizeof(float) * dim_);
+    }
+  }
+  return Status::Ok();
+}
+
+Status FetchAndPool(const data::Dataset& data, const uint32_t* ids, int n, RowSource* source,
+                    PulledRows* scratch, float* x) {
+  if (n == 0) return Status::Ok();
+  scratch->CollectKeys(data, ids, n);
+  if (!scratch->keys().empty()) {
+    IAK_RETURN_IF_ERROR(source->Fetch(scratch->keys().data(), scratch->keys().size(),
+                                      scratch->rows()));
+  }
+  scratch->Pool(data, ids, n, x);
   return Status::Ok();
 }
 

@@ -16,7 +16,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "data/dataset.h"
 #include "embedding/frozen_key_index.h"
+#include "model/embedding_pooling.h"
 #include "ps/ps_client.h"
 
 namespace iak::worker {
@@ -90,6 +92,25 @@ class MemoryRowSource : public RowSource {
   std::vector<float> rows_;
   std::vector<uint32_t> scratch_;  // row numbers of one Fetch
 };
+
+// Rows from any RowLookup held in this process (a model directory's table
+// opened locally: single-process training and evaluation). Absent keys get
+// zero rows, as from the servers. `rows` must outlive the source.
+class LookupRowSource : public RowSource {
+ public:
+  LookupRowSource(const model::RowLookup* rows, int dim) : rows_(rows), dim_(dim) {}
+  Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override;
+
+ private:
+  const model::RowLookup* rows_;
+  int dim_;
+};
+
+class PulledRows;
+// Pools samples ids[0..n) of `data` into x [n x num_fields*dim] with one
+// Fetch of their unique keys from `source`; `scratch` holds the rows.
+[[nodiscard]] Status FetchAndPool(const data::Dataset& data, const uint32_t* ids, int n,
+                                  RowSource* source, PulledRows* scratch, float* x);
 
 }  // namespace iak::worker
 

@@ -35,7 +35,7 @@ StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec) {
 
 StatusOr<ps::PsClientOptions> PsOptionsFor(
     const proto::JobSpec& spec, const TrainingInputs& inputs,
-    const google::protobuf::RepeatedPtrField<proto::ServerAddress>& servers, int rank,
+    const std::vector<proto::ServerAddress>& servers, int rank,
     const std::string& name) {
   std::set<int> shards;
   for (const proto::ServerAddress& server : servers) shards.insert(server.shard());
@@ -65,21 +65,6 @@ model::IakConfig IakConfigFor(const proto::IakSpec& spec, int h_dim) {
   config.decoder_hidden.assign(spec.decoder_hidden().begin(), spec.decoder_hidden().end());
   config.plain_adapter = spec.plain_adapter();
   return config;
-}
-
-void InitAdapters(const proto::JobSpec& spec, const TrainingInputs& inputs,
-                  std::vector<model::IakModule>* adapters, std::vector<std::string>* names,
-                  std::vector<model::Adam>* optimizers) {
-  const model::IakConfig config = IakConfigFor(spec.iak(), inputs.base->config().h_dim());
-  adapters->clear();
-  names->clear();
-  optimizers->clear();
-  for (int domain : inputs.job.finetune_domains) {
-    names->push_back(inputs.job.dataset.domain_names[domain]);
-    adapters->emplace_back(config);
-    adapters->back().Init(spec.seed() + 1000003ULL * static_cast<uint64_t>(domain));
-    optimizers->emplace_back(adapters->back().num_params(), model::AdamOptions());
-  }
 }
 
 StatusOr<JobDomainPlan> PlanJobDomains(const proto::JobSpec& spec, const JobData& job) {
@@ -141,22 +126,6 @@ StatusOr<JobDomainPlan> PlanJobDomains(const proto::JobSpec& spec, const JobData
   return out;
 }
 
-void InitPlannedAdapters(const proto::JobSpec& spec, const TrainingInputs& inputs,
-                         const JobDomainPlan& plan, std::vector<model::IakModule>* adapters,
-                         std::vector<std::string>* names, std::vector<model::Adam>* optimizers) {
-  const model::IakConfig config = IakConfigFor(spec.iak(), inputs.base->config().h_dim());
-  adapters->clear();
-  names->clear();
-  optimizers->clear();
-  for (const PlannedAdapter& a : plan.adapters) {
-    const int domain = inputs.job.finetune_domains[static_cast<size_t>(a.domains.front())];
-    names->push_back(a.name);
-    adapters->emplace_back(config);
-    adapters->back().Init(spec.seed() + 1000003ULL * static_cast<uint64_t>(domain));
-    optimizers->emplace_back(adapters->back().num_params(), model::AdamOptions());
-  }
-}
-
 // AUTO turns the cache on: a worker only ever trains adapters above a frozen
 // base, where the cache is exact.
 StatusOr<std::unique_ptr<FrozenPrefixCache>> MakeFrozenPrefixCache(const proto::JobSpec& spec,
@@ -177,47 +146,6 @@ StatusOr<std::unique_ptr<FrozenPrefixCache>> MakeFrozenPrefixCache(const proto::
                          std::to_string(::getpid()) + ".bin";
   }
   return FrozenPrefixCache::Create(options);
-}
-
-StatusOr<model::StepStats> ComputeAdapterGrads(const model::BaseModel& base,
-                                               model::ParallelFineTuneStep* step,
-                                               FrozenPrefixCache* cache,
-                                               const data::Dataset& dataset,
-                                               const PreparedBatch& batch, model::IakPhase phase,
-                                               float beta, model::IakModule* adapter,
-                                               std::vector<float>* h) {
-  adapter->ZeroGrads();
-  const int n = batch.size();
-  if (n == 0) return model::StepStats();
-  const float* h_ptr = batch.h.data();
-  if (!batch.from_cache) {
-    h->resize(static_cast<size_t>(n) * base.config().h_dim());
-    step->ForwardBottom(base, batch.x.data(), n, h->data());
-    if (cache != nullptr) IAK_RETURN_IF_ERROR(cache->Put(batch.ids.data(), n, h->data()));
-    h_ptr = h->data();
-  }
-  return step->RunOnH(base, adapter, phase, beta, h_ptr, n, batch.click.data(),
-                      dataset.has_conversion() ? batch.conversion.data() : nullptr,
-                      batch.eps.data());
-}
-
-Status AverageAndStep(collective::Communicator* communicator, const proto::PhaseCommand& command,
-                      Deadline deadline, model::IakModule* adapter, model::Adam* adam,
-                      double lr_scale) {
-  // A rank with no samples for this domain still joins the all-reduce,
-  // contributing zero gradients.
-  IAK_RETURN_IF_ERROR(
-      communicator->AllReduceMean(adapter->mutable_grads(), adapter->num_params(), deadline));
-  adam->set_lr(lr_scale == 1.0 ? command.learning_rate()
-                                : static_cast<float>(command.learning_rate() * lr_scale));
-  if (command.phase() == proto::PHASE_MATCHING) {
-    // Knowledge matching: the encoder is frozen, only the decoder moves.
-    adam->Step(adapter->mutable_params(), adapter->grads().data(),
-               {adapter->decoder_param_range()});
-  } else {
-    adam->Step(adapter->mutable_params(), adapter->grads().data());
-  }
-  return Status::Ok();
 }
 
 }  // namespace iak::worker

@@ -1,8 +1,6 @@
-// What a fine-tuning worker sets up before its first step, shared by the
-// static (barrier, MPI) and the elastic (sync, Gloo) training loops: the job's
-// data, the frozen base model, the PS client options, the adapters and their
-// optimizers, the frozen-prefix cache; and one step's two halves (the local
-// gradient, then the averaged Adam step).
+// What the Trainer (worker/trainer.h) sets up before its first step: the
+// job's data and frozen base model, the PS client options, the adapter
+// config, the domain plan (the training units) and the frozen-prefix cache.
 #ifndef IAK_WORKER_TRAINING_SETUP_H_
 #define IAK_WORKER_TRAINING_SETUP_H_
 
@@ -39,16 +37,10 @@ struct TrainingInputs {
 // FailedPrecondition when their shard count differs from the model's.
 [[nodiscard]] StatusOr<ps::PsClientOptions> PsOptionsFor(
     const proto::JobSpec& spec, const TrainingInputs& inputs,
-    const google::protobuf::RepeatedPtrField<proto::ServerAddress>& servers, int rank,
+    const std::vector<proto::ServerAddress>& servers, int rank,
     const std::string& name);
 
 model::IakConfig IakConfigFor(const proto::IakSpec& spec, int h_dim);
-
-// One adapter (initialised from the seed, the same on every rank) and one
-// Adam per fine-tuned domain.
-void InitAdapters(const proto::JobSpec& spec, const TrainingInputs& inputs,
-                  std::vector<model::IakModule>* adapters, std::vector<std::string>* names,
-                  std::vector<model::Adam>* optimizers);
 
 // A static job's trained adapters under its domain plan (JobSpec.domain_plan,
 // worker/domain_plan.h). Every rank computes the same plan from the same
@@ -70,32 +62,10 @@ struct JobDomainPlan {
 [[nodiscard]] StatusOr<JobDomainPlan> PlanJobDomains(const proto::JobSpec& spec,
                                                      const JobData& job);
 
-// One adapter and one Adam per planned adapter, initialised from the seed
-// and the adapter's first domain (so a job without a plan starts exactly as
-// InitAdapters does).
-void InitPlannedAdapters(const proto::JobSpec& spec, const TrainingInputs& inputs,
-                         const JobDomainPlan& plan, std::vector<model::IakModule>* adapters,
-                         std::vector<std::string>* names, std::vector<model::Adam>* optimizers);
-
 // The frozen-prefix cache the spec asks for, or null when it is off.
 // `instance` makes the spill file name unique per worker.
 [[nodiscard]] StatusOr<std::unique_ptr<FrozenPrefixCache>> MakeFrozenPrefixCache(
     const proto::JobSpec& spec, int h_dim, size_t num_samples, int instance);
-
-// One batch's local half of a step: the frozen bottom (or the cached h, which
-// it fills on a miss), then the adapter's gradients. `h` is scratch.
-[[nodiscard]] StatusOr<model::StepStats> ComputeAdapterGrads(
-    const model::BaseModel& base, model::ParallelFineTuneStep* step, FrozenPrefixCache* cache,
-    const data::Dataset& dataset, const PreparedBatch& batch, model::IakPhase phase, float beta,
-    model::IakModule* adapter, std::vector<float>* h);
-
-// The collective half: averages the gradients over the group and steps
-// Adam (the decoder only in the matching phase) at the phase's learning
-// rate times `lr_scale` (the domain plan's).
-[[nodiscard]] Status AverageAndStep(collective::Communicator* communicator,
-                                    const proto::PhaseCommand& command, Deadline deadline,
-                                    model::IakModule* adapter, model::Adam* adam,
-                                    double lr_scale = 1.0);
 
 const char* PhaseName(proto::Phase phase);
 

@@ -1,6 +1,6 @@
 // MethodReport's summaries and its two renderings (markdown for
 // docs/results.md, JSON for docs/results.json), apart from the training in
-// method_runner.cc.
+// method_comparison.cc.
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -9,9 +9,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "worker/method_runner.h"
+#include "compare/method_report.h"
 
-namespace iak::worker {
+#include <algorithm>
+
+namespace iak::compare {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -123,8 +125,17 @@ std::string MethodReport::ToMarkdown() const {
     }
   }
   const std::vector<MethodSummary> summaries = Summaries();
-  out << "Test CTR-AUC per domain (model chosen at the epoch with the best validation AUC):\n\n";
+  out << "Test CTR-AUC per domain (each domain's model as validation chose it while "
+         "training; the frozen base where validation never beat it):\n\n";
   AucTable(*this, domains, summaries, false, &out);
+  std::ostringstream kept;
+  for (const MethodDomainResult& r : results) {
+    if (r.kept_base) kept << (kept.str().empty() ? "" : ", ") << r.method << " on " << r.domain;
+  }
+  if (!kept.str().empty()) {
+    out << "\nKept base (validation never beat the frozen base, so the base is the result): "
+        << kept.str() << ".\n";
+  }
   if (has_ctcvr) {
     out << "\nTest CTCVR-AUC per domain (score pCTR x pCVR, positive = click and conversion; "
            "same epoch as above):\n\n";
@@ -184,7 +195,9 @@ std::string MethodReport::ToJson() const {
         << ", \"validation_auc\": " << Json6(r.validation_auc)
         << ", \"test_auc\": " << Json6(r.test_auc)
         << ", \"test_ctcvr_auc\": " << Json6(r.test_ctcvr_auc)
-        << ", \"best_epoch\": " << r.best_epoch
+        << ", \"best_step\": " << r.best_step
+        << ", \"kept_base\": " << (r.kept_base ? "true" : "false")
+        << ", \"stopped_early\": " << (r.stopped_early ? "true" : "false")
         << ", \"seconds_per_epoch\": " << Fixed(r.seconds_per_epoch, 4)
         << ", \"computed_pull_bytes_per_epoch\": " << r.pull_bytes
         << ", \"computed_push_bytes_per_epoch\": " << r.push_bytes
@@ -213,4 +226,4 @@ std::string MethodReport::ToJson() const {
   return out.str();
 }
 
-}  // namespace iak::worker
+}  // namespace iak::compare

@@ -1,0 +1,303 @@
+#include "compare/method_comparison.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <unordered_set>
+
+#include <glog/logging.h>
+
+#include "data/split.h"
+#include "embedding/model_directory.h"
+#include "model/metrics.h"
+#include "worker/dense_models.h"
+#include "worker/local_lookup.h"
+#include "worker/local_training.h"
+#include "worker/validation.h"
+
+namespace iak::compare {
+namespace {
+
+constexpr int kScoreBatch = 1024;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+bool IsAdapter(Method m) { return m == Method::kPlain || m == Method::kIak; }
+
+// Steps of one epoch over `n` samples in batches of `batch`.
+int64_t EpochSteps(int64_t n, int batch, int max_steps) {
+  int64_t steps = (n + batch - 1) / batch;
+  if (max_steps > 0) steps = std::min<int64_t>(steps, max_steps);
+  return std::max<int64_t>(steps, 1);
+}
+
+struct Aucs {
+  double ctr = kNaN;
+  double ctcvr = kNaN;
+};
+
+// AUCs of `model` on `ids` (CTCVR when asked and the data has conversions).
+StatusOr<Aucs> Score(worker::DomainModel* model, const data::Dataset& data,
+                     const data::SampleIds& ids, bool ctcvr) {
+  std::vector<float> p(ids.size()), q(ctcvr ? ids.size() : 0), click(ids.size()),
+      conversion(ids.size());
+  for (size_t begin = 0; begin < ids.size(); begin += kScoreBatch) {
+    const int n = static_cast<int>(std::min<size_t>(kScoreBatch, ids.size() - begin));
+    IAK_RETURN_IF_ERROR(
+        model->Score(ids.data() + begin, n, p.data() + begin, ctcvr ? q.data() + begin : nullptr));
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    click[i] = data.click[ids[i]];
+    conversion[i] = data.has_conversion() ? data.conversion[ids[i]] : 0.0f;
+  }
+  Aucs out;
+  StatusOr<double> auc = model::RocAuc(p, click);
+  if (auc.ok()) out.ctr = *auc;
+  if (ctcvr) {
+    StatusOr<double> a = model::CtcvrAuc(q, click, conversion);
+    if (a.ok()) out.ctcvr = *a;
+  }
+  return out;
+}
+
+// Rows one epoch over `train` pulls on a cluster of `workers` (each its
+// share's unique keys per batch), computed from the batches.
+int64_t RowsPulledPerEpoch(const data::Dataset& data, const data::SampleIds& train, int batch,
+                           int max_steps, int workers) {
+  int64_t rows = 0;
+  std::unordered_set<uint64_t> unique;
+  size_t limit = train.size();
+  if (max_steps > 0) limit = std::min(limit, static_cast<size_t>(max_steps) * batch);
+  for (size_t begin = 0; begin < limit; begin += static_cast<size_t>(batch)) {
+    const size_t end = std::min(limit, begin + batch);
+    for (int w = 0; w < workers; ++w) {
+      unique.clear();
+      for (size_t s = begin + w; s < end; s += static_cast<size_t>(workers)) {
+        for (int f = 0; f < data.num_fields(); ++f) {
+          size_t count = 0;
+          const uint64_t* keys = data.FieldKeys(train[s], f, &count);
+          unique.insert(keys, keys + count);
+        }
+      }
+      rows += static_cast<int64_t>(unique.size());
+    }
+  }
+  return rows;
+}
+
+}  // namespace
+
+const char* MethodName(Method method) {
+  switch (method) {
+    case Method::kFrozen: return "frozen";
+    case Method::kFull: return "full";
+    case Method::kDense: return "dense";
+    case Method::kLora: return "lora";
+    case Method::kPlain: return "plain";
+    case Method::kIak: return "iak";
+  }
+  return "?";
+}
+
+std::vector<Method> AllMethods() {
+  return {Method::kFrozen, Method::kFull, Method::kDense, Method::kLora, Method::kPlain,
+          Method::kIak};
+}
+
+StatusOr<Method> ParseMethod(const std::string& name) {
+  for (Method m : AllMethods()) {
+    if (name == MethodName(m)) return m;
+  }
+  return InvalidArgumentError("unknown method '" + name +
+                              "'; choose from frozen, full, dense, lora, plain, iak");
+}
+
+StatusOr<proto::JobSpec> ComparisonSpec(Method method, const worker::JobData& job,
+                                        const ComparisonOptions& o) {
+  proto::JobSpec spec;
+  if (o.job.has_value()) {
+    spec = *o.job;
+    spec.set_method(MethodName(method));
+    spec.mutable_iak()->set_plain_adapter(method == Method::kPlain);
+    if (method == Method::kLora && spec.lora().rank() == 0) {
+      spec.mutable_lora()->set_rank(4);
+      spec.mutable_lora()->set_alpha(4);
+    }
+    return spec;
+  }
+  if (o.epochs < 0) return InvalidArgumentError("compare: epochs must be >= 0");
+  if (o.batch_size <= 0) return InvalidArgumentError("compare: batch_size must be > 0");
+  spec.set_name(std::string("compare-") + MethodName(method));
+  spec.set_method(MethodName(method));
+  spec.set_seed(o.seed);
+  spec.set_batch_size(o.batch_size);
+  proto::IakSpec* iak = spec.mutable_iak();
+  iak->set_latent_dim(o.latent_dim);
+  for (int h : o.adapter_hidden) {
+    iak->add_encoder_hidden(h);
+    iak->add_decoder_hidden(h);
+  }
+  iak->set_plain_adapter(method == Method::kPlain);
+  if (method == Method::kIak) iak->set_insertion(worker::AdapterInsertionName(o.iak_insertion));
+  spec.mutable_lora()->set_rank(o.lora.rank);
+  spec.mutable_lora()->set_alpha(o.lora.alpha);
+  spec.mutable_trainable()->set_optimizer("adagrad");
+  spec.mutable_trainable()->set_learning_rate(o.embedding_lr);
+  if (IsAdapter(method)) {
+    proto::DomainPlanSpec* plan = spec.mutable_domain_plan();
+    plan->set_enabled(true);
+    plan->set_fixed_batches(!o.dynamic_batches);
+    plan->set_no_cold_fallback(!o.cold_domain_fallback);
+    plan->set_reference(o.plan.reference == worker::BatchReference::kLargest ? "largest"
+                                                                             : "median");
+    plan->set_min_batch(std::min(o.plan.min_batch, o.batch_size));
+    plan->set_min_train_samples(o.plan.min_train_samples);
+    plan->set_min_validation_positives(o.plan.min_validation_positives);
+  }
+  if (!o.prefix_cache) {
+    spec.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
+  }
+  spec.mutable_frozen_prefix_cache()->set_spill_dir("-");
+  // Epochs' worth of steps: each domain round-robin gets about `epochs`
+  // passes over an average domain's training split.
+  int64_t epoch_steps = 0;
+  for (int d : job.finetune_domains) {
+    epoch_steps += EpochSteps(static_cast<int64_t>(job.splits[d].train.size()), o.batch_size,
+                              o.max_steps_per_epoch);
+  }
+  const int64_t total = static_cast<int64_t>(o.epochs) * epoch_steps;
+  const int64_t per_validation = std::max<int64_t>(
+      1, epoch_steps / std::max(1, o.validations_per_epoch));
+  spec.mutable_validation()->set_every_n_steps(static_cast<int32_t>(per_validation));
+  spec.mutable_validation()->set_patience(o.patience);
+  if (method == Method::kIak) {
+    const int64_t compression =
+        static_cast<int64_t>(std::ceil(total * o.compression_fraction - 1e-9));
+    proto::PhaseCommand* c = spec.add_phases();
+    c->set_phase(proto::PHASE_COMPRESSION);
+    c->set_steps(compression);
+    c->set_beta(o.beta_compression);
+    c->set_learning_rate(o.adapter_lr);
+    proto::PhaseCommand* m = spec.add_phases();
+    m->set_phase(proto::PHASE_MATCHING);
+    m->set_steps(total - compression);
+    m->set_beta(o.beta_matching);
+    m->set_learning_rate(o.adapter_lr / 2);
+  } else {
+    proto::PhaseCommand* c = spec.add_phases();
+    c->set_phase(proto::PHASE_COMPRESSION);
+    c->set_steps(method == Method::kFrozen ? 0 : total);
+    c->set_learning_rate(IsAdapter(method) ? o.adapter_lr : o.dense_lr);
+  }
+  return spec;
+}
+
+StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::BaseModel& base,
+                                     const model::RowLookup& rows,
+                                     const ComparisonOptions& o) {
+  if (o.methods.empty()) return InvalidArgumentError("compare: no methods chosen");
+  if (o.network_workers < 1) return InvalidArgumentError("compare: network_workers must be >= 1");
+  if (job.dataset.num_fields() != base.config().num_fields) {
+    return FailedPreconditionError(
+        "compare: the data has " + std::to_string(job.dataset.num_fields()) +
+        " fields but the model directory's base model expects " +
+        std::to_string(base.config().num_fields) + "; pre-train on this data first");
+  }
+  IAK_RETURN_IF_ERROR(model::ValidateLoraConfig(o.lora).WithContext("compare"));
+  worker::TrainingInputs inputs;
+  inputs.job = job;
+  inputs.base = std::make_unique<model::BaseModel>(base);
+  const data::Dataset& data = inputs.job.dataset;
+  const bool ctcvr = data.has_conversion() && base.config().num_tasks == 2;
+  const int dim = base.config().embedding_dim;
+  MethodReport report;
+  report.has_ctcvr = ctcvr;
+  report.network_workers = o.network_workers;
+  const std::atomic<bool> never(false);
+  for (Method method : o.methods) {
+    IAK_ASSIGN_OR_RETURN(proto::JobSpec spec, ComparisonSpec(method, job, o));
+    worker::LocalTraining run(spec, &inputs, &rows);
+    const auto began = std::chrono::steady_clock::now();
+    IAK_RETURN_IF_ERROR(run.Run(never).WithContext(std::string("compare ") + MethodName(method)));
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    worker::Trainer& trainer = run.trainer();
+    int64_t total_steps = 0;
+    for (const worker::TrainedUnit& unit : trainer.units()) total_steps += unit.steps;
+    const int epochs = std::max(1, o.job.has_value() ? 1 : o.epochs);
+    // The base, for domains the plan leaves to it.
+    worker::DenseContext frozen_context;
+    frozen_context.data = &data;
+    frozen_context.base = inputs.base.get();
+    frozen_context.rows = run.rows().frozen();
+    worker::FrozenModel frozen(frozen_context);
+    const worker::JobDomainPlan& plan = trainer.plan();
+    for (size_t i = 0; i < job.finetune_domains.size(); ++i) {
+      const int domain = job.finetune_domains[i];
+      const data::DomainSplit& split = job.splits[domain];
+      MethodDomainResult r;
+      r.method = MethodName(method);
+      r.domain = data.domain_names[domain];
+      r.train_samples = static_cast<int64_t>(split.train.size());
+      r.validation_samples = static_cast<int64_t>(split.validation.size());
+      r.test_samples = static_cast<int64_t>(split.test.size());
+      const int unit_index = plan.adapter_of_domain.empty() ? -1 : plan.adapter_of_domain[i];
+      worker::DomainModel* model =
+          unit_index >= 0 ? trainer.model(unit_index) : static_cast<worker::DomainModel*>(&frozen);
+      if (IsAdapter(method) && i < plan.plan.domains.size()) {
+        r.mode = worker::DomainModeName(plan.plan.domains[i].mode);
+        r.plan_note = plan.plan.domains[i].reason;
+      }
+      IAK_ASSIGN_OR_RETURN(Aucs validation, Score(model, data, split.validation, false));
+      IAK_ASSIGN_OR_RETURN(Aucs test, Score(model, data, split.test, ctcvr));
+      r.validation_auc = validation.ctr;
+      r.test_auc = test.ctr;
+      r.test_ctcvr_auc = test.ctcvr;
+      if (unit_index >= 0 && method != Method::kFrozen) {
+        const worker::TrainedUnit& unit = trainer.units()[static_cast<size_t>(unit_index)];
+        const int64_t sharing = static_cast<int64_t>(unit.domains.size());
+        r.best_step = unit.validation.best_step();
+        r.kept_base = worker::KeptBase(unit.validation);
+        r.stopped_early = unit.validation.stopped();
+        r.batch_size = unit.batch_size;
+        r.lr = spec.phases(0).learning_rate() * unit.lr_scale;
+        r.seconds_per_epoch = total_steps > 0 ? seconds * unit.steps / total_steps / epochs / sharing : 0;
+        const std::vector<float> params = model->Params();
+        r.trainable_params = static_cast<int64_t>(params.size()) / sharing;
+        r.checkpoint_bytes = model->CheckpointBytes() / sharing;
+        const int64_t pulled =
+            RowsPulledPerEpoch(data, split.train, unit.batch_size, o.max_steps_per_epoch,
+                               o.network_workers) * (8 + 4 * static_cast<int64_t>(dim));
+        const bool cached = IsAdapter(method) && o.prefix_cache;
+        r.pull_bytes = cached ? pulled / epochs : pulled;
+        r.push_bytes = method == Method::kFull ? pulled : 0;
+        const int64_t steps_per_epoch =
+            EpochSteps(r.train_samples, unit.batch_size, o.max_steps_per_epoch);
+        r.allreduce_bytes = 2 * (o.network_workers - 1) * static_cast<int64_t>(params.size()) *
+                            4 * steps_per_epoch;
+      }
+      LOG(INFO) << "compare: " << r.method << " on " << r.domain << " (" << r.mode << ", batch "
+                << r.batch_size << "): validation AUC " << r.validation_auc << ", test AUC "
+                << r.test_auc << (r.kept_base ? " (kept base)" : "") << ", "
+                << r.seconds_per_epoch << " s/epoch";
+      report.results.push_back(r);
+    }
+  }
+  return report;
+}
+
+StatusOr<MethodReport> RunComparisonOnModelDir(const proto::DataSpec& data,
+                                               const std::string& model_dir,
+                                               const ComparisonOptions& options) {
+  IAK_ASSIGN_OR_RETURN(worker::JobData job, worker::LoadJobData(data));
+  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory dir, embedding::LoadModelDirectory(model_dir));
+  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(dir.dense_blob));
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
+                       embedding::LocalEmbeddingTable::Open(dir));
+  worker::LocalLookup rows(table.get());
+  return RunComparison(job, base, rows, options);
+}
+
+}  // namespace iak::compare

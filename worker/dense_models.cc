@@ -1,0 +1,183 @@
+#include "worker/dense_models.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "common/file_util.h"
+
+namespace iak::worker {
+namespace {
+
+model::AdamOptions NoLr() { return model::AdamOptions(); }
+
+Status CopyParams(const std::vector<float>& params, size_t expected, float* to) {
+  if (params.size() != expected) {
+    return FailedPreconditionError("model has " + std::to_string(expected) +
+                                   " trained values, not " + std::to_string(params.size()));
+  }
+  std::copy(params.begin(), params.end(), to);
+  return Status::Ok();
+}
+
+const float* ConversionOf(const data::Dataset& data, const PreparedBatch& batch) {
+  return data.has_conversion() ? batch.conversion.data() : nullptr;
+}
+
+}  // namespace
+
+std::string MethodModelPath(const std::string& output_dir, const std::string& domain) {
+  return output_dir + "/models/" + domain + ".dense";
+}
+
+StatusOr<model::BaseModel> LoadMethodModel(const std::string& output_dir,
+                                           const std::string& domain) {
+  const std::string path = MethodModelPath(output_dir, domain);
+  std::string bytes;
+  Status read = ReadFileToString(path, &bytes);
+  if (!read.ok()) {
+    return NotFoundError("no fine-tuned model for domain " + domain + " at " + path +
+                         " (did the job finish?): " + read.message());
+  }
+  StatusOr<model::BaseModel> loaded = model::BaseModel::Deserialize(bytes);
+  if (!loaded.ok()) return loaded.status().WithContext(path);
+  return loaded;
+}
+
+DenseFamilyModel::DenseFamilyModel(const DenseContext& context)
+    : context_(context), pulled_(context.base->config().embedding_dim) {}
+
+Status DenseFamilyModel::Score(const uint32_t* ids, int n, float* p_ctr, float* p_ctcvr) {
+  if (n == 0) return Status::Ok();
+  const model::BaseModel& model = Scoring();
+  x_.resize(static_cast<size_t>(n) * model.config().input_dim());
+  IAK_RETURN_IF_ERROR(FetchAndPool(*context_.data, ids, n, ScoringRows(), &pulled_, x_.data()));
+  predict_.Predict(model, nullptr, x_.data(), n, p_ctr,
+                   model.config().num_tasks == 2 ? p_ctcvr : nullptr);
+  return Status::Ok();
+}
+
+Status DenseFamilyModel::Write(const std::string& output_dir, const std::string& name) const {
+  const std::string dir = output_dir + "/models";
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (error) {
+    return IoError("cannot create " + dir + ": " + error.message() +
+                   "; set output_dir to a writable directory");
+  }
+  return WriteFileAtomically(MethodModelPath(output_dir, name), Scoring().Serialize());
+}
+
+DenseModel::DenseModel(const DenseContext& context)
+    : DenseFamilyModel(context), model_(*context.base), adam_(model_.num_params(), NoLr()) {}
+
+float DenseModel::DenseGradients(const PreparedBatch& batch, const float* x, float* dx) {
+  return step_.Run(&model_, x, batch.size(), batch.click.data(),
+                   ConversionOf(*context_.data, batch), dx);
+}
+
+StatusOr<model::StepStats> DenseModel::Gradients(const PreparedBatch& batch,
+                                                 const PhaseSettings&) {
+  model::StepStats stats;
+  // An empty batch (a rank with no samples of this domain) gives zero
+  // gradients and still joins the average.
+  stats.task_loss = DenseGradients(batch, batch.x.data(), nullptr);
+  stats.loss = stats.task_loss;
+  return stats;
+}
+
+Status DenseModel::Step(const PhaseSettings& phase) {
+  adam_.set_lr(phase.learning_rate);
+  adam_.Step(model_.mutable_params(), model_.grads().data());
+  return Status::Ok();
+}
+
+Status DenseModel::SetParams(const std::vector<float>& params) {
+  return CopyParams(params, model_.num_params(), model_.mutable_params());
+}
+
+int64_t DenseModel::CheckpointBytes() const {
+  return static_cast<int64_t>(model_.Serialize().size() + adam_.Serialize().size());
+}
+
+LoraModel::LoraModel(const DenseContext& context, const model::LoraConfig& config,
+                     uint64_t seed)
+    : DenseFamilyModel(context),
+      lora_(context.base->config(), config),
+      merged_(*context.base),
+      adam_(lora_.num_params(), NoLr()) {
+  lora_.Init(seed);
+}
+
+StatusOr<model::StepStats> LoraModel::Gradients(const PreparedBatch& batch,
+                                                const PhaseSettings&) {
+  lora_.Merge(context_.base->params().data(), merged_.mutable_params());
+  model::StepStats stats;
+  stats.task_loss = step_.Run(&merged_, batch.x.data(), batch.size(), batch.click.data(),
+                              ConversionOf(*context_.data, batch), nullptr);
+  stats.loss = stats.task_loss;
+  lora_.ZeroGrads();
+  lora_.Backward(merged_.grads().data());
+  return stats;
+}
+
+Status LoraModel::Step(const PhaseSettings& phase) {
+  adam_.set_lr(phase.learning_rate);
+  adam_.Step(lora_.mutable_params(), lora_.grads().data());
+  return Status::Ok();
+}
+
+Status LoraModel::SetParams(const std::vector<float>& params) {
+  return CopyParams(params, lora_.num_params(), lora_.mutable_params());
+}
+
+const model::BaseModel& LoraModel::Scoring() const {
+  lora_.Merge(context_.base->params().data(), merged_.mutable_params());
+  return merged_;
+}
+
+int64_t LoraModel::CheckpointBytes() const {
+  return static_cast<int64_t>(lora_.num_params() * sizeof(float) + adam_.Serialize().size());
+}
+
+FullModel::FullModel(const DenseContext& context, TrainableRows* rows)
+    : DenseModel(context), rows_(rows), row_grads_(context.base->config().embedding_dim) {}
+
+StatusOr<model::StepStats> FullModel::Gradients(const PreparedBatch& batch,
+                                                const PhaseSettings&) {
+  // The rows change every step, so they are read now (after the last push),
+  // not ahead by the pipeline.
+  const int n = batch.size();
+  const int input_dim = model_.config().input_dim();
+  x_train_.resize(static_cast<size_t>(n) * input_dim);
+  dx_.resize(x_train_.size());
+  IAK_RETURN_IF_ERROR(
+      FetchAndPool(*context_.data, batch.ids.data(), n, rows_, &pulled_, x_train_.data())
+          .WithContext("full fine-tuning: reading the trained rows"));
+  model::StepStats stats;
+  stats.task_loss = DenseGradients(batch, x_train_.data(), dx_.data());
+  stats.loss = stats.task_loss;
+  row_grads_.Collect(*context_.data, batch.ids.data(), n, dx_.data());
+  return stats;
+}
+
+Status FullModel::Step(const PhaseSettings& phase) {
+  IAK_RETURN_IF_ERROR(DenseModel::Step(phase));
+  // Each rank pushes its rows' gradients of its own mean loss times
+  // 1/group, so that the per-key sum over the ranks is the gradient of the
+  // all-ranks mean loss (the dense average's scaling). A key two ranks both
+  // touched gets one optimizer step per push (docs/job_spec.md).
+  row_grads_.Scale(1.0f / static_cast<float>(std::max(1, phase.group_size)));
+  return rows_
+      ->Push(row_grads_.keys().data(), row_grads_.keys().size(), row_grads_.grads().data(),
+             nullptr)
+      .WithContext("full fine-tuning: pushing row gradients");
+}
+
+int64_t FullModel::CheckpointBytes() const {
+  // Trained rows: key + row + one optimizer accumulator each.
+  const int64_t rows = std::max<int64_t>(0, rows_->num_trained_rows());
+  const int64_t dim = model_.config().embedding_dim;
+  return DenseModel::CheckpointBytes() + rows * (8 + 2 * 4 * dim);
+}
+
+}  // namespace iak::worker

@@ -1,0 +1,100 @@
+#include "worker/model_factory.h"
+
+#include <algorithm>
+
+#include "common/build_config.h"
+#include "worker/adapter_model.h"
+#include "worker/dense_models.h"
+#if IAK_HAVE_CUDA
+#include "cuda/cuda_adapter_engine.h"
+#endif
+
+namespace iak::worker {
+
+const std::vector<std::string>& MethodNames() {
+  static const std::vector<std::string> names{"frozen", "full", "dense", "lora", "plain", "iak"};
+  return names;
+}
+
+Status CheckMethod(const std::string& method) {
+  const std::vector<std::string>& names = MethodNames();
+  if (std::find(names.begin(), names.end(), method) != names.end()) return Status::Ok();
+  return InvalidArgumentError("unknown method '" + method +
+                              "'; choose from frozen, full, dense, lora, plain, iak");
+}
+
+bool IsAdapterMethod(const std::string& method) {
+  return method == "iak" || method == "plain" || method.empty();
+}
+
+StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& env, int unit,
+                                                       int domain) {
+  const proto::JobSpec& spec = *env.spec;
+  const model::BaseModel& base = *env.inputs->base;
+  const data::Dataset& data = env.inputs->job.dataset;
+  const uint64_t seed = spec.seed() + 1000003ULL * static_cast<uint64_t>(domain);
+  const std::string& method = spec.method();
+  IAK_RETURN_IF_ERROR(CheckMethod(method.empty() ? "iak" : method));
+  if (IsAdapterMethod(method)) {
+    IAK_ASSIGN_OR_RETURN(AdapterInsertion insertion, ParseAdapterInsertion(spec.iak().insertion()));
+    model::IakConfig config = IakConfigFor(spec.iak(), base.config().h_dim());
+    if (insertion == AdapterInsertion::kX) config.input_dim = base.config().input_dim();
+    if (insertion == AdapterInsertion::kTower) {
+      if (!model::TowerAdapterStep::Supports(base.config())) {
+        return FailedPreconditionError(
+            "iak.insertion \"tower\" needs a base model whose towers have a hidden layer "
+            "(tower_hidden is empty); choose \"h\" or \"x\"");
+      }
+      config.input_dim = base.config().tower_hidden.front();
+    }
+    AdapterContext context;
+    context.data = &data;
+    context.base = &base;
+    context.rows = env.rows->frozen();
+    context.engine = env.engine;
+    context.cache = env.cache;
+    return std::unique_ptr<DomainModel>(
+        std::make_unique<AdapterModel>(context, config, insertion, seed));
+  }
+  DenseContext context;
+  context.data = &data;
+  context.base = &base;
+  context.rows = env.rows->frozen();
+  if (method == "frozen") return std::unique_ptr<DomainModel>(std::make_unique<FrozenModel>(context));
+  if (method == "dense") return std::unique_ptr<DomainModel>(std::make_unique<DenseModel>(context));
+  if (method == "lora") {
+    model::LoraConfig lora;
+    if (spec.lora().rank() > 0) lora.rank = spec.lora().rank();
+    lora.alpha = spec.lora().alpha() > 0 ? spec.lora().alpha() : static_cast<float>(lora.rank);
+    IAK_RETURN_IF_ERROR(model::ValidateLoraConfig(lora));
+    return std::unique_ptr<DomainModel>(std::make_unique<LoraModel>(context, lora, seed));
+  }
+  IAK_ASSIGN_OR_RETURN(TrainableRows * rows, env.rows->trainable(unit));
+  return std::unique_ptr<DomainModel>(std::make_unique<FullModel>(context, rows));
+}
+
+StatusOr<std::unique_ptr<model::AdapterStepEngine>> MakeAdapterStepEngine(
+    const proto::JobSpec& spec, const model::BaseModel& base, int threads, int max_batch) {
+  if (spec.launcher().gpus_per_worker() <= 0) {
+    return std::unique_ptr<model::AdapterStepEngine>(
+        std::make_unique<model::CpuAdapterStepEngine>(std::max(1, threads)));
+  }
+#if IAK_HAVE_CUDA
+  // The launcher hands a worker its GPUs through CUDA_VISIBLE_DEVICES: device 0.
+  IAK_ASSIGN_OR_RETURN(AdapterInsertion insertion, ParseAdapterInsertion(spec.iak().insertion()));
+  if (insertion != AdapterInsertion::kH) {
+    return FailedPreconditionError("GPU workers run adapters on h only; iak.insertion is \"" +
+                                   spec.iak().insertion() + "\"");
+  }
+  return cuda::CreateCudaAdapterStepEngine(
+      base, IakConfigFor(spec.iak(), base.config().h_dim()), /*device=*/0, max_batch);
+#else
+  (void)base;
+  (void)max_batch;
+  return FailedPreconditionError(
+      "launcher.gpus_per_worker > 0 asks for GPU workers, but this build has no CUDA; build "
+      "where the CUDA toolkit is installed, or set gpus_per_worker to 0");
+#endif
+}
+
+}  // namespace iak::worker

@@ -1,0 +1,66 @@
+#include "worker/row_access.h"
+
+#include <utility>
+
+namespace iak::worker {
+
+PsRowAccess::PsRowAccess(const proto::JobSpec& spec, const TrainingInputs* inputs,
+                         std::string name, net::Transport* transport, PullMonitor* monitor)
+    : spec_(spec),
+      inputs_(inputs),
+      name_(std::move(name)),
+      transport_(transport),
+      monitor_(monitor) {}
+
+Status PsRowAccess::Connect(const std::vector<proto::ServerAddress>& servers, int rank) {
+  if (client_ != nullptr) return Status::Ok();
+  IAK_ASSIGN_OR_RETURN(ps::PsClientOptions options,
+                       PsOptionsFor(spec_, *inputs_, servers, rank, name_));
+  // Full fine-tuning changes the rows on the servers after every step: its
+  // pulls must never come from the row cache (which assumes frozen rows).
+  if (spec_.method() == "full") options.cache_bytes = 0;
+  auto client = std::make_unique<ps::PsClient>(options, transport_);
+  IAK_RETURN_IF_ERROR(client->Connect());
+  client_ = std::move(client);
+  source_ = std::make_unique<PsRowSource>(client_.get(), monitor_);
+  trainable_ = std::make_unique<PsTrainableRows>(client_.get());
+  return Status::Ok();
+}
+
+StatusOr<TrainableRows*> PsRowAccess::trainable(int unit) {
+  if (trainable_ == nullptr) return FailedPreconditionError(name_ + ": not connected to the servers");
+  if (unit != 0) {
+    return FailedPreconditionError(
+        "method \"full\" trains the shared embedding rows on the parameter servers, so a job "
+        "fine-tunes exactly one domain, but this job trains more; run one job per domain (e.g. "
+        "data.period_bounds ending at that domain's end), see docs/job_spec.md");
+  }
+  return trainable_.get();
+}
+
+LocalRowAccess::LocalRowAccess(const proto::JobSpec& spec, const model::RowLookup* table, int dim)
+    : table_(table), dim_(dim), source_(table, dim) {
+  StatusOr<ps::RowOptimizerKind> kind = ps::ParseRowOptimizer(spec.trainable().optimizer());
+  if (kind.ok()) {
+    optimizer_.kind = *kind;
+  } else {
+    optimizer_error_ = kind.status().WithContext("trainable.optimizer");
+  }
+  if (spec.trainable().learning_rate() > 0) {
+    optimizer_.learning_rate = spec.trainable().learning_rate();
+  }
+}
+
+StatusOr<TrainableRows*> LocalRowAccess::trainable(int unit) {
+  IAK_RETURN_IF_ERROR(optimizer_error_);
+  if (unit < 0) return InvalidArgumentError("no training unit " + std::to_string(unit));
+  // One overlay per unit: each domain trains rows of its own, as a job per
+  // domain on the servers would.
+  if (trainable_.size() <= static_cast<size_t>(unit)) trainable_.resize(unit + 1);
+  if (trainable_[unit] == nullptr) {
+    trainable_[unit] = std::make_unique<LocalTrainableRows>(table_, dim_, optimizer_);
+  }
+  return trainable_[unit].get();
+}
+
+}  // namespace iak::worker

@@ -1,0 +1,83 @@
+// RowAccess: where a trainer's embedding rows come from, the seam between the
+// Trainer (worker/trainer.h) and the parameter servers:
+//   PsRowAccess     the job's servers over the transport (cluster workers):
+//                   frozen rows pulled (row cache, replicas), trained rows
+//                   pushed to trainable servers (full fine-tuning, one unit);
+//   LocalRowAccess  a model directory's table opened in this process
+//                   (single-process runs): frozen rows read directly, trained
+//                   rows in a local overlay per unit.
+//
+// Thread-safety: Connect() once, then the sources from one thread at a time.
+#ifndef IAK_WORKER_ROW_ACCESS_H_
+#define IAK_WORKER_ROW_ACCESS_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/embedding_pooling.h"
+#include "net/transport.h"
+#include "proto/iak.pb.h"
+#include "ps/ps_client.h"
+#include "worker/row_source.h"
+#include "worker/trainable_rows.h"
+#include "worker/training_setup.h"
+
+namespace iak::worker {
+
+class RowAccess {
+ public:
+  virtual ~RowAccess() = default;
+  // Before the first step: the servers of the first segment and this
+  // worker's rank (which replica it reads first). Ignored by local access.
+  [[nodiscard]] virtual Status Connect(const std::vector<proto::ServerAddress>& servers,
+                                       int rank) = 0;
+  // The frozen rows (after Connect).
+  virtual RowSource* frozen() = 0;
+  // The trainable rows of training unit `unit` (after Connect);
+  // FailedPrecondition where the rows cannot be trained.
+  [[nodiscard]] virtual StatusOr<TrainableRows*> trainable(int unit) = 0;
+};
+
+class PsRowAccess : public RowAccess {
+ public:
+  // `inputs`, `transport` and `monitor` (may be null) must outlive this.
+  PsRowAccess(const proto::JobSpec& spec, const TrainingInputs* inputs, std::string name,
+              net::Transport* transport, PullMonitor* monitor);
+  Status Connect(const std::vector<proto::ServerAddress>& servers, int rank) override;
+  RowSource* frozen() override { return source_.get(); }
+  StatusOr<TrainableRows*> trainable(int unit) override;
+
+ private:
+  proto::JobSpec spec_;
+  const TrainingInputs* inputs_;
+  std::string name_;
+  net::Transport* transport_;
+  PullMonitor* monitor_;
+  std::unique_ptr<ps::PsClient> client_;
+  std::unique_ptr<PsRowSource> source_;
+  std::unique_ptr<PsTrainableRows> trainable_;
+};
+
+class LocalRowAccess : public RowAccess {
+ public:
+  // `table` (not owned) must outlive this; trained rows use the spec's
+  // trainable optimizer (default Adagrad, 0.02).
+  LocalRowAccess(const proto::JobSpec& spec, const model::RowLookup* table, int dim);
+  Status Connect(const std::vector<proto::ServerAddress>&, int) override { return Status::Ok(); }
+  RowSource* frozen() override { return &source_; }
+  StatusOr<TrainableRows*> trainable(int unit) override;
+
+ private:
+  const model::RowLookup* table_;
+  int dim_;
+  ps::RowOptimizerOptions optimizer_;
+  Status optimizer_error_;
+  LookupRowSource source_;
+  std::vector<std::unique_ptr<LocalTrainableRows>> trainable_;
+};
+
+}  // namespace iak::worker
+
+#endif  // IAK_WORKER_ROW_ACCESS_H_

@@ -1,0 +1,80 @@
+#include "worker/trainable_rows.h"
+
+#include <cstring>
+
+namespace iak::worker {
+
+LocalTrainableRows::LocalTrainableRows(const model::RowLookup* frozen, int dim,
+                                       ps::RowOptimizerOptions options)
+    : frozen_(frozen), dim_(dim), options_(options), optimizer_(MakeOptimizer()) {}
+
+std::unique_ptr<ps::SparseRowOptimizer> LocalTrainableRows::MakeOptimizer() const {
+  const model::RowLookup* frozen = frozen_;
+  const int dim = dim_;
+  auto read = [frozen, dim](const uint64_t* keys, size_t n, float* out,
+                            std::vector<bool>* present) {
+    present->assign(n, false);
+    for (size_t i = 0; i < n; ++i) {
+      const float* row = frozen->Find(keys[i]);
+      float* to = out + i * static_cast<size_t>(dim);
+      if (row == nullptr) {
+        std::memset(to, 0, sizeof(float) * dim);
+      } else {
+        std::memcpy(to, row, sizeof(float) * dim);
+        (*present)[i] = true;
+      }
+    }
+    return Status::Ok();
+  };
+  return std::make_unique<ps::SparseRowOptimizer>(dim_, options_, read);
+}
+
+Status LocalTrainableRows::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
+  for (size_t i = 0; i < n; ++i) {
+    const float* row = optimizer_->Find(keys[i], nullptr);
+    if (row == nullptr) row = frozen_->Find(keys[i]);
+    float* out = rows_out + i * static_cast<size_t>(dim_);
+    if (row == nullptr) {
+      std::memset(out, 0, sizeof(float) * dim_);
+    } else {
+      std::memcpy(out, row, sizeof(float) * dim_);
+    }
+  }
+  return Status::Ok();
+}
+
+Status LocalTrainableRows::Push(const uint64_t* keys, size_t n, const float* grads,
+                                uint64_t* applied) {
+  IAK_ASSIGN_OR_RETURN(uint64_t updated, optimizer_->Apply(keys, n, grads, nullptr));
+  if (applied != nullptr) *applied = updated;
+  return Status::Ok();
+}
+
+Status LocalTrainableRows::Snapshot() {
+  snapshot_ = std::make_unique<ps::SparseRowOptimizer>(*optimizer_);
+  return Status::Ok();
+}
+
+Status LocalTrainableRows::RollBack() {
+  if (snapshot_ == nullptr) return FailedPreconditionError("no snapshot of the trained rows");
+  optimizer_ = std::make_unique<ps::SparseRowOptimizer>(*snapshot_);
+  return Status::Ok();
+}
+
+Status PsTrainableRows::Push(const uint64_t* keys, size_t n, const float* grads,
+                             uint64_t* applied) {
+  ps::PushStats stats;
+  IAK_RETURN_IF_ERROR(client_->Push(keys, n, grads, &stats));
+  if (applied != nullptr) *applied = stats.applied;
+  return Status::Ok();
+}
+
+Status PsTrainableRows::Snapshot() {
+  return FailedPreconditionError(
+      "the trainable servers keep one overlay: full fine-tuning on a cluster cannot keep its "
+      "best rows yet, only its best dense layers");
+}
+
+Status PsTrainableRows::RollBack() { return Snapshot(); }
+
+}  // namespace iak::worker
