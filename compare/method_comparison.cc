@@ -160,6 +160,7 @@ StatusOr<proto::JobSpec> ComparisonSpec(Method method, const worker::JobData& jo
     spec.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
   }
   spec.mutable_frozen_prefix_cache()->set_spill_dir("-");
+  spec.mutable_timeouts()->set_collective_timeout_ms(60000);
   // Epochs' worth of steps: each domain round-robin gets about `epochs`
   // passes over an average domain's training split.
   int64_t epoch_steps = 0;
@@ -264,8 +265,10 @@ StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::Ba
         r.batch_size = unit.batch_size;
         r.lr = spec.phases(0).learning_rate() * unit.lr_scale;
         r.seconds_per_epoch = total_steps > 0 ? seconds * unit.steps / total_steps / epochs / sharing : 0;
+        // A shared unit's validation is its domains' pooled split.
+        if (worker::SelectsBest(unit.validation)) r.validation_auc = unit.validation.best_auc();
         const std::vector<float> params = model->Params();
-        r.trainable_params = static_cast<int64_t>(params.size()) / sharing;
+        r.trainable_params = model->num_trained_values() / sharing;
         r.checkpoint_bytes = model->CheckpointBytes() / sharing;
         const int64_t pulled =
             RowsPulledPerEpoch(data, split.train, unit.batch_size, o.max_steps_per_epoch,

@@ -173,6 +173,11 @@ Status FullModel::Step(const PhaseSettings& phase) {
       .WithContext("full fine-tuning: pushing row gradients");
 }
 
+int64_t FullModel::num_trained_values() const {
+  const int64_t rows = std::max<int64_t>(0, rows_->num_trained_rows());
+  return static_cast<int64_t>(model_.num_params()) + rows * model_.config().embedding_dim;
+}
+
 int64_t FullModel::CheckpointBytes() const {
   // Trained rows: key + row + one optimizer accumulator each.
   const int64_t rows = std::max<int64_t>(0, rows_->num_trained_rows());

@@ -147,6 +147,7 @@ class FullModel : public DenseModel {
   Status Step(const PhaseSettings& phase) override;
   Status MarkBest() override { return rows_->Snapshot(); }
   Status RestoreBest() override { return rows_->RollBack(); }
+  int64_t num_trained_values() const override;
   int64_t CheckpointBytes() const override;
 
  protected:

@@ -87,6 +87,9 @@ class DomainModel {
   // domain's dense model) with the current parameters.
   [[nodiscard]] virtual Status Write(const std::string& output_dir,
                                      const std::string& name) const = 0;
+  // Values trained (the comparison's cost): the parameters, plus full
+  // fine-tuning's rows.
+  virtual int64_t num_trained_values() const { return static_cast<int64_t>(Params().size()); }
   // Bytes of trained values plus optimizer state (the comparison's cost).
   virtual int64_t CheckpointBytes() const = 0;
 };

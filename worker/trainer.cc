@@ -338,6 +338,12 @@ Status Trainer::TrainSegment(const Segment& segment, const std::atomic<bool>& st
     }
     report->position = position_;
   }
+  // A phase with no steps (left) ends here too.
+  if (position_.phase_step() >= command.steps() &&
+      position_.phase_index() == segment.position.phase_index()) {
+    position_.set_phase_index(position_.phase_index() + 1);
+    position_.set_phase_step(0);
+  }
   report->position = position_;
   return Status::Ok();
 }

@@ -1,4 +1,4 @@
-#include "worker/method_runner.h"
+#include "compare/method_comparison.h"
 
 #include <cmath>
 #include <filesystem>
@@ -13,10 +13,19 @@
 #include "model/embedding_table.h"
 #include "model/adam.h"
 #include "model/embedding_pooling.h"
+#include "model/input_adapter_step.h"
+#include "model/tower_adapter_step.h"
+#include "model/metrics.h"
 #include "model/pretrainer.h"
 #include "tests/model/grad_check.h"
 
-namespace iak::worker {
+namespace iak::compare {
+
+using model::InputAdapterStep;
+using model::TowerAdapterStep;
+using worker::JobData;
+using worker::LoadJobData;
+using worker::ParseAdapterInsertion;
 namespace {
 
 // Two domains: 0 pre-trains the base, 1 is fine-tuned. Click iff the movie is
@@ -66,8 +75,8 @@ struct Fixture {
   model::PretrainResult base = PretrainBase(job);
 };
 
-MethodRunnerOptions SmallOptions(int epochs) {
-  MethodRunnerOptions o;
+ComparisonOptions SmallOptions(int epochs) {
+  ComparisonOptions o;
   o.epochs = epochs;
   o.batch_size = 64;
   o.max_steps_per_epoch = 6;
@@ -88,10 +97,10 @@ const MethodDomainResult& Find(const MethodReport& report, const std::string& me
 
 // Untrained, every method is the base model: IAK's decoder and LoRA's B start
 // at zero, and the fine-tuned copies start equal to the base.
-TEST(MethodRunnerTest, UntrainedMethodsEqualTheFrozenBase) {
+TEST(MethodComparisonTest, UntrainedMethodsEqualTheFrozenBase) {
   Fixture f;
   model::TableLookup rows(&f.base.table);
-  StatusOr<MethodReport> report = RunMethods(f.job, f.base.model, rows, SmallOptions(0));
+  StatusOr<MethodReport> report = RunComparison(f.job, f.base.model, rows, SmallOptions(0));
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ(report->results.size(), AllMethods().size());
   const MethodDomainResult& frozen = Find(*report, "frozen");
@@ -102,10 +111,10 @@ TEST(MethodRunnerTest, UntrainedMethodsEqualTheFrozenBase) {
   }
 }
 
-TEST(MethodRunnerTest, EveryMethodTrainsToFiniteAucsWithItsCost) {
+TEST(MethodComparisonTest, EveryMethodTrainsToFiniteAucsWithItsCost) {
   Fixture f;
   model::TableLookup rows(&f.base.table);
-  StatusOr<MethodReport> report = RunMethods(f.job, f.base.model, rows, SmallOptions(3));
+  StatusOr<MethodReport> report = RunComparison(f.job, f.base.model, rows, SmallOptions(3));
   ASSERT_TRUE(report.ok()) << report.status();
   for (const MethodDomainResult& r : report->results) {
     EXPECT_TRUE(std::isfinite(r.test_auc) && r.test_auc > 0 && r.test_auc < 1) << r.method;
@@ -115,7 +124,7 @@ TEST(MethodRunnerTest, EveryMethodTrainsToFiniteAucsWithItsCost) {
       EXPECT_EQ(r.trainable_params, 0);
       EXPECT_EQ(r.checkpoint_bytes, 0);
     } else {
-      EXPECT_GE(r.best_epoch, 1) << r.method;
+      EXPECT_GE(r.best_step, 0) << r.method;
       EXPECT_GT(r.trainable_params, 0) << r.method;
       // Values + two Adam moments (or row + accumulator) at least.
       EXPECT_GE(r.checkpoint_bytes, 3 * 4 * r.trainable_params * 2 / 3) << r.method;
@@ -138,17 +147,17 @@ TEST(MethodRunnerTest, EveryMethodTrainsToFiniteAucsWithItsCost) {
 // click without conversion). Positive scores 0.4, 0.2; negatives 0.1, 0.3,
 // 0.2. Pairs won: 0.4 beats all 3; 0.2 beats 0.1, ties 0.2 (1/2), loses to
 // 0.3: (3 + 1.5) / 6 = 0.75.
-TEST(MethodRunnerTest, CtcvrAucIsExactOnAHandComputedCase) {
+TEST(MethodComparisonTest, CtcvrAucIsExactOnAHandComputedCase) {
   const std::vector<float> p_ctr{0.2f, 0.8f, 0.6f, 0.4f, 0.5f};
   const std::vector<float> p_cvr{0.5f, 0.5f, 0.5f, 0.5f, 0.4f};
   std::vector<float> p_ctcvr(5);
   for (int i = 0; i < 5; ++i) p_ctcvr[i] = p_ctr[i] * p_cvr[i];  // .1 .4 .3 .2 .2
   const std::vector<float> click{0, 1, 1, 1, 0}, conversion{0, 1, 0, 1, 0};
-  StatusOr<double> auc = CtcvrAuc(p_ctcvr, click, conversion);
+  StatusOr<double> auc = model::CtcvrAuc(p_ctcvr, click, conversion);
   ASSERT_TRUE(auc.ok()) << auc.status();
   EXPECT_DOUBLE_EQ(*auc, 0.75);
-  EXPECT_FALSE(CtcvrAuc(p_ctcvr, click, std::vector<float>(5, 0.0f)).ok());  // one class
-  EXPECT_FALSE(CtcvrAuc(p_ctcvr, click, {1.0f}).ok());
+  EXPECT_FALSE(model::CtcvrAuc(p_ctcvr, click, std::vector<float>(5, 0.0f)).ok());  // one class
+  EXPECT_FALSE(model::CtcvrAuc(p_ctcvr, click, {1.0f}).ok());
 }
 
 // Skewed synthetic data (iak data synth, skew 2): d00 pre-trains a two-task
@@ -207,15 +216,15 @@ const MethodDomainResult& FindIn(const MethodReport& report, const std::string& 
 
 bool SameAuc(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
 
-TEST(MethodRunnerTest, ColdDomainsFallBackAndCtcvrIsReported) {
+TEST(MethodComparisonTest, ColdDomainsFallBackAndCtcvrIsReported) {
   SynthFixture f;
   ASSERT_EQ(f.job.finetune_domains.size(), 3u);
   model::TableLookup rows(&f.base.table);
-  MethodRunnerOptions o = SmallOptions(2);
+  ComparisonOptions o = SmallOptions(2);
   o.methods = {Method::kFrozen, Method::kFull, Method::kIak, Method::kPlain};
   o.plan.min_train_samples = 1000;  // d03 (~700) is cold, alone too small: base model
   o.plan.min_validation_positives = 3;
-  StatusOr<MethodReport> report = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> report = RunComparison(f.job, f.base.model, rows, o);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->has_ctcvr);
   const MethodDomainResult& cold = FindIn(*report, "iak", "d03");
@@ -260,7 +269,7 @@ TEST(MethodRunnerTest, ColdDomainsFallBackAndCtcvrIsReported) {
   // A higher threshold makes d02 cold too: together they reach it and share one adapter.
   o.methods = {Method::kFrozen, Method::kIak};
   o.plan.min_train_samples = 1300;
-  report = RunMethods(f.job, f.base.model, rows, o);
+  report = RunComparison(f.job, f.base.model, rows, o);
   ASSERT_TRUE(report.ok()) << report.status();
   const MethodDomainResult& s2 = FindIn(*report, "iak", "d02");
   const MethodDomainResult& s3 = FindIn(*report, "iak", "d03");
@@ -273,16 +282,16 @@ TEST(MethodRunnerTest, ColdDomainsFallBackAndCtcvrIsReported) {
 
 // With the frozen-prefix cache the adapters pull rows in their first epoch
 // only, so the computed pull bytes per epoch drop by the number of epochs.
-TEST(MethodRunnerTest, PrefixCacheAdaptersPullOnlyInTheFirstEpoch) {
+TEST(MethodComparisonTest, PrefixCacheAdaptersPullOnlyInTheFirstEpoch) {
   Fixture f;
   model::TableLookup rows(&f.base.table);
-  MethodRunnerOptions o = SmallOptions(3);
+  ComparisonOptions o = SmallOptions(3);
   o.methods = {Method::kIak};
   o.max_steps_per_epoch = 0;  // whole epochs: every epoch pulls the same keys
   o.prefix_cache = false;
-  StatusOr<MethodReport> off = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> off = RunComparison(f.job, f.base.model, rows, o);
   o.prefix_cache = true;
-  StatusOr<MethodReport> on = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> on = RunComparison(f.job, f.base.model, rows, o);
   ASSERT_TRUE(off.ok() && on.ok());
   const MethodDomainResult& a = off->results[0];
   const MethodDomainResult& b = on->results[0];
@@ -292,12 +301,12 @@ TEST(MethodRunnerTest, PrefixCacheAdaptersPullOnlyInTheFirstEpoch) {
   EXPECT_TRUE(b.test_auc > 0.5) << b.test_auc;
 }
 
-TEST(MethodRunnerTest, BadOptionsAndUnknownMethodsAreRefused) {
+TEST(MethodComparisonTest, BadOptionsAndUnknownMethodsAreRefused) {
   Fixture f;
   model::TableLookup rows(&f.base.table);
-  MethodRunnerOptions o = SmallOptions(1);
+  ComparisonOptions o = SmallOptions(1);
   o.batch_size = 0;
-  EXPECT_FALSE(RunMethods(f.job, f.base.model, rows, o).ok());
+  EXPECT_FALSE(RunComparison(f.job, f.base.model, rows, o).ok());
   EXPECT_FALSE(ParseMethod("adapterfusion").ok());
   StatusOr<Method> lora = ParseMethod("lora");
   ASSERT_TRUE(lora.ok());
@@ -379,14 +388,14 @@ void CheckInputAdapterGradients(bool plain) {
   EXPECT_GT(dec, 1e-4);
 }
 
-TEST(MethodRunnerTest, InputAdapterGradientsMatchFiniteDifferences) {
+TEST(MethodComparisonTest, InputAdapterGradientsMatchFiniteDifferences) {
   CheckInputAdapterGradients(/*plain=*/false);
   CheckInputAdapterGradients(/*plain=*/true);
 }
 
 // Adam on the adapter-on-x of a real pre-trained base, on a fixed batch of the
 // shifted domain: the loss must fall.
-TEST(MethodRunnerTest, InputAdapterTrainingLowersTheLoss) {
+TEST(MethodComparisonTest, InputAdapterTrainingLowersTheLoss) {
   Fixture f;
   model::TableLookup rows(&f.base.table);
   const model::BaseModel& base = f.base.model;
@@ -426,25 +435,25 @@ TEST(MethodRunnerTest, InputAdapterTrainingLowersTheLoss) {
 // Through RunMethods: untrained, the x insertion is the base model (zero
 // decoder); trained, its adapter is sized on x; the cache of pooled x is exact
 // (same AUCs with and without it); the default stays on h.
-TEST(MethodRunnerTest, IakOnXRunsThroughTheComparison) {
+TEST(MethodComparisonTest, IakOnXRunsThroughTheComparison) {
   Fixture f;
   model::TableLookup rows(&f.base.table);
-  EXPECT_EQ(MethodRunnerOptions().iak_insertion, AdapterInsertion::kH);
-  MethodRunnerOptions o = SmallOptions(0);
+  EXPECT_EQ(ComparisonOptions().iak_insertion, AdapterInsertion::kH);
+  ComparisonOptions o = SmallOptions(0);
   o.methods = {Method::kFrozen, Method::kIak};
   o.iak_insertion = AdapterInsertion::kX;
-  StatusOr<MethodReport> untrained = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> untrained = RunComparison(f.job, f.base.model, rows, o);
   ASSERT_TRUE(untrained.ok()) << untrained.status();
   EXPECT_DOUBLE_EQ(Find(*untrained, "iak").test_auc, Find(*untrained, "frozen").test_auc);
 
   o = SmallOptions(3);
   o.methods = {Method::kIak};
   o.max_steps_per_epoch = 0;
-  StatusOr<MethodReport> on_h = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> on_h = RunComparison(f.job, f.base.model, rows, o);
   o.iak_insertion = AdapterInsertion::kX;
-  StatusOr<MethodReport> cached = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> cached = RunComparison(f.job, f.base.model, rows, o);
   o.prefix_cache = false;
-  StatusOr<MethodReport> uncached = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> uncached = RunComparison(f.job, f.base.model, rows, o);
   ASSERT_TRUE(on_h.ok() && cached.ok() && uncached.ok());
   const MethodDomainResult& h = on_h->results[0];
   const MethodDomainResult& a = cached->results[0];
@@ -460,10 +469,10 @@ TEST(MethodRunnerTest, IakOnXRunsThroughTheComparison) {
   EXPECT_DOUBLE_EQ(a.validation_auc, b.validation_auc);
   EXPECT_NEAR(static_cast<double>(a.pull_bytes), b.pull_bytes / 3.0, b.pull_bytes * 0.15);
   EXPECT_TRUE(a.test_auc > 0 && a.test_auc < 1);
-  EXPECT_GE(a.best_epoch, 1);
+  EXPECT_GE(a.best_step, 0);
 }
 
-TEST(MethodRunnerTest, AdapterInsertionNamesParse) {
+TEST(MethodComparisonTest, AdapterInsertionNamesParse) {
   StatusOr<AdapterInsertion> x = ParseAdapterInsertion("x");
   ASSERT_TRUE(x.ok());
   EXPECT_EQ(*x, AdapterInsertion::kX);
@@ -511,14 +520,14 @@ void CheckTowerAdapterGradients(bool plain) {
   EXPECT_GT(sum, 1e-3);
 }
 
-TEST(MethodRunnerTest, TowerAdapterGradientsMatchFiniteDifferences) {
+TEST(MethodComparisonTest, TowerAdapterGradientsMatchFiniteDifferences) {
   CheckTowerAdapterGradients(/*plain=*/false);
   CheckTowerAdapterGradients(/*plain=*/true);
 }
 
 // With a zero decoder the split tower is the base's tower: same logits as
 // BaseModel::ForwardTowers, on both tasks.
-TEST(MethodRunnerTest, UntrainedTowerAdapterEqualsTheBaseTowers) {
+TEST(MethodComparisonTest, UntrainedTowerAdapterEqualsTheBaseTowers) {
   const model::BaseModelConfig bc = TinyXSetup::TinyBaseConfig();
   model::BaseModel base(bc);
   base.Init(13);
@@ -542,13 +551,13 @@ TEST(MethodRunnerTest, UntrainedTowerAdapterEqualsTheBaseTowers) {
   }
 }
 
-TEST(MethodRunnerTest, IakOnTheTowerRunsThroughTheComparison) {
+TEST(MethodComparisonTest, IakOnTheTowerRunsThroughTheComparison) {
   Fixture f;
   model::TableLookup rows(&f.base.table);
-  MethodRunnerOptions o = SmallOptions(0);
+  ComparisonOptions o = SmallOptions(0);
   o.methods = {Method::kFrozen, Method::kIak};
   o.iak_insertion = AdapterInsertion::kTower;
-  StatusOr<MethodReport> untrained = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> untrained = RunComparison(f.job, f.base.model, rows, o);
   ASSERT_TRUE(untrained.ok()) << untrained.status();
   EXPECT_NEAR(Find(*untrained, "iak").test_auc, Find(*untrained, "frozen").test_auc, 1e-9);
 
@@ -556,9 +565,9 @@ TEST(MethodRunnerTest, IakOnTheTowerRunsThroughTheComparison) {
   o.methods = {Method::kIak};
   o.max_steps_per_epoch = 0;
   o.iak_insertion = AdapterInsertion::kTower;
-  StatusOr<MethodReport> cached = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> cached = RunComparison(f.job, f.base.model, rows, o);
   o.prefix_cache = false;
-  StatusOr<MethodReport> uncached = RunMethods(f.job, f.base.model, rows, o);
+  StatusOr<MethodReport> uncached = RunComparison(f.job, f.base.model, rows, o);
   ASSERT_TRUE(cached.ok() && uncached.ok());
   const MethodDomainResult& a = cached->results[0];
   const MethodDomainResult& b = uncached->results[0];
@@ -575,10 +584,10 @@ TEST(MethodRunnerTest, IakOnTheTowerRunsThroughTheComparison) {
   flat.tower_hidden.clear();
   model::BaseModel no_hidden(flat);
   no_hidden.Init(1);
-  const StatusOr<MethodReport> refused = RunMethods(f.job, no_hidden, rows, o);
+  const StatusOr<MethodReport> refused = RunComparison(f.job, no_hidden, rows, o);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(refused.status().message().find("hidden layer"), std::string::npos);
 }
 
 }  // namespace
-}  // namespace iak::worker
+}  // namespace iak::compare
