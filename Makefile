@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps build demo test clean results
+.PHONY: all deps build demo test stress clean results
 
 all: build
 
@@ -22,6 +22,15 @@ demo: build
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+# The non-GPU tests STRESS_REPEAT times each, STRESS_JOBS at once (more than
+# the cores): races show up here before they flake in CI. STRESS_ARGS go to
+# ctest, e.g. make stress STRESS_ARGS='-R scheduler_test' STRESS_REPEAT=20.
+STRESS_REPEAT ?= 3
+STRESS_JOBS ?= 6
+STRESS_ARGS ?=
+stress: build
+	REPEAT=$(STRESS_REPEAT) JOBS=$(STRESS_JOBS) bash tools/stress.sh $(BUILD_DIR) $(STRESS_ARGS)
 
 # docs/results.md + docs/results.json: every method on MovieLens and synthetic data.
 results: build

@@ -1,6 +1,7 @@
 #include "cluster/inproc_cluster.h"
 
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -13,15 +14,31 @@
 
 namespace iak::cluster {
 
+namespace {
+
+// The job's failures in the order they happen; the first is its cause.
+// Thread-safe: the scheduler's and every node's thread record into it.
+class FirstFailure {
+ public:
+  void Record(const Status& status) {
+    if (status.ok()) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (first_.ok()) first_ = status;
+  }
+  Status first() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  Status first_;  // guarded by mu_
+};
+
+}  // namespace
+
 Status InProcClusterResult::Overall() const {
-  // Nodes first: their errors are causes; the scheduler's (a node missing or
-  // silent) is usually the consequence.
-  for (size_t i = 0; i < servers.size(); ++i) {
-    if (!servers[i].ok()) return servers[i].WithContext("ps-" + std::to_string(i));
-  }
-  for (size_t i = 0; i < workers.size(); ++i) {
-    if (!workers[i].ok()) return workers[i].WithContext("worker-" + std::to_string(i));
-  }
+  if (!first_failure.ok()) return first_failure;
   if (!scheduler.ok()) return scheduler.WithContext("scheduler");
   return Status::Ok();
 }
@@ -50,12 +67,24 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
   sched_options.plan.assign(spec.phases().begin(), spec.phases().end());
   sched_options.elastic = scheduler::ElasticOptionsFor(spec);  // off unless elastic.enabled
   sched_options.metrics = metrics;
+  // A node's error is recorded when its thread returns, which for a node
+  // that told the scheduler (deregistered with its error) can be after the
+  // scheduler stopped the job and others failed from that: the scheduler's
+  // verdict, which names that node and its error, is recorded as it is
+  // reached, before any node hears of it.
+  FirstFailure failures;
+  sched_options.on_stopped = [&failures](const Status& why) {
+    failures.Record(why.WithContext("scheduler"));
+  };
   scheduler::Scheduler scheduler(sched_options, &transport);
   result.scheduler = scheduler.Start();
   if (!result.scheduler.ok()) return result;
 
   std::vector<std::thread> threads;
-  threads.emplace_back([&] { result.scheduler = scheduler.Run(stop); });
+  threads.emplace_back([&] {
+    result.scheduler = scheduler.Run(stop);
+    failures.Record(result.scheduler.WithContext("scheduler"));
+  });
   for (int shard = 0; shard < num_servers; ++shard) {
     for (int replica = 0; replica < replicas; ++replica) {
       threads.emplace_back([&, shard, replica] {
@@ -73,6 +102,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
           StatusOr<ps::RowOptimizerKind> kind = ps::ParseRowOptimizer(spec.trainable().optimizer());
           if (!kind.ok()) {
             result.servers[shard * replicas + replica] = kind.status();
+            failures.Record(kind.status().WithContext(options.name));
             return;
           }
           options.trainable.enabled = true;
@@ -86,6 +116,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
         Status status = server.Start();
         if (status.ok()) status = server.Run(stop);
         result.servers[shard * replicas + replica] = status;
+        failures.Record(status.WithContext(options.name));
       });
     }
   }
@@ -99,6 +130,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
       options.scheduler_address = scheduler.address();
       worker::Worker worker(options, &transport, &communicator);
       result.workers[rank] = worker.Run(stop);
+      failures.Record(result.workers[rank].WithContext("worker-" + std::to_string(rank)));
       result.adapters[rank] = worker.adapters();
       result.method_params[rank] = worker.trained_params();
       result.steps_done[rank] = worker.steps_done();
@@ -106,6 +138,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
     });
   }
   for (std::thread& t : threads) t.join();
+  result.first_failure = failures.first();
   return result;
 }
 

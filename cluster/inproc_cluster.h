@@ -28,8 +28,15 @@ struct InProcClusterResult {
   std::vector<std::vector<std::vector<float>>> method_params;
   std::vector<std::string> domain_names;
   std::vector<int64_t> steps_done;
+  // The job's first failure as it happened, named by who had it ("worker-1:
+  // ...", or "scheduler: ..." for the scheduler's verdict, which names the
+  // node it blames): a node's own error when its thread returned, the
+  // scheduler's when it stopped the job (before it told anyone). What
+  // follows, e.g. a server refused because it registered after the job had
+  // stopped, is a consequence and never replaces it. OK when none failed.
+  Status first_failure;
 
-  // The first error of a server or worker, else the scheduler's, else OK.
+  // first_failure, else the scheduler's status (it did not start), else OK.
   Status Overall() const;
 };
 

@@ -69,6 +69,11 @@ bool StoreService::Handle(const net::RpcCall& call, net::RpcServer* server) {
 
 bool StoreService::TryAnswer(const Parked& parked, net::RpcServer* server) {
   if (!store_.Missing(parked.keys).empty()) return false;
+  Answer(parked, server);
+  return true;
+}
+
+void StoreService::Answer(const Parked& parked, net::RpcServer* server) {
   proto::Envelope reply;
   if (parked.call.request.has_store_get()) {
     std::string value;
@@ -78,37 +83,43 @@ bool StoreService::TryAnswer(const Parked& parked, net::RpcServer* server) {
     reply.mutable_store_reply();
   }
   LogIfFailed(server->Reply(parked.call, std::move(reply)), parked.call);
-  return true;
+}
+
+std::vector<StoreService::Parked> StoreService::Unpark(
+    const std::function<bool(const Parked&)>& done) {
+  std::vector<Parked> out;
+  std::vector<Parked> still;
+  for (Parked& parked : parked_) (done(parked) ? out : still).push_back(std::move(parked));
+  parked_ = std::move(still);
+  parked_count_ = parked_.size();
+  return out;
 }
 
 void StoreService::AnswerReady(net::RpcServer* server) {
-  std::vector<Parked> still;
-  for (Parked& parked : parked_) {
-    if (!TryAnswer(parked, server)) still.push_back(std::move(parked));
+  for (const Parked& parked : Unpark([this](const Parked& p) {
+         return store_.Missing(p.keys).empty();
+       })) {
+    Answer(parked, server);
   }
-  parked_ = std::move(still);
-  parked_count_ = parked_.size();
 }
 
 void StoreService::Tick(net::RpcServer* server) {
   const TimePoint now = clock_->Now();
-  std::vector<Parked> still;
-  for (Parked& parked : parked_) {
-    if (TryAnswer(parked, server)) continue;
-    if (now >= parked.expires) {
-      LogIfFailed(
-          server->ReplyError(parked.call,
-                             DeadlineExceededError("rendezvous keys " +
-                                                   DescribeKeys(store_.Missing(parked.keys)) +
-                                                   " were not set before the deadline; those "
-                                                   "ranks did not arrive")),
-          parked.call);
+  for (const Parked& parked : Unpark([this, now](const Parked& p) {
+         return store_.Missing(p.keys).empty() || now >= p.expires;
+       })) {
+    const std::vector<std::string> missing = store_.Missing(parked.keys);
+    if (missing.empty()) {
+      Answer(parked, server);
       continue;
     }
-    still.push_back(std::move(parked));
+    LogIfFailed(server->ReplyError(parked.call,
+                                   DeadlineExceededError("rendezvous keys " +
+                                                         DescribeKeys(missing) +
+                                                         " were not set before the deadline; "
+                                                         "those ranks did not arrive")),
+                parked.call);
   }
-  parked_ = std::move(still);
-  parked_count_ = parked_.size();
 }
 
 Status StoreService::Serve(std::unique_ptr<net::Listener> listener,

@@ -14,6 +14,7 @@
 #define IAK_COLLECTIVE_STORE_SERVICE_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +52,12 @@ class StoreService {
   };
   // Replies to a get/wait whose keys are all set; false when some are not.
   bool TryAnswer(const Parked& parked, net::RpcServer* server);
+  // Replies to a get/wait whose keys are all set.
+  void Answer(const Parked& parked, net::RpcServer* server);
+  // Takes the parked requests `done` picks out of parked_ and out of
+  // parked() before they are answered, so that whoever holds an answer
+  // never sees its request still counted as parked.
+  std::vector<Parked> Unpark(const std::function<bool(const Parked&)>& done);
   void AnswerReady(net::RpcServer* server);
 
   const Clock* clock_;

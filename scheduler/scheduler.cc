@@ -180,7 +180,11 @@ Status Scheduler::ValidateRegister(const proto::RegisterRequest& request, int* e
   *existing = -1;
   const std::string name = DefaultName(request);
   if (state_ != State::kRunning) {
-    return FailedPreconditionError(name + " cannot join: the job is already over");
+    // Late, not the cause: name the job's cause so that the late node's error
+    // (its log, its exit) reports it too.
+    return FailedPreconditionError(
+        name + " cannot join: the job is already over" +
+        (outcome_.ok() ? std::string() : " (it stopped: " + outcome_.ToString() + ")"));
   }
   const std::map<int, int>* slots = nullptr;
   int slot = 0;
@@ -476,6 +480,7 @@ void Scheduler::End(State state, Status status) {
   outcome_ = status;
   ended_at_ = options_.clock->Now();
   LOG(ERROR) << "job stopped: " << outcome_;
+  if (options_.on_stopped) options_.on_stopped(outcome_);
   if (options_.metrics != nullptr) {
     options_.metrics->JobEnded(state == State::kFailed ? "failed" : "cancelled");
   }

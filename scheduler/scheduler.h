@@ -22,6 +22,9 @@
 // every later heartbeat is answered with shutdown=true; Run keeps answering
 // for a short while (until every live node was told, or
 // min(shutdown_grace, 3 heartbeat intervals) passed) and then returns.
+// The first failure is the job's cause and stays so: whatever fails after it
+// (a node refused because it registered too late, a waiter's error) is its
+// consequence, and says so by naming it.
 //
 // Elastic jobs (options.elastic.enabled, docs/elastic.md "Sync protocol"):
 // workers register without a fixed rank and meet the scheduler at sync
@@ -43,8 +46,9 @@
 #ifndef IAK_SCHEDULER_SCHEDULER_H_
 #define IAK_SCHEDULER_SCHEDULER_H_
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -93,6 +97,11 @@ struct SchedulerOptions {
   const Clock* clock = RealClock::Get();
   // Where the scheduler records what /metrics shows; not owned; may be null.
   JobMetrics* metrics = nullptr;
+  // Called once, on the thread in Run, when the job stops failed or
+  // cancelled, with why (the Status Run will return), before any node is
+  // told. Lets whoever runs the whole job (e.g. as threads of one process)
+  // order the scheduler's verdict among its nodes' own errors. May be empty.
+  std::function<void(const Status&)> on_stopped;
   // Elastic mode; num_workers is then the initial target worker count.
   ElasticOptions elastic;
 };

@@ -1,8 +1,10 @@
 // The scheduler's elastic mode (docs/elastic.md, "Sync protocol"): epochs,
 // sync points, joins, drops on silence (driven by a ManualClock), scale
-// requests and the minimum worker count. Workers are SchedulerClients on
-// threads over the in-process transport; no heartbeats are sent, so node
-// ages move only when the test advances the clock.
+// requests and the minimum worker count. Workers are SchedulerClients over
+// the in-process transport; no heartbeats are sent, so node ages move only
+// when the test advances the clock. The order is the test's: every request
+// is sent from the test's thread (only the waits for replies are on other
+// threads), and the scheduler serves them one at a time in arrival order.
 #include <chrono>
 #include <future>
 #include <memory>
@@ -14,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "net/inproc_transport.h"
+#include "net/rpc.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_client.h"
 
@@ -80,15 +83,43 @@ class ElasticSchedulerTest : public testing::Test {
     return p;
   }
 
-  // Sends a sync on its own thread (it waits for the others).
-  static std::future<StatusOr<proto::SyncResponse>> Sync(SchedulerClient* client, int64_t step,
-                                                         const std::string& failure = "") {
-    return std::async(std::launch::async, [client, step, failure] {
-      proto::SyncRequest request;
-      *request.mutable_position() = At(step);
-      request.set_failure(failure);
-      return client->Sync(request, Deadline::After(Duration(10000)));
+  // Sends `client`'s sync now, from this thread, so that it reaches the
+  // scheduler before whatever the test sends next (the in-process transport
+  // delivers in send order); its reply is awaited on another thread, since
+  // it waits for the others.
+  std::future<StatusOr<proto::SyncResponse>> Sync(SchedulerClient* client, int64_t step,
+                                                  const std::string& failure = "") {
+    auto rpc = std::make_shared<net::RpcClient>(Connect(), "sync of node " +
+                                                               std::to_string(client->node_id()));
+    proto::Envelope envelope;
+    proto::SyncRequest* request = envelope.mutable_sync_request();
+    request->set_node_id(client->node_id());
+    *request->mutable_position() = At(step);
+    request->set_failure(failure);
+    StatusOr<uint64_t> id = rpc->Send(std::move(envelope));
+    return std::async(std::launch::async, [rpc, id]() -> StatusOr<proto::SyncResponse> {
+      if (!id.ok()) return id.status();
+      IAK_ASSIGN_OR_RETURN(net::RpcReply reply, rpc->Await(*id, Deadline::After(Duration(10000))));
+      return reply.header.sync_response();
     });
+  }
+
+  // Returns once the scheduler has handled every request sent before: it
+  // serves them in arrival order, so its answer to one more (a heartbeat of
+  // no node, refused at once and changing nothing) comes after theirs. The
+  // test then moves the clock knowing what the scheduler has seen.
+  void Handled() {
+    net::RpcClient rpc(Connect(), "test");
+    proto::Envelope envelope;
+    envelope.mutable_heartbeat()->set_node_id(-1);
+    auto reply = rpc.Call(std::move(envelope), {}, Deadline::After(kWait));
+    EXPECT_NE(reply.status().code(), StatusCode::kDeadlineExceeded) << reply.status();
+  }
+
+  std::unique_ptr<net::Connection> Connect() {
+    auto connection = transport_.Connect(scheduler_->address());
+    EXPECT_TRUE(connection.ok()) << connection.status();
+    return std::move(connection).value();
   }
 
   static proto::SyncResponse Get(std::future<StatusOr<proto::SyncResponse>>* f) {
@@ -128,6 +159,7 @@ TEST_F(ElasticSchedulerTest, EpochsFollowDropsJoinsAndScaleRequests) {
   clock_.Advance(Duration(600));
   fa = Sync(a.get(), 2, "peer closed the connection");
   fb = Sync(b.get(), 2, "peer closed the connection");
+  Handled();  // a and b were seen at 0.6 s
   EXPECT_EQ(fa.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
   clock_.Advance(Duration(500));  // c is 1.1 s silent, a and b 0.5 s
   ra = Get(&fa);
@@ -199,7 +231,7 @@ TEST_F(ElasticSchedulerTest, AJoinerReceivesTheStateAgainAfterAFailedRound) {
   Get(&fa);
   Get(&fb);
   auto d = Worker("worker-d");
-  auto fd = Sync(d.get(), 0);
+  auto fd = Sync(d.get(), 0);  // waiting to join before a and b reach step 4
   ASSERT_TRUE(SchedulerClient::Scale(&transport_, scheduler_->address(), 3,
                                      Deadline::After(Duration(5000))).ok());
   fa = Sync(a.get(), 4);
@@ -234,6 +266,7 @@ TEST_F(ElasticSchedulerTest, BelowMinWorkersFailsNamingTheDead) {
   EXPECT_TRUE(b->Deregister("worker-b crashed: out of memory").ok());
   clock_.Advance(Duration(600));
   fa = Sync(a.get(), 2, "peer closed the connection");
+  Handled();  // a was seen at 0.6 s
   clock_.Advance(Duration(500));  // c is silent for 1.1 s: only a remains
   StatusOr<proto::SyncResponse> r = fa.get();
   ASSERT_FALSE(r.ok());
@@ -319,6 +352,7 @@ TEST_F(ElasticSchedulerTest, AtTheStartupTimeoutTheFirstEpochFormsWithTheWaiting
   auto b = Worker("worker-b", 1);
   auto c = Worker("worker-c", 2);  // never syncs
   auto fa = Sync(a.get(), 0), fb = Sync(b.get(), 0);
+  Handled();  // both wait at the first sync
   EXPECT_EQ(fa.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
   clock_.Advance(Duration(900));  // past the startup timeout, within the heartbeat timeout
   proto::SyncResponse ra = Get(&fa);
@@ -335,6 +369,7 @@ TEST_F(ElasticSchedulerTest, AtTheStartupTimeoutTooFewWaitingFailsTheJob) {
   Start(3, 2, 3, Duration(800));
   auto a = Worker("worker-a", 0);
   auto fa = Sync(a.get(), 0);
+  Handled();  // a waits at the first sync
   clock_.Advance(Duration(900));
   StatusOr<proto::SyncResponse> r = fa.get();
   ASSERT_FALSE(r.ok());

@@ -252,6 +252,39 @@ TEST_F(SchedulerTest, SilentWorkerFailsTheJobAndItsBarrier) {
   EXPECT_THAT(result.message(), Not(HasSubstr("worker-0")));
 }
 
+// Which failure a job reports must not depend on who registered when: a
+// worker leaves with its error before ps-0 registers; ps-0 is refused naming
+// that cause, and the job's verdict stays the first failure.
+TEST_F(SchedulerTest, TheFirstFailureStaysTheCauseAndALateNodeIsToldIt) {
+  SchedulerOptions options = Options(1, 2);
+  options.clock = &clock_;
+  std::vector<Status> stopped;  // written on the scheduler's thread, read after Run
+  options.on_stopped = [&stopped](const Status& why) { stopped.push_back(why); };
+  StartScheduler(options);
+  // worker-0 is live and not yet told: the failed scheduler serves on (its
+  // clock stands still) until the test stops it.
+  auto w0 = Client("worker-0");
+  auto w1 = Client("worker-1");
+  ASSERT_TRUE(w0->Register(WorkerRequest(0)).ok());
+  ASSERT_TRUE(w1->Register(WorkerRequest(1)).ok());
+  ASSERT_TRUE(w1->Deregister("method \"full\" fine-tunes exactly one domain").ok());
+
+  auto ps = Client("ps-0");
+  auto late = ps->Register(ServerRequest(0));
+  ASSERT_EQ(late.status().code(), StatusCode::kFailedPrecondition) << late.status();
+  EXPECT_THAT(late.status().message(), HasSubstr("ps-0 cannot join: the job is already over"));
+  EXPECT_THAT(late.status().message(), HasSubstr("worker-1"));
+  EXPECT_THAT(late.status().message(), HasSubstr("exactly one domain"));
+
+  stop_ = true;  // a later stop changes nothing either
+  Status result = RunResult();
+  EXPECT_EQ(result.code(), StatusCode::kFailedPrecondition) << result;
+  EXPECT_THAT(result.message(), HasSubstr("worker-1"));
+  EXPECT_THAT(result.message(), HasSubstr("exactly one domain"));
+  ASSERT_EQ(stopped.size(), 1u);
+  EXPECT_EQ(stopped[0].ToString(), result.ToString());
+}
+
 TEST_F(SchedulerTest, StartupTimeoutListsMissingNodes) {
   SchedulerOptions options = Options(2, 2);
   options.clock = &clock_;
