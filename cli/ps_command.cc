@@ -3,6 +3,7 @@
 // block or the --trainable_* flags, which override it).
 #include <gflags/gflags.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,16 @@ DEFINE_string(trainable_output, "",
               "trainable mode: where this server writes its shard of the trained snapshot when "
               "it stops (default: the job spec's trainable.output_model_dir, else "
               "<output_dir>/trained-model)");
+
+DEFINE_int64(ps_max_reply_mb, 64,
+             "the largest pull reply a server builds; a pull of more keys than fit is refused "
+             "with a clear error before anything is allocated (0 = no limit)");
+DEFINE_int64(ps_max_message_mb, 256,
+             "the largest request part a server accepts; a peer sending a larger one is "
+             "disconnected (0 = no limit)");
+DEFINE_int64(ps_max_queued_mb_per_peer, 128,
+             "bytes of replies queued for one peer that is not reading them; past it further "
+             "replies to that peer are dropped");
 
 namespace iak::cli {
 
@@ -66,6 +77,10 @@ int RunServer(int, char**) {
   options.listen_address = FLAGS_ps_listen;
   options.scheduler_address = FLAGS_scheduler;
   options.name = FLAGS_name.empty() ? "ps-" + std::to_string(FLAGS_shard) : FLAGS_name;
+  options.max_reply_bytes = static_cast<uint64_t>(std::max<int64_t>(0, FLAGS_ps_max_reply_mb)) << 20;
+  transport_options.max_message_bytes = std::max<int64_t>(0, FLAGS_ps_max_message_mb) << 20;
+  transport_options.max_queued_bytes_per_peer =
+      static_cast<uint64_t>(std::max<int64_t>(1, FLAGS_ps_max_queued_mb_per_peer)) << 20;
   net::ZmqTransport transport(transport_options);
   ps::PsServer server(options, &transport);
   Status started = server.Start();

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -14,6 +16,7 @@
 #include "cli/common_flags.h"
 #include "cli/stop_signal.h"
 #include "cluster/child_process.h"
+#include "cluster/job_lock.h"
 #include "cluster/job_state.h"
 #include "cluster/kubernetes_manifests.h"
 #include "cluster/local_launcher.h"
@@ -134,6 +137,11 @@ int RunSubmit(int argc, char** argv) {
   proto::JobSpec spec = *loaded;
 
   if (FLAGS_supervise) {
+    // The submitting process holds the job lock until it has started this
+    // supervisor and exited; a bounded wait bridges that handover.
+    StatusOr<std::unique_ptr<cluster::JobLock>> lock =
+        cluster::JobLock::Acquire(spec.output_dir(), Deadline::After(Duration(30000)));
+    if (!lock.ok()) return ReportError("submit", lock.status());
     StatusOr<proto::JobState> state = cluster::ReadJobState(spec.output_dir());
     if (!state.ok()) return ReportError("submit", state.status());
     return SuperviseLocal(spec, *state, /*progress=*/false);
@@ -167,6 +175,26 @@ int RunSubmit(int argc, char** argv) {
   // The workers read it from the resolved spec.
   if (FLAGS_resume) spec.mutable_checkpoint()->set_resume(true);
   std::error_code error;
+  // One supervisor per job directory, and no silent restart from step 0 next
+  // to an earlier run's checkpoints: both checked before anything is written
+  // (state, spec, logs). A Kubernetes output_dir is inside the pods.
+  std::unique_ptr<cluster::JobLock> job_lock;
+  if (kind != "kubernetes") {
+    std::filesystem::create_directories(spec.output_dir(), error);
+    if (error) {
+      return ReportError("submit", IoError("cannot create " + spec.output_dir() + ": " +
+                                           error.message()));
+    }
+    StatusOr<std::unique_ptr<cluster::JobLock>> lock =
+        cluster::JobLock::Acquire(spec.output_dir(), Deadline::After(Duration(0)));
+    if (!lock.ok()) return ReportError("submit", lock.status());
+    job_lock = std::move(lock).value();
+    const std::string checkpoint_dir = spec.checkpoint().directory().empty()
+                                           ? spec.output_dir() + "/checkpoints"
+                                           : spec.checkpoint().directory();
+    Status fresh = cluster::CheckFreshStart(checkpoint_dir, spec.checkpoint().resume());
+    if (!fresh.ok()) return ReportError("submit", fresh);
+  }
   std::filesystem::create_directories(spec.output_dir() + "/logs", error);
   if (error) {
     return ReportError("submit", IoError("cannot create " + spec.output_dir() + "/logs: " +
@@ -282,6 +310,18 @@ int RunCancel(int argc, char** argv) {
   StatusOr<proto::JobState> state = cluster::ReadJobState(*dir);
   if (!state.ok()) return ReportError("cancel", state.status());
   if (state->state() != "RUNNING" && state->state() != "SUBMITTED") {
+    // The lock's holder is the live supervisor, whatever the state file says.
+    const int holder = cluster::JobLockHolder(*dir);
+    if (holder > 0) {
+      if (::kill(holder, SIGTERM) != 0) {
+        return ReportError("cancel", UnavailableError("supervisor pid " + std::to_string(holder) +
+                                                      " holds the job lock but cannot be "
+                                                      "signalled: " + std::strerror(errno)));
+      }
+      std::cout << "cancelling job " << state->job_name() << " (supervisor pid " << holder
+                << ", state file says " << state->state() << ")\n";
+      return 0;
+    }
     std::cout << "job " << state->job_name() << " is not running (" << state->state() << ")\n";
     return 0;
   }

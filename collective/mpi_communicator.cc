@@ -6,6 +6,8 @@
 #include <string>
 #include <thread>
 
+#include "collective/bounded_shutdown.h"
+
 namespace iak::collective {
 
 bool MpiCommunicator::LaunchedByMpirun() {
@@ -13,7 +15,8 @@ bool MpiCommunicator::LaunchedByMpirun() {
          std::getenv("PMIX_RANK") != nullptr;
 }
 
-StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(int* argc, char*** argv) {
+StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(int* argc, char*** argv,
+                                                                   MpiCommunicatorOptions options) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
@@ -28,13 +31,18 @@ StatusOr<std::unique_ptr<MpiCommunicator>> MpiCommunicator::Create(int* argc, ch
   int size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(rank, size));
+  return std::unique_ptr<MpiCommunicator>(new MpiCommunicator(rank, size, options));
 }
 
 MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (finalized) return;
+  // Called on this (the main, MPI_THREAD_FUNNELED) thread; the watchdog makes
+  // no MPI call.
+  RunWithDeadline("MPI_Finalize on rank " + std::to_string(rank_) + " of " +
+                      std::to_string(size_),
+                  [] { MPI_Finalize(); }, options_.finalize_timeout, /*exit_code=*/1);
 }
 
 Status MpiCommunicator::AllReduceSum(float* data, size_t n, Deadline deadline) {

@@ -8,6 +8,13 @@
 // naming the missing keys once the request's timeout_ms has passed on this
 // node's clock. Nothing ever waits without a deadline.
 //
+// Limits (StoreServiceOptions): a set is checked before it is stored: the
+// writer must pass authorize_write (the scheduler admits only registered
+// workers), and key, value, the store's total size and key count, and the
+// writer's own bytes (per PeerId::origin) must stay within their limits; a
+// refused set gets an error naming the limit and stores nothing. Parked
+// requests are bounded too.
+//
 // Thread-safety: Handle(), Tick() and Serve() run on the server's one
 // thread; store() and parked() are thread-safe.
 #ifndef IAK_COLLECTIVE_STORE_SERVICE_H_
@@ -15,6 +22,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,10 +33,31 @@
 
 namespace iak::collective {
 
+struct StoreServiceOptions {
+  // Called for every set; a non-OK status refuses it (the error is the
+  // reply). Empty = every peer may write.
+  std::function<Status(const net::RpcCall&)> authorize_write;
+  // Longest key. Default 256 bytes.
+  size_t max_key_bytes = 256;
+  // Largest value. Gloo and NCCL rendezvous values are addresses and ids of
+  // a few hundred bytes. Default 1 MiB.
+  size_t max_value_bytes = size_t{1} << 20;
+  // Keys in the store at once. Default 65536.
+  size_t max_keys = 65536;
+  // Bytes (keys + values) in the store at once. Default 64 MiB.
+  size_t max_total_bytes = size_t{64} << 20;
+  // Bytes one writer (PeerId::origin) may have stored. Default 16 MiB.
+  size_t max_bytes_per_writer = size_t{16} << 20;
+  // Gets and waits parked at once; more are refused. Default 4096.
+  size_t max_parked = 4096;
+};
+
 class StoreService {
  public:
   // `clock` (not owned) times parked requests; tests may pass a ManualClock.
-  explicit StoreService(const Clock* clock = RealClock::Get()) : clock_(clock) {}
+  explicit StoreService(const Clock* clock = RealClock::Get(),
+                        StoreServiceOptions options = StoreServiceOptions())
+      : clock_(clock), options_(std::move(options)) {}
 
   // True when `call` is a store request: it has been answered through
   // `server` or parked. False (and nothing done) for any other request.
@@ -41,6 +70,9 @@ class StoreService {
                              const std::atomic<bool>& stop);
 
   InMemoryStore* store() { return &store_; }
+  // Erases the keys under `prefix` (and what they counted against the
+  // limits); returns how many. Use this, not store()->ErasePrefix.
+  size_t ErasePrefix(const std::string& prefix);
   // Requests waiting for keys now.
   size_t parked() const { return parked_count_.load(); }
 
@@ -58,10 +90,21 @@ class StoreService {
   // parked() before they are answered, so that whoever holds an answer
   // never sees its request still counted as parked.
   std::vector<Parked> Unpark(const std::function<bool(const Parked&)>& done);
+  // OK when the set may be stored (see the limits above).
+  Status CheckSet(const net::RpcCall& call) const;
   void AnswerReady(net::RpcServer* server);
 
   const Clock* clock_;
+  StoreServiceOptions options_;
   InMemoryStore store_;
+  // What each key costs and who wrote it, for the limits; by key.
+  struct Written {
+    std::string writer;
+    size_t bytes = 0;
+  };
+  std::map<std::string, Written> written_;
+  std::map<std::string, size_t> bytes_by_writer_;
+  size_t total_bytes_ = 0;
   std::vector<Parked> parked_;
   std::atomic<size_t> parked_count_{0};  // parked_.size(), readable anywhere
 };

@@ -7,13 +7,20 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace iak::net {
 namespace {
 
-constexpr int kPollMs = 100;          // how often the loop checks for Stop()
-constexpr int kRequestTimeoutMs = 2000;  // a client gets this long to send its request
+constexpr int kPollMs = 100;  // how often the loop checks for Stop()
+
+// Milliseconds left until `until`, at least 0, for poll().
+int MsLeft(std::chrono::steady_clock::time_point until) {
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      until - std::chrono::steady_clock::now());
+  return left.count() < 0 ? 0 : static_cast<int>(left.count());
+}
 
 const char* Reason(int status) {
   switch (status) {
@@ -56,30 +63,76 @@ Status HttpServer::Start(const std::string& host, int port) {
 void HttpServer::Stop() {
   stop_.store(true);
   if (thread_.joinable()) thread_.join();
+  // Each connection thread ends by its own deadline.
+  std::list<Worker> workers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    workers.swap(workers_);
+  }
+  for (Worker& worker : workers) {
+    if (worker.thread.joinable()) worker.thread.join();
+  }
   if (listen_fd_ >= 0) {
     ::close(listen_fd_);
     listen_fd_ = -1;
   }
 }
 
+void HttpServer::JoinFinished() {
+  std::list<Worker> finished;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (it->done) {
+        auto next = std::next(it);
+        finished.splice(finished.end(), workers_, it);
+        it = next;
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Worker& worker : finished) worker.thread.join();
+}
+
 void HttpServer::Serve() {
   while (!stop_.load()) {
+    JoinFinished();
     pollfd pfd{listen_fd_, POLLIN, 0};
     if (::poll(&pfd, 1, kPollMs) <= 0) continue;
     const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    HandleConnection(fd);
-    ::close(fd);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (active_ >= options_.max_connections) {
+      refused_.fetch_add(1);
+      ::close(fd);
+      continue;
+    }
+    ++active_;
+    workers_.emplace_back();
+    Worker* worker = &workers_.back();
+    worker->thread = std::thread([this, fd, worker] {
+      HandleConnection(fd);
+      ::close(fd);
+      std::lock_guard<std::mutex> done_lock(mu_);
+      --active_;
+      worker->done = true;
+    });
   }
 }
 
 void HttpServer::HandleConnection(int fd) {
+  // One deadline for the whole exchange: a client trickling bytes cannot
+  // stretch it (each wait gets only what is left).
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(options_.request_deadline_ms);
   // Read the request head (bounded in time and size); only the first line matters.
   std::string request;
   char buf[1024];
-  while (request.find("\r\n\r\n") == std::string::npos && request.size() < 8192) {
+  while (request.find("\r\n\r\n") == std::string::npos &&
+         request.size() < options_.max_request_bytes) {
     pollfd pfd{fd, POLLIN, 0};
-    if (::poll(&pfd, 1, kRequestTimeoutMs) <= 0) return;
+    if (::poll(&pfd, 1, MsLeft(until)) <= 0) return;
     const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
     if (n <= 0) break;
     request.append(buf, static_cast<size_t>(n));
@@ -102,7 +155,7 @@ void HttpServer::HandleConnection(int fd) {
   size_t sent = 0;
   while (sent < out.size()) {
     pollfd pfd{fd, POLLOUT, 0};
-    if (::poll(&pfd, 1, kRequestTimeoutMs) <= 0) return;
+    if (::poll(&pfd, 1, MsLeft(until)) <= 0) return;
     const ssize_t n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) return;
     sent += static_cast<size_t>(n);

@@ -13,9 +13,14 @@ struct Message {
 };
 
 // Opaque routing identity of the peer that sent a request; a Listener uses it
-// to send the reply back to that peer.
+// to send the reply back to that peer. Both fields are peer-chosen bytes:
+// log them only through net::EscapeForLog.
 struct PeerId {
   std::string id;
+  // What every connection of the sending transport (process) shares, so a
+  // server can tell "the node that registered" from "some other peer"; set
+  // by the Listener (see zmq_transport.h). Empty = unknown (bind nothing).
+  std::string origin;
 };
 
 struct Incoming {

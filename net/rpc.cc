@@ -96,7 +96,9 @@ StatusOr<RpcReply> RpcClient::Call(proto::Envelope request, std::vector<std::str
 }
 
 RpcServer::RpcServer(std::unique_ptr<Listener> listener, RpcServerOptions options)
-    : listener_(std::move(listener)), options_(std::move(options)) {}
+    : listener_(std::move(listener)),
+      options_(std::move(options)),
+      log_limiter_(options_.log_limit) {}
 
 void RpcServer::Run(const std::atomic<bool>& stop, const Handler& handler,
                     const std::function<void()>& on_tick) {
@@ -107,15 +109,27 @@ void RpcServer::Run(const std::atomic<bool>& stop, const Handler& handler,
     if (received.ok()) {
       RpcCall call;
       call.peer = std::move(incoming.from);
-      Status decoded = DecodeMessage(std::move(incoming.message), "peer " + call.peer.id,
-                                     &call.request, &call.payload);
+      // The peer id is peer-chosen bytes: escaped before it reaches a log.
+      Status decoded = DecodeMessage(std::move(incoming.message),
+                                     "peer " + EscapeForLog(call.peer.id, 64), &call.request,
+                                     &call.payload);
       if (decoded.ok()) {
+        // Handlers log and echo the sender freely; make it one safe field.
+        call.request.set_sender(EscapeForLog(call.request.sender(), options_.max_sender_bytes));
         handler(std::move(call));
       } else {
-        LOG(WARNING) << options_.name << ": " << decoded << " (dropped)";
+        uint64_t suppressed = 0;
+        if (log_limiter_.Allow(&suppressed)) {
+          LOG(WARNING) << options_.name << ": " << decoded << " (dropped)"
+                       << SuppressedNote(suppressed);
+        }
       }
     } else if (received.code() != StatusCode::kDeadlineExceeded) {
-      LOG(WARNING) << options_.name << ": receive failed: " << received;
+      uint64_t suppressed = 0;
+      if (log_limiter_.Allow(&suppressed)) {
+        LOG(WARNING) << options_.name << ": receive failed: " << received
+                     << SuppressedNote(suppressed);
+      }
       if (received.code() == StatusCode::kCancelled) return;
     }
     if (std::chrono::steady_clock::now() >= next_tick) {

@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "net/log_field.h"
 #include "net/transport.h"
 #include "proto/iak.pb.h"
 
@@ -68,6 +69,14 @@ struct RpcServerOptions {
   // the stop flag. Default: 20 ms.
   Duration tick = Duration(20);
   std::string name = "server";  // for logs and replies' sender field
+  // Lines per window for warnings about what peers sent (garbled messages
+  // here; refusals in the servers that use log_limiter()). Default 20 per 10 s.
+  LogRateLimitOptions log_limit;
+  // The longest sender name kept; a request's sender field is escaped
+  // (net/log_field.h) and cut to this before any handler sees it, so every
+  // log line and error reply that names the sender is one safe field.
+  // Default 64.
+  size_t max_sender_bytes = 64;
 };
 
 // Serves requests from one Listener on the calling thread. Handlers run on
@@ -88,10 +97,13 @@ class RpcServer {
   [[nodiscard]] Status ReplyError(const RpcCall& call, const Status& error);
 
   std::string address() const { return listener_->address(); }
+  // Shared by everything that logs about peers' requests on this server.
+  LogRateLimiter* log_limiter() { return &log_limiter_; }
 
  private:
   std::unique_ptr<Listener> listener_;
   RpcServerOptions options_;
+  LogRateLimiter log_limiter_;
 };
 
 // Frames <-> envelope, shared by client and server.

@@ -6,9 +6,14 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <memory>
+#include <mutex>
 #include <random>
+#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "net/log_field.h"
 
 namespace iak::net {
 namespace {
@@ -20,20 +25,42 @@ bool StartsWith(const std::string& s, const char* prefix) {
   return s.rfind(prefix, 0) == 0;
 }
 
-// Routing identities of foreign peers may be binary; keep logs readable.
-std::string Printable(const std::string& bytes) {
-  std::string out;
-  for (unsigned char c : bytes) {
-    if (c >= 0x20 && c < 0x7f) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      char buf[5];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out += buf;
-    }
+// Routing identities of foreign peers may be binary or long; keep logs to
+// one short readable field.
+std::string Printable(const std::string& bytes) { return EscapeForLog(bytes, 64); }
+
+// "p<pid>-<random>-<n>" (made by ZmqTransport::Connect) -> "p<pid>-<random>";
+// any other identity is its own origin.
+std::string OriginOf(const std::string& id) {
+  const size_t last = id.rfind('-');
+  if (id.empty() || id[0] != 'p' || last == std::string::npos || last == 0 ||
+      id.find('-') == last) {
+    return id;
   }
-  return out;
+  return id.substr(0, last);
 }
+
+// Bytes a listener has handed ZeroMQ and ZeroMQ has not freed yet (freed =
+// written to the socket, or dropped). Decremented on ZeroMQ's I/O thread.
+using ByteCounter = std::atomic<uint64_t>;
+
+struct QueuedBytes {
+  std::shared_ptr<ByteCounter> total = std::make_shared<ByteCounter>(0);
+  std::mutex mu;
+  std::unordered_map<std::string, std::shared_ptr<ByteCounter>> by_peer;  // guarded by mu
+
+  std::shared_ptr<ByteCounter> ForPeer(const std::string& peer) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (by_peer.size() > 4096) {  // forget idle peers now and then
+      for (auto it = by_peer.begin(); it != by_peer.end();) {
+        it = it->second->load() == 0 ? by_peer.erase(it) : std::next(it);
+      }
+    }
+    std::shared_ptr<ByteCounter>& counter = by_peer[peer];
+    if (counter == nullptr) counter = std::make_shared<ByteCounter>(0);
+    return counter;
+  }
+};
 
 // Status for a failed zmq call; `errnum` is zmq_errno() taken right after it.
 Status ZmqError(int errnum, const std::string& what) {
@@ -123,17 +150,43 @@ Status ReceiveParts(void* socket, Deadline deadline, const std::string& where,
   }
 }
 
-void FreeString(void* /*data*/, void* hint) { delete static_cast<std::string*>(hint); }
+// A frame handed to ZeroMQ, with the counters it is charged to (may be null).
+struct OwnedFrame {
+  std::string bytes;
+  std::shared_ptr<ByteCounter> peer;
+  std::shared_ptr<ByteCounter> total;
+};
+
+void FreeFrame(void* /*data*/, void* hint) {
+  auto* frame = static_cast<OwnedFrame*>(hint);
+  const uint64_t size = frame->bytes.size();
+  if (frame->peer != nullptr) frame->peer->fetch_sub(size);
+  if (frame->total != nullptr) frame->total->fetch_sub(size);
+  delete frame;
+}
+
+// Counters a listener charges a reply's frames to.
+struct Charge {
+  std::shared_ptr<ByteCounter> peer;
+  std::shared_ptr<ByteCounter> total;
+};
 
 // Sends one part without blocking. Payload bytes are handed to ZeroMQ without
 // a copy: the string is moved to the heap and freed by ZeroMQ once sent.
-Status SendPart(void* socket, std::string bytes, bool more, const std::string& peer) {
+Status SendPart(void* socket, std::string bytes, bool more, const std::string& peer,
+                const Charge* charge = nullptr) {
   zmq_msg_t part;
   if (bytes.empty()) {
     zmq_msg_init(&part);
   } else {
-    auto* owned = new std::string(std::move(bytes));
-    zmq_msg_init_data(&part, owned->data(), owned->size(), &FreeString, owned);
+    auto* owned = new OwnedFrame{std::move(bytes), nullptr, nullptr};
+    if (charge != nullptr) {
+      owned->peer = charge->peer;
+      owned->total = charge->total;
+      owned->peer->fetch_add(owned->bytes.size());
+      owned->total->fetch_add(owned->bytes.size());
+    }
+    zmq_msg_init_data(&part, owned->bytes.data(), owned->bytes.size(), &FreeFrame, owned);
   }
   const int flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0);
   while (zmq_msg_send(&part, socket, flags) < 0) {
@@ -150,21 +203,25 @@ Status SendPart(void* socket, std::string bytes, bool more, const std::string& p
   return Status::Ok();
 }
 
-Status SendFrames(void* socket, Message message, const std::string& peer) {
+Status SendFrames(void* socket, Message message, const std::string& peer,
+                  const Charge* charge = nullptr) {
   if (message.frames.empty()) {
     return InvalidArgumentError("refusing to send an empty message to " + peer);
   }
   const size_t n = message.frames.size();
   for (size_t i = 0; i < n; ++i) {
-    IAK_RETURN_IF_ERROR(SendPart(socket, std::move(message.frames[i]), i + 1 < n, peer));
+    IAK_RETURN_IF_ERROR(SendPart(socket, std::move(message.frames[i]), i + 1 < n, peer, charge));
   }
   return Status::Ok();
 }
 
 class ZmqListener : public Listener {
  public:
-  ZmqListener(void* socket, std::string address)
-      : socket_(socket), address_(std::move(address)) {}
+  ZmqListener(void* socket, std::string address, const ZmqTransportOptions& options)
+      : socket_(socket),
+        address_(std::move(address)),
+        max_queued_per_peer_(options.max_queued_bytes_per_peer),
+        max_queued_total_(options.max_queued_bytes_total) {}
   ~ZmqListener() override { zmq_close(socket_); }
 
   Status Receive(Incoming* incoming, Deadline deadline) override {
@@ -176,6 +233,7 @@ class ZmqListener : public Listener {
                            Printable(parts.empty() ? std::string() : parts[0]));
     }
     incoming->from.id = std::move(parts[0]);
+    incoming->from.origin = OriginOf(incoming->from.id);
     incoming->message.frames.assign(std::make_move_iterator(parts.begin() + 1),
                                     std::make_move_iterator(parts.end()));
     return Status::Ok();
@@ -186,8 +244,26 @@ class ZmqListener : public Listener {
     if (message.frames.empty()) {
       return InvalidArgumentError("refusing to send an empty message to " + peer);
     }
+    uint64_t bytes = 0;
+    for (const std::string& frame : message.frames) bytes += frame.size();
+    Charge charge{queued_.ForPeer(to.id), queued_.total};
+    const uint64_t peer_queued = charge.peer->load();
+    const uint64_t total_queued = charge.total->load();
+    if (peer_queued + bytes > max_queued_per_peer_) {
+      return UnavailableError("not sending " + std::to_string(bytes) + " bytes to " + peer +
+                              ": " + std::to_string(peer_queued) +
+                              " bytes to it are still unread (limit " +
+                              std::to_string(max_queued_per_peer_) +
+                              "); the peer is not reading its replies");
+    }
+    if (total_queued + bytes > max_queued_total_) {
+      return UnavailableError("not sending " + std::to_string(bytes) + " bytes to " + peer +
+                              ": " + std::to_string(total_queued) +
+                              " bytes to all peers are still unread (limit " +
+                              std::to_string(max_queued_total_) + ")");
+    }
     IAK_RETURN_IF_ERROR(SendPart(socket_, to.id, /*more=*/true, peer));
-    return SendFrames(socket_, std::move(message), peer);
+    return SendFrames(socket_, std::move(message), peer, &charge);
   }
 
   std::string address() const override { return address_; }
@@ -195,6 +271,9 @@ class ZmqListener : public Listener {
  private:
   void* socket_;
   std::string address_;  // the real endpoint (port filled in)
+  const uint64_t max_queued_per_peer_;
+  const uint64_t max_queued_total_;
+  QueuedBytes queued_;
 };
 
 class ZmqConnection : public Connection {
@@ -229,8 +308,11 @@ ZmqTransport::ZmqTransport(ZmqTransportOptions options)
   // Never let terminating the context wait for unsent messages.
   zmq_ctx_set(context_, ZMQ_BLOCKY, 0);
   std::random_device entropy;
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "p%d-%08x-", static_cast<int>(getpid()), entropy());
+  // 64 random bits: the prefix is this process's origin (see the header),
+  // which the scheduler binds nodes to.
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "p%d-%08x%08x-", static_cast<int>(getpid()), entropy(),
+                entropy());
   identity_prefix_ = buf;
   if (options_.curve.has_value()) {
     authenticator_ = std::make_unique<ZapAuthenticator>(context_, options_.curve->public_key);
@@ -255,6 +337,12 @@ StatusOr<std::unique_ptr<Listener>> ZmqTransport::Listen(const std::string& addr
   zmq_setsockopt(socket, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
   // A peer that reconnects under the same identity takes over its old route.
   zmq_setsockopt(socket, ZMQ_ROUTER_HANDOVER, &one, sizeof(one));
+  // Bounds checked by ZeroMQ itself, before it buffers a peer's bytes.
+  const int64_t max_message = options_.max_message_bytes > 0 ? options_.max_message_bytes : -1;
+  zmq_setsockopt(socket, ZMQ_MAXMSGSIZE, &max_message, sizeof(max_message));
+  const int hwm = options_.queue_messages;
+  zmq_setsockopt(socket, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+  zmq_setsockopt(socket, ZMQ_RCVHWM, &hwm, sizeof(hwm));
   if (options_.curve.has_value()) {
     // CURVE server: clients must know the job's public key, and the ZAP
     // handler accepts only clients that hold the job's key themselves.
@@ -276,7 +364,7 @@ StatusOr<std::unique_ptr<Listener>> ZmqTransport::Listen(const std::string& addr
   if (zmq_getsockopt(socket, ZMQ_LAST_ENDPOINT, last, &size) == 0 && size > 1) {
     real.assign(last, size - 1);  // size counts the terminating NUL
   }
-  std::unique_ptr<Listener> listener = std::make_unique<ZmqListener>(socket, real);
+  std::unique_ptr<Listener> listener = std::make_unique<ZmqListener>(socket, real, options_);
   return listener;
 }
 

@@ -13,7 +13,20 @@
 //  - The listener sets ZMQ_ROUTER_MANDATORY, so replying to a peer that has
 //    gone away is Unavailable rather than a silent drop.
 //  - Sends never block: when ZeroMQ's queue to the peer is full (the peer is
-//    not reading; the high-water mark is 1000 messages) Send is Unavailable.
+//    not reading; the high-water mark is options.queue_messages) Send is
+//    Unavailable. A listener also counts the bytes it has handed ZeroMQ for
+//    each peer and not yet seen written to the wire: a send that would take
+//    one peer past max_queued_bytes_per_peer, or all peers past
+//    max_queued_bytes_total, is refused (Unavailable) before ZeroMQ holds
+//    it, so a peer that never reads cannot grow the server.
+//  - A listener drops (disconnects) a peer that sends a message part larger
+//    than max_message_bytes; ZeroMQ checks the announced size before it
+//    allocates anything.
+//  - PeerId::origin is the routing identity up to its connection number
+//    ("p<pid>-<random>"), the same for every connection of one transport
+//    (one process): the scheduler binds a node to it. Without CURVE it is a
+//    claim (unguessable, but visible to whoever can sniff the link), not
+//    an authentication.
 //  - LINGER is 0: closing a socket drops what was not yet sent and never
 //    blocks. Connecting never blocks; messages queue until the peer is up.
 //  - Every Receive waits at most until its deadline (zmq_poll).
@@ -40,6 +53,18 @@ struct ZmqTransportOptions {
   // When set, every link is CURVE-authenticated and encrypted with this job
   // key (see net/curve.h); a peer without it is refused. Default: plain TCP.
   std::optional<CurveKeyPair> curve;
+  // Largest message part a listener accepts (ZMQ_MAXMSGSIZE); a larger one
+  // disconnects its sender. 0 = no limit. Default 256 MiB (a push of 1 Mi
+  // rows of 64 float32 gradients).
+  int64_t max_message_bytes = int64_t{256} << 20;
+  // Messages queued per peer and direction (ZMQ_SNDHWM, ZMQ_RCVHWM).
+  // Default 100.
+  int queue_messages = 100;
+  // Bytes a listener may have queued for one peer, not yet written to its
+  // socket. Default 128 MiB.
+  uint64_t max_queued_bytes_per_peer = uint64_t{128} << 20;
+  // The same for all peers of one listener together. Default 512 MiB.
+  uint64_t max_queued_bytes_total = uint64_t{512} << 20;
 };
 
 class ZmqTransport : public Transport {

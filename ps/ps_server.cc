@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <utility>
@@ -79,6 +80,11 @@ Status PsServer::Start() {
   server_options.name = options_.name;
   server_ = std::make_unique<net::RpcServer>(std::move(listener).value(), server_options);
   address_ = server_->address();
+  if (options_.max_reply_bytes > 0) {
+    const uint64_t row_bytes = trainable_ != nullptr ? shard_->dim() * sizeof(float)
+                                                     : shard_->row_bytes();
+    max_keys_per_pull_ = std::max<uint64_t>(1, options_.max_reply_bytes / std::max<uint64_t>(1, row_bytes));
+  }
   LOG(INFO) << options_.name << ": serving shard " << options_.shard << " of "
             << manifest_.num_shards() << " (replica " << options_.replica << ", "
             << shard_->num_rows() << " rows, dim " << shard_->dim() << ", "
@@ -226,6 +232,16 @@ void PsServer::HandlePull(const net::RpcCall& call) {
                          " bytes, expected " + std::to_string(n) + " x 8"));
     return;
   }
+  if (max_keys_per_pull_ != 0 && n > max_keys_per_pull_) {
+    // Checked before the reply is allocated: its size is n x the row size.
+    ReplyError(call, InvalidArgumentError(
+                         "pull from '" + sender + "' asks for " + std::to_string(n) +
+                         " keys; " + options_.name + " answers at most " +
+                         std::to_string(max_keys_per_pull_) + " per pull (max_reply_bytes " +
+                         std::to_string(options_.max_reply_bytes) +
+                         "); split the pull or raise --ps_max_reply_bytes"));
+    return;
+  }
   if (!pull.snapshot_id().empty() && pull.snapshot_id() != snapshot_id_) {
     ReplyError(call, FailedPreconditionError(
                          "pull from '" + sender + "' expects snapshot " + pull.snapshot_id() +
@@ -274,7 +290,7 @@ void PsServer::HandlePull(const net::RpcCall& call) {
   if (!sent.ok()) {
     pulls_served_.fetch_sub(1);
     keys_served_.fetch_sub(n);
-    LOG(WARNING) << options_.name << ": cannot reply to '" << sender << "': " << sent;
+    ReplyFailed(call, sent);
   }
 }
 
@@ -338,16 +354,25 @@ void PsServer::HandlePush(const net::RpcCall& call) {
   reply.mutable_push_response()->set_created(created);
   pushes_applied_.fetch_add(1);
   Status sent = server_->Reply(call, std::move(reply));
-  if (!sent.ok()) LOG(WARNING) << options_.name << ": cannot reply to '" << sender << "': " << sent;
+  if (!sent.ok()) ReplyFailed(call, sent);
 }
 
 void PsServer::ReplyError(const net::RpcCall& call, const Status& error) {
   requests_refused_.fetch_add(1);
-  LOG(WARNING) << options_.name << ": refused: " << error;
+  uint64_t suppressed = 0;
+  if (server_->log_limiter()->Allow(&suppressed)) {
+    LOG(WARNING) << options_.name << ": refused: " << error << net::SuppressedNote(suppressed);
+  }
   Status sent = server_->ReplyError(call, error);
-  if (!sent.ok()) {
+  if (!sent.ok()) ReplyFailed(call, sent);
+}
+
+void PsServer::ReplyFailed(const net::RpcCall& call, const Status& sent) {
+  replies_dropped_.fetch_add(1);
+  uint64_t suppressed = 0;
+  if (server_->log_limiter()->Allow(&suppressed)) {
     LOG(WARNING) << options_.name << ": cannot reply to '" << call.request.sender()
-                 << "': " << sent;
+                 << "': " << sent << net::SuppressedNote(suppressed);
   }
 }
 

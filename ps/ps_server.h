@@ -83,6 +83,13 @@ struct PsServerOptions {
   uint64_t block_cache_bytes = uint64_t{64} << 20;
   // Full fine-tuning / distributed pre-training. Default: frozen.
   TrainableOptions trainable;
+  // The largest pull reply (rows) this server builds. A pull of more keys
+  // than fit (max_reply_bytes / the reply's row size from the manifest, see
+  // max_keys_per_pull()) is refused with InvalidArgument naming the limit,
+  // before a row is read or a byte allocated. Default 64 MiB (1 Mi rows of
+  // 16 float32); 0 = no limit. Replies a peer does not read are bounded by
+  // the transport (net/zmq_transport.h: max_queued_bytes_per_peer).
+  uint64_t max_reply_bytes = uint64_t{64} << 20;
 };
 
 class PsServer {
@@ -113,6 +120,11 @@ class PsServer {
   uint64_t keys_served() const { return keys_served_.load(); }
   uint64_t requests_refused() const { return requests_refused_.load(); }
   uint64_t pushes_applied() const { return pushes_applied_.load(); }
+  // Replies built but not sent (the peer's queue was full or it was gone).
+  uint64_t replies_dropped() const { return replies_dropped_.load(); }
+  // The most keys one pull may ask for (from max_reply_bytes and the row
+  // size); 0 before Start() or with no limit.
+  uint64_t max_keys_per_pull() const { return max_keys_per_pull_; }
   bool trainable() const { return trainable_ != nullptr; }
 
   // Writes this server's shard of the trained snapshot into `out_dir` and,
@@ -129,6 +141,8 @@ class PsServer {
   // Run()'s end: writes the trained snapshot when there is somewhere to.
   Status Finish();
   void ReplyError(const net::RpcCall& call, const Status& error);
+  // Logs a failed reply (rate-limited) and counts it.
+  void ReplyFailed(const net::RpcCall& call, const Status& sent);
 
   PsServerOptions options_;
   net::Transport* transport_;
@@ -138,12 +152,14 @@ class PsServer {
   std::unique_ptr<TrainableShard> trainable_;  // null = frozen
   std::unique_ptr<net::RpcServer> server_;
   std::string address_;
+  uint64_t max_keys_per_pull_ = 0;  // set in Start(); 0 = no limit
 
   // Read by the heartbeat thread.
   std::atomic<uint64_t> pulls_served_{0};
   std::atomic<uint64_t> keys_served_{0};
   std::atomic<uint64_t> requests_refused_{0};
   std::atomic<uint64_t> pushes_applied_{0};
+  std::atomic<uint64_t> replies_dropped_{0};
 };
 
 }  // namespace iak::ps

@@ -65,7 +65,13 @@ Scheduler::Scheduler(SchedulerOptions options, net::Transport* transport)
   CHECK(transport_ != nullptr);
   CHECK(options_.clock != nullptr);
   target_workers_ = options_.num_workers;
-  if (elastic()) store_ = std::make_unique<collective::StoreService>(options_.clock);
+  if (elastic()) {
+    collective::StoreServiceOptions store_options = options_.store;
+    store_options.authorize_write = [this](const net::RpcCall& call) {
+      return AuthorizeStoreWrite(call);
+    };
+    store_ = std::make_unique<collective::StoreService>(options_.clock, store_options);
+  }
 }
 
 Scheduler::~Scheduler() = default;
@@ -148,7 +154,61 @@ Status Scheduler::Run(const std::atomic<bool>& stop) {
   }
 }
 
+bool Scheduler::FromOwner(const net::RpcCall& call, int node_id, const char* what) {
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end()) return true;  // the handler refuses unknown nodes itself
+  const Node& node = it->second;
+  if (node.origin.empty() || node.origin == call.peer.origin) return true;
+  uint64_t suppressed = 0;
+  if (server_->log_limiter()->Allow(&suppressed)) {
+    LOG(WARNING) << "refused a " << what << " for " << node.label << " from another process ("
+                 << net::EscapeForLog(call.peer.origin) << ", calling itself '"
+                 << call.request.sender() << "'); it registered from "
+                 << net::EscapeForLog(node.origin) << net::SuppressedNote(suppressed);
+  }
+  ReplyError(call, FailedPreconditionError(
+                       "refused: " + std::string(what) + " for " + node.label +
+                       " sent by another process than the one that registered it"));
+  return false;
+}
+
+Status Scheduler::AuthorizeStoreWrite(const net::RpcCall& call) const {
+  if (call.peer.origin.empty()) return Status::Ok();  // in-process transport
+  for (const auto& [id, node] : nodes_) {
+    if (!node.left && node.info.role() == proto::ROLE_WORKER &&
+        node.origin == call.peer.origin) {
+      return Status::Ok();
+    }
+  }
+  return FailedPreconditionError(
+      "rendezvous store writes are taken only from registered workers of this job; '" +
+      call.request.sender() + "' has not registered from its process");
+}
+
 void Scheduler::Handle(net::RpcCall call) {
+  int claimed = -1;
+  const char* what = "";
+  switch (call.request.body_case()) {
+    case proto::Envelope::kHeartbeat:
+      claimed = static_cast<int>(call.request.heartbeat().node_id());
+      what = "heartbeat";
+      break;
+    case proto::Envelope::kBarrierRequest:
+      claimed = static_cast<int>(call.request.barrier_request().node_id());
+      what = "barrier";
+      break;
+    case proto::Envelope::kDeregister:
+      claimed = static_cast<int>(call.request.deregister().node_id());
+      what = "deregistration";
+      break;
+    case proto::Envelope::kSyncRequest:
+      claimed = static_cast<int>(call.request.sync_request().node_id());
+      what = "sync";
+      break;
+    default:
+      break;
+  }
+  if (claimed >= 0 && !FromOwner(call, claimed, what)) return;
   if (store_ != nullptr && store_->Handle(call, server_.get())) return;
   switch (call.request.body_case()) {
     case proto::Envelope::kSyncRequest:
@@ -176,7 +236,8 @@ void Scheduler::Handle(net::RpcCall call) {
   }
 }
 
-Status Scheduler::ValidateRegister(const proto::RegisterRequest& request, int* existing) const {
+Status Scheduler::ValidateRegister(const proto::RegisterRequest& request,
+                                   const std::string& origin, int* existing) const {
   *existing = -1;
   const std::string name = DefaultName(request);
   if (state_ != State::kRunning) {
@@ -210,7 +271,9 @@ Status Scheduler::ValidateRegister(const proto::RegisterRequest& request, int* e
     // No fixed rank: the scheduler assigns one per epoch. A retried request
     // gets its earlier id.
     for (const auto& [id, node] : nodes_) {
-      if (!node.left && SameRegistration(node.info, request)) *existing = id;
+      if (!node.left && SameRegistration(node.info, request) && node.origin == origin) {
+        *existing = id;
+      }
     }
     return Status::Ok();
   } else if (request.role() == proto::ROLE_WORKER) {
@@ -232,8 +295,10 @@ Status Scheduler::ValidateRegister(const proto::RegisterRequest& request, int* e
   const Node& holder = nodes_.at(it->second);
   // A restarted replica takes the place of the one that was dropped.
   if (holder.left && request.role() == proto::ROLE_SERVER) return Status::Ok();
-  if (SameRegistration(holder.info, request) && !holder.left) {
-    *existing = holder.id;  // a retry of a request whose reply was lost
+  // A retry of a request whose reply was lost, from the same process; the
+  // same request from another process is a second claim, refused below.
+  if (SameRegistration(holder.info, request) && !holder.left && holder.origin == origin) {
+    *existing = holder.id;
     return Status::Ok();
   }
   const bool server = request.role() == proto::ROLE_SERVER;
@@ -252,9 +317,13 @@ Status Scheduler::ValidateRegister(const proto::RegisterRequest& request, int* e
 void Scheduler::HandleRegister(const net::RpcCall& call) {
   const proto::RegisterRequest& request = call.request.register_request();
   int id = -1;
-  Status valid = ValidateRegister(request, &id);
+  Status valid = ValidateRegister(request, call.peer.origin, &id);
   if (!valid.ok()) {
-    LOG(WARNING) << "refused registration: " << valid;
+    uint64_t suppressed = 0;
+    if (server_->log_limiter()->Allow(&suppressed)) {
+      LOG(WARNING) << "refused registration from " << net::EscapeForLog(call.peer.origin)
+                   << ": " << valid << net::SuppressedNote(suppressed);
+    }
     ReplyError(call, valid);
     return;
   }
@@ -263,7 +332,8 @@ void Scheduler::HandleRegister(const net::RpcCall& call) {
     Node& node = nodes_[id];
     node.id = id;
     node.info = request;
-    node.info.set_name(DefaultName(request));
+    node.info.set_name(net::EscapeForLog(DefaultName(request), 64));
+    node.origin = call.peer.origin;
     node.label = node.info.name() + " (node " + std::to_string(id) + ")";
     if (options_.metrics != nullptr) {
       options_.metrics->NodeRegistered(node.info.name(), request.role());
@@ -383,7 +453,7 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
   if (options_.metrics != nullptr) options_.metrics->NodeLeft(node.info.name());
   const proto::Role role = node.info.role();
   if (elastic() && role == proto::ROLE_WORKER) {
-    const std::string& error = call.request.deregister().error();
+    const std::string error = net::EscapeForLog(call.request.deregister().error(), 1024);
     if (state_ == State::kRunning && (!node.told_leave || !error.empty())) {
       if (epoch_ == 0 && !error.empty()) {
         failed_before_first_epoch_.push_back(node.label + ": " + error);
@@ -417,7 +487,9 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
                                                           "the next barrier without it") +
                             (call.request.deregister().error().empty()
                                  ? "; see that node's log for why it stopped"
-                                 : "; it reported: " + call.request.deregister().error())));
+                                 : "; it reported: " +
+                                       net::EscapeForLog(call.request.deregister().error(),
+                                                         1024))));
     return;
   }
   if (state_ == State::kFinished && AllLeft(proto::ROLE_WORKER)) {

@@ -40,6 +40,16 @@
 // min_workers, the job fails at once (FailedPrecondition naming them and
 // their errors) instead of waiting for startup_timeout.
 //
+// Identity (docs/operations.md "Threat model"): a node is bound to the origin
+// of the transport that registered it (net::PeerId::origin, the sending
+// process). A heartbeat, barrier, sync or deregister naming that node from
+// another origin is refused and logged (rate-limited), never obeyed; so is a
+// retried registration of a held rank or shard from another origin, and a
+// write to the rendezvous store from an origin with no registered live
+// worker. The in-process transport has no origins, so nothing is bound
+// there. Without CURVE the origin is an unguessable claim, not a proof:
+// turn CURVE on beyond one host.
+//
 // Thread-safety: Start and Run from one thread; all requests are handled on
 // the thread in Run, so the job state needs no lock. address() is safe from
 // any thread once Start returned.
@@ -104,6 +114,8 @@ struct SchedulerOptions {
   std::function<void(const Status&)> on_stopped;
   // Elastic mode; num_workers is then the initial target worker count.
   ElasticOptions elastic;
+  // Limits on the elastic rendezvous store (collective/store_service.h).
+  collective::StoreServiceOptions store;
 };
 
 // The elastic options of a job spec (defaults applied): disabled unless
@@ -147,9 +159,15 @@ class Scheduler {
     bool left = false;           // deregistered
     bool told_shutdown = false;  // a heartbeat was answered with shutdown
     bool told_leave = false;     // elastic: told to leave (scaled down)
+    std::string origin;          // net::PeerId::origin of its registration
   };
 
   void Handle(net::RpcCall call);
+  // False (and the call refused and logged) when `call` speaks for a node
+  // registered from another origin.
+  bool FromOwner(const net::RpcCall& call, int node_id, const char* what);
+  // The store's write check: the caller's origin has a live registered worker.
+  Status AuthorizeStoreWrite(const net::RpcCall& call) const;
   void HandleRegister(const net::RpcCall& call);
   void HandleHeartbeat(const net::RpcCall& call);
   void HandleBarrier(net::RpcCall call);
@@ -170,7 +188,8 @@ class Scheduler {
 
   // Checks a registration against the job; returns the id of an identical
   // earlier registration (a retried request) in *existing, or -1.
-  Status ValidateRegister(const proto::RegisterRequest& request, int* existing) const;
+  Status ValidateRegister(const proto::RegisterRequest& request, const std::string& origin,
+                          int* existing) const;
   void MaybeCompleteBarrier();
   proto::BarrierResponse BarrierReply(const proto::PhaseCommand& command) const;
   // Ends the job with `status` (kFailed or kCancelled) and fails waiters.

@@ -69,7 +69,7 @@ void Scheduler::HandleSync(net::RpcCall call) {
   }
   if (!request.failure().empty()) {
     LOG(WARNING) << node.label << " reports a failed collective in epoch "
-                 << request.membership_epoch() << ": " << request.failure();
+                 << request.membership_epoch() << ": " << net::EscapeForLog(request.failure(), 1024);
   }
   const bool member = std::find(members_.begin(), members_.end(), node.id) != members_.end();
   if (!member &&
@@ -293,7 +293,7 @@ void Scheduler::CompleteSync() {
   // when the old group broke (a failed collective leaves it unusable).
   const bool changed = next != epoch_members_ || restore;
   if (changed) {
-    if (epoch_ > 0) store_->store()->ErasePrefix("epoch-" + std::to_string(epoch_) + "/");
+    if (epoch_ > 0) store_->ErasePrefix("epoch-" + std::to_string(epoch_) + "/");
     ++epoch_;
   }
   const bool finished = position.phase_index() >= static_cast<int>(options_.plan.size());

@@ -119,5 +119,28 @@ TEST(ZmqTransportTest, ManyClientThreadsShareOneTransport) {
   EXPECT_EQ(ok.load(), kThreads);
 }
 
+// A part over max_message_bytes never reaches the listener (ZeroMQ drops its
+// sender before buffering it); other peers are still heard.
+TEST(ZmqTransportTest, ListenerDropsAPeerSendingAMessageOverTheLimit) {
+  ZmqTransportOptions options;
+  options.max_message_bytes = 1024;
+  ZmqTransport transport(options);
+  auto listener = transport.Listen("tcp://127.0.0.1:0");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  auto big = transport.Connect((*listener)->address());
+  ASSERT_TRUE(big.ok());
+  ASSERT_TRUE((*big)->Send(Message{{std::string(4096, 'x')}}).ok());
+  auto small = transport.Connect((*listener)->address());
+  ASSERT_TRUE(small.ok());
+  ASSERT_TRUE((*small)->Send(Message{{std::string(1000, 'y')}}).ok());
+  Incoming incoming;
+  Status got = (*listener)->Receive(&incoming, Deadline::After(Duration(10000)));
+  ASSERT_TRUE(got.ok()) << got;
+  ASSERT_EQ(incoming.message.frames.size(), 1u);
+  EXPECT_EQ(incoming.message.frames[0], std::string(1000, 'y'));
+  got = (*listener)->Receive(&incoming, Deadline::After(Duration(300)));
+  EXPECT_EQ(got.code(), StatusCode::kDeadlineExceeded) << got;
+}
+
 }  // namespace
 }  // namespace iak::net

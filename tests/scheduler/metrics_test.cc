@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "net/http_server.h"
 #include "scheduler/job_metrics.h"
@@ -101,6 +103,90 @@ TEST(HttpServerTest, BadHostIsAClearError) {
   Status s = server.Start("not-an-ip", 0);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("not-an-ip"), std::string::npos);
+}
+
+// A connected TCP socket to 127.0.0.1:port whose reads give up after 10 s
+// (only a hang hits that); -1 when the connect fails.
+int ConnectTo(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+net::HttpResponse Ok(const std::string&) { return net::HttpResponse{200, "text/plain", "ok\n"}; }
+
+// A client that never finishes its request holds only its own connection:
+// another client is answered meanwhile (the old server served one connection
+// at a time, so the second waited for the first).
+TEST(HttpServerTest, SlowClientDoesNotBlockOthers) {
+  net::HttpServerOptions options;
+  options.request_deadline_ms = 60000;  // the slow client keeps its slot
+  net::HttpServer server(Ok, options);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  const int slow = ConnectTo(server.port());
+  ASSERT_GE(slow, 0);
+  ASSERT_EQ(::send(slow, "G", 1, 0), 1);
+  const std::string answered = HttpGet(server.port(), "/metrics");
+  EXPECT_EQ(answered.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << answered;
+  // The slow connection is still open, unanswered.
+  char byte;
+  EXPECT_EQ(::recv(slow, &byte, 1, MSG_DONTWAIT), -1);
+  ::close(slow);  // its thread ends at once (EOF), so Stop does not wait
+  server.Stop();
+}
+
+// The deadline covers the whole request: trickling a byte at a time (the
+// attacker's pace, not a synchronisation) does not renew it.
+TEST(HttpServerTest, TricklingClientIsCutOffAtTheRequestDeadline) {
+  net::HttpServerOptions options;
+  options.request_deadline_ms = 300;
+  net::HttpServer server(Ok, options);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  const int fd = ConnectTo(server.port());
+  ASSERT_GE(fd, 0);
+  int sent = 0;
+  bool closed = false;
+  for (; sent < 100 && !closed; ++sent) {
+    if (::send(fd, "G", 1, MSG_NOSIGNAL) != 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    char byte;
+    const ssize_t n = ::recv(fd, &byte, 1, MSG_DONTWAIT);
+    closed = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  ::close(fd);
+  EXPECT_TRUE(closed);
+  EXPECT_LT(sent, 40) << "a 300 ms deadline let a client trickle for " << sent * 50 << " ms";
+  server.Stop();
+}
+
+TEST(HttpServerTest, ConnectionsBeyondTheLimitAreClosedAtOnce) {
+  net::HttpServerOptions options;
+  options.max_connections = 1;
+  options.request_deadline_ms = 60000;
+  net::HttpServer server(Ok, options);
+  ASSERT_TRUE(server.Start("127.0.0.1", 0).ok());
+  const int holder = ConnectTo(server.port());
+  ASSERT_GE(holder, 0);
+  ASSERT_EQ(::send(holder, "G", 1, 0), 1);
+  // Bounded: each attempt either gets refused (EOF) or, while the server has
+  // not yet accepted the holder, is answered; the holder is accepted first.
+  std::string refused = "unset";
+  for (int i = 0; i < 1000 && server.connections_refused() == 0; ++i) {
+    refused = HttpGet(server.port(), "/metrics");
+  }
+  EXPECT_EQ(server.connections_refused(), 1u);
+  EXPECT_EQ(refused, "");
+  ::close(holder);
+  server.Stop();
 }
 
 }  // namespace
