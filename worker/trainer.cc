@@ -495,15 +495,15 @@ Status Trainer::Validate(const Segment& segment) {
     }
   }
   last_validation_step_ = g;
-  std::lock_guard<std::mutex> lock(published_mu_);
-  published_.clear();
-  for (const TrainedUnit& unit : units_) published_.push_back(unit.validation);
+  if (counters_.validation != nullptr) {
+    std::vector<proto::UnitValidation> records;
+    for (const TrainedUnit& unit : units_) {
+      records.push_back(unit.validation);
+      records.back().clear_best_params();  // the figures, not the weights
+    }
+    counters_.validation->Publish(std::move(records));
+  }
   return Status::Ok();
-}
-
-std::vector<proto::UnitValidation> Trainer::ValidationSnapshot() const {
-  std::lock_guard<std::mutex> lock(published_mu_);
-  return published_;
 }
 
 Status Trainer::MaybeCheckpoint(int64_t membership_epoch) {

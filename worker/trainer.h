@@ -73,12 +73,31 @@ struct TrainerOptions {
   std::function<void(const StepRecord&)> on_step_done;  // tests; may be empty
 };
 
+// Where the trainer publishes each unit's validation record after every
+// evaluation (heartbeats, /metrics). Thread-safe.
+class ValidationBoard {
+ public:
+  void Publish(std::vector<proto::UnitValidation> records) {
+    std::lock_guard<std::mutex> lock(mu_);
+    records_ = std::move(records);
+  }
+  std::vector<proto::UnitValidation> Read() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return records_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<proto::UnitValidation> records_;  // guarded by mu_
+};
+
 // Where the trainer reports progress (a worker's heartbeat counters); any
 // may be null.
 struct TrainerCounters {
   std::atomic<int64_t>* steps_done = nullptr;
   std::atomic<int64_t>* samples_done = nullptr;
   std::atomic<double>* last_loss = nullptr;
+  ValidationBoard* validation = nullptr;
 };
 
 // A unit after Run.
@@ -111,8 +130,6 @@ class Trainer {
   bool left() const { return left_; }
   // The checkpoint Run resumed from ("" = started fresh).
   const std::string& resumed_from() const { return resumed_from_; }
-  // Validation records, for heartbeats (any thread).
-  std::vector<proto::UnitValidation> ValidationSnapshot() const;
 
  private:
   Status Setup();
@@ -163,8 +180,6 @@ class Trainer {
   int window_steps_ = 0;
   int64_t window_samples_ = 0;
   std::chrono::steady_clock::time_point window_start_ = std::chrono::steady_clock::now();
-  mutable std::mutex published_mu_;
-  std::vector<proto::UnitValidation> published_;  // guarded by published_mu_
 };
 
 }  // namespace iak::worker
