@@ -136,6 +136,7 @@ Status Trainer::Resume() {
   last_checkpoint_step_ = global;
   last_validation_step_ = global;
   resumed_ = true;
+  resumed_global_step_ = global;
   resumed_from_ = loaded->path;
   LOG(INFO) << "progress: " << options_.name << " resumed from " << loaded->path << " at phase "
             << c.phase_index << " step " << c.step << " (global step " << global

@@ -128,8 +128,10 @@ class Trainer {
   const JobDomainPlan& plan() const { return plan_; }
   int64_t final_global_step() const { return position_.global_step(); }
   bool left() const { return left_; }
-  // The checkpoint Run resumed from ("" = started fresh).
+  // The checkpoint Run resumed from ("" = started fresh) and its global
+  // step (-1 = started fresh).
   const std::string& resumed_from() const { return resumed_from_; }
+  int64_t resumed_global_step() const { return resumed_ ? resumed_global_step_ : -1; }
 
  private:
   Status Setup();
@@ -170,6 +172,7 @@ class Trainer {
   int64_t last_checkpoint_step_ = -1;
   int64_t last_validation_step_ = -1;
   bool resumed_ = false;
+  int64_t resumed_global_step_ = -1;
   bool prepared_ = false;
   bool left_ = false;
   bool collective_failed_ = false;  // the last error came from the group

@@ -8,7 +8,7 @@
 // uninterrupted run).
 //
 // The trainers run without the Worker wrapper so that the test sees every
-// completed step's sample ids (ElasticTrainerOptions::on_step_done) and the
+// completed step's sample ids (TrainerOptions::on_step_done) and the
 // position each worker resumed at.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -38,7 +38,11 @@
 #include "tests/testing/small_job.h"
 #include "tests/testing/temp_dir.h"
 #include "worker/checkpoint.h"
-#include "worker/elastic_trainer.h"
+#include "worker/adapter_model.h"
+#include "worker/elastic_membership.h"
+#include "worker/row_access.h"
+#include "worker/trainer.h"
+#include "worker/training_setup.h"
 
 namespace iak::cluster {
 namespace {
@@ -159,22 +163,30 @@ class ElasticResumeTest : public testing::Test {
         std::atomic<int64_t> samples{0};
         std::atomic<double> loss{0};
         worker::PullMonitor pulls;
-        worker::ElasticCounters counters;
-        counters.steps_done = &steps;
-        counters.samples_done = &samples;
-        counters.last_loss = &loss;
-        counters.pull_monitor = &pulls;
-        worker::ElasticTrainerOptions options;
+        StatusOr<worker::TrainingInputs> inputs = worker::LoadTrainingInputs(spec);
+        if (!inputs.ok()) {
+          result.workers[i] = inputs.status();
+          done[i] = true;
+          return;
+        }
+        worker::PsRowAccess rows(spec, &*inputs, name, &transport, &pulls);
+        worker::ElasticMembershipOptions membership_options;
+        membership_options.name = name;
+        membership_options.scheduler_address = scheduler.address();
+        membership_options.sync_timeout = Duration(spec.timeouts().barrier_timeout_ms());
+        membership_options.collective_timeout = Duration(spec.timeouts().collective_timeout_ms());
+        worker::ElasticMembership membership(membership_options, &transport, &sched);
+        worker::TrainerOptions options;
         options.spec = spec;
         options.name = name;
-        options.scheduler_address = scheduler.address();
         options.compute_threads = 1;
         options.progress_every = 20;
-        options.on_step_done = [&result, i](int64_t global, int domain, int64_t epoch,
-                                            size_t num_ids, const std::vector<uint32_t>& ids) {
-          result.trained[i].push_back({global, domain, epoch, num_ids, ids});
+        options.on_step_done = [&result, i](const worker::StepRecord& step) {
+          result.trained[i].push_back(
+              {step.global_step, step.unit, step.data_epoch, step.num_ids, step.ids});
         };
-        worker::ElasticTrainer trainer(options, &transport, &sched, counters);
+        worker::Trainer trainer(options, &*inputs, &membership, &rows,
+                                {&steps, &samples, &loss, nullptr});
         result.workers[i] = trainer.Run(stop_workers);
         if (result.workers[i].ok()) {
           EXPECT_TRUE(sched.Deregister().ok());
@@ -184,7 +196,10 @@ class ElasticResumeTest : public testing::Test {
         result.steps_done[i] = steps.load();
         result.final_step[i] = trainer.final_global_step();
         result.resumed_at[i] = trainer.resumed_global_step();
-        result.adapters[i] = trainer.adapters();
+        for (size_t u = 0; u < trainer.units().size() && result.workers[i].ok(); ++u) {
+          auto* adapter = dynamic_cast<worker::AdapterModel*>(trainer.model(static_cast<int>(u)));
+          if (adapter != nullptr) result.adapters[i].push_back(adapter->adapter());
+        }
         done[i] = true;
       });
     }
@@ -398,10 +413,11 @@ TEST_F(ElasticResumeTest, StoppedAfterACheckpointResumesWithTwoOrThreeWorkers) {
   ExpectEachIdOncePerDataEpoch(RunResult{}, 0, reference);
 }
 
-// A static job's checkpoint (membership epoch 0: rank 0's shard cursors) is
-// refused by an elastic resume, naming the file.
-TEST_F(ElasticResumeTest, AStaticJobsCheckpointIsRefused) {
-  proto::JobSpec spec = Spec("static-ckpt", 1);
+// A checkpoint of another job (here: no domains at all) is refused, naming
+// the file. (Static and elastic jobs write the same checkpoints: both keep
+// the global cursors, so either resumes the other's.)
+TEST_F(ElasticResumeTest, AnotherJobsCheckpointIsRefused) {
+  proto::JobSpec spec = Spec("other-ckpt", 1);
   spec.mutable_checkpoint()->set_resume(true);
   worker::Checkpoint c;
   c.job_name = "static";
@@ -416,7 +432,7 @@ TEST_F(ElasticResumeTest, AStaticJobsCheckpointIsRefused) {
   ASSERT_FALSE(result.workers[0].ok());
   EXPECT_EQ(result.workers[0].code(), StatusCode::kFailedPrecondition) << result.workers[0];
   EXPECT_THAT(result.workers[0].message(), HasSubstr(*path));
-  EXPECT_THAT(result.workers[0].message(), HasSubstr("static (non-elastic) job"));
+  EXPECT_THAT(result.workers[0].message(), HasSubstr("holds 0 domain(s)"));
 }
 
 #else
