@@ -143,6 +143,8 @@ Status Trainer::Resume() {
             << ", membership epoch " << c.membership_epoch << ") in " << Fixed(MsSince(began), 1)
             << " ms";
   pending_restore_ = std::make_unique<LoadedCheckpoint>(std::move(*loaded));
+  // Progress counts the steps the checkpoint holds as done.
+  if (counters_.steps_done != nullptr) counters_.steps_done->store(global);
   return Status::Ok();
 }
 
@@ -177,7 +179,7 @@ Status Trainer::Run(const std::atomic<bool>& stop) {
       return Status::Ok();
     }
     if (segment.action == Segment::Action::kFinish) return Finish(segment);
-    if (!prepared_) IAK_RETURN_IF_ERROR(PrepareFirstSegment(segment));
+      if (!prepared_) IAK_RETURN_IF_ERROR(PrepareFirstSegment(segment));
     if (segment.restore) IAK_RETURN_IF_ERROR(LoadState(sync_state_));
     // The membership's position is where every member stands: take its
     // cursors (an elastic job's are the committed ones).

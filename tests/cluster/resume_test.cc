@@ -61,6 +61,10 @@ class ResumeTest : public testing::Test {
                                                           dir_->path() + "/" + run);
     spec.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
     spec.mutable_checkpoint()->set_every_n_steps(10);
+    // Validation at the checkpoints' steps: a run cut at a phase end (whose
+    // plan ends there, so it validates there) sees the same evaluations as
+    // the uninterrupted one.
+    spec.mutable_validation()->set_every_n_steps(10);
     job::ApplyDefaults(&spec);
     return spec;
   }
@@ -101,9 +105,9 @@ TEST_F(ResumeTest, ResumeAtPhaseBoundaryEqualsUninterruptedRun) {
   worker::CheckpointStore store(store_options);
   StatusOr<std::vector<std::string>> files = store.List();
   ASSERT_TRUE(files.ok()) << files.status();
-  // keep_last = 3: steps 20, 30, 40 of phase 0.
+  // keep_last = 3: steps 20 and 30 of phase 0, and its end (phase 1, step 0).
   ASSERT_EQ(files->size(), 3u);
-  EXPECT_EQ(files->back(), store.PathFor(0, 40));
+  EXPECT_EQ(files->back(), store.PathFor(1, 0));
 
   proto::JobSpec resumed = Spec("boundary");
   resumed.mutable_checkpoint()->set_resume(true);
@@ -116,13 +120,13 @@ TEST_F(ResumeTest, ResumeAtPhaseBoundaryEqualsUninterruptedRun) {
   // The resumed run wrote the matching phase's checkpoints after the old ones.
   StatusOr<std::vector<std::string>> after = store.List();
   ASSERT_TRUE(after.ok());
-  EXPECT_EQ(after->back(), store.PathFor(1, 20));
+  EXPECT_EQ(after->back(), store.PathFor(2, 0));
   std::cout << "resumed job (20 of 60 steps left) ran in " << seconds << " s\n";
 }
 
 // The newest checkpoint is corrupted (one flipped byte): resume refuses it
 // and continues from the previous one, in the middle of the compression
-// phase - the batches before it are replayed without training.
+// phase: the data cursors continue from the checkpoint's.
 TEST_F(ResumeTest, CorruptNewestCheckpointFallsBackToThePreviousOneMidPhase) {
   proto::JobSpec first = Spec("corrupt");
   first.mutable_phases()->RemoveLast();
@@ -133,7 +137,7 @@ TEST_F(ResumeTest, CorruptNewestCheckpointFallsBackToThePreviousOneMidPhase) {
   worker::CheckpointStoreOptions store_options;
   store_options.dir = first.output_dir() + "/checkpoints";
   worker::CheckpointStore store(store_options);
-  const std::string newest = store.PathFor(0, 40);
+  const std::string newest = store.PathFor(1, 0);
   {
     std::fstream f(newest, std::ios::in | std::ios::out | std::ios::binary);
     ASSERT_TRUE(f.good()) << newest;
@@ -227,7 +231,7 @@ TEST_F(ResumeTest, NoIntactCheckpointIsAClearError) {
   first.mutable_phases(0)->set_steps(10);
   std::atomic<bool> stop{false};
   ASSERT_TRUE(RunInProcCluster(first, stop).Overall().ok());
-  const std::string only = first.output_dir() + "/checkpoints/ckpt-0000-000000000010.iakckpt";
+  const std::string only = first.output_dir() + "/checkpoints/ckpt-0001-000000000000.iakckpt";
   ASSERT_TRUE(fs::exists(only));
   fs::resize_file(only, 100);
 
@@ -236,7 +240,7 @@ TEST_F(ResumeTest, NoIntactCheckpointIsAClearError) {
   resumed.mutable_timeouts()->set_startup_timeout_ms(5000);
   InProcClusterResult result = RunInProcCluster(resumed, stop);
   ASSERT_FALSE(result.Overall().ok());
-  EXPECT_NE(result.Overall().ToString().find("ckpt-0000-000000000010.iakckpt"), std::string::npos)
+  EXPECT_NE(result.Overall().ToString().find("ckpt-0001-000000000000.iakckpt"), std::string::npos)
       << result.Overall();
 }
 
@@ -263,7 +267,7 @@ TEST_F(ResumeTest, ResumeWithFrozenPrefixCacheAcrossDataEpochs) {
   first.mutable_phases()->RemoveLast();
   ASSERT_TRUE(RunInProcCluster(first, stop).Overall().ok());
   // Resume mid-phase (step 50), well into the cached epochs.
-  fs::remove(first.output_dir() + "/checkpoints/ckpt-0000-000000000060.iakckpt");
+  fs::remove(first.output_dir() + "/checkpoints/ckpt-0001-000000000000.iakckpt");
   proto::JobSpec resumed = spec("cache-cut");
   resumed.mutable_checkpoint()->set_resume(true);
   InProcClusterResult result = RunInProcCluster(resumed, stop);
@@ -328,7 +332,7 @@ TEST_F(ResumeTest, SubmitResumeAcrossProcessesGivesTheUninterruptedAdapters) {
   first.mutable_phases()->RemoveLast();
   submit(first, "cli-cut-first", false);
   const std::string ckpt_dir = first.output_dir() + "/checkpoints/";
-  fs::resize_file(ckpt_dir + "ckpt-0000-000000000040.iakckpt", 64);  // truncated
+  fs::resize_file(ckpt_dir + "ckpt-0001-000000000000.iakckpt", 64);  // truncated
   submit(Spec("cli-cut"), "cli-cut-resumed", true);
   for (const char* domain : {"2004-2007", "2008-2011", "2012-2015", "2016-2018"}) {
     const std::string x = FileText(dir_->path() + "/cli-reference/adapters/" + domain + ".iak");
