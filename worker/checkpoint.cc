@@ -118,6 +118,8 @@ Status WriteCheckpointFile(const std::string& path, const Checkpoint& checkpoint
     meta->set_cursor_epoch(d.cursor.epoch);
     meta->set_cursor_position(d.cursor.position);
     *meta->mutable_validation() = d.validation;
+    meta->set_steps(d.steps);
+    meta->set_samples(d.samples);
     body.append(reinterpret_cast<const char*>(d.params.data()), d.params.size() * sizeof(float));
     body.append(d.adam_state);
   }
@@ -236,6 +238,8 @@ StatusOr<Checkpoint> ReadCheckpointFile(const std::string& path) {
     d.cursor.epoch = meta.cursor_epoch();
     d.cursor.position = meta.cursor_position();
     d.validation = meta.validation();
+    d.steps = meta.steps();
+    d.samples = meta.samples();
     checkpoint.domains.push_back(std::move(d));
   }
   if (offset != header.body_bytes()) {

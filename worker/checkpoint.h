@@ -40,6 +40,8 @@ struct DomainCheckpoint {
   data::BatchCursor cursor;
   // Validation while training: the domain's record (best parameters too).
   proto::UnitValidation validation;
+  int64_t steps = 0;    // steps the domain trained (the whole group)
+  int64_t samples = 0;  // samples the writing rank trained for it
 };
 
 struct Checkpoint {

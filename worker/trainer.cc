@@ -261,6 +261,8 @@ Status Trainer::PrepareFirstSegment(const Segment& segment) {
       IAK_RETURN_IF_ERROR(models_[u]->SetOptimizerState(dc.adam_state).WithContext(where));
       units_[u].validation = dc.validation;
       units_[u].validation.set_unit(units_[u].name);
+      units_[u].steps = dc.steps;
+      units_[u].samples = dc.samples;
     }
     pending_restore_.reset();
   }
@@ -539,6 +541,8 @@ Status Trainer::MaybeCheckpoint(int64_t membership_epoch) {
     dc.adam_state = models_[u]->OptimizerState();
     dc.cursor = cursors_[u].cursor();
     dc.validation = units_[u].validation;
+    dc.steps = units_[u].steps;
+    dc.samples = units_[u].samples;
     c.domains.push_back(std::move(dc));
   }
   StatusOr<std::string> saved = checkpoints_->Save(c);

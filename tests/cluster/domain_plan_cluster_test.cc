@@ -60,6 +60,10 @@ class DomainPlanClusterTest : public testing::Test {
     spec.mutable_checkpoint()->set_every_n_steps(10);
     spec.mutable_domain_plan()->set_enabled(true);
     spec.mutable_domain_plan()->set_min_train_samples(min_train_samples);
+    // The plan's mechanics (batches, shared adapters, steps per adapter), not
+    // validation's selection (trainer_test), which could keep the base or
+    // stop an adapter early.
+    spec.mutable_validation()->set_disabled(true);
     job::ApplyDefaults(&spec);
     return spec;
   }
