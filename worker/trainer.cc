@@ -140,8 +140,10 @@ Status Trainer::Resume() {
   resumed_from_ = loaded->path;
   LOG(INFO) << "progress: " << options_.name << " resumed from " << loaded->path << " at phase "
             << c.phase_index << " step " << c.step << " (global step " << global
-            << ", membership epoch " << c.membership_epoch << ") in " << Fixed(MsSince(began), 1)
-            << " ms";
+            << (c.membership_epoch > 0
+                    ? ", written in membership epoch " + std::to_string(c.membership_epoch)
+                    : std::string())
+            << ") in " << Fixed(MsSince(began), 1) << " ms";
   pending_restore_ = std::make_unique<LoadedCheckpoint>(std::move(*loaded));
   // Progress counts the steps the checkpoint holds as done.
   if (counters_.steps_done != nullptr) counters_.steps_done->store(global);
@@ -459,7 +461,7 @@ Status Trainer::TrainChunk(const Segment& segment, int64_t steps, const std::ato
       if (rank == 0) {
         const double seconds = std::chrono::duration<double>(SteadyClock::now() - window_start_).count();
         LOG(INFO) << "progress: " << PhaseName(command.phase()) << " step " << phase_step << "/"
-                  << command.steps() << "  loss " << loss << "  "
+                  << command.steps() << " (global step " << g + 1 << ")  loss " << loss << "  "
                   << static_cast<int64_t>(window_samples_ / std::max(seconds, 1e-9))
                   << " samples/s per worker";
       }

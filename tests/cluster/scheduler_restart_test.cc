@@ -106,7 +106,7 @@ TEST_F(SchedulerRestartTest, KilledSchedulerIsRestartedAndTheJobResumesExactly) 
                                      << FileText(dir_->path() + "/killed-submit.log");
     ASSERT_FALSE((*submit)->Poll().has_value()) << "the job ended early:\n"
                                                 << FileText(dir_->path() + "/killed-submit.log");
-    in_phase_two = testing_util::HasCheckpointOfPhase(job_dir, 1);
+    in_phase_two = testing_util::HasCheckpointOfPhase(job_dir, 1, /*mid_phase=*/true);
     if (!in_phase_two) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // poll
   }
   StatusOr<proto::JobState> running = ReadJobState(job_dir);
