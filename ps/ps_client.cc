@@ -378,25 +378,25 @@ Status PsClient::AwaitPush(Shard* shard, PushStats* stats) {
   return Status::Ok();
 }
 
-Status PsClient::CheckWritable(const std::string& what) const {
+Status PsClient::CheckWritable(const std::string& method, const std::string& what) const {
   if (shards_.empty()) {
-    return FailedPreconditionError(options_.name + ": PsClient::" +
-                                   (what == "push" ? std::string("Push") : what) +
+    return FailedPreconditionError(options_.name + ": PsClient::" + method +
                                    " before a successful Connect()");
   }
   for (const Shard& shard : shards_) {
     if (shard.replicas.size() > 1) {
       return FailedPreconditionError(
-          options_.name + ": cannot " + what + " to " + DescribeAll(shard) +
-          ": trainable parameter servers take exactly one server per shard (a " + what +
-          " is not replicated and never fails over); set replicas_per_shard to 1 for "
+          options_.name + ": cannot " + what + " " + DescribeAll(shard) +
+          ": trainable parameter servers take exactly one server per shard (a write to them "
+          "is not replicated and never fails over); set replicas_per_shard to 1 for "
           "trainable jobs");
     }
   }
   if (cache_ != nullptr) {
     return FailedPreconditionError(
-        options_.name + ": cannot " + what + " with a row cache: cached rows would go stale "
-        "once the servers update them; set row_cache_bytes to 0 for trainable jobs");
+        options_.name + ": cannot " + what + " the servers with a row cache: cached rows "
+        "would go stale once the servers update them; set row_cache_bytes to 0 for trainable "
+        "jobs");
   }
   return Status::Ok();
 }
@@ -413,8 +413,9 @@ Status PsClient::OverlayCall(bool restore, const std::string& tag, OverlayStats*
   OverlayStats local;
   OverlayStats* s = stats != nullptr ? stats : &local;
   *s = OverlayStats();
-  const std::string what = restore ? "restore the overlay" : "snapshot the overlay";
-  IAK_RETURN_IF_ERROR(CheckWritable(what));
+  const std::string what = restore ? "restore the overlay of" : "snapshot the overlay of";
+  IAK_RETURN_IF_ERROR(
+      CheckWritable(restore ? "RestoreOverlay" : "SnapshotOverlay", what));
   const auto start = std::chrono::steady_clock::now();
   auto context = [&](const Shard& shard) {
     return options_.name + ": " + (restore ? "overlay restore" : "overlay snapshot") +
@@ -487,7 +488,7 @@ Status PsClient::Push(const uint64_t* keys, size_t n, const float* grads, PushSt
   PushStats* s = stats != nullptr ? stats : &local;
   *s = PushStats();
   s->keys = n;
-  IAK_RETURN_IF_ERROR(CheckWritable("push"));
+  IAK_RETURN_IF_ERROR(CheckWritable("Push", "push to"));
   if (n == 0) return Status::Ok();
   const auto start = std::chrono::steady_clock::now();
   const int num_shards = static_cast<int>(shards_.size());

@@ -214,9 +214,10 @@ class PsClient {
   void AbandonInFlight();
   Status SendPush(Shard* shard, PushStats* stats);
   Status AwaitPush(Shard* shard, PushStats* stats);
-  // Why this client cannot send writes (`what`: "push", ...) to the
-  // servers: not connected, replicas, a row cache; OK when it can.
-  Status CheckWritable(const std::string& what) const;
+  // Why this client cannot send writes to the servers (`method`: "Push",
+  // `what`: "push to", ..., for the message): not connected, replicas, a
+  // row cache; OK when it can.
+  Status CheckWritable(const std::string& method, const std::string& what) const;
   // SnapshotOverlay (restore false) or RestoreOverlay to every shard.
   Status OverlayCall(bool restore, const std::string& tag, OverlayStats* stats);
 

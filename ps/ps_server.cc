@@ -403,8 +403,9 @@ void PsServer::HandleOverlaySnapshot(const net::RpcCall& call) {
   response->set_rows(live.num_rows());
   response->set_bytes(trainable_->saved_bytes());
   overlay_snapshots_.fetch_add(1);
-  VLOG(1) << options_.name << ": overlay snapshot '" << request.tag() << "' from '" << sender
-          << "': " << live.num_rows() << " rows, " << trainable_->saved_bytes() << " bytes";
+  LOG(INFO) << options_.name << ": overlay snapshot '" << request.tag() << "' from '" << sender
+            << "': " << live.num_rows() << " trained rows, " << trainable_->saved_bytes()
+            << " bytes copied";
   Status sent = server_->Reply(call, std::move(reply));
   if (!sent.ok()) ReplyFailed(call, sent);
 }
