@@ -92,7 +92,7 @@ struct PushStats {
 struct OverlayStats {
   uint64_t rows = 0;            // overlay rows saved / live after the restore
   uint64_t bytes = 0;           // snapshot: bytes the saved copies hold
-  uint64_t rows_discarded = 0;  // restore: rows trained since the snapshot and dropped
+  uint64_t rows_discarded = 0;  // restore: rows first trained after the snapshot (dropped)
   int requests = 0;             // one per shard
   std::chrono::microseconds elapsed{0};
 };

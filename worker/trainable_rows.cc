@@ -90,8 +90,8 @@ Status PsTrainableRows::RollBack() {
   ps::OverlayStats stats;
   IAK_RETURN_IF_ERROR(client_->RestoreOverlay(tag, &stats));
   LOG(INFO) << "restored the trained rows of the best validation point on the servers ("
-            << stats.rows << " trained rows, " << stats.rows_discarded
-            << " rows trained after it dropped)";
+            << stats.rows << " trained rows; " << stats.rows_discarded
+            << " rows first trained after it are back to their source values)";
   return Status::Ok();
 }
 
