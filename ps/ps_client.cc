@@ -378,27 +378,117 @@ Status PsClient::AwaitPush(Shard* shard, PushStats* stats) {
   return Status::Ok();
 }
 
+Status PsClient::CheckWritable(const std::string& method, const std::string& what) const {
+  if (shards_.empty()) {
+    return FailedPreconditionError(options_.name + ": PsClient::" + method +
+                                   " before a successful Connect()");
+  }
+  for (const Shard& shard : shards_) {
+    if (shard.replicas.size() > 1) {
+      return FailedPreconditionError(
+          options_.name + ": cannot " + what + " " + DescribeAll(shard) +
+          ": trainable parameter servers take exactly one server per shard (a write to them "
+          "is not replicated and never fails over); set replicas_per_shard to 1 for "
+          "trainable jobs");
+    }
+  }
+  if (cache_ != nullptr) {
+    return FailedPreconditionError(
+        options_.name + ": cannot " + what + " the servers with a row cache: cached rows "
+        "would go stale once the servers update them; set row_cache_bytes to 0 for trainable "
+        "jobs");
+  }
+  return Status::Ok();
+}
+
+Status PsClient::SnapshotOverlay(const std::string& tag, OverlayStats* stats) {
+  return OverlayCall(/*restore=*/false, tag, stats);
+}
+
+Status PsClient::RestoreOverlay(const std::string& tag, OverlayStats* stats) {
+  return OverlayCall(/*restore=*/true, tag, stats);
+}
+
+Status PsClient::OverlayCall(bool restore, const std::string& tag, OverlayStats* stats) {
+  OverlayStats local;
+  OverlayStats* s = stats != nullptr ? stats : &local;
+  *s = OverlayStats();
+  const std::string what = restore ? "restore the overlay of" : "snapshot the overlay of";
+  IAK_RETURN_IF_ERROR(
+      CheckWritable(restore ? "RestoreOverlay" : "SnapshotOverlay", what));
+  const auto start = std::chrono::steady_clock::now();
+  auto context = [&](const Shard& shard) {
+    return options_.name + ": " + (restore ? "overlay restore" : "overlay snapshot") +
+           (tag.empty() ? std::string() : " '" + tag + "'") + " on " +
+           Describe(shard, shard.replicas[0]);
+  };
+  // Every shard, all at once: each holds part of the overlay.
+  Status status;
+  for (Shard& shard : shards_) {
+    Replica& replica = shard.replicas[0];
+    shard.replica = 0;
+    if (replica.rpc == nullptr) {
+      status = Reconnect(&replica);
+      if (!status.ok()) {
+        status = status.WithContext(context(shard));
+        break;
+      }
+    }
+    proto::Envelope request;
+    if (restore) {
+      request.mutable_overlay_restore_request()->set_tag(tag);
+      request.mutable_overlay_restore_request()->set_snapshot_id(options_.snapshot_id);
+    } else {
+      request.mutable_overlay_snapshot_request()->set_tag(tag);
+      request.mutable_overlay_snapshot_request()->set_snapshot_id(options_.snapshot_id);
+    }
+    StatusOr<uint64_t> id = replica.rpc->Send(std::move(request), {});
+    ++s->requests;
+    if (!id.ok()) {
+      status = id.status().WithContext(context(shard));
+      break;
+    }
+    shard.request_id = *id;
+    shard.in_flight = true;
+  }
+  if (status.ok()) {
+    for (Shard& shard : shards_) {
+      Replica& replica = shard.replicas[0];
+      StatusOr<net::RpcReply> reply =
+          replica.rpc->Await(shard.request_id, Deadline::After(options_.push_timeout));
+      shard.in_flight = false;
+      if (!reply.ok()) {
+        // A late reply must not be mistaken for the next request's.
+        if (IsRetryable(reply.status())) replica.rpc.reset();
+        status = reply.status().WithContext(context(shard));
+        break;
+      }
+      const proto::Envelope& header = reply->header;
+      if (restore && header.body_case() == proto::Envelope::kOverlayRestoreResponse) {
+        s->rows += header.overlay_restore_response().rows();
+        s->rows_discarded += header.overlay_restore_response().rows_discarded();
+      } else if (!restore && header.body_case() == proto::Envelope::kOverlaySnapshotResponse) {
+        s->rows += header.overlay_snapshot_response().rows();
+        s->bytes += header.overlay_snapshot_response().bytes();
+      } else {
+        status = DataLossError(context(shard) + ": malformed reply: not an " +
+                               (restore ? "overlay restore" : "overlay snapshot") + " response");
+        break;
+      }
+    }
+  }
+  if (!status.ok()) AbandonInFlight();
+  s->elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - start);
+  return status;
+}
+
 Status PsClient::Push(const uint64_t* keys, size_t n, const float* grads, PushStats* stats) {
   PushStats local;
   PushStats* s = stats != nullptr ? stats : &local;
   *s = PushStats();
   s->keys = n;
-  if (shards_.empty()) {
-    return FailedPreconditionError(options_.name + ": PsClient::Push before a successful Connect()");
-  }
-  for (const Shard& shard : shards_) {
-    if (shard.replicas.size() > 1) {
-      return FailedPreconditionError(
-          options_.name + ": cannot push to " + DescribeAll(shard) +
-          ": trainable parameter servers take exactly one server per shard (a push is not "
-          "replicated and never fails over); set replicas_per_shard to 1 for trainable jobs");
-    }
-  }
-  if (cache_ != nullptr) {
-    return FailedPreconditionError(
-        options_.name + ": cannot push with a row cache: cached rows would go stale once the "
-        "servers update them; set row_cache_bytes to 0 for trainable jobs");
-  }
+  IAK_RETURN_IF_ERROR(CheckWritable("Push", "push to"));
   if (n == 0) return Status::Ok();
   const auto start = std::chrono::steady_clock::now();
   const int num_shards = static_cast<int>(shards_.size());

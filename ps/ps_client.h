@@ -23,6 +23,12 @@
 // retried and never fail over (a write is not idempotent), so Push needs
 // exactly one server per shard and no row cache.
 //
+// Overlay snapshot / restore (trainable servers only): SnapshotOverlay() asks
+// every shard's server to keep a copy of its trained rows and optimizer
+// state, RestoreOverlay() to return to that copy; a job keeps its best
+// validation point this way. Same rules as Push: all shards at once, each
+// awaited until push_timeout, no retries, no failover, no row cache.
+//
 // Thread-safety: not thread-safe; use one PsClient per worker thread.
 #ifndef IAK_PS_PS_CLIENT_H_
 #define IAK_PS_PS_CLIENT_H_
@@ -81,6 +87,16 @@ struct PushStats {
   std::chrono::microseconds elapsed{0};
 };
 
+// What one SnapshotOverlay / RestoreOverlay did, summed over the shards;
+// overwritten by each call.
+struct OverlayStats {
+  uint64_t rows = 0;            // overlay rows saved / live after the restore
+  uint64_t bytes = 0;           // snapshot: bytes the saved copies hold
+  uint64_t rows_discarded = 0;  // restore: rows first trained after the snapshot (dropped)
+  int requests = 0;             // one per shard
+  std::chrono::microseconds elapsed{0};
+};
+
 // What one Pull did; overwritten by each Pull.
 struct PullStats {
   uint64_t keys = 0;      // keys asked for
@@ -135,6 +151,28 @@ class PsClient {
   [[nodiscard]] Status Push(const uint64_t* keys, size_t n, const float* grads,
                             PushStats* stats = nullptr);
 
+  // Every shard's trainable server replaces its saved overlay copy with a
+  // copy of its live overlay (trained rows and optimizer state), named `tag`
+  // (for RestoreOverlay's check and the logs; may be empty). A server that
+  // was never pushed to saves an empty overlay. All shards at once, each
+  // awaited until push_timeout; not retried. `stats` may be null.
+  // Errors (naming the shard and server): FailedPrecondition before
+  // Connect(), with several replicas of a shard or a row cache (refused
+  // before anything is sent), from a frozen server, or one holding another
+  // snapshot; DeadlineExceeded / Unavailable: a server did not answer. After
+  // a failure some shards may hold the new copy and others the old one.
+  [[nodiscard]] Status SnapshotOverlay(const std::string& tag, OverlayStats* stats = nullptr);
+
+  // Every shard's server makes its live overlay a copy of the saved one
+  // (rows and optimizer state; the saved copy is kept, so restoring twice is
+  // harmless). When RestoreOverlay returns OK a later Pull from this client
+  // sees the restored rows and a later Push steps from the restored state.
+  // `tag`, when not empty, must equal the saved copy's. Errors: those of
+  // SnapshotOverlay, and FailedPrecondition from a server with no saved copy
+  // or one of another tag (that server changed nothing). After a failure
+  // some shards may have been restored and others not.
+  [[nodiscard]] Status RestoreOverlay(const std::string& tag, OverlayStats* stats = nullptr);
+
   int num_shards() const { return static_cast<int>(shards_.size()); }
   // The row cache, or null without one.
   const RowCache* cache() const { return cache_.get(); }
@@ -176,6 +214,12 @@ class PsClient {
   void AbandonInFlight();
   Status SendPush(Shard* shard, PushStats* stats);
   Status AwaitPush(Shard* shard, PushStats* stats);
+  // Why this client cannot send writes to the servers (`method`: "Push",
+  // `what`: "push to", ..., for the message): not connected, replicas, a
+  // row cache; OK when it can.
+  Status CheckWritable(const std::string& method, const std::string& what) const;
+  // SnapshotOverlay (restore false) or RestoreOverlay to every shard.
+  Status OverlayCall(bool restore, const std::string& tag, OverlayStats* stats);
 
   PsClientOptions options_;
   net::Transport* transport_;

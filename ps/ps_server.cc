@@ -208,10 +208,18 @@ void PsServer::HandleCall(net::RpcCall call) {
     HandlePush(call);
     return;
   }
+  if (call.request.body_case() == proto::Envelope::kOverlaySnapshotRequest) {
+    HandleOverlaySnapshot(call);
+    return;
+  }
+  if (call.request.body_case() == proto::Envelope::kOverlayRestoreRequest) {
+    HandleOverlayRestore(call);
+    return;
+  }
   ReplyError(call, InvalidArgumentError("got " + BodyName(call.request) + " from '" +
                                         call.request.sender() +
-                                        "'; a parameter server answers only pull and push "
-                                        "requests"));
+                                        "'; a parameter server answers only pull, push and "
+                                        "overlay snapshot/restore requests"));
 }
 
 void PsServer::HandlePull(const net::RpcCall& call) {
@@ -353,6 +361,86 @@ void PsServer::HandlePush(const net::RpcCall& call) {
   reply.mutable_push_response()->set_applied(*applied);
   reply.mutable_push_response()->set_created(created);
   pushes_applied_.fetch_add(1);
+  Status sent = server_->Reply(call, std::move(reply));
+  if (!sent.ok()) ReplyFailed(call, sent);
+}
+
+Status PsServer::CheckTrainable(const std::string& what, const std::string& snapshot_id,
+                                const std::string& sender) const {
+  if (trainable_ == nullptr) {
+    return FailedPreconditionError(
+        options_.name + " serves a frozen snapshot; " + what + " from '" + sender +
+        "' refused: there are no trained rows (set trainable {...} in the job spec, or "
+        "--trainable_optimizer on `iak ps`, for full fine-tuning)");
+  }
+  if (!snapshot_id.empty() && snapshot_id != snapshot_id_) {
+    return FailedPreconditionError(what + " from '" + sender + "' expects snapshot " +
+                                   snapshot_id + " but this server trains snapshot " +
+                                   snapshot_id_ + " (" + options_.model_dir +
+                                   "); nothing was changed");
+  }
+  return Status::Ok();
+}
+
+void PsServer::HandleOverlaySnapshot(const net::RpcCall& call) {
+  const proto::OverlaySnapshotRequest& request = call.request.overlay_snapshot_request();
+  const std::string& sender = call.request.sender();
+  Status allowed = CheckTrainable("an overlay snapshot", request.snapshot_id(), sender);
+  if (!allowed.ok()) {
+    ReplyError(call, allowed);
+    return;
+  }
+  if (!call.payload.empty()) {
+    ReplyError(call, InvalidArgumentError("overlay snapshot from '" + sender + "' carries " +
+                                          std::to_string(call.payload.size()) +
+                                          " payload frames, expected none; nothing was saved"));
+    return;
+  }
+  trainable_->SaveOverlay(request.tag());
+  const SparseRowOptimizer& live = trainable_->optimizer();
+  proto::Envelope reply;
+  proto::OverlaySnapshotResponse* response = reply.mutable_overlay_snapshot_response();
+  response->set_rows(live.num_rows());
+  response->set_bytes(trainable_->saved_bytes());
+  overlay_snapshots_.fetch_add(1);
+  LOG(INFO) << options_.name << ": overlay snapshot '" << request.tag() << "' from '" << sender
+            << "': " << live.num_rows() << " trained rows, " << trainable_->saved_bytes()
+            << " bytes copied";
+  Status sent = server_->Reply(call, std::move(reply));
+  if (!sent.ok()) ReplyFailed(call, sent);
+}
+
+void PsServer::HandleOverlayRestore(const net::RpcCall& call) {
+  const proto::OverlayRestoreRequest& request = call.request.overlay_restore_request();
+  const std::string& sender = call.request.sender();
+  Status allowed = CheckTrainable("an overlay restore", request.snapshot_id(), sender);
+  if (!allowed.ok()) {
+    ReplyError(call, allowed);
+    return;
+  }
+  if (!call.payload.empty()) {
+    ReplyError(call, InvalidArgumentError("overlay restore from '" + sender + "' carries " +
+                                          std::to_string(call.payload.size()) +
+                                          " payload frames, expected none; nothing was changed"));
+    return;
+  }
+  const uint64_t before = trainable_->optimizer().num_rows();
+  Status restored = trainable_->RestoreOverlay(request.tag());
+  if (!restored.ok()) {
+    ReplyError(call, restored.WithContext(options_.name + ": overlay restore from '" + sender +
+                                          "'"));
+    return;
+  }
+  const uint64_t after = trainable_->optimizer().num_rows();
+  proto::Envelope reply;
+  proto::OverlayRestoreResponse* response = reply.mutable_overlay_restore_response();
+  response->set_rows(after);
+  response->set_rows_discarded(before > after ? before - after : 0);
+  response->set_tag(trainable_->saved_tag());
+  overlay_restores_.fetch_add(1);
+  LOG(INFO) << options_.name << ": restored overlay snapshot '" << trainable_->saved_tag()
+            << "' for '" << sender << "': " << after << " trained rows (" << before
+            << " before)";
   Status sent = server_->Reply(call, std::move(reply));
   if (!sent.ok()) ReplyFailed(call, sent);
 }

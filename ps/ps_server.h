@@ -25,6 +25,14 @@
 // its shard of a new snapshot there, and the last server to do so completes
 // it with a manifest (embedding/trained_snapshot.h).
 //
+// A trainable server also keeps one copy of its overlay on request
+// (OverlaySnapshotRequest, no payload: replaces the copy it held) and makes
+// the overlay that copy again (OverlayRestoreRequest: rows and optimizer
+// state; the copy is kept), so a job can end at its best validation point;
+// the trained snapshot written at the end holds the rows live then. A copy
+// doubles the overlay's memory. A frozen server refuses both with
+// FailedPrecondition, as it refuses pushes, and keeps serving.
+//
 // Thread-safety: Start() then Run() from one thread; address(), snapshot_id()
 // and the counters may be read from any thread once Start() returned OK.
 #ifndef IAK_PS_PS_SERVER_H_
@@ -120,6 +128,9 @@ class PsServer {
   uint64_t keys_served() const { return keys_served_.load(); }
   uint64_t requests_refused() const { return requests_refused_.load(); }
   uint64_t pushes_applied() const { return pushes_applied_.load(); }
+  // Overlay snapshots taken and restores done (trainable servers).
+  uint64_t overlay_snapshots() const { return overlay_snapshots_.load(); }
+  uint64_t overlay_restores() const { return overlay_restores_.load(); }
   // Replies built but not sent (the peer's queue was full or it was gone).
   uint64_t replies_dropped() const { return replies_dropped_.load(); }
   // The most keys one pull may ask for (from max_reply_bytes and the row
@@ -138,6 +149,12 @@ class PsServer {
   void HandleCall(net::RpcCall call);
   void HandlePull(const net::RpcCall& call);
   void HandlePush(const net::RpcCall& call);
+  void HandleOverlaySnapshot(const net::RpcCall& call);
+  void HandleOverlayRestore(const net::RpcCall& call);
+  // The refusal of a trainable-only request (`what`, e.g. "pushes") from a
+  // frozen server or one that expects another snapshot; OK when neither.
+  Status CheckTrainable(const std::string& what, const std::string& snapshot_id,
+                        const std::string& sender) const;
   // Run()'s end: writes the trained snapshot when there is somewhere to.
   Status Finish();
   void ReplyError(const net::RpcCall& call, const Status& error);
@@ -159,6 +176,8 @@ class PsServer {
   std::atomic<uint64_t> keys_served_{0};
   std::atomic<uint64_t> requests_refused_{0};
   std::atomic<uint64_t> pushes_applied_{0};
+  std::atomic<uint64_t> overlay_snapshots_{0};
+  std::atomic<uint64_t> overlay_restores_{0};
   std::atomic<uint64_t> replies_dropped_{0};
 };
 

@@ -18,6 +18,10 @@
 // a per-row step count t (lazy/sparse Adam: a row's bias correction counts
 // only the pushes that touched it). All arithmetic is float32 in that order.
 //
+// Copyable: a copy is an independent overlay with the same rows, optimizer
+// state and BaseReader (LocalTrainableRows and TrainableShard keep one as the
+// best rows of a validation point); it costs bytes() plus the index again.
+//
 // Thread-safety: not thread-safe; the PS drives it from its RPC thread.
 #ifndef IAK_PS_SPARSE_ROW_OPTIMIZER_H_
 #define IAK_PS_SPARSE_ROW_OPTIMIZER_H_

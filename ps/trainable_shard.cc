@@ -75,6 +75,31 @@ StatusOr<uint64_t> TrainableShard::Apply(const uint64_t* keys, size_t n, const f
   return applied;
 }
 
+void TrainableShard::SaveOverlay(const std::string& tag) {
+  // Copy-on-snapshot: simple and exact (the copy is the live optimizer,
+  // index and accumulators included); its cost is one overlay of memory and
+  // one memcpy of it per new best validation point.
+  saved_ = std::make_unique<SparseRowOptimizer>(optimizer_);
+  saved_pushes_ = pushes_;
+  saved_tag_ = tag;
+}
+
+Status TrainableShard::RestoreOverlay(const std::string& tag) {
+  if (saved_ == nullptr) {
+    return FailedPreconditionError("no overlay snapshot to restore (none was saved" +
+                                   (tag.empty() ? std::string() : ", asked for '" + tag + "'") +
+                                   "); the trained rows are unchanged");
+  }
+  if (!tag.empty() && tag != saved_tag_) {
+    return FailedPreconditionError("the saved overlay snapshot is '" + saved_tag_ +
+                                   "', not the '" + tag +
+                                   "' asked for; the trained rows are unchanged");
+  }
+  optimizer_ = *saved_;
+  pushes_ = saved_pushes_;
+  return Status::Ok();
+}
+
 Status TrainableShard::WriteSnapshot(const std::string& out_dir) const {
   const int dim = base_->dim();
   const int shard = base_->shard();

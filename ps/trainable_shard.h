@@ -5,6 +5,12 @@
 // otherwise; at the end WriteSnapshot() writes the shard of a new, float32
 // snapshot: every snapshot row, trained rows replaced, new rows added.
 //
+// SaveOverlay()/RestoreOverlay() keep one copy of the overlay (rows and
+// optimizer state) so that a job can end at its best validation point: the
+// copy is a full copy, so while one is held the overlay takes twice its
+// memory. WriteSnapshot() writes the live overlay (after a restore: the
+// restored rows).
+//
 // Thread-safety: not thread-safe; the PS drives it from its RPC thread.
 #ifndef IAK_PS_TRAINABLE_SHARD_H_
 #define IAK_PS_TRAINABLE_SHARD_H_
@@ -37,6 +43,22 @@ class TrainableShard {
   [[nodiscard]] StatusOr<uint64_t> Apply(const uint64_t* keys, size_t n, const float* grads,
                                          uint64_t* created);
 
+  // Replaces the saved copy with a copy of the live overlay (rows, optimizer
+  // state, push count), named `tag`. Cannot fail; an empty overlay is saved
+  // like any other.
+  void SaveOverlay(const std::string& tag);
+
+  // The live overlay becomes a copy of the saved one (which is kept, so a
+  // second restore returns to it again). FailedPrecondition when nothing was
+  // saved, or when `tag` is not empty and differs from the saved copy's
+  // (nothing changed in either case).
+  [[nodiscard]] Status RestoreOverlay(const std::string& tag);
+
+  bool has_saved_overlay() const { return saved_ != nullptr; }
+  const std::string& saved_tag() const { return saved_tag_; }
+  // Bytes of rows and optimizer state the saved copy holds (0 without one).
+  uint64_t saved_bytes() const { return saved_ == nullptr ? 0 : saved_->bytes(); }
+
   // Writes this shard of the trained snapshot into `out_dir` (see
   // embedding/trained_snapshot.h), reading the snapshot's rows from its
   // RocksDB. Errors: those of ScanShard for the source, WriteTrainedShard.
@@ -53,6 +75,11 @@ class TrainableShard {
   proto::ModelManifest manifest_;
   SparseRowOptimizer optimizer_;
   uint64_t pushes_ = 0;
+  // The saved copy (null: none) and what it was saved with. Its BaseReader
+  // calls back into this shard, as the live one's does.
+  std::unique_ptr<SparseRowOptimizer> saved_;
+  uint64_t saved_pushes_ = 0;
+  std::string saved_tag_;
   std::string encoded_;  // scratch for quantised snapshot rows
 };
 

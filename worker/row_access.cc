@@ -23,7 +23,7 @@ Status PsRowAccess::Connect(const std::vector<proto::ServerAddress>& servers, in
   IAK_RETURN_IF_ERROR(client->Connect());
   client_ = std::move(client);
   source_ = std::make_unique<PsRowSource>(client_.get(), monitor_);
-  trainable_ = std::make_unique<PsTrainableRows>(client_.get());
+  trainable_ = std::make_unique<PsTrainableRows>(client_.get(), rank);
   return Status::Ok();
 }
 

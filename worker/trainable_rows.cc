@@ -1,6 +1,7 @@
 #include "worker/trainable_rows.h"
 
 #include <cstring>
+#include <string>
 
 namespace iak::worker {
 
@@ -70,11 +71,28 @@ Status PsTrainableRows::Push(const uint64_t* keys, size_t n, const float* grads,
 }
 
 Status PsTrainableRows::Snapshot() {
-  return FailedPreconditionError(
-      "the trainable servers keep one overlay: full fine-tuning on a cluster cannot keep its "
-      "best rows yet, only its best dense layers");
+  if (rank_ != 0) return Status::Ok();  // see the class comment
+  const std::string tag = "best-" + std::to_string(snapshots_ + 1);
+  ps::OverlayStats stats;
+  IAK_RETURN_IF_ERROR(client_->SnapshotOverlay(tag, &stats));
+  ++snapshots_;
+  VLOG(1) << "overlay snapshot " << tag << ": " << stats.rows << " trained rows, "
+          << stats.bytes << " bytes on the servers";
+  return Status::Ok();
 }
 
-Status PsTrainableRows::RollBack() { return Snapshot(); }
+Status PsTrainableRows::RollBack() {
+  if (rank_ != 0) return Status::Ok();  // see the class comment
+  if (snapshots_ == 0) {
+    return FailedPreconditionError("no snapshot of the trained rows was taken on the servers");
+  }
+  const std::string tag = "best-" + std::to_string(snapshots_);
+  ps::OverlayStats stats;
+  IAK_RETURN_IF_ERROR(client_->RestoreOverlay(tag, &stats));
+  LOG(INFO) << "restored the trained rows of the best validation point on the servers ("
+            << stats.rows << " trained rows; " << stats.rows_discarded
+            << " rows first trained after it are back to their source values)";
+  return Status::Ok();
+}
 
 }  // namespace iak::worker

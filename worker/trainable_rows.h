@@ -6,7 +6,8 @@
 //   LocalTrainableRows  an overlay in this process over a frozen table
 //                       (single-process runs), the servers' optimizer code.
 // Snapshot()/RollBack() let validation keep the best rows: the local
-// overlay copies itself; the servers keep their overlay and refuse.
+// overlay copies itself; the servers copy theirs (PsClient::SnapshotOverlay /
+// RestoreOverlay), asked by rank 0 only (see PsTrainableRows).
 //
 // Thread-safety: one thread.
 #ifndef IAK_WORKER_TRAINABLE_ROWS_H_
@@ -58,10 +59,28 @@ class LocalTrainableRows : public TrainableRows {
   std::unique_ptr<ps::SparseRowOptimizer> snapshot_;
 };
 
+// Every rank's model holds one and calls Snapshot() at the same validation
+// points and RollBack() at the end (worker/trainer.h), but the servers keep
+// one overlay for the whole job, so only rank 0 sends them; the other ranks'
+// calls return OK at once. Why that is ordered without another barrier:
+//  - Snapshot(): the Trainer validates on every rank together, its scores
+//    all-reduced, after the step whose pushes every rank awaited and then met
+//    at the push barrier; so when rank 0 sends the snapshot every push of the
+//    steps before is applied. The other ranks may pull next step's rows
+//    meanwhile (reads change nothing), but cannot push before the next
+//    step's dense all-reduce, which waits for rank 0, which awaited every
+//    shard's snapshot reply. So the copy holds exactly the validated rows.
+//  - RollBack(): at the end of training, when no rank pushes any more; only
+//    rank 0 writes results, after its RollBack() returned, and the servers
+//    write the trained snapshot when the job ends, after rank 0 is done.
+//  Other ranks must not read rows after RollBack() (they would see either
+//  side of the restore); the Trainer reads none there. Method "full" refuses
+//  elastic jobs, so the rank given at construction stays the rank.
 class PsTrainableRows : public TrainableRows {
  public:
-  // `client` (connected, no row cache) must outlive this.
-  explicit PsTrainableRows(ps::PsClient* client) : client_(client) {}
+  // `client` (connected, no row cache) must outlive this; `rank` is this
+  // worker's rank in the (static) group: rank 0 snapshots and restores.
+  PsTrainableRows(ps::PsClient* client, int rank) : client_(client), rank_(rank) {}
   Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override {
     return client_->Pull(keys, n, rows_out, nullptr);
   }
@@ -72,6 +91,8 @@ class PsTrainableRows : public TrainableRows {
 
  private:
   ps::PsClient* client_;
+  int rank_;
+  int64_t snapshots_ = 0;  // rank 0: snapshots sent; the last one's tag is "best-<n>"
 };
 
 }  // namespace iak::worker
