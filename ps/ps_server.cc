@@ -131,7 +131,7 @@ Status PsServer::Run(const std::atomic<bool>& stop, ServerMembership* membership
     heartbeat->set_samples(static_cast<int64_t>(keys_served()));
   });
   if (!node_id.ok()) {
-    return node_id.status().WithContext(options_.name + ": cannot join the job of " +
+    return node_id.status().WithContext(options_.name + ": cannot register with " +
                                         membership->description());
   }
   LOG(INFO) << options_.name << ": registered with " << membership->description() << " as node "

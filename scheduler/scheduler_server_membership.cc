@@ -14,8 +14,9 @@ StatusOr<int> SchedulerServerMembership::Join(const proto::RegisterRequest& requ
     return InvalidArgumentError("SchedulerServerMembership::Join: role " +
                                 proto::Role_Name(request.role()) + ", expected ROLE_SERVER");
   }
+  // The caller names the scheduler in its error (description()).
   StatusOr<int> node_id = client_.Register(request);
-  if (!node_id.ok()) return node_id.status().WithContext("cannot register with " + description());
+  if (!node_id.ok()) return node_id.status();
   client_.StartHeartbeats(std::move(stats));
   return node_id;
 }

@@ -32,8 +32,8 @@ class SchedulerServerMembership : public ps::ServerMembership {
   // `transport` is not owned and must outlive this object.
   SchedulerServerMembership(net::Transport* transport, SchedulerClientOptions options);
 
-  // SchedulerClient::Register (request.role must be ROLE_SERVER), then
-  // heartbeats. Errors: the client's, with the scheduler's address.
+  // SchedulerClient::Register (request.role must be ROLE_SERVER, else
+  // InvalidArgument), then heartbeats. Errors: the client's.
   [[nodiscard]] StatusOr<int> Join(const proto::RegisterRequest& request,
                                    std::function<void(proto::Heartbeat*)> stats) override;
   bool ended() const override { return client_.shutdown_requested(); }
