@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # G1 (docs/benchmarks.md): the GPU check, one script, well under 8 minutes on
 # a lent GPU machine. It
-#   1. configures and builds the CUDA path (iak_cuda, iak_nccl, cuda_test,
+#   1. configures and builds the CUDA path (iak_cuda, iak_collective, cuda_test,
 #      nccl_rendezvous_test, iak_gpu_bench) in its own build directory;
 #   2. runs the GPU tests (ctest -L gpu: GPU step == CPU step, pooling,
 #      NCCL all-reduce sums);
 #   3. runs W2 on the GPU and the NCCL all-reduce bandwidth check for the
-#      adapter's gradient size (build/cuda/iak_gpu_bench);
+#      adapter's gradient size (build/bench/iak_gpu_bench);
 #   4. writes a short dated table (markdown) to the output directory, ready
 #      to paste into docs/benchmarks.md.
 #
@@ -107,9 +107,9 @@ if [ "$STATUS" = 0 ]; then
 fi
 
 bench_result="not run"
-if [ -x "$BUILD_DIR/cuda/iak_gpu_bench" ] || [ "$DRY_RUN" = 1 ]; then
+if [ -x "$BUILD_DIR/bench/iak_gpu_bench" ] || [ "$DRY_RUN" = 1 ]; then
   if run "$BENCH_LIMIT" "$LOG_DIR/bench.log" \
-        "$BUILD_DIR/cuda/iak_gpu_bench" --mode=all --repeats=5 --steps=50; then
+        "$BUILD_DIR/bench/iak_gpu_bench" --mode=all --repeats=5 --steps=50; then
     bench_result="ok"
   else
     bench_result="FAILED (see $LOG_DIR/bench.log)"
@@ -126,7 +126,7 @@ fi
   echo "### G1: GPU check, $STAMP"
   echo
   echo "Command: \`bench/gpu_check.sh\` (build: cmake --build $BUILD_DIR --target cuda_test nccl_rendezvous_test iak_gpu_bench;"
-  echo "tests: ctest -L gpu; figures: $BUILD_DIR/cuda/iak_gpu_bench --mode=all --repeats=5 --steps=50)"
+  echo "tests: ctest -L gpu; figures: $BUILD_DIR/bench/iak_gpu_bench --mode=all --repeats=5 --steps=50)"
   echo
   echo "| item | result |"
   echo "|---|---|"

@@ -494,7 +494,7 @@ StatusOr<Section> SynthSection(const compare::ComparisonOptions& options) {
   job::ApplyDefaults(&spec);
   worker::PretrainJobOptions pretrain =
       PretrainOptions(spec.data(), dir + "/model", FLAGS_compare_key_dropout, FLAGS_compare_seed);
-  pretrain.train.num_tasks = 2;
+  pretrain.num_tasks = 2;
   std::cerr << "pre-training the synthetic base (CTR + CVR) -> " << pretrain.model_dir << "\n";
   IAK_ASSIGN_OR_RETURN(worker::PretrainJobResult pretrained, worker::RunPretrainJob(pretrain));
   const auto start = std::chrono::steady_clock::now();

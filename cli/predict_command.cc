@@ -12,6 +12,7 @@
 #include "cli/common_flags.h"
 #include "data/schema.h"
 #include "data/text_reader.h"
+#include "model/metrics.h"
 #include "worker/domain_predictor.h"
 #include "worker/job_data.h"
 
@@ -26,6 +27,17 @@ DECLARE_string(out);
 DECLARE_int32(predict_batch);
 
 namespace iak::cli {
+namespace {
+
+// "0.7312", or why the AUC is undefined (a single class among the labels).
+std::string AucText(const StatusOr<double>& auc) {
+  if (!auc.ok()) return "n/a (" + auc.status().message() + ")";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4f", *auc);
+  return buf;
+}
+
+}  // namespace
 
 int RunPredict(int, char**) {
   StatusOr<proto::JobSpec> spec = LoadJobFromFlags();
@@ -103,6 +115,17 @@ int RunPredict(int, char**) {
   }
   csv.close();
   if (!csv) return ReportError("predict", IoError("error writing " + out));
+  // Quality over every scored sample (domains mixed): CTR-AUC, and CTCVR-AUC
+  // when the base has two tasks and the data conversion labels.
+  std::vector<float> click(ids.size()), conversion;
+  for (size_t i = 0; i < ids.size(); ++i) click[i] = dataset->click[ids[i]];
+  std::cout << "CTR-AUC " << AucText(model::RocAuc(p_ctr, click));
+  if (esmm && dataset->has_conversion()) {
+    conversion.resize(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) conversion[i] = dataset->conversion[ids[i]];
+    std::cout << ", CTCVR-AUC " << AucText(model::CtcvrAuc(p_ctcvr, click, conversion));
+  }
+  std::cout << " over the " << ids.size() << " scored samples\n";
   std::cout << "scored " << ids.size() << " samples from " << dataset->domain_names.size()
             << " domains (" << (*models)->num_adapters << " adapters loaded; " << through_base
             << " samples of domains without an adapter scored by the frozen base) in " << seconds

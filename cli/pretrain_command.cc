@@ -1,8 +1,12 @@
 // `iak pretrain`: trains the base recommender on the early periods and writes
-// the model directory the parameter servers serve.
+// the model directory the parameter servers serve. The data: the job spec's
+// (--job), text files read with a schema (--schema, --input), or MovieLens
+// (--data_dir). With conversion labels in the data the base is the two-task
+// ESMM model unless --num_tasks=1 (worker/pretrain_job.h).
 #include <gflags/gflags.h>
 
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
@@ -21,8 +25,27 @@ DEFINE_double(key_dropout, 0.3,
               "'unknown' row, so the base learns to score keys it will not have at fine-tuning "
               "time (0.3 was best on the validation split, docs/results.md)");
 DEFINE_bool(skip_bad_lines, false, "skip and count malformed input lines instead of failing");
+DEFINE_string(num_tasks, "auto",
+              "task towers of the base: auto (two, ESMM's CTR and CTCVR, when the data has "
+              "conversion labels, else one), 1 (CTR only) or 2 (ESMM; needs conversion labels)");
+// data_command.cc's flags (one gflags name per binary): without --job, text
+// files read with a schema instead of MovieLens.
+DECLARE_string(schema);
+DECLARE_string(input);
 
 namespace iak::cli {
+
+namespace {
+
+// --num_tasks: 0 = auto, 1 or 2.
+StatusOr<int> ParseNumTasks(const std::string& flag) {
+  if (flag == "auto" || flag.empty()) return 0;
+  if (flag == "1") return 1;
+  if (flag == "2") return 2;
+  return InvalidArgumentError("--num_tasks must be auto, 1 or 2, not '" + flag + "'");
+}
+
+}  // namespace
 
 // Options from --job when given, else from the flags above.
 void FillPretrainOptions(const proto::JobSpec& spec, worker::PretrainJobOptions* options) {
@@ -41,6 +64,17 @@ int RunPretrain(int, char**) {
     proto::JobSpec spec;
     spec.set_model_dir(FLAGS_out);
     spec.mutable_data()->set_movielens_dir(FLAGS_data_dir);
+    if (!FLAGS_schema.empty()) {
+      if (FLAGS_input.empty()) {
+        return ReportError("pretrain", InvalidArgumentError(
+                                           "--schema needs --input: the text files to read"));
+      }
+      spec.mutable_data()->set_schema_file(FLAGS_schema);
+      std::stringstream files(FLAGS_input);
+      for (std::string file; std::getline(files, file, ',');) {
+        if (!file.empty()) spec.mutable_data()->add_input_files(file);
+      }
+    }
     spec.mutable_data()->set_skip_bad_lines(FLAGS_skip_bad_lines);
     spec.set_num_servers(FLAGS_shards);
     job::ApplyDefaults(&spec);
@@ -51,6 +85,9 @@ int RunPretrain(int, char**) {
   if (options.model_dir.empty()) {
     return ReportError("pretrain", InvalidArgumentError("--out (or --job) is required"));
   }
+  StatusOr<int> num_tasks = ParseNumTasks(FLAGS_num_tasks);
+  if (!num_tasks.ok()) return ReportError("pretrain", num_tasks.status());
+  options.num_tasks = *num_tasks;
   options.overwrite = FLAGS_overwrite;
   options.train.epochs = FLAGS_epochs;
   options.train.key_dropout = static_cast<float>(FLAGS_key_dropout);
@@ -58,7 +95,12 @@ int RunPretrain(int, char**) {
   options.train.seed = FLAGS_seed;
   StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
   if (!result.ok()) return ReportError("pretrain", result.status());
-  std::cout << "pre-trained on " << result->samples << " samples; wrote " << result->rows
+  std::cout << "pre-trained a "
+            << (result->num_tasks == 2 ? "two-task ESMM base (CTR, CTCVR)" : "CTR base")
+            << (result->has_conversion && result->num_tasks == 1
+                    ? " (the data's conversion labels unused: --num_tasks=1)"
+                    : "")
+            << " on " << result->samples << " samples; wrote " << result->rows
             << " embedding rows in " << options.num_shards << " shard(s) to "
             << options.model_dir << " (snapshot " << result->snapshot_id << ")\n";
   return 0;

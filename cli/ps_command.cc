@@ -13,6 +13,7 @@
 #include "net/zmq_transport.h"
 #include "ps/ps_server.h"
 #include "ps/trainable_options.h"
+#include "scheduler/scheduler_server_membership.h"
 
 DEFINE_int32(shard, 0, "which shard of the snapshot this server serves");
 DEFINE_string(ps_listen, "tcp://127.0.0.1:0", "address to serve pulls on; port 0 = any free port");
@@ -75,7 +76,6 @@ int RunServer(int, char**) {
   options.block_cache_bytes = static_cast<uint64_t>(FLAGS_block_cache_mb) << 20;
   options.advertise_address = FLAGS_advertise;
   options.listen_address = FLAGS_ps_listen;
-  options.scheduler_address = FLAGS_scheduler;
   options.name = FLAGS_name.empty() ? "ps-" + std::to_string(FLAGS_shard) : FLAGS_name;
   options.max_reply_bytes = static_cast<uint64_t>(std::max<int64_t>(0, FLAGS_ps_max_reply_mb)) << 20;
   transport_options.max_message_bytes = std::max<int64_t>(0, FLAGS_ps_max_message_mb) << 20;
@@ -85,7 +85,16 @@ int RunServer(int, char**) {
   ps::PsServer server(options, &transport);
   Status started = server.Start();
   if (!started.ok()) return ReportError("ps", started);
-  Status done = server.Run(stop);
+  // With --scheduler the server joins that scheduler's job; without, it
+  // serves until stopped.
+  std::optional<scheduler::SchedulerServerMembership> membership;
+  if (!FLAGS_scheduler.empty()) {
+    scheduler::SchedulerClientOptions link;
+    link.scheduler_address = FLAGS_scheduler;
+    link.name = options.name;
+    membership.emplace(&transport, link);
+  }
+  Status done = server.Run(stop, membership ? &*membership : nullptr);
   if (!done.ok()) return ReportError("ps", done);
   return 0;
 }

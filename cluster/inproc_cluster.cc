@@ -9,6 +9,7 @@
 #include "net/inproc_transport.h"
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/scheduler_server_membership.h"
 #include "worker/method_evaluator.h"
 #include "worker/worker.h"
 
@@ -95,7 +96,6 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
         options.name =
             "ps-" + std::to_string(shard) + (replicas > 1 ? "-r" + std::to_string(replica) : "");
         options.listen_address = "inproc://" + options.name;
-        options.scheduler_address = scheduler.address();
         // Trainable servers when the spec asks for them (full fine-tuning),
         // as `iak ps` sets them up from the spec's trainable block.
         if (spec.has_trainable()) {
@@ -113,8 +113,12 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
           options.trainable.output_model_dir = worker::TrainedModelDir(spec);
         }
         ps::PsServer server(options, &transport);
+        scheduler::SchedulerClientOptions link;
+        link.scheduler_address = scheduler.address();
+        link.name = options.name;
+        scheduler::SchedulerServerMembership membership(&transport, link);
         Status status = server.Start();
-        if (status.ok()) status = server.Run(stop);
+        if (status.ok()) status = server.Run(stop, &membership);
         result.servers[shard * replicas + replica] = status;
         failures.Record(status.WithContext(options.name));
       });

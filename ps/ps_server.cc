@@ -10,7 +10,6 @@
 
 #include "embedding/manifest_io.h"
 #include "embedding/trained_snapshot.h"
-#include "scheduler/scheduler_client.h"
 
 namespace iak::ps {
 namespace {
@@ -106,22 +105,18 @@ Status PsServer::Start() {
 
 std::string PsServer::address() const { return address_; }
 
-Status PsServer::Run(const std::atomic<bool>& stop) {
+Status PsServer::Run(const std::atomic<bool>& stop, ServerMembership* membership) {
   if (server_ == nullptr) {
     return FailedPreconditionError(options_.name + ": Run() before a successful Start()");
   }
   auto handler = [this](net::RpcCall call) { HandleCall(std::move(call)); };
 
-  if (options_.scheduler_address.empty()) {
+  if (membership == nullptr) {
     server_->Run(stop, handler, nullptr);
     LOG(INFO) << options_.name << ": stopped after " << pulls_served() << " pulls";
     return Finish();
   }
 
-  scheduler::SchedulerClientOptions client_options;
-  client_options.scheduler_address = options_.scheduler_address;
-  client_options.name = options_.name;
-  scheduler::SchedulerClient client(transport_, client_options);
   proto::RegisterRequest request;
   request.set_role(proto::ROLE_SERVER);
   request.set_name(options_.name);
@@ -132,35 +127,34 @@ Status PsServer::Run(const std::atomic<bool>& stop) {
   request.set_replica(options_.replica);
   request.set_host(HostName());
   request.set_pid(static_cast<int>(getpid()));
-  StatusOr<int> node_id = client.Register(request);
-  if (!node_id.ok()) {
-    return node_id.status().WithContext(options_.name + ": cannot register with the scheduler at " +
-                                        options_.scheduler_address);
-  }
-  LOG(INFO) << options_.name << ": registered with " << options_.scheduler_address
-            << " as node " << *node_id;
-  client.StartHeartbeats([this](proto::Heartbeat* heartbeat) {
+  StatusOr<int> node_id = membership->Join(request, [this](proto::Heartbeat* heartbeat) {
     heartbeat->set_samples(static_cast<int64_t>(keys_served()));
   });
+  if (!node_id.ok()) {
+    return node_id.status().WithContext(options_.name + ": cannot register with " +
+                                        membership->description());
+  }
+  LOG(INFO) << options_.name << ": registered with " << membership->description() << " as node "
+            << *node_id;
 
-  // The RPC loop watches one flag; the tick folds the scheduler's verdict in.
+  // The RPC loop watches one flag; the tick folds the membership's verdict in.
   std::atomic<bool> done{false};
   auto on_tick = [&] {
-    if (stop.load() || client.shutdown_requested()) done.store(true);
+    if (stop.load() || membership->ended()) done.store(true);
   };
   server_->Run(done, handler, on_tick);
 
-  if (client.shutdown_requested()) {
-    const std::string reason = client.shutdown_reason();
+  if (membership->ended()) {
+    const std::string reason = membership->end_reason();
     if (reason.empty()) {
-      LOG(INFO) << options_.name << ": the scheduler ended the job";
+      LOG(INFO) << options_.name << ": " << membership->description() << " ended the job";
     } else {
       LOG(WARNING) << options_.name << ": stopping: " << reason;
     }
   }
   Status finished = Finish();
-  Status left = client.Deregister();
-  if (!left.ok()) LOG(WARNING) << options_.name << ": deregistering failed (ignored): " << left;
+  Status left = membership->Leave();
+  if (!left.ok()) LOG(WARNING) << options_.name << ": leaving the job failed (ignored): " << left;
   LOG(INFO) << options_.name << ": stopped after " << pulls_served() << " pulls";
   return finished;
 }

@@ -2,9 +2,11 @@
 //
 // Start() loads and verifies the shard (see EmbeddingShard::Open) and starts
 // listening; Run() answers pull requests on the calling thread until stopped.
-// With a scheduler address it registers as a server for its shard, heartbeats,
-// serves until `stop` or until the scheduler ends the job (or stops
-// answering), then deregisters; without one it serves until `stop`.
+// With a ServerMembership (ps/server_membership.h; the scheduler's is
+// scheduler/scheduler_server_membership.h) it joins the job as a server for
+// its shard, reports its counters, serves until `stop` or until the job ends
+// for it (the scheduler ended it or stops answering), then leaves; without
+// one it serves until `stop`.
 //
 // A pull request is an Envelope with pull_request set and one payload frame of
 // num_keys little-endian uint64 keys. The reply is a PullResponse and one frame
@@ -48,6 +50,7 @@
 #include "net/rpc.h"
 #include "net/transport.h"
 #include "proto/iak.pb.h"
+#include "ps/server_membership.h"
 #include "ps/sparse_row_optimizer.h"
 #include "ps/trainable_shard.h"
 
@@ -71,17 +74,15 @@ struct PsServerOptions {
   std::string model_dir;
   // Which shard of the model this server holds. Default 0.
   int shard = 0;
-  // Which replica of that shard this server is (registered with the
-  // scheduler, which lists every replica to workers). Default 0.
+  // Which replica of that shard this server is (sent when it joins a job;
+  // the scheduler lists every replica to workers). Default 0.
   int replica = 0;
   // Where to listen; port 0 picks a free port (see address()).
   std::string listen_address = "tcp://127.0.0.1:0";
-  // The address registered with the scheduler for workers to connect to;
+  // The address sent when it joins a job, for workers to connect to;
   // empty = the address it listens on.
   std::string advertise_address;
-  // The scheduler to register with; empty = standalone, serve until stopped.
-  std::string scheduler_address;
-  // For logs, error replies and the scheduler. Default "ps-0".
+  // For logs, error replies and the job's membership. Default "ps-0".
   std::string name = "ps-0";
   // The most memory the shard may take in memory (rows + index); a larger
   // shard is served by RocksDB point reads through an LRU block cache of
@@ -119,10 +120,14 @@ class PsServer {
   std::string address() const;
   const std::string& snapshot_id() const { return snapshot_id_; }
 
-  // Serves until `stop` is true or the scheduler ends the job. Returns
-  // FailedPrecondition before a successful Start(), the scheduler client's
-  // error if registration fails, OK otherwise.
-  [[nodiscard]] Status Run(const std::atomic<bool>& stop);
+  // Serves until `stop` is true or, with a `membership` (not owned; used
+  // only during the call), until the job ends for this server: joins first
+  // (role server, shard, replica, advertised address, host, pid; heartbeats
+  // carry keys_served() as samples) and leaves at the end. Returns
+  // FailedPrecondition before a successful Start(), the membership's error
+  // if joining fails, the trained snapshot's error (trainable servers),
+  // OK otherwise.
+  [[nodiscard]] Status Run(const std::atomic<bool>& stop, ServerMembership* membership = nullptr);
 
   uint64_t pulls_served() const { return pulls_served_.load(); }
   uint64_t keys_served() const { return keys_served_.load(); }

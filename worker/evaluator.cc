@@ -1,7 +1,9 @@
 #include "worker/evaluator.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -25,11 +27,16 @@ struct Scores {
   std::vector<float> base;
   std::vector<float> adapted;
   std::vector<float> labels;
+  // pCTCVR and the conversion labels, only when CTCVR is evaluated.
+  std::vector<float> base_ctcvr;
+  std::vector<float> adapted_ctcvr;
+  std::vector<float> conversion;
 };
 
+// `ctcvr`: the base has two tasks and the data conversion labels.
 Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
                   const model::BaseModel& base, const model::RowLookup& rows,
-                  const model::IakModule* adapter) {
+                  const model::IakModule* adapter, bool ctcvr) {
   const int dim = base.config().embedding_dim;
   const int input_dim = base.config().input_dim();
   model::FineTuneStep step;
@@ -37,21 +44,54 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
   scores.base.resize(ids.size());
   scores.adapted.resize(ids.size());
   scores.labels.resize(ids.size());
+  if (ctcvr) {
+    scores.base_ctcvr.resize(ids.size());
+    scores.adapted_ctcvr.resize(ids.size());
+    scores.conversion.resize(ids.size());
+  }
   std::vector<float> x;
   for (size_t begin = 0; begin < ids.size(); begin += kEvalBatch) {
     const int n = static_cast<int>(std::min<size_t>(kEvalBatch, ids.size() - begin));
     x.resize(static_cast<size_t>(n) * input_dim);
     model::PoolBatch(dataset, ids.data() + begin, n, dim, rows, x.data());
-    step.Predict(base, nullptr, x.data(), n, scores.base.data() + begin, nullptr);
+    step.Predict(base, nullptr, x.data(), n, scores.base.data() + begin,
+                 ctcvr ? scores.base_ctcvr.data() + begin : nullptr);
     if (adapter != nullptr) {
-      step.Predict(base, adapter, x.data(), n, scores.adapted.data() + begin, nullptr);
+      step.Predict(base, adapter, x.data(), n, scores.adapted.data() + begin,
+                   ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr);
     } else {  // the base model serves the domain
       std::copy(scores.base.begin() + begin, scores.base.begin() + begin + n,
                 scores.adapted.begin() + begin);
+      if (ctcvr) {
+        std::copy(scores.base_ctcvr.begin() + begin, scores.base_ctcvr.begin() + begin + n,
+                  scores.adapted_ctcvr.begin() + begin);
+      }
     }
-    for (int i = 0; i < n; ++i) scores.labels[begin + i] = dataset.click[ids[begin + i]];
+    for (int i = 0; i < n; ++i) {
+      scores.labels[begin + i] = dataset.click[ids[begin + i]];
+      if (ctcvr) scores.conversion[begin + i] = dataset.conversion[ids[begin + i]];
+    }
   }
   return scores;
+}
+
+// A JSON number, or null for NaN (an undefined AUC).
+std::string JsonNumber(double v, int digits) {
+  if (std::isnan(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  return buf;
+}
+
+// A table cell of `width`: the AUC, or n/a when undefined.
+std::string Cell(double v, int width, const char* format) {
+  char buf[32];
+  if (std::isnan(v)) {
+    std::snprintf(buf, sizeof(buf), "%*s", width, "n/a");
+  } else {
+    std::snprintf(buf, sizeof(buf), format, width, v);
+  }
+  return buf;
 }
 
 std::string Fixed(double v, int digits) {
@@ -83,11 +123,12 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
   }
   EvalReport report;
   report.split = part == data::SplitPart::kTest ? "test" : "validation";
+  report.has_ctcvr = base.config().num_tasks == 2 && job.dataset.has_conversion();
   for (size_t i = 0; i < adapters.size(); ++i) {
     const int domain = job.finetune_domains[i];
     const data::DomainSplit& split = job.splits[domain];
     const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
-    Scores scores = ScoreSplit(job.dataset, ids, base, rows, adapters[i]);
+    Scores scores = ScoreSplit(job.dataset, ids, base, rows, adapters[i], report.has_ctcvr);
     DomainResult result;
     result.domain = job.dataset.domain_names[domain];
     result.train_samples = static_cast<int64_t>(split.train.size());
@@ -103,12 +144,50 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
     result.iak_auc = *iak_auc;
     result.base_logloss = model::LogLoss(scores.base.data(), scores.labels.data(), ids.size());
     result.iak_logloss = model::LogLoss(scores.adapted.data(), scores.labels.data(), ids.size());
+    if (report.has_ctcvr) {
+      IAK_RETURN_IF_ERROR(SetCtcvrAucs(scores.base_ctcvr, scores.adapted_ctcvr, scores.labels,
+                                       scores.conversion, &result)
+                              .WithContext("domain " + result.domain));
+    }
     if (i < notes.size()) result.adapter_note = notes[i];
     report.mean_base_auc += result.base_auc / adapters.size();
     report.mean_iak_auc += result.iak_auc / adapters.size();
     report.domains.push_back(result);
   }
+  report.ComputeCtcvrMeans();
   return report;
+}
+
+Status SetCtcvrAucs(const std::vector<float>& base_ctcvr, const std::vector<float>& tuned_ctcvr,
+                    const std::vector<float>& click, const std::vector<float>& conversion,
+                    DomainResult* result) {
+  for (auto [scores, out] : {std::pair{&base_ctcvr, &result->base_ctcvr_auc},
+                             std::pair{&tuned_ctcvr, &result->iak_ctcvr_auc}}) {
+    StatusOr<double> auc = model::CtcvrAuc(*scores, click, conversion);
+    if (auc.ok()) {
+      *out = *auc;
+    } else if (auc.status().code() == StatusCode::kFailedPrecondition) {
+      // One class only (no conversion in this split): undefined, not an error.
+      *out = std::numeric_limits<double>::quiet_NaN();
+    } else {
+      return auc.status();
+    }
+  }
+  return Status::Ok();
+}
+
+void EvalReport::ComputeCtcvrMeans() {
+  double base_sum = 0, tuned_sum = 0;
+  int defined = 0;
+  for (const DomainResult& d : domains) {
+    if (std::isnan(d.base_ctcvr_auc) || std::isnan(d.iak_ctcvr_auc)) continue;
+    base_sum += d.base_ctcvr_auc;
+    tuned_sum += d.iak_ctcvr_auc;
+    ++defined;
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  mean_base_ctcvr_auc = has_ctcvr && defined > 0 ? base_sum / defined : nan;
+  mean_iak_ctcvr_auc = has_ctcvr && defined > 0 ? tuned_sum / defined : nan;
 }
 
 StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {
@@ -145,26 +224,46 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
 
 std::string EvalReport::ToTable() const {
   std::ostringstream out;
-  char line[256];
+  char line[384];
   const std::string label = method == "iak" || method.empty() ? "IAK" : method;
-  std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9s %9s %7s | %9s %9s\n", "domain",
+  // With CTCVR: three more columns after the log losses.
+  const int width = has_ctcvr ? 128 : 92;
+  std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9s %9s %7s | %9s %9s", "domain",
                 "train", split.c_str(), "pos", "base AUC", (label + " AUC").c_str(), "gain",
                 "base LL", (label + " LL").c_str());
-  out << line << std::string(92, '-') << "\n";
+  out << line;
+  if (has_ctcvr) {
+    std::snprintf(line, sizeof(line), " | %11s %11s %7s", "base CTCVR", (label + " CTCVR").c_str(),
+                  "gain");
+    out << line;
+  }
+  out << "\n" << std::string(width, '-') << "\n";
   for (const DomainResult& d : domains) {
     std::snprintf(line, sizeof(line), "%-12s %8lld %8lld %6.3f | %9.4f %9.4f %+7.4f | %9.4f %9.4f",
                   d.domain.c_str(), static_cast<long long>(d.train_samples),
                   static_cast<long long>(d.test_samples), d.positive_rate, d.base_auc, d.iak_auc,
                   d.iak_auc - d.base_auc, d.base_logloss, d.iak_logloss);
     out << line;
+    if (has_ctcvr) {
+      out << " | " << Cell(d.base_ctcvr_auc, 11, "%*.4f") << " "
+          << Cell(d.iak_ctcvr_auc, 11, "%*.4f") << " "
+          << Cell(d.iak_ctcvr_auc - d.base_ctcvr_auc, 7, "%+*.4f");
+    }
     // The domain plan's fallback (a shared adapter or the base model).
     if (!d.adapter_note.empty()) out << "  " << d.adapter_note;
     out << "\n";
   }
-  out << std::string(92, '-') << "\n";
-  std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9.4f %9.4f %+7.4f |\n", "mean", "", "",
+  out << std::string(width, '-') << "\n";
+  std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9.4f %9.4f %+7.4f |", "mean", "", "",
                 "", mean_base_auc, mean_iak_auc, mean_iak_auc - mean_base_auc);
   out << line;
+  if (has_ctcvr) {
+    std::snprintf(line, sizeof(line), " %9s %9s | ", "", "");
+    out << line << Cell(mean_base_ctcvr_auc, 11, "%*.4f") << " "
+        << Cell(mean_iak_ctcvr_auc, 11, "%*.4f") << " "
+        << Cell(mean_iak_ctcvr_auc - mean_base_ctcvr_auc, 7, "%+*.4f");
+  }
+  out << "\n";
   return out.str();
 }
 
@@ -178,12 +277,21 @@ std::string EvalReport::ToJson() const {
         << ", \"positive_rate\": " << Fixed(d.positive_rate, 6)
         << ", \"base_auc\": " << Fixed(d.base_auc, 6) << ", \"iak_auc\": " << Fixed(d.iak_auc, 6)
         << ", \"base_logloss\": " << Fixed(d.base_logloss, 6)
-        << ", \"iak_logloss\": " << Fixed(d.iak_logloss, 6)
-        << (d.adapter_note.empty() ? "" : ", \"adapter\": \"" + d.adapter_note + "\"") << "}"
+        << ", \"iak_logloss\": " << Fixed(d.iak_logloss, 6);
+    if (has_ctcvr) {
+      out << ", \"base_ctcvr_auc\": " << JsonNumber(d.base_ctcvr_auc, 6)
+          << ", \"iak_ctcvr_auc\": " << JsonNumber(d.iak_ctcvr_auc, 6);
+    }
+    out << (d.adapter_note.empty() ? "" : ", \"adapter\": \"" + d.adapter_note + "\"") << "}"
         << (i + 1 < domains.size() ? "," : "") << "\n";
   }
   out << "  ],\n  \"mean_base_auc\": " << Fixed(mean_base_auc, 6)
-      << ",\n  \"mean_iak_auc\": " << Fixed(mean_iak_auc, 6) << "\n}\n";
+      << ",\n  \"mean_iak_auc\": " << Fixed(mean_iak_auc, 6);
+  if (has_ctcvr) {
+    out << ",\n  \"mean_base_ctcvr_auc\": " << JsonNumber(mean_base_ctcvr_auc, 6)
+        << ",\n  \"mean_iak_ctcvr_auc\": " << JsonNumber(mean_iak_ctcvr_auc, 6);
+  }
+  out << "\n}\n";
   return out.str();
 }
 

@@ -1,8 +1,14 @@
 // Evaluator: per-domain quality of the frozen base model and of base + the
 // domain's IAK adapter on a held-out split, as a table and as JSON.
+//
+// Always CTR-AUC and log loss (of pCTR against the click label). When the
+// base has two tasks (ESMM) and the data has conversion labels, also
+// CTCVR-AUC: pCTCVR = pCTR * pCVR against click AND conversion
+// (model::CtcvrAuc), in extra columns after the existing ones.
 #ifndef IAK_WORKER_EVALUATOR_H_
 #define IAK_WORKER_EVALUATOR_H_
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -25,6 +31,11 @@ struct DomainResult {
   double iak_auc = 0;
   double base_logloss = 0;
   double iak_logloss = 0;
+  // CTCVR-AUC of the base and of the tuned model, when EvalReport::has_ctcvr;
+  // NaN otherwise, and for a domain whose split holds no conversion (or
+  // nothing else), where it is undefined.
+  double base_ctcvr_auc = std::numeric_limits<double>::quiet_NaN();
+  double iak_ctcvr_auc = std::numeric_limits<double>::quiet_NaN();
   // How the domain is served under the job's domain plan (docs/job_spec.md,
   // "Domain plan"): empty for its own adapter, else e.g. "shared adapter
   // shared:a+b" or "base model (cold: 37 training samples < 200)"; then the
@@ -40,11 +51,31 @@ struct EvalReport {
   std::vector<DomainResult> domains;
   double mean_base_auc = 0;
   double mean_iak_auc = 0;
+  // The base has two tasks and the data conversion labels: the CTCVR-AUC
+  // columns are filled. Their means are over the domains where it is
+  // defined (NaN when none is).
+  bool has_ctcvr = false;
+  double mean_base_ctcvr_auc = std::numeric_limits<double>::quiet_NaN();
+  double mean_iak_ctcvr_auc = std::numeric_limits<double>::quiet_NaN();
 
-  // A fixed-width table, one row per domain and a mean row.
+  // A fixed-width table, one row per domain and a mean row; with has_ctcvr
+  // two CTCVR-AUC columns and their gain after the log-loss columns.
   std::string ToTable() const;
+  // With has_ctcvr, "base_ctcvr_auc"/"iak_ctcvr_auc" per domain (null where
+  // undefined) and "mean_base_ctcvr_auc"/"mean_iak_ctcvr_auc".
   std::string ToJson() const;
+
+  // Sets the mean CTCVR-AUCs from the domains' (the evaluators call it).
+  void ComputeCtcvrMeans();
 };
+
+// Fills `result`'s CTCVR-AUCs from the scores pCTCVR of the base and of the
+// tuned model on the same samples and their labels; leaves NaN where the AUC
+// is undefined (one class only). InvalidArgument on length mismatches.
+[[nodiscard]] Status SetCtcvrAucs(const std::vector<float>& base_ctcvr,
+                                  const std::vector<float>& tuned_ctcvr,
+                                  const std::vector<float>& click,
+                                  const std::vector<float>& conversion, DomainResult* result);
 
 // `adapters[i]` belongs to job.finetune_domains[i]. `rows` resolves every key
 // of the evaluated samples (absent keys are zero rows, as on the servers).

@@ -14,17 +14,21 @@ namespace {
 
 constexpr int kEvalBatch = 1024;
 
+// pCTR of `model` on `ids`; with `p_ctcvr` (a two-task model) pCTCVR too.
 std::vector<float> Score(const data::Dataset& dataset, const data::SampleIds& ids,
-                         const model::BaseModel& model, const model::RowLookup& rows) {
+                         const model::BaseModel& model, const model::RowLookup& rows,
+                         std::vector<float>* p_ctcvr = nullptr) {
   model::FineTuneStep step;
   std::vector<float> scores(ids.size());
+  if (p_ctcvr != nullptr) p_ctcvr->assign(ids.size(), 0.0f);
   std::vector<float> x;
   for (size_t begin = 0; begin < ids.size(); begin += kEvalBatch) {
     const int n = static_cast<int>(std::min<size_t>(kEvalBatch, ids.size() - begin));
     x.resize(static_cast<size_t>(n) * model.config().input_dim());
     model::PoolBatch(dataset, ids.data() + begin, n, model.config().embedding_dim, rows,
                      x.data());
-    step.Predict(model, nullptr, x.data(), n, scores.data() + begin, nullptr);
+    step.Predict(model, nullptr, x.data(), n, scores.data() + begin,
+                 p_ctcvr != nullptr ? p_ctcvr->data() + begin : nullptr);
   }
   return scores;
 }
@@ -66,6 +70,7 @@ StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPa
   EvalReport report;
   report.method = method;
   report.split = part == data::SplitPart::kTest ? "test" : "validation";
+  report.has_ctcvr = base.config().num_tasks == 2 && job.dataset.has_conversion();
   const size_t num_domains = job.finetune_domains.size();
   for (int domain : job.finetune_domains) {
     const data::DomainSplit& split = job.splits[domain];
@@ -75,18 +80,34 @@ StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPa
     result.train_samples = static_cast<int64_t>(split.train.size());
     result.test_samples = static_cast<int64_t>(ids.size());
     std::vector<float> labels(ids.size());
+    std::vector<float> conversion(report.has_ctcvr ? ids.size() : 0);
     double positives = 0;
     for (size_t i = 0; i < ids.size(); ++i) {
       labels[i] = job.dataset.click[ids[i]];
       positives += labels[i];
+      if (report.has_ctcvr) conversion[i] = job.dataset.conversion[ids[i]];
     }
     result.positive_rate = ids.empty() ? 0 : positives / ids.size();
-    const std::vector<float> base_scores = Score(job.dataset, ids, base, frozen_rows);
+    std::vector<float> base_ctcvr, tuned_ctcvr;
+    const std::vector<float> base_scores =
+        Score(job.dataset, ids, base, frozen_rows, report.has_ctcvr ? &base_ctcvr : nullptr);
     std::vector<float> tuned_scores = base_scores;
+    tuned_ctcvr = base_ctcvr;
     if (method != "frozen") {
       IAK_ASSIGN_OR_RETURN(model::BaseModel tuned,
                            LoadMethodModel(spec.output_dir(), result.domain));
-      tuned_scores = Score(job.dataset, ids, tuned, *tuned_rows);
+      // A tuned model keeps the base's towers (and task count).
+      const bool tuned_ctcvr_too = report.has_ctcvr && tuned.config().num_tasks == 2;
+      tuned_scores = Score(job.dataset, ids, tuned, *tuned_rows,
+                           tuned_ctcvr_too ? &tuned_ctcvr : nullptr);
+      if (report.has_ctcvr && !tuned_ctcvr_too) {
+        return FailedPreconditionError("domain " + result.domain + ": the " + method +
+                                       " model has one task, its two-task base two");
+      }
+    }
+    if (report.has_ctcvr) {
+      IAK_RETURN_IF_ERROR(SetCtcvrAucs(base_ctcvr, tuned_ctcvr, labels, conversion, &result)
+                              .WithContext("domain " + result.domain));
     }
     StatusOr<double> base_auc = model::RocAuc(base_scores.data(), labels.data(), ids.size());
     StatusOr<double> tuned_auc = model::RocAuc(tuned_scores.data(), labels.data(), ids.size());
@@ -100,6 +121,7 @@ StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPa
     report.mean_iak_auc += result.iak_auc / num_domains;
     report.domains.push_back(result);
   }
+  report.ComputeCtcvrMeans();
   return report;
 }
 

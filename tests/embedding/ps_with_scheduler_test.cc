@@ -12,6 +12,7 @@
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_client.h"
+#include "scheduler/scheduler_server_membership.h"
 #include "tests/embedding/test_model_dir.h"
 
 namespace iak::ps {
@@ -48,12 +49,15 @@ TEST(EmbeddingPsSchedulerTest, ServerRegistersServesAndStopsWithTheJob) {
   PsServerOptions options;
   options.model_dir = model_dir;
   options.listen_address = "inproc://ps-0";
-  options.scheduler_address = "inproc://scheduler";
   PsServer server(options, &transport);
+  scheduler::SchedulerClientOptions link;
+  link.scheduler_address = "inproc://scheduler";
+  link.name = options.name;
+  scheduler::SchedulerServerMembership membership(&transport, link);
   ASSERT_TRUE(server.Start().ok());
   std::atomic<bool> stop_server{false};
   Status served;
-  std::thread server_thread([&] { served = server.Run(stop_server); });
+  std::thread server_thread([&] { served = server.Run(stop_server, &membership); });
 
   // The worker.
   scheduler::SchedulerClientOptions worker_options;

@@ -15,6 +15,7 @@
 #include "proto/iak.pb.h"
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/scheduler_server_membership.h"
 
 namespace iak::testing_util {
 
@@ -43,10 +44,13 @@ inline void ServeShard(const proto::JobSpec& spec, int shard, const std::string&
   options.shard = shard;
   options.name = "ps-" + std::to_string(shard);
   options.listen_address = "inproc://" + spec.name() + "-ps-" + std::to_string(shard);
-  options.scheduler_address = scheduler_address;
   ps::PsServer server(options, transport);
+  scheduler::SchedulerClientOptions link;
+  link.scheduler_address = scheduler_address;
+  link.name = options.name;
+  scheduler::SchedulerServerMembership membership(transport, link);
   Status status = server.Start();
-  if (status.ok()) status = server.Run(stop);
+  if (status.ok()) status = server.Run(stop, &membership);
   EXPECT_TRUE(status.ok()) << status;
 }
 
