@@ -37,7 +37,8 @@ class JobMetrics {
   //   iak_domain_logloss{domain,model="base"|"tuned"};
   //   iak_domain_stopped{domain}  1 once early-stopped;
   //   iak_domain_validation_step / iak_domain_best_step{domain}  global step
-  //     of the latest and of the best evaluation (0 = the base).
+  //     of the latest and of the best evaluation (0 = the base; -1 = the
+  //     base had no AUC, so nothing is selected).
   // An AUC of a one-class split is NaN.
   std::string RenderPrometheus() const;
 
