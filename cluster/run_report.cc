@@ -113,6 +113,11 @@ Status WriteRunReport(const std::string& output_dir) {
   if (!validation_script.empty()) {
     IAK_RETURN_IF_ERROR(
         WriteFileAtomically(dir + "/validation.dat", ValidationPlotData(validation)));
+  } else {
+    // An earlier report's plot of another run would mislead.
+    std::error_code ignored;
+    std::filesystem::remove(dir + "/validation.dat", ignored);
+    std::filesystem::remove(dir + "/validation.png", ignored);
   }
   const std::string script =
       "set terminal pngcairo size 900,420 noenhanced\n"
@@ -151,8 +156,8 @@ Status WriteRunReport(const std::string& output_dir) {
     if (!validation_script.empty()) md << "![validation AUC per domain](validation.png)\n\n";
     md << ValidationTable(validation)
        << "\nEach domain ends with its best validation point; \"kept base\" means no "
-          "evaluation beat the frozen base, so the domain is served as the base (its adapter at "
-          "its initial parameters). From `validation.json`.\n\n";
+          "evaluation beat the frozen base, so the domain keeps its parameters from before "
+          "training (an adapter's leave the base unchanged). From `validation.json`.\n\n";
   }
   md << "## Test AUC\n\n![AUC per domain](auc.png)\n\n"
      << "| domain | base AUC | IAK AUC | gain |\n|---|---|---|---|\n";

@@ -181,12 +181,18 @@ TEST_F(RunReportFilesTest, AddsValidationCurvesAndTable) {
 
 TEST_F(RunReportFilesTest, WorksWithoutValidationJson) {
   if (!gnuplot_) GTEST_SKIP() << "gnuplot is not installed";
+  // A report of an earlier run in this directory, with validation on.
+  ASSERT_TRUE(WriteFileAtomically(dir_.path() + "/validation.json", kValidationJson).ok());
+  ASSERT_TRUE(WriteRunReport(dir_.path()).ok());
+  ASSERT_TRUE(std::filesystem::exists(dir_.path() + "/report/validation.png"));
+  std::filesystem::remove(dir_.path() + "/validation.json");
   const Status written = WriteRunReport(dir_.path());
   ASSERT_TRUE(written.ok()) << written;
   const std::string md = Report();
   EXPECT_NE(md.find("No `validation.json`"), std::string::npos) << md;
   EXPECT_EQ(md.find("validation.png"), std::string::npos) << md;
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/report/validation.png"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/report/validation.dat"));
   EXPECT_GT(std::filesystem::file_size(dir_.path() + "/report/loss.png"), 1000u);
 }
 
