@@ -116,7 +116,7 @@ int RunDemo(int, char**) {
   std::ofstream(json_path) << report->ToJson();
   Status reported = cluster::WriteRunReport(run_dir);
   if (reported.ok()) {
-    std::cout << "\nreport: " << run_dir << "/report/report.md (loss.png, auc.png)";
+    std::cout << "\nreport: " << run_dir << "/report/report.md (loss.png, validation.png, auc.png)";
   } else {
     std::cerr << "no report plots: " << reported << "\n";
   }

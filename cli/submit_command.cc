@@ -348,7 +348,7 @@ int RunReport(int argc, char** argv) {
   if (!dir.ok()) return ReportError("report", dir.status());
   Status written = cluster::WriteRunReport(*dir);
   if (!written.ok()) return ReportError("report", written);
-  std::cout << "wrote " << *dir << "/report/report.md with loss.png and auc.png\n";
+  std::cout << "wrote " << *dir << "/report/report.md with its plots\n";
   return 0;
 }
 

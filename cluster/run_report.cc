@@ -1,10 +1,12 @@
 #include "cluster/run_report.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
 #include "cluster/child_process.h"
+#include "cluster/validation_report.h"
 #include "common/file_util.h"
 
 namespace iak::cluster {
@@ -86,6 +88,17 @@ Status WriteRunReport(const std::string& output_dir) {
     return NotFoundError("no " + output_dir + "/results.json; run `iak eval` first");
   }
   IAK_ASSIGN_OR_RETURN(std::vector<DomainAucRow> auc, ParseResultsJson(json));
+  // Validation while training: absent when it was off (or an older run).
+  std::vector<UnitValidationRow> validation;
+  std::string validation_text;
+  const std::string validation_path = output_dir + "/validation.json";
+  const bool has_validation = std::filesystem::exists(validation_path);
+  if (has_validation) {
+    IAK_RETURN_IF_ERROR(ReadFileToString(validation_path, &validation_text));
+    StatusOr<std::vector<UnitValidationRow>> rows = ParseValidationJson(validation_text);
+    if (!rows.ok()) return rows.status().WithContext(validation_path);
+    validation = std::move(rows).value();
+  }
 
   std::ostringstream loss_data;
   for (const LossPoint& p : loss) loss_data << p.step << " " << p.phase << " " << p.loss << "\n";
@@ -95,13 +108,25 @@ Status WriteRunReport(const std::string& output_dir) {
   }
   IAK_RETURN_IF_ERROR(WriteFileAtomically(dir + "/loss.dat", loss_data.str()));
   IAK_RETURN_IF_ERROR(WriteFileAtomically(dir + "/auc.dat", auc_data.str()));
+  const std::string validation_script =
+      ValidationPlotScript(validation, dir + "/validation.dat", dir + "/validation.png");
+  if (!validation_script.empty()) {
+    IAK_RETURN_IF_ERROR(
+        WriteFileAtomically(dir + "/validation.dat", ValidationPlotData(validation)));
+  } else {
+    // An earlier report's plot of another run would mislead.
+    std::error_code ignored;
+    std::filesystem::remove(dir + "/validation.dat", ignored);
+    std::filesystem::remove(dir + "/validation.png", ignored);
+  }
   const std::string script =
       "set terminal pngcairo size 900,420 noenhanced\n"
       "set output '" + dir + "/loss.png'\n"
       "set title 'Training loss (worker 0), knowledge compression then matching'\n"
       "set xlabel 'step'\nset ylabel 'loss'\nset grid\nset key top right\n"
       "plot '" + dir + "/loss.dat' using 1:($2==0?$3:1/0) with linespoints title 'compression', "
-      "'' using 1:($2==1?$3:1/0) with linespoints title 'matching'\n"
+      "'' using 1:($2==1?$3:1/0) with linespoints title 'matching'\n" +
+      validation_script +
       "set output '" + dir + "/auc.png'\n"
       "set title 'Test CTR-AUC per domain'\nset style data histograms\n"
       "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
@@ -118,7 +143,23 @@ Status WriteRunReport(const std::string& output_dir) {
   }
 
   std::ostringstream md;
-  md << "# Run report\n\n![training loss](loss.png)\n\n![AUC per domain](auc.png)\n\n"
+  md << "# Run report\n\n![training loss](loss.png)\n\n";
+  const bool evaluated = std::any_of(validation.begin(), validation.end(),
+                                     [](const UnitValidationRow& r) { return r.evaluated; });
+  if (!evaluated) {
+    md << (has_validation ? "`validation.json` records no evaluation"
+                          : "No `validation.json`")
+       << ": validation while training was off (`validation { disabled: true }`), so each "
+          "domain ends with its last parameters.\n\n";
+  } else {
+    md << "## Validation while training\n\n";
+    if (!validation_script.empty()) md << "![validation AUC per domain](validation.png)\n\n";
+    md << ValidationTable(validation)
+       << "\nEach domain ends with its best validation point; \"kept base\" means no "
+          "evaluation beat the frozen base, so the domain keeps its parameters from before "
+          "training (an adapter's leave the base unchanged). From `validation.json`.\n\n";
+  }
+  md << "## Test AUC\n\n![AUC per domain](auc.png)\n\n"
      << "| domain | base AUC | IAK AUC | gain |\n|---|---|---|---|\n";
   for (const DomainAucRow& r : auc) {
     char line[160];
@@ -127,6 +168,7 @@ Status WriteRunReport(const std::string& output_dir) {
     md << line;
   }
   md << "\n" << loss.size() << " loss points from `logs/workers.log`; data in `loss.dat`, "
+     << (validation_script.empty() ? "" : "`validation.dat`, ")
      << "`auc.dat`; plots by `gnuplot plots.gp`.\n";
   return WriteFileAtomically(dir + "/report.md", md.str());
 }

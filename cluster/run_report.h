@@ -1,7 +1,9 @@
 // The run report of a finished job: <output_dir>/report/ with report.md, the
-// training loss over both phases (loss.png) and each domain's AUC, frozen base
-// vs base + IAK (auc.png), plotted by gnuplot from the workers' progress log
-// and results.json.
+// training loss over both phases (loss.png), each domain's validation AUC
+// while training with a table of its base, best and outcome (validation.png,
+// when <output_dir>/validation.json exists: cluster/validation_report.h),
+// and each domain's test AUC, frozen base vs base + IAK (auc.png), plotted by
+// gnuplot from the workers' progress log, validation.json and results.json.
 #ifndef IAK_CLUSTER_RUN_REPORT_H_
 #define IAK_CLUSTER_RUN_REPORT_H_
 
@@ -30,7 +32,8 @@ struct DomainAucRow {
 // The per-domain rows of a results.json written by `iak eval` / `iak demo`.
 [[nodiscard]] StatusOr<std::vector<DomainAucRow>> ParseResultsJson(const std::string& json);
 
-// Writes the report; NotFound naming what is missing (log, results, gnuplot).
+// Writes the report; NotFound naming what is missing (log, results, gnuplot);
+// DataLoss naming validation.json when it is there but unreadable.
 [[nodiscard]] Status WriteRunReport(const std::string& output_dir);
 
 }  // namespace iak::cluster

@@ -1,5 +1,6 @@
 #include "scheduler/job_metrics.h"
 
+#include <cmath>
 #include <sstream>
 
 namespace iak::scheduler {
@@ -21,6 +22,32 @@ const char* PhaseName(proto::Phase phase) {
     case proto::PHASE_FINISHED: return "finished";
     default: return "none";
   }
+}
+
+// A label value in the exposition format: backslash, double quote and line
+// feed escaped.
+std::string Label(const std::string& value) {
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+// A sample value; NaN and infinities as the format spells them.
+std::string Value(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  std::ostringstream out;
+  out << value;
+  return out.str();
 }
 
 }  // namespace
@@ -54,7 +81,10 @@ void JobMetrics::Heartbeat(const std::string& name, const proto::Heartbeat& beat
   node.last = beat;
   node.last_time = now;
   node.has_beat = true;
-  for (const proto::DomainAuc& auc : beat.domain_auc()) domain_auc_[auc.domain()] = auc;
+  for (const proto::DomainAuc& auc : beat.domain_auc()) {
+    auto [it, added] = domain_auc_.emplace(auc.domain(), auc);
+    if (!added && auc.step() >= it->second.step()) it->second = auc;
+  }
 }
 
 void JobMetrics::PhaseStarted(int phase_index, proto::Phase phase) {
@@ -71,7 +101,7 @@ void JobMetrics::JobEnded(const std::string& state) {
 std::string JobMetrics::RenderPrometheus() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::ostringstream out;
-  const std::string job = "job=\"" + job_name_ + "\"";
+  const std::string job = "job=" + Label(job_name_);
   out << "# HELP iak_job_state 1 for the job's current state.\n# TYPE iak_job_state gauge\n"
       << "iak_job_state{" << job << ",state=\"" << state_ << "\"} 1\n"
       << "# HELP iak_job_phase Index of the current phase in the plan (-1 before the first).\n"
@@ -90,9 +120,9 @@ std::string JobMetrics::RenderPrometheus() const {
   std::ostringstream step, loss, samples, rate, latency, hit;
   for (const auto& [name, node] : nodes_) {
     if (node.role != proto::ROLE_WORKER || !node.has_beat) continue;
-    const std::string labels = "{" + job + ",worker=\"" + name + "\"}";
+    const std::string labels = "{" + job + ",worker=" + Label(name) + "}";
     step << "iak_worker_step" << labels << " " << node.last.step() << "\n";
-    loss << "iak_worker_loss" << labels << " " << node.last.loss() << "\n";
+    loss << "iak_worker_loss" << labels << " " << Value(node.last.loss()) << "\n";
     samples << "iak_worker_samples_total" << labels << " " << node.last.samples() << "\n";
     rate << "iak_worker_samples_per_second" << labels << " " << node.samples_per_s << "\n";
     latency << "iak_worker_pull_latency_ms" << labels << " " << node.last.pull_latency_ms()
@@ -114,15 +144,34 @@ std::string JobMetrics::RenderPrometheus() const {
       << "# HELP iak_worker_pull_latency_ms Mean embedding pull time.\n"
       << "# TYPE iak_worker_pull_latency_ms gauge\n" << latency.str()
       << "# HELP iak_worker_cache_hit_rate Row cache hits per lookup.\n"
-      << "# TYPE iak_worker_cache_hit_rate gauge\n" << hit.str()
-      << "# HELP iak_domain_auc Latest validation AUC per domain, base and with the adapter.\n"
-      << "# TYPE iak_domain_auc gauge\n";
-  for (const auto& [domain, auc] : domain_auc_) {
-    out << "iak_domain_auc{" << job << ",domain=\"" << domain << "\",model=\"base\"} "
-        << auc.base_auc() << "\n"
-        << "iak_domain_auc{" << job << ",domain=\"" << domain << "\",model=\"iak\"} "
-        << auc.iak_auc() << "\n";
+      << "# TYPE iak_worker_cache_hit_rate gauge\n" << hit.str();
+  std::ostringstream auc, logloss, stopped, eval_step, best_step;
+  for (const auto& [domain, d] : domain_auc_) {
+    const std::string labels = "{" + job + ",domain=" + Label(domain);
+    auc << "iak_domain_auc" << labels << ",model=\"base\"} " << Value(d.base_auc()) << "\n"
+        << "iak_domain_auc" << labels << ",model=\"tuned\"} " << Value(d.iak_auc()) << "\n"
+        << "iak_domain_auc" << labels << ",model=\"best\"} " << Value(d.best_auc()) << "\n";
+    logloss << "iak_domain_logloss" << labels << ",model=\"base\"} " << Value(d.base_logloss())
+            << "\n"
+            << "iak_domain_logloss" << labels << ",model=\"tuned\"} " << Value(d.logloss())
+            << "\n";
+    stopped << "iak_domain_stopped" << labels << "} " << (d.stopped() ? 1 : 0) << "\n";
+    eval_step << "iak_domain_validation_step" << labels << "} " << d.step() << "\n";
+    best_step << "iak_domain_best_step" << labels << "} " << d.best_step() << "\n";
   }
+  out << "# HELP iak_domain_auc Validation AUC per domain: the frozen base, the latest "
+         "evaluation (tuned), the best so far.\n"
+      << "# TYPE iak_domain_auc gauge\n" << auc.str()
+      << "# HELP iak_domain_logloss Validation log loss per domain: the frozen base, the "
+         "latest evaluation (tuned).\n"
+      << "# TYPE iak_domain_logloss gauge\n" << logloss.str()
+      << "# HELP iak_domain_stopped 1 once the domain stopped early (no validation gain).\n"
+      << "# TYPE iak_domain_stopped gauge\n" << stopped.str()
+      << "# HELP iak_domain_validation_step Global step of the domain's latest evaluation.\n"
+      << "# TYPE iak_domain_validation_step gauge\n" << eval_step.str()
+      << "# HELP iak_domain_best_step Global step of the domain's best evaluation (0 = the "
+         "base).\n"
+      << "# TYPE iak_domain_best_step gauge\n" << best_step.str();
   return out.str();
 }
 

@@ -1,6 +1,8 @@
 // JobMetrics: what the scheduler knows about a running job (membership, phase,
-// each worker's step, loss, throughput, pull latency, cache hit rate, domain
-// AUCs), rendered in the Prometheus text format for its /metrics endpoint.
+// each worker's step, loss, throughput, pull latency, cache hit rate, each
+// domain's validation figures), rendered in the Prometheus text format for
+// its /metrics endpoint. Label values are escaped (backslash, quote, newline),
+// so a job, worker or domain name cannot break the exposition.
 //
 // Thread-safety: thread-safe. The scheduler's thread records; the HTTP
 // server's thread renders.
@@ -28,7 +30,16 @@ class JobMetrics {
   void PhaseStarted(int phase_index, proto::Phase phase);
   void JobEnded(const std::string& state);  // "finished", "failed", "cancelled"
 
-  // The Prometheus text exposition of everything above.
+  // The Prometheus text exposition of everything above. Domains appear once
+  // a worker reported them (JobSpec.validation on):
+  //   iak_domain_auc{domain,model="base"|"tuned"|"best"}  validation AUC of
+  //     the frozen base, of the latest evaluation, of the best so far;
+  //   iak_domain_logloss{domain,model="base"|"tuned"};
+  //   iak_domain_stopped{domain}  1 once early-stopped;
+  //   iak_domain_validation_step / iak_domain_best_step{domain}  global step
+  //     of the latest and of the best evaluation (0 = the base; -1 = the
+  //     base had no AUC, so nothing is selected).
+  // An AUC of a one-class split is NaN.
   std::string RenderPrometheus() const;
 
  private:
@@ -44,6 +55,9 @@ class JobMetrics {
   const std::string job_name_;
   mutable std::mutex mu_;
   std::map<std::string, NodeStats> nodes_;  // guarded by mu_
+  // Per domain, the heartbeat record with the latest validation step (ties:
+  // the newest): elastic members all send theirs, and one that lags must not
+  // win.
   std::map<std::string, proto::DomainAuc> domain_auc_;  // guarded by mu_
   int phase_index_ = -1;                    // guarded by mu_
   proto::Phase phase_ = proto::PHASE_UNSPECIFIED;  // guarded by mu_

@@ -48,6 +48,7 @@ void SchedulerClient::StartHeartbeats(std::function<void(proto::Heartbeat*)> sta
   }
   auto rpc = std::make_unique<net::RpcClient>(std::move(connection).value(),
                                               options_.name + "/heartbeat");
+  stats_ = stats;
   heartbeat_thread_ = std::thread(&SchedulerClient::HeartbeatLoop, this, std::move(rpc),
                                   std::move(stats));
 }
@@ -140,6 +141,14 @@ Status SchedulerClient::Deregister(const std::string& error) {
   }
   // No heartbeat may follow the deregistration.
   StopHeartbeats();
+  if (error.empty() && stats_ && !shutdown_.load()) {
+    // Best effort: a lost last heartbeat only leaves older figures.
+    proto::Envelope last;
+    stats_(last.mutable_heartbeat());
+    last.mutable_heartbeat()->set_node_id(node_id_);
+    auto beat = control_->Call(std::move(last), {}, Deadline::After(options_.rpc_timeout));
+    if (!beat.ok()) VLOG(1) << options_.name << ": last heartbeat: " << beat.status();
+  }
   proto::Envelope envelope;
   envelope.mutable_deregister()->set_node_id(node_id_);
   envelope.mutable_deregister()->set_error(error);

@@ -68,6 +68,9 @@ class SchedulerClient {
 
   // Leaves the job. A non-empty `error` says why this node stops early; the
   // scheduler then fails the job with it instead of waiting for a timeout.
+  // Leaving cleanly sends one last heartbeat first (best effort), so the
+  // scheduler's metrics hold the node's final figures, not those of up to an
+  // interval before.
   [[nodiscard]] Status Deregister(const std::string& error = "");
 
   // True once the scheduler said the job is over, or stopped answering.
@@ -89,6 +92,9 @@ class SchedulerClient {
   std::unique_ptr<net::RpcClient> control_;
   int node_id_ = -1;
   Duration heartbeat_interval_ = Duration(500);  // from the register reply
+  // StartHeartbeats' `stats`, for the last heartbeat of Deregister (called
+  // once the heartbeat thread has ended).
+  std::function<void(proto::Heartbeat*)> stats_;
 
   std::atomic<bool> shutdown_{false};
   mutable std::mutex mu_;

@@ -38,9 +38,14 @@ Status Worker::Run(const std::atomic<bool>& stop) {
   if (!elastic && communicator_ == nullptr) {
     return InvalidArgumentError(options_.name + ": a static job needs a communicator");
   }
+  // Validation records are the same on every rank of a group: a static job
+  // sends rank 0's; an elastic job's ranks change, so every member sends
+  // (the scheduler keeps the newest per domain).
+  const bool sends_validation = elastic || communicator_->rank() == 0;
   IAK_RETURN_IF_ERROR(RegisterWorker(
       &sched, elastic ? options_.rank_hint : communicator_->rank(),
-      {&steps_done_, &samples_done_, &last_loss_, &pull_monitor_}));
+      {&steps_done_, &samples_done_, &last_loss_, &pull_monitor_,
+       sends_validation ? &validation_board_ : nullptr}));
   bool abandoned = false;
   Status trained = Train(&sched, stop, &abandoned);
   if (abandoned) return trained;  // a simulated crash: no goodbye
@@ -89,7 +94,7 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   trainer_options.progress_every = options_.progress_every;
   trainer_options.on_step_done = options_.on_step_done;
   Trainer trainer(std::move(trainer_options), &inputs, membership.get(), &rows,
-                  {&steps_done_, &samples_done_, &last_loss_});
+                  {&steps_done_, &samples_done_, &last_loss_, &validation_board_});
   Status trained = trainer.Run(stop);
   if (elastic != nullptr) {
     recoveries_ = elastic->recoveries();

@@ -97,6 +97,8 @@ class Worker {
   std::atomic<double> last_loss_{0.0};
   // Pull latency and cache hit rate, for the heartbeats (and /metrics).
   PullMonitor pull_monitor_;
+  // The trainer's latest validation records, for the heartbeats (and /metrics).
+  ValidationBoard validation_board_;
   std::atomic<bool> first_sync_sent_{false};
   int64_t final_global_step_ = 0;
   bool left_by_scale_ = false;

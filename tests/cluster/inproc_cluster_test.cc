@@ -95,6 +95,52 @@ TEST_F(InProcClusterTest, TrainsOneAdapterPerDomainIdenticalOnEveryWorker) {
   }
 }
 
+// Rank 0's validation records travel in its heartbeats to the scheduler's
+// /metrics: one AUC per domain (base, tuned, best), the final evaluation's
+// included (the last heartbeat goes with the clean deregistration, so this
+// holds at the default heartbeat interval, however short the job).
+TEST_F(InProcClusterTest, MetricsShowEachDomainsValidation) {
+  proto::JobSpec spec = BaseSpec();
+  spec.set_output_dir(dir_->path() + "/out-metrics");
+  ASSERT_TRUE(job::Validate(spec).ok());
+  std::atomic<bool> stop{false};
+  scheduler::JobMetrics metrics(spec.name());
+  InProcClusterResult result = RunInProcCluster(spec, stop, &metrics);
+  ASSERT_TRUE(result.Overall().ok()) << result.Overall();
+  ASSERT_EQ(result.domain_names.size(), 4u);
+
+  const std::string text = metrics.RenderPrometheus();
+  // The value of the one sample line starting with `prefix`; NaN if none or several.
+  auto sample = [&text](const std::string& prefix) {
+    const size_t at = text.find("\n" + prefix);
+    if (at == std::string::npos || text.find("\n" + prefix, at + 1) != std::string::npos) {
+      return std::nan("");
+    }
+    return std::strtod(text.c_str() + at + 1 + prefix.size(), nullptr);
+  };
+  for (const std::string& domain : result.domain_names) {
+    const std::string labels = "{job=\"inproc-test\",domain=\"" + domain + "\"";
+    for (const char* model : {"base", "tuned", "best"}) {
+      const double auc = sample("iak_domain_auc" + labels + ",model=\"" + model + "\"} ");
+      // A real AUC (the small model's is near 0.5 on the latest period).
+      EXPECT_GT(auc, 0.0) << domain << " " << model << "\n" << text;
+      EXPECT_LT(auc, 1.0) << domain << " " << model;
+    }
+    EXPECT_GE(sample("iak_domain_auc" + labels + ",model=\"best\"} "),
+              sample("iak_domain_auc" + labels + ",model=\"base\"} ")) << domain;
+    EXPECT_GT(sample("iak_domain_logloss" + labels + ",model=\"tuned\"} "), 0.0) << domain;
+    // Validation every 50 steps and at the end of the 60-step plan.
+    EXPECT_EQ(sample("iak_domain_validation_step" + labels + "} "), 60.0) << domain;
+    EXPECT_EQ(sample("iak_domain_stopped" + labels + "} "), 0.0) << domain;
+  }
+  // Nothing but the job's four domains.
+  size_t tuned = 0;
+  for (size_t at = 0; (at = text.find("model=\"tuned\"", at)) != std::string::npos; ++at) {
+    ++tuned;
+  }
+  EXPECT_EQ(tuned, 4u * 2) << text;  // an AUC and a log loss per domain
+}
+
 TEST_F(InProcClusterTest, MatchingPhaseLeavesTheEncoderFrozen) {
   proto::JobSpec spec = BaseSpec();
   spec.set_output_dir(dir_->path() + "/out-matching");

@@ -6,7 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -50,7 +53,7 @@ TEST(JobMetricsTest, RendersMembershipPhaseWorkersAndDomains) {
            // 2000 samples in 2 s.
            "iak_worker_samples_per_second{job=\"demo\",worker=\"worker-0\"} 1000\n",
            "iak_worker_pull_latency_ms{job=\"demo\",worker=\"worker-0\"} 1.5\n",
-           "iak_domain_auc{job=\"demo\",domain=\"2004-2007\",model=\"iak\"} 0.68\n",
+           "iak_domain_auc{job=\"demo\",domain=\"2004-2007\",model=\"tuned\"} 0.68\n",
        }) {
     EXPECT_NE(text.find(line), std::string::npos) << line << "\nin:\n" << text;
   }
@@ -58,6 +61,79 @@ TEST(JobMetricsTest, RendersMembershipPhaseWorkersAndDomains) {
   EXPECT_NE(text.find("# TYPE iak_worker_samples_total counter"), std::string::npos);
   metrics.JobEnded("finished");
   EXPECT_NE(metrics.RenderPrometheus().find("state=\"finished\"} 1"), std::string::npos);
+}
+
+proto::DomainAuc Record(const std::string& domain, int64_t step, double auc) {
+  proto::DomainAuc d;
+  d.set_domain(domain);
+  d.set_base_auc(0.60);
+  d.set_base_logloss(0.52);
+  d.set_iak_auc(auc);
+  d.set_logloss(0.47);
+  d.set_best_auc(std::max(0.60, auc));
+  d.set_best_step(auc > 0.60 ? step : 0);
+  d.set_step(step);
+  return d;
+}
+
+TEST(JobMetricsTest, RendersEachDomainsValidationFigures) {
+  JobMetrics metrics("demo \"v2\"");
+  metrics.NodeRegistered("worker-0", proto::ROLE_WORKER);
+  proto::Heartbeat beat;
+  *beat.add_domain_auc() = Record("2004-2007", 100, 0.66);
+  proto::DomainAuc stopped = Record("2008-2011", 100, 0.58);
+  stopped.set_stopped(true);
+  *beat.add_domain_auc() = stopped;
+  // A one-class split has no AUC; a name with a quote, a backslash and a
+  // line feed must not break the exposition.
+  proto::DomainAuc odd = Record("odd\"\\\nname", 50, std::nan(""));
+  *beat.add_domain_auc() = odd;
+  metrics.Heartbeat("worker-0", beat, TimePoint{});
+
+  const std::string text = metrics.RenderPrometheus();
+  const std::string job = "job=\"demo \\\"v2\\\"\"";
+  for (const std::string& line : {
+           "iak_domain_auc{" + job + ",domain=\"2004-2007\",model=\"base\"} 0.6\n",
+           "iak_domain_auc{" + job + ",domain=\"2004-2007\",model=\"tuned\"} 0.66\n",
+           "iak_domain_auc{" + job + ",domain=\"2004-2007\",model=\"best\"} 0.66\n",
+           "iak_domain_logloss{" + job + ",domain=\"2004-2007\",model=\"base\"} 0.52\n",
+           "iak_domain_logloss{" + job + ",domain=\"2004-2007\",model=\"tuned\"} 0.47\n",
+           "iak_domain_stopped{" + job + ",domain=\"2004-2007\"} 0\n",
+           "iak_domain_validation_step{" + job + ",domain=\"2004-2007\"} 100\n",
+           "iak_domain_best_step{" + job + ",domain=\"2004-2007\"} 100\n",
+           "iak_domain_auc{" + job + ",domain=\"2008-2011\",model=\"best\"} 0.6\n",
+           "iak_domain_stopped{" + job + ",domain=\"2008-2011\"} 1\n",
+           "iak_domain_best_step{" + job + ",domain=\"2008-2011\"} 0\n",
+           "iak_domain_auc{" + job + ",domain=\"odd\\\"\\\\\\nname\",model=\"tuned\"} NaN\n",
+       }) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\nin:\n" << text;
+  }
+  for (const char* family : {"iak_domain_auc", "iak_domain_logloss", "iak_domain_stopped",
+                             "iak_domain_validation_step", "iak_domain_best_step"}) {
+    EXPECT_NE(text.find(std::string("# TYPE ") + family + " gauge\n"), std::string::npos)
+        << family;
+  }
+  // Every line is a comment or one sample: no raw line feed split a label.
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    EXPECT_TRUE(line.rfind("# ", 0) == 0 || line.rfind("iak_", 0) == 0) << line;
+  }
+
+  // A lagging sender (an elastic member behind the others) does not replace
+  // a later evaluation; a later one does.
+  proto::Heartbeat lagging;
+  *lagging.add_domain_auc() = Record("2004-2007", 50, 0.62);
+  metrics.Heartbeat("worker-0", lagging, TimePoint{} + std::chrono::seconds(1));
+  EXPECT_NE(metrics.RenderPrometheus().find(
+                "iak_domain_validation_step{" + job + ",domain=\"2004-2007\"} 100\n"),
+            std::string::npos);
+  proto::Heartbeat later;
+  *later.add_domain_auc() = Record("2004-2007", 150, 0.67);
+  metrics.Heartbeat("worker-0", later, TimePoint{} + std::chrono::seconds(2));
+  EXPECT_NE(metrics.RenderPrometheus().find(
+                "iak_domain_auc{" + job + ",domain=\"2004-2007\",model=\"tuned\"} 0.67\n"),
+            std::string::npos);
 }
 
 std::string HttpGet(int port, const std::string& path) {
