@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
+#include "cli/compare_flags.h"
 #include "data/synth.h"
 #include "job/job_spec.h"
 #include "compare/method_comparison.h"
@@ -82,8 +83,10 @@ DEFINE_int64(compare_cold_min_train, 200,
 DEFINE_int64(compare_cold_min_val_positives, 10,
              "a domain with fewer validation positives gets no adapter of its own");
 DEFINE_int32(compare_network_workers, 2, "N of the computed network bytes per epoch");
-DEFINE_string(compare_markdown, "docs/results.md", "markdown results written here");
-DEFINE_string(compare_json, "docs/results.json", "JSON results written here");
+DEFINE_string(compare_markdown, "",
+              "markdown results written here (default: <compare_run_dir>/results.md, or "
+              "<output_dir>/compare/results.md with --job; `make results` writes docs/results.md)");
+DEFINE_string(compare_json, "", "JSON results written here (default: next to the markdown)");
 
 namespace iak::cli {
 namespace {
@@ -543,6 +546,7 @@ std::string CommandLine(int argc, char** argv) {
 int RunCompare(int argc, char** argv) {
   StatusOr<std::vector<compare::Method>> methods = ParseMethods(FLAGS_compare_methods);
   if (!methods.ok()) return ReportError("compare", methods.status());
+  if (!FLAGS_job.empty()) return RunCompareForJob(*methods);
   proto::JobSpec spec;
   spec.mutable_data()->set_movielens_dir(
       std::filesystem::absolute(FLAGS_compare_data_dir).string());
@@ -682,10 +686,14 @@ int RunCompare(int argc, char** argv) {
                                                        total_start)
                              .count())
      << " s on this machine.)\n";
-  std::ofstream(FLAGS_compare_markdown) << md.str();
-  std::ofstream(FLAGS_compare_json) << json.str();
-  std::cout << out.str() << "\nwritten: " << FLAGS_compare_markdown << ", " << FLAGS_compare_json
-            << "\n";
+  const std::string md_path =
+      FLAGS_compare_markdown.empty() ? FLAGS_compare_run_dir + "/results.md" : FLAGS_compare_markdown;
+  const std::string json_path =
+      FLAGS_compare_json.empty() ? FLAGS_compare_run_dir + "/results.json" : FLAGS_compare_json;
+  std::filesystem::create_directories(std::filesystem::path(md_path).parent_path());
+  std::ofstream(md_path) << md.str();
+  std::ofstream(json_path) << json.str();
+  std::cout << out.str() << "\nwritten: " << md_path << ", " << json_path << "\n";
   return 0;
 }
 
