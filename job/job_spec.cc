@@ -244,11 +244,12 @@ Status Validate(const proto::JobSpec& spec) {
     if (e.sync_every_steps() < 1) {
       return bad("elastic.sync_every_steps", std::to_string(e.sync_every_steps()), ">= 1");
     }
-    // Only the adapter worker re-forms its group per membership epoch.
-    if (!spec.method().empty() && spec.method() != "iak" && spec.method() != "plain") {
-      return bad("method", "\"" + spec.method() + "\"",
-                 "\"iak\" or \"plain\" when elastic.enabled (the other methods run on a "
-                 "fixed group: turn elastic off)");
+    // Full fine-tuning pushes rows to servers that keep one overlay, whose
+    // best point rank 0 snapshots: it needs a fixed group.
+    if (spec.method() == "full") {
+      return bad("method", "\"full\"",
+                 "not with elastic.enabled (its rows live on the servers, trained by a fixed "
+                 "group): turn elastic off or choose another method");
     }
   }
   IAK_RETURN_IF_ERROR(ValidateMethod(spec));

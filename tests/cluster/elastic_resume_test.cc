@@ -66,6 +66,7 @@ struct RunResult {
   std::vector<int64_t> final_step;
   std::vector<int64_t> resumed_at;
   std::vector<std::vector<model::IakModule>> adapters;
+  std::vector<std::vector<std::vector<float>>> params;  // per worker, per domain
   std::vector<std::vector<TrainedStep>> trained;
   double seconds = 0;
 };
@@ -120,6 +121,7 @@ class ElasticResumeTest : public testing::Test {
     result.final_step.resize(n);
     result.resumed_at.resize(n);
     result.adapters.resize(n);
+    result.params.resize(n);
     result.trained.resize(n);
     net::InProcTransport transport;
     std::atomic<bool> stop{false};          // the scheduler
@@ -197,6 +199,7 @@ class ElasticResumeTest : public testing::Test {
         result.final_step[i] = trainer.final_global_step();
         result.resumed_at[i] = trainer.resumed_global_step();
         for (size_t u = 0; u < trainer.units().size() && result.workers[i].ok(); ++u) {
+          result.params[i].push_back(trainer.model(static_cast<int>(u))->Params());
           auto* adapter = dynamic_cast<worker::AdapterModel*>(trainer.model(static_cast<int>(u)));
           if (adapter != nullptr) result.adapters[i].push_back(adapter->adapter());
         }
@@ -434,6 +437,23 @@ TEST_F(ElasticResumeTest, AnotherJobsCheckpointIsRefused) {
   EXPECT_EQ(result.workers[0].code(), StatusCode::kFailedPrecondition) << result.workers[0];
   EXPECT_THAT(result.workers[0].message(), HasSubstr(*path));
   EXPECT_THAT(result.workers[0].message(), HasSubstr("holds 0 domain(s)"));
+}
+
+// Methods other than the adapters run elastically through the same trainer:
+// a dense job with two members ends with the same models on both.
+TEST_F(ElasticResumeTest, DenseFineTuningRunsElastically) {
+  proto::JobSpec spec = Spec("dense", 2);
+  spec.set_method("dense");
+  ASSERT_TRUE(job::Validate(spec).ok()) << job::Validate(spec);
+  RunResult result = Run(spec, false);
+  ASSERT_TRUE(result.scheduler.ok()) << result.scheduler;
+  for (size_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(result.workers[i].ok()) << result.workers[i];
+    EXPECT_EQ(result.final_step[i], kPlannedSteps);
+  }
+  ASSERT_EQ(result.params[0].size(), 4u);
+  EXPECT_EQ(result.params[0], result.params[1]);
+  EXPECT_TRUE(result.adapters[0].empty());
 }
 
 #else

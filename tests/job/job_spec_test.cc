@@ -75,16 +75,20 @@ TEST(JobSpecTest, BadValuesSayWhatIsAllowed) {
             std::string::npos);
 }
 
-TEST(JobSpecTest, ElasticJobsTrainAdapters) {
+// Every method trains elastically through the one trainer, except full
+// fine-tuning (its rows live on servers trained by a fixed group).
+TEST(JobSpecTest, ElasticJobsTrainEveryMethodButFull) {
   proto::JobSpec spec;
   spec.set_model_dir("/m");
   spec.set_num_workers(2);
   spec.mutable_elastic()->set_enabled(true);
-  spec.set_method("plain");
-  ApplyDefaults(&spec);
-  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+  for (const char* method : {"iak", "plain", "frozen", "dense", "lora"}) {
+    spec.set_method(method);
+    ApplyDefaults(&spec);
+    EXPECT_TRUE(Validate(spec).ok()) << method << ": " << Validate(spec);
+  }
 
-  spec.set_method("dense");
+  spec.set_method("full");
   const Status refused = Validate(spec);
   EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused.message().find("method"), std::string::npos) << refused;
