@@ -65,13 +65,7 @@ void FineTuneStep::Predict(const BaseModel& base, const IakModule* iak,
     h = h_adapted_.data();
   }
   base.ForwardTowers(h, batch, logits_.data(), &base_ws_);
-  for (int r = 0; r < batch; ++r) {
-    const float p = Sigmoid(logits_[static_cast<size_t>(r) * tasks]);
-    p_ctr[r] = p;
-    if (p_ctcvr != nullptr) {
-      p_ctcvr[r] = p * Sigmoid(logits_[static_cast<size_t>(r) * tasks + 1]);
-    }
-  }
+  TaskProbabilities(logits_.data(), batch, tasks, p_ctr, p_ctcvr);
 }
 
 }  // namespace iak::model

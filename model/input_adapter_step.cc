@@ -50,13 +50,7 @@ void InputAdapterStep::Predict(const BaseModel& base, const IakModule& adapter,
   adapter.Infer(x, batch, x_adapted_.data(), &iak_ws_);
   base.ForwardBottom(x_adapted_.data(), batch, h_.data(), &base_ws_);
   base.ForwardTowers(h_.data(), batch, logits_.data(), &base_ws_);
-  for (int r = 0; r < batch; ++r) {
-    const float p = Sigmoid(logits_[static_cast<size_t>(r) * tasks]);
-    p_ctr[r] = p;
-    if (p_ctcvr != nullptr) {
-      p_ctcvr[r] = p * Sigmoid(logits_[static_cast<size_t>(r) * tasks + 1]);
-    }
-  }
+  TaskProbabilities(logits_.data(), batch, tasks, p_ctr, p_ctcvr);
 }
 
 }  // namespace iak::model

@@ -62,4 +62,15 @@ double TaskLossSum(const float* logits, int batch, int num_tasks,
   return total;
 }
 
+void TaskProbabilities(const float* logits, int batch, int num_tasks, float* p_ctr,
+                       float* p_ctcvr) {
+  for (int r = 0; r < batch; ++r) {
+    const float p = Sigmoid(logits[static_cast<size_t>(r) * num_tasks]);
+    p_ctr[r] = p;
+    if (p_ctcvr != nullptr) {
+      p_ctcvr[r] = p * Sigmoid(logits[static_cast<size_t>(r) * num_tasks + 1]);
+    }
+  }
+}
+
 }  // namespace iak::model

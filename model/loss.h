@@ -29,6 +29,12 @@ double TaskLossSum(const float* logits, int batch, int num_tasks,
                    const float* click, const float* conversion, float grad_scale,
                    float* dlogits);
 
+// The predictions of logits [batch x num_tasks]: p_ctr = sigmoid(logit 0)
+// and, when p_ctcvr is not null (two tasks, ESMM), p_ctcvr = p_ctr *
+// sigmoid(logit 1).
+void TaskProbabilities(const float* logits, int batch, int num_tasks, float* p_ctr,
+                       float* p_ctcvr);
+
 }  // namespace iak::model
 
 #endif  // IAK_MODEL_LOSS_H_

@@ -92,13 +92,7 @@ void TowerAdapterStep::Predict(const BaseModel& base, const IakModule& adapter,
   const int tasks = base.config().num_tasks;
   CHECK(p_ctcvr == nullptr || tasks == 2) << "pCTCVR needs a two-task (ESMM) base model";
   Forward(base, adapter, h, batch, /*eps=*/nullptr);
-  for (int r = 0; r < batch; ++r) {
-    const float p = Sigmoid(logits_[static_cast<size_t>(r) * tasks]);
-    p_ctr[r] = p;
-    if (p_ctcvr != nullptr) {
-      p_ctcvr[r] = p * Sigmoid(logits_[static_cast<size_t>(r) * tasks + 1]);
-    }
-  }
+  TaskProbabilities(logits_.data(), batch, tasks, p_ctr, p_ctcvr);
 }
 
 }  // namespace iak::model

@@ -19,14 +19,20 @@ Status SaveAdapter(const std::string& dir, const std::string& domain,
   return WriteFileAtomically(AdapterPath(dir, domain), adapter.Serialize());
 }
 
-StatusOr<model::IakModule> LoadAdapter(const std::string& dir, const std::string& domain) {
-  const std::string path = AdapterPath(dir, domain);
+StatusOr<std::string> ReadDomainResult(const std::string& path, const std::string& what,
+                                       const std::string& domain) {
   std::string bytes;
   Status read = ReadFileToString(path, &bytes);
   if (!read.ok()) {
-    return NotFoundError("no adapter for domain " + domain + " at " + path +
+    return NotFoundError("no " + what + " for domain " + domain + " at " + path +
                          " (did the fine-tuning job finish?): " + read.message());
   }
+  return bytes;
+}
+
+StatusOr<model::IakModule> LoadAdapter(const std::string& dir, const std::string& domain) {
+  const std::string path = AdapterPath(dir, domain);
+  IAK_ASSIGN_OR_RETURN(std::string bytes, ReadDomainResult(path, "adapter", domain));
   StatusOr<model::IakModule> adapter = model::IakModule::Deserialize(bytes);
   if (!adapter.ok()) return adapter.status().WithContext(path);
   return adapter;

@@ -15,6 +15,13 @@ namespace iak::worker {
 
 std::string AdapterPath(const std::string& dir, const std::string& domain);
 
+// The bytes of a result a job writes for `domain` (an adapter, a dense
+// model) at `path`; NotFound naming the path and the `what` when the job did
+// not write it.
+[[nodiscard]] StatusOr<std::string> ReadDomainResult(const std::string& path,
+                                                     const std::string& what,
+                                                     const std::string& domain);
+
 [[nodiscard]] Status SaveAdapter(const std::string& dir, const std::string& domain,
                                  const model::IakModule& adapter);
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/file_util.h"
+#include "worker/adapter_store.h"
 
 namespace iak::worker {
 namespace {
@@ -32,12 +33,7 @@ std::string MethodModelPath(const std::string& output_dir, const std::string& do
 StatusOr<model::BaseModel> LoadMethodModel(const std::string& output_dir,
                                            const std::string& domain) {
   const std::string path = MethodModelPath(output_dir, domain);
-  std::string bytes;
-  Status read = ReadFileToString(path, &bytes);
-  if (!read.ok()) {
-    return NotFoundError("no fine-tuned model for domain " + domain + " at " + path +
-                         " (did the job finish?): " + read.message());
-  }
+  IAK_ASSIGN_OR_RETURN(std::string bytes, ReadDomainResult(path, "fine-tuned model", domain));
   StatusOr<model::BaseModel> loaded = model::BaseModel::Deserialize(bytes);
   if (!loaded.ok()) return loaded.status().WithContext(path);
   return loaded;

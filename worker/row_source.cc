@@ -38,15 +38,17 @@ Status MemoryRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
   return Status::Ok();
 }
 
+void CopyRowOrZero(const float* row, int dim, float* out) {
+  if (row == nullptr) {
+    std::memset(out, 0, sizeof(float) * dim);
+  } else {
+    std::memcpy(out, row, sizeof(float) * dim);
+  }
+}
+
 Status LookupRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
   for (size_t i = 0; i < n; ++i) {
-    const float* row = rows_->Find(keys[i]);
-    float* out = rows_out + i * static_cast<size_t>(dim_);
-    if (row == nullptr) {
-      std::memset(out, 0, sizeof(float) * dim_);
-    } else {
-      std::memcpy(out, row, sizeof(float) * dim_);
-    }
+    CopyRowOrZero(rows_->Find(keys[i]), dim_, rows_out + i * static_cast<size_t>(dim_));
   }
   return Status::Ok();
 }

@@ -106,6 +106,9 @@ class LookupRowSource : public RowSource {
   int dim_;
 };
 
+// Copies `row` (dim floats) to out, or zeros when row is null (an absent key).
+void CopyRowOrZero(const float* row, int dim, float* out);
+
 class PulledRows;
 // Pools samples ids[0..n) of `data` into x [n x num_fields*dim] with one
 // Fetch of their unique keys from `source`; `scratch` holds the rows.

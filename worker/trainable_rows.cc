@@ -17,13 +17,8 @@ std::unique_ptr<ps::SparseRowOptimizer> LocalTrainableRows::MakeOptimizer() cons
     present->assign(n, false);
     for (size_t i = 0; i < n; ++i) {
       const float* row = frozen->Find(keys[i]);
-      float* to = out + i * static_cast<size_t>(dim);
-      if (row == nullptr) {
-        std::memset(to, 0, sizeof(float) * dim);
-      } else {
-        std::memcpy(to, row, sizeof(float) * dim);
-        (*present)[i] = true;
-      }
+      CopyRowOrZero(row, dim, out + i * static_cast<size_t>(dim));
+      (*present)[i] = row != nullptr;
     }
     return Status::Ok();
   };
@@ -34,12 +29,7 @@ Status LocalTrainableRows::Fetch(const uint64_t* keys, size_t n, float* rows_out
   for (size_t i = 0; i < n; ++i) {
     const float* row = optimizer_->Find(keys[i], nullptr);
     if (row == nullptr) row = frozen_->Find(keys[i]);
-    float* out = rows_out + i * static_cast<size_t>(dim_);
-    if (row == nullptr) {
-      std::memset(out, 0, sizeof(float) * dim_);
-    } else {
-      std::memcpy(out, row, sizeof(float) * dim_);
-    }
+    CopyRowOrZero(row, dim_, rows_out + i * static_cast<size_t>(dim_));
   }
   return Status::Ok();
 }
