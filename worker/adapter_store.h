@@ -15,6 +15,8 @@ namespace iak::worker {
 
 std::string AdapterPath(const std::string& dir, const std::string& domain);
 
+// FailedPrecondition naming the domain, and nothing written, when any
+// parameter is NaN or infinite (a diverged run: model/finite_check.h).
 [[nodiscard]] Status SaveAdapter(const std::string& dir, const std::string& domain,
                                  const model::IakModule& adapter);
 

@@ -121,5 +121,34 @@ TEST(DomainRulesTest, SchemaErrorsNameTheColumnOrRule) {
             std::string::npos);
 }
 
+// Sizes and values were trusted: `repeat: 2000000000` or LIBFFM
+// `num_fields: 2000000000` allocated gigabytes before failing, `repeat: -3`
+// and `separator: ""` were accepted.
+TEST(DomainRulesTest, SchemaSizesAndValuesAreCheckedBeforeExpansion) {
+  auto error = [](const std::string& text) {
+    StatusOr<CompiledSchema> s = Compile(text);
+    return s.ok() ? std::string("ok") : s.status().message();
+  };
+  EXPECT_NE(error(R"(columns { name: "y" role: COLUMN_CLICK }
+                     columns { name: "I" repeat: 2000000000 role: COLUMN_CATEGORICAL })")
+                .find("columns entry 2 ('I'): the schema would have more than 65536 columns"),
+            std::string::npos);
+  EXPECT_NE(error(R"(columns { name: "y" role: COLUMN_CLICK }
+                     columns { name: "I" repeat: -3 role: COLUMN_CATEGORICAL })")
+                .find("columns entry 2 ('I'): `repeat` is -3"),
+            std::string::npos);
+  EXPECT_NE(error(R"(columns { name: "y" role: COLUMN_CLICK }
+                     columns { name: "f" role: COLUMN_MULTI_CATEGORICAL separator: "" })")
+                .find("columns entry 2 ('f'): `separator` is \"\""),
+            std::string::npos);
+  EXPECT_NE(error(R"(format: FORMAT_LIBFFM num_fields: 2000000000)").find("num_fields in 1..65536"),
+            std::string::npos);
+  EXPECT_EQ(error(R"(columns { name: "y" role: COLUMN_CLICK }
+                     columns { name: "I" repeat: 13 role: COLUMN_CATEGORICAL }
+                     columns { name: "f" role: COLUMN_MULTI_CATEGORICAL })"),
+            "ok");
+  EXPECT_EQ(error(R"(format: FORMAT_LIBFFM num_fields: 65536)"), "ok");
+}
+
 }  // namespace
 }  // namespace iak::data
