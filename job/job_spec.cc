@@ -214,7 +214,7 @@ void ApplyDefaults(proto::JobSpec* spec) {
   if (spec->seed() == 0) spec->set_seed(20250124);
   if (!spec->has_num_servers()) spec->set_num_servers(2);
   if (!spec->has_num_workers()) spec->set_num_workers(2);
-  if (!spec->has_max_missing_key_rate()) spec->set_max_missing_key_rate(0.5);
+  if (!spec->has_max_missing_key_rate()) spec->set_max_missing_key_rate(0.9);
   if (spec->min_missing_key_lookups() == 0) spec->set_min_missing_key_lookups(10000);
   proto::TimeoutSpec* t = spec->mutable_timeouts();
   if (t->heartbeat_interval_ms() == 0) t->set_heartbeat_interval_ms(500);

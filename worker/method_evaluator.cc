@@ -68,7 +68,6 @@ StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPa
   EvalReport report;
   report.method = method;
   report.split = part == data::SplitPart::kTest ? "test" : "validation";
-  const size_t num_domains = job.finetune_domains.size();
   for (int domain : job.finetune_domains) {
     const data::DomainSplit& split = job.splits[domain];
     const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
@@ -90,18 +89,13 @@ StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPa
                            LoadMethodModel(spec.output_dir(), result.domain));
       tuned_scores = Score(job.dataset, ids, tuned, *tuned_rows);
     }
-    StatusOr<double> base_auc = model::RocAuc(base_scores.data(), labels.data(), ids.size());
-    StatusOr<double> tuned_auc = model::RocAuc(tuned_scores.data(), labels.data(), ids.size());
-    if (!base_auc.ok()) return base_auc.status().WithContext("domain " + result.domain);
-    if (!tuned_auc.ok()) return tuned_auc.status().WithContext("domain " + result.domain);
-    result.base_auc = *base_auc;
-    result.iak_auc = *tuned_auc;
+    SetDomainAuc(base_scores.data(), tuned_scores.data(), labels.data(), ids.size(),
+                 report.split, &result);
     result.base_logloss = model::LogLoss(base_scores.data(), labels.data(), ids.size());
     result.iak_logloss = model::LogLoss(tuned_scores.data(), labels.data(), ids.size());
-    report.mean_base_auc += result.base_auc / num_domains;
-    report.mean_iak_auc += result.iak_auc / num_domains;
     report.domains.push_back(result);
   }
+  SetMeanAuc(&report);
   return report;
 }
 

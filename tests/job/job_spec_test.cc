@@ -155,7 +155,8 @@ TEST(JobSpecTest, NumbersOutOfRangeNaNAndInfinityAreRefusedWithTheFieldName) {
       {"max_missing_key_rate: 1.5", "'max_missing_key_rate' = 1.5"},
       {"max_missing_key_rate: nan", "'max_missing_key_rate' = nan"},
       {"trainable { learning_rate: inf }", "'trainable.learning_rate' = inf"},
-      {"method: \"lora\" lora { rank: 4 alpha: nan }", "'lora.alpha' = nan"},
+      {"method: \"lora\" lora { rank: 4 alpha: nan }", "alpha: nan"},
+      {"method: \"lora\" lora { rank: 4 alpha: inf }", "'lora.alpha' = inf"},
   };
   for (const Case& c : cases) {
     const std::string path =
@@ -180,7 +181,7 @@ TEST(JobSpecTest, NumbersOutOfRangeNaNAndInfinityAreRefusedWithTheFieldName) {
   proto::JobSpec defaults;
   defaults.set_model_dir("/m");
   ApplyDefaults(&defaults);
-  EXPECT_DOUBLE_EQ(defaults.max_missing_key_rate(), 0.5);
+  EXPECT_DOUBLE_EQ(defaults.max_missing_key_rate(), 0.9);
   EXPECT_EQ(defaults.min_missing_key_lookups(), 10000);
 }
 
