@@ -56,8 +56,11 @@ Servers* Start() {
   if (!s->frozen->Start().ok() || !s->trainable->Start().ok()) std::abort();
   s->frozen_thread = std::thread([s] { (void)s->frozen->Run(s->stop); });
   s->trainable_thread = std::thread([s] { (void)s->trainable->Run(s->stop); });
-  s->to_frozen = std::move(*s->transport.Connect(s->frozen->address()));
-  s->to_trainable = std::move(*s->transport.Connect(s->trainable->address()));
+  auto to_frozen = s->transport.Connect(s->frozen->address());
+  auto to_trainable = s->transport.Connect(s->trainable->address());
+  if (!to_frozen.ok() || !to_trainable.ok()) std::abort();
+  s->to_frozen = std::move(to_frozen).value();
+  s->to_trainable = std::move(to_trainable).value();
   return s;
 }
 

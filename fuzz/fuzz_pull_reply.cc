@@ -22,7 +22,9 @@ struct Fixture {
 
 Fixture* Make() {
   auto* f = new Fixture;
-  f->listener = std::move(*f->transport.Listen("inproc://fake-ps"));
+  auto listener = f->transport.Listen("inproc://fake-ps");
+  if (!listener.ok()) std::abort();
+  f->listener = std::move(listener).value();
   return f;
 }
 

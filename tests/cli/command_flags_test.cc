@@ -20,13 +20,13 @@
 namespace iak::cli {
 namespace {
 
-struct Run {
+struct IakRun {
   int exit_code = -1;
   std::string output;  // stdout and stderr
 };
 
-Run RunIak(const std::string& args) {
-  Run run;
+IakRun RunIak(const std::string& args) {
+  IakRun run;
   const std::string command = std::string(IAK_BINARY) + " " + args + " 2>&1";
   std::FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return run;
@@ -71,8 +71,8 @@ TEST(CommandFlagsTest, EveryDefinedFlagBelongsToACommand) {
   }
   const std::regex define(R"(DEFINE_[a-z0-9]+\(\s*([a-z_0-9]+)\s*,)");
   int defined = 0;
-  for (const char* dir : {"cli", "bench"}) {
-    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+  for (const char* dir : {"/cli", "/bench"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(IAK_SOURCE_DIR + std::string(dir))) {
       if (entry.path().extension() != ".cc") continue;
       std::ifstream in(entry.path());
       std::stringstream text;
@@ -90,11 +90,11 @@ TEST(CommandFlagsTest, EveryDefinedFlagBelongsToACommand) {
 }
 
 TEST(CommandFlagsTest, TheBinaryRefusesForeignFlags) {
-  const Run eval = RunIak("eval --compare_epochs=3 --workers=5");
+  const IakRun eval = RunIak("eval --compare_epochs=3 --workers=5");
   EXPECT_EQ(eval.exit_code, 2) << eval.output;
   EXPECT_NE(eval.output.find("--compare_epochs is not a flag of `iak eval`"), std::string::npos)
       << eval.output;
-  const Run export_run = RunIak("export --job=/nonexistent.pbtxt --shards=3");
+  const IakRun export_run = RunIak("export --job=/nonexistent.pbtxt --shards=3");
   EXPECT_EQ(export_run.exit_code, 2) << export_run.output;
   EXPECT_NE(export_run.output.find("--shards is not a flag of `iak export`"), std::string::npos)
       << export_run.output;
@@ -103,7 +103,7 @@ TEST(CommandFlagsTest, TheBinaryRefusesForeignFlags) {
 TEST(CommandFlagsTest, EachHelpListsExactlyItsOwnFlags) {
   const std::regex flag_line(R"(^  --([a-z_0-9]+) \()");
   for (const std::string& command : CommandsWithFlags()) {
-    const Run help = RunIak(command + " --help");
+    const IakRun help = RunIak(command + " --help");
     ASSERT_EQ(help.exit_code, 0) << command << ": " << help.output;
     std::vector<std::string> shown;
     std::istringstream lines(help.output);
@@ -115,11 +115,11 @@ TEST(CommandFlagsTest, EachHelpListsExactlyItsOwnFlags) {
     EXPECT_EQ(shown, *FlagsOfCommand(command)) << command << ":\n" << help.output;
   }
   // The ones the issue found missing.
-  const Run predict = RunIak("predict --help");
+  const IakRun predict = RunIak("predict --help");
   EXPECT_NE(predict.output.find("--input ("), std::string::npos);
   EXPECT_NE(predict.output.find("--out ("), std::string::npos);
   EXPECT_EQ(predict.output.find("--compare_epochs"), std::string::npos);
-  const Run snapshot = RunIak("snapshot --help");
+  const IakRun snapshot = RunIak("snapshot --help");
   for (const char* flag : {"--out (", "--shards (", "--dtype ("}) {
     EXPECT_NE(snapshot.output.find(flag), std::string::npos) << flag;
   }
@@ -129,7 +129,7 @@ TEST(CommandFlagsTest, EachHelpListsExactlyItsOwnFlags) {
 TEST(CommandFlagsTest, PretrainRefusesFlagsTheJobSpecOverrides) {
   const std::string spec = ::testing::TempDir() + "/pretrain_job.pbtxt";
   std::ofstream(spec) << "model_dir: \"/tmp/unused-model\"\n";
-  const Run run = RunIak("pretrain --job=" + spec + " --shards=3 --data_dir=/nonexistent");
+  const IakRun run = RunIak("pretrain --job=" + spec + " --shards=3 --data_dir=/nonexistent");
   EXPECT_NE(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("cannot be combined with --job"), std::string::npos) << run.output;
 }
