@@ -20,7 +20,7 @@ if [ ! -f "$BUILD/CMakeCache.txt" ]; then
 fi
 cmake --build "$BUILD" -j"$JOBS" --target iak_fuzz >/dev/null
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then read -r -a targets < <(tr ';' ' ' < "$BUILD/fuzz_targets.txt"); fi
+if [ ${#targets[@]} -eq 0 ]; then read -r -a targets < <(tr ";" " " < "$BUILD/fuzz_targets.txt") || true; fi
 
 status=0
 for t in "${targets[@]}"; do
