@@ -43,7 +43,7 @@ for t in "${targets[@]}"; do
       result=CRASH
       status=1
     fi
-    runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+    runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
   fi
   echo "$t $runs $(( $(date +%s) - start )) $result"
 done
