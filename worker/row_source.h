@@ -46,7 +46,8 @@ struct PullMonitor {
 
   // The job's limit (JobSpec.max_missing_key_rate, min_missing_key_lookups):
   // RecordPull fails once at least `min_lookups` keys were looked up and more
-  // than `max_rate` of them were missing. Until called: never fails.
+  // than `max_rate` of them were missing. Until called: the spec's defaults
+  // (0.9 after 10000 lookups), so every loop that feeds a monitor is guarded.
   void SetMissingKeyLimit(double max_rate, int64_t min_lookups) {
     max_missing_rate_ = max_rate;
     min_lookups_ = min_lookups > 0 ? static_cast<uint64_t>(min_lookups) : 1;
@@ -67,8 +68,8 @@ struct PullMonitor {
   [[nodiscard]] Status RecordPull(const ps::PullStats& stats);
 
  private:
-  double max_missing_rate_ = 1.0;  // only touched by the pulling thread
-  uint64_t min_lookups_ = 1;
+  double max_missing_rate_ = 0.9;  // only touched by the pulling thread
+  uint64_t min_lookups_ = 10000;
   bool warned_ = false;
 };
 

@@ -106,7 +106,7 @@ TEST_F(MissingKeyTest, MatchingKeysPassAndAFewMissingOnesAreCountedNotFatal) {
 
 TEST_F(MissingKeyTest, RowCacheHitsAreNotCountedAgain) {
   std::unique_ptr<ps::PsClient> client = Client(/*cache_bytes=*/1 << 20);
-  PullMonitor monitor;  // no limit set: counts only, never fails
+  PullMonitor monitor;  // the default limit: not judged below 10000 lookups
   PsRowSource source(client.get(), &monitor);
   const std::vector<uint64_t> absent = AbsentKeys(table_, /*seed=*/3, 50);
   std::vector<float> rows(absent.size() * kDim);
