@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps build demo test stress clean results
+.PHONY: all deps build demo test stress clean results fuzz fuzz-smoke
 
 all: build
 
@@ -35,6 +35,18 @@ stress: build
 # docs/results.md + docs/results.json: every method on MovieLens and synthetic data.
 results: build
 	bash tools/make_results.sh $(BUILD_DIR)
+
+# libFuzzer targets (docs/fuzzing.md): a separate clang build in build-fuzz.
+# `make fuzz` runs each target FUZZ_SECONDS (default 600) or FUZZ_RUNS
+# executions, one after another; `make fuzz-smoke` runs each on its seed
+# corpus only (a few seconds in all, for CI).
+FUZZ_SECONDS ?= 600
+FUZZ_RUNS ?=
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) JOBS=$(JOBS) bash tools/fuzz.sh run $(FUZZ_TARGETS)
+
+fuzz-smoke: deps
+	JOBS=$(JOBS) bash tools/fuzz.sh smoke $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/command_flags.h"
 #include "cli/commands.h"
 
 namespace {
@@ -89,16 +90,23 @@ void PrintUsage() {
   std::cout << "\n`iak <command> --help` lists a command's flags. Docs: docs/README.md\n";
 }
 
+bool IsBoolFlag(const std::string& name) {
+  gflags::CommandLineFlagInfo info;
+  return gflags::GetCommandLineFlagInfo(name.c_str(), &info) && info.type == "bool";
+}
+
+// Exactly the command's own flags (cli/command_flags.cc), then glog's.
 void PrintCommandHelp(const Subcommand& command) {
   std::cout << "iak " << command.name << ": " << command.summary << "\n\nFlags:\n";
-  std::vector<gflags::CommandLineFlagInfo> flags;
-  gflags::GetAllFlags(&flags);
-  for (const auto& flag : flags) {
-    const bool own = flag.filename.find(command.file) != std::string::npos;
-    const bool common = flag.filename.find("common_flags.cc") != std::string::npos;
-    if (!own && !common) continue;
-    std::cout << "  --" << flag.name << " (" << flag.description << ")\n"
-              << "      type: " << flag.type << "  default: \"" << flag.default_value << "\"\n";
+  const std::vector<std::string>* own = iak::cli::FlagsOfCommand(command.name);
+  if (own != nullptr) {
+    for (const std::string& name : *own) {
+      gflags::CommandLineFlagInfo flag;
+      // Every listed flag is defined (tests/cli/command_flags_test.cc).
+      if (!gflags::GetCommandLineFlagInfo(name.c_str(), &flag)) continue;
+      std::cout << "  --" << flag.name << " (" << flag.description << ")\n"
+                << "      type: " << flag.type << "  default: \"" << flag.default_value << "\"\n";
+    }
   }
   std::cout << "  --v=N, --logtostderr, ... (glog's logging flags)\n";
 }
@@ -134,6 +142,13 @@ int main(int argc, char** argv) {
       PrintCommandHelp(*command);
       return 0;
     }
+  }
+  // A flag of another command is an error, not silently ignored.
+  const iak::Status own_flags =
+      iak::cli::CheckFlagsBelongTo(command->name, argc - 2, argv + 2, IsBoolFlag);
+  if (!own_flags.ok()) {
+    std::cerr << "iak " << command->name << ": error: " << own_flags.message() << "\n";
+    return 2;
   }
   // Logs go to stderr (the launcher collects each node's into a file).
   FLAGS_logtostderr = true;

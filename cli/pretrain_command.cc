@@ -57,6 +57,16 @@ void FillPretrainOptions(const proto::JobSpec& spec, worker::PretrainJobOptions*
 int RunPretrain(int, char**) {
   worker::PretrainJobOptions options;
   if (!FLAGS_job.empty()) {
+    // With --job the spec gives these; a flag given too would be ignored.
+    for (const char* from_spec : {"data_dir", "shards", "skip_bad_lines"}) {
+      if (!gflags::GetCommandLineFlagInfoOrDie(from_spec).is_default) {
+        return ReportError(
+            "pretrain",
+            InvalidArgumentError(std::string("--") + from_spec +
+                                 " cannot be combined with --job: the job spec's data and "
+                                 "num_servers decide it; edit the spec or drop --job"));
+      }
+    }
     StatusOr<proto::JobSpec> spec = LoadJobFromFlags();
     if (!spec.ok()) return ReportError("pretrain", spec.status());
     FillPretrainOptions(*spec, &options);

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "cluster/child_process.h"
@@ -16,7 +18,10 @@ namespace {
 bool NumberAfter(const std::string& text, const std::string& key, size_t from, double* value) {
   const size_t at = text.find("\"" + key + "\": ", from);
   if (at == std::string::npos) return false;
-  *value = std::strtod(text.c_str() + at + key.size() + 4, nullptr);
+  const char* number = text.c_str() + at + key.size() + 4;
+  // `iak eval` writes null where AUC is undefined (a split of one class).
+  *value = std::strncmp(number, "null", 4) == 0 ? std::numeric_limits<double>::quiet_NaN()
+                                                : std::strtod(number, nullptr);
   return true;
 }
 

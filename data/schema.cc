@@ -36,8 +36,39 @@ Status SetUnique(int* slot, int column, const char* role, const std::string& nam
   return Status::Ok();
 }
 
+// Checks each ColumnSpec's own numbers before anything is expanded, so a
+// `repeat: 2000000000` is refused before 2e9 columns are allocated.
+Status CheckColumnSpecs(const proto::Schema& schema) {
+  uint64_t total = 0;
+  for (int i = 0; i < schema.columns_size(); ++i) {
+    const proto::ColumnSpec& spec = schema.columns(i);
+    const std::string where = "columns entry " + std::to_string(i + 1) + " ('" + spec.name() + "')";
+    if (spec.repeat() < 0) {
+      return InvalidArgumentError(where + ": `repeat` is " + std::to_string(spec.repeat()) +
+                                  "; use 0 or 1 for one column, N > 1 for N columns");
+    }
+    if (spec.first_suffix() < 0) {
+      return InvalidArgumentError(where + ": `first_suffix` is " +
+                                  std::to_string(spec.first_suffix()) + "; use >= 0 (0 = 1)");
+    }
+    if (spec.has_separator() && spec.separator().empty()) {
+      return InvalidArgumentError(where + ": `separator` is \"\"; give the text between "
+                                  "values (default \"|\") or leave the field out");
+    }
+    total += spec.repeat() > 1 ? static_cast<uint64_t>(spec.repeat()) : 1;
+    if (total > static_cast<uint64_t>(kMaxSchemaColumns)) {
+      return InvalidArgumentError(where + ": the schema would have more than " +
+                                  std::to_string(kMaxSchemaColumns) +
+                                  " columns (`repeat` is " + std::to_string(spec.repeat()) +
+                                  "); check `repeat`");
+    }
+  }
+  return Status::Ok();
+}
+
 Status CompileColumns(CompiledSchema* out) {
   const proto::Schema& schema = out->schema;
+  IAK_RETURN_IF_ERROR(CheckColumnSpecs(schema));
   for (const proto::ColumnSpec& spec : schema.columns()) {
     const int repeat = spec.repeat() > 1 ? spec.repeat() : 1;
     const int first = spec.first_suffix() != 0 ? spec.first_suffix() : 1;
@@ -152,9 +183,10 @@ StatusOr<CompiledSchema> CompileSchema(const proto::Schema& schema) {
                                   "only `default_domain` may be set");
     }
     if (format == proto::FORMAT_LIBFFM) {
-      if (schema.num_fields() <= 0) {
-        return InvalidArgumentError("a LIBFFM schema needs num_fields > 0 (fields are numbered "
-                                    "0..num_fields-1)");
+      if (schema.num_fields() <= 0 || schema.num_fields() > kMaxSchemaColumns) {
+        return InvalidArgumentError("a LIBFFM schema needs num_fields in 1.." +
+                                    std::to_string(kMaxSchemaColumns) + " (fields are numbered "
+                                    "0..num_fields-1), got " + std::to_string(schema.num_fields()));
       }
       for (int f = 0; f < schema.num_fields(); ++f) {
         out.fields.push_back({"f" + std::to_string(f), true, Pooling::kSum});

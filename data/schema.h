@@ -46,13 +46,19 @@ struct CompiledSchema {
   char delimiter() const { return schema.format() == proto::FORMAT_TSV ? '\t' : ','; }
 };
 
+// The most columns (CSV/TSV, after `repeat` is expanded) or LIBFFM fields a
+// schema may have: far above any real data set (Criteo has 40 columns), far
+// below what would exhaust memory before the data is read.
+inline constexpr int kMaxSchemaColumns = 65536;
+
 // Checks `schema` and compiles it. InvalidArgumentError naming the column
 // (1-based position and name) or rule and what to change, for: a column
 // without a role or name, no click column, two click/conversion/timestamp/
 // domain columns, a numeric column without a transform, bucket boundaries
 // not strictly increasing, an empty separator, an unknown pooling, a domain
 // rule naming an unknown column or both a domain column and rules, a
-// time rule without a timestamp column, LIBFFM without num_fields.
+// time rule without a timestamp column, LIBFFM without num_fields, a negative
+// `repeat` or more than kMaxSchemaColumns columns or LIBFFM fields.
 [[nodiscard]] StatusOr<CompiledSchema> CompileSchema(const proto::Schema& schema);
 
 // Reads a text-format Schema from `path` and compiles it. Errors name the

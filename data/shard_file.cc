@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 
 #include "data/checksum.h"
 
@@ -35,25 +36,57 @@ struct Header {
 };
 static_assert(sizeof(Header) == kHeaderBytes, "header layout");
 
-size_t Pad8(size_t n) { return (n + 7) & ~size_t{7}; }
-
 // Byte offsets of each section from the start of the file.
 struct Layout {
   size_t meta, offsets, keys, click, conversion, domain, timestamp, footer, total;
 };
 
-Layout ComputeLayout(uint64_t n, uint64_t f, uint64_t k, uint32_t meta_bytes, bool conversion) {
-  Layout l;
-  l.meta = kHeaderBytes;
-  l.offsets = l.meta + Pad8(meta_bytes);
-  l.keys = l.offsets + (n * f + 1) * 8;
-  l.click = l.keys + k * 8;
-  l.conversion = l.click + Pad8(n * 4);
-  l.domain = l.conversion + (conversion ? Pad8(n * 4) : 0);
-  l.timestamp = l.domain + Pad8(n * 4);
-  l.footer = l.timestamp + n * 8;
-  l.total = l.footer + kFooterBytes;
-  return l;
+// Overflow-checked size arithmetic for the header's counts, which come from
+// the file: a header with a valid checksum may still claim 2^61 samples.
+class CheckedSize {
+ public:
+  explicit CheckedSize(uint64_t v) : value_(v) {}
+  CheckedSize& Add(uint64_t v) {
+    ok_ = ok_ && !__builtin_add_overflow(value_, v, &value_);
+    return *this;
+  }
+  CheckedSize& Mul(uint64_t v) {
+    ok_ = ok_ && !__builtin_mul_overflow(value_, v, &value_);
+    return *this;
+  }
+  CheckedSize& Pad8() {
+    Add(7);
+    value_ &= ~uint64_t{7};
+    return *this;
+  }
+  bool ok() const { return ok_; }
+  uint64_t value() const { return value_; }
+
+ private:
+  uint64_t value_;
+  bool ok_ = true;
+};
+
+// Fills *l; false when a section's size overflows 64 bits (the header then
+// cannot describe any real file).
+bool ComputeLayout(uint64_t n, uint64_t f, uint64_t k, uint32_t meta_bytes, bool conversion,
+                   Layout* l) {
+  const CheckedSize entries = CheckedSize(n).Mul(f).Add(1).Mul(8);
+  const CheckedSize keys = CheckedSize(k).Mul(8);
+  const CheckedSize f32 = CheckedSize(n).Mul(4).Pad8();
+  const CheckedSize i64 = CheckedSize(n).Mul(8);
+  if (!entries.ok() || !keys.ok() || !f32.ok() || !i64.ok()) return false;
+  CheckedSize at(kHeaderBytes);
+  l->meta = at.value();
+  l->offsets = at.Add(meta_bytes).Pad8().value();
+  l->keys = at.Add(entries.value()).value();
+  l->click = at.Add(keys.value()).value();
+  l->conversion = at.Add(f32.value()).value();
+  l->domain = at.Add(conversion ? f32.value() : 0).value();
+  l->timestamp = at.Add(f32.value()).value();
+  l->footer = at.Add(i64.value()).value();
+  l->total = at.Add(kFooterBytes).value();
+  return at.ok() && at.value() <= std::numeric_limits<size_t>::max();
 }
 
 bool IsLittleEndian() {
@@ -91,7 +124,8 @@ Status WriteShardFile(const Dataset& data, size_t begin, size_t end, proto::Shar
   const uint64_t key_end = data.offsets[end * f];
   const uint64_t k = key_end - key_begin;
   const bool conversion = data.has_conversion();
-  const Layout l = ComputeLayout(n, f, k, static_cast<uint32_t>(meta_bytes.size()), conversion);
+  Layout l;
+  CHECK(ComputeLayout(n, f, k, static_cast<uint32_t>(meta_bytes.size()), conversion, &l));
 
   std::string file(l.total, '\0');
   Header h{};
@@ -174,8 +208,17 @@ StatusOr<std::unique_ptr<MappedShard>> MappedShard::Open(const std::string& path
     return InvalidArgumentError(path + ": shard format version " + std::to_string(h.version) +
                                 ", this build reads version " + std::to_string(kVersion));
   }
-  const Layout l = ComputeLayout(h.num_samples, h.num_fields, h.num_keys, h.meta_bytes,
-                                 (h.flags & kFlagConversion) != 0);
+  if (h.num_fields == 0) {
+    return DataLossError("corrupted shard: the header says 0 feature fields" + Rerun(path));
+  }
+  Layout l;
+  if (!ComputeLayout(h.num_samples, h.num_fields, h.num_keys, h.meta_bytes,
+                     (h.flags & kFlagConversion) != 0, &l)) {
+    return DataLossError("corrupted shard: the header's counts (" +
+                         std::to_string(h.num_samples) + " samples, " +
+                         std::to_string(h.num_fields) + " fields, " + std::to_string(h.num_keys) +
+                         " keys) describe no possible file" + Rerun(path));
+  }
   if (size < l.total) {
     return DataLossError("truncated shard: " + std::to_string(size) + " bytes, the header says " +
                          std::to_string(l.total) + Rerun(path));

@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "data/csv_line.h"
@@ -124,8 +125,14 @@ class FileCloser {
 };
 
 // Reads one file, appending to `out` and `report`.
+// Domain name -> index into out->domain_names, kept beside it so that merging
+// each chunk's domains costs a hash lookup per name, not a scan of all names
+// seen so far (300k distinct domains took 79 s that way).
+using DomainIndex = std::unordered_map<std::string, int32_t>;
+
 Status ReadOneFile(const CompiledSchema& schema, const std::string& path,
-                   const TextReadOptions& options, Dataset* out, TextReadReport* report) {
+                   const TextReadOptions& options, Dataset* out, DomainIndex* domain_index,
+                   TextReadReport* report) {
   std::FILE* file = std::fopen(path.c_str(), "rb");
   if (file == nullptr) {
     const int err = errno;
@@ -195,10 +202,12 @@ Status ReadOneFile(const CompiledSchema& schema, const std::string& path,
       report->bad_lines_skipped += r.bad_count;
       report->no_domain_dropped += r.no_domain;
       std::vector<int32_t> domain_map;
+      domain_map.reserve(r.domain_names.size());
       for (const std::string& name : r.domain_names) {
-        const auto it = std::find(out->domain_names.begin(), out->domain_names.end(), name);
-        domain_map.push_back(static_cast<int32_t>(it - out->domain_names.begin()));
-        if (it == out->domain_names.end()) out->domain_names.push_back(name);
+        const auto [it, added] =
+            domain_index->emplace(name, static_cast<int32_t>(out->domain_names.size()));
+        if (added) out->domain_names.push_back(name);
+        domain_map.push_back(it->second);
       }
       AppendSamples(r.data, domain_map, out);
       line_base += r.lines;
@@ -235,8 +244,12 @@ StatusOr<Dataset> ReadTextFiles(const CompiledSchema& schema,
   out.fields = schema.fields;
   if (schema.domain_column < 0) out.domain_names = schema.domain_rules.domain_names();
   if (files.empty()) return InvalidArgumentError("no input files given");
+  DomainIndex domain_index;
+  for (size_t d = 0; d < out.domain_names.size(); ++d) {
+    domain_index.emplace(out.domain_names[d], static_cast<int32_t>(d));
+  }
   for (const std::string& path : files) {
-    IAK_RETURN_IF_ERROR(ReadOneFile(schema, path, options, &out, report));
+    IAK_RETURN_IF_ERROR(ReadOneFile(schema, path, options, &out, &domain_index, report));
   }
   if (schema.timestamp_column < 0) {
     for (size_t i = 0; i < out.timestamp.size(); ++i) out.timestamp[i] = static_cast<int64_t>(i);

@@ -74,13 +74,26 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
     result->disk_ = std::make_unique<DiskRowReader>(std::move(db), directory, row_bytes);
     return result;
   }
+  // Sized by what the shard holds, not by the manifest's claim (which the
+  // scan checks); grown if RocksDB's estimate was low. ScanShard stops before
+  // a row beyond the manifest's count, so capacity never exceeds it.
+  uint64_t capacity = ShardRowsToReserve(db.get(), info.num_rows());
   std::vector<uint64_t> keys;
-  keys.reserve(info.num_rows());
-  HugePageBuffer rows(static_cast<size_t>(info.num_rows()) * row_bytes);
-  // ScanShard stops before a row beyond the manifest's count, so `rows` is
-  // never overrun.
+  keys.reserve(capacity);
+  HugePageBuffer rows(static_cast<size_t>(capacity) * row_bytes);
   IAK_RETURN_IF_ERROR(ScanShard(db.get(), model_dir, manifest, shard,
                                 [&](uint64_t key, const char* row) {
+                                  if (keys.size() == capacity) {
+                                    capacity = std::min<uint64_t>(
+                                        info.num_rows(), std::max<uint64_t>(2 * capacity, 1024));
+                                    HugePageBuffer bigger(static_cast<size_t>(capacity) *
+                                                          row_bytes);
+                                    if (!keys.empty()) {
+                                      std::memcpy(bigger.data(), rows.data(),
+                                                  keys.size() * row_bytes);
+                                    }
+                                    rows = std::move(bigger);
+                                  }
                                   std::memcpy(rows.data() + keys.size() * row_bytes, row,
                                               row_bytes);
                                   keys.push_back(key);

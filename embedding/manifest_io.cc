@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "common/file_util.h"
+#include "embedding/frozen_key_index.h"
 #include "embedding/row_codec.h"
 #include "embedding/snapshot_format.h"
 
@@ -81,9 +82,9 @@ Status ValidateManifest(const proto::ModelManifest& manifest, const std::string&
   if (manifest.format() != kModelFormat) {
     return invalid("format is \"" + manifest.format() + "\", expected \"" + kModelFormat + "\"");
   }
-  if (manifest.embedding_dim() <= 0) {
-    return invalid("embedding_dim must be positive, got " +
-                   std::to_string(manifest.embedding_dim()));
+  if (manifest.embedding_dim() <= 0 || manifest.embedding_dim() > kMaxManifestEmbeddingDim) {
+    return invalid("embedding_dim must be in [1, " + std::to_string(kMaxManifestEmbeddingDim) +
+                   "], got " + std::to_string(manifest.embedding_dim()));
   }
   if (manifest.num_shards() <= 0) {
     return invalid("num_shards must be positive, got " + std::to_string(manifest.num_shards()));
@@ -99,6 +100,11 @@ Status ValidateManifest(const proto::ModelManifest& manifest, const std::string&
                      std::to_string(shard.index()));
     }
     if (shard.path().empty()) return invalid("shard " + std::to_string(i) + " has no path");
+    if (shard.num_rows() >= FrozenKeyIndex::kMaxRows) {
+      return invalid("shard " + std::to_string(i) + " claims " + std::to_string(shard.num_rows()) +
+                     " rows, more than one shard can hold (" +
+                     std::to_string(FrozenKeyIndex::kMaxRows - 1) + "); reshard the table");
+    }
   }
   if (manifest.dense_file().empty()) return invalid("dense_file is empty");
   StatusOr<RowDtype> dtype = ParseRowDtype(manifest.row_dtype());

@@ -19,9 +19,16 @@ std::string ManifestPath(const std::string& model_dir);
 // or invalid (see ValidateManifest). IoError: the file cannot be read.
 [[nodiscard]] StatusOr<proto::ModelManifest> ReadManifest(const std::string& model_dir);
 
-// Checks format == "iak-model-v1", embedding_dim > 0, num_shards > 0 and equal
-// to the number of shards listed, shard i listed i-th with a path, a dense file
-// and a snapshot id. InvalidArgument naming `path` (used in messages only).
+// The widest embedding row a manifest may declare (the base model's own
+// limit, model/base_model.cc): checked before any row buffer is sized by it.
+inline constexpr int kMaxManifestEmbeddingDim = 1 << 16;
+
+// Checks format == "iak-model-v1", embedding_dim in [1, 65536], num_shards > 0
+// and equal to the number of shards listed, shard i listed i-th with a path
+// and fewer than FrozenKeyIndex::kMaxRows rows, a dense file and a snapshot
+// id. InvalidArgument naming `path` (used in messages only). A shard's
+// num_rows is only a claim: readers size their buffers by what the shard
+// holds (ShardRowsToReserve) and ScanShard compares the two.
 [[nodiscard]] Status ValidateManifest(const proto::ModelManifest& manifest,
                                       const std::string& path);
 

@@ -70,7 +70,18 @@ class JsonParser {
           case 'f': c = '\f'; break;
           case 'u': {
             if (pos_ + 4 > text_.size()) return Error("short \\u escape");
-            const unsigned code = std::stoul(text_.substr(pos_, 4), nullptr, 16);
+            // Exactly four hex digits (std::stoul threw on "\\uZZZZ" and
+            // accepted "\\u+1 x").
+            unsigned code = 0;
+            for (int d = 0; d < 4; ++d) {
+              const char h = text_[pos_ + d];
+              const int v = h >= '0' && h <= '9'   ? h - '0'
+                            : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                            : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                                                   : -1;
+              if (v < 0) return Error("\\u escape without four hex digits");
+              code = code * 16 + static_cast<unsigned>(v);
+            }
             pos_ += 4;
             if (code < 0x80) {
               c = static_cast<char>(code);

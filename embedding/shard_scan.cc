@@ -5,6 +5,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/keys.h"
@@ -16,6 +17,13 @@ namespace iak::embedding {
 Status ShardDataLoss(const std::string& directory, const std::string& what) {
   return DataLossError("embedding shard " + directory + " is damaged: " + what + "; " +
                        kSnapshotRepairAdvice);
+}
+
+uint64_t ShardRowsToReserve(rocksdb::DB* db, uint64_t claimed_rows) {
+  uint64_t estimate = 0;
+  if (!db->GetAggregatedIntProperty("rocksdb.estimate-num-keys", &estimate)) return 0;
+  const uint64_t margin = estimate / 16 + 1024;
+  return std::min(claimed_rows, estimate + margin);
 }
 
 StatusOr<std::unique_ptr<rocksdb::DB>> OpenShardDb(const std::string& model_dir,

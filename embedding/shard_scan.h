@@ -46,6 +46,13 @@ using ShardRowVisitor = std::function<void(uint64_t key, const char* row)>;
                                const ShardRowVisitor& visit);
 
 // The DataLoss a damaged shard is reported with.
+// How many rows to reserve for reading a shard whose manifest claims
+// `claimed_rows`: the claim, but never more than the shard's own estimate of
+// its key count plus a margin, so a manifest that claims 50 million rows for
+// a shard of 4,285 does not make the reader allocate gigabytes before the scan
+// finds the mismatch. Readers grow their buffers if the estimate was low.
+uint64_t ShardRowsToReserve(rocksdb::DB* db, uint64_t claimed_rows);
+
 Status ShardDataLoss(const std::string& directory, const std::string& what);
 
 }  // namespace iak::embedding

@@ -61,14 +61,14 @@ StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir, const std
   const proto::ModelManifest& manifest = model.manifest;
   IAK_ASSIGN_OR_RETURN(RowDtype dtype, ParseRowDtype(manifest.row_dtype()));
   const size_t row_bytes = EncodedRowBytes(manifest.embedding_dim(), dtype);
-  uint64_t total_rows = 0;
-  for (const proto::ShardInfo& info : manifest.shards()) total_rows += info.num_rows();
   std::vector<uint64_t> keys;
-  keys.reserve(total_rows);
   std::string encoded;
-  encoded.reserve(total_rows * row_bytes);
   for (int shard = 0; shard < manifest.num_shards(); ++shard) {
     IAK_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenShardDb(dir, manifest, shard));
+    // Reserved by what the shard holds, not by the manifest's claim.
+    const uint64_t reserve = ShardRowsToReserve(db.get(), manifest.shards(shard).num_rows());
+    keys.reserve(keys.size() + reserve);
+    encoded.reserve(encoded.size() + reserve * row_bytes);
     IAK_RETURN_IF_ERROR(ScanShard(db.get(), dir, manifest, shard,
                                   [&](uint64_t key, const char* row) {
                                     keys.push_back(key);

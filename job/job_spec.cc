@@ -4,6 +4,7 @@
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -95,6 +96,90 @@ Status ValidateDomainPlan(const proto::JobSpec& spec) {
   return Status::Ok();
 }
 
+// A number for messages: "nan", "inf", "1e+30", "0.001".
+std::string Num(double v) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%g", v);
+  return text;
+}
+
+Status Bad(const std::string& field, const std::string& value, const std::string& allowed) {
+  return InvalidArgumentError("job spec field '" + field + "' = " + value + ": " + allowed);
+}
+
+// `v` must be finite and in [lo, hi] (with lo excluded when `lo_open`).
+Status CheckRange(const std::string& field, double v, double lo, bool lo_open, double hi,
+                  const std::string& meaning = "") {
+  const bool ok = std::isfinite(v) && (lo_open ? v > lo : v >= lo) && v <= hi;
+  if (ok) return Status::Ok();
+  return Bad(field, Num(v),
+             std::string("must be a finite number in ") + (lo_open ? "(" : "[") + Num(lo) + ", " +
+                 Num(hi) + "]" + meaning);
+}
+
+Status CheckIntRange(const std::string& field, int64_t v, int64_t lo, int64_t hi,
+                     const std::string& meaning = "") {
+  if (v >= lo && v <= hi) return Status::Ok();
+  return Bad(field, std::to_string(v),
+             "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]" + meaning);
+}
+
+// Widths of the IAK adapter (latent_dim, encoder_hidden, decoder_hidden):
+// the adapter is small by design; the cap keeps a typo (2e9) from reaching
+// the workers, which would abort allocating it after the cluster started.
+Status ValidateAdapterShape(const proto::IakSpec& iak) {
+  IAK_RETURN_IF_ERROR(CheckIntRange("iak.latent_dim", iak.latent_dim(), 1, kMaxAdapterWidth));
+  for (const auto* layers : {&iak.encoder_hidden(), &iak.decoder_hidden()}) {
+    const std::string name =
+        layers == &iak.encoder_hidden() ? "iak.encoder_hidden" : "iak.decoder_hidden";
+    if (layers->size() > kMaxAdapterLayers) {
+      return Bad(name, std::to_string(layers->size()) + " layers",
+                 "at most " + std::to_string(kMaxAdapterLayers));
+    }
+    for (int i = 0; i < layers->size(); ++i) {
+      IAK_RETURN_IF_ERROR(CheckIntRange(name + "[" + std::to_string(i) + "]", layers->Get(i), 1,
+                                        kMaxAdapterWidth));
+    }
+  }
+  return Status::Ok();
+}
+
+Status ValidatePhases(const proto::JobSpec& spec) {
+  for (int i = 0; i < spec.phases_size(); ++i) {
+    const proto::PhaseCommand& phase = spec.phases(i);
+    const std::string at = "phases[" + std::to_string(i) + "].";
+    if (phase.phase() != proto::PHASE_COMPRESSION && phase.phase() != proto::PHASE_MATCHING) {
+      const std::string& name = proto::Phase_Name(phase.phase());
+      return Bad(at + "phase",
+                 name.empty() ? std::to_string(phase.phase()) + " (no such phase)" : name,
+                 "PHASE_COMPRESSION or PHASE_MATCHING");
+    }
+    if (phase.steps() < 0) return Bad(at + "steps", std::to_string(phase.steps()), ">= 0");
+    IAK_RETURN_IF_ERROR(CheckRange(at + "beta", phase.beta(), 0, false, kMaxBeta));
+    IAK_RETURN_IF_ERROR(CheckRange(at + "learning_rate", phase.learning_rate(), 0, true,
+                                   kMaxLearningRate,
+                                   " (a larger rate diverges: the loss becomes NaN)"));
+  }
+  return Status::Ok();
+}
+
+Status ValidateTimeouts(const proto::TimeoutSpec& t) {
+  const std::pair<const char*, int64_t> fields[] = {
+      {"timeouts.heartbeat_interval_ms", t.heartbeat_interval_ms()},
+      {"timeouts.heartbeat_timeout_ms", t.heartbeat_timeout_ms()},
+      {"timeouts.startup_timeout_ms", t.startup_timeout_ms()},
+      {"timeouts.barrier_timeout_ms", t.barrier_timeout_ms()},
+      {"timeouts.collective_timeout_ms", t.collective_timeout_ms()},
+      {"timeouts.pull_timeout_ms", t.pull_timeout_ms()},
+  };
+  for (const auto& [name, value] : fields) {
+    // A day: longer waits are typos, and the deadline arithmetic stays far from overflow.
+    IAK_RETURN_IF_ERROR(CheckIntRange(name, value, 1, int64_t{24} * 3600 * 1000,
+                                      " milliseconds (unset = the default)"));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void ApplyDefaults(proto::JobSpec* spec) {
@@ -124,10 +209,13 @@ void ApplyDefaults(proto::JobSpec* spec) {
     m->set_beta(1e-4f);
     m->set_learning_rate(1e-3f);
   }
-  if (spec->batch_size() == 0) spec->set_batch_size(256);
+  // Only when unset: an explicit 0 is an error Validate reports.
+  if (!spec->has_batch_size()) spec->set_batch_size(256);
   if (spec->seed() == 0) spec->set_seed(20250124);
-  if (spec->num_servers() == 0) spec->set_num_servers(2);
-  if (spec->num_workers() == 0) spec->set_num_workers(2);
+  if (!spec->has_num_servers()) spec->set_num_servers(2);
+  if (!spec->has_num_workers()) spec->set_num_workers(2);
+  if (!spec->has_max_missing_key_rate()) spec->set_max_missing_key_rate(0.9);
+  if (spec->min_missing_key_lookups() == 0) spec->set_min_missing_key_lookups(10000);
   proto::TimeoutSpec* t = spec->mutable_timeouts();
   if (t->heartbeat_interval_ms() == 0) t->set_heartbeat_interval_ms(500);
   if (t->heartbeat_timeout_ms() == 0) t->set_heartbeat_timeout_ms(10000);
@@ -163,9 +251,7 @@ void ApplyDefaults(proto::JobSpec* spec) {
 }
 
 Status Validate(const proto::JobSpec& spec) {
-  auto bad = [](const std::string& field, const std::string& value, const std::string& allowed) {
-    return InvalidArgumentError("job spec field '" + field + "' = " + value + ": " + allowed);
-  };
+  const auto& bad = Bad;
   if (spec.model_dir().empty()) {
     return bad("model_dir", "\"\"", "set it to a directory written by `iak pretrain`");
   }
@@ -186,37 +272,38 @@ Status Validate(const proto::JobSpec& spec) {
                "must be in [1, " + std::to_string(periods - 1) +
                    "] so at least one later period is fine-tuned");
   }
-  if (data.train_fraction() <= 0 || data.validation_fraction() < 0 ||
+  if (!std::isfinite(data.train_fraction()) || !std::isfinite(data.validation_fraction()) ||
+      data.train_fraction() <= 0 || data.validation_fraction() < 0 ||
       data.train_fraction() + data.validation_fraction() >= 1) {
     return bad("data.train_fraction", std::to_string(data.train_fraction()),
                "train_fraction > 0 and train_fraction + validation_fraction < 1");
   }
-  if (spec.iak().latent_dim() < 1) {
-    return bad("iak.latent_dim", std::to_string(spec.iak().latent_dim()), "must be >= 1");
-  }
-  for (const proto::PhaseCommand& phase : spec.phases()) {
-    if (phase.phase() != proto::PHASE_COMPRESSION && phase.phase() != proto::PHASE_MATCHING) {
-      return bad("phases.phase", proto::Phase_Name(phase.phase()),
-                 "PHASE_COMPRESSION or PHASE_MATCHING");
-    }
-    if (phase.steps() < 0) return bad("phases.steps", std::to_string(phase.steps()), ">= 0");
-    if (phase.beta() < 0) return bad("phases.beta", std::to_string(phase.beta()), ">= 0");
-    if (phase.learning_rate() <= 0) {
-      return bad("phases.learning_rate", std::to_string(phase.learning_rate()), "> 0");
-    }
-  }
-  if (spec.batch_size() < 1) return bad("batch_size", std::to_string(spec.batch_size()), ">= 1");
-  if (spec.num_servers() < 1) {
-    return bad("num_servers", std::to_string(spec.num_servers()), ">= 1");
-  }
+  IAK_RETURN_IF_ERROR(ValidateAdapterShape(spec.iak()));
+  IAK_RETURN_IF_ERROR(ValidatePhases(spec));
+  IAK_RETURN_IF_ERROR(CheckIntRange("batch_size", spec.batch_size(), 1, kMaxBatchSize,
+                                    " (leave it out for 256)"));
+  IAK_RETURN_IF_ERROR(CheckIntRange("num_servers", spec.num_servers(), 1, kMaxNodes,
+                                    " (leave it out for 2)"));
   if (spec.replicas_per_shard() < 0) {
     return bad("replicas_per_shard", std::to_string(spec.replicas_per_shard()), ">= 1 (0 = 1)");
   }
   if (spec.row_cache_bytes() < 0) {
     return bad("row_cache_bytes", std::to_string(spec.row_cache_bytes()), ">= 0");
   }
-  if (spec.num_workers() < 1) {
-    return bad("num_workers", std::to_string(spec.num_workers()), ">= 1");
+  IAK_RETURN_IF_ERROR(CheckIntRange("num_workers", spec.num_workers(), 1, kMaxNodes,
+                                    " (leave it out for 2)"));
+  IAK_RETURN_IF_ERROR(CheckIntRange("metrics_port", spec.metrics_port(), 0, 65535,
+                                    " (0 = no metrics server)"));
+  IAK_RETURN_IF_ERROR(ValidateTimeouts(spec.timeouts()));
+  IAK_RETURN_IF_ERROR(CheckRange("max_missing_key_rate", spec.max_missing_key_rate(), 0, false, 1,
+                                 " (1 = never fail on keys absent from the snapshot)"));
+  if (spec.min_missing_key_lookups() < 0) {
+    return bad("min_missing_key_lookups", std::to_string(spec.min_missing_key_lookups()),
+               ">= 1 (0 = 10000)");
+  }
+  if (spec.has_trainable()) {
+    IAK_RETURN_IF_ERROR(CheckRange("trainable.learning_rate", spec.trainable().learning_rate(), 0,
+                                   false, kMaxLearningRate, " (0 = 0.02)"));
   }
   const proto::FrozenPrefixCacheSpec& cache = spec.frozen_prefix_cache();
   if (!proto::FrozenPrefixCacheSpec::Mode_IsValid(cache.mode())) {
@@ -226,6 +313,10 @@ Status Validate(const proto::JobSpec& spec) {
   if (cache.memory_budget_mb() < 0) {
     return bad("frozen_prefix_cache.memory_budget_mb", std::to_string(cache.memory_budget_mb()),
                ">= 0 (0 = 1024)");
+  }
+  if (spec.checkpoint().every_n_steps() < -1) {
+    return bad("checkpoint.every_n_steps", std::to_string(spec.checkpoint().every_n_steps()),
+               ">= 1, or -1 for checkpoints only at phase ends (0 = 100)");
   }
   if (spec.checkpoint().keep_last() < 0) {
     return bad("checkpoint.keep_last", std::to_string(spec.checkpoint().keep_last()),
@@ -253,6 +344,10 @@ Status Validate(const proto::JobSpec& spec) {
     }
   }
   IAK_RETURN_IF_ERROR(ValidateMethod(spec));
+  if (spec.method() == "lora") {
+    IAK_RETURN_IF_ERROR(CheckIntRange("lora.rank", spec.lora().rank(), 1, kMaxAdapterWidth));
+    IAK_RETURN_IF_ERROR(CheckRange("lora.alpha", spec.lora().alpha(), 0, true, 1e6));
+  }
   IAK_RETURN_IF_ERROR(ValidateDomainPlan(spec));
   return Status::Ok();
 }

@@ -10,11 +10,22 @@
 
 namespace iak::job {
 
+// Limits Validate enforces (docs/job_spec.md): beyond them a spec is a typo,
+// and refusing it here beats a worker aborting after the cluster started.
+inline constexpr int kMaxAdapterWidth = 8192;   // latent_dim, each hidden width, lora.rank
+inline constexpr int kMaxAdapterLayers = 16;    // encoder/decoder hidden layers
+inline constexpr int kMaxBatchSize = 1 << 20;
+inline constexpr int kMaxNodes = 4096;          // num_servers, num_workers
+inline constexpr double kMaxLearningRate = 10;  // phases[i].learning_rate, trainable
+inline constexpr double kMaxBeta = 1000;        // phases[i].beta
+
 // Fills every unset field with its default (documented in docs/job_spec.md).
 void ApplyDefaults(proto::JobSpec* spec);
 
 // Checks values a job cannot run with; the message names the field, the bad
-// value and what is allowed.
+// value and what is allowed. Every number is checked for range, and floating
+// ones for NaN and infinity; explicit zeros of num_workers, num_servers and
+// batch_size are refused rather than replaced by defaults.
 [[nodiscard]] Status Validate(const proto::JobSpec& spec);
 
 // Reads, applies defaults, validates. Errors name the file and, for syntax

@@ -322,6 +322,10 @@ Status PsClient::Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats
       if (!status.ok()) break;
     }
   }
+  if (status.ok()) {
+    keys_looked_up_ += n - s->cache_hits;
+    keys_missing_ += s->missing;
+  }
   if (!status.ok()) {
     AbandonInFlight();
   } else if (cache_ != nullptr) {

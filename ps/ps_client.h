@@ -174,6 +174,12 @@ class PsClient {
   [[nodiscard]] Status RestoreOverlay(const std::string& tag, OverlayStats* stats = nullptr);
 
   int num_shards() const { return static_cast<int>(shards_.size()); }
+  // Over the client's life (successful pulls only): keys sent to the servers
+  // (row-cache hits excluded) and, of those, absent from the snapshot. A
+  // high ratio means the table does not match the data (worker::PullMonitor
+  // fails the job on it).
+  uint64_t keys_looked_up() const { return keys_looked_up_; }
+  uint64_t keys_missing() const { return keys_missing_; }
   // The row cache, or null without one.
   const RowCache* cache() const { return cache_.get(); }
 
@@ -226,6 +232,8 @@ class PsClient {
   std::vector<Shard> shards_;  // index = shard
   std::unique_ptr<RowCache> cache_;
   std::vector<float> decode_scratch_;  // one decoded row at a time
+  uint64_t keys_looked_up_ = 0;
+  uint64_t keys_missing_ = 0;
 };
 
 }  // namespace iak::ps

@@ -117,7 +117,7 @@ std::string JobMetrics::RenderPrometheus() const {
     out << "iak_nodes{" << job << ",role=\"" << key << "\"} " << count << "\n";
   }
   double total_rate = 0;
-  std::ostringstream step, loss, samples, rate, latency, hit;
+  std::ostringstream step, loss, samples, rate, latency, hit, missing;
   for (const auto& [name, node] : nodes_) {
     if (node.role != proto::ROLE_WORKER || !node.has_beat) continue;
     const std::string labels = "{" + job + ",worker=" + Label(name) + "}";
@@ -128,6 +128,11 @@ std::string JobMetrics::RenderPrometheus() const {
     latency << "iak_worker_pull_latency_ms" << labels << " " << node.last.pull_latency_ms()
             << "\n";
     hit << "iak_worker_cache_hit_rate" << labels << " " << node.last.cache_hit_rate() << "\n";
+    const uint64_t looked_up = node.last.keys_looked_up();
+    missing << "iak_worker_missing_key_rate" << labels << " "
+            << (looked_up == 0 ? 0.0
+                               : static_cast<double>(node.last.keys_missing()) / looked_up)
+            << "\n";
     total_rate += node.samples_per_s;
   }
   out << "# HELP iak_worker_step Steps done by each worker.\n# TYPE iak_worker_step gauge\n"
@@ -144,7 +149,10 @@ std::string JobMetrics::RenderPrometheus() const {
       << "# HELP iak_worker_pull_latency_ms Mean embedding pull time.\n"
       << "# TYPE iak_worker_pull_latency_ms gauge\n" << latency.str()
       << "# HELP iak_worker_cache_hit_rate Row cache hits per lookup.\n"
-      << "# TYPE iak_worker_cache_hit_rate gauge\n" << hit.str();
+      << "# TYPE iak_worker_cache_hit_rate gauge\n" << hit.str()
+      << "# HELP iak_worker_missing_key_rate Looked-up keys absent from the snapshot "
+         "(max_missing_key_rate fails the job).\n"
+      << "# TYPE iak_worker_missing_key_rate gauge\n" << missing.str();
   std::ostringstream auc, logloss, stopped, eval_step, best_step;
   for (const auto& [domain, d] : domain_auc_) {
     const std::string labels = "{" + job + ",domain=" + Label(domain);

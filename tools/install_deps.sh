@@ -16,6 +16,7 @@ packages=(
   gnuplot-nox       # the run report's plots
   libgloo-dev       # the Gloo communicator of elastic jobs (optional in CMake)
   iproute2          # network-namespace tests (ip netns)
+  clang libclang-rt-14-dev  # `make fuzz`: libFuzzer, ASan, UBSan (docs/fuzzing.md)
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "common/file_util.h"
+#include "model/finite_check.h"
 
 namespace iak::worker {
 
@@ -13,6 +14,11 @@ std::string AdapterPath(const std::string& dir, const std::string& domain) {
 
 Status SaveAdapter(const std::string& dir, const std::string& domain,
                    const model::IakModule& adapter) {
+  // A diverged run (NaN or infinite parameters) fails here, naming the
+  // domain, instead of leaving adapters that score every request NaN.
+  IAK_RETURN_IF_ERROR(model::CheckFinite(adapter.params().data(), adapter.params().size(),
+                                         "adapter of domain " + domain + " (not written to " +
+                                             AdapterPath(dir, domain) + ")"));
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) return IoError("cannot create " + dir + ": " + error.message());

@@ -22,6 +22,8 @@ std::string AdapterPath(const std::string& dir, const std::string& domain);
                                                      const std::string& what,
                                                      const std::string& domain);
 
+// FailedPrecondition naming the domain, and nothing written, when any
+// parameter is NaN or infinite (a diverged run: model/finite_check.h).
 [[nodiscard]] Status SaveAdapter(const std::string& dir, const std::string& domain,
                                  const model::IakModule& adapter);
 

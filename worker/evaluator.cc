@@ -5,6 +5,7 @@
 #include <limits>
 #include <utility>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -100,7 +101,42 @@ std::string Fixed(double v, int digits) {
   return buf;
 }
 
+// An AUC for JSON: null where it is undefined (NaN is not JSON).
+std::string AucJson(double v) { return std::isnan(v) ? "null" : Fixed(v, 6); }
+
 }  // namespace
+
+void SetDomainAuc(const float* base_scores, const float* tuned_scores, const float* labels,
+                  size_t n, const std::string& split, DomainResult* result) {
+  size_t positives = 0;
+  for (size_t i = 0; i < n; ++i) positives += labels[i] > 0.5f ? 1 : 0;
+  if (positives == 0 || positives == n) {
+    result->auc_defined = false;
+    result->base_auc = result->iak_auc = std::numeric_limits<double>::quiet_NaN();
+    result->auc_note = n == 0 ? "n/a: the " + split + " split is empty"
+                              : "n/a: all " + std::to_string(n) + " " + split + " labels are " +
+                                    (positives == 0 ? "0" : "1");
+    return;
+  }
+  // Both classes present: RocAuc cannot fail.
+  result->base_auc = *model::RocAuc(base_scores, labels, n);
+  result->iak_auc = *model::RocAuc(tuned_scores, labels, n);
+}
+
+void SetMeanAuc(EvalReport* report) {
+  double base = 0, tuned = 0;
+  int defined = 0;
+  for (const DomainResult& d : report->domains) {
+    if (!d.auc_defined) continue;
+    base += d.base_auc;
+    tuned += d.iak_auc;
+    ++defined;
+  }
+  report->domains_without_auc = static_cast<int>(report->domains.size()) - defined;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  report->mean_base_auc = defined > 0 ? base / defined : nan;
+  report->mean_iak_auc = defined > 0 ? tuned / defined : nan;
+}
 
 StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
                               const model::RowLookup& rows,
@@ -136,12 +172,8 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
     double positives = 0;
     for (float label : scores.labels) positives += label;
     result.positive_rate = ids.empty() ? 0 : positives / ids.size();
-    StatusOr<double> base_auc = model::RocAuc(scores.base.data(), scores.labels.data(), ids.size());
-    StatusOr<double> iak_auc = model::RocAuc(scores.adapted.data(), scores.labels.data(), ids.size());
-    if (!base_auc.ok()) return base_auc.status().WithContext("domain " + result.domain);
-    if (!iak_auc.ok()) return iak_auc.status().WithContext("domain " + result.domain);
-    result.base_auc = *base_auc;
-    result.iak_auc = *iak_auc;
+    SetDomainAuc(scores.base.data(), scores.adapted.data(), scores.labels.data(), ids.size(),
+                 report.split, &result);
     result.base_logloss = model::LogLoss(scores.base.data(), scores.labels.data(), ids.size());
     result.iak_logloss = model::LogLoss(scores.adapted.data(), scores.labels.data(), ids.size());
     if (report.has_ctcvr) {
@@ -150,10 +182,9 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
                               .WithContext("domain " + result.domain));
     }
     if (i < notes.size()) result.adapter_note = notes[i];
-    report.mean_base_auc += result.base_auc / adapters.size();
-    report.mean_iak_auc += result.iak_auc / adapters.size();
     report.domains.push_back(result);
   }
+  SetMeanAuc(&report);
   report.ComputeCtcvrMeans();
   return report;
 }
@@ -239,10 +270,18 @@ std::string EvalReport::ToTable() const {
   }
   out << "\n" << std::string(width, '-') << "\n";
   for (const DomainResult& d : domains) {
-    std::snprintf(line, sizeof(line), "%-12s %8lld %8lld %6.3f | %9.4f %9.4f %+7.4f | %9.4f %9.4f",
-                  d.domain.c_str(), static_cast<long long>(d.train_samples),
-                  static_cast<long long>(d.test_samples), d.positive_rate, d.base_auc, d.iak_auc,
-                  d.iak_auc - d.base_auc, d.base_logloss, d.iak_logloss);
+    if (d.auc_defined) {
+      std::snprintf(line, sizeof(line),
+                    "%-12s %8lld %8lld %6.3f | %9.4f %9.4f %+7.4f | %9.4f %9.4f",
+                    d.domain.c_str(), static_cast<long long>(d.train_samples),
+                    static_cast<long long>(d.test_samples), d.positive_rate, d.base_auc,
+                    d.iak_auc, d.iak_auc - d.base_auc, d.base_logloss, d.iak_logloss);
+    } else {
+      std::snprintf(line, sizeof(line), "%-12s %8lld %8lld %6.3f | %9s %9s %7s | %9.4f %9.4f",
+                    d.domain.c_str(), static_cast<long long>(d.train_samples),
+                    static_cast<long long>(d.test_samples), d.positive_rate, "n/a", "n/a", "",
+                    d.base_logloss, d.iak_logloss);
+    }
     out << line;
     if (has_ctcvr) {
       out << " | " << Cell(d.base_ctcvr_auc, 11, "%*.4f") << " "
@@ -251,17 +290,27 @@ std::string EvalReport::ToTable() const {
     }
     // The domain plan's fallback (a shared adapter or the base model).
     if (!d.adapter_note.empty()) out << "  " << d.adapter_note;
+    if (!d.auc_defined) out << "  (AUC " << d.auc_note << ")";
     out << "\n";
   }
   out << std::string(width, '-') << "\n";
-  std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9.4f %9.4f %+7.4f |", "mean", "", "",
-                "", mean_base_auc, mean_iak_auc, mean_iak_auc - mean_base_auc);
+  if (domains_without_auc < static_cast<int>(domains.size())) {
+    std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9.4f %9.4f %+7.4f |", "mean", "", "",
+                  "", mean_base_auc, mean_iak_auc, mean_iak_auc - mean_base_auc);
+  } else {
+    std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9s %9s %7s |", "mean", "", "", "",
+                  "n/a", "n/a", "");
+  }
   out << line;
   if (has_ctcvr) {
     std::snprintf(line, sizeof(line), " %9s %9s | ", "", "");
     out << line << Cell(mean_base_ctcvr_auc, 11, "%*.4f") << " "
         << Cell(mean_iak_ctcvr_auc, 11, "%*.4f") << " "
         << Cell(mean_iak_ctcvr_auc - mean_base_ctcvr_auc, 7, "%+*.4f");
+  }
+  if (domains_without_auc > 0) {
+    out << "  (over " << domains.size() - domains_without_auc << " of " << domains.size()
+        << " domains; AUC is n/a where a split holds one class)";
   }
   out << "\n";
   return out.str();
@@ -275,7 +324,8 @@ std::string EvalReport::ToJson() const {
     out << "    {\"domain\": \"" << d.domain << "\", \"train_samples\": " << d.train_samples
         << ", \"eval_samples\": " << d.test_samples
         << ", \"positive_rate\": " << Fixed(d.positive_rate, 6)
-        << ", \"base_auc\": " << Fixed(d.base_auc, 6) << ", \"iak_auc\": " << Fixed(d.iak_auc, 6)
+        << ", \"base_auc\": " << AucJson(d.base_auc) << ", \"iak_auc\": " << AucJson(d.iak_auc)
+        << (d.auc_defined ? "" : ", \"auc_note\": \"" + d.auc_note + "\"")
         << ", \"base_logloss\": " << Fixed(d.base_logloss, 6)
         << ", \"iak_logloss\": " << Fixed(d.iak_logloss, 6);
     if (has_ctcvr) {
@@ -285,8 +335,9 @@ std::string EvalReport::ToJson() const {
     out << (d.adapter_note.empty() ? "" : ", \"adapter\": \"" + d.adapter_note + "\"") << "}"
         << (i + 1 < domains.size() ? "," : "") << "\n";
   }
-  out << "  ],\n  \"mean_base_auc\": " << Fixed(mean_base_auc, 6)
-      << ",\n  \"mean_iak_auc\": " << Fixed(mean_iak_auc, 6);
+  out << "  ],\n  \"mean_base_auc\": " << AucJson(mean_base_auc)
+      << ",\n  \"mean_iak_auc\": " << AucJson(mean_iak_auc)
+      << ",\n  \"domains_without_auc\": " << domains_without_auc;
   if (has_ctcvr) {
     out << ",\n  \"mean_base_ctcvr_auc\": " << JsonNumber(mean_base_ctcvr_auc, 6)
         << ",\n  \"mean_iak_ctcvr_auc\": " << JsonNumber(mean_iak_ctcvr_auc, 6);

@@ -27,8 +27,13 @@ struct DomainResult {
   int64_t train_samples = 0;
   int64_t test_samples = 0;
   double positive_rate = 0;
+  // NaN, with auc_defined false, when the split holds a single class (all
+  // clicks or none): AUC is undefined there, the table says "n/a" and the
+  // JSON null, and the means leave the domain out.
   double base_auc = 0;
   double iak_auc = 0;
+  bool auc_defined = true;
+  std::string auc_note;  // why AUC is n/a, e.g. "n/a: all 812 test labels are 0"
   double base_logloss = 0;
   double iak_logloss = 0;
   // CTCVR-AUC of the base and of the tuned model, when EvalReport::has_ctcvr;
@@ -49,6 +54,7 @@ struct EvalReport {
   // model's figures (worker/method_evaluator.h).
   std::string method = "iak";
   std::vector<DomainResult> domains;
+  // Over the domains with a defined AUC (NaN when there is none).
   double mean_base_auc = 0;
   double mean_iak_auc = 0;
   // The base has two tasks and the data conversion labels: the CTCVR-AUC
@@ -57,6 +63,7 @@ struct EvalReport {
   bool has_ctcvr = false;
   double mean_base_ctcvr_auc = std::numeric_limits<double>::quiet_NaN();
   double mean_iak_ctcvr_auc = std::numeric_limits<double>::quiet_NaN();
+  int domains_without_auc = 0;
 
   // A fixed-width table, one row per domain and a mean row; with has_ctcvr
   // two CTCVR-AUC columns and their gain after the log-loss columns.
@@ -76,6 +83,14 @@ struct EvalReport {
                                   const std::vector<float>& tuned_ctcvr,
                                   const std::vector<float>& click,
                                   const std::vector<float>& conversion, DomainResult* result);
+// Sets result->base_auc/iak_auc from the scores of one domain's split, or,
+// when the labels hold a single class, marks the AUC n/a (NaN) with a note
+// instead of failing: one such domain must not cost the others their scores.
+void SetDomainAuc(const float* base_scores, const float* tuned_scores, const float* labels,
+                  size_t n, const std::string& split, DomainResult* result);
+
+// Fills report->mean_* and domains_without_auc from report->domains.
+void SetMeanAuc(EvalReport* report);
 
 // `adapters[i]` belongs to job.finetune_domains[i]. `rows` resolves every key
 // of the evaluated samples (absent keys are zero rows, as on the servers).

@@ -109,18 +109,13 @@ StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPa
       IAK_RETURN_IF_ERROR(SetCtcvrAucs(base_ctcvr, tuned_ctcvr, labels, conversion, &result)
                               .WithContext("domain " + result.domain));
     }
-    StatusOr<double> base_auc = model::RocAuc(base_scores.data(), labels.data(), ids.size());
-    StatusOr<double> tuned_auc = model::RocAuc(tuned_scores.data(), labels.data(), ids.size());
-    if (!base_auc.ok()) return base_auc.status().WithContext("domain " + result.domain);
-    if (!tuned_auc.ok()) return tuned_auc.status().WithContext("domain " + result.domain);
-    result.base_auc = *base_auc;
-    result.iak_auc = *tuned_auc;
+    SetDomainAuc(base_scores.data(), tuned_scores.data(), labels.data(), ids.size(),
+                 report.split, &result);
     result.base_logloss = model::LogLoss(base_scores.data(), labels.data(), ids.size());
     result.iak_logloss = model::LogLoss(tuned_scores.data(), labels.data(), ids.size());
-    report.mean_base_auc += result.base_auc / num_domains;
-    report.mean_iak_auc += result.iak_auc / num_domains;
     report.domains.push_back(result);
   }
+  SetMeanAuc(&report);
   report.ComputeCtcvrMeans();
   return report;
 }

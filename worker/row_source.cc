@@ -1,12 +1,45 @@
 #include "worker/row_source.h"
 
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include <glog/logging.h>
 
 #include "worker/pulled_rows.h"
 
 namespace iak::worker {
+
+Status PullMonitor::RecordPull(const ps::PullStats& stats) {
+  // An exponential moving average: recent pulls weigh most.
+  const double ms = stats.elapsed.count() / 1000.0;
+  const double old = mean_pull_ms.load();
+  mean_pull_ms.store(old == 0 ? ms : 0.9 * old + 0.1 * ms);
+  cache_hit_rate.store(stats.cache_hit_rate);
+  const uint64_t sent = stats.keys >= stats.cache_hits ? stats.keys - stats.cache_hits : 0;
+  const uint64_t looked_up = keys_looked_up.fetch_add(sent) + sent;
+  const uint64_t missing = keys_missing.fetch_add(stats.missing) + stats.missing;
+  if (looked_up < min_lookups_ || looked_up == 0) return Status::Ok();
+  const double rate = static_cast<double>(missing) / static_cast<double>(looked_up);
+  char text[160];
+  std::snprintf(text, sizeof(text), "%.2f%% of the %llu keys looked up (%llu) are absent from the "
+                "embedding snapshot",
+                100 * rate, static_cast<unsigned long long>(looked_up),
+                static_cast<unsigned long long>(missing));
+  if (rate > max_missing_rate_) {
+    return FailedPreconditionError(
+        std::string(text) + ", more than max_missing_key_rate " + std::to_string(max_missing_rate_) +
+        ": the table's keys do not match the data (a snapshot of other data, or another key "
+        "hashing, e.g. an imported table keyed differently); check the model_dir and the "
+        "data, or raise max_missing_key_rate in the job spec (docs/job_spec.md)");
+  }
+  if (!warned_ && rate > 0.1) {
+    warned_ = true;
+    LOG(WARNING) << text << " (zero rows are used for them; the job fails above "
+                 << "max_missing_key_rate " << max_missing_rate_ << ")";
+  }
+  return Status::Ok();
+}
 
 MemoryRowSource::MemoryRowSource(const std::unordered_map<uint64_t, std::vector<float>>& table,
                                  int dim)

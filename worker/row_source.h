@@ -19,6 +19,7 @@
 #include "data/dataset.h"
 #include "embedding/frozen_key_index.h"
 #include "model/embedding_pooling.h"
+#include "proto/iak.pb.h"
 #include "ps/ps_client.h"
 
 namespace iak::worker {
@@ -31,14 +32,50 @@ class RowSource {
   [[nodiscard]] virtual Status Fetch(const uint64_t* keys, size_t n, float* rows_out) = 0;
 };
 
-// Pulls through a connected PsClient (not owned; must outlive this).
 // Pull statistics a worker reports in its heartbeats (read from the
-// heartbeat thread while the pipeline thread pulls).
+// heartbeat thread while the pipeline thread pulls), and the guard against a
+// table whose keys do not match the data: every pull's `missing` count (keys
+// absent from the snapshot, answered with zero rows) is summed, logged, and
+// fails the pull once the missing fraction passes the job's
+// max_missing_key_rate.
 struct PullMonitor {
   std::atomic<double> mean_pull_ms{0};    // moving average over recent pulls
   std::atomic<double> cache_hit_rate{0};  // of the row cache, over its life
+  // Keys looked up on the servers (row-cache hits excluded) and, of those,
+  // absent from the snapshot, over the worker's life.
+  std::atomic<uint64_t> keys_looked_up{0};
+  std::atomic<uint64_t> keys_missing{0};
+
+  // The job's limit (JobSpec.max_missing_key_rate, min_missing_key_lookups):
+  // RecordPull fails once at least `min_lookups` keys were looked up and more
+  // than `max_rate` of them were missing. Until called: the spec's defaults
+  // (0.9 after 10000 lookups), so every loop that feeds a monitor is guarded.
+  void SetMissingKeyLimit(double max_rate, int64_t min_lookups) {
+    max_missing_rate_ = max_rate;
+    min_lookups_ = min_lookups > 0 ? static_cast<uint64_t>(min_lookups) : 1;
+  }
+  // The same from a job spec (after job::ApplyDefaults).
+  void SetMissingKeyLimit(const proto::JobSpec& spec) {
+    SetMissingKeyLimit(spec.max_missing_key_rate(), spec.min_missing_key_lookups());
+  }
+
+  double missing_key_rate() const {
+    const uint64_t looked_up = keys_looked_up.load();
+    return looked_up == 0 ? 0.0 : static_cast<double>(keys_missing.load()) / looked_up;
+  }
+
+  // Accounts one successful pull. FailedPrecondition (saying which fraction
+  // of keys is missing, the limit and what to check) when the rate is past
+  // the limit; logs a warning once when a tenth of the keys are missing.
+  [[nodiscard]] Status RecordPull(const ps::PullStats& stats);
+
+ private:
+  double max_missing_rate_ = 0.9;  // only touched by the pulling thread
+  uint64_t min_lookups_ = 10000;
+  bool warned_ = false;
 };
 
+// Pulls through a connected PsClient (not owned; must outlive this).
 class PsRowSource : public RowSource {
  public:
   // `monitor` (may be null) must outlive the source.
@@ -47,13 +84,7 @@ class PsRowSource : public RowSource {
   Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override {
     ps::PullStats stats;
     Status pulled = client_->Pull(keys, n, rows_out, &stats);
-    if (monitor_ != nullptr && pulled.ok()) {
-      // An exponential moving average: recent pulls weigh most.
-      const double ms = stats.elapsed.count() / 1000.0;
-      const double old = monitor_->mean_pull_ms.load();
-      monitor_->mean_pull_ms.store(old == 0 ? ms : 0.9 * old + 0.1 * ms);
-      monitor_->cache_hit_rate.store(stats.cache_hit_rate);
-    }
+    if (monitor_ != nullptr && pulled.ok()) return monitor_->RecordPull(stats);
     return pulled;
   }
 

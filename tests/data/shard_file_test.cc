@@ -2,6 +2,7 @@
 // corrupted and foreign files.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 
 #include "data/checksum.h"
@@ -142,6 +143,29 @@ TEST_F(DamagedShardTest, ShardFromAnotherSetDoesNotMatchTheManifest) {
   StatusOr<Dataset> d = ReadShardSet(dir_);
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.status().message().find("does not match its manifest"), std::string::npos);
+}
+
+// A header with a recomputed checksum whose counts overflow the layout
+// arithmetic (2^61 samples of 0 fields) was mapped and read out of bounds.
+TEST_F(DamagedShardTest, HeaderCountsThatOverflowTheLayoutAreRefused) {
+  struct Case {
+    uint32_t fields;
+    uint64_t samples, keys;
+  };
+  for (const Case& c : {Case{0, uint64_t{1} << 61, 0}, Case{3, uint64_t{1} << 61, 0},
+                        Case{1, 100, uint64_t{1} << 62}, Case{0xffffffffu, 1u << 30, 0},
+                        Case{5, 100, ~uint64_t{0}}}) {
+    std::string bad = bytes_;
+    std::memcpy(&bad[12], &c.fields, 4);
+    std::memcpy(&bad[16], &c.samples, 8);
+    std::memcpy(&bad[24], &c.keys, 8);
+    const uint64_t header_checksum = Checksum64(bad.data(), 56);
+    std::memcpy(&bad[56], &header_checksum, 8);
+    const Status status = OpenWith(bad);
+    ASSERT_FALSE(status.ok()) << c.fields << " " << c.samples;
+    EXPECT_EQ(status.code(), StatusCode::kDataLoss) << status;
+    EXPECT_NE(status.message().find("iak data convert"), std::string::npos) << status;
+  }
 }
 
 TEST(ChecksumTest, EveryByteMatters) {

@@ -2,6 +2,7 @@
 // assignment, and refusal of every kind of damaged or incomplete directory.
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <sys/resource.h>
 
 #include <cstring>
 #include <functional>
@@ -281,6 +282,40 @@ TEST_F(EmbeddingSnapshotTest, InconsistentManifestIsInvalid) {
   manifest = *ReadManifest(dir);
   manifest.set_format("iak-model-v0");
   expect_invalid(manifest, "iak-model-v0");
+}
+
+// A manifest's sizes were trusted: embedding_dim 2e9 CHECK-failed in
+// HugePageBuffer, num_rows 4e9 threw bad_alloc, num_rows 5e7 zeroed gigabytes
+// for a shard of a thousand rows before the scan refused it.
+TEST_F(EmbeddingSnapshotTest, ManifestSizesAreCheckedBeforeAnyAllocation) {
+  const std::string dir = WriteModel();
+  proto::ModelManifest manifest = *ReadManifest(dir);
+  manifest.set_embedding_dim(2000000000);
+  Status valid = ValidateManifest(manifest, ManifestPath(dir));
+  EXPECT_EQ(valid.code(), StatusCode::kInvalidArgument) << valid;
+  EXPECT_NE(valid.message().find("embedding_dim must be in [1, 65536]"), std::string::npos)
+      << valid;
+  manifest = *ReadManifest(dir);
+  manifest.mutable_shards(1)->set_num_rows(uint64_t{1} << 40);
+  valid = ValidateManifest(manifest, ManifestPath(dir));
+  EXPECT_NE(valid.message().find("shard 1 claims"), std::string::npos) << valid;
+
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  for (uint64_t claim : {uint64_t{4000000000}, uint64_t{50000000}}) {
+    manifest = *ReadManifest(dir);
+    manifest.mutable_shards(0)->set_num_rows(claim);
+    ASSERT_TRUE(ValidateManifest(manifest, ManifestPath(dir)).ok());
+    StatusOr<std::unique_ptr<EmbeddingShard>> shard = EmbeddingShard::Open(dir, manifest, 0);
+    ASSERT_EQ(shard.status().code(), StatusCode::kDataLoss) << shard.status();
+    EXPECT_NE(shard.status().message().find("manifest says " + std::to_string(claim)),
+              std::string::npos)
+        << shard.status();
+  }
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  // ru_maxrss is in KiB: the claims (>= 1.6 GB of rows) were never allocated.
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 256 * 1024);
 }
 
 TEST(EmbeddingSnapshotHasherTest, DigestIgnoresHowInputIsSplit) {

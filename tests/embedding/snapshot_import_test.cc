@@ -306,6 +306,12 @@ TEST_F(SnapshotImportTest, MalformedSafetensorsIsRefused) {
                         values),
        StatusCode::kInvalidArgument, "Q7"},
       {std::string("\xff\xff\xff\xff\x00\x00\x00\x00{}", 10), StatusCode::kDataLoss, "header"},
+      // Fuzz finding (fuzz_safetensors): a \u escape without four hex digits
+      // threw std::invalid_argument out of std::stoul and aborted.
+      {SafetensorsBytes("{\"w\\uZZZZ\": {\"dtype\": \"F32\", \"shape\": [6, 3], "
+                        "\"data_offsets\": [0, 72]}}",
+                        values),
+       StatusCode::kInvalidArgument, "four hex digits"},
   };
   int i = 0;
   for (const Case& c : cases) {

@@ -120,5 +120,74 @@ TEST(JobSpecTest, ExampleSpecInTheRepoIsValid) {
   EXPECT_EQ(spec->data().period_bounds_size(), 6);
 }
 
+// Items of the spec that used to pass validation and failed (or silently
+// misbehaved) only after the cluster had started: each is now refused with
+// the field's name.
+TEST(JobSpecTest, NumbersOutOfRangeNaNAndInfinityAreRefusedWithTheFieldName) {
+  struct Case {
+    const char* text;
+    const char* field;
+  };
+  const Case cases[] = {
+      {"iak { encoder_hidden: -5 }", "'iak.encoder_hidden[0]' = -5"},
+      {"iak { encoder_hidden: 0 }", "'iak.encoder_hidden[0]' = 0"},
+      {"iak { encoder_hidden: 2000000000 }", "'iak.encoder_hidden[0]' = 2000000000"},
+      {"iak { decoder_hidden: 32 decoder_hidden: 0 }", "'iak.decoder_hidden[1]' = 0"},
+      {"iak { latent_dim: 1000000000 }", "'iak.latent_dim' = 1000000000"},
+      {"phases { phase: PHASE_COMPRESSION steps: 1 learning_rate: nan }",
+       "'phases[0].learning_rate' = nan"},
+      {"phases { phase: PHASE_COMPRESSION steps: 1 learning_rate: inf }",
+       "'phases[0].learning_rate' = inf"},
+      {"phases { phase: PHASE_COMPRESSION steps: 1 learning_rate: 1e30 }",
+       "'phases[0].learning_rate' = 1e+30"},
+      {"phases { phase: PHASE_COMPRESSION steps: 1 learning_rate: 0.01 }"
+       "phases { phase: PHASE_MATCHING steps: 1 learning_rate: 0.01 beta: nan }",
+       "'phases[1].beta' = nan"},
+      {"phases { phase: PHASE_COMPRESSION steps: 1 learning_rate: 0.01 beta: -inf }",
+       "'phases[0].beta' = -inf"},
+      {"phases { phase: 7 steps: 1 learning_rate: 0.01 }",
+       "'phases[0].phase' = 7 (no such phase)"},
+      {"data { train_fraction: nan }", "'data.train_fraction'"},
+      {"num_workers: 0", "'num_workers' = 0"},
+      {"batch_size: 0", "'batch_size' = 0"},
+      {"num_servers: 0", "'num_servers' = 0"},
+      {"metrics_port: 99999", "'metrics_port' = 99999"},
+      {"metrics_port: -1", "'metrics_port' = -1"},
+      {"timeouts { pull_timeout_ms: -5 }", "'timeouts.pull_timeout_ms' = -5"},
+      {"timeouts { heartbeat_timeout_ms: -1 }", "'timeouts.heartbeat_timeout_ms' = -1"},
+      {"checkpoint { every_n_steps: -5 }", "'checkpoint.every_n_steps' = -5"},
+      {"max_missing_key_rate: 1.5", "'max_missing_key_rate' = 1.5"},
+      {"max_missing_key_rate: nan", "'max_missing_key_rate' = nan"},
+      {"trainable { learning_rate: inf }", "'trainable.learning_rate' = inf"},
+      {"method: \"lora\" lora { rank: 4 alpha: nan }", "alpha: nan"},
+      {"method: \"lora\" lora { rank: 4 alpha: inf }", "'lora.alpha' = inf"},
+  };
+  for (const Case& c : cases) {
+    const std::string path =
+        WriteTemp("numbers.pbtxt", std::string("model_dir: \"/m\"\n") + c.text + "\n");
+    StatusOr<proto::JobSpec> spec = LoadJobSpec(path);
+    ASSERT_FALSE(spec.ok()) << c.text;
+    EXPECT_EQ(spec.status().code(), StatusCode::kInvalidArgument) << c.text;
+    EXPECT_NE(spec.status().message().find(c.field), std::string::npos)
+        << c.text << " -> " << spec.status();
+  }
+  // Unset fields still take their defaults; the documented sentinels pass.
+  const std::string ok = WriteTemp("numbers_ok.pbtxt",
+                                   "model_dir: \"/m\"\n"
+                                   "checkpoint { every_n_steps: -1 }\n"
+                                   "metrics_port: 65535 max_missing_key_rate: 1\n");
+  StatusOr<proto::JobSpec> spec = LoadJobSpec(ok);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->num_workers(), 2);
+  EXPECT_EQ(spec->batch_size(), 256);
+  EXPECT_EQ(spec->checkpoint().every_n_steps(), -1);
+  EXPECT_DOUBLE_EQ(spec->max_missing_key_rate(), 1.0);
+  proto::JobSpec defaults;
+  defaults.set_model_dir("/m");
+  ApplyDefaults(&defaults);
+  EXPECT_DOUBLE_EQ(defaults.max_missing_key_rate(), 0.9);
+  EXPECT_EQ(defaults.min_missing_key_lookups(), 10000);
+}
+
 }  // namespace
 }  // namespace iak::job

@@ -13,6 +13,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
@@ -244,4 +245,26 @@ TEST(ExporterTest, ExportJobFollowsTheDomainPlanFile) {
   std::filesystem::remove_all(dir);
 }
 
+namespace {
+
+// A diverged run (learning_rate 1e30) left adapters full of NaN and the job
+// "succeeded": SaveAdapter now refuses them, naming the domain, and writes
+// nothing.
+TEST(ExporterTest, NonFiniteAdapterIsNotWrittenAndTheErrorNamesTheDomain) {
+  const std::string dir = ::testing::TempDir() + "/iak_nan_adapter_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  model::IakModule a = MakeAdapter(5);
+  ASSERT_TRUE(SaveAdapter(dir, "fine", a).ok());
+  a.mutable_params()[3] = std::numeric_limits<float>::quiet_NaN();
+  Status saved = SaveAdapter(dir, "2012-2016", a);
+  ASSERT_FALSE(saved.ok());
+  EXPECT_EQ(saved.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(saved.message().find("adapter of domain 2012-2016"), std::string::npos) << saved;
+  EXPECT_NE(saved.message().find("diverged"), std::string::npos) << saved;
+  EXPECT_FALSE(std::filesystem::exists(AdapterPath(dir, "2012-2016")));
+  EXPECT_TRUE(LoadAdapter(dir, "fine").ok());
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
 }  // namespace iak::worker
