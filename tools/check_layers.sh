@@ -35,6 +35,8 @@ declare -A ALLOWED=(
   [cluster]="common proto net collective job data model embedding ps scheduler worker"
   [bench]="common proto net collective cuda job data model embedding ps scheduler worker cluster"
   [cli]="common proto net collective cuda job data model embedding ps scheduler worker compare cluster bench"
+  # libFuzzer targets: harnesses over the decoders, like tests (any library).
+  [fuzz]="common proto net collective cuda job data model embedding ps scheduler worker compare cluster"
 )
 # Top-level folders that hold no layered library code.
 SKIP_DIRS=" tests tools docs datasets examples shared python "
