@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/file_util.h"
+#include "model/finite_check.h"
 #include "worker/adapter_store.h"
 
 namespace iak::worker {
@@ -60,7 +61,10 @@ Status DenseFamilyModel::Write(const std::string& output_dir, const std::string&
     return IoError("cannot create " + dir + ": " + error.message() +
                    "; set output_dir to a writable directory");
   }
-  return WriteFileAtomically(MethodModelPath(output_dir, name), Scoring().Serialize());
+  const model::BaseModel& model = Scoring();
+  IAK_RETURN_IF_ERROR(model::CheckFinite(model.params().data(), model.params().size(),
+                                         "the fine-tuned model of domain " + name));
+  return WriteFileAtomically(MethodModelPath(output_dir, name), model.Serialize());
 }
 
 DenseModel::DenseModel(const DenseContext& context)

@@ -22,6 +22,9 @@ Status PsRowAccess::Connect(const std::vector<proto::ServerAddress>& servers, in
   auto client = std::make_unique<ps::PsClient>(options, transport_);
   IAK_RETURN_IF_ERROR(client->Connect());
   client_ = std::move(client);
+  // A table whose keys do not match the data fails the job past the spec's
+  // max_missing_key_rate instead of training on zero rows.
+  if (monitor_ != nullptr) monitor_->SetMissingKeyLimit(spec_);
   source_ = std::make_unique<PsRowSource>(client_.get(), monitor_);
   trainable_ = std::make_unique<PsTrainableRows>(client_.get(), rank);
   return Status::Ok();

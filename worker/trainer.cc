@@ -9,6 +9,7 @@
 
 #include "data/split.h"
 #include "model/blas_threads.h"
+#include "model/finite_check.h"
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/batch_pipeline.h"
@@ -416,6 +417,11 @@ Status Trainer::TrainChunk(const Segment& segment, int64_t steps, const std::ato
     if (options_.on_step_done) record.ids = batch->ids;
     pipeline.Release(batch);
     if (!stats.ok()) return stats.status().WithContext(where);
+    // A diverged run (learning rate too large) fails here, naming the unit
+    // and step, instead of writing NaN parameters and "succeeding".
+    IAK_RETURN_IF_ERROR(model::CheckFinite(stats->loss, "the training loss of " +
+                                                            units_[static_cast<size_t>(u)].name)
+                            .WithContext(where));
     Status averaged = segment.group->AllReduceMean(model.grads(), model.num_grads(),
                                                    Deadline::After(collective_timeout));
     if (!averaged.ok()) {

@@ -168,5 +168,19 @@ TEST_F(TrainerTest, WithoutValidationTheLastParametersStay) {
   }
 }
 
+// A divergent learning rate fails the run at the first non-finite loss,
+// naming the domain and the step, instead of writing NaN and succeeding.
+TEST_F(TrainerTest, ADivergedRunFailsNamingTheDomain) {
+  proto::JobSpec spec = Spec();
+  for (proto::PhaseCommand& phase : *spec.mutable_phases()) phase.set_learning_rate(1e30f);
+  LocalTraining run(spec, inputs_, rows_);
+  const std::atomic<bool> never(false);
+  const Status trained = run.Run(never);
+  ASSERT_FALSE(trained.ok());
+  EXPECT_NE(trained.message().find("diverged"), std::string::npos) << trained;
+  EXPECT_NE(trained.message().find("the training loss of 20"), std::string::npos) << trained;
+  EXPECT_NE(trained.message().find("global step"), std::string::npos) << trained;
+}
+
 }  // namespace
 }  // namespace iak::worker
