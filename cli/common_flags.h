@@ -8,7 +8,7 @@
 
 #include "common/status.h"
 #include "net/zmq_transport.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 
 DECLARE_string(job);
 DECLARE_string(scheduler);

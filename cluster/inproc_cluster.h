@@ -11,7 +11,7 @@
 
 #include "common/status.h"
 #include "model/iak_module.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "scheduler/job_metrics.h"
 
 namespace iak::cluster {

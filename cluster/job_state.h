@@ -8,7 +8,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 
 namespace iak::cluster {
 

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 
 namespace iak::cluster {
 

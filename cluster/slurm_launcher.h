@@ -10,7 +10,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 
 namespace iak::cluster {
 

@@ -41,7 +41,7 @@
 #include "model/base_model.h"
 #include "model/embedding_pooling.h"
 #include "model/lora.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/adapter_model.h"
 #include "worker/domain_plan.h"
 #include "worker/job_data.h"

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/data_schema.pb.h"
 
 namespace iak::data {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "proto/iak.pb.h"
+#include "proto/data_schema.pb.h"
 
 namespace iak::data {
 

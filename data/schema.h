@@ -18,7 +18,7 @@
 #include "common/status.h"
 #include "data/dataset.h"
 #include "data/domain_rules.h"
-#include "proto/iak.pb.h"
+#include "proto/data_schema.pb.h"
 
 namespace iak::data {
 

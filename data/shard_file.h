@@ -27,7 +27,7 @@
 
 #include "common/status.h"
 #include "data/dataset.h"
-#include "proto/iak.pb.h"
+#include "proto/data_schema.pb.h"
 
 namespace iak::data {
 

@@ -13,7 +13,7 @@
 
 #include "common/status.h"
 #include "data/dataset.h"
-#include "proto/iak.pb.h"
+#include "proto/data_schema.pb.h"
 
 namespace iak::data {
 

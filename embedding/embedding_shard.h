@@ -28,7 +28,7 @@
 #include "embedding/frozen_key_index.h"
 #include "embedding/huge_page_buffer.h"
 #include "embedding/row_codec.h"
-#include "proto/iak.pb.h"
+#include "proto/model_manifest.pb.h"
 
 namespace iak::embedding {
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/model_manifest.pb.h"
 
 namespace iak::embedding {
 

@@ -14,7 +14,7 @@
 
 #include "common/status.h"
 #include "embedding/embedding_shard.h"
-#include "proto/iak.pb.h"
+#include "proto/model_manifest.pb.h"
 
 namespace iak::embedding {
 

@@ -12,7 +12,7 @@
 
 #include "common/status.h"
 #include "embedding/row_codec.h"
-#include "proto/iak.pb.h"
+#include "proto/model_manifest.pb.h"
 
 namespace iak::embedding {
 

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/model_manifest.pb.h"
 
 namespace iak::embedding {
 

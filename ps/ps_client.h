@@ -44,7 +44,7 @@
 #include "common/status.h"
 #include "net/rpc.h"
 #include "net/transport.h"
-#include "proto/iak.pb.h"
+#include "proto/wire.pb.h"
 #include "ps/row_cache.h"
 
 namespace iak::ps {

@@ -49,7 +49,7 @@
 #include "embedding/embedding_shard.h"
 #include "net/rpc.h"
 #include "net/transport.h"
-#include "proto/iak.pb.h"
+#include "proto/model_manifest.pb.h"
 #include "ps/server_membership.h"
 #include "ps/sparse_row_optimizer.h"
 #include "ps/trainable_shard.h"

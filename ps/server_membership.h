@@ -18,7 +18,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/wire.pb.h"
 
 namespace iak::ps {
 

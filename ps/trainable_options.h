@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "ps/ps_server.h"
 
 namespace iak::ps {

@@ -23,7 +23,7 @@
 
 #include "common/status.h"
 #include "embedding/embedding_shard.h"
-#include "proto/iak.pb.h"
+#include "proto/model_manifest.pb.h"
 #include "ps/sparse_row_optimizer.h"
 
 namespace iak::ps {

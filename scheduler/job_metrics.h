@@ -14,7 +14,8 @@
 #include <string>
 
 #include "common/clock.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
+#include "proto/wire.pb.h"
 
 namespace iak::scheduler {
 

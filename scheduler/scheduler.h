@@ -69,7 +69,8 @@
 #include "common/status.h"
 #include "net/rpc.h"
 #include "net/transport.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
+#include "proto/wire.pb.h"
 #include "scheduler/job_metrics.h"
 
 namespace iak::scheduler {

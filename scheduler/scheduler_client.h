@@ -19,7 +19,7 @@
 #include "common/status.h"
 #include "net/rpc.h"
 #include "net/transport.h"
-#include "proto/iak.pb.h"
+#include "proto/wire.pb.h"
 
 namespace iak::scheduler {
 

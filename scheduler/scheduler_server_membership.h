@@ -21,7 +21,7 @@
 
 #include "common/status.h"
 #include "net/transport.h"
-#include "proto/iak.pb.h"
+#include "proto/wire.pb.h"
 #include "ps/server_membership.h"
 #include "scheduler/scheduler_client.h"
 

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "proto/iak.pb.h"
+#include "proto/checkpoint.pb.h"
 
 namespace iak::worker {
 

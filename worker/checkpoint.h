@@ -27,7 +27,7 @@
 
 #include "common/status.h"
 #include "data/batcher.h"
-#include "proto/iak.pb.h"
+#include "proto/checkpoint.pb.h"
 
 namespace iak::worker {
 

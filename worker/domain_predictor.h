@@ -26,7 +26,7 @@
 #include "model/embedding_pooling.h"
 #include "model/fine_tune_step.h"
 #include "model/iak_module.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 
 namespace iak::worker {
 

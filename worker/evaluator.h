@@ -17,7 +17,7 @@
 #include "model/base_model.h"
 #include "model/embedding_pooling.h"
 #include "model/iak_module.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/job_data.h"
 
 namespace iak::worker {

@@ -19,7 +19,7 @@
 #include "common/status.h"
 #include "model/base_model.h"
 #include "model/iak_module.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/adapter_plan_file.h"
 
 namespace iak::worker {

@@ -20,7 +20,7 @@
 #include "data/movielens_reader.h"
 #include "data/split.h"
 #include "data/text_reader.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 
 namespace iak::worker {
 

@@ -11,7 +11,7 @@
 
 #include "common/status.h"
 #include "model/embedding_pooling.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/local_membership.h"
 #include "worker/row_access.h"
 #include "worker/trainer.h"

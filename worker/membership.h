@@ -22,7 +22,8 @@
 
 #include "collective/communicator.h"
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
+#include "proto/wire.pb.h"
 
 namespace iak::worker {
 

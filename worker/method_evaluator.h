@@ -14,7 +14,7 @@
 
 #include "common/status.h"
 #include "data/split.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/evaluator.h"
 
 namespace iak::worker {

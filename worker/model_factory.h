@@ -10,7 +10,7 @@
 
 #include "common/status.h"
 #include "model/adapter_step_engine.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/domain_model.h"
 #include "worker/frozen_prefix_cache.h"
 #include "worker/row_access.h"

@@ -16,7 +16,7 @@
 
 #include "common/status.h"
 #include "model/pretrainer.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 
 namespace iak::worker {
 

@@ -19,7 +19,7 @@
 #include "data/dataset.h"
 #include "embedding/frozen_key_index.h"
 #include "model/embedding_pooling.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "ps/ps_client.h"
 
 namespace iak::worker {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/trainer.h"
 
 namespace iak::worker {

@@ -17,7 +17,8 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "data/dataset.h"
-#include "proto/iak.pb.h"
+#include "proto/checkpoint.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/domain_model.h"
 
 namespace iak::worker {

@@ -23,7 +23,7 @@
 #include "common/status.h"
 #include "model/iak_module.h"
 #include "net/transport.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/elastic_membership.h"
 #include "worker/row_source.h"
 #include "worker/trainer.h"

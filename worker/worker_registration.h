@@ -10,7 +10,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/checkpoint.pb.h"
+#include "proto/wire.pb.h"
 #include "scheduler/scheduler_client.h"
 #include "worker/row_source.h"
 #include "worker/trainer.h"

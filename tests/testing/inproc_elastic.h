@@ -12,7 +12,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "net/transport.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "ps/ps_server.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_server_membership.h"

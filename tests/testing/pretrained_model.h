@@ -5,7 +5,7 @@
 #define IAK_TESTS_TESTING_PRETRAINED_MODEL_H_
 
 #include "common/status.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 #include "worker/pretrain_job.h"
 
 namespace iak::testing_util {

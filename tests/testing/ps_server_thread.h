@@ -9,7 +9,7 @@
 
 #include "common/status.h"
 #include "net/transport.h"
-#include "proto/iak.pb.h"
+#include "proto/wire.pb.h"
 #include "ps/ps_server.h"
 
 namespace iak::testing_util {

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "job/job_spec.h"
-#include "proto/iak.pb.h"
+#include "proto/job_spec.pb.h"
 
 namespace iak::testing_util {
 
