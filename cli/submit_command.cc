@@ -44,6 +44,12 @@ DECLARE_int32(progress_every);  // cli/worker_command.cc
 namespace iak::cli {
 namespace {
 
+// Where the job's method writes its models: adapters or dense models.
+std::string ResultsDir(const proto::JobSpec& spec) {
+  const bool adapters = spec.method().empty() || spec.method() == "iak" || spec.method() == "plain";
+  return spec.output_dir() + (adapters ? "/adapters" : "/models");
+}
+
 // The job spec named by the first argument or --job.
 StatusOr<std::string> SpecPathFromArgs(int argc, char** argv) {
   if (argc >= 2) return std::string(argv[1]);
@@ -122,8 +128,7 @@ int SuperviseLocal(const proto::JobSpec& spec, proto::JobState state, bool progr
   state.clear_scheduler_pid();
   UpdateState(spec.output_dir(), state, FinalState(outcome), outcome);
   if (!outcome.ok()) return ReportError("submit", outcome);
-  std::cerr << "job " << spec.name() << " succeeded; adapters in " << spec.output_dir()
-            << "/adapters\n";
+  std::cerr << "job " << spec.name() << " succeeded; results in " << ResultsDir(spec) << "\n";
   return 0;
 }
 
@@ -241,8 +246,8 @@ int RunSubmit(int argc, char** argv) {
                                               Deadline::After(Duration(FLAGS_timeout_s * 1000)), stop);
     UpdateState(spec.output_dir(), state, FinalState(outcome), outcome);
     if (!outcome.ok()) return ReportError("submit", outcome);
-    std::cerr << "Slurm job " << *job_id << " succeeded; adapters in " << spec.output_dir()
-              << "/adapters\n";
+    std::cerr << "Slurm job " << *job_id << " succeeded; results in " << ResultsDir(spec)
+              << "\n";
     return 0;
   }
 
