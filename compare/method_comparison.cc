@@ -16,6 +16,7 @@
 #include "worker/dense_models.h"
 #include "worker/local_lookup.h"
 #include "worker/local_training.h"
+#include "worker/training_setup.h"
 #include "worker/validation.h"
 
 namespace iak::compare {
@@ -294,13 +295,9 @@ StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::Ba
 StatusOr<MethodReport> RunComparisonOnModelDir(const proto::DataSpec& data,
                                                const std::string& model_dir,
                                                const ComparisonOptions& options) {
-  IAK_ASSIGN_OR_RETURN(worker::JobData job, worker::LoadJobData(data));
-  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory dir, embedding::LoadModelDirectory(model_dir));
-  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(dir.dense_blob));
-  IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
-                       embedding::LocalEmbeddingTable::Open(dir));
-  worker::LocalLookup rows(table.get());
-  return RunComparison(job, base, rows, options);
+  IAK_ASSIGN_OR_RETURN(worker::LocalInputs local, worker::LoadLocalInputs(data, model_dir));
+  worker::LocalLookup rows(local.table.get());
+  return RunComparison(local.inputs.job, *local.inputs.base, rows, options);
 }
 
 }  // namespace iak::compare

@@ -15,6 +15,7 @@
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/local_lookup.h"
+#include "worker/training_setup.h"
 #include "worker/method_evaluator.h"
 #include "worker/dense_models.h"
 #include "worker/model_factory.h"
@@ -223,12 +224,10 @@ void EvalReport::ComputeCtcvrMeans() {
 
 StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {
   if (!IsAdapterMethod(spec.method())) return EvaluateMethodJob(spec, part);
-  IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
-  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
-                       embedding::LoadModelDirectory(spec.model_dir()));
-  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
-  IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
-                       embedding::LocalEmbeddingTable::Open(model_dir));
+  IAK_ASSIGN_OR_RETURN(LocalInputs local, LoadLocalInputs(spec.data(), spec.model_dir()));
+  const JobData& job = local.inputs.job;
+  const model::BaseModel& base = *local.inputs.base;
+  const std::unique_ptr<embedding::LocalEmbeddingTable>& table = local.table;
   // Each domain's adapter: its own, the cold domains' shared one, or none
   // (the base model), as the job's plan file says (adapter_plan_file.h).
   const std::string dir = spec.output_dir() + "/adapters";

@@ -6,6 +6,7 @@
 #include "model/fine_tune_step.h"
 #include "model/metrics.h"
 #include "worker/local_lookup.h"
+#include "worker/training_setup.h"
 #include "worker/dense_models.h"
 #include "worker/model_factory.h"
 
@@ -44,13 +45,10 @@ StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPa
   const std::string method = spec.method().empty() ? "iak" : spec.method();
   if (IsAdapterMethod(method)) return EvaluateJob(spec, part);
   IAK_RETURN_IF_ERROR(CheckMethod(method).WithContext("cannot evaluate"));
-  IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
-  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
-                       embedding::LoadModelDirectory(spec.model_dir()));
-  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
-  IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
-                       embedding::LocalEmbeddingTable::Open(model_dir));
-  LocalLookup frozen_rows(table.get());
+  IAK_ASSIGN_OR_RETURN(LocalInputs local, LoadLocalInputs(spec.data(), spec.model_dir()));
+  const JobData& job = local.inputs.job;
+  const model::BaseModel& base = *local.inputs.base;
+  LocalLookup frozen_rows(local.table.get());
   // Full fine-tuning scores with the rows its servers trained.
   std::unique_ptr<embedding::LocalEmbeddingTable> trained_table;
   const model::RowLookup* tuned_rows = &frozen_rows;

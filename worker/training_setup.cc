@@ -18,19 +18,31 @@ const char* PhaseName(proto::Phase phase) {
 }
 
 StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec) {
+  return LoadTrainingInputs(spec.data(), spec.model_dir());
+}
+
+StatusOr<TrainingInputs> LoadTrainingInputs(const proto::DataSpec& data,
+                                            const std::string& model_dir) {
   TrainingInputs inputs;
-  IAK_ASSIGN_OR_RETURN(inputs.job, LoadJobData(spec.data()));
-  IAK_ASSIGN_OR_RETURN(inputs.model_dir, embedding::LoadModelDirectory(spec.model_dir()));
+  IAK_ASSIGN_OR_RETURN(inputs.job, LoadJobData(data));
+  IAK_ASSIGN_OR_RETURN(inputs.model_dir, embedding::LoadModelDirectory(model_dir));
   IAK_ASSIGN_OR_RETURN(model::BaseModel base,
                        model::BaseModel::Deserialize(inputs.model_dir.dense_blob));
   inputs.base = std::make_unique<model::BaseModel>(std::move(base));
   if (inputs.base->config().num_fields != inputs.job.dataset.num_fields()) {
     return FailedPreconditionError(
-        "the model in " + spec.model_dir() + " has " +
-        std::to_string(inputs.base->config().num_fields) + " fields but the data has " +
-        std::to_string(inputs.job.dataset.num_fields()) + "; pre-train a model for this data");
+        "the model in " + model_dir + " has " + std::to_string(inputs.base->config().num_fields) +
+        " fields but the data has " + std::to_string(inputs.job.dataset.num_fields()) +
+        "; pre-train a model for this data");
   }
   return inputs;
+}
+
+StatusOr<LocalInputs> LoadLocalInputs(const proto::DataSpec& data, const std::string& model_dir) {
+  LocalInputs local;
+  IAK_ASSIGN_OR_RETURN(local.inputs, LoadTrainingInputs(data, model_dir));
+  IAK_ASSIGN_OR_RETURN(local.table, embedding::LocalEmbeddingTable::Open(local.inputs.model_dir));
+  return local;
 }
 
 StatusOr<ps::PsClientOptions> PsOptionsFor(

@@ -33,6 +33,17 @@ struct TrainingInputs {
   std::unique_ptr<model::BaseModel> base;
 };
 [[nodiscard]] StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec);
+[[nodiscard]] StatusOr<TrainingInputs> LoadTrainingInputs(const proto::DataSpec& data,
+                                                          const std::string& model_dir);
+
+// The same with the model directory's embedding table opened in this
+// process (evaluation, the method comparison).
+struct LocalInputs {
+  TrainingInputs inputs;
+  std::unique_ptr<embedding::LocalEmbeddingTable> table;
+};
+[[nodiscard]] StatusOr<LocalInputs> LoadLocalInputs(const proto::DataSpec& data,
+                                                    const std::string& model_dir);
 
 // PS client options for the servers a barrier or sync reply listed;
 // FailedPrecondition when their shard count differs from the model's.
