@@ -88,6 +88,8 @@ DEFINE_bool(peer, false,
 DEFINE_string(peer_python, "python3", "step bench: the Python interpreter with torch for --peer");
 DEFINE_string(peer_script, IAK_SOURCE_DIR "/bench/peers/w2_step_torch.py",
               "step bench: the PyTorch peer script for --peer");
+DEFINE_bool(step_bf16, false,
+            "step bench: run the frozen bottom in bf16 (JobSpec.frozen_precision = \"bf16\")");
 DEFINE_int32(peer_cached_repeats, 3, "step bench: repeats of the epochs-2+ (cached) comparison");
 
 namespace iak::bench {
@@ -190,6 +192,7 @@ proto::JobSpec W2Spec(int64_t steps, bool prefix_cache, uint64_t seed) {
                                                             : proto::FrozenPrefixCacheSpec::MODE_OFF);
   spec.mutable_frozen_prefix_cache()->set_spill_dir("-");
   spec.mutable_timeouts()->set_collective_timeout_ms(60000);
+  if (FLAGS_step_bf16) spec.set_frozen_precision("bf16");
   job::ApplyDefaults(&spec);
   return spec;
 }
@@ -441,9 +444,10 @@ int RunStepBench(int, char**) {
   const int threads = std::max(1, FLAGS_step_threads);
   const size_t num_samples = static_cast<size_t>(batches) * kBatch;
   std::printf("W2 step: %d fields x dim %d, bottom 416-256-128, IAK 128-64-(2x32) / 32-64-128, "
-              "ESMM towers 128-64-1, batch %d, %d rows/field, source=%s, GEMM library %s\n",
+              "ESMM towers 128-64-1, batch %d, %d rows/field, source=%s, GEMM library %s, frozen "
+              "bottom %s\n",
               kFields, kDim, kBatch, FLAGS_step_rows_per_field, FLAGS_source.c_str(),
-              model::GemmLibraryName());
+              model::GemmLibraryName(), FLAGS_step_bf16 ? "bf16" : "fp32");
   // The peer starts first: its start-up (import, data, warm-up) overlaps
   // ours and is not timed.
   std::unique_ptr<PeerProcess> peer = StartPeer(batches, threads);
@@ -532,13 +536,14 @@ int RunStepBench(int, char**) {
                 Median(their_cached), Median(cached_ratios));
   }
   std::printf("{\"benchmark\":\"step\",\"source\":\"%s\",\"path\":\"worker::Trainer\","
-              "\"gemm\":\"%s\",\"samples_per_s\":%.0f,\"threads\":%d,"
+              "\"gemm\":\"%s\",\"frozen_precision\":\"%s\",\"samples_per_s\":%.0f,\"threads\":%d,"
               "\"cached_epoch_samples_per_s\":%.0f,\"cpu_us_per_sample\":%.2f,"
               "\"samples_per_s_2_dedicated_cores\":%.0f,\"peer\":\"%s\","
               "\"peer_samples_per_s\":%s,\"peer_cpu_us_per_sample\":%s,"
               "\"peer_cached_samples_per_s\":%s,\"ratio_vs_pytorch\":%s,"
               "\"cached_ratio_vs_pytorch\":%s}\n",
-              FLAGS_source.c_str(), model::GemmLibraryName(), Median(ours), threads,
+              FLAGS_source.c_str(), model::GemmLibraryName(), FLAGS_step_bf16 ? "bf16" : "fp32",
+              Median(ours), threads,
               Median(cached), Median(cpu_us), 2e6 / Median(cpu_us),
               peer != nullptr ? "pytorch" : "none",
               JsonNumberOrNull(MedianOrNan(theirs), "%.0f").c_str(),
