@@ -30,7 +30,14 @@ class DnnlBf16Bottom : public Bf16Bottom {
     // x: fp32 -> bf16 reorder.
     memory::desc x_f32({rows, dims[0]}, Type::f32, Tag::ab);
     memory::desc x_bf16({rows, dims[0]}, Type::bf16, Tag::ab);
-    to_bf16_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine_, x_f32, engine_, x_bf16));
+    // Every primitive gets its scratchpad from the caller: the library's
+    // own is shared by all threads (Debian's oneDNN is built without
+    // concurrent execution), and two parts run at once.
+    dnnl::primitive_attr user_scratchpad;
+    user_scratchpad.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::reorder::primitive_desc to_bf16(engine_, x_f32, engine_, x_bf16, user_scratchpad);
+    to_bf16_ = dnnl::reorder(to_bf16);
+    to_bf16_scratchpad_ = to_bf16.scratchpad_desc();
     size_t offset = 0;
     for (size_t l = 0; l + 1 < dims.size(); ++l) {
       const int in = dims[l], out = dims[l + 1];
@@ -44,9 +51,11 @@ class DnnlBf16Bottom : public Bf16Bottom {
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);  // ReLU after every layer
       dnnl::primitive_attr attr;
       attr.set_post_ops(ops);
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, bias, dst), attr, engine_);
       if (l == 0) impl_ = pd.impl_info_str();
       layer.matmul = dnnl::matmul(pd);
+      layer.scratchpad = pd.scratchpad_desc();
       // The layer's fp32 W [in x out] (Mlp layout: W then b), reordered once
       // into the matmul's bf16 layout.
       memory w_f32({{in, out}, Type::f32, Tag::ab}, engine_, const_cast<float*>(params + offset));
@@ -67,6 +76,8 @@ class DnnlBf16Bottom : public Bf16Bottom {
       Scratch s;
       s.stream = dnnl::stream(engine_);
       s.x = memory(x_bf16, engine_);
+      s.to_bf16_scratchpad = memory(to_bf16_scratchpad_, engine_);
+      for (const Layer& layer : layers_) s.scratchpads.emplace_back(layer.scratchpad, engine_);
       for (size_t l = 0; l + 1 < layers_.size(); ++l) s.act.emplace_back(layers_[l].dst, engine_);
       scratch_.push_back(std::move(s));
     }
@@ -78,7 +89,9 @@ class DnnlBf16Bottom : public Bf16Bottom {
     if (omp_get_max_threads() != 1) omp_set_num_threads(1);
     Scratch& s = scratch_[static_cast<size_t>(part)];
     memory x_in(x_f32_desc_, engine_, const_cast<float*>(x));
-    to_bf16_.execute(s.stream, x_in, s.x);
+    to_bf16_.execute(s.stream, {{DNNL_ARG_FROM, x_in},
+                                {DNNL_ARG_TO, s.x},
+                                {DNNL_ARG_SCRATCHPAD, s.to_bf16_scratchpad}});
     memory h_out(layers_.back().dst, engine_, h);
     for (size_t l = 0; l < layers_.size(); ++l) {
       const memory& src = l == 0 ? s.x : s.act[l - 1];
@@ -86,7 +99,8 @@ class DnnlBf16Bottom : public Bf16Bottom {
       layers_[l].matmul.execute(s.stream, {{DNNL_ARG_SRC, src},
                                            {DNNL_ARG_WEIGHTS, layers_[l].weights},
                                            {DNNL_ARG_BIAS, layers_[l].bias},
-                                           {DNNL_ARG_DST, dst}});
+                                           {DNNL_ARG_DST, dst},
+                                           {DNNL_ARG_SCRATCHPAD, s.scratchpads[l]}});
     }
     s.stream.wait();
   }
@@ -100,16 +114,19 @@ class DnnlBf16Bottom : public Bf16Bottom {
     memory weights;
     memory bias;
     memory::desc src, dst;
+    memory::desc scratchpad;
   };
   struct Scratch {
     dnnl::stream stream;
     memory x;                 // the block's x in bf16
     std::vector<memory> act;  // hidden activations (bf16)
+    memory to_bf16_scratchpad;
+    std::vector<memory> scratchpads;  // per layer
   };
   const BaseModel* base_;
   dnnl::engine engine_;
   dnnl::reorder to_bf16_;
-  memory::desc x_bf16_desc_, x_f32_desc_;
+  memory::desc x_bf16_desc_, x_f32_desc_, to_bf16_scratchpad_;
   std::vector<Layer> layers_;
   std::vector<Scratch> scratch_;
   const char* impl_ = "";

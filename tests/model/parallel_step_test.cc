@@ -168,6 +168,14 @@ TEST(ParallelFineTuneStepTest, Bf16BottomIsCloseToFp32AndRowIndependent) {
   }
   EXPECT_GT(max_abs, 0.0);
   EXPECT_LT(max_err, 0.02 * max_abs) << "bf16 has 8 bits of mantissa: about 0.4% per value";
+  // Two threads run the primitives at once: repeated runs must agree bit
+  // for bit (oneDNN's shared scratchpad once made them race).
+  std::vector<float> again(h16.size());
+  for (int round = 0; round < 20; ++round) {
+    bf16.ForwardBottom(base, x.data(), n, again.data());
+    ASSERT_EQ(0, std::memcmp(again.data(), h16.data(), sizeof(float) * h16.size()))
+        << "round " << round;
+  }
   for (int r = 0; r < n; r += 37) {
     bf16.ForwardBottom(base, &x[static_cast<size_t>(r) * in], 1, h_row.data());
     ASSERT_EQ(0, std::memcmp(h_row.data(), &h16[static_cast<size_t>(r) * hd], sizeof(float) * hd))
