@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps build demo test stress clean results fuzz fuzz-smoke
+.PHONY: all deps build demo test stress clean results fuzz fuzz-smoke bench-peer
 
 all: build
 
@@ -47,6 +47,14 @@ fuzz: deps
 
 fuzz-smoke: deps
 	JOBS=$(JOBS) bash tools/fuzz.sh smoke $(FUZZ_TARGETS)
+
+# W2 against PyTorch 2 in one run (docs/benchmarks.md): ours and the PyTorch
+# peer (bench/peers/w2_step_torch.py) alternate; skipped with a message when
+# PEER_PYTHON has no torch (`python3 -m venv v && v/bin/pip install torch`).
+PEER_PYTHON ?= python3
+bench-peer: build
+	$(BUILD_DIR)/iak bench step --peer --peer_python=$(PEER_PYTHON)
+	$(BUILD_DIR)/iak bench step --peer --peer_python=$(PEER_PYTHON) --step_bf16
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -6,17 +6,25 @@
 // BCE(ctr) + BCE(ctcvr) + beta*KL; Adam on the IAK; batch 1,024; keys drawn
 // uniformly from 100,000 rows per field.
 //
+// What is timed is the code users run: worker::Trainer (the one training
+// loop) with LocalMembership, a SourceRowAccess over this bench's row source
+// and a job spec with validation, checkpoints and results off; one epoch of
+// --step_batches batches per repeat (the frozen-prefix cache off), then
+// epochs 2+ with the cache on.
+//
 // --source=local: the table lives in this process (MemoryRowSource).
 // --source=ps:    the table is written as a model directory in a temp dir and
 //                 served by one `iak ps` child process over TCP loopback;
 //                 rows are pulled through ps::PsClient.
+// --peer:         the same step in PyTorch 2 (bench/peers/w2_step_torch.py,
+//                 run by --peer_python) as a child process; its repeats
+//                 alternate with ours and the ratio ours/PyTorch is printed
+//                 and carried in the JSON. Skipped with a message when the
+//                 interpreter or PyTorch is missing.
 //
-// Printed: samples/s of the reference path (the walking skeleton's step:
-// hash-map dedup, per-key hash lookups while pooling, FineTuneStep on one
-// thread with OpenBLAS threads) and of the fast path (the worker's pipeline:
-// prefetch thread with overlapped pulls, ParallelFineTuneStep over
-// --step_threads), medians over --step_repeats; then epoch times with and
-// without the frozen-prefix cache. The last line is one JSON object.
+// Printed: samples/s and CPU time per sample of each repeat and their
+// medians, a one-thread per-stage profile of the step's pieces, epochs 2+
+// with the frozen-prefix cache. The last line is one JSON object.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <netinet/in.h>
@@ -26,6 +34,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -37,9 +46,12 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
+#include "bench/peer_process.h"
 #include "bench/w2_model.h"
 #include "cluster/child_process.h"
+#include "common/json_reader.h"
 #include "common/keys.h"
+#include "job/job_spec.h"
 #include "data/dataset.h"
 #include "embedding/model_directory.h"
 #include "embedding/snapshot_writer.h"
@@ -48,23 +60,37 @@
 #include "model/blas_threads.h"
 #include "model/embedding_pooling.h"
 #include "model/fine_tune_step.h"
+#include "model/gemm.h"
 #include "model/iak_module.h"
 #include "model/parallel_step.h"
 #include "net/free_port.h"
 #include "net/zmq_transport.h"
 #include "ps/ps_client.h"
 #include "worker/batch_pipeline.h"
-#include "worker/frozen_prefix_cache.h"
+#include "worker/local_membership.h"
 #include "worker/pulled_rows.h"
-#include "worker/resolved_rows.h"
+#include "worker/row_access.h"
 #include "worker/row_source.h"
+#include "worker/trainer.h"
+#include "worker/training_setup.h"
 
 DEFINE_string(source, "local", "step bench: where rows come from: local (in-process table) or ps");
 DEFINE_int32(step_batches, 48, "step bench: batches per timed repeat");
 DEFINE_int32(step_repeats, 5, "step bench: timed repeats (the median is reported)");
 DEFINE_int32(step_threads, 2, "step bench: compute threads of the fast path");
 DEFINE_int32(step_rows_per_field, 100000, "step bench: distinct keys per field");
-DEFINE_bool(step_reference, true, "step bench: also time the reference (skeleton) path");
+DEFINE_bool(step_reference, false,
+            "step bench: no effect (the skeleton's reference loop was replaced by the PyTorch "
+            "peer, --peer); kept so that old command lines still run");
+DEFINE_bool(peer, false,
+            "step bench: also run the W2 step in PyTorch (bench/peers/w2_step_torch.py), "
+            "alternating with ours, and print the ratio");
+DEFINE_string(peer_python, "python3", "step bench: the Python interpreter with torch for --peer");
+DEFINE_string(peer_script, IAK_SOURCE_DIR "/bench/peers/w2_step_torch.py",
+              "step bench: the PyTorch peer script for --peer");
+DEFINE_bool(step_bf16, false,
+            "step bench: run the frozen bottom in bf16 (JobSpec.frozen_precision = \"bf16\")");
+DEFINE_int32(peer_cached_repeats, 3, "step bench: repeats of the epochs-2+ (cached) comparison");
 
 namespace iak::bench {
 namespace {
@@ -126,90 +152,83 @@ std::unordered_map<uint64_t, std::vector<float>> MakeTable(int rows_per_field, u
   return table;
 }
 
-// The walking skeleton's step loop (worker.cc before this benchmark existed):
-// dedup with a hash map, fetch, pool with a hash lookup per key, one
-// FineTuneStep, Adam. Returns samples/s over `batches` batches.
-double RunReference(const data::Dataset& data, const model::BaseModel& base,
-                    worker::RowSource* source, int batches, uint64_t seed) {
-  model::IakModule iak(bench::W2IakConfig());
-  iak.Init(seed);
-  model::Adam adam(iak.num_params(), model::AdamOptions());
-  model::FineTuneStep step;
-  worker::PulledRows rows(kDim);
-  std::mt19937_64 rng(seed);
-  std::vector<uint32_t> ids(kBatch);
-  std::vector<float> x(static_cast<size_t>(kBatch) * kFields * kDim), click(kBatch), conv(kBatch);
-  const size_t n = data.size();
-  const auto start = Clock::now();
-  for (int b = 0; b < batches; ++b) {
-    for (int i = 0; i < kBatch; ++i) ids[i] = static_cast<uint32_t>((static_cast<size_t>(b) * kBatch + i) % n);
-    rows.CollectKeys(data, ids.data(), kBatch);
-    Status fetched = source->Fetch(rows.keys().data(), rows.keys().size(), rows.rows());
-    CHECK(fetched.ok()) << fetched;
-    model::PoolBatch(data, ids.data(), kBatch, kDim, rows, x.data());
-    for (int i = 0; i < kBatch; ++i) {
-      click[i] = data.click[ids[i]];
-      conv[i] = data.conversion[ids[i]];
-    }
-    step.Run(base, &iak, model::IakPhase::kCompression, kBeta, x.data(), kBatch, click.data(),
-             conv.data(), &rng);
-    adam.Step(iak.mutable_params(), iak.grads().data());
-  }
-  return static_cast<double>(batches) * kBatch / Seconds(start);
+// The job the Trainer trains: the bench's data as one domain whose training
+// split is every sample, and the W2 base model.
+std::unique_ptr<worker::TrainingInputs> MakeInputs(const data::Dataset& data,
+                                                   const model::BaseModel& base) {
+  auto inputs = std::make_unique<worker::TrainingInputs>();
+  inputs->job.dataset = data;
+  data::DomainSplit split;
+  split.train.resize(data.size());
+  for (size_t i = 0; i < data.size(); ++i) split.train[i] = static_cast<uint32_t>(i);
+  inputs->job.splits.push_back(std::move(split));
+  inputs->job.finetune_domains = {0};
+  inputs->job.source = "iak bench step (synthetic W2 data)";
+  inputs->base = std::make_unique<model::BaseModel>(base);
+  return inputs;
 }
 
-// The worker's path: BatchPipeline (prefetch thread, overlapped fetches,
-// cache lookups) feeding ParallelFineTuneStep, then Adam. Runs `epochs`
-// passes over the data in batches of kBatch; returns each epoch's seconds.
-std::vector<double> RunFast(const data::Dataset& data, const model::BaseModel& base,
-                            worker::RowSource* source, worker::FrozenPrefixCache* cache,
-                            int epochs, int threads, uint64_t seed,
-                            const worker::ResolvedRows* resolved) {
-  model::IakModule iak(bench::W2IakConfig());
-  iak.Init(seed);
-  model::Adam adam(iak.num_params(), model::AdamOptions());
-  model::ParallelFineTuneStep step(threads);
-  const int per_epoch = static_cast<int>(data.size() / kBatch);
-  int64_t produced = 0;
-  worker::BatchPipelineOptions options;
-  options.input_dim = kFields * kDim;
-  options.embedding_dim = kDim;
-  options.h_dim = base.config().h_dim();
-  options.latent_dim = bench::W2IakConfig().latent_dim;
-  options.noise_seed = seed;
-  worker::BatchPipeline pipeline(
-      options, &data, source, cache, [&](int* tag, std::vector<uint32_t>* ids) {
-        if (produced >= static_cast<int64_t>(epochs) * per_epoch) return false;
-        const size_t first = static_cast<size_t>(produced % per_epoch) * kBatch;
-        ids->resize(kBatch);
-        for (int i = 0; i < kBatch; ++i) (*ids)[i] = static_cast<uint32_t>(first + i);
-        *tag = static_cast<int>(produced / per_epoch);
-        ++produced;
-        return true;
-      }, resolved);
-  std::vector<float> h(static_cast<size_t>(kBatch) * base.config().h_dim());
-  std::vector<double> epoch_seconds;
+// W2's job: the IAK (encoder 64, latent 32, decoder 64) on h, Adam at 1e-3,
+// beta 0.01, batch 1,024, `steps` steps of one compression phase; no
+// validation, checkpoints or results, so what runs is the steps alone.
+proto::JobSpec W2Spec(int64_t steps, bool prefix_cache, uint64_t seed) {
+  proto::JobSpec spec;
+  spec.set_name("bench-step");
+  spec.set_method("iak");
+  spec.set_seed(seed);
+  spec.set_batch_size(kBatch);
+  const model::IakConfig iak = bench::W2IakConfig();
+  spec.mutable_iak()->set_latent_dim(iak.latent_dim);
+  for (int h : iak.encoder_hidden) spec.mutable_iak()->add_encoder_hidden(h);
+  for (int h : iak.decoder_hidden) spec.mutable_iak()->add_decoder_hidden(h);
+  proto::PhaseCommand* phase = spec.add_phases();
+  phase->set_phase(proto::PHASE_COMPRESSION);
+  phase->set_steps(steps);
+  phase->set_beta(kBeta);
+  phase->set_learning_rate(model::AdamOptions().lr);
+  spec.mutable_validation()->set_disabled(true);
+  spec.mutable_checkpoint()->set_every_n_steps(-1);
+  spec.mutable_frozen_prefix_cache()->set_mode(prefix_cache ? proto::FrozenPrefixCacheSpec::MODE_ON
+                                                            : proto::FrozenPrefixCacheSpec::MODE_OFF);
+  spec.mutable_frozen_prefix_cache()->set_spill_dir("-");
+  spec.mutable_timeouts()->set_collective_timeout_ms(60000);
+  if (FLAGS_step_bf16) spec.set_frozen_precision("bf16");
+  job::ApplyDefaults(&spec);
+  return spec;
+}
+
+// Trains `epochs` epochs of the bench's data through worker::Trainer, as
+// users' jobs do; returns each epoch's seconds (epoch 1 from the start of
+// Run, so it includes the trainer's set-up and the pipeline's fill).
+std::vector<double> RunTrainer(const worker::TrainingInputs& inputs, worker::RowSource* source,
+                               int epochs, bool prefix_cache, int threads, uint64_t seed) {
+  const int per_epoch = static_cast<int>(inputs.job.dataset.size() / kBatch);
+  const proto::JobSpec spec = W2Spec(static_cast<int64_t>(epochs) * per_epoch, prefix_cache, seed);
+  worker::TrainerOptions options;
+  options.spec = spec;
+  options.name = "bench-step";
+  options.compute_threads = threads;
+  options.progress_every = 0;
+  options.write_results = false;
+  options.write_checkpoints = false;
+  std::vector<Clock::time_point> epoch_ends;
+  int64_t steps = 0;
+  options.on_step_done = [&](const worker::StepRecord&) {
+    if (++steps % per_epoch == 0) epoch_ends.push_back(Clock::now());
+  };
+  worker::LocalMembership membership(&spec);
+  worker::SourceRowAccess rows(source);
+  worker::Trainer trainer(std::move(options), &inputs, &membership, &rows);
+  const std::atomic<bool> never(false);
+  const auto start = Clock::now();
+  Status trained = trainer.Run(never);
+  CHECK(trained.ok()) << trained;
+  CHECK_EQ(static_cast<int>(epoch_ends.size()), epochs);
+  std::vector<double> seconds;
   for (int e = 0; e < epochs; ++e) {
-    const auto start = Clock::now();
-    for (int b = 0; b < per_epoch; ++b) {
-      StatusOr<worker::PreparedBatch*> next = pipeline.Next();
-      CHECK(next.ok()) << next.status();
-      worker::PreparedBatch* batch = *next;
-      CHECK(batch != nullptr);
-      const float* hp = batch->h.data();
-      if (!batch->from_cache) {
-        step.ForwardBottom(base, batch->x.data(), batch->size(), h.data());
-        if (cache != nullptr) CHECK(cache->Put(batch->ids.data(), batch->size(), h.data()).ok());
-        hp = h.data();
-      }
-      step.RunOnH(base, &iak, model::IakPhase::kCompression, kBeta, hp, batch->size(),
-                  batch->click.data(), batch->conversion.data(), batch->eps.data());
-      pipeline.Release(batch);
-      adam.Step(iak.mutable_params(), iak.grads().data());
-    }
-    epoch_seconds.push_back(Seconds(start));
+    seconds.push_back(std::chrono::duration<double>(epoch_ends[e] - (e == 0 ? start : epoch_ends[e - 1])).count());
   }
-  return epoch_seconds;
+  return seconds;
 }
 
 double LoadAverage() {
@@ -217,10 +236,11 @@ double LoadAverage() {
   return getloadavg(load, 1) == 1 ? load[0] : 0.0;
 }
 
-// Where the time of one step goes: the fast path's stages run one after the
-// other on one thread (1 compute thread, 1 BLAS thread), each timed.
+// Where the time of one step goes: the pieces the Trainer's step runs (the
+// pipeline's dedup, fetch, pooling and noise, then ParallelFineTuneStep and
+// Adam) one after the other on one thread (1 BLAS thread), each timed.
 void Profile(const data::Dataset& data, const model::BaseModel& base, worker::RowSource* source,
-             const worker::ResolvedRows* resolved, int batches) {
+             int batches) {
   model::IakModule iak(bench::W2IakConfig());
   iak.Init(1);
   model::Adam adam(iak.num_params(), model::AdamOptions());
@@ -244,17 +264,11 @@ void Profile(const data::Dataset& data, const model::BaseModel& base, worker::Ro
       conv[i] = data.conversion[ids[i]];
     }
     auto s0 = Clock::now();
-    if (resolved == nullptr) rows.CollectKeys(data, ids.data(), kBatch);
+    rows.CollectKeys(data, ids.data(), kBatch);
     auto s1 = Clock::now();
-    if (resolved == nullptr) {
-      CHECK(source->Fetch(rows.keys().data(), rows.keys().size(), rows.rows()).ok());
-    }
+    CHECK(source->Fetch(rows.keys().data(), rows.keys().size(), rows.rows()).ok());
     auto s2 = Clock::now();
-    if (resolved == nullptr) {
-      rows.Pool(data, ids.data(), kBatch, x.data());
-    } else {
-      resolved->Pool(data, ids.data(), kBatch, x.data());
-    }
+    rows.Pool(data, ids.data(), kBatch, x.data());
     auto s3 = Clock::now();
     model::IakModule::DrawEps(kBatch, k, &rng, eps.data());
     auto s4 = Clock::now();
@@ -376,6 +390,49 @@ Status StartPs(const std::unordered_map<uint64_t, std::vector<float>>& table,
   return ps->client->Connect();
 }
 
+// The PyTorch peer, or null (with the reason printed) when it cannot run.
+std::unique_ptr<PeerProcess> StartPeer(int batches, int threads) {
+  if (!FLAGS_peer) return nullptr;
+  const std::vector<std::string> argv = {
+      FLAGS_peer_python, FLAGS_peer_script, "--serve",
+      "--batches=" + std::to_string(batches), "--threads=" + std::to_string(threads),
+      "--rows_per_field=" + std::to_string(FLAGS_step_rows_per_field)};
+  const std::string log = (std::filesystem::temp_directory_path() / "iak-step-peer.log").string();
+  StatusOr<std::unique_ptr<PeerProcess>> peer = PeerProcess::Start(argv, log, Duration(600000));
+  if (!peer.ok()) {
+    std::printf("PyTorch peer skipped: %s\n", peer.status().ToString().c_str());
+    return nullptr;
+  }
+  std::printf("PyTorch peer: %s\n", (*peer)->ready_line().c_str());
+  return std::move(*peer);
+}
+
+// One repeat of the peer; samples/s and CPU us per sample, or NaN.
+struct PeerRepeat {
+  double samples_per_s = std::nan("");
+  double cpu_us = std::nan("");
+};
+PeerRepeat AskPeer(PeerProcess* peer, const char* variant) {
+  PeerRepeat r;
+  StatusOr<std::string> line = peer->Ask(variant, Duration(600000));
+  CHECK(line.ok()) << "the PyTorch peer failed: " << line.status();
+  StatusOr<JsonValue> json = ParseJson(*line);
+  CHECK(json.ok() && json->Has("samples_per_s")) << "the PyTorch peer answered: " << *line;
+  r.samples_per_s = (*json)["samples_per_s"].Number();
+  r.cpu_us = (*json)["cpu_us_per_sample"].Number();
+  return r;
+}
+
+double MedianOrNan(const std::vector<double>& v) { return v.empty() ? std::nan("") : Median(v); }
+
+// A JSON number, or null for NaN.
+std::string JsonNumberOrNull(double v, const char* format) {
+  if (std::isnan(v)) return "null";
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), format, v);
+  return buf;
+}
+
 }  // namespace
 
 int RunStepBench(int, char**) {
@@ -384,10 +441,16 @@ int RunStepBench(int, char**) {
     return 2;
   }
   const int batches = std::max(1, FLAGS_step_batches);
+  const int threads = std::max(1, FLAGS_step_threads);
   const size_t num_samples = static_cast<size_t>(batches) * kBatch;
   std::printf("W2 step: %d fields x dim %d, bottom 416-256-128, IAK 128-64-(2x32) / 32-64-128, "
-              "ESMM towers 128-64-1, batch %d, %d rows/field, source=%s\n",
-              kFields, kDim, kBatch, FLAGS_step_rows_per_field, FLAGS_source.c_str());
+              "ESMM towers 128-64-1, batch %d, %d rows/field, source=%s, GEMM library %s, frozen "
+              "bottom %s\n",
+              kFields, kDim, kBatch, FLAGS_step_rows_per_field, FLAGS_source.c_str(),
+              model::GemmLibraryName(), FLAGS_step_bf16 ? "bf16" : "fp32");
+  // The peer starts first: its start-up (import, data, warm-up) overlaps
+  // ours and is not timed.
+  std::unique_ptr<PeerProcess> peer = StartPeer(batches, threads);
   const data::Dataset data = MakeData(num_samples, FLAGS_step_rows_per_field, 1);
   model::BaseModel base(bench::W2BaseConfig());
   base.Init(2);
@@ -405,78 +468,89 @@ int RunStepBench(int, char**) {
   } else {
     source = std::make_unique<worker::MemoryRowSource>(table, kDim);
   }
+  const std::unique_ptr<worker::TrainingInputs> inputs = MakeInputs(data, base);
 
-  std::vector<double> reference;
-  if (FLAGS_step_reference) {
-    RunReference(data, base, source.get(), 4, 9);  // warm-up
-    for (int r = 0; r < FLAGS_step_repeats; ++r) {
-      const double cpu0 = ProcessCpuSeconds();
-      reference.push_back(RunReference(data, base, source.get(), batches, 10 + r));
-      std::printf("  reference repeat %d: %.0f samples/s, %.2f CPU us/sample (worker)\n", r,
-                  reference.back(), (ProcessCpuSeconds() - cpu0) * 1e6 / num_samples);
-    }
-    std::printf("reference (skeleton) step: %.0f samples/s (median of %d)\n", Median(reference),
-                FLAGS_step_repeats);
-  }
-
-  // The fast path with a local table resolves every key of the data once
-  // (the table is frozen) and then pools by direct index.
-  std::unique_ptr<worker::ResolvedRows> resolved;
-  if (FLAGS_source == "local") {
-    const auto resolve_start = Clock::now();
-    resolved = std::make_unique<worker::ResolvedRows>(
-        data, static_cast<const worker::MemoryRowSource*>(source.get()));
-    std::printf("resolved %zu keys to rows once in %.3f s\n", data.keys.size(), Seconds(resolve_start));
-  }
-  // The fast path: our own threads split the batch, each GEMM single-threaded.
-  const int threads = std::max(1, FLAGS_step_threads);
-  model::SetBlasThreads(1);
-  RunFast(data, base, source.get(), nullptr, 1, threads, 19, resolved.get());  // warm-up
-  std::vector<double> fast;
-  std::vector<double> cpu_us;  // CPU microseconds per sample, this process + the PS child
+  // The step: one epoch per repeat through the Trainer, the cache off,
+  // alternating with the peer's repeat when there is one.
+  RunTrainer(*inputs, source.get(), 1, false, threads, 19);  // warm-up
+  std::vector<double> ours, cpu_us, theirs, their_cpu_us, ratios;
   const pid_t ps_pid = ps.child ? ps.child->pid() : 0;
   for (int r = 0; r < FLAGS_step_repeats; ++r) {
     const double cpu0 = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0);
-    const double seconds = RunFast(data, base, source.get(), nullptr, 1, threads, 20 + r, resolved.get())[0];
+    const double seconds = RunTrainer(*inputs, source.get(), 1, false, threads, 20 + r)[0];
     const double cpu = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0) - cpu0;
-    fast.push_back(static_cast<double>(num_samples) / seconds);
+    ours.push_back(static_cast<double>(num_samples) / seconds);
     cpu_us.push_back(cpu * 1e6 / num_samples);
-    std::printf("  fast repeat %d: %.0f samples/s, %.2f CPU us/sample\n", r, fast.back(), cpu_us.back());
+    std::printf("  repeat %d: %.0f samples/s, %.2f CPU us/sample", r, ours.back(), cpu_us.back());
+    if (peer != nullptr) {
+      const PeerRepeat p = AskPeer(peer.get(), "step");
+      theirs.push_back(p.samples_per_s);
+      their_cpu_us.push_back(p.cpu_us);
+      ratios.push_back(ours.back() / p.samples_per_s);
+      std::printf("; PyTorch %.0f samples/s, %.2f CPU us/sample; ratio %.2fx", p.samples_per_s,
+                  p.cpu_us, ratios.back());
+    }
+    std::printf("\n");
   }
-  std::printf("fast step (pipeline + %d compute threads): %.0f samples/s (median of %d)\n",
-              threads, Median(fast), FLAGS_step_repeats);
+  std::printf("step (worker::Trainer, %d compute threads): %.0f samples/s (median of %d)\n",
+              threads, Median(ours), FLAGS_step_repeats);
   // The machines here are shared: CPU time per sample says what 2 dedicated
   // cores would give, whatever the other tenants do to the wall clock.
   std::printf("CPU per sample (worker%s): %.2f us -> %.0f samples/s on 2 dedicated cores; "
               "load average now %.2f\n",
               ps_pid ? " + PS" : "", Median(cpu_us), 2e6 / Median(cpu_us), LoadAverage());
+  if (peer != nullptr) {
+    std::printf("PyTorch: %.0f samples/s, %.2f CPU us/sample; ours/PyTorch: %.2fx (median of "
+                "per-repeat ratios)\n",
+                Median(theirs), Median(their_cpu_us), Median(ratios));
+  }
 
-  Profile(data, base, source.get(), resolved.get(), std::min(batches, 16));
+  Profile(data, base, source.get(), std::min(batches, 16));
 
-  // Epochs with and without the frozen-prefix cache (3 epochs over the data).
+  // Epochs 2+ with the frozen-prefix cache (3 epochs per repeat; epoch 1
+  // fills the cache), alternating with the peer's cached variant (h computed
+  // once under no_grad).
   constexpr int kEpochs = 3;
-  const std::vector<double> uncached = RunFast(data, base, source.get(), nullptr, kEpochs, threads, 30, resolved.get());
-  worker::FrozenPrefixCacheOptions cache_options;
-  cache_options.width = base.config().h_dim();
-  cache_options.num_samples = data.size();
-  auto cache = worker::FrozenPrefixCache::Create(cache_options);
-  CHECK(cache.ok()) << cache.status();
-  const std::vector<double> cached = RunFast(data, base, source.get(), cache->get(), kEpochs, threads, 30, resolved.get());
-  std::printf("epoch seconds (%zu samples), without cache:", num_samples);
-  for (double s : uncached) std::printf(" %.3f", s);
-  std::printf("\nepoch seconds (%zu samples), with frozen-prefix cache:", num_samples);
-  for (double s : cached) std::printf(" %.3f", s);
-  const double cached_later = Median(std::vector<double>(cached.begin() + 1, cached.end()));
-  const double uncached_later = Median(std::vector<double>(uncached.begin() + 1, uncached.end()));
-  std::printf("\nepochs 2+: %.0f samples/s with the cache vs %.0f without (%.1fx)\n",
-              num_samples / cached_later, num_samples / uncached_later, uncached_later / cached_later);
-  std::printf("{\"benchmark\":\"step\",\"source\":\"%s\",\"samples_per_s\":%.0f,"
-              "\"reference_samples_per_s\":%.0f,\"threads\":%d,"
-              "\"epoch_s_uncached\":%.3f,\"epoch_s_cached\":%.3f,"
+  std::vector<double> cached, their_cached, cached_ratios;
+  const int cached_repeats = std::max(1, peer != nullptr ? FLAGS_peer_cached_repeats : 1);
+  for (int r = 0; r < cached_repeats; ++r) {
+    const std::vector<double> epochs = RunTrainer(*inputs, source.get(), kEpochs, true, threads, 30 + r);
+    std::printf("  epoch seconds (%zu samples) with the frozen-prefix cache:", num_samples);
+    for (double e : epochs) std::printf(" %.3f", e);
+    const double later = Median(std::vector<double>(epochs.begin() + 1, epochs.end()));
+    cached.push_back(num_samples / later);
+    std::printf(" -> epochs 2+ %.0f samples/s", cached.back());
+    if (peer != nullptr) {
+      const PeerRepeat p = AskPeer(peer.get(), "cached");
+      their_cached.push_back(p.samples_per_s);
+      cached_ratios.push_back(cached.back() / p.samples_per_s);
+      std::printf("; PyTorch cached %.0f samples/s; ratio %.2fx", p.samples_per_s,
+                  cached_ratios.back());
+    }
+    std::printf("\n");
+  }
+  std::printf("epochs 2+: %.0f samples/s with the cache vs %.0f without (%.1fx)\n", Median(cached),
+              Median(ours), Median(cached) / Median(ours));
+  if (peer != nullptr) {
+    std::printf("epochs 2+: PyTorch cached %.0f samples/s; ours/PyTorch: %.2fx\n",
+                Median(their_cached), Median(cached_ratios));
+  }
+  std::printf("{\"benchmark\":\"step\",\"source\":\"%s\",\"path\":\"worker::Trainer\","
+              "\"gemm\":\"%s\",\"frozen_precision\":\"%s\",\"samples_per_s\":%.0f,\"threads\":%d,"
               "\"cached_epoch_samples_per_s\":%.0f,\"cpu_us_per_sample\":%.2f,"
-              "\"samples_per_s_2_dedicated_cores\":%.0f}\n",
-              FLAGS_source.c_str(), Median(fast), Median(reference), threads, uncached_later,
-              cached_later, num_samples / cached_later, Median(cpu_us), 2e6 / Median(cpu_us));
+              "\"samples_per_s_2_dedicated_cores\":%.0f,\"peer\":\"%s\","
+              "\"peer_samples_per_s\":%s,\"peer_cpu_us_per_sample\":%s,"
+              "\"peer_cached_samples_per_s\":%s,\"ratio_vs_pytorch\":%s,"
+              "\"cached_ratio_vs_pytorch\":%s}\n",
+              FLAGS_source.c_str(), model::GemmLibraryName(), FLAGS_step_bf16 ? "bf16" : "fp32",
+              Median(ours), threads,
+              Median(cached), Median(cpu_us), 2e6 / Median(cpu_us),
+              peer != nullptr ? "pytorch" : "none",
+              JsonNumberOrNull(MedianOrNan(theirs), "%.0f").c_str(),
+              JsonNumberOrNull(MedianOrNan(their_cpu_us), "%.2f").c_str(),
+              JsonNumberOrNull(MedianOrNan(their_cached), "%.0f").c_str(),
+              JsonNumberOrNull(MedianOrNan(ratios), "%.3f").c_str(),
+              JsonNumberOrNull(MedianOrNan(cached_ratios), "%.3f").c_str());
   return 0;
 }
 

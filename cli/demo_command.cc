@@ -32,6 +32,8 @@ DEFINE_double(beta_m, 1e-4, "KL weight during matching");
 DEFINE_double(lr, 2e-3, "adapter learning rate (Adam)");
 DEFINE_int32(batch_size, 256, "samples per worker per step");
 DEFINE_int32(pretrain_epochs, 3, "pre-training epochs of the base model");
+DEFINE_string(frozen_precision, "fp32",
+              "the frozen bottom's forward on the workers: fp32 or bf16 (JobSpec.frozen_precision)");
 DEFINE_int64(job_timeout_s, 1800, "stop the cluster if the job runs longer than this");
 
 namespace iak::cli {
@@ -71,6 +73,7 @@ int RunDemo(int, char**) {
   matching->set_steps(FLAGS_matching_steps);
   matching->set_beta(static_cast<float>(FLAGS_beta_m));
   matching->set_learning_rate(static_cast<float>(FLAGS_lr) / 2);
+  if (FLAGS_frozen_precision != "fp32") spec.set_frozen_precision(FLAGS_frozen_precision);
   job::ApplyDefaults(&spec);
   Status valid = job::Validate(spec);
   if (!valid.ok()) return ReportError("demo", valid);

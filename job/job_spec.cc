@@ -348,6 +348,11 @@ Status Validate(const proto::JobSpec& spec) {
     IAK_RETURN_IF_ERROR(CheckIntRange("lora.rank", spec.lora().rank(), 1, kMaxAdapterWidth));
     IAK_RETURN_IF_ERROR(CheckRange("lora.alpha", spec.lora().alpha(), 0, true, 1e6));
   }
+  if (!spec.frozen_precision().empty() && spec.frozen_precision() != "fp32" &&
+      spec.frozen_precision() != "bf16") {
+    return InvalidArgumentError("job spec field 'frozen_precision' = \"" +
+                                spec.frozen_precision() + "\": choose \"fp32\" or \"bf16\"");
+  }
   IAK_RETURN_IF_ERROR(ValidateDomainPlan(spec));
   return Status::Ok();
 }

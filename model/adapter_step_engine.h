@@ -19,6 +19,7 @@
 
 #include "common/status.h"
 #include "model/base_model.h"
+#include "model/bf16_bottom.h"
 #include "model/fine_tune_step.h"
 #include "model/iak_module.h"
 #include "model/parallel_step.h"
@@ -53,10 +54,15 @@ class AdapterStepEngine {
                                                 const AdapterBatch& batch, float* h_out) = 0;
 };
 
-// The CPU engine: ParallelFineTuneStep over `num_threads` threads.
+// The CPU engine: ParallelFineTuneStep over `num_threads` threads; with
+// `bf16_bottom` (made from the base model Run is given, with num_threads
+// parts) the frozen bottom runs in bf16.
 class CpuAdapterStepEngine : public AdapterStepEngine {
  public:
-  explicit CpuAdapterStepEngine(int num_threads) : step_(num_threads) {}
+  explicit CpuAdapterStepEngine(int num_threads, std::unique_ptr<Bf16Bottom> bf16_bottom = nullptr)
+      : step_(num_threads), bf16_bottom_(std::move(bf16_bottom)) {
+    step_.set_bf16_bottom(bf16_bottom_.get());
+  }
   const char* name() const override { return "cpu"; }
   bool supports_prefix_cache() const override { return true; }
   StatusOr<StepStats> Run(const BaseModel& base, IakModule* iak, IakPhase phase, float beta,
@@ -64,6 +70,7 @@ class CpuAdapterStepEngine : public AdapterStepEngine {
 
  private:
   ParallelFineTuneStep step_;
+  std::unique_ptr<Bf16Bottom> bf16_bottom_;
   std::vector<float> h_;
 };
 

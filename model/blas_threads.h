@@ -1,6 +1,7 @@
-// The thread count of the BLAS library (OpenBLAS) under model/'s GEMMs.
+// The thread count of the GEMM library (model/gemm.h, IAK_BLAS) under
+// model/'s GEMMs; implemented in gemm.cc next to the library calls.
 //
-// OpenBLAS keeps this as process-wide state; it is wrapped here so that the
+// The libraries keep this as process-wide state; it is wrapped here so that the
 // one component that decides it (the trainer that splits batches over its
 // own threads, which wants single-threaded GEMMs) says so explicitly.
 #ifndef IAK_MODEL_BLAS_THREADS_H_

@@ -1,6 +1,6 @@
 #include "model/matrix_ops.h"
 
-#include <cblas.h>
+#include "model/gemm.h"
 
 #include <cstring>
 
@@ -16,15 +16,13 @@ void LinearForward(const float* x, const float* w, const float* b, int batch,
     }
     beta = 1.0f;
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, out, in, 1.0f,
-              x, in, w, out, beta, y, out);
+  Sgemm(false, false, batch, out, in, 1.0f, x, in, w, out, beta, y, out);
 }
 
 void LinearBiasActForward(const float* x, const float* w, const float* b, int batch,
                           int in, int out, bool relu, float* y) {
   if (batch == 0) return;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, out, in, 1.0f,
-              x, in, w, out, 0.0f, y, out);
+  Sgemm(false, false, batch, out, in, 1.0f, x, in, w, out, 0.0f, y, out);
   for (int r = 0; r < batch; ++r) {
     float* row = y + static_cast<size_t>(r) * out;
     if (b != nullptr && relu) {
@@ -43,15 +41,13 @@ void LinearBiasActForward(const float* x, const float* w, const float* b, int ba
 void LinearBackwardInput(const float* dy, const float* w, int batch, int in,
                          int out, float* dx) {
   if (batch == 0) return;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, in, out, 1.0f,
-              dy, out, w, out, 0.0f, dx, in);
+  Sgemm(false, true, batch, in, out, 1.0f, dy, out, w, out, 0.0f, dx, in);
 }
 
 void AccumulateWeightGrad(const float* x, const float* dy, int batch, int in,
                           int out, float* dw) {
   if (batch == 0) return;
-  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, batch, 1.0f,
-              x, in, dy, out, 1.0f, dw, out);
+  Sgemm(true, false, in, out, batch, 1.0f, x, in, dy, out, 1.0f, dw, out);
 }
 
 void AccumulateBiasGrad(const float* dy, int batch, int out, float* db) {

@@ -1,6 +1,6 @@
 // Row-major float kernels over raw pointers: the arithmetic under every
 // layer. Matrices are dense and row-major; a [rows x cols] matrix has leading
-// dimension cols. The GEMM wrappers call OpenBLAS (cblas_sgemm).
+// dimension cols. The GEMM wrappers call model/gemm.h (the IAK_BLAS library).
 //
 // Functions that "accumulate" add into their output (so gradients of several
 // batches or several consumers can be summed); the others overwrite it.

@@ -25,13 +25,23 @@ void ParallelFineTuneStep::ForwardBottom(const BaseModel& base, const float* x, 
   const size_t hd = base.config().h_dim();
   const int parts = pool_.num_threads();
   const int blocks = (batch + kBottomBlock - 1) / kBottomBlock;
+  Bf16Bottom* bf16 = bf16_bottom_;
+  static_assert(Bf16Bottom::kBlockRows == kBottomBlock, "the bf16 bottom runs the same blocks");
+  CHECK(bf16 == nullptr || bf16->base() == &base) << "the bf16 bottom was made from another base";
   pool_.Run([&](int p) {
     Part& part = parts_[p];
+    auto forward = [&](const float* xb, float* hb) {
+      if (bf16 != nullptr) {
+        bf16->Forward(xb, hb, p);
+      } else {
+        base.ForwardBottom(xb, kBottomBlock, hb, &part.base_ws);
+      }
+    };
     for (int block = p; block < blocks; block += parts) {
       const int begin = block * kBottomBlock;
       const int n = std::min(kBottomBlock, batch - begin);
       if (n == kBottomBlock) {
-        base.ForwardBottom(x + begin * in, n, h + begin * hd, &part.base_ws);
+        forward(x + begin * in, h + begin * hd);
         continue;
       }
       // A short block is padded with zero rows: every GEMM of the bottom then
@@ -40,7 +50,7 @@ void ParallelFineTuneStep::ForwardBottom(const BaseModel& base, const float* x, 
       EnsureSize(&part.h_pad, kBottomBlock * hd);
       std::copy(x + begin * in, x + (begin + n) * in, part.x_pad.begin());
       std::fill(part.x_pad.begin() + n * in, part.x_pad.begin() + kBottomBlock * in, 0.0f);
-      base.ForwardBottom(part.x_pad.data(), kBottomBlock, part.h_pad.data(), &part.base_ws);
+      forward(part.x_pad.data(), part.h_pad.data());
       std::copy(part.h_pad.begin(), part.h_pad.begin() + n * hd, h + begin * hd);
     }
   });

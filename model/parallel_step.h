@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "model/base_model.h"
+#include "model/bf16_bottom.h"
 #include "model/fine_tune_step.h"
 #include "model/fork_join.h"
 #include "model/iak_module.h"
@@ -45,6 +46,11 @@ class ParallelFineTuneStep {
   // switches kernels for small matrices, whose sums round differently.)
   static constexpr int kBottomBlock = 256;
   void ForwardBottom(const BaseModel& base, const float* x, int batch, float* h);
+
+  // Runs ForwardBottom in bf16 (model/bf16_bottom.h) when `bottom` is not
+  // null; it must have been made from the base model ForwardBottom is given,
+  // with at least num_threads() parts, and outlive this. Null = fp32.
+  void set_bf16_bottom(Bf16Bottom* bottom) { bf16_bottom_ = bottom; }
 
   // One training step from h. eps is [batch x latent_dim] (IakModule::DrawEps;
   // may be null for a plain adapter); conversion as in FineTuneStep::Run.
@@ -74,6 +80,7 @@ class ParallelFineTuneStep {
     double loss_sum = 0.0;
     double kl_sum = 0.0;
   };
+  Bf16Bottom* bf16_bottom_ = nullptr;
 
   // Towers with one hidden layer each (W2's 128-64-1) run fused: all the
   // towers' hidden layers as one GEMM on h', the heads as dot products, and

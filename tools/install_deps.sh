@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev
   libopenmpi-dev openmpi-bin
   libopenblas-dev
+  libdnnl-dev       # oneDNN: -DIAK_BLAS=onednn and the bf16 frozen bottom (docs/benchmarks.md)
   slurm-wlm munge   # the Slurm launcher and its test (a single-node cluster)
   gnuplot-nox       # the run report's plots
   libgloo-dev       # the Gloo communicator of elastic jobs (optional in CMake)

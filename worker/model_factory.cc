@@ -76,8 +76,12 @@ StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& e
 StatusOr<std::unique_ptr<model::AdapterStepEngine>> MakeAdapterStepEngine(
     const proto::JobSpec& spec, const model::BaseModel& base, int threads, int max_batch) {
   if (spec.launcher().gpus_per_worker() <= 0) {
+    std::unique_ptr<model::Bf16Bottom> bf16;
+    if (spec.frozen_precision() == "bf16") {
+      IAK_ASSIGN_OR_RETURN(bf16, model::Bf16Bottom::Create(base, std::max(1, threads)));
+    }
     return std::unique_ptr<model::AdapterStepEngine>(
-        std::make_unique<model::CpuAdapterStepEngine>(std::max(1, threads)));
+        std::make_unique<model::CpuAdapterStepEngine>(std::max(1, threads), std::move(bf16)));
   }
 #if IAK_HAVE_CUDA
   // The launcher hands a worker its GPUs through CUDA_VISIBLE_DEVICES: device 0.

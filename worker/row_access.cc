@@ -1,5 +1,6 @@
 #include "worker/row_access.h"
 
+#include <string>
 #include <utility>
 
 namespace iak::worker {
@@ -64,6 +65,12 @@ StatusOr<TrainableRows*> LocalRowAccess::trainable(int unit) {
     trainable_[unit] = std::make_unique<LocalTrainableRows>(table_, dim_, optimizer_);
   }
   return trainable_[unit].get();
+}
+
+StatusOr<TrainableRows*> SourceRowAccess::trainable(int unit) {
+  return FailedPreconditionError("training unit " + std::to_string(unit) +
+                                 ": these rows are frozen (SourceRowAccess); use a method that "
+                                 "keeps the embedding rows frozen");
 }
 
 }  // namespace iak::worker

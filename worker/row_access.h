@@ -5,7 +5,10 @@
 //                   pushed to trainable servers (full fine-tuning, one unit);
 //   LocalRowAccess  a model directory's table opened in this process
 //                   (single-process runs): frozen rows read directly, trained
-//                   rows in a local overlay per unit.
+//                   rows in a local overlay per unit;
+//   SourceRowAccess an existing RowSource the caller owns (benchmarks: the
+//                   W2 step bench trains the Trainer over its own in-process
+//                   table or PS client); frozen rows only.
 //
 // Thread-safety: Connect() once, then the sources from one thread at a time.
 #ifndef IAK_WORKER_ROW_ACCESS_H_
@@ -77,6 +80,20 @@ class LocalRowAccess : public RowAccess {
   Status optimizer_error_;
   LookupRowSource source_;
   std::vector<std::unique_ptr<LocalTrainableRows>> trainable_;
+};
+
+// Frozen rows from a RowSource the caller already has; methods that train
+// rows (trainable()) are refused with FailedPrecondition.
+class SourceRowAccess : public RowAccess {
+ public:
+  // `source` (not owned) must outlive this.
+  explicit SourceRowAccess(RowSource* source) : source_(source) {}
+  Status Connect(const std::vector<proto::ServerAddress>&, int) override { return Status::Ok(); }
+  RowSource* frozen() override { return source_; }
+  StatusOr<TrainableRows*> trainable(int unit) override;
+
+ private:
+  RowSource* source_;
 };
 
 }  // namespace iak::worker

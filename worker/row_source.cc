@@ -60,7 +60,16 @@ Status MemoryRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
   scratch_.resize(n);
   index_.FindBatch(keys, n, scratch_.data());
   const size_t bytes = sizeof(float) * dim_;
+  // The rows are scattered over a table far larger than the caches: ask for
+  // row i + kAhead while copying row i, so the misses overlap.
+  constexpr size_t kAhead = 16;
   for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n && scratch_[i + kAhead] != embedding::FrozenKeyIndex::kAbsent) {
+      const char* ahead =
+          reinterpret_cast<const char*>(rows_.data() + static_cast<size_t>(scratch_[i + kAhead]) * dim_);
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(ahead + bytes - 1);
+    }
     float* out = rows_out + i * dim_;
     if (scratch_[i] == embedding::FrozenKeyIndex::kAbsent) {
       std::memset(out, 0, bytes);

@@ -75,6 +75,20 @@ TEST(JobSpecTest, BadValuesSayWhatIsAllowed) {
             std::string::npos);
 }
 
+TEST(JobSpecTest, FrozenPrecisionIsFp32OrBf16) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  ApplyDefaults(&spec);
+  for (const char* ok : {"", "fp32", "bf16"}) {
+    spec.set_frozen_precision(ok);
+    EXPECT_TRUE(Validate(spec).ok()) << ok << ": " << Validate(spec);
+  }
+  spec.set_frozen_precision("fp16");
+  const Status bad = Validate(spec);
+  EXPECT_NE(bad.message().find("frozen_precision"), std::string::npos) << bad;
+  EXPECT_NE(bad.message().find("\"bf16\""), std::string::npos) << bad;
+}
+
 // Every method trains elastically through the one trainer, except full
 // fine-tuning (its rows live on servers trained by a fixed group).
 TEST(JobSpecTest, ElasticJobsTrainEveryMethodButFull) {

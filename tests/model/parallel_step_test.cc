@@ -136,6 +136,53 @@ TEST(ParallelFineTuneStepTest, BottomRowDependsOnItsInputRowOnly) {
   }
 }
 
+// The bf16 bottom (JobSpec.frozen_precision = "bf16") stays close to the
+// fp32 bottom and keeps the frozen-prefix cache's guarantee: a row's h
+// depends on its own x only. Skipped where the build or CPU lacks bf16.
+TEST(ParallelFineTuneStepTest, Bf16BottomIsCloseToFp32AndRowIndependent) {
+  if (!Bf16Bottom::Available()) GTEST_SKIP() << "no oneDNN in this build or no bf16 on this CPU";
+  BaseModelConfig config;
+  config.embedding_dim = 16;
+  config.num_fields = 26;
+  config.bottom_hidden = {256, 128};
+  config.tower_hidden = {64};
+  config.num_tasks = 2;
+  BaseModel base(config);
+  base.Init(5);
+  std::mt19937_64 rng(7);
+  const int n = 603;
+  const int in = config.input_dim(), hd = config.h_dim();
+  const auto x = RandomVector(static_cast<size_t>(n) * in, &rng, 0.1f);
+  ParallelFineTuneStep fp32(2);
+  std::vector<float> h32(static_cast<size_t>(n) * hd), h16(h32.size()), h_row(hd);
+  fp32.ForwardBottom(base, x.data(), n, h32.data());
+  StatusOr<std::unique_ptr<Bf16Bottom>> bottom = Bf16Bottom::Create(base, 2);
+  ASSERT_TRUE(bottom.ok()) << bottom.status();
+  ParallelFineTuneStep bf16(2);
+  bf16.set_bf16_bottom(bottom->get());
+  bf16.ForwardBottom(base, x.data(), n, h16.data());
+  double max_err = 0, max_abs = 0;
+  for (size_t i = 0; i < h32.size(); ++i) {
+    max_err = std::max(max_err, static_cast<double>(std::fabs(h32[i] - h16[i])));
+    max_abs = std::max(max_abs, static_cast<double>(std::fabs(h32[i])));
+  }
+  EXPECT_GT(max_abs, 0.0);
+  EXPECT_LT(max_err, 0.02 * max_abs) << "bf16 has 8 bits of mantissa: about 0.4% per value";
+  // Two threads run the primitives at once: repeated runs must agree bit
+  // for bit (oneDNN's shared scratchpad once made them race).
+  std::vector<float> again(h16.size());
+  for (int round = 0; round < 20; ++round) {
+    bf16.ForwardBottom(base, x.data(), n, again.data());
+    ASSERT_EQ(0, std::memcmp(again.data(), h16.data(), sizeof(float) * h16.size()))
+        << "round " << round;
+  }
+  for (int r = 0; r < n; r += 37) {
+    bf16.ForwardBottom(base, &x[static_cast<size_t>(r) * in], 1, h_row.data());
+    ASSERT_EQ(0, std::memcmp(h_row.data(), &h16[static_cast<size_t>(r) * hd], sizeof(float) * hd))
+        << "row " << r << " alone";
+  }
+}
+
 TEST(ForkJoinPoolTest, RunsEveryPartOnceAndWaits) {
   ForkJoinPool pool(3);
   for (int round = 0; round < 100; ++round) {
