@@ -96,6 +96,14 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
   Trainer trainer(std::move(trainer_options), &inputs, membership.get(), &rows,
                   {&steps_done_, &samples_done_, &last_loss_, &validation_board_});
   Status trained = trainer.Run(stop);
+  if (pull_monitor_.keys_looked_up.load() > 0) {
+    // A table whose keys do not match the data shows here (and fails the job
+    // past spec.max_missing_key_rate).
+    LOG(INFO) << "progress: " << options_.name << ": " << pull_monitor_.keys_missing.load()
+              << " of " << pull_monitor_.keys_looked_up.load()
+              << " looked-up keys were absent from the snapshot (rate "
+              << pull_monitor_.missing_key_rate() << ")";
+  }
   if (elastic != nullptr) {
     recoveries_ = elastic->recoveries();
     *abandoned = elastic->abandoned();
