@@ -8,8 +8,9 @@
 #include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  // The scratch directory exists before the first manifest is written into it.
   static const bool made = [] {
-    iak::fuzz::WriteScratch("placeholder", "");
+    iak::fuzz::WriteScratch("directory-made", "");
     return true;
   }();
   (void)made;
