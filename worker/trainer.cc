@@ -456,28 +456,33 @@ Status Trainer::TrainChunk(const Segment& segment, int64_t steps, const std::ato
       record.num_ids = cursors_[static_cast<size_t>(u)].num_ids();
       options_.on_step_done(record);
     }
-    window_loss_ += stats->loss;
-    window_samples_ += n;
-    ++window_steps_;
-    const int64_t phase_step = position_.phase_step() + s + 1;
-    if (options_.progress_every > 0 &&
-        (phase_step % options_.progress_every == 0 || phase_step == command.steps())) {
-      const double loss = window_loss_ / window_steps_;
-      if (counters_.last_loss != nullptr) counters_.last_loss->store(loss);
-      if (rank == 0) {
-        const double seconds = std::chrono::duration<double>(SteadyClock::now() - window_start_).count();
-        LOG(INFO) << "progress: " << PhaseName(command.phase()) << " step " << phase_step << "/"
-                  << command.steps() << " (global step " << g + 1 << ")  loss " << loss << "  "
-                  << static_cast<int64_t>(window_samples_ / std::max(seconds, 1e-9))
-                  << " samples/s per worker";
-      }
-      window_loss_ = 0;
-      window_steps_ = 0;
-      window_samples_ = 0;
-      window_start_ = SteadyClock::now();
-    }
+    RecordProgress(command, position_.phase_step() + s + 1, g + 1, stats->loss, n, rank);
   }
   return Status::Ok();
+}
+
+void Trainer::RecordProgress(const proto::PhaseCommand& command, int64_t phase_step,
+                             int64_t global_step, float loss, int samples, int rank) {
+  window_loss_ += loss;
+  window_samples_ += samples;
+  ++window_steps_;
+  if (options_.progress_every <= 0 ||
+      (phase_step % options_.progress_every != 0 && phase_step != command.steps())) {
+    return;
+  }
+  const double mean = window_loss_ / window_steps_;
+  if (counters_.last_loss != nullptr) counters_.last_loss->store(mean);
+  if (rank == 0) {
+    const double seconds = std::chrono::duration<double>(SteadyClock::now() - window_start_).count();
+    LOG(INFO) << "progress: " << PhaseName(command.phase()) << " step " << phase_step << "/"
+              << command.steps() << " (global step " << global_step << ")  loss " << mean << "  "
+              << static_cast<int64_t>(window_samples_ / std::max(seconds, 1e-9))
+              << " samples/s per worker";
+  }
+  window_loss_ = 0;
+  window_steps_ = 0;
+  window_samples_ = 0;
+  window_start_ = SteadyClock::now();
 }
 
 Status Trainer::Validate(const Segment& segment) {

@@ -143,6 +143,10 @@ class Trainer {
                       SegmentReport* report);
   Status TrainChunk(const Segment& segment, int64_t steps, const std::atomic<bool>& stop,
                     int64_t* done);
+  // Adds a step to the progress window; logs and publishes the window's
+  // loss every progress_every steps of a phase and at its end.
+  void RecordProgress(const proto::PhaseCommand& command, int64_t phase_step,
+                      int64_t global_step, float loss, int samples, int rank);
   Status Validate(const Segment& segment);
   Status MaybeCheckpoint(int64_t membership_epoch);
   Status Finish(const Segment& segment);
