@@ -2,9 +2,10 @@
 # G1 (docs/benchmarks.md): the GPU check, one script, well under 8 minutes on
 # a lent GPU machine. It
 #   1. configures and builds the CUDA path (iak_cuda, iak_collective, cuda_test,
-#      nccl_rendezvous_test, iak_gpu_bench) in its own build directory;
+#      nccl_rendezvous_test, gpu_job_test, iak_gpu_bench) in its own build directory;
 #   2. runs the GPU tests (ctest -L gpu: GPU step == CPU step, pooling,
-#      NCCL all-reduce sums);
+#      NCCL all-reduce sums, and a whole job on GPU workers whose adapters
+#      match the same job on the CPU within 1e-3 of their scale);
 #   3. runs W2 on the GPU and the NCCL all-reduce bandwidth check for the
 #      adapter's gradient size (build/bench/iak_gpu_bench);
 #   4. writes a short dated table (markdown) to the output directory, ready
@@ -81,7 +82,7 @@ if [ "$DO_BUILD" = 1 ]; then
         cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DIAK_WITH_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES=90 &&
      run "$BUILD_LIMIT" "$LOG_DIR/build.log" \
-        cmake --build "$BUILD_DIR" -j "$JOBS" --target cuda_test nccl_rendezvous_test iak_gpu_bench; then
+        cmake --build "$BUILD_DIR" -j "$JOBS" --target cuda_test nccl_rendezvous_test gpu_job_test iak_gpu_bench; then
     build_result="ok"
   else
     build_result="FAILED (see $LOG_DIR/configure.log, build.log)"
@@ -125,7 +126,7 @@ fi
 {
   echo "### G1: GPU check, $STAMP"
   echo
-  echo "Command: \`bench/gpu_check.sh\` (build: cmake --build $BUILD_DIR --target cuda_test nccl_rendezvous_test iak_gpu_bench;"
+  echo "Command: \`bench/gpu_check.sh\` (build: cmake --build $BUILD_DIR --target cuda_test nccl_rendezvous_test gpu_job_test iak_gpu_bench;"
   echo "tests: ctest -L gpu; figures: $BUILD_DIR/bench/iak_gpu_bench --mode=all --repeats=5 --steps=50)"
   echo
   echo "| item | result |"
