@@ -182,7 +182,7 @@ Status Trainer::Run(const std::atomic<bool>& stop) {
       return Status::Ok();
     }
     if (segment.action == Segment::Action::kFinish) return Finish(segment);
-      if (!prepared_) IAK_RETURN_IF_ERROR(PrepareFirstSegment(segment));
+    if (!prepared_) IAK_RETURN_IF_ERROR(PrepareFirstSegment(segment));
     if (segment.restore) IAK_RETURN_IF_ERROR(LoadState(sync_state_));
     // The membership's position is where every member stands: take its
     // cursors (an elastic job's are the committed ones).
