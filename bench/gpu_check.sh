@@ -6,8 +6,10 @@
 #   2. runs the GPU tests (ctest -L gpu: GPU step == CPU step, pooling,
 #      NCCL all-reduce sums, and a whole job on GPU workers whose adapters
 #      match the same job on the CPU within 1e-3 of their scale);
-#   3. runs W2 on the GPU and the NCCL all-reduce bandwidth check for the
-#      adapter's gradient size (build/bench/iak_gpu_bench);
+#   3. runs W2 through the Trainer on the GPU and on the CPU (`iak bench step
+#      --step_gpu`, then without it: the code workers run) and the NCCL
+#      all-reduce bandwidth check for the adapter's gradient size
+#      (build/bench/iak_gpu_bench);
 #   4. writes a short dated table (markdown) to the output directory, ready
 #      to paste into docs/benchmarks.md.
 #
@@ -82,7 +84,7 @@ if [ "$DO_BUILD" = 1 ]; then
         cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DIAK_WITH_CUDA=ON \
         -DCMAKE_CUDA_ARCHITECTURES=90 &&
      run "$BUILD_LIMIT" "$LOG_DIR/build.log" \
-        cmake --build "$BUILD_DIR" -j "$JOBS" --target cuda_test nccl_rendezvous_test gpu_job_test iak_gpu_bench; then
+        cmake --build "$BUILD_DIR" -j "$JOBS" --target iak cuda_test nccl_rendezvous_test gpu_job_test iak_gpu_bench; then
     build_result="ok"
   else
     build_result="FAILED (see $LOG_DIR/configure.log, build.log)"
@@ -109,13 +111,19 @@ fi
 
 bench_result="not run"
 if [ -x "$BUILD_DIR/bench/iak_gpu_bench" ] || [ "$DRY_RUN" = 1 ]; then
-  if run "$BENCH_LIMIT" "$LOG_DIR/bench.log" \
-        "$BUILD_DIR/bench/iak_gpu_bench" --mode=all --repeats=5 --steps=50; then
+  if run "$BENCH_LIMIT" "$LOG_DIR/bench_step_gpu.log" \
+        "$BUILD_DIR/iak" bench step --source=local --step_gpu --step_repeats=3 &&
+     run "$BENCH_LIMIT" "$LOG_DIR/bench_step_cpu.log" \
+        "$BUILD_DIR/iak" bench step --source=local --step_repeats=3 &&
+     run "$BENCH_LIMIT" "$LOG_DIR/bench_allreduce.log" \
+        "$BUILD_DIR/bench/iak_gpu_bench" --repeats=5; then
     bench_result="ok"
   else
-    bench_result="FAILED (see $LOG_DIR/bench.log)"
+    bench_result="FAILED (see $LOG_DIR/bench_*.log)"
     STATUS=1
   fi
+  [ "$DRY_RUN" = 1 ] || cat "$LOG_DIR"/bench_step_gpu.log "$LOG_DIR"/bench_step_cpu.log \
+      "$LOG_DIR"/bench_allreduce.log >"$LOG_DIR/bench.log" 2>/dev/null
 fi
 
 if [ "$DRY_RUN" = 1 ]; then
@@ -126,8 +134,8 @@ fi
 {
   echo "### G1: GPU check, $STAMP"
   echo
-  echo "Command: \`bench/gpu_check.sh\` (build: cmake --build $BUILD_DIR --target cuda_test nccl_rendezvous_test gpu_job_test iak_gpu_bench;"
-  echo "tests: ctest -L gpu; figures: $BUILD_DIR/bench/iak_gpu_bench --mode=all --repeats=5 --steps=50)"
+  echo "Command: \`bench/gpu_check.sh\` (build: cmake --build $BUILD_DIR --target iak cuda_test nccl_rendezvous_test gpu_job_test iak_gpu_bench;"
+  echo "tests: ctest -L gpu; figures: $BUILD_DIR/iak bench step --source=local [--step_gpu] --step_repeats=3, $BUILD_DIR/bench/iak_gpu_bench --repeats=5)"
   echo
   echo "| item | result |"
   echo "|---|---|"
@@ -140,7 +148,8 @@ fi
   grep -v '^{' "$LOG_DIR/bench.log" 2>/dev/null | grep -v '^[IWE][0-9]' || true
   echo '```'
   echo
-  echo "JSON: \`$(grep '^{' "$LOG_DIR/bench.log" 2>/dev/null | tail -1)\`"
+  echo "JSON:"
+  grep '^{' "$LOG_DIR/bench.log" 2>/dev/null | sed 's/^/    /' || true
 } >"$TABLE"
 cat "$TABLE"
 exit "$STATUS"

@@ -56,6 +56,64 @@ int Fail(const Status& status) {
   return 1;
 }
 
+// A one-shard model directory of `rows` random keys with N(0, 1) rows;
+// returns the keys.
+StatusOr<std::vector<uint64_t>> WriteRandomModel(const std::string& model_dir, int64_t rows,
+                                                 std::mt19937_64* rng) {
+  std::vector<uint64_t> keys;
+  std::unordered_set<uint64_t> seen;
+  while (keys.size() < static_cast<size_t>(rows)) {
+    const uint64_t key = (*rng)();
+    if (seen.insert(key).second) keys.push_back(key);
+  }
+  std::vector<float> values(keys.size() * kDim);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : values) v = normal(*rng);
+  embedding::SnapshotContents contents;
+  contents.embedding_dim = kDim;
+  contents.num_shards = 1;
+  contents.keys = &keys;
+  contents.values = &values;
+  contents.dense_blob = "push bench";
+  IAK_RETURN_IF_ERROR(embedding::WriteModelDirectory(model_dir, contents));
+  return keys;
+}
+
+// kPoolBatches batches of `batch` distinct keys drawn from `keys`.
+std::vector<std::vector<uint64_t>> DrawBatches(const std::vector<uint64_t>& keys, size_t batch,
+                                               std::mt19937_64* rng) {
+  std::vector<std::vector<uint64_t>> batches(kPoolBatches);
+  std::uniform_int_distribution<size_t> pick(0, keys.size() - 1);
+  for (auto& b : batches) {
+    std::unordered_set<uint64_t> in_batch;
+    while (b.size() < batch) {
+      const uint64_t key = keys[pick(*rng)];
+      if (in_batch.insert(key).second) b.push_back(key);
+    }
+  }
+  return batches;
+}
+
+void Report(ps::RowOptimizerKind kind, size_t batch, const std::vector<double>& push_rates,
+            const std::vector<double>& pull_rates, const std::vector<double>& push_us,
+            double write_s) {
+  const double push_median = Median(push_rates);
+  const double pull_median = Median(pull_rates);
+  std::printf("trainable PS (%s), %lld rows x %d, batches of %zu distinct keys, TCP loopback\n",
+              ps::RowOptimizerName(kind), static_cast<long long>(FLAGS_push_rows), kDim, batch);
+  std::printf("  push keys/s (median):            %.2f M\n", push_median / 1e6);
+  std::printf("  push latency p50 / p99:          %.0f / %.0f us\n", Percentile(push_us, 0.5),
+              Percentile(push_us, 0.99));
+  std::printf("  pull keys/s from it (median):    %.2f M\n", pull_median / 1e6);
+  std::printf("  trained snapshot write:          %.2f s\n", write_s);
+  std::printf(
+      "{\"bench\":\"push\",\"rows\":%lld,\"dim\":%d,\"optimizer\":\"%s\",\"batch\":%zu,"
+      "\"push_keys_per_s\":%.0f,\"push_p50_us\":%.1f,\"push_p99_us\":%.1f,"
+      "\"trainable_pull_keys_per_s\":%.0f,\"snapshot_write_s\":%.3f}\n",
+      static_cast<long long>(FLAGS_push_rows), kDim, ps::RowOptimizerName(kind), batch,
+      push_median, Percentile(push_us, 0.5), Percentile(push_us, 0.99), pull_median, write_s);
+}
+
 }  // namespace
 
 int RunPushBench(int, char**) {
@@ -77,26 +135,8 @@ int RunPushBench(int, char**) {
 
   // The table.
   std::mt19937_64 rng(1);
-  std::vector<uint64_t> keys;
-  std::unordered_set<uint64_t> seen;
-  while (keys.size() < static_cast<size_t>(FLAGS_push_rows)) {
-    const uint64_t key = rng();
-    if (seen.insert(key).second) keys.push_back(key);
-  }
-  seen.clear();
-  std::vector<float> values(keys.size() * kDim);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (float& v : values) v = normal(rng);
-  embedding::SnapshotContents contents;
-  contents.embedding_dim = kDim;
-  contents.num_shards = 1;
-  contents.keys = &keys;
-  contents.values = &values;
-  contents.dense_blob = "push bench";
-  Status written = embedding::WriteModelDirectory(dir + "/model", contents);
-  if (!written.ok()) return Fail(written);
-  values.clear();
-  values.shrink_to_fit();
+  StatusOr<std::vector<uint64_t>> keys = WriteRandomModel(dir + "/model", FLAGS_push_rows, &rng);
+  if (!keys.ok()) return Fail(keys.status());
 
   // The trainable server.
   StatusOr<int> port = net::PickFreeLoopbackPort();
@@ -131,15 +171,8 @@ int RunPushBench(int, char**) {
 
   // Pre-drawn batches of distinct keys and gradients, cycled.
   const size_t batch = static_cast<size_t>(FLAGS_push_batch);
-  std::vector<std::vector<uint64_t>> batches(kPoolBatches);
-  std::uniform_int_distribution<size_t> pick(0, keys.size() - 1);
-  for (auto& b : batches) {
-    std::unordered_set<uint64_t> in_batch;
-    while (b.size() < batch) {
-      const uint64_t key = keys[pick(rng)];
-      if (in_batch.insert(key).second) b.push_back(key);
-    }
-  }
+  const std::vector<std::vector<uint64_t>> batches = DrawBatches(*keys, batch, &rng);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> grads(batch * kDim);
   for (float& g : grads) g = normal(rng) * 0.1f;
   std::vector<float> rows(batch * kDim);
@@ -180,21 +213,7 @@ int RunPushBench(int, char**) {
   if (!trained.ok()) return Fail(trained);
   const double write_s = Since(write_start);
 
-  const double push_median = Median(push_rates);
-  const double pull_median = Median(pull_rates);
-  std::printf("trainable PS (%s), %lld rows x %d, batches of %zu distinct keys, TCP loopback\n",
-              ps::RowOptimizerName(*kind), static_cast<long long>(FLAGS_push_rows), kDim, batch);
-  std::printf("  push keys/s (median):            %.2f M\n", push_median / 1e6);
-  std::printf("  push latency p50 / p99:          %.0f / %.0f us\n", Percentile(push_us, 0.5),
-              Percentile(push_us, 0.99));
-  std::printf("  pull keys/s from it (median):    %.2f M\n", pull_median / 1e6);
-  std::printf("  trained snapshot write:          %.2f s\n", write_s);
-  std::printf(
-      "{\"bench\":\"push\",\"rows\":%lld,\"dim\":%d,\"optimizer\":\"%s\",\"batch\":%zu,"
-      "\"push_keys_per_s\":%.0f,\"push_p50_us\":%.1f,\"push_p99_us\":%.1f,"
-      "\"trainable_pull_keys_per_s\":%.0f,\"snapshot_write_s\":%.3f}\n",
-      static_cast<long long>(FLAGS_push_rows), kDim, ps::RowOptimizerName(*kind), batch,
-      push_median, Percentile(push_us, 0.5), Percentile(push_us, 0.99), pull_median, write_s);
+  Report(*kind, batch, push_rates, pull_rates, push_us, write_s);
   return 0;
 }
 

@@ -90,6 +90,9 @@ DEFINE_string(peer_script, IAK_SOURCE_DIR "/bench/peers/w2_step_torch.py",
               "step bench: the PyTorch peer script for --peer");
 DEFINE_bool(step_bf16, false,
             "step bench: run the frozen bottom in bf16 (JobSpec.frozen_precision = \"bf16\")");
+DEFINE_bool(step_gpu, false,
+            "step bench: train on GPU 0 through the Trainer's CUDA engine "
+            "(JobSpec.launcher.gpus_per_worker = 1; a CUDA build on a machine with a GPU)");
 DEFINE_int32(peer_cached_repeats, 3, "step bench: repeats of the epochs-2+ (cached) comparison");
 
 namespace iak::bench {
@@ -193,6 +196,7 @@ proto::JobSpec W2Spec(int64_t steps, bool prefix_cache, uint64_t seed) {
   spec.mutable_frozen_prefix_cache()->set_spill_dir("-");
   spec.mutable_timeouts()->set_collective_timeout_ms(60000);
   if (FLAGS_step_bf16) spec.set_frozen_precision("bf16");
+  if (FLAGS_step_gpu) spec.mutable_launcher()->set_gpus_per_worker(1);
   job::ApplyDefaults(&spec);
   return spec;
 }
@@ -230,6 +234,8 @@ std::vector<double> RunTrainer(const worker::TrainingInputs& inputs, worker::Row
   }
   return seconds;
 }
+
+const char* DeviceName() { return FLAGS_step_gpu ? "gpu" : "cpu"; }
 
 double LoadAverage() {
   double load[1] = {0.0};
@@ -445,9 +451,9 @@ int RunStepBench(int, char**) {
   const size_t num_samples = static_cast<size_t>(batches) * kBatch;
   std::printf("W2 step: %d fields x dim %d, bottom 416-256-128, IAK 128-64-(2x32) / 32-64-128, "
               "ESMM towers 128-64-1, batch %d, %d rows/field, source=%s, GEMM library %s, frozen "
-              "bottom %s\n",
+              "bottom %s, device %s\n",
               kFields, kDim, kBatch, FLAGS_step_rows_per_field, FLAGS_source.c_str(),
-              model::GemmLibraryName(), FLAGS_step_bf16 ? "bf16" : "fp32");
+              model::GemmLibraryName(), FLAGS_step_bf16 ? "bf16" : "fp32", DeviceName());
   // The peer starts first: its start-up (import, data, warm-up) overlaps
   // ours and is not timed.
   std::unique_ptr<PeerProcess> peer = StartPeer(batches, threads);
@@ -505,7 +511,8 @@ int RunStepBench(int, char**) {
                 Median(theirs), Median(their_cpu_us), Median(ratios));
   }
 
-  Profile(data, base, source.get(), std::min(batches, 16));
+  // The profile times the CPU step's pieces; a GPU run has other pieces.
+  if (!FLAGS_step_gpu) Profile(data, base, source.get(), std::min(batches, 16));
 
   // Epochs 2+ with the frozen-prefix cache (3 epochs per repeat; epoch 1
   // fills the cache), alternating with the peer's cached variant (h computed
@@ -535,14 +542,15 @@ int RunStepBench(int, char**) {
     std::printf("epochs 2+: PyTorch cached %.0f samples/s; ours/PyTorch: %.2fx\n",
                 Median(their_cached), Median(cached_ratios));
   }
-  std::printf("{\"benchmark\":\"step\",\"source\":\"%s\",\"path\":\"worker::Trainer\","
+  std::printf("{\"benchmark\":\"step\",\"source\":\"%s\",\"path\":\"worker::Trainer\",\"device\":\"%s\","
               "\"gemm\":\"%s\",\"frozen_precision\":\"%s\",\"samples_per_s\":%.0f,\"threads\":%d,"
               "\"cached_epoch_samples_per_s\":%.0f,\"cpu_us_per_sample\":%.2f,"
               "\"samples_per_s_2_dedicated_cores\":%.0f,\"peer\":\"%s\","
               "\"peer_samples_per_s\":%s,\"peer_cpu_us_per_sample\":%s,"
               "\"peer_cached_samples_per_s\":%s,\"ratio_vs_pytorch\":%s,"
               "\"cached_ratio_vs_pytorch\":%s}\n",
-              FLAGS_source.c_str(), model::GemmLibraryName(), FLAGS_step_bf16 ? "bf16" : "fp32",
+              FLAGS_source.c_str(), DeviceName(), model::GemmLibraryName(),
+              FLAGS_step_bf16 ? "bf16" : "fp32",
               Median(ours), threads,
               Median(cached), Median(cpu_us), 2e6 / Median(cpu_us),
               peer != nullptr ? "pytorch" : "none",

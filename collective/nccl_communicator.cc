@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <utility>
 
@@ -164,8 +165,7 @@ Status NcclCommunicator::Wait(Deadline deadline, const char* what) {
   }
 }
 
-Status NcclCommunicator::AllReduceSumOnDevice(float* device_data, size_t n,
-                                              Deadline deadline) {
+Status NcclCommunicator::Reduce(size_t n, const std::function<Status()>& reduce) {
   if (state_->broken || state_->comm == nullptr) {
     return FailedPreconditionError("NCCL: communicator of rank " + std::to_string(rank_) +
                                    " failed earlier; rebuild the group");
@@ -173,9 +173,7 @@ Status NcclCommunicator::AllReduceSumOnDevice(float* device_data, size_t n,
   if (n == 0) return Status::Ok();
   Status reduced = [&]() -> Status {
     IAK_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
-    IAK_NCCL_RETURN_IF_ERROR(ncclAllReduce(device_data, device_data, n, ncclFloat32, ncclSum,
-                                           state_->comm, state_->stream));
-    return Wait(deadline, "ncclAllReduce");
+    return reduce();
   }();
   // Any failure, also one refused at enqueue, leaves the group unusable
   // (and the destructor then aborts it instead of waiting for the peers).
@@ -183,14 +181,17 @@ Status NcclCommunicator::AllReduceSumOnDevice(float* device_data, size_t n,
   return reduced;
 }
 
+Status NcclCommunicator::AllReduceSumOnDevice(float* device_data, size_t n,
+                                              Deadline deadline) {
+  return Reduce(n, [&]() -> Status {
+    IAK_NCCL_RETURN_IF_ERROR(ncclAllReduce(device_data, device_data, n, ncclFloat32, ncclSum,
+                                           state_->comm, state_->stream));
+    return Wait(deadline, "ncclAllReduce");
+  });
+}
+
 Status NcclCommunicator::AllReduceSum(float* data, size_t n, Deadline deadline) {
-  if (state_->broken || state_->comm == nullptr) {
-    return FailedPreconditionError("NCCL: communicator of rank " + std::to_string(rank_) +
-                                   " failed earlier; rebuild the group");
-  }
-  if (n == 0) return Status::Ok();
-  Status reduced = [&]() -> Status {
-    IAK_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_));
+  return Reduce(n, [&]() -> Status {
     IAK_RETURN_IF_ERROR(state_->pinned_buffer.Reserve(n));
     IAK_RETURN_IF_ERROR(state_->device_buffer.Reserve(n));
     float* pinned = state_->pinned_buffer.data();
@@ -209,9 +210,7 @@ Status NcclCommunicator::AllReduceSum(float* data, size_t n, Deadline deadline) 
     IAK_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(state_->stream));
     std::memcpy(data, pinned, sizeof(float) * n);
     return Status::Ok();
-  }();
-  if (!reduced.ok()) state_->broken = true;  // as in AllReduceSumOnDevice
-  return reduced;
+  });
 }
 
 }  // namespace iak::collective

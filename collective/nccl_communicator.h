@@ -25,6 +25,7 @@
 #ifndef IAK_COLLECTIVE_NCCL_COMMUNICATOR_H_
 #define IAK_COLLECTIVE_NCCL_COMMUNICATOR_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -71,6 +72,9 @@ class NcclCommunicator : public Communicator {
   struct State;
   NcclCommunicator(std::unique_ptr<State> state, int rank, int size, int device);
   Status Wait(Deadline deadline, const char* what);
+  // Runs `reduce` (on this rank's device) for a reduction of n values,
+  // unless the group broke earlier; any failure breaks it.
+  Status Reduce(size_t n, const std::function<Status()>& reduce);
 
   std::unique_ptr<State> state_;
   int rank_;

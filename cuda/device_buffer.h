@@ -17,55 +17,37 @@
 
 namespace iak::cuda {
 
-template <typename T>
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  ~DeviceBuffer() {
-    if (data_ != nullptr) cudaFree(data_);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  DeviceBuffer(DeviceBuffer&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
-
-  // Makes room for at least n elements; old contents are dropped on growth.
-  [[nodiscard]] Status Reserve(size_t n) {
-    if (n <= size_) return Status::Ok();
-    if (data_ != nullptr) cudaFree(data_);
-    data_ = nullptr;
-    size_ = 0;
-    IAK_CUDA_RETURN_IF_ERROR(cudaMalloc(reinterpret_cast<void**>(&data_), n * sizeof(T)));
-    size_ = n;
-    return Status::Ok();
-  }
-  T* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  T* data_ = nullptr;
-  size_t size_ = 0;
+// Where a buffer's memory comes from.
+struct DeviceMemory {
+  static cudaError_t Allocate(void** p, size_t bytes) { return cudaMalloc(p, bytes); }
+  static void Free(void* p) { cudaFree(p); }
+};
+struct PinnedMemory {
+  static cudaError_t Allocate(void** p, size_t bytes) { return cudaMallocHost(p, bytes); }
+  static void Free(void* p) { cudaFreeHost(p); }
 };
 
-template <typename T>
-class PinnedBuffer {
+template <typename T, typename Memory>
+class CudaBuffer {
  public:
-  PinnedBuffer() = default;
-  ~PinnedBuffer() {
-    if (data_ != nullptr) cudaFreeHost(data_);
+  CudaBuffer() = default;
+  ~CudaBuffer() {
+    if (data_ != nullptr) Memory::Free(data_);
   }
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
+  CudaBuffer(CudaBuffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
 
   // Makes room for at least n elements; growth drops the old contents, so
   // callers reserve before they fill. The caller must have synchronised any
   // copy still reading the old buffer.
   [[nodiscard]] Status Reserve(size_t n) {
     if (n <= size_) return Status::Ok();
-    if (data_ != nullptr) cudaFreeHost(data_);
+    if (data_ != nullptr) Memory::Free(data_);
     data_ = nullptr;
     size_ = 0;
-    IAK_CUDA_RETURN_IF_ERROR(cudaMallocHost(reinterpret_cast<void**>(&data_), n * sizeof(T)));
+    IAK_CUDA_RETURN_IF_ERROR(Memory::Allocate(reinterpret_cast<void**>(&data_), n * sizeof(T)));
     size_ = n;
     return Status::Ok();
   }
@@ -76,6 +58,11 @@ class PinnedBuffer {
   T* data_ = nullptr;
   size_t size_ = 0;
 };
+
+template <typename T>
+using DeviceBuffer = CudaBuffer<T, DeviceMemory>;
+template <typename T>
+using PinnedBuffer = CudaBuffer<T, PinnedMemory>;
 
 }  // namespace iak::cuda
 

@@ -57,16 +57,25 @@ __global__ void FillKernel(float* x, float value, size_t n) {
   }
 }
 
+// mu and log-variance of latent i (sample i / k, coordinate i % k) from the
+// encoder's output [batch x 2k]: mu in the first k columns, logvar after.
+__device__ inline void LatentAt(const float* enc_out, size_t i, int k, float* mu,
+                                float* logvar) {
+  const size_t r = i / k;
+  const size_t j = i % k;
+  *mu = enc_out[r * 2 * k + j];
+  *logvar = enc_out[r * 2 * k + k + j];
+}
+
 __global__ void ReparameterizeKernel(const float* enc_out, const float* eps,
                                      int batch, int k, float* z,
                                      double* kl_terms) {
   const size_t n = static_cast<size_t>(batch) * k;
   for (size_t i = blockIdx.x * size_t{blockDim.x} + threadIdx.x; i < n;
        i += size_t{blockDim.x} * gridDim.x) {
-    const size_t r = i / k;
-    const size_t j = i % k;
-    const float mu = enc_out[r * 2 * k + j];
-    const float lv = fminf(fmaxf(enc_out[r * 2 * k + k + j], kLogVarMin), kLogVarMax);
+    float mu, logvar;
+    LatentAt(enc_out, i, k, &mu, &logvar);
+    const float lv = fminf(fmaxf(logvar, kLogVarMin), kLogVarMax);
     z[i] = mu + expf(0.5f * lv) * eps[i];
     kl_terms[i] = 0.5 * static_cast<double>(expf(lv) + mu * mu - 1.0f - lv);
   }
@@ -80,8 +89,8 @@ __global__ void LatentBackwardKernel(const float* enc_out, const float* eps,
        i += size_t{blockDim.x} * gridDim.x) {
     const size_t r = i / k;
     const size_t j = i % k;
-    const float mu = enc_out[r * 2 * k + j];
-    const float logvar = enc_out[r * 2 * k + k + j];
+    float mu, logvar;
+    LatentAt(enc_out, i, k, &mu, &logvar);
     d_enc[r * 2 * k + j] = dz[i] + kl_scale * mu;
     float dlogvar = 0.0f;
     if (logvar >= kLogVarMin && logvar <= kLogVarMax) {

@@ -11,8 +11,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "embedding/snapshot_writer.h"
 #include "fuzz/fuzz_util.h"
+#include "fuzz/tiny_model.h"
 #include "net/inproc_transport.h"
 #include "net/rpc.h"
 #include "ps/ps_server.h"
@@ -32,17 +32,8 @@ struct Servers {
 
 Servers* Start() {
   auto* s = new Servers;
-  std::unordered_map<uint64_t, std::vector<float>> table;
-  for (uint64_t k = 1; k <= 64; ++k) table[k] = {0.5f * k, -1.0f, 2.0f, 0.25f};
-  iak::embedding::SnapshotContents contents;
-  contents.embedding_dim = 4;
-  contents.num_shards = 1;
-  contents.table = &table;
-  contents.dense_blob = "dense";
-  contents.base_manifest.set_num_tasks(1);
-  contents.base_manifest.add_bottom_hidden(4);
   const std::string dir = iak::fuzz::ScratchDir() + "/model";
-  if (!iak::embedding::WriteModelDirectory(dir, contents).ok()) std::abort();
+  iak::fuzz::WriteTinyModel(dir, 64, 1);
   iak::ps::PsServerOptions options;
   options.model_dir = dir;
   options.listen_address = "inproc://fuzz-frozen";

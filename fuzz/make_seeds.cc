@@ -20,6 +20,7 @@
 #include "embedding/row_codec.h"
 #include "embedding/snapshot_writer.h"
 #include "fuzz/fuzz_util.h"
+#include "fuzz/tiny_model.h"
 #include "model/adam.h"
 #include "model/base_model.h"
 #include "model/iak_module.h"
@@ -160,16 +161,7 @@ void Files(const std::string& scratch) {
   if (!iak::data::WriteShardSet(data, iak::proto::Schema(), {"in.csv"}, set).ok()) std::abort();
   Seed("shard_manifest", "two_shards", ReadAll(set.dir + "/manifest.pbtxt"));
 
-  std::unordered_map<uint64_t, std::vector<float>> table;
-  for (uint64_t k = 1; k <= 20; ++k) table[k] = {0.5f * k, -1.0f, 2.0f, 0.25f};
-  iak::embedding::SnapshotContents contents;
-  contents.embedding_dim = 4;
-  contents.num_shards = 2;
-  contents.table = &table;
-  contents.dense_blob = "dense";
-  contents.base_manifest.set_num_tasks(1);
-  contents.base_manifest.add_bottom_hidden(4);
-  if (!iak::embedding::WriteModelDirectory(scratch + "/model", contents).ok()) std::abort();
+  iak::fuzz::WriteTinyModel(scratch + "/model", 20, 2);
   Seed("model_manifest", "two_shards", ReadAll(scratch + "/model/MANIFEST.pbtxt"));
 
   iak::model::IakConfig config;

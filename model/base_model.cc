@@ -81,17 +81,15 @@ BaseModel::BaseModel(const BaseModelConfig& config)
   }
   size_t n = bottom_.num_params();
   for (const Mlp& tower : towers_) n += tower.num_params();
-  params_.assign(n, 0.0f);
-  grads_.assign(n, 0.0f);
+  AllocateParams(n);
   BindLayers();
 }
 
 BaseModel::BaseModel(const BaseModel& other)
-    : config_(other.config_),
+    : ParamBuffers(other),
+      config_(other.config_),
       bottom_(other.bottom_),
-      towers_(other.towers_),
-      params_(other.params_),
-      grads_(other.grads_) {
+      towers_(other.towers_) {
   BindLayers();
 }
 
@@ -108,11 +106,10 @@ BaseModel& BaseModel::operator=(const BaseModel& other) {
 
 // Moves rebind too: the layers must never point into another object.
 BaseModel::BaseModel(BaseModel&& other) noexcept
-    : config_(std::move(other.config_)),
+    : ParamBuffers(std::move(other)),
+      config_(std::move(other.config_)),
       bottom_(std::move(other.bottom_)),
-      towers_(std::move(other.towers_)),
-      params_(std::move(other.params_)),
-      grads_(std::move(other.grads_)) {
+      towers_(std::move(other.towers_)) {
   BindLayers();
 }
 
@@ -154,8 +151,6 @@ void BaseModel::Init(uint64_t seed) {
                     params_.data() + tower_param_range(t).begin);
   }
 }
-
-void BaseModel::ZeroGrads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
 
 void BaseModel::ForwardBottom(const float* x, int batch, float* h,
                               BaseModelWorkspace* ws) const {

@@ -24,6 +24,7 @@
 
 #include "common/status.h"
 #include "model/mlp.h"
+#include "model/param_buffers.h"
 #include "model/param_range.h"
 
 namespace iak::model {
@@ -52,7 +53,7 @@ struct BaseModelWorkspace {
   std::vector<float> dh;      // one tower's input gradient, [batch x h]
 };
 
-class BaseModel {
+class BaseModel : public ParamBuffers {
  public:
   // CHECK-fails on an invalid config (validate user input first). Parameters
   // start at zero; call Init() or Deserialize().
@@ -67,14 +68,6 @@ class BaseModel {
   void Init(uint64_t seed);
 
   const BaseModelConfig& config() const { return config_; }
-  size_t num_params() const { return params_.size(); }
-  const std::vector<float>& params() const { return params_; }
-  // Raw spans rather than the vectors: the layers point into the buffers,
-  // so they must never be reallocated or replaced.
-  float* mutable_params() { return params_.data(); }
-  const std::vector<float>& grads() const { return grads_; }
-  float* mutable_grads() { return grads_.data(); }
-  void ZeroGrads();
   ParamRange bottom_param_range() const;
   ParamRange tower_param_range(int task) const;
 
@@ -105,8 +98,6 @@ class BaseModel {
   BaseModelConfig config_;
   Mlp bottom_;
   std::vector<Mlp> towers_;
-  std::vector<float> params_;
-  std::vector<float> grads_;
 };
 
 }  // namespace iak::model

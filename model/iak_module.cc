@@ -75,17 +75,15 @@ IakModule::IakModule(const IakConfig& config)
     : config_(config),
       encoder_(EncoderDims(config), Activation::kNone),
       decoder_(DecoderDims(config), Activation::kNone) {
-  params_.assign(encoder_.num_params() + decoder_.num_params(), 0.0f);
-  grads_.assign(params_.size(), 0.0f);
+  AllocateParams(encoder_.num_params() + decoder_.num_params());
   BindLayers();
 }
 
 IakModule::IakModule(const IakModule& other)
-    : config_(other.config_),
+    : ParamBuffers(other),
+      config_(other.config_),
       encoder_(other.encoder_),
-      decoder_(other.decoder_),
-      params_(other.params_),
-      grads_(other.grads_) {
+      decoder_(other.decoder_) {
   BindLayers();
 }
 
@@ -103,11 +101,10 @@ IakModule& IakModule::operator=(const IakModule& other) {
 
 // Moves rebind too: the layers must never point into another object.
 IakModule::IakModule(IakModule&& other) noexcept
-    : config_(std::move(other.config_)),
+    : ParamBuffers(std::move(other)),
+      config_(std::move(other.config_)),
       encoder_(std::move(other.encoder_)),
       decoder_(std::move(other.decoder_)),
-      params_(std::move(other.params_)),
-      grads_(std::move(other.grads_)),
       ws_(std::move(other.ws_)) {
   BindLayers();
 }
@@ -147,8 +144,6 @@ void IakModule::Init(uint64_t seed) {
   decoder_.Init(&rng, /*zero_last=*/true,
                 params_.data() + decoder_param_range().begin);
 }
-
-void IakModule::ZeroGrads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
 
 void IakModule::DrawEps(int batch, int latent_dim, std::mt19937_64* rng, float* eps) {
   std::normal_distribution<float> normal(0.0f, 1.0f);

@@ -34,6 +34,7 @@
 
 #include "common/status.h"
 #include "model/mlp.h"
+#include "model/param_buffers.h"
 #include "model/param_range.h"
 
 namespace iak::model {
@@ -65,7 +66,7 @@ struct IakWorkspace {
   std::vector<float> dh_enc;
 };
 
-class IakModule {
+class IakModule : public ParamBuffers {
  public:
   // CHECK-fails on an invalid config (validate user input first).
   // Parameters start at zero (the identity map); call Init().
@@ -80,14 +81,6 @@ class IakModule {
   void Init(uint64_t seed);
 
   const IakConfig& config() const { return config_; }
-  size_t num_params() const { return params_.size(); }
-  const std::vector<float>& params() const { return params_; }
-  // Raw spans rather than the vectors: the layers point into the buffers,
-  // so they must never be reallocated or replaced.
-  float* mutable_params() { return params_.data(); }
-  const std::vector<float>& grads() const { return grads_; }
-  float* mutable_grads() { return grads_.data(); }
-  void ZeroGrads();
   ParamRange encoder_param_range() const;
   ParamRange decoder_param_range() const;
 
@@ -138,8 +131,6 @@ class IakModule {
   IakConfig config_;
   Mlp encoder_;
   Mlp decoder_;
-  std::vector<float> params_;
-  std::vector<float> grads_;
   IakWorkspace ws_;
 };
 

@@ -50,8 +50,7 @@ LoraAdapter::LoraAdapter(const BaseModelConfig& base, const LoraConfig& config)
     base_params_ = layer.offset + static_cast<size_t>(layer.in_dim) * layer.out_dim + layer.out_dim;
   }
   CHECK_EQ(base_params_, BaseModel(base).num_params());
-  params_.assign(total, 0.0f);
-  grads_.assign(total, 0.0f);
+  AllocateParams(total);
 }
 
 void LoraAdapter::Init(uint64_t seed) {
@@ -67,8 +66,6 @@ void LoraAdapter::Init(uint64_t seed) {
   }
 }
 
-void LoraAdapter::ZeroGrads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
-
 void LoraAdapter::Merge(const float* base_params, float* merged) const {
   std::copy(base_params, base_params + base_params_, merged);
   const int r = config_.rank;
@@ -76,7 +73,7 @@ void LoraAdapter::Merge(const float* base_params, float* merged) const {
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DenseLayerSlot& layer = layers_[l];
     const float* a = params_.data() + a_offsets_[l];
-    const float* b = a + static_cast<size_t>(layer.in_dim) * r;
+    const float* b = a + FactorASize(l);
     float* w = merged + layer.offset;
     for (int i = 0; i < layer.in_dim; ++i) {
       for (int k = 0; k < r; ++k) {
@@ -95,11 +92,12 @@ void LoraAdapter::Backward(const float* merged_grads) {
   const float s = scale();
   for (size_t l = 0; l < layers_.size(); ++l) {
     const DenseLayerSlot& layer = layers_[l];
-    const float* a = params_.data() + a_offsets_[l];
-    const float* b = a + static_cast<size_t>(layer.in_dim) * r;
-    float* ga = grads_.data() + a_offsets_[l];
-    float* gb = ga + static_cast<size_t>(layer.in_dim) * r;
     const float* dw = merged_grads + layer.offset;
+    // A then B of layer l, in the parameters and in their gradients.
+    const float* a = params_.data() + a_offsets_[l];
+    float* ga = grads_.data() + a_offsets_[l];
+    const float* b = a + FactorASize(l);
+    float* gb = ga + FactorASize(l);
     for (int i = 0; i < layer.in_dim; ++i) {
       const float* dwrow = dw + static_cast<size_t>(i) * layer.out_dim;
       for (int k = 0; k < r; ++k) {

@@ -25,6 +25,7 @@
 
 #include "common/status.h"
 #include "model/base_model.h"
+#include "model/param_buffers.h"
 
 namespace iak::model {
 
@@ -46,7 +47,7 @@ struct DenseLayerSlot {
 // The dense layers of a base model in params() order.
 std::vector<DenseLayerSlot> DenseLayerSlots(const BaseModelConfig& config);
 
-class LoraAdapter {
+class LoraAdapter : public ParamBuffers {
  public:
   // CHECK-fails on an invalid config (validate first). Parameters are zero
   // until Init().
@@ -56,12 +57,6 @@ class LoraAdapter {
   void Init(uint64_t seed);
 
   const LoraConfig& config() const { return config_; }
-  size_t num_params() const { return params_.size(); }
-  const std::vector<float>& params() const { return params_; }
-  float* mutable_params() { return params_.data(); }
-  const std::vector<float>& grads() const { return grads_; }
-  float* mutable_grads() { return grads_.data(); }
-  void ZeroGrads();
 
   // merged (base.num_params() floats) = base params with W -> W + s A B.
   void Merge(const float* base_params, float* merged) const;
@@ -72,13 +67,15 @@ class LoraAdapter {
 
  private:
   float scale() const { return config_.alpha / static_cast<float>(config_.rank); }
+  // Floats of layer l's A [in_dim x rank]; its B [rank x out_dim] follows.
+  size_t FactorASize(size_t l) const {
+    return static_cast<size_t>(layers_[l].in_dim) * config_.rank;
+  }
 
   LoraConfig config_;
   size_t base_params_ = 0;
   std::vector<DenseLayerSlot> layers_;
   std::vector<size_t> a_offsets_;  // into params_; B follows A
-  std::vector<float> params_;
-  std::vector<float> grads_;
 };
 
 }  // namespace iak::model

@@ -183,6 +183,22 @@ class Scheduler {
   // Completes the pending sync once every member is waiting at it.
   void MaybeCompleteSync();
   void CompleteSync();
+  // What a completed sync decides, built by the steps below in order.
+  struct SyncOutcome {
+    proto::JobPosition position;  // where the next segment starts
+    bool restore = false;         // roll back to the last sync point
+    std::string why;              // of the roll-back
+    std::vector<int> next;        // the next epoch's members, by rank
+    std::vector<int> leaving;     // members told to leave (scaled down)
+    std::vector<int> joining;     // admitted now
+    std::vector<int> receivers;   // receive rank 0's state
+    bool receives(int id) const;
+  };
+  SyncOutcome AgreedPosition() const;
+  void ChooseMembers(SyncOutcome* outcome) const;
+  void ChooseReceivers(SyncOutcome* outcome) const;
+  proto::SyncResponse SyncResponseFor(const SyncOutcome& outcome, bool finished) const;
+  void AnswerSync(const SyncOutcome& outcome, const proto::SyncResponse& base, bool finished);
   bool elastic() const { return options_.elastic.enabled; }
   int max_members() const;
   void Tick(const std::atomic<bool>& stop);

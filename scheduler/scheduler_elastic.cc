@@ -190,43 +190,42 @@ void Scheduler::MaybeCompleteSync() {
   CompleteSync();
 }
 
-void Scheduler::CompleteSync() {
-  // Where the members stand. Every member reports its position; when all
-  // agree and none failed, that is the new sync point; otherwise everyone
-  // rolls back to the last one (the failed segment is redone).
-  proto::JobPosition position = committed_;
-  bool restore = false;
-  std::string why;
+Scheduler::SyncOutcome Scheduler::AgreedPosition() const {
+  // Every member reports its position; when all agree and none failed, that
+  // is the new sync point; otherwise everyone rolls back to the last one
+  // (the failed segment is redone).
+  SyncOutcome outcome;
+  outcome.position = committed_;
   for (size_t i = 0; i < members_.size(); ++i) {
     const proto::SyncRequest& request = syncing_.at(members_[i]).request.sync_request();
     if (!request.failure().empty()) {
-      restore = true;
-      why = nodes_.at(members_[i]).label + ": " + request.failure();
+      outcome.restore = true;
+      outcome.why = nodes_.at(members_[i]).label + ": " + request.failure();
     }
     if (i == 0) {
-      position = request.position();
-    } else if (!SamePosition(request.position(), position)) {
-      restore = true;
-      why = "members report different positions";
+      outcome.position = request.position();
+    } else if (!SamePosition(request.position(), outcome.position)) {
+      outcome.restore = true;
+      outcome.why = "members report different positions";
     }
   }
-  if (restore) position = committed_;
+  if (outcome.restore) outcome.position = committed_;
+  return outcome;
+}
 
-  // The next membership: the survivors in their order, the highest ranks
-  // told to leave when above the target, then joiners by arrival.
-  std::vector<int> next = members_;
-  std::vector<int> leaving;
-  while (static_cast<int>(next.size()) > target_workers_) {
-    leaving.push_back(next.back());
-    next.pop_back();
+void Scheduler::ChooseMembers(SyncOutcome* outcome) const {
+  // The survivors in their order, the highest ranks told to leave when above
+  // the target, then joiners by arrival.
+  outcome->next = members_;
+  while (static_cast<int>(outcome->next.size()) > target_workers_) {
+    outcome->leaving.push_back(outcome->next.back());
+    outcome->next.pop_back();
   }
-  const bool had_state = !members_.empty();
-  std::vector<int> joining;
   std::vector<int> candidates;
   for (int id : join_order_) {
     if (syncing_.count(id) != 0) candidates.push_back(id);
   }
-  if (!had_state) {
+  if (members_.empty()) {
     // The first epoch: ranks follow the workers' rank hints; workers
     // without one (or out of range) come last, by arrival.
     auto key = [this](int id) {
@@ -237,46 +236,132 @@ void Scheduler::CompleteSync() {
                      [&key](int a, int b) { return key(a) < key(b); });
   }
   for (int id : candidates) {
-    if (static_cast<int>(next.size()) >= std::min(target_workers_, max_members())) break;
-    next.push_back(id);
-    joining.push_back(id);
+    if (static_cast<int>(outcome->next.size()) >= std::min(target_workers_, max_members())) {
+      break;
+    }
+    outcome->next.push_back(id);
+    outcome->joining.push_back(id);
   }
-  // Who receives the state from rank 0: the joiners, and after a failed
-  // round also the members admitted at the previous sync (their received
-  // state was never confirmed by a completed segment).
-  std::vector<int> receivers = joining;
-  if (!had_state) {
+}
+
+void Scheduler::ChooseReceivers(SyncOutcome* outcome) const {
+  // The joiners, and after a failed round also the members admitted at the
+  // previous sync (their received state was never confirmed by a completed
+  // segment).
+  outcome->receivers = outcome->joining;
+  const std::vector<int>& next = outcome->next;
+  if (members_.empty()) {
     // The first epoch starts where its rank 0 stands: the beginning, or the
     // checkpoint a resumed job's workers loaded (docs/elastic.md,
     // "Checkpoints of elastic jobs"). A member that reports another position
     // (it found no or another checkpoint) receives rank 0's state.
-    receivers.clear();
+    outcome->receivers.clear();
     if (!next.empty()) {
-      position = syncing_.at(next.front()).request.sync_request().position();
+      outcome->position = syncing_.at(next.front()).request.sync_request().position();
       for (size_t i = 1; i < next.size(); ++i) {
-        if (!SamePosition(syncing_.at(next[i]).request.sync_request().position(), position)) {
-          receivers.push_back(next[i]);
+        if (!SamePosition(syncing_.at(next[i]).request.sync_request().position(),
+                          outcome->position)) {
+          outcome->receivers.push_back(next[i]);
         }
       }
-      if (position.global_step() > 0) {
-        LOG(INFO) << "sync: the job resumes at " << Describe(position) << " (reported by "
-                  << nodes_.at(next.front()).label << ", rank 0 of the first epoch)"
-                  << (receivers.empty() ? ""
-                                        : "; " + std::to_string(receivers.size()) +
-                                              " member(s) at another position receive its "
-                                              "state");
+      if (outcome->position.global_step() > 0) {
+        LOG(INFO) << "sync: the job resumes at " << Describe(outcome->position)
+                  << " (reported by " << nodes_.at(next.front()).label
+                  << ", rank 0 of the first epoch)"
+                  << (outcome->receivers.empty()
+                          ? ""
+                          : "; " + std::to_string(outcome->receivers.size()) +
+                                " member(s) at another position receive its state");
       }
     }
   }
-  if (restore) {
+  if (outcome->restore) {
     for (int id : needs_state_) {
-      if (std::find(next.begin(), next.end(), id) != next.end()) receivers.push_back(id);
+      if (std::find(next.begin(), next.end(), id) != next.end()) {
+        outcome->receivers.push_back(id);
+      }
     }
   }
-  auto receives = [&receivers](int id) {
-    return std::find(receivers.begin(), receivers.end(), id) != receivers.end();
-  };
-  if (had_state && !next.empty() && receives(next.front())) {
+}
+
+bool Scheduler::SyncOutcome::receives(int id) const {
+  return std::find(receivers.begin(), receivers.end(), id) != receivers.end();
+}
+
+proto::SyncResponse Scheduler::SyncResponseFor(const SyncOutcome& outcome,
+                                               bool finished) const {
+  proto::SyncResponse base;
+  base.set_membership_epoch(epoch_);
+  base.set_size(static_cast<int>(outcome.next.size()));
+  base.set_store_prefix("epoch-" + std::to_string(epoch_) + "/");
+  for (int id : outcome.next) base.add_members(nodes_.at(id).info.name());
+  *base.mutable_position() = outcome.position;
+  base.set_broadcast_state(!outcome.receivers.empty());
+  for (const auto& [slot, id] : server_by_shard_) {
+    const Node& node = nodes_.at(id);
+    if (node.left) continue;
+    proto::ServerAddress* server = base.add_servers();
+    server->set_shard(node.info.shard());
+    server->set_replica(node.info.replica());
+    server->set_address(node.info.address());
+    server->set_name(node.info.name());
+  }
+  for (const proto::PhaseCommand& command : options_.plan) *base.add_plan() = command;
+  base.set_sync_every_steps(options_.elastic.sync_every_steps);
+  if (finished) base.set_action(proto::SyncResponse::ACTION_FINISH);
+  return base;
+}
+
+void Scheduler::AnswerSync(const SyncOutcome& outcome, const proto::SyncResponse& base,
+                           bool finished) {
+  for (size_t rank = 0; rank < outcome.next.size(); ++rank) {
+    const int id = outcome.next[rank];
+    const bool joiner = outcome.receives(id);
+    proto::Envelope reply;
+    proto::SyncResponse* response = reply.mutable_sync_response();
+    *response = base;
+    if (!finished) response->set_action(proto::SyncResponse::ACTION_TRAIN);
+    response->set_rank(static_cast<int>(rank));
+    response->set_restore(outcome.restore && !joiner);
+    response->set_receive_state(joiner);
+    Reply(syncing_.at(id), std::move(reply));
+    syncing_.erase(id);
+  }
+  for (int id : outcome.leaving) {
+    Node& node = nodes_.at(id);
+    node.told_leave = true;
+    LOG(INFO) << node.label << " told to leave (scaled to " << target_workers_ << ")";
+    proto::Envelope reply;
+    *reply.mutable_sync_response() = base;
+    reply.mutable_sync_response()->set_action(finished ? proto::SyncResponse::ACTION_FINISH
+                                                       : proto::SyncResponse::ACTION_LEAVE);
+    reply.mutable_sync_response()->set_rank(-1);
+    Reply(syncing_.at(id), std::move(reply));
+    syncing_.erase(id);
+  }
+  for (int id : outcome.joining) {
+    join_order_.erase(std::remove(join_order_.begin(), join_order_.end(), id), join_order_.end());
+  }
+  if (finished) {
+    // Joiners still waiting have nothing left to do.
+    for (auto& [id, call] : syncing_) {
+      proto::Envelope reply;
+      *reply.mutable_sync_response() = base;
+      reply.mutable_sync_response()->set_rank(-1);
+      Reply(call, std::move(reply));
+    }
+    syncing_.clear();
+    join_order_.clear();
+  }
+}
+
+void Scheduler::CompleteSync() {
+  SyncOutcome outcome = AgreedPosition();
+  const bool had_state = !members_.empty();
+  ChooseMembers(&outcome);
+  ChooseReceivers(&outcome);
+  const std::vector<int>& next = outcome.next;
+  if (had_state && !next.empty() && outcome.receives(next.front())) {
     End(State::kFailed,
         UnavailableError("elastic job: every worker that held the job's state left or died "
                          "before the new ones received it; resubmit the job"));
@@ -291,90 +376,36 @@ void Scheduler::CompleteSync() {
   }
   // A new group (new epoch, new key prefix) when the members changed, or
   // when the old group broke (a failed collective leaves it unusable).
-  const bool changed = next != epoch_members_ || restore;
+  const bool changed = next != epoch_members_ || outcome.restore;
   if (changed) {
     if (epoch_ > 0) store_->ErasePrefix("epoch-" + std::to_string(epoch_) + "/");
     ++epoch_;
   }
+  const proto::JobPosition& position = outcome.position;
   const bool finished = position.phase_index() >= static_cast<int>(options_.plan.size());
   if (options_.metrics != nullptr && !finished &&
       (!had_state || position.phase_index() != committed_.phase_index())) {
     options_.metrics->PhaseStarted(position.phase_index(),
                                    options_.plan[position.phase_index()].phase());
   }
-  std::string names;
-  for (int id : next) names += (names.empty() ? "" : ", ") + nodes_.at(id).info.name();
-  if (changed || restore) {
+  if (changed) {
+    std::string names;
+    for (int id : next) names += (names.empty() ? "" : ", ") + nodes_.at(id).info.name();
     LOG(INFO) << "sync: epoch " << epoch_ << " = [" << names << "] at " << Describe(position)
-              << (restore ? "; rolled back to the last sync point (" + why + ")" : "")
-              << (joining.empty() || !had_state ? "" : "; " + std::to_string(joining.size()) +
-                                                           " joiner(s) receive the state");
+              << (outcome.restore ? "; rolled back to the last sync point (" + outcome.why + ")"
+                                  : "")
+              << (outcome.joining.empty() || !had_state
+                      ? ""
+                      : "; " + std::to_string(outcome.joining.size()) +
+                            " joiner(s) receive the state");
   }
-
-  proto::SyncResponse base;
-  base.set_membership_epoch(epoch_);
-  base.set_size(static_cast<int>(next.size()));
-  base.set_store_prefix("epoch-" + std::to_string(epoch_) + "/");
-  for (int id : next) base.add_members(nodes_.at(id).info.name());
-  *base.mutable_position() = position;
-  base.set_broadcast_state(!receivers.empty());
-  for (const auto& [slot, id] : server_by_shard_) {
-    const Node& node = nodes_.at(id);
-    if (node.left) continue;
-    proto::ServerAddress* server = base.add_servers();
-    server->set_shard(node.info.shard());
-    server->set_replica(node.info.replica());
-    server->set_address(node.info.address());
-    server->set_name(node.info.name());
-  }
-  for (const proto::PhaseCommand& command : options_.plan) *base.add_plan() = command;
-  base.set_sync_every_steps(options_.elastic.sync_every_steps);
   if (finished) {
-    base.set_action(proto::SyncResponse::ACTION_FINISH);
     state_ = State::kFinished;
     LOG(INFO) << "all " << options_.plan.size() << " phases done at global step "
               << position.global_step() << "; workers finish";
   }
-  for (size_t rank = 0; rank < next.size(); ++rank) {
-    const int id = next[rank];
-    const bool joiner = receives(id);
-    proto::Envelope reply;
-    proto::SyncResponse* response = reply.mutable_sync_response();
-    *response = base;
-    if (!finished) response->set_action(proto::SyncResponse::ACTION_TRAIN);
-    response->set_rank(static_cast<int>(rank));
-    response->set_restore(restore && !joiner);
-    response->set_receive_state(joiner);
-    Reply(syncing_.at(id), std::move(reply));
-    syncing_.erase(id);
-  }
-  for (int id : leaving) {
-    Node& node = nodes_.at(id);
-    node.told_leave = true;
-    LOG(INFO) << node.label << " told to leave (scaled to " << target_workers_ << ")";
-    proto::Envelope reply;
-    *reply.mutable_sync_response() = base;
-    reply.mutable_sync_response()->set_action(finished ? proto::SyncResponse::ACTION_FINISH
-                                                       : proto::SyncResponse::ACTION_LEAVE);
-    reply.mutable_sync_response()->set_rank(-1);
-    Reply(syncing_.at(id), std::move(reply));
-    syncing_.erase(id);
-  }
-  for (int id : joining) {
-    join_order_.erase(std::remove(join_order_.begin(), join_order_.end(), id), join_order_.end());
-  }
-  if (finished) {
-    // Joiners still waiting have nothing left to do.
-    for (auto& [id, call] : syncing_) {
-      proto::Envelope reply;
-      *reply.mutable_sync_response() = base;
-      reply.mutable_sync_response()->set_rank(-1);
-      Reply(call, std::move(reply));
-    }
-    syncing_.clear();
-    join_order_.clear();
-  }
-  needs_state_ = receivers;
+  AnswerSync(outcome, SyncResponseFor(outcome, finished), finished);
+  needs_state_ = outcome.receivers;
   members_ = next;
   epoch_members_ = next;
   committed_ = position;
