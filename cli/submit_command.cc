@@ -132,6 +132,114 @@ int SuperviseLocal(const proto::JobSpec& spec, proto::JobState state, bool progr
   return 0;
 }
 
+// Resolves the launcher (flags over the spec) and every path, so each node
+// reads the same spec.
+Status ResolveLauncher(proto::JobSpec* spec) {
+  proto::LauncherSpec* launcher = spec->mutable_launcher();
+  if (!FLAGS_launcher.empty()) launcher->set_kind(FLAGS_launcher);
+  if (launcher->kind().empty()) launcher->set_kind("local");
+  const std::string kind = launcher->kind();
+  if (kind != "local" && kind != "mpirun" && kind != "slurm" && kind != "kubernetes") {
+    return InvalidArgumentError("unknown launcher '" + kind +
+                                "'; use local, mpirun, slurm or kubernetes");
+  }
+  if (!FLAGS_hostfile.empty()) launcher->set_hostfile(FLAGS_hostfile);
+  if (!FLAGS_advertise_host.empty()) launcher->set_advertise_host(FLAGS_advertise_host);
+  if (kind == "mpirun" && launcher->hostfile().empty()) {
+    return InvalidArgumentError("the mpirun launcher needs a hostfile: --hostfile or "
+                                "launcher { hostfile: ... } in the spec");
+  }
+  if (launcher->iak_binary().empty()) launcher->set_iak_binary(cluster::SelfExecutablePath());
+  if (kind != "kubernetes") {
+    spec->set_model_dir(Absolute(spec->model_dir()));
+    spec->set_output_dir(Absolute(spec->output_dir()));
+    spec->mutable_data()->set_movielens_dir(Absolute(spec->data().movielens_dir()));
+    launcher->set_hostfile(Absolute(launcher->hostfile()));
+    spec->mutable_security()->set_curve_key_file(Absolute(spec->security().curve_key_file()));
+    spec->mutable_checkpoint()->set_directory(Absolute(spec->checkpoint().directory()));
+  }
+  // The workers read it from the resolved spec.
+  if (FLAGS_resume) spec->mutable_checkpoint()->set_resume(true);
+  return Status::Ok();
+}
+
+// One supervisor per job directory, and no silent restart from step 0 next
+// to an earlier run's checkpoints: both checked before anything is written
+// (state, spec, logs). A Kubernetes output_dir is inside the pods: no lock.
+StatusOr<std::unique_ptr<cluster::JobLock>> LockOutputDir(const proto::JobSpec& spec) {
+  std::unique_ptr<cluster::JobLock> job_lock;
+  std::error_code error;
+  if (spec.launcher().kind() != "kubernetes") {
+    std::filesystem::create_directories(spec.output_dir(), error);
+    if (error) return IoError("cannot create " + spec.output_dir() + ": " + error.message());
+    IAK_ASSIGN_OR_RETURN(job_lock,
+                         cluster::JobLock::Acquire(spec.output_dir(), Deadline::After(Duration(0))));
+    const std::string checkpoint_dir = spec.checkpoint().directory().empty()
+                                           ? spec.output_dir() + "/checkpoints"
+                                           : spec.checkpoint().directory();
+    IAK_RETURN_IF_ERROR(cluster::CheckFreshStart(checkpoint_dir, spec.checkpoint().resume()));
+  }
+  std::filesystem::create_directories(spec.output_dir() + "/logs", error);
+  if (error) {
+    return IoError("cannot create " + spec.output_dir() + "/logs: " + error.message());
+  }
+  return job_lock;
+}
+
+int SubmitToKubernetes(const proto::JobSpec& spec, const proto::JobState& state) {
+  std::string spec_text;
+  Status read = ReadFileToString(state.job_spec_path(), &spec_text);
+  if (!read.ok()) return ReportError("submit", read);
+  const std::string manifests = spec.output_dir() + "/kubernetes.yaml";
+  Status written =
+      WriteFileAtomically(manifests, cluster::RenderKubernetesManifests(spec, spec_text));
+  if (!written.ok()) return ReportError("submit", written);
+  UpdateState(spec.output_dir(), state, "SUBMITTED", Status::Ok());
+  std::cout << "wrote " << manifests << "\nstart it with:  kubectl apply -f " << manifests
+            << "\n(needs the Kubeflow MPI operator for the workers' MPIJob)\n";
+  return 0;
+}
+
+int SubmitSlurm(const proto::JobSpec& spec, proto::JobState state) {
+  cluster::SlurmJobPaths paths{state.job_spec_path(), spec.launcher().iak_binary(),
+                               state.log_dir()};
+  StatusOr<std::string> job_id = cluster::SubmitToSlurm(spec, paths);
+  if (!job_id.ok()) return ReportError("submit", job_id.status());
+  state.set_slurm_job_id(*job_id);
+  UpdateState(spec.output_dir(), state, "RUNNING", Status::Ok());
+  std::cerr << "submitted Slurm job " << *job_id << "; logs in " << state.log_dir() << "\n";
+  if (!FLAGS_wait) return 0;
+  const std::atomic<bool>& stop = InstallStopSignalHandlers();
+  Status outcome = cluster::WaitForSlurmJob(
+      *job_id, paths, Deadline::After(Duration(FLAGS_timeout_s * 1000)), stop);
+  UpdateState(spec.output_dir(), state, FinalState(outcome), outcome);
+  if (!outcome.ok()) return ReportError("submit", outcome);
+  std::cerr << "Slurm job " << *job_id << " succeeded; results in " << ResultsDir(spec) << "\n";
+  return 0;
+}
+
+// local / mpirun: supervised here, or (--detach) by a supervisor process
+// that outlives this command.
+int SubmitLocal(const proto::JobSpec& spec, const proto::JobState& state) {
+  UpdateState(spec.output_dir(), state, "SUBMITTED", Status::Ok());
+  if (!FLAGS_detach) return SuperviseLocal(spec, state, /*progress=*/true);
+  std::vector<std::string> supervisor_argv = {spec.launcher().iak_binary(), "submit",
+                                              state.job_spec_path(), "--supervise",
+                                              "--timeout_s=" + std::to_string(FLAGS_timeout_s)};
+  if (!gflags::GetCommandLineFlagInfoOrDie("progress_every").is_default) {
+    supervisor_argv.push_back("--progress_every=" + std::to_string(FLAGS_progress_every));
+  }
+  StatusOr<std::unique_ptr<cluster::ChildProcess>> supervisor = cluster::ChildProcess::Start(
+      "supervisor", supervisor_argv, state.log_dir() + "/supervisor.log");
+  if (!supervisor.ok()) return ReportError("submit", supervisor.status());
+  // The supervisor outlives this command on purpose: it owns the job now.
+  (*supervisor)->Detach();
+  std::cout << "submitted job " << spec.name() << " (supervisor pid " << (*supervisor)->pid()
+            << ")\n  iak status " << spec.output_dir() << "\n  iak logs " << spec.output_dir()
+            << "\n  iak cancel " << spec.output_dir() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int RunSubmit(int argc, char** argv) {
@@ -152,66 +260,17 @@ int RunSubmit(int argc, char** argv) {
     return SuperviseLocal(spec, *state, /*progress=*/false);
   }
 
-  // Resolve the launcher and every path, so each node reads the same spec.
-  proto::LauncherSpec* launcher = spec.mutable_launcher();
-  if (!FLAGS_launcher.empty()) launcher->set_kind(FLAGS_launcher);
-  if (launcher->kind().empty()) launcher->set_kind("local");
-  const std::string kind = launcher->kind();
-  if (kind != "local" && kind != "mpirun" && kind != "slurm" && kind != "kubernetes") {
-    return ReportError("submit", InvalidArgumentError("unknown launcher '" + kind +
-                                                      "'; use local, mpirun, slurm or kubernetes"));
-  }
-  if (!FLAGS_hostfile.empty()) launcher->set_hostfile(FLAGS_hostfile);
-  if (!FLAGS_advertise_host.empty()) launcher->set_advertise_host(FLAGS_advertise_host);
-  if (kind == "mpirun" && launcher->hostfile().empty()) {
-    return ReportError("submit", InvalidArgumentError(
-                                     "the mpirun launcher needs a hostfile: --hostfile or "
-                                     "launcher { hostfile: ... } in the spec"));
-  }
-  if (launcher->iak_binary().empty()) launcher->set_iak_binary(cluster::SelfExecutablePath());
-  if (kind != "kubernetes") {
-    spec.set_model_dir(Absolute(spec.model_dir()));
-    spec.set_output_dir(Absolute(spec.output_dir()));
-    spec.mutable_data()->set_movielens_dir(Absolute(spec.data().movielens_dir()));
-    launcher->set_hostfile(Absolute(launcher->hostfile()));
-    spec.mutable_security()->set_curve_key_file(Absolute(spec.security().curve_key_file()));
-    spec.mutable_checkpoint()->set_directory(Absolute(spec.checkpoint().directory()));
-  }
-  // The workers read it from the resolved spec.
-  if (FLAGS_resume) spec.mutable_checkpoint()->set_resume(true);
-  std::error_code error;
-  // One supervisor per job directory, and no silent restart from step 0 next
-  // to an earlier run's checkpoints: both checked before anything is written
-  // (state, spec, logs). A Kubernetes output_dir is inside the pods.
-  std::unique_ptr<cluster::JobLock> job_lock;
-  if (kind != "kubernetes") {
-    std::filesystem::create_directories(spec.output_dir(), error);
-    if (error) {
-      return ReportError("submit", IoError("cannot create " + spec.output_dir() + ": " +
-                                           error.message()));
-    }
-    StatusOr<std::unique_ptr<cluster::JobLock>> lock =
-        cluster::JobLock::Acquire(spec.output_dir(), Deadline::After(Duration(0)));
-    if (!lock.ok()) return ReportError("submit", lock.status());
-    job_lock = std::move(lock).value();
-    const std::string checkpoint_dir = spec.checkpoint().directory().empty()
-                                           ? spec.output_dir() + "/checkpoints"
-                                           : spec.checkpoint().directory();
-    Status fresh = cluster::CheckFreshStart(checkpoint_dir, spec.checkpoint().resume());
-    if (!fresh.ok()) return ReportError("submit", fresh);
-  }
-  std::filesystem::create_directories(spec.output_dir() + "/logs", error);
-  if (error) {
-    return ReportError("submit", IoError("cannot create " + spec.output_dir() + "/logs: " +
-                                         error.message()));
-  }
+  Status resolved = ResolveLauncher(&spec);
+  if (!resolved.ok()) return ReportError("submit", resolved);
+  StatusOr<std::unique_ptr<cluster::JobLock>> job_lock = LockOutputDir(spec);
+  if (!job_lock.ok()) return ReportError("submit", job_lock.status());
   const std::string resolved_spec = spec.output_dir() + "/job.pbtxt";
   Status saved = job::SaveJobSpec(spec, resolved_spec);
   if (!saved.ok()) return ReportError("submit", saved);
 
   proto::JobState state;
   state.set_job_name(spec.name());
-  state.set_launcher(kind);
+  state.set_launcher(spec.launcher().kind());
   state.set_job_spec_path(resolved_spec);
   state.set_log_dir(spec.output_dir() + "/logs");
   state.set_submitted_at(cluster::NowSeconds());
@@ -219,56 +278,9 @@ int RunSubmit(int argc, char** argv) {
   ::gethostname(host, sizeof(host) - 1);
   state.set_host(host);
 
-  if (kind == "kubernetes") {
-    std::string spec_text;
-    Status read = ReadFileToString(resolved_spec, &spec_text);
-    if (!read.ok()) return ReportError("submit", read);
-    const std::string manifests = spec.output_dir() + "/kubernetes.yaml";
-    Status written = WriteFileAtomically(
-        manifests, cluster::RenderKubernetesManifests(spec, spec_text));
-    if (!written.ok()) return ReportError("submit", written);
-    UpdateState(spec.output_dir(), state, "SUBMITTED", Status::Ok());
-    std::cout << "wrote " << manifests << "\nstart it with:  kubectl apply -f " << manifests
-              << "\n(needs the Kubeflow MPI operator for the workers' MPIJob)\n";
-    return 0;
-  }
-
-  if (kind == "slurm") {
-    cluster::SlurmJobPaths paths{resolved_spec, launcher->iak_binary(), state.log_dir()};
-    StatusOr<std::string> job_id = cluster::SubmitToSlurm(spec, paths);
-    if (!job_id.ok()) return ReportError("submit", job_id.status());
-    state.set_slurm_job_id(*job_id);
-    UpdateState(spec.output_dir(), state, "RUNNING", Status::Ok());
-    std::cerr << "submitted Slurm job " << *job_id << "; logs in " << state.log_dir() << "\n";
-    if (!FLAGS_wait) return 0;
-    const std::atomic<bool>& stop = InstallStopSignalHandlers();
-    Status outcome = cluster::WaitForSlurmJob(*job_id, paths,
-                                              Deadline::After(Duration(FLAGS_timeout_s * 1000)), stop);
-    UpdateState(spec.output_dir(), state, FinalState(outcome), outcome);
-    if (!outcome.ok()) return ReportError("submit", outcome);
-    std::cerr << "Slurm job " << *job_id << " succeeded; results in " << ResultsDir(spec)
-              << "\n";
-    return 0;
-  }
-
-  // local / mpirun.
-  UpdateState(spec.output_dir(), state, "SUBMITTED", Status::Ok());
-  if (!FLAGS_detach) return SuperviseLocal(spec, state, /*progress=*/true);
-  std::vector<std::string> supervisor_argv = {launcher->iak_binary(), "submit", resolved_spec,
-                                              "--supervise",
-                                              "--timeout_s=" + std::to_string(FLAGS_timeout_s)};
-  if (!gflags::GetCommandLineFlagInfoOrDie("progress_every").is_default) {
-    supervisor_argv.push_back("--progress_every=" + std::to_string(FLAGS_progress_every));
-  }
-  StatusOr<std::unique_ptr<cluster::ChildProcess>> supervisor = cluster::ChildProcess::Start(
-      "supervisor", supervisor_argv, state.log_dir() + "/supervisor.log");
-  if (!supervisor.ok()) return ReportError("submit", supervisor.status());
-  // The supervisor outlives this command on purpose: it owns the job now.
-  (*supervisor)->Detach();
-  std::cout << "submitted job " << spec.name() << " (supervisor pid " << (*supervisor)->pid()
-            << ")\n  iak status " << spec.output_dir() << "\n  iak logs " << spec.output_dir()
-            << "\n  iak cancel " << spec.output_dir() << "\n";
-  return 0;
+  if (spec.launcher().kind() == "kubernetes") return SubmitToKubernetes(spec, state);
+  if (spec.launcher().kind() == "slurm") return SubmitSlurm(spec, state);
+  return SubmitLocal(spec, state);
 }
 
 int RunStatus(int argc, char** argv) {

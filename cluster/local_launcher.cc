@@ -113,17 +113,22 @@ StatusOr<ChildProcess*> StartWorker(const LocalLaunchOptions& options,
   return group->emplace_back(std::move(worker)).get();
 }
 
-// Starts the job's processes into `group` and watches them until the job
-// ends (Ok or the error) or its scheduler is killed (`*death` set, Ok
-// returned); RunLocalJob stops whatever is left of the group afterwards.
-// `resume`: the workers continue from the latest checkpoint.
-Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
-                const std::atomic<bool>& stop, bool resume, JobRun* run, ProcessGroup* group,
-                std::optional<SchedulerDeath>* death) {
+// The processes of one launch of the job.
+struct GroupProcesses {
+  ChildProcess* scheduler = nullptr;
+  std::string scheduler_address;
+  std::vector<ChildProcess*> servers;
+  std::vector<ChildProcess*> workers;
+  int replicas = 1;      // per shard
+  bool elastic = false;  // workers are separate processes, not one mpirun
+};
+
+// Starts the scheduler and waits (bounded) for the address it listens at.
+Status StartScheduler(const LocalLaunchOptions& options, const std::atomic<bool>& stop,
+                      ProcessGroup* group, GroupProcesses* processes) {
   ::mkdir(options.run_dir.c_str(), 0755);
   const std::string address_file = options.run_dir + "/scheduler.address";
   std::remove(address_file.c_str());
-
   IAK_ASSIGN_OR_RETURN(
       std::unique_ptr<ChildProcess> scheduler_process,
       ChildProcess::Start("scheduler",
@@ -132,13 +137,13 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
                            "--address_file=" + address_file},
                           options.run_dir + "/scheduler.log"));
   ChildProcess* scheduler = group->emplace_back(std::move(scheduler_process)).get();
+  processes->scheduler = scheduler;
 
   // The scheduler picks a free port and writes where it listens.
-  std::string scheduler_address;
   const Deadline startup = Deadline::After(options.startup_timeout);
-  while (scheduler_address.empty()) {
-    scheduler_address = ReadFile(address_file);
-    if (!scheduler_address.empty()) break;
+  while (true) {
+    processes->scheduler_address = ReadFile(address_file);
+    if (!processes->scheduler_address.empty()) break;
     if (std::optional<int> code = scheduler->Poll()) return Failed(*scheduler, *code);
     if (stop.load()) return CancelledError("stopped before the scheduler came up");
     if (startup.Expired()) {
@@ -147,11 +152,16 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
     }
     std::this_thread::sleep_for(Duration(10));
   }
-  std::cerr << "scheduler listening at " << scheduler_address << " (pid " << scheduler->pid()
-            << ")\n";
+  std::cerr << "scheduler listening at " << processes->scheduler_address << " (pid "
+            << scheduler->pid() << ")\n";
+  return Status::Ok();
+}
 
+// One server process per shard and replica.
+Status StartServers(const proto::JobSpec& spec, const LocalLaunchOptions& options,
+                    ProcessGroup* group, GroupProcesses* processes) {
   const int replicas = std::max(1, spec.replicas_per_shard());
-  std::vector<ChildProcess*> servers;
+  processes->replicas = replicas;
   for (int shard = 0; shard < spec.num_servers(); ++shard) {
     for (int replica = 0; replica < replicas; ++replica) {
       const std::string name =
@@ -162,48 +172,119 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
               name,
               {options.iak_binary, "ps", "--job=" + options.job_spec_path,
                "--shard=" + std::to_string(shard), "--replica=" + std::to_string(replica),
-               "--scheduler=" + scheduler_address, "--name=" + name,
+               "--scheduler=" + processes->scheduler_address, "--name=" + name,
                "--ps_listen=tcp://" + options.advertise_host + ":0"},
               options.run_dir + "/" + name + ".log"));
-      servers.push_back(group->emplace_back(std::move(ps)).get());
+      processes->servers.push_back(group->emplace_back(std::move(ps)).get());
     }
   }
-  std::cerr << servers.size() << " parameter server(s) started\n";
+  std::cerr << processes->servers.size() << " parameter server(s) started\n";
+  return Status::Ok();
+}
 
-  const bool elastic = spec.elastic().enabled();
-  std::vector<ChildProcess*> workers;
-  if (elastic) {
+// The workers: one process each for an elastic job, else one mpirun.
+Status StartWorkers(const proto::JobSpec& spec, const LocalLaunchOptions& options, bool resume,
+                    const JobRun& run, ProcessGroup* group, GroupProcesses* processes) {
+  processes->elastic = spec.elastic().enabled();
+  if (processes->elastic) {
     // Separate processes: one leaving or failing is the scheduler's to judge.
-    for (int w = 0; w < run->elastic_workers; ++w) {
+    for (int w = 0; w < run.elastic_workers; ++w) {
       IAK_ASSIGN_OR_RETURN(ChildProcess * worker,
-                           StartWorker(options, scheduler_address, resume, w, group));
-      workers.push_back(worker);
+                           StartWorker(options, processes->scheduler_address, resume, w, group));
+      processes->workers.push_back(worker);
     }
-    std::cerr << run->elastic_workers << " elastic worker process(es) started; logs in "
+    std::cerr << run.elastic_workers << " elastic worker process(es) started; logs in "
               << options.run_dir << "\n";
-  } else {
-    std::vector<std::string> mpirun = {options.mpirun, "--allow-run-as-root", "--oversubscribe",
-                                       "--bind-to", "none"};
-    if (!options.hostfile.empty()) {
-      mpirun.insert(mpirun.end(), {"--hostfile", options.hostfile});
-    }
-    mpirun.insert(mpirun.end(),
-                  {"-np", std::to_string(spec.num_workers()), options.iak_binary, "worker",
-                   "--job=" + options.job_spec_path, "--scheduler=" + scheduler_address});
-    if (resume) mpirun.push_back("--resume");
-    mpirun.insert(mpirun.end(), options.worker_args.begin(), options.worker_args.end());
-    IAK_ASSIGN_OR_RETURN(
-        std::unique_ptr<ChildProcess> workers_process,
-        ChildProcess::Start("workers (mpirun)", mpirun, options.run_dir + "/workers.log"));
-    workers.push_back(group->emplace_back(std::move(workers_process)).get());
-    std::cerr << spec.num_workers() << " worker(s) started under mpirun; logs in "
-              << options.run_dir << "\n";
+    return Status::Ok();
   }
+  std::vector<std::string> mpirun = {options.mpirun, "--allow-run-as-root", "--oversubscribe",
+                                     "--bind-to", "none"};
+  if (!options.hostfile.empty()) {
+    mpirun.insert(mpirun.end(), {"--hostfile", options.hostfile});
+  }
+  mpirun.insert(mpirun.end(),
+                {"-np", std::to_string(spec.num_workers()), options.iak_binary, "worker",
+                 "--job=" + options.job_spec_path, "--scheduler=" + processes->scheduler_address});
+  if (resume) mpirun.push_back("--resume");
+  mpirun.insert(mpirun.end(), options.worker_args.begin(), options.worker_args.end());
+  IAK_ASSIGN_OR_RETURN(
+      std::unique_ptr<ChildProcess> workers_process,
+      ChildProcess::Start("workers (mpirun)", mpirun, options.run_dir + "/workers.log"));
+  processes->workers.push_back(group->emplace_back(std::move(workers_process)).get());
+  std::cerr << spec.num_workers() << " worker(s) started under mpirun; logs in "
+            << options.run_dir << "\n";
+  return Status::Ok();
+}
+
+// Polls `processes`: sets *done when all have exited cleanly; returns the
+// error of one whose death ends the job. Workers of an elastic job, and
+// servers of a replicated shard, may die: the scheduler judges, this says so.
+Status PollMembers(const GroupProcesses& processes, std::set<std::string>* reported_dead,
+                   bool* done) {
+  *done = true;
+  for (ChildProcess* worker : processes.workers) {
+    if (std::optional<int> code = worker->Poll()) {
+      if (*code != 0 && !processes.elastic) return Failed(*worker, *code);
+      if (*code != 0 && reported_dead->insert(worker->name()).second) {
+        std::cerr << worker->name() << " (pid " << worker->pid() << ") exited with code "
+                  << *code << "; the scheduler carries on with the others\n";
+      }
+    } else {
+      *done = false;
+    }
+  }
+  for (ChildProcess* ps : processes.servers) {
+    if (std::optional<int> code = ps->Poll()) {
+      if (*code != 0 && processes.replicas == 1) return Failed(*ps, *code);
+      if (*code != 0 && reported_dead->insert(ps->name()).second) {
+        std::cerr << ps->name() << " exited with code " << *code
+                  << "; its shard's other replicas serve on\n";
+      }
+    } else {
+      *done = false;
+    }
+  }
+  return Status::Ok();
+}
+
+// `iak scale` up: starts the missing worker processes of a new scale request.
+Status ApplyScaleRequest(const LocalLaunchOptions& options, bool resume, JobRun* run,
+                         ProcessGroup* group, GroupProcesses* processes) {
+  std::optional<ScaleFileRequest> request = ReadScaleRequest(options.run_dir);
+  if (!request.has_value() || request->sequence <= run->scale_sequence) return Status::Ok();
+  run->scale_sequence = request->sequence;
+  run->elastic_workers = request->num_workers;
+  int running = 0;
+  for (ChildProcess* worker : processes->workers) running += worker->Poll().has_value() ? 0 : 1;
+  for (int w = running; w < request->num_workers; ++w) {
+    IAK_ASSIGN_OR_RETURN(ChildProcess * worker,
+                         StartWorker(options, processes->scheduler_address, resume,
+                                     static_cast<int>(processes->workers.size()), group));
+    processes->workers.push_back(worker);
+    std::cerr << "scale request " << request->sequence << ": started " << worker->name()
+              << " (pid " << worker->pid() << ") to reach " << request->num_workers
+              << " worker(s)\n";
+  }
+  return Status::Ok();
+}
+
+// Starts the job's processes into `group` and watches them until the job
+// ends (Ok or the error) or its scheduler is killed (`*death` set, Ok
+// returned); RunLocalJob stops whatever is left of the group afterwards.
+// `resume`: the workers continue from the latest checkpoint.
+Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
+                const std::atomic<bool>& stop, bool resume, JobRun* run, ProcessGroup* group,
+                std::optional<SchedulerDeath>* death) {
+  GroupProcesses processes;
+  IAK_RETURN_IF_ERROR(StartScheduler(options, stop, group, &processes));
+  IAK_RETURN_IF_ERROR(StartServers(spec, options, group, &processes));
+  IAK_RETURN_IF_ERROR(StartWorkers(spec, options, resume, *run, group, &processes));
+  ChildProcess* scheduler = processes.scheduler;
   if (options.on_event) {
     LaunchEvent started;
     started.kind = LaunchEvent::Kind::kStarted;
     started.restarts = run->restarts;
-    started.scheduler_address = scheduler_address;
+    started.scheduler_address = processes.scheduler_address;
     started.scheduler_pid = static_cast<int>(scheduler->pid());
     options.on_event(started);
   }
@@ -237,55 +318,14 @@ Status RunGroup(const proto::JobSpec& spec, const LocalLaunchOptions& options,
         scheduler_done = true;
       }
     }
-    bool workers_done = true;
-    for (ChildProcess* worker : workers) {
-      if (std::optional<int> code = worker->Poll()) {
-        if (*code != 0 && !elastic) return Failed(*worker, *code);
-        if (*code != 0 && reported_dead.insert(worker->name()).second) {
-          std::cerr << worker->name() << " (pid " << worker->pid() << ") exited with code "
-                    << *code << "; the scheduler carries on with the others\n";
-        }
-      } else {
-        workers_done = false;
-      }
-    }
-    bool servers_done = true;
-    for (ChildProcess* ps : servers) {
-      if (std::optional<int> code = ps->Poll()) {
-        // With replicas, one server's death is the scheduler's to judge: the
-        // job goes on while its shard has another replica.
-        if (*code != 0 && replicas == 1) return Failed(*ps, *code);
-        if (*code != 0 && reported_dead.insert(ps->name()).second) {
-          std::cerr << ps->name() << " exited with code " << *code
-                    << "; its shard's other replicas serve on\n";
-        }
-      } else {
-        servers_done = false;
-      }
-    }
-    if (workers_done && scheduler_done && servers_done) {
+    bool members_done = false;
+    IAK_RETURN_IF_ERROR(PollMembers(processes, &reported_dead, &members_done));
+    if (members_done && scheduler_done) {
       if (options.echo_progress && ::isatty(STDERR_FILENO)) std::cerr << "\n";
       break;
     }
-    // `iak scale` up: start the missing worker processes.
-    if (elastic && !scheduler_done) {
-      std::optional<ScaleFileRequest> request = ReadScaleRequest(options.run_dir);
-      if (request.has_value() && request->sequence > run->scale_sequence) {
-        run->scale_sequence = request->sequence;
-        run->elastic_workers = request->num_workers;
-        int running = 0;
-        for (ChildProcess* worker : workers) running += worker->Poll().has_value() ? 0 : 1;
-        for (int w = running; w < request->num_workers; ++w) {
-          IAK_ASSIGN_OR_RETURN(
-              ChildProcess * worker,
-              StartWorker(options, scheduler_address, resume,
-                          static_cast<int>(workers.size()), group));
-          workers.push_back(worker);
-          std::cerr << "scale request " << request->sequence << ": started " << worker->name()
-                    << " (pid " << worker->pid() << ") to reach " << request->num_workers
-                    << " worker(s)\n";
-        }
-      }
+    if (processes.elastic && !scheduler_done) {
+      IAK_RETURN_IF_ERROR(ApplyScaleRequest(options, resume, run, group, &processes));
     }
     std::this_thread::sleep_for(options.tick);
   }
