@@ -334,6 +334,78 @@ struct BatchCell {
   bool mode_shared_or_base = false;
 };
 
+// One batch setting of the fixed-vs-dynamic experiment.
+struct BatchSetting {
+  std::string name;
+  bool dynamic;
+  worker::BatchReference reference;
+  int min_batch;
+};
+
+// What the experiment measured: cells keyed "setting|method|domain", and the
+// domains in report order.
+struct BatchCells {
+  std::vector<std::string> domains;
+  std::map<std::string, BatchCell> cells;
+  BatchCell& at(const std::string& setting, const std::string& method, const std::string& d) {
+    return cells[setting + "|" + method + "|" + d];
+  }
+};
+
+// The plain adapter and IAK under each setting and seed.
+StatusOr<BatchCells> RunBatchSettings(const proto::DataSpec& data, const std::string& model_dir,
+                                      const compare::ComparisonOptions& base_options,
+                                      const std::vector<BatchSetting>& settings,
+                                      const std::vector<double>& seeds) {
+  BatchCells result;
+  for (const BatchSetting& setting : settings) {
+    for (double seed : seeds) {
+      compare::ComparisonOptions o = base_options;
+      o.methods = {compare::Method::kPlain, compare::Method::kIak};
+      o.dynamic_batches = setting.dynamic;
+      o.plan.min_batch = setting.min_batch;
+      o.plan.reference = setting.reference;
+      o.seed = static_cast<uint64_t>(seed);
+      IAK_ASSIGN_OR_RETURN(compare::MethodReport report,
+                           compare::RunComparisonOnModelDir(data, model_dir, o));
+      for (const compare::MethodDomainResult& r : report.results) {
+        if (std::find(result.domains.begin(), result.domains.end(), r.domain) ==
+            result.domains.end()) {
+          result.domains.push_back(r.domain);
+        }
+        BatchCell& c = result.at(setting.name, r.method, r.domain);
+        c.val += r.validation_auc;
+        c.test += r.test_auc;
+        c.batch = r.batch_size;
+        c.train = r.train_samples;
+        c.mode_shared_or_base = r.mode != "own";
+        ++c.n;
+      }
+      std::cerr << "fixed vs dynamic: " << setting.name << ", seed " << seed << " done\n";
+    }
+  }
+  return result;
+}
+
+// Small domains: own adapter, fewer training samples than the median one.
+std::vector<std::string> SmallDomains(BatchCells* cells) {
+  std::vector<int64_t> own_counts;
+  for (const std::string& d : cells->domains) {
+    const BatchCell& c = cells->at("fixed", "iak", d);
+    if (!c.mode_shared_or_base) own_counts.push_back(c.train);
+  }
+  std::sort(own_counts.begin(), own_counts.end());
+  std::vector<std::string> small;
+  for (const std::string& d : cells->domains) {
+    const BatchCell& c = cells->at("fixed", "iak", d);
+    if (!c.mode_shared_or_base && !own_counts.empty() &&
+        c.train < own_counts[own_counts.size() / 2]) {
+      small.push_back(d);
+    }
+  }
+  return small;
+}
+
 // Fixed vs dynamic per-domain batches for the plain adapter and IAK on the
 // job of `spec`; settings are chosen by the mean validation AUC of the
 // domains whose dynamic batch is below the base batch ("small" domains).
@@ -346,59 +418,19 @@ StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::str
     return InvalidArgumentError("--compare_synth_seeds takes comma-separated numbers");
   }
   if (seeds.empty()) return InvalidArgumentError("--compare_synth_seeds names no seed");
-  struct Setting {
-    std::string name;
-    bool dynamic;
-    worker::BatchReference reference;
-    int min_batch;
-  };
-  const std::vector<Setting> settings{
+  const std::vector<BatchSetting> settings{
       {"fixed", false, worker::BatchReference::kMedian, base_options.batch_size},
       {"median, B_min=32", true, worker::BatchReference::kMedian, 32},
       {"largest, B_min=32", true, worker::BatchReference::kLargest, 32},
       {"largest, B_min=16", true, worker::BatchReference::kLargest, 16}};
-  std::vector<std::string> domains;
-  std::map<std::string, BatchCell> cells;  // key: setting|method|domain
-  for (const Setting& setting : settings) {
-    for (double seed : seeds) {
-      compare::ComparisonOptions o = base_options;
-      o.methods = {compare::Method::kPlain, compare::Method::kIak};
-      o.dynamic_batches = setting.dynamic;
-      o.plan.min_batch = setting.min_batch;
-      o.plan.reference = setting.reference;
-      o.seed = static_cast<uint64_t>(seed);
-      IAK_ASSIGN_OR_RETURN(compare::MethodReport report,
-                           compare::RunComparisonOnModelDir(data, model_dir, o));
-      for (const compare::MethodDomainResult& r : report.results) {
-        if (std::find(domains.begin(), domains.end(), r.domain) == domains.end()) {
-          domains.push_back(r.domain);
-        }
-        BatchCell& c = cells[setting.name + "|" + r.method + "|" + r.domain];
-        c.val += r.validation_auc;
-        c.test += r.test_auc;
-        c.batch = r.batch_size;
-        c.train = r.train_samples;
-        c.mode_shared_or_base = r.mode != "own";
-        ++c.n;
-      }
-      std::cerr << "fixed vs dynamic: " << setting.name << ", seed " << seed << " done\n";
-    }
-  }
-  // Small domains: own adapter, fewer training samples than the median one.
-  std::vector<int64_t> own_counts;
-  for (const std::string& d : domains) {
-    const BatchCell& c = cells["fixed|iak|" + d];
-    if (!c.mode_shared_or_base) own_counts.push_back(c.train);
-  }
-  std::sort(own_counts.begin(), own_counts.end());
-  std::vector<std::string> small;
-  for (const std::string& d : domains) {
-    const BatchCell& c = cells["fixed|iak|" + d];
-    if (!c.mode_shared_or_base && !own_counts.empty() &&
-        c.train < own_counts[own_counts.size() / 2]) {
-      small.push_back(d);
-    }
-  }
+  IAK_ASSIGN_OR_RETURN(BatchCells measured,
+                       RunBatchSettings(data, model_dir, base_options, settings, seeds));
+  const std::vector<std::string> small = SmallDomains(&measured);
+  const std::vector<std::string>& domains = measured.domains;
+  auto cell = [&measured](const std::string& setting, const std::string& method,
+                          const std::string& d) -> const BatchCell& {
+    return measured.at(setting, method, d);
+  };
   std::ostringstream out;
   char line[256];
   out << "\n### Fixed vs dynamic per-domain batches (plain adapter and IAK)\n\n"
@@ -414,16 +446,16 @@ StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::str
       << "| setting | method | mean val. AUC, small domains | mean test AUC, small domains | "
          "mean test AUC, all domains |\n|---|---|---|---|---|\n";
   std::map<std::string, double> small_val;
-  for (const Setting& setting : settings) {
+  for (const BatchSetting& setting : settings) {
     for (const char* method : {"plain", "iak"}) {
       double sv = 0, st = 0, at = 0;
       for (const std::string& d : small) {
-        const BatchCell& c = cells[setting.name + "|" + method + "|" + d];
+        const BatchCell& c = cell(setting.name, method, d);
         sv += c.val / c.n;
         st += c.test / c.n;
       }
       for (const std::string& d : domains) {
-        const BatchCell& c = cells[setting.name + "|" + method + "|" + d];
+        const BatchCell& c = cell(setting.name, method, d);
         at += c.test / c.n;
       }
       const double k = std::max<size_t>(small.size(), 1);
@@ -435,7 +467,7 @@ StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::str
   }
   for (const char* method : {"plain", "iak"}) {
     std::string best = settings.front().name;
-    for (const Setting& s : settings) {
+    for (const BatchSetting& s : settings) {
       if (small_val[s.name + "|" + method] > small_val[best + "|" + method]) best = s.name;
     }
     out << "\nValidation picks for " << method << ": " << best << ".";
@@ -444,7 +476,7 @@ StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::str
   auto mean2 = [&](const std::string& n) {
     return (small_val[n + "|plain"] + small_val[n + "|iak"]) / 2;
   };
-  for (const Setting& s : settings) {
+  for (const BatchSetting& s : settings) {
     if (mean2(s.name) > mean2(both)) both = s.name;
   }
   out << "\nValidation picks for both (mean of the two methods' small-domain validation AUC): "
@@ -454,15 +486,15 @@ StatusOr<std::string> FixedVsDynamic(const proto::DataSpec& data, const std::str
   out << "\n\nPer small domain (validation / test CTR-AUC, mean over seeds; batch in "
          "brackets):\n\n"
       << "| method | domain | train samples |";
-  for (const Setting& s : settings) out << " " << s.name << " |";
+  for (const BatchSetting& s : settings) out << " " << s.name << " |";
   out << "\n|---|---|---|";
   for (size_t i = 0; i < settings.size(); ++i) out << "---|";
   out << "\n";
   for (const char* method : {"plain", "iak"}) {
     for (const std::string& d : small) {
-      out << "| " << method << " | " << d << " | " << cells["fixed|iak|" + d].train << " |";
-      for (const Setting& s : settings) {
-        const BatchCell& c = cells[s.name + "|" + method + "|" + d];
+      out << "| " << method << " | " << d << " | " << cell("fixed", "iak", d).train << " |";
+      for (const BatchSetting& s : settings) {
+        const BatchCell& c = cell(s.name, method, d);
         std::snprintf(line, sizeof(line), " %.4f / %.4f (%d) |", c.val / c.n, c.test / c.n,
                       c.batch);
         out << line;
@@ -541,19 +573,10 @@ std::string CommandLine(int argc, char** argv) {
   return line;
 }
 
-}  // namespace
-
-int RunCompare(int argc, char** argv) {
-  StatusOr<std::vector<compare::Method>> methods = ParseMethods(FLAGS_compare_methods);
-  if (!methods.ok()) return ReportError("compare", methods.status());
-  if (!FLAGS_job.empty()) return RunCompareForJob(*methods);
-  proto::JobSpec spec;
-  spec.mutable_data()->set_movielens_dir(
-      std::filesystem::absolute(FLAGS_compare_data_dir).string());
-  job::ApplyDefaults(&spec);
-
+// The comparison's options from the --compare_* flags.
+StatusOr<compare::ComparisonOptions> OptionsFromFlags(const std::vector<compare::Method>& methods) {
   compare::ComparisonOptions options;
-  options.methods = *methods;
+  options.methods = methods;
   options.epochs = FLAGS_compare_epochs;
   options.batch_size = FLAGS_compare_batch_size;
   options.lora.rank = FLAGS_compare_lora_rank;
@@ -569,9 +592,8 @@ int RunCompare(int argc, char** argv) {
   options.dynamic_batches = FLAGS_compare_dynamic_batches;
   options.plan.min_batch = FLAGS_compare_min_batch;
   if (FLAGS_compare_batch_reference != "median" && FLAGS_compare_batch_reference != "largest") {
-    return ReportError("compare", InvalidArgumentError("--compare_batch_reference must be "
-                                                       "median or largest, not '" +
-                                                       FLAGS_compare_batch_reference + "'"));
+    return InvalidArgumentError("--compare_batch_reference must be median or largest, not '" +
+                                FLAGS_compare_batch_reference + "'");
   }
   options.plan.reference = FLAGS_compare_batch_reference == "largest"
                                ? worker::BatchReference::kLargest
@@ -581,27 +603,18 @@ int RunCompare(int argc, char** argv) {
   options.network_workers = FLAGS_compare_network_workers;
   StatusOr<worker::AdapterInsertion> insertion =
       worker::ParseAdapterInsertion(FLAGS_compare_iak_insertion);
-  if (!insertion.ok()) {
-    return ReportError("compare", insertion.status().WithContext("--compare_iak_insertion"));
-  }
+  if (!insertion.ok()) return insertion.status().WithContext("--compare_iak_insertion");
   options.iak_insertion = *insertion;
-  const bool movielens = FLAGS_compare_movielens || FLAGS_compare_all;
-  const bool synthetic = FLAGS_compare_synth || FLAGS_compare_all;
-  const bool grid = FLAGS_compare_iak_grid || FLAGS_compare_all;
-  const auto total_start = std::chrono::steady_clock::now();
+  return options;
+}
 
-  // The sweep (if asked) picks a key-dropout rate on the validation split; the
-  // full comparison then runs before (--compare_key_dropout) and after it.
-  SweepResult sweep;
-  std::vector<double> rates{FLAGS_compare_key_dropout};
-  if (movielens && !FLAGS_compare_dropout_sweep.empty() && FLAGS_compare_model_dir.empty()) {
-    StatusOr<SweepResult> swept = DropoutSweep(spec, options);
-    if (!swept.ok()) return ReportError("compare", swept.status());
-    sweep = *swept;
-    if (sweep.chosen_rate != rates.front()) rates.push_back(sweep.chosen_rate);
-  }
-
+// What RunCompare writes: results.md, results.json, and the tables it prints.
+struct Report {
   std::ostringstream md, json, out;
+};
+
+std::string ResultsPreamble(int argc, char** argv, const compare::ComparisonOptions& options) {
+  std::ostringstream md;
   md << "# Results: fine-tuning methods on the same data\n\n"
      << "Generated by `" << CommandLine(argc, argv) << "` (`make results` runs "
         "tools/make_results.sh, which calls it).\n\n"
@@ -623,13 +636,13 @@ int RunCompare(int argc, char** argv) {
         "the pulls); full FT, dense-only and LoRA change what is below h and cannot. Wall time "
         "is measured on this machine (2 cores shared with other work, so expect +-30% between "
         "runs); network bytes are computed from the batches, not measured.\n";
-  json << "{\n\"runs\": [\n";
-  if (movielens) {
-    md << "\n# MovieLens ml-latest-small\n\nOne domain per later rating period; label = "
-          "rating >= 4; no conversions, so CTR-AUC only.\n";
-  } else {
-    rates.clear();
-  }
+  return md.str();
+}
+
+// Every method on MovieLens, once per key-dropout rate of the base (each
+// rate pre-trains a base unless --compare_model_dir names one).
+Status CompareOnMovieLens(const proto::JobSpec& spec, const compare::ComparisonOptions& options,
+                          const std::vector<double>& rates, Report* report) {
   for (size_t i = 0; i < rates.size(); ++i) {
     std::string model_dir = FLAGS_compare_model_dir;
     std::ostringstream note;
@@ -639,18 +652,16 @@ int RunCompare(int argc, char** argv) {
           PretrainOptions(spec.data(), model_dir, rates[i], FLAGS_compare_seed);
       std::cerr << "pre-training the base model (key dropout " << rates[i] << ") -> "
                 << model_dir << "\n";
-      StatusOr<worker::PretrainJobResult> pretrained = worker::RunPretrainJob(pretrain);
-      if (!pretrained.ok()) return ReportError("compare", pretrained.status());
-      note << "base pre-trained on " << pretrained->samples << " ratings of the first period, "
+      IAK_ASSIGN_OR_RETURN(worker::PretrainJobResult pretrained, worker::RunPretrainJob(pretrain));
+      note << "base pre-trained on " << pretrained.samples << " ratings of the first period, "
            << FLAGS_compare_pretrain_epochs << " epochs, seed " << FLAGS_compare_seed
            << ", key dropout " << rates[i];
     } else {
       note << "model directory " << model_dir;
     }
     const auto start = std::chrono::steady_clock::now();
-    StatusOr<compare::MethodReport> report =
-        compare::RunComparisonOnModelDir(spec.data(), model_dir, options);
-    if (!report.ok()) return ReportError("compare", report.status());
+    IAK_ASSIGN_OR_RETURN(compare::MethodReport compared,
+                         compare::RunComparisonOnModelDir(spec.data(), model_dir, options));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::string title = "All methods";
@@ -658,42 +669,87 @@ int RunCompare(int argc, char** argv) {
       title = i == 0 ? "Before: all methods, base without the chosen key dropout"
                      : "After: all methods, base with the key dropout chosen on validation";
     }
-    md << "\n## " << title << "\n\n(" << note.str() << "; comparison " << static_cast<int>(seconds)
-       << " s)\n\n"
-       << report->ToMarkdown() << W3Verdict(*report);
-    out << report->ToMarkdown();
-    json << "{\"key_dropout\": " << rates[i] << ", \"report\": " << report->ToJson() << "}"
-         << (i + 1 < rates.size() ? "," : "") << "\n";
+    report->md << "\n## " << title << "\n\n(" << note.str() << "; comparison "
+               << static_cast<int>(seconds) << " s)\n\n"
+               << compared.ToMarkdown() << W3Verdict(compared);
+    report->out << compared.ToMarkdown();
+    report->json << "{\"key_dropout\": " << rates[i] << ", \"report\": " << compared.ToJson()
+                 << "}" << (i + 1 < rates.size() ? "," : "") << "\n";
   }
-  if (grid && movielens) {
-    const std::string last_model =
-        FLAGS_compare_model_dir.empty() ? FLAGS_compare_run_dir + "/model" : FLAGS_compare_model_dir;
-    StatusOr<std::string> grid = IakGrid(spec, last_model, options);
-    if (!grid.ok()) return ReportError("compare", grid.status());
-    md << *grid;
-  }
-  json << "],\n\"key_dropout_sweep\": " << (sweep.json.empty() ? "[]" : sweep.json);
-  md << sweep.markdown;
-  if (synthetic) {
-    StatusOr<Section> synth = SynthSection(options);
-    if (!synth.ok()) return ReportError("compare", synth.status());
-    md << "\n# Synthetic data\n" << synth->markdown;
-    json << ",\n\"synthetic\": " << synth->json;
-  }
-  json << "\n}\n";
-  md << "\n(All of the above: "
-     << static_cast<int>(std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                       total_start)
-                             .count())
-     << " s on this machine.)\n";
+  return Status::Ok();
+}
+
+void WriteReport(const Report& report) {
   const std::string md_path =
       FLAGS_compare_markdown.empty() ? FLAGS_compare_run_dir + "/results.md" : FLAGS_compare_markdown;
   const std::string json_path =
       FLAGS_compare_json.empty() ? FLAGS_compare_run_dir + "/results.json" : FLAGS_compare_json;
   std::filesystem::create_directories(std::filesystem::path(md_path).parent_path());
-  std::ofstream(md_path) << md.str();
-  std::ofstream(json_path) << json.str();
-  std::cout << out.str() << "\nwritten: " << md_path << ", " << json_path << "\n";
+  std::ofstream(md_path) << report.md.str();
+  std::ofstream(json_path) << report.json.str();
+  std::cout << report.out.str() << "\nwritten: " << md_path << ", " << json_path << "\n";
+}
+
+
+}  // namespace
+
+int RunCompare(int argc, char** argv) {
+  StatusOr<std::vector<compare::Method>> methods = ParseMethods(FLAGS_compare_methods);
+  if (!methods.ok()) return ReportError("compare", methods.status());
+  if (!FLAGS_job.empty()) return RunCompareForJob(*methods);
+  proto::JobSpec spec;
+  spec.mutable_data()->set_movielens_dir(
+      std::filesystem::absolute(FLAGS_compare_data_dir).string());
+  job::ApplyDefaults(&spec);
+  StatusOr<compare::ComparisonOptions> options = OptionsFromFlags(*methods);
+  if (!options.ok()) return ReportError("compare", options.status());
+  const bool movielens = FLAGS_compare_movielens || FLAGS_compare_all;
+  const bool synthetic = FLAGS_compare_synth || FLAGS_compare_all;
+  const bool grid = FLAGS_compare_iak_grid || FLAGS_compare_all;
+  const auto total_start = std::chrono::steady_clock::now();
+
+  // The sweep (if asked) picks a key-dropout rate on the validation split; the
+  // full comparison then runs before (--compare_key_dropout) and after it.
+  SweepResult sweep;
+  std::vector<double> rates{FLAGS_compare_key_dropout};
+  if (movielens && !FLAGS_compare_dropout_sweep.empty() && FLAGS_compare_model_dir.empty()) {
+    StatusOr<SweepResult> swept = DropoutSweep(spec, *options);
+    if (!swept.ok()) return ReportError("compare", swept.status());
+    sweep = *swept;
+    if (sweep.chosen_rate != rates.front()) rates.push_back(sweep.chosen_rate);
+  }
+
+  Report report;
+  report.md << ResultsPreamble(argc, argv, *options);
+  report.json << "{\n\"runs\": [\n";
+  if (movielens) {
+    report.md << "\n# MovieLens ml-latest-small\n\nOne domain per later rating period; label = "
+                 "rating >= 4; no conversions, so CTR-AUC only.\n";
+    Status compared = CompareOnMovieLens(spec, *options, rates, &report);
+    if (!compared.ok()) return ReportError("compare", compared);
+  }
+  if (grid && movielens) {
+    const std::string last_model =
+        FLAGS_compare_model_dir.empty() ? FLAGS_compare_run_dir + "/model" : FLAGS_compare_model_dir;
+    StatusOr<std::string> grid_md = IakGrid(spec, last_model, *options);
+    if (!grid_md.ok()) return ReportError("compare", grid_md.status());
+    report.md << *grid_md;
+  }
+  report.json << "],\n\"key_dropout_sweep\": " << (sweep.json.empty() ? "[]" : sweep.json);
+  report.md << sweep.markdown;
+  if (synthetic) {
+    StatusOr<Section> synth = SynthSection(*options);
+    if (!synth.ok()) return ReportError("compare", synth.status());
+    report.md << "\n# Synthetic data\n" << synth->markdown;
+    report.json << ",\n\"synthetic\": " << synth->json;
+  }
+  report.json << "\n}\n";
+  report.md << "\n(All of the above: "
+            << static_cast<int>(std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                              total_start)
+                                    .count())
+            << " s on this machine.)\n";
+  WriteReport(report);
   return 0;
 }
 
