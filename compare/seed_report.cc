@@ -24,11 +24,15 @@ std::string Cell(const Interval& i) {
   return buf;
 }
 
+// Rounding noise of an exact zero (a kept base) prints as 0, not -0.0000.
+double Clean(double v) { return std::abs(v) < 5e-9 ? 0.0 : v; }
+
 std::string GainCell(const DomainConfidence& c) {
   if (!c.has_gain) return "-";
   char buf[80];
-  std::snprintf(buf, sizeof(buf), "%+.4f [%+.4f, %+.4f]%s", c.gain.gain, c.gain.low,
-                c.gain.high, c.gain.below() ? " **below**" : (c.gain.above() ? " above" : ""));
+  const char* mark = c.gain.below() ? " **below**" : (c.gain.above() ? " above" : "");
+  std::snprintf(buf, sizeof(buf), "%+.4f [%+.4f, %+.4f]%s", Clean(c.gain.gain),
+                Clean(c.gain.low), Clean(c.gain.high), mark);
   return buf;
 }
 
@@ -183,11 +187,11 @@ std::string SeedReport::ToMarkdown() const {
     }
   };
   out << "\nTest samples per domain:";
-  for (const std::string& d : domains) {
-    const DomainConfidence* c = Cell(methods.front().method, d);
-    out << " " << d << " " << (c == nullptr ? 0 : c->test_samples) << ";";
+  for (size_t i = 0; i < domains.size(); ++i) {
+    const DomainConfidence* c = Cell(methods.front().method, domains[i]);
+    out << (i == 0 ? " " : ", ") << domains[i] << " " << (c == nullptr ? 0 : c->test_samples);
   }
-  out << "\n";
+  out << ".\n";
   table("Test CTR-AUC per domain, mean over seeds [95 % t-interval]:",
         [](const DomainConfidence& c) { return compare::Cell(c.test_auc); });
   table("Gain in test CTR-AUC over the frozen base per domain [95 % paired bootstrap]:",

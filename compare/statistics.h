@@ -60,8 +60,10 @@ struct PairedGain {
   double low = 0;   // 2.5 % and 97.5 % percentiles of the resampled gains
   double high = 0;
   int resamples = 0;  // draws with both classes present (the others are skipped)
-  bool below() const { return high < 0; }  // significantly below the base
-  bool above() const { return low > 0; }
+  // Significantly below / above the base. The margin keeps the rounding
+  // noise of an exact zero gain (a domain that kept the base) unmarked.
+  bool below() const { return high < -1e-9; }
+  bool above() const { return low > 1e-9; }
 };
 
 // The gains of `resamples` paired draws: for each draw, the mean over the
