@@ -39,8 +39,9 @@ StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& list, uint64_t job
   std::stringstream in(list);
   for (std::string item; std::getline(in, item, ',');) {
     if (item.empty()) continue;
-    if (item.find_first_not_of("0123456789") != std::string::npos) {
-      return InvalidArgumentError("--compare_seeds: '" + item + "' is not a seed (an integer)");
+    if (item.find_first_not_of("0123456789") != std::string::npos || item.size() > 19) {
+      return InvalidArgumentError("--compare_seeds: '" + item +
+                                  "' is not a seed (a non-negative integer below 10^19)");
     }
     seeds.push_back(std::stoull(item));
   }
