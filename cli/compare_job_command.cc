@@ -60,6 +60,50 @@ StatusOr<std::vector<compare::MethodVariant>> ParseVariants(const std::string& l
   return variants;
 }
 
+// For IAK and each of its variants ("iak..."): its mean against the other
+// adapter-sized baselines and full fine-tuning, and the domains where it is
+// significantly below the frozen base, read off the summary.
+std::string IakReadOff(const compare::SeedReport& summary) {
+  std::ostringstream out;
+  auto find = [&](const std::string& name) -> const compare::MethodConfidence* {
+    for (const compare::MethodConfidence& m : summary.methods) {
+      if (m.method == name) return &m;
+    }
+    return nullptr;
+  };
+  char line[160];
+  for (const compare::MethodConfidence& m : summary.methods) {
+    if (m.method.rfind("iak", 0) != 0 || m.mean_test_auc.n == 0) continue;
+    out << "\n### " << m.method << ", read off the table\n\n";
+    for (const char* other : {"dense", "lora", "plain", "full"}) {
+      const compare::MethodConfidence* o = find(other);
+      if (o == nullptr || o->mean_test_auc.n == 0) continue;
+      std::snprintf(line, sizeof(line), "- mean test AUC %.4f vs %s %.4f: %s\n",
+                    m.mean_test_auc.mean, other, o->mean_test_auc.mean,
+                    m.mean_test_auc.mean >= o->mean_test_auc.mean ? "at least equal" : "BELOW");
+      out << line;
+      if (std::string(other) == "full" && m.checkpoint_bytes > 0) {
+        std::snprintf(line, sizeof(line),
+                      "- full fine-tuning's checkpoint (trained values + optimizer state) / "
+                      "%s's: %.1fx\n",
+                      m.method.c_str(),
+                      static_cast<double>(o->checkpoint_bytes) / m.checkpoint_bytes);
+        out << line;
+      }
+    }
+    std::ostringstream below;
+    for (const compare::DomainConfidence& c : summary.cells) {
+      if (c.method == m.method && c.has_gain && c.gain.below()) {
+        below << (below.str().empty() ? "" : ", ") << c.domain;
+      }
+    }
+    out << "- significantly below the frozen base on " << m.domains_below << " of "
+        << summary.domains.size() << " domains" << (below.str().empty() ? "" : ": ")
+        << below.str() << "; significantly above on " << m.domains_above << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace
 
 int RunCompareForJob(const std::vector<compare::Method>& methods) {
@@ -110,7 +154,7 @@ int RunCompareForJob(const std::vector<compare::Method>& methods) {
      << "Every method trains with this job's phases, batch size, domain plan and validation, "
         "through the trainer its cluster workers run (one process, embeddings read locally); "
         "each domain ends at its best validation point.\n\n"
-     << summary->ToMarkdown() << "\n## Per seed\n" << per_seed.str();
+     << summary->ToMarkdown() << IakReadOff(*summary) << "\n## Per seed\n" << per_seed.str();
   json << "{\"job\": \"" << spec->name() << "\",\n\"confidence\": " << summary->ToJson()
        << ",\n\"runs\": [\n" << runs_json.str() << "]}\n";
   std::cout << summary->ToMarkdown();
