@@ -32,7 +32,8 @@ STRESS_ARGS ?=
 stress: build
 	REPEAT=$(STRESS_REPEAT) JOBS=$(STRESS_JOBS) bash tools/stress.sh $(BUILD_DIR) $(STRESS_ARGS)
 
-# docs/results.md + docs/results.json: every method on MovieLens and synthetic data.
+# docs/results.md + docs/results.json: every method with 10 seeds and 95 % intervals on three
+# data families (MovieLens periods, MovieLens genres of known users, synthetic two-task data).
 results: build
 	bash tools/make_results.sh $(BUILD_DIR)
 

@@ -45,9 +45,10 @@ const FlagTable& Table() {
        {"out", "shards", "dtype", "format", "tensor", "keys", "keys_tensor", "base_model",
         "overwrite", "finalize_dense"}},
       // Defined in compare_command.cc and compare_job_command.cc (--job,
-      // --compare_seeds: the comparison on a job's own data and spec).
+      // --compare_seeds, --compare_variants, --compare_bootstrap_resamples:
+      // the comparison on a job's own data and spec, with confidence).
       {"compare",
-       {IAK_JOB, "compare_seeds", "compare_run_dir", "compare_data_dir", "compare_model_dir", "compare_methods",
+       {IAK_JOB, "compare_seeds", "compare_variants", "compare_bootstrap_resamples", "compare_run_dir", "compare_data_dir", "compare_model_dir", "compare_methods",
         "compare_epochs", "compare_batch_size", "compare_lora_rank", "compare_latent_dim",
         "compare_iak_insertion", "compare_adapter_lr", "compare_dense_lr",
         "compare_embedding_lr", "compare_beta_c", "compare_beta_m",

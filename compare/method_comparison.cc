@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include <glog/logging.h>
+#include <google/protobuf/text_format.h>
 
 #include "data/split.h"
 #include "embedding/model_directory.h"
@@ -37,6 +38,8 @@ int64_t EpochSteps(int64_t n, int batch, int max_steps) {
 struct Aucs {
   double ctr = kNaN;
   double ctcvr = kNaN;
+  std::vector<float> scores;  // CTR, in the order of the ids
+  std::vector<float> clicks;
 };
 
 // AUCs of `model` on `ids` (CTCVR when asked and the data has conversions).
@@ -60,6 +63,8 @@ StatusOr<Aucs> Score(worker::DomainModel* model, const data::Dataset& data,
     StatusOr<double> a = model::CtcvrAuc(q, click, conversion);
     if (a.ok()) out.ctcvr = *a;
   }
+  out.scores = std::move(p);
+  out.clicks = std::move(click);
   return out;
 }
 
@@ -113,6 +118,31 @@ StatusOr<Method> ParseMethod(const std::string& name) {
   }
   return InvalidArgumentError("unknown method '" + name +
                               "'; choose from frozen, full, dense, lora, plain, iak");
+}
+
+StatusOr<MethodVariant> ParseMethodVariant(const std::string& text) {
+  const size_t equals = text.find('=');
+  if (equals == std::string::npos || equals == 0) {
+    return InvalidArgumentError("method variant '" + text +
+                                "': expected NAME=METHOD or NAME=METHOD:SPEC TEXT");
+  }
+  MethodVariant v;
+  v.name = text.substr(0, equals);
+  const size_t colon = text.find(':', equals);
+  const std::string method = text.substr(equals + 1, colon == std::string::npos
+                                                         ? std::string::npos
+                                                         : colon - equals - 1);
+  StatusOr<Method> parsed = ParseMethod(method);
+  if (!parsed.ok()) return parsed.status().WithContext("method variant " + v.name);
+  v.method = *parsed;
+  if (colon != std::string::npos) v.spec_override = text.substr(colon + 1);
+  proto::JobSpec check;
+  if (!google::protobuf::TextFormat::MergeFromString(v.spec_override, &check)) {
+    return InvalidArgumentError("method variant " + v.name + ": the spec override '" +
+                                v.spec_override +
+                                "' is not a text-format JobSpec (docs/job_spec.md)");
+  }
+  return v;
 }
 
 StatusOr<proto::JobSpec> ComparisonSpec(Method method, const worker::JobData& job,
@@ -218,11 +248,19 @@ StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::Ba
   report.has_ctcvr = ctcvr;
   report.network_workers = o.network_workers;
   const std::atomic<bool> never(false);
-  for (Method method : o.methods) {
+  std::vector<MethodVariant> runs;
+  for (Method method : o.methods) runs.push_back(MethodVariant{MethodName(method), method, ""});
+  runs.insert(runs.end(), o.variants.begin(), o.variants.end());
+  for (const MethodVariant& variant : runs) {
+    const Method method = variant.method;
     IAK_ASSIGN_OR_RETURN(proto::JobSpec spec, ComparisonSpec(method, job, o));
+    if (!google::protobuf::TextFormat::MergeFromString(variant.spec_override, &spec)) {
+      return InvalidArgumentError("compare: the spec override of " + variant.name +
+                                  " does not parse: " + variant.spec_override);
+    }
     worker::LocalTraining run(spec, &inputs, &rows);
     const auto began = std::chrono::steady_clock::now();
-    IAK_RETURN_IF_ERROR(run.Run(never).WithContext(std::string("compare ") + MethodName(method)));
+    IAK_RETURN_IF_ERROR(run.Run(never).WithContext("compare " + variant.name));
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     worker::Trainer& trainer = run.trainer();
@@ -240,7 +278,7 @@ StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::Ba
       const int domain = job.finetune_domains[i];
       const data::DomainSplit& split = job.splits[domain];
       MethodDomainResult r;
-      r.method = MethodName(method);
+      r.method = variant.name;
       r.domain = data.domain_names[domain];
       r.train_samples = static_cast<int64_t>(split.train.size());
       r.validation_samples = static_cast<int64_t>(split.validation.size());
@@ -257,6 +295,8 @@ StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::Ba
       r.validation_auc = validation.ctr;
       r.test_auc = test.ctr;
       r.test_ctcvr_auc = test.ctcvr;
+      r.test_scores = std::move(test.scores);
+      r.test_labels = std::move(test.clicks);
       if (unit_index >= 0 && method != Method::kFrozen) {
         const worker::TrainedUnit& unit = trainer.units()[static_cast<size_t>(unit_index)];
         const int64_t sharing = static_cast<int64_t>(unit.domains.size());

@@ -56,8 +56,23 @@ std::vector<Method> AllMethods();
 
 using worker::AdapterInsertion;
 
+// A named variant of a method: `method` trained with `spec_override`, a
+// text-format JobSpec merged over the spec the comparison builds for the
+// method (singular fields replace, repeated fields append), reported under
+// `name`; e.g. name "iak+rows", method iak, an override that turns one of
+// iak's options on.
+struct MethodVariant {
+  std::string name;
+  Method method = Method::kIak;
+  std::string spec_override;
+};
+// "NAME=METHOD" or "NAME=METHOD:SPEC TEXT" (e.g. "iak-l32=iak:iak { latent_dim: 32 }");
+// InvalidArgument naming what is wrong. The override is checked to parse.
+[[nodiscard]] StatusOr<MethodVariant> ParseMethodVariant(const std::string& text);
+
 struct ComparisonOptions {
   std::vector<Method> methods = AllMethods();
+  std::vector<MethodVariant> variants;  // trained after `methods`, in order
   // A job spec to run each method with (its phases, batch, seed, plan,
   // validation); the method field is replaced. Unset: built from below.
   std::optional<proto::JobSpec> job;

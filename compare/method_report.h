@@ -38,6 +38,10 @@ struct MethodDomainResult {
   double lr = 0;       // the method's main learning rate on this domain
   std::string mode = "own";  // own / shared / base (DomainModeName)
   std::string plan_note;     // the DomainPlan's reason, for adapters
+  // The test split's CTR scores and click labels, in split order (the
+  // paired bootstrap of compare/seed_report.h; not in the JSON).
+  std::vector<float> test_scores;
+  std::vector<float> test_labels;
 };
 
 struct MethodSummary {

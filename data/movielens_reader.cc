@@ -38,6 +38,7 @@ struct Movie {
   uint64_t movie_key = 0;
   uint64_t year_key = 0;
   std::vector<uint64_t> genre_keys;
+  std::vector<std::string> genres;  // names, for genre domains
 };
 
 Status ReadWholeFile(const std::string& path, std::string* contents) {
@@ -224,7 +225,10 @@ Status ReadMovies(const std::string& path, BadLineHandler* bad, ReadReport* repo
         size_t bar = genres.find('|', start);
         if (bar == std::string_view::npos) bar = genres.size();
         const std::string_view genre = genres.substr(start, bar - start);
-        if (!genre.empty()) movie.genre_keys.push_back(FeatureKey(kGenresField, HashBytes(genre)));
+        if (!genre.empty()) {
+          movie.genre_keys.push_back(FeatureKey(kGenresField, HashBytes(genre)));
+          movie.genres.emplace_back(genre);
+        }
         start = bar + 1;
       }
     }
@@ -254,6 +258,17 @@ std::string PeriodName(int first_year, int end_year) {
   const int last_year = end_year - 1;
   if (last_year == first_year) return std::to_string(first_year);
   return std::to_string(first_year) + "-" + std::to_string(last_year);
+}
+
+// The first of `genre_domains` the movie has, or -1.
+int GenreDomain(const std::vector<std::string>& genre_domains, const Movie& movie) {
+  for (size_t d = 0; d < genre_domains.size(); ++d) {
+    if (std::find(movie.genres.begin(), movie.genres.end(), genre_domains[d]) !=
+        movie.genres.end()) {
+      return static_cast<int>(d);
+    }
+  }
+  return -1;
 }
 
 Status ReadRatings(const std::string& path, const MovieLensOptions& options,
@@ -323,7 +338,14 @@ Status ReadRatings(const std::string& path, const MovieLensOptions& options,
       ++report->dropped_out_of_range;
       continue;
     }
-    const int domain = static_cast<int>(after - bounds.begin()) - 1;
+    int domain = static_cast<int>(after - bounds.begin()) - 1;
+    if (!options.genre_domains.empty()) {
+      domain = GenreDomain(options.genre_domains, *movie);
+      if (domain < 0) {
+        ++report->dropped_out_of_range;
+        continue;
+      }
+    }
 
     auto close_field = [data] { data->offsets.push_back(data->keys.size()); };
     data->keys.push_back(FeatureKey(kUserField, static_cast<uint64_t>(user_id)));
@@ -356,7 +378,7 @@ std::string ReadReport::ToString() const {
   std::ostringstream os;
   os << "movies.csv: " << movie_lines_read << " lines; ratings.csv: " << lines_read
      << " lines -> " << samples << " samples (" << positives << " positive), "
-     << dropped_out_of_range << " outside every period, " << bad_lines_skipped
+     << dropped_out_of_range << " outside every period (or genre domain), " << bad_lines_skipped
      << " bad lines skipped\nper domain:";
   for (size_t i = 0; i < domain_counts.size(); ++i) os << " " << i << "=" << domain_counts[i];
   for (const std::string& example : bad_line_examples) os << "\nskipped " << example;
@@ -379,6 +401,7 @@ StatusOr<Dataset> ReadMovieLens(const MovieLensOptions& options, ReadReport* rep
   for (size_t i = 0; i + 1 < bounds.size(); ++i) {
     data.domain_names.push_back(PeriodName(bounds[i], bounds[i + 1]));
   }
+  if (!options.genre_domains.empty()) data.domain_names = options.genre_domains;
   report->domain_counts.assign(data.domain_names.size(), 0);
 
   const std::string dir = options.dir.empty() ? "." : options.dir;

@@ -12,7 +12,8 @@
 //   4 weekday   0 = Sunday .. 6 = Saturday, of the rating's UTC time
 //   5 hour      0..23, of the rating's UTC time
 // click = (rating >= 4.0); there is no conversion label. The domain is the
-// period (see MovieLensOptions::period_bounds) holding the rating's UTC year.
+// period (see MovieLensOptions::period_bounds) holding the rating's UTC year,
+// or with MovieLensOptions::genre_domains the first listed genre the movie has.
 // Samples keep the order of ratings.csv.
 //
 // Thread-safety: ReadMovieLens touches only its arguments and the two files;
@@ -55,6 +56,12 @@ struct MovieLensOptions {
   // false (default): the first malformed line fails the read.
   // true: malformed lines are skipped and counted in the report instead.
   bool skip_bad_lines = false;
+  // Not empty: one domain per genre named here instead of one per period; a
+  // rating's domain is the first of these its movie has (the list is a
+  // priority order, since a movie has several genres), and ratings of movies
+  // with none of them are dropped and counted as out of range. period_bounds
+  // still bounds the years read.
+  std::vector<std::string> genre_domains;
   // How many skipped lines the report quotes (the rest are only counted).
   int max_error_examples = 5;
 };
@@ -69,7 +76,7 @@ struct ReadReport {
   // "path:line: column N (name): expected ..., found '...'" for the first
   // MovieLensOptions::max_error_examples skipped lines.
   std::vector<std::string> bad_line_examples;
-  int64_t dropped_out_of_range = 0;  // ratings whose year is in no period
+  int64_t dropped_out_of_range = 0;  // ratings whose year is in no period (or in no genre domain)
   std::vector<int64_t> domain_counts;  // samples per domain
 
   // A few human-readable lines for logs.

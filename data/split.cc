@@ -6,6 +6,8 @@
 
 #include <glog/logging.h>
 
+#include "common/keys.h"
+
 namespace iak::data {
 namespace {
 
@@ -75,6 +77,18 @@ SampleIds ConcatSplitParts(const std::vector<DomainSplit>& splits, const std::ve
     out.insert(out.end(), ids.begin(), ids.end());
   }
   return out;
+}
+
+int SplitOffRandomShare(Dataset* data, double share, const std::string& name) {
+  CHECK(share >= 0 && share < 1) << "SplitOffRandomShare: share " << share;
+  const int domain = static_cast<int>(data->domain_names.size());
+  data->domain_names.push_back(name);
+  // The top 53 bits of the mixed index as a uniform double in [0, 1).
+  for (size_t s = 0; s < data->size(); ++s) {
+    const double u = static_cast<double>(Mix64(s + 1) >> 11) * 0x1.0p-53;
+    if (u < share) data->domain[s] = domain;
+  }
+  return domain;
 }
 
 SampleIds ShardIds(const SampleIds& ids, int rank, int world) {

@@ -9,6 +9,7 @@
 #ifndef IAK_DATA_SPLIT_H_
 #define IAK_DATA_SPLIT_H_
 
+#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -44,6 +45,15 @@ std::vector<DomainSplit> SplitByTime(const Dataset& data, double train_fraction 
 // Precondition (CHECKed): every entry of `domains` indexes `splits`.
 SampleIds ConcatSplitParts(const std::vector<DomainSplit>& splits, const std::vector<int>& domains,
                            SplitPart part = SplitPart::kTrain);
+
+// Moves a random share of all samples (of every domain and time) into a new
+// domain named `name`, appended to data->domain_names; returns its index.
+// Sample s moves when Mix64(s + 1) / 2^64 < share: a function of the sample
+// index alone, so every node reading the same data moves the same samples.
+// Used to pre-train a base on a random share of all data, so that the
+// domains fine-tuned on the rest mostly hold users and items the base saw.
+// Precondition (CHECKed): 0 <= share < 1.
+int SplitOffRandomShare(Dataset* data, double share, const std::string& name);
 
 // Worker `rank`'s share of `ids` among `world` workers: ids[rank],
 // ids[rank + world], ... Strided, so shares differ in size by at most one and

@@ -266,8 +266,16 @@ Status Validate(const proto::JobSpec& spec) {
                  "years must increase strictly");
     }
   }
+  if (!(data.pretrain_random_share() >= 0 && data.pretrain_random_share() < 1)) {
+    return bad("data.pretrain_random_share", std::to_string(data.pretrain_random_share()),
+               "a share in [0, 1) (0 = the first periods pre-train)");
+  }
   const int periods = data.period_bounds_size() - 1;
-  if (data.pretrain_periods() < 1 || data.pretrain_periods() >= periods) {
+  for (const std::string& genre : data.genre_domains()) {
+    if (genre.empty()) return bad("data.genre_domains", "\"\"", "name a genre of movies.csv");
+  }
+  if (data.pretrain_random_share() == 0 &&
+      (data.pretrain_periods() < 1 || data.pretrain_periods() >= periods)) {
     return bad("data.pretrain_periods", std::to_string(data.pretrain_periods()),
                "must be in [1, " + std::to_string(periods - 1) +
                    "] so at least one later period is fine-tuned");

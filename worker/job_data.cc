@@ -33,13 +33,26 @@ StatusOr<JobData> LoadJobData(const proto::DataSpec& spec) {
     options.dir = spec.movielens_dir();
     options.period_bounds.assign(spec.period_bounds().begin(), spec.period_bounds().end());
     options.skip_bad_lines = spec.skip_bad_lines();
+    options.genre_domains.assign(spec.genre_domains().begin(), spec.genre_domains().end());
     IAK_ASSIGN_OR_RETURN(job.dataset, data::ReadMovieLens(options, &job.report));
     job.source = "MovieLens " + spec.movielens_dir();
+  }
+  if (spec.pretrain_random_share() < 0 || spec.pretrain_random_share() >= 1) {
+    return InvalidArgumentError("data.pretrain_random_share is " +
+                                std::to_string(spec.pretrain_random_share()) +
+                                "; use a share in [0, 1) (0 = pre-train on the first periods)");
+  }
+  int random_share_domain = -1;
+  if (spec.pretrain_random_share() > 0) {
+    random_share_domain =
+        data::SplitOffRandomShare(&job.dataset, spec.pretrain_random_share(), "pretrain");
   }
   job.splits = data::SplitByTime(job.dataset, spec.train_fraction(), spec.validation_fraction());
   const int num_domains = static_cast<int>(job.dataset.domain_names.size());
   for (int d = 0; d < num_domains; ++d) {
-    (d < spec.pretrain_periods() ? job.pretrain_domains : job.finetune_domains).push_back(d);
+    const bool pretrain = random_share_domain >= 0 ? d == random_share_domain
+                                                   : d < spec.pretrain_periods();
+    (pretrain ? job.pretrain_domains : job.finetune_domains).push_back(d);
   }
   return job;
 }

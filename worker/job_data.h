@@ -27,8 +27,9 @@ namespace iak::worker {
 struct JobData {
   data::Dataset dataset;
   std::vector<data::DomainSplit> splits;  // one per domain (period)
-  std::vector<int> pretrain_domains;      // the early periods
-  std::vector<int> finetune_domains;      // the later periods, one adapter each
+  // The early periods, or the "pretrain" domain of data.pretrain_random_share.
+  std::vector<int> pretrain_domains;
+  std::vector<int> finetune_domains;      // the other domains, one adapter each
   data::ReadReport report;                // MovieLens reads
   data::TextReadReport text_report;       // schema-driven reads
   std::string source;                     // what was read, for logs

@@ -50,5 +50,24 @@ TEST(JobDataTest, SchemaWithoutInputFilesIsAnError) {
   EXPECT_NE(job.status().message().find("input_files is empty"), std::string::npos);
 }
 
+TEST(JobDataTest, RandomSharePretrainsAndEveryOtherDomainIsFineTuned) {
+  proto::DataSpec spec = AliExpressSpec();
+  spec.set_pretrain_random_share(0.5);
+  StatusOr<JobData> job = LoadJobData(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_EQ(job->dataset.domain_names.size(), 3u);
+  EXPECT_EQ(job->dataset.domain_names[2], "pretrain");
+  EXPECT_EQ(job->pretrain_domains, std::vector<int>{2});
+  EXPECT_EQ(job->finetune_domains, (std::vector<int>{0, 1}));
+  const size_t pretrain = job->splits[2].train.size() + job->splits[2].validation.size() +
+                          job->splits[2].test.size();
+  EXPECT_GT(pretrain, 30u);  // about half of 120
+  EXPECT_LT(pretrain, 90u);
+  spec.set_pretrain_random_share(1.0);
+  StatusOr<JobData> bad = LoadJobData(spec);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("pretrain_random_share"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace iak::worker

@@ -191,6 +191,25 @@ TEST_F(MovieLensFilesTest, ReadsSmallFiles) {
   EXPECT_THAT(Keys(*data, 1, 4), ElementsAre(FeatureKey(4, 1)));
 }
 
+TEST_F(MovieLensFilesTest, GenreDomainsTakeTheFirstListedGenreTheMovieHas) {
+  // Movie 2 is Comedy|Drama: with Drama listed first it goes to Drama.
+  // Movie 3 has no genres and movie 1 none of the listed: both dropped.
+  options_.genre_domains = {"Drama", "Comedy"};
+  WriteFiles(std::string("7,2,4.5,") + kT2005 + "\r\n8,3,3.5," + kT2015 + "\r\n9,1,1.0," +
+             kT2015 + "\r\n");
+  StatusOr<Dataset> data = ReadMovieLens(options_, &report_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_EQ(data->size(), 1u);
+  EXPECT_THAT(data->domain_names, ElementsAre("Drama", "Comedy"));
+  EXPECT_THAT(data->domain, ElementsAre(0));
+  EXPECT_EQ(report_.dropped_out_of_range, 2);
+  options_.genre_domains = {"Comedy", "Drama"};
+  data = ReadMovieLens(options_, &report_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_THAT(data->domain, ElementsAre(0));
+  EXPECT_THAT(data->domain_names, ElementsAre("Comedy", "Drama"));
+}
+
 TEST_F(MovieLensFilesTest, WrongColumnCount) {
   WriteFiles(std::string("7,2,4.5,") + kT2005 + "\r\n7,2,4.5\r\n");
   ExpectLineError(Read(), "ratings.csv:3", "expected 4 columns");

@@ -99,6 +99,32 @@ TEST(ConcatSplitPartsTest, ConcatenatesInGivenOrder) {
   EXPECT_TRUE(ConcatSplitParts(splits, {}).empty());
 }
 
+TEST(SplitOffRandomShareTest, MovesAboutTheShareFromEveryDomainTheSameWayEachTime) {
+  Dataset d = MakeDataset(20000, 3, 5);
+  const std::vector<int32_t> before = d.domain;
+  Dataset again = d;
+  const int pretrain = SplitOffRandomShare(&d, 0.3, "pretrain");
+  EXPECT_EQ(pretrain, 3);
+  EXPECT_THAT(d.domain_names, ElementsAre("d0", "d1", "d2", "pretrain"));
+  // Each domain gives up about 30 % of its samples (binomial sd < 0.6 %).
+  for (int domain = 0; domain < 3; ++domain) {
+    int total = 0, moved = 0;
+    for (size_t s = 0; s < d.size(); ++s) {
+      if (before[s] != domain) continue;
+      ++total;
+      moved += d.domain[s] == pretrain;
+      EXPECT_TRUE(d.domain[s] == domain || d.domain[s] == pretrain);
+    }
+    EXPECT_NEAR(static_cast<double>(moved) / total, 0.3, 0.03) << "domain " << domain;
+  }
+  SplitOffRandomShare(&again, 0.3, "pretrain");
+  EXPECT_EQ(again.domain, d.domain);  // a function of the sample index alone
+  Dataset none = MakeDataset(100, 2, 5);
+  const std::vector<int32_t> kept = none.domain;
+  SplitOffRandomShare(&none, 0.0, "pretrain");
+  EXPECT_EQ(none.domain, kept);
+}
+
 TEST(ShardIdsTest, ShardsPartitionAndAreStrided) {
   SampleIds ids(103);
   for (uint32_t i = 0; i < ids.size(); ++i) ids[i] = 1000 + i * 3;

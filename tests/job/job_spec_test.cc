@@ -109,6 +109,23 @@ TEST(JobSpecTest, ElasticJobsTrainEveryMethodButFull) {
   EXPECT_NE(refused.message().find("turn elastic off"), std::string::npos) << refused;
 }
 
+TEST(JobSpecTest, GenreDomainsWithARandomSharePretrainNeedNoLaterPeriod) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  spec.mutable_data()->add_period_bounds(1996);
+  spec.mutable_data()->add_period_bounds(2019);  // one period: nothing later to fine-tune
+  ApplyDefaults(&spec);
+  EXPECT_NE(Validate(spec).message().find("data.pretrain_periods"), std::string::npos);
+  spec.mutable_data()->add_genre_domains("Drama");
+  spec.mutable_data()->set_pretrain_random_share(0.5);
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+  spec.mutable_data()->set_pretrain_random_share(1.0);
+  EXPECT_NE(Validate(spec).message().find("data.pretrain_random_share"), std::string::npos);
+  spec.mutable_data()->set_pretrain_random_share(0.5);
+  spec.mutable_data()->add_genre_domains("");
+  EXPECT_NE(Validate(spec).message().find("data.genre_domains"), std::string::npos);
+}
+
 TEST(JobSpecTest, MissingFileIsNotFound) {
   EXPECT_EQ(LoadJobSpec("/nonexistent/job.pbtxt").status().code(), StatusCode::kNotFound);
 }
