@@ -146,7 +146,15 @@ StatusOr<NewKeyRows> NewKeyRows::FromRows(std::vector<uint64_t> keys, std::vecto
   return NewKeyRows(std::move(keys), std::move(rows), frozen, dim);
 }
 
+const float* NewKeyRows::FindOwn(uint64_t key) const {
+  auto it = index_.find(key);
+  return it == index_.end() ? nullptr : rows_.data() + static_cast<size_t>(it->second) * dim_;
+}
+
 Status NewKeyRows::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
+  if (frozen_ == nullptr) {
+    return FailedPreconditionError("new-key rows loaded without the frozen rows to read through");
+  }
   IAK_RETURN_IF_ERROR(frozen_->Fetch(keys, n, rows_out));
   for (size_t i = 0; i < n; ++i) {
     auto it = index_.find(keys[i]);

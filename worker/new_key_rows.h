@@ -26,6 +26,7 @@
 
 #include "common/status.h"
 #include "data/dataset.h"
+#include "model/embedding_pooling.h"
 #include "model/row_gradients.h"
 #include "proto/job_spec.pb.h"
 #include "ps/sparse_row_optimizer.h"
@@ -66,7 +67,10 @@ class NewKeyRows : public RowSource {
                                                      int dim);
 
   // The overlay read: own rows for new keys, the frozen source's otherwise.
+  // FailedPrecondition on a table loaded without a frozen source.
   Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override;
+  // The own row of `key` (dim floats, valid while this lives) or null.
+  const float* FindOwn(uint64_t key) const;
 
   // Adds the gradients of the keys of `grads` that have rows here to
   // row_grads [num_values()] (layout of values()); others are dropped.
@@ -96,12 +100,29 @@ class NewKeyRows : public RowSource {
   int dim_;
 };
 
+// A unit's rows over a frozen table held in this process (evaluation,
+// prediction, export): its own rows for new keys, the table's otherwise.
+class NewKeyRowLookup : public model::RowLookup {
+ public:
+  // Both (not owned) must outlive the lookup.
+  NewKeyRowLookup(const NewKeyRows* rows, const model::RowLookup* frozen)
+      : rows_(rows), frozen_(frozen) {}
+  const float* Find(uint64_t key) const override {
+    const float* own = rows_->FindOwn(key);
+    return own != nullptr ? own : frozen_->Find(key);
+  }
+
+ private:
+  const NewKeyRows* rows_;
+  const model::RowLookup* frozen_;
+};
+
 // Writes `rows` to NewKeyRowsPath(dir, name) atomically; FailedPrecondition
 // when a value is not finite.
 [[nodiscard]] Status SaveNewKeyRows(const std::string& dir, const std::string& name,
                                     const NewKeyRows& rows);
 // NotFound when the job wrote no rows for `name`; DataLoss naming the file
-// when it is corrupt.
+// when it is corrupt. `frozen` may be null when only FindOwn is used.
 [[nodiscard]] StatusOr<NewKeyRows> LoadNewKeyRows(const std::string& dir, const std::string& name,
                                                   RowSource* frozen);
 
