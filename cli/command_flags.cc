@@ -43,7 +43,7 @@ const FlagTable& Table() {
       // import, inspect, verify, reshard, finalize.
       {"snapshot",
        {"out", "shards", "dtype", "format", "tensor", "keys", "keys_tensor", "base_model",
-        "overwrite", "finalize_dense"}},
+        "overwrite", "finalize_dense", "promote_rows"}},
       // Defined in compare_command.cc and compare_job_command.cc (--job,
       // --compare_seeds: the comparison on a job's own data and spec).
       {"compare",

@@ -14,6 +14,7 @@
 #include "cluster/inproc_cluster.h"
 #include "data/split.h"
 #include "embedding/model_directory.h"
+#include "embedding/snapshot_tools.h"
 #include "job/job_spec.h"
 #include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
@@ -108,6 +109,41 @@ TEST_F(NewKeyRowsClusterTest, EvaluationAndPredictionReadTheRows) {
   ASSERT_NE(own, nullptr);
   EXPECT_EQ(own[0], rows.values()[0]);
   EXPECT_EQ((*models)->rows->Find(rows.keys()[0]), nullptr);
+}
+
+// A domain's rows promoted into a new snapshot: every old row and every new
+// row there, the new ones exactly as trained; promoting twice is refused.
+TEST_F(NewKeyRowsClusterTest, PromoteMergesADomainsRowsIntoANewSnapshot) {
+  ASSERT_TRUE(reference_->Overall().ok());
+  const proto::JobSpec spec = Spec("reference");
+  const std::string domain = reference_->domain_names.back();
+  StatusOr<worker::NewKeyRows> rows =
+      worker::LoadNewKeyRows(spec.output_dir() + "/adapters", domain, nullptr);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  const std::string out = dir_->path() + "/promoted";
+  StatusOr<proto::ModelManifest> manifest =
+      embedding::PromoteRows(spec.model_dir(), out, rows->keys(), rows->values(), 2, false);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  StatusOr<embedding::ModelDirectory> before = embedding::LoadModelDirectory(spec.model_dir());
+  StatusOr<embedding::ModelDirectory> after = embedding::LoadModelDirectory(out);
+  ASSERT_TRUE(before.ok() && after.ok());
+  StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> table =
+      embedding::LocalEmbeddingTable::Open(*after);
+  ASSERT_TRUE(table.ok()) << table.status();
+  uint64_t rows_before = 0, rows_after = 0;
+  for (const proto::ShardInfo& s : before->manifest.shards()) rows_before += s.num_rows();
+  for (const proto::ShardInfo& s : after->manifest.shards()) rows_after += s.num_rows();
+  EXPECT_EQ(rows_after, rows_before + rows->num_rows());
+  for (size_t i = 0; i < rows->num_rows(); ++i) {
+    const float* row = (*table)->Find(rows->keys()[i]);
+    ASSERT_NE(row, nullptr);
+    for (int j = 0; j < rows->dim(); ++j) EXPECT_EQ(row[j], rows->values()[i * rows->dim() + j]);
+  }
+  EXPECT_EQ(embedding::PromoteRows(out, dir_->path() + "/twice", rows->keys(), rows->values(), 2,
+                                   false)
+                .status()
+                .code(),
+            StatusCode::kFailedPrecondition);
 }
 
 // Cut after the compression phase, then resumed with the full plan: the
