@@ -1,7 +1,7 @@
 // New-key rows on a whole in-process cluster (scheduler, 2 PS, 2 workers) on
 // the bundled MovieLens data: every worker trains the same adapter and rows;
-// the rows written are exactly keys the frozen snapshot lacks; evaluation and
-// prediction read them; a job resumed from a checkpoint ends with the rows of
+// the rows written are exactly keys the frozen snapshot lacks; evaluation,
+// prediction and export carry them; promote merges them into a snapshot; a job resumed from a checkpoint ends with the rows of
 // an uninterrupted one, bit for bit.
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cluster/inproc_cluster.h"
+#include "common/file_util.h"
 #include "data/split.h"
 #include "embedding/model_directory.h"
 #include "embedding/snapshot_tools.h"
@@ -21,6 +22,7 @@
 #include "tests/testing/temp_dir.h"
 #include "worker/adapter_store.h"
 #include "worker/domain_predictor.h"
+#include "worker/exporter.h"
 #include "worker/evaluator.h"
 #include "worker/new_key_rows.h"
 
@@ -109,6 +111,26 @@ TEST_F(NewKeyRowsClusterTest, EvaluationAndPredictionReadTheRows) {
   ASSERT_NE(own, nullptr);
   EXPECT_EQ(own[0], rows.values()[0]);
   EXPECT_EQ((*models)->rows->Find(rows.keys()[0]), nullptr);
+
+  // Export: each unit's rows as a tensor, their keys in the metadata.
+  StatusOr<worker::ExportReport> exported =
+      worker::ExportJob(spec, dir_->path() + "/export");
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  std::string blob;
+  ASSERT_TRUE(ReadFileToString(exported->path, &blob).ok());
+  StatusOr<worker::SafetensorsFile> file = worker::DecodeSafetensors(blob, exported->path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const std::string name = "iak." + reference_->domain_names[0] + ".new_key_rows";
+  bool found = false;
+  for (const worker::ExportTensor& t : file->tensors) {
+    if (t.name != name) continue;
+    found = true;
+    EXPECT_EQ(t.values, rows.values());
+  }
+  EXPECT_TRUE(found) << name;
+  ASSERT_EQ(file->metadata.count(name), 1u);
+  EXPECT_NE(file->metadata.at(name).find("\"" + std::to_string(rows.keys()[0]) + "\""),
+            std::string::npos);
 }
 
 // A domain's rows promoted into a new snapshot: every old row and every new
