@@ -39,7 +39,7 @@ DEFINE_string(compare_iak_insertion, "h",
               "tower = the CTR tower's first hidden layer");
 DEFINE_double(compare_rows_lr, 0, "iak_rows: learning rate of the new-key rows (0 = default)");
 DEFINE_string(compare_rows_optimizer, "adagrad", "iak_rows: adagrad or adam");
-DEFINE_string(compare_rows_init, "mean", "iak_rows: start of a new-key row, mean or zero");
+DEFINE_string(compare_rows_init, "zero", "iak_rows: start of a new-key row, zero or mean");
 DEFINE_int32(compare_rows_min_count, 1,
              "iak_rows: keys seen in fewer training samples get no row");
 DEFINE_int32(compare_rows_max, 0, "iak_rows: at most this many rows per unit (0 = no cap)");

@@ -35,9 +35,9 @@ struct KeyUse {
 
 StatusOr<NewKeyRowsOptions> NewKeyRowsOptionsFor(const proto::NewKeyRowsSpec& spec) {
   NewKeyRowsOptions options;
-  if (spec.init() == "zero") {
-    options.init = NewRowInit::kZero;
-  } else if (!spec.init().empty() && spec.init() != "mean") {
+  if (spec.init() == "mean") {
+    options.init = NewRowInit::kFieldMean;
+  } else if (!spec.init().empty() && spec.init() != "zero") {
     return InvalidArgumentError("iak.new_key_rows.init '" + spec.init() +
                                 "' is not known; choose \"mean\" or \"zero\"");
   }

@@ -37,7 +37,7 @@ namespace iak::worker {
 enum class NewRowInit { kFieldMean, kZero };
 
 struct NewKeyRowsOptions {
-  NewRowInit init = NewRowInit::kFieldMean;
+  NewRowInit init = NewRowInit::kZero;
   bool adam = false;             // false: Adagrad (ps::AdagradRowStep)
   float learning_rate = 0.02f;   // every phase
   int min_count = 1;

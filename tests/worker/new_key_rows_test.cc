@@ -61,7 +61,9 @@ std::vector<uint32_t> AllIds(const data::Dataset& d) {
 TEST(NewKeyRowsTest, FindsTheKeysTheSnapshotLacksAndStartsThemAtTheFieldMean) {
   const data::Dataset data = SmallData();
   MemoryRowSource frozen(Snapshot(), kDim);
-  StatusOr<NewKeyRows> rows = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, {});
+  NewKeyRowsOptions mean;
+  mean.init = NewRowInit::kFieldMean;
+  StatusOr<NewKeyRows> rows = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, mean);
   ASSERT_TRUE(rows.ok()) << rows.status();
   EXPECT_EQ(rows->keys(), (std::vector<uint64_t>{4, 5, 103}));
   // Users 1, 2, 3 are present: key 4's row is their mean.
@@ -74,8 +76,7 @@ TEST(NewKeyRowsTest, FindsTheKeysTheSnapshotLacksAndStartsThemAtTheFieldMean) {
   EXPECT_FLOAT_EQ(item[1], (1.01f + 1.02f) / 2);
   EXPECT_EQ(rows->FindOwn(1), nullptr);
 
-  NewKeyRowsOptions zero;
-  zero.init = NewRowInit::kZero;
+  NewKeyRowsOptions zero;  // the default init
   zero.min_count = 2;
   StatusOr<NewKeyRows> frequent = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, zero);
   ASSERT_TRUE(frequent.ok());
