@@ -13,8 +13,8 @@ namespace iak::worker {
 namespace {
 
 // The optimizer state with new-key rows: this tag, the rows' key
-// fingerprint, then the adapter's and the rows' Adam states, each after its
-// length.
+// fingerprint, then the adapter's Adam state and the rows' optimizer state
+// (Adam's, or the Adagrad accumulators), each after its length.
 constexpr uint32_t kRowsStateTag = 0x53524b4e;  // "NKRS"
 
 void AppendBlob(const std::string& blob, std::string* out) {
@@ -149,7 +149,7 @@ StatusOr<model::StepStats> AdapterModel::Gradients(const PreparedBatch& batch,
 }
 
 StatusOr<model::StepStats> AdapterModel::GradientsWithRows(const PreparedBatch& batch,
-                                                      const PhaseSettings& phase) {
+                                                           const PhaseSettings& phase) {
   const model::BaseModel& base = *context_.base;
   const data::Dataset& data = *context_.data;
   const int n = batch.size();
