@@ -155,7 +155,8 @@ StatusOr<proto::JobSpec> ComparisonSpec(Method method, const worker::JobData& jo
     iak->add_decoder_hidden(h);
   }
   iak->set_plain_adapter(method == Method::kPlain);
-  if (IsIak(method)) iak->set_insertion(worker::AdapterInsertionName(o.iak_insertion));
+  // iak_rows trains its rows below an adapter on h, whatever iak_insertion says.
+  if (method == Method::kIak) iak->set_insertion(worker::AdapterInsertionName(o.iak_insertion));
   spec.mutable_lora()->set_rank(o.lora.rank);
   spec.mutable_lora()->set_alpha(o.lora.alpha);
   spec.mutable_trainable()->set_optimizer("adagrad");

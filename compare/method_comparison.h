@@ -14,8 +14,8 @@
 //   plain   a bottleneck adapter on h (no Gaussian, no KL);
 //   iak     IAK: compression (encoder + decoder, beta_c * KL), then matching
 //           (decoder only, beta_m).
-//   iak_rows  IAK plus rows of their own for the keys the frozen snapshot
-//           lacks (JobSpec.iak.new_key_rows, docs/new_key_rows.md).
+//   iak_rows  IAK on h plus rows of their own for the keys the frozen
+//           snapshot lacks (JobSpec.iak.new_key_rows, docs/new_key_rows.md).
 //
 // Without a job spec the comparison builds one per method from its options:
 // `epochs` epochs' worth of steps per domain (round-robin over the domains,
