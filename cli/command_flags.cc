@@ -43,14 +43,15 @@ const FlagTable& Table() {
       // import, inspect, verify, reshard, finalize.
       {"snapshot",
        {"out", "shards", "dtype", "format", "tensor", "keys", "keys_tensor", "base_model",
-        "overwrite", "finalize_dense"}},
+        "overwrite", "finalize_dense", "promote_rows"}},
       // Defined in compare_command.cc and compare_job_command.cc (--job,
       // --compare_seeds, --compare_variants, --compare_bootstrap_resamples:
       // the comparison on a job's own data and spec, with confidence).
       {"compare",
        {IAK_JOB, "compare_seeds", "compare_variants", "compare_bootstrap_resamples", "compare_run_dir", "compare_data_dir", "compare_model_dir", "compare_methods",
         "compare_epochs", "compare_batch_size", "compare_lora_rank", "compare_latent_dim",
-        "compare_iak_insertion", "compare_adapter_lr", "compare_dense_lr",
+        "compare_iak_insertion", "compare_rows_lr", "compare_rows_optimizer", "compare_rows_init",
+        "compare_rows_min_count", "compare_rows_max", "compare_adapter_lr", "compare_dense_lr",
         "compare_embedding_lr", "compare_beta_c", "compare_beta_m",
         "compare_compression_fraction", "compare_key_dropout", "compare_pretrain_epochs",
         "compare_seed", "compare_dropout_sweep", "compare_sweep_seeds", "compare_iak_grid",

@@ -27,7 +27,7 @@ DEFINE_string(compare_run_dir, "runs/compare", "where `iak compare` pre-trains i
 DEFINE_string(compare_data_dir, "datasets/ml-latest-small", "MovieLens directory");
 DEFINE_string(compare_model_dir, "",
               "an existing model directory to compare on (default: pre-train a fresh one)");
-DEFINE_string(compare_methods, "frozen,full,dense,lora,plain,iak",
+DEFINE_string(compare_methods, "frozen,full,dense,lora,plain,iak,iak_rows",
               "comma-separated methods: frozen, full, dense, lora, plain, iak");
 DEFINE_int32(compare_epochs, 8, "training epochs per domain and method");
 DEFINE_int32(compare_batch_size, 256, "samples per step");
@@ -37,6 +37,12 @@ DEFINE_string(compare_iak_insertion, "h",
               "where IAK's adapter sits (experiment; the cluster worker always uses h): h = the "
               "bottom MLP's output, x = the pooled embedding input, before the frozen bottom, "
               "tower = the CTR tower's first hidden layer");
+DEFINE_double(compare_rows_lr, 0, "iak_rows: learning rate of the new-key rows (0 = default)");
+DEFINE_string(compare_rows_optimizer, "adagrad", "iak_rows: adagrad or adam");
+DEFINE_string(compare_rows_init, "zero", "iak_rows: start of a new-key row, zero or mean");
+DEFINE_int32(compare_rows_min_count, 1,
+             "iak_rows: keys seen in fewer training samples get no row");
+DEFINE_int32(compare_rows_max, 0, "iak_rows: at most this many rows per unit (0 = no cap)");
 DEFINE_double(compare_adapter_lr, 2e-3, "Adam learning rate of the plain adapter and IAK");
 DEFINE_double(compare_dense_lr, 1e-3, "Adam learning rate of dense-only, full FT and LoRA");
 DEFINE_double(compare_embedding_lr, 0.02, "Adagrad learning rate of full FT's rows");
@@ -605,6 +611,11 @@ StatusOr<compare::ComparisonOptions> OptionsFromFlags(const std::vector<compare:
       worker::ParseAdapterInsertion(FLAGS_compare_iak_insertion);
   if (!insertion.ok()) return insertion.status().WithContext("--compare_iak_insertion");
   options.iak_insertion = *insertion;
+  options.new_key_rows.set_learning_rate(static_cast<float>(FLAGS_compare_rows_lr));
+  options.new_key_rows.set_init(FLAGS_compare_rows_init);
+  options.new_key_rows.set_optimizer(FLAGS_compare_rows_optimizer);
+  options.new_key_rows.set_min_count(FLAGS_compare_rows_min_count);
+  options.new_key_rows.set_max_rows(FLAGS_compare_rows_max);
   return options;
 }
 

@@ -87,7 +87,8 @@ int RunPredict(int, char**) {
   options.batch_size = FLAGS_predict_batch;
   const auto start = std::chrono::steady_clock::now();
   Status scored = worker::PredictSamples(*dataset, ids, *(*models)->rows, options, &*predictor,
-                                         p_ctr.data(), esmm ? p_ctcvr.data() : nullptr);
+                                         p_ctr.data(), esmm ? p_ctcvr.data() : nullptr,
+                                         (*models)->DomainRows());
   if (!scored.ok()) return ReportError("predict", scored);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

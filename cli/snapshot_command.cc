@@ -1,8 +1,9 @@
-// `iak snapshot import|inspect|verify|reshard|finalize`: bring an embedding
-// table from .npy, safetensors or CSV/TSV into a model directory, show one,
-// check one in full, rewrite one with another shard count, complete a
-// snapshot written by trainable parameter servers. See docs/snapshots.md and
-// docs/trainable_ps.md.
+// `iak snapshot import|inspect|verify|reshard|finalize|promote`: bring an
+// embedding table from .npy, safetensors or CSV/TSV into a model directory,
+// show one, check one in full, rewrite one with another shard count, complete
+// a snapshot written by trainable parameter servers, add a fine-tuned
+// domain's new-key rows to a new snapshot. See docs/snapshots.md,
+// docs/trainable_ps.md and docs/new_key_rows.md.
 //
 // --dtype, --shards, --out, --keys and --overwrite are shared with other
 // commands of this binary (gflags are process-wide); their defaults there
@@ -24,6 +25,7 @@
 #include "embedding/snapshot_import.h"
 #include "embedding/snapshot_tools.h"
 #include "embedding/trained_snapshot.h"
+#include "worker/new_key_rows.h"
 
 DECLARE_string(dtype);   // bench/pull_bench.cc
 DECLARE_int32(shards);   // cli/pretrain_command.cc
@@ -39,6 +41,9 @@ DEFINE_string(base_model, "", "snapshot import: a model directory whose dense we
                               "description the snapshot keeps (so it can replace its table); "
                               "snapshot finalize: the model the servers trained from (default: "
                               "the one their shard files name)");
+
+DEFINE_string(promote_rows, "", "snapshot promote: a domain's new-key rows "
+                                "(<output_dir>/adapters/<domain>.rows) to add");
 
 DEFINE_string(finalize_dense, "", "snapshot finalize: a dense weights file to store instead of "
                                   "the source model's (e.g. dense layers trained with the rows)");
@@ -66,6 +71,8 @@ int Usage() {
          "  iak snapshot reshard DIR --shards=N --out=DIR2 [--dtype=fp16|int8] [--overwrite]\n"
          "  iak snapshot finalize DIR [--base_model=SRC] [--finalize_dense=FILE]\n"
          "        (complete a trainable PS's output; run again to replace the dense weights)\n"
+         "  iak snapshot promote DIR --promote_rows=FILE.rows --out=DIR2 [--shards=N] [--overwrite]\n"
+         "        (DIR plus a domain's new-key rows, as a new snapshot)\n"
          "Reference: docs/snapshots.md\n";
   return 2;
 }
@@ -192,6 +199,29 @@ int Finalize(int argc, char** argv) {
   return 0;
 }
 
+int Promote(int argc, char** argv) {
+  if (argc < 3) return Usage();
+  if (FLAGS_promote_rows.empty() || FLAGS_out.empty()) {
+    std::cerr << "iak snapshot promote: give --promote_rows=FILE.rows and --out=DIR\n";
+    return 2;
+  }
+  std::string blob;
+  Status read = ReadFileToString(FLAGS_promote_rows, &blob);
+  if (!read.ok()) return Fail(read.WithContext("--promote_rows"));
+  StatusOr<worker::NewKeyRows> rows = worker::NewKeyRows::Parse(blob, nullptr);
+  if (!rows.ok()) return Fail(rows.status().WithContext(FLAGS_promote_rows));
+  StatusOr<proto::ModelManifest> source = embedding::ReadManifest(argv[2]);
+  if (!source.ok()) return Fail(source.status());
+  const int shards = IsDefault("shards") ? source->num_shards() : FLAGS_shards;
+  StatusOr<proto::ModelManifest> manifest = embedding::PromoteRows(
+      argv[2], FLAGS_out, rows->keys(), rows->values(), shards, FLAGS_overwrite);
+  if (!manifest.ok()) return Fail(manifest.status());
+  std::cout << "promoted " << rows->num_rows() << " new-key rows of " << FLAGS_promote_rows
+            << "\n";
+  PrintManifest(FLAGS_out, *manifest);
+  return 0;
+}
+
 }  // namespace
 
 int RunSnapshot(int argc, char** argv) {
@@ -200,6 +230,7 @@ int RunSnapshot(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "verify") == 0) return Verify(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "reshard") == 0) return Reshard(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "finalize") == 0) return Finalize(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "promote") == 0) return Promote(argc, argv);
   return Usage();
 }
 

@@ -26,7 +26,18 @@ namespace {
 constexpr int kScoreBatch = 1024;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-bool IsAdapter(Method m) { return m == Method::kPlain || m == Method::kIak; }
+bool IsIak(Method m) { return m == Method::kIak || m == Method::kIakRows; }
+bool IsAdapter(Method m) { return m == Method::kPlain || IsIak(m); }
+
+// The job spec's method: iak_rows is iak with new-key rows.
+const char* SpecMethod(Method m) { return m == Method::kIakRows ? "iak" : MethodName(m); }
+
+// iak_rows: the options' new-key rows, unless the job spec has its own.
+void SetNewKeyRows(Method m, const ComparisonOptions& o, proto::JobSpec* spec) {
+  if (m != Method::kIakRows || spec->iak().new_key_rows().enabled()) return;
+  *spec->mutable_iak()->mutable_new_key_rows() = o.new_key_rows;
+  spec->mutable_iak()->mutable_new_key_rows()->set_enabled(true);
+}
 
 // Steps of one epoch over `n` samples in batches of `batch`.
 int64_t EpochSteps(int64_t n, int batch, int max_steps) {
@@ -103,13 +114,14 @@ const char* MethodName(Method method) {
     case Method::kLora: return "lora";
     case Method::kPlain: return "plain";
     case Method::kIak: return "iak";
+    case Method::kIakRows: return "iak_rows";
   }
   return "?";
 }
 
 std::vector<Method> AllMethods() {
   return {Method::kFrozen, Method::kFull, Method::kDense, Method::kLora, Method::kPlain,
-          Method::kIak};
+          Method::kIak, Method::kIakRows};
 }
 
 StatusOr<Method> ParseMethod(const std::string& name) {
@@ -150,8 +162,9 @@ StatusOr<proto::JobSpec> ComparisonSpec(Method method, const worker::JobData& jo
   proto::JobSpec spec;
   if (o.job.has_value()) {
     spec = *o.job;
-    spec.set_method(MethodName(method));
+    spec.set_method(SpecMethod(method));
     spec.mutable_iak()->set_plain_adapter(method == Method::kPlain);
+    SetNewKeyRows(method, o, &spec);
     if (method == Method::kLora && spec.lora().rank() == 0) {
       spec.mutable_lora()->set_rank(4);
       spec.mutable_lora()->set_alpha(4);
@@ -161,7 +174,8 @@ StatusOr<proto::JobSpec> ComparisonSpec(Method method, const worker::JobData& jo
   if (o.epochs < 0) return InvalidArgumentError("compare: epochs must be >= 0");
   if (o.batch_size <= 0) return InvalidArgumentError("compare: batch_size must be > 0");
   spec.set_name(std::string("compare-") + MethodName(method));
-  spec.set_method(MethodName(method));
+  spec.set_method(SpecMethod(method));
+  SetNewKeyRows(method, o, &spec);
   spec.set_seed(o.seed);
   spec.set_batch_size(o.batch_size);
   proto::IakSpec* iak = spec.mutable_iak();
@@ -171,6 +185,7 @@ StatusOr<proto::JobSpec> ComparisonSpec(Method method, const worker::JobData& jo
     iak->add_decoder_hidden(h);
   }
   iak->set_plain_adapter(method == Method::kPlain);
+  // iak_rows trains its rows below an adapter on h, whatever iak_insertion says.
   if (method == Method::kIak) iak->set_insertion(worker::AdapterInsertionName(o.iak_insertion));
   spec.mutable_lora()->set_rank(o.lora.rank);
   spec.mutable_lora()->set_alpha(o.lora.alpha);
@@ -204,7 +219,7 @@ StatusOr<proto::JobSpec> ComparisonSpec(Method method, const worker::JobData& jo
       1, epoch_steps / std::max(1, o.validations_per_epoch));
   spec.mutable_validation()->set_every_n_steps(static_cast<int32_t>(per_validation));
   spec.mutable_validation()->set_patience(o.patience);
-  if (method == Method::kIak) {
+  if (IsIak(method)) {
     const int64_t compression =
         static_cast<int64_t>(std::ceil(total * o.compression_fraction - 1e-9));
     proto::PhaseCommand* c = spec.add_phases();
@@ -314,7 +329,7 @@ StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::Ba
         const int64_t pulled =
             RowsPulledPerEpoch(data, split.train, unit.batch_size, o.max_steps_per_epoch,
                                o.network_workers) * (8 + 4 * static_cast<int64_t>(dim));
-        const bool cached = IsAdapter(method) && o.prefix_cache;
+        const bool cached = IsAdapter(method) && method != Method::kIakRows && o.prefix_cache;
         r.pull_bytes = cached ? pulled / epochs : pulled;
         r.push_bytes = method == Method::kFull ? pulled : 0;
         const int64_t steps_per_epoch =

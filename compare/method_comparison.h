@@ -14,6 +14,8 @@
 //   plain   a bottleneck adapter on h (no Gaussian, no KL);
 //   iak     IAK: compression (encoder + decoder, beta_c * KL), then matching
 //           (decoder only, beta_m).
+//   iak_rows  IAK on h plus rows of their own for the keys the frozen
+//           snapshot lacks (JobSpec.iak.new_key_rows, docs/new_key_rows.md).
 //
 // Without a job spec the comparison builds one per method from its options:
 // `epochs` epochs' worth of steps per domain (round-robin over the domains,
@@ -48,7 +50,7 @@
 
 namespace iak::compare {
 
-enum class Method { kFrozen, kFull, kDense, kLora, kPlain, kIak };
+enum class Method { kFrozen, kFull, kDense, kLora, kPlain, kIak, kIakRows };
 const char* MethodName(Method method);
 // InvalidArgument listing the valid names.
 [[nodiscard]] StatusOr<Method> ParseMethod(const std::string& name);
@@ -105,6 +107,8 @@ struct ComparisonOptions {
   bool prefix_cache = true;
   // IAK only (not the plain adapter): where its adapter sits.
   AdapterInsertion iak_insertion = AdapterInsertion::kH;
+  // iak_rows: the new-key rows (proto NewKeyRowsSpec; enabled is set).
+  proto::NewKeyRowsSpec new_key_rows;
 };
 
 // The job spec the comparison trains `method` with (tests run a cluster job

@@ -1,5 +1,6 @@
 #include "embedding/snapshot_tools.h"
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -46,35 +47,53 @@ StatusOr<SnapshotVerification> VerifySnapshot(const std::string& dir) {
   return result;
 }
 
-StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir, const std::string& out_dir,
-                                               int num_shards, bool overwrite,
-                                               std::optional<RowDtype> target) {
+namespace {
+
+// Every row of the snapshot in `dir`, encoded as stored (verified shard by
+// shard on the way).
+Status ReadAllRows(const std::string& dir, const proto::ModelManifest& manifest,
+                   std::vector<uint64_t>* keys, std::string* encoded) {
+  IAK_ASSIGN_OR_RETURN(RowDtype dtype, ParseRowDtype(manifest.row_dtype()));
+  const size_t row_bytes = EncodedRowBytes(manifest.embedding_dim(), dtype);
+  for (int shard = 0; shard < manifest.num_shards(); ++shard) {
+    IAK_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenShardDb(dir, manifest, shard));
+    // Reserved by what the shard holds, not by the manifest's claim.
+    const uint64_t reserve = ShardRowsToReserve(db.get(), manifest.shards(shard).num_rows());
+    keys->reserve(keys->size() + reserve);
+    encoded->reserve(encoded->size() + reserve * row_bytes);
+    IAK_RETURN_IF_ERROR(ScanShard(db.get(), dir, manifest, shard,
+                                  [&](uint64_t key, const char* row) {
+                                    keys->push_back(key);
+                                    encoded->append(row, row_bytes);
+                                  }));
+  }
+  return Status::Ok();
+}
+
+Status CheckNewSnapshotDir(const std::string& dir, const std::string& out_dir, int num_shards) {
   if (num_shards <= 0) {
     return InvalidArgumentError("the shard count must be positive, got " +
                                 std::to_string(num_shards));
   }
   std::error_code ec;
   if (std::filesystem::exists(out_dir, ec) && std::filesystem::equivalent(dir, out_dir, ec)) {
-    return InvalidArgumentError("reshard writes a new snapshot: --out must differ from " + dir);
+    return InvalidArgumentError("this writes a new snapshot: --out must differ from " + dir);
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir, const std::string& out_dir,
+                                               int num_shards, bool overwrite,
+                                               std::optional<RowDtype> target) {
+  IAK_RETURN_IF_ERROR(CheckNewSnapshotDir(dir, out_dir, num_shards));
   IAK_ASSIGN_OR_RETURN(ModelDirectory model, LoadModelDirectory(dir));
   const proto::ModelManifest& manifest = model.manifest;
   IAK_ASSIGN_OR_RETURN(RowDtype dtype, ParseRowDtype(manifest.row_dtype()));
-  const size_t row_bytes = EncodedRowBytes(manifest.embedding_dim(), dtype);
   std::vector<uint64_t> keys;
   std::string encoded;
-  for (int shard = 0; shard < manifest.num_shards(); ++shard) {
-    IAK_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenShardDb(dir, manifest, shard));
-    // Reserved by what the shard holds, not by the manifest's claim.
-    const uint64_t reserve = ShardRowsToReserve(db.get(), manifest.shards(shard).num_rows());
-    keys.reserve(keys.size() + reserve);
-    encoded.reserve(encoded.size() + reserve * row_bytes);
-    IAK_RETURN_IF_ERROR(ScanShard(db.get(), dir, manifest, shard,
-                                  [&](uint64_t key, const char* row) {
-                                    keys.push_back(key);
-                                    encoded.append(row, row_bytes);
-                                  }));
-  }
+  IAK_RETURN_IF_ERROR(ReadAllRows(dir, manifest, &keys, &encoded));
   SnapshotContents contents;
   contents.embedding_dim = manifest.embedding_dim();
   contents.num_shards = num_shards;
@@ -90,6 +109,55 @@ StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir, const std
     contents.values = &decoded;
     contents.dtype = *target;
   }
+  contents.dense_blob = std::move(model.dense_blob);
+  contents.base_manifest = manifest;
+  contents.overwrite = overwrite;
+  IAK_RETURN_IF_ERROR(WriteModelDirectory(out_dir, contents));
+  return ReadManifest(out_dir);
+}
+
+StatusOr<proto::ModelManifest> PromoteRows(const std::string& dir, const std::string& out_dir,
+                                           const std::vector<uint64_t>& new_keys,
+                                           const std::vector<float>& new_rows, int num_shards,
+                                           bool overwrite) {
+  IAK_RETURN_IF_ERROR(CheckNewSnapshotDir(dir, out_dir, num_shards));
+  IAK_ASSIGN_OR_RETURN(ModelDirectory model, LoadModelDirectory(dir));
+  const proto::ModelManifest& manifest = model.manifest;
+  const int dim = manifest.embedding_dim();
+  if (new_rows.size() != new_keys.size() * static_cast<size_t>(dim)) {
+    return InvalidArgumentError("the rows to promote have " + std::to_string(new_rows.size()) +
+                                " values, not " + std::to_string(new_keys.size()) + " rows of " +
+                                std::to_string(dim) + " (the snapshot's width)");
+  }
+  IAK_ASSIGN_OR_RETURN(RowDtype dtype, ParseRowDtype(manifest.row_dtype()));
+  const size_t row_bytes = EncodedRowBytes(dim, dtype);
+  std::vector<uint64_t> keys;
+  std::string encoded;
+  IAK_RETURN_IF_ERROR(ReadAllRows(dir, manifest, &keys, &encoded));
+  // The rows are of keys the snapshot lacks; one it holds means the rows
+  // were trained over another snapshot.
+  std::vector<uint64_t> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  for (uint64_t key : new_keys) {
+    if (std::binary_search(sorted.begin(), sorted.end(), key)) {
+      return FailedPreconditionError("key " + std::to_string(key) + " of the rows to promote is "
+                                     "already in " + dir + "; promote rows onto the snapshot "
+                                     "they were trained over");
+    }
+  }
+  std::string row(row_bytes, '\0');
+  for (size_t i = 0; i < new_keys.size(); ++i) {
+    IAK_RETURN_IF_ERROR(EncodeRow(new_rows.data() + i * dim, dim, dtype, row.data())
+                            .WithContext("promoted key " + std::to_string(new_keys[i])));
+    keys.push_back(new_keys[i]);
+    encoded.append(row);
+  }
+  SnapshotContents contents;
+  contents.embedding_dim = dim;
+  contents.num_shards = num_shards;
+  contents.keys = &keys;
+  contents.encoded_values = &encoded;
+  contents.dtype = dtype;
   contents.dense_blob = std::move(model.dense_blob);
   contents.base_manifest = manifest;
   contents.overwrite = overwrite;

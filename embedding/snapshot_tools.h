@@ -53,6 +53,18 @@ struct SnapshotVerification {
                                                              std::optional<RowDtype> dtype =
                                                                  std::nullopt);
 
+// Writes into `out_dir` the snapshot in `dir` plus rows of keys it lacks
+// (a fine-tuned domain's new-key rows, worker/new_key_rows.h): new_rows holds
+// new_keys.size() rows of the snapshot's width, encoded in its dtype; dense
+// weights and description are kept. FailedPrecondition naming the key when
+// the snapshot already holds one of them; otherwise the errors of
+// ReshardSnapshot.
+[[nodiscard]] StatusOr<proto::ModelManifest> PromoteRows(const std::string& dir,
+                                                         const std::string& out_dir,
+                                                         const std::vector<uint64_t>& new_keys,
+                                                         const std::vector<float>& new_rows,
+                                                         int num_shards, bool overwrite);
+
 }  // namespace iak::embedding
 
 #endif  // IAK_EMBEDDING_SNAPSHOT_TOOLS_H_

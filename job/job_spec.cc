@@ -53,6 +53,26 @@ Status ValidateMethod(const proto::JobSpec& spec) {
                               " (docs/job_spec.md, Methods on the cluster)");
 }
 
+// iak.new_key_rows (docs/new_key_rows.md): rows trained below an adapter on
+// h. Its names and ranges are checked where the options are read
+// (worker::NewKeyRowsOptionsFor), when the job starts.
+Status ValidateNewKeyRows(const proto::JobSpec& spec) {
+  if (!spec.iak().new_key_rows().enabled()) return Status::Ok();
+  const std::string& method = spec.method();
+  if (!method.empty() && method != "iak" && method != "plain") {
+    return InvalidArgumentError("job spec field 'iak.new_key_rows' is enabled but method is \"" +
+                                method + "\": new-key rows train with an adapter (method "
+                                "\"iak\" or \"plain\"); turn them off for other methods");
+  }
+  const std::string& insertion = spec.iak().insertion();
+  if (!insertion.empty() && insertion != "h") {
+    return InvalidArgumentError("job spec field 'iak.new_key_rows' is enabled but iak.insertion "
+                                "is \"" + insertion + "\": the rows train below an adapter on "
+                                "h; use insertion \"h\" or turn the rows off");
+  }
+  return Status::Ok();
+}
+
 // JobSpec.domain_plan (docs/job_spec.md, "Domain plan"): defaults only when
 // the plan is on, so a job without it prints unchanged.
 void ApplyDomainPlanDefaults(proto::JobSpec* spec) {
@@ -352,6 +372,7 @@ Status Validate(const proto::JobSpec& spec) {
     }
   }
   IAK_RETURN_IF_ERROR(ValidateMethod(spec));
+  IAK_RETURN_IF_ERROR(ValidateNewKeyRows(spec));
   if (spec.method() == "lora") {
     IAK_RETURN_IF_ERROR(CheckIntRange("lora.rank", spec.lora().rank(), 1, kMaxAdapterWidth));
     IAK_RETURN_IF_ERROR(CheckRange("lora.alpha", spec.lora().alpha(), 0, true, 1e6));

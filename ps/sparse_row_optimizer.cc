@@ -22,6 +22,13 @@ const char* RowOptimizerName(RowOptimizerKind kind) {
   return kind == RowOptimizerKind::kAdam ? "adam" : "adagrad";
 }
 
+void AdagradRowStep(float* w, float* acc, const float* g, size_t dim, float lr, float eps) {
+  for (size_t d = 0; d < dim; ++d) {
+    acc[d] += g[d] * g[d];
+    w[d] -= lr * g[d] / (std::sqrt(acc[d]) + eps);
+  }
+}
+
 SparseRowOptimizer::SparseRowOptimizer(int dim, RowOptimizerOptions options, BaseReader base)
     : dim_(dim), options_(options), base_(std::move(base)) {
   CHECK_GT(dim_, 0);
@@ -164,10 +171,7 @@ void SparseRowOptimizer::Step(uint32_t slot, const float* g) {
   const float lr = options_.learning_rate;
   const float eps = options_.epsilon;
   if (options_.kind == RowOptimizerKind::kAdagrad) {
-    for (size_t d = 0; d < dim; ++d) {
-      s1[d] += g[d] * g[d];
-      w[d] -= lr * g[d] / (std::sqrt(s1[d]) + eps);
-    }
+    AdagradRowStep(w, s1, g, dim, lr, eps);
     return;
   }
   float* s2 = state2_.data() + size_t{slot} * dim;

@@ -47,6 +47,11 @@ struct RowOptimizerOptions {
 };
 
 // "adagrad" (also when empty) or "adam"; InvalidArgument naming both otherwise.
+// One Adagrad step of one row (the formula above): acc += g*g; w -= lr * g /
+// (sqrt(acc) + eps). A zero gradient leaves w and acc as they are. Shared
+// with the workers' new-key rows (worker/new_key_rows.h).
+void AdagradRowStep(float* w, float* acc, const float* g, size_t dim, float lr, float eps);
+
 [[nodiscard]] StatusOr<RowOptimizerKind> ParseRowOptimizer(const std::string& name);
 const char* RowOptimizerName(RowOptimizerKind kind);
 

@@ -11,6 +11,11 @@
 //            keeps h.
 // In the matching phase only the decoder steps (the encoder is frozen).
 // Everything below the adapter is frozen, so the cache is exact.
+// With new-key rows (JobSpec.iak.new_key_rows, insertion h only) the unit
+// also trains the rows of the keys the snapshot lacks (worker/new_key_rows.h):
+// the rows change every step, so the model pools its own batches from them
+// and nothing is cached; grads(), Params() and the optimizer state hold the
+// adapter's values followed by the rows'.
 //
 // Thread-safety: one thread.
 #ifndef IAK_WORKER_ADAPTER_MODEL_H_
@@ -23,6 +28,7 @@
 #include "common/status.h"
 #include "data/dataset.h"
 #include "model/adam.h"
+#include "model/adapter_input_grad_step.h"
 #include "model/adapter_step_engine.h"
 #include "model/base_model.h"
 #include "model/fine_tune_step.h"
@@ -32,6 +38,7 @@
 #include "model/tower_adapter_step.h"
 #include "worker/domain_model.h"
 #include "worker/frozen_prefix_cache.h"
+#include "worker/new_key_rows.h"
 #include "worker/pulled_rows.h"
 #include "worker/row_source.h"
 
@@ -57,24 +64,38 @@ class AdapterModel : public DomainModel {
   // tower_hidden[0]); parameters are initialised from `seed`.
   AdapterModel(const AdapterContext& context, const model::IakConfig& config,
                AdapterInsertion insertion, uint64_t seed);
+  // The same with new-key rows trained by `rows_options`' optimizer and
+  // learning rate (insertion must be kH; CHECK-fails otherwise,
+  // MakeDomainModel refuses it).
+  AdapterModel(const AdapterContext& context, const model::IakConfig& config,
+               AdapterInsertion insertion, uint64_t seed, NewKeyRows new_rows,
+               const NewKeyRowsOptions& rows_options);
 
+  bool wants_pooled_rows() const override { return new_rows_ == nullptr; }
   int prefix_cache_width() const override;
   StatusOr<model::StepStats> Gradients(const PreparedBatch& batch,
                                        const PhaseSettings& phase) override;
-  float* grads() override { return iak_.mutable_grads(); }
-  size_t num_grads() const override { return iak_.num_params(); }
+  float* grads() override;
+  size_t num_grads() const override;
   Status Step(const PhaseSettings& phase) override;
   Status Score(const uint32_t* ids, int n, float* p_ctr, float* p_ctcvr) override;
-  std::vector<float> Params() const override { return iak_.params(); }
+  std::vector<float> Params() const override;
   Status SetParams(const std::vector<float>& params) override;
-  std::string OptimizerState() const override { return adam_.Serialize(); }
-  Status SetOptimizerState(std::string_view state) override { return adam_.Deserialize(state); }
+  std::string OptimizerState() const override;
+  Status SetOptimizerState(std::string_view state) override;
   Status Write(const std::string& output_dir, const std::string& name) const override;
   int64_t CheckpointBytes() const override;
 
   const model::IakModule& adapter() const { return iak_; }
+  // Null without new-key rows.
+  const NewKeyRows* new_rows() const { return new_rows_.get(); }
 
  private:
+  // Gradients() with new-key rows: pools from the rows, steps on the CPU.
+  StatusOr<model::StepStats> GradientsWithRows(const PreparedBatch& batch,
+                                               const PhaseSettings& phase);
+  std::string RowsOptimizerState() const;
+
   AdapterContext context_;
   model::IakModule iak_;
   model::Adam adam_;
@@ -85,6 +106,14 @@ class AdapterModel : public DomainModel {
   model::FineTuneStep predict_;
   PulledRows pulled_;
   std::vector<float> x_, h_;
+  // New-key rows (null without): grads_ = [adapter | rows].
+  std::unique_ptr<NewKeyRows> new_rows_;
+  NewKeyRowsOptions rows_options_;
+  std::unique_ptr<model::Adam> rows_adam_;  // options.adam
+  std::vector<float> rows_adagrad_;         // !options.adam: accumulators
+  model::AdapterInputGradStep rows_step_;
+  model::RowGradients row_grads_{1};
+  std::vector<float> grads_, dx_;
 };
 
 }  // namespace iak::worker

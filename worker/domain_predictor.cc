@@ -109,7 +109,8 @@ Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, in
 
 Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
                       const model::RowLookup& rows, const PredictOptions& options,
-                      DomainPredictor* predictor, float* p_ctr, float* p_ctcvr) {
+                      DomainPredictor* predictor, float* p_ctr, float* p_ctcvr,
+                      const std::vector<const model::RowLookup*>& domain_rows) {
   if (options.batch_size <= 0) {
     return InvalidArgumentError("batch size must be positive, not " +
                                 std::to_string(options.batch_size));
@@ -128,6 +129,13 @@ Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
     for (int i = 0; i < n; ++i) domain[i] = dataset.domain[ids[begin + i]];
     x.resize(static_cast<size_t>(n) * c.input_dim());
     model::PoolBatch(dataset, ids.data() + begin, n, c.embedding_dim, rows, x.data());
+    // Samples of a domain with new-key rows pool again, from those rows.
+    for (int i = 0; i < n; ++i) {
+      const size_t d = static_cast<size_t>(domain[i]);
+      if (d >= domain_rows.size() || domain_rows[d] == nullptr) continue;
+      model::PoolBatch(dataset, ids.data() + begin + i, 1, c.embedding_dim, *domain_rows[d],
+                       x.data() + static_cast<size_t>(i) * c.input_dim());
+    }
     float* ctcvr = p_ctcvr != nullptr ? p_ctcvr + begin : nullptr;
     IAK_RETURN_IF_ERROR(options.mixed
                             ? predictor->ScoreMixed(x.data(), domain.data(), n, p_ctr + begin, ctcvr)
@@ -141,6 +149,12 @@ StatusOr<DomainPredictor> JobModels::MakePredictor() const {
   std::vector<const model::IakModule*> ptrs;
   for (const auto& a : adapters) ptrs.push_back(a.get());
   return DomainPredictor::Create(base.get(), std::move(ptrs));
+}
+
+std::vector<const model::RowLookup*> JobModels::DomainRows() const {
+  std::vector<const model::RowLookup*> out;
+  for (const auto& lookup : new_row_lookups) out.push_back(lookup.get());
+  return out;
 }
 
 StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
@@ -162,6 +176,8 @@ StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
                        ResolveDomainAdapters(dir, domain_names));
   for (const AdapterPlanRow& r : served) {
     std::error_code ec;
+    models->new_rows.emplace_back();
+    models->new_row_lookups.emplace_back();
     if (r.adapter.empty() || !std::filesystem::exists(AdapterPath(dir, r.adapter), ec)) {
       models->adapters.push_back(nullptr);
       continue;
@@ -169,6 +185,12 @@ StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
     IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, r.adapter));
     models->adapters.push_back(std::make_unique<model::IakModule>(std::move(adapter)));
     ++models->num_adapters;
+    if (std::filesystem::exists(NewKeyRowsPath(dir, r.adapter), ec)) {
+      IAK_ASSIGN_OR_RETURN(NewKeyRows rows, LoadNewKeyRows(dir, r.adapter, nullptr));
+      models->new_rows.back() = std::make_unique<NewKeyRows>(std::move(rows));
+      models->new_row_lookups.back() =
+          std::make_unique<NewKeyRowLookup>(models->new_rows.back().get(), models->rows.get());
+    }
   }
   if (models->num_adapters == 0) {
     return NotFoundError("no adapter in " + dir +

@@ -27,6 +27,7 @@
 #include "model/fine_tune_step.h"
 #include "model/iak_module.h"
 #include "proto/job_spec.pb.h"
+#include "worker/new_key_rows.h"
 
 namespace iak::worker {
 
@@ -71,10 +72,12 @@ struct PredictOptions {
 
 // Scores samples `ids` of `dataset` (embeddings from `rows`) in batches of
 // options.batch_size, each with its dataset domain's predictor adapter.
-// p_ctcvr may be null.
+// p_ctcvr may be null. `domain_rows[d]` (missing or null = `rows`) is what
+// samples of domain d pool from: its unit's new-key rows over the table.
 [[nodiscard]] Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
                                     const model::RowLookup& rows, const PredictOptions& options,
-                                    DomainPredictor* predictor, float* p_ctr, float* p_ctcvr);
+                                    DomainPredictor* predictor, float* p_ctr, float* p_ctcvr,
+                                    const std::vector<const model::RowLookup*>& domain_rows = {});
 
 // A finished job's models loaded once for inference: the frozen base, the
 // embedding table and the adapter of every domain in `domain_names` that has
@@ -82,12 +85,18 @@ struct PredictOptions {
 struct JobModels {
   std::unique_ptr<model::BaseModel> base;
   std::vector<std::unique_ptr<model::IakModule>> adapters;  // per domain, null = base
+  // Per domain: its adapter's new-key rows (JobSpec.iak.new_key_rows) over
+  // the table, null = the table alone.
+  std::vector<std::unique_ptr<NewKeyRows>> new_rows;
+  std::vector<std::unique_ptr<NewKeyRowLookup>> new_row_lookups;
   std::shared_ptr<const void> table;                         // keeps `rows` valid
   std::unique_ptr<model::RowLookup> rows;
   int num_adapters = 0;
 
   // A predictor over these models (they must outlive it).
   [[nodiscard]] StatusOr<DomainPredictor> MakePredictor() const;
+  // PredictSamples' domain_rows.
+  std::vector<const model::RowLookup*> DomainRows() const;
 };
 
 [[nodiscard]] StatusOr<std::unique_ptr<JobModels>> LoadJobModels(

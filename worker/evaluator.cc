@@ -6,6 +6,7 @@
 #include <utility>
 #include <cstdio>
 #include <limits>
+#include <filesystem>
 #include <map>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/local_lookup.h"
+#include "worker/new_key_rows.h"
 #include "worker/training_setup.h"
 #include "worker/method_evaluator.h"
 #include "worker/dense_models.h"
@@ -36,9 +38,12 @@ struct Scores {
 };
 
 // `ctcvr`: the base has two tasks and the data conversion labels.
+// `tuned_rows` (null = rows) are what the adapter's scores pool from (a
+// unit's new-key rows over the frozen table); the base always pools `rows`.
 Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
                   const model::BaseModel& base, const model::RowLookup& rows,
-                  const model::IakModule* adapter, bool ctcvr) {
+                  const model::RowLookup* tuned_rows, const model::IakModule* adapter,
+                  bool ctcvr) {
   const int dim = base.config().embedding_dim;
   const int input_dim = base.config().input_dim();
   model::FineTuneStep step;
@@ -51,15 +56,21 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
     scores.adapted_ctcvr.resize(ids.size());
     scores.conversion.resize(ids.size());
   }
-  std::vector<float> x;
+  std::vector<float> x, tuned_x;
   for (size_t begin = 0; begin < ids.size(); begin += kEvalBatch) {
     const int n = static_cast<int>(std::min<size_t>(kEvalBatch, ids.size() - begin));
     x.resize(static_cast<size_t>(n) * input_dim);
     model::PoolBatch(dataset, ids.data() + begin, n, dim, rows, x.data());
     step.Predict(base, nullptr, x.data(), n, scores.base.data() + begin,
                  ctcvr ? scores.base_ctcvr.data() + begin : nullptr);
+    const float* adapter_x = x.data();
+    if (tuned_rows != nullptr) {
+      tuned_x.resize(x.size());
+      model::PoolBatch(dataset, ids.data() + begin, n, dim, *tuned_rows, tuned_x.data());
+      adapter_x = tuned_x.data();
+    }
     if (adapter != nullptr) {
-      step.Predict(base, adapter, x.data(), n, scores.adapted.data() + begin,
+      step.Predict(base, adapter, adapter_x, n, scores.adapted.data() + begin,
                    ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr);
     } else {  // the base model serves the domain
       std::copy(scores.base.begin() + begin, scores.base.begin() + begin + n,
@@ -152,7 +163,8 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
                                      const model::RowLookup& rows,
                                      const std::vector<const model::IakModule*>& adapters,
                                      const std::vector<std::string>& notes,
-                                     data::SplitPart part) {
+                                     data::SplitPart part,
+                                     const std::vector<const model::RowLookup*>& tuned_rows) {
   if (adapters.size() != job.finetune_domains.size()) {
     return FailedPreconditionError("have " + std::to_string(adapters.size()) +
                                    " adapters for " +
@@ -165,7 +177,9 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
     const int domain = job.finetune_domains[i];
     const data::DomainSplit& split = job.splits[domain];
     const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
-    Scores scores = ScoreSplit(job.dataset, ids, base, rows, adapters[i], report.has_ctcvr);
+    const model::RowLookup* tuned = i < tuned_rows.size() ? tuned_rows[i] : nullptr;
+    Scores scores =
+        ScoreSplit(job.dataset, ids, base, rows, tuned, adapters[i], report.has_ctcvr);
     DomainResult result;
     result.domain = job.dataset.domain_names[domain];
     result.train_samples = static_cast<int64_t>(split.train.size());
@@ -240,14 +254,28 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
     IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, r.adapter));
     loaded.emplace(r.adapter, std::move(adapter));
   }
+  LocalLookup rows(table.get());
+  // New-key rows (JobSpec.iak.new_key_rows) next to an adapter, each once.
+  std::map<std::string, std::unique_ptr<NewKeyRows>> new_rows;
+  std::map<std::string, std::unique_ptr<NewKeyRowLookup>> new_row_lookups;
+  for (const auto& [name, adapter] : loaded) {
+    std::error_code ec;
+    if (!std::filesystem::exists(NewKeyRowsPath(dir, name), ec)) continue;
+    IAK_ASSIGN_OR_RETURN(NewKeyRows found, LoadNewKeyRows(dir, name, nullptr));
+    new_rows[name] = std::make_unique<NewKeyRows>(std::move(found));
+    new_row_lookups[name] = std::make_unique<NewKeyRowLookup>(new_rows[name].get(), &rows);
+  }
   std::vector<const model::IakModule*> adapters;
+  std::vector<const model::RowLookup*> tuned_rows;
   std::vector<std::string> notes;
   for (const AdapterPlanRow& r : served) {
     adapters.push_back(r.adapter.empty() ? nullptr : &loaded.at(r.adapter));
+    auto lookup = new_row_lookups.find(r.adapter);
+    tuned_rows.push_back(lookup == new_row_lookups.end() ? nullptr : lookup->second.get());
     notes.push_back(r.Note());
   }
-  LocalLookup rows(table.get());
-  StatusOr<EvalReport> report = EvaluatePlanned(job, base, rows, adapters, notes, part);
+  StatusOr<EvalReport> report =
+      EvaluatePlanned(job, base, rows, adapters, notes, part, tuned_rows);
   if (report.ok() && !spec.method().empty()) report->method = spec.method();  // "plain"
   return report;
 }

@@ -101,11 +101,14 @@ void SetMeanAuc(EvalReport* report);
 
 // The same with `adapters[i]` possibly shared between domains, or null (the
 // domain is scored by the base model), and `notes[i]` (may be empty = none)
-// copied into DomainResult::adapter_note.
+// copied into DomainResult::adapter_note. `tuned_rows[i]` (missing or null =
+// `rows`) is what domain i's adapter pools from: its unit's new-key rows over
+// the frozen table (worker/new_key_rows.h); the base always pools `rows`.
 [[nodiscard]] StatusOr<EvalReport> EvaluatePlanned(
     const JobData& job, const model::BaseModel& base, const model::RowLookup& rows,
     const std::vector<const model::IakModule*>& adapters, const std::vector<std::string>& notes,
-    data::SplitPart part = data::SplitPart::kTest);
+    data::SplitPart part = data::SplitPart::kTest,
+    const std::vector<const model::RowLookup*>& tuned_rows = {});
 
 // Loads everything a finished job left (model directory, adapters under
 // <output_dir>/adapters) and evaluates it on `part`. A job of another method

@@ -14,6 +14,7 @@
 #include "model/mlp.h"
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
+#include "worker/new_key_rows.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "safetensors data is little-endian; this writer copies floats as they are");
@@ -236,6 +237,29 @@ StatusOr<std::vector<AdapterPlanRow>> DomainAdapters(const std::string& adapter_
   return rows;
 }
 
+// A unit's new-key rows (worker/new_key_rows.h), when the job trained them:
+// the rows as the F32 tensor iak.<name>.new_key_rows [keys, dim], their keys
+// (uint64, which F32 cannot hold) as a JSON list of decimal strings in the
+// metadata entry of the same name.
+Status AddNewKeyRows(const std::string& adapter_dir, const std::string& name,
+                     std::vector<ExportTensor>* tensors,
+                     std::map<std::string, std::string>* metadata) {
+  std::error_code ec;
+  if (!std::filesystem::exists(NewKeyRowsPath(adapter_dir, name), ec)) return Status::Ok();
+  IAK_ASSIGN_OR_RETURN(NewKeyRows rows, LoadNewKeyRows(adapter_dir, name, nullptr));
+  ExportTensor tensor;
+  tensor.name = "iak." + name + ".new_key_rows";
+  tensor.shape = {static_cast<int64_t>(rows.num_rows()), rows.dim()};
+  tensor.values = rows.values();
+  std::string keys = "[";
+  for (uint64_t key : rows.keys()) {
+    keys += (keys.size() > 1 ? "," : "") + JsonString(std::to_string(key));
+  }
+  (*metadata)[tensor.name] = keys + "]";
+  tensors->push_back(std::move(tensor));
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& out_dir) {
@@ -274,6 +298,7 @@ StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& 
     tensors.insert(tensors.end(), std::make_move_iterator(more.begin()),
                    std::make_move_iterator(more.end()));
     metadata["iak." + name] = AdapterConfigJson(adapter->config());
+    IAK_RETURN_IF_ERROR(AddNewKeyRows(adapter_dir, name, &tensors, &metadata));
     adapter_list += (adapter_list.size() > 1 ? "," : "") + JsonString(name);
   }
   adapter_list += "]";

@@ -1,6 +1,9 @@
 #include "worker/model_factory.h"
 
 #include <algorithm>
+#include <string>
+
+#include <glog/logging.h>
 
 #include "common/build_config.h"
 #include "worker/adapter_model.h"
@@ -26,6 +29,37 @@ Status CheckMethod(const std::string& method) {
 bool IsAdapterMethod(const std::string& method) {
   return method == "iak" || method == "plain" || method.empty();
 }
+
+namespace {
+
+// An adapter that also trains rows for the keys of unit `unit`'s training
+// samples that the frozen snapshot lacks (worker/new_key_rows.h).
+StatusOr<std::unique_ptr<DomainModel>> MakeAdapterWithNewKeyRows(
+    const ModelEnvironment& env, int unit, const AdapterContext& context,
+    const model::IakConfig& config, AdapterInsertion insertion, uint64_t seed) {
+  if (insertion != AdapterInsertion::kH) {
+    return FailedPreconditionError(
+        "iak.new_key_rows trains rows below an adapter on h; iak.insertion is \"" +
+        std::string(AdapterInsertionName(insertion)) + "\" (use \"h\" or turn the rows off)");
+  }
+  if (env.plan == nullptr || unit < 0 ||
+      static_cast<size_t>(unit) >= env.plan->adapters.size()) {
+    return InternalError("new-key rows: no training samples for unit " + std::to_string(unit));
+  }
+  IAK_ASSIGN_OR_RETURN(NewKeyRowsOptions options,
+                       NewKeyRowsOptionsFor(env.spec->iak().new_key_rows()));
+  const PlannedAdapter& planned = env.plan->adapters[static_cast<size_t>(unit)];
+  const int dim = context.base->config().embedding_dim;
+  IAK_ASSIGN_OR_RETURN(NewKeyRows rows, NewKeyRows::Find(*context.data, planned.train_ids,
+                                                         context.rows, dim, options));
+  LOG(INFO) << "new-key rows: unit " << planned.name << ": " << rows.num_rows()
+            << " keys of its training data are absent from the snapshot and get rows ("
+            << rows.num_values() << " values)";
+  return std::unique_ptr<DomainModel>(std::make_unique<AdapterModel>(
+      context, config, insertion, seed, std::move(rows), options));
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& env, int unit,
                                                        int domain) {
@@ -53,6 +87,9 @@ StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& e
     context.rows = env.rows->frozen();
     context.engine = env.engine;
     context.cache = env.cache;
+    if (spec.iak().new_key_rows().enabled()) {
+      return MakeAdapterWithNewKeyRows(env, unit, context, config, insertion, seed);
+    }
     return std::unique_ptr<DomainModel>(
         std::make_unique<AdapterModel>(context, config, insertion, seed));
   }

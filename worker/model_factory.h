@@ -31,6 +31,9 @@ struct ModelEnvironment {
   RowAccess* rows = nullptr;                   // connected
   model::AdapterStepEngine* engine = nullptr;  // adapters on h
   FrozenPrefixCache* cache = nullptr;          // may be null
+  // The units' training samples (new-key rows are found in them); needed
+  // when JobSpec.iak.new_key_rows is enabled.
+  const JobDomainPlan* plan = nullptr;
 };
 
 // The model of unit `unit`, whose first domain is job domain `domain`

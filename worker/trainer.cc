@@ -38,6 +38,7 @@ std::string CheckpointDirOf(const proto::JobSpec& spec) {
 // an adapter on x, h otherwise; 0 for methods that train below it.
 int PrefixWidth(const proto::JobSpec& spec, const model::BaseModelConfig& config) {
   if (!IsAdapterMethod(spec.method())) return 0;
+  if (spec.iak().new_key_rows().enabled()) return 0;  // rows below the adapter train
   return spec.iak().insertion() == "x" ? config.input_dim() : config.h_dim();
 }
 
@@ -248,6 +249,7 @@ Status Trainer::PrepareFirstSegment(const Segment& segment) {
   env.rows = rows_;
   env.engine = engine_.get();
   env.cache = cache_.get();
+  env.plan = &plan_;
   for (size_t u = 0; u < units_.size(); ++u) {
     const int domain =
         inputs_->job.finetune_domains[static_cast<size_t>(units_[u].domains.front())];

@@ -89,6 +89,25 @@ TEST(JobSpecTest, FrozenPrecisionIsFp32OrBf16) {
   EXPECT_NE(bad.message().find("\"bf16\""), std::string::npos) << bad;
 }
 
+// New-key rows train below an adapter on h: other methods and insertion
+// points are refused, naming the field.
+TEST(JobSpecTest, NewKeyRowsNeedAnAdapterOnH) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  spec.mutable_iak()->mutable_new_key_rows()->set_enabled(true);
+  ApplyDefaults(&spec);
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+  spec.set_method("plain");
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+  spec.set_method("full");
+  Status bad = Validate(spec);
+  EXPECT_NE(bad.message().find("iak.new_key_rows"), std::string::npos) << bad;
+  spec.set_method("iak");
+  spec.mutable_iak()->set_insertion("x");
+  bad = Validate(spec);
+  EXPECT_NE(bad.message().find("insertion"), std::string::npos) << bad;
+}
+
 // Every method trains elastically through the one trainer, except full
 // fine-tuning (its rows live on servers trained by a fixed group).
 TEST(JobSpecTest, ElasticJobsTrainEveryMethodButFull) {

@@ -1,0 +1,271 @@
+// New-key rows (worker/new_key_rows.h) and the adapter that trains them
+// (worker/adapter_model.h): which keys get rows, the overlay read, the file
+// format, the input gradient they train on, and that a snapshot key never
+// changes while a new key's row does.
+#include "worker/new_key_rows.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model/adapter_input_grad_step.h"
+#include "model/base_model.h"
+#include "model/iak_module.h"
+#include "tests/testing/temp_dir.h"
+#include "worker/adapter_model.h"
+#include "worker/batch_pipeline.h"
+#include "worker/row_source.h"
+
+namespace iak::worker {
+namespace {
+
+constexpr int kDim = 4;
+
+// Two single-valued fields (user, item). Keys 1..3 and 101..102 are in the
+// snapshot; 4, 5 (users) and 103 (item) are not. Key 4 occurs three times,
+// 5 once, 103 twice.
+data::Dataset SmallData() {
+  data::Dataset d;
+  d.fields = {{"user", false, data::Pooling::kSum}, {"item", false, data::Pooling::kSum}};
+  const std::vector<std::pair<uint64_t, uint64_t>> samples{
+      {1, 101}, {4, 101}, {4, 103}, {2, 102}, {4, 102}, {5, 103}, {3, 101}, {1, 102}};
+  for (size_t s = 0; s < samples.size(); ++s) {
+    d.keys.push_back(samples[s].first);
+    d.offsets.push_back(d.keys.size());
+    d.keys.push_back(samples[s].second);
+    d.offsets.push_back(d.keys.size());
+    d.click.push_back(s % 2 == 0 ? 1.0f : 0.0f);
+    d.domain.push_back(0);
+    d.timestamp.push_back(static_cast<int64_t>(s));
+  }
+  d.domain_names = {"d0"};
+  return d;
+}
+
+std::unordered_map<uint64_t, std::vector<float>> Snapshot() {
+  std::unordered_map<uint64_t, std::vector<float>> t;
+  for (uint64_t key : {1, 2, 3}) t[key] = {0.1f * key, -0.2f, 0.3f, 0.05f * key};
+  for (uint64_t key : {101, 102}) t[key] = {0.5f, 0.01f * key, -0.4f, 0.2f};
+  return t;
+}
+
+std::vector<uint32_t> AllIds(const data::Dataset& d) {
+  std::vector<uint32_t> ids(d.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint32_t>(i);
+  return ids;
+}
+
+TEST(NewKeyRowsTest, FindsTheKeysTheSnapshotLacksAndStartsThemAtTheFieldMean) {
+  const data::Dataset data = SmallData();
+  MemoryRowSource frozen(Snapshot(), kDim);
+  NewKeyRowsOptions mean;
+  mean.init = NewRowInit::kFieldMean;
+  StatusOr<NewKeyRows> rows = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, mean);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->keys(), (std::vector<uint64_t>{4, 5, 103}));
+  // Users 1, 2, 3 are present: key 4's row is their mean.
+  const float* user = rows->FindOwn(4);
+  ASSERT_NE(user, nullptr);
+  EXPECT_FLOAT_EQ(user[0], (0.1f + 0.2f + 0.3f) / 3);
+  EXPECT_FLOAT_EQ(user[1], -0.2f);
+  const float* item = rows->FindOwn(103);
+  ASSERT_NE(item, nullptr);
+  EXPECT_FLOAT_EQ(item[1], (1.01f + 1.02f) / 2);
+  EXPECT_EQ(rows->FindOwn(1), nullptr);
+
+  NewKeyRowsOptions zero;  // the default init
+  zero.min_count = 2;
+  StatusOr<NewKeyRows> frequent = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, zero);
+  ASSERT_TRUE(frequent.ok());
+  EXPECT_EQ(frequent->keys(), (std::vector<uint64_t>{4, 103}));
+  EXPECT_EQ(frequent->FindOwn(4)[0], 0.0f);
+  NewKeyRowsOptions capped;
+  capped.max_rows = 1;  // the most frequent: key 4
+  StatusOr<NewKeyRows> one = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, capped);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->keys(), (std::vector<uint64_t>{4}));
+}
+
+TEST(NewKeyRowsTest, OverlayReadsOwnRowsAndGradientsReachOnlyNewKeys) {
+  const data::Dataset data = SmallData();
+  MemoryRowSource frozen(Snapshot(), kDim);
+  StatusOr<NewKeyRows> rows = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, {});
+  ASSERT_TRUE(rows.ok());
+  rows->mutable_values()[0] = 7.0f;  // key 4's first value
+  const uint64_t keys[] = {1, 4, 99};
+  std::vector<float> out(3 * kDim, -1.0f);
+  ASSERT_TRUE(rows->Fetch(keys, 3, out.data()).ok());
+  EXPECT_FLOAT_EQ(out[0], Snapshot()[1][0]);
+  EXPECT_FLOAT_EQ(out[kDim], 7.0f);
+  EXPECT_EQ(out[2 * kDim], 0.0f);  // absent and without a row: zero, as frozen
+
+  model::RowGradients grads(kDim);
+  const float g[kDim] = {1, 2, 3, 4};
+  grads.Add(1, g);    // a snapshot key: dropped
+  grads.Add(103, g);  // a new key
+  std::vector<float> row_grads(rows->num_values(), 0.0f);
+  rows->AccumulateGradients(grads, row_grads.data());
+  for (int j = 0; j < kDim; ++j) {
+    EXPECT_EQ(row_grads[j], 0.0f);             // key 4
+    EXPECT_EQ(row_grads[2 * kDim + j], g[j]);  // key 103
+  }
+}
+
+TEST(NewKeyRowsTest, FileRoundTripsAndCorruptFilesAreRefused) {
+  const data::Dataset data = SmallData();
+  MemoryRowSource frozen(Snapshot(), kDim);
+  StatusOr<NewKeyRows> rows = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, {});
+  ASSERT_TRUE(rows.ok());
+  testing_util::TempDir dir("iak_new_key_rows_test");
+  ASSERT_TRUE(SaveNewKeyRows(dir.path(), "d0", *rows).ok());
+  StatusOr<NewKeyRows> loaded = LoadNewKeyRows(dir.path(), "d0", nullptr);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->keys(), rows->keys());
+  EXPECT_EQ(loaded->values(), rows->values());
+  EXPECT_EQ(loaded->KeyFingerprint(), rows->KeyFingerprint());
+  // Loaded for lookups only: reading through is refused, not a crash.
+  const uint64_t key = 1;
+  float out[kDim];
+  EXPECT_EQ(loaded->Fetch(&key, 1, out).code(), StatusCode::kFailedPrecondition);
+
+  std::string blob = rows->Serialize();
+  EXPECT_EQ(NewKeyRows::Parse(blob.substr(0, blob.size() - 3), nullptr).status().code(),
+            StatusCode::kDataLoss);
+  blob[0] ^= 0x11;
+  EXPECT_EQ(NewKeyRows::Parse(blob, nullptr).status().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(LoadNewKeyRows(dir.path(), "other", nullptr).status().code(), StatusCode::kNotFound);
+
+  proto::NewKeyRowsSpec spec;
+  spec.set_init("median");
+  EXPECT_EQ(NewKeyRowsOptionsFor(spec).status().code(), StatusCode::kInvalidArgument);
+}
+
+model::BaseModel SmallBase() {
+  model::BaseModelConfig c;
+  c.embedding_dim = kDim;
+  c.num_fields = 2;
+  c.bottom_hidden = {8, 6};
+  c.tower_hidden = {4};
+  model::BaseModel base(c);
+  base.Init(3);
+  return base;
+}
+
+// The input gradient against central differences of the loss, and the
+// adapter's gradients against FineTuneStep's engine (same math, no dx).
+TEST(AdapterInputGradStepTest, InputGradientMatchesFiniteDifferences) {
+  const model::BaseModel base = SmallBase();
+  model::IakConfig config;
+  config.input_dim = base.config().h_dim();
+  config.latent_dim = 3;
+  config.encoder_hidden = {5};
+  config.decoder_hidden = {5};
+  config.plain_adapter = true;
+  model::IakModule adapter(config);
+  adapter.Init(7);
+  // A non-zero decoder, so the adapter's path shows in dx.
+  for (size_t i = 0; i < adapter.num_params(); ++i) {
+    adapter.mutable_params()[i] += 0.05f * std::sin(static_cast<float>(i));
+  }
+  const int n = 3;
+  std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(1.7f * static_cast<float>(i));
+  const float click[n] = {1, 0, 1};
+  model::AdapterInputGradStep step;
+  std::vector<float> grads(adapter.num_params()), dx(x.size()), unused(x.size());
+  step.Run(base, adapter, model::IakPhase::kCompression, 0, x.data(), n, click, nullptr, nullptr,
+           grads.data(), dx.data());
+  std::vector<float> reference(adapter.num_params());
+  model::CpuAdapterStepEngine engine(1);
+  model::AdapterBatch in;
+  in.n = n;
+  in.x = x.data();
+  in.click = click;
+  ASSERT_TRUE(engine.Run(base, &adapter, model::IakPhase::kCompression, 0, in, nullptr).ok());
+  for (size_t i = 0; i < grads.size(); ++i) {
+    EXPECT_NEAR(grads[i], adapter.grads()[i], 1e-6f) << "adapter parameter " << i;
+  }
+  const float h = 1e-3f;
+  for (size_t i = 0; i < x.size(); ++i) {
+    std::vector<float> plus = x, minus = x;
+    plus[i] += h;
+    minus[i] -= h;
+    const float up = step.Run(base, adapter, model::IakPhase::kCompression, 0, plus.data(), n,
+                              click, nullptr, nullptr, grads.data(), unused.data())
+                         .loss;
+    const float down = step.Run(base, adapter, model::IakPhase::kCompression, 0, minus.data(), n,
+                                click, nullptr, nullptr, grads.data(), unused.data())
+                           .loss;
+    EXPECT_NEAR(dx[i], (up - down) / (2 * h), 2e-3f) << "x[" << i << "]";
+  }
+}
+
+// An adapter with new-key rows: a few steps move the rows of new keys and
+// never what a snapshot key reads; Params() and the optimizer state restore
+// it exactly (the next step is bit for bit the same).
+TEST(AdapterWithNewKeyRowsTest, TrainsNewRowsOnlyAndRestoresExactly) {
+  const data::Dataset data = SmallData();
+  const model::BaseModel base = SmallBase();
+  MemoryRowSource frozen(Snapshot(), kDim);
+  AdapterContext context;
+  context.data = &data;
+  context.base = &base;
+  context.rows = &frozen;
+  model::IakConfig config;
+  config.input_dim = base.config().h_dim();
+  config.latent_dim = 3;
+  config.encoder_hidden = {5};
+  config.decoder_hidden = {5};
+  auto make = [&]() {
+    StatusOr<NewKeyRows> rows = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, {});
+    EXPECT_TRUE(rows.ok());
+    return std::make_unique<AdapterModel>(context, config, AdapterInsertion::kH, 5,
+                                          std::move(*rows), NewKeyRowsOptions());
+  };
+  std::unique_ptr<AdapterModel> model = make();
+  EXPECT_FALSE(model->wants_pooled_rows());
+  EXPECT_EQ(model->prefix_cache_width(), 0);
+  const std::vector<float> initial_rows = model->new_rows()->values();
+  PreparedBatch batch;
+  batch.ids = AllIds(data);
+  batch.click = data.click;
+  batch.eps.assign(batch.ids.size() * config.latent_dim, 0.1f);
+  PhaseSettings phase;
+  phase.learning_rate = 1e-2f;
+  auto step = [&](AdapterModel* m) {
+    ASSERT_TRUE(m->Gradients(batch, phase).ok());
+    ASSERT_TRUE(m->Step(phase).ok());
+  };
+  for (int s = 0; s < 3; ++s) step(model.get());
+  EXPECT_EQ(model->num_grads(), model->adapter().num_params() + 3 * kDim);
+  EXPECT_NE(model->new_rows()->values(), initial_rows);  // new keys trained
+  const uint64_t snapshot_keys[] = {1, 2, 3, 101, 102};
+  std::vector<float> read(5 * kDim);
+  ASSERT_TRUE(const_cast<NewKeyRows*>(model->new_rows())->Fetch(snapshot_keys, 5, read.data()).ok());
+  std::unordered_map<uint64_t, std::vector<float>> snapshot = Snapshot();
+  for (int k = 0; k < 5; ++k) {
+    for (int j = 0; j < kDim; ++j) EXPECT_EQ(read[k * kDim + j], snapshot[snapshot_keys[k]][j]);
+  }
+
+  std::unique_ptr<AdapterModel> restored = make();
+  ASSERT_TRUE(restored->SetParams(model->Params()).ok());
+  ASSERT_TRUE(restored->SetOptimizerState(model->OptimizerState()).ok());
+  step(model.get());
+  step(restored.get());
+  EXPECT_EQ(restored->Params(), model->Params());
+  // A state of another key set is refused.
+  NewKeyRowsOptions capped;
+  capped.max_rows = 1;
+  StatusOr<NewKeyRows> fewer = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, capped);
+  ASSERT_TRUE(fewer.ok());
+  AdapterModel other(context, config, AdapterInsertion::kH, 5, std::move(*fewer),
+                     NewKeyRowsOptions());
+  EXPECT_FALSE(other.SetOptimizerState(model->OptimizerState()).ok());
+  EXPECT_FALSE(other.SetParams(model->Params()).ok());
+}
+
+}  // namespace
+}  // namespace iak::worker
