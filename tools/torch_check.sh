@@ -18,11 +18,12 @@ if [ -z "$python" ] || ! ls "$build"/python/iakps/_iakps*.so >/dev/null 2>&1; th
   exit 1
 fi
 venv="$build/torch-venv"
-if [ ! -x "$venv/bin/python" ]; then
-  "$python" -m venv "$venv"
+if ! "$venv/bin/python" -c "import torch, safetensors, numpy" 2>/dev/null; then
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
   # The CPU wheel index first (smaller); PyPI's torch where it is unreachable.
-  "$venv/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu ||
+  "$venv/bin/pip" install -q --timeout 20 --retries 1 torch \
+      --index-url https://download.pytorch.org/whl/cpu ||
     "$venv/bin/pip" install -q torch
   "$venv/bin/pip" install -q numpy safetensors
 fi

@@ -32,7 +32,7 @@ struct ExportTensor {
   std::vector<float> values;  // row-major, product(shape) values (F32)
   // A U64 tensor (embedding keys) instead: product(shape) keys, `values` empty.
   bool is_u64 = false;
-  std::vector<uint64_t> u64_values;
+  std::vector<uint64_t> u64_values{};
 };
 
 // The base model's layers: bottom.<i>.{weight,bias}, tower.<t>.<i>.{weight,bias};

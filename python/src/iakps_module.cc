@@ -61,10 +61,30 @@ T Value(StatusOr<T> value) {
   return std::move(*value);
 }
 
+// f() with the GIL released (the library never calls back into Python).
+template <typename F>
+auto WithoutGil(F f) {
+  py::gil_scoped_release release;
+  return f();
+}
+
 // Samples in the library's columnar form, shared with the numpy views of it.
 struct Batch {
   std::shared_ptr<const data::Dataset> data;
 };
+
+// A new C-contiguous array of `shape` (strides given explicitly: the
+// count-only constructor of this pybind11 version leaves them 0).
+template <typename T>
+py::array_t<T> NewArray(std::vector<py::ssize_t> shape) {
+  std::vector<py::ssize_t> strides(shape.size());
+  py::ssize_t stride = sizeof(T);
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = stride;
+    stride *= shape[i];
+  }
+  return py::array_t<T>(shape, strides);
+}
 
 // A read-only 1-D view of `v` that keeps `owner` alive.
 template <typename T>
@@ -104,16 +124,7 @@ Batch ReadSplit(const proto::JobSpec& spec, const std::string& split) {
   if (split != "test" && split != "validation" && split != "train" && split != "all") {
     throw py::value_error("split must be test, validation, train or all, not '" + split + "'");
   }
-  worker::JobData job;
-  {
-    py::gil_scoped_release release;
-    StatusOr<worker::JobData> loaded = worker::LoadJobData(spec.data());
-    if (!loaded.ok()) {
-      py::gil_scoped_acquire acquire;
-      Raise(loaded.status());
-    }
-    job = std::move(*loaded);
-  }
+  worker::JobData job = Value(WithoutGil([&] { return worker::LoadJobData(spec.data()); }));
   if (split == "all") return Batch{std::make_shared<data::Dataset>(std::move(job.dataset))};
   data::SampleIds ids;
   for (const data::DomainSplit& s : job.splits) {
@@ -177,11 +188,10 @@ Batch EncodeColumns(const data::CompiledSchema& schema, const py::dict& columns,
   } else if (!domain.is_none()) {
     domains = CellTexts(domain);
   }
-  py::gil_scoped_release release;
-  StatusOr<data::Dataset> parsed =
-      data::ParseColumns(schema, texts, domain.is_none() ? nullptr : &domains);
-  py::gil_scoped_acquire acquire;
-  return Batch{std::make_shared<data::Dataset>(Value(std::move(parsed)))};
+  const bool given = !domain.is_none();
+  data::Dataset parsed = Value(WithoutGil(
+      [&] { return data::ParseColumns(schema, texts, given ? &domains : nullptr); }));
+  return Batch{std::make_shared<data::Dataset>(std::move(parsed))};
 }
 
 // Samples given as keys: CSR over (sample, field) like data::Dataset.
@@ -235,10 +245,7 @@ class Predictor {
  public:
   Predictor(const proto::JobSpec& spec, std::vector<std::string> domains)
       : domains_(std::move(domains)) {
-    py::gil_scoped_release release;
-    StatusOr<std::unique_ptr<worker::JobModels>> models = worker::LoadJobModels(spec, domains_);
-    py::gil_scoped_acquire acquire;
-    models_ = Value(std::move(models));
+    models_ = Value(WithoutGil([&] { return worker::LoadJobModels(spec, domains_); }));
   }
 
   // adapters=false: every sample through the frozen base alone.
@@ -270,12 +277,9 @@ class Predictor {
     options.domain_map = &map;
     float* ctr = p_ctr.mutable_data();
     float* ctcvr = esmm ? p_ctcvr.mutable_data() : nullptr;
-    Status scored;
-    {
-      py::gil_scoped_release release;
-      scored = worker::PredictSamples(d, ids, *models_->rows, options, &*predictor, ctr, ctcvr);
-    }
-    Check(scored);
+    Check(WithoutGil([&] {
+      return worker::PredictSamples(d, ids, *models_->rows, options, &*predictor, ctr, ctcvr);
+    }));
     py::dict result;
     result["p_ctr"] = p_ctr;
     if (esmm) result["p_ctcvr"] = p_ctcvr;
@@ -294,7 +298,7 @@ class Predictor {
  private:
   // `out` (a C-contiguous float32 array of n values) or a new one.
   static py::array_t<float> Output(const py::object& out, size_t n, const char* name) {
-    if (out.is_none()) return py::array_t<float>(static_cast<py::ssize_t>(n));
+    if (out.is_none()) return NewArray<float>({static_cast<py::ssize_t>(n)});
     if (!py::isinstance<py::array_t<float>>(out)) {
       throw py::value_error(std::string(name) + " must be a float32 numpy array");
     }
@@ -323,16 +327,12 @@ class Model {
   // The rows of `keys` [n, dim] (zero rows for absent keys) and a found mask.
   py::tuple Lookup(py::array_t<uint64_t, py::array::c_style | py::array::forcecast> keys) {
     if (table_ == nullptr) {
-      py::gil_scoped_release release;
-      StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> t =
-          embedding::LocalEmbeddingTable::Open(dir_);
-      py::gil_scoped_acquire acquire;
-      table_ = Value(std::move(t));
+      table_ = Value(WithoutGil([&] { return embedding::LocalEmbeddingTable::Open(dir_); }));
     }
     const py::ssize_t n = keys.size();
     const py::ssize_t dim = table_->dim();
-    py::array_t<float> rows({n, dim});
-    py::array_t<bool> found(n);
+    py::array_t<float> rows = NewArray<float>({n, dim});
+    py::array_t<bool> found = NewArray<bool>({n});
     table_->Lookup(keys.data(), static_cast<size_t>(n), rows.mutable_data());
     for (py::ssize_t i = 0; i < n; ++i) found.mutable_data()[i] = table_->Find(keys.data()[i]) != nullptr;
     return py::make_tuple(rows, found);
@@ -493,7 +493,7 @@ PYBIND11_MODULE(_iakps, m) {
   m.def(
       "feature_keys",
       [](uint32_t field, py::array_t<uint64_t, py::array::c_style | py::array::forcecast> values) {
-        py::array_t<uint64_t> keys(values.size());
+        py::array_t<uint64_t> keys = NewArray<uint64_t>({values.size()});
         for (py::ssize_t i = 0; i < values.size(); ++i) {
           keys.mutable_data()[i] = FeatureKey(field, values.data()[i]);
         }
