@@ -56,7 +56,8 @@ class IakModel(nn.Module):
         dim = config["embedding_dim"]
         fields = config["fields"]
         self.embedding_bags = nn.ModuleDict(
-            {"rows": nn.EmbeddingBag(max(1, config["num_rows"]), dim, mode="sum")})
+            {"rows": nn.EmbeddingBag(max(1, config["num_rows"]), dim, mode="sum",
+                                     include_last_offset=True)})
         self.register_buffer("row_keys", torch.zeros(config["num_rows"], dtype=torch.int64))
         self.register_buffer("mean_pooling",
                              torch.tensor([f["pooling"] == "mean" for f in fields]))
@@ -105,7 +106,7 @@ class IakModel(nn.Module):
         """Per sample, the adapter index of its domain (-1: the base)."""
         table = [self.domain_adapters.get(name) for name in domain_names]
         lookup = torch.tensor([-1 if a is None else a for a in table] or [-1], dtype=torch.int64)
-        return lookup[torch.as_tensor(np.asarray(domain), dtype=torch.int64)]
+        return lookup[torch.from_numpy(np.array(domain, dtype=np.int64))]
 
     @torch.no_grad()
     def score(self, batch):

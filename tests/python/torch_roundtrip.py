@@ -13,6 +13,7 @@ Prints the largest absolute differences; exits 1 above 1e-5.
 import csv
 import os
 import re
+import shutil
 import sys
 import tempfile
 
@@ -79,8 +80,9 @@ def main():
     print(f"TorchRec state_dict -> iak snapshot import: snapshot id "
           f"{'unchanged' if same_id else 'CHANGED'}, max |iak predict difference| = {re_diff:.3g}")
     if worst > TOLERANCE or re_diff > 0 or not same_id:
-        print("torch-check: FAILED")
+        print(f"torch-check: FAILED (files left in {work})")
         return 1
+    shutil.rmtree(work, ignore_errors=True)
     print("torch-check: ok")
     return 0
 
