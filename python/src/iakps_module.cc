@@ -24,6 +24,7 @@
 #include "cluster/progress.h"
 #include "common/keys.h"
 #include "data/column_batch.h"
+#include "data/dataset_append.h"
 #include "data/schema.h"
 #include "embedding/model_directory.h"
 #include "job/job_spec.h"
@@ -97,27 +98,6 @@ py::array View(const std::shared_ptr<const data::Dataset>& owner, const std::vec
   return out;
 }
 
-// The samples `ids` of `d`, as a dataset of their own.
-data::Dataset Select(const data::Dataset& d, const data::SampleIds& ids) {
-  data::Dataset out;
-  out.fields = d.fields;
-  out.domain_names = d.domain_names;
-  const size_t nf = d.fields.size();
-  for (uint32_t s : ids) {
-    for (size_t f = 0; f < nf; ++f) {
-      size_t count = 0;
-      const uint64_t* keys = d.FieldKeys(s, static_cast<int>(f), &count);
-      out.keys.insert(out.keys.end(), keys, keys + count);
-      out.offsets.push_back(out.keys.size());
-    }
-    out.click.push_back(d.click[s]);
-    if (d.has_conversion()) out.conversion.push_back(d.conversion[s]);
-    out.domain.push_back(d.domain[s]);
-    out.timestamp.push_back(d.timestamp[s]);
-  }
-  return out;
-}
-
 // A job's split ("test", "validation", "train"; "all" = every sample), every
 // domain's samples in sample order, as `iak predict --input=<split>` reads it.
 Batch ReadSplit(const proto::JobSpec& spec, const std::string& split) {
@@ -133,7 +113,11 @@ Batch ReadSplit(const proto::JobSpec& spec, const std::string& split) {
     ids.insert(ids.end(), part.begin(), part.end());
   }
   std::sort(ids.begin(), ids.end());
-  return Batch{std::make_shared<data::Dataset>(Select(job.dataset, ids))};
+  auto selected = std::make_shared<data::Dataset>();
+  selected->fields = job.dataset.fields;
+  selected->domain_names = job.dataset.domain_names;
+  data::AppendSamples(job.dataset, ids, selected.get());
+  return Batch{selected};
 }
 
 // One numpy value as the text a CSV cell would hold: integers in decimal,

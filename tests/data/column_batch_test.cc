@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "data/dataset_append.h"
 #include "data/text_reader.h"
 #include "tests/data/test_files.h"
 
@@ -89,6 +90,30 @@ TEST_F(ColumnBatchTest, BadColumnsAreNamed) {
   EXPECT_NE(message({{"user", {"u1"}}, {"tags", {""}}, {"price", {"cheap"}}})
                 .find("row 0: column 4 ('price'): expected a number"),
             std::string::npos);
+}
+
+TEST_F(ColumnBatchTest, SelectedSamplesAreThoseOfTheWholeBatch) {
+  StatusOr<Dataset> all = ParseColumns(schema_,
+                                       {{"click", {"1", "0", "1"}},
+                                        {"user", {"u7", "v8", "u9"}},
+                                        {"tags", {"a|b", "", "c|d|e"}},
+                                        {"price", {"3.5", "", "0"}}},
+                                       nullptr);
+  ASSERT_TRUE(all.ok()) << all.status();
+  Dataset picked;
+  picked.fields = all->fields;
+  AppendSamples(*all, SampleIds{2, 0}, &picked);
+  ASSERT_EQ(picked.size(), 2u);
+  EXPECT_EQ(picked.click, (std::vector<float>{1, 1}));
+  EXPECT_EQ(picked.domain, (std::vector<int32_t>{all->domain[2], all->domain[0]}));
+  for (int f = 0; f < all->num_fields(); ++f) {
+    size_t n_all = 0, n_picked = 0;
+    const uint64_t* a = all->FieldKeys(2, f, &n_all);
+    const uint64_t* b = picked.FieldKeys(0, f, &n_picked);
+    ASSERT_EQ(n_all, n_picked) << "field " << f;
+    EXPECT_EQ(std::vector<uint64_t>(a, a + n_all), std::vector<uint64_t>(b, b + n_picked));
+  }
+  EXPECT_EQ(picked.offsets.back(), picked.keys.size());
 }
 
 }  // namespace
