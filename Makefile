@@ -4,7 +4,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all deps build demo test stress clean results fuzz fuzz-smoke bench-peer
+.PHONY: all deps build demo test stress clean results fuzz fuzz-smoke bench-peer torch-check python-install
 
 all: build
 
@@ -56,6 +56,18 @@ PEER_PYTHON ?= python3
 bench-peer: build
 	$(BUILD_DIR)/iak bench step --peer --peer_python=$(PEER_PYTHON)
 	$(BUILD_DIR)/iak bench step --peer --peer_python=$(PEER_PYTHON) --step_bf16
+
+# The iakps Python package into the python3 on PATH (docs/python.md), and the
+# PyTorch round trip: a venv in $(BUILD_DIR)/torch-venv with CPU torch, a job
+# exported with `iak export --torch` scored in PyTorch against `iak predict`
+# (TORCH_JOB: a finished job's spec; default runs/demo if `make demo` ran,
+# else a small job made on the spot).
+TORCH_JOB ?=
+python-install: build
+	python3 -m pip install ./python
+
+torch-check: build
+	bash tools/torch_check.sh $(BUILD_DIR) $(TORCH_JOB)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -43,7 +43,7 @@ const FlagTable& Table() {
       // import, inspect, verify, reshard, finalize.
       {"snapshot",
        {"out", "shards", "dtype", "format", "tensor", "keys", "keys_tensor", "base_model",
-        "overwrite", "finalize_dense", "promote_rows"}},
+        "overwrite", "finalize_dense", "promote_rows", "tables", "table_keys"}},
       // Defined in compare_command.cc and compare_job_command.cc (--job,
       // --compare_seeds, --compare_variants, --compare_bootstrap_resamples:
       // the comparison on a job's own data and spec, with confidence).
@@ -61,7 +61,7 @@ const FlagTable& Table() {
         "compare_min_batch", "compare_batch_reference", "compare_cold_min_train",
         "compare_cold_min_val_positives", "compare_network_workers", "compare_markdown",
         "compare_json"}},
-      {"export", {IAK_JOB, "out"}},
+      {"export", {IAK_JOB, "out", "torch", "rows_per_file"}},
       {"predict", {IAK_JOB, "input", "out", "predict_batch"}},
       {"scale", {IAK_JOB, "workers", "scale_timeout_ms"}},
       // Every benchmark's (bench/*.cc).

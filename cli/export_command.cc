@@ -6,10 +6,16 @@
 #include "cli/commands.h"
 #include "cli/common_flags.h"
 #include "worker/exporter.h"
+#include "worker/torch_export.h"
 
 // --out is pretrain_command.cc's flag (one gflags name per binary): here the
 // export directory, default <output_dir>/export.
 DECLARE_string(out);
+DEFINE_bool(torch, false,
+            "export: also write the whole model (embedding rows, dense layers in "
+            "torch.nn.Linear layout, adapters) to <out>/torch for iakps.torch.load_model "
+            "(docs/export.md)");
+DEFINE_int64(rows_per_file, int64_t{1} << 20, "export --torch: embedding rows in each rows file");
 
 namespace iak::cli {
 
@@ -26,6 +32,15 @@ int RunExport(int, char**) {
     std::cout << (i ? ", " : "") << report->domains[i];
   }
   std::cout << ")\n";
+  if (!FLAGS_torch) return 0;
+  worker::TorchExportOptions options;
+  options.rows_per_file = FLAGS_rows_per_file;
+  StatusOr<worker::TorchExportReport> torch =
+      worker::ExportTorchModel(*spec, out + "/torch", options);
+  if (!torch.ok()) return ReportError("export", torch.status());
+  std::cout << "wrote " << torch->dir << ": " << torch->files.size() << " files, "
+            << torch->bytes << " bytes, " << torch->num_rows
+            << " embedding rows (load with iakps.torch.load_model)\n";
   return 0;
 }
 

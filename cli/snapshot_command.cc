@@ -44,6 +44,12 @@ DEFINE_string(base_model, "", "snapshot import: a model directory whose dense we
 
 DEFINE_string(promote_rows, "", "snapshot promote: a domain's new-key rows "
                                 "(<output_dir>/adapters/<domain>.rows) to add");
+DEFINE_string(tables, "", "snapshot import: a PyTorch/TorchRec state_dict (safetensors) as "
+                          "table:field pairs, e.g. user:0,movie:1 (field by index, or by name "
+                          "with --base_model); row i of a table is value i of its field");
+DEFINE_string(table_keys, "raw", "snapshot import --tables: raw (key of integer value i: "
+                                 "MovieLens ids, LIBSVM indices) or text (key of the text \"i\" "
+                                 "in a categorical CSV column)");
 
 DEFINE_string(finalize_dense, "", "snapshot finalize: a dense weights file to store instead of "
                                   "the source model's (e.g. dense layers trained with the rows)");
@@ -66,6 +72,8 @@ int Usage() {
          "  iak snapshot import ROWS --out=DIR [--keys=FILE | --keys_tensor=NAME] [--tensor=NAME]\n"
          "        [--dtype=float32|fp16|int8] [--shards=N] [--base_model=DIR] [--overwrite]\n"
          "        ROWS: rows.npy (with --keys=keys.txt|keys.npy), file.safetensors, table.csv|.tsv\n"
+         "  iak snapshot import STATE_DICT.safetensors --tables=TABLE:FIELD,... --out=DIR\n"
+         "        [--table_keys=raw|text] [--base_model=DIR] ...  (PyTorch / TorchRec tables)\n"
          "  iak snapshot inspect DIR\n"
          "  iak snapshot verify DIR                (exit 1 naming the first bad shard)\n"
          "  iak snapshot reshard DIR --shards=N --out=DIR2 [--dtype=fp16|int8] [--overwrite]\n"
@@ -123,6 +131,22 @@ int Import(int argc, char** argv) {
   StatusOr<embedding::RowDtype> dtype = embedding::ParseRowDtype(FLAGS_dtype);
   if (!dtype.ok()) return Fail(dtype.status());
   options.dtype = *dtype;
+  if (!FLAGS_tables.empty()) {
+    // Field names, when given by name, are the base model's.
+    std::vector<std::string> field_names;
+    if (!options.base_model_dir.empty()) {
+      StatusOr<proto::ModelManifest> base = embedding::ReadManifest(options.base_model_dir);
+      if (!base.ok()) return Fail(base.status());
+      for (const proto::FieldSchema& f : base->fields()) field_names.push_back(f.name());
+    }
+    StatusOr<std::vector<embedding::TableField>> tables =
+        embedding::ParseTableFields(FLAGS_tables, field_names);
+    if (!tables.ok()) return Fail(tables.status());
+    options.tables = *tables;
+    StatusOr<embedding::TableKeys> keys = embedding::ParseTableKeys(FLAGS_table_keys);
+    if (!keys.ok()) return Fail(keys.status());
+    options.table_keys = *keys;
+  }
   if (options.out_dir.empty()) {
     std::cerr << "iak snapshot import: give --out=DIR (the model directory to write)\n";
     return 2;

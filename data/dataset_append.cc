@@ -24,4 +24,25 @@ void AppendSamples(const Dataset& src, const std::vector<int32_t>& domain_map, D
   }
 }
 
+void AppendSamples(const Dataset& src, const SampleIds& ids, Dataset* dst) {
+  CHECK_EQ(src.fields.size(), dst->fields.size());
+  if (ids.empty()) return;
+  CHECK(dst->size() == 0 || src.has_conversion() == dst->has_conversion())
+      << "appending samples with and without a conversion label";
+  const size_t nf = src.fields.size();
+  for (uint32_t s : ids) {
+    CHECK_LT(s, src.size());
+    for (size_t f = 0; f < nf; ++f) {
+      size_t count = 0;
+      const uint64_t* keys = src.FieldKeys(s, static_cast<int>(f), &count);
+      dst->keys.insert(dst->keys.end(), keys, keys + count);
+      dst->offsets.push_back(dst->keys.size());
+    }
+    dst->click.push_back(src.click[s]);
+    if (src.has_conversion()) dst->conversion.push_back(src.conversion[s]);
+    dst->domain.push_back(src.domain[s]);
+    dst->timestamp.push_back(src.timestamp[s]);
+  }
+}
+
 }  // namespace iak::data

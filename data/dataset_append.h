@@ -19,6 +19,11 @@ namespace iak::data {
 // conversion label unless one of them is empty.
 void AppendSamples(const Dataset& src, const std::vector<int32_t>& domain_map, Dataset* dst);
 
+// Appends the samples `ids` of `src` to `dst`, in that order, domain ids
+// unchanged (a split or batch of a dataset as a dataset of its own).
+// Preconditions as above; every id < src.size().
+void AppendSamples(const Dataset& src, const SampleIds& ids, Dataset* dst);
+
 }  // namespace iak::data
 
 #endif  // IAK_DATA_DATASET_APPEND_H_

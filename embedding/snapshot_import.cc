@@ -1,7 +1,9 @@
 #include "embedding/snapshot_import.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "common/keys.h"
 #include "embedding/manifest_io.h"
 #include "embedding/model_directory.h"
 #include "embedding/npy_file.h"
@@ -114,7 +116,98 @@ StatusOr<RowTable> ReadSafetensorsRows(const SnapshotImportOptions& options) {
   return table;
 }
 
+// The rows tensor of `table` in a state_dict (see TableField).
+StatusOr<std::string> TableTensorName(const SafetensorsFile& file, const std::string& table) {
+  for (const std::string& name :
+       {"embedding_bags." + table + ".weight", table + ".weight", table}) {
+    if (file.tensors.count(name) > 0) return name;
+  }
+  std::string present;
+  for (const auto& [name, t] : file.tensors) present += (present.empty() ? "" : ", ") + name;
+  return NotFoundError(file.path + " has no table \"" + table + "\" (looked for embedding_bags." +
+                       table + ".weight, " + table + ".weight and " + table +
+                       "); its tensors: " + present);
+}
+
+StatusOr<RowTable> ReadStateDictTables(const SnapshotImportOptions& options) {
+  if (!options.tensor.empty() || !options.keys_tensor.empty() || !options.keys_path.empty()) {
+    return InvalidArgumentError("--tables gives each table's rows and keys; drop --tensor, "
+                                "--keys_tensor and --keys");
+  }
+  IAK_ASSIGN_OR_RETURN(SafetensorsFile file, ReadSafetensorsFile(options.rows_path));
+  RowTable table;
+  for (const TableField& t : options.tables) {
+    IAK_ASSIGN_OR_RETURN(std::string name, TableTensorName(file, t.table));
+    const std::string what = options.rows_path + ": table \"" + t.table + "\" (" + name + ")";
+    IAK_ASSIGN_OR_RETURN(const SafetensorsTensor* tensor, file.Find(name));
+    IAK_RETURN_IF_ERROR(CheckMatrixShape(tensor->shape, what));
+    const int dim = static_cast<int>(tensor->shape[1]);
+    if (table.dim != 0 && dim != table.dim) {
+      return InvalidArgumentError(what + " has dim " + std::to_string(dim) +
+                                  " but the tables before it have dim " +
+                                  std::to_string(table.dim) + ": one model has one dim");
+    }
+    table.dim = dim;
+    IAK_ASSIGN_OR_RETURN(std::vector<float> values, file.Floats(name));
+    table.values.insert(table.values.end(), values.begin(), values.end());
+    const auto field = static_cast<uint32_t>(t.field);
+    for (uint64_t i = 0; i < tensor->shape[0]; ++i) {
+      const uint64_t value =
+          options.table_keys == TableKeys::kRaw ? i : HashBytes(std::to_string(i));
+      table.keys.push_back(FeatureKey(field, value));
+    }
+  }
+  return table;
+}
+
 }  // namespace
+
+StatusOr<TableKeys> ParseTableKeys(const std::string& name) {
+  if (name.empty() || name == "raw") return TableKeys::kRaw;
+  if (name == "text") return TableKeys::kText;
+  return InvalidArgumentError("unknown --table_keys '" + name + "'; use raw or text");
+}
+
+StatusOr<std::vector<TableField>> ParseTableFields(const std::string& text,
+                                                   const std::vector<std::string>& field_names) {
+  std::vector<TableField> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string pair = text.substr(start, end - start);
+    start = end + 1;
+    const size_t colon = pair.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == pair.size()) {
+      return InvalidArgumentError("table mapping \"" + pair +
+                                  "\" is not table:field (e.g. user:0 or user:user_id)");
+    }
+    TableField t;
+    t.table = pair.substr(0, colon);
+    const std::string field = pair.substr(colon + 1);
+    const auto named = std::find(field_names.begin(), field_names.end(), field);
+    if (named != field_names.end()) {
+      t.field = static_cast<int>(named - field_names.begin());
+    } else if (field.find_first_not_of("0123456789") == std::string::npos && field.size() < 9) {
+      t.field = std::stoi(field);
+    } else {
+      std::string names;
+      for (const std::string& n : field_names) names += (names.empty() ? "" : ", ") + n;
+      return InvalidArgumentError("table mapping \"" + pair + "\": field \"" + field +
+                                  "\" is neither an index nor a field name" +
+                                  (names.empty() ? std::string(" (give --base_model to use names)")
+                                                 : " (" + names + ")"));
+    }
+    for (const TableField& before : out) {
+      if (before.table == t.table) {
+        return InvalidArgumentError("table \"" + t.table + "\" is mapped twice");
+      }
+    }
+    out.push_back(t);
+  }
+  if (out.empty()) return InvalidArgumentError("no table:field pair given");
+  return out;
+}
 
 StatusOr<ImportFormat> ParseImportFormat(const std::string& name) {
   if (name.empty() || name == "auto") return ImportFormat::kAuto;
@@ -128,6 +221,11 @@ StatusOr<ImportFormat> ParseImportFormat(const std::string& name) {
 StatusOr<RowTable> ReadRowTable(const SnapshotImportOptions& options) {
   if (options.rows_path.empty()) return InvalidArgumentError("no rows file given");
   IAK_ASSIGN_OR_RETURN(ImportFormat format, FormatOf(options));
+  if (!options.tables.empty() && format != ImportFormat::kSafetensors) {
+    return InvalidArgumentError(options.rows_path +
+                                ": --tables reads a state_dict saved as safetensors; save it "
+                                "with safetensors.torch.save_file");
+  }
   RowTable table;
   switch (format) {
     case ImportFormat::kNpy: {
@@ -135,7 +233,11 @@ StatusOr<RowTable> ReadRowTable(const SnapshotImportOptions& options) {
       break;
     }
     case ImportFormat::kSafetensors: {
-      IAK_ASSIGN_OR_RETURN(table, ReadSafetensorsRows(options));
+      if (options.tables.empty()) {
+        IAK_ASSIGN_OR_RETURN(table, ReadSafetensorsRows(options));
+      } else {
+        IAK_ASSIGN_OR_RETURN(table, ReadStateDictTables(options));
+      }
       break;
     }
     default: {

@@ -4,7 +4,10 @@
 //     file (one uint64 per line) or a .npy vector of n uint64/int64;
 //   - a safetensors file: the rows tensor (named by `tensor`, or the only 2-D
 //     float tensor), keys from a key file or from another tensor of the file;
-//   - a CSV/TSV table `key,v1,...,vd` (text_rows_file.h).
+//   - a CSV/TSV table `key,v1,...,vd` (text_rows_file.h);
+//   - a PyTorch / TorchRec state_dict saved as safetensors, one table per
+//     feature field (`tables`): row i of a table is the row of value i of its
+//     field, keyed as the data readers key it (common/keys.h).
 // Rows are stored as `dtype` (row_codec.h) over `num_shards` shards. The
 // dense weights and model description come from `base_model_dir` when given
 // (so the snapshot can replace a pre-trained model's table, e.g. quantised);
@@ -17,6 +20,7 @@
 #define IAK_EMBEDDING_SNAPSHOT_IMPORT_H_
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "embedding/row_codec.h"
@@ -30,6 +34,30 @@ enum class ImportFormat { kAuto, kNpy, kSafetensors, kCsv };
 // "auto", "npy", "safetensors", "csv" (also "tsv"); InvalidArgument otherwise.
 [[nodiscard]] StatusOr<ImportFormat> ParseImportFormat(const std::string& name);
 
+// A state_dict table and the feature field its rows belong to.
+struct TableField {
+  std::string table;
+  int field = 0;
+};
+
+// How row i of a table becomes an embedding key of field f:
+//   kRaw:  FeatureKey(f, i), the key of integer value i as the MovieLens
+//          reader, LIBSVM/LIBFFM indices and integer numeric buckets make it;
+//   kText: FeatureKey(f, HashBytes("<i>")), the key of the text "<i>" in a
+//          categorical CSV/TSV column (ids written as decimal numbers).
+enum class TableKeys { kRaw, kText };
+
+// "raw" or "text"; InvalidArgument otherwise.
+[[nodiscard]] StatusOr<TableKeys> ParseTableKeys(const std::string& name);
+
+// "user:0,movie:1" or "user:user_id,movie:movie_id": table:field pairs, a
+// field given by its index or by its name in `field_names` (a model's
+// manifest fields; may be empty, then only indices). InvalidArgument naming
+// the pair for a missing ':', an unknown field name, a negative index or a
+// table named twice.
+[[nodiscard]] StatusOr<std::vector<TableField>> ParseTableFields(
+    const std::string& text, const std::vector<std::string>& field_names);
+
 struct SnapshotImportOptions {
   // The rows file.
   std::string rows_path;
@@ -42,6 +70,12 @@ struct SnapshotImportOptions {
   // the keys tensor.
   std::string tensor;
   std::string keys_tensor;
+  // safetensors state_dict: tables and their fields (instead of tensor /
+  // keys). A table's rows are the tensor "embedding_bags.<table>.weight"
+  // (TorchRec EmbeddingBagCollection), else "<table>.weight"
+  // (torch.nn.Embedding / EmbeddingBag), else "<table>"; all of one dim.
+  std::vector<TableField> tables;
+  TableKeys table_keys = TableKeys::kRaw;
   // How rows are stored. Default float32.
   RowDtype dtype = RowDtype::kFloat32;
   // Shards to write. Default 1.

@@ -15,6 +15,41 @@
 
 namespace iak::embedding {
 
+namespace {
+
+// Every row of every shard, verified by ScanShard, as stored (`dtype`).
+Status ReadEncodedRows(const std::string& dir, const proto::ModelManifest& manifest,
+                       RowDtype dtype, std::vector<uint64_t>* keys, std::string* encoded) {
+  const size_t row_bytes = EncodedRowBytes(manifest.embedding_dim(), dtype);
+  for (int shard = 0; shard < manifest.num_shards(); ++shard) {
+    IAK_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenShardDb(dir, manifest, shard));
+    // Reserved by what the shard holds, not by the manifest's claim.
+    const uint64_t reserve = ShardRowsToReserve(db.get(), manifest.shards(shard).num_rows());
+    keys->reserve(keys->size() + reserve);
+    encoded->reserve(encoded->size() + reserve * row_bytes);
+    IAK_RETURN_IF_ERROR(ScanShard(db.get(), dir, manifest, shard,
+                                  [&](uint64_t key, const char* row) {
+                                    keys->push_back(key);
+                                    encoded->append(row, row_bytes);
+                                  }));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+StatusOr<RowTable> ReadSnapshotRows(const std::string& dir) {
+  IAK_ASSIGN_OR_RETURN(proto::ModelManifest manifest, ReadManifest(dir));
+  IAK_ASSIGN_OR_RETURN(RowDtype dtype, ParseRowDtype(manifest.row_dtype()));
+  RowTable table;
+  table.dim = manifest.embedding_dim();
+  std::string encoded;
+  IAK_RETURN_IF_ERROR(ReadEncodedRows(dir, manifest, dtype, &table.keys, &encoded));
+  table.values.resize(table.keys.size() * static_cast<size_t>(table.dim));
+  DecodeRows(encoded.data(), table.keys.size(), table.dim, dtype, table.values.data());
+  return table;
+}
+
 bool SnapshotVerification::ok() const { return FirstError().ok(); }
 
 Status SnapshotVerification::FirstError() const {
@@ -49,27 +84,6 @@ StatusOr<SnapshotVerification> VerifySnapshot(const std::string& dir) {
 
 namespace {
 
-// Every row of the snapshot in `dir`, encoded as stored (verified shard by
-// shard on the way).
-Status ReadAllRows(const std::string& dir, const proto::ModelManifest& manifest,
-                   std::vector<uint64_t>* keys, std::string* encoded) {
-  IAK_ASSIGN_OR_RETURN(RowDtype dtype, ParseRowDtype(manifest.row_dtype()));
-  const size_t row_bytes = EncodedRowBytes(manifest.embedding_dim(), dtype);
-  for (int shard = 0; shard < manifest.num_shards(); ++shard) {
-    IAK_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenShardDb(dir, manifest, shard));
-    // Reserved by what the shard holds, not by the manifest's claim.
-    const uint64_t reserve = ShardRowsToReserve(db.get(), manifest.shards(shard).num_rows());
-    keys->reserve(keys->size() + reserve);
-    encoded->reserve(encoded->size() + reserve * row_bytes);
-    IAK_RETURN_IF_ERROR(ScanShard(db.get(), dir, manifest, shard,
-                                  [&](uint64_t key, const char* row) {
-                                    keys->push_back(key);
-                                    encoded->append(row, row_bytes);
-                                  }));
-  }
-  return Status::Ok();
-}
-
 Status CheckNewSnapshotDir(const std::string& dir, const std::string& out_dir, int num_shards) {
   if (num_shards <= 0) {
     return InvalidArgumentError("the shard count must be positive, got " +
@@ -93,7 +107,7 @@ StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir, const std
   IAK_ASSIGN_OR_RETURN(RowDtype dtype, ParseRowDtype(manifest.row_dtype()));
   std::vector<uint64_t> keys;
   std::string encoded;
-  IAK_RETURN_IF_ERROR(ReadAllRows(dir, manifest, &keys, &encoded));
+  IAK_RETURN_IF_ERROR(ReadEncodedRows(dir, manifest, dtype, &keys, &encoded));
   SnapshotContents contents;
   contents.embedding_dim = manifest.embedding_dim();
   contents.num_shards = num_shards;
@@ -133,7 +147,7 @@ StatusOr<proto::ModelManifest> PromoteRows(const std::string& dir, const std::st
   const size_t row_bytes = EncodedRowBytes(dim, dtype);
   std::vector<uint64_t> keys;
   std::string encoded;
-  IAK_RETURN_IF_ERROR(ReadAllRows(dir, manifest, &keys, &encoded));
+  IAK_RETURN_IF_ERROR(ReadEncodedRows(dir, manifest, dtype, &keys, &encoded));
   // The rows are of keys the snapshot lacks; one it holds means the rows
   // were trained over another snapshot.
   std::vector<uint64_t> sorted = keys;

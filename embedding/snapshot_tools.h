@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "embedding/row_codec.h"
+#include "embedding/row_table.h"
 #include "proto/model_manifest.pb.h"
 
 namespace iak::embedding {
@@ -64,6 +65,11 @@ struct SnapshotVerification {
                                                          const std::vector<uint64_t>& new_keys,
                                                          const std::vector<float>& new_rows,
                                                          int num_shards, bool overwrite);
+
+// Every row of the snapshot in `dir`, decoded to float32, shard by shard in
+// key order (each shard checked as `verify` checks it: DataLoss naming the
+// shard). Holds the whole table in memory (the torch export's use).
+[[nodiscard]] StatusOr<RowTable> ReadSnapshotRows(const std::string& dir);
 
 }  // namespace iak::embedding
 

@@ -18,7 +18,20 @@ packages=(
   libgloo-dev       # the Gloo communicator of elastic jobs (optional in CMake)
   iproute2          # network-namespace tests (ip netns)
   clang libclang-rt-14-dev  # `make fuzz`: libFuzzer, ASan, UBSan (docs/fuzzing.md)
+  pybind11-dev python3-dev python3-pip python3-venv  # the iakps Python package (docs/python.md)
 )
+
+# The Python tests' packages (tests/python, docs/python.md), from PyPI for the
+# python3 first on PATH (the one CMake builds the extension for). Debian marks
+# its own python3 externally managed; CI machines are disposable, so pip may
+# install next to it. Without them the Python tests skip with a message.
+python_packages() {
+  command -v python3 >/dev/null || return 0
+  python3 -c "import numpy, safetensors" 2>/dev/null && return 0
+  echo "Installing Python packages: numpy safetensors"
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q numpy safetensors ||
+    echo "warning: could not pip install numpy safetensors; the Python tests will skip" >&2
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -26,7 +39,10 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  python_packages
+  exit 0
+fi
 
 echo "Installing missing packages: ${missing[*]}"
 sudo_cmd=()
@@ -37,3 +53,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+python_packages

@@ -126,7 +126,12 @@ Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
   for (size_t begin = 0; begin < ids.size(); begin += options.batch_size) {
     const int n = static_cast<int>(std::min<size_t>(options.batch_size, ids.size() - begin));
     domain.resize(n);
-    for (int i = 0; i < n; ++i) domain[i] = dataset.domain[ids[begin + i]];
+    for (int i = 0; i < n; ++i) {
+      const int32_t d = dataset.domain[ids[begin + i]];
+      const bool mapped = options.domain_map != nullptr && d >= 0 &&
+                          static_cast<size_t>(d) < options.domain_map->size();
+      domain[i] = mapped ? (*options.domain_map)[d] : d;
+    }
     x.resize(static_cast<size_t>(n) * c.input_dim());
     model::PoolBatch(dataset, ids.data() + begin, n, c.embedding_dim, rows, x.data());
     // Samples of a domain with new-key rows pool again, from those rows.

@@ -68,6 +68,10 @@ class DomainPredictor {
 struct PredictOptions {
   int batch_size = 1024;
   bool mixed = true;  // false: ScorePerDomain within each batch
+  // When set, the dataset's domain d is the predictor's domain
+  // (*domain_map)[d] (data whose domain names are numbered otherwise than
+  // the predictor's); null: the same numbering. Not owned.
+  const std::vector<int32_t>* domain_map = nullptr;
 };
 
 // Scores samples `ids` of `dataset` (embeddings from `rows`) in batches of

@@ -31,17 +31,23 @@ void AppendMlp(const std::vector<int>& dims, const float* params, const std::str
     const int in = dims[i];
     const int o = dims[i + 1];
     const size_t nw = static_cast<size_t>(in) * o;
-    ExportTensor w{prefix + std::to_string(i) + ".weight", {in, o},
-                   std::vector<float>(params + offset, params + offset + nw)};
-    ExportTensor b{prefix + std::to_string(i) + ".bias", {o},
-                   std::vector<float>(params + offset + nw, params + offset + nw + o)};
+    ExportTensor w;
+    w.name = prefix + std::to_string(i) + ".weight";
+    w.shape = {in, o};
+    w.values.assign(params + offset, params + offset + nw);
+    ExportTensor b;
+    b.name = prefix + std::to_string(i) + ".bias";
+    b.shape = {o};
+    b.values.assign(params + offset + nw, params + offset + nw + o);
     out->push_back(std::move(w));
     out->push_back(std::move(b));
     offset += nw + o;
   }
 }
 
-std::string JsonString(const std::string& s) {
+}  // namespace
+
+std::string JsonQuote(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     if (c == '"' || c == '\\') {
@@ -58,13 +64,11 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
-std::string IntList(const std::vector<int>& v) {
+std::string JsonIntList(const std::vector<int>& v) {
   std::string out = "[";
   for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
   return out + "]";
 }
-
-}  // namespace
 
 std::vector<ExportTensor> BaseModelTensors(const model::BaseModel& base) {
   const model::BaseModelConfig& c = base.config();
@@ -110,25 +114,27 @@ StatusOr<std::string> EncodeSafetensors(const std::vector<ExportTensor>& tensors
     }
     int64_t count = 1;
     for (int64_t d : t.shape) count *= d;
-    if (count != static_cast<int64_t>(t.values.size())) {
+    const size_t values = t.is_u64 ? t.u64_values.size() : t.values.size();
+    if (count != static_cast<int64_t>(values)) {
       return InvalidArgumentError("safetensors: tensor " + t.name + " has " +
-                                  std::to_string(t.values.size()) +
-                                  " values but its shape holds " + std::to_string(count));
+                                  std::to_string(values) + " values but its shape holds " +
+                                  std::to_string(count));
     }
     std::string shape = "[";
     for (size_t i = 0; i < t.shape.size(); ++i) {
       shape += (i ? "," : "") + std::to_string(t.shape[i]);
     }
     shape += "]";
-    const size_t end = offset + t.values.size() * sizeof(float);
-    header += JsonString(t.name) + ":{\"dtype\":\"F32\",\"shape\":" + shape +
+    const size_t end = offset + (t.is_u64 ? values * sizeof(uint64_t) : values * sizeof(float));
+    header += JsonQuote(t.name) + ":{\"dtype\":\"" + (t.is_u64 ? "U64" : "F32") +
+              "\",\"shape\":" + shape +
               ",\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(end) + "]},";
     offset = end;
   }
   header += "\"__metadata__\":{";
   bool first = true;
   for (const auto& [key, value] : metadata) {
-    header += (first ? "" : ",") + JsonString(key) + ":" + JsonString(value);
+    header += (first ? "" : ",") + JsonQuote(key) + ":" + JsonQuote(value);
     first = false;
   }
   header += "}}";
@@ -140,7 +146,12 @@ StatusOr<std::string> EncodeSafetensors(const std::vector<ExportTensor>& tensors
   blob += header;
   blob.reserve(blob.size() + offset);
   for (const ExportTensor& t : tensors) {
-    blob.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * sizeof(float));
+    if (t.is_u64) {
+      blob.append(reinterpret_cast<const char*>(t.u64_values.data()),
+                  t.u64_values.size() * sizeof(uint64_t));
+    } else {
+      blob.append(reinterpret_cast<const char*>(t.values.data()), t.values.size() * sizeof(float));
+    }
   }
   return blob;
 }
@@ -198,15 +209,15 @@ StatusOr<SafetensorsFile> DecodeSafetensors(const std::string& blob, const std::
   return file;
 }
 
-namespace {
-
 std::string AdapterConfigJson(const model::IakConfig& a) {
   return "{\"input_dim\":" + std::to_string(a.input_dim) +
          ",\"latent_dim\":" + std::to_string(a.latent_dim) +
-         ",\"encoder_hidden\":" + IntList(a.encoder_hidden) +
-         ",\"decoder_hidden\":" + IntList(a.decoder_hidden) +
+         ",\"encoder_hidden\":" + JsonIntList(a.encoder_hidden) +
+         ",\"decoder_hidden\":" + JsonIntList(a.decoder_hidden) +
          ",\"plain_adapter\":" + (a.plain_adapter ? "true" : "false") + "}";
 }
+
+namespace {
 
 // Which adapter serves each domain: from the plan file when the job wrote one
 // (shared adapters and base-model domains), else one <domain>.iak per domain
@@ -253,7 +264,7 @@ Status AddNewKeyRows(const std::string& adapter_dir, const std::string& name,
   tensor.values = rows.values();
   std::string keys = "[";
   for (uint64_t key : rows.keys()) {
-    keys += (keys.size() > 1 ? "," : "") + JsonString(std::to_string(key));
+    keys += (keys.size() > 1 ? "," : "") + JsonQuote(std::to_string(key));
   }
   (*metadata)[tensor.name] = keys + "]";
   tensors->push_back(std::move(tensor));
@@ -262,44 +273,51 @@ Status AddNewKeyRows(const std::string& adapter_dir, const std::string& name,
 
 }  // namespace
 
-StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& out_dir) {
-  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
-                       embedding::LoadModelDirectory(spec.model_dir()));
-  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
+StatusOr<ExportSource> LoadExportSource(const proto::JobSpec& spec) {
+  ExportSource source;
+  IAK_ASSIGN_OR_RETURN(source.model_dir, embedding::LoadModelDirectory(spec.model_dir()));
+  IAK_ASSIGN_OR_RETURN(model::BaseModel base,
+                       model::BaseModel::Deserialize(source.model_dir.dense_blob));
+  source.base = std::make_unique<model::BaseModel>(std::move(base));
   const std::string adapter_dir = spec.output_dir() + "/adapters";
-  IAK_ASSIGN_OR_RETURN(std::vector<AdapterPlanRow> rows, DomainAdapters(adapter_dir));
-  std::sort(rows.begin(), rows.end(),
+  IAK_ASSIGN_OR_RETURN(source.domain_adapters, DomainAdapters(adapter_dir));
+  std::sort(source.domain_adapters.begin(), source.domain_adapters.end(),
             [](const AdapterPlanRow& a, const AdapterPlanRow& b) { return a.domain < b.domain; });
   // Each adapter file once, however many domains it serves.
-  std::set<std::string> adapter_set;
-  for (const AdapterPlanRow& r : rows) {
-    if (r.mode != "base") adapter_set.insert(r.adapter);
+  for (const AdapterPlanRow& r : source.domain_adapters) {
+    if (r.mode == "base" || source.adapters.count(r.adapter) > 0) continue;
+    StatusOr<model::IakModule> adapter = LoadAdapter(adapter_dir, r.adapter);
+    if (!adapter.ok()) {
+      return Status(adapter.status().code(),
+                    "export: adapter " + r.adapter + " named by " + AdapterPlanPath(adapter_dir) +
+                        " (or found in " + adapter_dir + "): " + adapter.status().message());
+    }
+    source.adapters.emplace(r.adapter, std::move(*adapter));
   }
-  const model::BaseModelConfig& c = base.config();
-  std::vector<ExportTensor> tensors = BaseModelTensors(base);
+  return source;
+}
+
+StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& out_dir) {
+  IAK_ASSIGN_OR_RETURN(ExportSource source, LoadExportSource(spec));
+  const model::BaseModelConfig& c = source.base->config();
+  std::vector<ExportTensor> tensors = BaseModelTensors(*source.base);
   std::map<std::string, std::string> metadata{
       {"format", "iak-export-v1"},
-      {"snapshot_id", model_dir.manifest.snapshot_id()},
+      {"snapshot_id", source.model_dir.manifest.snapshot_id()},
       {"embedding_dim", std::to_string(c.embedding_dim)},
       {"num_fields", std::to_string(c.num_fields)},
-      {"bottom_hidden", IntList(c.bottom_hidden)},
-      {"tower_hidden", IntList(c.tower_hidden)},
+      {"bottom_hidden", JsonIntList(c.bottom_hidden)},
+      {"tower_hidden", JsonIntList(c.tower_hidden)},
       {"num_tasks", std::to_string(c.num_tasks)},
   };
   std::string adapter_list = "[";
-  for (const std::string& name : adapter_set) {
-    StatusOr<model::IakModule> adapter = LoadAdapter(adapter_dir, name);
-    if (!adapter.ok()) {
-      return Status(adapter.status().code(),
-                    "export: adapter " + name + " named by " + AdapterPlanPath(adapter_dir) +
-                        " (or found in " + adapter_dir + "): " + adapter.status().message());
-    }
-    std::vector<ExportTensor> more = AdapterTensors(*adapter, "iak." + name + ".");
+  for (const auto& [name, adapter] : source.adapters) {
+    std::vector<ExportTensor> more = AdapterTensors(adapter, "iak." + name + ".");
     tensors.insert(tensors.end(), std::make_move_iterator(more.begin()),
                    std::make_move_iterator(more.end()));
-    metadata["iak." + name] = AdapterConfigJson(adapter->config());
-    IAK_RETURN_IF_ERROR(AddNewKeyRows(adapter_dir, name, &tensors, &metadata));
-    adapter_list += (adapter_list.size() > 1 ? "," : "") + JsonString(name);
+    metadata["iak." + name] = AdapterConfigJson(adapter.config());
+    IAK_RETURN_IF_ERROR(AddNewKeyRows(spec.output_dir() + "/adapters", name, &tensors, &metadata));
+    adapter_list += (adapter_list.size() > 1 ? "," : "") + JsonQuote(name);
   }
   adapter_list += "]";
   // "domains" keeps its v1 meaning for existing readers: the exported
@@ -307,9 +325,9 @@ StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& 
   metadata["adapters"] = adapter_list;
   metadata["domains"] = adapter_list;
   std::string domain_map = "{";
-  for (const AdapterPlanRow& r : rows) {
-    domain_map += (domain_map.size() > 1 ? "," : "") + JsonString(r.domain) + ":" +
-                  (r.mode == "base" ? std::string("null") : JsonString(r.adapter));
+  for (const AdapterPlanRow& r : source.domain_adapters) {
+    domain_map += (domain_map.size() > 1 ? "," : "") + JsonQuote(r.domain) + ":" +
+                  (r.mode == "base" ? std::string("null") : JsonQuote(r.adapter));
   }
   metadata["domain_adapters"] = domain_map + "}";
   IAK_ASSIGN_OR_RETURN(std::string blob, EncodeSafetensors(tensors, metadata));
@@ -319,8 +337,8 @@ StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& 
   ExportReport report;
   report.path = out_dir + "/model.safetensors";
   IAK_RETURN_IF_ERROR(WriteFileAtomically(report.path, blob));
-  report.domains.assign(adapter_set.begin(), adapter_set.end());
-  report.domain_adapters = rows;
+  for (const auto& [name, adapter] : source.adapters) report.domains.push_back(name);
+  report.domain_adapters = source.domain_adapters;
   report.num_tensors = tensors.size();
   report.bytes = blob.size();
   return report;

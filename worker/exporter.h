@@ -12,11 +12,13 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/status.h"
+#include "embedding/model_directory.h"
 #include "model/base_model.h"
 #include "model/iak_module.h"
 #include "proto/job_spec.pb.h"
@@ -27,7 +29,10 @@ namespace iak::worker {
 struct ExportTensor {
   std::string name;
   std::vector<int64_t> shape;
-  std::vector<float> values;  // row-major, product(shape) values
+  std::vector<float> values;  // row-major, product(shape) values (F32)
+  // A U64 tensor (embedding keys) instead: product(shape) keys, `values` empty.
+  bool is_u64 = false;
+  std::vector<uint64_t> u64_values{};
 };
 
 // The base model's layers: bottom.<i>.{weight,bias}, tower.<t>.<i>.{weight,bias};
@@ -38,8 +43,9 @@ std::vector<ExportTensor> BaseModelTensors(const model::BaseModel& base);
 std::vector<ExportTensor> AdapterTensors(const model::IakModule& adapter,
                                          const std::string& prefix);
 
-// The file bytes. InvalidArgument on a duplicate or empty name, a name
-// starting with "__", or a shape that does not match the value count.
+// The file bytes (F32 tensors, and U64 ones where is_u64). InvalidArgument on
+// a duplicate or empty name, a name starting with "__", or a shape that does
+// not match the value count.
 [[nodiscard]] StatusOr<std::string> EncodeSafetensors(
     const std::vector<ExportTensor>& tensors, const std::map<std::string, std::string>& metadata);
 
@@ -53,6 +59,31 @@ struct SafetensorsFile {
 [[nodiscard]] StatusOr<SafetensorsFile> DecodeSafetensors(const std::string& blob,
                                                           const std::string& what);
 
+// A finished adapter job as the exporters read it: the model directory, the
+// frozen base, which adapter serves each domain, and each adapter once.
+struct ExportSource {
+  embedding::ModelDirectory model_dir;
+  std::unique_ptr<model::BaseModel> base;
+  // Every domain and what serves it (mode own/shared/base), sorted by domain.
+  std::vector<AdapterPlanRow> domain_adapters;
+  // Each adapter the plan names once, by file stem, sorted.
+  std::map<std::string, model::IakModule> adapters;
+};
+
+// Loads spec.model_dir()'s manifest and dense weights and the job's adapters:
+// those the plan file <output_dir>/adapters/domain_plan.tsv names
+// (adapter_plan_file.h), or without one (older runs) every
+// <output_dir>/adapters/*.iak. NotFound when the job has no adapters yet (run
+// the job first) or a planned adapter file is missing; InvalidArgument on a
+// malformed plan file.
+[[nodiscard]] StatusOr<ExportSource> LoadExportSource(const proto::JobSpec& spec);
+
+// JSON text helpers shared by the exporters' metadata.
+std::string JsonQuote(const std::string& s);
+std::string JsonIntList(const std::vector<int>& v);
+// {"input_dim":..,"latent_dim":..,"encoder_hidden":[..],"decoder_hidden":[..],"plain_adapter":..}
+std::string AdapterConfigJson(const model::IakConfig& config);
+
 struct ExportReport {
   std::string path;
   std::vector<std::string> domains;  // adapters exported (file stems), sorted, each once
@@ -62,13 +93,10 @@ struct ExportReport {
   size_t bytes = 0;
 };
 
-// Loads spec.model_dir()'s dense weights and the job's adapters and writes
-// <out_dir>/model.safetensors (created if needed). The adapters are those the
-// plan file <output_dir>/adapters/domain_plan.tsv names (adapter_plan_file.h:
-// own, shared "shared:<d1>+<d2>" exported once, or none for a base-model
-// domain); without a plan file (older runs), every <output_dir>/adapters/*.iak.
-// NotFound when the job has no adapters yet (run the job first) or a planned
-// adapter file is missing; InvalidArgument on a malformed plan file.
+// Writes LoadExportSource(spec) as <out_dir>/model.safetensors (created if
+// needed): dense layers in [in, out] layout, each adapter once (own, shared
+// "shared:<d1>+<d2>", none for a base-model domain). Errors as
+// LoadExportSource, plus IoError when the file cannot be written.
 [[nodiscard]] StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec,
                                                const std::string& out_dir);
 

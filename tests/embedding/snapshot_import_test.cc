@@ -200,6 +200,51 @@ TEST_F(SnapshotImportTest, SafetensorsWithKeysTensorRoundTrips) {
   EXPECT_NE(IdOf(tmp_.Sub("c3")), IdOf(tmp_.Sub("c")));
 }
 
+TEST_F(SnapshotImportTest, StateDictTablesGetTheKeysOfTheirFieldsValues) {
+  // A TorchRec table (4 rows) and a torch.nn.Embedding (2 rows), dim 3.
+  const std::vector<float> user(f_.values.begin(), f_.values.begin() + 12);
+  const std::vector<float> item(f_.values.begin() + 12, f_.values.begin() + 18);
+  const std::string json =
+      "{\"embedding_bags.user.weight\": {\"dtype\": \"F32\", \"shape\": [4, 3], "
+      "\"data_offsets\": [0, 48]}, "
+      "\"item.weight\": {\"dtype\": \"F32\", \"shape\": [2, 3], \"data_offsets\": [48, 72]}}";
+  const std::string path = tmp_.Sub("state_dict.safetensors");
+  WriteFile(path, SafetensorsBytes(json, RawBytes(user) + RawBytes(item)));
+
+  SnapshotImportOptions options = Options(path, "t");
+  StatusOr<std::vector<TableField>> tables = ParseTableFields("user:0,item:movie", {"u", "movie"});
+  ASSERT_TRUE(tables.ok()) << tables.status();
+  options.tables = *tables;
+  ASSERT_TRUE(ImportSnapshot(options).ok());
+  Fixture raw;
+  for (uint64_t i = 0; i < 4; ++i) raw.keys.push_back(FeatureKey(0, i));
+  for (uint64_t i = 0; i < 2; ++i) raw.keys.push_back(FeatureKey(1, i));
+  raw.values.assign(f_.values.begin(), f_.values.begin() + 18);
+  ExpectRows(options.out_dir, raw);
+
+  options.table_keys = TableKeys::kText;
+  options.out_dir = tmp_.Sub("text");
+  ASSERT_TRUE(ImportSnapshot(options).ok());
+  Fixture text = raw;
+  for (uint64_t i = 0; i < 6; ++i) {
+    text.keys[i] = FeatureKey(i < 4 ? 0 : 1, HashBytes(std::to_string(i < 4 ? i : i - 4)));
+  }
+  ExpectRows(options.out_dir, text);
+
+  // What is wrong is named.
+  options.tables = {{"nope", 2}};
+  Status missing = ImportSnapshot(options).status();
+  EXPECT_NE(missing.message().find("no table \"nope\""), std::string::npos) << missing;
+  EXPECT_NE(missing.message().find("item.weight"), std::string::npos) << missing;
+  EXPECT_FALSE(ParseTableFields("user", {}).ok());
+  EXPECT_FALSE(ParseTableFields("user:0,user:1", {}).ok());
+  StatusOr<std::vector<TableField>> unknown = ParseTableFields("user:userid", {"u"});
+  EXPECT_NE(unknown.status().message().find("(u)"), std::string::npos) << unknown.status();
+  options.tables = {{"user", 0}};
+  options.keys_tensor = "user.keys";
+  EXPECT_EQ(ImportSnapshot(options).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(SnapshotImportTest, TsvAndBaseModelKeepDenseWeights) {
   // A pre-trained model whose dense weights the import keeps.
   testing::Table base_table = testing::RandomTable(3, 10, kDim);

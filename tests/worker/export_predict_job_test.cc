@@ -13,6 +13,8 @@
 #include "worker/adapter_store.h"
 #include "worker/domain_predictor.h"
 #include "worker/exporter.h"
+#include "worker/torch_export.h"
+#include "embedding/safetensors_file.h"
 #include "model/embedding_table.h"
 
 namespace iak::worker {
@@ -141,4 +143,88 @@ TEST_F(JobFilesTest, NoMatchingAdapterIsAClearError) {
 }
 
 }  // namespace
+TEST_F(JobFilesTest, TorchExportHasLinearLayoutAndEveryRowInKeyOrder) {
+  // A new-key row (the extension seam) joins the snapshot's 40.
+  embedding::RowTable extra;
+  extra.dim = 4;
+  extra.keys = {~uint64_t{0}};  // -1 as int64: sorts first
+  extra.values = {1, 2, 3, 4};
+  TorchExportOptions options;
+  options.rows_per_file = 16;
+  options.extra_rows = {&extra};
+  StatusOr<TorchExportReport> report = ExportTorchModel(spec_, dir_ + "/torch", options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->num_rows, 41);
+  ASSERT_EQ(report->files.size(), 4u);  // model + ceil(41 / 16) rows files
+  EXPECT_EQ(report->files[3], dir_ + "/torch/rows-00002-of-00003.safetensors");
+
+  StatusOr<embedding::SafetensorsFile> dense = embedding::ReadSafetensorsFile(report->files[0]);
+  ASSERT_TRUE(dense.ok()) << dense.status().ToString();
+  // bottom.0 is [in 8, out 8] here; tower.0.0 is [6, 5] -> [5, 6], transposed.
+  const std::vector<ExportTensor> base = BaseModelTensors(*base_);
+  StatusOr<std::vector<float>> tower = dense->Floats("tower.0.0.weight");
+  ASSERT_TRUE(tower.ok());
+  EXPECT_EQ(dense->tensors.at("tower.0.0.weight").shape, (std::vector<uint64_t>{5, 6}));
+  for (int i = 0; i < 6; ++i) {
+    for (int o = 0; o < 5; ++o) EXPECT_EQ((*tower)[o * 6 + i], base[4].values[i * 5 + o]);
+  }
+  EXPECT_EQ(dense->tensors.count("adapters.1.decoder.1.bias"), 1u);  // west, the second
+
+  std::vector<uint64_t> keys;
+  std::vector<float> rows;
+  for (size_t f = 1; f < report->files.size(); ++f) {
+    StatusOr<embedding::SafetensorsFile> file = embedding::ReadSafetensorsFile(report->files[f]);
+    ASSERT_TRUE(file.ok()) << file.status().ToString();
+    StatusOr<std::vector<uint64_t>> k = file->Keys("row_keys");
+    StatusOr<std::vector<float>> v = file->Floats("embedding_bags.rows.weight");
+    ASSERT_TRUE(k.ok() && v.ok());
+    keys.insert(keys.end(), k->begin(), k->end());
+    rows.insert(rows.end(), v->begin(), v->end());
+  }
+  ASSERT_EQ(keys.size(), 41u);
+  EXPECT_EQ(keys[0], ~uint64_t{0});
+  EXPECT_EQ(std::vector<float>(rows.begin(), rows.begin() + 4), (std::vector<float>{1, 2, 3, 4}));
+  for (size_t i = 1; i < keys.size(); ++i) {
+    EXPECT_LT(static_cast<int64_t>(keys[i - 1]), static_cast<int64_t>(keys[i]));
+    EXPECT_EQ(std::vector<float>(rows.begin() + i * 4, rows.begin() + i * 4 + 4), table_[keys[i]])
+        << "key " << keys[i];
+  }
+  // A new-key row whose key the snapshot has is refused.
+  extra.keys = {7};
+  EXPECT_EQ(ExportTorchModel(spec_, dir_ + "/torch2", options).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST_F(JobFilesTest, DomainMapScoresDataNumberedOtherwise) {
+  StatusOr<std::unique_ptr<JobModels>> models = LoadJobModels(spec_, {"east", "west"});
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  StatusOr<DomainPredictor> predictor = (*models)->MakePredictor();
+  ASSERT_TRUE(predictor.ok());
+  // The same samples, domains numbered east=0 west=1 and west=0 east=1.
+  data::Dataset a;
+  a.fields = {{"a"}, {"b"}};
+  for (uint32_t s = 0; s < 10; ++s) {
+    a.keys.push_back(1 + s);
+    a.offsets.push_back(a.keys.size());
+    a.offsets.push_back(a.keys.size());
+    a.click.push_back(0);
+    a.domain.push_back(static_cast<int32_t>(s % 2));
+    a.timestamp.push_back(s);
+  }
+  data::Dataset b = a;
+  for (int32_t& d : b.domain) d = 1 - d;
+  const std::vector<int32_t> map{1, 0};
+  data::SampleIds ids{0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  std::vector<float> pa(10), pb(10);
+  ASSERT_TRUE(PredictSamples(a, ids, *(*models)->rows, PredictOptions{}, &*predictor, pa.data(),
+                             nullptr)
+                  .ok());
+  PredictOptions mapped;
+  mapped.domain_map = &map;
+  ASSERT_TRUE(
+      PredictSamples(b, ids, *(*models)->rows, mapped, &*predictor, pb.data(), nullptr).ok());
+  EXPECT_EQ(pa, pb);
+  EXPECT_NE(pa[0], pa[2]);  // other keys, other scores
+}
+
 }  // namespace iak::worker

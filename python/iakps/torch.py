@@ -1,0 +1,167 @@
+"""A model exported by `iak export --torch` as a torch.nn.Module.
+
+    model = iakps.torch.load_model("runs/demo/export/torch")
+    scores = model.score(batch)          # an iakps.Batch: same scores as `iak predict`
+
+The module holds the embedding table as a TorchRec-style EmbeddingBag
+collection (state_dict key "embedding_bags.rows.weight", the rows in the
+order of "row_keys"), the bottom MLP, the task towers and every adapter as
+torch.nn.Linear layers. Layout of the files: docs/export.md "PyTorch export".
+Needs torch and safetensors (pip install torch safetensors).
+"""
+import json
+import os
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from torch import nn
+
+
+def _mlp(dims):
+    return nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+
+def _forward(layers, x, relu_last):
+    for i, layer in enumerate(layers):
+        x = layer(x)
+        if relu_last or i + 1 < len(layers):
+            x = torch.relu(x)
+    return x
+
+
+class Adapter(nn.Module):
+    """An IAK adapter at inference: h' = h + decoder(mu), mu = the first
+    latent_dim outputs of encoder(h) (the whole output for a plain adapter)."""
+
+    def __init__(self, config):
+        super().__init__()
+        k = config["latent_dim"]
+        out = k if config["plain_adapter"] else 2 * k
+        self.latent_dim = k
+        self.encoder = _mlp([config["input_dim"], *config["encoder_hidden"], out])
+        self.decoder = _mlp([k, *config["decoder_hidden"], config["input_dim"]])
+
+    def forward(self, h):
+        mu = _forward(self.encoder, h, relu_last=False)[:, : self.latent_dim]
+        return h + _forward(self.decoder, mu, relu_last=False)
+
+
+class IakModel(nn.Module):
+    """The frozen base with every domain's adapter (domain activation)."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        dim = config["embedding_dim"]
+        fields = config["fields"]
+        self.embedding_bags = nn.ModuleDict(
+            {"rows": nn.EmbeddingBag(max(1, config["num_rows"]), dim, mode="sum",
+                                     include_last_offset=True)})
+        self.register_buffer("row_keys", torch.zeros(config["num_rows"], dtype=torch.int64))
+        self.register_buffer("mean_pooling",
+                             torch.tensor([f["pooling"] == "mean" for f in fields]))
+        h = config["bottom_hidden"][-1]
+        self.bottom = _mlp([len(fields) * dim, *config["bottom_hidden"]])
+        self.tower = nn.ModuleList(
+            _mlp([h, *config["tower_hidden"], 1]) for _ in range(config["num_tasks"]))
+        self.adapters = nn.ModuleList(Adapter(a) for a in config["adapters"])
+        # domain name -> index into adapters, or None (the frozen base).
+        self.domain_adapters = dict(config["domain_adapters"])
+
+    def row_ids(self, keys):
+        """int64 keys (the uint64 keys' bits) -> (row ids, found mask)."""
+        n = self.row_keys.numel()
+        if n == 0:
+            return torch.zeros_like(keys), torch.zeros_like(keys, dtype=torch.bool)
+        ids = torch.searchsorted(self.row_keys, keys).clamp(max=n - 1)
+        return ids, self.row_keys[ids] == keys
+
+    def pool(self, keys, offsets):
+        """x [batch, fields * dim]: each field's rows summed (or averaged over
+        its keys, a key without a row counting as a zero row)."""
+        fields = self.mean_pooling.numel()
+        counts = offsets[1:] - offsets[:-1]
+        ids, found = self.row_ids(keys)
+        mean = self.mean_pooling.repeat(counts.numel() // fields)
+        bag_weight = torch.where(mean, 1.0 / counts.clamp(min=1).float(), torch.ones_like(counts,
+                                 dtype=torch.float32))
+        weights = torch.repeat_interleave(bag_weight, counts) * found.float()
+        pooled = self.embedding_bags["rows"](ids, offsets, per_sample_weights=weights)
+        return pooled.reshape(-1, fields * pooled.shape[1])
+
+    def forward(self, keys, offsets, adapter):
+        """Logits [batch, num_tasks]. keys int64 [n], offsets int64
+        [batch * fields + 1] (CSR over (sample, field)), adapter int64
+        [batch]: each sample's adapter index, -1 for the frozen base."""
+        h = _forward(self.bottom, self.pool(keys, offsets), relu_last=True)
+        adapted = h.clone()
+        for a, module in enumerate(self.adapters):
+            rows = torch.nonzero(adapter == a).flatten()
+            if rows.numel() > 0:
+                adapted[rows] = module(h[rows])
+        return torch.cat([_forward(t, adapted, relu_last=False) for t in self.tower], dim=1)
+
+    def adapter_of(self, domain, domain_names):
+        """Per sample, the adapter index of its domain (-1: the base)."""
+        table = [self.domain_adapters.get(name) for name in domain_names]
+        lookup = torch.tensor([-1 if a is None else a for a in table] or [-1], dtype=torch.int64)
+        return lookup[torch.from_numpy(np.array(domain, dtype=np.int64))]
+
+    @torch.no_grad()
+    def score(self, batch):
+        """{"p_ctr": numpy[, "p_ctcvr": ...]} for an iakps.Batch."""
+        keys = torch.from_numpy(np.asarray(batch.keys).view(np.int64).copy())
+        offsets = torch.from_numpy(np.asarray(batch.offsets).view(np.int64).copy())
+        logits = self(keys, offsets, self.adapter_of(batch.domain, batch.domain_names))
+        p = torch.sigmoid(logits)
+        out = {"p_ctr": p[:, 0].numpy()}
+        if p.shape[1] == 2:
+            out["p_ctcvr"] = (p[:, 0] * p[:, 1]).numpy()
+        return out
+
+
+def _tensors(path):
+    with safe_open(path, framework="numpy") as f:
+        return {name: f.get_tensor(name) for name in f.keys()}, f.metadata() or {}
+
+
+def load_config(export_dir):
+    """The model description in export_dir/model.safetensors."""
+    _, metadata = _tensors(os.path.join(export_dir, "model.safetensors"))
+    if metadata.get("format") != "iak-torch-v1":
+        raise ValueError(f"{export_dir}/model.safetensors is not an `iak export --torch` file "
+                         f"(format {metadata.get('format')!r})")
+    return json.loads(metadata["config"])
+
+
+def torchrec_state_dict(export_dir):
+    """The embedding table as a TorchRec EmbeddingBagCollection state_dict
+    ({"embedding_bags.rows.weight": [num_rows, dim]}) and the uint64 key of
+    each row (numpy), in row order."""
+    config = load_config(export_dir)
+    weights, keys = [], []
+    for name in config["row_files"]:
+        tensors, _ = _tensors(os.path.join(export_dir, name))
+        weights.append(tensors["embedding_bags.rows.weight"])
+        keys.append(tensors["row_keys"])
+    dim = config["embedding_dim"]
+    weight = np.concatenate(weights) if weights else np.zeros((0, dim), np.float32)
+    return ({"embedding_bags.rows.weight": torch.from_numpy(weight)},
+            np.concatenate(keys) if keys else np.zeros(0, np.uint64))
+
+
+def load_model(export_dir):
+    """The IakModel of an `iak export --torch` directory, in eval mode."""
+    config = load_config(export_dir)
+    model = IakModel(config)
+    dense, _ = _tensors(os.path.join(export_dir, "model.safetensors"))
+    state = {name: torch.from_numpy(value) for name, value in dense.items()}
+    table, keys = torchrec_state_dict(export_dir)
+    state.update(table)
+    state["row_keys"] = torch.from_numpy(keys.view(np.int64).copy())
+    state["mean_pooling"] = model.mean_pooling
+    if config["num_rows"] == 0:  # an empty table keeps its one placeholder row
+        state["embedding_bags.rows.weight"] = model.embedding_bags["rows"].weight.detach()
+    model.load_state_dict(state, strict=True)
+    return model.eval()

@@ -1,0 +1,44 @@
+"""A small finished adapter job for the Python tests: a base pre-trained on
+datasets/samples/avazu_sample.txt (dim 4, one shard) and 15 fine-tuning steps
+submitted through iakps.submit (1 PS, 1 worker; a few seconds)."""
+import os
+import subprocess
+
+import iakps
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCHEMA = os.path.join(ROOT, "examples", "avazu.schema.pbtxt")
+DATA = os.path.join(ROOT, "datasets", "samples", "avazu_sample.txt")
+
+JOB = """name: "iakps-small"
+model_dir: "{dir}/model"
+output_dir: "{dir}/out"
+data {{ schema_file: "{schema}" input_files: "{data}" train_fraction: 0.6
+        validation_fraction: 0.2 }}
+iak {{ latent_dim: 4 encoder_hidden: 8 decoder_hidden: 8 }}
+phases {{ phase: PHASE_COMPRESSION steps: 10 beta: 0.001 learning_rate: 0.003 }}
+phases {{ phase: PHASE_MATCHING steps: 5 beta: 0.0001 learning_rate: 0.001 }}
+batch_size: 16
+seed: 7
+num_servers: 1
+num_workers: 1
+timeouts {{ startup_timeout_ms: 30000 barrier_timeout_ms: 30000 }}
+"""
+
+
+def iak(*args):
+    """Runs the iak command; AssertionError with its stderr if it fails."""
+    done = subprocess.run([iakps.iak_binary(), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssertionError(f"iak {' '.join(args)} failed: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def make_small_job(directory, on_progress=None):
+    """Writes, pre-trains and runs the job in `directory`; returns (Job, state)."""
+    spec = os.path.join(directory, "job.pbtxt")
+    with open(spec, "w") as f:
+        f.write(JOB.format(dir=directory, schema=SCHEMA, data=DATA))
+    iak("pretrain", f"--job={spec}", "--epochs=1", "--dim=4")
+    job = iakps.submit(spec)
+    return job, job.wait(timeout_s=300, poll_s=0.2, on_progress=on_progress)
