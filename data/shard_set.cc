@@ -150,7 +150,7 @@ StatusOr<Dataset> ReadShardSet(const std::string& manifest_path, int rank, int w
                                   "labels differ; a shard from another conversion?); rewrite "
                                   "the set with `iak data convert`");
     }
-    shard->AppendTo(&out);
+    IAK_RETURN_IF_ERROR(shard->AppendTo(&out));
   }
   if (manifest_out != nullptr) *manifest_out = std::move(manifest);
   return out;
