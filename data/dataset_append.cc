@@ -24,4 +24,25 @@ void AppendSamples(const Dataset& src, const std::vector<int32_t>& domain_map, D
   }
 }
 
+void AppendSampleIds(const Dataset& src, const uint64_t* ids, size_t n, Dataset* dst) {
+  const size_t num_fields = src.fields.size();
+  CHECK_EQ(num_fields, dst->fields.size());
+  CHECK(dst->size() == 0 || src.has_conversion() == dst->has_conversion())
+      << "appending samples with and without a conversion label";
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t s = ids[i];
+    CHECK_LT(s, src.size());
+    for (size_t f = 0; f < num_fields; ++f) {
+      const uint64_t* begin = src.keys.data() + src.offsets[s * num_fields + f];
+      const uint64_t* end = src.keys.data() + src.offsets[s * num_fields + f + 1];
+      dst->keys.insert(dst->keys.end(), begin, end);
+      dst->offsets.push_back(dst->keys.size());
+    }
+    dst->click.push_back(src.click[s]);
+    if (src.has_conversion()) dst->conversion.push_back(src.conversion[s]);
+    dst->domain.push_back(src.domain[s]);
+    dst->timestamp.push_back(src.timestamp[s]);
+  }
+}
+
 }  // namespace iak::data
