@@ -50,7 +50,9 @@ DEFINE_int32(scale_batch, 256, "scale bench: per-worker batch");
 DEFINE_int32(scale_domains, 4, "scale bench: domains of the synthetic data");
 DEFINE_int32(scale_stream_cache_mb, 64, "scale bench: each worker's decoded-block cache");
 DEFINE_int32(scale_pretrain_samples, 200000, "scale bench: samples of the base's pre-training");
-DEFINE_string(scale_dir, "", "scale bench: working folder (default: a temporary one, removed)");
+DEFINE_string(scale_dir, "",
+              "scale bench: working folder (default: a temporary one, removed); a folder a "
+              "previous run prepared (prepared.txt) is reused: only the job runs again");
 
 namespace iak::bench {
 namespace {
@@ -198,6 +200,83 @@ int Fail(const std::string& step, const Status& status) {
   return 1;
 }
 
+// Synthesises and converts the data, pre-trains a small base and imports
+// the snapshot of R rows into `model_dir`.
+Status Prepare(const std::string& dir, const data::CompiledSchema& schema,
+               const std::string& schema_path, const data::SynthOptions& synth,
+               const data::ShardSetWriteOptions& convert, const std::string& model_dir,
+               double* convert_s, double* bytes_per_sample, uint64_t* rows) {
+  auto t = Clock::now();
+  StatusOr<data::SynthReport> made = data::WriteSynthData(synth);
+  if (!made.ok()) return made.status().WithContext("synth");
+  const double synth_s = Since(t);
+  std::cerr << "scale bench: synthesised " << synth.samples << " samples in " << synth_s << " s\n";
+  t = Clock::now();
+  {
+    data::TextReadOptions read;
+    read.num_threads = 2;
+    StatusOr<data::Dataset> dataset = data::ReadTextFiles(schema, {synth.out}, read, nullptr);
+    if (!dataset.ok()) return dataset.status().WithContext("convert");
+    StatusOr<proto::ShardSetManifest> written =
+        data::WriteShardSet(*dataset, schema.schema, {synth.out}, convert);
+    if (!written.ok()) return written.status().WithContext("convert");
+  }
+  *convert_s = Since(t);
+  std::filesystem::remove(synth.out);
+  *bytes_per_sample = static_cast<double>(DiskBytes(convert.dir)) / synth.samples;
+  std::cerr << "scale bench: converted in " << *convert_s << " s, " << *bytes_per_sample
+            << " bytes/sample\n";
+
+  // A small base, and the snapshot of R rows.
+  data::SynthOptions small = synth;
+  small.out = dir + "/pretrain.csv";
+  small.samples = std::min<int64_t>(FLAGS_scale_pretrain_samples, synth.samples);
+  small.seed = synth.seed + 1;
+  if (StatusOr<data::SynthReport> s = data::WriteSynthData(small); !s.ok()) {
+    return s.status().WithContext("pretrain data");
+  }
+  worker::PretrainJobOptions pretrain;
+  pretrain.data.set_schema_file(schema_path);
+  pretrain.data.add_input_files(small.out);
+  pretrain.data.set_pretrain_periods(synth.domains);
+  pretrain.model_dir = dir + "/base";
+  pretrain.overwrite = true;
+  pretrain.train.epochs = 1;
+  StatusOr<worker::PretrainJobResult> base = worker::RunPretrainJob(pretrain);
+  if (!base.ok()) return base.status().WithContext("pretrain");
+  StatusOr<embedding::ModelDirectory> base_dir = embedding::LoadModelDirectory(pretrain.model_dir);
+  if (!base_dir.ok()) return base_dir.status().WithContext("pretrain");
+  t = Clock::now();
+  {
+    StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> table =
+        embedding::LocalEmbeddingTable::Open(*base_dir);
+    if (!table.ok()) return table.status().WithContext("table");
+    StatusOr<uint64_t> written =
+        WriteTable(dir, synth, **table, static_cast<int>(base_dir->manifest.embedding_dim()));
+    if (!written.ok()) return written.status().WithContext("table");
+    *rows = *written;
+  }
+  embedding::SnapshotImportOptions import;
+  import.rows_path = dir + "/rows.npy";
+  import.keys_path = dir + "/keys.npy";
+  StatusOr<embedding::RowDtype> dtype = embedding::ParseRowDtype(FLAGS_scale_dtype);
+  if (!dtype.ok()) return dtype.status().WithContext("--scale_dtype");
+  import.dtype = *dtype;
+  import.num_shards = 2;
+  import.out_dir = model_dir;
+  import.base_model_dir = pretrain.model_dir;
+  import.overwrite = true;
+  if (StatusOr<proto::ModelManifest> m = embedding::ImportSnapshot(import); !m.ok()) {
+    return m.status().WithContext("snapshot import");
+  }
+  std::filesystem::remove(import.rows_path);
+  std::filesystem::remove(import.keys_path);
+  std::cerr << "scale bench: snapshot of " << *rows << " " << FLAGS_scale_dtype << " rows in "
+            << Since(t) << " s\n";
+
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunScaleBench(int /*argc*/, char** /*argv*/) {
@@ -213,88 +292,38 @@ int RunScaleBench(int /*argc*/, char** /*argv*/) {
   StatusOr<data::CompiledSchema> schema = data::LoadSchema(schema_path);
   if (!schema.ok()) return Fail("schema", schema.status());
 
-  // 1. Synthesise and convert.
   data::SynthOptions synth;
   synth.out = dir + "/data.csv";
   synth.samples = FLAGS_scale_samples;
   synth.keys = std::max<int64_t>(2, FLAGS_scale_rows - synth.categories);
   synth.domains = FLAGS_scale_domains;
-  auto t = Clock::now();
-  StatusOr<data::SynthReport> made = data::WriteSynthData(synth);
-  if (!made.ok()) return Fail("synth", made.status());
-  const double synth_s = Since(t);
-  std::cerr << "scale bench: synthesised " << synth.samples << " samples in " << synth_s << " s\n";
-  t = Clock::now();
   data::ShardSetWriteOptions convert;
   convert.dir = dir + "/shards";
   convert.num_shards = static_cast<int>(std::max<int64_t>(2, synth.samples / 4000000));
-  {
-    data::TextReadOptions read;
-    read.num_threads = 2;
-    StatusOr<data::Dataset> dataset = data::ReadTextFiles(*schema, {synth.out}, read, nullptr);
-    if (!dataset.ok()) return Fail("convert", dataset.status());
-    StatusOr<proto::ShardSetManifest> written =
-        data::WriteShardSet(*dataset, schema->schema, {synth.out}, convert);
-    if (!written.ok()) return Fail("convert", written.status());
-  }
-  const double convert_s = Since(t);
-  std::filesystem::remove(synth.out);
-  const double bytes_per_sample = static_cast<double>(DiskBytes(convert.dir)) / synth.samples;
-  std::cerr << "scale bench: converted in " << convert_s << " s, " << bytes_per_sample
-            << " bytes/sample\n";
-
-  // 2. A small base, and the snapshot of R rows.
-  data::SynthOptions small = synth;
-  small.out = dir + "/pretrain.csv";
-  small.samples = std::min<int64_t>(FLAGS_scale_pretrain_samples, synth.samples);
-  small.seed = synth.seed + 1;
-  if (StatusOr<data::SynthReport> s = data::WriteSynthData(small); !s.ok()) {
-    return Fail("pretrain data", s.status());
-  }
-  worker::PretrainJobOptions pretrain;
-  pretrain.data.set_schema_file(schema_path);
-  pretrain.data.add_input_files(small.out);
-  pretrain.data.set_pretrain_periods(synth.domains);
-  pretrain.model_dir = dir + "/base";
-  pretrain.overwrite = true;
-  pretrain.train.epochs = 1;
-  StatusOr<worker::PretrainJobResult> base = worker::RunPretrainJob(pretrain);
-  if (!base.ok()) return Fail("pretrain", base.status());
-  StatusOr<embedding::ModelDirectory> base_dir = embedding::LoadModelDirectory(pretrain.model_dir);
-  if (!base_dir.ok()) return Fail("pretrain", base_dir.status());
-  t = Clock::now();
+  const std::string model_dir = dir + "/model";
+  // What a run prepared (data, snapshot) and its figures, so the job can be
+  // measured again without redoing an hour of conversion.
+  const std::string prepared_path = dir + "/prepared.txt";
+  double convert_s = 0, bytes_per_sample = 0;
   uint64_t rows = 0;
-  {
-    StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> table =
-        embedding::LocalEmbeddingTable::Open(*base_dir);
-    if (!table.ok()) return Fail("table", table.status());
-    StatusOr<uint64_t> written =
-        WriteTable(dir, synth, **table, static_cast<int>(base_dir->manifest.embedding_dim()));
-    if (!written.ok()) return Fail("table", written.status());
-    rows = *written;
+  std::ifstream prepared(prepared_path);
+  int64_t prepared_samples = 0;
+  std::string prepared_dtype;
+  if (prepared >> prepared_samples >> rows >> prepared_dtype >> convert_s >> bytes_per_sample &&
+      prepared_samples == synth.samples && prepared_dtype == FLAGS_scale_dtype) {
+    std::cerr << "scale bench: reusing the data and snapshot prepared in " << dir << "\n";
+  } else {
+    Status made = Prepare(dir, *schema, schema_path, synth, convert, model_dir, &convert_s,
+                          &bytes_per_sample, &rows);
+    if (!made.ok()) return Fail("prepare", made);
+    std::ofstream(prepared_path) << synth.samples << " " << rows << " " << FLAGS_scale_dtype << " "
+                                 << convert_s << " " << bytes_per_sample << "\n";
   }
-  embedding::SnapshotImportOptions import;
-  import.rows_path = dir + "/rows.npy";
-  import.keys_path = dir + "/keys.npy";
-  StatusOr<embedding::RowDtype> dtype = embedding::ParseRowDtype(FLAGS_scale_dtype);
-  if (!dtype.ok()) return Fail("--scale_dtype", dtype.status());
-  import.dtype = *dtype;
-  import.num_shards = 2;
-  import.out_dir = dir + "/model";
-  import.base_model_dir = pretrain.model_dir;
-  import.overwrite = true;
-  if (StatusOr<proto::ModelManifest> m = embedding::ImportSnapshot(import); !m.ok()) {
-    return Fail("snapshot import", m.status());
-  }
-  std::filesystem::remove(import.rows_path);
-  std::filesystem::remove(import.keys_path);
-  std::cerr << "scale bench: snapshot of " << rows << " " << FLAGS_scale_dtype << " rows in "
-            << Since(t) << " s\n";
 
   // 3. The streamed job: 2 PS, 2 workers.
   proto::JobSpec spec;
   spec.set_name("scale");
-  spec.set_model_dir(import.out_dir);
+  spec.set_model_dir(model_dir);
   spec.set_output_dir(dir + "/run");
   proto::DataSpec* data = spec.mutable_data();
   data->set_shard_manifest(convert.dir + "/manifest.pbtxt");
@@ -324,7 +353,7 @@ int RunScaleBench(int /*argc*/, char** /*argv*/) {
   launch.worker_args = {"--progress_every=100"};
   std::atomic<bool> stop{false};
   PeakRssMonitor monitor(job_path);
-  t = Clock::now();
+  const auto t = Clock::now();
   Status ran = cluster::RunLocalJob(spec, launch, stop);
   const double job_s = Since(t);
   monitor.Stop();
