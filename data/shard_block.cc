@@ -44,16 +44,28 @@ void EncodeField(const Dataset& data, size_t begin, size_t end, int field, std::
       PutVarint(data.offsets[i + 1] - data.offsets[i], out);
     }
   }
+  // Distinct keys by sorting a copy; a dictionary costs at least 8 bytes an
+  // entry plus a byte a key, so with many distinct keys raw wins outright.
+  std::vector<uint64_t> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::pair<uint32_t, uint64_t>> by_count;  // (count, key)
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i;
+    while (j < sorted.size() && sorted[j] == sorted[i]) ++j;
+    by_count.push_back({static_cast<uint32_t>(j - i), sorted[i]});
+    i = j;
+  }
+  if (8 * by_count.size() + keys.size() >= 8 * keys.size()) {
+    out->push_back(static_cast<char>(kRawKeys));
+    for (uint64_t k : keys) PutU64(k, out);
+    return;
+  }
   // The dictionary, most frequent key first, so frequent keys get 1-byte indices.
-  std::unordered_map<uint64_t, uint32_t> count;
-  for (uint64_t k : keys) ++count[k];
-  std::vector<std::pair<uint32_t, uint64_t>> by_count;
-  by_count.reserve(count.size());
-  for (const auto& [k, c] : count) by_count.push_back({c, k});
   std::sort(by_count.begin(), by_count.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
   });
   std::unordered_map<uint64_t, uint64_t> index;
+  index.reserve(by_count.size());
   size_t dictionary_bytes = VarintSize(by_count.size()) + 8 * by_count.size();
   for (size_t i = 0; i < by_count.size(); ++i) {
     index[by_count[i].second] = i;
@@ -88,8 +100,9 @@ bool GetBitmap(ByteReader* in, size_t n, std::vector<float>* labels) {
 
 // One field's keys of a block, and where each sample's start.
 struct FieldColumn {
+  bool single = true;            // one key per sample: keys[s] is sample s's
   std::vector<uint64_t> keys;
-  std::vector<uint64_t> starts;  // num_samples + 1
+  std::vector<uint64_t> starts;  // !single: num_samples + 1
 };
 
 Status Corrupt(const std::string& what) { return DataLossError("bad block: " + what); }
@@ -97,15 +110,17 @@ Status Corrupt(const std::string& what) { return DataLossError("bad block: " + w
 Status DecodeField(ByteReader* in, size_t num_samples, FieldColumn* column) {
   uint8_t layout = 0, coding = 0;
   if (!in->U8(&layout) || layout > kCounted) return Corrupt("bad field layout");
-  column->starts.assign(1, 0);
-  for (size_t s = 0; s < num_samples; ++s) {
-    uint64_t n = 1;
-    if (layout == kCounted && (!in->Varint(&n) || n > in->remaining())) {
-      return Corrupt("bad key count");
+  column->single = layout == kSingleValued;
+  uint64_t total = num_samples;
+  if (!column->single) {
+    column->starts.assign(1, 0);
+    for (size_t s = 0; s < num_samples; ++s) {
+      uint64_t n = 0;
+      if (!in->Varint(&n) || n > in->remaining()) return Corrupt("bad key count");
+      column->starts.push_back(column->starts.back() + n);
     }
-    column->starts.push_back(column->starts.back() + n);
+    total = column->starts.back();
   }
-  const uint64_t total = column->starts.back();
   if (!in->U8(&coding) || coding > kDictionary) return Corrupt("bad key coding");
   // Every key takes at least one byte, so a count past the bytes left is
   // refused before anything is allocated for it.
@@ -191,16 +206,25 @@ Status DecodeShardBlock(const char* p, size_t size, size_t num_samples, bool wit
     out->timestamp.push_back(previous);
   }
   if (!in.done()) return Corrupt("bytes after the last section");
-  // Sample-major CSR, as a Dataset holds it.
+  // Sample-major CSR, as a Dataset holds it, written in place.
   size_t total = 0;
   for (const FieldColumn& c : columns) total += c.keys.size();
-  out->keys.reserve(out->keys.size() + total);
-  out->offsets.reserve(out->offsets.size() + num_samples * num_fields);
+  size_t at = out->keys.size();
+  out->keys.resize(at + total);
+  const size_t first_offset = out->offsets.size();
+  out->offsets.resize(first_offset + num_samples * num_fields);
+  uint64_t* keys = out->keys.data();
+  uint64_t* offsets = out->offsets.data() + first_offset;
   for (size_t s = 0; s < num_samples; ++s) {
     for (const FieldColumn& c : columns) {
-      out->keys.insert(out->keys.end(), c.keys.begin() + static_cast<std::ptrdiff_t>(c.starts[s]),
-                       c.keys.begin() + static_cast<std::ptrdiff_t>(c.starts[s + 1]));
-      out->offsets.push_back(out->keys.size());
+      if (c.single) {
+        keys[at++] = c.keys[s];
+      } else {
+        const uint64_t n = c.starts[s + 1] - c.starts[s];
+        std::memcpy(keys + at, c.keys.data() + c.starts[s], n * sizeof(uint64_t));
+        at += n;
+      }
+      *offsets++ = at;
     }
   }
   return Status::Ok();
