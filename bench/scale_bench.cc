@@ -157,9 +157,8 @@ StatusOr<uint64_t> WriteTable(const std::string& dir, const data::SynthOptions& 
     const uint64_t key = FeatureKey(field, HashBytes(text));
     const float* known = base.Find(key);
     for (int j = 0; j < dim; ++j) {
-      row[static_cast<size_t>(j)] =
-          known != nullptr ? known[j]
-                           : static_cast<float>(static_cast<int64_t>(Mix64(key + j) % 2001) - 1000) * 1e-5f;
+      const auto noise = static_cast<int64_t>(Mix64(key + j) % 2001) - 1000;  // +-0.01
+      row[static_cast<size_t>(j)] = known != nullptr ? known[j] : static_cast<float>(noise) * 1e-5f;
     }
     std::fwrite(&key, 8, 1, keys);
     std::fwrite(row.data(), sizeof(float), row.size(), values);

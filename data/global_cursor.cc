@@ -52,7 +52,8 @@ uint32_t GlobalCursor::StreamedId(size_t position) {
     inner_ = EpochOrder(within, seed_ ^ Mix64(0x9e3779b9ULL + block), cursor_.epoch);
     inner_block_ = block;
   }
-  const size_t index = static_cast<size_t>(block) * kStreamBlockIds + inner_[position - block_start_[k]];
+  const size_t index =
+      static_cast<size_t>(block) * kStreamBlockIds + inner_[position - block_start_[k]];
   return IdAt(index);
 }
 
@@ -82,7 +83,8 @@ void GlobalCursor::LoadOrder() {
   size_t at = 0;
   for (size_t k = 0; k < blocks; ++k) {
     block_start_[k] = at;
-    at += std::min(kStreamBlockIds, num_ids_ - static_cast<size_t>(block_order_[k]) * kStreamBlockIds);
+    const size_t first = static_cast<size_t>(block_order_[k]) * kStreamBlockIds;
+    at += std::min(kStreamBlockIds, num_ids_ - first);
   }
   inner_block_ = -1;
 }

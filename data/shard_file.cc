@@ -193,11 +193,13 @@ Status WriteShardFile(const Dataset& data, size_t begin, size_t end, proto::Shar
   CHECK(IsLittleEndian()) << "shard files are little-endian";
   CHECK_LE(begin, end);
   CHECK_LE(end, data.size());
-  if (options.version == 1) return WriteShardFileV1(data, begin, end, std::move(meta), path, checksum);
+  if (options.version == 1) {
+    return WriteShardFileV1(data, begin, end, std::move(meta), path, checksum);
+  }
   CHECK_EQ(options.version, 2u) << "shard format version " << options.version;
-  IAK_ASSIGN_OR_RETURN(
-      std::unique_ptr<ShardFileWriter> writer,
-      ShardFileWriter::Create(path, MetaFor(data, std::move(meta)), data.has_conversion(), options));
+  const proto::ShardMeta full = MetaFor(data, std::move(meta));
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<ShardFileWriter> writer,
+                       ShardFileWriter::Create(path, full, data.has_conversion(), options));
   IAK_RETURN_IF_ERROR(writer->Append(data, begin, end));
   IAK_ASSIGN_OR_RETURN(*checksum, writer->Finish());
   return Status::Ok();

@@ -25,9 +25,10 @@ StatusOr<std::unique_ptr<ShardSampleReader>> ShardSampleReader::Open(
   uint64_t next = 0;
   for (const proto::ShardFileInfo& info : r->manifest_.shards()) {
     if (info.first_sample() != next) {
-      return DataLossError(r->dir_ + "/" + info.path() + ": the manifest says it starts at sample " +
-                           std::to_string(info.first_sample()) + ", the shards before it end at " +
-                           std::to_string(next) + "; rewrite the set with `iak data convert`");
+      return DataLossError(r->dir_ + "/" + info.path() + ": the manifest says it starts at " +
+                           "sample " + std::to_string(info.first_sample()) +
+                           ", the shards before it end at " + std::to_string(next) +
+                           "; rewrite the set with `iak data convert`");
     }
     r->shard_first_.push_back(next);
     next += info.num_samples();
@@ -53,8 +54,9 @@ StatusOr<const ShardSampleReader::CachedBlock*> ShardSampleReader::BlockOf(uint6
       std::upper_bound(shard_first_.begin(), shard_first_.end(), id) - shard_first_.begin() - 1);
   if (shards_[shard] == nullptr) {
     // The block checksums are checked as each block is decoded.
-    IAK_ASSIGN_OR_RETURN(shards_[shard], OpenManifestShard(dir_, manifest_.shards(static_cast<int>(shard)),
-                                                          manifest_, /*verify=*/false));
+    const proto::ShardFileInfo& info = manifest_.shards(static_cast<int>(shard));
+    IAK_ASSIGN_OR_RETURN(shards_[shard],
+                         OpenManifestShard(dir_, info, manifest_, /*verify=*/false));
     ++stats_.shards_opened;
   }
   const MappedShard& file = *shards_[shard];

@@ -81,7 +81,9 @@ Status BatchPipeline::Prepare(PreparedBatch* batch) {
   batch->click.resize(n);
   for (int i = 0; i < n; ++i) batch->click[i] = data.click[rows[i]];
   batch->conversion.resize(data.has_conversion() ? n : 0);
-  for (int i = 0; i < n && data.has_conversion(); ++i) batch->conversion[i] = data.conversion[rows[i]];
+  for (int i = 0; i < n && data.has_conversion(); ++i) {
+    batch->conversion[i] = data.conversion[rows[i]];
+  }
   batch->eps.resize(static_cast<size_t>(n) * options_.latent_dim);
   if (n > 0 && options_.latent_dim > 0) {
     const uint64_t index = static_cast<uint64_t>(batch->index);

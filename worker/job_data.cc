@@ -16,7 +16,9 @@ void ListDomains(const proto::DataSpec& spec, int num_domains, JobData* job) {
 
 StatusOr<JobData> LoadStreamedJobData(const proto::DataSpec& spec) {
   data::ShardReaderOptions options;
-  if (spec.stream_cache_mb() > 0) options.cache_bytes = static_cast<size_t>(spec.stream_cache_mb()) << 20;
+  if (spec.stream_cache_mb() > 0) {
+    options.cache_bytes = static_cast<size_t>(spec.stream_cache_mb()) << 20;
+  }
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<data::ShardSampleReader> reader,
                        data::ShardSampleReader::Open(spec.shard_manifest(), options));
   const proto::ShardSetManifest& manifest = reader->manifest();

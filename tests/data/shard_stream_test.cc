@@ -194,9 +194,10 @@ TEST(DomainOrderedSetTest, RangesCutTheSameSplitAsSplitByTime) {
   StatusOr<std::unique_ptr<ShardSampleReader>> reader = ShardSampleReader::Open(options.dir);
   ASSERT_TRUE(reader.ok()) << reader.status();
   for (size_t d = 0; d < 2; ++d) {
-    const std::pair<IdRange, const SampleIds*> parts[] = {{ranges[d].train, &splits[d].train},
-                                                          {ranges[d].validation, &splits[d].validation},
-                                                          {ranges[d].test, &splits[d].test}};
+    const std::pair<IdRange, const SampleIds*> parts[] = {
+        {ranges[d].train, &splits[d].train},
+        {ranges[d].validation, &splits[d].validation},
+        {ranges[d].test, &splits[d].test}};
     for (const auto& [range, ids] : parts) {
       Dataset streamed = EmptyLike(data), expected = EmptyLike(data);
       ASSERT_TRUE((*reader)->GatherRange(range, &streamed).ok());
