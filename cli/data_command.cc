@@ -133,6 +133,16 @@ int Inspect() {
     std::cout << " " << manifest.domain_names(d) << "=" << manifest.domain_counts(d);
   }
   std::cout << "\n";
+  if (manifest.domain_ordered()) {  // what a streamed job reads as ranges
+    std::cout << "domain-ordered; samples per domain:";
+    for (int d = 0; d < manifest.domain_first_sample_size(); ++d) {
+      std::cout << " " << manifest.domain_names(d) << "=[" << manifest.domain_first_sample(d)
+                << ", " << manifest.domain_first_sample(d) + manifest.domain_counts(d) << ")";
+    }
+    std::cout << "\n";
+  } else {
+    std::cout << "input order (not streamable: rewrite with `iak data convert`)\n";
+  }
   for (const proto::ShardFileInfo& s : manifest.shards()) {
     std::cout << "  " << s.path() << ": " << s.num_samples() << " samples from #"
               << s.first_sample() << "\n";
