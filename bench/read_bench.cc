@@ -3,9 +3,11 @@
 // values drawn from 100,000 per field). A seeded synthetic CSV file is
 // written to a temporary folder, then read repeatedly
 //   text:   ReadTextFiles with the schema (parse, hash, bucket), N threads;
-//   binary: the same samples converted once to a shard set, read with
-//           ReadShardSet (mmap, checksum and structure check, copy into a
-//           Dataset) - the path of every epoch after the first.
+//   binary: the same samples converted once to a shard set (compact format
+//           version 2: decode blocks), read with ReadShardSet (checksums,
+//           decode into a Dataset) - the path of every epoch after the first;
+//   v1:     the same set in the old uncompressed format (mmap + memcpy),
+//           for its size and speed.
 // Prints medians over the repeats and one JSON line. The file is in the page
 // cache, so the figures are parsing/decoding rates, not disk rates.
 #include <gflags/gflags.h>
@@ -126,26 +128,39 @@ int RunReadBench(int /*argc*/, char** /*argv*/) {
   const double convert_s = Seconds([&] {
     CHECK(data::WriteShardSet(dataset, schema->schema, {csv}, write).ok());
   });
-  std::vector<double> binary_rates, unverified_rates;
+  data::ShardSetWriteOptions write_v1 = write;
+  write_v1.dir = dir + "/shards_v1";
+  write_v1.file.version = 1;
+  CHECK(data::WriteShardSet(dataset, schema->schema, {csv}, write_v1).ok());
+  std::vector<double> binary_rates, unverified_rates, v1_rates;
   for (int r = 0; r < FLAGS_read_bench_repeats; ++r) {
-    for (bool verify : {true, false}) {
+    for (int path = 0; path < 3; ++path) {
       StatusOr<data::Dataset> d = data::Dataset();
-      const double s = Seconds([&] { d = data::ReadShardSet(write.dir, 0, 1, verify); });
+      const double s = Seconds([&] {
+        d = data::ReadShardSet(path == 2 ? write_v1.dir : write.dir, 0, 1, path != 1);
+      });
       CHECK(d.ok()) << d.status();
       CHECK_EQ(d->size(), dataset.size());
-      (verify ? binary_rates : unverified_rates).push_back(static_cast<double>(d->size()) / s);
+      (path == 0 ? binary_rates : path == 1 ? unverified_rates : v1_rates)
+          .push_back(static_cast<double>(d->size()) / s);
     }
   }
   const auto text_bytes = std::filesystem::file_size(csv);
-  uint64_t shard_bytes = 0;
-  for (const auto& e : std::filesystem::directory_iterator(write.dir)) {
-    if (e.path().extension() == ".iaks") shard_bytes += e.file_size();
-  }
+  auto set_bytes = [](const std::string& set) {
+    uint64_t bytes = 0;
+    for (const auto& e : std::filesystem::directory_iterator(set)) {
+      if (e.path().extension() == ".iaks") bytes += e.file_size();
+    }
+    return bytes;
+  };
+  const uint64_t shard_bytes = set_bytes(write.dir);
+  const uint64_t v1_bytes = set_bytes(write_v1.dir);
   std::filesystem::remove_all(dir);
 
   const double text = Median(text_rates);
   const double binary = Median(binary_rates);
   const double unverified = Median(unverified_rates);
+  const double v1 = Median(v1_rates);
   constexpr double kW2Bar = 100000.0;  // samples/s the W2 step must reach (BENCHMARKS.md)
   std::printf("read bench: W2 shape, %lld samples x %d categorical fields, click + conversion, "
               "%d repeats (medians)\n",
@@ -156,16 +171,19 @@ int RunReadBench(int /*argc*/, char** /*argv*/) {
   std::printf("  binary (%d shards, verified)    %12.0f samples/s  (%.0f bytes/sample)\n",
               FLAGS_read_bench_shards, binary, static_cast<double>(shard_bytes) / n);
   std::printf("  binary (no checksum pass)       %12.0f samples/s\n", unverified);
+  std::printf("  binary v1 (uncompressed, verified) %9.0f samples/s  (%.0f bytes/sample)\n", v1,
+              static_cast<double>(v1_bytes) / n);
   std::printf("  convert (write shards)          %12.0f samples/s\n", n / convert_s);
   std::printf("  binary / W2 step bar (100,000 samples/s): %.1fx; text: %.1fx\n", binary / kW2Bar,
               text / kW2Bar);
   std::printf("{\"bench\":\"read\",\"samples\":%lld,\"fields\":%d,\"threads\":%d,"
               "\"text_samples_per_s\":%.0f,\"binary_samples_per_s\":%.0f,"
               "\"binary_unverified_samples_per_s\":%.0f,\"convert_samples_per_s\":%.0f,"
-              "\"text_bytes_per_sample\":%.1f,\"shard_bytes_per_sample\":%.1f}\n",
+              "\"text_bytes_per_sample\":%.1f,\"shard_bytes_per_sample\":%.1f,"
+              "\"v1_samples_per_s\":%.0f,\"v1_bytes_per_sample\":%.1f}\n",
               static_cast<long long>(n), kFields, FLAGS_read_bench_threads, text, binary,
               unverified, n / convert_s, static_cast<double>(text_bytes) / n,
-              static_cast<double>(shard_bytes) / n);
+              static_cast<double>(shard_bytes) / n, v1, static_cast<double>(v1_bytes) / n);
   return 0;
 }
 

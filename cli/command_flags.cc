@@ -39,7 +39,8 @@ const FlagTable& Table() {
       {"data",
        {"schema", "input", "output_dir", "num_shards", "bad_lines", "max_bad_examples",
         "read_threads", "shard_dir", "show", "out", "seed", "keys", "samples", "domains",
-        "shift_scale", "domain_size_skew"}},
+        "shift_scale", "domain_size_skew", "domain_ordered", "shard_version", "block_samples",
+        "zstd_level"}},
       // import, inspect, verify, reshard, finalize.
       {"snapshot",
        {"out", "shards", "dtype", "format", "tensor", "keys", "keys_tensor", "base_model",
@@ -73,7 +74,9 @@ const FlagTable& Table() {
         "pull_batch", "pull_seconds", "pull_repeats", "pull_inproc", "pull_zipf_s",
         "pull_cache_mb", "pull_lookup_alone", "push_rows", "push_batch", "push_seconds",
         "push_repeats", "push_optimizer", "predict_domains", "predict_batch", "predict_batches",
-        "predict_repeats"}},
+        "predict_repeats", "scale_samples", "scale_rows", "scale_dtype", "scale_steps",
+        "scale_batch", "scale_domains", "scale_stream_cache_mb", "scale_pretrain_samples",
+        "scale_dir"}},
   };
   return *table;
 }

@@ -24,6 +24,12 @@ DEFINE_string(bad_lines, "fail",
 DEFINE_int32(max_bad_examples, 5, "data: how many skipped lines to quote");
 DEFINE_int32(read_threads, 2, "data: text parsing threads");
 DEFINE_string(shard_dir, "", "data inspect: a shard set folder or its manifest.pbtxt");
+DEFINE_bool(domain_ordered, true,
+            "data convert: write samples by domain, then time, and record each domain's range "
+            "(what streamed jobs need); false keeps the input order");
+DEFINE_int32(shard_version, 2, "data convert: shard format version to write (2 compact; 1 old)");
+DEFINE_int32(block_samples, 8192, "data convert: samples per compact block (shard version 2)");
+DEFINE_int32(zstd_level, 3, "data convert: zstd level of the blocks; 0 stores them uncompressed");
 DEFINE_int32(show, 3, "data inspect: how many samples to print");
 
 namespace iak::cli {
@@ -82,15 +88,26 @@ int Convert() {
   data::TextReadReport report;
   StatusOr<data::Dataset> dataset = ReadTextFromFlags(&schema, &report);
   if (!dataset.ok()) return ReportError("data convert", dataset.status());
+  if ((FLAGS_shard_version != 1 && FLAGS_shard_version != 2) || FLAGS_block_samples < 1 ||
+      FLAGS_zstd_level < 0 || FLAGS_zstd_level > 19) {
+    return ReportError("data convert",
+                       InvalidArgumentError("--shard_version is 1 or 2, --block_samples >= 1, "
+                                            "--zstd_level in 0..19"));
+  }
   data::ShardSetWriteOptions options;
   options.dir = FLAGS_output_dir;
   options.num_shards = FLAGS_num_shards;
+  options.domain_ordered = FLAGS_domain_ordered;
+  options.file.version = static_cast<uint32_t>(FLAGS_shard_version);
+  options.file.block_samples = static_cast<size_t>(FLAGS_block_samples);
+  options.file.zstd_level = FLAGS_zstd_level;
   StatusOr<proto::ShardSetManifest> manifest =
       data::WriteShardSet(*dataset, schema.schema, SplitList(FLAGS_input), options);
   if (!manifest.ok()) return ReportError("data convert", manifest.status());
   std::cout << report.ToString() << "\nwrote " << manifest->shards_size() << " shard(s), "
             << manifest->num_samples() << " samples, " << dataset->num_fields()
-            << " fields, to " << FLAGS_output_dir << "/" << data::kManifestName << "\n";
+            << " fields, to " << FLAGS_output_dir << "/" << data::kManifestName
+            << (options.domain_ordered ? " (domain-ordered)" : "") << "\n";
   return 0;
 }
 
@@ -116,6 +133,16 @@ int Inspect() {
     std::cout << " " << manifest.domain_names(d) << "=" << manifest.domain_counts(d);
   }
   std::cout << "\n";
+  if (manifest.domain_ordered()) {  // what a streamed job reads as ranges
+    std::cout << "domain-ordered; samples per domain:";
+    for (int d = 0; d < manifest.domain_first_sample_size(); ++d) {
+      std::cout << " " << manifest.domain_names(d) << "=[" << manifest.domain_first_sample(d)
+                << ", " << manifest.domain_first_sample(d) + manifest.domain_counts(d) << ")";
+    }
+    std::cout << "\n";
+  } else {
+    std::cout << "input order (not streamable: rewrite with `iak data convert`)\n";
+  }
   for (const proto::ShardFileInfo& s : manifest.shards()) {
     std::cout << "  " << s.path() << ": " << s.num_samples() << " samples from #"
               << s.first_sample() << "\n";
@@ -133,6 +160,8 @@ int RunData(int argc, char** argv) {
   std::cerr << "Usage:\n"
                "  iak data convert --schema=S.schema.pbtxt --input=a.csv[,b.csv] "
                "--output_dir=DIR [--num_shards=N] [--bad_lines=skip]\n"
+               "      [--domain_ordered=false] [--shard_version=1] [--block_samples=N] "
+               "[--zstd_level=L]\n"
                "  iak data inspect --shard_dir=DIR          (check a shard set)\n"
                "  iak data inspect --schema=S --input=FILES  (dry-run a text read)\n"
                "  iak data synth --out=F.csv --samples=N --keys=K --domains=D --seed=S\n"

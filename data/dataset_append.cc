@@ -24,25 +24,41 @@ void AppendSamples(const Dataset& src, const std::vector<int32_t>& domain_map, D
   }
 }
 
-void AppendSamples(const Dataset& src, const SampleIds& ids, Dataset* dst) {
-  CHECK_EQ(src.fields.size(), dst->fields.size());
-  if (ids.empty()) return;
-  CHECK(dst->size() == 0 || src.has_conversion() == dst->has_conversion())
-      << "appending samples with and without a conversion label";
-  const size_t nf = src.fields.size();
-  for (uint32_t s : ids) {
-    CHECK_LT(s, src.size());
-    for (size_t f = 0; f < nf; ++f) {
-      size_t count = 0;
-      const uint64_t* keys = src.FieldKeys(s, static_cast<int>(f), &count);
-      dst->keys.insert(dst->keys.end(), keys, keys + count);
-      dst->offsets.push_back(dst->keys.size());
-    }
-    dst->click.push_back(src.click[s]);
-    if (src.has_conversion()) dst->conversion.push_back(src.conversion[s]);
-    dst->domain.push_back(src.domain[s]);
-    dst->timestamp.push_back(src.timestamp[s]);
+namespace {
+
+// Appends sample s of `src` to `dst` (both checked by the callers).
+void AppendSample(const Dataset& src, uint64_t s, Dataset* dst) {
+  const size_t num_fields = src.fields.size();
+  CHECK_LT(s, src.size());
+  for (size_t f = 0; f < num_fields; ++f) {
+    const uint64_t* begin = src.keys.data() + src.offsets[s * num_fields + f];
+    const uint64_t* end = src.keys.data() + src.offsets[s * num_fields + f + 1];
+    dst->keys.insert(dst->keys.end(), begin, end);
+    dst->offsets.push_back(dst->keys.size());
   }
+  dst->click.push_back(src.click[s]);
+  if (src.has_conversion()) dst->conversion.push_back(src.conversion[s]);
+  dst->domain.push_back(src.domain[s]);
+  dst->timestamp.push_back(src.timestamp[s]);
+}
+
+void CheckAppendable(const Dataset& src, const Dataset& dst) {
+  CHECK_EQ(src.fields.size(), dst.fields.size());
+  CHECK(dst.size() == 0 || src.has_conversion() == dst.has_conversion())
+      << "appending samples with and without a conversion label";
+}
+
+}  // namespace
+
+void AppendSamples(const Dataset& src, const SampleIds& ids, Dataset* dst) {
+  if (ids.empty()) return;
+  CheckAppendable(src, *dst);
+  for (uint32_t s : ids) AppendSample(src, s, dst);
+}
+
+void AppendSampleIds(const Dataset& src, const uint64_t* ids, size_t n, Dataset* dst) {
+  CheckAppendable(src, *dst);
+  for (size_t i = 0; i < n; ++i) AppendSample(src, ids[i], dst);
 }
 
 }  // namespace iak::data

@@ -24,6 +24,12 @@ void AppendSamples(const Dataset& src, const std::vector<int32_t>& domain_map, D
 // Preconditions as above; every id < src.size().
 void AppendSamples(const Dataset& src, const SampleIds& ids, Dataset* dst);
 
+// Appends samples ids[0..n) of `src`, in that order, to `dst` (a gather: a
+// batch's samples, or a set rewritten in another order). Domains unchanged.
+// Precondition (CHECKed): same number of fields, ids < src.size(), and dst
+// empty or with a conversion label exactly when src has one.
+void AppendSampleIds(const Dataset& src, const uint64_t* ids, size_t n, Dataset* dst);
+
 }  // namespace iak::data
 
 #endif  // IAK_DATA_DATASET_APPEND_H_

@@ -8,11 +8,13 @@
 #ifndef IAK_DATA_SHARD_SET_H_
 #define IAK_DATA_SHARD_SET_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "data/dataset.h"
+#include "data/shard_file.h"
 #include "proto/data_schema.pb.h"
 
 namespace iak::data {
@@ -23,10 +25,18 @@ inline constexpr char kManifestName[] = "manifest.pbtxt";
 struct ShardSetWriteOptions {
   std::string dir;     // created if missing; existing shard files are replaced
   int num_shards = 1;  // >= 1; more shards than samples leaves some empty
+  // Write the samples ordered by domain, then by (timestamp, input position)
+  // - the order of SplitByTime - and record each domain's range, so a job's
+  // split is a set of ranges and workers can stream (docs/data.md). false:
+  // the input order.
+  bool domain_ordered = true;
+  ShardFileOptions file;  // format version, block size, zstd level
 };
 
 // Writes `data` as `options.num_shards` files "shard-IIIII-of-NNNNN.iaks"
-// and the manifest (with per-domain counts, the schema and the sources).
+// (shard i: samples [i*n/N, (i+1)*n/N) of the written order) and the
+// manifest (with per-domain counts and, when domain-ordered, first samples,
+// the schema and the sources).
 // InvalidArgumentError for num_shards < 1; IoError when writing fails.
 [[nodiscard]] StatusOr<proto::ShardSetManifest> WriteShardSet(
     const Dataset& data, const proto::Schema& schema, const std::vector<std::string>& sources,
@@ -35,6 +45,20 @@ struct ShardSetWriteOptions {
 // Reads manifest.pbtxt at `manifest_path` (or a folder holding one).
 [[nodiscard]] StatusOr<proto::ShardSetManifest> ReadShardManifest(
     const std::string& manifest_path);
+
+// The folder a manifest path (or folder) names.
+std::string ShardSetDir(const std::string& manifest_path);
+
+// Opens shard `info` of `manifest` (in folder `dir`) and matches it against
+// the manifest (sample count, checksum, fields, labels), so a shard from
+// another set is refused. The errors of MappedShard::Open; DataLossError
+// naming the shard for a mismatch.
+[[nodiscard]] StatusOr<std::unique_ptr<MappedShard>> OpenManifestShard(
+    const std::string& dir, const proto::ShardFileInfo& info,
+    const proto::ShardSetManifest& manifest, bool verify);
+
+// An empty Dataset with the manifest's fields and domain names.
+Dataset EmptyDatasetOf(const proto::ShardSetManifest& manifest);
 
 // The samples of the shards worker `rank` of `world` owns (shards
 // rank, rank + world, ...), in shard order, with the manifest's fields and

@@ -17,6 +17,13 @@ size_t PartSize(size_t n, double fraction) {
   return static_cast<size_t>(std::floor(static_cast<double>(n) * fraction + 1e-9));
 }
 
+// The train and validation counts of a domain of n samples; the rest is test.
+void PartSizes(size_t n, double train_fraction, double validation_fraction, size_t* n_train,
+               size_t* n_val) {
+  *n_train = std::min(n, PartSize(n, train_fraction));
+  *n_val = std::min(n - *n_train, PartSize(n, validation_fraction));
+}
+
 }  // namespace
 
 Status ValidateSplitFractions(double train_fraction, double validation_fraction) {
@@ -55,13 +62,31 @@ std::vector<DomainSplit> SplitByTime(const Dataset& data, double train_fraction,
       return data.timestamp[a] < data.timestamp[b];
     });
     const size_t n = ids.size();
-    const size_t n_train = std::min(n, PartSize(n, train_fraction));
-    const size_t n_val = std::min(n - n_train, PartSize(n, validation_fraction));
+    size_t n_train, n_val;
+    PartSizes(n, train_fraction, validation_fraction, &n_train, &n_val);
     splits[d].train.assign(ids.begin(), ids.begin() + n_train);
     splits[d].validation.assign(ids.begin() + n_train, ids.begin() + n_train + n_val);
     splits[d].test.assign(ids.begin() + n_train + n_val, ids.end());
   }
   return splits;
+}
+
+std::vector<DomainRanges> SplitDomainRanges(const std::vector<uint64_t>& first,
+                                            const std::vector<uint64_t>& count,
+                                            double train_fraction, double validation_fraction) {
+  const Status valid = ValidateSplitFractions(train_fraction, validation_fraction);
+  CHECK(valid.ok()) << valid;
+  CHECK_EQ(first.size(), count.size());
+  std::vector<DomainRanges> out(first.size());
+  for (size_t d = 0; d < first.size(); ++d) {
+    size_t n_train, n_val;
+    PartSizes(count[d], train_fraction, validation_fraction, &n_train, &n_val);
+    const uint64_t a = first[d];
+    out[d].train = {a, a + n_train};
+    out[d].validation = {a + n_train, a + n_train + n_val};
+    out[d].test = {a + n_train + n_val, a + count[d]};
+  }
+  return out;
 }
 
 SampleIds ConcatSplitParts(const std::vector<DomainSplit>& splits, const std::vector<int>& domains,

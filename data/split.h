@@ -9,6 +9,7 @@
 #ifndef IAK_DATA_SPLIT_H_
 #define IAK_DATA_SPLIT_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,21 @@ struct DomainSplit {
 
 enum class SplitPart { kTrain, kValidation, kTest };
 
+// Sample ids [begin, end) of a domain-ordered shard set (64-bit: a set may
+// hold more than 2^32 samples).
+struct IdRange {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  uint64_t size() const { return end - begin; }
+};
+using IdRanges = std::vector<IdRange>;
+
+// One domain's parts as ranges of a domain-ordered set, where its samples
+// are [first, first + count) in time order.
+struct DomainRanges {
+  IdRange train, validation, test;
+};
+
 // InvalidArgumentError unless 0 <= each fraction and their sum <= 1; use it to
 // check user-supplied fractions before calling SplitByTime.
 [[nodiscard]] Status ValidateSplitFractions(double train_fraction, double validation_fraction);
@@ -39,6 +55,14 @@ enum class SplitPart { kTrain, kValidation, kTest };
 // data.domain[s] indexes data.domain_names.
 std::vector<DomainSplit> SplitByTime(const Dataset& data, double train_fraction = 0.8,
                                      double validation_fraction = 0.1);
+
+// The ranges SplitByTime would cut from each domain of a domain-ordered set
+// (domain d: `count[d]` samples from `first[d]`, in time order): the same
+// sizes, so the same samples, without reading any of them.
+// Precondition (CHECKed): ValidateSplitFractions passes, equal sizes.
+std::vector<DomainRanges> SplitDomainRanges(const std::vector<uint64_t>& first,
+                                            const std::vector<uint64_t>& count,
+                                            double train_fraction, double validation_fraction);
 
 // The `part` ids of the listed domains, concatenated in the order given
 // (e.g. the train parts of the early domains for pre-training).

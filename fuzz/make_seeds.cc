@@ -154,6 +154,23 @@ void Files(const std::string& scratch) {
     std::abort();
   }
   Seed("shard_file", "no_conversion", ReadAll(scratch + "/t.iaks"));
+  // The old uncompressed layout, still read; and small blocks (several of
+  // them, one zstd-compressed where that is smaller).
+  iak::data::ShardFileOptions v1;
+  v1.version = 1;
+  if (!iak::data::WriteShardFile(data, 0, data.size(), meta, scratch + "/v1.iaks", &checksum, v1)
+           .ok()) {
+    std::abort();
+  }
+  Seed("shard_file", "version1", ReadAll(scratch + "/v1.iaks"));
+  iak::data::ShardFileOptions blocks;
+  blocks.block_samples = 2;
+  if (!iak::data::WriteShardFile(data, 0, data.size(), meta, scratch + "/b.iaks", &checksum,
+                                 blocks)
+           .ok()) {
+    std::abort();
+  }
+  Seed("shard_file", "blocks", ReadAll(scratch + "/b.iaks"));
 
   iak::data::ShardSetWriteOptions set;
   set.dir = scratch + "/set";

@@ -10,6 +10,7 @@ packages=(
   libprotobuf-dev protobuf-compiler
   libgflags-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev
+  libzstd-dev       # zstd-compressed blocks of the binary data shards (docs/data.md)
   libopenmpi-dev openmpi-bin
   libopenblas-dev
   libdnnl-dev       # oneDNN: -DIAK_BLAS=onednn and the bf16 frozen bottom (docs/benchmarks.md)

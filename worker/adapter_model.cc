@@ -103,7 +103,9 @@ StatusOr<model::StepStats> AdapterModel::Gradients(const PreparedBatch& batch,
     iak_.ZeroGrads();
     return model::StepStats();
   }
-  const bool conversion = context_.data->has_conversion();
+  // The batch's own labels say it: a streamed job's resident data (its
+  // validation samples) may be empty.
+  const bool conversion = !batch.conversion.empty();
   const float* eps = iak_.config().plain_adapter ? nullptr : batch.eps.data();
   FrozenPrefixCache* cache = context_.cache;
   // The cached prefix (h, or x for the insertion on x) when the pipeline had

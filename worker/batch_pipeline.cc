@@ -65,13 +65,25 @@ void BatchPipeline::Loop() {
 }
 
 Status BatchPipeline::Prepare(PreparedBatch* batch) {
-  const data::Dataset& data = *data_;
   const int n = batch->size();
-  const uint32_t* ids = batch->ids.data();
+  const uint32_t* ids = batch->ids.data();  // the cache's keys
+  const data::Dataset* source = data_;
+  const uint32_t* rows = ids;  // the samples' indices in *source
+  if (options_.stream != nullptr) {
+    data::Dataset& samples = batch->samples;
+    samples = options_.stream->empty();
+    IAK_RETURN_IF_ERROR(options_.stream->Gather(ids, static_cast<size_t>(n), &samples));
+    for (int i = static_cast<int>(local_.size()); i < n; ++i) local_.push_back(i);
+    source = &samples;
+    rows = local_.data();
+  }
+  const data::Dataset& data = *source;
   batch->click.resize(n);
-  for (int i = 0; i < n; ++i) batch->click[i] = data.click[ids[i]];
+  for (int i = 0; i < n; ++i) batch->click[i] = data.click[rows[i]];
   batch->conversion.resize(data.has_conversion() ? n : 0);
-  for (int i = 0; i < n && data.has_conversion(); ++i) batch->conversion[i] = data.conversion[ids[i]];
+  for (int i = 0; i < n && data.has_conversion(); ++i) {
+    batch->conversion[i] = data.conversion[rows[i]];
+  }
   batch->eps.resize(static_cast<size_t>(n) * options_.latent_dim);
   if (n > 0 && options_.latent_dim > 0) {
     const uint64_t index = static_cast<uint64_t>(batch->index);
@@ -90,12 +102,12 @@ Status BatchPipeline::Prepare(PreparedBatch* batch) {
   if (n == 0) return Status::Ok();
   batch->x.resize(static_cast<size_t>(n) * options_.input_dim);
   if (resolved_ != nullptr) {
-    resolved_->Pool(data, ids, n, batch->x.data());
+    resolved_->Pool(data, rows, n, batch->x.data());
     return Status::Ok();
   }
-  rows_.CollectKeys(data, ids, n);
+  rows_.CollectKeys(data, rows, n);
   IAK_RETURN_IF_ERROR(source_->Fetch(rows_.keys().data(), rows_.keys().size(), rows_.rows()));
-  rows_.Pool(data, ids, n, batch->x.data());
+  rows_.Pool(data, rows, n, batch->x.data());
   return Status::Ok();
 }
 

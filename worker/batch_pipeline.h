@@ -10,9 +10,14 @@
 // batch's noise is drawn from a generator seeded by its index, so a run is a
 // pure function of its seeds whatever the timing.
 //
+// Streamed jobs (options.stream): the ids are sample ids of a shard set;
+// the pipeline reads each batch's samples from it (data/shard_reader.h)
+// into the batch's own `samples`, so the pipeline's depth is the read-ahead
+// and no sample is held longer than its batch and the reader's block cache.
+//
 // Thread-safety: Next()/Release() from one consumer thread. `next`, the
-// RowSource and the dataset are used on the pipeline thread only (the
-// dataset is only read, and may be shared).
+// RowSource, the stream and the dataset are used on the pipeline thread
+// only (the dataset is only read, and may be shared).
 #ifndef IAK_WORKER_BATCH_PIPELINE_H_
 #define IAK_WORKER_BATCH_PIPELINE_H_
 
@@ -28,6 +33,7 @@
 
 #include "common/status.h"
 #include "data/dataset.h"
+#include "data/shard_reader.h"
 #include "worker/frozen_prefix_cache.h"
 #include "worker/pulled_rows.h"
 #include "worker/resolved_rows.h"
@@ -38,7 +44,8 @@ namespace iak::worker {
 struct PreparedBatch {
   int64_t index = 0;   // first_index, first_index + 1, ... in production order
   int tag = 0;         // what `next` said (the worker: the domain index)
-  std::vector<uint32_t> ids;
+  std::vector<uint32_t> ids;  // the job's sample ids (the cache's keys)
+  data::Dataset samples;      // streamed: the batch's samples, ids[i] at i
   int size() const { return static_cast<int>(ids.size()); }
   bool from_cache = false;  // h is filled (x is not)
   std::vector<float> x;     // [size x input_dim] when !from_cache
@@ -61,6 +68,9 @@ struct BatchPipelineOptions {
   int depth = 2;       // batches prepared ahead (>= 1)
   // false: only ids, labels and noise (the consumer reads its own rows).
   bool pool = true;
+  // Streamed jobs: where the batches' samples are read (then `data` is not);
+  // must outlive the pipeline. Null: ids index `data`.
+  data::ShardSampleReader* stream = nullptr;
 };
 
 class BatchPipeline {
@@ -97,6 +107,7 @@ class BatchPipeline {
   NextFn next_;
   const ResolvedRows* resolved_;
   PulledRows rows_;  // pipeline thread only
+  std::vector<uint32_t> local_;  // streamed: 0, 1, ... (ids into a batch's samples)
 
   std::mutex mu_;
   std::condition_variable cv_;

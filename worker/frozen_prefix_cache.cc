@@ -23,11 +23,16 @@ StatusOr<std::unique_ptr<FrozenPrefixCache>> FrozenPrefixCache::Create(
 }
 
 FrozenPrefixCache::FrozenPrefixCache(const FrozenPrefixCacheOptions& options)
-    : options_(options), location_(options.num_samples, kNone) {
+    : options_(options) {
   max_memory_rows_ = options.memory_budget_bytes / (sizeof(float) * options.width);
   // Reserved once, so that storing never reallocates (nor doubles past the
   // budget); pages are only touched as rows arrive.
   memory_.reserve(std::min(max_memory_rows_, options.num_samples) * options.width);
+}
+
+uint32_t FrozenPrefixCache::Where(uint32_t id) const {
+  const auto found = location_.find(id);
+  return found == location_.end() ? kNone : found->second;
 }
 
 FrozenPrefixCache::~FrozenPrefixCache() {
@@ -41,7 +46,7 @@ bool FrozenPrefixCache::ContainsAll(const uint32_t* ids, int n) const {
   if (n <= 0) return false;
   std::lock_guard<std::mutex> lock(mu_);
   for (int i = 0; i < n; ++i) {
-    if (ids[i] >= location_.size() || location_[ids[i]] == kNone) return false;
+    if (Where(ids[i]) == kNone) return false;
   }
   return true;
 }
@@ -52,12 +57,12 @@ Status FrozenPrefixCache::Put(const uint32_t* ids, int n, const float* h) {
   std::lock_guard<std::mutex> lock(mu_);
   for (int i = 0; i < n; ++i) {
     const uint32_t id = ids[i];
-    if (id >= location_.size()) {
+    if (id >= options_.num_samples) {
       return InvalidArgumentError("frozen-prefix cache: sample id " + std::to_string(id) +
-                                  " out of range (" + std::to_string(location_.size()) +
+                                  " out of range (" + std::to_string(options_.num_samples) +
                                   " samples)");
     }
-    if (location_[id] != kNone) continue;
+    if (Where(id) != kNone) continue;
     const float* row = h + i * width;
     if (memory_rows_ < max_memory_rows_) {
       memory_.resize((static_cast<size_t>(memory_rows_) + 1) * width);
@@ -94,7 +99,7 @@ Status FrozenPrefixCache::Get(const uint32_t* ids, int n, float* h_out) const {
   std::lock_guard<std::mutex> lock(mu_);
   for (int i = 0; i < n; ++i) {
     const uint32_t id = ids[i];
-    const uint32_t where = id < location_.size() ? location_[id] : kNone;
+    const uint32_t where = Where(id);
     float* out = h_out + i * width;
     if (where == kNone) {
       return NotFoundError("frozen-prefix cache: sample " + std::to_string(id) + " is not cached");

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/status.h"
@@ -78,7 +79,10 @@ class FrozenPrefixCache {
   FrozenPrefixCacheOptions options_;
   size_t max_memory_rows_ = 0;
   mutable std::mutex mu_;
-  std::vector<uint32_t> location_;  // per sample id; guarded by mu_
+  // Row of each cached sample id (only those: a worker streaming a set of
+  // 10^8 samples keeps no per-sample array); guarded by mu_.
+  std::unordered_map<uint32_t, uint32_t> location_;
+  uint32_t Where(uint32_t id) const;  // kNone when not cached; mu_ held
   std::vector<float> memory_;       // guarded by mu_ (grows to the budget)
   uint32_t memory_rows_ = 0;        // guarded by mu_
   uint32_t disk_rows_ = 0;          // guarded by mu_

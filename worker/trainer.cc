@@ -78,7 +78,8 @@ Status Trainer::Setup() {
     std::vector<int> domains;
     for (int d : planned.domains) domains.push_back(job.finetune_domains[static_cast<size_t>(d)]);
     cursors_.emplace_back(planned.train_ids,
-                          spec.seed() + 7919ULL * static_cast<uint64_t>(domains.front()));
+                          spec.seed() + 7919ULL * static_cast<uint64_t>(domains.front()),
+                          planned.train_ranges);
     validation_ids_.push_back(
         data::ConcatSplitParts(job.splits, domains, data::SplitPart::kValidation));
     units_.push_back(std::move(unit));
@@ -240,7 +241,7 @@ Status Trainer::PrepareFirstSegment(const Segment& segment) {
   const int width = PrefixWidth(spec, base.config());
   if (width > 0 && (engine_ == nullptr || engine_->supports_prefix_cache())) {
     IAK_ASSIGN_OR_RETURN(cache_, MakeFrozenPrefixCache(spec, width,
-                                                       inputs_->job.dataset.size(),
+                                                       inputs_->job.num_sample_ids(),
                                                        segment.rank));
   }
   ModelEnvironment env;
@@ -381,6 +382,7 @@ Status Trainer::TrainChunk(const Segment& segment, int64_t steps, const std::ato
   options.noise_seed = spec.seed() * 31 + static_cast<uint64_t>(rank);
   options.first_index = first;
   options.pool = pooled;
+  options.stream = inputs_->job.stream.get();
   int64_t produced = 0;
   std::mutex epochs_mu;
   std::vector<int64_t> data_epochs;  // per produced batch; guarded by epochs_mu

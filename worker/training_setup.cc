@@ -18,13 +18,19 @@ const char* PhaseName(proto::Phase phase) {
 }
 
 StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec) {
-  return LoadTrainingInputs(spec.data(), spec.model_dir());
+  const std::string& method = spec.method();
+  if (spec.data().stream() && !(method.empty() || method == "iak" || method == "plain")) {
+    return FailedPreconditionError(
+        "data.stream reads training samples batch by batch, which the adapter methods (iak, "
+        "plain) support; method '" + method + "' reads the whole data set: drop data.stream");
+  }
+  return LoadTrainingInputs(spec.data(), spec.model_dir(), /*stream=*/true);
 }
 
 StatusOr<TrainingInputs> LoadTrainingInputs(const proto::DataSpec& data,
-                                            const std::string& model_dir) {
+                                            const std::string& model_dir, bool stream) {
   TrainingInputs inputs;
-  IAK_ASSIGN_OR_RETURN(inputs.job, LoadJobData(data));
+  IAK_ASSIGN_OR_RETURN(inputs.job, LoadJobData(data, stream));
   IAK_ASSIGN_OR_RETURN(inputs.model_dir, embedding::LoadModelDirectory(model_dir));
   IAK_ASSIGN_OR_RETURN(model::BaseModel base,
                        model::BaseModel::Deserialize(inputs.model_dir.dense_blob));
@@ -103,7 +109,8 @@ StatusOr<JobDomainPlan> PlanJobDomains(const proto::JobSpec& spec, const JobData
     const data::DomainSplit& split = job.splits[domain];
     DomainCounts c;
     c.name = job.dataset.domain_names[domain];
-    c.train_samples = static_cast<int64_t>(split.train.size());
+    c.train_samples = static_cast<int64_t>(
+        job.stream ? job.ranges[static_cast<size_t>(domain)].train.size() : split.train.size());
     for (uint32_t id : split.validation) c.validation_positives += job.dataset.click[id] > 0.5f;
     counts.push_back(c);
   }
@@ -116,12 +123,15 @@ StatusOr<JobDomainPlan> PlanJobDomains(const proto::JobSpec& spec, const JobData
   for (size_t i = 0; i < counts.size(); ++i) {
     const DomainPlanEntry& e = out.plan.domains[i];
     const data::SampleIds& train = job.splits[job.finetune_domains[i]].train;
+    data::IdRanges ranges;  // streamed: the domain's training range
+    if (job.stream) ranges.push_back(job.ranges[static_cast<size_t>(job.finetune_domains[i])].train);
     if (e.mode == DomainMode::kBaseModel) continue;
     if (e.mode == DomainMode::kSharedAdapter && shared >= 0) {
       PlannedAdapter& a = out.adapters[static_cast<size_t>(shared)];
       a.name += "+" + e.name;
       a.domains.push_back(static_cast<int>(i));
       a.train_ids.insert(a.train_ids.end(), train.begin(), train.end());
+      a.train_ranges.insert(a.train_ranges.end(), ranges.begin(), ranges.end());
       out.adapter_of_domain[i] = shared;
       continue;
     }
@@ -131,6 +141,7 @@ StatusOr<JobDomainPlan> PlanJobDomains(const proto::JobSpec& spec, const JobData
     a.batch_size = e.batch_size;
     a.lr_scale = e.lr_scale;
     a.train_ids = train;
+    a.train_ranges = ranges;
     out.adapter_of_domain[i] = static_cast<int>(out.adapters.size());
     if (e.mode == DomainMode::kSharedAdapter) shared = static_cast<int>(out.adapters.size());
     out.adapters.push_back(std::move(a));

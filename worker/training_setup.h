@@ -32,9 +32,13 @@ struct TrainingInputs {
   embedding::ModelDirectory model_dir;
   std::unique_ptr<model::BaseModel> base;
 };
+// The JobSpec form is a training worker's: it streams with data.stream
+// (adapter methods only; FailedPrecondition otherwise). The DataSpec form
+// streams only with `stream`.
 [[nodiscard]] StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec);
 [[nodiscard]] StatusOr<TrainingInputs> LoadTrainingInputs(const proto::DataSpec& data,
-                                                          const std::string& model_dir);
+                                                          const std::string& model_dir,
+                                                          bool stream = false);
 
 // The same with the model directory's embedding table opened in this
 // process (evaluation, the method comparison).
@@ -63,6 +67,7 @@ struct PlannedAdapter {
   int batch_size = 0;        // per worker per step
   double lr_scale = 1;       // multiplies each phase's learning rate
   data::SampleIds train_ids;  // global: its domains' training samples, in domain order
+  data::IdRanges train_ranges;  // streamed jobs: the same as ranges (train_ids empty)
 };
 struct JobDomainPlan {
   bool enabled = false;  // false: one adapter per domain, batch_size, lr (the plan is trivial)

@@ -28,7 +28,9 @@
 #include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
 #include "tests/testing/temp_dir.h"
+#include "data/shard_set.h"
 #include "worker/evaluator.h"
+#include "worker/job_data.h"
 #include "worker/worker.h"
 
 namespace iak::cluster {
@@ -69,6 +71,14 @@ class ElasticTest : public testing::Test {
     ASSERT_TRUE(dir_->ok());
     const Status pretrained = testing_util::PretrainSmallModel(Spec("pretrain", 3, 1));
     ASSERT_TRUE(pretrained.ok()) << pretrained;
+    // The same data as a domain-ordered shard set, for the streamed job.
+    StatusOr<worker::JobData> job = worker::LoadJobData(Spec("convert", 3, 1).data());
+    ASSERT_TRUE(job.ok()) << job.status();
+    data::ShardSetWriteOptions write;
+    write.dir = dir_->path() + "/shards";
+    write.num_shards = 3;
+    write.file.block_samples = 2000;
+    ASSERT_TRUE(data::WriteShardSet(job->dataset, proto::Schema(), {}, write).ok());
   }
   static void TearDownTestSuite() { delete dir_; }
 
@@ -270,6 +280,28 @@ TEST_F(ElasticTest, ANewWorkerJoinsMidRunAndTrains) {
   EXPECT_GT(result.steps_done[2], 0);
   EXPECT_LT(result.steps_done[2], 60 - 12 + 1);
   // It received the state and stayed in step: bit-identical adapters.
+  for (size_t d = 0; d < result.adapters[0].size(); ++d) {
+    EXPECT_EQ(result.adapters[0][d].params(), result.adapters[2][d].params()) << "domain " << d;
+  }
+}
+
+// (b) streamed (data.stream): the workers read their batches block by block
+// from the shard set, and the group that a join changes keeps tiling the
+// epochs: every worker ends at the plan's end with the same adapters.
+TEST_F(ElasticTest, AStreamedJobTakesAJoinMidRun) {
+  proto::JobSpec spec = Spec("streamed-join", 2, 1);
+  spec.mutable_data()->set_shard_manifest(dir_->path() + "/shards/manifest.pbtxt");
+  spec.mutable_data()->set_stream(true);
+  spec.mutable_data()->set_stream_cache_mb(1);
+  ElasticResult result = Run(spec, {{"worker-0", 0}, {"worker-1", 1}, {"worker-new", -1}},
+                             {{12, 3, /*after_synced=*/2}});
+  EXPECT_TRUE(result.scale_errors.empty()) << result.scale_errors[0];
+  ASSERT_TRUE(result.scheduler.ok()) << result.scheduler;
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(result.workers[i].ok()) << result.workers[i];
+    EXPECT_EQ(result.final_step[i], 60);
+  }
+  EXPECT_GT(result.steps_done[2], 0);
   for (size_t d = 0; d < result.adapters[0].size(); ++d) {
     EXPECT_EQ(result.adapters[0][d].params(), result.adapters[2][d].params()) << "domain " << d;
   }

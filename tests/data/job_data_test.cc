@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+#include <vector>
+
 #include "data/shard_set.h"
 #include "tests/data/test_files.h"
 
@@ -18,6 +21,24 @@ proto::DataSpec AliExpressSpec() {
   spec.set_validation_fraction(0.1);
   spec.set_pretrain_periods(1);
   return spec;
+}
+
+// Each listed sample as (keys, click, conversion, timestamp), to compare
+// samples across data sets whose ids differ.
+std::vector<std::tuple<std::vector<uint64_t>, float, float, int64_t>> Samples(
+    const data::Dataset& d, const std::vector<uint32_t>& ids) {
+  std::vector<std::tuple<std::vector<uint64_t>, float, float, int64_t>> out;
+  for (uint32_t id : ids) {
+    std::vector<uint64_t> keys;
+    for (int f = 0; f < d.num_fields(); ++f) {
+      size_t n;
+      const uint64_t* k = d.FieldKeys(id, f, &n);
+      keys.insert(keys.end(), k, k + n);
+    }
+    out.emplace_back(keys, d.click[id], d.has_conversion() ? d.conversion[id] : 0.0f,
+                     d.timestamp[id]);
+  }
+  return out;
 }
 
 TEST(JobDataTest, SchemaDrivenTextAndItsShardsGiveTheSameJob) {
@@ -37,9 +58,68 @@ TEST(JobDataTest, SchemaDrivenTextAndItsShardsGiveTheSameJob) {
   spec.set_shard_manifest(options.dir + "/manifest.pbtxt");
   StatusOr<JobData> shards = LoadJobData(spec);
   ASSERT_TRUE(shards.ok()) << shards.status();
-  EXPECT_EQ(shards->dataset.keys, text->dataset.keys);
-  EXPECT_EQ(shards->dataset.conversion, text->dataset.conversion);
-  EXPECT_EQ(shards->splits[1].test, text->splits[1].test);
+  // The set is domain-ordered, so ids differ; every part lists the same
+  // samples in the same order.
+  ASSERT_EQ(shards->dataset.size(), text->dataset.size());
+  for (size_t d = 0; d < 2; ++d) {
+    EXPECT_EQ(Samples(shards->dataset, shards->splits[d].train),
+              Samples(text->dataset, text->splits[d].train));
+    EXPECT_EQ(Samples(shards->dataset, shards->splits[d].validation),
+              Samples(text->dataset, text->splits[d].validation));
+    EXPECT_EQ(Samples(shards->dataset, shards->splits[d].test),
+              Samples(text->dataset, text->splits[d].test));
+  }
+}
+
+TEST(JobDataTest, AStreamedJobHoldsOnlyValidationAndCutsTheSameRanges) {
+  StatusOr<JobData> text = LoadJobData(AliExpressSpec());
+  ASSERT_TRUE(text.ok()) << text.status();
+  data::ShardSetWriteOptions options;
+  options.dir = data::testing::MakeTempDir();
+  options.num_shards = 2;
+  options.file.block_samples = 16;
+  ASSERT_TRUE(data::WriteShardSet(text->dataset, proto::Schema(), {}, options).ok());
+  proto::DataSpec spec = AliExpressSpec();
+  spec.set_shard_manifest(options.dir + "/manifest.pbtxt");
+  spec.set_stream(true);
+  StatusOr<JobData> streamed = LoadJobData(spec, /*stream=*/true);
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  ASSERT_NE(streamed->stream, nullptr);
+  EXPECT_EQ(streamed->num_sample_ids(), 120u);
+  // Held: the fine-tuned domain's validation samples, nothing else.
+  EXPECT_EQ(Samples(streamed->dataset, streamed->splits[1].validation),
+            Samples(text->dataset, text->splits[1].validation));
+  EXPECT_EQ(streamed->dataset.size(), text->splits[1].validation.size());
+  EXPECT_TRUE(streamed->splits[1].train.empty());
+  // The training range reads the training samples, in order.
+  const data::IdRange train = streamed->ranges[1].train;
+  ASSERT_EQ(train.size(), text->splits[1].train.size());
+  data::Dataset read = streamed->stream->empty();
+  ASSERT_TRUE(streamed->stream->GatherRange(train, &read).ok());
+  std::vector<uint32_t> all(read.size());
+  for (uint32_t i = 0; i < all.size(); ++i) all[i] = i;
+  EXPECT_EQ(Samples(read, all), Samples(text->dataset, text->splits[1].train));
+  // Without `stream` (evaluation) the same spec loads everything.
+  StatusOr<JobData> whole = LoadJobData(spec);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(whole->stream, nullptr);
+  EXPECT_EQ(whole->dataset.size(), 120u);
+}
+
+TEST(JobDataTest, StreamingASetInInputOrderIsRefusedWithTheFix) {
+  StatusOr<JobData> text = LoadJobData(AliExpressSpec());
+  ASSERT_TRUE(text.ok()) << text.status();
+  data::ShardSetWriteOptions options;
+  options.dir = data::testing::MakeTempDir();
+  options.domain_ordered = false;
+  ASSERT_TRUE(data::WriteShardSet(text->dataset, proto::Schema(), {}, options).ok());
+  proto::DataSpec spec = AliExpressSpec();
+  spec.set_shard_manifest(options.dir + "/manifest.pbtxt");
+  spec.set_stream(true);
+  StatusOr<JobData> streamed = LoadJobData(spec, /*stream=*/true);
+  ASSERT_FALSE(streamed.ok());
+  EXPECT_EQ(streamed.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(streamed.status().message().find("not domain-ordered"), std::string::npos);
 }
 
 TEST(JobDataTest, SchemaWithoutInputFilesIsAnError) {

@@ -44,6 +44,7 @@ TEST(ShardFileTest, ShardSetRoundTripsAndReportsDomainCounts) {
   ShardSetWriteOptions options;
   options.dir = testing::MakeTempDir() + "/set";
   options.num_shards = 3;
+  options.domain_ordered = false;  // the input order, sample for sample
   StatusOr<proto::ShardSetManifest> manifest =
       WriteShardSet(data, proto::Schema(), {"train.csv"}, options);
   ASSERT_TRUE(manifest.ok()) << manifest.status();
@@ -62,6 +63,7 @@ TEST(ShardFileTest, WorkersReadDisjointShardsThatCoverTheSet) {
   ShardSetWriteOptions options;
   options.dir = testing::MakeTempDir();
   options.num_shards = 5;
+  options.domain_ordered = false;
   ASSERT_TRUE(WriteShardSet(data, proto::Schema(), {}, options).ok());
   StatusOr<Dataset> r0 = ReadShardSet(options.dir + "/manifest.pbtxt", 0, 2);
   StatusOr<Dataset> r1 = ReadShardSet(options.dir + "/manifest.pbtxt", 1, 2);
