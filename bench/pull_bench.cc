@@ -43,7 +43,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <unordered_set>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -52,10 +51,12 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "bench/bench_stats.h"
 #include "cluster/child_process.h"
+#include "common/file_util.h"
 #include "common/keys.h"
 #include "common/process_memory.h"
 #include "embedding/embedding_shard.h"
@@ -141,7 +142,6 @@ struct Cluster {
   std::string snapshot_id;
   double write_seconds = 0;  // synthesising the table (0 when given)
   uint64_t disk_bytes = 0;
-  std::vector<uint64_t> peak_rss;  // per server, read before it stops
   std::vector<std::string> addresses;  // index = shard
   std::vector<std::unique_ptr<cluster::ChildProcess>> children;
   // --pull_inproc: servers on threads of this process.
@@ -159,16 +159,6 @@ struct Cluster {
     if (!dir.empty()) std::filesystem::remove_all(dir, ec);
   }
 };
-
-uint64_t DirectoryBytes(const std::string& dir) {
-  uint64_t bytes = 0;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec)) bytes += it->file_size(ec);
-  }
-  return bytes;
-}
 
 // Synthesises the table (streamed to disk) or takes the given one, and
 // reads its shape from the manifest.
@@ -484,9 +474,9 @@ Status RunBench(Config config) {
     wire_mb.push_back(r.wire_mb_per_s);
     hits.push_back(r.hit_rate);
   }
-  cluster.peak_rss = ServerPeakRss(cluster);
+  // Read before the servers stop.
   uint64_t peak_rss_max = 0;
-  for (uint64_t p : cluster.peak_rss) peak_rss_max = std::max(peak_rss_max, p);
+  for (uint64_t p : ServerPeakRss(cluster)) peak_rss_max = std::max(peak_rss_max, p);
   const double p50 = Percentile(latencies_us, 0.50);
   const double p99 = Percentile(latencies_us, 0.99);
   const char* transport_name = config.ipc ? "ipc" : "tcp";

@@ -83,16 +83,6 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-uint64_t DirectoryBytes(const std::string& dir) {
-  uint64_t bytes = 0;
-  std::error_code ec;
-  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec)) bytes += it->file_size(ec);
-  }
-  return bytes;
-}
-
 void PrintManifest(const std::string& dir, const proto::ModelManifest& m) {
   const embedding::RowDtype dtype = *embedding::ParseRowDtype(m.row_dtype());
   const size_t row_bytes = embedding::EncodedRowBytes(m.embedding_dim(), dtype);
