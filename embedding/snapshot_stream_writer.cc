@@ -1,5 +1,6 @@
 #include "embedding/snapshot_stream_writer.h"
 
+#include <glog/logging.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/memtablerep.h>
