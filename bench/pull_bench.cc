@@ -9,7 +9,17 @@
 // real path: key -> row through the shard's in-memory index, rows copied into
 // the reply, sent over ZeroMQ, scattered into the caller's buffer.
 //
+// The table is a seeded synthetic one (embedding/synthetic_table.h) streamed
+// to disk, so any --pull_rows fits: keys are drawn by row index and every
+// reply's rows can be checked against the seed.
+//
 // Variants:
+//   --pull_model_dir=D  serve D (written by `iak snapshot synth` with the
+//                       same --seed) instead of synthesising a table; the
+//                       first reply is checked against the seed
+//   --memory_budget_mb=M, --block_cache_mb=C
+//                       passed to each `iak ps`: a shard over M MB is served
+//                       from RocksDB through a C MB block cache
 //   --shards=2          two PS processes (requests to both in flight at once)
 //   --transport=ipc     ZeroMQ over a Unix socket instead of TCP loopback
 //   --keys=zipf         Zipf-distributed keys (--pull_zipf_s) with the
@@ -20,8 +30,9 @@
 //   --pull_inproc       the PS runs in a thread of this process (still ZeroMQ)
 //
 // Printed: per repeat keys/s, then medians of keys/s, MB/s of float32 rows
-// delivered, wire MB/s, p50/p99 latency of one Pull; the last line is one
-// JSON object with `keys_per_s`.
+// delivered, wire MB/s, p50/p99 latency of one Pull, the servers' peak RSS
+// (VmHWM) and the snapshot's size on disk; the last line is one JSON object
+// with `keys_per_s`.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <netinet/in.h>
@@ -40,15 +51,18 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "bench/bench_stats.h"
 #include "cluster/child_process.h"
+#include "common/file_util.h"
 #include "common/keys.h"
+#include "common/process_memory.h"
 #include "embedding/embedding_shard.h"
 #include "embedding/model_directory.h"
 #include "embedding/row_codec.h"
-#include "embedding/snapshot_writer.h"
+#include "embedding/synthetic_table.h"
 #include "net/free_port.h"
 #include "net/zmq_transport.h"
 #include "ps/ps_client.h"
@@ -67,6 +81,11 @@ DEFINE_double(pull_zipf_s, 0.99, "pull bench: Zipf exponent for --keys=zipf");
 DEFINE_int64(pull_cache_mb, 64, "pull bench: worker row cache budget (MB) for --keys=zipf");
 DEFINE_bool(pull_lookup_alone, false,
             "pull bench: also time shard 0's in-memory lookup alone (no transport) as a ceiling");
+DEFINE_string(pull_model_dir, "",
+              "pull bench: serve this snapshot (from `iak snapshot synth` with the same --seed) "
+              "instead of synthesising one");
+DEFINE_int32(pull_server_timeout_s, 900,
+             "pull bench: how long the servers may take to load and verify their shards");
 
 namespace iak::bench {
 namespace {
@@ -111,12 +130,18 @@ struct Config {
   bool ipc = false;
   bool zipf = false;
   embedding::RowDtype dtype = embedding::RowDtype::kFloat32;
+  std::string model_dir;  // given: serve it; empty: synthesise one
+  int64_t memory_budget_mb = 0;
+  int64_t block_cache_mb = 0;  // 0 = the server's default
 };
 
-// The PS side: a model directory in a temp dir and its servers.
+// The PS side: a work dir (logs, sockets, a synthesised model) and servers.
 struct Cluster {
-  std::string dir;
+  std::string dir;        // removed at the end
+  std::string model_dir;  // dir/model, or the one given
   std::string snapshot_id;
+  double write_seconds = 0;  // synthesising the table (0 when given)
+  uint64_t disk_bytes = 0;
   std::vector<std::string> addresses;  // index = shard
   std::vector<std::unique_ptr<cluster::ChildProcess>> children;
   // --pull_inproc: servers on threads of this process.
@@ -129,39 +154,48 @@ struct Cluster {
     stop.store(true);
     for (std::thread& t : threads) t.join();
     servers.clear();
-    for (auto& child : children) child->Stop(Duration(3000));
+    for (auto& child : children) child->Stop(Duration(10000));
     std::error_code ec;
     if (!dir.empty()) std::filesystem::remove_all(dir, ec);
   }
 };
 
-Status WriteTable(const Config& config, std::vector<uint64_t>* keys, Cluster* cluster) {
+// Synthesises the table (streamed to disk) or takes the given one, and
+// reads its shape from the manifest.
+Status PrepareTable(Config* config, Cluster* cluster) {
   std::string pattern = (std::filesystem::temp_directory_path() / "iak-pull-bench-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) return IoError("mkdtemp " + pattern);
   cluster->dir = pattern;
-  keys->resize(static_cast<size_t>(config.rows));
-  // Mix64 is a bijection: distinct keys spread over the whole 64-bit space.
-  for (size_t i = 0; i < keys->size(); ++i) (*keys)[i] = Mix64(config.seed * 0x100000000ULL + i);
-  std::vector<float> values(keys->size() * static_cast<size_t>(config.dim));
-  std::mt19937_64 rng(config.seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  for (float& v : values) v = value(rng);
-  embedding::SnapshotContents contents;
-  contents.embedding_dim = config.dim;
-  contents.num_shards = config.shards;
-  contents.keys = keys;
-  contents.values = &values;
-  contents.dtype = config.dtype;
-  contents.dense_blob = "pull bench: no dense weights";
-  contents.base_manifest.set_data_description("W1 pull benchmark: seeded random rows");
-  const auto start = Clock::now();
-  IAK_RETURN_IF_ERROR(embedding::WriteModelDirectory(cluster->dir + "/model", contents));
-  std::printf("wrote %lld rows x %d (%s, %d shard(s)) in %.1f s\n",
-              static_cast<long long>(config.rows), config.dim,
-              embedding::RowDtypeName(config.dtype), config.shards, Seconds(start));
+  if (config->model_dir.empty()) {
+    cluster->model_dir = cluster->dir + "/model";
+    embedding::SyntheticSnapshotOptions options;
+    options.out_dir = cluster->model_dir;
+    options.rows = static_cast<uint64_t>(config->rows);
+    options.dim = config->dim;
+    options.dtype = config->dtype;
+    options.num_shards = config->shards;
+    options.seed = config->seed;
+    const auto start = Clock::now();
+    IAK_RETURN_IF_ERROR(embedding::SynthesizeSnapshot(options).status());
+    cluster->write_seconds = Seconds(start);
+    std::printf("wrote %lld rows x %d (%s, %d shard(s)) in %.1f s (%.0f rows/s)\n",
+                static_cast<long long>(config->rows), config->dim,
+                embedding::RowDtypeName(config->dtype), config->shards, cluster->write_seconds,
+                static_cast<double>(config->rows) / cluster->write_seconds);
+  } else {
+    cluster->model_dir = config->model_dir;
+  }
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model,
-                       embedding::LoadModelDirectory(cluster->dir + "/model"));
+                       embedding::LoadModelDirectory(cluster->model_dir));
   cluster->snapshot_id = model.manifest.snapshot_id();
+  cluster->disk_bytes = DirectoryBytes(cluster->model_dir);
+  // The served table decides the shape.
+  int64_t rows = 0;
+  for (const proto::ShardInfo& shard : model.manifest.shards()) rows += shard.num_rows();
+  config->rows = rows;
+  config->dim = model.manifest.embedding_dim();
+  config->shards = model.manifest.num_shards();
+  IAK_ASSIGN_OR_RETURN(config->dtype, embedding::ParseRowDtype(model.manifest.row_dtype()));
   return Status::Ok();
 }
 
@@ -173,7 +207,11 @@ Status StartServers(const Config& config, Cluster* cluster) {
     cluster->addresses.push_back(address);
     if (FLAGS_pull_inproc) {
       ps::PsServerOptions options;
-      options.model_dir = cluster->dir + "/model";
+      options.model_dir = cluster->model_dir;
+      options.memory_budget_bytes = static_cast<uint64_t>(config.memory_budget_mb) << 20;
+      if (config.block_cache_mb > 0) {
+        options.block_cache_bytes = static_cast<uint64_t>(config.block_cache_mb) << 20;
+      }
       options.shard = shard;
       options.listen_address = address;
       options.name = "ps-" + std::to_string(shard);
@@ -186,13 +224,20 @@ Status StartServers(const Config& config, Cluster* cluster) {
         if (!done.ok()) LOG(ERROR) << done;
       });
     } else {
-      IAK_ASSIGN_OR_RETURN(
-          std::unique_ptr<cluster::ChildProcess> child,
-          cluster::ChildProcess::Start(
-              "ps-" + std::to_string(shard),
-              {cluster::SelfExecutablePath(), "ps", "--model_dir=" + cluster->dir + "/model",
-               "--ps_listen=" + address, "--shard=" + std::to_string(shard)},
-              cluster->dir + "/ps-" + std::to_string(shard) + ".log"));
+      std::vector<std::string> argv = {cluster::SelfExecutablePath(), "ps",
+                                       "--model_dir=" + cluster->model_dir,
+                                       "--ps_listen=" + address,
+                                       "--shard=" + std::to_string(shard)};
+      if (config.memory_budget_mb > 0) {
+        argv.push_back("--memory_budget_mb=" + std::to_string(config.memory_budget_mb));
+      }
+      if (config.block_cache_mb > 0) {
+        argv.push_back("--block_cache_mb=" + std::to_string(config.block_cache_mb));
+      }
+      IAK_ASSIGN_OR_RETURN(std::unique_ptr<cluster::ChildProcess> child,
+                           cluster::ChildProcess::Start(
+                               "ps-" + std::to_string(shard), argv,
+                               cluster->dir + "/ps-" + std::to_string(shard) + ".log"));
       cluster->children.push_back(std::move(child));
     }
   }
@@ -214,21 +259,46 @@ ps::PsClientOptions ClientOptions(const Config& config, const Cluster& cluster) 
   return options;
 }
 
-// Waits (at most 180 s) until every shard answers: the children load and
-// verify their shards before they listen.
-Status AwaitServers(const Config& config, const Cluster& cluster, net::Transport* transport,
-                    const std::vector<uint64_t>& keys) {
+// Checks pulled rows against the synthetic table: exact for float32, within
+// the dtype's rounding otherwise.
+Status CheckRows(const Config& config, const Cluster& cluster, const std::vector<uint64_t>& index,
+                 const std::vector<float>& rows) {
+  std::vector<float> expected(static_cast<size_t>(config.dim));
+  const float tolerance = config.dtype == embedding::RowDtype::kFloat32 ? 0.0f : 0.01f;
+  for (size_t i = 0; i < index.size(); ++i) {
+    embedding::SyntheticRow(config.seed, index[i], config.dim, expected.data());
+    for (int j = 0; j < config.dim; ++j) {
+      if (std::fabs(rows[i * config.dim + j] - expected[j]) > tolerance) {
+        return FailedPreconditionError(
+            "the snapshot " + cluster.model_dir + " does not hold the synthetic rows of seed " +
+            std::to_string(config.seed) + " (row " + std::to_string(index[i]) +
+            " differs); write it with `iak snapshot synth --seed=" + std::to_string(config.seed) +
+            "` or pass that snapshot's --seed");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Waits (at most --pull_server_timeout_s) until every shard answers: the
+// children load and verify their shards before they listen. Then checks the
+// rows of a probe against the seed.
+Status AwaitServers(const Config& config, const Cluster& cluster, net::Transport* transport) {
   ps::PsClientOptions options = ClientOptions(config, cluster);
   options.pull_timeout = Duration(1000);
   options.max_attempts = 1;
-  const auto deadline = Clock::now() + std::chrono::seconds(180);
-  std::vector<uint64_t> probe(keys.begin(), keys.begin() + std::min<size_t>(keys.size(), 64));
+  const auto deadline = Clock::now() + std::chrono::seconds(FLAGS_pull_server_timeout_s);
+  std::vector<uint64_t> index, probe;
+  for (uint64_t i = 0; i < std::min<uint64_t>(static_cast<uint64_t>(config.rows), 64); ++i) {
+    index.push_back(i * (static_cast<uint64_t>(config.rows) / 64 + 1) % config.rows);
+    probe.push_back(embedding::SyntheticKey(config.seed, index.back()));
+  }
   std::vector<float> rows(probe.size() * config.dim);
   while (true) {
     ps::PsClient client(options, transport);
     IAK_RETURN_IF_ERROR(client.Connect());
     Status pulled = client.Pull(probe.data(), probe.size(), rows.data(), nullptr);
-    if (pulled.ok()) return Status::Ok();
+    if (pulled.ok()) return CheckRows(config, cluster, index, rows);
     if (pulled.code() != StatusCode::kUnavailable &&
         pulled.code() != StatusCode::kDeadlineExceeded) {
       return pulled;
@@ -244,12 +314,11 @@ Status AwaitServers(const Config& config, const Cluster& cluster, net::Transport
   }
 }
 
-// kPoolBatches batches of `batch` distinct keys each.
-std::vector<std::vector<uint64_t>> DrawBatches(const Config& config,
-                                               const std::vector<uint64_t>& keys) {
+// kPoolBatches batches of `batch` distinct keys each, drawn by row index
+// (uniform, or Zipf over a seeded permutation of the rows).
+std::vector<std::vector<uint64_t>> DrawBatches(const Config& config) {
   std::mt19937_64 rng(config.seed + 7);
-  const size_t n = keys.size();
-  std::vector<uint32_t> stamp(n, 0);
+  const size_t n = static_cast<size_t>(config.rows);
   std::vector<double> cdf;
   std::vector<uint32_t> rank_to_row;
   if (config.zipf) {
@@ -268,10 +337,11 @@ std::vector<std::vector<uint64_t>> DrawBatches(const Config& config,
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const size_t batch = std::min<size_t>(static_cast<size_t>(config.batch), n);
   std::vector<std::vector<uint64_t>> batches(kPoolBatches);
+  std::unordered_set<size_t> seen;
   for (int b = 0; b < kPoolBatches; ++b) {
-    const uint32_t mark = static_cast<uint32_t>(b + 1);
     std::vector<uint64_t>& out = batches[b];
     out.reserve(batch);
+    seen.clear();
     while (out.size() < batch) {
       size_t row;
       if (config.zipf) {
@@ -281,9 +351,8 @@ std::vector<std::vector<uint64_t>> DrawBatches(const Config& config,
       } else {
         row = uniform(rng);
       }
-      if (stamp[row] == mark) continue;  // deduplicated within the batch
-      stamp[row] = mark;
-      out.push_back(keys[row]);
+      if (!seen.insert(row).second) continue;  // deduplicated within the batch
+      out.push_back(embedding::SyntheticKey(config.seed, row));
     }
   }
   return batches;
@@ -293,7 +362,7 @@ std::vector<std::vector<uint64_t>> DrawBatches(const Config& config,
 // the ceiling the transport is measured against.
 Status TimeLookupAlone(const Cluster& cluster, const std::vector<std::vector<uint64_t>>& batches) {
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model,
-                       embedding::LoadModelDirectory(cluster.dir + "/model"));
+                       embedding::LoadModelDirectory(cluster.model_dir));
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::EmbeddingShard> shard,
                        embedding::EmbeddingShard::Open(model.path, model.manifest, 0));
   std::vector<char> out(batches[0].size() * shard->row_bytes());
@@ -325,20 +394,33 @@ struct RepeatResult {
   double hit_rate = 0;
 };
 
-Status RunBench(const Config& config) {
+// Peak RSS of each server (VmHWM): the children's, or this process's when
+// the servers are threads of it.
+std::vector<uint64_t> ServerPeakRss(const Cluster& cluster) {
+  std::vector<uint64_t> peaks;
+  if (FLAGS_pull_inproc) {
+    StatusOr<uint64_t> self = PeakResidentBytes();
+    peaks.push_back(self.ok() ? *self : 0);
+  }
+  for (const auto& child : cluster.children) {
+    StatusOr<uint64_t> peak = PeakResidentBytes(child->pid());
+    peaks.push_back(peak.ok() ? *peak : 0);
+  }
+  return peaks;
+}
+
+Status RunBench(Config config) {
   Cluster cluster;
-  std::vector<uint64_t> keys;
-  IAK_RETURN_IF_ERROR(WriteTable(config, &keys, &cluster));
+  IAK_RETURN_IF_ERROR(PrepareTable(&config, &cluster));
   const auto start = Clock::now();
   IAK_RETURN_IF_ERROR(StartServers(config, &cluster));
   net::ZmqTransport transport;
-  IAK_RETURN_IF_ERROR(AwaitServers(config, cluster, &transport, keys));
+  IAK_RETURN_IF_ERROR(AwaitServers(config, cluster, &transport));
+  const double load_seconds = Seconds(start);
   std::printf("%d PS %s up in %.1f s at %s%s\n", config.shards,
-              FLAGS_pull_inproc ? "thread(s)" : "process(es)", Seconds(start),
+              FLAGS_pull_inproc ? "thread(s)" : "process(es)", load_seconds,
               cluster.addresses[0].c_str(), config.shards > 1 ? ", ..." : "");
-  const std::vector<std::vector<uint64_t>> batches = DrawBatches(config, keys);
-  keys.clear();
-  keys.shrink_to_fit();
+  const std::vector<std::vector<uint64_t>> batches = DrawBatches(config);
   if (FLAGS_pull_lookup_alone) IAK_RETURN_IF_ERROR(TimeLookupAlone(cluster, batches));
 
   ps::PsClientOptions options = ClientOptions(config, cluster);
@@ -392,6 +474,9 @@ Status RunBench(const Config& config) {
     wire_mb.push_back(r.wire_mb_per_s);
     hits.push_back(r.hit_rate);
   }
+  // Read before the servers stop.
+  uint64_t peak_rss_max = 0;
+  for (uint64_t p : ServerPeakRss(cluster)) peak_rss_max = std::max(peak_rss_max, p);
   const double p50 = Percentile(latencies_us, 0.50);
   const double p99 = Percentile(latencies_us, 0.99);
   const char* transport_name = config.ipc ? "ipc" : "tcp";
@@ -407,6 +492,10 @@ Status RunBench(const Config& config) {
       FLAGS_pull_inproc ? "in-process" : "child-process", FLAGS_pull_repeats, FLAGS_pull_seconds,
       Median(kps) / 1e6, Median(row_mb), Median(wire_mb), p50, p99,
       static_cast<double>(batch) / p50);
+  std::printf("  server peak RSS (VmHWM, largest):  %.0f MB; snapshot on disk %.0f MB; "
+              "servers up in %.1f s%s\n",
+              peak_rss_max / 1e6, cluster.disk_bytes / 1e6, load_seconds,
+              config.memory_budget_mb > 0 ? " (memory budget set)" : "");
   if (config.zipf) {
     std::printf("  worker cache (%lld MB) hit rate:  %.1f%% (keys/s above are effective: hits "
                 "included)\n",
@@ -416,11 +505,16 @@ Status RunBench(const Config& config) {
       "{\"bench\":\"pull\",\"rows\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"shards\":%d,"
       "\"transport\":\"%s\",\"keys\":\"%s\",\"batch\":%zu,\"inproc\":%s,\"keys_per_s\":%.0f,"
       "\"mb_per_s\":%.1f,\"wire_mb_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-      "\"cache_hit_rate\":%.4f}\n",
+      "\"cache_hit_rate\":%.4f,\"memory_budget_mb\":%lld,\"block_cache_mb\":%lld,"
+      "\"server_peak_rss_mb\":%.1f,\"disk_mb\":%.1f,\"server_load_s\":%.1f,"
+      "\"write_rows_per_s\":%.0f}\n",
       static_cast<long long>(config.rows), config.dim, embedding::RowDtypeName(config.dtype),
       config.shards, transport_name, config.zipf ? "zipf" : "uniform", batch,
       FLAGS_pull_inproc ? "true" : "false", Median(kps), Median(row_mb), Median(wire_mb), p50,
-      p99, Median(hits));
+      p99, Median(hits), static_cast<long long>(config.memory_budget_mb),
+      static_cast<long long>(config.block_cache_mb), peak_rss_max / 1e6,
+      cluster.disk_bytes / 1e6, load_seconds,
+      cluster.write_seconds > 0 ? static_cast<double>(config.rows) / cluster.write_seconds : 0.0);
   return Status::Ok();
 }
 
@@ -433,6 +527,9 @@ int RunPullBench(int, char**) {
   config.shards = static_cast<int>(ForeignIntFlag("shards", 1));
   config.seed = static_cast<uint64_t>(ForeignIntFlag("seed", 1));
   config.batch = FLAGS_pull_batch;
+  config.model_dir = FLAGS_pull_model_dir;
+  config.memory_budget_mb = ForeignIntFlag("memory_budget_mb", 0);
+  config.block_cache_mb = ForeignIntFlag("block_cache_mb", 0);
   if (FLAGS_transport != "tcp" && FLAGS_transport != "ipc") {
     std::fprintf(stderr, "iak bench pull: --transport must be tcp or ipc, got '%s'\n",
                  FLAGS_transport.c_str());

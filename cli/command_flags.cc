@@ -41,10 +41,11 @@ const FlagTable& Table() {
         "read_threads", "shard_dir", "show", "out", "seed", "keys", "samples", "domains",
         "shift_scale", "domain_size_skew", "domain_ordered", "shard_version", "block_samples",
         "zstd_level"}},
-      // import, inspect, verify, reshard, finalize.
+      // import, synth, inspect, verify, reshard, finalize.
       {"snapshot",
        {"out", "shards", "dtype", "format", "tensor", "keys", "keys_tensor", "base_model",
-        "overwrite", "finalize_dense", "promote_rows", "tables", "table_keys"}},
+        "overwrite", "finalize_dense", "promote_rows", "tables", "table_keys", "rows", "dim",
+        "seed"}},
       // Defined in compare_command.cc and compare_job_command.cc (--job,
       // --compare_seeds, --compare_variants, --compare_bootstrap_resamples:
       // the comparison on a job's own data and spec, with confidence).
@@ -72,7 +73,8 @@ const FlagTable& Table() {
         "step_rows_per_field", "step_reference", "step_bf16", "step_gpu", "peer", "peer_python",
         "peer_script", "peer_cached_repeats", "transport", "keys", "dtype", "pull_rows",
         "pull_batch", "pull_seconds", "pull_repeats", "pull_inproc", "pull_zipf_s",
-        "pull_cache_mb", "pull_lookup_alone", "push_rows", "push_batch", "push_seconds",
+        "pull_cache_mb", "pull_lookup_alone", "pull_model_dir", "pull_server_timeout_s",
+        "memory_budget_mb", "block_cache_mb", "seed", "dim", "shards", "push_rows", "push_batch", "push_seconds",
         "push_repeats", "push_optimizer", "predict_domains", "predict_batch", "predict_batches",
         "predict_repeats", "scale_samples", "scale_rows", "scale_dtype", "scale_steps",
         "scale_batch", "scale_domains", "scale_stream_cache_mb", "scale_pretrain_samples",

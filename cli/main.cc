@@ -58,8 +58,8 @@ const Subcommand kSubcommands[] = {
      "`iak data convert` text files + schema -> binary shards; `iak data inspect` checks them",
      iak::cli::RunData},
     {"snapshot", "snapshot_command.cc",
-     "`iak snapshot import` .npy/safetensors/CSV rows -> model directory; inspect, verify, "
-     "reshard; finalize a trainable job's trained snapshot",
+     "`iak snapshot import` .npy/safetensors/CSV rows -> model directory; synth a seeded table; "
+     "inspect, verify, reshard; finalize a trainable job's trained snapshot",
      iak::cli::RunSnapshot},
     {"compare", "compare_command.cc",
      "train every fine-tuning method (frozen, full, dense, lora, plain, iak) on the same "

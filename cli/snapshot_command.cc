@@ -1,15 +1,17 @@
-// `iak snapshot import|inspect|verify|reshard|finalize|promote`: bring an
-// embedding table from .npy, safetensors or CSV/TSV into a model directory,
-// show one, check one in full, rewrite one with another shard count, complete
-// a snapshot written by trainable parameter servers, add a fine-tuned
-// domain's new-key rows to a new snapshot. See docs/snapshots.md,
-// docs/trainable_ps.md and docs/new_key_rows.md.
+// `iak snapshot import|synth|inspect|verify|reshard|finalize|promote`: bring
+// an embedding table from .npy, safetensors, CSV/TSV or a PyTorch/TorchRec
+// state_dict into a model directory, synthesise a seeded one of any size
+// (streamed to disk), show one, check one in full, rewrite one with another
+// shard count, complete a snapshot written by trainable parameter servers,
+// add a fine-tuned domain's new-key rows to a new snapshot. See
+// docs/snapshots.md, docs/trainable_ps.md and docs/new_key_rows.md.
 //
 // --dtype, --shards, --out, --keys and --overwrite are shared with other
 // commands of this binary (gflags are process-wide); their defaults there
 // ("uniform" keys, 2 shards) are read as "not given" here.
 #include <gflags/gflags.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -24,6 +26,7 @@
 #include "embedding/snapshot_format.h"
 #include "embedding/snapshot_import.h"
 #include "embedding/snapshot_tools.h"
+#include "embedding/synthetic_table.h"
 #include "embedding/trained_snapshot.h"
 #include "worker/new_key_rows.h"
 
@@ -32,6 +35,10 @@ DECLARE_int32(shards);   // cli/pretrain_command.cc
 DECLARE_string(out);     // cli/pretrain_command.cc
 DECLARE_string(keys);    // bench/pull_bench.cc
 DECLARE_bool(overwrite);  // cli/pretrain_command.cc
+DECLARE_int32(dim);       // cli/pretrain_command.cc
+DECLARE_uint64(seed);     // cli/pretrain_command.cc
+
+DEFINE_int64(rows, 0, "snapshot synth: rows of the synthetic table (up to 2^32 - 1)");
 
 DEFINE_string(tensor, "", "snapshot import: the safetensors tensor holding the rows "
                           "(default: the only 2-D float tensor)");
@@ -74,6 +81,8 @@ int Usage() {
          "        ROWS: rows.npy (with --keys=keys.txt|keys.npy), file.safetensors, table.csv|.tsv\n"
          "  iak snapshot import STATE_DICT.safetensors --tables=TABLE:FIELD,... --out=DIR\n"
          "        [--table_keys=raw|text] [--base_model=DIR] ...  (PyTorch / TorchRec tables)\n"
+         "  iak snapshot synth --rows=N --out=DIR [--dim=16] [--dtype=float32|fp16|int8]\n"
+         "        [--shards=N] [--seed=S] [--overwrite]   (seeded random rows, streamed to disk)\n"
          "  iak snapshot inspect DIR\n"
          "  iak snapshot verify DIR                (exit 1 naming the first bad shard)\n"
          "  iak snapshot reshard DIR --shards=N --out=DIR2 [--dtype=fp16|int8] [--overwrite]\n"
@@ -83,6 +92,10 @@ int Usage() {
          "        (DIR plus a domain's new-key rows, as a new snapshot)\n"
          "Reference: docs/snapshots.md\n";
   return 2;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void PrintManifest(const std::string& dir, const proto::ModelManifest& m) {
@@ -151,9 +164,46 @@ int Import(int argc, char** argv) {
     std::cerr << "iak snapshot import: give --out=DIR (the model directory to write)\n";
     return 2;
   }
+  const auto start = std::chrono::steady_clock::now();
   StatusOr<proto::ModelManifest> manifest = embedding::ImportSnapshot(options);
   if (!manifest.ok()) return Fail(manifest.status());
+  const double seconds = SecondsSince(start);
   PrintManifest(options.out_dir, *manifest);
+  uint64_t rows = 0;
+  for (const proto::ShardInfo& s : manifest->shards()) rows += s.num_rows();
+  std::cout << "imported " << rows << " rows in " << seconds << " s ("
+            << static_cast<uint64_t>(static_cast<double>(rows) / seconds) << " rows/s), "
+            << DirectoryBytes(options.out_dir) / 1e6 << " MB on disk\n";
+  return 0;
+}
+
+int Synth(int argc, char**) {
+  if (argc < 2) return Usage();
+  if (FLAGS_rows <= 0 || FLAGS_out.empty()) {
+    std::cerr << "iak snapshot synth: give --rows=N (> 0) and --out=DIR\n";
+    return 2;
+  }
+  embedding::SyntheticSnapshotOptions options;
+  options.out_dir = FLAGS_out;
+  options.rows = static_cast<uint64_t>(FLAGS_rows);
+  options.dim = FLAGS_dim;
+  options.seed = FLAGS_seed;
+  options.overwrite = FLAGS_overwrite;
+  options.num_shards = IsDefault("shards") ? 1 : FLAGS_shards;
+  StatusOr<embedding::RowDtype> dtype = embedding::ParseRowDtype(FLAGS_dtype);
+  if (!dtype.ok()) return Fail(dtype.status());
+  options.dtype = *dtype;
+  const auto start = std::chrono::steady_clock::now();
+  options.progress = [start](uint64_t rows) {
+    std::cerr << "iak snapshot synth: " << rows << " rows in " << SecondsSince(start) << " s\n";
+  };
+  StatusOr<proto::ModelManifest> manifest = embedding::SynthesizeSnapshot(options);
+  if (!manifest.ok()) return Fail(manifest.status());
+  const double seconds = SecondsSince(start);
+  PrintManifest(options.out_dir, *manifest);
+  std::cout << "synthesised " << options.rows << " rows in " << seconds << " s ("
+            << static_cast<uint64_t>(static_cast<double>(options.rows) / seconds)
+            << " rows/s), " << DirectoryBytes(options.out_dir) / 1e6 << " MB on disk\n";
   return 0;
 }
 
@@ -167,8 +217,10 @@ int Inspect(int argc, char** argv) {
 
 int Verify(int argc, char** argv) {
   if (argc < 3) return Usage();
+  const auto start = std::chrono::steady_clock::now();
   StatusOr<embedding::SnapshotVerification> result = embedding::VerifySnapshot(argv[2]);
   if (!result.ok()) return Fail(result.status());
+  const double seconds = SecondsSince(start);
   std::cout << "snapshot " << argv[2] << " (id " << result->manifest.snapshot_id() << ")\n";
   for (const embedding::ShardVerification& shard : result->shards) {
     std::cout << "  shard " << shard.index << " " << shard.path << ": "
@@ -184,7 +236,10 @@ int Verify(int argc, char** argv) {
               << "\n";
     return 1;
   }
-  std::cout << "ok\n";
+  uint64_t rows = 0;
+  for (const embedding::ShardVerification& shard : result->shards) rows += shard.rows_read;
+  std::cout << "ok (" << rows << " rows in " << seconds << " s, "
+            << static_cast<uint64_t>(static_cast<double>(rows) / seconds) << " rows/s)\n";
   return 0;
 }
 
@@ -250,6 +305,7 @@ int Promote(int argc, char** argv) {
 
 int RunSnapshot(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "import") == 0) return Import(argc, argv);
+  if (argc >= 2 && std::strcmp(argv[1], "synth") == 0) return Synth(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "inspect") == 0) return Inspect(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "verify") == 0) return Verify(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "reshard") == 0) return Reshard(argc, argv);

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 namespace iak {
@@ -96,6 +97,16 @@ Status WriteFileAtomically(const std::string& path, const std::string& contents)
     return IoError("cannot rename " + temp + " to " + path + ": " + ErrnoText(err));
   }
   return Status::Ok();
+}
+
+uint64_t DirectoryBytes(const std::string& dir) {
+  uint64_t bytes = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec)) bytes += it->file_size(ec);
+  }
+  return bytes;
 }
 
 }  // namespace iak

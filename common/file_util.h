@@ -4,6 +4,7 @@
 #ifndef IAK_COMMON_FILE_UTIL_H_
 #define IAK_COMMON_FILE_UTIL_H_
 
+#include <cstdint>
 #include <string>
 
 #include "common/status.h"
@@ -19,6 +20,11 @@ namespace iak {
 // Safe for concurrent writers of the same path (each has its own temporary
 // file; the last rename wins).
 [[nodiscard]] Status WriteFileAtomically(const std::string& path, const std::string& contents);
+
+// Bytes of all regular files under `dir`, recursively (what a snapshot or a
+// data set takes on disk); 0 for a missing directory. Best effort: entries
+// that vanish or cannot be read while it walks are skipped.
+uint64_t DirectoryBytes(const std::string& dir);
 
 }  // namespace iak
 

@@ -76,34 +76,46 @@ StatusOr<std::unique_ptr<EmbeddingShard>> EmbeddingShard::Open(
   }
   // Sized by what the shard holds, not by the manifest's claim (which the
   // scan checks); grown if RocksDB's estimate was low. ScanShard stops before
-  // a row beyond the manifest's count, so capacity never exceeds it.
+  // a row beyond the manifest's count, so capacity never exceeds it. When
+  // the claim is within the estimate (always, for an intact shard) the index
+  // is built as rows arrive; otherwise from a key list after the scan.
   uint64_t capacity = ShardRowsToReserve(db.get(), info.num_rows());
+  const bool index_as_read = capacity == info.num_rows();
   std::vector<uint64_t> keys;
-  keys.reserve(capacity);
+  if (index_as_read) {
+    result->index_.Reserve(static_cast<size_t>(capacity));
+  } else {
+    keys.reserve(capacity);
+  }
+  size_t loaded = 0;
   HugePageBuffer rows(static_cast<size_t>(capacity) * row_bytes);
   IAK_RETURN_IF_ERROR(ScanShard(db.get(), model_dir, manifest, shard,
                                 [&](uint64_t key, const char* row) {
-                                  if (keys.size() == capacity) {
+                                  if (loaded == capacity) {
                                     capacity = std::min<uint64_t>(
                                         info.num_rows(), std::max<uint64_t>(2 * capacity, 1024));
                                     HugePageBuffer bigger(static_cast<size_t>(capacity) *
                                                           row_bytes);
-                                    if (!keys.empty()) {
-                                      std::memcpy(bigger.data(), rows.data(),
-                                                  keys.size() * row_bytes);
+                                    if (loaded > 0) {
+                                      std::memcpy(bigger.data(), rows.data(), loaded * row_bytes);
                                     }
                                     rows = std::move(bigger);
                                   }
-                                  std::memcpy(rows.data() + keys.size() * row_bytes, row,
-                                              row_bytes);
-                                  keys.push_back(key);
+                                  std::memcpy(rows.data() + loaded * row_bytes, row, row_bytes);
+                                  ++loaded;
+                                  // RocksDB's order is strictly increasing: keys are distinct.
+                                  if (index_as_read) {
+                                    result->index_.Insert(key);
+                                  } else {
+                                    keys.push_back(key);
+                                  }
                                 }));
   db.reset();
-  // RocksDB's order is strictly increasing, so the keys are distinct.
-  result->index_.Build(keys);
+  if (!index_as_read) result->index_.Build(keys);
+  std::vector<uint64_t>().swap(keys);
   if (load_options.decode_to_float && *dtype != RowDtype::kFloat32) {
-    HugePageBuffer decoded(keys.size() * static_cast<size_t>(dim) * sizeof(float));
-    DecodeRows(rows.data(), keys.size(), dim, *dtype, reinterpret_cast<float*>(decoded.data()));
+    HugePageBuffer decoded(loaded * static_cast<size_t>(dim) * sizeof(float));
+    DecodeRows(rows.data(), loaded, dim, *dtype, reinterpret_cast<float*>(decoded.data()));
     rows = std::move(decoded);
     result->dtype_ = RowDtype::kFloat32;
     result->row_bytes_ = EncodedRowBytes(dim, RowDtype::kFloat32);

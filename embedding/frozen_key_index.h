@@ -27,6 +27,14 @@ class FrozenKeyIndex {
   // (CHECKed: callers validate untrusted input first).
   void Build(const std::vector<uint64_t>& keys);
 
+  // Or built key by key, without a key list (a shard of 10^8 rows loads
+  // without holding 0.8 GB of keys): Reserve(n) sizes the table for exactly
+  // n keys (as Build would) and empties it; Insert(key) indexes key -> the
+  // next row number (0, 1, ...). At most n Inserts of distinct keys
+  // (CHECKed, as Build). Find is valid after any number of Inserts.
+  void Reserve(size_t num_keys);
+  void Insert(uint64_t key);
+
   // The row of `key`, or kAbsent.
   uint32_t Find(uint64_t key) const {
     if (num_slots_ == 0) return kAbsent;
@@ -65,6 +73,7 @@ class FrozenKeyIndex {
   size_t mask_ = 0;
   int shift_ = 64;
   size_t size_ = 0;
+  size_t capacity_ = 0;  // keys the table was reserved for
 };
 
 }  // namespace iak::embedding

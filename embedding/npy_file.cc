@@ -1,5 +1,11 @@
 #include "embedding/npy_file.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -74,7 +80,9 @@ class HeaderParser {
   size_t pos_ = 0;
 };
 
-size_t ItemSize(NpyDtype dtype) {
+}  // namespace
+
+size_t NpyItemSize(NpyDtype dtype) {
   switch (dtype) {
     case NpyDtype::kFloat16:
       return 2;
@@ -85,15 +93,20 @@ size_t ItemSize(NpyDtype dtype) {
   }
 }
 
-}  // namespace
-
 uint64_t NpyArray::num_elements() const {
   uint64_t n = 1;
   for (uint64_t d : shape) n *= d;
   return n;
 }
 
-StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& path) {
+uint64_t NpyHeader::num_elements() const {
+  uint64_t n = 1;
+  for (uint64_t d : shape) n *= d;
+  return n;
+}
+
+StatusOr<NpyHeader> ParseNpyHeader(const std::string& bytes, uint64_t file_size,
+                                   const std::string& path) {
   auto invalid = [&path](const std::string& what) {
     return InvalidArgumentError(path + ": " + what);
   };
@@ -129,7 +142,7 @@ StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& path) {
 
   std::string descr;
   bool have_descr = false, have_order = false, have_shape = false, fortran = false;
-  NpyArray array;
+  NpyHeader array;
   HeaderParser p(header);
   auto malformed = [&](const std::string& what) {
     return invalid("malformed .npy header at byte " + std::to_string(p.pos()) + " (" + what +
@@ -185,7 +198,7 @@ StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& path) {
     return invalid("the array is in Fortran (column-major) order; save "
                    "numpy.ascontiguousarray(array) instead");
   }
-  const size_t item = ItemSize(array.dtype);
+  const size_t item = NpyItemSize(array.dtype);
   uint64_t elements = 1;
   for (uint64_t d : array.shape) {
     if (d != 0 && elements > std::numeric_limits<uint64_t>::max() / item / d) {
@@ -194,14 +207,23 @@ StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& path) {
     elements *= d;
   }
   const uint64_t expected = elements * item;
-  const uint64_t actual = bytes.size() - header_start - header_len;
+  const uint64_t actual = file_size - header_start - header_len;
   if (actual != expected) {
     return DataLossError(path + ": " + (actual < expected ? "truncated" : "trailing bytes in") +
                          " .npy file: shape and dtype '" + descr + "' need " +
                          std::to_string(expected) + " data bytes, the file has " +
                          std::to_string(actual));
   }
-  array.data = bytes.substr(header_start + header_len);
+  array.data_offset = header_start + header_len;
+  return array;
+}
+
+StatusOr<NpyArray> ParseNpy(const std::string& bytes, const std::string& path) {
+  IAK_ASSIGN_OR_RETURN(NpyHeader header, ParseNpyHeader(bytes, bytes.size(), path));
+  NpyArray array;
+  array.dtype = header.dtype;
+  array.shape = std::move(header.shape);
+  array.data = bytes.substr(header.data_offset);
   return array;
 }
 
@@ -240,6 +262,65 @@ StatusOr<std::vector<uint64_t>> NpyToKeys(const NpyArray& array, const std::stri
     }
   }
   return keys;
+}
+
+}  // namespace iak::embedding
+
+namespace iak::embedding {
+
+StatusOr<std::unique_ptr<NpyFileReader>> NpyFileReader::Open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return NotFoundError("cannot open " + path + ": no such file");
+    return IoError("cannot open " + path + ": " + std::strerror(err));
+  }
+  std::unique_ptr<NpyFileReader> reader(new NpyFileReader(path, fd));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return IoError("cannot stat " + path + ": " + std::strerror(errno));
+  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+  // The fixed part (magic, version, header length), then the whole header.
+  std::string prefix(static_cast<size_t>(std::min<uint64_t>(file_size, 12)), '\0');
+  IAK_RETURN_IF_ERROR(reader->ReadAt(0, prefix.size(), prefix.data()));
+  if (prefix.size() >= 10) {
+    const int major = static_cast<unsigned char>(prefix[6]);
+    uint64_t header_end = 10 + (static_cast<unsigned char>(prefix[8]) |
+                                (static_cast<uint64_t>(static_cast<unsigned char>(prefix[9])) << 8));
+    if ((major == 2 || major == 3) && prefix.size() >= 12) {
+      uint64_t len = 0;
+      for (int i = 3; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(prefix[8 + i]);
+      header_end = 12 + len;
+    }
+    prefix.resize(static_cast<size_t>(std::min(file_size, header_end)));
+    IAK_RETURN_IF_ERROR(reader->ReadAt(0, prefix.size(), prefix.data()));
+  }
+  IAK_ASSIGN_OR_RETURN(reader->header_, ParseNpyHeader(prefix, file_size, path));
+  return reader;
+}
+
+NpyFileReader::~NpyFileReader() { ::close(fd_); }
+
+Status NpyFileReader::ReadAt(uint64_t offset, size_t size, char* out) const {
+  while (size > 0) {
+    const ssize_t n = ::pread(fd_, out, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return IoError("cannot read " + path_ + ": " + std::strerror(errno));
+    if (n == 0) return DataLossError(path_ + ": the file ended early (truncated while read?)");
+    out += n;
+    offset += static_cast<uint64_t>(n);
+    size -= static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status NpyFileReader::ReadElements(uint64_t first, uint64_t count, char* out) const {
+  const size_t item = NpyItemSize(header_.dtype);
+  if (first + count > header_.num_elements()) {
+    return InvalidArgumentError(path_ + ": elements " + std::to_string(first) + ".." +
+                                std::to_string(first + count) + " are beyond its " +
+                                std::to_string(header_.num_elements()));
+  }
+  return ReadAt(header_.data_offset + first * item, static_cast<size_t>(count * item), out);
 }
 
 }  // namespace iak::embedding

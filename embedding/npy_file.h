@@ -10,7 +10,9 @@
 #ifndef IAK_EMBEDDING_NPY_FILE_H_
 #define IAK_EMBEDDING_NPY_FILE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,51 @@ struct NpyArray {
   std::string data;             // the raw little-endian elements, C order
 
   uint64_t num_elements() const;
+};
+
+// What an .npy header says, and where the data starts.
+struct NpyHeader {
+  NpyDtype dtype = NpyDtype::kFloat32;
+  std::vector<uint64_t> shape;
+  uint64_t data_offset = 0;  // bytes before the first element
+
+  uint64_t num_elements() const;
+};
+
+// Bytes of one element.
+size_t NpyItemSize(NpyDtype dtype);
+
+// Parses the header at the start of `bytes` (at least the whole header) of an
+// .npy file of `file_size` bytes. Errors as ParseNpy.
+[[nodiscard]] StatusOr<NpyHeader> ParseNpyHeader(const std::string& bytes, uint64_t file_size,
+                                                 const std::string& path);
+
+// An .npy file read in pieces, for arrays larger than memory: the header is
+// parsed and the file's size checked against it at Open (errors as ParseNpy,
+// NotFound / IoError when it cannot be opened); elements are then read by
+// position. Thread-safety: ReadElements may be called from any thread.
+class NpyFileReader {
+ public:
+  [[nodiscard]] static StatusOr<std::unique_ptr<NpyFileReader>> Open(const std::string& path);
+  ~NpyFileReader();
+  NpyFileReader(const NpyFileReader&) = delete;
+  NpyFileReader& operator=(const NpyFileReader&) = delete;
+
+  const NpyHeader& header() const { return header_; }
+  const std::string& path() const { return path_; }
+
+  // Copies elements [first, first + count) raw (little-endian, C order) to
+  // `out` (count * NpyItemSize bytes). InvalidArgument beyond the array;
+  // IoError / DataLoss when the file cannot be read (it shrank).
+  [[nodiscard]] Status ReadElements(uint64_t first, uint64_t count, char* out) const;
+
+ private:
+  NpyFileReader(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  [[nodiscard]] Status ReadAt(uint64_t offset, size_t size, char* out) const;
+
+  std::string path_;
+  int fd_;
+  NpyHeader header_;
 };
 
 // Parses the bytes of a whole .npy file; `path` only names it in errors.

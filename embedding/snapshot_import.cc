@@ -1,6 +1,9 @@
 #include "embedding/snapshot_import.h"
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
 #include <utility>
 
 #include "common/keys.h"
@@ -8,7 +11,7 @@
 #include "embedding/model_directory.h"
 #include "embedding/npy_file.h"
 #include "embedding/safetensors_file.h"
-#include "embedding/snapshot_writer.h"
+#include "embedding/snapshot_stream_writer.h"
 #include "embedding/text_rows_file.h"
 
 namespace iak::embedding {
@@ -259,16 +262,124 @@ StatusOr<RowTable> ReadRowTable(const SnapshotImportOptions& options) {
   return table;
 }
 
+namespace {
+
+// Rows per chunk of a streamed .npy import: a few MB whatever the table size.
+constexpr uint64_t kImportChunkRows = 65536;
+
+// An .npy row matrix and its keys, read chunk by chunk.
+struct NpyRowStream {
+  std::unique_ptr<NpyFileReader> rows;
+  int dim = 0;
+  uint64_t num_rows = 0;
+  // Keys: from an .npy vector read in chunks, or a text key file (held).
+  std::unique_ptr<NpyFileReader> key_reader;
+  std::vector<uint64_t> key_list;
+};
+
+// Opens and checks everything before a byte is written.
+StatusOr<NpyRowStream> OpenNpyRows(const SnapshotImportOptions& options) {
+  NpyRowStream stream;
+  IAK_ASSIGN_OR_RETURN(stream.rows, NpyFileReader::Open(options.rows_path));
+  const NpyHeader& header = stream.rows->header();
+  if (header.dtype != NpyDtype::kFloat32 && header.dtype != NpyDtype::kFloat16) {
+    return InvalidArgumentError(options.rows_path +
+                                ": rows must be float32 ('<f4') or float16 ('<f2')");
+  }
+  IAK_RETURN_IF_ERROR(CheckMatrixShape(header.shape, options.rows_path));
+  stream.dim = static_cast<int>(header.shape[1]);
+  stream.num_rows = header.shape[0];
+  if (options.keys_path.empty()) {
+    return InvalidArgumentError("rows " + options.rows_path +
+                                " need their keys: give --keys=FILE (one uint64 per line, or a "
+                                ".npy vector of uint64)");
+  }
+  uint64_t num_keys = 0;
+  if (EndsWith(options.keys_path, ".npy")) {
+    IAK_ASSIGN_OR_RETURN(stream.key_reader, NpyFileReader::Open(options.keys_path));
+    const NpyHeader& keys = stream.key_reader->header();
+    if (keys.dtype != NpyDtype::kUint64 && keys.dtype != NpyDtype::kInt64) {
+      return InvalidArgumentError(options.keys_path +
+                                  ": keys must be a uint64 ('<u8') or int64 ('<i8') array");
+    }
+    if (keys.shape.size() != 1 && !(keys.shape.size() == 2 && keys.shape[1] == 1)) {
+      return InvalidArgumentError(options.keys_path + ": keys must be a vector of shape (n,), got " +
+                                  std::to_string(keys.shape.size()) + " dimensions");
+    }
+    num_keys = keys.num_elements();
+  } else {
+    IAK_ASSIGN_OR_RETURN(stream.key_list, ReadKeyListFile(options.keys_path));
+    num_keys = stream.key_list.size();
+  }
+  if (num_keys != stream.num_rows) {
+    return InvalidArgumentError(std::to_string(num_keys) + " keys for " +
+                                std::to_string(stream.num_rows) + " rows in " +
+                                options.rows_path + ": give exactly one key per row");
+  }
+  return stream;
+}
+
+// Streams every row of `stream` into `writer`, a chunk at a time.
+Status WriteNpyRows(const NpyRowStream& stream, const std::string& keys_path,
+                    SnapshotStreamWriter* writer) {
+  const size_t dim = static_cast<size_t>(stream.dim);
+  const bool half = stream.rows->header().dtype == NpyDtype::kFloat16;
+  std::string raw(static_cast<size_t>(kImportChunkRows) * dim * (half ? 2 : 4), '\0');
+  std::vector<float> values(static_cast<size_t>(kImportChunkRows) * dim);
+  std::vector<uint64_t> keys(static_cast<size_t>(kImportChunkRows));
+  const bool signed_keys =
+      stream.key_reader != nullptr && stream.key_reader->header().dtype == NpyDtype::kInt64;
+  for (uint64_t first = 0; first < stream.num_rows; first += kImportChunkRows) {
+    const uint64_t n = std::min(kImportChunkRows, stream.num_rows - first);
+    IAK_RETURN_IF_ERROR(stream.rows->ReadElements(first * dim, n * dim, raw.data()));
+    if (half) {
+      for (size_t i = 0; i < n * dim; ++i) {
+        uint16_t h;
+        std::memcpy(&h, raw.data() + 2 * i, 2);
+        values[i] = HalfToFloat(h);
+      }
+    } else {
+      std::memcpy(values.data(), raw.data(), n * dim * sizeof(float));
+    }
+    if (stream.key_reader != nullptr) {
+      IAK_RETURN_IF_ERROR(
+          stream.key_reader->ReadElements(first, n, reinterpret_cast<char*>(keys.data())));
+    } else {
+      std::memcpy(keys.data(), stream.key_list.data() + first, n * sizeof(uint64_t));
+    }
+    for (uint64_t i = 0; i < n; ++i) {
+      if (signed_keys && static_cast<int64_t>(keys[i]) < 0) {
+        return InvalidArgumentError(keys_path + ": key " + std::to_string(first + i) +
+                                    " is negative (" +
+                                    std::to_string(static_cast<int64_t>(keys[i])) +
+                                    "); keys are uint64");
+      }
+      IAK_RETURN_IF_ERROR(writer->Add(keys[i], values.data() + i * dim));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<proto::ModelManifest> ImportSnapshot(const SnapshotImportOptions& options) {
   if (options.out_dir.empty()) return InvalidArgumentError("no output directory given (--out)");
-  IAK_ASSIGN_OR_RETURN(RowTable table, ReadRowTable(options));
-  SnapshotContents contents;
-  contents.embedding_dim = table.dim;
-  contents.num_shards = options.num_shards;
-  contents.keys = &table.keys;
-  contents.values = &table.values;
-  contents.dtype = options.dtype;
-  contents.overwrite = options.overwrite;
+  if (options.rows_path.empty()) return InvalidArgumentError("no rows file given");
+  IAK_ASSIGN_OR_RETURN(ImportFormat format, FormatOf(options));
+  // An .npy table is streamed (never held); safetensors and CSV are read whole.
+  std::optional<NpyRowStream> npy;
+  RowTable table;
+  if (format == ImportFormat::kNpy) {
+    IAK_ASSIGN_OR_RETURN(npy, OpenNpyRows(options));
+    table.dim = npy->dim;
+  } else {
+    IAK_ASSIGN_OR_RETURN(table, ReadRowTable(options));
+  }
+  SnapshotStreamOptions stream;
+  stream.embedding_dim = table.dim;
+  stream.num_shards = options.num_shards;
+  stream.dtype = options.dtype;
+  stream.overwrite = options.overwrite;
   if (!options.base_model_dir.empty()) {
     IAK_ASSIGN_OR_RETURN(ModelDirectory base, LoadModelDirectory(options.base_model_dir));
     if (base.manifest.embedding_dim() != table.dim) {
@@ -277,15 +388,28 @@ StatusOr<proto::ModelManifest> ImportSnapshot(const SnapshotImportOptions& optio
                                   options.base_model_dir + " has embedding_dim " +
                                   std::to_string(base.manifest.embedding_dim()));
     }
-    contents.base_manifest = base.manifest;
-    contents.dense_blob = std::move(base.dense_blob);
+    stream.base_manifest = base.manifest;
+    stream.dense_blob = std::move(base.dense_blob);
   }
-  if (contents.base_manifest.data_description().empty()) {
-    contents.base_manifest.set_data_description("imported from " + options.rows_path);
+  if (stream.base_manifest.data_description().empty()) {
+    stream.base_manifest.set_data_description("imported from " + options.rows_path);
   }
-  Status written = WriteModelDirectory(options.out_dir, contents);
-  if (!written.ok()) return written.WithContext("import " + options.rows_path);
-  return ReadManifest(options.out_dir);
+  auto write = [&]() -> StatusOr<proto::ModelManifest> {
+    IAK_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotStreamWriter> writer,
+                         SnapshotStreamWriter::Open(options.out_dir, std::move(stream)));
+    if (npy.has_value()) {
+      IAK_RETURN_IF_ERROR(WriteNpyRows(*npy, options.keys_path, writer.get()));
+    } else {
+      const size_t dim = static_cast<size_t>(table.dim);
+      for (size_t i = 0; i < table.keys.size(); ++i) {
+        IAK_RETURN_IF_ERROR(writer->Add(table.keys[i], table.values.data() + i * dim));
+      }
+    }
+    return writer->Finish();
+  };
+  StatusOr<proto::ModelManifest> written = write();
+  if (!written.ok()) return written.status().WithContext("import " + options.rows_path);
+  return written;
 }
 
 }  // namespace iak::embedding

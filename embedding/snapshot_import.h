@@ -13,6 +13,11 @@
 // (so the snapshot can replace a pre-trained model's table, e.g. quantised);
 // without one the snapshot holds an empty dense blob and serves rows only.
 //
+// An .npy table (and an .npy key vector) is streamed: read a chunk of rows at
+// a time and handed to SnapshotStreamWriter, so a table larger than memory
+// imports in bounded memory (a text key file is held: 8 bytes a row).
+// safetensors and CSV/TSV tables are read whole first.
+//
 // The snapshot id depends on the rows, their dtype, the shard count and the
 // dense weights, never on the input format, the input's row order or the time
 // (see docs/snapshots.md).
@@ -95,8 +100,11 @@ struct SnapshotImportOptions {
 [[nodiscard]] StatusOr<RowTable> ReadRowTable(const SnapshotImportOptions& options);
 
 // Reads the table and writes the snapshot; returns its manifest. Errors as
-// ReadRowTable, LoadModelDirectory (base) and WriteModelDirectory, plus
-// InvalidArgument when the base model's embedding_dim differs from the rows'.
+// ReadRowTable, LoadModelDirectory (base) and SnapshotStreamWriter, plus
+// InvalidArgument when the base model's embedding_dim differs from the rows'
+// or a key appears twice. Everything that can be checked before writing
+// (format, shapes, key count, the key file) is, so such errors leave out_dir
+// untouched; a fault found while streaming leaves it without a manifest.
 [[nodiscard]] StatusOr<proto::ModelManifest> ImportSnapshot(const SnapshotImportOptions& options);
 
 }  // namespace iak::embedding

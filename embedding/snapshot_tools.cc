@@ -11,7 +11,7 @@
 #include "embedding/row_codec.h"
 #include "embedding/shard_scan.h"
 #include "embedding/snapshot_format.h"
-#include "embedding/snapshot_writer.h"
+#include "embedding/snapshot_stream_writer.h"
 
 namespace iak::embedding {
 
@@ -105,29 +105,36 @@ StatusOr<proto::ModelManifest> ReshardSnapshot(const std::string& dir, const std
   IAK_ASSIGN_OR_RETURN(ModelDirectory model, LoadModelDirectory(dir));
   const proto::ModelManifest& manifest = model.manifest;
   IAK_ASSIGN_OR_RETURN(RowDtype dtype, ParseRowDtype(manifest.row_dtype()));
-  std::vector<uint64_t> keys;
-  std::string encoded;
-  IAK_RETURN_IF_ERROR(ReadEncodedRows(dir, manifest, dtype, &keys, &encoded));
-  SnapshotContents contents;
-  contents.embedding_dim = manifest.embedding_dim();
-  contents.num_shards = num_shards;
-  contents.keys = &keys;
-  contents.encoded_values = &encoded;
-  contents.dtype = dtype;
-  std::vector<float> decoded;
-  if (target.has_value() && *target != dtype) {
-    decoded.resize(keys.size() * static_cast<size_t>(manifest.embedding_dim()));
-    DecodeRows(encoded.data(), keys.size(), manifest.embedding_dim(), dtype, decoded.data());
-    std::string().swap(encoded);
-    contents.encoded_values = nullptr;
-    contents.values = &decoded;
-    contents.dtype = *target;
+  const int dim = manifest.embedding_dim();
+  const bool recode = target.has_value() && *target != dtype;
+  SnapshotStreamOptions options;
+  options.embedding_dim = dim;
+  options.num_shards = num_shards;
+  options.dtype = recode ? *target : dtype;
+  options.dense_blob = std::move(model.dense_blob);
+  options.base_manifest = manifest;
+  options.overwrite = overwrite;
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotStreamWriter> writer,
+                       SnapshotStreamWriter::Open(out_dir, std::move(options)));
+  // Row by row from every input shard (checked as it is read) into the
+  // writer: byte for byte, or decoded and re-encoded for another dtype.
+  std::vector<float> decoded(static_cast<size_t>(dim));
+  Status added = Status::Ok();
+  for (int shard = 0; shard < manifest.num_shards(); ++shard) {
+    IAK_ASSIGN_OR_RETURN(std::unique_ptr<rocksdb::DB> db, OpenShardDb(dir, manifest, shard));
+    IAK_RETURN_IF_ERROR(ScanShard(db.get(), dir, manifest, shard,
+                                  [&](uint64_t key, const char* row) {
+                                    if (!added.ok()) return;
+                                    if (!recode) {
+                                      added = writer->AddEncoded(key, row);
+                                      return;
+                                    }
+                                    DecodeRows(row, 1, dim, dtype, decoded.data());
+                                    added = writer->Add(key, decoded.data());
+                                  }));
+    IAK_RETURN_IF_ERROR(added);
   }
-  contents.dense_blob = std::move(model.dense_blob);
-  contents.base_manifest = manifest;
-  contents.overwrite = overwrite;
-  IAK_RETURN_IF_ERROR(WriteModelDirectory(out_dir, contents));
-  return ReadManifest(out_dir);
+  return writer->Finish();
 }
 
 StatusOr<proto::ModelManifest> PromoteRows(const std::string& dir, const std::string& out_dir,

@@ -34,7 +34,8 @@ struct SnapshotVerification {
 };
 
 // Re-reads every shard of the model in `dir` (all of it, RocksDB block
-// checksums included) and its dense file. A damaged shard does not stop the
+// checksums included) and its dense file, streaming: one row at a time,
+// nothing kept but counts, so any table size verifies in bounded memory. A damaged shard does not stop the
 // others from being checked. Errors only when the manifest cannot be read
 // (as ReadManifest); damage is reported in the result.
 [[nodiscard]] StatusOr<SnapshotVerification> VerifySnapshot(const std::string& dir);
@@ -43,8 +44,11 @@ struct SnapshotVerification {
 // every row byte for byte (no re-quantisation), the same dtype, dense weights
 // and model description. With `dtype` set to another dtype than the input's,
 // rows are decoded to float32 and re-encoded as `dtype` instead (e.g. a
-// float32 pre-trained model to fp16 or int8; within that dtype's bounds). Reads (and so verifies) every shard first; holds the
-// whole table in memory. Returns the new manifest. Errors: those of
+// float32 pre-trained model to fp16 or int8; within that dtype's bounds).
+// Streams: every input shard is verified as it is read and its rows go
+// straight to the output's shards (SnapshotStreamWriter), so memory stays
+// bounded whatever the table size; a damaged input leaves out_dir without a
+// manifest. Returns the new manifest. Errors: those of
 // ReadManifest/LoadModelDirectory and ScanShard for the input,
 // InvalidArgument for num_shards <= 0 or out_dir == dir, and those of
 // WriteModelDirectory for the output.

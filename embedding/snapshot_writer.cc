@@ -1,31 +1,13 @@
 #include "embedding/snapshot_writer.h"
 
-#include <rocksdb/db.h>
-#include <rocksdb/options.h>
-#include <rocksdb/write_batch.h>
-
 #include <algorithm>
-#include <filesystem>
 #include <memory>
 
 #include "common/keys.h"
-#include "common/file_util.h"
-#include "embedding/manifest_io.h"
-#include "embedding/snapshot_format.h"
+#include "embedding/snapshot_stream_writer.h"
 
 namespace iak::embedding {
 namespace {
-
-namespace fs = std::filesystem;
-
-constexpr size_t kRowsPerBatch = 4096;
-
-Status RemoveIfPresent(const std::string& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  if (ec) return IoError("cannot remove " + path + ": " + ec.message());
-  return Status::Ok();
-}
 
 // Where the rows of a table come from: a map or parallel arrays.
 class RowSource {
@@ -49,56 +31,6 @@ struct ShardEntry {
   uint64_t key;
   size_t index;  // row index in the arrays (unused for a map)
 };
-
-// Writes `entries` (sorted by key) to a new RocksDB at `path`, rows encoded as
-// `dtype`; returns the shard's checksum (over the stored bytes) in `*checksum`.
-Status WriteShard(const std::string& path, const std::vector<ShardEntry>& entries,
-                  const RowSource& source, int dim, RowDtype dtype, uint64_t* checksum) {
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.error_if_exists = true;
-  options.write_buffer_size = 64 << 20;
-  rocksdb::DB* raw_db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, path, &raw_db);
-  if (!s.ok()) return IoError("cannot create embedding shard " + path + ": " + s.ToString());
-  std::unique_ptr<rocksdb::DB> db(raw_db);
-
-  const size_t row_bytes = EncodedRowBytes(dim, dtype);
-  std::string encoded(row_bytes, '\0');
-  SnapshotHasher hasher;
-  rocksdb::WriteOptions write_options;
-  // The snapshot is only valid once flushed and its manifest written; a crash
-  // before that loses nothing worth a WAL.
-  write_options.disableWAL = true;
-  rocksdb::WriteBatch batch;
-  char key_bytes[8];
-  for (size_t i = 0; i < entries.size(); ++i) {
-    const uint64_t key = entries[i].key;
-    const char* row = source.EncodedRow(entries[i].index, row_bytes);
-    if (row == nullptr) {
-      Status encode = EncodeRow(source.Row(key, entries[i].index), dim, dtype, encoded.data());
-      if (!encode.ok()) {
-        return InvalidArgumentError("cannot store the row of key " + std::to_string(key) +
-                                    " as " + RowDtypeName(dtype) + ": " + encode.message());
-      }
-      row = encoded.data();
-    }
-    EncodeShardKey(key, key_bytes);
-    hasher.UpdateU64(key);
-    hasher.Update(row, row_bytes);
-    s = batch.Put(rocksdb::Slice(key_bytes, 8), rocksdb::Slice(row, row_bytes));
-    if (s.ok() && (batch.Count() >= static_cast<int>(kRowsPerBatch) || i + 1 == entries.size())) {
-      s = db->Write(write_options, &batch);
-      batch.Clear();
-    }
-    if (!s.ok()) return IoError("cannot write embedding shard " + path + ": " + s.ToString());
-  }
-  s = db->Flush(rocksdb::FlushOptions());
-  if (s.ok()) s = db->Close();
-  if (!s.ok()) return IoError("cannot flush embedding shard " + path + ": " + s.ToString());
-  *checksum = hasher.Digest();
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -166,58 +98,27 @@ Status WriteModelDirectory(const std::string& dir, const SnapshotContents& conte
       }
     }
   }
+  // Each shard's rows go to the writer in key order: hashed as they go.
   const RowSource source(contents);
-
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return IoError("cannot create model directory " + dir + ": " + ec.message());
-  const std::string manifest_path = ManifestPath(dir);
-  if (fs::exists(manifest_path, ec)) {
-    if (!contents.overwrite) {
-      return Status(StatusCode::kAlreadyExists,
-                    dir + " already holds a model (" + manifest_path +
-                        "); choose another directory or allow overwriting");
+  SnapshotStreamOptions options;
+  options.embedding_dim = dim;
+  options.num_shards = num_shards;
+  options.dtype = contents.dtype;
+  options.dense_blob = contents.dense_blob;
+  options.base_manifest = contents.base_manifest;
+  options.overwrite = contents.overwrite;
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotStreamWriter> writer,
+                       SnapshotStreamWriter::Open(dir, std::move(options)));
+  const size_t row_bytes = EncodedRowBytes(dim, contents.dtype);
+  for (const std::vector<ShardEntry>& entries : shard_entries) {
+    for (const ShardEntry& entry : entries) {
+      const char* encoded = source.EncodedRow(entry.index, row_bytes);
+      IAK_RETURN_IF_ERROR(encoded != nullptr
+                              ? writer->AddEncoded(entry.key, encoded)
+                              : writer->Add(entry.key, source.Row(entry.key, entry.index)));
     }
   }
-  // From here on the directory is incomplete: no manifest until the end.
-  IAK_RETURN_IF_ERROR(RemoveIfPresent(manifest_path));
-
-  proto::ModelManifest manifest = contents.base_manifest;
-  manifest.set_format(kModelFormat);
-  manifest.set_embedding_dim(dim);
-  manifest.set_num_shards(num_shards);
-  manifest.set_row_dtype(RowDtypeName(contents.dtype));
-  manifest.clear_shards();
-  SnapshotHasher snapshot;
-  snapshot.UpdateU64(static_cast<uint64_t>(dim));
-  snapshot.UpdateU64(static_cast<uint64_t>(num_shards));
-  // float32 snapshots keep the ids they had before quantisation existed.
-  if (contents.dtype != RowDtype::kFloat32) snapshot.UpdateU64(100 + static_cast<uint64_t>(contents.dtype));
-  for (int shard = 0; shard < num_shards; ++shard) {
-    const std::string name = ShardDirName(shard, num_shards);
-    const std::string path = JoinPath(dir, name);
-    IAK_RETURN_IF_ERROR(RemoveIfPresent(path));
-    uint64_t checksum = 0;
-    IAK_RETURN_IF_ERROR(
-        WriteShard(path, shard_entries[shard], source, dim, contents.dtype, &checksum));
-    proto::ShardInfo* info = manifest.add_shards();
-    info->set_index(shard);
-    info->set_path(name);
-    info->set_num_rows(shard_entries[shard].size());
-    info->set_checksum(checksum);
-    snapshot.UpdateU64(shard_entries[shard].size());
-    snapshot.UpdateU64(checksum);
-  }
-
-  IAK_RETURN_IF_ERROR(WriteFileAtomically(JoinPath(dir, kDenseFileName), contents.dense_blob));
-  SnapshotHasher dense;
-  dense.Update(contents.dense_blob.data(), contents.dense_blob.size());
-  manifest.set_dense_file(kDenseFileName);
-  manifest.set_dense_checksum(dense.Digest());
-  snapshot.UpdateU64(dense.Digest());
-  manifest.set_snapshot_id(HexDigest(snapshot.Digest()));
-  manifest.set_created_at(ManifestTimestampNow());
-  return WriteManifest(dir, manifest);
+  return writer->Finish().status();
 }
 
 }  // namespace iak::embedding

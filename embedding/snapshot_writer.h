@@ -5,6 +5,11 @@
 //
 // The manifest is written last and atomically, so a directory whose write was
 // interrupted has no manifest and every reader refuses it.
+//
+// The table is given in memory; it is checked (sizes, duplicate keys named
+// with both rows), sorted into shards and handed to SnapshotStreamWriter in
+// key order, the one writer of shard files. Tables larger than memory go to
+// SnapshotStreamWriter directly (snapshot_stream_writer.h).
 #ifndef IAK_EMBEDDING_SNAPSHOT_WRITER_H_
 #define IAK_EMBEDDING_SNAPSHOT_WRITER_H_
 

@@ -80,14 +80,72 @@ Status VethNamespaces::SetLink(int i, bool up) {
                      up ? "up" : "down"});
 }
 
-Status VethNamespaces::EnterInThisThread(int i) const {
-  const std::string path = "/var/run/netns/" + name(i);
+Status VethNamespaces::EnterInThisThread(int i) const { return EnterNamespace(name(i)); }
+
+StatusOr<std::unique_ptr<BridgedHosts>> BridgedHosts::Create(int num_hosts) {
+  static std::atomic<int> counter{0};
+  const std::string base = "iakb-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  std::unique_ptr<BridgedHosts> made(new BridgedHosts());
+  const std::string hub = base + "-sw";
+  auto add = [&made](const std::string& name) -> Status {
+    Status added = RunCommand({"ip", "netns", "add", name});
+    if (!added.ok()) {
+      return FailedPreconditionError("cannot create network namespaces here (" +
+                                     added.message() + "); they need root or CAP_SYS_ADMIN");
+    }
+    made->made_.push_back(name);
+    return Status::Ok();
+  };
+  IAK_RETURN_IF_ERROR(add(hub));
+  Status bridge = RunCommand({"ip", "-n", hub, "link", "add", "br0", "type", "bridge"});
+  if (!bridge.ok()) {
+    return FailedPreconditionError("cannot create a bridge in a network namespace (" +
+                                   bridge.message() + "); the kernel needs the bridge module");
+  }
+  IAK_RETURN_IF_ERROR(RunCommand({"ip", "-n", hub, "link", "set", "br0", "up"}));
+  for (int i = 0; i < num_hosts; ++i) {
+    const std::string host = base + "-h" + std::to_string(i);
+    IAK_RETURN_IF_ERROR(add(host));
+    made->hosts_.push_back(host);
+    const std::string port = "port" + std::to_string(i);
+    // The pair is created in the switch, its host end moved into the host.
+    const std::vector<std::vector<std::string>> setup = {
+        {"ip", "-n", hub, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns",
+         host},
+        {"ip", "-n", hub, "link", "set", port, "master", "br0"},
+        {"ip", "-n", hub, "link", "set", port, "up"},
+        {"ip", "-n", host, "addr", "add", made->address(i) + "/24", "dev", "eth0"},
+        {"ip", "-n", host, "link", "set", "lo", "up"},
+        {"ip", "-n", host, "link", "set", "eth0", "up"},
+    };
+    for (const auto& argv : setup) IAK_RETURN_IF_ERROR(RunCommand(argv));
+  }
+  return made;
+}
+
+BridgedHosts::~BridgedHosts() {
+  for (auto it = made_.rbegin(); it != made_.rend(); ++it) {
+    Status deleted = RunCommand({"ip", "netns", "del", *it});
+    if (!deleted.ok()) LOG(WARNING) << "could not delete network namespace: " << deleted;
+  }
+}
+
+std::vector<std::string> BridgedHosts::Exec(int i, const std::vector<std::string>& argv) const {
+  std::vector<std::string> full = {"ip", "netns", "exec", name(i)};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return full;
+}
+
+Status BridgedHosts::EnterInThisThread(int i) const { return EnterNamespace(name(i)); }
+
+Status EnterNamespace(const std::string& name) {
+  const std::string path = "/var/run/netns/" + name;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return IoError("cannot open " + path + ": " + std::strerror(errno));
   const int rc = ::setns(fd, CLONE_NEWNET);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) return FailedPreconditionError("setns into " + name(i) + ": " + std::strerror(err));
+  if (rc != 0) return FailedPreconditionError("setns into " + name + ": " + std::strerror(err));
   return Status::Ok();
 }
 

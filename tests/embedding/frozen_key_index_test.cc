@@ -40,6 +40,35 @@ TEST(EmbeddingFrozenKeyIndexTest, FindsEveryKeyAndNothingElse) {
   }
 }
 
+// Reserve + Insert (how a shard loads without a key list) indexes exactly as
+// Build does, and finds what was inserted so far.
+TEST(EmbeddingFrozenKeyIndexTest, KeyByKeyEqualsBuild) {
+  std::mt19937_64 rng(2);
+  std::vector<uint64_t> keys;
+  std::unordered_set<uint64_t> seen;
+  while (keys.size() < 5000) {
+    const uint64_t key = rng();
+    if (seen.insert(key).second) keys.push_back(key);
+  }
+  FrozenKeyIndex built;
+  built.Build(keys);
+  FrozenKeyIndex inserted;
+  inserted.Reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    inserted.Insert(keys[i]);
+    if (i == 99) {
+      EXPECT_EQ(inserted.Find(keys[99]), 99u);
+      EXPECT_EQ(inserted.Find(keys[100]), FrozenKeyIndex::kAbsent);
+    }
+  }
+  EXPECT_EQ(inserted.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(inserted.Find(keys[i]), i);
+    ASSERT_EQ(built.Find(keys[i]), i);
+  }
+  EXPECT_EQ(inserted.Find(rng()), FrozenKeyIndex::kAbsent);
+}
+
 TEST(EmbeddingFrozenKeyIndexTest, EmptyIndexFindsNothing) {
   FrozenKeyIndex index;
   EXPECT_EQ(index.Find(0), FrozenKeyIndex::kAbsent);

@@ -137,6 +137,49 @@ TEST_F(SnapshotImportTest, NpyRowsWithTextOrNpyKeysRoundTripExactly) {
   EXPECT_EQ(IdOf(tmp_.Sub("a")), IdOf(tmp_.Sub("b")));
 }
 
+// More rows than one streamed chunk (65,536): the import reads the .npy in
+// pieces and writes the snapshot the in-memory writer writes from the same
+// rows (same id), and a duplicate key beyond the first chunk is refused.
+TEST_F(SnapshotImportTest, AnNpyLargerThanOneChunkIsStreamedToTheSameSnapshot) {
+  constexpr size_t kRows = 70000;
+  constexpr int kWide = 2;
+  std::vector<uint64_t> keys(kRows);
+  std::vector<float> values(kRows * kWide);
+  for (size_t i = 0; i < kRows; ++i) {
+    keys[i] = (i * 0x9e3779b97f4a7c15ULL) ^ 0x1234;  // distinct: an odd multiplier
+    values[i * kWide] = static_cast<float>(i);
+    values[i * kWide + 1] = -0.5f * static_cast<float>(i % 977);
+  }
+  const std::string rows = tmp_.Sub("big.npy");
+  WriteFile(rows, NpyBytes("<f4", "(" + std::to_string(kRows) + ", 2)", RawBytes(values)));
+  WriteFile(tmp_.Sub("big_keys.npy"),
+            NpyBytes("<u8", "(" + std::to_string(kRows) + ",)", RawBytes(keys)));
+  SnapshotImportOptions options = Options(rows, "big");
+  options.keys_path = tmp_.Sub("big_keys.npy");
+  StatusOr<proto::ModelManifest> imported = ImportSnapshot(options);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+
+  SnapshotContents contents;
+  contents.embedding_dim = kWide;
+  contents.num_shards = 2;
+  contents.keys = &keys;
+  contents.values = &values;
+  contents.base_manifest.set_data_description("imported from " + rows);
+  ASSERT_TRUE(WriteModelDirectory(tmp_.Sub("reference"), contents).ok());
+  EXPECT_EQ(imported->snapshot_id(), IdOf(tmp_.Sub("reference")));
+
+  keys[kRows - 1] = keys[70];  // a duplicate in the second chunk
+  WriteFile(tmp_.Sub("big_keys.npy"),
+            NpyBytes("<u8", "(" + std::to_string(kRows) + ",)", RawBytes(keys)));
+  options = Options(rows, "dup");
+  options.keys_path = tmp_.Sub("big_keys.npy");
+  StatusOr<proto::ModelManifest> refused = ImportSnapshot(options);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_NE(refused.status().message().find("more than once"), std::string::npos)
+      << refused.status();
+  EXPECT_FALSE(ReadManifest(options.out_dir).ok());
+}
+
 TEST_F(SnapshotImportTest, Float16NpyAndVersion3HeaderRoundTrip) {
   std::vector<uint16_t> halves;
   for (float v : f_.values) halves.push_back(FloatToHalf(v));
