@@ -31,7 +31,9 @@
 
 #include "cluster/child_process.h"
 #include "cluster/local_launcher.h"
+#include "common/file_util.h"
 #include "common/keys.h"
+#include "common/process_memory.h"
 #include "data/schema.h"
 #include "data/shard_set.h"
 #include "data/synth.h"
@@ -61,14 +63,6 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-uint64_t DiskBytes(const std::string& dir) {
-  uint64_t bytes = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) bytes += e.file_size();
-  }
-  return bytes;
 }
 
 // Peak RSS (VmHWM, kB) of every live process whose command line holds
@@ -108,17 +102,11 @@ class PeakRssMonitor {
       const std::string command = line.substr(end0 + 1, line.find('\0', end0 + 1) - end0 - 1);
       if (program != "iak" || (command != "worker" && command != "ps")) continue;
       const std::string role = command;
-      std::ifstream status(e.path() / "status");
-      std::string field;
-      while (status >> field) {
-        if (field == "VmHWM:") {
-          uint64_t kb = 0;
-          status >> kb;
-          uint64_t& peak = peaks_[role][std::stoi(name)];
-          peak = std::max(peak, kb);
-          break;
-        }
-      }
+      // A process that ended since the listing has no figure: skipped.
+      StatusOr<uint64_t> peak_bytes = PeakResidentBytes(static_cast<pid_t>(std::stoi(name)));
+      if (!peak_bytes.ok()) continue;
+      uint64_t& peak = peaks_[role][std::stoi(name)];
+      peak = std::max(peak, *peak_bytes / 1024);
     }
   }
   std::string marker_;
@@ -222,7 +210,7 @@ Status Prepare(const std::string& dir, const data::CompiledSchema& schema,
   }
   *convert_s = Since(t);
   std::filesystem::remove(synth.out);
-  *bytes_per_sample = static_cast<double>(DiskBytes(convert.dir)) / synth.samples;
+  *bytes_per_sample = static_cast<double>(DirectoryBytes(convert.dir)) / synth.samples;
   std::cerr << "scale bench: converted in " << *convert_s << " s, " << *bytes_per_sample
             << " bytes/sample\n";
 
@@ -359,7 +347,7 @@ int RunScaleBench(int /*argc*/, char** /*argv*/) {
   if (!ran.ok()) return Fail("job", ran);
   const double samples = 2.0 * FLAGS_scale_steps * FLAGS_scale_batch;
   const uint64_t keys = KeysLookedUp(launch.run_dir);
-  const uint64_t disk = DiskBytes(dir);
+  const uint64_t disk = DirectoryBytes(dir);
   const auto& peaks = monitor.peaks();
   const auto role = [&](const char* r) {
     const auto it = peaks.find(r);

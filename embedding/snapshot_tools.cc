@@ -12,6 +12,7 @@
 #include "embedding/shard_scan.h"
 #include "embedding/snapshot_format.h"
 #include "embedding/snapshot_stream_writer.h"
+#include "embedding/snapshot_writer.h"
 
 namespace iak::embedding {
 
