@@ -69,7 +69,7 @@ const FlagTable& Table() {
         "step_rows_per_field", "step_reference", "step_bf16", "peer", "peer_python",
         "peer_script", "peer_cached_repeats", "transport", "keys", "dtype", "pull_rows",
         "pull_batch", "pull_seconds", "pull_repeats", "pull_inproc", "pull_zipf_s",
-        "pull_cache_mb", "pull_lookup_alone", "push_rows", "push_batch", "push_seconds",
+        "pull_cache_mb", "pull_lookup_alone", "pull_keys_per_request", "push_rows", "push_batch", "push_seconds",
         "push_repeats", "push_optimizer", "predict_domains", "predict_batch", "predict_batches",
         "predict_repeats"}},
   };
