@@ -177,7 +177,7 @@ Status PsClient::SendPull(PullPart* part, PullStats* stats) {
   pull->set_num_keys(n);
   pull->set_snapshot_id(options_.snapshot_id);
   const size_t key_bytes = n * sizeof(uint64_t);
-  std::vector<std::string> payload;
+  std::vector<net::Frame> payload;
   payload.emplace_back(reinterpret_cast<const char*>(shard.keys.data() + part->begin), key_bytes);
   StatusOr<uint64_t> id = replica.rpc->Send(std::move(request), std::move(payload));
   ++stats->requests;
@@ -402,7 +402,7 @@ Status PsClient::SendPush(Shard* shard, PushStats* stats) {
   push->set_snapshot_id(options_.snapshot_id);
   const size_t key_bytes = shard->keys.size() * sizeof(uint64_t);
   const size_t grad_bytes = shard->grads.size() * sizeof(float);
-  std::vector<std::string> payload;
+  std::vector<net::Frame> payload;
   payload.emplace_back(reinterpret_cast<const char*>(shard->keys.data()), key_bytes);
   payload.emplace_back(reinterpret_cast<const char*>(shard->grads.data()), grad_bytes);
   StatusOr<uint64_t> id = replica.rpc->Send(std::move(request), std::move(payload));
