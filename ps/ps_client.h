@@ -29,12 +29,12 @@
 // validation point this way. Same rules as Push: all shards at once, each
 // awaited until push_timeout, no retries, no failover, no row cache.
 //
-// Pipelined requests: a shard's part of a Pull larger than keys_per_request
-// goes out as several requests of at most that many keys, all in flight at
-// once (to the shard's replicas in rotation when it has several), and each
-// reply is decoded as it arrives. The server then looks up one request while
-// the rows of the one before travel and are decoded here, so a Pull uses both
-// ends at once instead of one after the other (docs/benchmarks.md, W1).
+// Pipelined requests (off by default): with keys_per_request > 0, a shard's
+// part of a Pull larger than that goes out as several requests of at most
+// that many keys, all in flight at once (to the shard's replicas in rotation
+// when it has several), and each reply is decoded as it arrives. The server
+// then looks up one request while the rows of the one before travel and are
+// decoded here (docs/benchmarks.md, W1, for when that pays).
 // Failover is per request: a request that fails is retried as above; the
 // others in flight on the connection that failed are sent again.
 //
@@ -58,9 +58,11 @@
 
 namespace iak::ps {
 
-// PsClientOptions::keys_per_request's default: measured on W1
-// (docs/benchmarks.md).
-inline constexpr size_t kDefaultKeysPerRequest = 2048;
+// PsClientOptions::keys_per_request's default: no split. On the 2-core
+// development VM, splitting W1's pulls into 2 or 4 requests cost more CPU
+// per pull (each request is several thread wake-ups) than the overlap gained
+// (docs/benchmarks.md, W1).
+inline constexpr size_t kDefaultKeysPerRequest = 0;
 
 struct PsClientOptions {
   // At least one per shard (any order), as the scheduler's barrier response
@@ -74,8 +76,8 @@ struct PsClientOptions {
   // Deadline of one request to one shard. Default 10 s.
   Duration pull_timeout = Duration(10000);
   // The most keys in one pull request; a shard's part of a Pull beyond it is
-  // split into several requests in flight at once (see above). Default
-  // kDefaultKeysPerRequest; 0 = one request per shard.
+  // split into several requests in flight at once (see above). 0 = one
+  // request per shard. Default kDefaultKeysPerRequest (0).
   size_t keys_per_request = kDefaultKeysPerRequest;
   // Attempts per shard and Pull, the first included. Default 3.
   int max_attempts = 3;
