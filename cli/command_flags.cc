@@ -67,7 +67,7 @@ const FlagTable& Table() {
        {"read_bench_samples", "read_bench_repeats", "read_bench_threads", "read_bench_shards",
         "read_bench_seed", "source", "step_batches", "step_repeats", "step_threads",
         "step_rows_per_field", "step_reference", "step_bf16", "peer", "peer_python",
-        "peer_script", "peer_cached_repeats", "transport", "keys", "dtype", "pull_rows",
+        "peer_script", "peer_cached_repeats", "transport", "keys", "dtype", "shards", "pull_rows",
         "pull_batch", "pull_seconds", "pull_repeats", "pull_inproc", "pull_zipf_s",
         "pull_cache_mb", "pull_lookup_alone", "pull_keys_per_request", "push_rows", "push_batch", "push_seconds",
         "push_repeats", "push_optimizer", "predict_domains", "predict_batch", "predict_batches",
