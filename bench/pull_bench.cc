@@ -28,11 +28,14 @@
 //   --dtype=fp16|int8   rows stored, served and sent quantised, decoded by
 //                       the client
 //   --pull_inproc       the PS runs in a thread of this process (still ZeroMQ)
+//   --pull_keys_per_request=N  the client's split of a pull into requests in
+//                       flight at once (0 = one request per shard)
 //
 // Printed: per repeat keys/s, then medians of keys/s, MB/s of float32 rows
-// delivered, wire MB/s, p50/p99 latency of one Pull, the servers' peak RSS
-// (VmHWM) and the snapshot's size on disk; the last line is one JSON object
-// with `keys_per_s`.
+// delivered, wire MB/s, p50/p99 latency of one Pull, CPU time per pull
+// (this process and the PS children: the figure that does not move with
+// other tenants' load), the servers' peak RSS (VmHWM) and the snapshot's
+// size on disk; the last line is one JSON object with `keys_per_s`.
 #include <gflags/gflags.h>
 #include <glog/logging.h>
 #include <netinet/in.h>
@@ -55,6 +58,7 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
+#include "bench/cpu_time.h"
 #include "cluster/child_process.h"
 #include "common/file_util.h"
 #include "common/keys.h"
@@ -79,6 +83,9 @@ DEFINE_int32(pull_repeats, 5, "pull bench: timed repeats (medians are reported)"
 DEFINE_bool(pull_inproc, false, "pull bench: run the PS in a thread of this process");
 DEFINE_double(pull_zipf_s, 0.99, "pull bench: Zipf exponent for --keys=zipf");
 DEFINE_int64(pull_cache_mb, 64, "pull bench: worker row cache budget (MB) for --keys=zipf");
+DEFINE_int64(pull_keys_per_request, static_cast<int64_t>(iak::ps::kDefaultKeysPerRequest),
+             "pull bench: most keys per request; a larger pull goes out as several requests in "
+             "flight at once (0 = one request per shard)");
 DEFINE_bool(pull_lookup_alone, false,
             "pull bench: also time shard 0's in-memory lookup alone (no transport) as a ceiling");
 DEFINE_string(pull_model_dir, "",
@@ -387,8 +394,17 @@ Status TimeLookupAlone(const Cluster& cluster, const std::vector<std::vector<uin
   return Status::Ok();
 }
 
+// CPU seconds used so far by this process and the PS children.
+double ClusterCpuSeconds(const Cluster& cluster, double* ps_seconds) {
+  *ps_seconds = 0;
+  for (const auto& child : cluster.children) *ps_seconds += ChildCpuSeconds(child->pid());
+  return ProcessCpuSeconds() + *ps_seconds;
+}
+
 struct RepeatResult {
   double keys_per_s = 0;
+  double cpu_us_per_pull = 0;     // this process + PS children
+  double ps_cpu_us_per_pull = 0;  // PS children alone (0 with --pull_inproc)
   double row_mb_per_s = 0;   // float32 rows delivered to the caller
   double wire_mb_per_s = 0;  // key and row bytes on the wire
   double hit_rate = 0;
@@ -424,6 +440,7 @@ Status RunBench(Config config) {
   if (FLAGS_pull_lookup_alone) IAK_RETURN_IF_ERROR(TimeLookupAlone(cluster, batches));
 
   ps::PsClientOptions options = ClientOptions(config, cluster);
+  options.keys_per_request = static_cast<size_t>(std::max<int64_t>(0, FLAGS_pull_keys_per_request));
   if (config.zipf) options.cache_bytes = static_cast<uint64_t>(FLAGS_pull_cache_mb) << 20;
   ps::PsClient client(options, &transport);
   IAK_RETURN_IF_ERROR(client.Connect());
@@ -442,6 +459,9 @@ Status RunBench(Config config) {
     uint64_t pulled_keys = 0;
     uint64_t wire_bytes = 0;
     uint64_t cache_hits = 0;
+    uint64_t pulls = 0;
+    double ps_cpu_start = 0;
+    const double cpu_start = ClusterCpuSeconds(cluster, &ps_cpu_start);
     const auto repeat_start = Clock::now();
     double elapsed = 0;
     while (elapsed < FLAGS_pull_seconds) {
@@ -454,22 +474,30 @@ Status RunBench(Config config) {
       pulled_keys += keys_now.size();
       wire_bytes += stats.bytes;
       cache_hits += stats.cache_hits;
+      ++pulls;
       elapsed = std::chrono::duration<double>(pull_end - repeat_start).count();
     }
+    double ps_cpu_end = 0;
+    const double cpu_end = ClusterCpuSeconds(cluster, &ps_cpu_end);
     RepeatResult r;
     r.keys_per_s = static_cast<double>(pulled_keys) / elapsed;
+    r.cpu_us_per_pull = (cpu_end - cpu_start) * 1e6 / static_cast<double>(pulls);
+    r.ps_cpu_us_per_pull = (ps_cpu_end - ps_cpu_start) * 1e6 / static_cast<double>(pulls);
     r.row_mb_per_s = r.keys_per_s * config.dim * sizeof(float) / 1e6;
     r.wire_mb_per_s = static_cast<double>(wire_bytes) / elapsed / 1e6;
     r.hit_rate = static_cast<double>(cache_hits) / static_cast<double>(pulled_keys);
     results.push_back(r);
-    std::printf("repeat %d: %.2f M keys/s, %.0f MB/s rows, %.0f MB/s wire", repeat + 1,
-                r.keys_per_s / 1e6, r.row_mb_per_s, r.wire_mb_per_s);
+    std::printf("repeat %d: %.2f M keys/s, %.0f MB/s rows, %.0f MB/s wire, CPU %.0f us/pull",
+                repeat + 1, r.keys_per_s / 1e6, r.row_mb_per_s, r.wire_mb_per_s,
+                r.cpu_us_per_pull);
     if (config.zipf) std::printf(", cache hit rate %.1f%%", 100.0 * r.hit_rate);
     std::printf("\n");
   }
-  std::vector<double> kps, row_mb, wire_mb, hits;
+  std::vector<double> kps, row_mb, wire_mb, hits, cpu_us, ps_cpu_us;
   for (const RepeatResult& r : results) {
     kps.push_back(r.keys_per_s);
+    cpu_us.push_back(r.cpu_us_per_pull);
+    ps_cpu_us.push_back(r.ps_cpu_us_per_pull);
     row_mb.push_back(r.row_mb_per_s);
     wire_mb.push_back(r.wire_mb_per_s);
     hits.push_back(r.hit_rate);
@@ -480,18 +508,23 @@ Status RunBench(Config config) {
   const double p50 = Percentile(latencies_us, 0.50);
   const double p99 = Percentile(latencies_us, 0.99);
   const char* transport_name = config.ipc ? "ipc" : "tcp";
+  const double cpu_per_pull = Median(cpu_us);
+  const double ps_cpu_per_pull = Median(ps_cpu_us);
   std::printf(
-      "\nW1 pull: %lld rows x %d %s, %d shard(s), %s, %s keys, batch %zu, %s PS\n"
+      "\nW1 pull: %lld rows x %d %s, %d shard(s), %s, %s keys, batch %zu, %s PS, %zu keys per "
+      "request\n"
       "  keys/s (median of %d x %.1f s): %.2f M\n"
       "  MB/s rows delivered (float32):  %.0f\n"
       "  MB/s on the wire:               %.0f\n"
       "  latency per pull p50 / p99:     %.0f / %.0f us\n"
-      "  keys/s at the p50 latency:      %.2f M\n",
+      "  keys/s at the p50 latency:      %.2f M\n"
+      "  CPU per pull (worker + PS):     %.0f us (PS %.0f us), %.1f M keys per CPU second\n",
       static_cast<long long>(config.rows), config.dim, embedding::RowDtypeName(config.dtype),
       config.shards, transport_name, config.zipf ? "zipf" : "uniform", batch,
-      FLAGS_pull_inproc ? "in-process" : "child-process", FLAGS_pull_repeats, FLAGS_pull_seconds,
-      Median(kps) / 1e6, Median(row_mb), Median(wire_mb), p50, p99,
-      static_cast<double>(batch) / p50);
+      FLAGS_pull_inproc ? "in-process" : "child-process", options.keys_per_request,
+      FLAGS_pull_repeats, FLAGS_pull_seconds, Median(kps) / 1e6, Median(row_mb), Median(wire_mb),
+      p50, p99, static_cast<double>(batch) / p50, cpu_per_pull, ps_cpu_per_pull,
+      static_cast<double>(batch) / cpu_per_pull);
   std::printf("  server peak RSS (VmHWM, largest):  %.0f MB; snapshot on disk %.0f MB; "
               "servers up in %.1f s%s\n",
               peak_rss_max / 1e6, cluster.disk_bytes / 1e6, load_seconds,
@@ -505,13 +538,15 @@ Status RunBench(Config config) {
       "{\"bench\":\"pull\",\"rows\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"shards\":%d,"
       "\"transport\":\"%s\",\"keys\":\"%s\",\"batch\":%zu,\"inproc\":%s,\"keys_per_s\":%.0f,"
       "\"mb_per_s\":%.1f,\"wire_mb_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-      "\"cache_hit_rate\":%.4f,\"memory_budget_mb\":%lld,\"block_cache_mb\":%lld,"
+      "\"cache_hit_rate\":%.4f,\"keys_per_request\":%zu,\"cpu_us_per_pull\":%.1f,"
+      "\"memory_budget_mb\":%lld,\"block_cache_mb\":%lld,"
       "\"server_peak_rss_mb\":%.1f,\"disk_mb\":%.1f,\"server_load_s\":%.1f,"
       "\"write_rows_per_s\":%.0f}\n",
       static_cast<long long>(config.rows), config.dim, embedding::RowDtypeName(config.dtype),
       config.shards, transport_name, config.zipf ? "zipf" : "uniform", batch,
       FLAGS_pull_inproc ? "true" : "false", Median(kps), Median(row_mb), Median(wire_mb), p50,
-      p99, Median(hits), static_cast<long long>(config.memory_budget_mb),
+      p99, Median(hits), options.keys_per_request, cpu_per_pull,
+      static_cast<long long>(config.memory_budget_mb),
       static_cast<long long>(config.block_cache_mb), peak_rss_max / 1e6,
       cluster.disk_bytes / 1e6, load_seconds,
       cluster.write_seconds > 0 ? static_cast<double>(config.rows) / cluster.write_seconds : 0.0);

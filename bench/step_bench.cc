@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
+#include "bench/cpu_time.h"
 #include "bench/peer_process.h"
 #include "bench/w2_model.h"
 #include "cluster/child_process.h"
@@ -296,31 +297,6 @@ void Profile(const data::Dataset& data, const model::BaseModel& base, worker::Ro
   for (int i = 0; i < 8; ++i) {
     std::printf("  %-26s %7.3f ms  %5.1f%%\n", names[i], t[i] * 1e3 / batches, 100.0 * t[i] / total);
   }
-}
-
-// CPU seconds this process has used (all threads).
-double ProcessCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-// CPU seconds (user + system) process `pid` has used, from /proc; 0 if unknown.
-double ChildCpuSeconds(pid_t pid) {
-  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
-  if (f == nullptr) return 0.0;
-  char buf[2048];
-  const size_t got = std::fread(buf, 1, sizeof(buf) - 1, f);
-  std::fclose(f);
-  buf[got] = 0;
-  const char* p = std::strrchr(buf, ')');  // fields after the command name
-  if (p == nullptr) return 0.0;
-  unsigned long utime = 0, stime = 0;
-  // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2) {
-    return 0.0;
-  }
-  return static_cast<double>(utime + stime) / sysconf(_SC_CLK_TCK);
 }
 
 // One `iak ps` child serving a model directory written to a temp dir.

@@ -9,13 +9,14 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   iak::net::Message message;
-  message.frames = iak::fuzz::SplitFrames(data, size);
+  const std::vector<std::string> frames = iak::fuzz::SplitFrames(data, size);
+  message.frames.assign(frames.begin(), frames.end());
   iak::proto::Envelope header;
-  std::vector<std::string> payload;
+  std::vector<iak::net::Frame> payload;
   if (!iak::net::DecodeMessage(message, "fuzz", &header, &payload).ok()) return 0;
   iak::net::Message again = iak::net::EncodeMessage(header, payload);
   iak::proto::Envelope header2;
-  std::vector<std::string> payload2;
+  std::vector<iak::net::Frame> payload2;
   if (!iak::net::DecodeMessage(std::move(again), "fuzz", &header2, &payload2).ok()) std::abort();
   if (header2.body_case() != header.body_case() || payload2 != payload) std::abort();
   return 0;

@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   iak::net::Connection* to = (data[0] & 1) ? servers->to_trainable.get() : servers->to_frozen.get();
   iak::net::Message message;
-  message.frames = iak::fuzz::SplitFrames(data + 1, size - 1);
+  const std::vector<std::string> frames = iak::fuzz::SplitFrames(data + 1, size - 1);
+  message.frames.assign(frames.begin(), frames.end());
   if (!to->Send(std::move(message)).ok()) std::abort();
   // A garbled header gets no reply (there is no request id to answer);
   // everything else gets one. Either way the server must still answer a
@@ -81,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::abort();
     }
     iak::proto::Envelope header;
-    if (!answer.frames.empty() && header.ParseFromString(answer.frames[0]) &&
+    if (!answer.frames.empty() && header.ParseFromString(answer.frames[0].ToString()) &&
         header.request_id() == ~uint64_t{0}) {
       return 0;
     }

@@ -60,17 +60,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       iak::net::Incoming incoming;
       if (!f->listener->Receive(&incoming, iak::Deadline::After(iak::Duration(2))).ok()) continue;
       iak::proto::Envelope request;
-      if (!request.ParseFromString(incoming.message.frames[0])) std::abort();
+      if (!request.ParseFromString(incoming.message.frames[0].ToString())) std::abort();
       iak::net::Message reply;
-      reply.frames = reply_frames;
+      reply.frames.assign(reply_frames.begin(), reply_frames.end());
       // Frame 0 that is no envelope would only cost a timeout: a pull
       // response of the input's first bytes' shape stands in for it, so the
       // row frames are always decoded.
       iak::proto::Envelope header;
       if (reply.frames.empty()) reply.frames.emplace_back();
-      if (!header.ParseFromString(reply.frames[0])) {
+      if (!header.ParseFromString(reply.frames[0].ToString())) {
         header.Clear();
-        const std::string& f0 = reply.frames[0];
+        const std::string f0 = reply.frames[0].ToString();
         iak::proto::PullResponse* r = header.mutable_pull_response();
         r->set_num_keys(f0.size() > 0 ? static_cast<uint8_t>(f0[0]) % 10 : 1);
         r->set_dim(f0.size() > 1 && f0[1] == 'd' ? 3 : 4);

@@ -1,15 +1,18 @@
 // Message: what a transport moves. Frame 0 is a serialized proto::Envelope;
-// frames 1.. are raw payloads (keys, rows) that are never parsed by Protobuf.
+// frames 1.. are raw payloads (keys, rows) that are never parsed by Protobuf
+// (net/frame.h: a frame may hold a received buffer as it arrived).
 #ifndef IAK_NET_MESSAGE_H_
 #define IAK_NET_MESSAGE_H_
 
 #include <string>
 #include <vector>
 
+#include "net/frame.h"
+
 namespace iak::net {
 
 struct Message {
-  std::vector<std::string> frames;
+  std::vector<Frame> frames;
 };
 
 // Opaque routing identity of the peer that sent a request; a Listener uses it

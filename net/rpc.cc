@@ -1,24 +1,27 @@
 #include "net/rpc.h"
 
+#include <climits>
 #include <set>
 #include <utility>
 
 namespace iak::net {
 
-Message EncodeMessage(const proto::Envelope& header, std::vector<std::string> payload) {
+Message EncodeMessage(const proto::Envelope& header, std::vector<Frame> payload) {
   Message message;
   message.frames.reserve(payload.size() + 1);
   message.frames.push_back(header.SerializeAsString());
-  for (std::string& frame : payload) message.frames.push_back(std::move(frame));
+  for (Frame& frame : payload) message.frames.push_back(std::move(frame));
   return message;
 }
 
 Status DecodeMessage(Message message, const std::string& from, proto::Envelope* header,
-                     std::vector<std::string>* payload) {
+                     std::vector<Frame>* payload) {
   if (message.frames.empty()) {
     return DataLossError("empty message from " + from);
   }
-  if (!header->ParseFromString(message.frames[0])) {
+  const Frame& first = message.frames[0];
+  if (first.size() > static_cast<size_t>(INT_MAX) ||
+      !header->ParseFromArray(first.data(), static_cast<int>(first.size()))) {
     return DataLossError("garbled message header (" + std::to_string(message.frames[0].size()) +
                          " bytes) from " + from + "; is the peer an IAK-PS node of this version?");
   }
@@ -34,7 +37,7 @@ RpcClient::RpcClient(std::unique_ptr<Connection> connection, std::string self_na
   peer_address_ = connection_->peer_address();
 }
 
-StatusOr<uint64_t> RpcClient::Send(proto::Envelope request, std::vector<std::string> payload) {
+StatusOr<uint64_t> RpcClient::Send(proto::Envelope request, std::vector<Frame> payload) {
   const uint64_t id = next_id_++;
   request.set_request_id(id);
   in_flight_.insert(id);
@@ -89,7 +92,7 @@ StatusOr<RpcReply> RpcClient::Await(uint64_t id, Deadline deadline) {
   }
 }
 
-StatusOr<RpcReply> RpcClient::Call(proto::Envelope request, std::vector<std::string> payload,
+StatusOr<RpcReply> RpcClient::Call(proto::Envelope request, std::vector<Frame> payload,
                                    Deadline deadline) {
   IAK_ASSIGN_OR_RETURN(uint64_t id, Send(std::move(request), std::move(payload)));
   return Await(id, deadline);
@@ -140,7 +143,7 @@ void RpcServer::Run(const std::atomic<bool>& stop, const Handler& handler,
 }
 
 Status RpcServer::Reply(const RpcCall& call, proto::Envelope reply,
-                        std::vector<std::string> payload) {
+                        std::vector<Frame> payload) {
   reply.set_request_id(call.request.request_id());
   reply.set_sender(options_.name);
   return listener_->Send(call.peer, EncodeMessage(reply, std::move(payload)));

@@ -25,7 +25,7 @@ namespace iak::net {
 
 struct RpcReply {
   proto::Envelope header;
-  std::vector<std::string> payload;
+  std::vector<Frame> payload;
 };
 
 // Client for one peer. Not thread-safe: one thread drives it. Several requests
@@ -36,14 +36,14 @@ class RpcClient {
 
   // Sends a request and returns its id (set in the envelope by this call).
   [[nodiscard]] StatusOr<uint64_t> Send(proto::Envelope request,
-                                        std::vector<std::string> payload = {});
+                                        std::vector<Frame> payload = {});
   // Waits for the reply to request `id` until `deadline`. Replies to other
   // (abandoned) requests that arrive meanwhile are dropped. An error reply
   // becomes its Status; a timeout is DeadlineExceeded naming the peer.
   [[nodiscard]] StatusOr<RpcReply> Await(uint64_t id, Deadline deadline);
   // Send + Await.
   [[nodiscard]] StatusOr<RpcReply> Call(proto::Envelope request,
-                                        std::vector<std::string> payload, Deadline deadline);
+                                        std::vector<Frame> payload, Deadline deadline);
 
   const std::string& peer_address() const { return peer_address_; }
 
@@ -61,7 +61,7 @@ class RpcClient {
 struct RpcCall {
   PeerId peer;
   proto::Envelope request;
-  std::vector<std::string> payload;
+  std::vector<Frame> payload;
 };
 
 struct RpcServerOptions {
@@ -93,7 +93,7 @@ class RpcServer {
            const std::function<void()>& on_tick);
 
   [[nodiscard]] Status Reply(const RpcCall& call, proto::Envelope reply,
-                             std::vector<std::string> payload = {});
+                             std::vector<Frame> payload = {});
   [[nodiscard]] Status ReplyError(const RpcCall& call, const Status& error);
 
   std::string address() const { return listener_->address(); }
@@ -107,9 +107,9 @@ class RpcServer {
 };
 
 // Frames <-> envelope, shared by client and server.
-Message EncodeMessage(const proto::Envelope& header, std::vector<std::string> payload);
+Message EncodeMessage(const proto::Envelope& header, std::vector<Frame> payload);
 [[nodiscard]] Status DecodeMessage(Message message, const std::string& from,
-                                   proto::Envelope* header, std::vector<std::string>* payload);
+                                   proto::Envelope* header, std::vector<Frame>* payload);
 
 }  // namespace iak::net
 

@@ -115,9 +115,19 @@ int PollTimeoutMs(const Deadline& deadline) {
   return static_cast<int>(ms > 3600 * 1000 ? 3600 * 1000 : ms);
 }
 
+// Frames up to this size are copied out of ZeroMQ's message; larger ones are
+// kept in it (no copy) and released with the frame.
+constexpr size_t kCopyFrameBytes = 1024;
+
+void CloseHeldMessage(char* /*data*/, void* hint) {
+  auto* held = static_cast<zmq_msg_t*>(hint);
+  zmq_msg_close(held);
+  delete held;
+}
+
 // Receives one whole multipart message into `parts`.
 Status ReceiveParts(void* socket, Deadline deadline, const std::string& where,
-                    std::vector<std::string>* parts) {
+                    std::vector<Frame>* parts) {
   while (true) {
     zmq_pollitem_t item{socket, 0, ZMQ_POLLIN, 0};
     const int ready = zmq_poll(&item, 1, PollTimeoutMs(deadline));
@@ -133,18 +143,25 @@ Status ReceiveParts(void* socket, Deadline deadline, const std::string& where,
     }
     parts->clear();
     while (true) {
-      zmq_msg_t part;
-      zmq_msg_init(&part);
-      if (zmq_msg_recv(&part, socket, ZMQ_DONTWAIT) < 0) {
+      auto held = std::make_unique<zmq_msg_t>();
+      zmq_msg_init(held.get());
+      if (zmq_msg_recv(held.get(), socket, ZMQ_DONTWAIT) < 0) {
         const int err = zmq_errno();
-        zmq_msg_close(&part);
+        zmq_msg_close(held.get());
         if (err == EAGAIN && parts->empty()) break;  // spurious wake-up: poll again
         if (err == EINTR) continue;
         return ZmqError(err, "receiving on " + where);
       }
-      parts->emplace_back(static_cast<const char*>(zmq_msg_data(&part)), zmq_msg_size(&part));
-      const bool more = zmq_msg_more(&part) != 0;
-      zmq_msg_close(&part);
+      const bool more = zmq_msg_more(held.get()) != 0;
+      char* data = static_cast<char*>(zmq_msg_data(held.get()));
+      const size_t size = zmq_msg_size(held.get());
+      if (size <= kCopyFrameBytes) {
+        parts->emplace_back(data, size);
+        zmq_msg_close(held.get());
+      } else {
+        parts->push_back(Frame::Adopt(data, size, &CloseHeldMessage, held.get()));
+        held.release();
+      }
       if (!more) return Status::Ok();
     }
   }
@@ -152,7 +169,7 @@ Status ReceiveParts(void* socket, Deadline deadline, const std::string& where,
 
 // A frame handed to ZeroMQ, with the counters it is charged to (may be null).
 struct OwnedFrame {
-  std::string bytes;
+  Frame bytes;
   std::shared_ptr<ByteCounter> peer;
   std::shared_ptr<ByteCounter> total;
 };
@@ -172,8 +189,8 @@ struct Charge {
 };
 
 // Sends one part without blocking. Payload bytes are handed to ZeroMQ without
-// a copy: the string is moved to the heap and freed by ZeroMQ once sent.
-Status SendPart(void* socket, std::string bytes, bool more, const std::string& peer,
+// a copy: the frame is moved to the heap and freed by ZeroMQ once sent.
+Status SendPart(void* socket, Frame bytes, bool more, const std::string& peer,
                 const Charge* charge = nullptr) {
   zmq_msg_t part;
   if (bytes.empty()) {
@@ -225,14 +242,14 @@ class ZmqListener : public Listener {
   ~ZmqListener() override { zmq_close(socket_); }
 
   Status Receive(Incoming* incoming, Deadline deadline) override {
-    std::vector<std::string> parts;
+    std::vector<Frame> parts;
     IAK_RETURN_IF_ERROR(ReceiveParts(socket_, deadline, address_, &parts));
     if (parts.size() < 2) {
       // A DEALER always sends at least one part after ZeroMQ's identity.
       return DataLossError("message without a body on " + address_ + " from peer " +
-                           Printable(parts.empty() ? std::string() : parts[0]));
+                           Printable(parts.empty() ? std::string() : parts[0].ToString()));
     }
-    incoming->from.id = std::move(parts[0]);
+    incoming->from.id = parts[0].ToString();
     incoming->from.origin = OriginOf(incoming->from.id);
     incoming->message.frames.assign(std::make_move_iterator(parts.begin() + 1),
                                     std::make_move_iterator(parts.end()));
@@ -245,7 +262,7 @@ class ZmqListener : public Listener {
       return InvalidArgumentError("refusing to send an empty message to " + peer);
     }
     uint64_t bytes = 0;
-    for (const std::string& frame : message.frames) bytes += frame.size();
+    for (const Frame& frame : message.frames) bytes += frame.size();
     Charge charge{queued_.ForPeer(to.id), queued_.total};
     const uint64_t peer_queued = charge.peer->load();
     const uint64_t total_queued = charge.total->load();

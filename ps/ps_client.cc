@@ -107,7 +107,7 @@ Status PsClient::Connect() {
 }
 
 Status PsClient::Reconnect(Replica* replica) {
-  replica->rpc.reset();
+  DropConnection(replica);
   StatusOr<std::unique_ptr<net::Connection>> connection =
       transport_->Connect(replica->server.address());
   if (!connection.ok()) {
@@ -116,6 +116,11 @@ Status PsClient::Reconnect(Replica* replica) {
   }
   replica->rpc = std::make_unique<net::RpcClient>(std::move(connection).value(), options_.name);
   return Status::Ok();
+}
+
+void PsClient::DropConnection(Replica* replica) {
+  replica->rpc.reset();
+  ++replica->generation;
 }
 
 size_t PsClient::PickReplica(Shard* shard) const {
@@ -134,78 +139,115 @@ size_t PsClient::PickReplica(Shard* shard) const {
   return r;
 }
 
-Status PsClient::SendPull(Shard* shard, PullStats* stats) {
-  shard->send_error = Status::Ok();
-  shard->replica = PickReplica(shard);
-  Replica& replica = shard->replicas[shard->replica];
-  if (replica.rpc == nullptr) {
-    shard->send_error = Reconnect(&replica);
-    IAK_RETURN_IF_ERROR(shard->send_error);
+void PsClient::PlanPullParts() {
+  pull_parts_.clear();
+  const size_t per_request =
+      options_.keys_per_request > 0 ? options_.keys_per_request : static_cast<size_t>(-1);
+  // Round-robin over the shards, so every server gets its first request
+  // before any gets its second.
+  for (size_t begin = 0;; begin += per_request) {
+    bool any = false;
+    for (const Shard& shard : shards_) {
+      const size_t n = shard.keys.size();
+      if (begin >= n) continue;
+      PullPart part;
+      part.shard = shard.index;
+      part.begin = begin;
+      part.end = n - begin > per_request ? begin + per_request : n;
+      pull_parts_.push_back(std::move(part));
+      any = true;
+    }
+    if (!any || per_request == static_cast<size_t>(-1)) break;
   }
+}
+
+Status PsClient::SendPull(PullPart* part, PullStats* stats) {
+  Shard& shard = shards_[part->shard];
+  part->send_error = Status::Ok();
+  part->in_flight = false;
+  part->replica = PickReplica(&shard);
+  Replica& replica = shard.replicas[part->replica];
+  if (replica.rpc == nullptr) {
+    part->send_error = Reconnect(&replica);
+    IAK_RETURN_IF_ERROR(part->send_error);
+  }
+  const size_t n = part->end - part->begin;
   proto::Envelope request;
   proto::PullRequest* pull = request.mutable_pull_request();
-  pull->set_num_keys(shard->keys.size());
+  pull->set_num_keys(n);
   pull->set_snapshot_id(options_.snapshot_id);
-  const size_t key_bytes = shard->keys.size() * sizeof(uint64_t);
-  std::vector<std::string> payload;
-  payload.emplace_back(reinterpret_cast<const char*>(shard->keys.data()), key_bytes);
+  const size_t key_bytes = n * sizeof(uint64_t);
+  std::vector<net::Frame> payload;
+  payload.emplace_back(reinterpret_cast<const char*>(shard.keys.data() + part->begin), key_bytes);
   StatusOr<uint64_t> id = replica.rpc->Send(std::move(request), std::move(payload));
   ++stats->requests;
   if (!id.ok()) {
-    shard->send_error = id.status();
+    part->send_error = id.status();
     return id.status();
   }
   stats->bytes += key_bytes;
-  shard->request_id = *id;
-  shard->in_flight = true;
+  part->request_id = *id;
+  part->generation = replica.generation;
+  part->in_flight = true;
   return Status::Ok();
 }
 
-Status PsClient::AwaitPull(Shard* shard, float* rows_out, PullStats* stats) {
+Status PsClient::AwaitPull(PullPart* part, float* rows_out, PullStats* stats) {
+  Shard& shard = shards_[part->shard];
   Deadline deadline = Deadline::After(options_.pull_timeout);
-  Status last = shard->send_error;
+  Status last = part->send_error;
   for (int attempt = 1;; ++attempt) {
-    Replica& replica = shard->replicas[shard->replica];
-    if (shard->in_flight) {
-      StatusOr<net::RpcReply> reply = replica.rpc->Await(shard->request_id, deadline);
-      shard->in_flight = false;
-      if (reply.ok()) return ScatterReply(*shard, *reply, rows_out, stats);
+    Replica& replica = shard.replicas[part->replica];
+    if (part->in_flight && (replica.rpc == nullptr || replica.generation != part->generation)) {
+      // Another request on its connection failed and dropped it: this one
+      // will never be answered there.
+      part->in_flight = false;
+      last = UnavailableError("its connection was dropped when another request on it failed");
+    } else if (part->in_flight) {
+      StatusOr<net::RpcReply> reply = replica.rpc->Await(part->request_id, deadline);
+      part->in_flight = false;
+      if (reply.ok()) return ScatterReply(*part, *reply, rows_out, stats);
       last = reply.status();
       if (!IsRetryable(last)) {
-        return last.WithContext(options_.name + ": pull from " + Describe(*shard, replica));
+        return last.WithContext(options_.name + ": pull from " + Describe(shard, replica));
       }
+      // This replica failed: drop its connection (what it still carries is
+      // stale) and skip it for a while if another one can answer.
+      DropConnection(&replica);
+      replica.down_until = std::chrono::steady_clock::now() + options_.replica_down_for;
+    } else {
+      // The send failed.
+      DropConnection(&replica);
+      replica.down_until = std::chrono::steady_clock::now() + options_.replica_down_for;
     }
-    // This replica failed: drop its connection (what it still carries is
-    // stale) and skip it for a while if another one can answer.
-    replica.rpc.reset();
-    replica.down_until = std::chrono::steady_clock::now() + options_.replica_down_for;
     if (attempt >= options_.max_attempts) break;
-    LOG(WARNING) << options_.name << ": pull from " << Describe(*shard, replica) << " failed ("
+    LOG(WARNING) << options_.name << ": pull from " << Describe(shard, replica) << " failed ("
                  << last << "); retrying"
-                 << (shard->replicas.size() > 1 ? " on another replica" : " on a new connection")
+                 << (shard.replicas.size() > 1 ? " on another replica" : " on a new connection")
                  << " (attempt " << attempt + 1 << " of " << options_.max_attempts << ")";
     ++stats->retries;
     deadline = Deadline::After(options_.pull_timeout);
-    last = SendPull(shard, stats);
+    last = SendPull(part, stats);
     if (!last.ok() && !IsRetryable(last)) {
       return last.WithContext(options_.name + ": pull from " +
-                              Describe(*shard, shard->replicas[shard->replica]));
+                              Describe(shard, shard.replicas[part->replica]));
     }
   }
-  return UnavailableError(options_.name + ": " + DescribeAll(*shard) +
-                          " did not answer a pull of " + std::to_string(shard->keys.size()) +
+  return UnavailableError(options_.name + ": " + DescribeAll(shard) +
+                          " did not answer a pull of " + std::to_string(part->end - part->begin) +
                           " keys in " + std::to_string(options_.max_attempts) + " attempts of " +
                           std::to_string(options_.pull_timeout.count()) +
                           " ms; is the server up? last error: " + last.ToString());
 }
 
-Status PsClient::ScatterReply(const Shard& shard, const net::RpcReply& reply, float* rows_out,
+Status PsClient::ScatterReply(const PullPart& part, const net::RpcReply& reply, float* rows_out,
                               PullStats* stats) {
-  const size_t n = shard.keys.size();
+  const Shard& shard = shards_[part.shard];
+  const size_t n = part.end - part.begin;
   const int dim = options_.dim;
   auto malformed = [&](const std::string& what) {
     return DataLossError(options_.name + ": malformed pull reply from " +
-                         Describe(shard, shard.replicas[shard.replica]) + ": " + what);
+                         Describe(shard, shard.replicas[part.replica]) + ": " + what);
   };
   if (reply.header.body_case() != proto::Envelope::kPullResponse) {
     return malformed("not a pull response");
@@ -233,18 +275,18 @@ Status PsClient::ScatterReply(const Shard& shard, const net::RpcReply& reply, fl
                      embedding::RowDtypeName(dtype) + " rows)");
   }
   const char* rows = reply.payload[0].data();
+  const size_t* positions = shard.positions.data() + part.begin;
   if (shard.identity) {
-    // The whole request in order: one decode (a memcpy for float32).
-    embedding::DecodeRows(rows, n, dim, dtype, rows_out);
+    // The request's keys in order: one decode (a memcpy for float32).
+    embedding::DecodeRows(rows, n, dim, dtype, rows_out + part.begin * dim);
   } else if (dtype == embedding::RowDtype::kFloat32) {
     const size_t float_bytes = static_cast<size_t>(dim) * sizeof(float);
     for (size_t i = 0; i < n; ++i) {
-      std::memcpy(rows_out + shard.positions[i] * dim, rows + i * row_bytes, float_bytes);
+      std::memcpy(rows_out + positions[i] * dim, rows + i * row_bytes, float_bytes);
     }
   } else {
     for (size_t i = 0; i < n; ++i) {
-      embedding::DecodeRows(rows + i * row_bytes, 1, dim, dtype,
-                            rows_out + shard.positions[i] * dim);
+      embedding::DecodeRows(rows + i * row_bytes, 1, dim, dtype, rows_out + positions[i] * dim);
     }
   }
   stats->missing += response.missing();
@@ -255,9 +297,15 @@ Status PsClient::ScatterReply(const Shard& shard, const net::RpcReply& reply, fl
 void PsClient::AbandonInFlight() {
   for (Shard& shard : shards_) {
     if (shard.in_flight) {
-      shard.replicas[shard.replica].rpc.reset();
+      DropConnection(&shard.replicas[shard.replica]);
       shard.in_flight = false;
     }
+  }
+  for (PullPart& part : pull_parts_) {
+    if (!part.in_flight) continue;
+    Replica& replica = shards_[part.shard].replicas[part.replica];
+    if (replica.generation == part.generation) DropConnection(&replica);
+    part.in_flight = false;
   }
 }
 
@@ -303,22 +351,24 @@ Status PsClient::Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats
     for (Shard& shard : shards_) shard.identity = shard.keys.size() == n;
   }
 
-  // Send to every shard first, then await each: all shards work at once.
+  // Send every request first, then await each in order: all shards work at
+  // once, and each server looks up its next request while the rows of the
+  // one before are on their way here.
+  PlanPullParts();
   Status status;
-  for (Shard& shard : shards_) {
-    if (shard.keys.empty()) continue;
-    Status sent = SendPull(&shard, s);
+  for (PullPart& part : pull_parts_) {
+    Status sent = SendPull(&part, s);
     if (!sent.ok() && !IsRetryable(sent)) {
+      const Shard& shard = shards_[part.shard];
       status = sent.WithContext(options_.name + ": pull from " +
-                                Describe(shard, shard.replicas[shard.replica]));
+                                Describe(shard, shard.replicas[part.replica]));
       break;
     }
     // A retryable send failure is retried by AwaitPull (in_flight is false).
   }
   if (status.ok()) {
-    for (Shard& shard : shards_) {
-      if (shard.keys.empty()) continue;
-      status = AwaitPull(&shard, rows_out, s);
+    for (PullPart& part : pull_parts_) {
+      status = AwaitPull(&part, rows_out, s);
       if (!status.ok()) break;
     }
   }
@@ -352,7 +402,7 @@ Status PsClient::SendPush(Shard* shard, PushStats* stats) {
   push->set_snapshot_id(options_.snapshot_id);
   const size_t key_bytes = shard->keys.size() * sizeof(uint64_t);
   const size_t grad_bytes = shard->grads.size() * sizeof(float);
-  std::vector<std::string> payload;
+  std::vector<net::Frame> payload;
   payload.emplace_back(reinterpret_cast<const char*>(shard->keys.data()), key_bytes);
   payload.emplace_back(reinterpret_cast<const char*>(shard->grads.data()), grad_bytes);
   StatusOr<uint64_t> id = replica.rpc->Send(std::move(request), std::move(payload));
@@ -371,7 +421,7 @@ Status PsClient::AwaitPush(Shard* shard, PushStats* stats) {
   shard->in_flight = false;
   if (!reply.ok()) {
     // A late reply must not be mistaken for the next request's.
-    if (IsRetryable(reply.status())) replica.rpc.reset();
+    if (IsRetryable(reply.status())) DropConnection(&replica);
     return reply.status();
   }
   if (reply->header.body_case() != proto::Envelope::kPushResponse) {
@@ -463,7 +513,7 @@ Status PsClient::OverlayCall(bool restore, const std::string& tag, OverlayStats*
       shard.in_flight = false;
       if (!reply.ok()) {
         // A late reply must not be mistaken for the next request's.
-        if (IsRetryable(reply.status())) replica.rpc.reset();
+        if (IsRetryable(reply.status())) DropConnection(&replica);
         status = reply.status().WithContext(context(shard));
         break;
       }

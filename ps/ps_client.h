@@ -29,6 +29,15 @@
 // validation point this way. Same rules as Push: all shards at once, each
 // awaited until push_timeout, no retries, no failover, no row cache.
 //
+// Pipelined requests (off by default): with keys_per_request > 0, a shard's
+// part of a Pull larger than that goes out as several requests of at most
+// that many keys, all in flight at once (to the shard's replicas in rotation
+// when it has several), and each reply is decoded as it arrives. The server
+// then looks up one request while the rows of the one before travel and are
+// decoded here (docs/benchmarks.md, W1, for when that pays).
+// Failover is per request: a request that fails is retried as above; the
+// others in flight on the connection that failed are sent again.
+//
 // Thread-safety: not thread-safe; use one PsClient per worker thread.
 #ifndef IAK_PS_PS_CLIENT_H_
 #define IAK_PS_PS_CLIENT_H_
@@ -49,6 +58,12 @@
 
 namespace iak::ps {
 
+// PsClientOptions::keys_per_request's default: no split. On the 2-core
+// development VM, splitting W1's pulls into 2 or 4 requests cost more CPU
+// per pull (each request is several thread wake-ups) than the overlap gained
+// (docs/benchmarks.md, W1).
+inline constexpr size_t kDefaultKeysPerRequest = 0;
+
 struct PsClientOptions {
   // At least one per shard (any order), as the scheduler's barrier response
   // lists them; several servers of a shard are its replicas and must carry
@@ -60,6 +75,10 @@ struct PsClientOptions {
   int dim = 0;
   // Deadline of one request to one shard. Default 10 s.
   Duration pull_timeout = Duration(10000);
+  // The most keys in one pull request; a shard's part of a Pull beyond it is
+  // split into several requests in flight at once (see above). 0 = one
+  // request per shard. Default kDefaultKeysPerRequest (0).
+  size_t keys_per_request = kDefaultKeysPerRequest;
   // Attempts per shard and Pull, the first included. Default 3.
   int max_attempts = 3;
   // This worker's name, sent with every request (servers' errors name it).
@@ -104,6 +123,7 @@ struct PullStats {
   uint64_t bytes = 0;     // key and row bytes sent and received
   int requests = 0;       // requests sent, retries included
   int retries = 0;        // of which retries (on another replica when there is one)
+                          // and requests sent again because their connection failed
   uint64_t cache_hits = 0;  // keys served by the row cache (not sent)
   double cache_hit_rate = 0;  // the cache's hit rate over its life (0 without a cache)
   std::chrono::microseconds elapsed{0};  // wall time of the whole Pull
@@ -188,6 +208,9 @@ class PsClient {
     proto::ServerAddress server;
     std::unique_ptr<net::RpcClient> rpc;  // null: reconnect before the next send
     TimePoint down_until{};               // skipped until then (when others are up)
+    // Bumped whenever `rpc` is replaced or dropped: a request sent on an
+    // older connection will never be answered.
+    uint64_t generation = 0;
   };
   struct Shard {
     int index = 0;
@@ -197,23 +220,38 @@ class PsClient {
     std::vector<uint64_t> keys;
     std::vector<size_t> positions;  // index in the caller's request of each key
     bool identity = false;          // positions[i] == i for all i (skip the scatter)
+    // Push and overlay calls: their one request to the shard.
     size_t replica = 0;             // the replica the request went to
     uint64_t request_id = 0;
     bool in_flight = false;
-    Status send_error;  // why the last send failed, when it did
     std::vector<float> grads;  // Push scratch: this shard's gradient rows
+  };
+  // One pull request: keys[begin, end) of a shard's part of a Pull.
+  struct PullPart {
+    int shard = 0;
+    size_t begin = 0;
+    size_t end = 0;
+    size_t replica = 0;       // the replica it went to
+    uint64_t generation = 0;  // that replica's connection generation when sent
+    uint64_t request_id = 0;
+    bool in_flight = false;
+    Status send_error;  // why the last send failed, when it did
   };
 
   std::string Describe(const Shard& shard, const Replica& replica) const;
   std::string DescribeAll(const Shard& shard) const;
   Status Reconnect(Replica* replica);
+  // Drops the replica's connection (requests in flight on it are lost).
+  static void DropConnection(Replica* replica);
   // Picks the replica for the next request of `shard`: the next in rotation
   // that is not marked down (any when all are).
   size_t PickReplica(Shard* shard) const;
-  Status SendPull(Shard* shard, PullStats* stats);
-  // Awaits the reply of `shard`, failing over on timeouts; scatters its rows.
-  Status AwaitPull(Shard* shard, float* rows_out, PullStats* stats);
-  Status ScatterReply(const Shard& shard, const net::RpcReply& reply, float* rows_out,
+  // Splits each shard's keys into pull_parts_ (interleaved over the shards).
+  void PlanPullParts();
+  Status SendPull(PullPart* part, PullStats* stats);
+  // Awaits the reply of `part`, failing over on timeouts; scatters its rows.
+  Status AwaitPull(PullPart* part, float* rows_out, PullStats* stats);
+  Status ScatterReply(const PullPart& part, const net::RpcReply& reply, float* rows_out,
                       PullStats* stats);
   // After an error: requests still in flight are abandoned by dropping their
   // connections, so stale replies never pile up.
@@ -230,6 +268,7 @@ class PsClient {
   PsClientOptions options_;
   net::Transport* transport_;
   std::vector<Shard> shards_;  // index = shard
+  std::vector<PullPart> pull_parts_;  // the requests of the current Pull
   std::unique_ptr<RowCache> cache_;
   std::vector<float> decode_scratch_;  // one decoded row at a time
   uint64_t keys_looked_up_ = 0;

@@ -225,7 +225,7 @@ void PsServer::HandlePull(const net::RpcCall& call) {
                                           " payload frames, expected 1 (the keys)"));
     return;
   }
-  const std::string& key_frame = call.payload[0];
+  const net::Frame& key_frame = call.payload[0];
   const uint64_t n = pull.num_keys();
   if (key_frame.size() % sizeof(uint64_t) != 0 || key_frame.size() / sizeof(uint64_t) != n) {
     ReplyError(call, InvalidArgumentError(
@@ -263,9 +263,11 @@ void PsServer::HandlePull(const net::RpcCall& call) {
   }
   // Rows are written straight into the reply frame, in the snapshot's
   // encoding (float32 from a trainable server); ZeroMQ then sends that
-  // buffer without another copy.
+  // buffer without another copy. Every byte of it is written (absent keys
+  // get zero rows), so it is not zero-filled first.
   const bool fp32 = trainable_ != nullptr;
-  std::string rows(n * (fp32 ? shard_->dim() * sizeof(float) : shard_->row_bytes()), '\0');
+  net::Frame rows =
+      net::Frame::Uninitialized(n * (fp32 ? shard_->dim() * sizeof(float) : shard_->row_bytes()));
   StatusOr<uint64_t> looked_up =
       fp32 ? trainable_->ReadRows(keys, n, reinterpret_cast<float*>(rows.data()))
            : shard_->ReadRows(keys, n, rows.data());
@@ -282,7 +284,7 @@ void PsServer::HandlePull(const net::RpcCall& call) {
   response->set_missing(missing);
   response->set_row_dtype(
       static_cast<int>(fp32 ? embedding::RowDtype::kFloat32 : shard_->dtype()));
-  std::vector<std::string> payload;
+  std::vector<net::Frame> payload;
   payload.push_back(std::move(rows));
   // Counted before the reply leaves, so a client that got its reply always
   // sees it counted (tests read the counters right after a Pull).
@@ -316,8 +318,8 @@ void PsServer::HandlePush(const net::RpcCall& call) {
                                           "nothing was applied"));
     return;
   }
-  const std::string& key_frame = call.payload[0];
-  const std::string& grad_frame = call.payload[1];
+  const net::Frame& key_frame = call.payload[0];
+  const net::Frame& grad_frame = call.payload[1];
   if (key_frame.size() % sizeof(uint64_t) != 0 || key_frame.size() / sizeof(uint64_t) != n ||
       grad_frame.size() % sizeof(float) != 0 || grad_frame.size() / sizeof(float) / dim != n ||
       grad_frame.size() / sizeof(float) % dim != 0) {

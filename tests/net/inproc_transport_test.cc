@@ -20,13 +20,13 @@ TEST(InProcTransportTest, MessagesQueueBeforeListen) {
   ASSERT_TRUE(listener.ok()) << listener.status();
   Incoming incoming;
   ASSERT_TRUE((*listener)->Receive(&incoming, Deadline::After(Duration(1000))).ok());
-  EXPECT_EQ(incoming.message.frames, std::vector<std::string>{"first"});
+  EXPECT_EQ(incoming.message.frames, std::vector<Frame>{"first"});
   ASSERT_TRUE((*listener)->Receive(&incoming, Deadline::After(Duration(1000))).ok());
-  EXPECT_EQ(incoming.message.frames, (std::vector<std::string>{"second", "frame"}));
+  EXPECT_EQ(incoming.message.frames, (std::vector<Frame>{"second", "frame"}));
   ASSERT_TRUE((*listener)->Send(incoming.from, Message{{"reply"}}).ok());
   Message reply;
   ASSERT_TRUE((*connection)->Receive(&reply, Deadline::After(Duration(1000))).ok());
-  EXPECT_EQ(reply.frames, std::vector<std::string>{"reply"});
+  EXPECT_EQ(reply.frames, std::vector<Frame>{"reply"});
 }
 
 TEST(InProcTransportTest, AddressIsExclusiveWhileListened) {

@@ -95,7 +95,7 @@ class RpcTransportTest : public testing::TestWithParam<Kind> {
     return [this](RpcCall call) {
       proto::Envelope reply;
       reply.mutable_pull_response()->set_num_keys(call.request.pull_request().num_keys() + 1);
-      std::vector<std::string> payload(call.payload.rbegin(), call.payload.rend());
+      std::vector<Frame> payload(call.payload.rbegin(), call.payload.rend());
       EXPECT_TRUE(server_->Reply(call, std::move(reply), std::move(payload)).ok());
     };
   }
@@ -192,12 +192,12 @@ TEST_P(RpcTransportTest, ClientDropsGarbledReply) {
   auto reply = client.Await(*id, Deadline::After(Duration(5000)));
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_TRUE(reply->header.has_ack());
-  EXPECT_EQ(reply->payload, std::vector<std::string>{"after"});
+  EXPECT_EQ(reply->payload, std::vector<Frame>{"after"});
 }
 
 TEST_P(RpcTransportTest, DecodeOfGarbageIsDataLoss) {
   proto::Envelope header;
-  std::vector<std::string> payload;
+  std::vector<Frame> payload;
   Status status = DecodeMessage(Message{{std::string("\xff\xff\xff", 3)}}, "peer x", &header,
                                 &payload);
   EXPECT_EQ(status.code(), StatusCode::kDataLoss);

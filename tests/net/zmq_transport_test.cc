@@ -60,12 +60,12 @@ TEST(ZmqTransportTest, MessagesQueueUntilTheListenerAppears) {
     ASSERT_TRUE(listener.ok()) << listener.status();
     Incoming incoming;
     ASSERT_TRUE((*listener)->Receive(&incoming, Deadline::After(Duration(5000))).ok());
-    EXPECT_EQ(incoming.message.frames, (std::vector<std::string>{"early", "bird"}));
+    EXPECT_EQ(incoming.message.frames, (std::vector<Frame>{"early", "bird"}));
     // The reply finds its way back by the routing identity.
     ASSERT_TRUE((*listener)->Send(incoming.from, Message{{"reply"}}).ok());
     Message reply;
     ASSERT_TRUE((*connection)->Receive(&reply, Deadline::After(Duration(5000))).ok());
-    EXPECT_EQ(reply.frames, std::vector<std::string>{"reply"});
+    EXPECT_EQ(reply.frames, std::vector<Frame>{"reply"});
   }
   unlink((std::string(dir) + "/late.sock").c_str());
   rmdir(dir);
@@ -108,7 +108,7 @@ TEST(ZmqTransportTest, ManyClientThreadsShareOneTransport) {
         request.mutable_ack();
         auto reply = client.Call(request, {tag}, Deadline::After(Duration(5000)));
         ASSERT_TRUE(reply.ok()) << reply.status();
-        ASSERT_EQ(reply->payload, std::vector<std::string>{tag});
+        ASSERT_EQ(reply->payload, std::vector<Frame>{tag});
       }
       ++ok;
     });

@@ -1,6 +1,7 @@
 // Replicated parameter servers (threads over the in-process transport):
 // reads spread over replicas, a killed replica is failed over without an
-// error and with exact values; quantised snapshots are served as stored and
+// error and with exact values (also when a pull is split into several
+// requests in flight at once); quantised snapshots are served as stored and
 // decoded by the client within their error bounds; the worker row cache
 // gives the same rows as the servers.
 #include <gtest/gtest.h>
@@ -131,6 +132,77 @@ TEST_F(PsReplicaTest, ReadsSpreadAndAKilledReplicaIsFailedOverWithExactValues) {
   EXPECT_EQ(retries, 1);
 }
 
+// A pull split into requests of keys_per_request keys: the same rows, in
+// order, absent keys zero, one request per part of each shard's keys.
+TEST_F(PsReplicaTest, SplitPullsGiveExactlyTheRowsOfOneRequestPerShard) {
+  Write(/*num_shards=*/2, RowDtype::kFloat32);
+  StartServer(0, 0);
+  StartServer(1, 0);
+  std::vector<uint64_t> keys = SomeKeys(100);
+  const std::vector<uint64_t> absent = {1, 2, 3};
+  for (uint64_t key : absent) ASSERT_EQ(table_.count(key), 0u);
+  keys.insert(keys.begin() + 50, absent.begin(), absent.end());
+  size_t per_shard[2] = {0, 0};
+  for (uint64_t key : keys) ++per_shard[ShardOfKey(key, 2)];
+
+  for (size_t keys_per_request : {size_t{0}, size_t{7}, size_t{1}, size_t{1000}}) {
+    PsClientOptions options = ClientOptions();
+    options.keys_per_request = keys_per_request;
+    PsClient client(options, &transport_);
+    ASSERT_TRUE(client.Connect().ok());
+    std::vector<float> rows(keys.size() * kDim, -1.0f);
+    PullStats stats;
+    Status pulled = client.Pull(keys.data(), keys.size(), rows.data(), &stats);
+    ASSERT_TRUE(pulled.ok()) << pulled;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::vector<float> got(rows.begin() + i * kDim, rows.begin() + (i + 1) * kDim);
+      const auto it = table_.find(keys[i]);
+      EXPECT_EQ(got, it == table_.end() ? std::vector<float>(kDim, 0.0f) : it->second)
+          << "key " << keys[i] << " with " << keys_per_request << " keys per request";
+    }
+    EXPECT_EQ(stats.missing, absent.size());
+    EXPECT_EQ(stats.retries, 0);
+    const size_t per = keys_per_request == 0 ? keys.size() : keys_per_request;
+    EXPECT_EQ(static_cast<size_t>(stats.requests),
+              (per_shard[0] + per - 1) / per + (per_shard[1] + per - 1) / per)
+        << keys_per_request << " keys per request";
+  }
+}
+
+// Requests of one pull spread over the replicas; when one replica dies, the
+// request that finds out fails over, and the others in flight on its
+// connection are sent again: the pull still returns exact rows.
+TEST_F(PsReplicaTest, SplitPullFailsOverEveryRequestOfADeadReplica) {
+  Write(/*num_shards=*/1, RowDtype::kFloat32);
+  StartServer(0, 0);
+  StartServer(0, 1);
+  PsClientOptions options = ClientOptions();
+  options.keys_per_request = 10;
+  PsClient client(options, &transport_);
+  ASSERT_TRUE(client.Connect().ok());
+  const std::vector<uint64_t> keys = SomeKeys(100);
+  std::vector<float> rows(keys.size() * kDim);
+  PullStats stats;
+  ASSERT_TRUE(client.Pull(keys.data(), keys.size(), rows.data(), &stats).ok());
+  EXPECT_EQ(stats.requests, 10);
+  EXPECT_EQ(servers_[0]->server()->pulls_served(), 5u);
+  EXPECT_EQ(servers_[1]->server()->pulls_served(), 5u);
+
+  servers_[0]->Close();
+  std::fill(rows.begin(), rows.end(), -1.0f);
+  Status pulled = client.Pull(keys.data(), keys.size(), rows.data(), &stats);
+  ASSERT_TRUE(pulled.ok()) << pulled;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(std::vector<float>(rows.begin() + i * kDim, rows.begin() + (i + 1) * kDim),
+              table_.at(keys[i]))
+        << "key " << keys[i];
+  }
+  // The 5 requests sent to the dead replica, each sent again to the live one.
+  EXPECT_EQ(stats.retries, 5);
+  EXPECT_EQ(stats.requests, 15);
+  EXPECT_EQ(servers_[1]->server()->pulls_served(), 15u);
+}
+
 TEST_F(PsReplicaTest, AllReplicasDeadIsUnavailableNamingThem) {
   Write(/*num_shards=*/1, RowDtype::kFloat32);
   StartServer(0, 0);
@@ -171,6 +243,7 @@ TEST_P(PsQuantisedTest, RowsAreDecodedWithinTheirErrorBound) {
   StartServer(1, 0);
   PsClientOptions options = ClientOptions();
   options.cache_bytes = 1 << 20;
+  options.keys_per_request = 64;  // several requests per shard, scattered
   PsClient client(options, &transport_);
   ASSERT_TRUE(client.Connect().ok());
   const std::vector<uint64_t> keys = SomeKeys(300);

@@ -33,7 +33,7 @@ void AnswerRegister(net::Listener* listener, proto::RegisterRequest* seen) {
   net::Incoming incoming;
   ASSERT_TRUE(listener->Receive(&incoming, Deadline::After(Duration(5000))).ok());
   proto::Envelope request;
-  std::vector<std::string> payload;
+  std::vector<net::Frame> payload;
   ASSERT_TRUE(net::DecodeMessage(incoming.message, "client", &request, &payload).ok());
   ASSERT_TRUE(request.has_register_request());
   *seen = request.register_request();
