@@ -58,6 +58,7 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
+#include "bench/loopback_port.h"
 #include "bench/cpu_time.h"
 #include "cluster/child_process.h"
 #include "common/file_util.h"
@@ -96,14 +97,6 @@ DEFINE_int32(pull_server_timeout_s, 900,
 
 namespace iak::bench {
 namespace {
-
-// A free loopback port; this program cannot go on without one.
-int FreePortOrDie() {
-  StatusOr<int> port = net::PickFreeLoopbackPort();
-  CHECK(port.ok()) << port.status();
-  return *port;
-}
-
 
 constexpr int kDefaultDim = 16;
 constexpr int kPoolBatches = 256;  // pre-drawn batches, cycled (2M keys drawn in all)

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
+#include "bench/loopback_port.h"
 #include "bench/cpu_time.h"
 #include "bench/peer_process.h"
 #include "bench/w2_model.h"
@@ -98,14 +99,6 @@ DEFINE_int32(peer_cached_repeats, 3, "step bench: repeats of the epochs-2+ (cach
 
 namespace iak::bench {
 namespace {
-
-// A free loopback port; this program cannot go on without one.
-int FreePortOrDie() {
-  StatusOr<int> port = net::PickFreeLoopbackPort();
-  CHECK(port.ok()) << port.status();
-  return *port;
-}
-
 
 constexpr int kFields = bench::kW2Fields;
 constexpr int kDim = bench::kW2Dim;
