@@ -161,7 +161,7 @@ def load_model(export_dir):
     state.update(table)
     state["row_keys"] = torch.from_numpy(keys.view(np.int64).copy())
     state["mean_pooling"] = model.mean_pooling
-    if config["num_rows"] == 0:  # an empty table keeps its one placeholder row
+    if config["num_rows"] == 0:  # nn.EmbeddingBag needs one row: an empty table keeps its unused one
         state["embedding_bags.rows.weight"] = model.embedding_bags["rows"].weight.detach()
     model.load_state_dict(state, strict=True)
     return model.eval()
