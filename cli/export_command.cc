@@ -39,8 +39,9 @@ int RunExport(int, char**) {
       worker::ExportTorchModel(*spec, out + "/torch", options);
   if (!torch.ok()) return ReportError("export", torch.status());
   std::cout << "wrote " << torch->dir << ": " << torch->files.size() << " files, "
-            << torch->bytes << " bytes, " << torch->num_rows
-            << " embedding rows (load with iakps.torch.load_model)\n";
+            << torch->bytes << " bytes, " << torch->num_rows << " embedding rows";
+  if (torch->num_new_rows > 0) std::cout << " + " << torch->num_new_rows << " new-key rows";
+  std::cout << " (load with iakps.torch.load_model)\n";
   return 0;
 }
 

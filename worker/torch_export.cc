@@ -4,11 +4,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
-#include <unordered_set>
 #include <utility>
 
 #include "common/file_util.h"
 #include "embedding/snapshot_tools.h"
+#include "worker/new_key_rows.h"
 
 namespace iak::worker {
 namespace {
@@ -21,35 +21,75 @@ std::string RowsFileName(int64_t index, int64_t count) {
   return buf;
 }
 
-// The snapshot's rows plus the extra (new-key) rows, each key once.
-StatusOr<embedding::RowTable> MergedRows(const std::string& model_dir,
-                                         const TorchExportOptions& options) {
-  IAK_ASSIGN_OR_RETURN(embedding::RowTable table, embedding::ReadSnapshotRows(model_dir));
-  if (options.extra_rows.empty()) return table;
-  std::unordered_set<uint64_t> seen(table.keys.begin(), table.keys.end());
-  for (const embedding::RowTable* extra : options.extra_rows) {
-    if (extra->dim != table.dim) {
-      return InvalidArgumentError("new-key rows have dim " + std::to_string(extra->dim) +
-                                  " but the snapshot in " + model_dir + " has dim " +
-                                  std::to_string(table.dim));
-    }
-    for (size_t i = 0; i < extra->keys.size(); ++i) {
-      if (!seen.insert(extra->keys[i]).second) {
-        return InvalidArgumentError("new-key row " + std::to_string(extra->keys[i]) +
-                                    " is already in the table (snapshot " + model_dir +
-                                    " or an earlier new-key row)");
-      }
-      table.keys.push_back(extra->keys[i]);
-      table.values.insert(table.values.end(), extra->values.begin() + i * extra->dim,
-                          extra->values.begin() + (i + 1) * extra->dim);
+// Keys [begin, end) of `table` as a U64 tensor [end - begin] named `name`.
+ExportTensor RowKeysTensor(const std::string& name, const embedding::RowTable& table,
+                           int64_t begin, int64_t end) {
+  ExportTensor keys;
+  keys.name = name;
+  keys.shape = {end - begin};
+  keys.is_u64 = true;
+  keys.u64_values.assign(table.keys.begin() + begin, table.keys.begin() + end);
+  return keys;
+}
+
+// Rows [begin, end) of `table` as an F32 tensor [end - begin, dim].
+ExportTensor RowsTensor(const std::string& name, const embedding::RowTable& table,
+                        int64_t begin, int64_t end) {
+  const size_t dim = static_cast<size_t>(table.dim);
+  ExportTensor weight;
+  weight.name = name;
+  weight.shape = {end - begin, table.dim};
+  weight.values.assign(table.values.begin() + begin * dim, table.values.begin() + end * dim);
+  return weight;
+}
+
+// The sorted position of `key` in `table` (sorted by SortRowsForTorch), or
+// -1 when the table lacks it.
+int64_t FindSortedRow(const embedding::RowTable& table, uint64_t key) {
+  const auto less = [](uint64_t a, uint64_t b) {
+    return static_cast<int64_t>(a) < static_cast<int64_t>(b);
+  };
+  const auto it = std::lower_bound(table.keys.begin(), table.keys.end(), key, less);
+  if (it == table.keys.end() || *it != key) return -1;
+  return it - table.keys.begin();
+}
+
+// The new-key rows (worker/new_key_rows.h) a job trained under `adapter`, in
+// the row order of the snapshot table; an empty table (dim 0) when it trained
+// none. They must have the snapshot's dim and hold no key the snapshot has
+// (`snapshot`, sorted): in both predict and PyTorch a new-key row only fills
+// in for a key the snapshot lacks, so an overlap means a damaged file.
+StatusOr<embedding::RowTable> AdapterNewRows(const std::string& adapter_dir,
+                                             const std::string& adapter,
+                                             const embedding::RowTable& snapshot) {
+  embedding::RowTable table;
+  std::error_code ec;
+  if (!std::filesystem::exists(NewKeyRowsPath(adapter_dir, adapter), ec)) return table;
+  IAK_ASSIGN_OR_RETURN(NewKeyRows rows, LoadNewKeyRows(adapter_dir, adapter, nullptr));
+  const std::string path = NewKeyRowsPath(adapter_dir, adapter);
+  if (rows.dim() != snapshot.dim) {
+    return InvalidArgumentError(path + " holds rows of dim " + std::to_string(rows.dim()) +
+                                " but the snapshot has dim " + std::to_string(snapshot.dim) +
+                                ": the rows belong to another model");
+  }
+  for (uint64_t key : rows.keys()) {
+    if (FindSortedRow(snapshot, key) >= 0) {
+      return InvalidArgumentError(path + " holds a row for key " + std::to_string(key) +
+                                  ", which the snapshot has: the rows belong to another "
+                                  "snapshot (rerun the job on this one)");
     }
   }
+  table.dim = rows.dim();
+  table.keys = rows.keys();
+  table.values = rows.values();
+  SortRowsForTorch(&table);
   return table;
 }
 
 // The JSON "config" of model.safetensors: what iakps.torch.load_model builds.
 std::string ConfigJson(const ExportSource& source, int64_t num_rows,
-                       const std::vector<std::string>& row_files) {
+                       const std::vector<std::string>& row_files,
+                       const std::map<std::string, int64_t>& new_rows) {
   const model::BaseModelConfig& c = source.base->config();
   const proto::ModelManifest& m = source.model_dir.manifest;
   std::string fields = "[";
@@ -70,7 +110,7 @@ std::string ConfigJson(const ExportSource& source, int64_t num_rows,
     index_of[name] = static_cast<int>(index_of.size());
     std::string config = AdapterConfigJson(adapter.config());
     adapters += (adapters.size() > 1 ? "," : "") + std::string("{\"name\":") + JsonQuote(name) +
-                "," + config.substr(1);
+                ",\"new_rows\":" + std::to_string(new_rows.at(name)) + "," + config.substr(1);
   }
   adapters += "]";
   std::string domains = "{";
@@ -143,8 +183,13 @@ StatusOr<TorchExportReport> ExportTorchModel(const proto::JobSpec& spec,
     return InvalidArgumentError("rows per file must be positive, not " +
                                 std::to_string(options.rows_per_file));
   }
+  if (!spec.iak().insertion().empty() && spec.iak().insertion() != "h") {
+    return FailedPreconditionError(
+        "the PyTorch export holds adapters on h; this job's iak.insertion is \"" +
+        spec.iak().insertion() + "\" (export it without --torch)");
+  }
   IAK_ASSIGN_OR_RETURN(ExportSource source, LoadExportSource(spec));
-  IAK_ASSIGN_OR_RETURN(embedding::RowTable rows, MergedRows(spec.model_dir(), options));
+  IAK_ASSIGN_OR_RETURN(embedding::RowTable rows, embedding::ReadSnapshotRows(spec.model_dir()));
   SortRowsForTorch(&rows);
   const int64_t num_rows = static_cast<int64_t>(rows.keys.size());
   const int64_t num_files = std::max<int64_t>(1, (num_rows + options.rows_per_file - 1) /
@@ -159,30 +204,31 @@ StatusOr<TorchExportReport> ExportTorchModel(const proto::JobSpec& spec,
   report.dir = out_dir;
   report.num_rows = num_rows;
   std::vector<ExportTensor> dense = ToLinearLayout(BaseModelTensors(*source.base));
+  std::map<std::string, int64_t> new_rows;
   int index = 0;
   for (const auto& [name, adapter] : source.adapters) {
-    std::vector<ExportTensor> more = ToLinearLayout(
-        AdapterTensors(adapter, "adapters." + std::to_string(index++) + "."));
+    const std::string prefix = "adapters." + std::to_string(index++) + ".";
+    std::vector<ExportTensor> more = ToLinearLayout(AdapterTensors(adapter, prefix));
+    IAK_ASSIGN_OR_RETURN(embedding::RowTable own,
+                         AdapterNewRows(spec.output_dir() + "/adapters", name, rows));
+    new_rows[name] = static_cast<int64_t>(own.keys.size());
+    report.num_new_rows += new_rows[name];
+    if (!own.keys.empty()) {
+      more.push_back(RowKeysTensor(prefix + "new_rows.keys", own, 0, new_rows[name]));
+      more.push_back(RowsTensor(prefix + "new_rows.weight", own, 0, new_rows[name]));
+    }
     dense.insert(dense.end(), std::make_move_iterator(more.begin()),
                  std::make_move_iterator(more.end()));
   }
   IAK_RETURN_IF_ERROR(WriteTensors(
       out_dir + "/model.safetensors", dense,
-      {{"format", "iak-torch-v1"}, {"config", ConfigJson(source, num_rows, row_files)}},
+      {{"format", "iak-torch-v1"}, {"config", ConfigJson(source, num_rows, row_files, new_rows)}},
       &report));
-  const size_t dim = static_cast<size_t>(rows.dim);
   for (int64_t k = 0; k < num_files; ++k) {
     const int64_t begin = k * options.rows_per_file;
     const int64_t end = std::min(num_rows, begin + options.rows_per_file);
-    ExportTensor keys;
-    keys.name = "row_keys";
-    keys.shape = {end - begin};
-    keys.is_u64 = true;
-    keys.u64_values.assign(rows.keys.begin() + begin, rows.keys.begin() + end);
-    ExportTensor weight;
-    weight.name = "embedding_bags.rows.weight";
-    weight.shape = {end - begin, rows.dim};
-    weight.values.assign(rows.values.begin() + begin * dim, rows.values.begin() + end * dim);
+    const ExportTensor keys = RowKeysTensor("row_keys", rows, begin, end);
+    const ExportTensor weight = RowsTensor("embedding_bags.rows.weight", rows, begin, end);
     IAK_RETURN_IF_ERROR(WriteTensors(out_dir + "/" + row_files[k], {keys, weight},
                                      {{"format", "iak-torch-rows-v1"},
                                       {"row_offset", std::to_string(begin)},

@@ -4,7 +4,10 @@
 // docs/export.md "PyTorch export".
 //
 //   <dir>/model.safetensors       dense layers as torch.nn.Linear (weight
-//                                 [out, in], bias [out]) and every adapter;
+//                                 [out, in], bias [out]) and every adapter,
+//                                 with the new-key rows it trained (if any)
+//                                 as "adapters.<i>.new_rows.keys" U64 [n] and
+//                                 "adapters.<i>.new_rows.weight" F32 [n, dim];
 //                                 metadata "config" describes the model;
 //   <dir>/rows-0000K-of-0000N.safetensors
 //                                 the embedding table, one contiguous block of
@@ -15,9 +18,10 @@
 //
 // Rows are in ascending order of their key read as a signed int64 (the bits
 // are the uint64 key), so torch.searchsorted over the int64 view maps a key
-// to its row. The table is the model directory's snapshot plus
-// TorchExportOptions::extra_rows: the seam for a method that learns rows of
-// keys outside the snapshot (none in the tree does yet).
+// to its row. The table is the model directory's snapshot, shared by every
+// domain; an adapter's new-key rows (keys the snapshot lacks, trained for
+// that adapter's domains: worker/new_key_rows.h) stay with the adapter,
+// because two domains may have trained different rows for the same new key.
 //
 // Thread-safety: free functions, no shared state.
 #ifndef IAK_WORKER_TORCH_EXPORT_H_
@@ -38,16 +42,13 @@ struct TorchExportOptions {
   // Rows in each rows file (the last holds the rest). Default 1,048,576
   // (64 MiB at dim 16). Must be positive.
   int64_t rows_per_file = int64_t{1} << 20;
-  // Rows of keys the snapshot lacks (new-key rows a method learned), merged
-  // into the table; their dim must be the snapshot's. A key in the snapshot
-  // or twice here is InvalidArgument. Not owned; may be empty.
-  std::vector<const embedding::RowTable*> extra_rows;
 };
 
 struct TorchExportReport {
   std::string dir;
   std::vector<std::string> files;  // model.safetensors first, then the rows files
-  int64_t num_rows = 0;
+  int64_t num_rows = 0;      // of the snapshot table
+  int64_t num_new_rows = 0;  // of all adapters together
   size_t bytes = 0;
 };
 
@@ -60,8 +61,10 @@ void SortRowsForTorch(embedding::RowTable* table);
 
 // Writes LoadExportSource(spec) and its model directory's embedding rows to
 // out_dir as above. Errors as LoadExportSource and ReadSnapshotRows (a
-// damaged shard is DataLoss naming it), InvalidArgument for bad options,
-// IoError when a file cannot be written.
+// damaged shard is DataLoss naming it), LoadNewKeyRows's, InvalidArgument
+// for bad options or new-key rows that do not fit the snapshot (another dim,
+// a key the snapshot has), FailedPrecondition for adapters not on h, IoError
+// when a file cannot be written.
 [[nodiscard]] StatusOr<TorchExportReport> ExportTorchModel(const proto::JobSpec& spec,
                                                            const std::string& out_dir,
                                                            const TorchExportOptions& options);

@@ -30,17 +30,40 @@ def _forward(layers, x, relu_last):
     return x
 
 
+def _find(sorted_keys, keys):
+    """(positions, found) of int64 `keys` in the ascending int64 `sorted_keys`."""
+    n = sorted_keys.numel()
+    if n == 0:
+        return torch.zeros_like(keys), torch.zeros_like(keys, dtype=torch.bool)
+    ids = torch.searchsorted(sorted_keys, keys).clamp(max=n - 1)
+    return ids, sorted_keys[ids] == keys
+
+
+class NewKeyRows(nn.Module):
+    """An adapter's rows for keys the snapshot lacks, trained with it
+    ("keys": int64, ascending; "weight": [n, dim]). They stay with their
+    adapter: two domains may have trained different rows for one new key."""
+
+    def __init__(self, n, dim):
+        super().__init__()
+        self.register_buffer("keys", torch.zeros(n, dtype=torch.int64))
+        self.weight = nn.Parameter(torch.zeros(n, dim))
+
+
 class Adapter(nn.Module):
     """An IAK adapter at inference: h' = h + decoder(mu), mu = the first
-    latent_dim outputs of encoder(h) (the whole output for a plain adapter)."""
+    latent_dim outputs of encoder(h) (the whole output for a plain adapter),
+    with the new-key rows it trained, if any."""
 
-    def __init__(self, config):
+    def __init__(self, config, embedding_dim):
         super().__init__()
         k = config["latent_dim"]
         out = k if config["plain_adapter"] else 2 * k
         self.latent_dim = k
         self.encoder = _mlp([config["input_dim"], *config["encoder_hidden"], out])
         self.decoder = _mlp([k, *config["decoder_hidden"], config["input_dim"]])
+        n = config.get("new_rows", 0)
+        self.new_rows = NewKeyRows(n, embedding_dim) if n > 0 else None
 
     def forward(self, h):
         mu = _forward(self.encoder, h, relu_last=False)[:, : self.latent_dim]
@@ -65,36 +88,40 @@ class IakModel(nn.Module):
         self.bottom = _mlp([len(fields) * dim, *config["bottom_hidden"]])
         self.tower = nn.ModuleList(
             _mlp([h, *config["tower_hidden"], 1]) for _ in range(config["num_tasks"]))
-        self.adapters = nn.ModuleList(Adapter(a) for a in config["adapters"])
+        self.adapters = nn.ModuleList(Adapter(a, dim) for a in config["adapters"])
         # domain name -> index into adapters, or None (the frozen base).
         self.domain_adapters = dict(config["domain_adapters"])
 
-    def row_ids(self, keys):
-        """int64 keys (the uint64 keys' bits) -> (row ids, found mask)."""
-        n = self.row_keys.numel()
-        if n == 0:
-            return torch.zeros_like(keys), torch.zeros_like(keys, dtype=torch.bool)
-        ids = torch.searchsorted(self.row_keys, keys).clamp(max=n - 1)
-        return ids, self.row_keys[ids] == keys
-
-    def pool(self, keys, offsets):
+    def pool(self, keys, offsets, adapter):
         """x [batch, fields * dim]: each field's rows summed (or averaged over
-        its keys, a key without a row counting as a zero row)."""
+        its keys, a key without a row counting as a zero row). A key the
+        snapshot lacks takes the new-key row its sample's adapter trained."""
         fields = self.mean_pooling.numel()
         counts = offsets[1:] - offsets[:-1]
-        ids, found = self.row_ids(keys)
+        ids, found = _find(self.row_keys, keys)
         mean = self.mean_pooling.repeat(counts.numel() // fields)
         bag_weight = torch.where(mean, 1.0 / counts.clamp(min=1).float(), torch.ones_like(counts,
                                  dtype=torch.float32))
-        weights = torch.repeat_interleave(bag_weight, counts) * found.float()
-        pooled = self.embedding_bags["rows"](ids, offsets, per_sample_weights=weights)
+        key_weight = torch.repeat_interleave(bag_weight, counts)
+        pooled = self.embedding_bags["rows"](ids, offsets,
+                                             per_sample_weights=key_weight * found.float())
+        if any(module.new_rows is not None for module in self.adapters):
+            bag = torch.repeat_interleave(torch.arange(counts.numel()), counts)
+            key_adapter = adapter[bag // fields]
+            for a, module in enumerate(self.adapters):
+                if module.new_rows is None:
+                    continue
+                own = torch.nonzero((key_adapter == a) & ~found).flatten()
+                rows, hit = _find(module.new_rows.keys, keys[own])
+                weight = (key_weight[own] * hit.float()).unsqueeze(1)
+                pooled.index_add_(0, bag[own], module.new_rows.weight[rows] * weight)
         return pooled.reshape(-1, fields * pooled.shape[1])
 
     def forward(self, keys, offsets, adapter):
         """Logits [batch, num_tasks]. keys int64 [n], offsets int64
         [batch * fields + 1] (CSR over (sample, field)), adapter int64
         [batch]: each sample's adapter index, -1 for the frozen base."""
-        h = _forward(self.bottom, self.pool(keys, offsets), relu_last=True)
+        h = _forward(self.bottom, self.pool(keys, offsets, adapter), relu_last=True)
         adapted = h.clone()
         for a, module in enumerate(self.adapters):
             rows = torch.nonzero(adapter == a).flatten()
@@ -156,7 +183,9 @@ def load_model(export_dir):
     config = load_config(export_dir)
     model = IakModel(config)
     dense, _ = _tensors(os.path.join(export_dir, "model.safetensors"))
-    state = {name: torch.from_numpy(value) for name, value in dense.items()}
+    # uint64 keys as the int64 they are compared as (same bits).
+    state = {name: torch.from_numpy(value.view(np.int64).copy() if value.dtype == np.uint64
+                                    else value) for name, value in dense.items()}
     table, keys = torchrec_state_dict(export_dir)
     state.update(table)
     state["row_keys"] = torch.from_numpy(keys.view(np.int64).copy())

@@ -261,8 +261,12 @@ class Predictor {
     options.domain_map = &map;
     float* ctr = p_ctr.mutable_data();
     float* ctcvr = esmm ? p_ctcvr.mutable_data() : nullptr;
+    // A domain's adapter comes with the new-key rows it trained (if any).
+    const std::vector<const model::RowLookup*> domain_rows =
+        use_adapters ? models_->DomainRows() : std::vector<const model::RowLookup*>();
     Check(WithoutGil([&] {
-      return worker::PredictSamples(d, ids, *models_->rows, options, &*predictor, ctr, ctcvr);
+      return worker::PredictSamples(d, ids, *models_->rows, options, &*predictor, ctr, ctcvr,
+                                    domain_rows);
     }));
     py::dict result;
     result["p_ctr"] = p_ctr;

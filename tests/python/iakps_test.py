@@ -198,9 +198,21 @@ class IakpsTest(unittest.TestCase):
         present = keys.view(np.int64)[index] == batch.keys.view(np.int64)
         bag = np.repeat(np.arange(len(batch) * fields), np.diff(batch.offsets.astype(np.int64)))
         np.add.at(x, bag[present], weight[index[present]])
-        h = mlp(dense, "bottom.", x.reshape(len(batch), fields * dim), relu_last=True)
         adapter = np.array([config["domain_adapters"].get(batch.domain_names[d])
                             for d in batch.domain], dtype=object)
+        # A key the snapshot lacks takes its sample's adapter's new-key row.
+        self.assertTrue(any(a["new_rows"] > 0 for a in config["adapters"]))
+        key_adapter = adapter[bag // fields]
+        for a, spec in enumerate(config["adapters"]):
+            if spec["new_rows"] == 0:
+                continue
+            own_keys = dense[f"adapters.{a}.new_rows.keys"].view(np.int64)
+            own = np.flatnonzero((key_adapter == a) & ~present)
+            at = np.minimum(np.searchsorted(own_keys, batch.keys.view(np.int64)[own]),
+                            len(own_keys) - 1)
+            hit = own_keys[at] == batch.keys.view(np.int64)[own]
+            np.add.at(x, bag[own[hit]], dense[f"adapters.{a}.new_rows.weight"][at[hit]])
+        h = mlp(dense, "bottom.", x.reshape(len(batch), fields * dim), relu_last=True)
         for a, spec in enumerate(config["adapters"]):
             rows = np.flatnonzero(adapter == a)
             mu = mlp(dense, f"adapters.{a}.encoder.", h[rows], False)[:, : spec["latent_dim"]]

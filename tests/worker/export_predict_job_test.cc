@@ -13,6 +13,7 @@
 #include "worker/adapter_store.h"
 #include "worker/domain_predictor.h"
 #include "worker/exporter.h"
+#include "worker/new_key_rows.h"
 #include "worker/torch_export.h"
 #include "embedding/safetensors_file.h"
 #include "model/embedding_table.h"
@@ -144,18 +145,13 @@ TEST_F(JobFilesTest, NoMatchingAdapterIsAClearError) {
 
 }  // namespace
 TEST_F(JobFilesTest, TorchExportHasLinearLayoutAndEveryRowInKeyOrder) {
-  // A new-key row (the extension seam) joins the snapshot's 40.
-  embedding::RowTable extra;
-  extra.dim = 4;
-  extra.keys = {~uint64_t{0}};  // -1 as int64: sorts first
-  extra.values = {1, 2, 3, 4};
   TorchExportOptions options;
   options.rows_per_file = 16;
-  options.extra_rows = {&extra};
   StatusOr<TorchExportReport> report = ExportTorchModel(spec_, dir_ + "/torch", options);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
-  EXPECT_EQ(report->num_rows, 41);
-  ASSERT_EQ(report->files.size(), 4u);  // model + ceil(41 / 16) rows files
+  EXPECT_EQ(report->num_rows, 40);
+  EXPECT_EQ(report->num_new_rows, 0);
+  ASSERT_EQ(report->files.size(), 4u);  // model + ceil(40 / 16) rows files
   EXPECT_EQ(report->files[3], dir_ + "/torch/rows-00002-of-00003.safetensors");
 
   StatusOr<embedding::SafetensorsFile> dense = embedding::ReadSafetensorsFile(report->files[0]);
@@ -169,6 +165,7 @@ TEST_F(JobFilesTest, TorchExportHasLinearLayoutAndEveryRowInKeyOrder) {
     for (int o = 0; o < 5; ++o) EXPECT_EQ((*tower)[o * 6 + i], base[4].values[i * 5 + o]);
   }
   EXPECT_EQ(dense->tensors.count("adapters.1.decoder.1.bias"), 1u);  // west, the second
+  EXPECT_EQ(dense->tensors.count("adapters.0.new_rows.keys"), 0u);   // no new-key rows
 
   std::vector<uint64_t> keys;
   std::vector<float> rows;
@@ -181,18 +178,55 @@ TEST_F(JobFilesTest, TorchExportHasLinearLayoutAndEveryRowInKeyOrder) {
     keys.insert(keys.end(), k->begin(), k->end());
     rows.insert(rows.end(), v->begin(), v->end());
   }
-  ASSERT_EQ(keys.size(), 41u);
-  EXPECT_EQ(keys[0], ~uint64_t{0});
-  EXPECT_EQ(std::vector<float>(rows.begin(), rows.begin() + 4), (std::vector<float>{1, 2, 3, 4}));
-  for (size_t i = 1; i < keys.size(); ++i) {
-    EXPECT_LT(static_cast<int64_t>(keys[i - 1]), static_cast<int64_t>(keys[i]));
+  ASSERT_EQ(keys.size(), 40u);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i > 0) {
+      EXPECT_LT(static_cast<int64_t>(keys[i - 1]), static_cast<int64_t>(keys[i]));
+    }
     EXPECT_EQ(std::vector<float>(rows.begin() + i * 4, rows.begin() + i * 4 + 4), table_[keys[i]])
         << "key " << keys[i];
   }
-  // A new-key row whose key the snapshot has is refused.
-  extra.keys = {7};
-  EXPECT_EQ(ExportTorchModel(spec_, dir_ + "/torch2", options).status().code(),
-            StatusCode::kInvalidArgument);
+}
+
+TEST_F(JobFilesTest, TorchExportKeepsNewKeyRowsWithTheirAdapter) {
+  // West trained rows for two keys the snapshot (keys 1..40) lacks; -1 as
+  // int64 sorts first. East trained none.
+  StatusOr<NewKeyRows> west =
+      NewKeyRows::FromRows({41, ~uint64_t{0}}, {1, 2, 3, 4, 5, 6, 7, 8}, nullptr, 4);
+  ASSERT_TRUE(west.ok()) << west.status().ToString();
+  ASSERT_TRUE(SaveNewKeyRows(dir_ + "/out/adapters", "west", *west).ok());
+  StatusOr<TorchExportReport> report = ExportTorchModel(spec_, dir_ + "/torch", {});
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->num_rows, 40);  // the shared table is the snapshot's alone
+  EXPECT_EQ(report->num_new_rows, 2);
+  StatusOr<embedding::SafetensorsFile> dense = embedding::ReadSafetensorsFile(report->files[0]);
+  ASSERT_TRUE(dense.ok()) << dense.status().ToString();
+  EXPECT_EQ(dense->tensors.count("adapters.0.new_rows.keys"), 0u);
+  StatusOr<std::vector<uint64_t>> keys = dense->Keys("adapters.1.new_rows.keys");
+  StatusOr<std::vector<float>> weight = dense->Floats("adapters.1.new_rows.weight");
+  ASSERT_TRUE(keys.ok() && weight.ok());
+  EXPECT_EQ(*keys, (std::vector<uint64_t>{~uint64_t{0}, 41}));
+  EXPECT_EQ(*weight, (std::vector<float>{5, 6, 7, 8, 1, 2, 3, 4}));
+  EXPECT_EQ(dense->tensors.at("adapters.1.new_rows.weight").shape,
+            (std::vector<uint64_t>{2, 4}));
+  // The config (a JSON string in the header's metadata, quotes escaped).
+  std::string bytes;
+  ASSERT_TRUE(ReadFileToString(report->files[0], &bytes).ok());
+  EXPECT_NE(bytes.find(R"({\"name\":\"east\",\"new_rows\":0,)"), std::string::npos);
+  EXPECT_NE(bytes.find(R"({\"name\":\"west\",\"new_rows\":2,)"), std::string::npos);
+
+  // A row for a key the snapshot has means the rows belong to another
+  // snapshot: refused, naming the file.
+  StatusOr<NewKeyRows> stale = NewKeyRows::FromRows({7}, {1, 2, 3, 4}, nullptr, 4);
+  ASSERT_TRUE(stale.ok());
+  ASSERT_TRUE(SaveNewKeyRows(dir_ + "/out/adapters", "west", *stale).ok());
+  const Status refused = ExportTorchModel(spec_, dir_ + "/torch2", {}).status();
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("west.rows"), std::string::npos) << refused.ToString();
+  // Adapters on another insertion point have no PyTorch form here.
+  spec_.mutable_iak()->set_insertion("x");
+  EXPECT_EQ(ExportTorchModel(spec_, dir_ + "/torch3", {}).status().code(),
+            StatusCode::kFailedPrecondition);
 }
 
 TEST_F(JobFilesTest, DomainMapScoresDataNumberedOtherwise) {
