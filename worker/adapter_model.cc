@@ -52,6 +52,16 @@ StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name) {
   return InvalidArgumentError("unknown adapter insertion '" + name + "'; choose h, x or tower");
 }
 
+Status RequireAdaptersOnH(const proto::JobSpec& spec, const std::string& what) {
+  IAK_ASSIGN_OR_RETURN(AdapterInsertion insertion, ParseAdapterInsertion(spec.iak().insertion()));
+  if (insertion == AdapterInsertion::kH) return Status::Ok();
+  return FailedPreconditionError(
+      what + " applies adapters to h, but job " + spec.name() + " trained them on " +
+      AdapterInsertionName(insertion) + " (iak.insertion): the job's run report has their "
+      "validation figures, and `iak compare --compare_iak_insertion=" +
+      AdapterInsertionName(insertion) + "` scores that insertion on test");
+}
+
 AdapterModel::AdapterModel(const AdapterContext& context, const model::IakConfig& config,
                            AdapterInsertion insertion, uint64_t seed)
     : context_(context),

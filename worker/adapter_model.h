@@ -36,6 +36,7 @@
 #include "model/input_adapter_step.h"
 #include "model/parallel_step.h"
 #include "model/tower_adapter_step.h"
+#include "proto/job_spec.pb.h"
 #include "worker/domain_model.h"
 #include "worker/frozen_prefix_cache.h"
 #include "worker/new_key_rows.h"
@@ -48,6 +49,11 @@ enum class AdapterInsertion { kH, kX, kTower };
 const char* AdapterInsertionName(AdapterInsertion insertion);
 // "" and "h" -> kH; InvalidArgument listing the valid names otherwise.
 [[nodiscard]] StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name);
+// Inference outside the trainer (`iak eval`, `iak predict`, `iak export`,
+// iakps) applies adapters to h. FailedPrecondition, naming `what`, for a job
+// whose iak.insertion puts them elsewhere (x or tower), whose scores would
+// otherwise come out wrong without a word; InvalidArgument for an unknown one.
+[[nodiscard]] Status RequireAdaptersOnH(const proto::JobSpec& spec, const std::string& what);
 
 // What every adapter of a job shares (not owned; all outlive the models).
 struct AdapterContext {

@@ -6,6 +6,7 @@
 
 #include "embedding/model_directory.h"
 #include "model/matrix_ops.h"
+#include "worker/adapter_model.h"
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/local_lookup.h"
@@ -164,6 +165,7 @@ std::vector<const model::RowLookup*> JobModels::DomainRows() const {
 
 StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
                                                    const std::vector<std::string>& domain_names) {
+  IAK_RETURN_IF_ERROR(RequireAdaptersOnH(spec, "scoring with a job's adapters"));
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
                        embedding::LoadModelDirectory(spec.model_dir()));
   auto models = std::make_unique<JobModels>();

@@ -16,6 +16,7 @@
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/local_lookup.h"
+#include "worker/adapter_model.h"
 #include "worker/new_key_rows.h"
 #include "worker/training_setup.h"
 #include "worker/method_evaluator.h"
@@ -238,6 +239,7 @@ void EvalReport::ComputeCtcvrMeans() {
 
 StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {
   if (!IsAdapterMethod(spec.method())) return EvaluateMethodJob(spec, part);
+  IAK_RETURN_IF_ERROR(RequireAdaptersOnH(spec, "iak eval"));
   IAK_ASSIGN_OR_RETURN(LocalInputs local, LoadLocalInputs(spec.data(), spec.model_dir()));
   const JobData& job = local.inputs.job;
   const model::BaseModel& base = *local.inputs.base;

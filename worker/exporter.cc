@@ -14,6 +14,7 @@
 #include "model/mlp.h"
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
+#include "worker/adapter_model.h"
 #include "worker/new_key_rows.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -274,6 +275,7 @@ Status AddNewKeyRows(const std::string& adapter_dir, const std::string& name,
 }  // namespace
 
 StatusOr<ExportSource> LoadExportSource(const proto::JobSpec& spec) {
+  IAK_RETURN_IF_ERROR(RequireAdaptersOnH(spec, "iak export"));
   ExportSource source;
   IAK_ASSIGN_OR_RETURN(source.model_dir, embedding::LoadModelDirectory(spec.model_dir()));
   IAK_ASSIGN_OR_RETURN(model::BaseModel base,

@@ -183,11 +183,6 @@ StatusOr<TorchExportReport> ExportTorchModel(const proto::JobSpec& spec,
     return InvalidArgumentError("rows per file must be positive, not " +
                                 std::to_string(options.rows_per_file));
   }
-  if (!spec.iak().insertion().empty() && spec.iak().insertion() != "h") {
-    return FailedPreconditionError(
-        "the PyTorch export holds adapters on h; this job's iak.insertion is \"" +
-        spec.iak().insertion() + "\" (export it without --torch)");
-  }
   IAK_ASSIGN_OR_RETURN(ExportSource source, LoadExportSource(spec));
   IAK_ASSIGN_OR_RETURN(embedding::RowTable rows, embedding::ReadSnapshotRows(spec.model_dir()));
   SortRowsForTorch(&rows);

@@ -223,10 +223,23 @@ TEST_F(JobFilesTest, TorchExportKeepsNewKeyRowsWithTheirAdapter) {
   const Status refused = ExportTorchModel(spec_, dir_ + "/torch2", {}).status();
   EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused.message().find("west.rows"), std::string::npos) << refused.ToString();
-  // Adapters on another insertion point have no PyTorch form here.
-  spec_.mutable_iak()->set_insertion("x");
-  EXPECT_EQ(ExportTorchModel(spec_, dir_ + "/torch3", {}).status().code(),
+}
+
+TEST_F(JobFilesTest, AdaptersOffHAreRefusedNotMisScored) {
+  // A tower adapter has h's width here; applied to h it would score without
+  // an error, and wrongly.
+  spec_.set_name("towers");
+  spec_.mutable_iak()->set_insertion("tower");
+  const Status exported = ExportJob(spec_, dir_ + "/export").status();
+  EXPECT_EQ(exported.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(exported.message().find("--compare_iak_insertion=tower"), std::string::npos)
+      << exported.ToString();
+  EXPECT_EQ(ExportTorchModel(spec_, dir_ + "/torch", {}).status().code(),
             StatusCode::kFailedPrecondition);
+  EXPECT_EQ(LoadJobModels(spec_, {"east", "west"}).status().code(),
+            StatusCode::kFailedPrecondition);
+  spec_.mutable_iak()->set_insertion("h");
+  EXPECT_TRUE(LoadJobModels(spec_, {"east", "west"}).ok());
 }
 
 TEST_F(JobFilesTest, DomainMapScoresDataNumberedOtherwise) {
