@@ -192,9 +192,8 @@ StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
     IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, r.adapter));
     models->adapters.push_back(std::make_unique<model::IakModule>(std::move(adapter)));
     ++models->num_adapters;
-    if (std::filesystem::exists(NewKeyRowsPath(dir, r.adapter), ec)) {
-      IAK_ASSIGN_OR_RETURN(NewKeyRows rows, LoadNewKeyRows(dir, r.adapter, nullptr));
-      models->new_rows.back() = std::make_unique<NewKeyRows>(std::move(rows));
+    IAK_ASSIGN_OR_RETURN(models->new_rows.back(), LoadNewKeyRowsIfAny(dir, r.adapter));
+    if (models->new_rows.back() != nullptr) {
       models->new_row_lookups.back() =
           std::make_unique<NewKeyRowLookup>(models->new_rows.back().get(), models->rows.get());
     }

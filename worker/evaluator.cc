@@ -261,10 +261,9 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
   std::map<std::string, std::unique_ptr<NewKeyRows>> new_rows;
   std::map<std::string, std::unique_ptr<NewKeyRowLookup>> new_row_lookups;
   for (const auto& [name, adapter] : loaded) {
-    std::error_code ec;
-    if (!std::filesystem::exists(NewKeyRowsPath(dir, name), ec)) continue;
-    IAK_ASSIGN_OR_RETURN(NewKeyRows found, LoadNewKeyRows(dir, name, nullptr));
-    new_rows[name] = std::make_unique<NewKeyRows>(std::move(found));
+    IAK_ASSIGN_OR_RETURN(std::unique_ptr<NewKeyRows> found, LoadNewKeyRowsIfAny(dir, name));
+    if (found == nullptr) continue;
+    new_rows[name] = std::move(found);
     new_row_lookups[name] = std::make_unique<NewKeyRowLookup>(new_rows[name].get(), &rows);
   }
   std::vector<const model::IakModule*> adapters;

@@ -256,15 +256,14 @@ StatusOr<std::vector<AdapterPlanRow>> DomainAdapters(const std::string& adapter_
 Status AddNewKeyRows(const std::string& adapter_dir, const std::string& name,
                      std::vector<ExportTensor>* tensors,
                      std::map<std::string, std::string>* metadata) {
-  std::error_code ec;
-  if (!std::filesystem::exists(NewKeyRowsPath(adapter_dir, name), ec)) return Status::Ok();
-  IAK_ASSIGN_OR_RETURN(NewKeyRows rows, LoadNewKeyRows(adapter_dir, name, nullptr));
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<NewKeyRows> rows, LoadNewKeyRowsIfAny(adapter_dir, name));
+  if (rows == nullptr) return Status::Ok();
   ExportTensor tensor;
   tensor.name = "iak." + name + ".new_key_rows";
-  tensor.shape = {static_cast<int64_t>(rows.num_rows()), rows.dim()};
-  tensor.values = rows.values();
+  tensor.shape = {static_cast<int64_t>(rows->num_rows()), rows->dim()};
+  tensor.values = rows->values();
   std::string keys = "[";
-  for (uint64_t key : rows.keys()) {
+  for (uint64_t key : rows->keys()) {
     keys += (keys.size() > 1 ? "," : "") + JsonQuote(std::to_string(key));
   }
   (*metadata)[tensor.name] = keys + "]";

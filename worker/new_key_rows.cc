@@ -246,4 +246,14 @@ StatusOr<NewKeyRows> LoadNewKeyRows(const std::string& dir, const std::string& n
   return rows;
 }
 
+StatusOr<std::unique_ptr<NewKeyRows>> LoadNewKeyRowsIfAny(const std::string& dir,
+                                                          const std::string& name) {
+  std::error_code ec;
+  if (!std::filesystem::exists(NewKeyRowsPath(dir, name), ec)) {
+    return std::unique_ptr<NewKeyRows>();
+  }
+  IAK_ASSIGN_OR_RETURN(NewKeyRows rows, LoadNewKeyRows(dir, name, nullptr));
+  return std::make_unique<NewKeyRows>(std::move(rows));
+}
+
 }  // namespace iak::worker

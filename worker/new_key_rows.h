@@ -125,6 +125,10 @@ class NewKeyRowLookup : public model::RowLookup {
 // when it is corrupt. `frozen` may be null when only FindOwn is used.
 [[nodiscard]] StatusOr<NewKeyRows> LoadNewKeyRows(const std::string& dir, const std::string& name,
                                                   RowSource* frozen);
+// For inference: the rows unit `name` trained (without a frozen source), or
+// null when it trained none (no file). DataLoss naming a corrupt file.
+[[nodiscard]] StatusOr<std::unique_ptr<NewKeyRows>> LoadNewKeyRowsIfAny(const std::string& dir,
+                                                                        const std::string& name);
 
 }  // namespace iak::worker
 

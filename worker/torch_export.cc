@@ -63,25 +63,24 @@ StatusOr<embedding::RowTable> AdapterNewRows(const std::string& adapter_dir,
                                              const std::string& adapter,
                                              const embedding::RowTable& snapshot) {
   embedding::RowTable table;
-  std::error_code ec;
-  if (!std::filesystem::exists(NewKeyRowsPath(adapter_dir, adapter), ec)) return table;
-  IAK_ASSIGN_OR_RETURN(NewKeyRows rows, LoadNewKeyRows(adapter_dir, adapter, nullptr));
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<NewKeyRows> rows, LoadNewKeyRowsIfAny(adapter_dir, adapter));
+  if (rows == nullptr) return table;
   const std::string path = NewKeyRowsPath(adapter_dir, adapter);
-  if (rows.dim() != snapshot.dim) {
-    return InvalidArgumentError(path + " holds rows of dim " + std::to_string(rows.dim()) +
+  if (rows->dim() != snapshot.dim) {
+    return InvalidArgumentError(path + " holds rows of dim " + std::to_string(rows->dim()) +
                                 " but the snapshot has dim " + std::to_string(snapshot.dim) +
                                 ": the rows belong to another model");
   }
-  for (uint64_t key : rows.keys()) {
+  for (uint64_t key : rows->keys()) {
     if (FindSortedRow(snapshot, key) >= 0) {
       return InvalidArgumentError(path + " holds a row for key " + std::to_string(key) +
                                   ", which the snapshot has: the rows belong to another "
                                   "snapshot (rerun the job on this one)");
     }
   }
-  table.dim = rows.dim();
-  table.keys = rows.keys();
-  table.values = rows.values();
+  table.dim = rows->dim();
+  table.keys = rows->keys();
+  table.values = rows->values();
   SortRowsForTorch(&table);
   return table;
 }
