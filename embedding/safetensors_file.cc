@@ -3,176 +3,26 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <utility>
 
 #include "common/file_util.h"
+#include "common/json_reader.h"
 #include "embedding/row_codec.h"
 
 namespace iak::embedding {
 namespace {
 
-// The subset of JSON a safetensors header uses (objects, arrays, strings,
-// non-negative integers; other numbers, true/false/null parsed and kept as
-// kOther so __metadata__ of any shape is skipped).
-struct Json {
-  enum class Type { kObject, kArray, kString, kInteger, kOther } type = Type::kOther;
-  std::vector<std::pair<std::string, std::unique_ptr<Json>>> object;
-  std::vector<std::unique_ptr<Json>> array;
-  std::string string;
-  uint64_t integer = 0;
-};
-
-class JsonParser {
- public:
-  JsonParser(const std::string& text, const std::string& path) : text_(text), path_(path) {}
-
-  StatusOr<std::unique_ptr<Json>> ParseDocument() {
-    auto value = std::make_unique<Json>();
-    IAK_RETURN_IF_ERROR(Value(value.get(), 0));
-    SkipSpace();
-    if (pos_ != text_.size()) return Error("text after the JSON header's end");
-    return value;
-  }
-
- private:
-  Status Error(const std::string& what) const {
-    return InvalidArgumentError(path_ + ": malformed safetensors JSON header at byte " +
-                                std::to_string(pos_) + ": " + what);
-  }
-  void SkipSpace() {
-    while (pos_ < text_.size() && std::strchr(" \t\r\n", text_[pos_]) != nullptr &&
-           text_[pos_] != '\0') {
-      ++pos_;
-    }
-  }
-  bool Consume(char c) {
-    SkipSpace();
-    if (pos_ < text_.size() && text_[pos_] == c) {
-      ++pos_;
-      return true;
-    }
+// A JSON number that is a whole number in [0, 2^53] (where doubles are
+// exact: far past any file's size), as uint64.
+bool ExactCount(const JsonValue& v, uint64_t* out) {
+  if (v.kind() != JsonValue::Kind::kNumber) return false;
+  const double d = v.Number();
+  if (!(d >= 0) || d > 9007199254740992.0 || d != static_cast<double>(static_cast<uint64_t>(d))) {
     return false;
   }
-  Status String(std::string* out) {
-    if (!Consume('"')) return Error("expected a string");
-    out->clear();
-    while (pos_ < text_.size() && text_[pos_] != '"') {
-      char c = text_[pos_++];
-      if (c == '\\') {
-        if (pos_ >= text_.size()) break;
-        const char e = text_[pos_++];
-        switch (e) {
-          case 'n': c = '\n'; break;
-          case 't': c = '\t'; break;
-          case 'r': c = '\r'; break;
-          case 'b': c = '\b'; break;
-          case 'f': c = '\f'; break;
-          case 'u': {
-            if (pos_ + 4 > text_.size()) return Error("short \\u escape");
-            // Exactly four hex digits (std::stoul threw on "\\uZZZZ" and
-            // accepted "\\u+1 x").
-            unsigned code = 0;
-            for (int d = 0; d < 4; ++d) {
-              const char h = text_[pos_ + d];
-              const int v = h >= '0' && h <= '9'   ? h - '0'
-                            : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                            : h >= 'A' && h <= 'F' ? h - 'A' + 10
-                                                   : -1;
-              if (v < 0) return Error("\\u escape without four hex digits");
-              code = code * 16 + static_cast<unsigned>(v);
-            }
-            pos_ += 4;
-            if (code < 0x80) {
-              c = static_cast<char>(code);
-            } else if (code < 0x800) {
-              out->push_back(static_cast<char>(0xc0 | (code >> 6)));
-              c = static_cast<char>(0x80 | (code & 0x3f));
-            } else {
-              out->push_back(static_cast<char>(0xe0 | (code >> 12)));
-              out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3f)));
-              c = static_cast<char>(0x80 | (code & 0x3f));
-            }
-            break;
-          }
-          default: c = e;  // \" \\ \/
-        }
-      }
-      out->push_back(c);
-    }
-    if (pos_ >= text_.size()) return Error("unterminated string");
-    ++pos_;
-    return Status::Ok();
-  }
-  Status Value(Json* out, int depth) {
-    if (depth > 16) return Error("nested too deeply");
-    SkipSpace();
-    if (pos_ >= text_.size()) return Error("unexpected end");
-    const char c = text_[pos_];
-    if (c == '{') {
-      ++pos_;
-      out->type = Json::Type::kObject;
-      if (Consume('}')) return Status::Ok();
-      do {
-        std::string key;
-        IAK_RETURN_IF_ERROR(String(&key));
-        if (!Consume(':')) return Error("expected ':' after \"" + key + "\"");
-        auto value = std::make_unique<Json>();
-        IAK_RETURN_IF_ERROR(Value(value.get(), depth + 1));
-        out->object.emplace_back(std::move(key), std::move(value));
-      } while (Consume(','));
-      if (!Consume('}')) return Error("expected ',' or '}'");
-      return Status::Ok();
-    }
-    if (c == '[') {
-      ++pos_;
-      out->type = Json::Type::kArray;
-      if (Consume(']')) return Status::Ok();
-      do {
-        auto value = std::make_unique<Json>();
-        IAK_RETURN_IF_ERROR(Value(value.get(), depth + 1));
-        out->array.push_back(std::move(value));
-      } while (Consume(','));
-      if (!Consume(']')) return Error("expected ',' or ']'");
-      return Status::Ok();
-    }
-    if (c == '"') {
-      out->type = Json::Type::kString;
-      return String(&out->string);
-    }
-    if (c >= '0' && c <= '9') {
-      out->type = Json::Type::kInteger;
-      uint64_t value = 0;
-      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-        const uint64_t digit = static_cast<uint64_t>(text_[pos_++] - '0');
-        if (value > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
-          return Error("integer overflows 64 bits");
-        }
-        value = value * 10 + digit;
-      }
-      out->integer = value;
-      if (pos_ < text_.size() && std::strchr(".eE", text_[pos_]) != nullptr &&
-          text_[pos_] != '\0') {
-        out->type = Json::Type::kOther;
-        while (pos_ < text_.size() && std::strchr("0123456789.eE+-", text_[pos_]) != nullptr &&
-               text_[pos_] != '\0') {
-          ++pos_;
-        }
-      }
-      return Status::Ok();
-    }
-    // Negative numbers, true, false, null: skipped (only __metadata__ may hold them).
-    const size_t start = pos_;
-    while (pos_ < text_.size() && std::strchr(",}] \t\r\n", text_[pos_]) == nullptr) ++pos_;
-    if (pos_ == start) return Error(std::string("unexpected '") + c + "'");
-    out->type = Json::Type::kOther;
-    return Status::Ok();
-  }
-
-  const std::string& text_;
-  const std::string& path_;
-  size_t pos_ = 0;
-};
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
 
 // Bytes per element, or 0 for an unknown dtype.
 size_t DtypeSize(const std::string& dtype) {
@@ -198,49 +48,45 @@ StatusOr<SafetensorsFile> ParseSafetensors(const std::string& bytes, const std::
                          std::to_string(bytes.size() - 8) + " follow (or this is not a "
                          "safetensors file)");
   }
-  const std::string header = bytes.substr(8, header_len);
-  JsonParser parser(header, path);
-  IAK_ASSIGN_OR_RETURN(std::unique_ptr<Json> root, parser.ParseDocument());
-  if (root->type != Json::Type::kObject) {
+  StatusOr<JsonValue> root = ParseJson(bytes.substr(8, header_len));
+  if (!root.ok()) {
+    return InvalidArgumentError(path + ": malformed safetensors JSON header: " +
+                                root.status().message());
+  }
+  if (root->kind() != JsonValue::Kind::kObject) {
     return InvalidArgumentError(path + ": the safetensors header is not a JSON object");
   }
   SafetensorsFile file;
   file.path = path;
   file.buffer = bytes.substr(8 + header_len);
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (const auto& [name, value] : root->object) {
-    if (name == "__metadata__") continue;
+  for (const auto& [name, value] : root->Object()) {
+    if (name == "__metadata__") {  // string values only, by the format
+      for (const auto& [key, entry] : value.Object()) {
+        if (entry.kind() == JsonValue::Kind::kString) file.metadata[key] = entry.String();
+      }
+      continue;
+    }
     auto invalid = [&path, &name = name](const std::string& what) {
       return InvalidArgumentError(path + ": tensor \"" + name + "\": " + what);
     };
-    if (value->type != Json::Type::kObject) return invalid("its entry is not an object");
-    SafetensorsTensor tensor;
-    bool have_dtype = false, have_shape = false, have_offsets = false;
-    for (const auto& [field, v] : value->object) {
-      if (field == "dtype") {
-        if (v->type != Json::Type::kString) return invalid("dtype is not a string");
-        tensor.dtype = v->string;
-        have_dtype = true;
-      } else if (field == "shape") {
-        if (v->type != Json::Type::kArray) return invalid("shape is not an array");
-        for (const auto& d : v->array) {
-          if (d->type != Json::Type::kInteger) return invalid("shape holds a non-integer");
-          tensor.shape.push_back(d->integer);
-        }
-        have_shape = true;
-      } else if (field == "data_offsets") {
-        if (v->type != Json::Type::kArray || v->array.size() != 2 ||
-            v->array[0]->type != Json::Type::kInteger ||
-            v->array[1]->type != Json::Type::kInteger) {
-          return invalid("data_offsets must be [begin, end]");
-        }
-        tensor.begin = v->array[0]->integer;
-        tensor.end = v->array[1]->integer;
-        have_offsets = true;
-      }
-    }
-    if (!have_dtype || !have_shape || !have_offsets) {
+    if (value.kind() != JsonValue::Kind::kObject) return invalid("its entry is not an object");
+    if (!value.Has("dtype") || !value.Has("shape") || !value.Has("data_offsets")) {
       return invalid("needs dtype, shape and data_offsets");
+    }
+    SafetensorsTensor tensor;
+    if (value["dtype"].kind() != JsonValue::Kind::kString) return invalid("dtype is not a string");
+    tensor.dtype = value["dtype"].String();
+    if (value["shape"].kind() != JsonValue::Kind::kArray) return invalid("shape is not an array");
+    for (const JsonValue& d : value["shape"].Array()) {
+      uint64_t extent = 0;
+      if (!ExactCount(d, &extent)) return invalid("shape holds a non-integer");
+      tensor.shape.push_back(extent);
+    }
+    const std::vector<JsonValue>& offsets = value["data_offsets"].Array();
+    if (offsets.size() != 2 || !ExactCount(offsets[0], &tensor.begin) ||
+        !ExactCount(offsets[1], &tensor.end)) {
+      return invalid("data_offsets must be [begin, end]");
     }
     const size_t item = DtypeSize(tensor.dtype);
     if (item == 0) return invalid("unknown dtype \"" + tensor.dtype + "\"");

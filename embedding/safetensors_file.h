@@ -28,6 +28,7 @@ struct SafetensorsTensor {
 struct SafetensorsFile {
   std::string path;
   std::map<std::string, SafetensorsTensor> tensors;
+  std::map<std::string, std::string> metadata;  // "__metadata__" (its string values)
   std::string buffer;  // the data after the header
 
   // The tensor called `name`; NotFound listing the names there are.

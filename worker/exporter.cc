@@ -1,8 +1,5 @@
 #include "worker/exporter.h"
 
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -11,10 +8,11 @@
 
 #include "common/file_util.h"
 #include "embedding/model_directory.h"
+#include "embedding/safetensors_file.h"
 #include "model/mlp.h"
 #include "worker/adapter_plan_file.h"
-#include "worker/adapter_store.h"
 #include "worker/adapter_model.h"
+#include "worker/adapter_store.h"
 #include "worker/new_key_rows.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -158,51 +156,22 @@ StatusOr<std::string> EncodeSafetensors(const std::vector<ExportTensor>& tensors
 }
 
 StatusOr<SafetensorsFile> DecodeSafetensors(const std::string& blob, const std::string& what) {
-  auto bad = [&](const std::string& why) {
-    return DataLossError(what + ": not a valid safetensors file: " + why);
-  };
-  if (blob.size() < 8) return bad("shorter than the 8-byte header length");
-  uint64_t n = 0;
-  std::memcpy(&n, blob.data(), sizeof(n));
-  if (n > blob.size() - 8) return bad("header length " + std::to_string(n) + " past the end");
-  google::protobuf::Struct header;
-  const auto parsed =
-      google::protobuf::util::JsonStringToMessage(blob.substr(8, n), &header);
-  if (!parsed.ok()) return bad("header JSON: " + std::string(parsed.message()));
-  const size_t data_begin = 8 + n;
-  const size_t data_size = blob.size() - data_begin;
+  StatusOr<embedding::SafetensorsFile> parsed = embedding::ParseSafetensors(blob, what);
+  if (!parsed.ok()) {
+    return DataLossError("not a valid safetensors file: " + parsed.status().message());
+  }
   SafetensorsFile file;
+  file.metadata = parsed->metadata;
   std::vector<std::pair<uint64_t, ExportTensor>> ordered;
-  for (const auto& [name, value] : header.fields()) {
-    if (name == "__metadata__") {
-      for (const auto& [k, v] : value.struct_value().fields()) file.metadata[k] = v.string_value();
-      continue;
-    }
-    const auto& f = value.struct_value().fields();
-    if (!f.count("dtype") || f.at("dtype").string_value() != "F32") {
-      return bad("tensor " + name + " is not F32");
-    }
-    if (!f.count("shape") || !f.count("data_offsets") ||
-        f.at("data_offsets").list_value().values_size() != 2) {
-      return bad("tensor " + name + " lacks shape or data_offsets");
-    }
+  for (const auto& [name, tensor] : parsed->tensors) {
     ExportTensor t;
     t.name = name;
-    int64_t count = 1;
-    for (const auto& d : f.at("shape").list_value().values()) {
-      t.shape.push_back(static_cast<int64_t>(d.number_value()));
-      count *= t.shape.back();
+    for (uint64_t d : tensor.shape) t.shape.push_back(static_cast<int64_t>(d));
+    if (tensor.dtype != "F32") {
+      return DataLossError(what + ": tensor " + name + " is " + tensor.dtype + ", not F32");
     }
-    const auto begin = static_cast<uint64_t>(f.at("data_offsets").list_value().values(0).number_value());
-    const auto end = static_cast<uint64_t>(f.at("data_offsets").list_value().values(1).number_value());
-    if (begin > end || end > data_size || (end - begin) != static_cast<uint64_t>(count) * 4) {
-      return bad("tensor " + name + " offsets [" + std::to_string(begin) + ", " +
-                 std::to_string(end) + ") do not fit its shape or the " +
-                 std::to_string(data_size) + " data bytes");
-    }
-    t.values.resize(count);
-    std::memcpy(t.values.data(), blob.data() + data_begin + begin, end - begin);
-    ordered.emplace_back(begin, std::move(t));
+    IAK_ASSIGN_OR_RETURN(t.values, parsed->Floats(name));
+    ordered.emplace_back(tensor.begin, std::move(t));
   }
   std::sort(ordered.begin(), ordered.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });

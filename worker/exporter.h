@@ -54,8 +54,10 @@ struct SafetensorsFile {
   std::map<std::string, std::string> metadata;
 };
 
-// Parses a safetensors blob with F32 tensors (what EncodeSafetensors writes).
-// DataLoss naming `what` and the problem on a truncated or malformed file.
+// Parses a safetensors blob with F32 tensors (what EncodeSafetensors writes)
+// through embedding::ParseSafetensors, as the export's tests read it back.
+// DataLoss naming `what` and the problem on a truncated or malformed file or
+// a tensor of another dtype.
 [[nodiscard]] StatusOr<SafetensorsFile> DecodeSafetensors(const std::string& blob,
                                                           const std::string& what);
 
