@@ -399,7 +399,7 @@ TEST_F(SnapshotImportTest, MalformedSafetensorsIsRefused) {
       {SafetensorsBytes("{\"w\\uZZZZ\": {\"dtype\": \"F32\", \"shape\": [6, 3], "
                         "\"data_offsets\": [0, 72]}}",
                         values),
-       StatusCode::kInvalidArgument, "four hex digits"},
+       StatusCode::kInvalidArgument, "4 hex digits"},
   };
   int i = 0;
   for (const Case& c : cases) {
