@@ -52,14 +52,13 @@ StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name) {
   return InvalidArgumentError("unknown adapter insertion '" + name + "'; choose h, x or tower");
 }
 
-Status RequireAdaptersOnH(const proto::JobSpec& spec, const std::string& what) {
+StatusOr<bool> InferenceAdaptersOnX(const proto::JobSpec& spec, const std::string& what) {
   IAK_ASSIGN_OR_RETURN(AdapterInsertion insertion, ParseAdapterInsertion(spec.iak().insertion()));
-  if (insertion == AdapterInsertion::kH) return Status::Ok();
+  if (insertion != AdapterInsertion::kTower) return insertion == AdapterInsertion::kX;
   return FailedPreconditionError(
-      what + " applies adapters to h, but job " + spec.name() + " trained them on " +
-      AdapterInsertionName(insertion) + " (iak.insertion): the job's run report has their "
-      "validation figures, and `iak compare --compare_iak_insertion=" +
-      AdapterInsertionName(insertion) + "` scores that insertion on test");
+      what + " applies adapters to h or x, but job " + spec.name() +
+      " trained them on the tower (iak.insertion): the job's run report has their validation "
+      "figures, and `iak compare --compare_iak_insertion=tower` scores that insertion on test");
 }
 
 AdapterModel::AdapterModel(const AdapterContext& context, const model::IakConfig& config,

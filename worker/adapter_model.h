@@ -50,10 +50,12 @@ const char* AdapterInsertionName(AdapterInsertion insertion);
 // "" and "h" -> kH; InvalidArgument listing the valid names otherwise.
 [[nodiscard]] StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name);
 // Inference outside the trainer (`iak eval`, `iak predict`, `iak export`,
-// iakps) applies adapters to h. FailedPrecondition, naming `what`, for a job
-// whose iak.insertion puts them elsewhere (x or tower), whose scores would
-// otherwise come out wrong without a word; InvalidArgument for an unknown one.
-[[nodiscard]] Status RequireAdaptersOnH(const proto::JobSpec& spec, const std::string& what);
+// iakps) applies a job's adapters to h, or to the pooled input x for
+// iak.insertion "x": whether on x. FailedPrecondition, naming `what`, for
+// "tower" (not served outside the trainer: applied to h, such adapters would
+// score wrongly without a word); InvalidArgument for an unknown insertion.
+[[nodiscard]] StatusOr<bool> InferenceAdaptersOnX(const proto::JobSpec& spec,
+                                                  const std::string& what);
 
 // What every adapter of a job shares (not owned; all outlive the models).
 struct AdapterContext {

@@ -14,17 +14,19 @@
 namespace iak::worker {
 
 StatusOr<DomainPredictor> DomainPredictor::Create(const model::BaseModel* base,
-                                                  std::vector<const model::IakModule*> adapters) {
+                                                  std::vector<const model::IakModule*> adapters,
+                                                  bool adapters_on_x) {
+  const int width = adapters_on_x ? base->config().input_dim() : base->config().h_dim();
   for (size_t d = 0; d < adapters.size(); ++d) {
-    if (adapters[d] != nullptr && adapters[d]->config().input_dim != base->config().h_dim()) {
+    if (adapters[d] != nullptr && adapters[d]->config().input_dim != width) {
       return InvalidArgumentError("adapter of domain " + std::to_string(d) + " has input_dim " +
                                   std::to_string(adapters[d]->config().input_dim) +
-                                  " but the base model's h is " +
-                                  std::to_string(base->config().h_dim()) +
-                                  " wide: it was trained for another model");
+                                  " but the base model's " + (adapters_on_x ? "x" : "h") +
+                                  " is " + std::to_string(width) +
+                                  " wide: it was trained for another model or insertion");
     }
   }
-  return DomainPredictor(base, std::move(adapters));
+  return DomainPredictor(base, std::move(adapters), adapters_on_x);
 }
 
 Status DomainPredictor::Group(const int32_t* domain, int batch) {
@@ -41,6 +43,25 @@ Status DomainPredictor::Group(const int32_t* domain, int batch) {
   return Status::Ok();
 }
 
+void DomainPredictor::AdaptRows(const float* in, size_t width, int batch,
+                                std::vector<float>* out) {
+  out->assign(in, in + static_cast<size_t>(batch) * width);
+  for (int d = 0; d < num_domains(); ++d) {
+    const std::vector<int>& rows = rows_of_[d];
+    if (rows.empty() || adapters_[d] == nullptr) continue;
+    const int n = static_cast<int>(rows.size());
+    gather_in_.resize(n * width);
+    gather_out_.resize(n * width);
+    for (int i = 0; i < n; ++i) {
+      std::memcpy(&gather_in_[i * width], in + rows[i] * width, sizeof(float) * width);
+    }
+    adapters_[d]->Infer(gather_in_.data(), n, gather_out_.data(), &iak_ws_);
+    for (int i = 0; i < n; ++i) {
+      std::memcpy(out->data() + rows[i] * width, &gather_out_[i * width], sizeof(float) * width);
+    }
+  }
+}
+
 Status DomainPredictor::ScoreMixed(const float* x, const int32_t* domain, int batch,
                                    float* p_ctr, float* p_ctcvr) {
   const model::BaseModelConfig& c = base_->config();
@@ -48,27 +69,19 @@ Status DomainPredictor::ScoreMixed(const float* x, const int32_t* domain, int ba
     return FailedPreconditionError("pCTCVR needs a two-task (ESMM) base model");
   }
   IAK_RETURN_IF_ERROR(Group(domain, batch));
-  const size_t hd = c.h_dim();
-  h_.resize(batch * hd);
-  h_adapted_.resize(batch * hd);
+  h_.resize(static_cast<size_t>(batch) * c.h_dim());
   logits_.resize(static_cast<size_t>(batch) * c.num_tasks);
-  base_->ForwardBottom(x, batch, h_.data(), &base_ws_);
-  std::memcpy(h_adapted_.data(), h_.data(), sizeof(float) * h_.size());
-  for (int d = 0; d < num_domains(); ++d) {
-    const std::vector<int>& rows = rows_of_[d];
-    if (rows.empty() || adapters_[d] == nullptr) continue;
-    const int n = static_cast<int>(rows.size());
-    gather_in_.resize(n * hd);
-    gather_out_.resize(n * hd);
-    for (int i = 0; i < n; ++i) {
-      std::memcpy(&gather_in_[i * hd], &h_[rows[i] * hd], sizeof(float) * hd);
-    }
-    adapters_[d]->Infer(gather_in_.data(), n, gather_out_.data(), &iak_ws_);
-    for (int i = 0; i < n; ++i) {
-      std::memcpy(&h_adapted_[rows[i] * hd], &gather_out_[i * hd], sizeof(float) * hd);
-    }
+  const float* towers_in = h_adapted_.data();
+  if (adapters_on_x_) {
+    AdaptRows(x, c.input_dim(), batch, &x_adapted_);
+    base_->ForwardBottom(x_adapted_.data(), batch, h_.data(), &base_ws_);
+    towers_in = h_.data();
+  } else {
+    base_->ForwardBottom(x, batch, h_.data(), &base_ws_);
+    AdaptRows(h_.data(), c.h_dim(), batch, &h_adapted_);
+    towers_in = h_adapted_.data();
   }
-  base_->ForwardTowers(h_adapted_.data(), batch, logits_.data(), &base_ws_);
+  base_->ForwardTowers(towers_in, batch, logits_.data(), &base_ws_);
   const int tasks = c.num_tasks;
   for (int r = 0; r < batch; ++r) {
     const float p = model::Sigmoid(logits_[static_cast<size_t>(r) * tasks]);
@@ -99,7 +112,7 @@ Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, in
     p1_.resize(n);
     p2_.resize(n);
     step_.Predict(*base_, adapters_[d], gather_in_.data(), n, p1_.data(),
-                  p_ctcvr != nullptr ? p2_.data() : nullptr);
+                  p_ctcvr != nullptr ? p2_.data() : nullptr, adapters_on_x_);
     for (int i = 0; i < n; ++i) {
       p_ctr[rows[i]] = p1_[i];
       if (p_ctcvr != nullptr) p_ctcvr[rows[i]] = p2_[i];
@@ -154,7 +167,7 @@ Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
 StatusOr<DomainPredictor> JobModels::MakePredictor() const {
   std::vector<const model::IakModule*> ptrs;
   for (const auto& a : adapters) ptrs.push_back(a.get());
-  return DomainPredictor::Create(base.get(), std::move(ptrs));
+  return DomainPredictor::Create(base.get(), std::move(ptrs), adapters_on_x);
 }
 
 std::vector<const model::RowLookup*> JobModels::DomainRows() const {
@@ -165,10 +178,12 @@ std::vector<const model::RowLookup*> JobModels::DomainRows() const {
 
 StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
                                                    const std::vector<std::string>& domain_names) {
-  IAK_RETURN_IF_ERROR(RequireAdaptersOnH(spec, "scoring with a job's adapters"));
+  IAK_ASSIGN_OR_RETURN(const bool adapters_on_x,
+                       InferenceAdaptersOnX(spec, "scoring with a job's adapters"));
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
                        embedding::LoadModelDirectory(spec.model_dir()));
   auto models = std::make_unique<JobModels>();
+  models->adapters_on_x = adapters_on_x;
   IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
   models->base = std::make_unique<model::BaseModel>(std::move(base));
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,

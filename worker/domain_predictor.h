@@ -7,6 +7,10 @@
 //     h'[rows of d] = adapter_d(h[rows of d])   (h' = h where d has no adapter)
 //   logits = base towers(h')            once, whole batch
 //
+// With adapters on x (JobSpec iak.insertion "x") the adapters map the pooled
+// input instead: x'[rows of d] = adapter_d(x[rows of d]), then bottom and
+// towers once over x'.
+//
 // ScorePerDomain is the reference it is benchmarked and tested against: each
 // domain's rows scored separately (bottom, adapter, towers per domain).
 //
@@ -34,10 +38,12 @@ namespace iak::worker {
 class DomainPredictor {
  public:
   // adapters[d] is domain d's adapter, or null for "score with the frozen
-  // base". Everything pointed to must outlive the predictor.
-  // InvalidArgument when an adapter's input_dim is not the base's h_dim.
+  // base"; all on h, or all on x (adapters_on_x). Everything pointed to must
+  // outlive the predictor. InvalidArgument when an adapter's input_dim is not
+  // the base's h_dim (on x: its input_dim).
   [[nodiscard]] static StatusOr<DomainPredictor> Create(
-      const model::BaseModel* base, std::vector<const model::IakModule*> adapters);
+      const model::BaseModel* base, std::vector<const model::IakModule*> adapters,
+      bool adapters_on_x = false);
 
   int num_domains() const { return static_cast<int>(adapters_.size()); }
   const model::BaseModel& base() const { return *base_; }
@@ -51,18 +57,23 @@ class DomainPredictor {
                                       float* p_ctr, float* p_ctcvr);
 
  private:
-  DomainPredictor(const model::BaseModel* base, std::vector<const model::IakModule*> adapters)
-      : base_(base), adapters_(std::move(adapters)) {}
+  DomainPredictor(const model::BaseModel* base, std::vector<const model::IakModule*> adapters,
+                  bool adapters_on_x)
+      : base_(base), adapters_(std::move(adapters)), adapters_on_x_(adapters_on_x) {}
+  // Each domain's rows of `in` [batch x width] through its adapter into
+  // `out` (a copy of `in` where a domain has none).
+  void AdaptRows(const float* in, size_t width, int batch, std::vector<float>* out);
   // rows_of_[d] = the batch rows of domain d, in order.
   Status Group(const int32_t* domain, int batch);
 
   const model::BaseModel* base_;
   std::vector<const model::IakModule*> adapters_;
+  bool adapters_on_x_ = false;
   std::vector<std::vector<int>> rows_of_;
   model::BaseModelWorkspace base_ws_;
   model::IakWorkspace iak_ws_;
   model::FineTuneStep step_;
-  std::vector<float> h_, h_adapted_, gather_in_, gather_out_, logits_, p1_, p2_;
+  std::vector<float> h_, h_adapted_, x_adapted_, gather_in_, gather_out_, logits_, p1_, p2_;
 };
 
 struct PredictOptions {
@@ -89,6 +100,7 @@ struct PredictOptions {
 struct JobModels {
   std::unique_ptr<model::BaseModel> base;
   std::vector<std::unique_ptr<model::IakModule>> adapters;  // per domain, null = base
+  bool adapters_on_x = false;  // JobSpec iak.insertion "x" (else on h)
   // Per domain: its adapter's new-key rows (JobSpec.iak.new_key_rows) over
   // the table, null = the table alone.
   std::vector<std::unique_ptr<NewKeyRows>> new_rows;

@@ -44,7 +44,7 @@ struct Scores {
 Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
                   const model::BaseModel& base, const model::RowLookup& rows,
                   const model::RowLookup* tuned_rows, const model::IakModule* adapter,
-                  bool ctcvr) {
+                  bool adapter_on_x, bool ctcvr) {
   const int dim = base.config().embedding_dim;
   const int input_dim = base.config().input_dim();
   model::FineTuneStep step;
@@ -72,7 +72,7 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
     }
     if (adapter != nullptr) {
       step.Predict(base, adapter, adapter_x, n, scores.adapted.data() + begin,
-                   ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr);
+                   ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr, adapter_on_x);
     } else {  // the base model serves the domain
       std::copy(scores.base.begin() + begin, scores.base.begin() + begin + n,
                 scores.adapted.begin() + begin);
@@ -165,7 +165,8 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
                                      const std::vector<const model::IakModule*>& adapters,
                                      const std::vector<std::string>& notes,
                                      data::SplitPart part,
-                                     const std::vector<const model::RowLookup*>& tuned_rows) {
+                                     const std::vector<const model::RowLookup*>& tuned_rows,
+                                     bool adapters_on_x) {
   if (adapters.size() != job.finetune_domains.size()) {
     return FailedPreconditionError("have " + std::to_string(adapters.size()) +
                                    " adapters for " +
@@ -180,7 +181,8 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
     const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
     const model::RowLookup* tuned = i < tuned_rows.size() ? tuned_rows[i] : nullptr;
     Scores scores =
-        ScoreSplit(job.dataset, ids, base, rows, tuned, adapters[i], report.has_ctcvr);
+        ScoreSplit(job.dataset, ids, base, rows, tuned, adapters[i], adapters_on_x,
+                   report.has_ctcvr);
     DomainResult result;
     result.domain = job.dataset.domain_names[domain];
     result.train_samples = static_cast<int64_t>(split.train.size());
@@ -239,7 +241,7 @@ void EvalReport::ComputeCtcvrMeans() {
 
 StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {
   if (!IsAdapterMethod(spec.method())) return EvaluateMethodJob(spec, part);
-  IAK_RETURN_IF_ERROR(RequireAdaptersOnH(spec, "iak eval"));
+  IAK_ASSIGN_OR_RETURN(const bool adapters_on_x, InferenceAdaptersOnX(spec, "iak eval"));
   IAK_ASSIGN_OR_RETURN(LocalInputs local, LoadLocalInputs(spec.data(), spec.model_dir()));
   const JobData& job = local.inputs.job;
   const model::BaseModel& base = *local.inputs.base;
@@ -276,7 +278,7 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
     notes.push_back(r.Note());
   }
   StatusOr<EvalReport> report =
-      EvaluatePlanned(job, base, rows, adapters, notes, part, tuned_rows);
+      EvaluatePlanned(job, base, rows, adapters, notes, part, tuned_rows, adapters_on_x);
   if (report.ok() && !spec.method().empty()) report->method = spec.method();  // "plain"
   return report;
 }

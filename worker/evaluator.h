@@ -104,11 +104,13 @@ void SetMeanAuc(EvalReport* report);
 // copied into DomainResult::adapter_note. `tuned_rows[i]` (missing or null =
 // `rows`) is what domain i's adapter pools from: its unit's new-key rows over
 // the frozen table (worker/new_key_rows.h); the base always pools `rows`.
+// adapters_on_x: the adapters map the pooled input x (iak.insertion "x")
+// instead of h.
 [[nodiscard]] StatusOr<EvalReport> EvaluatePlanned(
     const JobData& job, const model::BaseModel& base, const model::RowLookup& rows,
     const std::vector<const model::IakModule*>& adapters, const std::vector<std::string>& notes,
     data::SplitPart part = data::SplitPart::kTest,
-    const std::vector<const model::RowLookup*>& tuned_rows = {});
+    const std::vector<const model::RowLookup*>& tuned_rows = {}, bool adapters_on_x = false);
 
 // Loads everything a finished job left (model directory, adapters under
 // <output_dir>/adapters) and evaluates it on `part`. A job of another method

@@ -243,8 +243,8 @@ Status AddNewKeyRows(const std::string& adapter_dir, const std::string& name,
 }  // namespace
 
 StatusOr<ExportSource> LoadExportSource(const proto::JobSpec& spec) {
-  IAK_RETURN_IF_ERROR(RequireAdaptersOnH(spec, "iak export"));
   ExportSource source;
+  IAK_ASSIGN_OR_RETURN(source.adapters_on_x, InferenceAdaptersOnX(spec, "iak export"));
   IAK_ASSIGN_OR_RETURN(source.model_dir, embedding::LoadModelDirectory(spec.model_dir()));
   IAK_ASSIGN_OR_RETURN(model::BaseModel base,
                        model::BaseModel::Deserialize(source.model_dir.dense_blob));
@@ -279,6 +279,7 @@ StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& 
       {"bottom_hidden", JsonIntList(c.bottom_hidden)},
       {"tower_hidden", JsonIntList(c.tower_hidden)},
       {"num_tasks", std::to_string(c.num_tasks)},
+      {"insertion", source.adapters_on_x ? "x" : "h"},
   };
   std::string adapter_list = "[";
   for (const auto& [name, adapter] : source.adapters) {

@@ -70,6 +70,7 @@ struct ExportSource {
   std::vector<AdapterPlanRow> domain_adapters;
   // Each adapter the plan names once, by file stem, sorted.
   std::map<std::string, model::IakModule> adapters;
+  bool adapters_on_x = false;  // iak.insertion "x": adapters map x, not h
 };
 
 // Loads spec.model_dir()'s manifest and dense weights and the job's adapters:

@@ -69,7 +69,6 @@ StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPa
   report.method = method;
   report.split = part == data::SplitPart::kTest ? "test" : "validation";
   report.has_ctcvr = base.config().num_tasks == 2 && job.dataset.has_conversion();
-  const size_t num_domains = job.finetune_domains.size();
   for (int domain : job.finetune_domains) {
     const data::DomainSplit& split = job.splits[domain];
     const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;

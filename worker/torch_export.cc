@@ -125,7 +125,8 @@ std::string ConfigJson(const ExportSource& source, int64_t num_rows,
          ",\"embedding_dim\":" + std::to_string(c.embedding_dim) + ",\"fields\":" + fields +
          ",\"bottom_hidden\":" + JsonIntList(c.bottom_hidden) +
          ",\"tower_hidden\":" + JsonIntList(c.tower_hidden) +
-         ",\"num_tasks\":" + std::to_string(c.num_tasks) + ",\"adapters\":" + adapters +
+         ",\"num_tasks\":" + std::to_string(c.num_tasks) + ",\"insertion\":" +
+         JsonQuote(source.adapters_on_x ? "x" : "h") + ",\"adapters\":" + adapters +
          ",\"domain_adapters\":" + domains + ",\"num_rows\":" + std::to_string(num_rows) +
          ",\"row_files\":" + files + "}";
 }

@@ -117,17 +117,26 @@ class IakModel(nn.Module):
                 pooled.index_add_(0, bag[own], module.new_rows.weight[rows] * weight)
         return pooled.reshape(-1, fields * pooled.shape[1])
 
-    def forward(self, keys, offsets, adapter):
-        """Logits [batch, num_tasks]. keys int64 [n], offsets int64
-        [batch * fields + 1] (CSR over (sample, field)), adapter int64
-        [batch]: each sample's adapter index, -1 for the frozen base."""
-        h = _forward(self.bottom, self.pool(keys, offsets, adapter), relu_last=True)
-        adapted = h.clone()
+    def adapt(self, v, adapter):
+        """Each sample's row of v through its adapter (unchanged for -1)."""
+        adapted = v.clone()
         for a, module in enumerate(self.adapters):
             rows = torch.nonzero(adapter == a).flatten()
             if rows.numel() > 0:
-                adapted[rows] = module(h[rows])
-        return torch.cat([_forward(t, adapted, relu_last=False) for t in self.tower], dim=1)
+                adapted[rows] = module(v[rows])
+        return adapted
+
+    def forward(self, keys, offsets, adapter):
+        """Logits [batch, num_tasks]. keys int64 [n], offsets int64
+        [batch * fields + 1] (CSR over (sample, field)), adapter int64
+        [batch]: each sample's adapter index, -1 for the frozen base. The
+        adapters map h, or the pooled input x for config insertion "x"."""
+        x = self.pool(keys, offsets, adapter)
+        if self.config.get("insertion", "h") == "x":
+            h = _forward(self.bottom, self.adapt(x, adapter), relu_last=True)
+        else:
+            h = self.adapt(_forward(self.bottom, x, relu_last=True), adapter)
+        return torch.cat([_forward(t, h, relu_last=False) for t in self.tower], dim=1)
 
     def adapter_of(self, domain, domain_names):
         """Per sample, the adapter index of its domain (-1: the base)."""

@@ -252,7 +252,7 @@ class Predictor {
     }
     adapters.push_back(nullptr);
     StatusOr<worker::DomainPredictor> predictor =
-        worker::DomainPredictor::Create(models_->base.get(), adapters);
+        worker::DomainPredictor::Create(models_->base.get(), adapters, models_->adapters_on_x);
     if (!predictor.ok()) Raise(predictor.status());
     data::SampleIds ids(n);
     for (size_t i = 0; i < n; ++i) ids[i] = static_cast<uint32_t>(i);

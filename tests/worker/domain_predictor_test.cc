@@ -116,6 +116,64 @@ TEST(DomainPredictorTest, MixedBatchEqualsPerDomainScoring) {
   }
 }
 
+TEST(DomainPredictorTest, AdaptersOnXMapThePooledInputBeforeTheBottom) {
+  // x 12 wide (3 fields of dim 4), h 8 wide: an adapter fits one or the other.
+  model::BaseModelConfig c;
+  c.embedding_dim = 4;
+  c.num_fields = 3;
+  c.bottom_hidden = {16, 8};
+  c.tower_hidden = {6};
+  c.num_tasks = 2;
+  model::BaseModel base(c);
+  base.Init(12);
+  model::IakConfig on_x;
+  on_x.input_dim = 12;
+  on_x.latent_dim = 3;
+  on_x.encoder_hidden = {8};
+  on_x.decoder_hidden = {8};
+  model::IakModule a0(on_x), a2(on_x);
+  a0.Init(1);
+  a2.Init(2);
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> noise(0.0f, 0.5f);
+  for (model::IakModule* a : {&a0, &a2}) {
+    for (size_t i = a->decoder_param_range().begin; i < a->num_params(); ++i) {
+      a->mutable_params()[i] += noise(rng);
+    }
+  }
+  model::IakModule on_h = MakeAdapter(4);  // 8 wide: h's width, not x's
+  EXPECT_EQ(DomainPredictor::Create(&base, {&on_h}, /*adapters_on_x=*/true).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(DomainPredictor::Create(&base, {&a0}).status().code(), StatusCode::kInvalidArgument);
+
+  StatusOr<DomainPredictor> p = DomainPredictor::Create(&base, {&a0, nullptr, &a2}, true);
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  const int n = 200;
+  Batch b = MakeBatch(n, 12, 3, 9);
+  std::vector<float> mixed(n), mixed2(n), per(n), per2(n);
+  ASSERT_TRUE(p->ScoreMixed(b.x.data(), b.domain.data(), n, mixed.data(), mixed2.data()).ok());
+  ASSERT_TRUE(p->ScorePerDomain(b.x.data(), b.domain.data(), n, per.data(), per2.data()).ok());
+  ExpectClose(mixed, per);
+  ExpectClose(mixed2, per2);
+  // The reference, one row at a time: x' = adapter(x), then the base alone.
+  const model::IakModule* by_domain[] = {&a0, nullptr, &a2};
+  model::FineTuneStep step;
+  model::IakWorkspace ws;
+  int changed = 0;
+  for (int r = 0; r < n; ++r) {
+    std::vector<float> xr(b.x.begin() + r * 12, b.x.begin() + (r + 1) * 12), adapted(12);
+    const model::IakModule* a = by_domain[b.domain[r]];
+    if (a != nullptr) a->Infer(xr.data(), 1, adapted.data(), &ws);
+    float own = 0, own2 = 0, plain = 0;
+    step.Predict(base, nullptr, a != nullptr ? adapted.data() : xr.data(), 1, &own, &own2);
+    step.Predict(base, nullptr, xr.data(), 1, &plain, nullptr);
+    EXPECT_NEAR(mixed[r], own, 1e-6) << "row " << r;
+    EXPECT_NEAR(mixed2[r], own2, 1e-6) << "row " << r;
+    if (a != nullptr && std::abs(own - plain) > 1e-4) ++changed;
+  }
+  EXPECT_GT(changed, n / 3);
+}
+
 TEST(DomainPredictorTest, RefusesOutOfRangeDomainsAndMismatchedAdapters) {
   model::BaseModel base = MakeBase(1);
   model::IakModule a = MakeAdapter(1);

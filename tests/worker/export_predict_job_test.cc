@@ -225,6 +225,24 @@ TEST_F(JobFilesTest, TorchExportKeepsNewKeyRowsWithTheirAdapter) {
   EXPECT_NE(refused.message().find("west.rows"), std::string::npos) << refused.ToString();
 }
 
+TEST_F(JobFilesTest, AdaptersOnXAreScoredThereAndSaySo) {
+  // The fixture's adapters are h-wide (6); as adapters on x (8 wide) they
+  // do not fit, and scoring says so instead of mis-scoring.
+  spec_.mutable_iak()->set_insertion("x");
+  StatusOr<std::unique_ptr<JobModels>> models = LoadJobModels(spec_, {"east", "west"});
+  ASSERT_TRUE(models.ok()) << models.status().ToString();
+  EXPECT_TRUE((*models)->adapters_on_x);
+  EXPECT_EQ((*models)->MakePredictor().status().code(), StatusCode::kInvalidArgument);
+  // The v1 export records where the adapters sit.
+  StatusOr<ExportReport> report = ExportJob(spec_, dir_ + "/export");
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  std::string blob;
+  ASSERT_TRUE(ReadFileToString(report->path, &blob).ok());
+  StatusOr<SafetensorsFile> file = DecodeSafetensors(blob, report->path);
+  ASSERT_TRUE(file.ok()) << file.status().ToString();
+  EXPECT_EQ(file->metadata.at("insertion"), "x");
+}
+
 TEST_F(JobFilesTest, AdaptersOffHAreRefusedNotMisScored) {
   // A tower adapter has h's width here; applied to h it would score without
   // an error, and wrongly.
