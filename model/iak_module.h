@@ -47,6 +47,12 @@ struct IakConfig {
   std::vector<int> encoder_hidden{32};
   std::vector<int> decoder_hidden{32};
   bool plain_adapter = false;  // no Gaussian, no KL: z = encoder output
+  // Where the encoder's logvar outputs start (their bias; the weights are
+  // Xavier as for mu). At 0 the training noise starts at std 1, as large as
+  // mu, and the decoder first sees mostly noise; below 0 the adapter starts
+  // nearly deterministic and beta's KL term decides how much noise it
+  // accepts (JobSpec.iak.initial_logvar, docs/results.md). Unused when plain.
+  float initial_logvar = 0.0f;
 };
 
 // InvalidArgument naming the bad field when `config` cannot build a module.
@@ -77,7 +83,8 @@ class IakModule : public ParamBuffers {
   IakModule(IakModule&& other) noexcept;
   IakModule& operator=(IakModule&& other) noexcept;
 
-  // He/Xavier init from `seed`; the decoder's last layer is set to zero.
+  // He/Xavier init from `seed`; the decoder's last layer is set to zero and
+  // the logvar outputs' bias to config.initial_logvar.
   void Init(uint64_t seed);
 
   const IakConfig& config() const { return config_; }
