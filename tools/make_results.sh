@@ -14,7 +14,8 @@
 # Usage: tools/make_results.sh [BUILD_DIR]
 #   RESULTS_SEEDS="1,...,10"  method seeds (at least 5; the base of a family is one model)
 #   RESULTS_VARIANTS="NAME=METHOD:SPEC TEXT;..."  more methods, e.g.
-#     "iak-l32=iak:iak { latent_dim: 32 }" (iak compare --compare_variants)
+#     "iak-l32=iak:iak { latent_dim: 32 }" (iak compare --compare_variants);
+#     default: iak_rows_x (new-key rows below an adapter on x); "" = none
 #   RESULTS_FAMILIES="periods genres synth"
 set -euo pipefail
 cd "$(dirname "$0")/.."
