@@ -82,6 +82,14 @@ std::string IakReadOff(const compare::SeedReport& summary) {
                     m.mean_test_auc.mean, other, o->mean_test_auc.mean,
                     m.mean_test_auc.mean >= o->mean_test_auc.mean ? "at least equal" : "BELOW");
       out << line;
+      if (std::string(other) == "full" && m.trainable_params > 0) {
+        std::snprintf(line, sizeof(line),
+                      "- full fine-tuning's trained values (rows it trained + dense weights) / "
+                      "%s's: %.1fx\n",
+                      m.method.c_str(),
+                      static_cast<double>(o->trainable_params) / m.trainable_params);
+        out << line;
+      }
       if (std::string(other) == "full" && m.checkpoint_bytes > 0) {
         std::snprintf(line, sizeof(line),
                       "- full fine-tuning's checkpoint (trained values + optimizer state) / "

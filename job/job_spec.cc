@@ -65,10 +65,10 @@ Status ValidateNewKeyRows(const proto::JobSpec& spec) {
                                 "\"iak\" or \"plain\"); turn them off for other methods");
   }
   const std::string& insertion = spec.iak().insertion();
-  if (!insertion.empty() && insertion != "h") {
+  if (insertion == "tower") {
     return InvalidArgumentError("job spec field 'iak.new_key_rows' is enabled but iak.insertion "
-                                "is \"" + insertion + "\": the rows train below an adapter on "
-                                "h; use insertion \"h\" or turn the rows off");
+                                "is \"tower\": the rows train below an adapter on h or x; use "
+                                "insertion \"h\" or \"x\", or turn the rows off");
   }
   return Status::Ok();
 }
@@ -160,6 +160,11 @@ Status ValidateAdapterShape(const proto::IakSpec& iak) {
       IAK_RETURN_IF_ERROR(CheckIntRange(name + "[" + std::to_string(i) + "]", layers->Get(i), 1,
                                         kMaxAdapterWidth));
     }
+  }
+  if (iak.has_initial_logvar() &&
+      !(iak.initial_logvar() >= -20.0f && iak.initial_logvar() <= 20.0f)) {
+    return Bad("iak.initial_logvar", std::to_string(iak.initial_logvar()),
+               "must be in [-20, 20] (the training noise starts at std exp(initial_logvar / 2))");
   }
   return Status::Ok();
 }

@@ -68,6 +68,10 @@ Status ValidateIakConfig(const IakConfig& c) {
   for (int w : c.decoder_hidden) {
     if (!WidthOk(w)) return InvalidArgumentError("iak: bad decoder_hidden width " + std::to_string(w));
   }
+  if (!(c.initial_logvar >= kLogVarMin && c.initial_logvar <= kLogVarMax)) {
+    return InvalidArgumentError("iak: initial_logvar must be in [-20, 20], got " +
+                                std::to_string(c.initial_logvar));
+  }
   return Status::Ok();
 }
 
@@ -139,10 +143,17 @@ ParamRange IakModule::decoder_param_range() const {
 
 void IakModule::Init(uint64_t seed) {
   std::mt19937_64 rng(seed);
-  encoder_.Init(&rng, /*zero_last=*/false,
-                params_.data() + encoder_param_range().begin);
+  float* encoder = params_.data() + encoder_param_range().begin;
+  encoder_.Init(&rng, /*zero_last=*/false, encoder);
   decoder_.Init(&rng, /*zero_last=*/true,
                 params_.data() + decoder_param_range().begin);
+  if (config_.plain_adapter) return;
+  // The last encoder layer's bias follows its weights: outputs [mu | logvar].
+  const int last = encoder_.num_layers() - 1;
+  const int k = config_.latent_dim;
+  const size_t in_dim = last > 0 ? config_.encoder_hidden.back() : config_.input_dim;
+  float* bias = encoder + encoder_.layer_offset(last) + in_dim * 2 * k;
+  std::fill(bias + k, bias + 2 * k, config_.initial_logvar);
 }
 
 void IakModule::DrawEps(int batch, int latent_dim, std::mt19937_64* rng, float* eps) {

@@ -12,7 +12,8 @@ namespace iak::model {
 StepStats InputAdapterStep::Run(const BaseModel& base,
                                        const IakModule& adapter, IakPhase phase,
                                        float beta, const float* x, int batch, const float* click,
-                                       const float* conversion, const float* eps, float* grads) {
+                                       const float* conversion, const float* eps, float* grads,
+                                       float* dx_in) {
   const BaseModelConfig& c = base.config();
   CHECK_EQ(adapter.config().input_dim, c.input_dim()) << "the adapter must sit on x";
   const size_t nx = static_cast<size_t>(batch) * c.input_dim();
@@ -35,7 +36,7 @@ StepStats InputAdapterStep::Run(const BaseModel& base,
   base.BackwardTowers(dlogits_.data(), batch, dh_.data(), /*param_grads=*/nullptr, &base_ws_);
   base.BackwardBottom(dh_.data(), batch, dx_.data(), /*param_grads=*/nullptr, &base_ws_);
   std::fill_n(grads, adapter.num_params(), 0.0f);
-  adapter.TrainBackward(dx_.data(), beta, batch, phase, grads, /*dh_in=*/nullptr, &iak_ws_);
+  adapter.TrainBackward(dx_.data(), beta, batch, phase, grads, dx_in, &iak_ws_);
   return stats;
 }
 

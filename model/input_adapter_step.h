@@ -22,10 +22,13 @@ class InputAdapterStep {
   // eps [batch x latent_dim] (IakModule::DrawEps; ignored by a plain adapter);
   // conversion as in FineTuneStep::Run. Overwrites grads (layout of
   // adapter.params()) with the gradient of task loss + beta * mean KL.
+  // dx_in (may be null): that loss's gradient w.r.t. x [batch x input_dim],
+  // the residual path included, for embedding rows trained below the adapter
+  // (worker/new_key_rows.h).
   StepStats Run(const BaseModel& base, const IakModule& adapter,
                        IakPhase phase, float beta, const float* x, int batch,
                        const float* click, const float* conversion, const float* eps,
-                       float* grads);
+                       float* grads, float* dx_in = nullptr);
   // Inference (z = mu); p_ctcvr only for a two-task base (may be null).
   void Predict(const BaseModel& base, const IakModule& adapter, const float* x,
                int batch, float* p_ctr, float* p_ctcvr);

@@ -75,7 +75,7 @@ AdapterModel::AdapterModel(const AdapterContext& context, const model::IakConfig
                            AdapterInsertion insertion, uint64_t seed, NewKeyRows new_rows,
                            const NewKeyRowsOptions& rows_options)
     : AdapterModel(context, config, insertion, seed) {
-  CHECK(insertion == AdapterInsertion::kH) << "new-key rows train below an adapter on h";
+  CHECK(insertion != AdapterInsertion::kTower) << "new-key rows train below an adapter on h or x";
   new_rows_ = std::make_unique<NewKeyRows>(std::move(new_rows));
   rows_options_ = rows_options;
   if (rows_options.adam) {
@@ -173,9 +173,13 @@ StatusOr<model::StepStats> AdapterModel::GradientsWithRows(const PreparedBatch& 
                                    x_.data())
                           .WithContext("new-key rows: pooling the batch"));
   const float* eps = iak_.config().plain_adapter ? nullptr : batch.eps.data();
-  const model::StepStats stats = rows_step_.Run(
-      base, iak_, phase.phase, phase.beta, x_.data(), n, batch.click.data(),
-      data.has_conversion() ? batch.conversion.data() : nullptr, eps, grads_.data(), dx_.data());
+  const float* conv = data.has_conversion() ? batch.conversion.data() : nullptr;
+  const model::StepStats stats =
+      insertion_ == AdapterInsertion::kX
+          ? x_step_.Run(base, iak_, phase.phase, phase.beta, x_.data(), n, batch.click.data(),
+                        conv, eps, grads_.data(), dx_.data())
+          : rows_step_.Run(base, iak_, phase.phase, phase.beta, x_.data(), n,
+                           batch.click.data(), conv, eps, grads_.data(), dx_.data());
   row_grads_.Collect(data, batch.ids.data(), n, dx_.data());
   new_rows_->AccumulateGradients(row_grads_, grads_.data() + iak_.num_params());
   return stats;

@@ -37,10 +37,10 @@ namespace {
 StatusOr<std::unique_ptr<DomainModel>> MakeAdapterWithNewKeyRows(
     const ModelEnvironment& env, int unit, const AdapterContext& context,
     const model::IakConfig& config, AdapterInsertion insertion, uint64_t seed) {
-  if (insertion != AdapterInsertion::kH) {
+  if (insertion == AdapterInsertion::kTower) {
     return FailedPreconditionError(
-        "iak.new_key_rows trains rows below an adapter on h; iak.insertion is \"" +
-        std::string(AdapterInsertionName(insertion)) + "\" (use \"h\" or turn the rows off)");
+        "iak.new_key_rows trains rows below an adapter on h or x; iak.insertion is \"tower\" "
+        "(use \"h\" or \"x\", or turn the rows off)");
   }
   if (env.plan == nullptr || unit < 0 ||
       static_cast<size_t>(unit) >= env.plan->adapters.size()) {

@@ -82,6 +82,7 @@ model::IakConfig IakConfigFor(const proto::IakSpec& spec, int h_dim) {
   config.encoder_hidden.assign(spec.encoder_hidden().begin(), spec.encoder_hidden().end());
   config.decoder_hidden.assign(spec.decoder_hidden().begin(), spec.decoder_hidden().end());
   config.plain_adapter = spec.plain_adapter();
+  if (spec.has_initial_logvar()) config.initial_logvar = spec.initial_logvar();
   return config;
 }
 

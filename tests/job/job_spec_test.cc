@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -89,9 +90,9 @@ TEST(JobSpecTest, FrozenPrecisionIsFp32OrBf16) {
   EXPECT_NE(bad.message().find("\"bf16\""), std::string::npos) << bad;
 }
 
-// New-key rows train below an adapter on h: other methods and insertion
-// points are refused, naming the field.
-TEST(JobSpecTest, NewKeyRowsNeedAnAdapterOnH) {
+// New-key rows train below an adapter on h or x: other methods and the
+// tower insertion are refused, naming the field.
+TEST(JobSpecTest, NewKeyRowsNeedAnAdapterOnHOrX) {
   proto::JobSpec spec;
   spec.set_model_dir("/m");
   spec.mutable_iak()->mutable_new_key_rows()->set_enabled(true);
@@ -104,8 +105,28 @@ TEST(JobSpecTest, NewKeyRowsNeedAnAdapterOnH) {
   EXPECT_NE(bad.message().find("iak.new_key_rows"), std::string::npos) << bad;
   spec.set_method("iak");
   spec.mutable_iak()->set_insertion("x");
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+  spec.mutable_iak()->set_insertion("tower");
   bad = Validate(spec);
   EXPECT_NE(bad.message().find("insertion"), std::string::npos) << bad;
+}
+
+// iak.initial_logvar: unset takes the adapter's default; set, it must be in
+// [-20, 20] (the range the module clamps logvar to).
+TEST(JobSpecTest, InitialLogvarIsInRange) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  ApplyDefaults(&spec);
+  EXPECT_FALSE(spec.iak().has_initial_logvar());
+  for (float ok : {-20.0f, -6.0f, 0.0f, 20.0f}) {
+    spec.mutable_iak()->set_initial_logvar(ok);
+    EXPECT_TRUE(Validate(spec).ok()) << ok << ": " << Validate(spec);
+  }
+  for (float bad : {-21.0f, 25.0f, std::nanf("")}) {
+    spec.mutable_iak()->set_initial_logvar(bad);
+    const Status status = Validate(spec);
+    EXPECT_NE(status.message().find("iak.initial_logvar"), std::string::npos) << status;
+  }
 }
 
 // Every method trains elastically through the one trainer, except full

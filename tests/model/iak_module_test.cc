@@ -129,6 +129,35 @@ TEST(IakModuleTest, UntrainedModuleIsTheIdentity) {
   EXPECT_TRUE(encoder_nonzero);
 }
 
+// Init sets the logvar outputs' bias to config.initial_logvar (the mu half
+// keeps a zero bias); the module is still the identity.
+TEST(IakModuleTest, InitStartsLogvarAtTheConfiguredValue) {
+  for (float initial : {0.0f, -6.0f}) {
+    IakConfig config = SmallConfig(false);
+    config.initial_logvar = initial;
+    IakModule m(config);
+    m.Init(47);
+    const int k = config.latent_dim;
+    const int in = config.encoder_hidden.back();
+    // The encoder's last layer is its last (W, b) block: W is in x 2k.
+    const float* bias = m.params().data() + m.encoder_param_range().end - 2 * k;
+    ASSERT_EQ(m.encoder_param_range().end - m.encoder_param_range().begin,
+              static_cast<size_t>(5 * 6 + 6 + in * 2 * k + 2 * k));
+    for (int j = 0; j < k; ++j) {
+      EXPECT_EQ(bias[j], 0.0f) << "mu " << j;
+      EXPECT_EQ(bias[k + j], initial) << "logvar " << j;
+    }
+    Problem p = MakeProblem(48);
+    std::vector<float> h_out(p.h.size());
+    std::mt19937_64 rng(49);
+    m.Forward(p.h.data(), p.batch, /*training=*/true, &rng, h_out.data());
+    EXPECT_EQ(h_out, p.h);
+  }
+  IakConfig bad = SmallConfig(false);
+  bad.initial_logvar = -30.0f;
+  EXPECT_EQ(ValidateIakConfig(bad).code(), StatusCode::kInvalidArgument);
+}
+
 TEST(IakModuleTest, InferenceUsesTheMean) {
   IakModule m = RandomModule(false, 50);
   Problem p = MakeProblem(51);

@@ -14,6 +14,7 @@
 #include "model/adapter_input_grad_step.h"
 #include "model/base_model.h"
 #include "model/iak_module.h"
+#include "model/input_adapter_step.h"
 #include "tests/testing/temp_dir.h"
 #include "worker/adapter_model.h"
 #include "worker/batch_pipeline.h"
@@ -203,10 +204,53 @@ TEST(AdapterInputGradStepTest, InputGradientMatchesFiniteDifferences) {
   }
 }
 
-// An adapter with new-key rows: a few steps move the rows of new keys and
-// never what a snapshot key reads; Params() and the optimizer state restore
-// it exactly (the next step is bit for bit the same).
-TEST(AdapterWithNewKeyRowsTest, TrainsNewRowsOnlyAndRestoresExactly) {
+// The adapter on x hands back the gradient w.r.t. x (its residual path
+// included) for the rows below it: against central differences of the loss,
+// and its own gradients unchanged by asking for dx.
+TEST(InputAdapterStepTest, InputGradientMatchesFiniteDifferences) {
+  const model::BaseModel base = SmallBase();
+  model::IakConfig config;
+  config.input_dim = base.config().input_dim();
+  config.latent_dim = 3;
+  config.encoder_hidden = {5};
+  config.decoder_hidden = {5};
+  config.plain_adapter = true;
+  model::IakModule adapter(config);
+  adapter.Init(7);
+  for (size_t i = 0; i < adapter.num_params(); ++i) {
+    adapter.mutable_params()[i] += 0.05f * std::sin(static_cast<float>(i));
+  }
+  const int n = 3;
+  std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(1.7f * static_cast<float>(i));
+  const float click[n] = {1, 0, 1};
+  model::InputAdapterStep step;
+  std::vector<float> grads(adapter.num_params()), reference(adapter.num_params()), dx(x.size());
+  step.Run(base, adapter, model::IakPhase::kCompression, 0, x.data(), n, click, nullptr, nullptr,
+           grads.data(), dx.data());
+  step.Run(base, adapter, model::IakPhase::kCompression, 0, x.data(), n, click, nullptr, nullptr,
+           reference.data());
+  EXPECT_EQ(grads, reference);
+  const float h = 1e-3f;
+  for (size_t i = 0; i < x.size(); ++i) {
+    std::vector<float> plus = x, minus = x;
+    plus[i] += h;
+    minus[i] -= h;
+    const float up = step.Run(base, adapter, model::IakPhase::kCompression, 0, plus.data(), n,
+                              click, nullptr, nullptr, grads.data())
+                         .loss;
+    const float down = step.Run(base, adapter, model::IakPhase::kCompression, 0, minus.data(), n,
+                                click, nullptr, nullptr, grads.data())
+                           .loss;
+    EXPECT_NEAR(dx[i], (up - down) / (2 * h), 2e-3f) << "x[" << i << "]";
+  }
+}
+
+// An adapter with new-key rows (on h or on x): a few steps move the rows of
+// new keys and never what a snapshot key reads; Params() and the optimizer
+// state restore it exactly (the next step is bit for bit the same).
+void CheckTrainsNewRowsOnlyAndRestoresExactly(AdapterInsertion insertion) {
+  SCOPED_TRACE(AdapterInsertionName(insertion));
   const data::Dataset data = SmallData();
   const model::BaseModel base = SmallBase();
   MemoryRowSource frozen(Snapshot(), kDim);
@@ -215,15 +259,16 @@ TEST(AdapterWithNewKeyRowsTest, TrainsNewRowsOnlyAndRestoresExactly) {
   context.base = &base;
   context.rows = &frozen;
   model::IakConfig config;
-  config.input_dim = base.config().h_dim();
+  config.input_dim =
+      insertion == AdapterInsertion::kX ? base.config().input_dim() : base.config().h_dim();
   config.latent_dim = 3;
   config.encoder_hidden = {5};
   config.decoder_hidden = {5};
   auto make = [&]() {
     StatusOr<NewKeyRows> rows = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, {});
     EXPECT_TRUE(rows.ok());
-    return std::make_unique<AdapterModel>(context, config, AdapterInsertion::kH, 5,
-                                          std::move(*rows), NewKeyRowsOptions());
+    return std::make_unique<AdapterModel>(context, config, insertion, 5, std::move(*rows),
+                                          NewKeyRowsOptions());
   };
   std::unique_ptr<AdapterModel> model = make();
   EXPECT_FALSE(model->wants_pooled_rows());
@@ -261,10 +306,17 @@ TEST(AdapterWithNewKeyRowsTest, TrainsNewRowsOnlyAndRestoresExactly) {
   capped.max_rows = 1;
   StatusOr<NewKeyRows> fewer = NewKeyRows::Find(data, AllIds(data), &frozen, kDim, capped);
   ASSERT_TRUE(fewer.ok());
-  AdapterModel other(context, config, AdapterInsertion::kH, 5, std::move(*fewer),
-                     NewKeyRowsOptions());
+  AdapterModel other(context, config, insertion, 5, std::move(*fewer), NewKeyRowsOptions());
   EXPECT_FALSE(other.SetOptimizerState(model->OptimizerState()).ok());
   EXPECT_FALSE(other.SetParams(model->Params()).ok());
+}
+
+TEST(AdapterWithNewKeyRowsTest, TrainsNewRowsOnlyAndRestoresExactlyOnH) {
+  CheckTrainsNewRowsOnlyAndRestoresExactly(AdapterInsertion::kH);
+}
+
+TEST(AdapterWithNewKeyRowsTest, TrainsNewRowsOnlyAndRestoresExactlyOnX) {
+  CheckTrainsNewRowsOnlyAndRestoresExactly(AdapterInsertion::kX);
 }
 
 }  // namespace
