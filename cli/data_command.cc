@@ -31,7 +31,7 @@ DEFINE_bool(domain_ordered, true,
 DEFINE_int32(shard_version, 2, "data convert: shard format version to write (2 compact; 1 old)");
 DEFINE_int32(block_samples, 8192, "data convert: samples per compact block (shard version 2)");
 DEFINE_int32(zstd_level, 3, "data convert: zstd level of the blocks; 0 stores them uncompressed");
-DEFINE_int64(convert_chunk_samples, 1000000,
+DEFINE_int64(convert_chunk_samples, 500000,
              "data convert: samples read, sorted and written as one temporary run at a time; "
              "bounds the memory (docs/data.md)");
 DEFINE_int32(show, 3, "data inspect: how many samples to print");

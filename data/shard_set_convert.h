@@ -41,7 +41,7 @@ inline constexpr char kConvertRunsDir[] = ".convert-runs";
 struct ConvertOptions {
   TextReadOptions read;
   ShardSetWriteOptions write;
-  size_t chunk_samples = 1 << 20;  // samples per chunk (one sorted run each), >= 1
+  size_t chunk_samples = 500000;  // samples per chunk (one sorted run each), >= 1
   // Called with one line per chunk read and per stretch of the merge; may be
   // empty.
   std::function<void(const std::string&)> progress;

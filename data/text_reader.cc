@@ -161,29 +161,48 @@ Status EmitChunk(Dataset chunk, ReadState* st) {
   return (*st->sink)(std::move(chunk));
 }
 
-// Hands on every full chunk of the pending samples (with `last`, the rest
-// too), keeping the remainder pending.
-Status EmitPending(bool last, ReadState* st) {
+// A fresh pending Dataset. A chunked read sizes it for a chunk up front, so
+// growing it never holds twice a chunk (single-valued fields: exactly).
+Dataset NewPending(const ReadState& st) {
+  Dataset d;
+  d.fields = st.schema->fields;
+  constexpr size_t kMaxReserved = size_t{1} << 26;  // ReadTextFiles: one chunk of all
+  if (st.chunk_samples <= kMaxReserved) {
+    const size_t n = st.chunk_samples;
+    d.keys.reserve(n * d.fields.size());
+    d.offsets.reserve(n * d.fields.size() + 1);
+    d.click.reserve(n);
+    if (st.schema->has_conversion()) d.conversion.reserve(n);
+    d.domain.reserve(n);
+    d.timestamp.reserve(n);
+  }
+  return d;
+}
+
+// Hands on the pending samples: all of them (moved, not copied) with `all`,
+// else only full chunks, cut off the front, keeping the rest pending.
+Status EmitPending(bool all, ReadState* st) {
   const size_t n = st->pending.size();
   const size_t chunk = st->chunk_samples;
-  if (n == 0 || (n < chunk && !last)) return Status::Ok();
-  Dataset empty;
-  empty.fields = st->schema->fields;
-  if (n == chunk || (last && n < chunk)) {  // the whole of it: no copy
+  if (n == 0 || (n < chunk && !all)) return Status::Ok();
+  if (n <= chunk) {
     Dataset whole = std::move(st->pending);
-    st->pending = empty;
+    st->pending = NewPending(*st);
     return EmitChunk(std::move(whole), st);
   }
+  // More than a chunk: only when one thread's part of a block exceeds it.
+  Dataset empty;
+  empty.fields = st->schema->fields;
   size_t begin = 0;
   for (; begin + chunk <= n; begin += chunk) {
     Dataset part = empty;
     AppendSampleRange(st->pending, begin, begin + chunk, &part);
     IAK_RETURN_IF_ERROR(EmitChunk(std::move(part), st));
   }
-  Dataset rest = empty;
+  Dataset rest = NewPending(*st);
   AppendSampleRange(st->pending, begin, n, &rest);
   st->pending = std::move(rest);
-  return last ? EmitPending(true, st) : Status::Ok();
+  return all ? EmitPending(true, st) : Status::Ok();
 }
 
 // Merges one block's chunk results, in order, into the pending samples and
@@ -215,10 +234,16 @@ Status MergeBlock(const std::string& path, std::vector<ChunkResult>* results, in
       if (added) st->domain_names.push_back(name);
       domain_map.push_back(it->second);
     }
+    // A chunk ends before a part that would overflow it, so chunks are
+    // handed on without copying.
+    if (st->pending.size() + r.data.size() > st->chunk_samples) {
+      IAK_RETURN_IF_ERROR(EmitPending(/*all=*/true, st));
+    }
     AppendSamples(r.data, domain_map, &st->pending);
+    IAK_RETURN_IF_ERROR(EmitPending(/*all=*/false, st));
     *line_base += r.lines;
   }
-  return EmitPending(/*last=*/false, st);
+  return Status::Ok();
 }
 
 // Reads one file block by block into the pending samples, handing on full
@@ -314,13 +339,13 @@ Status ReadTextFilesChunked(const CompiledSchema& schema, const std::vector<std:
   st.chunk_samples = std::max<size_t>(chunk_samples, 1);
   st.sink = &sink;
   st.report = report;
-  st.pending.fields = schema.fields;
+  st.pending = NewPending(st);
   if (schema.domain_column < 0) st.domain_names = schema.domain_rules.domain_names();
   for (size_t d = 0; d < st.domain_names.size(); ++d) {
     st.domain_index.emplace(st.domain_names[d], static_cast<int32_t>(d));
   }
   for (const std::string& path : files) IAK_RETURN_IF_ERROR(ReadOneFile(path, &st));
-  IAK_RETURN_IF_ERROR(EmitPending(/*last=*/true, &st));
+  IAK_RETURN_IF_ERROR(EmitPending(/*all=*/true, &st));
   report->domain_names = st.domain_names;
   report->domain_counts.resize(st.domain_names.size(), 0);
   return Status::Ok();
