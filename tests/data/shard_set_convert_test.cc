@@ -124,7 +124,9 @@ TEST(ShardSetConvertTest, ChunksConcatenateToTheWholeRead) {
       TextReadReport report;
       ASSERT_TRUE(ReadTextFilesChunked(schema, in.files, SkipBadLines(), chunk, sink, &report).ok());
       EXPECT_GE(chunks, (72 + chunk - 1) / chunk);
-      if (chunk < 72) EXPECT_GT(chunks, 1u);
+      if (chunk < 72) {
+        EXPECT_GT(chunks, 1u);
+      }
       joined.domain_names = report.domain_names;
       ExpectSameSamples(joined, *whole);
       EXPECT_EQ(report.ToString(), whole_report.ToString());
