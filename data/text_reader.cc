@@ -148,7 +148,9 @@ struct ReadState {
 Status EmitChunk(Dataset chunk, ReadState* st) {
   TextReadReport* report = st->report;
   if (st->schema->timestamp_column < 0) {
-    for (size_t i = 0; i < chunk.timestamp.size(); ++i) chunk.timestamp[i] = st->emitted + static_cast<int64_t>(i);
+    for (size_t i = 0; i < chunk.timestamp.size(); ++i) {
+      chunk.timestamp[i] = st->emitted + static_cast<int64_t>(i);
+    }
   }
   chunk.fields = st->schema->fields;
   chunk.domain_names = st->domain_names;

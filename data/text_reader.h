@@ -76,9 +76,10 @@ using TextChunkSink = std::function<Status(Dataset chunk)>;
 // ReadTextFiles in bounded memory: the same samples, handed to `sink` as
 // successive Datasets of at most `chunk_samples` samples (a chunk ends early
 // rather than copy a parsed part of a block across two; no call for a read of
-// no samples), so their concatenation is ReadTextFiles' result. Each chunk has the schema's fields and the domain names seen so far
-// (a prefix of the final list, which report->domain_names holds at the end;
-// domain ids never change). Timestamp-less samples get their index in the
+// no samples), so their concatenation is ReadTextFiles' result. Each chunk
+// has the schema's fields and the domain names seen so far (a prefix of the
+// final list, which report->domain_names holds at the end; domain ids never
+// change). Timestamp-less samples get their index in the
 // whole read; bad lines are counted and quoted with their file and line as
 // in ReadTextFiles. Memory: one chunk plus one block.
 // Errors: those of ReadTextFiles, or the sink's; chunks already handed on

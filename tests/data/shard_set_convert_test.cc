@@ -122,7 +122,8 @@ TEST(ShardSetConvertTest, ChunksConcatenateToTheWholeRead) {
         return Status::Ok();
       };
       TextReadReport report;
-      ASSERT_TRUE(ReadTextFilesChunked(schema, in.files, SkipBadLines(), chunk, sink, &report).ok());
+      ASSERT_TRUE(
+          ReadTextFilesChunked(schema, in.files, SkipBadLines(), chunk, sink, &report).ok());
       EXPECT_GE(chunks, (72 + chunk - 1) / chunk);
       if (chunk < 72) {
         EXPECT_GT(chunks, 1u);
@@ -192,6 +193,9 @@ TEST(ShardSetConvertTest, StreamedSetIsByteIdenticalToTheInMemoryOne) {
       ASSERT_TRUE(manifest.ok()) << manifest.status();
       EXPECT_GE(progress.size(), 12u);  // a line per chunk, then the merge's
       EXPECT_EQ(report.bad_lines_skipped, 1);
+      ASSERT_EQ(report.bad_line_examples.size(), 1u);
+      EXPECT_EQ(report.bad_line_examples[0].rfind(in.dir + "/b.csv:18: column 5 ('click')", 0), 0u)
+          << report.bad_line_examples[0];
       const std::vector<std::string> names = FilesOf(write.dir);
       ASSERT_EQ(names.size(), 4u);  // three shards and the manifest; no runs left
       EXPECT_EQ(FilesOf(convert.write.dir), names);
