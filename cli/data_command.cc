@@ -13,6 +13,7 @@
 #include "cli/common_flags.h"
 #include "data/schema.h"
 #include "data/shard_set.h"
+#include "data/shard_set_convert.h"
 #include "data/text_reader.h"
 
 DEFINE_string(schema, "", "data: the schema (*.schema.pbtxt; docs/data.md)");
@@ -30,6 +31,9 @@ DEFINE_bool(domain_ordered, true,
 DEFINE_int32(shard_version, 2, "data convert: shard format version to write (2 compact; 1 old)");
 DEFINE_int32(block_samples, 8192, "data convert: samples per compact block (shard version 2)");
 DEFINE_int32(zstd_level, 3, "data convert: zstd level of the blocks; 0 stores them uncompressed");
+DEFINE_int64(convert_chunk_samples, 500000,
+             "data convert: samples read, sorted and written as one temporary run at a time; "
+             "bounds the memory (docs/data.md)");
 DEFINE_int32(show, 3, "data inspect: how many samples to print");
 
 namespace iak::cli {
@@ -45,8 +49,8 @@ std::vector<std::string> SplitList(const std::string& list) {
   return out;
 }
 
-StatusOr<data::Dataset> ReadTextFromFlags(data::CompiledSchema* schema,
-                                          data::TextReadReport* report) {
+// The schema and read options the flags give.
+Status TextReadFromFlags(data::CompiledSchema* schema, data::TextReadOptions* options) {
   if (FLAGS_schema.empty() || FLAGS_input.empty()) {
     return InvalidArgumentError("give --schema=FILE.schema.pbtxt and --input=a.csv[,b.csv...]");
   }
@@ -54,12 +58,11 @@ StatusOr<data::Dataset> ReadTextFromFlags(data::CompiledSchema* schema,
     return InvalidArgumentError("--bad_lines is '" + FLAGS_bad_lines + "'; use fail or skip");
   }
   IAK_ASSIGN_OR_RETURN(*schema, data::LoadSchema(FLAGS_schema));
-  data::TextReadOptions options;
-  options.num_threads = FLAGS_read_threads;
-  options.bad_lines =
+  options->num_threads = FLAGS_read_threads;
+  options->bad_lines =
       FLAGS_bad_lines == "skip" ? data::BadLinePolicy::kSkip : data::BadLinePolicy::kFail;
-  options.max_error_examples = FLAGS_max_bad_examples;
-  return data::ReadTextFiles(*schema, SplitList(FLAGS_input), options, report);
+  options->max_error_examples = FLAGS_max_bad_examples;
+  return Status::Ok();
 }
 
 void PrintSamples(const data::Dataset& d, int count) {
@@ -80,34 +83,39 @@ void PrintSamples(const data::Dataset& d, int count) {
   }
 }
 
+// Streams the text into shards in bounded memory (data/shard_set_convert.h).
 int Convert() {
   if (FLAGS_output_dir.empty()) {
     return ReportError("data convert", InvalidArgumentError("give --output_dir"));
   }
-  data::CompiledSchema schema;
-  data::TextReadReport report;
-  StatusOr<data::Dataset> dataset = ReadTextFromFlags(&schema, &report);
-  if (!dataset.ok()) return ReportError("data convert", dataset.status());
   if ((FLAGS_shard_version != 1 && FLAGS_shard_version != 2) || FLAGS_block_samples < 1 ||
-      FLAGS_zstd_level < 0 || FLAGS_zstd_level > 19) {
-    return ReportError("data convert",
-                       InvalidArgumentError("--shard_version is 1 or 2, --block_samples >= 1, "
-                                            "--zstd_level in 0..19"));
+      FLAGS_zstd_level < 0 || FLAGS_zstd_level > 19 || FLAGS_convert_chunk_samples < 1) {
+    return ReportError(
+        "data convert",
+        InvalidArgumentError("--shard_version is 1 or 2, --block_samples >= 1, --zstd_level in "
+                             "0..19, --convert_chunk_samples >= 1"));
   }
-  data::ShardSetWriteOptions options;
-  options.dir = FLAGS_output_dir;
-  options.num_shards = FLAGS_num_shards;
-  options.domain_ordered = FLAGS_domain_ordered;
-  options.file.version = static_cast<uint32_t>(FLAGS_shard_version);
-  options.file.block_samples = static_cast<size_t>(FLAGS_block_samples);
-  options.file.zstd_level = FLAGS_zstd_level;
+  data::CompiledSchema schema;
+  data::ConvertOptions options;
+  if (Status s = TextReadFromFlags(&schema, &options.read); !s.ok()) {
+    return ReportError("data convert", s);
+  }
+  options.chunk_samples = static_cast<size_t>(FLAGS_convert_chunk_samples);
+  options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
+  options.write.dir = FLAGS_output_dir;
+  options.write.num_shards = FLAGS_num_shards;
+  options.write.domain_ordered = FLAGS_domain_ordered;
+  options.write.file.version = static_cast<uint32_t>(FLAGS_shard_version);
+  options.write.file.block_samples = static_cast<size_t>(FLAGS_block_samples);
+  options.write.file.zstd_level = FLAGS_zstd_level;
+  data::TextReadReport report;
   StatusOr<proto::ShardSetManifest> manifest =
-      data::WriteShardSet(*dataset, schema.schema, SplitList(FLAGS_input), options);
+      data::ConvertTextToShardSet(schema, SplitList(FLAGS_input), options, &report);
   if (!manifest.ok()) return ReportError("data convert", manifest.status());
   std::cout << report.ToString() << "\nwrote " << manifest->shards_size() << " shard(s), "
-            << manifest->num_samples() << " samples, " << dataset->num_fields()
+            << manifest->num_samples() << " samples, " << manifest->fields_size()
             << " fields, to " << FLAGS_output_dir << "/" << data::kManifestName
-            << (options.domain_ordered ? " (domain-ordered)" : "") << "\n";
+            << (options.write.domain_ordered ? " (domain-ordered)" : "") << "\n";
   return 0;
 }
 
@@ -115,8 +123,13 @@ int Inspect() {
   if (FLAGS_shard_dir.empty()) {
     // A dry run of the text read: counts, domains, bad lines, first samples.
     data::CompiledSchema schema;
+    data::TextReadOptions options;
+    if (Status s = TextReadFromFlags(&schema, &options); !s.ok()) {
+      return ReportError("data inspect", s);
+    }
     data::TextReadReport report;
-    StatusOr<data::Dataset> dataset = ReadTextFromFlags(&schema, &report);
+    StatusOr<data::Dataset> dataset =
+        data::ReadTextFiles(schema, SplitList(FLAGS_input), options, &report);
     if (!dataset.ok()) return ReportError("data inspect", dataset.status());
     std::cout << report.ToString() << "\n";
     PrintSamples(*dataset, FLAGS_show);
@@ -162,6 +175,7 @@ int RunData(int argc, char** argv) {
                "--output_dir=DIR [--num_shards=N] [--bad_lines=skip]\n"
                "      [--domain_ordered=false] [--shard_version=1] [--block_samples=N] "
                "[--zstd_level=L]\n"
+               "      [--convert_chunk_samples=N]\n"
                "  iak data inspect --shard_dir=DIR          (check a shard set)\n"
                "  iak data inspect --schema=S --input=FILES  (dry-run a text read)\n"
                "  iak data synth --out=F.csv --samples=N --keys=K --domains=D --seed=S\n"

@@ -61,4 +61,30 @@ void AppendSampleIds(const Dataset& src, const uint64_t* ids, size_t n, Dataset*
   for (size_t i = 0; i < n; ++i) AppendSample(src, ids[i], dst);
 }
 
+void AppendSampleRange(const Dataset& src, size_t begin, size_t end, Dataset* dst) {
+  CHECK_LE(begin, end);
+  CHECK_LE(end, src.size());
+  if (begin == end) return;
+  CheckAppendable(src, *dst);
+  const size_t num_fields = src.fields.size();
+  const uint64_t key_begin = src.offsets[begin * num_fields];
+  const uint64_t key_end = src.offsets[end * num_fields];
+  const uint64_t base = dst->keys.size();
+  dst->keys.insert(dst->keys.end(), src.keys.begin() + static_cast<std::ptrdiff_t>(key_begin),
+                   src.keys.begin() + static_cast<std::ptrdiff_t>(key_end));
+  dst->offsets.reserve(dst->offsets.size() + (end - begin) * num_fields);
+  for (size_t i = begin * num_fields + 1; i <= end * num_fields; ++i) {
+    dst->offsets.push_back(base + src.offsets[i] - key_begin);
+  }
+  const auto b = static_cast<std::ptrdiff_t>(begin), e = static_cast<std::ptrdiff_t>(end);
+  dst->click.insert(dst->click.end(), src.click.begin() + b, src.click.begin() + e);
+  if (src.has_conversion()) {
+    dst->conversion.insert(dst->conversion.end(), src.conversion.begin() + b,
+                           src.conversion.begin() + e);
+  }
+  dst->domain.insert(dst->domain.end(), src.domain.begin() + b, src.domain.begin() + e);
+  dst->timestamp.insert(dst->timestamp.end(), src.timestamp.begin() + b,
+                        src.timestamp.begin() + e);
+}
+
 }  // namespace iak::data

@@ -30,6 +30,11 @@ void AppendSamples(const Dataset& src, const SampleIds& ids, Dataset* dst);
 // empty or with a conversion label exactly when src has one.
 void AppendSampleIds(const Dataset& src, const uint64_t* ids, size_t n, Dataset* dst);
 
+// Appends samples [begin, end) of `src` to `dst` (a slice: copied as runs of
+// keys and offsets, not sample by sample). Domains unchanged.
+// Preconditions as for AppendSampleIds; begin <= end <= src.size().
+void AppendSampleRange(const Dataset& src, size_t begin, size_t end, Dataset* dst);
+
 }  // namespace iak::data
 
 #endif  // IAK_DATA_DATASET_APPEND_H_

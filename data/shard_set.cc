@@ -9,31 +9,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "data/dataset_append.h"
 #include "data/shard_file.h"
+#include "data/shard_set_writer.h"
 #include "data/split.h"
 
 namespace iak::data {
 namespace {
-
-std::string ShardName(int index, int count) {
-  char name[64];
-  std::snprintf(name, sizeof(name), "shard-%05d-of-%05d.iaks", index, count);
-  return name;
-}
-
-Status MakeDirs(const std::string& dir) {
-  std::string partial;
-  for (size_t i = 0; i <= dir.size(); ++i) {
-    if (i == dir.size() || dir[i] == '/') {
-      if (!partial.empty() && ::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-        return IoError("cannot create folder " + partial + ": " + std::strerror(errno));
-      }
-    }
-    if (i < dir.size()) partial.push_back(dir[i]);
-  }
-  return Status::Ok();
-}
 
 bool IsDirectory(const std::string& path) {
   struct stat st;
@@ -45,115 +26,27 @@ std::string DirOf(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-// Writes samples order[begin, end) of `data` as one shard, gathering a block
-// at a time (the order is a permutation of the set, or empty for the input
-// order).
-Status WriteOneShard(const Dataset& data, const std::vector<uint64_t>& order, size_t begin,
-                     size_t end, const proto::ShardMeta& meta, const ShardFileOptions& file,
-                     const std::string& path, uint64_t* checksum) {
-  if (order.empty()) return WriteShardFile(data, begin, end, meta, path, checksum, file);
-  Dataset part;
-  part.fields = data.fields;
-  part.domain_names = data.domain_names;
-  if (file.version == 1) {
-    AppendSampleIds(data, order.data() + begin, end - begin, &part);
-    return WriteShardFile(part, 0, part.size(), meta, path, checksum, file);
-  }
-  proto::ShardMeta full = meta;
-  for (const FieldInfo& field : data.fields) {
-    proto::FieldSchema* f = full.add_fields();
-    f->set_name(field.name);
-    f->set_multi_valued(field.multi_valued);
-    f->set_pooling(field.pooling == Pooling::kMean ? "mean" : "sum");
-  }
-  for (const std::string& name : data.domain_names) full.add_domain_names(name);
-  IAK_ASSIGN_OR_RETURN(std::unique_ptr<ShardFileWriter> writer,
-                       ShardFileWriter::Create(path, full, data.has_conversion(), file));
-  for (size_t b = begin; b < end; b += file.block_samples) {
-    const size_t e = std::min(end, b + file.block_samples);
-    part.keys.clear();
-    part.offsets.assign(1, 0);
-    part.click.clear();
-    part.conversion.clear();
-    part.domain.clear();
-    part.timestamp.clear();
-    AppendSampleIds(data, order.data() + b, e - b, &part);
-    IAK_RETURN_IF_ERROR(writer->Append(part, 0, part.size()));
-  }
-  IAK_ASSIGN_OR_RETURN(*checksum, writer->Finish());
-  return Status::Ok();
-}
-
 }  // namespace
 
 StatusOr<proto::ShardSetManifest> WriteShardSet(const Dataset& data, const proto::Schema& schema,
                                                 const std::vector<std::string>& sources,
                                                 const ShardSetWriteOptions& options) {
-  if (options.num_shards < 1) {
-    return InvalidArgumentError("num_shards must be >= 1, got " +
-                                std::to_string(options.num_shards));
-  }
-  IAK_RETURN_IF_ERROR(MakeDirs(options.dir));
-  proto::ShardSetManifest manifest;
-  manifest.set_format(kShardSetFormat);
-  manifest.set_num_samples(data.size());
-  manifest.set_has_conversion(data.has_conversion());
-  *manifest.mutable_schema() = schema;
-  for (const std::string& s : sources) manifest.add_source_files(s);
-  for (const FieldInfo& field : data.fields) {
-    proto::FieldSchema* f = manifest.add_fields();
-    f->set_name(field.name);
-    f->set_multi_valued(field.multi_valued);
-    f->set_pooling(field.pooling == Pooling::kMean ? "mean" : "sum");
-  }
-  std::vector<int64_t> counts(data.domain_names.size(), 0);
-  for (int32_t d : data.domain) ++counts[static_cast<size_t>(d)];
-  for (size_t d = 0; d < counts.size(); ++d) {
-    manifest.add_domain_names(data.domain_names[d]);
-    manifest.add_domain_counts(counts[d]);
-  }
-  std::vector<uint64_t> order;  // empty: the input order
+  ShardSetLayout layout;
+  layout.fields = data.fields;
+  layout.domain_names = data.domain_names;
+  layout.domain_counts.assign(data.domain_names.size(), 0);
+  for (int32_t d : data.domain) ++layout.domain_counts[static_cast<size_t>(d)];
+  layout.num_samples = data.size();
+  layout.has_conversion = data.has_conversion();
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<ShardSetWriter> writer,
+                       ShardSetWriter::Create(layout, schema, sources, options));
   if (options.domain_ordered) {
-    manifest.set_domain_ordered(true);
-    for (const DomainSplit& domain : SplitByTime(data, 1.0, 0.0)) {
-      manifest.add_domain_first_sample(order.size());
-      order.insert(order.end(), domain.train.begin(), domain.train.end());
-    }
+    const std::vector<uint64_t> order = DomainTimeOrder(data);
+    IAK_RETURN_IF_ERROR(writer->AppendOrdered(data, order.data(), order.size()));
+  } else {
+    IAK_RETURN_IF_ERROR(writer->AppendRange(data, 0, data.size()));
   }
-  const size_t n = data.size();
-  const size_t shards = static_cast<size_t>(options.num_shards);
-  for (size_t i = 0; i < shards; ++i) {
-    const size_t begin = n * i / shards;
-    const size_t end = n * (i + 1) / shards;
-    proto::ShardMeta meta;
-    meta.set_shard_index(static_cast<int>(i));
-    meta.set_num_shards(options.num_shards);
-    meta.set_first_sample(begin);
-    const std::string name = ShardName(static_cast<int>(i), options.num_shards);
-    uint64_t checksum = 0;
-    IAK_RETURN_IF_ERROR(WriteOneShard(data, order, begin, end, meta, options.file,
-                                      options.dir + "/" + name, &checksum));
-    proto::ShardFileInfo* info = manifest.add_shards();
-    info->set_path(name);
-    info->set_num_samples(end - begin);
-    info->set_checksum(checksum);
-    info->set_first_sample(begin);
-  }
-  std::string text;
-  if (!google::protobuf::TextFormat::PrintToString(manifest, &text)) {
-    return InternalError("cannot print the shard manifest");
-  }
-  const std::string path = options.dir + "/" + kManifestName;
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return IoError("cannot write " + tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return IoError("cannot rename " + tmp + " to " + path);
-  }
-  return manifest;
+  return writer->Finish();
 }
 
 StatusOr<proto::ShardSetManifest> ReadShardManifest(const std::string& manifest_path) {

@@ -36,7 +36,9 @@ struct ShardSetWriteOptions {
 // Writes `data` as `options.num_shards` files "shard-IIIII-of-NNNNN.iaks"
 // (shard i: samples [i*n/N, (i+1)*n/N) of the written order) and the
 // manifest (with per-domain counts and, when domain-ordered, first samples,
-// the schema and the sources).
+// the schema and the sources), through a ShardSetWriter
+// (data/shard_set_writer.h). Holds `data` whole; ConvertTextToShardSet
+// (data/shard_set_convert.h) writes the same files from text in bounded memory.
 // InvalidArgumentError for num_shards < 1; IoError when writing fails.
 [[nodiscard]] StatusOr<proto::ShardSetManifest> WriteShardSet(
     const Dataset& data, const proto::Schema& schema, const std::vector<std::string>& sources,

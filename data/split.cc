@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include <glog/logging.h>
 
@@ -37,36 +38,69 @@ Status ValidateSplitFractions(double train_fraction, double validation_fraction)
   return Status::Ok();
 }
 
-std::vector<DomainSplit> SplitByTime(const Dataset& data, double train_fraction,
-                                     double validation_fraction) {
-  const Status valid = ValidateSplitFractions(train_fraction, validation_fraction);
-  CHECK(valid.ok()) << valid;
+namespace {
+
+// Sets *ids to every sample id of `data` in DomainTimeLess order and
+// *domain_first to where each domain starts: ids bucketed by domain (a stable
+// counting sort), then each domain's run stably sorted by timestamp.
+template <typename Id>
+void SortByDomainTime(const Dataset& data, std::vector<Id>* ids,
+                      std::vector<uint64_t>* domain_first) {
   CHECK_EQ(data.domain.size(), data.size());
   CHECK_EQ(data.timestamp.size(), data.size());
-
   const size_t num_domains = data.domain_names.size();
-  std::vector<SampleIds> by_domain(num_domains);
+  std::vector<uint64_t> next(num_domains + 1, 0);
   for (size_t s = 0; s < data.size(); ++s) {
     const int32_t d = data.domain[s];
     CHECK(d >= 0 && static_cast<size_t>(d) < num_domains)
         << "sample " << s << " has domain " << d << " but there are " << num_domains;
-    by_domain[static_cast<size_t>(d)].push_back(static_cast<uint32_t>(s));
+    ++next[static_cast<size_t>(d) + 1];
   }
+  for (size_t d = 0; d < num_domains; ++d) next[d + 1] += next[d];
+  domain_first->assign(next.begin(), next.end() - 1);
+  ids->resize(data.size());
+  for (size_t s = 0; s < data.size(); ++s) {
+    (*ids)[next[static_cast<size_t>(data.domain[s])]++] = static_cast<Id>(s);
+  }
+  // Ids within a domain are ascending, so a stable sort by timestamp yields
+  // the (timestamp, id) order.
+  for (size_t d = 0; d < num_domains; ++d) {
+    std::stable_sort(ids->begin() + static_cast<std::ptrdiff_t>((*domain_first)[d]),
+                     ids->begin() + static_cast<std::ptrdiff_t>(next[d]), [&data](Id a, Id b) {
+                       return DomainTimeLess(data.domain[a], data.timestamp[a], data.domain[b],
+                                             data.timestamp[b]);
+                     });
+  }
+}
 
+}  // namespace
+
+std::vector<uint64_t> DomainTimeOrder(const Dataset& data, std::vector<uint64_t>* domain_first) {
+  std::vector<uint64_t> ids, first;
+  SortByDomainTime(data, &ids, &first);
+  if (domain_first != nullptr) *domain_first = std::move(first);
+  return ids;
+}
+
+std::vector<DomainSplit> SplitByTime(const Dataset& data, double train_fraction,
+                                     double validation_fraction) {
+  const Status valid = ValidateSplitFractions(train_fraction, validation_fraction);
+  CHECK(valid.ok()) << valid;
+  SampleIds ids;
+  std::vector<uint64_t> first;
+  SortByDomainTime(data, &ids, &first);
+  const size_t num_domains = data.domain_names.size();
   std::vector<DomainSplit> splits(num_domains);
   for (size_t d = 0; d < num_domains; ++d) {
-    SampleIds& ids = by_domain[d];
-    // Ids are already ascending, so a stable sort by timestamp yields the
-    // (timestamp, id) order.
-    std::stable_sort(ids.begin(), ids.end(), [&data](uint32_t a, uint32_t b) {
-      return data.timestamp[a] < data.timestamp[b];
-    });
-    const size_t n = ids.size();
+    const auto begin = ids.begin() + static_cast<std::ptrdiff_t>(first[d]);
+    const size_t n = (d + 1 < num_domains ? first[d + 1] : ids.size()) - first[d];
     size_t n_train, n_val;
     PartSizes(n, train_fraction, validation_fraction, &n_train, &n_val);
-    splits[d].train.assign(ids.begin(), ids.begin() + n_train);
-    splits[d].validation.assign(ids.begin() + n_train, ids.begin() + n_train + n_val);
-    splits[d].test.assign(ids.begin() + n_train + n_val, ids.end());
+    splits[d].train.assign(begin, begin + static_cast<std::ptrdiff_t>(n_train));
+    splits[d].validation.assign(begin + static_cast<std::ptrdiff_t>(n_train),
+                                begin + static_cast<std::ptrdiff_t>(n_train + n_val));
+    splits[d].test.assign(begin + static_cast<std::ptrdiff_t>(n_train + n_val),
+                          begin + static_cast<std::ptrdiff_t>(n));
   }
   return splits;
 }

@@ -45,8 +45,24 @@ struct DomainRanges {
 // check user-supplied fractions before calling SplitByTime.
 [[nodiscard]] Status ValidateSplitFractions(double train_fraction, double validation_fraction);
 
+// The order of a domain-ordered shard set and of SplitByTime: by domain id,
+// then by timestamp; samples equal in both keep their input order (callers
+// sort stably or break the tie by position). The one definition of that
+// order: the in-memory sort, and the merge of sorted runs in a streamed
+// `iak data convert`, both compare with it.
+inline bool DomainTimeLess(int32_t domain_a, int64_t time_a, int32_t domain_b, int64_t time_b) {
+  return domain_a != domain_b ? domain_a < domain_b : time_a < time_b;
+}
+
+// Every sample id of `data` in DomainTimeLess order (ties by id). When
+// `domain_first` is not null it is set to the position of each domain's first
+// sample in the result (one entry per data.domain_names).
+// Precondition (CHECKed): every data.domain[s] indexes data.domain_names.
+std::vector<uint64_t> DomainTimeOrder(const Dataset& data,
+                                      std::vector<uint64_t>* domain_first = nullptr);
+
 // One DomainSplit per entry of data.domain_names. Within a domain, sample ids
-// are sorted by (timestamp, id) and cut: the first
+// are sorted by (timestamp, id) (DomainTimeOrder) and cut: the first
 // floor(n * train_fraction) go to train, the next
 // floor(n * validation_fraction) to validation, the rest to test. Each part is
 // in that time order, so every train timestamp <= every validation timestamp

@@ -6,12 +6,15 @@
 // and merged in file order, so the result (sample order, domain ids, the
 // first bad line reported) is the same for any number of threads. Memory
 // beyond the result is one block plus the per-chunk samples.
+// ReadTextFilesChunked hands the result on in chunks of a bounded size
+// instead (the streamed `iak data convert`); ReadTextFiles is one chunk.
 //
 // Thread-safety: ReadTextFiles touches only its arguments and the files.
 #ifndef IAK_DATA_TEXT_READER_H_
 #define IAK_DATA_TEXT_READER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -65,6 +68,26 @@ struct TextReadReport {
                                               const std::vector<std::string>& files,
                                               const TextReadOptions& options,
                                               TextReadReport* report);
+
+// Receives the successive chunks of a chunked read; a status other than OK
+// stops the read and is what it returns.
+using TextChunkSink = std::function<Status(Dataset chunk)>;
+
+// ReadTextFiles in bounded memory: the same samples, handed to `sink` as
+// successive Datasets of at most `chunk_samples` samples (a chunk ends early
+// rather than copy a parsed part of a block across two; no call for a read of
+// no samples), so their concatenation is ReadTextFiles' result. Each chunk
+// has the schema's fields and the domain names seen so far (a prefix of the
+// final list, which report->domain_names holds at the end; domain ids never
+// change). Timestamp-less samples get their index in the
+// whole read; bad lines are counted and quoted with their file and line as
+// in ReadTextFiles. Memory: one chunk plus one block.
+// Errors: those of ReadTextFiles, or the sink's; chunks already handed on
+// stay with the caller.
+[[nodiscard]] Status ReadTextFilesChunked(const CompiledSchema& schema,
+                                          const std::vector<std::string>& files,
+                                          const TextReadOptions& options, size_t chunk_samples,
+                                          const TextChunkSink& sink, TextReadReport* report);
 
 }  // namespace iak::data
 
