@@ -219,8 +219,9 @@ Status MergeBlock(const std::string& path, std::vector<ChunkResult>* results, in
       std::string where = path + ":" + std::to_string(*line_base + line) + ": " + problem;
       if (options.bad_lines == BadLinePolicy::kFail) {
         return InvalidArgumentError(
-            where + " (fix the line, or skip and count malformed lines with "
-                    "--skip_bad_lines / DataSpec.skip_bad_lines)");
+            where + " (fix the line, or skip and count malformed lines: `iak data` "
+                    "--bad_lines=skip, `iak pretrain` --skip_bad_lines, a job's "
+                    "data.skip_bad_lines)");
       }
       if (static_cast<int>(report->bad_line_examples.size()) < options.max_error_examples) {
         report->bad_line_examples.push_back(std::move(where));
