@@ -35,6 +35,12 @@ DEFINE_int32(pretrain_epochs, 3, "pre-training epochs of the base model");
 DEFINE_string(frozen_precision, "fp32",
               "the frozen bottom's forward on the workers: fp32 or bf16 (JobSpec.frozen_precision)");
 DEFINE_int64(job_timeout_s, 1800, "stop the cluster if the job runs longer than this");
+DEFINE_bool(demo_new_key_rows, true,
+            "train rows for the keys pre-training never saw (iak.new_key_rows): most users of "
+            "the later periods are new");
+DEFINE_string(demo_insertion, "x",
+              "where the adapters sit (iak.insertion): x (the pooled input, below which the new "
+              "rows feed) or h");
 
 namespace iak::cli {
 namespace {
@@ -74,6 +80,8 @@ int RunDemo(int, char**) {
   matching->set_beta(static_cast<float>(FLAGS_beta_m));
   matching->set_learning_rate(static_cast<float>(FLAGS_lr) / 2);
   if (FLAGS_frozen_precision != "fp32") spec.set_frozen_precision(FLAGS_frozen_precision);
+  spec.mutable_iak()->set_insertion(FLAGS_demo_insertion);
+  spec.mutable_iak()->mutable_new_key_rows()->set_enabled(FLAGS_demo_new_key_rows);
   job::ApplyDefaults(&spec);
   Status valid = job::Validate(spec);
   if (!valid.ok()) return ReportError("demo", valid);
