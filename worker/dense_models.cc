@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include "common/file_util.h"
 #include "model/finite_check.h"
@@ -139,8 +140,11 @@ int64_t LoraModel::CheckpointBytes() const {
   return static_cast<int64_t>(lora_.num_params() * sizeof(float) + adam_.Serialize().size());
 }
 
-FullModel::FullModel(const DenseContext& context, TrainableRows* rows)
-    : DenseModel(context), rows_(rows), row_grads_(context.base->config().embedding_dim) {}
+FullModel::FullModel(const DenseContext& context, TrainableRows* rows, KeyDropout dropout)
+    : DenseModel(context),
+      rows_(rows),
+      dropout_(std::move(dropout)),
+      row_grads_(context.base->config().embedding_dim) {}
 
 StatusOr<model::StepStats> FullModel::Gradients(const PreparedBatch& batch,
                                                 const PhaseSettings&) {
@@ -153,9 +157,13 @@ StatusOr<model::StepStats> FullModel::Gradients(const PreparedBatch& batch,
   IAK_RETURN_IF_ERROR(
       FetchAndPool(*context_.data, batch.ids.data(), n, rows_, &pulled_, x_train_.data())
           .WithContext("full fine-tuning: reading the trained rows"));
+  // Dropped fields read as the zero row and their keys get no gradient.
+  dropout_.Draw(batch.index, batch.ids.data(), n);
+  dropout_.Apply(x_train_.data(), n);
   model::StepStats stats;
   stats.task_loss = DenseGradients(batch, x_train_.data(), dx_.data());
   stats.loss = stats.task_loss;
+  dropout_.Apply(dx_.data(), n);
   row_grads_.Collect(*context_.data, batch.ids.data(), n, dx_.data());
   return stats;
 }

@@ -6,6 +6,8 @@
 #include <set>
 #include <utility>
 
+#include "worker/pretrain_spec.h"
+
 namespace iak::worker {
 
 const char* PhaseName(proto::Phase phase) {
@@ -24,7 +26,13 @@ StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec) {
         "data.stream reads training samples batch by batch, which the adapter methods (iak, "
         "plain) support; method '" + method + "' reads the whole data set: drop data.stream");
   }
-  return LoadTrainingInputs(spec.data(), spec.model_dir(), /*stream=*/true);
+  IAK_ASSIGN_OR_RETURN(TrainingInputs inputs,
+                       LoadTrainingInputs(spec.data(), spec.model_dir(), /*stream=*/true));
+  if (spec.pretrain().enabled()) {
+    // A pre-training job trains one unit over the pre-training periods.
+    IAK_RETURN_IF_ERROR(ToPretrainingView(PretrainSampleIds(inputs.job), &inputs.job));
+  }
+  return inputs;
 }
 
 StatusOr<TrainingInputs> LoadTrainingInputs(const proto::DataSpec& data,
