@@ -275,6 +275,7 @@ StatusOr<PretrainJobResult> RunClusterPretrain(const proto::JobSpec& spec,
   finalize.dense_blob = dense.Serialize();
   IAK_ASSIGN_OR_RETURN(proto::ModelManifest written,
                        embedding::FinalizeTrainedSnapshot(spec.model_dir(), finalize));
+  std::filesystem::remove_all(initial_dir, ec);  // the model no longer needs it
   PretrainJobResult result;
   result.snapshot_id = written.snapshot_id();
   result.samples = samples;

@@ -109,6 +109,8 @@ proto::JobSpec PretrainTrainerSpec(const proto::JobSpec& spec, int64_t num_sampl
   const PretrainOptions o = PretrainOptionsOf(spec);
   proto::JobSpec trainer = spec;
   trainer.set_model_dir(initial_model_dir);
+  // Rank 0 writes the trained dense weights (models/<unit>.dense) there.
+  if (trainer.output_dir().empty()) trainer.set_output_dir(spec.model_dir() + ".out");
   trainer.set_method("full");
   trainer.set_batch_size(o.batch_size);
   const int64_t per_step = static_cast<int64_t>(o.batch_size) * std::max(1, num_workers);

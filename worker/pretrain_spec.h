@@ -70,7 +70,8 @@ data::SampleIds PretrainSampleIds(const JobData& job);
 // seeded initial model from `initial_model_dir`: method "full", one phase of
 // epochs * ceil(num_samples / (batch * workers)) steps at the dense learning
 // rate, trainable rows (Adagrad, the embedding learning rate, seeded init,
-// written to spec.model_dir), no validation.
+// written to spec.model_dir), no validation; output_dir (rank 0 writes the
+// dense weights there) defaults to <model_dir>.out.
 proto::JobSpec PretrainTrainerSpec(const proto::JobSpec& spec, int64_t num_samples,
                                    int num_workers, const std::string& initial_model_dir);
 
