@@ -29,6 +29,12 @@ StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec) {
   IAK_ASSIGN_OR_RETURN(TrainingInputs inputs,
                        LoadTrainingInputs(spec.data(), spec.model_dir(), /*stream=*/true));
   if (spec.pretrain().enabled()) {
+    if (method != "full") {
+      return FailedPreconditionError(
+          "job " + spec.name() + " has pretrain { enabled: true }: run it with `iak pretrain "
+          "--job=SPEC [--cluster]`, which trains it as method \"full\" from a seeded start "
+          "(docs/pretraining.md), not with `iak submit`");
+    }
     // A pre-training job trains one unit over the pre-training periods.
     IAK_RETURN_IF_ERROR(ToPretrainingView(PretrainSampleIds(inputs.job), &inputs.job));
   }
