@@ -32,9 +32,7 @@ void AdagradRowStep(float* w, float* acc, const float* g, size_t dim, float lr, 
 void SeededInitRow(uint64_t seed, float scale, uint64_t key, int dim, float* out) {
   const uint64_t row = Mix64(seed ^ Mix64(key));
   for (int j = 0; j < dim; ++j) {
-    // The top 24 bits: a float in [0, 1) on an exact grid.
-    const uint64_t bits = Mix64(row + static_cast<uint64_t>(j)) >> 40;
-    const float u = static_cast<float>(bits) * (1.0f / 16777216.0f);
+    const float u = HashToUnitFloat(Mix64(row + static_cast<uint64_t>(j)));
     out[j] = (2.0f * u - 1.0f) * scale;
   }
 }

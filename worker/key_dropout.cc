@@ -38,9 +38,7 @@ void KeyDropout::Draw(int64_t step, const uint32_t* ids, int n) {
   for (int r = 0; r < n; ++r) {
     const uint64_t sample = Mix64(at_step ^ ids[r]);
     for (int f : fields_) {
-      // The top 24 bits as a uniform in [0, 1).
-      const uint64_t bits = Mix64(sample + static_cast<uint64_t>(f)) >> 40;
-      const float u = static_cast<float>(bits) * (1.0f / 16777216.0f);
+      const float u = HashToUnitFloat(Mix64(sample + static_cast<uint64_t>(f)));
       dropped_[static_cast<size_t>(r) * num_fields_ + f] = u < rate_;
     }
   }

@@ -232,15 +232,16 @@ StatusOr<PretrainJobResult> RunClusterPretrain(const proto::JobSpec& spec,
   IAK_ASSIGN_OR_RETURN(const model::BaseModelConfig config,
                        PretrainBaseConfig(options, job.dataset.num_fields(), num_tasks));
   const data::SampleIds ids = PretrainSampleIds(job);
-  if (ids.empty()) IAK_RETURN_IF_ERROR(ToPretrainingView(ids, &job));  // its error
+  IAK_RETURN_IF_ERROR(CheckPretrainSamples(ids, job.dataset.size()));
   const int64_t samples = static_cast<int64_t>(ids.size());
   // The servers write the trained snapshot into model_dir and refuse one
   // that already holds a model.
   std::error_code ec;
-  if (std::filesystem::exists(spec.model_dir() + "/MANIFEST.pbtxt", ec)) {
+  if (std::filesystem::exists(embedding::ManifestPath(spec.model_dir()), ec)) {
     if (!overwrite) {
-      return FailedPreconditionError(spec.model_dir() + " already holds a model; pass --overwrite "
-                                "or choose another model_dir");
+      return FailedPreconditionError(spec.model_dir() +
+                                     " already holds a model; pass --overwrite or choose another "
+                                     "model_dir");
     }
     std::filesystem::remove_all(spec.model_dir(), ec);
   }

@@ -79,22 +79,27 @@ data::SampleIds PretrainSampleIds(const JobData& job) {
   return ids;
 }
 
-Status ToPretrainingView(data::SampleIds ids, JobData* job) {
-  if (job->stream != nullptr) {
-    return FailedPreconditionError(
-        "pre-training reads the whole data set into memory; drop data.stream from the spec");
-  }
+Status CheckPretrainSamples(const data::SampleIds& ids, size_t dataset_size) {
   if (ids.empty()) {
     return InvalidArgumentError("the pre-training periods hold no samples; check "
                                 "data.period_bounds and data.pretrain_periods");
   }
   for (uint32_t id : ids) {
-    if (id >= job->dataset.size()) {
+    if (id >= dataset_size) {
       return InvalidArgumentError("pretrain: sample id " + std::to_string(id) +
-                                  " is outside the dataset of " +
-                                  std::to_string(job->dataset.size()) + " samples");
+                                  " is outside the dataset of " + std::to_string(dataset_size) +
+                                  " samples");
     }
   }
+  return Status::Ok();
+}
+
+Status ToPretrainingView(data::SampleIds ids, JobData* job) {
+  if (job->stream != nullptr) {
+    return FailedPreconditionError(
+        "pre-training reads the whole data set into memory; drop data.stream from the spec");
+  }
+  IAK_RETURN_IF_ERROR(CheckPretrainSamples(ids, job->dataset.size()));
   const int unit = job->pretrain_domains.empty() ? 0 : job->pretrain_domains.front();
   if (job->dataset.domain_names.empty()) job->dataset.domain_names.push_back("pretrain");
   job->splits.assign(std::max(job->splits.size(), static_cast<size_t>(unit) + 1),
@@ -127,6 +132,9 @@ proto::JobSpec PretrainTrainerSpec(const proto::JobSpec& spec, int64_t num_sampl
   rows->set_output_model_dir(spec.model_dir());
   trainer.mutable_validation()->set_disabled(true);
   trainer.clear_domain_plan();
+  // The servers' rows are not checkpointed: a resumed run would pair saved
+  // dense weights with freshly initialised rows.
+  trainer.mutable_checkpoint()->set_resume(false);
   return trainer;
 }
 

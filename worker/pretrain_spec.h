@@ -58,10 +58,14 @@ PretrainOptions PretrainOptionsOf(const proto::JobSpec& spec);
 // they need no held-out part.
 data::SampleIds PretrainSampleIds(const JobData& job);
 
+// InvalidArgument when `ids` is empty (naming the spec fields to check) or
+// holds an id outside a dataset of `dataset_size` samples.
+[[nodiscard]] Status CheckPretrainSamples(const data::SampleIds& ids, size_t dataset_size);
+
 // Makes `job` what the Trainer trains in pre-training: one training unit
 // (named after the first pre-training period) whose training ids are `ids`,
-// nothing to validate or fine-tune besides. InvalidArgument when `ids` is
-// empty; FailedPrecondition for a streamed job (pre-training reads the whole
+// nothing to validate or fine-tune besides. CheckPretrainSamples' errors;
+// FailedPrecondition for a streamed job (pre-training reads the whole
 // data set: drop data.stream).
 [[nodiscard]] Status ToPretrainingView(data::SampleIds ids, JobData* job);
 
@@ -70,7 +74,7 @@ data::SampleIds PretrainSampleIds(const JobData& job);
 // seeded initial model from `initial_model_dir`: method "full", one phase of
 // epochs * ceil(num_samples / (batch * workers)) steps at the dense learning
 // rate, trainable rows (Adagrad, the embedding learning rate, seeded init,
-// written to spec.model_dir), no validation; output_dir (rank 0 writes the
+// written to spec.model_dir), no validation, no resume; output_dir (rank 0 writes the
 // dense weights there) defaults to <model_dir>.out.
 proto::JobSpec PretrainTrainerSpec(const proto::JobSpec& spec, int64_t num_samples,
                                    int num_workers, const std::string& initial_model_dir);
