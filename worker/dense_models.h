@@ -162,6 +162,7 @@ class FullModel : public DenseModel {
   KeyDropout dropout_;
   model::RowGradients row_grads_;
   std::vector<float> x_train_, dx_;
+  std::vector<uint32_t> local_ids_;  // 0, 1, ...: a streamed batch's samples
 };
 
 }  // namespace iak::worker

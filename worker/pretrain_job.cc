@@ -224,16 +224,24 @@ std::string InitialModelDir(const proto::JobSpec& spec) { return spec.model_dir(
 
 StatusOr<PretrainJobResult> RunClusterPretrain(const proto::JobSpec& spec,
                                                const ClusterJobRunner& run_job, bool overwrite) {
-  IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
+  // Streamed (data.stream): only the shard set's manifest and ranges are
+  // read here; the workers read the samples batch by batch.
+  IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data(), spec.data().stream()));
   IAK_ASSIGN_OR_RETURN(const int num_tasks, ResolveNumTasks(spec.pretrain().num_tasks(),
                                                             job.dataset.has_conversion(),
                                                             job.source));
   const PretrainOptions options = PretrainOptionsOf(spec);
   IAK_ASSIGN_OR_RETURN(const model::BaseModelConfig config,
                        PretrainBaseConfig(options, job.dataset.num_fields(), num_tasks));
-  const data::SampleIds ids = PretrainSampleIds(job);
-  IAK_RETURN_IF_ERROR(CheckPretrainSamples(ids, job.dataset.size()));
-  const int64_t samples = static_cast<int64_t>(ids.size());
+  int64_t samples = 0;
+  if (job.stream != nullptr) {
+    IAK_ASSIGN_OR_RETURN(const data::IdRange range, PretrainRange(job));
+    samples = static_cast<int64_t>(range.size());
+  } else {
+    const data::SampleIds ids = PretrainSampleIds(job);
+    IAK_RETURN_IF_ERROR(CheckPretrainSamples(ids, job.dataset.size()));
+    samples = static_cast<int64_t>(ids.size());
+  }
   // The servers write the trained snapshot into model_dir and refuse one
   // that already holds a model.
   std::error_code ec;

@@ -94,13 +94,39 @@ Status CheckPretrainSamples(const data::SampleIds& ids, size_t dataset_size) {
   return Status::Ok();
 }
 
+StatusOr<data::IdRange> PretrainRange(const JobData& job) {
+  data::IdRange all;
+  bool first = true;
+  for (int domain : job.pretrain_domains) {
+    const data::DomainRanges& r = job.ranges[static_cast<size_t>(domain)];
+    const bool contiguous = r.train.end == r.validation.begin &&
+                            r.validation.end == r.test.begin &&
+                            (first || all.end == r.train.begin);
+    if (!contiguous) {
+      return FailedPreconditionError(
+          "streamed pre-training needs the pre-training periods to be one range of the "
+          "domain-ordered shard set (data.pretrain_periods, not pretrain_random_share); drop "
+          "data.stream");
+    }
+    if (first) all.begin = r.train.begin;
+    all.end = r.test.end;
+    first = false;
+  }
+  if (all.size() == 0) return CheckPretrainSamples({}, 0);  // its error
+  return all;
+}
+
 Status ToPretrainingView(data::SampleIds ids, JobData* job) {
+  const int unit = job->pretrain_domains.empty() ? 0 : job->pretrain_domains.front();
   if (job->stream != nullptr) {
-    return FailedPreconditionError(
-        "pre-training reads the whole data set into memory; drop data.stream from the spec");
+    // Streamed: the unit's ids are the pre-training periods' range.
+    IAK_ASSIGN_OR_RETURN(const data::IdRange range, PretrainRange(*job));
+    job->splits.assign(job->splits.size(), data::DomainSplit());
+    job->ranges[static_cast<size_t>(unit)].train = range;
+    job->finetune_domains = {unit};
+    return Status::Ok();
   }
   IAK_RETURN_IF_ERROR(CheckPretrainSamples(ids, job->dataset.size()));
-  const int unit = job->pretrain_domains.empty() ? 0 : job->pretrain_domains.front();
   if (job->dataset.domain_names.empty()) job->dataset.domain_names.push_back("pretrain");
   job->splits.assign(std::max(job->splits.size(), static_cast<size_t>(unit) + 1),
                      data::DomainSplit());

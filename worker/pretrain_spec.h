@@ -63,11 +63,16 @@ data::SampleIds PretrainSampleIds(const JobData& job);
 [[nodiscard]] Status CheckPretrainSamples(const data::SampleIds& ids, size_t dataset_size);
 
 // Makes `job` what the Trainer trains in pre-training: one training unit
-// (named after the first pre-training period) whose training ids are `ids`,
-// nothing to validate or fine-tune besides. CheckPretrainSamples' errors;
-// FailedPrecondition for a streamed job (pre-training reads the whole
-// data set: drop data.stream).
+// (named after the first pre-training period) whose training ids are `ids`;
+// nothing to validate or fine-tune besides; CheckPretrainSamples' errors. A
+// streamed job (data.stream) trains the range PretrainRange() instead of
+// `ids`, its batches read block by block like any streamed job's.
 [[nodiscard]] Status ToPretrainingView(data::SampleIds ids, JobData* job);
+
+// A streamed job's pre-training samples: the pre-training periods' parts as
+// one range of the domain-ordered shard set. FailedPrecondition when they
+// are not contiguous (pretrain_random_share); InvalidArgument when empty.
+[[nodiscard]] StatusOr<data::IdRange> PretrainRange(const JobData& job);
 
 // The Trainer's spec for pre-training the user's `spec` (its pretrain block
 // enabled) on `num_samples` samples with `num_workers` workers, reading the

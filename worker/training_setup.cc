@@ -21,7 +21,10 @@ const char* PhaseName(proto::Phase phase) {
 
 StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec) {
   const std::string& method = spec.method();
-  if (spec.data().stream() && !(method.empty() || method == "iak" || method == "plain")) {
+  // Pre-training's "full" reads streamed batches' own samples (FullModel).
+  const bool streams = method.empty() || method == "iak" || method == "plain" ||
+                       (method == "full" && spec.pretrain().enabled());
+  if (spec.data().stream() && !streams) {
     return FailedPreconditionError(
         "data.stream reads training samples batch by batch, which the adapter methods (iak, "
         "plain) support; method '" + method + "' reads the whole data set: drop data.stream");

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "cluster/inproc_cluster.h"
+#include "data/shard_set.h"
 #include "embedding/model_directory.h"
 #include "job/job_spec.h"
 #include "tests/testing/small_job.h"
@@ -135,6 +136,36 @@ TEST_F(PretrainClusterTest, TwoServersTwoWorkersPretrainABaseThatFineTunes) {
   EXPECT_GT(tuned_auc, 0.58);
 }
 
+// Both model directories hold the same dense weights and, for every key of
+// `data`, the same row (or none).
+void ExpectSameModel(const std::string& dir_a, const std::string& dir_b,
+                     const proto::DataSpec& data) {
+  StatusOr<embedding::ModelDirectory> a = embedding::LoadModelDirectory(dir_a);
+  StatusOr<embedding::ModelDirectory> b = embedding::LoadModelDirectory(dir_b);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(a->dense_blob == b->dense_blob);
+  EXPECT_EQ(a->manifest.snapshot_id(), b->manifest.snapshot_id());
+  StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> rows_a =
+      embedding::LocalEmbeddingTable::Open(*a);
+  StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> rows_b =
+      embedding::LocalEmbeddingTable::Open(*b);
+  ASSERT_TRUE(rows_a.ok() && rows_b.ok());
+  ASSERT_EQ((*rows_a)->num_rows(), (*rows_b)->num_rows());
+  StatusOr<JobData> job = LoadJobData(data);
+  ASSERT_TRUE(job.ok());
+  const int dim = (*rows_a)->dim();
+  size_t present = 0;
+  for (uint64_t key : job->dataset.keys) {
+    const float* row = (*rows_a)->Find(key);
+    const float* other = (*rows_b)->Find(key);
+    ASSERT_EQ(row == nullptr, other == nullptr) << key;
+    if (row == nullptr) continue;
+    ++present;
+    ASSERT_TRUE(std::equal(row, row + dim, other)) << key;
+  }
+  EXPECT_GT(present, 0u);
+}
+
 // The same spec with one worker on the cluster and in one process: the same
 // Trainer, FullModel and row optimizer (servers vs a local overlay, the same
 // seeded init), so the same model bit for bit.
@@ -149,27 +180,39 @@ TEST_F(PretrainClusterTest, OneWorkerClusterEqualsTheSingleProcessRun) {
   local.train = Options();
   StatusOr<PretrainJobResult> local_run = RunPretrainJob(local);
   ASSERT_TRUE(local_run.ok()) << local_run.status();
-
-  const Loaded a = Load(spec.model_dir());
-  const Loaded b = Load(local.model_dir);
-  ASSERT_TRUE(a.table != nullptr && b.table != nullptr);
-  EXPECT_TRUE(a.dir.dense_blob == b.dir.dense_blob);
-  ASSERT_EQ(a.table->num_rows(), b.table->num_rows());
-  // Every key of the data: present in both or neither, the same row.
-  StatusOr<JobData> job = LoadJobData(spec.data());
-  ASSERT_TRUE(job.ok());
-  const int dim = a.table->dim();
-  size_t present = 0;
-  for (uint64_t key : job->dataset.keys) {
-    const float* row = a.table->Find(key);
-    const float* other = b.table->Find(key);
-    ASSERT_EQ(row == nullptr, other == nullptr) << key;
-    if (row == nullptr) continue;
-    ++present;
-    ASSERT_TRUE(std::equal(row, row + dim, other)) << key;
-  }
-  EXPECT_GT(present, 0u);
   EXPECT_EQ(cluster_run->snapshot_id, local_run->snapshot_id);
+  ExpectSameModel(spec.model_dir(), local.model_dir, spec.data());
+}
+
+// Workers streaming their shards (data.stream over a domain-ordered shard
+// set) pre-train the same model as the single-process run that holds the
+// whole set: a streamed range visits the very samples in the same order.
+TEST_F(PretrainClusterTest, StreamedShardsPretrainLikeTheWholeSet) {
+  proto::JobSpec spec = Spec("streamed", 1);
+  StatusOr<JobData> whole = LoadJobData(spec.data());
+  ASSERT_TRUE(whole.ok());
+  data::ShardSetWriteOptions write;
+  write.dir = dir_->path() + "/shards";
+  write.num_shards = 3;
+  write.file.block_samples = 1000;
+  ASSERT_TRUE(data::WriteShardSet(whole->dataset, proto::Schema(), {}, write).ok());
+  proto::DataSpec shards = spec.data();
+  shards.clear_movielens_dir();
+  shards.set_shard_manifest(write.dir + "/manifest.pbtxt");
+  *spec.mutable_data() = shards;
+  spec.mutable_data()->set_stream(true);
+  spec.mutable_data()->set_stream_cache_mb(1);
+  StatusOr<PretrainJobResult> streamed = RunOnCluster(spec);
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  EXPECT_EQ(streamed->samples, 32377);
+  PretrainJobOptions local;
+  local.data = shards;
+  local.model_dir = dir_->path() + "/whole-model";
+  local.num_shards = 2;
+  local.train = Options();
+  StatusOr<PretrainJobResult> local_run = RunPretrainJob(local);
+  ASSERT_TRUE(local_run.ok()) << local_run.status();
+  ExpectSameModel(spec.model_dir(), local.model_dir, shards);
 }
 
 }  // namespace
