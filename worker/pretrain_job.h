@@ -16,6 +16,9 @@
 // binary shards with has_conversion, `iak data synth` output), and one click
 // tower otherwise (MovieLens, libsvm/libffm). PretrainJobOptions.num_tasks
 // (JobSpec.pretrain.num_tasks) forces either.
+//
+// Thread-safety: the functions are reentrant; two runs must not share a
+// model_dir (or, on a cluster, an output_dir).
 #ifndef IAK_WORKER_PRETRAIN_JOB_H_
 #define IAK_WORKER_PRETRAIN_JOB_H_
 

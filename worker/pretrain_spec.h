@@ -10,6 +10,9 @@
 // validation. The same spec trains in one process (LocalMembership, a local
 // overlay) or on a cluster (StaticMembership, trainable servers); see
 // docs/pretraining.md.
+//
+// Thread-safety: pure functions of their arguments (ToPretrainingView changes
+// only the JobData it is given).
 #ifndef IAK_WORKER_PRETRAIN_SPEC_H_
 #define IAK_WORKER_PRETRAIN_SPEC_H_
 
