@@ -27,7 +27,7 @@ const FlagTable& Table() {
         "key_dropout", "frozen_precision", "demo_new_key_rows", "demo_insertion"}},
       {"pretrain",
        {IAK_JOB, "out", "data_dir", "shards", "epochs", "dim", "seed", "overwrite", "key_dropout",
-        "skip_bad_lines", "num_tasks", "schema", "input"}},
+        "skip_bad_lines", "num_tasks", "schema", "input", "cluster"}},
       {"scheduler", {IAK_JOB, "listen", "metrics_port", "metrics_host", "address_file"}},
       {"ps",
        {IAK_JOB, "scheduler", "shard", "replica", "ps_listen", "advertise", "name", "model_dir",

@@ -2,14 +2,23 @@
 // the model directory the parameter servers serve. The data: the job spec's
 // (--job), text files read with a schema (--schema, --input), or MovieLens
 // (--data_dir). With conversion labels in the data the base is the two-task
-// ESMM model unless --num_tasks=1 (worker/pretrain_job.h).
+// ESMM model unless --num_tasks=1 (worker/pretrain_job.h). It trains in this
+// process, or with --job --cluster as a cluster job on this host (scheduler,
+// trainable PS processes, workers under mpirun), through the same Trainer.
+// A spec with `pretrain { enabled: true ... }` decides the training options;
+// otherwise the flags below do (docs/pretraining.md).
 #include <gflags/gflags.h>
 
+#include <atomic>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
+#include "cli/stop_signal.h"
+#include "cluster/child_process.h"
+#include "cluster/local_launcher.h"
 #include "job/job_spec.h"
 #include "worker/pretrain_job.h"
 
@@ -25,6 +34,9 @@ DEFINE_double(key_dropout, 0.3,
               "'unknown' row, so the base learns to score keys it will not have at fine-tuning "
               "time (0.3 was best on the validation split, docs/results.md)");
 DEFINE_bool(skip_bad_lines, false, "skip and count malformed input lines instead of failing");
+DEFINE_bool(cluster, false,
+            "with --job: pre-train as a cluster job on this host (the spec's num_servers trainable "
+            "PS processes, num_workers workers under mpirun) instead of in this process");
 DEFINE_string(num_tasks, "auto",
               "task towers of the base: auto (two, ESMM's CTR and CTCVR, when the data has "
               "conversion labels, else one), 1 (CTR only) or 2 (ESMM; needs conversion labels)");
@@ -45,6 +57,31 @@ StatusOr<int> ParseNumTasks(const std::string& flag) {
   return InvalidArgumentError("--num_tasks must be auto, 1 or 2, not '" + flag + "'");
 }
 
+// Runs the Trainer's spec of a cluster pre-training as a local job: its spec
+// and logs under <output_dir>/pretrain.
+Status RunOnLocalCluster(const proto::JobSpec& trainer_spec, const std::atomic<bool>& stop) {
+  proto::JobSpec spec = trainer_spec;
+  job::ApplyDefaults(&spec);
+  IAK_RETURN_IF_ERROR(job::Validate(spec));
+  const std::string run_dir = spec.output_dir() + "/pretrain";
+  const std::string job_path = run_dir + "/job.pbtxt";
+  std::error_code made;
+  std::filesystem::create_directories(run_dir, made);
+  if (made) {
+    return IoError("cannot create " + run_dir + ": " + made.message() +
+                   "; set output_dir to a writable directory");
+  }
+  IAK_RETURN_IF_ERROR(job::SaveJobSpec(spec, job_path));
+  cluster::LocalLaunchOptions launch;
+  launch.iak_binary = cluster::SelfExecutablePath();
+  launch.job_spec_path = job_path;
+  launch.run_dir = run_dir + "/logs";
+  std::cerr << "pre-training on a local cluster: 1 scheduler, " << spec.num_servers()
+            << " trainable PS, " << spec.num_workers() << " workers (job spec " << job_path
+            << ", logs " << launch.run_dir << ")\n";
+  return cluster::RunLocalJob(spec, launch, stop);
+}
+
 }  // namespace
 
 // Options from --job when given, else from the flags above.
@@ -56,6 +93,12 @@ void FillPretrainOptions(const proto::JobSpec& spec, worker::PretrainJobOptions*
 
 int RunPretrain(int, char**) {
   worker::PretrainJobOptions options;
+  proto::JobSpec job_spec;  // --job's
+  if (FLAGS_cluster && FLAGS_job.empty()) {
+    return ReportError("pretrain", InvalidArgumentError(
+                                       "--cluster needs --job: the spec names the data, "
+                                       "num_servers, num_workers and output_dir of the job"));
+  }
   if (!FLAGS_job.empty()) {
     // With --job the spec gives these; a flag given too would be ignored.
     for (const char* from_spec : {"data_dir", "shards", "skip_bad_lines"}) {
@@ -70,6 +113,7 @@ int RunPretrain(int, char**) {
     StatusOr<proto::JobSpec> spec = LoadJobFromFlags();
     if (!spec.ok()) return ReportError("pretrain", spec.status());
     FillPretrainOptions(*spec, &options);
+    job_spec = *spec;
   } else {
     proto::JobSpec spec;
     spec.set_model_dir(FLAGS_out);
@@ -103,7 +147,23 @@ int RunPretrain(int, char**) {
   options.train.key_dropout = static_cast<float>(FLAGS_key_dropout);
   options.train.embedding_dim = FLAGS_dim;
   options.train.seed = FLAGS_seed;
-  StatusOr<worker::PretrainJobResult> result = worker::RunPretrainJob(options);
+  if (job_spec.pretrain().enabled()) {  // the spec's block decides
+    options.train = worker::PretrainOptionsOf(job_spec);
+    options.num_tasks = job_spec.pretrain().num_tasks();
+  }
+  StatusOr<worker::PretrainJobResult> result = InternalError("pretrain: nothing ran");
+  if (FLAGS_cluster) {
+    proto::JobSpec spec = job_spec;
+    spec.set_model_dir(options.model_dir);
+    spec.set_seed(options.train.seed);
+    *spec.mutable_pretrain() = worker::PretrainSpecOf(options.train, options.num_tasks);
+    const std::atomic<bool>& stop = InstallStopSignalHandlers();
+    result = worker::RunClusterPretrain(
+        spec, [&stop](const proto::JobSpec& trainer) { return RunOnLocalCluster(trainer, stop); },
+        FLAGS_overwrite);
+  } else {
+    result = worker::RunPretrainJob(options);
+  }
   if (!result.ok()) return ReportError("pretrain", result.status());
   std::cout << "pre-trained a "
             << (result->num_tasks == 2 ? "two-task ESMM base (CTR, CTCVR)" : "CTR base")

@@ -8,6 +8,7 @@
 #include "collective/inproc_communicator.h"
 #include "net/inproc_transport.h"
 #include "ps/ps_server.h"
+#include "ps/trainable_options.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_server_membership.h"
 #include "worker/method_evaluator.h"
@@ -99,17 +100,15 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
         // Trainable servers when the spec asks for them (full fine-tuning),
         // as `iak ps` sets them up from the spec's trainable block.
         if (spec.has_trainable()) {
-          StatusOr<ps::RowOptimizerKind> kind = ps::ParseRowOptimizer(spec.trainable().optimizer());
-          if (!kind.ok()) {
-            result.servers[shard * replicas + replica] = kind.status();
-            failures.Record(kind.status().WithContext(options.name));
+          StatusOr<ps::RowOptimizerOptions> optimizer =
+              ps::RowOptimizerOptionsFor(spec.trainable());
+          if (!optimizer.ok()) {
+            result.servers[shard * replicas + replica] = optimizer.status();
+            failures.Record(optimizer.status().WithContext(options.name));
             return;
           }
           options.trainable.enabled = true;
-          options.trainable.optimizer.kind = *kind;
-          if (spec.trainable().learning_rate() > 0) {
-            options.trainable.optimizer.learning_rate = spec.trainable().learning_rate();
-          }
+          options.trainable.optimizer = *optimizer;
           options.trainable.output_model_dir = worker::TrainedModelDir(spec);
         }
         ps::PsServer server(options, &transport);

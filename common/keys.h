@@ -19,6 +19,12 @@ inline uint64_t Mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// A float uniform in [0, 1) from a hash (its top 24 bits: an exact grid),
+// for counter-based draws that need no generator state.
+inline float HashToUnitFloat(uint64_t hash) {
+  return static_cast<float>(hash >> 40) * (1.0f / 16777216.0f);
+}
+
 // FNV-1a over bytes, for string-valued features.
 inline uint64_t HashBytes(std::string_view bytes) {
   uint64_t h = 0xcbf29ce484222325ULL;

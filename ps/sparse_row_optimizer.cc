@@ -29,6 +29,14 @@ void AdagradRowStep(float* w, float* acc, const float* g, size_t dim, float lr, 
   }
 }
 
+void SeededInitRow(uint64_t seed, float scale, uint64_t key, int dim, float* out) {
+  const uint64_t row = Mix64(seed ^ Mix64(key));
+  for (int j = 0; j < dim; ++j) {
+    const float u = HashToUnitFloat(Mix64(row + static_cast<uint64_t>(j)));
+    out[j] = (2.0f * u - 1.0f) * scale;
+  }
+}
+
 SparseRowOptimizer::SparseRowOptimizer(int dim, RowOptimizerOptions options, BaseReader base)
     : dim_(dim), options_(options), base_(std::move(base)) {
   CHECK_GT(dim_, 0);
@@ -95,6 +103,14 @@ const float* SparseRowOptimizer::Find(uint64_t key, bool* created) const {
   return values_.data() + size_t{slot} * dim_;
 }
 
+void SparseRowOptimizer::AbsentRow(uint64_t key, float* out) const {
+  if (inits_absent_rows()) {
+    SeededInitRow(options_.init_seed, options_.init_scale, key, dim_, out);
+  } else {
+    std::memset(out, 0, sizeof(float) * static_cast<size_t>(dim_));
+  }
+}
+
 void SparseRowOptimizer::ForEach(
     const std::function<void(uint64_t key, const float* row)>& visit) const {
   for (size_t slot = 0; slot < keys_.size(); ++slot) {
@@ -135,6 +151,7 @@ StatusOr<uint64_t> SparseRowOptimizer::Apply(const uint64_t* keys, size_t n, con
     std::vector<bool> present(fresh.size(), false);
     IAK_RETURN_IF_ERROR(base_(fresh.data(), fresh.size(), start.data(), &present));
     for (size_t i = 0; i < fresh.size(); ++i) {
+      if (!present[i]) AbsentRow(fresh[i], start.data() + i * dim);
       AddSlot(fresh[i], start.data() + i * dim, !present[i]);
       if (!present[i]) ++created_now;
     }

@@ -2,8 +2,10 @@
 // fp32 overlay over the frozen snapshot rows (docs/trainable_ps.md).
 //
 // A row enters the overlay the first time a push touches it: its starting
-// value is the snapshot's row decoded to float32, or a zero row for a key the
-// snapshot lacks (the same zero row a pull of that key returned). From then on
+// value is the snapshot's row decoded to float32, or for a key the snapshot
+// lacks its absent row (AbsentRow(): a zero row, or with init_scale > 0 the
+// seeded init row of SeededInitRow(), which pre-training starts every row
+// from), the same row a pull of that key returned. From then on
 // the overlay holds the row's current value and its optimizer state; rows never
 // pushed stay in the snapshot untouched, so a frozen server never pays for it.
 //
@@ -44,7 +46,19 @@ struct RowOptimizerOptions {
   float epsilon = 1e-8f;  // both optimizers
   float beta1 = 0.9f;     // adam
   float beta2 = 0.999f;   // adam
+  // The row of a key the snapshot lacks, read and trained from: 0 = a zero
+  // row; > 0 = SeededInitRow(init_seed, init_scale, key), uniform in
+  // +-init_scale (pre-training, which starts from an empty snapshot).
+  float init_scale = 0.0f;
+  uint64_t init_seed = 0;
 };
+
+// The init row of `key`: column j is uniform in [-scale, scale), a pure
+// function of (seed, key, j) (a counter-based hash, no generator state), so
+// a row starts the same whichever server, worker or push creates it and in
+// whatever order. The one implementation of it: the servers' overlay and the
+// local one both reach it through SparseRowOptimizer::AbsentRow().
+void SeededInitRow(uint64_t seed, float scale, uint64_t key, int dim, float* out);
 
 // "adagrad" (also when empty) or "adam"; InvalidArgument naming both otherwise.
 // One Adagrad step of one row (the formula above): acc += g*g; w -= lr * g /
@@ -76,6 +90,11 @@ class SparseRowOptimizer {
   // nullptr when no push has touched it. `*created` (may be null): whether
   // the key was absent from the snapshot.
   const float* Find(uint64_t key, bool* created) const;
+
+  // The row of a key in neither the overlay nor the snapshot (dim floats
+  // into `out`): zero, or the seeded init row when options.init_scale > 0.
+  void AbsentRow(uint64_t key, float* out) const;
+  bool inits_absent_rows() const { return options_.init_scale > 0.0f; }
 
   // Every overlay row, in no particular order.
   void ForEach(const std::function<void(uint64_t key, const float* row)>& visit) const;

@@ -4,6 +4,23 @@
 
 namespace iak::ps {
 
+StatusOr<RowOptimizerOptions> RowOptimizerOptionsFor(const proto::TrainableSpec& spec) {
+  RowOptimizerOptions options;
+  IAK_ASSIGN_OR_RETURN(options.kind, ParseRowOptimizer(spec.optimizer()));
+  if (spec.learning_rate() != 0) options.learning_rate = spec.learning_rate();
+  if (!(options.learning_rate > 0) || !std::isfinite(options.learning_rate)) {
+    return InvalidArgumentError("the trainable PS learning rate must be positive, got " +
+                                std::to_string(options.learning_rate));
+  }
+  if (!(spec.init_scale() >= 0) || !std::isfinite(spec.init_scale())) {
+    return InvalidArgumentError("trainable.init_scale must be >= 0 and finite, got " +
+                                std::to_string(spec.init_scale()));
+  }
+  options.init_scale = spec.init_scale();
+  options.init_seed = spec.init_seed();
+  return options;
+}
+
 StatusOr<TrainableOptions> ResolveTrainableOptions(const proto::JobSpec* spec,
                                                    const TrainableOverrides& overrides) {
   TrainableOptions trainable;
@@ -11,16 +28,12 @@ StatusOr<TrainableOptions> ResolveTrainableOptions(const proto::JobSpec* spec,
   trainable.enabled = in_spec || !overrides.optimizer.empty();
   if (!trainable.enabled) return trainable;
   const proto::TrainableSpec from_spec = in_spec ? spec->trainable() : proto::TrainableSpec();
-  const std::string name = overrides.optimizer.empty() ? from_spec.optimizer() : overrides.optimizer;
-  IAK_ASSIGN_OR_RETURN(trainable.optimizer.kind, ParseRowOptimizer(name));
-  const double lr = overrides.learning_rate != 0 ? overrides.learning_rate
-                    : from_spec.learning_rate() != 0 ? from_spec.learning_rate()
-                                                     : 0.02;
-  if (!(lr > 0) || !std::isfinite(lr)) {
-    return InvalidArgumentError("the trainable PS learning rate must be positive, got " +
-                                std::to_string(lr));
+  proto::TrainableSpec resolved = from_spec;
+  if (!overrides.optimizer.empty()) resolved.set_optimizer(overrides.optimizer);
+  if (overrides.learning_rate != 0) {
+    resolved.set_learning_rate(static_cast<float>(overrides.learning_rate));
   }
-  trainable.optimizer.learning_rate = static_cast<float>(lr);
+  IAK_ASSIGN_OR_RETURN(trainable.optimizer, RowOptimizerOptionsFor(resolved));
   trainable.output_model_dir = overrides.output_model_dir;
   if (trainable.output_model_dir.empty()) trainable.output_model_dir = from_spec.output_model_dir();
   if (trainable.output_model_dir.empty() && spec != nullptr && !spec->output_dir().empty()) {

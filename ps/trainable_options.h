@@ -18,6 +18,13 @@ struct TrainableOverrides {
   std::string output_model_dir;
 };
 
+// The row optimizer a `trainable` block asks for (optimizer, learning rate
+// with its default 0.02, init_scale and init_seed), for the servers and the
+// local overlay alike. InvalidArgument: an unknown optimizer, a learning rate
+// or init_scale that is negative or not finite.
+[[nodiscard]] StatusOr<RowOptimizerOptions> RowOptimizerOptionsFor(
+    const proto::TrainableSpec& spec);
+
 // Trainable when the spec (may be null) has a `trainable` block or the
 // overrides name an optimizer; frozen (enabled = false) otherwise. Overrides
 // win over the spec; the learning rate defaults to 0.02; the output to the

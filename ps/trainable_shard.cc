@@ -49,6 +49,7 @@ Status TrainableShard::ReadBase(const uint64_t* keys, size_t n, float* out,
 
 StatusOr<uint64_t> TrainableShard::ReadRows(const uint64_t* keys, size_t n, float* out) {
   const size_t dim = static_cast<size_t>(base_->dim());
+  if (optimizer_.inits_absent_rows()) return ReadRowsWithInit(keys, n, out);
   uint64_t missing = 0;
   if (base_->dtype() == embedding::RowDtype::kFloat32) {
     IAK_ASSIGN_OR_RETURN(missing, base_->ReadRows(keys, n, reinterpret_cast<char*>(out)));
@@ -66,6 +67,38 @@ StatusOr<uint64_t> TrainableShard::ReadRows(const uint64_t* keys, size_t n, floa
     if (created) --missing;
   }
   return missing;
+}
+
+StatusOr<uint64_t> TrainableShard::ReadRowsWithInit(const uint64_t* keys, size_t n,
+                                                    float* out) {
+  // Overlay rows first; the others from the snapshot with per-key presence
+  // (ReadBase), the absent ones as their seeded init rows: every key has a
+  // row, so none counts as missing.
+  const size_t dim = static_cast<size_t>(base_->dim());
+  std::vector<uint64_t> rest;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < n; ++i) {
+    const float* row = optimizer_.Find(keys[i], nullptr);
+    if (row != nullptr) {
+      std::memcpy(out + i * dim, row, dim * sizeof(float));
+    } else {
+      rest.push_back(keys[i]);
+      where.push_back(i);
+    }
+  }
+  if (rest.empty()) return uint64_t{0};
+  std::vector<float> rows(rest.size() * dim);
+  std::vector<bool> present(rest.size(), false);
+  IAK_RETURN_IF_ERROR(ReadBase(rest.data(), rest.size(), rows.data(), &present));
+  for (size_t j = 0; j < rest.size(); ++j) {
+    float* to = out + where[j] * dim;
+    if (present[j]) {
+      std::memcpy(to, rows.data() + j * dim, dim * sizeof(float));
+    } else {
+      optimizer_.AbsentRow(rest[j], to);
+    }
+  }
+  return uint64_t{0};
 }
 
 StatusOr<uint64_t> TrainableShard::Apply(const uint64_t* keys, size_t n, const float* grads,

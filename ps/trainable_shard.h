@@ -37,6 +37,8 @@ class TrainableShard {
 
   // Rows of keys[0..n) as n * dim float32 into `out`; absent keys (in neither
   // the overlay nor the snapshot) get zero rows. Returns how many were absent.
+  // With the options' init_scale > 0 absent keys read as their seeded init
+  // rows (SparseRowOptimizer::AbsentRow) and none counts as absent.
   [[nodiscard]] StatusOr<uint64_t> ReadRows(const uint64_t* keys, size_t n, float* out);
 
   // One push (see SparseRowOptimizer::Apply).
@@ -69,6 +71,7 @@ class TrainableShard {
 
  private:
   Status ReadBase(const uint64_t* keys, size_t n, float* out, std::vector<bool>* present) const;
+  StatusOr<uint64_t> ReadRowsWithInit(const uint64_t* keys, size_t n, float* out);
 
   const embedding::EmbeddingShard* base_;
   std::string model_dir_;

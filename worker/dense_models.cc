@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include "common/file_util.h"
 #include "model/finite_check.h"
@@ -21,8 +22,10 @@ Status CopyParams(const std::vector<float>& params, size_t expected, float* to) 
   return Status::Ok();
 }
 
-const float* ConversionOf(const data::Dataset& data, const PreparedBatch& batch) {
-  return data.has_conversion() ? batch.conversion.data() : nullptr;
+// The batch's conversion labels (the pipeline fills them when its data has
+// them), or null.
+const float* ConversionOf(const PreparedBatch& batch) {
+  return batch.conversion.empty() ? nullptr : batch.conversion.data();
 }
 
 }  // namespace
@@ -72,7 +75,7 @@ DenseModel::DenseModel(const DenseContext& context)
 
 float DenseModel::DenseGradients(const PreparedBatch& batch, const float* x, float* dx) {
   return step_.Run(&model_, x, batch.size(), batch.click.data(),
-                   ConversionOf(*context_.data, batch), dx);
+                   ConversionOf(batch), dx);
 }
 
 StatusOr<model::StepStats> DenseModel::Gradients(const PreparedBatch& batch,
@@ -113,7 +116,7 @@ StatusOr<model::StepStats> LoraModel::Gradients(const PreparedBatch& batch,
   lora_.Merge(context_.base->params().data(), merged_.mutable_params());
   model::StepStats stats;
   stats.task_loss = step_.Run(&merged_, batch.x.data(), batch.size(), batch.click.data(),
-                              ConversionOf(*context_.data, batch), nullptr);
+                              ConversionOf(batch), nullptr);
   stats.loss = stats.task_loss;
   lora_.ZeroGrads();
   lora_.Backward(merged_.grads().data());
@@ -139,24 +142,35 @@ int64_t LoraModel::CheckpointBytes() const {
   return static_cast<int64_t>(lora_.num_params() * sizeof(float) + adam_.Serialize().size());
 }
 
-FullModel::FullModel(const DenseContext& context, TrainableRows* rows)
-    : DenseModel(context), rows_(rows), row_grads_(context.base->config().embedding_dim) {}
+FullModel::FullModel(const DenseContext& context, TrainableRows* rows, KeyDropout dropout)
+    : DenseModel(context),
+      rows_(rows),
+      dropout_(std::move(dropout)),
+      row_grads_(context.base->config().embedding_dim) {}
 
 StatusOr<model::StepStats> FullModel::Gradients(const PreparedBatch& batch,
                                                 const PhaseSettings&) {
   // The rows change every step, so they are read now (after the last push),
-  // not ahead by the pipeline.
+  // not ahead by the pipeline. A streamed batch (pre-training with
+  // data.stream) carries its samples, sample i at i.
   const int n = batch.size();
+  const bool streamed = n > 0 && batch.samples.size() == static_cast<size_t>(n);
+  const data::Dataset& samples = streamed ? batch.samples : *context_.data;
+  for (int i = static_cast<int>(local_ids_.size()); i < n; ++i) local_ids_.push_back(i);
+  const uint32_t* ids = streamed ? local_ids_.data() : batch.ids.data();
   const int input_dim = model_.config().input_dim();
   x_train_.resize(static_cast<size_t>(n) * input_dim);
   dx_.resize(x_train_.size());
-  IAK_RETURN_IF_ERROR(
-      FetchAndPool(*context_.data, batch.ids.data(), n, rows_, &pulled_, x_train_.data())
-          .WithContext("full fine-tuning: reading the trained rows"));
+  IAK_RETURN_IF_ERROR(FetchAndPool(samples, ids, n, rows_, &pulled_, x_train_.data())
+                          .WithContext("full fine-tuning: reading the trained rows"));
+  // Dropped fields read as the zero row and their keys get no gradient.
+  dropout_.Draw(batch.index, batch.ids.data(), n);
+  dropout_.Apply(x_train_.data(), n);
   model::StepStats stats;
   stats.task_loss = DenseGradients(batch, x_train_.data(), dx_.data());
   stats.loss = stats.task_loss;
-  row_grads_.Collect(*context_.data, batch.ids.data(), n, dx_.data());
+  dropout_.Apply(dx_.data(), n);
+  row_grads_.Collect(samples, ids, n, dx_.data());
   return stats;
 }
 

@@ -8,6 +8,8 @@
 //                through TrainableRows (the trainable servers on a cluster,
 //                a local overlay in one process): the gradient w.r.t. the
 //                pooled input is mapped to per-key row gradients and pushed.
+//                Pre-training is this model from a seeded random base, with
+//                rows created on first push and optional key dropout.
 // Each writes <output_dir>/models/<domain>.dense (the merged dense weights).
 //
 // Thread-safety: one thread.
@@ -27,6 +29,7 @@
 #include "model/lora.h"
 #include "model/row_gradients.h"
 #include "worker/domain_model.h"
+#include "worker/key_dropout.h"
 #include "worker/pulled_rows.h"
 #include "worker/row_source.h"
 #include "worker/trainable_rows.h"
@@ -138,8 +141,9 @@ class LoraModel : public DenseFamilyModel {
 class FullModel : public DenseModel {
  public:
   // `rows` (not owned) holds the trained rows; `group_size` workers push
-  // their share of each step's row gradients.
-  FullModel(const DenseContext& context, TrainableRows* rows);
+  // their share of each step's row gradients. `dropout`: pre-training's key
+  // dropout (off by default).
+  FullModel(const DenseContext& context, TrainableRows* rows, KeyDropout dropout = {});
   bool wants_pooled_rows() const override { return false; }
   bool pushes_rows() const override { return true; }
   StatusOr<model::StepStats> Gradients(const PreparedBatch& batch,
@@ -155,8 +159,10 @@ class FullModel : public DenseModel {
 
  private:
   TrainableRows* rows_;
+  KeyDropout dropout_;
   model::RowGradients row_grads_;
   std::vector<float> x_train_, dx_;
+  std::vector<uint32_t> local_ids_;  // 0, 1, ...: a streamed batch's samples
 };
 
 }  // namespace iak::worker

@@ -14,6 +14,7 @@ LocalTraining::LocalTraining(const proto::JobSpec& spec, const TrainingInputs* i
   trainer_options.progress_every = options.progress_every;
   trainer_options.write_results = options.write_results;
   trainer_options.write_checkpoints = options.write_results;
+  trainer_options.on_step_done = std::move(options.on_step_done);
   trainer_ = std::make_unique<Trainer>(std::move(trainer_options), inputs, &membership_, &rows_);
 }
 

@@ -7,6 +7,7 @@
 #define IAK_WORKER_LOCAL_TRAINING_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "common/status.h"
@@ -24,6 +25,7 @@ struct LocalTrainingOptions {
   int progress_every = 0;      // progress lines; 0 = none
   // The models, validation.json and checkpoints under output_dir.
   bool write_results = false;
+  std::function<void(const StepRecord&)> on_step_done;  // may be empty
 };
 
 // One local run; keeps the trainer (and its models) for the caller.
@@ -34,7 +36,7 @@ class LocalTraining {
                 const model::RowLookup* table, LocalTrainingOptions options = {});
   [[nodiscard]] Status Run(const std::atomic<bool>& stop);
   Trainer& trainer() { return *trainer_; }
-  RowAccess& rows() { return rows_; }
+  LocalRowAccess& rows() { return rows_; }
 
  private:
   proto::JobSpec spec_;

@@ -107,7 +107,12 @@ StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& e
     return std::unique_ptr<DomainModel>(std::make_unique<LoraModel>(context, lora, seed));
   }
   IAK_ASSIGN_OR_RETURN(TrainableRows * rows, env.rows->trainable(unit));
-  return std::unique_ptr<DomainModel>(std::make_unique<FullModel>(context, rows));
+  KeyDropout dropout;
+  if (spec.pretrain().enabled()) {
+    IAK_ASSIGN_OR_RETURN(dropout, KeyDropout::For(spec.pretrain(), data,
+                                                  base.config().embedding_dim, spec.seed()));
+  }
+  return std::unique_ptr<DomainModel>(std::make_unique<FullModel>(context, rows, std::move(dropout)));
 }
 
 StatusOr<std::unique_ptr<model::AdapterStepEngine>> MakeAdapterStepEngine(

@@ -3,6 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "ps/trainable_options.h"
+
 namespace iak::worker {
 
 PsRowAccess::PsRowAccess(const proto::JobSpec& spec, const TrainingInputs* inputs,
@@ -44,14 +46,11 @@ StatusOr<TrainableRows*> PsRowAccess::trainable(int unit) {
 
 LocalRowAccess::LocalRowAccess(const proto::JobSpec& spec, const model::RowLookup* table, int dim)
     : table_(table), dim_(dim), source_(table, dim) {
-  StatusOr<ps::RowOptimizerKind> kind = ps::ParseRowOptimizer(spec.trainable().optimizer());
-  if (kind.ok()) {
-    optimizer_.kind = *kind;
+  StatusOr<ps::RowOptimizerOptions> options = ps::RowOptimizerOptionsFor(spec.trainable());
+  if (options.ok()) {
+    optimizer_ = *options;
   } else {
-    optimizer_error_ = kind.status().WithContext("trainable.optimizer");
-  }
-  if (spec.trainable().learning_rate() > 0) {
-    optimizer_.learning_rate = spec.trainable().learning_rate();
+    optimizer_error_ = options.status().WithContext("trainable");
   }
 }
 

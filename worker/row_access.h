@@ -72,6 +72,10 @@ class LocalRowAccess : public RowAccess {
   Status Connect(const std::vector<proto::ServerAddress>&, int) override { return Status::Ok(); }
   RowSource* frozen() override { return &source_; }
   StatusOr<TrainableRows*> trainable(int unit) override;
+  // The overlay of unit `unit`'s trained rows (null before trainable(unit)).
+  const LocalTrainableRows* local_trainable(int unit) const {
+    return static_cast<size_t>(unit) < trainable_.size() ? trainable_[unit].get() : nullptr;
+  }
 
  private:
   const model::RowLookup* table_;

@@ -27,9 +27,14 @@ std::unique_ptr<ps::SparseRowOptimizer> LocalTrainableRows::MakeOptimizer() cons
 
 Status LocalTrainableRows::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
   for (size_t i = 0; i < n; ++i) {
+    float* out = rows_out + i * static_cast<size_t>(dim_);
     const float* row = optimizer_->Find(keys[i], nullptr);
     if (row == nullptr) row = frozen_->Find(keys[i]);
-    CopyRowOrZero(row, dim_, rows_out + i * static_cast<size_t>(dim_));
+    if (row == nullptr) {
+      optimizer_->AbsentRow(keys[i], out);  // zero, or the seeded init row
+    } else {
+      std::memcpy(out, row, sizeof(float) * static_cast<size_t>(dim_));
+    }
   }
   return Status::Ok();
 }

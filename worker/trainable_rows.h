@@ -48,6 +48,8 @@ class LocalTrainableRows : public TrainableRows {
   int64_t num_trained_rows() const override {
     return static_cast<int64_t>(optimizer_->num_rows());
   }
+  // The trained rows (every row a push created or updated).
+  const ps::SparseRowOptimizer& overlay() const { return *optimizer_; }
 
  private:
   std::unique_ptr<ps::SparseRowOptimizer> MakeOptimizer() const;

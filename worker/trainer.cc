@@ -453,6 +453,7 @@ Status Trainer::TrainChunk(const Segment& segment, int64_t steps, const std::ato
     if (options_.on_step_done) {
       record.global_step = g;
       record.unit = u;
+      record.loss = stats->loss;
       {
         std::lock_guard<std::mutex> lock(epochs_mu);
         record.data_epoch = data_epochs[static_cast<size_t>(s)];

@@ -62,6 +62,7 @@ struct StepRecord {
   int unit = 0;
   int64_t data_epoch = 0;  // of the unit's global order
   size_t num_ids = 0;      // the unit's training ids
+  float loss = 0;          // this rank's mean training loss of the step
   std::vector<uint32_t> ids;  // what this rank trained
 };
 

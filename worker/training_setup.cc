@@ -6,6 +6,8 @@
 #include <set>
 #include <utility>
 
+#include "worker/pretrain_spec.h"
+
 namespace iak::worker {
 
 const char* PhaseName(proto::Phase phase) {
@@ -19,12 +21,27 @@ const char* PhaseName(proto::Phase phase) {
 
 StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec) {
   const std::string& method = spec.method();
-  if (spec.data().stream() && !(method.empty() || method == "iak" || method == "plain")) {
+  // Pre-training's "full" reads streamed batches' own samples (FullModel).
+  const bool streams = method.empty() || method == "iak" || method == "plain" ||
+                       (method == "full" && spec.pretrain().enabled());
+  if (spec.data().stream() && !streams) {
     return FailedPreconditionError(
         "data.stream reads training samples batch by batch, which the adapter methods (iak, "
         "plain) support; method '" + method + "' reads the whole data set: drop data.stream");
   }
-  return LoadTrainingInputs(spec.data(), spec.model_dir(), /*stream=*/true);
+  IAK_ASSIGN_OR_RETURN(TrainingInputs inputs,
+                       LoadTrainingInputs(spec.data(), spec.model_dir(), /*stream=*/true));
+  if (spec.pretrain().enabled()) {
+    if (method != "full") {
+      return FailedPreconditionError(
+          "job " + spec.name() + " has pretrain { enabled: true }: run it with `iak pretrain "
+          "--job=SPEC [--cluster]`, which trains it as method \"full\" from a seeded start "
+          "(docs/pretraining.md), not with `iak submit`");
+    }
+    // A pre-training job trains one unit over the pre-training periods.
+    IAK_RETURN_IF_ERROR(ToPretrainingView(PretrainSampleIds(inputs.job), &inputs.job));
+  }
+  return inputs;
 }
 
 StatusOr<TrainingInputs> LoadTrainingInputs(const proto::DataSpec& data,

@@ -6,9 +6,7 @@
 #include "cli/command_flags.h"
 
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <fstream>
 #include <filesystem>
 #include <regex>
@@ -17,26 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/run_iak.h"
+
 namespace iak::cli {
 namespace {
 
-struct IakRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-IakRun RunIak(const std::string& args) {
-  IakRun run;
-  const std::string command = std::string(IAK_BINARY) + " " + args + " 2>&1";
-  std::FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return run;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using testing_util::IakRun;
+using testing_util::RunIak;
 
 bool NoBools(const std::string&) { return false; }
 bool DetachIsBool(const std::string& name) { return name == "detach"; }
@@ -134,6 +119,12 @@ TEST(CommandFlagsTest, PretrainRefusesFlagsTheJobSpecOverrides) {
   const IakRun run = RunIak("pretrain --job=" + spec + " --shards=3 --data_dir=/nonexistent");
   EXPECT_NE(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("cannot be combined with --job"), std::string::npos) << run.output;
+}
+
+TEST(CommandFlagsTest, PretrainClusterNeedsAJobSpec) {
+  const IakRun run = RunIak("pretrain --cluster --out=/tmp/unused-model");
+  EXPECT_NE(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("--cluster needs --job"), std::string::npos) << run.output;
 }
 
 }  // namespace

@@ -54,5 +54,43 @@ TEST(MultiProcessTest, DemoRunsAcrossProcessesAndWritesTheTable) {
   std::system(("rm -rf " + run_dir).c_str());
 }
 
+// `iak pretrain --job --cluster`: pre-training as a local cluster job (a
+// scheduler, 2 trainable PS processes, 2 workers under mpirun) writes a
+// model directory that `iak snapshot verify` accepts.
+TEST(MultiProcessTest, PretrainRunsAsAClusterJob) {
+  char pattern[] = "/tmp/iak_multiprocess_XXXXXX";
+  ASSERT_NE(mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  const std::string spec = dir + "/pretrain.pbtxt";
+  std::ofstream(spec) << "name: \"pretrain-mp\"\n"
+                      << "model_dir: \"" << dir << "/model\"\n"
+                      << "output_dir: \"" << dir << "/out\"\n"
+                      << "data { movielens_dir: \"datasets/ml-latest-small\" }\n"
+                      << "num_servers: 2\nnum_workers: 2\n"
+                      << "pretrain { enabled: true epochs: 1 key_dropout: 0.3 }\n";
+  const std::string log = dir + "/pretrain.out";
+  StatusOr<std::unique_ptr<ChildProcess>> run =
+      ChildProcess::Start("iak pretrain", {IAK_BINARY, "pretrain", "--job=" + spec, "--cluster"},
+                          log);
+  ASSERT_TRUE(run.ok()) << run.status();
+  StatusOr<int> code = (*run)->Wait(Deadline::After(Duration(240 * 1000)));
+  ASSERT_TRUE(code.ok()) << code.status();
+  ASSERT_EQ(*code, 0) << ReadFile(log);
+  const std::string out = ReadFile(log);
+  EXPECT_NE(out.find("pre-trained a CTR base on 32377 samples; wrote 4285 embedding rows in 2"),
+            std::string::npos)
+      << out;
+  for (const char* node : {"scheduler.log", "ps-0.log", "ps-1.log", "workers.log"}) {
+    EXPECT_FALSE(ReadFile(dir + "/out/pretrain/logs/" + node).empty()) << node;
+  }
+  StatusOr<std::unique_ptr<ChildProcess>> verify = ChildProcess::Start(
+      "iak snapshot verify", {IAK_BINARY, "snapshot", "verify", dir + "/model"}, dir + "/verify.out");
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  StatusOr<int> verified = (*verify)->Wait(Deadline::After(Duration(60 * 1000)));
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_EQ(*verified, 0) << ReadFile(dir + "/verify.out");
+  std::system(("rm -rf " + dir).c_str());
+}
+
 }  // namespace
 }  // namespace iak::cluster
