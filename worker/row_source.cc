@@ -80,6 +80,17 @@ Status MemoryRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
   return Status::Ok();
 }
 
+bool MemoryRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
+  scratch_.resize(n);
+  index_.FindBatch(keys, n, scratch_.data());
+  for (size_t i = 0; i < n; ++i) {
+    rows_out[i] = scratch_[i] == embedding::FrozenKeyIndex::kAbsent
+                      ? nullptr
+                      : rows_.data() + static_cast<size_t>(scratch_[i]) * dim_;
+  }
+  return true;
+}
+
 void CopyRowOrZero(const float* row, int dim, float* out) {
   if (row == nullptr) {
     std::memset(out, 0, sizeof(float) * dim);
@@ -93,6 +104,11 @@ Status LookupRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
     CopyRowOrZero(rows_->Find(keys[i]), dim_, rows_out + i * static_cast<size_t>(dim_));
   }
   return Status::Ok();
+}
+
+bool LookupRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
+  for (size_t i = 0; i < n; ++i) rows_out[i] = rows_->Find(keys[i]);
+  return true;
 }
 
 Status FetchAndPool(const data::Dataset& data, const uint32_t* ids, int n, RowSource* source,
