@@ -260,8 +260,14 @@ void Profile(const data::Dataset& data, const model::BaseModel& base, worker::Ro
                          resolved != nullptr ? "pool (rows resolved once)" : "pool (gather)",
                          "draw noise", "frozen bottom", "IAK+towers+loss+backward",
                          "  of which IAK forward", "Adam"};
-  double t[8] = {0};
+  double t[8] = {0}, cpu[8] = {0};  // wall and this thread's CPU seconds
   const size_t n = data.size();
+  Clock::time_point wall[9];
+  double thread_cpu[9];
+  auto mark = [&](int i) {
+    wall[i] = Clock::now();
+    thread_cpu[i] = ThreadCpuSeconds();
+  };
   for (int b = 0; b < batches; ++b) {
     for (int i = 0; i < kBatch; ++i) {
       ids[i] = static_cast<uint32_t>((static_cast<size_t>(b) * kBatch + i) % n);
@@ -270,38 +276,42 @@ void Profile(const data::Dataset& data, const model::BaseModel& base, worker::Ro
     }
     // What the pipeline does: with a local table, pool by the rows
     // resolved once; from a PS, dedup, pull and pool.
-    auto s0 = Clock::now();
+    mark(0);
     if (resolved == nullptr) rows.CollectKeys(data, ids.data(), kBatch);
-    auto s1 = Clock::now();
+    mark(1);
     if (resolved == nullptr) {
       CHECK(source->Fetch(rows.keys().data(), rows.keys().size(), rows.rows()).ok());
     }
-    auto s2 = Clock::now();
+    mark(2);
     if (resolved == nullptr) {
       rows.Pool(data, ids.data(), kBatch, x.data());
     } else {
       resolved->Pool(ids.data(), kBatch, x.data());
     }
-    auto s3 = Clock::now();
+    mark(3);
     model::IakModule::DrawEps(kBatch, k, &rng, eps.data());
-    auto s4 = Clock::now();
+    mark(4);
     step.ForwardBottom(base, x.data(), kBatch, h.data());
-    auto s5 = Clock::now();
+    mark(5);
     step.RunOnH(base, &iak, model::IakPhase::kCompression, kBeta, h.data(), kBatch, click.data(),
                 conv.data(), eps.data());
-    auto s6 = Clock::now();
+    mark(6);
     iak.TrainForward(h.data(), kBatch, eps.data(), h_out.data(), &ws);
-    auto s7 = Clock::now();
+    mark(7);
     adam.Step(iak.mutable_params(), iak.grads().data());
-    auto s8 = Clock::now();
-    const Clock::time_point marks[] = {s0, s1, s2, s3, s4, s5, s6, s7, s8};
-    for (int i = 0; i < 8; ++i) t[i] += std::chrono::duration<double>(marks[i + 1] - marks[i]).count();
+    mark(8);
+    for (int i = 0; i < 8; ++i) {
+      t[i] += std::chrono::duration<double>(wall[i + 1] - wall[i]).count();
+      cpu[i] += thread_cpu[i + 1] - thread_cpu[i];
+    }
   }
   double total = 0;
-  for (int i = 0; i < 8; ++i) total += i == 6 ? 0 : t[i];
-  std::printf("profile (one thread, %d batches of %d; ms per batch):\n", batches, kBatch);
+  for (int i = 0; i < 8; ++i) total += i == 6 ? 0 : cpu[i];
+  std::printf("profile (one thread, %d batches of %d; ms per batch, wall and this thread's CPU "
+              "time; %% of CPU):\n", batches, kBatch);
   for (int i = 0; i < 8; ++i) {
-    std::printf("  %-26s %7.3f ms  %5.1f%%\n", names[i], t[i] * 1e3 / batches, 100.0 * t[i] / total);
+    std::printf("  %-26s %7.3f ms  CPU %7.3f ms  %5.1f%%\n", names[i], t[i] * 1e3 / batches,
+                cpu[i] * 1e3 / batches, 100.0 * cpu[i] / total);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "data/dataset.h"
 #include "embedding/frozen_key_index.h"
+#include "embedding/huge_page_buffer.h"
 #include "model/embedding_pooling.h"
 #include "proto/job_spec.pb.h"
 #include "ps/ps_client.h"
@@ -118,15 +119,20 @@ class MemoryRowSource : public RowSource {
     const uint32_t row = index_.Find(key);
     return row == embedding::FrozenKeyIndex::kAbsent
                ? nullptr
-               : rows_.data() + static_cast<size_t>(row) * dim_;
+               : row_data() + static_cast<size_t>(row) * dim_;
   }
   int dim() const { return dim_; }
   size_t num_rows() const { return index_.size(); }
 
  private:
+  const float* row_data() const { return reinterpret_cast<const float*>(rows_.data()); }
+
   int dim_;
   embedding::FrozenKeyIndex index_;
-  std::vector<float> rows_;
+  // In 2 MiB pages (aligned, so a 64-byte row is one cache line): batches
+  // read rows at random from a table far larger than the caches, and with
+  // 4 KiB pages nearly every row would also cost a TLB miss.
+  embedding::HugePageBuffer rows_;
   std::vector<uint32_t> scratch_;  // row numbers of one Fetch
 };
 
