@@ -240,8 +240,9 @@ double LoadAverage() {
 }
 
 // Where the time of one step goes: the pieces the Trainer's step runs (the
-// pipeline's dedup, fetch, pooling and noise, then ParallelFineTuneStep and
-// Adam) one after the other on one thread (1 BLAS thread), each timed.
+// pipeline's pooling, by `resolved` rows with a local table or dedup, fetch
+// and pool from a PS, and noise, then ParallelFineTuneStep and Adam) one
+// after the other on one thread (1 BLAS thread), each timed.
 void Profile(const data::Dataset& data, const model::BaseModel& base, worker::RowSource* source,
              worker::ResolvedRows* resolved, int batches) {
   model::IakModule iak(bench::W2IakConfig());
