@@ -11,6 +11,9 @@ namespace iak::bench {
 // CPU seconds this process has used (all threads).
 double ProcessCpuSeconds();
 
+// CPU seconds the calling thread has used.
+double ThreadCpuSeconds();
+
 // CPU seconds (user + system) process `pid` has used, from /proc, in clock
 // ticks (10 ms); 0 if unknown.
 double ChildCpuSeconds(pid_t pid);

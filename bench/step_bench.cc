@@ -64,6 +64,7 @@
 #include "model/fine_tune_step.h"
 #include "model/gemm.h"
 #include "model/iak_module.h"
+#include "model/mersenne_twister.h"
 #include "model/parallel_step.h"
 #include "net/free_port.h"
 #include "net/zmq_transport.h"
@@ -71,6 +72,7 @@
 #include "worker/batch_pipeline.h"
 #include "worker/local_membership.h"
 #include "worker/pulled_rows.h"
+#include "worker/resolved_rows.h"
 #include "worker/row_access.h"
 #include "worker/row_source.h"
 #include "worker/trainer.h"
@@ -197,8 +199,10 @@ proto::JobSpec W2Spec(int64_t steps, bool prefix_cache, uint64_t seed) {
 
 // Trains `epochs` epochs of the bench's data through worker::Trainer, as
 // users' jobs do; returns each epoch's seconds (epoch 1 from the start of
-// Run, so it includes the trainer's set-up and the pipeline's fill).
-std::vector<double> RunTrainer(const worker::TrainingInputs& inputs, worker::RowSource* source,
+// Run, so it includes the trainer's set-up and the pipeline's fill). `rows`
+// lives across runs, as the job's data and table do: with a local table the
+// first run resolves the keys to rows (ResolvedRows) and later runs reuse it.
+std::vector<double> RunTrainer(const worker::TrainingInputs& inputs, worker::RowAccess* rows,
                                int epochs, bool prefix_cache, int threads, uint64_t seed) {
   const int per_epoch = static_cast<int>(inputs.job.dataset.size() / kBatch);
   const proto::JobSpec spec = W2Spec(static_cast<int64_t>(epochs) * per_epoch, prefix_cache, seed);
@@ -215,8 +219,7 @@ std::vector<double> RunTrainer(const worker::TrainingInputs& inputs, worker::Row
     if (++steps % per_epoch == 0) epoch_ends.push_back(Clock::now());
   };
   worker::LocalMembership membership(&spec);
-  worker::SourceRowAccess rows(source);
-  worker::Trainer trainer(std::move(options), &inputs, &membership, &rows);
+  worker::Trainer trainer(std::move(options), &inputs, &membership, rows);
   const std::atomic<bool> never(false);
   const auto start = Clock::now();
   Status trained = trainer.Run(never);
@@ -237,58 +240,79 @@ double LoadAverage() {
 }
 
 // Where the time of one step goes: the pieces the Trainer's step runs (the
-// pipeline's dedup, fetch, pooling and noise, then ParallelFineTuneStep and
-// Adam) one after the other on one thread (1 BLAS thread), each timed.
+// pipeline's pooling, by `resolved` rows with a local table or dedup, fetch
+// and pool from a PS, and noise, then ParallelFineTuneStep and Adam) one
+// after the other on one thread (1 BLAS thread), each timed.
 void Profile(const data::Dataset& data, const model::BaseModel& base, worker::RowSource* source,
-             int batches) {
+             worker::ResolvedRows* resolved, int batches) {
   model::IakModule iak(bench::W2IakConfig());
   iak.Init(1);
   model::Adam adam(iak.num_params(), model::AdamOptions());
   model::ParallelFineTuneStep step(1);
   worker::PulledRows rows(kDim);
-  std::mt19937_64 rng(1);
+  model::Mt19937_64 rng(1);
   const int k = bench::W2IakConfig().latent_dim;
   std::vector<uint32_t> ids(kBatch);
   std::vector<float> x(static_cast<size_t>(kBatch) * kFields * kDim), click(kBatch), conv(kBatch),
       eps(static_cast<size_t>(kBatch) * k), h(static_cast<size_t>(kBatch) * 128),
       h_out(h.size());
   model::IakWorkspace ws;
-  const char* names[] = {"dedup keys", "fetch rows", "pool (gather)", "draw noise", "frozen bottom",
-                         "IAK+towers+loss+backward", "  of which IAK forward", "Adam"};
-  double t[8] = {0};
+  const char* names[] = {"dedup keys", "fetch rows",
+                         resolved != nullptr ? "pool (rows resolved once)" : "pool (gather)",
+                         "draw noise", "frozen bottom", "IAK+towers+loss+backward",
+                         "  of which IAK forward", "Adam"};
+  double t[8] = {0}, cpu[8] = {0};  // wall and this thread's CPU seconds
   const size_t n = data.size();
+  Clock::time_point wall[9];
+  double thread_cpu[9];
+  auto mark = [&](int i) {
+    wall[i] = Clock::now();
+    thread_cpu[i] = ThreadCpuSeconds();
+  };
   for (int b = 0; b < batches; ++b) {
     for (int i = 0; i < kBatch; ++i) {
       ids[i] = static_cast<uint32_t>((static_cast<size_t>(b) * kBatch + i) % n);
       click[i] = data.click[ids[i]];
       conv[i] = data.conversion[ids[i]];
     }
-    auto s0 = Clock::now();
-    rows.CollectKeys(data, ids.data(), kBatch);
-    auto s1 = Clock::now();
-    CHECK(source->Fetch(rows.keys().data(), rows.keys().size(), rows.rows()).ok());
-    auto s2 = Clock::now();
-    rows.Pool(data, ids.data(), kBatch, x.data());
-    auto s3 = Clock::now();
+    // What the pipeline does: with a local table, pool by the rows
+    // resolved once; from a PS, dedup, pull and pool.
+    mark(0);
+    if (resolved == nullptr) rows.CollectKeys(data, ids.data(), kBatch);
+    mark(1);
+    if (resolved == nullptr) {
+      CHECK(source->Fetch(rows.keys().data(), rows.keys().size(), rows.rows()).ok());
+    }
+    mark(2);
+    if (resolved == nullptr) {
+      rows.Pool(data, ids.data(), kBatch, x.data());
+    } else {
+      resolved->Pool(ids.data(), kBatch, x.data());
+    }
+    mark(3);
     model::IakModule::DrawEps(kBatch, k, &rng, eps.data());
-    auto s4 = Clock::now();
+    mark(4);
     step.ForwardBottom(base, x.data(), kBatch, h.data());
-    auto s5 = Clock::now();
+    mark(5);
     step.RunOnH(base, &iak, model::IakPhase::kCompression, kBeta, h.data(), kBatch, click.data(),
                 conv.data(), eps.data());
-    auto s6 = Clock::now();
+    mark(6);
     iak.TrainForward(h.data(), kBatch, eps.data(), h_out.data(), &ws);
-    auto s7 = Clock::now();
+    mark(7);
     adam.Step(iak.mutable_params(), iak.grads().data());
-    auto s8 = Clock::now();
-    const Clock::time_point marks[] = {s0, s1, s2, s3, s4, s5, s6, s7, s8};
-    for (int i = 0; i < 8; ++i) t[i] += std::chrono::duration<double>(marks[i + 1] - marks[i]).count();
+    mark(8);
+    for (int i = 0; i < 8; ++i) {
+      t[i] += std::chrono::duration<double>(wall[i + 1] - wall[i]).count();
+      cpu[i] += thread_cpu[i + 1] - thread_cpu[i];
+    }
   }
   double total = 0;
-  for (int i = 0; i < 8; ++i) total += i == 6 ? 0 : t[i];
-  std::printf("profile (one thread, %d batches of %d; ms per batch):\n", batches, kBatch);
+  for (int i = 0; i < 8; ++i) total += i == 6 ? 0 : cpu[i];
+  std::printf("profile (one thread, %d batches of %d; ms per batch, wall and this thread's CPU "
+              "time; %% of CPU):\n", batches, kBatch);
   for (int i = 0; i < 8; ++i) {
-    std::printf("  %-26s %7.3f ms  %5.1f%%\n", names[i], t[i] * 1e3 / batches, 100.0 * t[i] / total);
+    std::printf("  %-26s %7.3f ms  CPU %7.3f ms  %5.1f%%\n", names[i], t[i] * 1e3 / batches,
+                cpu[i] * 1e3 / batches, 100.0 * cpu[i] / total);
   }
 }
 
@@ -446,13 +470,18 @@ int RunStepBench(int, char**) {
   const std::unique_ptr<worker::TrainingInputs> inputs = MakeInputs(data, base);
 
   // The step: one epoch per repeat through the Trainer, the cache off,
-  // alternating with the peer's repeat when there is one.
-  RunTrainer(*inputs, source.get(), 1, false, threads, 19);  // warm-up
+  // alternating with the peer's repeat when there is one. The warm-up epoch
+  // also resolves the keys to rows with --source=local (the peer gets its
+  // keys as row indices from the start).
+  worker::SourceRowAccess rows(source.get());
+  const double warm_up = RunTrainer(*inputs, &rows, 1, false, threads, 19)[0];
+  std::printf("warm-up epoch: %.3f s%s\n", warm_up,
+              FLAGS_source == "local" ? " (resolves the keys to rows, once)" : "");
   std::vector<double> ours, cpu_us, theirs, their_cpu_us, ratios;
   const pid_t ps_pid = ps.child ? ps.child->pid() : 0;
   for (int r = 0; r < FLAGS_step_repeats; ++r) {
     const double cpu0 = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0);
-    const double seconds = RunTrainer(*inputs, source.get(), 1, false, threads, 20 + r)[0];
+    const double seconds = RunTrainer(*inputs, &rows, 1, false, threads, 20 + r)[0];
     const double cpu = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0) - cpu0;
     ours.push_back(static_cast<double>(num_samples) / seconds);
     cpu_us.push_back(cpu * 1e6 / num_samples);
@@ -481,7 +510,10 @@ int RunStepBench(int, char**) {
   }
 
   // The profile times the CPU step's pieces; a GPU run has other pieces.
-  if (!FLAGS_step_gpu) Profile(data, base, source.get(), std::min(batches, 16));
+  if (!FLAGS_step_gpu) {
+    Profile(inputs->job.dataset, base, source.get(),
+            rows.ResolvedFrozen(&inputs->job.dataset, kDim), std::min(batches, 16));
+  }
 
   // Epochs 2+ with the frozen-prefix cache (3 epochs per repeat; epoch 1
   // fills the cache), alternating with the peer's cached variant (h computed
@@ -490,7 +522,7 @@ int RunStepBench(int, char**) {
   std::vector<double> cached, their_cached, cached_ratios;
   const int cached_repeats = std::max(1, peer != nullptr ? FLAGS_peer_cached_repeats : 1);
   for (int r = 0; r < cached_repeats; ++r) {
-    const std::vector<double> epochs = RunTrainer(*inputs, source.get(), kEpochs, true, threads, 30 + r);
+    const std::vector<double> epochs = RunTrainer(*inputs, &rows, kEpochs, true, threads, 30 + r);
     std::printf("  epoch seconds (%zu samples) with the frozen-prefix cache:", num_samples);
     for (double e : epochs) std::printf(" %.3f", e);
     const double later = Median(std::vector<double>(epochs.begin() + 1, epochs.end()));

@@ -9,6 +9,7 @@
 
 #include "model/byte_io.h"
 #include "model/matrix_ops.h"
+#include "model/standard_normals.h"
 
 namespace iak::model {
 namespace {
@@ -157,9 +158,11 @@ void IakModule::Init(uint64_t seed) {
 }
 
 void IakModule::DrawEps(int batch, int latent_dim, std::mt19937_64* rng, float* eps) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const size_t n = static_cast<size_t>(batch) * latent_dim;
-  for (size_t i = 0; i < n; ++i) eps[i] = normal(*rng);
+  DrawStandardNormals(rng, static_cast<size_t>(batch) * latent_dim, eps);
+}
+
+void IakModule::DrawEps(int batch, int latent_dim, Mt19937_64* rng, float* eps) {
+  DrawStandardNormals(rng, static_cast<size_t>(batch) * latent_dim, eps);
 }
 
 float IakModule::Forward(const float* h, int batch, bool training,

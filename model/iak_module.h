@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "model/mersenne_twister.h"
 #include "model/mlp.h"
 #include "model/param_buffers.h"
 #include "model/param_range.h"
@@ -124,8 +125,11 @@ class IakModule : public ParamBuffers {
                      float* grads, float* dh_in, IakWorkspace* ws) const;
 
   // Draws the training noise of a batch: batch * latent_dim standard normals
-  // from `rng`, row by row (the order Forward uses).
+  // from `rng`, row by row (the order Forward uses): exactly what one
+  // std::normal_distribution<float>(0, 1) would draw (standard_normals.h).
+  // The two engines give the same noise for the same seed.
   static void DrawEps(int batch, int latent_dim, std::mt19937_64* rng, float* eps);
+  static void DrawEps(int batch, int latent_dim, Mt19937_64* rng, float* eps);
 
   std::string Serialize() const;
   // DataLoss on a truncated or corrupt blob. Never crashes on bad input.

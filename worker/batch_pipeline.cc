@@ -3,12 +3,13 @@
 #include <glog/logging.h>
 
 #include "model/iak_module.h"
+#include "model/mersenne_twister.h"
 
 namespace iak::worker {
 
 BatchPipeline::BatchPipeline(const BatchPipelineOptions& options, const data::Dataset* data,
                              RowSource* source, FrozenPrefixCache* cache, NextFn next,
-                             const ResolvedRows* resolved)
+                             ResolvedRows* resolved)
     : options_(options),
       data_(data),
       source_(source),
@@ -17,6 +18,9 @@ BatchPipeline::BatchPipeline(const BatchPipelineOptions& options, const data::Da
       resolved_(resolved),
       rows_(options.embedding_dim) {
   CHECK_GE(options_.depth, 1);
+  CHECK(resolved_ == nullptr || (resolved_->data() == data_ && options_.stream == nullptr &&
+                                  resolved_->dim() == options_.embedding_dim))
+      << "resolved rows are of another dataset";
   // depth slots being filled or ready, plus the one the consumer holds.
   for (int i = 0; i < options_.depth + 1; ++i) {
     storage_.push_back(std::make_unique<PreparedBatch>());
@@ -90,7 +94,7 @@ Status BatchPipeline::Prepare(PreparedBatch* batch) {
     std::seed_seq seed{static_cast<uint32_t>(options_.noise_seed),
                        static_cast<uint32_t>(options_.noise_seed >> 32),
                        static_cast<uint32_t>(index), static_cast<uint32_t>(index >> 32)};
-    std::mt19937_64 rng(seed);
+    model::Mt19937_64 rng(seed);  // the stream of std::mt19937_64(seed), faster
     model::IakModule::DrawEps(n, options_.latent_dim, &rng, batch->eps.data());
   }
   if (!options_.pool) return Status::Ok();
@@ -102,7 +106,7 @@ Status BatchPipeline::Prepare(PreparedBatch* batch) {
   if (n == 0) return Status::Ok();
   batch->x.resize(static_cast<size_t>(n) * options_.input_dim);
   if (resolved_ != nullptr) {
-    resolved_->Pool(data, rows, n, batch->x.data());
+    resolved_->Pool(rows, n, batch->x.data());
     return Status::Ok();
   }
   rows_.CollectKeys(data, rows, n);

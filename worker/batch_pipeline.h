@@ -2,7 +2,8 @@
 // in turn it takes the sample ids, and either copies the frozen bottom's
 // output h from the FrozenPrefixCache (every sample cached: no pull at all)
 // or collects the unique keys, fetches their rows (the PS pull) and pools
-// them into x; it also gathers the labels and draws the IAK's noise. It runs
+// them into x (with a local frozen table: pools by rows resolved once,
+// ResolvedRows); it also gathers the labels and draws the IAK's noise. It runs
 // up to `depth` batches ahead of the trainer, so the next batch's pull
 // overlaps this batch's compute.
 //
@@ -80,10 +81,12 @@ class BatchPipeline {
   using NextFn = std::function<bool(int* tag, std::vector<uint32_t>* ids)>;
 
   // Starts the thread. `data`, `source` and `cache` (may be null) must
-  // outlive the pipeline. With `resolved` (may be null; must outlive it too)
-  // batches pool straight from a local table and `source` is not used.
+  // outlive the pipeline. With `resolved` (may be null; must outlive it too,
+  // over `data`, not streamed) batches pool straight from a local table
+  // (ResolvedRows) and `source` is not used; the pipeline's thread uses it
+  // until the pipeline is destroyed.
   BatchPipeline(const BatchPipelineOptions& options, const data::Dataset* data, RowSource* source,
-                FrozenPrefixCache* cache, NextFn next, const ResolvedRows* resolved = nullptr);
+                FrozenPrefixCache* cache, NextFn next, ResolvedRows* resolved = nullptr);
   ~BatchPipeline();  // stops the thread (after its current fetch)
 
   BatchPipeline(const BatchPipeline&) = delete;
@@ -105,7 +108,7 @@ class BatchPipeline {
   RowSource* source_;
   FrozenPrefixCache* cache_;
   NextFn next_;
-  const ResolvedRows* resolved_;
+  ResolvedRows* resolved_;
   PulledRows rows_;  // pipeline thread only
   std::vector<uint32_t> local_;  // streamed: 0, 1, ... (ids into a batch's samples)
 

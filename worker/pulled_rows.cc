@@ -69,28 +69,14 @@ void PulledRows::Pool(const data::Dataset& data, const uint32_t* sample_ids, int
                       float* x) const {
   const int fields = data.num_fields();
   const size_t width = static_cast<size_t>(fields) * dim_;
-  const size_t row_bytes = sizeof(float) * dim_;
-  size_t occurrence = 0;
+  const uint32_t* occurrence = occurrence_rows_.data();
   for (int r = 0; r < batch; ++r) {
     const size_t first = static_cast<size_t>(sample_ids[r]) * fields;
-    for (int f = 0; f < fields; ++f) {
-      float* out = x + r * width + static_cast<size_t>(f) * dim_;
-      const size_t count = data.offsets[first + f + 1] - data.offsets[first + f];
-      if (count == 1) {  // single-valued: a copy
-        std::memcpy(out, rows_.data() + static_cast<size_t>(occurrence_rows_[occurrence++]) * dim_,
-                    row_bytes);
-        continue;
-      }
-      std::memset(out, 0, row_bytes);
-      for (size_t i = 0; i < count; ++i) {
-        const float* row = rows_.data() + static_cast<size_t>(occurrence_rows_[occurrence++]) * dim_;
-        for (int j = 0; j < dim_; ++j) out[j] += row[j];
-      }
-      if (data.fields[f].pooling == data::Pooling::kMean && count > 1) {
-        const float inv = 1.0f / static_cast<float>(count);
-        for (int j = 0; j < dim_; ++j) out[j] *= inv;
-      }
-    }
+    model::PoolSampleRows(
+        data, sample_ids[r], dim_,
+        [&](size_t k) { return rows_.data() + static_cast<size_t>(occurrence[k]) * dim_; },
+        x + r * width);
+    occurrence += data.offsets[first + fields] - data.offsets[first];
   }
 }
 

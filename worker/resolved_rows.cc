@@ -1,48 +1,66 @@
 #include "worker/resolved_rows.h"
 
-#include <cstring>
+#include <glog/logging.h>
+
+#include "model/embedding_pooling.h"
 
 namespace iak::worker {
 
-ResolvedRows::ResolvedRows(const data::Dataset& data, const MemoryRowSource* table)
-    : table_(table), row_of_key_(data.keys.size()) {
-  table->FindRows(data.keys.data(), data.keys.size(), row_of_key_.data());
+std::unique_ptr<ResolvedRows> ResolvedRows::Make(const data::Dataset* data, RowSource* source,
+                                                 int dim) {
+  if (!source->ResolveRows(nullptr, 0, nullptr)) return nullptr;
+  return std::unique_ptr<ResolvedRows>(new ResolvedRows(data, source, dim));
 }
 
-void ResolvedRows::Pool(const data::Dataset& data, const uint32_t* ids, int n, float* x) const {
-  const int fields = data.num_fields();
-  const int dim = table_->dim();
-  const size_t width = static_cast<size_t>(fields) * dim;
-  const size_t row_bytes = sizeof(float) * dim;
-  const float* rows = table_->row_data();
-  constexpr int kAhead = 4;  // samples whose rows are prefetched ahead
+ResolvedRows::ResolvedRows(const data::Dataset* data, RowSource* source, int dim)
+    : data_(data), source_(source), dim_(dim), zero_row_(static_cast<size_t>(dim), 0.0f) {}
+
+void ResolvedRows::Resolve(const uint32_t* ids, int n) {
+  const data::Dataset& data = *data_;
+  if (row_of_.size() != data.keys.size()) row_of_.assign(data.keys.size(), nullptr);
+  const size_t fields = static_cast<size_t>(data.num_fields());
+  pending_.clear();
+  keys_.clear();
+  for (int r = 0; r < n; ++r) {
+    const size_t first = static_cast<size_t>(ids[r]) * fields;
+    const uint64_t begin = data.offsets[first], end = data.offsets[first + fields];
+    // A sample is resolved all at once, so its first entry says for all.
+    if (begin == end || row_of_[begin] != nullptr) continue;
+    for (uint64_t i = begin; i < end; ++i) {
+      pending_.push_back(i);
+      keys_.push_back(data.keys[i]);
+    }
+  }
+  if (keys_.empty()) return;
+  found_.resize(keys_.size());
+  CHECK(source_->ResolveRows(keys_.data(), keys_.size(), found_.data()));
+  for (size_t j = 0; j < pending_.size(); ++j) {
+    row_of_[pending_[j]] = found_[j] != nullptr ? found_[j] : zero_row_.data();
+  }
+}
+
+void ResolvedRows::Pool(const uint32_t* ids, int n, float* x) {
+  Resolve(ids, n);
+  const data::Dataset& data = *data_;
+  const size_t fields = static_cast<size_t>(data.num_fields());
+  const size_t width = fields * dim_;
+  const size_t row_bytes = sizeof(float) * dim_;
+  // The rows are scattered over a table far larger than the caches: ask for
+  // the rows of sample r + kAhead while pooling sample r, so misses overlap.
+  constexpr int kAhead = 4;
   auto prefetch = [&](uint32_t id) {
     const size_t first = static_cast<size_t>(id) * fields;
     for (uint64_t i = data.offsets[first]; i < data.offsets[first + fields]; ++i) {
-      if (row_of_key_[i] != embedding::FrozenKeyIndex::kAbsent) {
-        __builtin_prefetch(rows + static_cast<size_t>(row_of_key_[i]) * dim);
-      }
+      const char* row = reinterpret_cast<const char*>(row_of_[i]);
+      __builtin_prefetch(row);
+      __builtin_prefetch(row + row_bytes - 1);
     }
   };
   for (int r = 0; r < n && r < kAhead; ++r) prefetch(ids[r]);
   for (int r = 0; r < n; ++r) {
     if (r + kAhead < n) prefetch(ids[r + kAhead]);
-    const size_t first = static_cast<size_t>(ids[r]) * fields;
-    for (int f = 0; f < fields; ++f) {
-      float* out = x + r * width + static_cast<size_t>(f) * dim;
-      const uint64_t begin = data.offsets[first + f], end = data.offsets[first + f + 1];
-      std::memset(out, 0, row_bytes);
-      for (uint64_t i = begin; i < end; ++i) {
-        if (row_of_key_[i] == embedding::FrozenKeyIndex::kAbsent) continue;
-        const float* row = rows + static_cast<size_t>(row_of_key_[i]) * dim;
-        for (int j = 0; j < dim; ++j) out[j] += row[j];
-      }
-      const uint64_t count = end - begin;
-      if (data.fields[f].pooling == data::Pooling::kMean && count > 1) {
-        const float inv = 1.0f / static_cast<float>(count);
-        for (int j = 0; j < dim; ++j) out[j] *= inv;
-      }
-    }
+    const float* const* rows = row_of_.data() + data.offsets[static_cast<size_t>(ids[r]) * fields];
+    model::PoolSampleRows(data, ids[r], dim_, [rows](size_t k) { return rows[k]; }, x + r * width);
   }
 }
 

@@ -7,6 +7,16 @@
 
 namespace iak::worker {
 
+ResolvedRows* RowAccess::ResolvedFrozen(const data::Dataset* data, int dim) {
+  RowSource* source = frozen();
+  if (source == nullptr) return nullptr;
+  if (resolved_ == nullptr || resolved_->data() != data || resolved_->dim() != dim ||
+      resolved_->source() != source) {
+    resolved_ = ResolvedRows::Make(data, source, dim);
+  }
+  return resolved_.get();
+}
+
 PsRowAccess::PsRowAccess(const proto::JobSpec& spec, const TrainingInputs* inputs,
                          std::string name, net::Transport* transport, PullMonitor* monitor)
     : spec_(spec),

@@ -9,6 +9,8 @@
 //   SourceRowAccess an existing RowSource the caller owns (benchmarks: the
 //                   W2 step bench trains the Trainer over its own in-process
 //                   table or PS client); frozen rows only.
+// Where the frozen rows are a table in this process, ResolvedFrozen() keeps
+// a dataset's keys resolved to them for the access's life.
 //
 // Thread-safety: Connect() once, then the sources from one thread at a time.
 #ifndef IAK_WORKER_ROW_ACCESS_H_
@@ -19,11 +21,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "data/dataset.h"
 #include "model/embedding_pooling.h"
 #include "net/transport.h"
 #include "proto/job_spec.pb.h"
 #include "proto/wire.pb.h"
 #include "ps/ps_client.h"
+#include "worker/resolved_rows.h"
 #include "worker/row_source.h"
 #include "worker/trainable_rows.h"
 #include "worker/training_setup.h"
@@ -42,6 +46,16 @@ class RowAccess {
   // The trainable rows of training unit `unit` (after Connect);
   // FailedPrecondition where the rows cannot be trained.
   [[nodiscard]] virtual StatusOr<TrainableRows*> trainable(int unit) = 0;
+
+  // The frozen rows of `data`'s keys resolved once (ResolvedRows), where
+  // frozen() is a table in this process (after Connect); null where rows
+  // are pulled per batch. Kept while this access lives, so every later run
+  // over the same dataset pools with no lookups at all; made again for
+  // another dataset or dim. `data` must outlive this access and not change.
+  ResolvedRows* ResolvedFrozen(const data::Dataset* data, int dim);
+
+ private:
+  std::unique_ptr<ResolvedRows> resolved_;
 };
 
 class PsRowAccess : public RowAccess {

@@ -47,10 +47,11 @@ MemoryRowSource::MemoryRowSource(const std::unordered_map<uint64_t, std::vector<
   CHECK_GT(dim, 0);
   std::vector<uint64_t> keys;
   keys.reserve(table.size());
-  rows_.resize(table.size() * static_cast<size_t>(dim));
+  rows_ = embedding::HugePageBuffer(sizeof(float) * table.size() * static_cast<size_t>(dim));
+  float* rows = reinterpret_cast<float*>(rows_.data());
   for (const auto& [key, row] : table) {
     CHECK_EQ(row.size(), static_cast<size_t>(dim)) << "row of key " << key;
-    std::memcpy(rows_.data() + keys.size() * dim, row.data(), sizeof(float) * dim);
+    std::memcpy(rows + keys.size() * dim, row.data(), sizeof(float) * dim);
     keys.push_back(key);
   }
   index_.Build(keys);
@@ -66,7 +67,7 @@ Status MemoryRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
   for (size_t i = 0; i < n; ++i) {
     if (i + kAhead < n && scratch_[i + kAhead] != embedding::FrozenKeyIndex::kAbsent) {
       const char* ahead =
-          reinterpret_cast<const char*>(rows_.data() + static_cast<size_t>(scratch_[i + kAhead]) * dim_);
+          reinterpret_cast<const char*>(row_data() + static_cast<size_t>(scratch_[i + kAhead]) * dim_);
       __builtin_prefetch(ahead);
       __builtin_prefetch(ahead + bytes - 1);
     }
@@ -74,10 +75,21 @@ Status MemoryRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
     if (scratch_[i] == embedding::FrozenKeyIndex::kAbsent) {
       std::memset(out, 0, bytes);
     } else {
-      std::memcpy(out, rows_.data() + static_cast<size_t>(scratch_[i]) * dim_, bytes);
+      std::memcpy(out, row_data() + static_cast<size_t>(scratch_[i]) * dim_, bytes);
     }
   }
   return Status::Ok();
+}
+
+bool MemoryRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
+  scratch_.resize(n);
+  index_.FindBatch(keys, n, scratch_.data());
+  for (size_t i = 0; i < n; ++i) {
+    rows_out[i] = scratch_[i] == embedding::FrozenKeyIndex::kAbsent
+                      ? nullptr
+                      : row_data() + static_cast<size_t>(scratch_[i]) * dim_;
+  }
+  return true;
 }
 
 void CopyRowOrZero(const float* row, int dim, float* out) {
@@ -93,6 +105,11 @@ Status LookupRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
     CopyRowOrZero(rows_->Find(keys[i]), dim_, rows_out + i * static_cast<size_t>(dim_));
   }
   return Status::Ok();
+}
+
+bool LookupRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
+  for (size_t i = 0; i < n; ++i) rows_out[i] = rows_->Find(keys[i]);
+  return true;
 }
 
 Status FetchAndPool(const data::Dataset& data, const uint32_t* ids, int n, RowSource* source,

@@ -18,6 +18,7 @@
 #include "common/status.h"
 #include "data/dataset.h"
 #include "embedding/frozen_key_index.h"
+#include "embedding/huge_page_buffer.h"
 #include "model/embedding_pooling.h"
 #include "proto/job_spec.pb.h"
 #include "ps/ps_client.h"
@@ -30,6 +31,17 @@ class RowSource {
   // Fills rows_out (n * dim floats) with the rows of keys[0..n) in order;
   // absent keys get zero rows. Errors are the source's (a failed pull).
   [[nodiscard]] virtual Status Fetch(const uint64_t* keys, size_t n, float* rows_out) = 0;
+
+  // Sources whose rows are a frozen table in this process: writes, for
+  // keys[0..n), a pointer to each key's row (dim floats, valid and unchanged
+  // while the source lives) or null for an absent key, and returns true, for
+  // any n (0 included). Sources that fetch from elsewhere (the servers)
+  // return false and write nothing. Lets a caller resolve keys once
+  // (ResolvedRows) instead of fetching rows per batch.
+  virtual bool ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
+    (void)keys, (void)n, (void)rows_out;
+    return false;
+  }
 };
 
 // Pull statistics a worker reports in its heartbeats (read from the
@@ -100,37 +112,40 @@ class MemoryRowSource : public RowSource {
   MemoryRowSource(const std::unordered_map<uint64_t, std::vector<float>>& table, int dim);
 
   Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override;
+  bool ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) override;
 
   // The row of `key` (dim floats, valid while this lives) or nullptr.
   const float* Find(uint64_t key) const {
     const uint32_t row = index_.Find(key);
     return row == embedding::FrozenKeyIndex::kAbsent
                ? nullptr
-               : rows_.data() + static_cast<size_t>(row) * dim_;
+               : row_data() + static_cast<size_t>(row) * dim_;
   }
   int dim() const { return dim_; }
   size_t num_rows() const { return index_.size(); }
-  // Row numbers of keys[0..n) (kAbsent when absent) and the row array they
-  // index, for callers that resolve keys once (ResolvedRows).
-  void FindRows(const uint64_t* keys, size_t n, uint32_t* rows_out) const {
-    index_.FindBatch(keys, n, rows_out);
-  }
-  const float* row_data() const { return rows_.data(); }
 
  private:
+  const float* row_data() const { return reinterpret_cast<const float*>(rows_.data()); }
+
   int dim_;
   embedding::FrozenKeyIndex index_;
-  std::vector<float> rows_;
+  // In 2 MiB pages (aligned, so a 64-byte row is one cache line): batches
+  // read rows at random from a table far larger than the caches, and with
+  // 4 KiB pages nearly every row would also cost a TLB miss.
+  embedding::HugePageBuffer rows_;
   std::vector<uint32_t> scratch_;  // row numbers of one Fetch
 };
 
 // Rows from any RowLookup held in this process (a model directory's table
 // opened locally: single-process training and evaluation). Absent keys get
-// zero rows, as from the servers. `rows` must outlive the source.
+// zero rows, as from the servers. `rows` must outlive the source and is a
+// frozen table: the rows Find returns stay where they are, unchanged, while
+// the source lives (ResolveRows hands those pointers out).
 class LookupRowSource : public RowSource {
  public:
   LookupRowSource(const model::RowLookup* rows, int dim) : rows_(rows), dim_(dim) {}
   Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override;
+  bool ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) override;
 
  private:
   const model::RowLookup* rows_;

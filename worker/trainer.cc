@@ -386,6 +386,11 @@ Status Trainer::TrainChunk(const Segment& segment, int64_t steps, const std::ato
   int64_t produced = 0;
   std::mutex epochs_mu;
   std::vector<int64_t> data_epochs;  // per produced batch; guarded by epochs_mu
+  // A local frozen table: the dataset's keys resolved once, kept by the
+  // row access across chunks and runs (the same numbers as per-batch pulls).
+  ResolvedRows* resolved = pooled && options.stream == nullptr
+                               ? rows_->ResolvedFrozen(&dataset, options.embedding_dim)
+                               : nullptr;
   BatchPipeline pipeline(
       options, &dataset, rows_->frozen(), pooled ? cache_.get() : nullptr,
       [&](int* tag, std::vector<uint32_t>* ids) {
@@ -402,7 +407,8 @@ Status Trainer::TrainChunk(const Segment& segment, int64_t steps, const std::ato
         *tag = u;
         ++produced;
         return true;
-      });
+      },
+      resolved);
   const Duration collective_timeout(spec.timeouts().collective_timeout_ms());
   const proto::PhaseCommand& command = segment.command;
   for (int64_t s = 0; s < steps; ++s) {

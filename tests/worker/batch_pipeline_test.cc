@@ -14,6 +14,7 @@
 #include "model/iak_module.h"
 #include "model/parallel_step.h"
 #include "worker/frozen_prefix_cache.h"
+#include "worker/resolved_rows.h"
 #include "worker/row_source.h"
 
 namespace iak::worker {
@@ -102,9 +103,14 @@ struct TrainResult {
 };
 
 // Shuffled epochs of 64 (the last batch of each short), as the worker runs them.
-TrainResult Train(const World& w, bool use_cache, int epochs) {
+// With `resolve`, batches pool by rows resolved once (ResolvedRows) instead
+// of pulling through `source` (which counts fetches and cannot resolve).
+TrainResult Train(const World& w, bool use_cache, int epochs, bool resolve = false) {
   MemoryRowSource memory(w.table, kDim);
   CountingSource source(&memory);
+  std::unique_ptr<ResolvedRows> resolved;
+  if (resolve) resolved = ResolvedRows::Make(&w.data, &memory, kDim);
+  EXPECT_EQ(resolve, resolved != nullptr);
   std::unique_ptr<FrozenPrefixCache> cache;
   if (use_cache) {
     FrozenPrefixCacheOptions options;
@@ -137,7 +143,8 @@ TrainResult Train(const World& w, bool use_cache, int epochs) {
                              }
                              *tag = 0;
                              return true;
-                           });
+                           },
+                           resolved.get());
     for (int s = 0;; ++s) {
       StatusOr<PreparedBatch*> next = pipeline.Next();
       EXPECT_TRUE(next.ok()) << next.status();
@@ -145,6 +152,14 @@ TrainResult Train(const World& w, bool use_cache, int epochs) {
       PreparedBatch* b = *next;
       EXPECT_EQ(b->index, s);
       const int n = b->size();
+      // The noise of batch s: std::normal_distribution<float> over a
+      // std::mt19937_64 seeded by (noise_seed, s), whatever engine drew it.
+      std::seed_seq seed{5u, 0u, static_cast<uint32_t>(s), 0u};
+      std::mt19937_64 standard(seed);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      std::vector<float> eps(static_cast<size_t>(n) * Adapter().latent_dim);
+      for (float& e : eps) e = normal(standard);
+      EXPECT_EQ(b->eps, eps) << "batch " << s;
       const float* hp = b->h.data();
       if (b->from_cache) {
         ++result.cached_batches;
@@ -188,6 +203,19 @@ TEST(BatchPipelineTest, FrozenPrefixCacheGivesExactlyTheNumbersOfRecomputing) {
   EXPECT_GE(cached.cached_batches, 8);
   EXPECT_EQ(cached.fetches, 15 - cached.cached_batches);
   EXPECT_NE(cached.params, std::vector<float>(cached.params.size(), 0.0f));
+}
+
+// A local table's rows resolved once give the numbers of pulling every
+// batch, bit for bit, with no fetch at all.
+TEST(BatchPipelineTest, RowsResolvedOnceGiveExactlyTheNumbersOfPullingEveryBatch) {
+  const World w = MakeWorld(300);
+  const TrainResult pulled = Train(w, /*use_cache=*/false, 3);
+  const TrainResult resolved = Train(w, /*use_cache=*/false, 3, /*resolve=*/true);
+  ASSERT_EQ(pulled.losses.size(), 15u);
+  EXPECT_EQ(resolved.losses, pulled.losses);
+  EXPECT_EQ(resolved.params, pulled.params);
+  EXPECT_EQ(pulled.fetches, 15);
+  EXPECT_EQ(resolved.fetches, 0);
 }
 
 TEST(BatchPipelineTest, AFailedFetchStopsThePipelineWithItsBatchNamed) {

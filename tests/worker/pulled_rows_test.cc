@@ -1,5 +1,7 @@
 #include "worker/pulled_rows.h"
 
+#include <cstring>
+#include <memory>
 #include <random>
 #include <unordered_map>
 #include <vector>
@@ -56,11 +58,60 @@ TEST(PulledRowsTest, CollectsUniqueKeysAndPoolsLikePoolBatch) {
     EXPECT_EQ(got, want);
     // The local-table path: keys resolved once, pooled by direct index.
     std::vector<float> direct(got.size(), -1.0f);
-    ResolvedRows(data, &source).Pool(data, ids.data(), static_cast<int>(ids.size()), direct.data());
+    std::unique_ptr<ResolvedRows> resolved = ResolvedRows::Make(&data, &source, dim);
+    ASSERT_NE(resolved, nullptr);
+    resolved->Pool(ids.data(), static_cast<int>(ids.size()), direct.data());
     EXPECT_EQ(direct, want);
     ASSERT_NE(rows.Find(4), nullptr);
     EXPECT_EQ(rows.Find(4)[0], table[4][0]);
     EXPECT_EQ(rows.Find(77), nullptr);
+  }
+}
+
+// A source that only fetches (as the servers do): it cannot resolve rows.
+class FetchOnlySource : public RowSource {
+ public:
+  explicit FetchOnlySource(RowSource* inner) : inner_(inner) {}
+  Status Fetch(const uint64_t* keys, size_t n, float* rows) override {
+    return inner_->Fetch(keys, n, rows);
+  }
+
+ private:
+  RowSource* inner_;
+};
+
+// Resolved once, then pooled batch after batch: the same floats, bit for bit
+// (signs of zeros included), as pulling each batch, from either kind of
+// local table; a source that cannot resolve gets none.
+TEST(ResolvedRowsTest, PoolsBitForBitAsPullingEachBatch) {
+  const int dim = 3;
+  model::EmbeddingTable table;
+  std::mt19937_64 rng(2);
+  std::normal_distribution<float> value;
+  for (uint64_t key : {1, 2, 3, 4, 5, 6}) {
+    for (int j = 0; j < dim; ++j) table[key].push_back(value(rng));
+  }
+  table[4] = {-0.0f, 0.0f, -0.0f};  // a single-valued copy keeps the sign
+  table[6] = {-0.0f, -0.0f, 1.0f};
+  const data::Dataset data = MixedData();
+  MemoryRowSource memory(table, dim);
+  const model::TableLookup lookup(&table);
+  LookupRowSource local(&lookup, dim);
+  FetchOnlySource remote(&memory);
+  EXPECT_EQ(ResolvedRows::Make(&data, &remote, dim), nullptr);
+  for (RowSource* source : {static_cast<RowSource*>(&memory), static_cast<RowSource*>(&local)}) {
+    std::unique_ptr<ResolvedRows> resolved = ResolvedRows::Make(&data, source, dim);
+    ASSERT_NE(resolved, nullptr);
+    PulledRows scratch(dim);
+    // Batches that repeat samples, resolve some anew and reuse others.
+    for (const std::vector<uint32_t>& ids : std::vector<std::vector<uint32_t>>{
+             {2, 0}, {0, 0, 3}, {1, 2, 3, 0}, {3}, {}}) {
+      const int n = static_cast<int>(ids.size());
+      std::vector<float> pulled(ids.size() * 3 * dim, 7.0f), direct(pulled.size(), 9.0f);
+      ASSERT_TRUE(FetchAndPool(data, ids.data(), n, &remote, &scratch, pulled.data()).ok());
+      resolved->Pool(ids.data(), n, direct.data());
+      EXPECT_EQ(std::memcmp(pulled.data(), direct.data(), sizeof(float) * pulled.size()), 0);
+    }
   }
 }
 
