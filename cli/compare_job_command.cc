@@ -82,20 +82,19 @@ std::string IakReadOff(const compare::SeedReport& summary) {
                     m.mean_test_auc.mean, other, o->mean_test_auc.mean,
                     m.mean_test_auc.mean >= o->mean_test_auc.mean ? "at least equal" : "BELOW");
       out << line;
-      if (std::string(other) == "full" && m.trainable_params > 0) {
-        std::snprintf(line, sizeof(line),
-                      "- full fine-tuning's trained values (rows it trained + dense weights) / "
-                      "%s's: %.1fx\n",
-                      m.method.c_str(),
-                      static_cast<double>(o->trainable_params) / m.trainable_params);
-        out << line;
-      }
-      if (std::string(other) == "full" && m.checkpoint_bytes > 0) {
-        std::snprintf(line, sizeof(line),
-                      "- full fine-tuning's checkpoint (trained values + optimizer state) / "
-                      "%s's: %.1fx\n",
-                      m.method.c_str(),
-                      static_cast<double>(o->checkpoint_bytes) / m.checkpoint_bytes);
+      if (std::string(other) != "full") continue;
+      // How much larger full fine-tuning's output is than this method's.
+      const std::pair<const char*, double> sizes[] = {
+          {"trained values (rows it trained + dense weights)",
+           m.trainable_params > 0 ? static_cast<double>(o->trainable_params) / m.trainable_params
+                                  : 0.0},
+          {"checkpoint (trained values + optimizer state)",
+           m.checkpoint_bytes > 0 ? static_cast<double>(o->checkpoint_bytes) / m.checkpoint_bytes
+                                  : 0.0}};
+      for (const auto& [what, ratio] : sizes) {
+        if (ratio <= 0) continue;
+        std::snprintf(line, sizeof(line), "- full fine-tuning's %s / %s's: %.1fx\n", what,
+                      m.method.c_str(), ratio);
         out << line;
       }
     }

@@ -31,15 +31,8 @@ std::string DirOf(const std::string& path) {
 StatusOr<proto::ShardSetManifest> WriteShardSet(const Dataset& data, const proto::Schema& schema,
                                                 const std::vector<std::string>& sources,
                                                 const ShardSetWriteOptions& options) {
-  ShardSetLayout layout;
-  layout.fields = data.fields;
-  layout.domain_names = data.domain_names;
-  layout.domain_counts.assign(data.domain_names.size(), 0);
-  for (int32_t d : data.domain) ++layout.domain_counts[static_cast<size_t>(d)];
-  layout.num_samples = data.size();
-  layout.has_conversion = data.has_conversion();
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<ShardSetWriter> writer,
-                       ShardSetWriter::Create(layout, schema, sources, options));
+                       ShardSetWriter::Create(LayoutOf(data), schema, sources, options));
   if (options.domain_ordered) {
     const std::vector<uint64_t> order = DomainTimeOrder(data);
     IAK_RETURN_IF_ERROR(writer->AppendOrdered(data, order.data(), order.size()));

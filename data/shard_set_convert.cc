@@ -58,13 +58,7 @@ class RunsFolder {
 // `sorted`, written with light compression (it is read once).
 Status WriteRun(const Dataset& chunk, bool sorted, const ShardFileOptions& file,
                 const std::string& dir) {
-  ShardSetLayout layout;
-  layout.fields = chunk.fields;
-  layout.domain_names = chunk.domain_names;
-  layout.domain_counts.assign(chunk.domain_names.size(), 0);
-  for (int32_t d : chunk.domain) ++layout.domain_counts[static_cast<size_t>(d)];
-  layout.num_samples = chunk.size();
-  layout.has_conversion = chunk.has_conversion();
+  const ShardSetLayout layout = LayoutOf(chunk);
   ShardSetWriteOptions options;
   options.dir = dir;
   options.num_shards = 1;

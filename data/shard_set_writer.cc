@@ -12,6 +12,17 @@
 #include "data/dataset_append.h"
 
 namespace iak::data {
+
+ShardSetLayout LayoutOf(const Dataset& data) {
+  ShardSetLayout layout;
+  layout.fields = data.fields;
+  layout.domain_names = data.domain_names;
+  layout.domain_counts.assign(data.domain_names.size(), 0);
+  for (int32_t d : data.domain) ++layout.domain_counts[static_cast<size_t>(d)];
+  layout.num_samples = data.size();
+  layout.has_conversion = data.has_conversion();
+  return layout;
+}
 namespace {
 
 std::string ShardName(size_t index, int count) {

@@ -35,6 +35,9 @@ struct ShardSetLayout {
   bool has_conversion = false;
 };
 
+// The layout of the set that holds exactly the samples of `data`.
+ShardSetLayout LayoutOf(const Dataset& data);
+
 class ShardSetWriter {
  public:
   // Creates options.dir when missing. With options.domain_ordered the caller
