@@ -15,6 +15,7 @@
 #include "cuda/device_buffer.h"
 #include "cuda/device_kernels.h"
 #include "cuda/device_mlp.h"
+#include "model/standard_normals.h"
 
 namespace iak::cuda {
 namespace {
@@ -55,9 +56,7 @@ bool SameShape(const model::IakConfig& a, const model::IakConfig& b) {
 }  // namespace
 
 void DrawReparamNoise(std::mt19937_64* rng, int batch, int k, float* eps) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const size_t n = static_cast<size_t>(batch) * k;
-  for (size_t i = 0; i < n; ++i) eps[i] = normal(*rng);
+  model::DrawStandardNormals(rng, static_cast<size_t>(batch) * k, eps);
 }
 
 class CudaFineTuneStep::Impl {

@@ -113,6 +113,21 @@ void ExpectSameStep(int tasks, bool plain, model::IakPhase phase, int batch_size
   }
 }
 
+// Host code, so it runs without a device: the GPU step's noise is the CPU
+// module's draw (one std::normal_distribution<float> per forward).
+TEST(DrawReparamNoiseTest, IsTheStandardDistributionsDrawBitForBit) {
+  for (const auto& [batch, k] : {std::pair{1, 1}, {3, 5}, {256, 8}, {1000, 7}}) {
+    std::mt19937_64 ours(42), reference(42);
+    std::vector<float> eps(static_cast<size_t>(batch) * k);
+    DrawReparamNoise(&ours, batch, k, eps.data());
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (size_t i = 0; i < eps.size(); ++i) {
+      ASSERT_EQ(eps[i], normal(reference)) << batch << "x" << k << " draw " << i;
+    }
+    EXPECT_EQ(ours(), reference()) << "the engines end in the same state";
+  }
+}
+
 TEST(CudaFineTuneStepTest, EsmmCompressionMatchesCpu) {
   IAK_SKIP_WITHOUT_GPU();
   ExpectSameStep(/*tasks=*/2, /*plain=*/false, model::IakPhase::kCompression, 97, 11);
