@@ -11,8 +11,8 @@ namespace iak::bench {
 // The q-quantile (0 <= q <= 1) of `v` by rank; 0 for no values.
 inline double Percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
   const size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
   return v[i];
 }
 

@@ -418,6 +418,47 @@ std::vector<uint64_t> ServerPeakRss(const Cluster& cluster) {
   return peaks;
 }
 
+// One timed repeat: pulls the batches in turn (from *next on) for
+// --pull_seconds, appending each pull's latency to *latencies_us.
+StatusOr<RepeatResult> TimeRepeat(const Config& config, const Cluster& cluster,
+                                  const std::vector<std::vector<uint64_t>>& batches,
+                                  ps::PsClient* client, size_t* next,
+                                  std::vector<double>* latencies_us) {
+  std::vector<float> rows(batches[0].size() * config.dim);
+  ps::PullStats stats;
+  uint64_t pulled_keys = 0;
+  uint64_t wire_bytes = 0;
+  uint64_t cache_hits = 0;
+  uint64_t pulls = 0;
+  double ps_cpu_start = 0;
+  const double cpu_start = ClusterCpuSeconds(cluster, &ps_cpu_start);
+  const auto repeat_start = Clock::now();
+  double elapsed = 0;
+  while (elapsed < FLAGS_pull_seconds) {
+    const std::vector<uint64_t>& keys_now = batches[(*next)++ % batches.size()];
+    const auto pull_start = Clock::now();
+    IAK_RETURN_IF_ERROR(client->Pull(keys_now.data(), keys_now.size(), rows.data(), &stats));
+    const auto pull_end = Clock::now();
+    latencies_us->push_back(
+        std::chrono::duration<double, std::micro>(pull_end - pull_start).count());
+    pulled_keys += keys_now.size();
+    wire_bytes += stats.bytes;
+    cache_hits += stats.cache_hits;
+    ++pulls;
+    elapsed = std::chrono::duration<double>(pull_end - repeat_start).count();
+  }
+  double ps_cpu_end = 0;
+  const double cpu_end = ClusterCpuSeconds(cluster, &ps_cpu_end);
+  RepeatResult r;
+  r.keys_per_s = static_cast<double>(pulled_keys) / elapsed;
+  r.cpu_us_per_pull = (cpu_end - cpu_start) * 1e6 / static_cast<double>(pulls);
+  r.ps_cpu_us_per_pull = (ps_cpu_end - ps_cpu_start) * 1e6 / static_cast<double>(pulls);
+  r.row_mb_per_s = r.keys_per_s * config.dim * sizeof(float) / 1e6;
+  r.wire_mb_per_s = static_cast<double>(wire_bytes) / elapsed / 1e6;
+  r.hit_rate = static_cast<double>(cache_hits) / static_cast<double>(pulled_keys);
+  return r;
+}
+
 Status RunBench(Config config) {
   Cluster cluster;
   IAK_RETURN_IF_ERROR(PrepareTable(&config, &cluster));
@@ -449,36 +490,8 @@ Status RunBench(Config config) {
   std::vector<double> latencies_us;
   size_t next = 0;
   for (int repeat = 0; repeat < FLAGS_pull_repeats; ++repeat) {
-    uint64_t pulled_keys = 0;
-    uint64_t wire_bytes = 0;
-    uint64_t cache_hits = 0;
-    uint64_t pulls = 0;
-    double ps_cpu_start = 0;
-    const double cpu_start = ClusterCpuSeconds(cluster, &ps_cpu_start);
-    const auto repeat_start = Clock::now();
-    double elapsed = 0;
-    while (elapsed < FLAGS_pull_seconds) {
-      const std::vector<uint64_t>& keys_now = batches[next++ % batches.size()];
-      const auto pull_start = Clock::now();
-      IAK_RETURN_IF_ERROR(client.Pull(keys_now.data(), keys_now.size(), rows.data(), &stats));
-      const auto pull_end = Clock::now();
-      latencies_us.push_back(
-          std::chrono::duration<double, std::micro>(pull_end - pull_start).count());
-      pulled_keys += keys_now.size();
-      wire_bytes += stats.bytes;
-      cache_hits += stats.cache_hits;
-      ++pulls;
-      elapsed = std::chrono::duration<double>(pull_end - repeat_start).count();
-    }
-    double ps_cpu_end = 0;
-    const double cpu_end = ClusterCpuSeconds(cluster, &ps_cpu_end);
-    RepeatResult r;
-    r.keys_per_s = static_cast<double>(pulled_keys) / elapsed;
-    r.cpu_us_per_pull = (cpu_end - cpu_start) * 1e6 / static_cast<double>(pulls);
-    r.ps_cpu_us_per_pull = (ps_cpu_end - ps_cpu_start) * 1e6 / static_cast<double>(pulls);
-    r.row_mb_per_s = r.keys_per_s * config.dim * sizeof(float) / 1e6;
-    r.wire_mb_per_s = static_cast<double>(wire_bytes) / elapsed / 1e6;
-    r.hit_rate = static_cast<double>(cache_hits) / static_cast<double>(pulled_keys);
+    IAK_ASSIGN_OR_RETURN(RepeatResult r,
+                         TimeRepeat(config, cluster, batches, &client, &next, &latencies_us));
     results.push_back(r);
     std::printf("repeat %d: %.2f M keys/s, %.0f MB/s rows, %.0f MB/s wire, CPU %.0f us/pull",
                 repeat + 1, r.keys_per_s / 1e6, r.row_mb_per_s, r.wire_mb_per_s,

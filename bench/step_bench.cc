@@ -434,6 +434,38 @@ std::string JsonNumberOrNull(double v, const char* format) {
 
 }  // namespace
 
+// Epochs 2+ with the frozen-prefix cache, per repeat: ours, the peer's
+// cached variant and their ratio (the peer's empty without a peer).
+struct CachedRepeats {
+  std::vector<double> ours, theirs, ratios;
+};
+
+// 3 epochs per repeat (epoch 1 fills the cache), alternating with the peer's
+// cached variant (h computed once under no_grad) when there is a peer.
+CachedRepeats RunCachedEpochs(const worker::TrainingInputs& inputs, worker::RowAccess* rows,
+                              int threads, size_t num_samples, PeerProcess* peer) {
+  constexpr int kEpochs = 3;
+  CachedRepeats out;
+  const int repeats = std::max(1, peer != nullptr ? FLAGS_peer_cached_repeats : 1);
+  for (int r = 0; r < repeats; ++r) {
+    const std::vector<double> epochs = RunTrainer(inputs, rows, kEpochs, true, threads, 30 + r);
+    std::printf("  epoch seconds (%zu samples) with the frozen-prefix cache:", num_samples);
+    for (double e : epochs) std::printf(" %.3f", e);
+    const double later = Median(std::vector<double>(epochs.begin() + 1, epochs.end()));
+    out.ours.push_back(num_samples / later);
+    std::printf(" -> epochs 2+ %.0f samples/s", out.ours.back());
+    if (peer != nullptr) {
+      const PeerRepeat p = AskPeer(peer, "cached");
+      out.theirs.push_back(p.samples_per_s);
+      out.ratios.push_back(out.ours.back() / p.samples_per_s);
+      std::printf("; PyTorch cached %.0f samples/s; ratio %.2fx", p.samples_per_s,
+                  out.ratios.back());
+    }
+    std::printf("\n");
+  }
+  return out;
+}
+
 int RunStepBench(int, char**) {
   if (FLAGS_source != "local" && FLAGS_source != "ps") {
     std::fprintf(stderr, "iak bench step: --source must be local or ps, got '%s'\n", FLAGS_source.c_str());
@@ -515,28 +547,10 @@ int RunStepBench(int, char**) {
             rows.ResolvedFrozen(&inputs->job.dataset, kDim), std::min(batches, 16));
   }
 
-  // Epochs 2+ with the frozen-prefix cache (3 epochs per repeat; epoch 1
-  // fills the cache), alternating with the peer's cached variant (h computed
-  // once under no_grad).
-  constexpr int kEpochs = 3;
-  std::vector<double> cached, their_cached, cached_ratios;
-  const int cached_repeats = std::max(1, peer != nullptr ? FLAGS_peer_cached_repeats : 1);
-  for (int r = 0; r < cached_repeats; ++r) {
-    const std::vector<double> epochs = RunTrainer(*inputs, &rows, kEpochs, true, threads, 30 + r);
-    std::printf("  epoch seconds (%zu samples) with the frozen-prefix cache:", num_samples);
-    for (double e : epochs) std::printf(" %.3f", e);
-    const double later = Median(std::vector<double>(epochs.begin() + 1, epochs.end()));
-    cached.push_back(num_samples / later);
-    std::printf(" -> epochs 2+ %.0f samples/s", cached.back());
-    if (peer != nullptr) {
-      const PeerRepeat p = AskPeer(peer.get(), "cached");
-      their_cached.push_back(p.samples_per_s);
-      cached_ratios.push_back(cached.back() / p.samples_per_s);
-      std::printf("; PyTorch cached %.0f samples/s; ratio %.2fx", p.samples_per_s,
-                  cached_ratios.back());
-    }
-    std::printf("\n");
-  }
+  const CachedRepeats c = RunCachedEpochs(*inputs, &rows, threads, num_samples, peer.get());
+  const std::vector<double>& cached = c.ours;
+  const std::vector<double>& their_cached = c.theirs;
+  const std::vector<double>& cached_ratios = c.ratios;
   std::printf("epochs 2+: %.0f samples/s with the cache vs %.0f without (%.1fx)\n", Median(cached),
               Median(ours), Median(cached) / Median(ours));
   if (peer != nullptr) {
