@@ -53,19 +53,11 @@ StepStats FineTuneStep::Run(const BaseModel& base, IakModule* iak,
 
 void FineTuneStep::Predict(const BaseModel& base, const IakModule* iak,
                            const float* x, int batch, float* p_ctr,
-                           float* p_ctcvr, bool adapter_on_x) {
+                           float* p_ctcvr) {
   const int tasks = base.config().num_tasks;
   CHECK(p_ctcvr == nullptr || tasks == 2)
       << "pCTCVR needs a two-task (ESMM) base model";
   Resize(base, batch);
-  if (iak != nullptr && adapter_on_x) {
-    x_adapted_.resize(static_cast<size_t>(batch) * base.config().input_dim());
-    iak->Infer(x, batch, x_adapted_.data(), &iak_ws_);
-    base.ForwardBottom(x_adapted_.data(), batch, h_.data(), &base_ws_);
-    base.ForwardTowers(h_.data(), batch, logits_.data(), &base_ws_);
-    TaskProbabilities(logits_.data(), batch, tasks, p_ctr, p_ctcvr);
-    return;
-  }
   base.ForwardBottom(x, batch, h_.data(), &base_ws_);
   const float* h = h_.data();
   if (iak != nullptr) {

@@ -37,11 +37,9 @@ class FineTuneStep {
 
   // Inference (z = mu). iak == null scores with the base model alone.
   // p_ctr [batch]; p_ctcvr [batch] (pCTR * pCVR) only for a two-task base
-  // model, and may be null. adapter_on_x: the adapter maps the pooled input
-  // (x' = iak(x), input_dim = the base's input_dim; JobSpec iak.insertion
-  // "x") instead of h.
+  // model, and may be null.
   void Predict(const BaseModel& base, const IakModule* iak, const float* x,
-               int batch, float* p_ctr, float* p_ctcvr, bool adapter_on_x = false);
+               int batch, float* p_ctr, float* p_ctcvr);
 
  private:
   void Resize(const BaseModel& base, int batch);
@@ -50,7 +48,6 @@ class FineTuneStep {
   IakWorkspace iak_ws_;  // Predict's; Run uses the module's own
   std::vector<float> h_;
   std::vector<float> h_adapted_;
-  std::vector<float> x_adapted_;  // Predict with the adapter on x
   std::vector<float> logits_;
   std::vector<float> dlogits_;
   std::vector<float> dh_;

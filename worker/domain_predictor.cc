@@ -111,8 +111,12 @@ Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, in
     }
     p1_.resize(n);
     p2_.resize(n);
-    step_.Predict(*base_, adapters_[d], gather_in_.data(), n, p1_.data(),
-                  p_ctcvr != nullptr ? p2_.data() : nullptr, adapters_on_x_);
+    float* ctcvr = p_ctcvr != nullptr ? p2_.data() : nullptr;
+    if (adapters_on_x_ && adapters_[d] != nullptr) {
+      x_step_.Predict(*base_, *adapters_[d], gather_in_.data(), n, p1_.data(), ctcvr);
+    } else {
+      step_.Predict(*base_, adapters_[d], gather_in_.data(), n, p1_.data(), ctcvr);
+    }
     for (int i = 0; i < n; ++i) {
       p_ctr[rows[i]] = p1_[i];
       if (p_ctcvr != nullptr) p_ctcvr[rows[i]] = p2_[i];

@@ -2,21 +2,21 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
-#include <utility>
 #include <cstdio>
-#include <limits>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <sstream>
+#include <utility>
 
 #include "embedding/model_directory.h"
 #include "model/fine_tune_step.h"
+#include "model/input_adapter_step.h"
 #include "model/metrics.h"
+#include "worker/adapter_model.h"
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/local_lookup.h"
-#include "worker/adapter_model.h"
 #include "worker/new_key_rows.h"
 #include "worker/training_setup.h"
 #include "worker/method_evaluator.h"
@@ -48,6 +48,7 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
   const int dim = base.config().embedding_dim;
   const int input_dim = base.config().input_dim();
   model::FineTuneStep step;
+  model::InputAdapterStep x_step;  // adapters on x, as the trainer scores them
   Scores scores;
   scores.base.resize(ids.size());
   scores.adapted.resize(ids.size());
@@ -70,9 +71,12 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
       model::PoolBatch(dataset, ids.data() + begin, n, dim, *tuned_rows, tuned_x.data());
       adapter_x = tuned_x.data();
     }
-    if (adapter != nullptr) {
+    if (adapter != nullptr && adapter_on_x) {
+      x_step.Predict(base, *adapter, adapter_x, n, scores.adapted.data() + begin,
+                     ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr);
+    } else if (adapter != nullptr) {
       step.Predict(base, adapter, adapter_x, n, scores.adapted.data() + begin,
-                   ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr, adapter_on_x);
+                   ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr);
     } else {  // the base model serves the domain
       std::copy(scores.base.begin() + begin, scores.base.begin() + begin + n,
                 scores.adapted.begin() + begin);
