@@ -363,6 +363,70 @@ py::dict Progress(const proto::JobSpec& spec, const std::string& log_dir) {
   return d;
 }
 
+// The Batch class: a Dataset's arrays as read-only numpy views.
+void BindBatch(py::module_& m) {
+  py::class_<Batch>(m, "Batch")
+      .def_static("from_keys", &BatchFromKeys, py::arg("keys"), py::arg("offsets"),
+                  py::arg("domain"), py::arg("domain_names"), py::arg("field_names"),
+                  py::arg("pooling") = std::vector<std::string>())
+      .def("__len__", [](const Batch& b) { return b.data->size(); })
+      .def_property_readonly("keys", [](const Batch& b) { return View(b.data, b.data->keys); })
+      .def_property_readonly("offsets",
+                             [](const Batch& b) { return View(b.data, b.data->offsets); })
+      .def_property_readonly("domain", [](const Batch& b) { return View(b.data, b.data->domain); })
+      .def_property_readonly("click", [](const Batch& b) { return View(b.data, b.data->click); })
+      .def_property_readonly("conversion",
+                             [](const Batch& b) -> py::object {
+                               if (!b.data->has_conversion()) return py::none();
+                               return View(b.data, b.data->conversion);
+                             })
+      .def_property_readonly("timestamp",
+                             [](const Batch& b) { return View(b.data, b.data->timestamp); })
+      .def_property_readonly("domain_names", [](const Batch& b) { return b.data->domain_names; })
+      .def_property_readonly("field_names",
+                             [](const Batch& b) {
+                               std::vector<std::string> out;
+                               for (const auto& f : b.data->fields) out.push_back(f.name);
+                               return out;
+                             })
+      .def_property_readonly("field_pooling", [](const Batch& b) {
+        std::vector<std::string> out;
+        for (const auto& f : b.data->fields) {
+          out.push_back(f.pooling == data::Pooling::kMean ? "mean" : "sum");
+        }
+        return out;
+      });
+}
+
+// The Model class: a model directory's manifest and its rows.
+void BindModel(py::module_& m) {
+  py::class_<Model>(m, "Model")
+      .def(py::init<const std::string&>(), py::arg("path"))
+      .def_property_readonly("path", &Model::path)
+      .def_property_readonly("snapshot_id",
+                             [](const Model& mo) { return mo.manifest().snapshot_id(); })
+      .def_property_readonly("embedding_dim",
+                             [](const Model& mo) { return mo.manifest().embedding_dim(); })
+      .def_property_readonly("num_shards",
+                             [](const Model& mo) { return mo.manifest().num_shards(); })
+      .def_property_readonly("row_dtype", [](const Model& mo) { return mo.manifest().row_dtype(); })
+      .def_property_readonly("num_rows",
+                             [](const Model& mo) {
+                               uint64_t n = 0;
+                               for (const auto& s : mo.manifest().shards()) n += s.num_rows();
+                               return n;
+                             })
+      .def_property_readonly("fields",
+                             [](const Model& mo) {
+                               std::vector<std::pair<std::string, std::string>> out;
+                               for (const auto& f : mo.manifest().fields()) {
+                                 out.emplace_back(f.name(), f.pooling());
+                               }
+                               return out;
+                             })
+      .def("lookup", &Model::Lookup, py::arg("keys"));
+}
+
 }  // namespace
 }  // namespace iak::python
 
@@ -400,37 +464,7 @@ PYBIND11_MODULE(_iakps, m) {
       .def("encode", &EncodeColumns, py::arg("columns"), py::arg("domain") = py::none(),
            "column name -> 1-D array; domain: None (the schema's), a name, or one per row");
 
-  py::class_<Batch>(m, "Batch")
-      .def_static("from_keys", &BatchFromKeys, py::arg("keys"), py::arg("offsets"),
-                  py::arg("domain"), py::arg("domain_names"), py::arg("field_names"),
-                  py::arg("pooling") = std::vector<std::string>())
-      .def("__len__", [](const Batch& b) { return b.data->size(); })
-      .def_property_readonly("keys", [](const Batch& b) { return View(b.data, b.data->keys); })
-      .def_property_readonly("offsets",
-                             [](const Batch& b) { return View(b.data, b.data->offsets); })
-      .def_property_readonly("domain", [](const Batch& b) { return View(b.data, b.data->domain); })
-      .def_property_readonly("click", [](const Batch& b) { return View(b.data, b.data->click); })
-      .def_property_readonly("conversion",
-                             [](const Batch& b) -> py::object {
-                               if (!b.data->has_conversion()) return py::none();
-                               return View(b.data, b.data->conversion);
-                             })
-      .def_property_readonly("timestamp",
-                             [](const Batch& b) { return View(b.data, b.data->timestamp); })
-      .def_property_readonly("domain_names", [](const Batch& b) { return b.data->domain_names; })
-      .def_property_readonly("field_names",
-                             [](const Batch& b) {
-                               std::vector<std::string> out;
-                               for (const auto& f : b.data->fields) out.push_back(f.name);
-                               return out;
-                             })
-      .def_property_readonly("field_pooling", [](const Batch& b) {
-        std::vector<std::string> out;
-        for (const auto& f : b.data->fields) {
-          out.push_back(f.pooling == data::Pooling::kMean ? "mean" : "sum");
-        }
-        return out;
-      });
+  BindBatch(m);
 
   m.def("read_split", &ReadSplit, py::arg("spec"), py::arg("split") = "test");
 
@@ -444,31 +478,7 @@ PYBIND11_MODULE(_iakps, m) {
       .def_property_readonly("adapted", &Predictor::adapted)
       .def_property_readonly("num_tasks", &Predictor::num_tasks);
 
-  py::class_<Model>(m, "Model")
-      .def(py::init<const std::string&>(), py::arg("path"))
-      .def_property_readonly("path", &Model::path)
-      .def_property_readonly("snapshot_id",
-                             [](const Model& mo) { return mo.manifest().snapshot_id(); })
-      .def_property_readonly("embedding_dim",
-                             [](const Model& mo) { return mo.manifest().embedding_dim(); })
-      .def_property_readonly("num_shards",
-                             [](const Model& mo) { return mo.manifest().num_shards(); })
-      .def_property_readonly("row_dtype", [](const Model& mo) { return mo.manifest().row_dtype(); })
-      .def_property_readonly("num_rows",
-                             [](const Model& mo) {
-                               uint64_t n = 0;
-                               for (const auto& s : mo.manifest().shards()) n += s.num_rows();
-                               return n;
-                             })
-      .def_property_readonly("fields",
-                             [](const Model& mo) {
-                               std::vector<std::pair<std::string, std::string>> out;
-                               for (const auto& f : mo.manifest().fields()) {
-                                 out.emplace_back(f.name(), f.pooling());
-                               }
-                               return out;
-                             })
-      .def("lookup", &Model::Lookup, py::arg("keys"));
+  BindModel(m);
 
   m.def(
       "roc_auc",
