@@ -6,7 +6,8 @@
 The module holds the embedding table as a TorchRec-style EmbeddingBag
 collection (state_dict key "embedding_bags.rows.weight", the rows in the
 order of "row_keys"), the bottom MLP, the task towers and every adapter as
-torch.nn.Linear layers. Layout of the files: docs/export.md "PyTorch export".
+torch.nn.Linear layers, each adapter with the new-key rows it trained.
+Layout of the files: docs/export.md "PyTorch export".
 Needs torch and safetensors (pip install torch safetensors).
 """
 import json
@@ -51,9 +52,10 @@ class NewKeyRows(nn.Module):
 
 
 class Adapter(nn.Module):
-    """An IAK adapter at inference: h' = h + decoder(mu), mu = the first
-    latent_dim outputs of encoder(h) (the whole output for a plain adapter),
-    with the new-key rows it trained, if any."""
+    """An IAK adapter at inference: v' = v + decoder(mu), mu = the first
+    latent_dim outputs of encoder(v) (the whole output for a plain adapter),
+    where v is h, or the pooled input x for config insertion "x"; with the
+    new-key rows it trained, if any."""
 
     def __init__(self, config, embedding_dim):
         super().__init__()
