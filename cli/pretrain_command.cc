@@ -153,6 +153,15 @@ int RunPretrain(int, char**) {
   }
   StatusOr<worker::PretrainJobResult> result = InternalError("pretrain: nothing ran");
   if (FLAGS_cluster) {
+    // The cluster pre-training drives its group itself, on this host.
+    const std::string& launcher = job_spec.launcher().kind();
+    if (!launcher.empty() && launcher != "local") {
+      return ReportError("pretrain", FailedPreconditionError(
+                                         "--cluster pre-trains on this host's local launcher, "
+                                         "but the job spec asks for launcher \"" + launcher +
+                                         "\": drop launcher.kind for pre-training, or pre-train "
+                                         "in one process (without --cluster)"));
+    }
     proto::JobSpec spec = job_spec;
     spec.set_model_dir(options.model_dir);
     spec.set_seed(options.train.seed);

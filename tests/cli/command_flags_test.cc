@@ -6,6 +6,7 @@
 #include "cli/command_flags.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <filesystem>
@@ -125,6 +126,22 @@ TEST(CommandFlagsTest, PretrainClusterNeedsAJobSpec) {
   const IakRun run = RunIak("pretrain --cluster --out=/tmp/unused-model");
   EXPECT_NE(run.exit_code, 0) << run.output;
   EXPECT_NE(run.output.find("--cluster needs --job"), std::string::npos) << run.output;
+}
+
+TEST(CommandFlagsTest, PretrainClusterRefusesALauncherItDoesNotDrive) {
+  const std::string dir = ::testing::TempDir() + "/iak_pretrain_launcher_" +
+                          std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream spec(dir + "/job.pbtxt");
+    spec << "name: \"p\" model_dir: \"" << dir << "/model\" output_dir: \"" << dir
+         << "/out\" data { movielens_dir: \"" << dir << "/ml\" } launcher { kind: \"slurm\" }\n";
+  }
+  const IakRun run = RunIak("pretrain --cluster --job=" + dir + "/job.pbtxt");
+  EXPECT_NE(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("launcher \"slurm\""), std::string::npos) << run.output;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/model")) << "nothing written";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
