@@ -58,9 +58,10 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
-#include "bench/loopback_port.h"
 #include "bench/cpu_time.h"
+#include "bench/loopback_port.h"
 #include "cluster/child_process.h"
+#include "common/clock.h"
 #include "common/file_util.h"
 #include "common/keys.h"
 #include "common/process_memory.h"
@@ -102,10 +103,6 @@ constexpr int kDefaultDim = 16;
 constexpr int kPoolBatches = 256;  // pre-drawn batches, cycled (2M keys drawn in all)
 
 using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 // A flag owned by another command (e.g. `iak pretrain --shards`), read by
 // name so this file links without it; `fallback` when unset or absent.
@@ -177,7 +174,7 @@ Status PrepareTable(Config* config, Cluster* cluster) {
     options.seed = config->seed;
     const auto start = Clock::now();
     IAK_RETURN_IF_ERROR(embedding::SynthesizeSnapshot(options).status());
-    cluster->write_seconds = Seconds(start);
+    cluster->write_seconds = SecondsSince(start);
     std::printf("wrote %lld rows x %d (%s, %d shard(s)) in %.1f s (%.0f rows/s)\n",
                 static_cast<long long>(config->rows), config->dim,
                 embedding::RowDtypeName(config->dtype), config->shards, cluster->write_seconds,
@@ -372,12 +369,12 @@ Status TimeLookupAlone(const Cluster& cluster, const std::vector<std::vector<uin
     uint64_t keys = 0;
     const auto start = Clock::now();
     const double cpu_start = ThreadCpuSeconds();
-    while (Seconds(start) < 0.3) {
+    while (SecondsSince(start) < 0.3) {
       const std::vector<uint64_t>& b = batches[next++ % batches.size()];
       shard->LookupEncoded(b.data(), b.size(), out.data());
       keys += b.size();
     }
-    rates.push_back(static_cast<double>(keys) / Seconds(start));
+    rates.push_back(static_cast<double>(keys) / SecondsSince(start));
     cpu_rates.push_back(static_cast<double>(keys) / (ThreadCpuSeconds() - cpu_start));
   }
   std::printf(
@@ -466,7 +463,7 @@ Status RunBench(Config config) {
   IAK_RETURN_IF_ERROR(StartServers(config, &cluster));
   net::ZmqTransport transport;
   IAK_RETURN_IF_ERROR(AwaitServers(config, cluster, &transport));
-  const double load_seconds = Seconds(start);
+  const double load_seconds = SecondsSince(start);
   std::printf("%d PS %s up in %.1f s at %s%s\n", config.shards,
               FLAGS_pull_inproc ? "thread(s)" : "process(es)", load_seconds,
               cluster.addresses[0].c_str(), config.shards > 1 ? ", ..." : "");

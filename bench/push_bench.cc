@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
+#include "common/clock.h"
 #include "embedding/snapshot_writer.h"
 #include "net/free_port.h"
 #include "net/zmq_transport.h"
@@ -46,10 +47,6 @@ namespace {
 constexpr int kDim = 16;
 constexpr int kPoolBatches = 64;
 using Clock = std::chrono::steady_clock;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 int Fail(const Status& status) {
   std::fprintf(stderr, "iak bench push: %s\n", status.ToString().c_str());
@@ -181,16 +178,16 @@ int RunPushBench(int, char**) {
     size_t done = 0;
     size_t next = 0;
     const auto start = Clock::now();
-    while (Since(start) < FLAGS_push_seconds) {
+    while (SecondsSince(start) < FLAGS_push_seconds) {
       const std::vector<uint64_t>& b = batches[next++ % batches.size()];
       const auto op = Clock::now();
       Status status = push ? client.Push(b.data(), b.size(), grads.data())
                            : client.Pull(b.data(), b.size(), rows.data(), nullptr);
       IAK_RETURN_IF_ERROR(status);
-      if (per_op_us != nullptr) per_op_us->push_back(Since(op) * 1e6);
+      if (per_op_us != nullptr) per_op_us->push_back(SecondsSince(op) * 1e6);
       done += b.size();
     }
-    return static_cast<double>(done) / Since(start);
+    return static_cast<double>(done) / SecondsSince(start);
   };
 
   std::vector<double> push_rates, pull_rates, push_us;
@@ -211,7 +208,7 @@ int RunPushBench(int, char**) {
   const auto write_start = Clock::now();
   Status trained = server.WriteTrainedSnapshot(dir + "/trained");
   if (!trained.ok()) return Fail(trained);
-  const double write_s = Since(write_start);
+  const double write_s = SecondsSince(write_start);
 
   Report(*kind, batch, push_rates, pull_rates, push_us, write_s);
   return 0;

@@ -31,6 +31,7 @@
 
 #include "cluster/child_process.h"
 #include "cluster/local_launcher.h"
+#include "common/clock.h"
 #include "common/file_util.h"
 #include "common/keys.h"
 #include "common/process_memory.h"
@@ -61,10 +62,6 @@ namespace iak::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // Peak RSS (VmHWM, kB) of every live process whose command line holds
 // `marker`, by role ("worker", "ps", "scheduler"), polled until `done`.
@@ -197,7 +194,7 @@ Status Prepare(const std::string& dir, const data::CompiledSchema& schema,
   auto t = Clock::now();
   StatusOr<data::SynthReport> made = data::WriteSynthData(synth);
   if (!made.ok()) return made.status().WithContext("synth");
-  const double synth_s = Since(t);
+  const double synth_s = SecondsSince(t);
   std::cerr << "scale bench: synthesised " << synth.samples << " samples in " << synth_s << " s\n";
   t = Clock::now();
   {
@@ -209,7 +206,7 @@ Status Prepare(const std::string& dir, const data::CompiledSchema& schema,
         data::ConvertTextToShardSet(schema, {synth.out}, streamed, nullptr);
     if (!written.ok()) return written.status().WithContext("convert");
   }
-  *convert_s = Since(t);
+  *convert_s = SecondsSince(t);
   std::filesystem::remove(synth.out);
   *bytes_per_sample = static_cast<double>(DirectoryBytes(convert.dir)) / synth.samples;
   std::cerr << "scale bench: converted in " << *convert_s << " s, " << *bytes_per_sample
@@ -260,7 +257,7 @@ Status Prepare(const std::string& dir, const data::CompiledSchema& schema,
   std::filesystem::remove(import.rows_path);
   std::filesystem::remove(import.keys_path);
   std::cerr << "scale bench: snapshot of " << *rows << " " << FLAGS_scale_dtype << " rows in "
-            << Since(t) << " s\n";
+            << SecondsSince(t) << " s\n";
 
   return Status::Ok();
 }
@@ -343,7 +340,7 @@ int RunScaleBench(int /*argc*/, char** /*argv*/) {
   PeakRssMonitor monitor(job_path);
   const auto t = Clock::now();
   Status ran = cluster::RunLocalJob(spec, launch, stop);
-  const double job_s = Since(t);
+  const double job_s = SecondsSince(t);
   monitor.Stop();
   if (!ran.ok()) return Fail("job", ran);
   const double samples = 2.0 * FLAGS_scale_steps * FLAGS_scale_batch;

@@ -46,17 +46,18 @@
 #include <vector>
 
 #include "bench/bench_stats.h"
-#include "bench/loopback_port.h"
 #include "bench/cpu_time.h"
+#include "bench/loopback_port.h"
 #include "bench/peer_process.h"
 #include "bench/w2_model.h"
 #include "cluster/child_process.h"
+#include "common/clock.h"
 #include "common/json_reader.h"
 #include "common/keys.h"
-#include "job/job_spec.h"
 #include "data/dataset.h"
 #include "embedding/model_directory.h"
 #include "embedding/snapshot_writer.h"
+#include "job/job_spec.h"
 #include "model/adam.h"
 #include "model/base_model.h"
 #include "model/blas_threads.h"
@@ -108,10 +109,6 @@ constexpr int kBatch = 1024;
 constexpr float kBeta = 0.01f;
 
 using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 // `n` samples, one key per field drawn from rows_per_field values.
 data::Dataset MakeData(size_t n, int rows_per_field, uint64_t seed) {
@@ -348,7 +345,7 @@ Status StartPs(const std::unordered_map<uint64_t, std::vector<float>>& table,
   contents.base_manifest.set_data_description("W2 step benchmark: random rows");
   const auto write_start = Clock::now();
   IAK_RETURN_IF_ERROR(embedding::WriteModelDirectory(ps->dir + "/model", contents));
-  std::printf("wrote the W2 model directory (%zu rows) in %.1f s\n", table.size(), Seconds(write_start));
+  std::printf("wrote the W2 model directory (%zu rows) in %.1f s\n", table.size(), SecondsSince(write_start));
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model, embedding::LoadModelDirectory(ps->dir + "/model"));
   ps->snapshot_id = model.manifest.snapshot_id();
   ps->address = "tcp://127.0.0.1:" + std::to_string(FreePortOrDie());

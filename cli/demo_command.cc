@@ -11,16 +11,16 @@
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
-
-DECLARE_double(key_dropout);
 #include "cli/stop_signal.h"
 #include "cluster/child_process.h"
 #include "cluster/local_launcher.h"
 #include "cluster/run_report.h"
+#include "common/clock.h"
 #include "job/job_spec.h"
 #include "worker/evaluator.h"
 #include "worker/pretrain_job.h"
 
+DECLARE_double(key_dropout);  // iak pretrain's flag: the demo pre-trains with it
 DEFINE_string(run_dir, "runs/demo", "where the demo writes its model, job spec, logs and results");
 DEFINE_string(demo_data_dir, "datasets/ml-latest-small", "MovieLens directory");
 DEFINE_int32(servers, 2, "parameter server processes (one shard each)");
@@ -43,13 +43,6 @@ DEFINE_string(demo_insertion, "x",
               "rows feed) or h");
 
 namespace iak::cli {
-namespace {
-
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
 
 int RunDemo(int, char**) {
   const std::atomic<bool>& stop = InstallStopSignalHandlers();

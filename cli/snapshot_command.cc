@@ -19,6 +19,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "common/clock.h"
 #include "common/file_util.h"
 #include "embedding/embedding_shard.h"
 #include "embedding/manifest_io.h"
@@ -92,10 +93,6 @@ int Usage() {
          "        (DIR plus a domain's new-key rows, as a new snapshot)\n"
          "Reference: docs/snapshots.md\n";
   return 2;
-}
-
-double SecondsSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void PrintManifest(const std::string& dir, const proto::ModelManifest& m) {

@@ -45,6 +45,11 @@ class ManualClock : public Clock {
   TimePoint now_{};
 };
 
+// Seconds of the steady clock since `start` (progress lines, benchmarks).
+inline double SecondsSince(TimePoint start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // An absolute point in (steady) time by which a wait must end.
 class Deadline {
  public:

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <utility>
 
+#include "common/clock.h"
 #include "data/shard_file.h"
 #include "data/shard_set_writer.h"
 #include "data/split.h"
@@ -18,10 +19,6 @@ namespace iak::data {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // The runs' folder: created empty (a leftover of a killed convert removed),
 // and removed with everything in it when the convert ends, failed or not.
