@@ -25,7 +25,7 @@ namespace iak::model {
 
 class Bf16Bottom {
  public:
-  static constexpr int kBlockRows = 256;
+  static constexpr int kBlockRows = 128;
   // Whether this build and this CPU can run it (oneDNN linked, a bf16 ISA).
   static bool Available();
   // FailedPrecondition without oneDNN or on a CPU without bf16.

@@ -1,6 +1,7 @@
 #include "model/parallel_step.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include <glog/logging.h>
 
@@ -23,11 +24,11 @@ void ParallelFineTuneStep::ForwardBottom(const BaseModel& base, const float* x, 
                                          float* h) {
   const size_t in = base.config().input_dim();
   const size_t hd = base.config().h_dim();
-  const int parts = pool_.num_threads();
   const int blocks = (batch + kBottomBlock - 1) / kBottomBlock;
   Bf16Bottom* bf16 = bf16_bottom_;
   static_assert(Bf16Bottom::kBlockRows == kBottomBlock, "the bf16 bottom runs the same blocks");
   CHECK(bf16 == nullptr || bf16->base() == &base) << "the bf16 bottom was made from another base";
+  std::atomic<int> next_block{0};
   pool_.Run([&](int p) {
     Part& part = parts_[p];
     auto forward = [&](const float* xb, float* hb) {
@@ -37,7 +38,7 @@ void ParallelFineTuneStep::ForwardBottom(const BaseModel& base, const float* x, 
         base.ForwardBottom(xb, kBottomBlock, hb, &part.base_ws);
       }
     };
-    for (int block = p; block < blocks; block += parts) {
+    for (int block = next_block++; block < blocks; block = next_block++) {
       const int begin = block * kBottomBlock;
       const int n = std::min(kBottomBlock, batch - begin);
       if (n == kBottomBlock) {
