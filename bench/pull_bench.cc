@@ -20,6 +20,9 @@
 //   --memory_budget_mb=M, --block_cache_mb=C
 //                       passed to each `iak ps`: a shard over M MB is served
 //                       from RocksDB through a C MB block cache
+//   --ps_lookup_threads=T
+//                       passed to each server: T threads look up one pull
+//                       (1 = the server's thread alone; default one per core)
 //   --shards=2          two PS processes (requests to both in flight at once)
 //   --transport=ipc     ZeroMQ over a Unix socket instead of TCP loopback
 //   --keys=zipf         Zipf-distributed keys (--pull_zipf_s) with the
@@ -130,6 +133,7 @@ struct Config {
   std::string model_dir;  // given: serve it; empty: synthesise one
   int64_t memory_budget_mb = 0;
   int64_t block_cache_mb = 0;  // 0 = the server's default
+  int64_t lookup_threads = 0;  // 0 = the server's default
 };
 
 // The PS side: a work dir (logs, sockets, a synthesised model) and servers.
@@ -209,6 +213,7 @@ Status StartServers(const Config& config, Cluster* cluster) {
       if (config.block_cache_mb > 0) {
         options.block_cache_bytes = static_cast<uint64_t>(config.block_cache_mb) << 20;
       }
+      options.lookup_threads = static_cast<int>(config.lookup_threads);
       options.shard = shard;
       options.listen_address = address;
       options.name = "ps-" + std::to_string(shard);
@@ -230,6 +235,9 @@ Status StartServers(const Config& config, Cluster* cluster) {
       }
       if (config.block_cache_mb > 0) {
         argv.push_back("--block_cache_mb=" + std::to_string(config.block_cache_mb));
+      }
+      if (config.lookup_threads > 0) {
+        argv.push_back("--ps_lookup_threads=" + std::to_string(config.lookup_threads));
       }
       IAK_ASSIGN_OR_RETURN(std::unique_ptr<cluster::ChildProcess> child,
                            cluster::ChildProcess::Start(
@@ -568,6 +576,7 @@ int RunPullBench(int, char**) {
   config.model_dir = FLAGS_pull_model_dir;
   config.memory_budget_mb = ForeignIntFlag("memory_budget_mb", 0);
   config.block_cache_mb = ForeignIntFlag("block_cache_mb", 0);
+  config.lookup_threads = ForeignIntFlag("ps_lookup_threads", 0);
   if (FLAGS_transport != "tcp" && FLAGS_transport != "ipc") {
     std::fprintf(stderr, "iak bench pull: --transport must be tcp or ipc, got '%s'\n",
                  FLAGS_transport.c_str());

@@ -32,7 +32,8 @@ const FlagTable& Table() {
       {"ps",
        {IAK_JOB, "scheduler", "shard", "replica", "ps_listen", "advertise", "name", "model_dir",
         "memory_budget_mb", "block_cache_mb", "trainable_optimizer", "trainable_lr",
-        "trainable_output", "ps_max_reply_mb", "ps_max_message_mb", "ps_max_queued_mb_per_peer"}},
+        "trainable_output", "ps_max_reply_mb", "ps_lookup_threads", "ps_max_message_mb",
+        "ps_max_queued_mb_per_peer"}},
       {"worker", {IAK_JOB, "scheduler", "progress_every", "rank_hint", "gloo_hostname", "resume"}},
       {"eval", {IAK_JOB, "split", "json_out"}},
       // convert, inspect and synth.
@@ -74,12 +75,11 @@ const FlagTable& Table() {
         "peer_script", "peer_cached_repeats", "transport", "keys", "dtype", "pull_rows",
         "pull_batch", "pull_seconds", "pull_repeats", "pull_inproc", "pull_zipf_s",
         "pull_cache_mb", "pull_lookup_alone", "pull_model_dir", "pull_server_timeout_s",
-        "memory_budget_mb", "block_cache_mb", "seed", "dim", "shards", "pull_keys_per_request",
-        "push_rows", "push_batch", "push_seconds",
-        "push_repeats", "push_optimizer", "predict_domains", "predict_batch", "predict_batches",
-        "predict_repeats", "scale_samples", "scale_rows", "scale_dtype", "scale_steps",
-        "scale_batch", "scale_domains", "scale_stream_cache_mb", "scale_pretrain_samples",
-        "scale_dir"}},
+        "memory_budget_mb", "block_cache_mb", "ps_lookup_threads", "seed", "dim", "shards",
+        "pull_keys_per_request", "push_rows", "push_batch", "push_seconds", "push_repeats",
+        "push_optimizer", "predict_domains", "predict_batch", "predict_batches", "predict_repeats",
+        "scale_samples", "scale_rows", "scale_dtype", "scale_steps", "scale_batch",
+        "scale_domains", "scale_stream_cache_mb", "scale_pretrain_samples", "scale_dir"}},
   };
   return *table;
 }

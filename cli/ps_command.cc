@@ -38,6 +38,9 @@ DEFINE_string(trainable_output, "",
 DEFINE_int64(ps_max_reply_mb, 64,
              "the largest pull reply a server builds; a pull of more keys than fit is refused "
              "with a clear error before anything is allocated (0 = no limit)");
+DEFINE_int32(ps_lookup_threads, 0,
+             "threads that look up one large pull's rows together, the server's own among "
+             "them (0 = one per core, at most 4; 1 = the server's thread alone)");
 DEFINE_int64(ps_max_message_mb, 256,
              "the largest request part a server accepts; a peer sending a larger one is "
              "disconnected (0 = no limit)");
@@ -78,6 +81,7 @@ int RunServer(int, char**) {
   options.listen_address = FLAGS_ps_listen;
   options.name = FLAGS_name.empty() ? "ps-" + std::to_string(FLAGS_shard) : FLAGS_name;
   options.max_reply_bytes = static_cast<uint64_t>(std::max<int64_t>(0, FLAGS_ps_max_reply_mb)) << 20;
+  options.lookup_threads = std::max(0, FLAGS_ps_lookup_threads);
   transport_options.max_message_bytes = std::max<int64_t>(0, FLAGS_ps_max_message_mb) << 20;
   transport_options.max_queued_bytes_per_peer =
       static_cast<uint64_t>(std::max<int64_t>(1, FLAGS_ps_max_queued_mb_per_peer)) << 20;

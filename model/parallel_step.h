@@ -25,10 +25,10 @@
 
 #include <vector>
 
+#include "common/fork_join.h"
 #include "model/base_model.h"
 #include "model/bf16_bottom.h"
 #include "model/fine_tune_step.h"
-#include "model/fork_join.h"
 #include "model/iak_module.h"
 
 namespace iak::model {

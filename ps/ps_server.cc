@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -83,6 +84,13 @@ Status PsServer::Start() {
     const uint64_t row_bytes = trainable_ != nullptr ? shard_->dim() * sizeof(float)
                                                      : shard_->row_bytes();
     max_keys_per_pull_ = std::max<uint64_t>(1, options_.max_reply_bytes / std::max<uint64_t>(1, row_bytes));
+  }
+  const int lookup_threads =
+      options_.lookup_threads > 0
+          ? options_.lookup_threads
+          : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
+  if (trainable_ == nullptr && shard_->in_memory() && lookup_threads > 1) {
+    lookup_pool_ = std::make_unique<ForkJoinPool>(lookup_threads);
   }
   LOG(INFO) << options_.name << ": serving shard " << options_.shard << " of "
             << manifest_.num_shards() << " (replica " << options_.replica << ", "
@@ -216,6 +224,24 @@ void PsServer::HandleCall(net::RpcCall call) {
                                         "overlay snapshot/restore requests"));
 }
 
+StatusOr<uint64_t> PsServer::ReadFrozenRows(const uint64_t* keys, uint64_t n, char* out) {
+  const uint64_t parts =
+      lookup_pool_ == nullptr
+          ? 1
+          : std::min<uint64_t>(lookup_pool_->num_threads(), n / kMinKeysPerLookupThread);
+  if (parts <= 1) return shard_->ReadRows(keys, n, out);
+  const size_t row_bytes = shard_->row_bytes();
+  std::vector<uint64_t> missing(parts, 0);
+  lookup_pool_->Run([&](int part) {
+    if (static_cast<uint64_t>(part) >= parts) return;
+    const uint64_t begin = n * part / parts, end = n * (part + 1) / parts;
+    missing[part] = shard_->LookupEncoded(keys + begin, end - begin, out + begin * row_bytes);
+  });
+  uint64_t total = 0;
+  for (uint64_t m : missing) total += m;
+  return total;
+}
+
 void PsServer::HandlePull(const net::RpcCall& call) {
   const proto::PullRequest& pull = call.request.pull_request();
   const std::string& sender = call.request.sender();
@@ -270,7 +296,7 @@ void PsServer::HandlePull(const net::RpcCall& call) {
       net::Frame::Uninitialized(n * (fp32 ? shard_->dim() * sizeof(float) : shard_->row_bytes()));
   StatusOr<uint64_t> looked_up =
       fp32 ? trainable_->ReadRows(keys, n, reinterpret_cast<float*>(rows.data()))
-           : shard_->ReadRows(keys, n, rows.data());
+           : ReadFrozenRows(keys, n, rows.data());
   if (!looked_up.ok()) {
     ReplyError(call, looked_up.status().WithContext(options_.name));
     return;

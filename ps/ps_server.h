@@ -45,6 +45,7 @@
 #include <memory>
 #include <string>
 
+#include "common/fork_join.h"
 #include "common/status.h"
 #include "embedding/embedding_shard.h"
 #include "net/rpc.h"
@@ -99,7 +100,19 @@ struct PsServerOptions {
   // 16 float32); 0 = no limit. Replies a peer does not read are bounded by
   // the transport (net/zmq_transport.h: max_queued_bytes_per_peer).
   uint64_t max_reply_bytes = uint64_t{64} << 20;
+  // Threads that look up one pull's rows together, the server's own thread
+  // among them: a pull of at least kMinKeysPerLookupThread keys per thread
+  // is split into contiguous parts, one per thread, each copying its rows
+  // into its part of the reply. While a pull is looked up its worker waits,
+  // so on a host it shares with its workers the cores are otherwise idle.
+  // Frozen in-memory shards only (a trainable or RocksDB-served shard reads
+  // on the server's thread). 0 = one per core, at most 4; 1 = no helpers.
+  int lookup_threads = 0;
 };
+
+// The smallest part of a pull worth a lookup thread: a thread's wake-up
+// costs about what looking up a few hundred keys does.
+inline constexpr uint64_t kMinKeysPerLookupThread = 2048;
 
 class PsServer {
  public:
@@ -153,6 +166,10 @@ class PsServer {
  private:
   void HandleCall(net::RpcCall call);
   void HandlePull(const net::RpcCall& call);
+  // A frozen shard's rows for n keys into `out` (the snapshot's encoding),
+  // split over lookup_pool_ when the pull is large enough; returns the
+  // number of keys the snapshot does not hold.
+  StatusOr<uint64_t> ReadFrozenRows(const uint64_t* keys, uint64_t n, char* out);
   void HandlePush(const net::RpcCall& call);
   void HandleOverlaySnapshot(const net::RpcCall& call);
   void HandleOverlayRestore(const net::RpcCall& call);
@@ -171,6 +188,8 @@ class PsServer {
   proto::ModelManifest manifest_;
   std::string snapshot_id_;
   std::unique_ptr<embedding::EmbeddingShard> shard_;
+  // Null when lookups run on the server's thread alone.
+  std::unique_ptr<ForkJoinPool> lookup_pool_;
   std::unique_ptr<TrainableShard> trainable_;  // null = frozen
   std::unique_ptr<net::RpcServer> server_;
   std::string address_;

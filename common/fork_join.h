@@ -5,9 +5,10 @@
 //
 // Thread-safety: Run() from one thread at a time. The helpers live until the
 // pool is destroyed.
-#ifndef IAK_MODEL_FORK_JOIN_H_
-#define IAK_MODEL_FORK_JOIN_H_
+#ifndef IAK_COMMON_FORK_JOIN_H_
+#define IAK_COMMON_FORK_JOIN_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -15,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-namespace iak::model {
+namespace iak {
 
 class ForkJoinPool {
  public:
@@ -41,7 +42,9 @@ class ForkJoinPool {
   std::condition_variable done_cv_;
   const std::function<void(int)>* task_ = nullptr;  // guarded by mu_
   uint64_t generation_ = 0;                          // guarded by mu_
-  int pending_ = 0;                                  // guarded by mu_
+  // Parts not yet returned: written under mu_ by Run, counted down by the
+  // helpers without it (the caller spins on it before it sleeps).
+  std::atomic<int> pending_{0};
   bool shutdown_ = false;                            // guarded by mu_
   std::vector<std::thread> helpers_;
 };
@@ -54,6 +57,6 @@ inline void PartRange(int n, int parts, int part, int* begin, int* end) {
   *end = *begin + base + (part < extra ? 1 : 0);
 }
 
-}  // namespace iak::model
+}  // namespace iak
 
-#endif  // IAK_MODEL_FORK_JOIN_H_
+#endif  // IAK_COMMON_FORK_JOIN_H_

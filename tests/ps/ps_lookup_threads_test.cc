@@ -1,0 +1,132 @@
+// A pull large enough to be split over the server's lookup threads returns
+// the same rows, zero rows for absent keys and the same missing count as the
+// server's thread alone; small pulls and every dtype go through the same.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "net/inproc_transport.h"
+#include "ps/ps_client.h"
+#include "ps/ps_server.h"
+#include "tests/embedding/test_model_dir.h"
+
+namespace iak::ps {
+namespace {
+
+using embedding::testing::AbsentKeys;
+using embedding::testing::ContentsOf;
+using embedding::testing::RandomTable;
+using embedding::testing::Table;
+using embedding::testing::TempDir;
+
+constexpr int kDim = 5;  // rows of 20 bytes (float32): not a cache line apart
+
+class PsLookupThreadsTest : public ::testing::TestWithParam<embedding::RowDtype> {
+ protected:
+  void TearDown() override {
+    stop_.store(true);
+    for (std::thread& t : threads_) t.join();
+  }
+
+  // Serves the table as `dtype` with `lookup_threads`; returns its address.
+  std::string Serve(int lookup_threads) {
+    const std::string name = "ps-" + std::to_string(lookup_threads);
+    if (model_dir_.empty()) {
+      embedding::SnapshotContents contents = ContentsOf(table_, kDim, 1);
+      contents.dtype = GetParam();
+      model_dir_ = tmp_.Sub("model");
+      Status written = embedding::WriteModelDirectory(model_dir_, contents);
+      EXPECT_TRUE(written.ok()) << written;
+    }
+    PsServerOptions options;
+    options.model_dir = model_dir_;
+    options.listen_address = "inproc://" + name;
+    options.name = name;
+    options.lookup_threads = lookup_threads;
+    servers_.push_back(std::make_unique<PsServer>(options, &transport_));
+    PsServer* server = servers_.back().get();
+    Status started = server->Start();
+    EXPECT_TRUE(started.ok()) << started;
+    threads_.emplace_back([this, server] {
+      Status ran = server->Run(stop_);
+      EXPECT_TRUE(ran.ok()) << ran;
+    });
+    return server->address();
+  }
+
+  std::vector<float> Pull(const std::string& address, const std::vector<uint64_t>& keys,
+                          uint64_t* missing) {
+    PsClientOptions options;
+    proto::ServerAddress server;
+    server.set_shard(0);
+    server.set_address(address);
+    server.set_name("ps");
+    options.servers.push_back(server);
+    options.dim = kDim;
+    options.pull_timeout = Duration(10000);
+    options.max_attempts = 1;
+    options.name = "worker-0";
+    PsClient client(options, &transport_);
+    std::vector<float> rows(keys.size() * kDim, -1.0f);
+    Status connected = client.Connect();
+    EXPECT_TRUE(connected.ok()) << connected;
+    PullStats stats;
+    Status pulled = client.Pull(keys.data(), keys.size(), rows.data(), &stats);
+    EXPECT_TRUE(pulled.ok()) << pulled;
+    *missing = stats.missing;
+    return rows;
+  }
+
+  TempDir tmp_;
+  Table table_ = RandomTable(/*seed=*/23, /*num_keys=*/3 * kMinKeysPerLookupThread + 17, kDim);
+  std::string model_dir_;
+  net::InProcTransport transport_;
+  std::vector<std::unique_ptr<PsServer>> servers_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stop_{false};
+};
+
+TEST_P(PsLookupThreadsTest, SplitPullsReturnWhatOneThreadReturns) {
+  const std::string one = Serve(1);
+  const std::string three = Serve(3);
+  std::vector<uint64_t> keys;
+  for (const auto& [key, row] : table_) keys.push_back(key);
+  // Absent keys in every part of a three-way split, and at its edges.
+  const std::vector<uint64_t> absent = AbsentKeys(table_, 5, 30);
+  for (size_t i = 0; i < absent.size(); ++i) {
+    keys.insert(keys.begin() + (i * keys.size()) / absent.size(), absent[i]);
+  }
+  ASSERT_GE(keys.size(), 3 * kMinKeysPerLookupThread);
+  for (size_t n : {keys.size(), 2 * kMinKeysPerLookupThread + 1, size_t{100}}) {
+    const std::vector<uint64_t> pull(keys.begin(), keys.begin() + n);
+    uint64_t missing_one = 0, missing_three = 0;
+    const std::vector<float> from_one = Pull(one, pull, &missing_one);
+    const std::vector<float> from_three = Pull(three, pull, &missing_three);
+    ASSERT_EQ(from_one.size(), from_three.size());
+    EXPECT_EQ(0, std::memcmp(from_one.data(), from_three.data(), from_one.size() * sizeof(float)))
+        << n << " keys";
+    EXPECT_EQ(missing_one, missing_three) << n << " keys";
+    uint64_t zero_rows = 0;
+    for (size_t i = 0; i < n; ++i) {
+      bool zero = true;
+      for (int d = 0; d < kDim; ++d) zero = zero && from_three[i * kDim + d] == 0.0f;
+      zero_rows += zero ? 1 : 0;
+    }
+    EXPECT_EQ(zero_rows, missing_three) << n << " keys";
+  }
+  uint64_t missing = 0;
+  Pull(three, keys, &missing);
+  EXPECT_EQ(missing, absent.size());
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, PsLookupThreadsTest,
+                         ::testing::Values(embedding::RowDtype::kFloat32,
+                                           embedding::RowDtype::kFloat16,
+                                           embedding::RowDtype::kInt8));
+
+}  // namespace
+}  // namespace iak::ps
