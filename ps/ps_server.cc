@@ -89,7 +89,7 @@ Status PsServer::Start() {
       options_.lookup_threads > 0
           ? options_.lookup_threads
           : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
-  if (trainable_ == nullptr && shard_->in_memory() && lookup_threads > 1) {
+  if (trainable_ == nullptr && lookup_threads > 1) {
     lookup_pool_ = std::make_unique<ForkJoinPool>(lookup_threads);
   }
   LOG(INFO) << options_.name << ": serving shard " << options_.shard << " of "
@@ -231,14 +231,17 @@ StatusOr<uint64_t> PsServer::ReadFrozenRows(const uint64_t* keys, uint64_t n, ch
           : std::min<uint64_t>(lookup_pool_->num_threads(), n / kMinKeysPerLookupThread);
   if (parts <= 1) return shard_->ReadRows(keys, n, out);
   const size_t row_bytes = shard_->row_bytes();
-  std::vector<uint64_t> missing(parts, 0);
+  std::vector<StatusOr<uint64_t>> missing(parts, uint64_t{0});
   lookup_pool_->Run([&](int part) {
     if (static_cast<uint64_t>(part) >= parts) return;
     const uint64_t begin = n * part / parts, end = n * (part + 1) / parts;
-    missing[part] = shard_->LookupEncoded(keys + begin, end - begin, out + begin * row_bytes);
+    missing[part] = shard_->ReadRows(keys + begin, end - begin, out + begin * row_bytes);
   });
   uint64_t total = 0;
-  for (uint64_t m : missing) total += m;
+  for (const StatusOr<uint64_t>& m : missing) {
+    if (!m.ok()) return m.status();
+    total += *m;
+  }
   return total;
 }
 

@@ -105,7 +105,7 @@ struct PsServerOptions {
   // is split into contiguous parts, one per thread, each copying its rows
   // into its part of the reply. While a pull is looked up its worker waits,
   // so on a host it shares with its workers the cores are otherwise idle.
-  // Frozen in-memory shards only (a trainable or RocksDB-served shard reads
+  // Frozen shards, in memory or served from RocksDB (a trainable shard reads
   // on the server's thread). 0 = one per core, at most 4; 1 = no helpers.
   int lookup_threads = 0;
 };

@@ -1,6 +1,7 @@
 // A pull large enough to be split over the server's lookup threads returns
 // the same rows, zero rows for absent keys and the same missing count as the
-// server's thread alone; small pulls and every dtype go through the same.
+// server's thread alone, from memory and from RocksDB (a shard over its
+// memory budget); small pulls and every dtype go through the same.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -32,9 +33,11 @@ class PsLookupThreadsTest : public ::testing::TestWithParam<embedding::RowDtype>
     for (std::thread& t : threads_) t.join();
   }
 
-  // Serves the table as `dtype` with `lookup_threads`; returns its address.
-  std::string Serve(int lookup_threads) {
-    const std::string name = "ps-" + std::to_string(lookup_threads);
+  // Serves the table as `dtype` with `lookup_threads`, from RocksDB when
+  // `from_disk`; returns its address.
+  std::string Serve(int lookup_threads, bool from_disk = false) {
+    const std::string name =
+        "ps-" + std::to_string(lookup_threads) + (from_disk ? "-disk" : "-memory");
     if (model_dir_.empty()) {
       embedding::SnapshotContents contents = ContentsOf(table_, kDim, 1);
       contents.dtype = GetParam();
@@ -47,6 +50,10 @@ class PsLookupThreadsTest : public ::testing::TestWithParam<embedding::RowDtype>
     options.listen_address = "inproc://" + name;
     options.name = name;
     options.lookup_threads = lookup_threads;
+    if (from_disk) {
+      options.memory_budget_bytes = 4096;
+      options.block_cache_bytes = 1 << 20;
+    }
     servers_.push_back(std::make_unique<PsServer>(options, &transport_));
     PsServer* server = servers_.back().get();
     Status started = server->Start();
@@ -93,6 +100,7 @@ class PsLookupThreadsTest : public ::testing::TestWithParam<embedding::RowDtype>
 TEST_P(PsLookupThreadsTest, SplitPullsReturnWhatOneThreadReturns) {
   const std::string one = Serve(1);
   const std::string three = Serve(3);
+  const std::string three_from_disk = Serve(3, /*from_disk=*/true);
   std::vector<uint64_t> keys;
   for (const auto& [key, row] : table_) keys.push_back(key);
   // Absent keys in every part of a three-way split, and at its edges.
@@ -106,10 +114,16 @@ TEST_P(PsLookupThreadsTest, SplitPullsReturnWhatOneThreadReturns) {
     uint64_t missing_one = 0, missing_three = 0;
     const std::vector<float> from_one = Pull(one, pull, &missing_one);
     const std::vector<float> from_three = Pull(three, pull, &missing_three);
+    uint64_t missing_disk = 0;
+    const std::vector<float> from_disk = Pull(three_from_disk, pull, &missing_disk);
     ASSERT_EQ(from_one.size(), from_three.size());
+    ASSERT_EQ(from_one.size(), from_disk.size());
     EXPECT_EQ(0, std::memcmp(from_one.data(), from_three.data(), from_one.size() * sizeof(float)))
         << n << " keys";
+    EXPECT_EQ(0, std::memcmp(from_one.data(), from_disk.data(), from_one.size() * sizeof(float)))
+        << n << " keys from RocksDB";
     EXPECT_EQ(missing_one, missing_three) << n << " keys";
+    EXPECT_EQ(missing_one, missing_disk) << n << " keys from RocksDB";
     uint64_t zero_rows = 0;
     for (size_t i = 0; i < n; ++i) {
       bool zero = true;
