@@ -1,7 +1,8 @@
 // ForkJoinPool: runs one function on N threads at once and waits for all of
 // them: part 0 on the calling thread, parts 1..N-1 on persistent helper
 // threads (started once, so a step pays a wake-up, never a thread start).
-// This is how a training step splits its batch over the cores.
+// This is how a training step splits its batch over the cores, and a
+// parameter server the lookup of a large pull.
 //
 // Thread-safety: Run() from one thread at a time. The helpers live until the
 // pool is destroyed.
