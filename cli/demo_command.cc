@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "job/job_spec.h"
 #include "worker/evaluator.h"
+#include "worker/model_factory.h"
 #include "worker/pretrain_job.h"
 
 DECLARE_double(key_dropout);  // iak pretrain's flag: the demo pre-trains with it
@@ -77,6 +78,7 @@ int RunDemo(int, char**) {
   spec.mutable_iak()->mutable_new_key_rows()->set_enabled(FLAGS_demo_new_key_rows);
   job::ApplyDefaults(&spec);
   Status valid = job::Validate(spec);
+  if (valid.ok()) valid = worker::CheckFrozenPrecision(spec);
   if (!valid.ok()) return ReportError("demo", valid);
 
   std::cerr << "[1/4] pre-training the base model on the early periods -> " << spec.model_dir()

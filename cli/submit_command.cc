@@ -24,6 +24,7 @@
 #include "cluster/slurm_launcher.h"
 #include "common/file_util.h"
 #include "job/job_spec.h"
+#include "worker/model_factory.h"
 
 DEFINE_string(launcher, "",
               "local | mpirun | slurm | kubernetes (default: the spec's launcher.kind, else local)");
@@ -247,6 +248,8 @@ int RunSubmit(int argc, char** argv) {
   if (!spec_path.ok()) return ReportError("submit", spec_path.status());
   StatusOr<proto::JobSpec> loaded = job::LoadJobSpec(*spec_path);
   if (!loaded.ok()) return ReportError("submit", loaded.status());
+  Status precision = worker::CheckFrozenPrecision(*loaded);
+  if (!precision.ok()) return ReportError("submit", precision.WithContext(*spec_path));
   proto::JobSpec spec = *loaded;
 
   if (FLAGS_supervise) {

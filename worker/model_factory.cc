@@ -115,8 +115,30 @@ StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& e
   return std::unique_ptr<DomainModel>(std::make_unique<FullModel>(context, rows, std::move(dropout)));
 }
 
+Status CheckFrozenPrecision(const proto::JobSpec& spec) {
+  if (spec.frozen_precision() != "bf16" || !IsAdapterMethod(spec.method())) return Status::Ok();
+  // The bf16 bottom is the forward below an adapter on h on a CPU worker;
+  // anywhere else it would be ignored, so say so instead of training fp32.
+  IAK_ASSIGN_OR_RETURN(AdapterInsertion insertion, ParseAdapterInsertion(spec.iak().insertion()));
+  if (insertion != AdapterInsertion::kH) {
+    return FailedPreconditionError(
+        "frozen_precision \"bf16\" runs the frozen bottom below adapters on h; adapters on " +
+        std::string(AdapterInsertionName(insertion)) +
+        " (iak.insertion) train through it in fp32: set iak.insertion to \"h\" (iak demo: "
+        "--demo_insertion=h) or frozen_precision to \"fp32\"");
+  }
+  if (spec.launcher().gpus_per_worker() > 0) {
+    return FailedPreconditionError(
+        "frozen_precision \"bf16\" is an option of CPU workers (AVX-512 BF16 / AMX through "
+        "oneDNN); GPU workers (launcher.gpus_per_worker > 0) run fp32: set frozen_precision "
+        "to \"fp32\"");
+  }
+  return Status::Ok();
+}
+
 StatusOr<std::unique_ptr<model::AdapterStepEngine>> MakeAdapterStepEngine(
     const proto::JobSpec& spec, const model::BaseModel& base, int threads, int max_batch) {
+  IAK_RETURN_IF_ERROR(CheckFrozenPrecision(spec));
   if (spec.launcher().gpus_per_worker() <= 0) {
     std::unique_ptr<model::Bf16Bottom> bf16;
     if (spec.frozen_precision() == "bf16") {

@@ -41,7 +41,14 @@ struct ModelEnvironment {
 [[nodiscard]] StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(
     const ModelEnvironment& env, int unit, int domain);
 
-// The engine for the spec: the GPU (CUDA) when launcher.gpus_per_worker > 0,
+// OK unless the spec asks for the bf16 frozen bottom (frozen_precision) of
+// an adapter method where it cannot apply: adapters on x or the tower (they
+// train through the bottom in fp32), or GPU workers. FailedPrecondition then,
+// naming what to change. Other methods train in fp32 whatever it says.
+[[nodiscard]] Status CheckFrozenPrecision(const proto::JobSpec& spec);
+
+// The engine for the spec (CheckFrozenPrecision first): the GPU (CUDA) when
+// launcher.gpus_per_worker > 0,
 // else the CPU with `threads` threads. FailedPrecondition when a GPU is asked
 // for and this build has no CUDA; the device's error when it cannot start.
 [[nodiscard]] StatusOr<std::unique_ptr<model::AdapterStepEngine>> MakeAdapterStepEngine(

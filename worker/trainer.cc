@@ -237,6 +237,9 @@ Status Trainer::PrepareFirstSegment(const Segment& segment) {
   for (const TrainedUnit& unit : units_) max_batch = std::max(max_batch, unit.batch_size);
   if (IsAdapterMethod(spec.method())) {
     IAK_ASSIGN_OR_RETURN(engine_, MakeAdapterStepEngine(spec, base, threads, max_batch));
+  } else if (spec.frozen_precision() == "bf16" && spec.method() != "frozen") {
+    LOG(WARNING) << options_.name << ": frozen_precision \"bf16\" applies to the bottom below "
+                 << "adapters on h; method " << spec.method() << " trains in fp32";
   }
   const int width = PrefixWidth(spec, base.config());
   if (width > 0 && (engine_ == nullptr || engine_->supports_prefix_cache())) {

@@ -176,6 +176,34 @@ TEST_F(MethodsOnClusterTest, UnknownMethodIsAClearSpecErrorAndPlainMeansAPlainAd
   EXPECT_FALSE(IsAdapterMethod("dense"));
 }
 
+TEST_F(MethodsOnClusterTest, Bf16BottomIsRefusedWhereItWouldNotApply) {
+  proto::JobSpec spec = Spec("iak");
+  spec.set_frozen_precision("bf16");
+  spec.mutable_iak()->set_insertion("h");
+  EXPECT_TRUE(CheckFrozenPrecision(spec).ok());
+  for (const char* insertion : {"x", "tower"}) {
+    spec.mutable_iak()->set_insertion(insertion);
+    Status refused = CheckFrozenPrecision(spec);
+    ASSERT_EQ(refused.code(), StatusCode::kFailedPrecondition) << insertion;
+    for (const char* want : {"bf16", "iak.insertion", "\"h\"", "--demo_insertion=h", "fp32"}) {
+      EXPECT_NE(refused.ToString().find(want), std::string::npos) << want << " in " << refused;
+    }
+  }
+  spec.mutable_iak()->set_insertion("h");
+  spec.mutable_launcher()->set_gpus_per_worker(1);
+  Status gpu = CheckFrozenPrecision(spec);
+  ASSERT_EQ(gpu.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(gpu.ToString().find("CPU workers"), std::string::npos) << gpu;
+  // Other methods train in fp32 whatever the field says (the trainer warns).
+  proto::JobSpec dense = Spec("dense");
+  dense.set_frozen_precision("bf16");
+  dense.mutable_iak()->set_insertion("x");
+  EXPECT_TRUE(CheckFrozenPrecision(dense).ok());
+  spec.set_frozen_precision("fp32");
+  spec.mutable_iak()->set_insertion("x");
+  EXPECT_TRUE(CheckFrozenPrecision(spec).ok());
+}
+
 TEST_F(MethodsOnClusterTest, DenseTrainsOneModelPerDomainIdenticalOnEveryWorker) {
   const proto::JobSpec spec = Spec("dense");
   cluster::InProcClusterResult result = Run(spec);
