@@ -34,7 +34,8 @@ DEFINE_double(lr, 2e-3, "adapter learning rate (Adam)");
 DEFINE_int32(batch_size, 256, "samples per worker per step");
 DEFINE_int32(pretrain_epochs, 3, "pre-training epochs of the base model");
 DEFINE_string(frozen_precision, "fp32",
-              "the frozen bottom's forward on the workers: fp32 or bf16 (JobSpec.frozen_precision)");
+              "the frozen bottom's forward on the workers: fp32 or bf16 (JobSpec.frozen_precision; "
+              "bf16 is for adapters on h: with --demo_insertion=h)");
 DEFINE_int64(job_timeout_s, 1800, "stop the cluster if the job runs longer than this");
 DEFINE_bool(demo_new_key_rows, true,
             "train rows for the keys pre-training never saw (iak.new_key_rows): most users of "
