@@ -98,6 +98,9 @@ Status PsServer::Start() {
             << embedding::RowDtypeName(shard_->dtype()) << ") of snapshot " << snapshot_id_ << " from "
             << shard_->directory() << " at " << address_
             << (shard_->in_memory() ? "" : " (over the memory budget: served from RocksDB)")
+            << (lookup_pool_ == nullptr
+                    ? ""
+                    : ", " + std::to_string(lookup_pool_->num_threads()) + " lookup threads")
             << (trainable_ == nullptr
                     ? ""
                     : std::string(", TRAINABLE (") +
