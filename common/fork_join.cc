@@ -1,13 +1,14 @@
 #include "common/fork_join.h"
 
+#include <chrono>
+
 #include <glog/logging.h>
 
 namespace iak {
 namespace {
 
-// About 50 us of waiting (a pause is ~40 cycles on older and ~140 on newer
-// x86 cores).
-constexpr int kJoinSpins = 2000;
+// How long the caller spins at the join before it sleeps.
+constexpr std::chrono::microseconds kJoinSpin(50);
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -51,7 +52,9 @@ void ForkJoinPool::Run(const std::function<void(int)>& fn) {
   // The helpers usually finish within microseconds of the caller: spin that
   // long before sleeping, since a futex wake-up costs tens of microseconds on
   // a virtual machine (the PS's lookup of one pull is ~150 us in all).
-  for (int spin = 0; spin < kJoinSpins && pending_.load(std::memory_order_acquire) != 0; ++spin) {
+  const auto spin_until = std::chrono::steady_clock::now() + kJoinSpin;
+  while (pending_.load(std::memory_order_acquire) != 0 &&
+         std::chrono::steady_clock::now() < spin_until) {
     CpuRelax();
   }
   std::unique_lock<std::mutex> lock(mu_);
