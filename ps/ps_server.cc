@@ -378,18 +378,26 @@ Status PsServer::CheckTrainable(const std::string& what, const std::string& snap
   return Status::Ok();
 }
 
+Status PsServer::CheckOverlayRequest(const net::RpcCall& call, const std::string& what,
+                                     const std::string& snapshot_id,
+                                     const std::string& outcome) const {
+  const std::string& sender = call.request.sender();
+  IAK_RETURN_IF_ERROR(CheckTrainable("an " + what, snapshot_id, sender));
+  if (!call.payload.empty()) {
+    return InvalidArgumentError(what + " from '" + sender + "' carries " +
+                                std::to_string(call.payload.size()) +
+                                " payload frames, expected none; " + outcome);
+  }
+  return Status::Ok();
+}
+
 void PsServer::HandleOverlaySnapshot(const net::RpcCall& call) {
   const proto::OverlaySnapshotRequest& request = call.request.overlay_snapshot_request();
   const std::string& sender = call.request.sender();
-  Status allowed = CheckTrainable("an overlay snapshot", request.snapshot_id(), sender);
+  Status allowed =
+      CheckOverlayRequest(call, "overlay snapshot", request.snapshot_id(), "nothing was saved");
   if (!allowed.ok()) {
     ReplyError(call, allowed);
-    return;
-  }
-  if (!call.payload.empty()) {
-    ReplyError(call, InvalidArgumentError("overlay snapshot from '" + sender + "' carries " +
-                                          std::to_string(call.payload.size()) +
-                                          " payload frames, expected none; nothing was saved"));
     return;
   }
   trainable_->SaveOverlay(request.tag());
@@ -409,15 +417,10 @@ void PsServer::HandleOverlaySnapshot(const net::RpcCall& call) {
 void PsServer::HandleOverlayRestore(const net::RpcCall& call) {
   const proto::OverlayRestoreRequest& request = call.request.overlay_restore_request();
   const std::string& sender = call.request.sender();
-  Status allowed = CheckTrainable("an overlay restore", request.snapshot_id(), sender);
+  Status allowed =
+      CheckOverlayRequest(call, "overlay restore", request.snapshot_id(), "nothing was changed");
   if (!allowed.ok()) {
     ReplyError(call, allowed);
-    return;
-  }
-  if (!call.payload.empty()) {
-    ReplyError(call, InvalidArgumentError("overlay restore from '" + sender + "' carries " +
-                                          std::to_string(call.payload.size()) +
-                                          " payload frames, expected none; nothing was changed"));
     return;
   }
   const uint64_t before = trainable_->optimizer().num_rows();
