@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "scheduler/phase_name.h"
+
 namespace iak::scheduler {
 namespace {
 
@@ -12,15 +14,6 @@ const char* RoleName(proto::Role role) {
     case proto::ROLE_WORKER: return "worker";
     case proto::ROLE_SCHEDULER: return "scheduler";
     default: return "unknown";
-  }
-}
-
-const char* PhaseName(proto::Phase phase) {
-  switch (phase) {
-    case proto::PHASE_COMPRESSION: return "compression";
-    case proto::PHASE_MATCHING: return "matching";
-    case proto::PHASE_FINISHED: return "finished";
-    default: return "none";
   }
 }
 
@@ -106,8 +99,8 @@ std::string JobMetrics::RenderPrometheus() const {
       << "iak_job_state{" << job << ",state=\"" << state_ << "\"} 1\n"
       << "# HELP iak_job_phase Index of the current phase in the plan (-1 before the first).\n"
       << "# TYPE iak_job_phase gauge\n"
-      << "iak_job_phase{" << job << ",phase=\"" << PhaseName(phase_) << "\"} " << phase_index_
-      << "\n";
+      << "iak_job_phase{" << job << ",phase=\"" << PhaseName(phase_, /*unset=*/"none") << "\"} "
+      << phase_index_ << "\n";
   std::map<std::string, int> membership;
   for (const auto& [name, node] : nodes_) {
     ++membership[std::string(RoleName(node.role)) + "\",status=\"" + node.status];

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <utility>
 
+#include "scheduler/phase_name.h"
+
 namespace iak::scheduler {
 namespace {
 
@@ -13,19 +15,6 @@ std::string Seconds(std::chrono::steady_clock::duration d) {
   out << std::fixed << std::setprecision(1)
       << std::chrono::duration_cast<std::chrono::duration<double>>(d).count() << " s";
   return out.str();
-}
-
-const char* PhaseName(proto::Phase phase) {
-  switch (phase) {
-    case proto::PHASE_COMPRESSION:
-      return "compression";
-    case proto::PHASE_MATCHING:
-      return "matching";
-    case proto::PHASE_FINISHED:
-      return "finished";
-    default:
-      return "unspecified";
-  }
 }
 
 // "phase 1/2: compression, 200 steps, beta 0.01"
