@@ -107,12 +107,12 @@ Status WriteTrainedShard(const std::string& out_dir, proto::TrainedShardInfo inf
   const std::string staging = JoinPath(out_dir, ".staging-" + ShardDirName(shard, num_shards));
   fs::remove_all(staging, ec);
   SnapshotContents contents;
-  contents.embedding_dim = dim;
-  contents.num_shards = num_shards;
+  contents.options.embedding_dim = dim;
+  contents.options.num_shards = num_shards;
   contents.keys = &keys;
   contents.values = &values;
-  contents.dtype = RowDtype::kFloat32;
-  contents.overwrite = true;
+  contents.options.dtype = RowDtype::kFloat32;
+  contents.options.overwrite = true;
   Status written = WriteModelDirectory(staging, contents);
   if (!written.ok()) {
     fs::remove_all(staging, ec);
