@@ -181,10 +181,8 @@ Status ResolveLauncher(proto::JobSpec* spec) {
 // (state, spec, logs). A Kubernetes output_dir is inside the pods: no lock.
 StatusOr<std::unique_ptr<cluster::JobLock>> LockOutputDir(const proto::JobSpec& spec) {
   std::unique_ptr<cluster::JobLock> job_lock;
-  std::error_code error;
   if (spec.launcher().kind() != "kubernetes") {
-    std::filesystem::create_directories(spec.output_dir(), error);
-    if (error) return IoError("cannot create " + spec.output_dir() + ": " + error.message());
+    IAK_RETURN_IF_ERROR(CreateDirectories(spec.output_dir()));
     IAK_ASSIGN_OR_RETURN(job_lock,
                          cluster::JobLock::Acquire(spec.output_dir(), Deadline::After(Duration(0))));
     const std::string checkpoint_dir = spec.checkpoint().directory().empty()
@@ -192,10 +190,7 @@ StatusOr<std::unique_ptr<cluster::JobLock>> LockOutputDir(const proto::JobSpec& 
                                            : spec.checkpoint().directory();
     IAK_RETURN_IF_ERROR(cluster::CheckFreshStart(checkpoint_dir, spec.checkpoint().resume()));
   }
-  std::filesystem::create_directories(spec.output_dir() + "/logs", error);
-  if (error) {
-    return IoError("cannot create " + spec.output_dir() + "/logs: " + error.message());
-  }
+  IAK_RETURN_IF_ERROR(CreateDirectories(spec.output_dir() + "/logs"));
   return job_lock;
 }
 

@@ -98,8 +98,7 @@ Status WriteTrainedShard(const std::string& out_dir, proto::TrainedShardInfo inf
                   out_dir + " already holds a complete model (" + ManifestPath(out_dir) +
                       "); give the trainable servers another output_model_dir or remove it");
   }
-  fs::create_directories(out_dir, ec);
-  if (ec) return IoError("cannot create " + out_dir + ": " + ec.message());
+  IAK_RETURN_IF_ERROR(CreateDirectories(out_dir));
 
   // The shard is written by the one snapshot writer into a staging model
   // directory (other shards empty there), then moved into place: its format

@@ -1,7 +1,6 @@
 #include "worker/dense_models.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <utility>
 
 #include "common/file_util.h"
@@ -56,12 +55,7 @@ Status DenseFamilyModel::Score(const uint32_t* ids, int n, float* p_ctr, float* 
 
 Status DenseFamilyModel::Write(const std::string& output_dir, const std::string& name) const {
   const std::string dir = output_dir + "/models";
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) {
-    return IoError("cannot create " + dir + ": " + error.message() +
-                   "; set output_dir to a writable directory");
-  }
+  IAK_RETURN_IF_ERROR(CreateDirectories(dir, "set output_dir to a writable directory"));
   const model::BaseModel& model = Scoring();
   IAK_RETURN_IF_ERROR(model::CheckFinite(model.params().data(), model.params().size(),
                                          "the fine-tuned model of domain " + name));
