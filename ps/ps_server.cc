@@ -357,8 +357,7 @@ void PsServer::HandlePush(const net::RpcCall& call) {
   reply.mutable_push_response()->set_applied(*applied);
   reply.mutable_push_response()->set_created(created);
   pushes_applied_.fetch_add(1);
-  Status sent = server_->Reply(call, std::move(reply));
-  if (!sent.ok()) ReplyFailed(call, sent);
+  SendReply(call, std::move(reply));
 }
 
 Status PsServer::CheckTrainable(const std::string& what, const std::string& snapshot_id,
@@ -410,8 +409,7 @@ void PsServer::HandleOverlaySnapshot(const net::RpcCall& call) {
   LOG(INFO) << options_.name << ": overlay snapshot '" << request.tag() << "' from '" << sender
             << "': " << live.num_rows() << " trained rows, " << trainable_->saved_bytes()
             << " bytes copied";
-  Status sent = server_->Reply(call, std::move(reply));
-  if (!sent.ok()) ReplyFailed(call, sent);
+  SendReply(call, std::move(reply));
 }
 
 void PsServer::HandleOverlayRestore(const net::RpcCall& call) {
@@ -440,6 +438,10 @@ void PsServer::HandleOverlayRestore(const net::RpcCall& call) {
   LOG(INFO) << options_.name << ": restored overlay snapshot '" << trainable_->saved_tag()
             << "' for '" << sender << "': " << after << " trained rows (" << before
             << " before)";
+  SendReply(call, std::move(reply));
+}
+
+void PsServer::SendReply(const net::RpcCall& call, proto::Envelope reply) {
   Status sent = server_->Reply(call, std::move(reply));
   if (!sent.ok()) ReplyFailed(call, sent);
 }

@@ -167,6 +167,8 @@ class PsServer {
                              const std::string& snapshot_id, const std::string& outcome) const;
   // Run()'s end: writes the trained snapshot when there is somewhere to.
   Status Finish();
+  // Sends `reply` (no payload); one that cannot be sent goes to ReplyFailed.
+  void SendReply(const net::RpcCall& call, proto::Envelope reply);
   void ReplyError(const net::RpcCall& call, const Status& error);
   // Logs a failed reply (rate-limited) and counts it.
   void ReplyFailed(const net::RpcCall& call, const Status& sent);
