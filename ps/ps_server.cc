@@ -377,26 +377,23 @@ Status PsServer::CheckTrainable(const std::string& what, const std::string& snap
   return Status::Ok();
 }
 
-Status PsServer::CheckOverlayRequest(const net::RpcCall& call, const std::string& what,
-                                     const std::string& snapshot_id,
-                                     const std::string& outcome) const {
+bool PsServer::AcceptOverlayRequest(const net::RpcCall& call, const std::string& what,
+                                    const std::string& snapshot_id, const std::string& outcome) {
   const std::string& sender = call.request.sender();
-  IAK_RETURN_IF_ERROR(CheckTrainable("an " + what, snapshot_id, sender));
-  if (!call.payload.empty()) {
-    return InvalidArgumentError(what + " from '" + sender + "' carries " +
-                                std::to_string(call.payload.size()) +
-                                " payload frames, expected none; " + outcome);
+  Status allowed = CheckTrainable("an " + what, snapshot_id, sender);
+  if (allowed.ok() && !call.payload.empty()) {
+    allowed = InvalidArgumentError(what + " from '" + sender + "' carries " +
+                                   std::to_string(call.payload.size()) +
+                                   " payload frames, expected none; " + outcome);
   }
-  return Status::Ok();
+  if (!allowed.ok()) ReplyError(call, allowed);
+  return allowed.ok();
 }
 
 void PsServer::HandleOverlaySnapshot(const net::RpcCall& call) {
   const proto::OverlaySnapshotRequest& request = call.request.overlay_snapshot_request();
   const std::string& sender = call.request.sender();
-  Status allowed =
-      CheckOverlayRequest(call, "overlay snapshot", request.snapshot_id(), "nothing was saved");
-  if (!allowed.ok()) {
-    ReplyError(call, allowed);
+  if (!AcceptOverlayRequest(call, "overlay snapshot", request.snapshot_id(), "nothing was saved")) {
     return;
   }
   trainable_->SaveOverlay(request.tag());
@@ -415,10 +412,8 @@ void PsServer::HandleOverlaySnapshot(const net::RpcCall& call) {
 void PsServer::HandleOverlayRestore(const net::RpcCall& call) {
   const proto::OverlayRestoreRequest& request = call.request.overlay_restore_request();
   const std::string& sender = call.request.sender();
-  Status allowed =
-      CheckOverlayRequest(call, "overlay restore", request.snapshot_id(), "nothing was changed");
-  if (!allowed.ok()) {
-    ReplyError(call, allowed);
+  if (!AcceptOverlayRequest(call, "overlay restore", request.snapshot_id(),
+                            "nothing was changed")) {
     return;
   }
   const uint64_t before = trainable_->optimizer().num_rows();
