@@ -194,26 +194,21 @@ Status PsServer::WriteTrainedSnapshot(const std::string& out_dir) {
 }
 
 void PsServer::HandleCall(net::RpcCall call) {
-  if (call.request.body_case() == proto::Envelope::kPullRequest) {
-    HandlePull(call);
-    return;
+  switch (call.request.body_case()) {
+    case proto::Envelope::kPullRequest:
+      return HandlePull(call);
+    case proto::Envelope::kPushRequest:
+      return HandlePush(call);
+    case proto::Envelope::kOverlaySnapshotRequest:
+      return HandleOverlaySnapshot(call);
+    case proto::Envelope::kOverlayRestoreRequest:
+      return HandleOverlayRestore(call);
+    default:
+      ReplyError(call, InvalidArgumentError("got " + BodyName(call.request) + " from '" +
+                                            call.request.sender() +
+                                            "'; a parameter server answers only pull, push and "
+                                            "overlay snapshot/restore requests"));
   }
-  if (call.request.body_case() == proto::Envelope::kPushRequest) {
-    HandlePush(call);
-    return;
-  }
-  if (call.request.body_case() == proto::Envelope::kOverlaySnapshotRequest) {
-    HandleOverlaySnapshot(call);
-    return;
-  }
-  if (call.request.body_case() == proto::Envelope::kOverlayRestoreRequest) {
-    HandleOverlayRestore(call);
-    return;
-  }
-  ReplyError(call, InvalidArgumentError("got " + BodyName(call.request) + " from '" +
-                                        call.request.sender() +
-                                        "'; a parameter server answers only pull, push and "
-                                        "overlay snapshot/restore requests"));
 }
 
 void PsServer::HandlePull(const net::RpcCall& call) {
