@@ -140,8 +140,8 @@ void PrintWritten(const char* verb, const std::string& dir, const proto::ModelMa
 
 // --shards (1 when not given), --dtype and --overwrite, read alike by every
 // command that writes a new model directory from rows (import, synth).
-template <typename WriteOptions>
-Status ReadWriteFlags(WriteOptions* options) {
+template <typename OutputOptions>
+Status ApplyOutputFlags(OutputOptions* options) {
   options->overwrite = FLAGS_overwrite;
   options->num_shards = IsDefault("shards") ? 1 : FLAGS_shards;
   IAK_ASSIGN_OR_RETURN(options->dtype, embedding::ParseRowDtype(FLAGS_dtype));
@@ -160,7 +160,7 @@ int Import(int argc, char** argv) {
   StatusOr<embedding::ImportFormat> format = embedding::ParseImportFormat(FLAGS_format);
   if (!format.ok()) return Fail(format.status());
   options.format = *format;
-  if (Status flags = ReadWriteFlags(&options); !flags.ok()) return Fail(flags);
+  if (Status flags = ApplyOutputFlags(&options); !flags.ok()) return Fail(flags);
   if (!FLAGS_tables.empty()) {
     // Field names, when given by name, are the base model's.
     std::vector<std::string> field_names;
@@ -202,7 +202,7 @@ int Synth(int argc, char**) {
   options.rows = static_cast<uint64_t>(FLAGS_rows);
   options.dim = FLAGS_dim;
   options.seed = FLAGS_seed;
-  if (Status flags = ReadWriteFlags(&options); !flags.ok()) return Fail(flags);
+  if (Status flags = ApplyOutputFlags(&options); !flags.ok()) return Fail(flags);
   const auto start = std::chrono::steady_clock::now();
   options.progress = [start](uint64_t rows) {
     std::cerr << "iak snapshot synth: " << rows << " rows in " << SecondsSince(start) << " s\n";
