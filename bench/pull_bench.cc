@@ -521,6 +521,14 @@ Status RunBench(Config config) {
   const char* transport_name = config.ipc ? "ipc" : "tcp";
   const double cpu_per_pull = Median(cpu_us);
   const double ps_cpu_per_pull = Median(ps_cpu_us);
+  // Each figure once, for the human lines and the JSON line alike.
+  const long long num_rows = static_cast<long long>(config.rows);
+  const char* dtype_name = embedding::RowDtypeName(config.dtype);
+  const char* keys_name = config.zipf ? "zipf" : "uniform";
+  const double keys_per_s = Median(kps);
+  const double row_mb_per_s = Median(row_mb);
+  const double wire_mb_per_s = Median(wire_mb);
+  const double hit_rate = Median(hits);
   std::printf(
       "\nW1 pull: %lld rows x %d %s, %d shard(s), %s, %s keys, batch %zu, %s PS, %zu keys per "
       "request\n"
@@ -530,11 +538,10 @@ Status RunBench(Config config) {
       "  latency per pull p50 / p99:     %.0f / %.0f us\n"
       "  keys/s at the p50 latency:      %.2f M\n"
       "  CPU per pull (worker + PS):     %.0f us (PS %.0f us), %.1f M keys per CPU second\n",
-      static_cast<long long>(config.rows), config.dim, embedding::RowDtypeName(config.dtype),
-      config.shards, transport_name, config.zipf ? "zipf" : "uniform", batch,
+      num_rows, config.dim, dtype_name, config.shards, transport_name, keys_name, batch,
       FLAGS_pull_inproc ? "in-process" : "child-process", options.keys_per_request,
-      FLAGS_pull_repeats, FLAGS_pull_seconds, Median(kps) / 1e6, Median(row_mb), Median(wire_mb),
-      p50, p99, static_cast<double>(batch) / p50, cpu_per_pull, ps_cpu_per_pull,
+      FLAGS_pull_repeats, FLAGS_pull_seconds, keys_per_s / 1e6, row_mb_per_s, wire_mb_per_s, p50,
+      p99, static_cast<double>(batch) / p50, cpu_per_pull, ps_cpu_per_pull,
       static_cast<double>(batch) / cpu_per_pull);
   std::printf("  server peak RSS (VmHWM, largest):  %.0f MB; snapshot on disk %.0f MB; "
               "servers up in %.1f s%s\n",
@@ -543,7 +550,7 @@ Status RunBench(Config config) {
   if (config.zipf) {
     std::printf("  worker cache (%lld MB) hit rate:  %.1f%% (keys/s above are effective: hits "
                 "included)\n",
-                static_cast<long long>(FLAGS_pull_cache_mb), 100.0 * Median(hits));
+                static_cast<long long>(FLAGS_pull_cache_mb), 100.0 * hit_rate);
   }
   std::printf(
       "{\"bench\":\"pull\",\"rows\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"shards\":%d,"
@@ -553,10 +560,9 @@ Status RunBench(Config config) {
       "\"memory_budget_mb\":%lld,\"block_cache_mb\":%lld,"
       "\"server_peak_rss_mb\":%.1f,\"disk_mb\":%.1f,\"server_load_s\":%.1f,"
       "\"write_rows_per_s\":%.0f}\n",
-      static_cast<long long>(config.rows), config.dim, embedding::RowDtypeName(config.dtype),
-      config.shards, transport_name, config.zipf ? "zipf" : "uniform", batch,
-      FLAGS_pull_inproc ? "true" : "false", Median(kps), Median(row_mb), Median(wire_mb), p50,
-      p99, Median(hits), options.keys_per_request, cpu_per_pull,
+      num_rows, config.dim, dtype_name, config.shards, transport_name, keys_name, batch,
+      FLAGS_pull_inproc ? "true" : "false", keys_per_s, row_mb_per_s, wire_mb_per_s, p50, p99,
+      hit_rate, options.keys_per_request, cpu_per_pull,
       static_cast<long long>(config.memory_budget_mb),
       static_cast<long long>(config.block_cache_mb), peak_rss_max / 1e6,
       cluster.disk_bytes / 1e6, load_seconds,

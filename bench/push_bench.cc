@@ -67,11 +67,11 @@ StatusOr<std::vector<uint64_t>> WriteRandomModel(const std::string& model_dir, i
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float& v : values) v = normal(*rng);
   embedding::SnapshotContents contents;
-  contents.embedding_dim = kDim;
-  contents.num_shards = 1;
+  contents.options.embedding_dim = kDim;
+  contents.options.num_shards = 1;
   contents.keys = &keys;
   contents.values = &values;
-  contents.dense_blob = "push bench";
+  contents.options.dense_blob = "push bench";
   IAK_RETURN_IF_ERROR(embedding::WriteModelDirectory(model_dir, contents));
   return keys;
 }

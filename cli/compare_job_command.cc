@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/common_flags.h"
 #include "cli/compare_flags.h"
+#include "common/file_util.h"
 #include "compare/method_comparison.h"
 #include "compare/seed_report.h"
 #include "job/job_spec.h"
@@ -130,9 +131,7 @@ int RunCompareForJob(const std::vector<compare::Method>& methods) {
     return ReportError("compare", InvalidArgumentError("--compare_bootstrap_resamples must be >= 1"));
   }
   const std::string dir = spec->output_dir() + "/compare";
-  std::error_code made;
-  std::filesystem::create_directories(dir, made);
-  if (made) return ReportError("compare", IoError("cannot create " + dir + ": " + made.message()));
+  if (Status made = CreateDirectories(dir); !made.ok()) return ReportError("compare", made);
   std::ostringstream per_seed, runs_json;
   std::vector<compare::MethodReport> reports;
   for (size_t i = 0; i < seeds->size(); ++i) {

@@ -16,6 +16,7 @@
 #include "cluster/local_launcher.h"
 #include "cluster/run_report.h"
 #include "common/clock.h"
+#include "common/file_util.h"
 #include "job/job_spec.h"
 #include "worker/evaluator.h"
 #include "worker/model_factory.h"
@@ -49,11 +50,7 @@ namespace iak::cli {
 int RunDemo(int, char**) {
   const std::atomic<bool>& stop = InstallStopSignalHandlers();
   const auto start = std::chrono::steady_clock::now();
-  std::error_code error;
-  std::filesystem::create_directories(FLAGS_run_dir, error);
-  if (error) {
-    return ReportError("demo", IoError("cannot create " + FLAGS_run_dir + ": " + error.message()));
-  }
+  if (Status made = CreateDirectories(FLAGS_run_dir); !made.ok()) return ReportError("demo", made);
   const std::string run_dir = std::filesystem::absolute(FLAGS_run_dir).string();
 
   proto::JobSpec spec;

@@ -10,7 +10,6 @@
 #include <gflags/gflags.h>
 
 #include <atomic>
-#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -19,6 +18,7 @@
 #include "cli/stop_signal.h"
 #include "cluster/child_process.h"
 #include "cluster/local_launcher.h"
+#include "common/file_util.h"
 #include "job/job_spec.h"
 #include "worker/pretrain_job.h"
 
@@ -65,12 +65,7 @@ Status RunOnLocalCluster(const proto::JobSpec& trainer_spec, const std::atomic<b
   IAK_RETURN_IF_ERROR(job::Validate(spec));
   const std::string run_dir = spec.output_dir() + "/pretrain";
   const std::string job_path = run_dir + "/job.pbtxt";
-  std::error_code made;
-  std::filesystem::create_directories(run_dir, made);
-  if (made) {
-    return IoError("cannot create " + run_dir + ": " + made.message() +
-                   "; set output_dir to a writable directory");
-  }
+  IAK_RETURN_IF_ERROR(CreateDirectories(run_dir, "set output_dir to a writable directory"));
   IAK_RETURN_IF_ERROR(job::SaveJobSpec(spec, job_path));
   cluster::LocalLaunchOptions launch;
   launch.iak_binary = cluster::SelfExecutablePath();

@@ -124,6 +124,30 @@ void PrintManifest(const std::string& dir, const proto::ModelManifest& m) {
   }
 }
 
+uint64_t RowsPerSecond(uint64_t rows, double seconds) {
+  return static_cast<uint64_t>(static_cast<double>(rows) / seconds);
+}
+
+// The manifest of a directory just written, then one line: what was done to
+// how many rows, how fast, and the size on disk.
+void PrintWritten(const char* verb, const std::string& dir, const proto::ModelManifest& manifest,
+                  uint64_t rows, double seconds) {
+  PrintManifest(dir, manifest);
+  std::cout << verb << " " << rows << " rows in " << seconds << " s ("
+            << RowsPerSecond(rows, seconds) << " rows/s), " << DirectoryBytes(dir) / 1e6
+            << " MB on disk\n";
+}
+
+// --shards (1 when not given), --dtype and --overwrite, read alike by every
+// command that writes a new model directory from rows (import, synth).
+template <typename OutputOptions>
+Status ApplyOutputFlags(OutputOptions* options) {
+  options->overwrite = FLAGS_overwrite;
+  options->num_shards = IsDefault("shards") ? 1 : FLAGS_shards;
+  IAK_ASSIGN_OR_RETURN(options->dtype, embedding::ParseRowDtype(FLAGS_dtype));
+  return Status::Ok();
+}
+
 int Import(int argc, char** argv) {
   if (argc < 3) return Usage();
   embedding::SnapshotImportOptions options;
@@ -133,14 +157,10 @@ int Import(int argc, char** argv) {
   options.keys_tensor = FLAGS_keys_tensor;
   options.out_dir = FLAGS_out;
   options.base_model_dir = FLAGS_base_model;
-  options.overwrite = FLAGS_overwrite;
-  options.num_shards = IsDefault("shards") ? 1 : FLAGS_shards;
   StatusOr<embedding::ImportFormat> format = embedding::ParseImportFormat(FLAGS_format);
   if (!format.ok()) return Fail(format.status());
   options.format = *format;
-  StatusOr<embedding::RowDtype> dtype = embedding::ParseRowDtype(FLAGS_dtype);
-  if (!dtype.ok()) return Fail(dtype.status());
-  options.dtype = *dtype;
+  if (Status flags = ApplyOutputFlags(&options); !flags.ok()) return Fail(flags);
   if (!FLAGS_tables.empty()) {
     // Field names, when given by name, are the base model's.
     std::vector<std::string> field_names;
@@ -165,12 +185,9 @@ int Import(int argc, char** argv) {
   StatusOr<proto::ModelManifest> manifest = embedding::ImportSnapshot(options);
   if (!manifest.ok()) return Fail(manifest.status());
   const double seconds = SecondsSince(start);
-  PrintManifest(options.out_dir, *manifest);
   uint64_t rows = 0;
   for (const proto::ShardInfo& s : manifest->shards()) rows += s.num_rows();
-  std::cout << "imported " << rows << " rows in " << seconds << " s ("
-            << static_cast<uint64_t>(static_cast<double>(rows) / seconds) << " rows/s), "
-            << DirectoryBytes(options.out_dir) / 1e6 << " MB on disk\n";
+  PrintWritten("imported", options.out_dir, *manifest, rows, seconds);
   return 0;
 }
 
@@ -185,11 +202,7 @@ int Synth(int argc, char**) {
   options.rows = static_cast<uint64_t>(FLAGS_rows);
   options.dim = FLAGS_dim;
   options.seed = FLAGS_seed;
-  options.overwrite = FLAGS_overwrite;
-  options.num_shards = IsDefault("shards") ? 1 : FLAGS_shards;
-  StatusOr<embedding::RowDtype> dtype = embedding::ParseRowDtype(FLAGS_dtype);
-  if (!dtype.ok()) return Fail(dtype.status());
-  options.dtype = *dtype;
+  if (Status flags = ApplyOutputFlags(&options); !flags.ok()) return Fail(flags);
   const auto start = std::chrono::steady_clock::now();
   options.progress = [start](uint64_t rows) {
     std::cerr << "iak snapshot synth: " << rows << " rows in " << SecondsSince(start) << " s\n";
@@ -197,10 +210,7 @@ int Synth(int argc, char**) {
   StatusOr<proto::ModelManifest> manifest = embedding::SynthesizeSnapshot(options);
   if (!manifest.ok()) return Fail(manifest.status());
   const double seconds = SecondsSince(start);
-  PrintManifest(options.out_dir, *manifest);
-  std::cout << "synthesised " << options.rows << " rows in " << seconds << " s ("
-            << static_cast<uint64_t>(static_cast<double>(options.rows) / seconds)
-            << " rows/s), " << DirectoryBytes(options.out_dir) / 1e6 << " MB on disk\n";
+  PrintWritten("synthesised", options.out_dir, *manifest, options.rows, seconds);
   return 0;
 }
 
@@ -235,8 +245,8 @@ int Verify(int argc, char** argv) {
   }
   uint64_t rows = 0;
   for (const embedding::ShardVerification& shard : result->shards) rows += shard.rows_read;
-  std::cout << "ok (" << rows << " rows in " << seconds << " s, "
-            << static_cast<uint64_t>(static_cast<double>(rows) / seconds) << " rows/s)\n";
+  std::cout << "ok (" << rows << " rows in " << seconds << " s, " << RowsPerSecond(rows, seconds)
+            << " rows/s)\n";
   return 0;
 }
 

@@ -70,6 +70,19 @@ StatusOr<std::string> OutputDirFromArgs(int argc, char** argv, const char* comma
   return spec.output_dir();
 }
 
+// The job a command names (OutputDirFromArgs) with its state file.
+struct NamedJob {
+  std::string dir;
+  proto::JobState state;
+};
+
+StatusOr<NamedJob> ReadNamedJob(int argc, char** argv, const char* command) {
+  NamedJob job;
+  IAK_ASSIGN_OR_RETURN(job.dir, OutputDirFromArgs(argc, argv, command));
+  IAK_ASSIGN_OR_RETURN(job.state, cluster::ReadJobState(job.dir));
+  return job;
+}
+
 std::string Absolute(const std::string& path) {
   return path.empty() ? path : std::filesystem::absolute(path).lexically_normal().string();
 }
@@ -169,10 +182,8 @@ Status ResolveLauncher(proto::JobSpec* spec) {
 // (state, spec, logs). A Kubernetes output_dir is inside the pods: no lock.
 StatusOr<std::unique_ptr<cluster::JobLock>> LockOutputDir(const proto::JobSpec& spec) {
   std::unique_ptr<cluster::JobLock> job_lock;
-  std::error_code error;
   if (spec.launcher().kind() != "kubernetes") {
-    std::filesystem::create_directories(spec.output_dir(), error);
-    if (error) return IoError("cannot create " + spec.output_dir() + ": " + error.message());
+    IAK_RETURN_IF_ERROR(CreateDirectories(spec.output_dir()));
     IAK_ASSIGN_OR_RETURN(job_lock,
                          cluster::JobLock::Acquire(spec.output_dir(), Deadline::After(Duration(0))));
     const std::string checkpoint_dir = spec.checkpoint().directory().empty()
@@ -180,10 +191,7 @@ StatusOr<std::unique_ptr<cluster::JobLock>> LockOutputDir(const proto::JobSpec& 
                                            : spec.checkpoint().directory();
     IAK_RETURN_IF_ERROR(cluster::CheckFreshStart(checkpoint_dir, spec.checkpoint().resume()));
   }
-  std::filesystem::create_directories(spec.output_dir() + "/logs", error);
-  if (error) {
-    return IoError("cannot create " + spec.output_dir() + "/logs: " + error.message());
-  }
+  IAK_RETURN_IF_ERROR(CreateDirectories(spec.output_dir() + "/logs"));
   return job_lock;
 }
 
@@ -287,34 +295,33 @@ int RunSubmit(int argc, char** argv) {
 }
 
 int RunStatus(int argc, char** argv) {
-  StatusOr<std::string> dir = OutputDirFromArgs(argc, argv, "status");
-  if (!dir.ok()) return ReportError("status", dir.status());
-  StatusOr<proto::JobState> state = cluster::ReadJobState(*dir);
-  if (!state.ok()) return ReportError("status", state.status());
-  std::string value = state->state();
+  StatusOr<NamedJob> job = ReadNamedJob(argc, argv, "status");
+  if (!job.ok()) return ReportError("status", job.status());
+  const proto::JobState& state = job->state;
+  std::string value = state.state();
   // A supervisor or Slurm job that vanished without recording an outcome died.
-  if (value == "RUNNING" && state->supervisor_pid() > 0 &&
-      ::kill(state->supervisor_pid(), 0) != 0) {
-    value = "FAILED (its supervisor, pid " + std::to_string(state->supervisor_pid()) +
+  if (value == "RUNNING" && state.supervisor_pid() > 0 &&
+      ::kill(state.supervisor_pid(), 0) != 0) {
+    value = "FAILED (its supervisor, pid " + std::to_string(state.supervisor_pid()) +
             ", is gone)";
   }
-  if (value == "RUNNING" && !state->slurm_job_id().empty()) {
-    StatusOr<bool> active = cluster::SlurmJobActive(state->slurm_job_id());
+  if (value == "RUNNING" && !state.slurm_job_id().empty()) {
+    StatusOr<bool> active = cluster::SlurmJobActive(state.slurm_job_id());
     if (active.ok() && !*active) value = "ENDED (run `iak submit --wait` or see the logs)";
   }
-  std::cout << "job:       " << state->job_name() << "\nlauncher:  " << state->launcher()
-            << (state->slurm_job_id().empty() ? "" : " (Slurm job " + state->slurm_job_id() + ")")
-            << "\nstate:     " << value << "\nlogs:      " << state->log_dir() << "\n";
-  if (state->restarts() > 0) {
-    std::cout << "restarts:  " << state->restarts() << " (last: " << state->restart_reason()
+  std::cout << "job:       " << state.job_name() << "\nlauncher:  " << state.launcher()
+            << (state.slurm_job_id().empty() ? "" : " (Slurm job " + state.slurm_job_id() + ")")
+            << "\nstate:     " << value << "\nlogs:      " << state.log_dir() << "\n";
+  if (state.restarts() > 0) {
+    std::cout << "restarts:  " << state.restarts() << " (last: " << state.restart_reason()
               << ")\n";
   }
-  if (!state->scheduler_address().empty()) {
-    std::cout << "scheduler: " << state->scheduler_address() << "\n";
+  if (!state.scheduler_address().empty()) {
+    std::cout << "scheduler: " << state.scheduler_address() << "\n";
   }
-  if (!state->message().empty()) std::cout << "error:     " << state->message() << "\n";
+  if (!state.message().empty()) std::cout << "error:     " << state.message() << "\n";
   // The latest progress line of the workers.
-  std::ifstream workers(state->log_dir() + "/workers.log");
+  std::ifstream workers(state.log_dir() + "/workers.log");
   std::string line;
   std::string last;
   while (std::getline(workers, line)) {
@@ -325,41 +332,41 @@ int RunStatus(int argc, char** argv) {
 }
 
 int RunCancel(int argc, char** argv) {
-  StatusOr<std::string> dir = OutputDirFromArgs(argc, argv, "cancel");
-  if (!dir.ok()) return ReportError("cancel", dir.status());
-  StatusOr<proto::JobState> state = cluster::ReadJobState(*dir);
-  if (!state.ok()) return ReportError("cancel", state.status());
-  if (state->state() != "RUNNING" && state->state() != "SUBMITTED") {
+  StatusOr<NamedJob> job = ReadNamedJob(argc, argv, "cancel");
+  if (!job.ok()) return ReportError("cancel", job.status());
+  const std::string& dir = job->dir;
+  const proto::JobState& state = job->state;
+  if (state.state() != "RUNNING" && state.state() != "SUBMITTED") {
     // The lock's holder is the live supervisor, whatever the state file says.
-    const int holder = cluster::JobLockHolder(*dir);
+    const int holder = cluster::JobLockHolder(dir);
     if (holder > 0) {
       if (::kill(holder, SIGTERM) != 0) {
         return ReportError("cancel", UnavailableError("supervisor pid " + std::to_string(holder) +
                                                       " holds the job lock but cannot be "
                                                       "signalled: " + std::strerror(errno)));
       }
-      std::cout << "cancelling job " << state->job_name() << " (supervisor pid " << holder
-                << ", state file says " << state->state() << ")\n";
+      std::cout << "cancelling job " << state.job_name() << " (supervisor pid " << holder
+                << ", state file says " << state.state() << ")\n";
       return 0;
     }
-    std::cout << "job " << state->job_name() << " is not running (" << state->state() << ")\n";
+    std::cout << "job " << state.job_name() << " is not running (" << state.state() << ")\n";
     return 0;
   }
-  if (!state->slurm_job_id().empty()) {
-    Status cancelled = cluster::CancelSlurmJob(state->slurm_job_id());
+  if (!state.slurm_job_id().empty()) {
+    Status cancelled = cluster::CancelSlurmJob(state.slurm_job_id());
     if (!cancelled.ok()) return ReportError("cancel", cancelled);
-  } else if (state->launcher() == "kubernetes") {
-    std::cout << "kubectl delete -f " << *dir << "/kubernetes.yaml\n";
+  } else if (state.launcher() == "kubernetes") {
+    std::cout << "kubectl delete -f " << dir << "/kubernetes.yaml\n";
     return 0;
-  } else if (state->supervisor_pid() > 0) {
+  } else if (state.supervisor_pid() > 0) {
     // The supervisor stops every process of the job and records CANCELLED.
-    if (::kill(state->supervisor_pid(), SIGTERM) != 0) {
+    if (::kill(state.supervisor_pid(), SIGTERM) != 0) {
       return ReportError("cancel", UnavailableError("supervisor pid " +
-                                                    std::to_string(state->supervisor_pid()) +
+                                                    std::to_string(state.supervisor_pid()) +
                                                     " is gone; the job is not running"));
     }
   }
-  std::cout << "cancelling job " << state->job_name() << "\n";
+  std::cout << "cancelling job " << state.job_name() << "\n";
   return 0;
 }
 
@@ -373,12 +380,11 @@ int RunReport(int argc, char** argv) {
 }
 
 int RunLogs(int argc, char** argv) {
-  StatusOr<std::string> dir = OutputDirFromArgs(argc, argv, "logs");
-  if (!dir.ok()) return ReportError("logs", dir.status());
-  StatusOr<proto::JobState> state = cluster::ReadJobState(*dir);
-  if (!state.ok()) return ReportError("logs", state.status());
+  StatusOr<NamedJob> job = ReadNamedJob(argc, argv, "logs");
+  if (!job.ok()) return ReportError("logs", job.status());
+  const proto::JobState& state = job->state;
   std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(state->log_dir())) {
+  for (const auto& entry : std::filesystem::directory_iterator(state.log_dir())) {
     const std::string name = entry.path().filename().string();
     const bool log = entry.path().extension() == ".log" || entry.path().extension() == ".out";
     if (!log) continue;
@@ -389,7 +395,7 @@ int RunLogs(int argc, char** argv) {
   if (files.empty()) {
     return ReportError("logs", NotFoundError("no log" +
                                              (FLAGS_node.empty() ? "" : " of node " + FLAGS_node) +
-                                             " in " + state->log_dir()));
+                                             " in " + state.log_dir()));
   }
   for (const std::string& path : files) {
     std::ifstream in(path);

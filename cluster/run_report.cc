@@ -78,9 +78,7 @@ StatusOr<std::vector<DomainAucRow>> ParseResultsJson(const std::string& json) {
 
 Status WriteRunReport(const std::string& output_dir) {
   const std::string dir = output_dir + "/report";
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) return IoError("cannot create " + dir + ": " + error.message());
+  IAK_RETURN_IF_ERROR(CreateDirectories(dir));
 
   std::string log_text;
   std::string log_path = output_dir + "/logs/workers.log";

@@ -16,7 +16,9 @@
 namespace iak::cluster {
 
 struct ScaleFileRequest {
+  // One more than the previous request's; the supervisor acts once per value.
   int64_t sequence = 0;
+  // How many of the job's workers should run (not how many to add).
   int num_workers = 0;
 };
 

@@ -99,6 +99,14 @@ Status WriteFileAtomically(const std::string& path, const std::string& contents)
   return Status::Ok();
 }
 
+Status CreateDirectories(const std::string& dir, const std::string& hint) {
+  std::error_code error;
+  std::filesystem::create_directories(dir, error);
+  if (!error) return Status::Ok();
+  return IoError("cannot create " + dir + ": " + error.message() +
+                 (hint.empty() ? "" : "; " + hint));
+}
+
 uint64_t DirectoryBytes(const std::string& dir) {
   uint64_t bytes = 0;
   std::error_code ec;

@@ -21,6 +21,11 @@ namespace iak {
 // file; the last rename wins).
 [[nodiscard]] Status WriteFileAtomically(const std::string& path, const std::string& contents);
 
+// Creates `dir` and its missing parents (all there already: OK). IoError
+// "cannot create DIR: <the OS reason>", then "; <hint>" when one is given
+// (what the user can change, e.g. "set output_dir to a writable directory").
+[[nodiscard]] Status CreateDirectories(const std::string& dir, const std::string& hint = "");
+
 // Bytes of all regular files under `dir`, recursively (what a snapshot or a
 // data set takes on disk); 0 for a missing directory. Best effort: entries
 // that vanish or cannot be read while it walks are skipped.

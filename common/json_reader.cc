@@ -38,6 +38,13 @@ class JsonParser {
     }
   }
 
+  // Steps over `c` when it comes next.
+  bool Consume(char c) {
+    if (at_ >= text_.size() || text_[at_] != c) return false;
+    ++at_;
+    return true;
+  }
+
   bool Consume(const char* word) {
     const std::string w(word);
     if (text_.compare(at_, w.size(), w) != 0) return false;
@@ -81,30 +88,20 @@ class JsonParser {
     out->kind_ = JsonValue::Kind::kObject;
     ++at_;  // {
     SkipSpace();
-    if (at_ < text_.size() && text_[at_] == '}') {
-      ++at_;
-      return Status::Ok();
-    }
+    if (Consume('}')) return Status::Ok();
     while (true) {
       SkipSpace();
       if (at_ >= text_.size() || text_[at_] != '"') return Error("a member name");
       std::string key;
       IAK_RETURN_IF_ERROR(String(&key));
       SkipSpace();
-      if (at_ >= text_.size() || text_[at_] != ':') return Error("':'");
-      ++at_;
+      if (!Consume(':')) return Error("':'");
       JsonValue value;
       IAK_RETURN_IF_ERROR(Value(&value, depth + 1));
       out->object_[key] = std::move(value);
       SkipSpace();
-      if (at_ < text_.size() && text_[at_] == ',') {
-        ++at_;
-        continue;
-      }
-      if (at_ < text_.size() && text_[at_] == '}') {
-        ++at_;
-        return Status::Ok();
-      }
+      if (Consume(',')) continue;
+      if (Consume('}')) return Status::Ok();
       return Error("',' or '}'");
     }
   }
@@ -113,23 +110,14 @@ class JsonParser {
     out->kind_ = JsonValue::Kind::kArray;
     ++at_;  // [
     SkipSpace();
-    if (at_ < text_.size() && text_[at_] == ']') {
-      ++at_;
-      return Status::Ok();
-    }
+    if (Consume(']')) return Status::Ok();
     while (true) {
       JsonValue value;
       IAK_RETURN_IF_ERROR(Value(&value, depth + 1));
       out->array_.push_back(std::move(value));
       SkipSpace();
-      if (at_ < text_.size() && text_[at_] == ',') {
-        ++at_;
-        continue;
-      }
-      if (at_ < text_.size() && text_[at_] == ']') {
-        ++at_;
-        return Status::Ok();
-      }
+      if (Consume(',')) continue;
+      if (Consume(']')) return Status::Ok();
       return Error("',' or ']'");
     }
   }

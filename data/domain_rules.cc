@@ -36,6 +36,12 @@ StatusOr<DomainRuleSet> DomainRuleSet::Compile(const proto::DomainRules& rules,
                               "')";
     if (r.domain().empty()) return InvalidArgumentError(where + ": set `domain`, the name");
     Rule rule;
+    // The range tests: [min, max) of a column's number or a timestamp part.
+    const auto range = [&rule](Test test, const proto::ValueRange& bounds) {
+      rule.test = test;
+      rule.min = bounds.min();
+      rule.max = bounds.max();
+    };
     switch (r.test_case()) {
       case proto::DomainRule::kPrefix:
         rule.test = Test::kPrefix;
@@ -46,24 +52,16 @@ StatusOr<DomainRuleSet> DomainRuleSet::Compile(const proto::DomainRules& rules,
         rule.text = r.equals();
         break;
       case proto::DomainRule::kValue:
-        rule.test = Test::kValue;
-        rule.min = r.value().min();
-        rule.max = r.value().max();
+        range(Test::kValue, r.value());
         break;
       case proto::DomainRule::kHourOfDay:
-        rule.test = Test::kHourOfDay;
-        rule.min = r.hour_of_day().min();
-        rule.max = r.hour_of_day().max();
+        range(Test::kHourOfDay, r.hour_of_day());
         break;
       case proto::DomainRule::kDayOfWeek:
-        rule.test = Test::kDayOfWeek;
-        rule.min = r.day_of_week().min();
-        rule.max = r.day_of_week().max();
+        range(Test::kDayOfWeek, r.day_of_week());
         break;
       case proto::DomainRule::kYear:
-        rule.test = Test::kYear;
-        rule.min = r.year().min();
-        rule.max = r.year().max();
+        range(Test::kYear, r.year());
         break;
       default:
         return InvalidArgumentError(where + ": give one test: prefix, equals, value, "

@@ -180,6 +180,37 @@ Status CheckHeader(const std::string& path, LineCursor* lines, std::string_view 
   return Status::Ok();
 }
 
+// Moves to the next data line of a CSV file and splits it into *cols:
+// true with a row of `columns` (e.g. "movieId,title,genres") columns, false
+// at the end. Blank lines are passed over; every other line counts in
+// *lines_read, and one that does not split or has another column count goes
+// to `bad` (its error, when it refuses to skip, is returned).
+StatusOr<bool> NextCsvRow(const std::string& path, std::string_view columns, LineCursor* lines,
+                          BadLineHandler* bad, int64_t* lines_read,
+                          std::vector<std::string>* cols) {
+  const size_t num_columns = std::count(columns.begin(), columns.end(), ',') + 1;
+  std::string_view line;
+  while (lines->Next(&line)) {
+    if (StripTrailingCr(line).empty()) continue;
+    ++*lines_read;
+    const int64_t n = lines->line_number();
+    const Status split = SplitCsvLine(line, cols);
+    if (!split.ok()) {
+      IAK_RETURN_IF_ERROR(bad->Handle(path, n, split.message()));
+      continue;
+    }
+    if (cols->size() != num_columns) {
+      IAK_RETURN_IF_ERROR(bad->Handle(path, n,
+                                      "expected " + std::to_string(num_columns) + " columns (" +
+                                          std::string(columns) + "), found " +
+                                          std::to_string(cols->size())));
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
 Status ReadMovies(const std::string& path, BadLineHandler* bad, ReadReport* report,
                   std::unordered_map<int64_t, Movie>* movies) {
   std::string contents;
@@ -188,22 +219,11 @@ Status ReadMovies(const std::string& path, BadLineHandler* bad, ReadReport* repo
   IAK_RETURN_IF_ERROR(CheckHeader(path, &lines, kMoviesHeader));
 
   std::vector<std::string> cols;
-  std::string_view line;
-  while (lines.Next(&line)) {
-    if (StripTrailingCr(line).empty()) continue;
-    ++report->movie_lines_read;
+  while (true) {
+    IAK_ASSIGN_OR_RETURN(const bool more, NextCsvRow(path, "movieId,title,genres", &lines, bad,
+                                                     &report->movie_lines_read, &cols));
+    if (!more) break;
     const int64_t n = lines.line_number();
-    const Status split = SplitCsvLine(line, &cols);
-    if (!split.ok()) {
-      IAK_RETURN_IF_ERROR(bad->Handle(path, n, split.message()));
-      continue;
-    }
-    if (cols.size() != 3) {
-      IAK_RETURN_IF_ERROR(bad->Handle(path, n,
-                                      "expected 3 columns (movieId,title,genres), found " +
-                                          std::to_string(cols.size())));
-      continue;
-    }
     int64_t movie_id;
     if (!ParseNonNegativeInt(cols[0], &movie_id)) {
       IAK_RETURN_IF_ERROR(
@@ -288,23 +308,12 @@ Status ReadRatings(const std::string& path, const MovieLensOptions& options,
   const std::vector<int>& bounds = options.period_bounds;
 
   std::vector<std::string> cols;
-  std::string_view line;
-  while (lines.Next(&line)) {
-    if (StripTrailingCr(line).empty()) continue;
-    ++report->lines_read;
+  while (true) {
+    IAK_ASSIGN_OR_RETURN(const bool more,
+                         NextCsvRow(path, "userId,movieId,rating,timestamp", &lines, bad,
+                                    &report->lines_read, &cols));
+    if (!more) break;
     const int64_t n = lines.line_number();
-    const Status split = SplitCsvLine(line, &cols);
-    if (!split.ok()) {
-      IAK_RETURN_IF_ERROR(bad->Handle(path, n, split.message()));
-      continue;
-    }
-    if (cols.size() != 4) {
-      IAK_RETURN_IF_ERROR(bad->Handle(
-          path, n,
-          "expected 4 columns (userId,movieId,rating,timestamp), found " +
-              std::to_string(cols.size())));
-      continue;
-    }
     int64_t user_id, movie_id, timestamp;
     double rating;
     std::string problem;

@@ -1,27 +1,12 @@
 #include "data/schema.h"
 
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
-
 #include <fstream>
 #include <sstream>
 
+#include "proto/text_format.h"
+
 namespace iak::data {
 namespace {
-
-class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (first_.empty()) {
-      first_ = std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
-    }
-  }
-  const std::string& first() const { return first_; }
-
- private:
-  std::string first_;
-};
 
 std::string ColumnWhere(size_t index, const std::string& name) {
   return "column " + std::to_string(index + 1) + " ('" + name + "')";
@@ -216,11 +201,9 @@ StatusOr<CompiledSchema> LoadSchema(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   proto::Schema schema;
-  google::protobuf::TextFormat::Parser parser;
-  FirstErrorCollector errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &schema)) {
-    return InvalidArgumentError(path + ":" + errors.first() +
+  proto::FirstTextFormatError error;
+  if (!proto::ParseTextFormat(text.str(), &schema, &error)) {
+    return InvalidArgumentError(path + ":" + error.Located() +
                                 " (docs/data.md lists the schema fields)");
   }
   StatusOr<CompiledSchema> compiled = CompileSchema(schema);

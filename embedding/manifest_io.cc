@@ -1,6 +1,5 @@
 #include "embedding/manifest_io.h"
 
-#include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
 #include <ctime>
@@ -9,6 +8,7 @@
 #include "embedding/frozen_key_index.h"
 #include "embedding/row_codec.h"
 #include "embedding/snapshot_format.h"
+#include "proto/text_format.h"
 
 namespace iak::embedding {
 
@@ -21,32 +21,6 @@ std::string ManifestTimestampNow() {
   return text;
 }
 namespace {
-
-// Keeps the first parse error with its position (lines and columns 0-based).
-class FirstErrorCollector : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (!has_error_) {
-      has_error_ = true;
-      line_ = line;
-      column_ = column;
-      message_ = message;
-    }
-  }
-
-  std::string Describe(const std::string& path) const {
-    if (!has_error_) return path + ": not a valid ModelManifest";
-    return path + ":" + std::to_string(line_ + 1) + ":" + std::to_string(column_ + 1) + ": " +
-           message_;
-  }
-
- private:
-  bool has_error_ = false;
-  int line_ = 0;
-  int column_ = 0;
-  std::string message_;
-};
 
 }  // namespace
 
@@ -65,11 +39,11 @@ StatusOr<proto::ModelManifest> ReadManifest(const std::string& model_dir) {
   }
   IAK_RETURN_IF_ERROR(read);
   proto::ModelManifest manifest;
-  FirstErrorCollector errors;
-  google::protobuf::TextFormat::Parser parser;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text, &manifest)) {
-    return InvalidArgumentError("cannot parse model manifest " + errors.Describe(path));
+  proto::FirstTextFormatError error;
+  if (!proto::ParseTextFormat(text, &manifest, &error)) {
+    return InvalidArgumentError("cannot parse model manifest " + path +
+                                (error.has_error() ? ":" + error.Located()
+                                                   : ": not a valid ModelManifest"));
   }
   IAK_RETURN_IF_ERROR(ValidateManifest(manifest, path));
   return manifest;

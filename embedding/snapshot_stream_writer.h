@@ -32,6 +32,7 @@
 namespace iak::embedding {
 
 struct SnapshotStreamOptions {
+  // Floats per row handed to Add(); must be positive.
   int embedding_dim = 0;
   // Shards to write. Default 1.
   int num_shards = 1;

@@ -175,14 +175,14 @@ StatusOr<proto::ModelManifest> PromoteRows(const std::string& dir, const std::st
     encoded.append(row);
   }
   SnapshotContents contents;
-  contents.embedding_dim = dim;
-  contents.num_shards = num_shards;
+  contents.options.embedding_dim = dim;
+  contents.options.num_shards = num_shards;
   contents.keys = &keys;
   contents.encoded_values = &encoded;
-  contents.dtype = dtype;
-  contents.dense_blob = std::move(model.dense_blob);
-  contents.base_manifest = manifest;
-  contents.overwrite = overwrite;
+  contents.options.dtype = dtype;
+  contents.options.dense_blob = std::move(model.dense_blob);
+  contents.options.base_manifest = manifest;
+  contents.options.overwrite = overwrite;
   IAK_RETURN_IF_ERROR(WriteModelDirectory(out_dir, contents));
   return ReadManifest(out_dir);
 }

@@ -15,7 +15,7 @@ class RowSource {
   explicit RowSource(const SnapshotContents& contents) : contents_(contents) {}
   const float* Row(uint64_t key, size_t index) const {
     if (contents_.table != nullptr) return contents_.table->at(key).data();
-    return contents_.values->data() + index * static_cast<size_t>(contents_.embedding_dim);
+    return contents_.values->data() + index * static_cast<size_t>(contents_.options.embedding_dim);
   }
   // The row already encoded, or nullptr when rows are given as floats.
   const char* EncodedRow(size_t index, size_t row_bytes) const {
@@ -35,8 +35,8 @@ struct ShardEntry {
 }  // namespace
 
 Status WriteModelDirectory(const std::string& dir, const SnapshotContents& contents) {
-  const int dim = contents.embedding_dim;
-  const int num_shards = contents.num_shards;
+  const int dim = contents.options.embedding_dim;
+  const int num_shards = contents.options.num_shards;
   if (dim <= 0) return InvalidArgumentError("embedding_dim must be positive, got " + std::to_string(dim));
   if (num_shards <= 0) {
     return InvalidArgumentError("num_shards must be positive, got " + std::to_string(num_shards));
@@ -68,11 +68,11 @@ Status WriteModelDirectory(const std::string& dir, const SnapshotContents& conte
     }
     const std::vector<uint64_t>& keys = *contents.keys;
     if (contents.encoded_values != nullptr) {
-      const size_t row_bytes = EncodedRowBytes(dim, contents.dtype);
+      const size_t row_bytes = EncodedRowBytes(dim, contents.options.dtype);
       if (contents.encoded_values->size() != keys.size() * row_bytes) {
         return InvalidArgumentError(std::to_string(keys.size()) + " keys need " +
                                     std::to_string(keys.size() * row_bytes) + " bytes of " +
-                                    RowDtypeName(contents.dtype) + " rows at dim " +
+                                    RowDtypeName(contents.options.dtype) + " rows at dim " +
                                     std::to_string(dim) + ", got " +
                                     std::to_string(contents.encoded_values->size()));
       }
@@ -100,16 +100,9 @@ Status WriteModelDirectory(const std::string& dir, const SnapshotContents& conte
   }
   // Each shard's rows go to the writer in key order: hashed as they go.
   const RowSource source(contents);
-  SnapshotStreamOptions options;
-  options.embedding_dim = dim;
-  options.num_shards = num_shards;
-  options.dtype = contents.dtype;
-  options.dense_blob = contents.dense_blob;
-  options.base_manifest = contents.base_manifest;
-  options.overwrite = contents.overwrite;
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<SnapshotStreamWriter> writer,
-                       SnapshotStreamWriter::Open(dir, std::move(options)));
-  const size_t row_bytes = EncodedRowBytes(dim, contents.dtype);
+                       SnapshotStreamWriter::Open(dir, contents.options));
+  const size_t row_bytes = EncodedRowBytes(dim, contents.options.dtype);
   for (const std::vector<ShardEntry>& entries : shard_entries) {
     for (const ShardEntry& entry : entries) {
       const char* encoded = source.EncodedRow(entry.index, row_bytes);

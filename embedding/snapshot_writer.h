@@ -20,13 +20,16 @@
 
 #include "common/status.h"
 #include "embedding/row_codec.h"
+#include "embedding/snapshot_stream_writer.h"
 #include "proto/model_manifest.pb.h"
 
 namespace iak::embedding {
 
 struct SnapshotContents {
-  int embedding_dim = 0;
-  int num_shards = 1;
+  // Dimension, shard count, dtype, dense weights, manifest fields and
+  // overwrite: how the directory is written, as for SnapshotStreamWriter
+  // (base_manifest's dim, shards, checksums and ids are (over)written here).
+  SnapshotStreamOptions options;
   // key -> row of embedding_dim floats. Not owned; must outlive the write.
   const std::unordered_map<uint64_t, std::vector<float>>* table = nullptr;
   // Or, instead of `table` (for large tables: no per-row allocation), parallel
@@ -38,16 +41,6 @@ struct SnapshotContents {
   // keys.size() * EncodedRowBytes(dim, dtype) bytes, stored byte for byte (so
   // resharding a quantised snapshot never re-quantises). Not owned.
   const std::string* encoded_values = nullptr;
-  // How rows are stored (and later served); see row_codec.h.
-  RowDtype dtype = RowDtype::kFloat32;
-  // The dense (MLP) weights, opaque to this library.
-  std::string dense_blob;
-  // fields, bottom/tower hidden sizes, num_tasks, data_description filled by
-  // the caller; format, dim, shards, dense file, checksums, snapshot id and
-  // created_at are (over)written here.
-  proto::ModelManifest base_manifest;
-  // Replace a complete model already in the directory. Default: refuse.
-  bool overwrite = false;
 };
 
 // Writes `contents` to `dir` (created if needed).

@@ -98,8 +98,7 @@ Status WriteTrainedShard(const std::string& out_dir, proto::TrainedShardInfo inf
                   out_dir + " already holds a complete model (" + ManifestPath(out_dir) +
                       "); give the trainable servers another output_model_dir or remove it");
   }
-  fs::create_directories(out_dir, ec);
-  if (ec) return IoError("cannot create " + out_dir + ": " + ec.message());
+  IAK_RETURN_IF_ERROR(CreateDirectories(out_dir));
 
   // The shard is written by the one snapshot writer into a staging model
   // directory (other shards empty there), then moved into place: its format
@@ -107,12 +106,12 @@ Status WriteTrainedShard(const std::string& out_dir, proto::TrainedShardInfo inf
   const std::string staging = JoinPath(out_dir, ".staging-" + ShardDirName(shard, num_shards));
   fs::remove_all(staging, ec);
   SnapshotContents contents;
-  contents.embedding_dim = dim;
-  contents.num_shards = num_shards;
+  contents.options.embedding_dim = dim;
+  contents.options.num_shards = num_shards;
   contents.keys = &keys;
   contents.values = &values;
-  contents.dtype = RowDtype::kFloat32;
-  contents.overwrite = true;
+  contents.options.dtype = RowDtype::kFloat32;
+  contents.options.overwrite = true;
   Status written = WriteModelDirectory(staging, contents);
   if (!written.ok()) {
     fs::remove_all(staging, ec);

@@ -18,12 +18,12 @@ inline void WriteTinyModel(const std::string& dir, uint64_t num_keys, int num_sh
   std::unordered_map<uint64_t, std::vector<float>> table;
   for (uint64_t k = 1; k <= num_keys; ++k) table[k] = {0.5f * k, -1.0f, 2.0f, 0.25f};
   embedding::SnapshotContents contents;
-  contents.embedding_dim = 4;
-  contents.num_shards = num_shards;
+  contents.options.embedding_dim = 4;
+  contents.options.num_shards = num_shards;
   contents.table = &table;
-  contents.dense_blob = "dense";
-  contents.base_manifest.set_num_tasks(1);
-  contents.base_manifest.add_bottom_hidden(4);
+  contents.options.dense_blob = "dense";
+  contents.options.base_manifest.set_num_tasks(1);
+  contents.options.base_manifest.add_bottom_hidden(4);
   if (!embedding::WriteModelDirectory(dir, contents).ok()) std::abort();
 }
 

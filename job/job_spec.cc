@@ -1,6 +1,5 @@
 #include "job/job_spec.h"
 
-#include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
 #include <algorithm>
@@ -9,24 +8,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "proto/text_format.h"
+
 namespace iak::job {
 namespace {
-
-// Collects the first parse error with its position.
-class ErrorCollector : public google::protobuf::io::ErrorCollector {
- public:
-  void AddError(int line, google::protobuf::io::ColumnNumber column,
-                const std::string& message) override {
-    if (first_.empty()) {
-      first_ = "line " + std::to_string(line + 1) + ", column " + std::to_string(column + 1) +
-               ": " + message;
-    }
-  }
-  const std::string& first() const { return first_; }
-
- private:
-  std::string first_;
-};
 
 // The fine-tuning methods a job can choose (JobSpec.method, docs/job_spec.md
 // "Methods on the cluster").
@@ -397,12 +382,13 @@ StatusOr<proto::JobSpec> LoadJobSpec(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   proto::JobSpec spec;
-  google::protobuf::TextFormat::Parser parser;
-  ErrorCollector errors;
-  parser.RecordErrorsTo(&errors);
-  if (!parser.ParseFromString(text.str(), &spec)) {
-    return InvalidArgumentError(path + ": " + errors.first() +
-                                " (see docs/job_spec.md for the fields)");
+  proto::FirstTextFormatError error;
+  if (!proto::ParseTextFormat(text.str(), &spec, &error)) {
+    const std::string where = error.has_error() ? "line " + std::to_string(error.line()) +
+                                                      ", column " + std::to_string(error.column()) +
+                                                      ": " + error.message()
+                                                : "";
+    return InvalidArgumentError(path + ": " + where + " (see docs/job_spec.md for the fields)");
   }
   ApplyDefaults(&spec);
   IAK_RETURN_IF_ERROR(Validate(spec).WithContext(path));

@@ -4,8 +4,6 @@
 
 #include <glog/logging.h>
 
-#include "model/loss.h"
-
 namespace iak::model {
 
 StepStats AdapterInputGradStep::Run(const BaseModel& base, const IakModule& adapter,
@@ -22,14 +20,11 @@ StepStats AdapterInputGradStep::Run(const BaseModel& base, const IakModule& adap
   dh_.resize(nh);
   logits_.resize(nl);
   dlogits_.resize(nl);
-  StepStats stats;
   base.ForwardBottom(x, batch, h_.data(), &base_ws_);
   const double kl_sum = adapter.TrainForward(h_.data(), batch, eps, h_adapted_.data(), &iak_ws_);
   base.ForwardTowers(h_adapted_.data(), batch, logits_.data(), &base_ws_);
-  stats.task_loss = TaskLoss(logits_.data(), batch, c.num_tasks, click,
-                             c.num_tasks == 2 ? conversion : nullptr, dlogits_.data());
-  stats.kl = batch > 0 ? static_cast<float>(kl_sum / batch) : 0.0f;
-  stats.loss = stats.task_loss + beta * stats.kl;
+  const StepStats stats = AdapterStepStats(logits_.data(), batch, c.num_tasks, click, conversion,
+                                           kl_sum, beta, dlogits_.data());
   base.BackwardTowers(dlogits_.data(), batch, dh_adapted_.data(), /*param_grads=*/nullptr,
                       &base_ws_);
   std::fill_n(grads, adapter.num_params(), 0.0f);

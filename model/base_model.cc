@@ -93,14 +93,9 @@ BaseModel::BaseModel(const BaseModel& other)
   BindLayers();
 }
 
+// A copy, then a move: the move assignment is the one place that rebinds.
 BaseModel& BaseModel::operator=(const BaseModel& other) {
-  if (this == &other) return *this;
-  config_ = other.config_;
-  bottom_ = other.bottom_;
-  towers_ = other.towers_;
-  params_ = other.params_;
-  grads_ = other.grads_;
-  BindLayers();
+  if (this != &other) *this = BaseModel(other);
   return *this;
 }
 

@@ -30,7 +30,9 @@
 namespace iak::model {
 
 struct BaseModelConfig {
+  // Floats per embedding row (and per pooled field in x).
   int embedding_dim = 16;
+  // Feature fields pooled into x: input_dim() = num_fields * embedding_dim.
   int num_fields = 1;
   // Widths of the bottom MLP; the last entry is the dimension of h. Non-empty.
   std::vector<int> bottom_hidden{64, 32};

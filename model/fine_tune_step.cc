@@ -14,6 +14,16 @@ void EnsureSize(std::vector<float>* v, size_t n) {
 
 }  // namespace
 
+StepStats AdapterStepStats(const float* logits, int batch, int num_tasks, const float* click,
+                           const float* conversion, double kl_sum, float beta, float* dlogits) {
+  StepStats stats;
+  stats.task_loss = TaskLoss(logits, batch, num_tasks, click,
+                             num_tasks == 2 ? conversion : nullptr, dlogits);
+  stats.kl = batch > 0 ? static_cast<float>(kl_sum / batch) : 0.0f;
+  stats.loss = stats.task_loss + beta * stats.kl;
+  return stats;
+}
+
 void FineTuneStep::Resize(const BaseModel& base, int batch) {
   const size_t n_h = static_cast<size_t>(batch) * base.config().h_dim();
   const size_t n_logits = static_cast<size_t>(batch) * base.config().num_tasks;

@@ -26,6 +26,13 @@ struct StepStats {
   float kl = 0.0f;         // batch-mean KL (0 for a plain adapter)
 };
 
+// The stats of an adapter step from the logits of the whole batch: the task
+// loss (dlogits [batch x num_tasks] overwritten with its gradient, as
+// TaskLoss), kl_sum's batch mean (0 for an empty batch) and their sum with
+// the KL weighted by beta. conversion is read only by a two-task base.
+StepStats AdapterStepStats(const float* logits, int batch, int num_tasks, const float* click,
+                           const float* conversion, double kl_sum, float beta, float* dlogits);
+
 class FineTuneStep {
  public:
   // x is [batch x base.config().input_dim()]; click [batch]; conversion

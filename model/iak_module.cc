@@ -92,15 +92,10 @@ IakModule::IakModule(const IakModule& other)
   BindLayers();
 }
 
+// A copy (with a fresh workspace, as the copy constructor leaves it), then a
+// move: the move assignment is the one place that rebinds.
 IakModule& IakModule::operator=(const IakModule& other) {
-  if (this == &other) return *this;
-  config_ = other.config_;
-  encoder_ = other.encoder_;
-  decoder_ = other.decoder_;
-  params_ = other.params_;
-  grads_ = other.grads_;
-  ws_ = IakWorkspace();
-  BindLayers();
+  if (this != &other) *this = IakModule(other);
   return *this;
 }
 

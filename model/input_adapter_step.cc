@@ -25,14 +25,11 @@ StepStats InputAdapterStep::Run(const BaseModel& base,
   dh_.resize(nh);
   logits_.resize(nl);
   dlogits_.resize(nl);
-  StepStats stats;
   const double kl_sum = adapter.TrainForward(x, batch, eps, x_adapted_.data(), &iak_ws_);
   base.ForwardBottom(x_adapted_.data(), batch, h_.data(), &base_ws_);
   base.ForwardTowers(h_.data(), batch, logits_.data(), &base_ws_);
-  stats.task_loss = TaskLoss(logits_.data(), batch, c.num_tasks, click,
-                                    c.num_tasks == 2 ? conversion : nullptr, dlogits_.data());
-  stats.kl = batch > 0 ? static_cast<float>(kl_sum / batch) : 0.0f;
-  stats.loss = stats.task_loss + beta * stats.kl;
+  const StepStats stats = AdapterStepStats(logits_.data(), batch, c.num_tasks, click, conversion,
+                                           kl_sum, beta, dlogits_.data());
   base.BackwardTowers(dlogits_.data(), batch, dh_.data(), /*param_grads=*/nullptr, &base_ws_);
   base.BackwardBottom(dh_.data(), batch, dx_.data(), /*param_grads=*/nullptr, &base_ws_);
   std::fill_n(grads, adapter.num_params(), 0.0f);

@@ -13,8 +13,8 @@
 namespace iak::model {
 
 struct ParamRange {
-  size_t begin = 0;
-  size_t end = 0;
+  size_t begin = 0;  // index of the first parameter
+  size_t end = 0;    // one past the last
 
   size_t size() const { return end - begin; }
 };

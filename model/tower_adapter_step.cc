@@ -73,12 +73,9 @@ StepStats TowerAdapterStep::Run(const BaseModel& base,
     eps = no_eps.data();
   }
   const double kl_sum = Forward(base, adapter, h, batch, eps);
-  StepStats stats;
   dlogits_.resize(logits_.size());
-  stats.task_loss = TaskLoss(logits_.data(), batch, tasks, click,
-                                    tasks == 2 ? conversion : nullptr, dlogits_.data());
-  stats.kl = batch > 0 ? static_cast<float>(kl_sum / batch) : 0.0f;
-  stats.loss = stats.task_loss + beta * stats.kl;
+  const StepStats stats = AdapterStepStats(logits_.data(), batch, tasks, click, conversion,
+                                           kl_sum, beta, dlogits_.data());
   for (int r = 0; r < batch; ++r) column_[r] = dlogits_[static_cast<size_t>(r) * tasks];
   da_.resize(a_.size());
   rest_[0].Backward(column_.data(), batch, da_.data(), /*param_grads=*/nullptr, &rest_ws_);

@@ -205,26 +205,21 @@ Status PsServer::WriteTrainedSnapshot(const std::string& out_dir) {
 }
 
 void PsServer::HandleCall(net::RpcCall call) {
-  if (call.request.body_case() == proto::Envelope::kPullRequest) {
-    HandlePull(call);
-    return;
+  switch (call.request.body_case()) {
+    case proto::Envelope::kPullRequest:
+      return HandlePull(call);
+    case proto::Envelope::kPushRequest:
+      return HandlePush(call);
+    case proto::Envelope::kOverlaySnapshotRequest:
+      return HandleOverlaySnapshot(call);
+    case proto::Envelope::kOverlayRestoreRequest:
+      return HandleOverlayRestore(call);
+    default:
+      ReplyError(call, InvalidArgumentError("got " + BodyName(call.request) + " from '" +
+                                            call.request.sender() +
+                                            "'; a parameter server answers only pull, push and "
+                                            "overlay snapshot/restore requests"));
   }
-  if (call.request.body_case() == proto::Envelope::kPushRequest) {
-    HandlePush(call);
-    return;
-  }
-  if (call.request.body_case() == proto::Envelope::kOverlaySnapshotRequest) {
-    HandleOverlaySnapshot(call);
-    return;
-  }
-  if (call.request.body_case() == proto::Envelope::kOverlayRestoreRequest) {
-    HandleOverlayRestore(call);
-    return;
-  }
-  ReplyError(call, InvalidArgumentError("got " + BodyName(call.request) + " from '" +
-                                        call.request.sender() +
-                                        "'; a parameter server answers only pull, push and "
-                                        "overlay snapshot/restore requests"));
 }
 
 StatusOr<uint64_t> PsServer::ReadFrozenRows(const uint64_t* keys, uint64_t n, char* out) {
@@ -389,8 +384,7 @@ void PsServer::HandlePush(const net::RpcCall& call) {
   reply.mutable_push_response()->set_applied(*applied);
   reply.mutable_push_response()->set_created(created);
   pushes_applied_.fetch_add(1);
-  Status sent = server_->Reply(call, std::move(reply));
-  if (!sent.ok()) ReplyFailed(call, sent);
+  SendReply(call, std::move(reply));
 }
 
 Status PsServer::CheckTrainable(const std::string& what, const std::string& snapshot_id,
@@ -410,18 +404,23 @@ Status PsServer::CheckTrainable(const std::string& what, const std::string& snap
   return Status::Ok();
 }
 
+bool PsServer::AcceptOverlayRequest(const net::RpcCall& call, const std::string& what,
+                                    const std::string& snapshot_id, const std::string& outcome) {
+  const std::string& sender = call.request.sender();
+  Status allowed = CheckTrainable("an " + what, snapshot_id, sender);
+  if (allowed.ok() && !call.payload.empty()) {
+    allowed = InvalidArgumentError(what + " from '" + sender + "' carries " +
+                                   std::to_string(call.payload.size()) +
+                                   " payload frames, expected none; " + outcome);
+  }
+  if (!allowed.ok()) ReplyError(call, allowed);
+  return allowed.ok();
+}
+
 void PsServer::HandleOverlaySnapshot(const net::RpcCall& call) {
   const proto::OverlaySnapshotRequest& request = call.request.overlay_snapshot_request();
   const std::string& sender = call.request.sender();
-  Status allowed = CheckTrainable("an overlay snapshot", request.snapshot_id(), sender);
-  if (!allowed.ok()) {
-    ReplyError(call, allowed);
-    return;
-  }
-  if (!call.payload.empty()) {
-    ReplyError(call, InvalidArgumentError("overlay snapshot from '" + sender + "' carries " +
-                                          std::to_string(call.payload.size()) +
-                                          " payload frames, expected none; nothing was saved"));
+  if (!AcceptOverlayRequest(call, "overlay snapshot", request.snapshot_id(), "nothing was saved")) {
     return;
   }
   trainable_->SaveOverlay(request.tag());
@@ -434,22 +433,14 @@ void PsServer::HandleOverlaySnapshot(const net::RpcCall& call) {
   LOG(INFO) << options_.name << ": overlay snapshot '" << request.tag() << "' from '" << sender
             << "': " << live.num_rows() << " trained rows, " << trainable_->saved_bytes()
             << " bytes copied";
-  Status sent = server_->Reply(call, std::move(reply));
-  if (!sent.ok()) ReplyFailed(call, sent);
+  SendReply(call, std::move(reply));
 }
 
 void PsServer::HandleOverlayRestore(const net::RpcCall& call) {
   const proto::OverlayRestoreRequest& request = call.request.overlay_restore_request();
   const std::string& sender = call.request.sender();
-  Status allowed = CheckTrainable("an overlay restore", request.snapshot_id(), sender);
-  if (!allowed.ok()) {
-    ReplyError(call, allowed);
-    return;
-  }
-  if (!call.payload.empty()) {
-    ReplyError(call, InvalidArgumentError("overlay restore from '" + sender + "' carries " +
-                                          std::to_string(call.payload.size()) +
-                                          " payload frames, expected none; nothing was changed"));
+  if (!AcceptOverlayRequest(call, "overlay restore", request.snapshot_id(),
+                            "nothing was changed")) {
     return;
   }
   const uint64_t before = trainable_->optimizer().num_rows();
@@ -469,6 +460,10 @@ void PsServer::HandleOverlayRestore(const net::RpcCall& call) {
   LOG(INFO) << options_.name << ": restored overlay snapshot '" << trainable_->saved_tag()
             << "' for '" << sender << "': " << after << " trained rows (" << before
             << " before)";
+  SendReply(call, std::move(reply));
+}
+
+void PsServer::SendReply(const net::RpcCall& call, proto::Envelope reply) {
   Status sent = server_->Reply(call, std::move(reply));
   if (!sent.ok()) ReplyFailed(call, sent);
 }

@@ -177,8 +177,16 @@ class PsServer {
   // frozen server or one that expects another snapshot; OK when neither.
   Status CheckTrainable(const std::string& what, const std::string& snapshot_id,
                         const std::string& sender) const;
+  // False, after replying the refusal, when an overlay request (`what`:
+  // "overlay snapshot" or "overlay restore") is refused as CheckTrainable
+  // refuses it, or carries payload frames (it has none; `outcome` ends that
+  // message, "nothing was saved").
+  bool AcceptOverlayRequest(const net::RpcCall& call, const std::string& what,
+                            const std::string& snapshot_id, const std::string& outcome);
   // Run()'s end: writes the trained snapshot when there is somewhere to.
   Status Finish();
+  // Sends `reply` (no payload); one that cannot be sent goes to ReplyFailed.
+  void SendReply(const net::RpcCall& call, proto::Envelope reply);
   void ReplyError(const net::RpcCall& call, const Status& error);
   // Logs a failed reply (rate-limited) and counts it.
   void ReplyFailed(const net::RpcCall& call, const Status& sent);

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "scheduler/phase_name.h"
+
 namespace iak::scheduler {
 namespace {
 
@@ -12,15 +14,6 @@ const char* RoleName(proto::Role role) {
     case proto::ROLE_WORKER: return "worker";
     case proto::ROLE_SCHEDULER: return "scheduler";
     default: return "unknown";
-  }
-}
-
-const char* PhaseName(proto::Phase phase) {
-  switch (phase) {
-    case proto::PHASE_COMPRESSION: return "compression";
-    case proto::PHASE_MATCHING: return "matching";
-    case proto::PHASE_FINISHED: return "finished";
-    default: return "none";
   }
 }
 
@@ -48,6 +41,14 @@ std::string Value(double value) {
   std::ostringstream out;
   out << value;
   return out.str();
+}
+
+// One metric family: its HELP and TYPE lines, then its samples (rendered,
+// one per line).
+void Family(std::ostream& out, const char* name, const char* type, const char* help,
+            const std::string& samples) {
+  out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
+      << samples;
 }
 
 }  // namespace
@@ -102,20 +103,21 @@ std::string JobMetrics::RenderPrometheus() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::ostringstream out;
   const std::string job = "job=" + Label(job_name_);
-  out << "# HELP iak_job_state 1 for the job's current state.\n# TYPE iak_job_state gauge\n"
-      << "iak_job_state{" << job << ",state=\"" << state_ << "\"} 1\n"
-      << "# HELP iak_job_phase Index of the current phase in the plan (-1 before the first).\n"
-      << "# TYPE iak_job_phase gauge\n"
-      << "iak_job_phase{" << job << ",phase=\"" << PhaseName(phase_) << "\"} " << phase_index_
-      << "\n";
+  Family(out, "iak_job_state", "gauge", "1 for the job's current state.",
+         "iak_job_state{" + job + ",state=\"" + state_ + "\"} 1\n");
+  Family(out, "iak_job_phase", "gauge",
+         "Index of the current phase in the plan (-1 before the first).",
+         "iak_job_phase{" + job + ",phase=\"" + PhaseName(phase_, /*unset=*/"none") + "\"} " +
+             std::to_string(phase_index_) + "\n");
   std::map<std::string, int> membership;
   for (const auto& [name, node] : nodes_) {
     ++membership[std::string(RoleName(node.role)) + "\",status=\"" + node.status];
   }
-  out << "# HELP iak_nodes Nodes of the job by role and status.\n# TYPE iak_nodes gauge\n";
+  std::ostringstream nodes;
   for (const auto& [key, count] : membership) {
-    out << "iak_nodes{" << job << ",role=\"" << key << "\"} " << count << "\n";
+    nodes << "iak_nodes{" << job << ",role=\"" << key << "\"} " << count << "\n";
   }
+  Family(out, "iak_nodes", "gauge", "Nodes of the job by role and status.", nodes.str());
   double total_rate = 0;
   std::ostringstream step, loss, samples, rate, latency, hit, missing;
   for (const auto& [name, node] : nodes_) {
@@ -135,24 +137,19 @@ std::string JobMetrics::RenderPrometheus() const {
             << "\n";
     total_rate += node.samples_per_s;
   }
-  out << "# HELP iak_worker_step Steps done by each worker.\n# TYPE iak_worker_step gauge\n"
-      << step.str()
-      << "# HELP iak_worker_loss Mean training loss of the last window.\n"
-      << "# TYPE iak_worker_loss gauge\n" << loss.str()
-      << "# HELP iak_worker_samples_total Samples trained on.\n"
-      << "# TYPE iak_worker_samples_total counter\n" << samples.str()
-      << "# HELP iak_worker_samples_per_second Throughput between the last two heartbeats.\n"
-      << "# TYPE iak_worker_samples_per_second gauge\n" << rate.str()
-      << "# HELP iak_samples_per_second Throughput of all workers.\n"
-      << "# TYPE iak_samples_per_second gauge\n"
-      << "iak_samples_per_second{" << job << "} " << total_rate << "\n"
-      << "# HELP iak_worker_pull_latency_ms Mean embedding pull time.\n"
-      << "# TYPE iak_worker_pull_latency_ms gauge\n" << latency.str()
-      << "# HELP iak_worker_cache_hit_rate Row cache hits per lookup.\n"
-      << "# TYPE iak_worker_cache_hit_rate gauge\n" << hit.str()
-      << "# HELP iak_worker_missing_key_rate Looked-up keys absent from the snapshot "
-         "(max_missing_key_rate fails the job).\n"
-      << "# TYPE iak_worker_missing_key_rate gauge\n" << missing.str();
+  std::ostringstream all_rate;
+  all_rate << "iak_samples_per_second{" << job << "} " << total_rate << "\n";
+  Family(out, "iak_worker_step", "gauge", "Steps done by each worker.", step.str());
+  Family(out, "iak_worker_loss", "gauge", "Mean training loss of the last window.", loss.str());
+  Family(out, "iak_worker_samples_total", "counter", "Samples trained on.", samples.str());
+  Family(out, "iak_worker_samples_per_second", "gauge",
+         "Throughput between the last two heartbeats.", rate.str());
+  Family(out, "iak_samples_per_second", "gauge", "Throughput of all workers.", all_rate.str());
+  Family(out, "iak_worker_pull_latency_ms", "gauge", "Mean embedding pull time.", latency.str());
+  Family(out, "iak_worker_cache_hit_rate", "gauge", "Row cache hits per lookup.", hit.str());
+  Family(out, "iak_worker_missing_key_rate", "gauge",
+         "Looked-up keys absent from the snapshot (max_missing_key_rate fails the job).",
+         missing.str());
   std::ostringstream auc, logloss, stopped, eval_step, best_step;
   for (const auto& [domain, d] : domain_auc_) {
     const std::string labels = "{" + job + ",domain=" + Label(domain);
@@ -167,19 +164,19 @@ std::string JobMetrics::RenderPrometheus() const {
     eval_step << "iak_domain_validation_step" << labels << "} " << d.step() << "\n";
     best_step << "iak_domain_best_step" << labels << "} " << d.best_step() << "\n";
   }
-  out << "# HELP iak_domain_auc Validation AUC per domain: the frozen base, the latest "
-         "evaluation (tuned), the best so far.\n"
-      << "# TYPE iak_domain_auc gauge\n" << auc.str()
-      << "# HELP iak_domain_logloss Validation log loss per domain: the frozen base, the "
-         "latest evaluation (tuned).\n"
-      << "# TYPE iak_domain_logloss gauge\n" << logloss.str()
-      << "# HELP iak_domain_stopped 1 once the domain stopped early (no validation gain).\n"
-      << "# TYPE iak_domain_stopped gauge\n" << stopped.str()
-      << "# HELP iak_domain_validation_step Global step of the domain's latest evaluation.\n"
-      << "# TYPE iak_domain_validation_step gauge\n" << eval_step.str()
-      << "# HELP iak_domain_best_step Global step of the domain's best evaluation (0 = the "
-         "base).\n"
-      << "# TYPE iak_domain_best_step gauge\n" << best_step.str();
+  Family(out, "iak_domain_auc", "gauge",
+         "Validation AUC per domain: the frozen base, the latest evaluation (tuned), the best "
+         "so far.",
+         auc.str());
+  Family(out, "iak_domain_logloss", "gauge",
+         "Validation log loss per domain: the frozen base, the latest evaluation (tuned).",
+         logloss.str());
+  Family(out, "iak_domain_stopped", "gauge",
+         "1 once the domain stopped early (no validation gain).", stopped.str());
+  Family(out, "iak_domain_validation_step", "gauge",
+         "Global step of the domain's latest evaluation.", eval_step.str());
+  Family(out, "iak_domain_best_step", "gauge",
+         "Global step of the domain's best evaluation (0 = the base).", best_step.str());
   return out.str();
 }
 

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <iomanip>
+#include <optional>
 #include <sstream>
 #include <utility>
+
+#include "scheduler/phase_name.h"
 
 namespace iak::scheduler {
 namespace {
@@ -13,19 +16,6 @@ std::string Seconds(std::chrono::steady_clock::duration d) {
   out << std::fixed << std::setprecision(1)
       << std::chrono::duration_cast<std::chrono::duration<double>>(d).count() << " s";
   return out.str();
-}
-
-const char* PhaseName(proto::Phase phase) {
-  switch (phase) {
-    case proto::PHASE_COMPRESSION:
-      return "compression";
-    case proto::PHASE_MATCHING:
-      return "matching";
-    case proto::PHASE_FINISHED:
-      return "finished";
-    default:
-      return "unspecified";
-  }
 }
 
 // "phase 1/2: compression, 200 steps, beta 0.01"
@@ -56,6 +46,29 @@ bool SameRegistration(const proto::RegisterRequest& a, const proto::RegisterRequ
          a.shard() == b.shard() && a.replica() == b.replica() && a.rank() == b.rank() &&
          a.host() == b.host() &&
          a.pid() == b.pid();
+}
+
+// The node id a message sent on a node's behalf names, and what the
+// message is (for the refusal when another process sends it).
+struct NodeClaim {
+  int node_id = -1;
+  const char* what = "";
+};
+
+// nullopt for the messages that name no node (registration, store, ...).
+std::optional<NodeClaim> ClaimOf(const proto::Envelope& request) {
+  switch (request.body_case()) {
+    case proto::Envelope::kHeartbeat:
+      return NodeClaim{static_cast<int>(request.heartbeat().node_id()), "heartbeat"};
+    case proto::Envelope::kBarrierRequest:
+      return NodeClaim{static_cast<int>(request.barrier_request().node_id()), "barrier"};
+    case proto::Envelope::kDeregister:
+      return NodeClaim{static_cast<int>(request.deregister().node_id()), "deregistration"};
+    case proto::Envelope::kSyncRequest:
+      return NodeClaim{static_cast<int>(request.sync_request().node_id()), "sync"};
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -186,29 +199,11 @@ Status Scheduler::AuthorizeStoreWrite(const net::RpcCall& call) const {
 }
 
 void Scheduler::Handle(net::RpcCall call) {
-  int claimed = -1;
-  const char* what = "";
-  switch (call.request.body_case()) {
-    case proto::Envelope::kHeartbeat:
-      claimed = static_cast<int>(call.request.heartbeat().node_id());
-      what = "heartbeat";
-      break;
-    case proto::Envelope::kBarrierRequest:
-      claimed = static_cast<int>(call.request.barrier_request().node_id());
-      what = "barrier";
-      break;
-    case proto::Envelope::kDeregister:
-      claimed = static_cast<int>(call.request.deregister().node_id());
-      what = "deregistration";
-      break;
-    case proto::Envelope::kSyncRequest:
-      claimed = static_cast<int>(call.request.sync_request().node_id());
-      what = "sync";
-      break;
-    default:
-      break;
+  if (const std::optional<NodeClaim> claim = ClaimOf(call.request);
+      claim.has_value() && claim->node_id >= 0 &&
+      !FromOwner(call, claim->node_id, claim->what)) {
+    return;
   }
-  if (claimed >= 0 && !FromOwner(call, claimed, what)) return;
   if (store_ != nullptr && store_->Handle(call, server_.get())) return;
   switch (call.request.body_case()) {
     case proto::Envelope::kSyncRequest:

@@ -1,6 +1,5 @@
 #include "worker/adapter_store.h"
 
-#include <filesystem>
 #include <system_error>
 
 #include "common/file_util.h"
@@ -19,9 +18,7 @@ Status SaveAdapter(const std::string& dir, const std::string& domain,
   IAK_RETURN_IF_ERROR(model::CheckFinite(adapter.params().data(), adapter.params().size(),
                                          "adapter of domain " + domain + " (not written to " +
                                              AdapterPath(dir, domain) + ")"));
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) return IoError("cannot create " + dir + ": " + error.message());
+  IAK_RETURN_IF_ERROR(CreateDirectories(dir));
   return WriteFileAtomically(AdapterPath(dir, domain), adapter.Serialize());
 }
 

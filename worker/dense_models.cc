@@ -1,7 +1,6 @@
 #include "worker/dense_models.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <utility>
 
 #include "common/file_util.h"
@@ -11,17 +10,6 @@
 namespace iak::worker {
 namespace {
 
-model::AdamOptions NoLr() { return model::AdamOptions(); }
-
-Status CopyParams(const std::vector<float>& params, size_t expected, float* to) {
-  if (params.size() != expected) {
-    return FailedPreconditionError("model has " + std::to_string(expected) +
-                                   " trained values, not " + std::to_string(params.size()));
-  }
-  std::copy(params.begin(), params.end(), to);
-  return Status::Ok();
-}
-
 // The batch's conversion labels (the pipeline fills them when its data has
 // them), or null.
 const float* ConversionOf(const PreparedBatch& batch) {
@@ -29,6 +17,15 @@ const float* ConversionOf(const PreparedBatch& batch) {
 }
 
 }  // namespace
+
+Status CopyTrainedValues(const std::vector<float>& params, size_t expected, float* to) {
+  if (params.size() != expected) {
+    return FailedPreconditionError("model has " + std::to_string(expected) +
+                                   " trained values, not " + std::to_string(params.size()));
+  }
+  std::copy(params.begin(), params.end(), to);
+  return Status::Ok();
+}
 
 std::string MethodModelPath(const std::string& output_dir, const std::string& domain) {
   return output_dir + "/models/" + domain + ".dense";
@@ -58,12 +55,7 @@ Status DenseFamilyModel::Score(const uint32_t* ids, int n, float* p_ctr, float* 
 
 Status DenseFamilyModel::Write(const std::string& output_dir, const std::string& name) const {
   const std::string dir = output_dir + "/models";
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) {
-    return IoError("cannot create " + dir + ": " + error.message() +
-                   "; set output_dir to a writable directory");
-  }
+  IAK_RETURN_IF_ERROR(CreateDirectories(dir, "set output_dir to a writable directory"));
   const model::BaseModel& model = Scoring();
   IAK_RETURN_IF_ERROR(model::CheckFinite(model.params().data(), model.params().size(),
                                          "the fine-tuned model of domain " + name));
@@ -71,10 +63,10 @@ Status DenseFamilyModel::Write(const std::string& output_dir, const std::string&
 }
 
 DenseModel::DenseModel(const DenseContext& context)
-    : DenseFamilyModel(context), model_(*context.base), adam_(model_.num_params(), NoLr()) {}
+    : AdamTrainedModel(context, *context.base) {}
 
 float DenseModel::DenseGradients(const PreparedBatch& batch, const float* x, float* dx) {
-  return step_.Run(&model_, x, batch.size(), batch.click.data(),
+  return step_.Run(&trained_, x, batch.size(), batch.click.data(),
                    ConversionOf(batch), dx);
 }
 
@@ -88,58 +80,36 @@ StatusOr<model::StepStats> DenseModel::Gradients(const PreparedBatch& batch,
   return stats;
 }
 
-Status DenseModel::Step(const PhaseSettings& phase) {
-  adam_.set_lr(phase.learning_rate);
-  adam_.Step(model_.mutable_params(), model_.grads().data());
-  return Status::Ok();
-}
-
-Status DenseModel::SetParams(const std::vector<float>& params) {
-  return CopyParams(params, model_.num_params(), model_.mutable_params());
-}
-
 int64_t DenseModel::CheckpointBytes() const {
-  return static_cast<int64_t>(model_.Serialize().size() + adam_.Serialize().size());
+  return static_cast<int64_t>(trained_.Serialize().size() + adam_.Serialize().size());
 }
 
 LoraModel::LoraModel(const DenseContext& context, const model::LoraConfig& config,
                      uint64_t seed)
-    : DenseFamilyModel(context),
-      lora_(context.base->config(), config),
-      merged_(*context.base),
-      adam_(lora_.num_params(), NoLr()) {
-  lora_.Init(seed);
+    : AdamTrainedModel(context, model::LoraAdapter(context.base->config(), config)),
+      merged_(*context.base) {
+  trained_.Init(seed);
 }
 
 StatusOr<model::StepStats> LoraModel::Gradients(const PreparedBatch& batch,
                                                 const PhaseSettings&) {
-  lora_.Merge(context_.base->params().data(), merged_.mutable_params());
+  trained_.Merge(context_.base->params().data(), merged_.mutable_params());
   model::StepStats stats;
   stats.task_loss = step_.Run(&merged_, batch.x.data(), batch.size(), batch.click.data(),
                               ConversionOf(batch), nullptr);
   stats.loss = stats.task_loss;
-  lora_.ZeroGrads();
-  lora_.Backward(merged_.grads().data());
+  trained_.ZeroGrads();
+  trained_.Backward(merged_.grads().data());
   return stats;
 }
 
-Status LoraModel::Step(const PhaseSettings& phase) {
-  adam_.set_lr(phase.learning_rate);
-  adam_.Step(lora_.mutable_params(), lora_.grads().data());
-  return Status::Ok();
-}
-
-Status LoraModel::SetParams(const std::vector<float>& params) {
-  return CopyParams(params, lora_.num_params(), lora_.mutable_params());
-}
-
 const model::BaseModel& LoraModel::Scoring() const {
-  lora_.Merge(context_.base->params().data(), merged_.mutable_params());
+  trained_.Merge(context_.base->params().data(), merged_.mutable_params());
   return merged_;
 }
 
 int64_t LoraModel::CheckpointBytes() const {
-  return static_cast<int64_t>(lora_.num_params() * sizeof(float) + adam_.Serialize().size());
+  return static_cast<int64_t>(trained_.num_params() * sizeof(float) + adam_.Serialize().size());
 }
 
 FullModel::FullModel(const DenseContext& context, TrainableRows* rows, KeyDropout dropout)
@@ -158,7 +128,7 @@ StatusOr<model::StepStats> FullModel::Gradients(const PreparedBatch& batch,
   const data::Dataset& samples = streamed ? batch.samples : *context_.data;
   for (int i = static_cast<int>(local_ids_.size()); i < n; ++i) local_ids_.push_back(i);
   const uint32_t* ids = streamed ? local_ids_.data() : batch.ids.data();
-  const int input_dim = model_.config().input_dim();
+  const int input_dim = trained_.config().input_dim();
   x_train_.resize(static_cast<size_t>(n) * input_dim);
   dx_.resize(x_train_.size());
   IAK_RETURN_IF_ERROR(FetchAndPool(samples, ids, n, rows_, &pulled_, x_train_.data())
@@ -189,13 +159,13 @@ Status FullModel::Step(const PhaseSettings& phase) {
 
 int64_t FullModel::num_trained_values() const {
   const int64_t rows = std::max<int64_t>(0, rows_->num_trained_rows());
-  return static_cast<int64_t>(model_.num_params()) + rows * model_.config().embedding_dim;
+  return static_cast<int64_t>(trained_.num_params()) + rows * trained_.config().embedding_dim;
 }
 
 int64_t FullModel::CheckpointBytes() const {
   // Trained rows: key + row + one optimizer accumulator each.
   const int64_t rows = std::max<int64_t>(0, rows_->num_trained_rows());
-  const int64_t dim = model_.config().embedding_dim;
+  const int64_t dim = trained_.config().embedding_dim;
   return DenseModel::CheckpointBytes() + rows * (8 + 2 * 4 * dim);
 }
 

@@ -90,52 +90,69 @@ class FrozenModel : public DenseFamilyModel {
   const model::BaseModel& Scoring() const override { return *context_.base; }
 };
 
-class DenseModel : public DenseFamilyModel {
+// Copies `params` into `to` (the `expected` trained values of a model);
+// FailedPrecondition naming both counts when they differ.
+[[nodiscard]] Status CopyTrainedValues(const std::vector<float>& params, size_t expected,
+                                       float* to);
+
+// A model whose trained values are one module's flat parameters (a
+// model::ParamBuffers), stepped by Adam: DenseModel (a copy of the base)
+// and LoraModel (the LoRA factors). Gradients, step, parameters and
+// optimizer state are the module's.
+template <typename Module>
+class AdamTrainedModel : public DenseFamilyModel {
  public:
-  explicit DenseModel(const DenseContext& context);
-  StatusOr<model::StepStats> Gradients(const PreparedBatch& batch,
-                                       const PhaseSettings& phase) override;
-  float* grads() override { return model_.mutable_grads(); }
-  size_t num_grads() const override { return model_.num_params(); }
-  Status Step(const PhaseSettings& phase) override;
-  std::vector<float> Params() const override { return model_.params(); }
-  Status SetParams(const std::vector<float>& params) override;
+  float* grads() override { return trained_.mutable_grads(); }
+  size_t num_grads() const override { return trained_.num_params(); }
+  Status Step(const PhaseSettings& phase) override {
+    adam_.set_lr(phase.learning_rate);
+    adam_.Step(trained_.mutable_params(), trained_.grads().data());
+    return Status::Ok();
+  }
+  std::vector<float> Params() const override { return trained_.params(); }
+  Status SetParams(const std::vector<float>& params) override {
+    return CopyTrainedValues(params, trained_.num_params(), trained_.mutable_params());
+  }
   std::string OptimizerState() const override { return adam_.Serialize(); }
   Status SetOptimizerState(std::string_view state) override { return adam_.Deserialize(state); }
-  int64_t CheckpointBytes() const override;
 
  protected:
-  const model::BaseModel& Scoring() const override { return model_; }
-  // Forward/backward on pooled x; dx when not null.
-  float DenseGradients(const PreparedBatch& batch, const float* x, float* dx);
+  // The learning rate is set by every Step (the phase's).
+  AdamTrainedModel(const DenseContext& context, Module trained)
+      : DenseFamilyModel(context),
+        trained_(std::move(trained)),
+        adam_(trained_.num_params(), model::AdamOptions()) {}
 
-  model::BaseModel model_;
+  Module trained_;
   model::Adam adam_;
   model::DenseTrainStep step_;
 };
 
-class LoraModel : public DenseFamilyModel {
+class DenseModel : public AdamTrainedModel<model::BaseModel> {
+ public:
+  explicit DenseModel(const DenseContext& context);
+  StatusOr<model::StepStats> Gradients(const PreparedBatch& batch,
+                                       const PhaseSettings& phase) override;
+  int64_t CheckpointBytes() const override;
+
+ protected:
+  const model::BaseModel& Scoring() const override { return trained_; }
+  // Forward/backward on pooled x; dx when not null.
+  float DenseGradients(const PreparedBatch& batch, const float* x, float* dx);
+};
+
+class LoraModel : public AdamTrainedModel<model::LoraAdapter> {
  public:
   LoraModel(const DenseContext& context, const model::LoraConfig& config, uint64_t seed);
   StatusOr<model::StepStats> Gradients(const PreparedBatch& batch,
                                        const PhaseSettings& phase) override;
-  float* grads() override { return lora_.mutable_grads(); }
-  size_t num_grads() const override { return lora_.num_params(); }
-  Status Step(const PhaseSettings& phase) override;
-  std::vector<float> Params() const override { return lora_.params(); }
-  Status SetParams(const std::vector<float>& params) override;
-  std::string OptimizerState() const override { return adam_.Serialize(); }
-  Status SetOptimizerState(std::string_view state) override { return adam_.Deserialize(state); }
   int64_t CheckpointBytes() const override;
 
  protected:
   const model::BaseModel& Scoring() const override;
 
  private:
-  model::LoraAdapter lora_;
   mutable model::BaseModel merged_;  // base + the current LoRA delta
-  model::Adam adam_;
-  model::DenseTrainStep step_;
 };
 
 class FullModel : public DenseModel {

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "embedding/model_directory.h"
+#include "model/loss.h"
 #include "model/matrix_ops.h"
 #include "worker/adapter_model.h"
 #include "worker/adapter_plan_file.h"
@@ -12,6 +13,18 @@
 #include "worker/local_lookup.h"
 
 namespace iak::worker {
+namespace {
+
+// out = the rows `rows` of `in` (rows of `width` floats), in that order.
+void Gather(const float* in, size_t width, const std::vector<int>& rows,
+            std::vector<float>* out) {
+  out->resize(rows.size() * width);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::memcpy(out->data() + i * width, in + rows[i] * width, sizeof(float) * width);
+  }
+}
+
+}  // namespace
 
 StatusOr<DomainPredictor> DomainPredictor::Create(const model::BaseModel* base,
                                                   std::vector<const model::IakModule*> adapters,
@@ -29,7 +42,10 @@ StatusOr<DomainPredictor> DomainPredictor::Create(const model::BaseModel* base,
   return DomainPredictor(base, std::move(adapters), adapters_on_x);
 }
 
-Status DomainPredictor::Group(const int32_t* domain, int batch) {
+Status DomainPredictor::Group(const int32_t* domain, int batch, const float* p_ctcvr) {
+  if (p_ctcvr != nullptr && base_->config().num_tasks != 2) {
+    return FailedPreconditionError("pCTCVR needs a two-task (ESMM) base model");
+  }
   rows_of_.resize(adapters_.size());
   for (auto& rows : rows_of_) rows.clear();
   for (int r = 0; r < batch; ++r) {
@@ -50,11 +66,8 @@ void DomainPredictor::AdaptRows(const float* in, size_t width, int batch,
     const std::vector<int>& rows = rows_of_[d];
     if (rows.empty() || adapters_[d] == nullptr) continue;
     const int n = static_cast<int>(rows.size());
-    gather_in_.resize(n * width);
+    Gather(in, width, rows, &gather_in_);
     gather_out_.resize(n * width);
-    for (int i = 0; i < n; ++i) {
-      std::memcpy(&gather_in_[i * width], in + rows[i] * width, sizeof(float) * width);
-    }
     adapters_[d]->Infer(gather_in_.data(), n, gather_out_.data(), &iak_ws_);
     for (int i = 0; i < n; ++i) {
       std::memcpy(out->data() + rows[i] * width, &gather_out_[i * width], sizeof(float) * width);
@@ -65,10 +78,7 @@ void DomainPredictor::AdaptRows(const float* in, size_t width, int batch,
 Status DomainPredictor::ScoreMixed(const float* x, const int32_t* domain, int batch,
                                    float* p_ctr, float* p_ctcvr) {
   const model::BaseModelConfig& c = base_->config();
-  if (p_ctcvr != nullptr && c.num_tasks != 2) {
-    return FailedPreconditionError("pCTCVR needs a two-task (ESMM) base model");
-  }
-  IAK_RETURN_IF_ERROR(Group(domain, batch));
+  IAK_RETURN_IF_ERROR(Group(domain, batch, p_ctcvr));
   h_.resize(static_cast<size_t>(batch) * c.h_dim());
   logits_.resize(static_cast<size_t>(batch) * c.num_tasks);
   const float* towers_in = h_adapted_.data();
@@ -82,33 +92,19 @@ Status DomainPredictor::ScoreMixed(const float* x, const int32_t* domain, int ba
     towers_in = h_adapted_.data();
   }
   base_->ForwardTowers(towers_in, batch, logits_.data(), &base_ws_);
-  const int tasks = c.num_tasks;
-  for (int r = 0; r < batch; ++r) {
-    const float p = model::Sigmoid(logits_[static_cast<size_t>(r) * tasks]);
-    p_ctr[r] = p;
-    if (p_ctcvr != nullptr) {
-      p_ctcvr[r] = p * model::Sigmoid(logits_[static_cast<size_t>(r) * tasks + 1]);
-    }
-  }
+  model::TaskProbabilities(logits_.data(), batch, c.num_tasks, p_ctr, p_ctcvr);
   return Status::Ok();
 }
 
 Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, int batch,
                                        float* p_ctr, float* p_ctcvr) {
-  const model::BaseModelConfig& c = base_->config();
-  if (p_ctcvr != nullptr && c.num_tasks != 2) {
-    return FailedPreconditionError("pCTCVR needs a two-task (ESMM) base model");
-  }
-  IAK_RETURN_IF_ERROR(Group(domain, batch));
-  const size_t in = c.input_dim();
+  IAK_RETURN_IF_ERROR(Group(domain, batch, p_ctcvr));
+  const size_t in = base_->config().input_dim();
   for (int d = 0; d < num_domains(); ++d) {
     const std::vector<int>& rows = rows_of_[d];
     if (rows.empty()) continue;
     const int n = static_cast<int>(rows.size());
-    gather_in_.resize(n * in);
-    for (int i = 0; i < n; ++i) {
-      std::memcpy(&gather_in_[i * in], x + rows[i] * in, sizeof(float) * in);
-    }
+    Gather(x, in, rows, &gather_in_);
     p1_.resize(n);
     p2_.resize(n);
     float* ctcvr = p_ctcvr != nullptr ? p2_.data() : nullptr;

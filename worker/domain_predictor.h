@@ -64,8 +64,10 @@ class DomainPredictor {
   // Each domain's rows of `in` [batch x width] through its adapter into
   // `out` (a copy of `in` where a domain has none).
   void AdaptRows(const float* in, size_t width, int batch, std::vector<float>* out);
-  // rows_of_[d] = the batch rows of domain d, in order.
-  Status Group(const int32_t* domain, int batch);
+  // rows_of_[d] = the batch rows of domain d, in order. FailedPrecondition
+  // when p_ctcvr is asked of a one-task base; InvalidArgument naming the row
+  // of an out-of-range domain.
+  Status Group(const int32_t* domain, int batch, const float* p_ctcvr);
 
   const model::BaseModel* base_;
   std::vector<const model::IakModule*> adapters_;

@@ -302,9 +302,7 @@ StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& 
   }
   metadata["domain_adapters"] = domain_map + "}";
   IAK_ASSIGN_OR_RETURN(std::string blob, EncodeSafetensors(tensors, metadata));
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec) return IoError("cannot create " + out_dir + ": " + ec.message());
+  IAK_RETURN_IF_ERROR(CreateDirectories(out_dir));
   ExportReport report;
   report.path = out_dir + "/model.safetensors";
   IAK_RETURN_IF_ERROR(WriteFileAtomically(report.path, blob));

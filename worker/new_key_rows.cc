@@ -231,9 +231,7 @@ Status SaveNewKeyRows(const std::string& dir, const std::string& name, const New
   IAK_RETURN_IF_ERROR(model::CheckFinite(rows.values().data(), rows.values().size(),
                                          "new-key rows of " + name + " (not written to " + path +
                                              ")"));
-  std::error_code error;
-  std::filesystem::create_directories(dir, error);
-  if (error) return IoError("cannot create " + dir + ": " + error.message());
+  IAK_RETURN_IF_ERROR(CreateDirectories(dir));
   return WriteFileAtomically(path, rows.Serialize());
 }
 

@@ -175,13 +175,13 @@ StatusOr<PretrainJobResult> RunPretrainJob(const PretrainJobOptions& options) {
                        TrainInProcess(PretrainJobSpec(options), &inputs, samples, &keys, &values));
 
   embedding::SnapshotContents contents;
-  contents.embedding_dim = config.embedding_dim;
-  contents.num_shards = options.num_shards;
+  contents.options.embedding_dim = config.embedding_dim;
+  contents.options.num_shards = options.num_shards;
   contents.keys = &keys;
   contents.values = &values;
-  contents.dense_blob = trained.model.Serialize();
-  contents.base_manifest = manifest;
-  contents.overwrite = options.overwrite;
+  contents.options.dense_blob = trained.model.Serialize();
+  contents.options.base_manifest = manifest;
+  contents.options.overwrite = options.overwrite;
   IAK_RETURN_IF_ERROR(embedding::WriteModelDirectory(options.model_dir, contents));
   IAK_ASSIGN_OR_RETURN(proto::ModelManifest written, embedding::ReadManifest(options.model_dir));
   result.snapshot_id = written.snapshot_id();
@@ -259,13 +259,13 @@ StatusOr<PretrainJobResult> RunClusterPretrain(const proto::JobSpec& spec,
   const std::vector<uint64_t> no_keys;
   const std::vector<float> no_values;
   embedding::SnapshotContents contents;
-  contents.embedding_dim = config.embedding_dim;
-  contents.num_shards = spec.num_servers();
+  contents.options.embedding_dim = config.embedding_dim;
+  contents.options.num_shards = spec.num_servers();
   contents.keys = &no_keys;
   contents.values = &no_values;
-  contents.dense_blob = InitialBase(config, options.seed)->Serialize();
-  contents.base_manifest = BaseManifest(job, config, samples);
-  contents.overwrite = true;
+  contents.options.dense_blob = InitialBase(config, options.seed)->Serialize();
+  contents.options.base_manifest = BaseManifest(job, config, samples);
+  contents.options.overwrite = true;
   IAK_RETURN_IF_ERROR(embedding::WriteModelDirectory(initial_dir, contents)
                           .WithContext("pretrain: the initial model"));
   const proto::JobSpec trainer_spec =

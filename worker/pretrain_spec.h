@@ -29,8 +29,8 @@ namespace iak::worker {
 
 // JobSpec.pretrain with its defaults in place (the proto's unset fields).
 struct PretrainOptions {
-  int epochs = 3;
-  int batch_size = 256;
+  int epochs = 3;        // passes over the pre-training samples
+  int batch_size = 256;  // samples per step (of each worker on a cluster)
   float dense_lr = 1e-3f;              // Adam on the dense parameters
   float embedding_lr = 0.05f;          // Adagrad on embedding rows
   float embedding_init_scale = 0.05f;  // new rows ~ U(-s, s), seeded per key

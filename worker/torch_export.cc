@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <numeric>
 #include <utility>
 
@@ -192,9 +191,7 @@ StatusOr<TorchExportReport> ExportTorchModel(const proto::JobSpec& spec,
   std::vector<std::string> row_files;
   for (int64_t k = 0; k < num_files; ++k) row_files.push_back(RowsFileName(k, num_files));
 
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec) return IoError("cannot create " + out_dir + ": " + ec.message());
+  IAK_RETURN_IF_ERROR(CreateDirectories(out_dir));
   TorchExportReport report;
   report.dir = out_dir;
   report.num_rows = num_rows;

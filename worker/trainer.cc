@@ -10,6 +10,7 @@
 #include "data/split.h"
 #include "model/blas_threads.h"
 #include "model/finite_check.h"
+#include "scheduler/phase_name.h"
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/batch_pipeline.h"
@@ -20,6 +21,7 @@ namespace iak::worker {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+using scheduler::PhaseName;
 
 double MsSince(SteadyClock::time_point t) {
   return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count();

@@ -58,8 +58,8 @@ namespace iak::worker {
 
 // One completed step, for tests' instrumentation.
 struct StepRecord {
-  int64_t global_step = 0;
-  int unit = 0;
+  int64_t global_step = 0;  // 0-based, counted over the whole job
+  int unit = 0;             // index into units()
   int64_t data_epoch = 0;  // of the unit's global order
   size_t num_ids = 0;      // the unit's training ids
   float loss = 0;          // this rank's mean training loss of the step

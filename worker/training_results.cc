@@ -59,9 +59,7 @@ Status WriteAdapterPlan(const std::string& dir, const JobDomainPlan& plan,
     rows.push_back(std::move(r));
   }
   if (rows.empty()) return Status::Ok();
-  std::error_code made;
-  std::filesystem::create_directories(dir, made);
-  if (made) return IoError("cannot create " + dir + ": " + made.message());
+  IAK_RETURN_IF_ERROR(CreateDirectories(dir));
   return SaveAdapterPlan(dir, rows);
 }
 
@@ -97,9 +95,7 @@ Status WriteTrainingResults(const proto::JobSpec& spec, const JobDomainPlan& pla
   if (IsAdapterMethod(spec.method())) {
     IAK_RETURN_IF_ERROR(WriteAdapterPlan(spec.output_dir() + "/adapters", plan, units));
   }
-  std::error_code made;
-  std::filesystem::create_directories(spec.output_dir(), made);
-  if (made) return IoError("cannot create " + spec.output_dir() + ": " + made.message());
+  IAK_RETURN_IF_ERROR(CreateDirectories(spec.output_dir()));
   return WriteFileAtomically(spec.output_dir() + "/validation.json", ValidationJson(units));
 }
 

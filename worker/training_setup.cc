@@ -10,15 +10,6 @@
 
 namespace iak::worker {
 
-const char* PhaseName(proto::Phase phase) {
-  switch (phase) {
-    case proto::PHASE_COMPRESSION: return "compression";
-    case proto::PHASE_MATCHING: return "matching";
-    case proto::PHASE_FINISHED: return "finished";
-    default: return "unspecified";
-  }
-}
-
 StatusOr<TrainingInputs> LoadTrainingInputs(const proto::JobSpec& spec) {
   const std::string& method = spec.method();
   // Pre-training's "full" reads streamed batches' own samples (FullModel).

@@ -84,8 +84,6 @@ struct JobDomainPlan {
 [[nodiscard]] StatusOr<std::unique_ptr<FrozenPrefixCache>> MakeFrozenPrefixCache(
     const proto::JobSpec& spec, int h_dim, size_t num_samples, int instance);
 
-const char* PhaseName(proto::Phase phase);
-
 }  // namespace iak::worker
 
 #endif  // IAK_WORKER_TRAINING_SETUP_H_

@@ -75,7 +75,7 @@ TEST_F(EmbeddingSnapshotTest, EveryRowReadsBackBitForBit) {
   EXPECT_EQ(manifest.snapshot_id().size(), 16u);
   EXPECT_EQ(manifest.data_description(), "random test table");
   EXPECT_EQ(manifest.num_tasks(), 2);
-  EXPECT_EQ(model->dense_blob, ContentsOf(table_, kDim, kShards).dense_blob);
+  EXPECT_EQ(model->dense_blob, ContentsOf(table_, kDim, kShards).options.dense_blob);
 
   std::vector<size_t> expected_rows(kShards, 0);
   for (const auto& [key, row] : table_) ++expected_rows[ShardOfKey(key, kShards)];
@@ -151,7 +151,7 @@ TEST_F(EmbeddingSnapshotTest, RefusesToOverwriteUnlessAsked) {
   EXPECT_EQ(again.code(), StatusCode::kAlreadyExists) << again;
   EXPECT_NE(again.message().find(dir), std::string::npos) << again;
 
-  contents.overwrite = true;
+  contents.options.overwrite = true;
   ASSERT_TRUE(WriteModelDirectory(dir, contents).ok());
   StatusOr<ModelDirectory> model = LoadModelDirectory(dir);
   ASSERT_TRUE(model.ok()) << model.status();

@@ -97,11 +97,11 @@ TEST_P(EmbeddingArraySnapshotTest, ArraysRoundTripInEachEncoding) {
   for (uint64_t i = 0; i < 500; ++i) keys.push_back(i * 7919 + 3);
   const std::vector<float> values = RandomValues(9, keys.size() * kDim, 1.0f);
   SnapshotContents contents;
-  contents.embedding_dim = kDim;
-  contents.num_shards = kShards;
+  contents.options.embedding_dim = kDim;
+  contents.options.num_shards = kShards;
   contents.keys = &keys;
   contents.values = &values;
-  contents.dtype = GetParam();
+  contents.options.dtype = GetParam();
   const std::string dir = tmp_.Sub("model");
   ASSERT_TRUE(WriteModelDirectory(dir, contents).ok());
   StatusOr<proto::ModelManifest> manifest = ReadManifest(dir);
@@ -140,7 +140,7 @@ TEST(EmbeddingArraySnapshotErrorsTest, DuplicateKeysAreRefused) {
   std::vector<uint64_t> keys = {1, 2, 1};
   std::vector<float> values(3 * 2, 0.5f);
   SnapshotContents contents;
-  contents.embedding_dim = 2;
+  contents.options.embedding_dim = 2;
   contents.keys = &keys;
   contents.values = &values;
   Status s = WriteModelDirectory(tmp.Sub("m"), contents);
@@ -154,7 +154,7 @@ TEST(EmbeddingArraySnapshotErrorsTest, TruncatedShardFileIsRefused) {
   for (uint64_t i = 0; i < 2000; ++i) keys.push_back(i + 1);
   const std::vector<float> values = RandomValues(3, keys.size() * 8, 1.0f);
   SnapshotContents contents;
-  contents.embedding_dim = 8;
+  contents.options.embedding_dim = 8;
   contents.keys = &keys;
   contents.values = &values;
   const std::string dir = tmp.Sub("m");

@@ -160,11 +160,11 @@ TEST_F(SnapshotImportTest, AnNpyLargerThanOneChunkIsStreamedToTheSameSnapshot) {
   ASSERT_TRUE(imported.ok()) << imported.status();
 
   SnapshotContents contents;
-  contents.embedding_dim = kWide;
-  contents.num_shards = 2;
+  contents.options.embedding_dim = kWide;
+  contents.options.num_shards = 2;
   contents.keys = &keys;
   contents.values = &values;
-  contents.base_manifest.set_data_description("imported from " + rows);
+  contents.options.base_manifest.set_data_description("imported from " + rows);
   ASSERT_TRUE(WriteModelDirectory(tmp_.Sub("reference"), contents).ok());
   EXPECT_EQ(imported->snapshot_id(), IdOf(tmp_.Sub("reference")));
 

@@ -27,12 +27,8 @@ using testing::TempDir;
 constexpr int kDim = 5;
 
 SnapshotStreamOptions StreamOptionsOf(const SnapshotContents& contents) {
-  SnapshotStreamOptions options;
-  options.embedding_dim = contents.embedding_dim;
-  options.num_shards = contents.num_shards;
-  options.dtype = contents.dtype;
-  options.dense_blob = contents.dense_blob;
-  options.base_manifest = contents.base_manifest;
+  SnapshotStreamOptions options = contents.options;
+  options.overwrite = false;
   return options;
 }
 
@@ -41,7 +37,7 @@ TEST(SnapshotStreamWriterTest, AnyRowOrderMakesTheSnapshotTheInMemoryWriterMakes
   const Table table = RandomTable(/*seed=*/5, /*num_keys=*/3000, kDim);
   for (RowDtype dtype : {RowDtype::kFloat32, RowDtype::kInt8}) {
     SnapshotContents contents = ContentsOf(table, kDim, 3);
-    contents.dtype = dtype;
+    contents.options.dtype = dtype;
     const std::string reference = tmp.Sub(std::string("reference-") + RowDtypeName(dtype));
     ASSERT_TRUE(WriteModelDirectory(reference, contents).ok());
     StatusOr<proto::ModelManifest> expected = ReadManifest(reference);

@@ -50,7 +50,7 @@ class SnapshotToolsTest : public ::testing::Test {
  protected:
   std::string Write(const std::string& name, int shards, RowDtype dtype = RowDtype::kFloat32) {
     SnapshotContents contents = ContentsOf(table_, kDim, shards);
-    contents.dtype = dtype;
+    contents.options.dtype = dtype;
     const std::string dir = tmp_.Sub(name);
     Status written = WriteModelDirectory(dir, contents);
     EXPECT_TRUE(written.ok()) << written;

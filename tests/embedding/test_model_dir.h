@@ -71,13 +71,13 @@ inline std::vector<uint64_t> AbsentKeys(const Table& table, uint64_t seed, size_
 
 inline SnapshotContents ContentsOf(const Table& table, int dim, int num_shards) {
   SnapshotContents contents;
-  contents.embedding_dim = dim;
-  contents.num_shards = num_shards;
+  contents.options.embedding_dim = dim;
+  contents.options.num_shards = num_shards;
   contents.table = &table;
-  contents.dense_blob = std::string("dense weights \x01\x02\x03 of a test model", 33);
-  contents.base_manifest.set_num_tasks(2);
-  contents.base_manifest.add_bottom_hidden(16);
-  contents.base_manifest.set_data_description("random test table");
+  contents.options.dense_blob = std::string("dense weights \x01\x02\x03 of a test model", 33);
+  contents.options.base_manifest.set_num_tasks(2);
+  contents.options.base_manifest.add_bottom_hidden(16);
+  contents.options.base_manifest.set_data_description("random test table");
   return contents;
 }
 

@@ -139,7 +139,7 @@ class OverlaySnapshotTest : public ::testing::Test {
   void Write(int num_shards) {
     table_ = RandomTable(/*seed=*/23, /*num_keys=*/200, kDim);
     embedding::SnapshotContents contents = ContentsOf(table_, kDim, num_shards);
-    contents.dtype = embedding::RowDtype::kFloat32;
+    contents.options.dtype = embedding::RowDtype::kFloat32;
     model_dir_ = tmp_.Sub("model");
     Status written = embedding::WriteModelDirectory(model_dir_, contents);
     ASSERT_TRUE(written.ok()) << written;
@@ -415,7 +415,7 @@ TEST(OverlaySnapshotZmqTest, SnapshotAndRestoreOverLoopback) {
   TempDir tmp;
   const Table table = RandomTable(/*seed=*/29, /*num_keys=*/100, kDim);
   embedding::SnapshotContents contents = ContentsOf(table, kDim, 2);
-  contents.dtype = embedding::RowDtype::kFloat32;
+  contents.options.dtype = embedding::RowDtype::kFloat32;
   const std::string model_dir = tmp.Sub("model");
   ASSERT_TRUE(embedding::WriteModelDirectory(model_dir, contents).ok());
   std::vector<uint64_t> keys;

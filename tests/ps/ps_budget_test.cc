@@ -36,7 +36,7 @@ class PsBudgetTest : public ::testing::Test {
 
   std::string Write(const std::string& name, embedding::RowDtype dtype) {
     embedding::SnapshotContents contents = ContentsOf(table_, kDim, 1);
-    contents.dtype = dtype;
+    contents.options.dtype = dtype;
     const std::string dir = tmp_.Sub(name);
     Status written = embedding::WriteModelDirectory(dir, contents);
     EXPECT_TRUE(written.ok()) << written;

@@ -32,7 +32,7 @@ constexpr int kDim = 6;  // float32 rows: 24 bytes each
 std::string WriteModel(TempDir* tmp) {
   const std::string dir = tmp->Sub("model");
   embedding::SnapshotContents contents = ContentsOf(RandomTable(7, 100, kDim), kDim, 1);
-  contents.dtype = embedding::RowDtype::kFloat32;
+  contents.options.dtype = embedding::RowDtype::kFloat32;
   Status written = embedding::WriteModelDirectory(dir, contents);
   EXPECT_TRUE(written.ok()) << written;
   return dir;

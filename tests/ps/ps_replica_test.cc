@@ -36,7 +36,7 @@ class PsReplicaTest : public ::testing::Test {
   void Write(int num_shards, RowDtype dtype) {
     table_ = RandomTable(/*seed=*/5, /*num_keys=*/400, kDim);
     embedding::SnapshotContents contents = ContentsOf(table_, kDim, num_shards);
-    contents.dtype = dtype;
+    contents.options.dtype = dtype;
     model_dir_ = tmp_.Sub("model");
     Status written = embedding::WriteModelDirectory(model_dir_, contents);
     ASSERT_TRUE(written.ok()) << written;

@@ -114,7 +114,7 @@ class TrainablePsTest : public ::testing::Test {
   void Write(int num_shards, RowDtype dtype) {
     table_ = RandomTable(/*seed=*/11, /*num_keys=*/300, kDim);
     embedding::SnapshotContents contents = ContentsOf(table_, kDim, num_shards);
-    contents.dtype = dtype;
+    contents.options.dtype = dtype;
     model_dir_ = tmp_.Sub("model");
     Status written = embedding::WriteModelDirectory(model_dir_, contents);
     ASSERT_TRUE(written.ok()) << written;

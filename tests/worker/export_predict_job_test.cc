@@ -41,10 +41,10 @@ class JobFilesTest : public ::testing::Test {
       table_[k] = row;
     }
     embedding::SnapshotContents contents;
-    contents.embedding_dim = 4;
-    contents.num_shards = 2;
+    contents.options.embedding_dim = 4;
+    contents.options.num_shards = 2;
     contents.table = &table_;
-    contents.dense_blob = base_->Serialize();
+    contents.options.dense_blob = base_->Serialize();
     ASSERT_TRUE(embedding::WriteModelDirectory(dir_ + "/model", contents).ok());
     model::IakConfig ic;
     ic.input_dim = 6;

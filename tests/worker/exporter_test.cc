@@ -173,10 +173,10 @@ TEST(ExporterTest, ExportJobFollowsTheDomainPlanFile) {
   model::EmbeddingTable table;
   for (uint64_t k = 1; k <= 8; ++k) table[k] = {0.1f * k, -0.2f * k};
   embedding::SnapshotContents contents;
-  contents.embedding_dim = 2;
-  contents.num_shards = 1;
+  contents.options.embedding_dim = 2;
+  contents.options.num_shards = 1;
   contents.table = &table;
-  contents.dense_blob = base.Serialize();
+  contents.options.dense_blob = base.Serialize();
   ASSERT_TRUE(embedding::WriteModelDirectory(dir + "/model", contents).ok());
   const std::string adapters = dir + "/out/adapters";
   const model::IakModule own = MakeAdapter(21);
