@@ -40,7 +40,7 @@ class PsLookupThreadsTest : public ::testing::TestWithParam<embedding::RowDtype>
         "ps-" + std::to_string(lookup_threads) + (from_disk ? "-disk" : "-memory");
     if (model_dir_.empty()) {
       embedding::SnapshotContents contents = ContentsOf(table_, kDim, 1);
-      contents.dtype = GetParam();
+      contents.options.dtype = GetParam();
       model_dir_ = tmp_.Sub("model");
       Status written = embedding::WriteModelDirectory(model_dir_, contents);
       EXPECT_TRUE(written.ok()) << written;
