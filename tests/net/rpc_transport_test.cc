@@ -217,7 +217,7 @@ TEST_P(RpcTransportTest, ErrorReplyBecomesStatus) {
 
 TEST_P(RpcTransportTest, SendingToUnknownPeerIsUnavailable) {
   std::unique_ptr<Listener> listener = Listen();
-  Status sent = listener->Send(PeerId{"nobody"}, Message{{"x"}});
+  Status sent = listener->Send(PeerId{"nobody", ""}, Message{{"x"}});
   EXPECT_EQ(sent.code(), StatusCode::kUnavailable) << sent;
 }
 
