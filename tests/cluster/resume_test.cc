@@ -367,7 +367,12 @@ TEST_F(ResumeTest, KilledWorkerJobResumesToTheUninterruptedAdapters) {
     return std::make_pair(code.ok() ? *code : -1, out);
   };
   const std::string ref_path = dir_->path() + "/kill-reference.pbtxt";
-  ASSERT_TRUE(job::SaveJobSpec(spec("kill-reference"), ref_path).ok());
+  // Nothing is killed in the reference: it keeps the default timeouts, so a
+  // loaded machine cannot fail it (timeouts do not change the adapters).
+  proto::JobSpec reference = spec("kill-reference");
+  reference.clear_timeouts();
+  job::ApplyDefaults(&reference);
+  ASSERT_TRUE(job::SaveJobSpec(reference, ref_path).ok());
   auto [ref_code, ref_out] = run({IAK_BINARY, "submit", ref_path});
   ASSERT_EQ(ref_code, 0) << ref_out;
 
