@@ -4,16 +4,16 @@
 // memory budget); small pulls and every dtype go through the same.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <cstring>
 #include <memory>
-#include <thread>
+#include <string>
 #include <vector>
 
 #include "net/inproc_transport.h"
 #include "ps/ps_client.h"
 #include "ps/ps_server.h"
 #include "tests/embedding/test_model_dir.h"
+#include "tests/testing/ps_server_thread.h"
 
 namespace iak::ps {
 namespace {
@@ -28,16 +28,9 @@ constexpr int kDim = 5;  // rows of 20 bytes (float32): not a cache line apart
 
 class PsLookupThreadsTest : public ::testing::TestWithParam<embedding::RowDtype> {
  protected:
-  void TearDown() override {
-    stop_.store(true);
-    for (std::thread& t : threads_) t.join();
-  }
-
   // Serves the table as `dtype` with `lookup_threads`, from RocksDB when
-  // `from_disk`; returns its address.
-  std::string Serve(int lookup_threads, bool from_disk = false) {
-    const std::string name =
-        "ps-" + std::to_string(lookup_threads) + (from_disk ? "-disk" : "-memory");
+  // `from_disk`; returns the server's address.
+  proto::ServerAddress Serve(int lookup_threads, bool from_disk = false) {
     if (model_dir_.empty()) {
       embedding::SnapshotContents contents = ContentsOf(table_, kDim, 1);
       contents.options.dtype = GetParam();
@@ -47,31 +40,22 @@ class PsLookupThreadsTest : public ::testing::TestWithParam<embedding::RowDtype>
     }
     PsServerOptions options;
     options.model_dir = model_dir_;
-    options.listen_address = "inproc://" + name;
-    options.name = name;
+    options.name = "ps-" + std::to_string(lookup_threads) + (from_disk ? "-disk" : "-memory");
+    options.listen_address = "inproc://" + options.name;
     options.lookup_threads = lookup_threads;
     if (from_disk) {
       options.memory_budget_bytes = 4096;
       options.block_cache_bytes = 1 << 20;
     }
-    servers_.push_back(std::make_unique<PsServer>(options, &transport_));
-    PsServer* server = servers_.back().get();
-    Status started = server->Start();
+    servers_.push_back(std::make_unique<testing_util::PsServerThread>());
+    Status started = servers_.back()->Start(options, &transport_);
     EXPECT_TRUE(started.ok()) << started;
-    threads_.emplace_back([this, server] {
-      Status ran = server->Run(stop_);
-      EXPECT_TRUE(ran.ok()) << ran;
-    });
-    return server->address();
+    return servers_.back()->address();
   }
 
-  std::vector<float> Pull(const std::string& address, const std::vector<uint64_t>& keys,
+  std::vector<float> Pull(const proto::ServerAddress& server, const std::vector<uint64_t>& keys,
                           uint64_t* missing) {
     PsClientOptions options;
-    proto::ServerAddress server;
-    server.set_shard(0);
-    server.set_address(address);
-    server.set_name("ps");
     options.servers.push_back(server);
     options.dim = kDim;
     options.pull_timeout = Duration(10000);
@@ -92,15 +76,13 @@ class PsLookupThreadsTest : public ::testing::TestWithParam<embedding::RowDtype>
   Table table_ = RandomTable(/*seed=*/23, /*num_keys=*/3 * kMinKeysPerLookupThread + 17, kDim);
   std::string model_dir_;
   net::InProcTransport transport_;
-  std::vector<std::unique_ptr<PsServer>> servers_;
-  std::vector<std::thread> threads_;
-  std::atomic<bool> stop_{false};
+  std::vector<std::unique_ptr<testing_util::PsServerThread>> servers_;
 };
 
 TEST_P(PsLookupThreadsTest, SplitPullsReturnWhatOneThreadReturns) {
-  const std::string one = Serve(1);
-  const std::string three = Serve(3);
-  const std::string three_from_disk = Serve(3, /*from_disk=*/true);
+  const proto::ServerAddress one = Serve(1);
+  const proto::ServerAddress three = Serve(3);
+  const proto::ServerAddress three_from_disk = Serve(3, /*from_disk=*/true);
   std::vector<uint64_t> keys;
   for (const auto& [key, row] : table_) keys.push_back(key);
   // Absent keys in every part of a three-way split, and at its edges.
