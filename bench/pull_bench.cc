@@ -530,8 +530,8 @@ Status RunBench(Config config) {
   const double wire_mb_per_s = Median(wire_mb);
   const double hit_rate = Median(hits);
   std::printf(
-      "\nW1 pull: %lld rows x %d %s, %d shard(s), %s, %s keys, batch %zu, %s PS, %zu keys per "
-      "request\n"
+      "\nW1 pull: %lld rows x %d %s, %d shard(s), %s, %s keys, batch %zu, %s PS (%d lookup "
+      "threads), %zu keys per request\n"
       "  keys/s (median of %d x %.1f s): %.2f M\n"
       "  MB/s rows delivered (float32):  %.0f\n"
       "  MB/s on the wire:               %.0f\n"
@@ -539,7 +539,8 @@ Status RunBench(Config config) {
       "  keys/s at the p50 latency:      %.2f M\n"
       "  CPU per pull (worker + PS):     %.0f us (PS %.0f us), %.1f M keys per CPU second\n",
       num_rows, config.dim, dtype_name, config.shards, transport_name, keys_name, batch,
-      FLAGS_pull_inproc ? "in-process" : "child-process", options.keys_per_request,
+      FLAGS_pull_inproc ? "in-process" : "child-process",
+      ps::LookupThreadsFor(static_cast<int>(config.lookup_threads)), options.keys_per_request,
       FLAGS_pull_repeats, FLAGS_pull_seconds, keys_per_s / 1e6, row_mb_per_s, wire_mb_per_s, p50,
       p99, static_cast<double>(batch) / p50, cpu_per_pull, ps_cpu_per_pull,
       static_cast<double>(batch) / cpu_per_pull);
@@ -556,13 +557,15 @@ Status RunBench(Config config) {
       "{\"bench\":\"pull\",\"rows\":%lld,\"dim\":%d,\"dtype\":\"%s\",\"shards\":%d,"
       "\"transport\":\"%s\",\"keys\":\"%s\",\"batch\":%zu,\"inproc\":%s,\"keys_per_s\":%.0f,"
       "\"mb_per_s\":%.1f,\"wire_mb_per_s\":%.1f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-      "\"cache_hit_rate\":%.4f,\"keys_per_request\":%zu,\"cpu_us_per_pull\":%.1f,"
+      "\"cache_hit_rate\":%.4f,\"keys_per_request\":%zu,\"ps_lookup_threads\":%d,"
+      "\"cpu_us_per_pull\":%.1f,"
       "\"memory_budget_mb\":%lld,\"block_cache_mb\":%lld,"
       "\"server_peak_rss_mb\":%.1f,\"disk_mb\":%.1f,\"server_load_s\":%.1f,"
       "\"write_rows_per_s\":%.0f}\n",
       num_rows, config.dim, dtype_name, config.shards, transport_name, keys_name, batch,
       FLAGS_pull_inproc ? "true" : "false", keys_per_s, row_mb_per_s, wire_mb_per_s, p50, p99,
-      hit_rate, options.keys_per_request, cpu_per_pull,
+      hit_rate, options.keys_per_request,
+      ps::LookupThreadsFor(static_cast<int>(config.lookup_threads)), cpu_per_pull,
       static_cast<long long>(config.memory_budget_mb),
       static_cast<long long>(config.block_cache_mb), peak_rss_max / 1e6,
       cluster.disk_bytes / 1e6, load_seconds,

@@ -85,10 +85,7 @@ Status PsServer::Start() {
                                                      : shard_->row_bytes();
     max_keys_per_pull_ = std::max<uint64_t>(1, options_.max_reply_bytes / std::max<uint64_t>(1, row_bytes));
   }
-  const int lookup_threads =
-      options_.lookup_threads > 0
-          ? options_.lookup_threads
-          : std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
+  const int lookup_threads = LookupThreadsFor(options_.lookup_threads);
   if (trainable_ == nullptr && lookup_threads > 1) {
     lookup_pool_ = std::make_unique<ForkJoinPool>(lookup_threads);
   }
@@ -220,6 +217,11 @@ void PsServer::HandleCall(net::RpcCall call) {
                                             "'; a parameter server answers only pull, push and "
                                             "overlay snapshot/restore requests"));
   }
+}
+
+int LookupThreadsFor(int asked) {
+  if (asked > 0) return asked;
+  return std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 4);
 }
 
 StatusOr<uint64_t> PsServer::ReadFrozenRows(const uint64_t* keys, uint64_t n, char* out) {

@@ -114,6 +114,10 @@ struct PsServerOptions {
 // costs about what looking up a few hundred keys does.
 inline constexpr uint64_t kMinKeysPerLookupThread = 2048;
 
+// PsServerOptions::lookup_threads as a server on this host runs it: `asked`
+// when > 0, else one per core, at most 4.
+int LookupThreadsFor(int asked);
+
 class PsServer {
  public:
   // `transport` is not owned and must outlive the server.
