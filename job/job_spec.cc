@@ -373,7 +373,7 @@ Status Validate(const proto::JobSpec& spec) {
                                 spec.frozen_precision() + "\": choose \"fp32\" or \"bf16\"");
   }
   IAK_RETURN_IF_ERROR(ValidateDomainPlan(spec));
-  return Status::Ok();
+  return CheckIntRange("compute_threads", spec.compute_threads(), 0, 256);
 }
 
 StatusOr<proto::JobSpec> LoadJobSpec(const std::string& path) {

@@ -231,7 +231,8 @@ Status Trainer::PrepareFirstSegment(const Segment& segment) {
   const proto::JobSpec& spec = options_.spec;
   const model::BaseModel& base = *inputs_->base;
   IAK_RETURN_IF_ERROR(rows_->Connect(segment.servers, segment.rank));
-  const int threads = std::max(1, options_.compute_threads);
+  const int threads =
+      std::max(1, spec.compute_threads() > 0 ? spec.compute_threads() : options_.compute_threads);
   // The step splits each batch over its own threads; GEMMs inside them stay
   // single-threaded so the two levels do not oversubscribe the cores.
   if (threads > 1) model::SetBlasThreads(1);

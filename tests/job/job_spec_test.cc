@@ -76,6 +76,21 @@ TEST(JobSpecTest, BadValuesSayWhatIsAllowed) {
             std::string::npos);
 }
 
+TEST(JobSpecTest, ComputeThreadsAreBounded) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  ApplyDefaults(&spec);
+  for (int ok : {0, 1, 2, 64}) {
+    spec.set_compute_threads(ok);
+    EXPECT_TRUE(Validate(spec).ok()) << ok << ": " << Validate(spec);
+  }
+  spec.set_compute_threads(-1);
+  const Status bad = Validate(spec);
+  EXPECT_NE(bad.message().find("compute_threads"), std::string::npos) << bad;
+  spec.set_compute_threads(1000);
+  EXPECT_FALSE(Validate(spec).ok());
+}
+
 TEST(JobSpecTest, FrozenPrecisionIsFp32OrBf16) {
   proto::JobSpec spec;
   spec.set_model_dir("/m");

@@ -110,6 +110,26 @@ TEST_F(TrainerTest, EachDomainEndsAtItsBestValidationPoint) {
   }
 }
 
+// JobSpec.compute_threads splits the step over that many threads: a run is
+// the same bits for the same count, and another count sums in another order.
+TEST_F(TrainerTest, ComputeThreadsComeFromTheSpec) {
+  proto::JobSpec spec = Spec();
+  spec.set_compute_threads(3);
+  std::unique_ptr<LocalTraining> three = Train(spec);
+  std::unique_ptr<LocalTraining> again = Train(spec);
+  spec.set_compute_threads(1);
+  std::unique_ptr<LocalTraining> one = Train(spec);
+  bool any_differs = false;
+  for (size_t u = 0; u < three->trainer().units().size(); ++u) {
+    const std::vector<float> p3 = three->trainer().model(static_cast<int>(u))->Params();
+    EXPECT_EQ(p3, again->trainer().model(static_cast<int>(u))->Params()) << "unit " << u;
+    any_differs = any_differs || p3 != one->trainer().model(static_cast<int>(u))->Params();
+    const proto::UnitValidation& v = one->trainer().units()[u].validation;
+    EXPECT_GE(v.best_auc(), v.base_auc()) << "unit " << u;
+  }
+  EXPECT_TRUE(any_differs) << "one and three threads trained the same bits: the field was ignored";
+}
+
 // A learning rate that only hurts: no point beats the base, so every domain
 // keeps the base exactly (the adapter's initial, identity parameters).
 TEST_F(TrainerTest, TrainingThatOnlyHurtsKeepsTheBase) {
