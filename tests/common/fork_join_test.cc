@@ -1,5 +1,8 @@
 #include "common/fork_join.h"
 
+#include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -21,6 +24,20 @@ TEST(ForkJoinPoolTest, RunsEveryPartOnceAndWaits) {
     total = end;
   }
   EXPECT_EQ(total, 10);
+}
+
+// A helper slower than the caller's spin at the join: Run still returns only
+// once every part has (the caller then sleeps until the last one wakes it).
+TEST(ForkJoinPoolTest, WaitsForASlowPartPastTheSpin) {
+  ForkJoinPool pool(2);
+  for (int round = 0; round < 5; ++round) {
+    std::atomic<int> done{0};
+    pool.Run([&](int part) {
+      if (part == 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      done.fetch_add(1);
+    });
+    EXPECT_EQ(done.load(), 2) << "round " << round;
+  }
 }
 
 TEST(ForkJoinPoolTest, OneThreadRunsOnTheCaller) {
