@@ -67,7 +67,6 @@ class SchedulerRestartTest : public testing::Test {
     spec.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
     spec.mutable_checkpoint()->set_every_n_steps(20);
     spec.mutable_timeouts()->set_heartbeat_timeout_ms(5000);
-    spec.mutable_timeouts()->set_collective_timeout_ms(5000);
     job::ApplyDefaults(&spec);
     return spec;
   }
