@@ -529,6 +529,7 @@ Status RunBench(Config config) {
   const double row_mb_per_s = Median(row_mb);
   const double wire_mb_per_s = Median(wire_mb);
   const double hit_rate = Median(hits);
+  const int lookup_threads = ps::LookupThreadsFor(static_cast<int>(config.lookup_threads));
   std::printf(
       "\nW1 pull: %lld rows x %d %s, %d shard(s), %s, %s keys, batch %zu, %s PS (%d lookup "
       "threads), %zu keys per request\n"
@@ -539,9 +540,8 @@ Status RunBench(Config config) {
       "  keys/s at the p50 latency:      %.2f M\n"
       "  CPU per pull (worker + PS):     %.0f us (PS %.0f us), %.1f M keys per CPU second\n",
       num_rows, config.dim, dtype_name, config.shards, transport_name, keys_name, batch,
-      FLAGS_pull_inproc ? "in-process" : "child-process",
-      ps::LookupThreadsFor(static_cast<int>(config.lookup_threads)), options.keys_per_request,
-      FLAGS_pull_repeats, FLAGS_pull_seconds, keys_per_s / 1e6, row_mb_per_s, wire_mb_per_s, p50,
+      FLAGS_pull_inproc ? "in-process" : "child-process", lookup_threads,
+      options.keys_per_request, FLAGS_pull_repeats, FLAGS_pull_seconds, keys_per_s / 1e6, row_mb_per_s, wire_mb_per_s, p50,
       p99, static_cast<double>(batch) / p50, cpu_per_pull, ps_cpu_per_pull,
       static_cast<double>(batch) / cpu_per_pull);
   std::printf("  server peak RSS (VmHWM, largest):  %.0f MB; snapshot on disk %.0f MB; "
@@ -565,7 +565,7 @@ Status RunBench(Config config) {
       num_rows, config.dim, dtype_name, config.shards, transport_name, keys_name, batch,
       FLAGS_pull_inproc ? "true" : "false", keys_per_s, row_mb_per_s, wire_mb_per_s, p50, p99,
       hit_rate, options.keys_per_request,
-      ps::LookupThreadsFor(static_cast<int>(config.lookup_threads)), cpu_per_pull,
+      lookup_threads, cpu_per_pull,
       static_cast<long long>(config.memory_budget_mb),
       static_cast<long long>(config.block_cache_mb), peak_rss_max / 1e6,
       cluster.disk_bytes / 1e6, load_seconds,
