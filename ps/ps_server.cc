@@ -273,12 +273,10 @@ void PsServer::HandlePull(const net::RpcCall& call) {
                          "); split the pull or raise --ps_max_reply_bytes"));
     return;
   }
-  if (!pull.snapshot_id().empty() && pull.snapshot_id() != snapshot_id_) {
-    ReplyError(call, FailedPreconditionError(
-                         "pull from '" + sender + "' expects snapshot " + pull.snapshot_id() +
-                         " but this server holds snapshot " + snapshot_id_ + " (" +
-                         options_.model_dir + "); start workers and servers from the same "
-                         "model directory"));
+  Status same_snapshot = CheckSnapshotId("pull", sender, pull.snapshot_id(), "holds",
+                                         "start workers and servers from the same model directory");
+  if (!same_snapshot.ok()) {
+    ReplyError(call, same_snapshot);
     return;
   }
 
@@ -362,11 +360,10 @@ void PsServer::HandlePush(const net::RpcCall& call) {
                          "); nothing was applied"));
     return;
   }
-  if (!push.snapshot_id().empty() && push.snapshot_id() != snapshot_id_) {
-    ReplyError(call, FailedPreconditionError(
-                         "push from '" + sender + "' expects snapshot " + push.snapshot_id() +
-                         " but this server trains snapshot " + snapshot_id_ + " (" +
-                         options_.model_dir + "); nothing was applied"));
+  Status same_snapshot =
+      CheckSnapshotId("push", sender, push.snapshot_id(), "trains", "nothing was applied");
+  if (!same_snapshot.ok()) {
+    ReplyError(call, same_snapshot);
     return;
   }
   // Frames are copied out: their buffers carry no alignment guarantee.
@@ -397,13 +394,16 @@ Status PsServer::CheckTrainable(const std::string& what, const std::string& snap
         "' refused: there are no trained rows (set trainable {...} in the job spec, or "
         "--trainable_optimizer on `iak ps`, for full fine-tuning)");
   }
-  if (!snapshot_id.empty() && snapshot_id != snapshot_id_) {
-    return FailedPreconditionError(what + " from '" + sender + "' expects snapshot " +
-                                   snapshot_id + " but this server trains snapshot " +
-                                   snapshot_id_ + " (" + options_.model_dir +
-                                   "); nothing was changed");
-  }
-  return Status::Ok();
+  return CheckSnapshotId(what, sender, snapshot_id, "trains", "nothing was changed");
+}
+
+Status PsServer::CheckSnapshotId(const std::string& what, const std::string& sender,
+                                 const std::string& expected, const char* verb,
+                                 const std::string& outcome) const {
+  if (expected.empty() || expected == snapshot_id_) return Status::Ok();
+  return FailedPreconditionError(what + " from '" + sender + "' expects snapshot " + expected +
+                                 " but this server " + verb + " snapshot " + snapshot_id_ + " (" +
+                                 options_.model_dir + "); " + outcome);
 }
 
 bool PsServer::AcceptOverlayRequest(const net::RpcCall& call, const std::string& what,

@@ -177,6 +177,12 @@ class PsServer {
   void HandlePush(const net::RpcCall& call);
   void HandleOverlaySnapshot(const net::RpcCall& call);
   void HandleOverlayRestore(const net::RpcCall& call);
+  // FailedPrecondition when a request names a snapshot other than this
+  // server's (an empty id names none): "<what> from '<sender>' expects
+  // snapshot X but this server <verb> snapshot Y (<model_dir>); <outcome>".
+  Status CheckSnapshotId(const std::string& what, const std::string& sender,
+                         const std::string& expected, const char* verb,
+                         const std::string& outcome) const;
   // The refusal of a trainable-only request (`what`, e.g. "pushes") from a
   // frozen server or one that expects another snapshot; OK when neither.
   Status CheckTrainable(const std::string& what, const std::string& snapshot_id,
