@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/json_reader.h"
+#include "common/report_text.h"
 
 namespace iak::cluster {
 namespace {
@@ -19,13 +20,7 @@ double Figure(const JsonValue& value) {
 
 int64_t Step(const JsonValue& value) { return static_cast<int64_t>(value.Number(0)); }
 
-std::string Plain(double value) {
-  if (std::isnan(value)) return "NaN";
-  std::ostringstream out;
-  out.precision(6);
-  out << value;
-  return out.str();
-}
+std::string Plain(double value) { return FormatShort(value, "NaN"); }
 
 std::string Fixed4(double value, bool sign = false) {
   if (std::isnan(value)) return "n/a";

@@ -11,6 +11,8 @@
 
 #include "compare/method_report.h"
 
+#include "common/report_text.h"
+
 #include <algorithm>
 
 namespace iak::compare {
@@ -29,12 +31,6 @@ double MeanDefined(const std::vector<double>& v) {
     }
   }
   return n > 0 ? sum / n : kNaN;
-}
-
-std::string Fixed(double v, int digits) {
-  char buf[48];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  return buf;
 }
 
 std::string Bytes(int64_t b) {
@@ -87,8 +83,8 @@ std::vector<MethodSummary> MethodReport::Summaries() const {
 
 namespace {
 
-std::string Auc4(double v) { return std::isnan(v) ? "n/a" : Fixed(v, 4); }
-std::string Json6(double v) { return std::isnan(v) ? "null" : Fixed(v, 6); }
+std::string Auc4(double v) { return std::isnan(v) ? "n/a" : FormatFixed(v, 4); }
+std::string Json6(double v) { return JsonNumber(v, 6); }
 
 void AucTable(const MethodReport& report, const std::vector<std::string>& domains,
               const std::vector<MethodSummary>& summaries, bool ctcvr, std::ostringstream* out) {
@@ -151,7 +147,7 @@ std::string MethodReport::ToMarkdown() const {
       << ") | trainable params | checkpoint | domains above frozen |\n"
       << "|---|---|---|---|---|---|\n";
   for (const MethodSummary& s : summaries) {
-    out << "| " << s.method << " | " << Fixed(s.seconds_per_epoch, 3) << " | "
+    out << "| " << s.method << " | " << FormatFixed(s.seconds_per_epoch, 3) << " | "
         << Bytes(s.network_bytes) << " | " << s.trainable_params << " | "
         << Bytes(s.checkpoint_bytes) << " (" << s.checkpoint_bytes << " B) | "
         << s.domains_above_frozen << "/" << domains.size() << " |\n";
@@ -198,7 +194,7 @@ std::string MethodReport::ToJson() const {
         << ", \"best_step\": " << r.best_step
         << ", \"kept_base\": " << (r.kept_base ? "true" : "false")
         << ", \"stopped_early\": " << (r.stopped_early ? "true" : "false")
-        << ", \"seconds_per_epoch\": " << Fixed(r.seconds_per_epoch, 4)
+        << ", \"seconds_per_epoch\": " << FormatFixed(r.seconds_per_epoch, 4)
         << ", \"computed_pull_bytes_per_epoch\": " << r.pull_bytes
         << ", \"computed_push_bytes_per_epoch\": " << r.push_bytes
         << ", \"computed_allreduce_bytes_per_epoch\": " << r.allreduce_bytes
@@ -215,7 +211,7 @@ std::string MethodReport::ToJson() const {
         << "\", \"mean_test_auc\": " << Json6(s.mean_test_auc)
         << ", \"mean_test_ctcvr_auc\": " << Json6(s.mean_test_ctcvr_auc)
         << ", \"mean_validation_auc\": " << Json6(s.mean_validation_auc)
-        << ", \"seconds_per_epoch\": " << Fixed(s.seconds_per_epoch, 4)
+        << ", \"seconds_per_epoch\": " << FormatFixed(s.seconds_per_epoch, 4)
         << ", \"computed_network_bytes_per_epoch\": " << s.network_bytes
         << ", \"trainable_params\": " << s.trainable_params
         << ", \"checkpoint_bytes\": " << s.checkpoint_bytes

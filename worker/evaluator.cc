@@ -9,6 +9,7 @@
 #include <sstream>
 #include <utility>
 
+#include "common/report_text.h"
 #include "embedding/model_directory.h"
 #include "model/fine_tune_step.h"
 #include "model/input_adapter_step.h"
@@ -93,14 +94,6 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
   return scores;
 }
 
-// A JSON number, or null for NaN (an undefined AUC).
-std::string JsonNumber(double v, int digits) {
-  if (std::isnan(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  return buf;
-}
-
 // A table cell of `width`: the AUC, or n/a when undefined.
 std::string Cell(double v, int width, const char* format) {
   char buf[32];
@@ -112,14 +105,8 @@ std::string Cell(double v, int width, const char* format) {
   return buf;
 }
 
-std::string Fixed(double v, int digits) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  return buf;
-}
-
 // An AUC for JSON: null where it is undefined (NaN is not JSON).
-std::string AucJson(double v) { return std::isnan(v) ? "null" : Fixed(v, 6); }
+std::string AucJson(double v) { return JsonNumber(v, 6); }
 
 }  // namespace
 
@@ -357,11 +344,11 @@ std::string EvalReport::ToJson() const {
     const DomainResult& d = domains[i];
     out << "    {\"domain\": \"" << d.domain << "\", \"train_samples\": " << d.train_samples
         << ", \"eval_samples\": " << d.test_samples
-        << ", \"positive_rate\": " << Fixed(d.positive_rate, 6)
+        << ", \"positive_rate\": " << FormatFixed(d.positive_rate, 6)
         << ", \"base_auc\": " << AucJson(d.base_auc) << ", \"iak_auc\": " << AucJson(d.iak_auc)
         << (d.auc_defined ? "" : ", \"auc_note\": \"" + d.auc_note + "\"")
-        << ", \"base_logloss\": " << Fixed(d.base_logloss, 6)
-        << ", \"iak_logloss\": " << Fixed(d.iak_logloss, 6);
+        << ", \"base_logloss\": " << FormatFixed(d.base_logloss, 6)
+        << ", \"iak_logloss\": " << FormatFixed(d.iak_logloss, 6);
     if (has_ctcvr) {
       out << ", \"base_ctcvr_auc\": " << JsonNumber(d.base_ctcvr_auc, 6)
           << ", \"iak_ctcvr_auc\": " << JsonNumber(d.iak_ctcvr_auc, 6);

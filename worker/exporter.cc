@@ -1,12 +1,12 @@
 #include "worker/exporter.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <set>
 
 #include "common/file_util.h"
+#include "common/report_text.h"
 #include "embedding/model_directory.h"
 #include "embedding/safetensors_file.h"
 #include "model/mlp.h"
@@ -45,29 +45,6 @@ void AppendMlp(const std::vector<int>& dims, const float* params, const std::str
 }
 
 }  // namespace
-
-std::string JsonQuote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string JsonIntList(const std::vector<int>& v) {
-  std::string out = "[";
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
-  return out + "]";
-}
 
 std::vector<ExportTensor> BaseModelTensors(const model::BaseModel& base) {
   const model::BaseModelConfig& c = base.config();

@@ -81,9 +81,6 @@ struct ExportSource {
 // malformed plan file.
 [[nodiscard]] StatusOr<ExportSource> LoadExportSource(const proto::JobSpec& spec);
 
-// JSON text helpers shared by the exporters' metadata.
-std::string JsonQuote(const std::string& s);
-std::string JsonIntList(const std::vector<int>& v);
 // {"input_dim":..,"latent_dim":..,"encoder_hidden":[..],"decoder_hidden":[..],"plain_adapter":..}
 std::string AdapterConfigJson(const model::IakConfig& config);
 

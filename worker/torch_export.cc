@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "common/file_util.h"
+#include "common/report_text.h"
 #include "embedding/snapshot_tools.h"
 #include "worker/new_key_rows.h"
 

@@ -4,9 +4,9 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <sstream>
 #include <utility>
 
+#include "common/report_text.h"
 #include "data/split.h"
 #include "model/blas_threads.h"
 #include "model/finite_check.h"
@@ -42,14 +42,6 @@ int PrefixWidth(const proto::JobSpec& spec, const model::BaseModelConfig& config
   if (!IsAdapterMethod(spec.method())) return 0;
   if (spec.iak().new_key_rows().enabled()) return 0;  // rows below the adapter train
   return spec.iak().insertion() == "x" ? config.input_dim() : config.h_dim();
-}
-
-std::string Fixed(double value, int digits = 4) {
-  std::ostringstream out;
-  out.setf(std::ios::fixed);
-  out.precision(digits);
-  out << value;
-  return out.str();
 }
 
 }  // namespace
@@ -148,7 +140,7 @@ Status Trainer::Resume() {
             << (c.membership_epoch > 0
                     ? ", written in membership epoch " + std::to_string(c.membership_epoch)
                     : std::string())
-            << ") in " << Fixed(MsSince(began), 1) << " ms";
+            << ") in " << FormatFixed(MsSince(began), 1) << " ms";
   pending_restore_ = std::make_unique<LoadedCheckpoint>(std::move(*loaded));
   // Progress counts the steps the checkpoint holds as done.
   if (counters_.steps_done != nullptr) counters_.steps_done->store(global);
@@ -520,8 +512,8 @@ Status Trainer::Validate(const Segment& segment) {
     IAK_RETURN_IF_ERROR(RecordPoint(validation_, *point, models_[u].get(), &record));
     if (segment.rank == 0) {
       LOG(INFO) << "progress: validation " << units_[u].name << " at global step " << g
-                << ": auc " << Fixed(point->auc()) << ", logloss " << Fixed(point->logloss())
-                << " (best " << Fixed(record.best_auc()) << " at global step "
+                << ": auc " << FormatFixed(point->auc(), 4) << ", logloss " << FormatFixed(point->logloss(), 4)
+                << " (best " << FormatFixed(record.best_auc(), 4) << " at global step "
                 << record.best_step() << (record.best_step() == 0 ? ", the base" : "") << ")"
                 << (record.stopped() && !was_stopped ? "; stopped: no gain in " +
                                                            std::to_string(record.bad_evals()) +
@@ -582,7 +574,7 @@ Status Trainer::MaybeCheckpoint(int64_t membership_epoch) {
   }
   last_checkpoint_step_ = g;
   LOG(INFO) << "progress: checkpoint " << *saved << " at global step " << g
-            << " (membership epoch " << membership_epoch << ") in " << Fixed(MsSince(began), 1)
+            << " (membership epoch " << membership_epoch << ") in " << FormatFixed(MsSince(began), 1)
             << " ms";
   return Status::Ok();
 }
@@ -672,8 +664,8 @@ Status Trainer::Finish(const Segment& segment) {
       LOG(INFO) << "progress: " << units_[u].name << ": "
                 << (KeptBase(record) ? "kept base" : "best at global step " +
                                                          std::to_string(record.best_step()))
-                << ", validation AUC " << Fixed(record.best_auc()) << " (base "
-                << Fixed(record.base_auc()) << ")";
+                << ", validation AUC " << FormatFixed(record.best_auc(), 4) << " (base "
+                << FormatFixed(record.base_auc(), 4) << ")";
     }
   }
   if (cache_ != nullptr) {

@@ -1,10 +1,10 @@
 #include "worker/training_results.h"
 
-#include <cmath>
 #include <filesystem>
 #include <sstream>
 
 #include "common/file_util.h"
+#include "common/report_text.h"
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
 #include "worker/model_factory.h"
@@ -13,22 +13,7 @@
 namespace iak::worker {
 namespace {
 
-std::string Number(double value) {
-  if (std::isnan(value)) return "null";
-  std::ostringstream out;
-  out.precision(6);
-  out << value;
-  return out.str();
-}
-
-std::string Quoted(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
+std::string Number(double value) { return FormatShort(value, "null"); }
 
 // Rank 0's <dir>/domain_plan.tsv for an adapter job.
 Status WriteAdapterPlan(const std::string& dir, const JobDomainPlan& plan,
@@ -70,7 +55,7 @@ std::string ValidationJson(const std::vector<TrainedUnit>& units) {
   out << "{\"units\": [";
   for (size_t u = 0; u < units.size(); ++u) {
     const proto::UnitValidation& v = units[u].validation;
-    out << (u ? ",\n  " : "\n  ") << "{\"unit\": " << Quoted(units[u].name)
+    out << (u ? ",\n  " : "\n  ") << "{\"unit\": " << JsonQuote(units[u].name)
         << ", \"evaluated\": " << (v.evaluated() ? "true" : "false")
         << ", \"base_auc\": " << Number(v.base_auc())
         << ", \"base_logloss\": " << Number(v.base_logloss())
