@@ -1,8 +1,7 @@
 #ifndef IAK_MODEL_ADAPTER_INPUT_GRAD_STEP_H_
 #define IAK_MODEL_ADAPTER_INPUT_GRAD_STEP_H_
 
-#include <vector>
-
+#include "model/adapter_step_scratch.h"
 #include "model/base_model.h"
 #include "model/fine_tune_step.h"
 #include "model/iak_module.h"
@@ -30,9 +29,7 @@ class AdapterInputGradStep {
                 const float* eps, float* grads, float* dx);
 
  private:
-  BaseModelWorkspace base_ws_;
-  IakWorkspace iak_ws_;
-  std::vector<float> h_, h_adapted_, dh_adapted_, dh_, logits_, dlogits_;
+  AdapterStepScratch s_;
 };
 
 }  // namespace iak::model

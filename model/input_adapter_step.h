@@ -1,8 +1,7 @@
 #ifndef IAK_MODEL_INPUT_ADAPTER_STEP_H_
 #define IAK_MODEL_INPUT_ADAPTER_STEP_H_
 
-#include <vector>
-
+#include "model/adapter_step_scratch.h"
 #include "model/base_model.h"
 #include "model/fine_tune_step.h"
 #include "model/iak_module.h"
@@ -25,18 +24,15 @@ class InputAdapterStep {
   // dx_in (may be null): that loss's gradient w.r.t. x [batch x input_dim],
   // the residual path included, for embedding rows trained below the adapter
   // (worker/new_key_rows.h).
-  StepStats Run(const BaseModel& base, const IakModule& adapter,
-                       IakPhase phase, float beta, const float* x, int batch,
-                       const float* click, const float* conversion, const float* eps,
-                       float* grads, float* dx_in = nullptr);
+  StepStats Run(const BaseModel& base, const IakModule& adapter, IakPhase phase, float beta,
+                const float* x, int batch, const float* click, const float* conversion,
+                const float* eps, float* grads, float* dx_in = nullptr);
   // Inference (z = mu); p_ctcvr only for a two-task base (may be null).
-  void Predict(const BaseModel& base, const IakModule& adapter, const float* x,
-               int batch, float* p_ctr, float* p_ctcvr);
+  void Predict(const BaseModel& base, const IakModule& adapter, const float* x, int batch,
+               float* p_ctr, float* p_ctcvr);
 
  private:
-  BaseModelWorkspace base_ws_;
-  IakWorkspace iak_ws_;
-  std::vector<float> x_adapted_, h_, dh_, dx_, logits_, dlogits_;
+  AdapterStepScratch s_;
 };
 
 }  // namespace iak::model

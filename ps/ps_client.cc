@@ -309,6 +309,19 @@ void PsClient::AbandonInFlight() {
   }
 }
 
+PsClient::Shard& PsClient::ShardFor(uint64_t key) {
+  const int num_shards = static_cast<int>(shards_.size());
+  return shards_[num_shards == 1 ? 0 : ShardOfKey(key, num_shards)];
+}
+
+void PsClient::ClearScratch() {
+  for (Shard& shard : shards_) {
+    shard.keys.clear();
+    shard.positions.clear();
+    shard.grads.clear();
+  }
+}
+
 Status PsClient::Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats* stats) {
   PullStats local;
   PullStats* s = stats != nullptr ? stats : &local;
@@ -318,13 +331,9 @@ Status PsClient::Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats
     return FailedPreconditionError(options_.name + ": PsClient::Pull before a successful Connect()");
   }
   const auto start = std::chrono::steady_clock::now();
-  const int num_shards = static_cast<int>(shards_.size());
   const size_t dim = static_cast<size_t>(options_.dim);
-  for (Shard& shard : shards_) {
-    shard.keys.clear();
-    shard.positions.clear();
-  }
-  if (num_shards == 1 && cache_ == nullptr) {
+  ClearScratch();
+  if (shards_.size() == 1 && cache_ == nullptr) {
     // The common case needs no split at all.
     Shard& shard = shards_[0];
     shard.keys.assign(keys, keys + n);
@@ -344,7 +353,7 @@ Status PsClient::Pull(const uint64_t* keys, size_t n, float* rows_out, PullStats
           continue;
         }
       }
-      Shard& shard = shards_[num_shards == 1 ? 0 : ShardOfKey(keys[i], num_shards)];
+      Shard& shard = ShardFor(keys[i]);
       shard.keys.push_back(keys[i]);
       shard.positions.push_back(i);
     }
@@ -545,14 +554,10 @@ Status PsClient::Push(const uint64_t* keys, size_t n, const float* grads, PushSt
   IAK_RETURN_IF_ERROR(CheckWritable("Push", "push to"));
   if (n == 0) return Status::Ok();
   const auto start = std::chrono::steady_clock::now();
-  const int num_shards = static_cast<int>(shards_.size());
   const size_t dim = static_cast<size_t>(options_.dim);
-  for (Shard& shard : shards_) {
-    shard.keys.clear();
-    shard.grads.clear();
-  }
+  ClearScratch();
   for (size_t i = 0; i < n; ++i) {
-    Shard& shard = shards_[num_shards == 1 ? 0 : ShardOfKey(keys[i], num_shards)];
+    Shard& shard = ShardFor(keys[i]);
     shard.keys.push_back(keys[i]);
     shard.grads.insert(shard.grads.end(), grads + i * dim, grads + (i + 1) * dim);
   }

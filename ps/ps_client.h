@@ -238,6 +238,10 @@ class PsClient {
     Status send_error;  // why the last send failed, when it did
   };
 
+  // The shard that holds `key` (ShardOfKey over the shards connected).
+  Shard& ShardFor(uint64_t key);
+  // Empties every shard's per-call scratch (keys, positions, gradient rows).
+  void ClearScratch();
   std::string Describe(const Shard& shard, const Replica& replica) const;
   std::string DescribeAll(const Shard& shard) const;
   Status Reconnect(Replica* replica);
