@@ -145,8 +145,8 @@ StatusOr<model::StepStats> AdapterModel::Gradients(const PreparedBatch& batch,
     if (prefix == nullptr && cache != nullptr) {
       IAK_RETURN_IF_ERROR(cache->Put(batch.ids.data(), n, batch.x.data()));
     }
-    return x_step_.Run(base, iak_, phase.phase, phase.beta, x, n, click, conv, eps,
-                       iak_.mutable_grads());
+    return whole_step_.Run(base, iak_, /*adapter_on_x=*/true, phase.phase, phase.beta, x, n,
+                           click, conv, eps, iak_.mutable_grads());
   }
   const float* h = prefix;
   if (h == nullptr) {
@@ -175,11 +175,8 @@ StatusOr<model::StepStats> AdapterModel::GradientsWithRows(const PreparedBatch& 
   const float* eps = iak_.config().plain_adapter ? nullptr : batch.eps.data();
   const float* conv = data.has_conversion() ? batch.conversion.data() : nullptr;
   const model::StepStats stats =
-      insertion_ == AdapterInsertion::kX
-          ? x_step_.Run(base, iak_, phase.phase, phase.beta, x_.data(), n, batch.click.data(),
-                        conv, eps, grads_.data(), dx_.data())
-          : rows_step_.Run(base, iak_, phase.phase, phase.beta, x_.data(), n,
-                           batch.click.data(), conv, eps, grads_.data(), dx_.data());
+      whole_step_.Run(base, iak_, insertion_ == AdapterInsertion::kX, phase.phase, phase.beta,
+                      x_.data(), n, batch.click.data(), conv, eps, grads_.data(), dx_.data());
   row_grads_.Collect(data, batch.ids.data(), n, dx_.data());
   new_rows_->AccumulateGradients(row_grads_, grads_.data() + iak_.num_params());
   return stats;
@@ -221,7 +218,7 @@ Status AdapterModel::Score(const uint32_t* ids, int n, float* p_ctr, float* p_ct
       predict_.Predict(base, &iak_, x_.data(), n, p_ctr, p_ctcvr);
       break;
     case AdapterInsertion::kX:
-      x_step_.Predict(base, iak_, x_.data(), n, p_ctr, p_ctcvr);
+      whole_step_.Predict(base, iak_, /*adapter_on_x=*/true, x_.data(), n, p_ctr, p_ctcvr);
       break;
     case AdapterInsertion::kTower:
       h_.resize(static_cast<size_t>(n) * base.config().h_dim());

@@ -28,14 +28,13 @@
 #include "common/status.h"
 #include "data/dataset.h"
 #include "model/adam.h"
-#include "model/adapter_input_grad_step.h"
 #include "model/adapter_step_engine.h"
 #include "model/base_model.h"
 #include "model/fine_tune_step.h"
 #include "model/iak_module.h"
-#include "model/input_adapter_step.h"
 #include "model/parallel_step.h"
 #include "model/tower_adapter_step.h"
+#include "model/whole_model_adapter_step.h"
 #include "proto/job_spec.pb.h"
 #include "worker/domain_model.h"
 #include "worker/frozen_prefix_cache.h"
@@ -108,7 +107,7 @@ class AdapterModel : public DomainModel {
   model::IakModule iak_;
   model::Adam adam_;
   AdapterInsertion insertion_;
-  model::InputAdapterStep x_step_;
+  model::WholeModelAdapterStep whole_step_;  // adapters on x; with new-key rows, on h too
   model::TowerAdapterStep tower_step_;
   model::ParallelFineTuneStep bottom_{1};  // the tower insertion's frozen bottom
   model::FineTuneStep predict_;
@@ -119,7 +118,6 @@ class AdapterModel : public DomainModel {
   NewKeyRowsOptions rows_options_;
   std::unique_ptr<model::Adam> rows_adam_;  // options.adam
   std::vector<float> rows_adagrad_;         // !options.adam: accumulators
-  model::AdapterInputGradStep rows_step_;
   model::RowGradients row_grads_{1};
   std::vector<float> grads_, dx_;
 };

@@ -109,7 +109,8 @@ Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, in
     p2_.resize(n);
     float* ctcvr = p_ctcvr != nullptr ? p2_.data() : nullptr;
     if (adapters_on_x_ && adapters_[d] != nullptr) {
-      x_step_.Predict(*base_, *adapters_[d], gather_in_.data(), n, p1_.data(), ctcvr);
+      x_step_.Predict(*base_, *adapters_[d], /*adapter_on_x=*/true, gather_in_.data(), n,
+                      p1_.data(), ctcvr);
     } else {
       step_.Predict(*base_, adapters_[d], gather_in_.data(), n, p1_.data(), ctcvr);
     }

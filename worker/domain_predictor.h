@@ -30,7 +30,7 @@
 #include "model/embedding_pooling.h"
 #include "model/fine_tune_step.h"
 #include "model/iak_module.h"
-#include "model/input_adapter_step.h"
+#include "model/whole_model_adapter_step.h"
 #include "proto/job_spec.pb.h"
 #include "worker/new_key_rows.h"
 
@@ -76,7 +76,7 @@ class DomainPredictor {
   model::BaseModelWorkspace base_ws_;
   model::IakWorkspace iak_ws_;
   model::FineTuneStep step_;
-  model::InputAdapterStep x_step_;  // ScorePerDomain with adapters on x
+  model::WholeModelAdapterStep x_step_;  // ScorePerDomain with adapters on x
   std::vector<float> h_, h_adapted_, x_adapted_, gather_in_, gather_out_, logits_, p1_, p2_;
 };
 

@@ -12,8 +12,8 @@
 #include "common/report_text.h"
 #include "embedding/model_directory.h"
 #include "model/fine_tune_step.h"
-#include "model/input_adapter_step.h"
 #include "model/metrics.h"
+#include "model/whole_model_adapter_step.h"
 #include "worker/adapter_model.h"
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
@@ -49,7 +49,7 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
   const int dim = base.config().embedding_dim;
   const int input_dim = base.config().input_dim();
   model::FineTuneStep step;
-  model::InputAdapterStep x_step;  // adapters on x, as the trainer scores them
+  model::WholeModelAdapterStep x_step;  // adapters on x, as the trainer scores them
   Scores scores;
   scores.base.resize(ids.size());
   scores.adapted.resize(ids.size());
@@ -73,7 +73,8 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
       adapter_x = tuned_x.data();
     }
     if (adapter != nullptr && adapter_on_x) {
-      x_step.Predict(base, *adapter, adapter_x, n, scores.adapted.data() + begin,
+      x_step.Predict(base, *adapter, /*adapter_on_x=*/true, adapter_x, n,
+                     scores.adapted.data() + begin,
                      ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr);
     } else if (adapter != nullptr) {
       step.Predict(base, adapter, adapter_x, n, scores.adapted.data() + begin,

@@ -13,15 +13,15 @@
 #include "model/embedding_table.h"
 #include "model/adam.h"
 #include "model/embedding_pooling.h"
-#include "model/input_adapter_step.h"
 #include "model/tower_adapter_step.h"
 #include "model/metrics.h"
+#include "model/whole_model_adapter_step.h"
 #include "worker/pretrain_job.h"
 #include "tests/model/grad_check.h"
 
 namespace iak::compare {
 
-using model::InputAdapterStep;
+using model::WholeModelAdapterStep;
 using model::TowerAdapterStep;
 using worker::JobData;
 using worker::LoadJobData;
@@ -361,11 +361,11 @@ void CheckInputAdapterGradients(bool plain) {
   model::IakModule::DrawEps(batch, 2, &rng, eps.data());
   const std::vector<float> click{1, 0, 1, 1, 0}, conversion{1, 0, 0, 1, 0};
   const float beta = 0.3f;
-  InputAdapterStep step;
+  WholeModelAdapterStep step;
   std::vector<float> grads(t.adapter.num_params(), 123.0f);  // overwritten
   const model::StepStats stats =
-      step.Run(t.base, t.adapter, model::IakPhase::kCompression, beta, x.data(), batch,
-               click.data(), conversion.data(), eps.data(), grads.data());
+      step.Run(t.base, t.adapter, /*adapter_on_x=*/true, model::IakPhase::kCompression, beta,
+               x.data(), batch, click.data(), conversion.data(), eps.data(), grads.data());
   EXPECT_TRUE(std::isfinite(stats.loss));
   if (plain) {
     EXPECT_EQ(stats.kl, 0.0f);
@@ -374,10 +374,10 @@ void CheckInputAdapterGradients(bool plain) {
   }
   std::vector<float> scratch(grads.size());
   auto loss = [&] {
-    InputAdapterStep s;
-    return static_cast<double>(s.Run(t.base, t.adapter, model::IakPhase::kCompression, beta,
-                                     x.data(), batch, click.data(), conversion.data(),
-                                     eps.data(), scratch.data())
+    WholeModelAdapterStep s;
+    return static_cast<double>(s.Run(t.base, t.adapter, /*adapter_on_x=*/true,
+                                     model::IakPhase::kCompression, beta, x.data(), batch,
+                                     click.data(), conversion.data(), eps.data(), scratch.data())
                                    .loss);
   };
   model::testing::CheckAllGrads(loss, t.adapter.mutable_params(), grads.data(), grads.size(),
@@ -419,7 +419,7 @@ TEST(MethodComparisonTest, InputAdapterTrainingLowersTheLoss) {
   model::AdamOptions ao;
   ao.lr = 1e-2f;
   model::Adam adam(adapter.num_params(), ao);
-  InputAdapterStep step;
+  WholeModelAdapterStep step;
   std::mt19937_64 rng(4);
   std::vector<float> eps(static_cast<size_t>(batch) * c.latent_dim);
   std::vector<float> grads(adapter.num_params());
@@ -427,8 +427,8 @@ TEST(MethodComparisonTest, InputAdapterTrainingLowersTheLoss) {
   for (int s = 0; s < 300; ++s) {
     model::IakModule::DrawEps(batch, c.latent_dim, &rng, eps.data());
     const model::StepStats st =
-        step.Run(base, adapter, model::IakPhase::kCompression, 1e-3f, x.data(), batch,
-                 click.data(), nullptr, eps.data(), grads.data());
+        step.Run(base, adapter, /*adapter_on_x=*/true, model::IakPhase::kCompression, 1e-3f,
+                 x.data(), batch, click.data(), nullptr, eps.data(), grads.data());
     if (s == 0) first = st.task_loss;
     last = st.task_loss;
     adam.Step(adapter.mutable_params(), grads.data());

@@ -11,10 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "model/adapter_input_grad_step.h"
 #include "model/base_model.h"
+#include "model/fine_tune_step.h"
 #include "model/iak_module.h"
-#include "model/input_adapter_step.h"
+#include "model/whole_model_adapter_step.h"
 #include "tests/testing/temp_dir.h"
 #include "worker/adapter_model.h"
 #include "worker/batch_pipeline.h"
@@ -157,7 +157,7 @@ model::BaseModel SmallBase() {
 
 // The input gradient against central differences of the loss, and the
 // adapter's gradients against FineTuneStep's engine (same math, no dx).
-TEST(AdapterInputGradStepTest, InputGradientMatchesFiniteDifferences) {
+TEST(WholeModelAdapterStepTest, InputGradientOnHMatchesFiniteDifferences) {
   const model::BaseModel base = SmallBase();
   model::IakConfig config;
   config.input_dim = base.config().h_dim();
@@ -175,10 +175,10 @@ TEST(AdapterInputGradStepTest, InputGradientMatchesFiniteDifferences) {
   std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(1.7f * static_cast<float>(i));
   const float click[n] = {1, 0, 1};
-  model::AdapterInputGradStep step;
+  model::WholeModelAdapterStep step;
   std::vector<float> grads(adapter.num_params()), dx(x.size()), unused(x.size());
-  step.Run(base, adapter, model::IakPhase::kCompression, 0, x.data(), n, click, nullptr, nullptr,
-           grads.data(), dx.data());
+  step.Run(base, adapter, /*adapter_on_x=*/false, model::IakPhase::kCompression, 0, x.data(), n,
+           click, nullptr, nullptr, grads.data(), dx.data());
   std::vector<float> reference(adapter.num_params());
   model::CpuAdapterStepEngine engine(1);
   model::AdapterBatch in;
@@ -194,12 +194,14 @@ TEST(AdapterInputGradStepTest, InputGradientMatchesFiniteDifferences) {
     std::vector<float> plus = x, minus = x;
     plus[i] += h;
     minus[i] -= h;
-    const float up = step.Run(base, adapter, model::IakPhase::kCompression, 0, plus.data(), n,
-                              click, nullptr, nullptr, grads.data(), unused.data())
-                         .loss;
-    const float down = step.Run(base, adapter, model::IakPhase::kCompression, 0, minus.data(), n,
-                                click, nullptr, nullptr, grads.data(), unused.data())
-                           .loss;
+    const float up =
+        step.Run(base, adapter, /*adapter_on_x=*/false, model::IakPhase::kCompression, 0,
+                 plus.data(), n, click, nullptr, nullptr, grads.data(), unused.data())
+            .loss;
+    const float down =
+        step.Run(base, adapter, /*adapter_on_x=*/false, model::IakPhase::kCompression, 0,
+                 minus.data(), n, click, nullptr, nullptr, grads.data(), unused.data())
+            .loss;
     EXPECT_NEAR(dx[i], (up - down) / (2 * h), 2e-3f) << "x[" << i << "]";
   }
 }
@@ -207,7 +209,7 @@ TEST(AdapterInputGradStepTest, InputGradientMatchesFiniteDifferences) {
 // The adapter on x hands back the gradient w.r.t. x (its residual path
 // included) for the rows below it: against central differences of the loss,
 // and its own gradients unchanged by asking for dx.
-TEST(InputAdapterStepTest, InputGradientMatchesFiniteDifferences) {
+TEST(WholeModelAdapterStepTest, InputGradientOnXMatchesFiniteDifferences) {
   const model::BaseModel base = SmallBase();
   model::IakConfig config;
   config.input_dim = base.config().input_dim();
@@ -224,26 +226,53 @@ TEST(InputAdapterStepTest, InputGradientMatchesFiniteDifferences) {
   std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(1.7f * static_cast<float>(i));
   const float click[n] = {1, 0, 1};
-  model::InputAdapterStep step;
+  model::WholeModelAdapterStep step;
   std::vector<float> grads(adapter.num_params()), reference(adapter.num_params()), dx(x.size());
-  step.Run(base, adapter, model::IakPhase::kCompression, 0, x.data(), n, click, nullptr, nullptr,
-           grads.data(), dx.data());
-  step.Run(base, adapter, model::IakPhase::kCompression, 0, x.data(), n, click, nullptr, nullptr,
-           reference.data());
+  step.Run(base, adapter, /*adapter_on_x=*/true, model::IakPhase::kCompression, 0, x.data(), n,
+           click, nullptr, nullptr, grads.data(), dx.data());
+  step.Run(base, adapter, /*adapter_on_x=*/true, model::IakPhase::kCompression, 0, x.data(), n,
+           click, nullptr, nullptr, reference.data());
   EXPECT_EQ(grads, reference);
   const float h = 1e-3f;
   for (size_t i = 0; i < x.size(); ++i) {
     std::vector<float> plus = x, minus = x;
     plus[i] += h;
     minus[i] -= h;
-    const float up = step.Run(base, adapter, model::IakPhase::kCompression, 0, plus.data(), n,
-                              click, nullptr, nullptr, grads.data())
+    const float up = step.Run(base, adapter, /*adapter_on_x=*/true, model::IakPhase::kCompression,
+                              0, plus.data(), n, click, nullptr, nullptr, grads.data())
                          .loss;
-    const float down = step.Run(base, adapter, model::IakPhase::kCompression, 0, minus.data(), n,
-                                click, nullptr, nullptr, grads.data())
+    const float down = step.Run(base, adapter, /*adapter_on_x=*/true, model::IakPhase::kCompression,
+                                0, minus.data(), n, click, nullptr, nullptr, grads.data())
                            .loss;
     EXPECT_NEAR(dx[i], (up - down) / (2 * h), 2e-3f) << "x[" << i << "]";
   }
+}
+
+// Scoring through the whole model with the adapter on h is the cluster's
+// scoring of that adapter (FineTuneStep::Predict), to the bit: same layers,
+// same order.
+TEST(WholeModelAdapterStepTest, PredictOnHIsFineTuneStepPredict) {
+  const model::BaseModel base = SmallBase();
+  model::IakConfig config;
+  config.input_dim = base.config().h_dim();
+  config.latent_dim = 2;
+  config.encoder_hidden = {3};
+  config.decoder_hidden = {3};
+  model::IakModule adapter(config);
+  adapter.Init(11);
+  // A non-zero decoder, so that the adapter changes the scores.
+  for (size_t i = 0; i < adapter.num_params(); ++i) adapter.mutable_params()[i] += 0.05f;
+  const int n = 4;
+  std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.4f * std::sin(0.9f * static_cast<float>(i));
+  std::vector<float> whole(n), reference(n), frozen(n);
+  model::WholeModelAdapterStep step;
+  step.Predict(base, adapter, /*adapter_on_x=*/false, x.data(), n, whole.data(), nullptr);
+  model::FineTuneStep fine_tune;
+  fine_tune.Predict(base, &adapter, x.data(), n, reference.data(), nullptr);
+  fine_tune.Predict(base, nullptr, x.data(), n, frozen.data(), nullptr);
+  EXPECT_EQ(whole, reference);
+  EXPECT_NE(whole, frozen);
 }
 
 // An adapter with new-key rows (on h or on x): a few steps move the rows of
