@@ -8,13 +8,14 @@
 #include "worker/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = iak::fuzz::WriteScratch(
-      "ckpt.iakc", std::string_view(reinterpret_cast<const char*>(data), size));
-  auto checkpoint = iak::worker::ReadCheckpointFile(path);
-  if (!checkpoint.ok()) return 0;
-  const std::string again = iak::fuzz::ScratchDir() + "/again.iakc";
-  if (!iak::worker::WriteCheckpointFile(again, *checkpoint).ok()) std::abort();
-  auto back = iak::worker::ReadCheckpointFile(again);
-  if (!back.ok() || back->domains.size() != checkpoint->domains.size()) std::abort();
+  using iak::worker::Checkpoint;
+  iak::fuzz::CheckFileRoundTrip(
+      "ckpt.iakc", data, size, iak::worker::ReadCheckpointFile,
+      [](const Checkpoint& c, const std::string& path) {
+        return iak::worker::WriteCheckpointFile(path, c);
+      },
+      [](const Checkpoint& a, const Checkpoint& b) {
+        return a.domains.size() == b.domains.size();
+      });
   return 0;
 }

@@ -7,13 +7,12 @@
 #include "job/job_spec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = iak::fuzz::WriteScratch(
-      "job.pbtxt", std::string_view(reinterpret_cast<const char*>(data), size));
-  auto spec = iak::job::LoadJobSpec(path);
-  if (!spec.ok()) return 0;
-  const std::string again = iak::fuzz::ScratchDir() + "/again.pbtxt";
-  if (!iak::job::SaveJobSpec(*spec, again).ok()) std::abort();
-  auto back = iak::job::LoadJobSpec(again);
-  if (!back.ok()) std::abort();
+  using iak::proto::JobSpec;
+  iak::fuzz::CheckFileRoundTrip(
+      "job.pbtxt", data, size, [](const std::string& path) { return iak::job::LoadJobSpec(path); },
+      [](const JobSpec& spec, const std::string& path) {
+        return iak::job::SaveJobSpec(spec, path);
+      },
+      [](const JobSpec& a, const JobSpec& b) { return a.DebugString() == b.DebugString(); });
   return 0;
 }

@@ -36,6 +36,24 @@ inline std::string WriteScratch(const std::string& name, std::string_view bytes)
   return path;
 }
 
+// The round trip of a file format. The fuzzer's bytes are written as
+// <ScratchDir()>/<name> and handed to `read(path)` (a StatusOr); input that
+// does not read is fine (a clear error is the point). What reads must
+// `write(value, other_path)` (a Status) and read back, and `same(first,
+// again)` must hold; anything else aborts (a finding).
+template <typename Read, typename Write, typename Same>
+void CheckFileRoundTrip(const std::string& name, const uint8_t* data, size_t size, Read read,
+                        Write write, Same same) {
+  const std::string path =
+      WriteScratch(name, std::string_view(reinterpret_cast<const char*>(data), size));
+  auto first = read(path);
+  if (!first.ok()) return;
+  const std::string again_path = ScratchDir() + "/again-" + name;
+  if (!write(*first, again_path).ok()) std::abort();
+  auto again = read(again_path);
+  if (!again.ok() || !same(*first, *again)) std::abort();
+}
+
 // Multi-frame messages from one input: a byte with the frame count (1..4),
 // then per frame but the last a 2-byte little-endian length and its bytes;
 // the last frame takes the rest. make_seeds writes seeds in this form.
