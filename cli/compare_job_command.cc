@@ -18,6 +18,7 @@
 #include "cli/common_flags.h"
 #include "cli/compare_flags.h"
 #include "common/file_util.h"
+#include "common/report_text.h"
 #include "compare/method_comparison.h"
 #include "compare/seed_report.h"
 #include "job/job_spec.h"
@@ -161,7 +162,7 @@ int RunCompareForJob(const std::vector<compare::Method>& methods) {
         "through the trainer its cluster workers run (one process, embeddings read locally); "
         "each domain ends at its best validation point.\n\n"
      << summary->ToMarkdown() << IakReadOff(*summary) << "\n## Per seed\n" << per_seed.str();
-  json << "{\"job\": \"" << spec->name() << "\",\n\"confidence\": " << summary->ToJson()
+  json << "{\"job\": " << JsonQuote(spec->name()) << ",\n\"confidence\": " << summary->ToJson()
        << ",\n\"runs\": [\n" << runs_json.str() << "]}\n";
   std::cout << summary->ToMarkdown();
   const std::string md_path =

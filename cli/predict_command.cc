@@ -10,6 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
+#include "common/report_text.h"
 #include "data/schema.h"
 #include "data/text_reader.h"
 #include "model/metrics.h"
@@ -105,7 +106,7 @@ int RunPredict(int, char**) {
     const bool adapted = (*models)->adapters[d] != nullptr;
     through_base += adapted ? 0 : 1;
     std::snprintf(buf, sizeof(buf), "%.7g", p_ctr[i]);
-    csv << ids[i] << "," << dataset->domain_names[d] << "," << (adapted ? 1 : 0) << ","
+    csv << ids[i] << "," << CsvField(dataset->domain_names[d]) << "," << (adapted ? 1 : 0) << ","
         << dataset->click[ids[i]] << "," << buf;
     if (esmm) {
       std::snprintf(buf, sizeof(buf), "%.7g", p_ctcvr[i]);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <sstream>
@@ -10,18 +9,22 @@
 #include "cluster/child_process.h"
 #include "cluster/validation_report.h"
 #include "common/file_util.h"
+#include "common/json_reader.h"
+#include "common/report_text.h"
 
 namespace iak::cluster {
 namespace {
 
-// The number after `"key": ` in `text` from `from`, or NaN-free 0 with ok=false.
-bool NumberAfter(const std::string& text, const std::string& key, size_t from, double* value) {
-  const size_t at = text.find("\"" + key + "\": ", from);
-  if (at == std::string::npos) return false;
-  const char* number = text.c_str() + at + key.size() + 4;
-  // `iak eval` writes null where AUC is undefined (a split of one class).
-  *value = std::strncmp(number, "null", 4) == 0 ? std::numeric_limits<double>::quiet_NaN()
-                                                : std::strtod(number, nullptr);
+// An AUC of the file: `iak eval` writes null where it is undefined (a split
+// of one class); false when the member is absent or not a number.
+bool AucOf(const JsonValue& row, const std::string& key, double* value) {
+  const JsonValue& v = row[key];
+  if (v.is_null() && row.Has(key)) {
+    *value = std::numeric_limits<double>::quiet_NaN();
+    return true;
+  }
+  if (v.kind() != JsonValue::Kind::kNumber) return false;
+  *value = v.Number();
   return true;
 }
 
@@ -57,20 +60,21 @@ std::vector<LossPoint> ParseLossCurve(const std::string& log_text) {
 }
 
 StatusOr<std::vector<DomainAucRow>> ParseResultsJson(const std::string& json) {
+  StatusOr<JsonValue> doc = ParseJson(json);
+  if (!doc.ok()) {
+    return DataLossError("results.json is not JSON (" + doc.status().message() +
+                         "): rerun `iak eval` to rewrite it");
+  }
   std::vector<DomainAucRow> rows;
-  size_t at = 0;
-  while ((at = json.find("{\"domain\": \"", at)) != std::string::npos) {
+  for (const JsonValue& d : (*doc)["domains"].Array()) {
     DomainAucRow row;
-    const size_t name_start = at + 12;
-    const size_t name_end = json.find('"', name_start);
-    if (name_end == std::string::npos) break;
-    row.domain = json.substr(name_start, name_end - name_start);
-    if (!NumberAfter(json, "base_auc", at, &row.base_auc) ||
-        !NumberAfter(json, "iak_auc", at, &row.iak_auc)) {
-      return DataLossError("results.json: domain " + row.domain + " has no base_auc/iak_auc");
+    row.domain = d["domain"].String();
+    if (d["domain"].kind() != JsonValue::Kind::kString || !AucOf(d, "base_auc", &row.base_auc) ||
+        !AucOf(d, "iak_auc", &row.iak_auc)) {
+      return DataLossError("results.json: domain '" + row.domain +
+                           "' has no name, base_auc or iak_auc");
     }
     rows.push_back(row);
-    at = name_end;
   }
   if (rows.empty()) return DataLossError("results.json holds no domain rows");
   return rows;
@@ -107,7 +111,7 @@ Status WriteRunReport(const std::string& output_dir) {
   for (const LossPoint& p : loss) loss_data << p.step << " " << p.phase << " " << p.loss << "\n";
   std::ostringstream auc_data;
   for (const DomainAucRow& r : auc) {
-    auc_data << "\"" << r.domain << "\" " << r.base_auc << " " << r.iak_auc << "\n";
+    auc_data << GnuplotDataLabel(r.domain) << " " << r.base_auc << " " << r.iak_auc << "\n";
   }
   IAK_RETURN_IF_ERROR(WriteFileAtomically(dir + "/loss.dat", loss_data.str()));
   IAK_RETURN_IF_ERROR(WriteFileAtomically(dir + "/auc.dat", auc_data.str()));
@@ -165,10 +169,10 @@ Status WriteRunReport(const std::string& output_dir) {
   md << "## Test AUC\n\n![AUC per domain](auc.png)\n\n"
      << "| domain | base AUC | IAK AUC | gain |\n|---|---|---|---|\n";
   for (const DomainAucRow& r : auc) {
-    char line[160];
-    std::snprintf(line, sizeof(line), "| %s | %.4f | %.4f | %+.4f |\n", r.domain.c_str(),
-                  r.base_auc, r.iak_auc, r.iak_auc - r.base_auc);
-    md << line;
+    char figures[96];
+    std::snprintf(figures, sizeof(figures), " | %.4f | %.4f | %+.4f |\n", r.base_auc, r.iak_auc,
+                  r.iak_auc - r.base_auc);
+    md << "| " << MarkdownCell(r.domain) << figures;
   }
   md << "\n" << loss.size() << " loss points from `logs/workers.log`; data in `loss.dat`, "
      << (validation_script.empty() ? "" : "`validation.dat`, ")

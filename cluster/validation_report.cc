@@ -29,26 +29,6 @@ std::string Fixed4(double value, bool sign = false) {
   return text;
 }
 
-// A gnuplot single-quoted string: a quote is doubled.
-std::string GnuplotQuoted(const std::string& text) {
-  std::string out = "'";
-  for (char c : text) {
-    if (c == '\'') out += '\'';
-    if (c != '\n') out += c;
-  }
-  return out + "'";
-}
-
-// A markdown table cell: a pipe would end the cell.
-std::string Cell(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '|') out += '\\';
-    if (c != '\n') out += c;
-  }
-  return out;
-}
-
 bool HasCurve(const UnitValidationRow& row) { return !row.curve.empty(); }
 
 }  // namespace
@@ -138,7 +118,7 @@ std::string ValidationTable(const std::vector<UnitValidationRow>& rows) {
       if (row.stopped) outcome += "; stopped early at step " + std::to_string(row.stopped_at);
     }
     const bool figures = row.evaluated && !std::isnan(row.base_auc);
-    md << "| " << Cell(row.unit) << " | " << (row.evaluated ? Fixed4(row.base_auc) : "n/a")
+    md << "| " << MarkdownCell(row.unit) << " | " << (row.evaluated ? Fixed4(row.base_auc) : "n/a")
        << " | " << (figures ? Fixed4(row.best_auc) : "n/a") << " | "
        << (figures ? Fixed4(row.best_auc - row.base_auc, true) : "n/a") << " | "
        << (figures ? std::to_string(row.best_step) + (row.best_step == 0 ? " (base)" : "")

@@ -47,4 +47,44 @@ std::string JsonIntList(const std::vector<int>& values) {
   return out + "]";
 }
 
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string MarkdownCell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += '\\';
+    if (c != '\n' && c != '\r') out += c;
+  }
+  return out;
+}
+
+std::string GnuplotQuoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    if (c != '\n' && c != '\r') out += c;
+  }
+  return out + "'";
+}
+
+std::string GnuplotDataLabel(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') {
+      out += '\'';
+    } else if (c != '\n' && c != '\r') {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
 }  // namespace iak

@@ -25,6 +25,22 @@ std::string JsonQuote(const std::string& text);
 // [1,2,3]
 std::string JsonIntList(const std::vector<int>& values);
 
+// A CSV field (RFC 4180): as it is, or in double quotes (a quote doubled)
+// when it holds a comma, a quote or a line break.
+std::string CsvField(const std::string& text);
+
+// A markdown table cell: a pipe escaped (it would end the cell), line breaks
+// dropped.
+std::string MarkdownCell(const std::string& text);
+
+// A gnuplot single-quoted string for a script (a quote doubled, line breaks
+// dropped).
+std::string GnuplotQuoted(const std::string& text);
+
+// A label in a gnuplot data file, in double quotes: data files have no
+// escapes, so a double quote inside becomes a single one.
+std::string GnuplotDataLabel(const std::string& text);
+
 }  // namespace iak
 
 #endif  // IAK_COMMON_REPORT_TEXT_H_

@@ -184,8 +184,8 @@ std::string MethodReport::ToJson() const {
       << ",\n  \"network_workers\": " << network_workers << ",\n  \"results\": [\n";
   for (size_t i = 0; i < results.size(); ++i) {
     const MethodDomainResult& r = results[i];
-    out << "    {\"method\": \"" << r.method << "\", \"domain\": \"" << r.domain
-        << "\", \"train_samples\": " << r.train_samples
+    out << "    {\"method\": " << JsonQuote(r.method) << ", \"domain\": " << JsonQuote(r.domain)
+        << ", \"train_samples\": " << r.train_samples
         << ", \"validation_samples\": " << r.validation_samples
         << ", \"test_samples\": " << r.test_samples
         << ", \"validation_auc\": " << Json6(r.validation_auc)
@@ -200,15 +200,16 @@ std::string MethodReport::ToJson() const {
         << ", \"computed_allreduce_bytes_per_epoch\": " << r.allreduce_bytes
         << ", \"trainable_params\": " << r.trainable_params
         << ", \"checkpoint_bytes\": " << r.checkpoint_bytes << ", \"batch_size\": " << r.batch_size
-        << ", \"lr\": " << r.lr << ", \"adapter\": \"" << r.mode << "\", \"plan\": \""
-        << r.plan_note << "\"}" << (i + 1 < results.size() ? "," : "") << "\n";
+        << ", \"lr\": " << r.lr << ", \"adapter\": " << JsonQuote(r.mode)
+        << ", \"plan\": " << JsonQuote(r.plan_note) << "}" << (i + 1 < results.size() ? "," : "")
+        << "\n";
   }
   out << "  ],\n  \"summary\": [\n";
   const std::vector<MethodSummary> summaries = Summaries();
   for (size_t i = 0; i < summaries.size(); ++i) {
     const MethodSummary& s = summaries[i];
-    out << "    {\"method\": \"" << s.method
-        << "\", \"mean_test_auc\": " << Json6(s.mean_test_auc)
+    out << "    {\"method\": " << JsonQuote(s.method)
+        << ", \"mean_test_auc\": " << Json6(s.mean_test_auc)
         << ", \"mean_test_ctcvr_auc\": " << Json6(s.mean_test_ctcvr_auc)
         << ", \"mean_validation_auc\": " << Json6(s.mean_validation_auc)
         << ", \"seconds_per_epoch\": " << FormatFixed(s.seconds_per_epoch, 4)

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "common/report_text.h"
+
 namespace iak::compare {
 namespace {
 
@@ -210,7 +212,7 @@ std::string SeedReport::ToJson() const {
   out << "], \"bootstrap_resamples\": " << resamples << ",\n \"methods\": [\n";
   for (size_t i = 0; i < methods.size(); ++i) {
     const MethodConfidence& m = methods[i];
-    out << "  {\"method\": \"" << m.method << "\", \"mean_test_auc\": "
+    out << "  {\"method\": " << JsonQuote(m.method) << ", \"mean_test_auc\": "
         << JsonInterval(m.mean_test_auc)
         << ", \"mean_test_ctcvr_auc\": " << JsonInterval(m.mean_test_ctcvr)
         << ", \"domains_above_base\": " << m.domains_above
@@ -222,8 +224,8 @@ std::string SeedReport::ToJson() const {
   out << " ],\n \"domains\": [\n";
   for (size_t i = 0; i < cells.size(); ++i) {
     const DomainConfidence& c = cells[i];
-    out << "  {\"method\": \"" << c.method << "\", \"domain\": \"" << c.domain
-        << "\", \"test_samples\": " << c.test_samples
+    out << "  {\"method\": " << JsonQuote(c.method) << ", \"domain\": " << JsonQuote(c.domain)
+        << ", \"test_samples\": " << c.test_samples
         << ", \"test_auc\": " << JsonInterval(c.test_auc)
         << ", \"test_ctcvr_auc\": " << JsonInterval(c.test_ctcvr) << ", \"gain_over_base\": ";
     if (c.has_gain) {

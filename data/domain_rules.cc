@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "data/domain_name.h"
 #include "data/numeric_value.h"
 #include "data/utc_time.h"
 
@@ -25,6 +26,11 @@ StatusOr<DomainRuleSet> DomainRuleSet::Compile(const proto::DomainRules& rules,
                                                const std::vector<std::string>& column_names,
                                                bool has_timestamp) {
   DomainRuleSet set;
+  if (const std::string& fallback = rules.default_domain(); !fallback.empty()) {
+    if (const std::string problem = DomainNameProblem(fallback); !problem.empty()) {
+      return InvalidArgumentError("domain rules: default_domain '" + fallback + "' " + problem);
+    }
+  }
   if (rules.rules_size() == 0) {
     if (!rules.default_domain().empty()) set.names_ = {rules.default_domain()};
     return set;
@@ -35,6 +41,9 @@ StatusOr<DomainRuleSet> DomainRuleSet::Compile(const proto::DomainRules& rules,
     const std::string where = "domain rule " + std::to_string(i + 1) + " (domain '" + r.domain() +
                               "')";
     if (r.domain().empty()) return InvalidArgumentError(where + ": set `domain`, the name");
+    if (const std::string problem = DomainNameProblem(r.domain()); !problem.empty()) {
+      return InvalidArgumentError(where + ": the name " + problem);
+    }
     Rule rule;
     // The range tests: [min, max) of a column's number or a timestamp part.
     const auto range = [&rule](Test test, const proto::ValueRange& bounds) {

@@ -4,6 +4,7 @@
 
 #include "common/keys.h"
 #include "data/csv_line.h"
+#include "data/domain_name.h"
 #include "data/numeric_value.h"
 #include "data/utc_time.h"
 
@@ -253,9 +254,13 @@ LineParser::Outcome LineParser::ParseDelimited(std::string_view line, int64_t or
   int domain;
   if (schema_.domain_column >= 0) {
     const std::string_view v = cols_[static_cast<size_t>(schema_.domain_column)];
-    if (v.empty()) {
+    const std::string name_problem = DomainNameProblem(v);
+    if (!name_problem.empty()) {
       const CompiledColumn& c = columns[static_cast<size_t>(schema_.domain_column)];
-      return fail(ColumnProblem(schema_.domain_column + 1, c.name, "a domain name", v));
+      return fail(ColumnProblem(schema_.domain_column + 1, c.name,
+                                "a domain name (this one " + name_problem +
+                                    "; names fill result files and plans)",
+                                v));
     }
     domain = DomainOfValue(v);
   } else {

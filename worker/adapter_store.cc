@@ -4,11 +4,12 @@
 
 #include "common/file_util.h"
 #include "model/finite_check.h"
+#include "worker/domain_file_name.h"
 
 namespace iak::worker {
 
 std::string AdapterPath(const std::string& dir, const std::string& domain) {
-  return dir + "/" + domain + ".iak";
+  return dir + "/" + DomainFileStem(domain) + ".iak";
 }
 
 Status SaveAdapter(const std::string& dir, const std::string& domain,

@@ -6,6 +6,7 @@
 #include "common/file_util.h"
 #include "model/finite_check.h"
 #include "worker/adapter_store.h"
+#include "worker/domain_file_name.h"
 
 namespace iak::worker {
 namespace {
@@ -28,7 +29,7 @@ Status CopyTrainedValues(const std::vector<float>& params, size_t expected, floa
 }
 
 std::string MethodModelPath(const std::string& output_dir, const std::string& domain) {
-  return output_dir + "/models/" + domain + ".dense";
+  return output_dir + "/models/" + DomainFileStem(domain) + ".dense";
 }
 
 StatusOr<model::BaseModel> LoadMethodModel(const std::string& output_dir,

@@ -340,21 +340,21 @@ std::string EvalReport::ToTable() const {
 
 std::string EvalReport::ToJson() const {
   std::ostringstream out;
-  out << "{\n  \"split\": \"" << split << "\",\n  \"domains\": [\n";
+  out << "{\n  \"split\": " << JsonQuote(split) << ",\n  \"domains\": [\n";
   for (size_t i = 0; i < domains.size(); ++i) {
     const DomainResult& d = domains[i];
-    out << "    {\"domain\": \"" << d.domain << "\", \"train_samples\": " << d.train_samples
+    out << "    {\"domain\": " << JsonQuote(d.domain) << ", \"train_samples\": " << d.train_samples
         << ", \"eval_samples\": " << d.test_samples
         << ", \"positive_rate\": " << FormatFixed(d.positive_rate, 6)
         << ", \"base_auc\": " << AucJson(d.base_auc) << ", \"iak_auc\": " << AucJson(d.iak_auc)
-        << (d.auc_defined ? "" : ", \"auc_note\": \"" + d.auc_note + "\"")
+        << (d.auc_defined ? "" : ", \"auc_note\": " + JsonQuote(d.auc_note))
         << ", \"base_logloss\": " << FormatFixed(d.base_logloss, 6)
         << ", \"iak_logloss\": " << FormatFixed(d.iak_logloss, 6);
     if (has_ctcvr) {
       out << ", \"base_ctcvr_auc\": " << JsonNumber(d.base_ctcvr_auc, 6)
           << ", \"iak_ctcvr_auc\": " << JsonNumber(d.iak_ctcvr_auc, 6);
     }
-    out << (d.adapter_note.empty() ? "" : ", \"adapter\": \"" + d.adapter_note + "\"") << "}"
+    out << (d.adapter_note.empty() ? "" : ", \"adapter\": " + JsonQuote(d.adapter_note)) << "}"
         << (i + 1 < domains.size() ? "," : "") << "\n";
   }
   out << "  ],\n  \"mean_base_auc\": " << AucJson(mean_base_auc)

@@ -13,6 +13,7 @@
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_model.h"
 #include "worker/adapter_store.h"
+#include "worker/domain_file_name.h"
 #include "worker/new_key_rows.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -184,7 +185,7 @@ StatusOr<std::vector<AdapterPlanRow>> DomainAdapters(const std::string& adapter_
   for (const auto& entry : std::filesystem::directory_iterator(adapter_dir, ec)) {
     if (entry.path().extension() != ".iak") continue;
     AdapterPlanRow r;
-    r.domain = entry.path().stem().string();
+    r.domain = DomainOfFileStem(entry.path().stem().string());
     r.adapter = r.domain;
     rows.push_back(r);
   }

@@ -10,6 +10,7 @@
 #include "model/byte_io.h"
 #include "model/finite_check.h"
 #include "worker/adapter_store.h"
+#include "worker/domain_file_name.h"
 
 namespace iak::worker {
 namespace {
@@ -61,7 +62,7 @@ StatusOr<NewKeyRowsOptions> NewKeyRowsOptionsFor(const proto::NewKeyRowsSpec& sp
 }
 
 std::string NewKeyRowsPath(const std::string& dir, const std::string& name) {
-  return dir + "/" + name + ".rows";
+  return dir + "/" + DomainFileStem(name) + ".rows";
 }
 
 NewKeyRows::NewKeyRows(std::vector<uint64_t> keys, std::vector<float> rows, RowSource* frozen,

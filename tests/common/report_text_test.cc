@@ -35,6 +35,18 @@ TEST(ReportTextTest, JsonQuoteEscapesQuotesBackslashesAndControls) {
   EXPECT_EQ(JsonQuote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 passes through
 }
 
+TEST(ReportTextTest, CsvFieldQuotesOnlyWhereItMust) {
+  EXPECT_EQ(CsvField("us/east"), "us/east");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("q\"x"), "\"q\"\"x\"");
+}
+
+TEST(ReportTextTest, MarkdownAndGnuplotTextKeepTheirSyntax) {
+  EXPECT_EQ(MarkdownCell("a|b\nc"), "a\\|bc");
+  EXPECT_EQ(GnuplotQuoted("it's"), "'it''s'");
+  EXPECT_EQ(GnuplotDataLabel("q\"x"), "\"q'x\"");
+}
+
 TEST(ReportTextTest, JsonIntList) {
   EXPECT_EQ(JsonIntList({}), "[]");
   EXPECT_EQ(JsonIntList({64, 32}), "[64,32]");

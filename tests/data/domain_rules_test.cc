@@ -92,6 +92,48 @@ TEST(DomainRulesTest, DomainColumnNamesDomainsInOrderOfAppearance) {
   EXPECT_EQ(d->offsets, (std::vector<uint64_t>{0, 2, 2, 3}));
 }
 
+// Domain names become file names and plan rows: any character but a tab or
+// a line break is a name ("us/east" included: its files are escaped, see
+// worker/domain_file_name.h); the others fail the read naming the line,
+// before any training.
+TEST(DomainRulesTest, DomainNamesWithTabsBreaksOrOver80BytesAreRefusedByLine) {
+  StatusOr<CompiledSchema> schema = Compile(R"(
+    has_header: false
+    columns { name: "click" role: COLUMN_CLICK }
+    columns { name: "f" role: COLUMN_CATEGORICAL }
+    columns { name: "scene" role: COLUMN_DOMAIN })");
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  TextReadOptions options;
+  options.num_threads = 1;
+  const std::string dir = testing::MakeTempDir();
+  const std::string good = testing::WriteFile(dir + "/good.csv", "1,a,us/east\n0,b,\"q\"\"x\"\n");
+  StatusOr<Dataset> d = ReadTextFiles(*schema, {good}, options, nullptr);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->domain_names, (std::vector<std::string>{"us/east", "q\"x"}));
+
+  const std::string tab = testing::WriteFile(dir + "/tab.csv", "1,a,feed\n0,b,\"x\ty\"\n");
+  StatusOr<Dataset> bad = ReadTextFiles(*schema, {tab}, options, nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("tab.csv:2:"), std::string::npos) << bad.status();
+  EXPECT_NE(bad.status().message().find("holds a tab or a line break"), std::string::npos)
+      << bad.status();
+
+  const std::string long_name = testing::WriteFile(
+      dir + "/long.csv", "1,a," + std::string(81, 'n') + "\n");
+  bad = ReadTextFiles(*schema, {long_name}, options, nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("longer than 80 bytes"), std::string::npos)
+      << bad.status();
+
+  StatusOr<CompiledSchema> rules = Compile(std::string(kColumns) + R"(
+    domains { rules { domain: "a\tb" column: "page" equals: "x" } })");
+  ASSERT_FALSE(rules.ok());
+  EXPECT_NE(rules.status().message().find("domain rule 1"), std::string::npos) << rules.status();
+  rules = Compile(std::string(kColumns) + R"(
+    domains { rules { domain: "a" column: "page" equals: "x" } default_domain: "" })");
+  EXPECT_TRUE(rules.ok()) << rules.status();
+}
+
 TEST(DomainRulesTest, SchemaErrorsNameTheColumnOrRule) {
   auto error = [](const std::string& text) {
     StatusOr<CompiledSchema> s = Compile(text);

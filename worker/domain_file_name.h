@@ -1,0 +1,25 @@
+// The file names of a domain's results. Domain names come from users' data
+// (a domain column's values, the rules of a schema, genres) and may hold any
+// character but a tab or a line break (data/line_parser.h refuses those), so
+// "us/east" or "../x" must not become a path: a domain's files are named by
+// DomainFileStem(domain) + ".iak" / ".rows" / ".dense".
+#ifndef IAK_WORKER_DOMAIN_FILE_NAME_H_
+#define IAK_WORKER_DOMAIN_FILE_NAME_H_
+
+#include <string>
+
+namespace iak::worker {
+
+// Letters, digits, '-', '_' and '.' stay as they are (so "2004-2007",
+// "Sci-Fi" and "d01" name their files unchanged); every other byte, and a
+// leading '.', is written %XX (upper-case hex). "us/east" -> "us%2Feast",
+// ".." -> "%2E.". One-to-one: '%' is escaped too.
+std::string DomainFileStem(const std::string& domain);
+
+// The domain a stem names (DomainFileStem reversed); a stem that is not one
+// (a stray '%' not followed by two hex digits) comes back unchanged.
+std::string DomainOfFileStem(const std::string& stem);
+
+}  // namespace iak::worker
+
+#endif  // IAK_WORKER_DOMAIN_FILE_NAME_H_
