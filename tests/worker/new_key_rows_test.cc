@@ -155,22 +155,28 @@ model::BaseModel SmallBase() {
   return base;
 }
 
+// A small adapter of `input_dim` (the base's h or x) with a non-zero decoder,
+// so that its path shows in the outputs and in dx.
+model::IakModule SmallAdapter(int input_dim, bool plain) {
+  model::IakConfig config;
+  config.input_dim = input_dim;
+  config.latent_dim = 3;
+  config.encoder_hidden = {5};
+  config.decoder_hidden = {5};
+  config.plain_adapter = plain;
+  model::IakModule adapter(config);
+  adapter.Init(7);
+  for (size_t i = 0; i < adapter.num_params(); ++i) {
+    adapter.mutable_params()[i] += 0.05f * std::sin(static_cast<float>(i));
+  }
+  return adapter;
+}
+
 // The input gradient against central differences of the loss, and the
 // adapter's gradients against FineTuneStep's engine (same math, no dx).
 TEST(WholeModelAdapterStepTest, InputGradientOnHMatchesFiniteDifferences) {
   const model::BaseModel base = SmallBase();
-  model::IakConfig config;
-  config.input_dim = base.config().h_dim();
-  config.latent_dim = 3;
-  config.encoder_hidden = {5};
-  config.decoder_hidden = {5};
-  config.plain_adapter = true;
-  model::IakModule adapter(config);
-  adapter.Init(7);
-  // A non-zero decoder, so the adapter's path shows in dx.
-  for (size_t i = 0; i < adapter.num_params(); ++i) {
-    adapter.mutable_params()[i] += 0.05f * std::sin(static_cast<float>(i));
-  }
+  model::IakModule adapter = SmallAdapter(base.config().h_dim(), /*plain=*/true);
   const int n = 3;
   std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(1.7f * static_cast<float>(i));
@@ -211,17 +217,7 @@ TEST(WholeModelAdapterStepTest, InputGradientOnHMatchesFiniteDifferences) {
 // and its own gradients unchanged by asking for dx.
 TEST(WholeModelAdapterStepTest, InputGradientOnXMatchesFiniteDifferences) {
   const model::BaseModel base = SmallBase();
-  model::IakConfig config;
-  config.input_dim = base.config().input_dim();
-  config.latent_dim = 3;
-  config.encoder_hidden = {5};
-  config.decoder_hidden = {5};
-  config.plain_adapter = true;
-  model::IakModule adapter(config);
-  adapter.Init(7);
-  for (size_t i = 0; i < adapter.num_params(); ++i) {
-    adapter.mutable_params()[i] += 0.05f * std::sin(static_cast<float>(i));
-  }
+  const model::IakModule adapter = SmallAdapter(base.config().input_dim(), /*plain=*/true);
   const int n = 3;
   std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(1.7f * static_cast<float>(i));
@@ -253,15 +249,7 @@ TEST(WholeModelAdapterStepTest, InputGradientOnXMatchesFiniteDifferences) {
 // same order.
 TEST(WholeModelAdapterStepTest, PredictOnHIsFineTuneStepPredict) {
   const model::BaseModel base = SmallBase();
-  model::IakConfig config;
-  config.input_dim = base.config().h_dim();
-  config.latent_dim = 2;
-  config.encoder_hidden = {3};
-  config.decoder_hidden = {3};
-  model::IakModule adapter(config);
-  adapter.Init(11);
-  // A non-zero decoder, so that the adapter changes the scores.
-  for (size_t i = 0; i < adapter.num_params(); ++i) adapter.mutable_params()[i] += 0.05f;
+  const model::IakModule adapter = SmallAdapter(base.config().h_dim(), /*plain=*/false);
   const int n = 4;
   std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
   for (size_t i = 0; i < x.size(); ++i) x[i] = 0.4f * std::sin(0.9f * static_cast<float>(i));
