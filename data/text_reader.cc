@@ -282,7 +282,16 @@ Status ReadOneFile(const std::string& path, ReadState* st) {
     size_t cut = buffer.size();
     if (!eof) {
       const size_t last = buffer.rfind('\n');
-      if (last == std::string::npos) continue;  // a line longer than the block: read on
+      if (last == std::string::npos) {  // a line longer than the block: read on, up to a bound
+        if (buffer.size() > options.max_line_bytes) {
+          return InvalidArgumentError(
+              path + ": line " + std::to_string(line_base + 1) + " runs past " +
+              std::to_string(options.max_line_bytes >> 20) +
+              " MiB without a line break; is this an uncompressed text file in the schema's "
+              "format (" + proto::FileFormat_Name(schema.schema.format()) + ")?");
+        }
+        continue;
+      }
       cut = last + 1;
     }
     std::string_view block(buffer.data(), cut);

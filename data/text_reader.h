@@ -32,6 +32,10 @@ enum class BadLinePolicy {
 struct TextReadOptions {
   int num_threads = 2;                 // parsing threads, >= 1
   size_t block_bytes = 16 << 20;       // bytes read per block (a longer line grows it)
+  // A line longer than this fails the read (whatever the bad-line policy):
+  // a file without line breaks (a compressed or binary file given by
+  // mistake) would otherwise be held whole in memory.
+  size_t max_line_bytes = 64 << 20;
   BadLinePolicy bad_lines = BadLinePolicy::kFail;
   int max_error_examples = 5;          // kSkip: how many bad lines the report quotes
 };

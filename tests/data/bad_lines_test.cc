@@ -133,6 +133,36 @@ TEST(BadLinesTest, SkipPolicyCountsAndQuotesTheFirstExamples) {
   }
 }
 
+// A file without line breaks (a gzip given as CSV) was held whole in memory
+// on its way to one bad line; a line past max_line_bytes now fails the read
+// naming the file and line, under either policy, and normal long lines pass.
+TEST(BadLinesTest, ALineWithoutEndFailsAtTheBoundInsteadOfFillingMemory) {
+  const std::string dir = testing::MakeTempDir();
+  const std::string endless = testing::WriteFile(
+      dir + "/endless.csv", std::string(kHeader) + "1,3,a,100\n" + std::string(70000, 'x'));
+  TextReadOptions options;
+  options.block_bytes = 4096;
+  options.max_line_bytes = 50000;
+  for (BadLinePolicy policy : {BadLinePolicy::kFail, BadLinePolicy::kSkip}) {
+    options.bad_lines = policy;
+    StatusOr<Dataset> data = ReadTextFiles(SmallSchema(), {endless}, options, nullptr);
+    ASSERT_FALSE(data.ok());
+    EXPECT_EQ(data.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(data.status().message().find("endless.csv: line 3 runs past"), std::string::npos)
+        << data.status();
+  }
+  // A long line under the bound is just a (bad) line.
+  const std::string long_line =
+      testing::WriteFile(dir + "/long.csv", std::string(kHeader) + "1,3,a,100\n" +
+                                                std::string(20000, 'x') + "\n0,,b,101\n");
+  options.bad_lines = BadLinePolicy::kSkip;
+  TextReadReport report;
+  StatusOr<Dataset> data = ReadTextFiles(SmallSchema(), {long_line}, options, &report);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->size(), 2u);
+  EXPECT_EQ(report.bad_lines_skipped, 1);
+}
+
 TEST(BadLinesTest, LibsvmBadTokens) {
   proto::Schema s;
   s.set_format(proto::FORMAT_LIBSVM);
