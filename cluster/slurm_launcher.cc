@@ -19,6 +19,19 @@ std::string Trim(std::string s) {
   return s.substr(start);
 }
 
+// A bash single-quoted word: any text, a quote inside as '\''.
+std::string ShellQuoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
 }  // namespace
 
 std::string RenderSbatchScript(const proto::JobSpec& spec, const SlurmJobPaths& paths) {
@@ -46,9 +59,9 @@ std::string RenderSbatchScript(const proto::JobSpec& spec, const SlurmJobPaths& 
   }
   for (const std::string& arg : launcher.slurm_extra_args()) s << "#SBATCH " << arg << "\n";
   s << "set -u\n"
-    << "IAK='" << paths.iak_binary << "'\n"
-    << "JOB='" << paths.job_spec << "'\n"
-    << "LOGS='" << paths.log_dir << "'\n"
+    << "IAK=" << ShellQuoted(paths.iak_binary) << "\n"
+    << "JOB=" << ShellQuoted(paths.job_spec) << "\n"
+    << "LOGS=" << ShellQuoted(paths.log_dir) << "\n"
     << "EXIT_FILE=\"$LOGS/slurm-$SLURM_JOB_ID.exit\"\n"
     << "trap 'echo $? > \"$EXIT_FILE\"; kill $(jobs -p) 2>/dev/null' EXIT\n"
     << "HOST_IP=$(hostname -i | awk '{print $1}')\n"

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <utility>
+#include <vector>
 
 #include "proto/text_format.h"
 
@@ -260,8 +262,43 @@ void ApplyDefaults(proto::JobSpec* spec) {
   ApplyDomainPlanDefaults(spec);
 }
 
+// Text fields that go into generated files a line each (the Slurm script,
+// the Kubernetes manifests, the job state) or name paths: a line break in
+// one would start another line of a shell script. Printable, on one line.
+Status ValidateOneLineTexts(const proto::JobSpec& spec) {
+  const proto::LauncherSpec& l = spec.launcher();
+  std::vector<std::pair<std::string, const std::string*>> fields = {
+      {"name", &spec.name()},
+      {"model_dir", &spec.model_dir()},
+      {"output_dir", &spec.output_dir()},
+      {"launcher.kind", &l.kind()},
+      {"launcher.hostfile", &l.hostfile()},
+      {"launcher.advertise_host", &l.advertise_host()},
+      {"launcher.slurm_partition", &l.slurm_partition()},
+      {"launcher.slurm_time_limit", &l.slurm_time_limit()},
+      {"launcher.image", &l.image()},
+      {"launcher.k8s_namespace", &l.k8s_namespace()},
+      {"launcher.iak_binary", &l.iak_binary()},
+      {"launcher.k8s_volume_claim", &l.k8s_volume_claim()}};
+  for (const std::string& arg : l.slurm_extra_args()) {
+    fields.push_back({"launcher.slurm_extra_args", &arg});
+  }
+  for (const auto& [field, text] : fields) {
+    for (const char c : *text) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+        char code[8];
+        std::snprintf(code, sizeof(code), "0x%02x", static_cast<unsigned char>(c));
+        return Bad(field, "text with the control character " + std::string(code),
+                   "printable text on one line (it goes into generated scripts and manifests)");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Status Validate(const proto::JobSpec& spec) {
   const auto& bad = Bad;
+  IAK_RETURN_IF_ERROR(ValidateOneLineTexts(spec));
   if (spec.model_dir().empty()) {
     return bad("model_dir", "\"\"", "set it to a directory written by `iak pretrain`");
   }

@@ -2,6 +2,8 @@
 // Kubernetes manifests, and the progress line parser.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@
 #include "cluster/progress.h"
 #include "cluster/slurm_launcher.h"
 #include "job/job_spec.h"
+#include "tests/testing/temp_dir.h"
 
 namespace iak::cluster {
 namespace {
@@ -62,6 +65,30 @@ TEST(SbatchScriptTest, StartsEveryNodeAsAStepAndRecordsTheExitCode) {
   }
   EXPECT_NE(script.find("-np 4 \"$IAK\" worker"), std::string::npos);
   EXPECT_NE(script.find("slurm-$SLURM_JOB_ID.exit"), std::string::npos);
+}
+
+// The script's paths are bash words whatever they hold: a quote in a path
+// ended the word and ran the rest as shell.
+TEST(SbatchScriptTest, PathsWithQuotesAreOneShellWordEach) {
+  const std::string path = "/opt/it's here/iak";
+  const std::string script = RenderSbatchScript(Spec(1, 1, 1), {"/j/job.pbtxt", path, "/j/logs"});
+  const size_t at = script.find("\nIAK=");
+  ASSERT_NE(at, std::string::npos) << script;
+  const std::string line = script.substr(at + 1, script.find('\n', at + 1) - at - 1);
+  // bash sources the line and prints the variable back.
+  testing_util::TempDir dir("iak_sbatch_quoting");
+  ASSERT_TRUE(dir.ok());
+  {
+    std::ofstream(dir.path() + "/line.sh") << line << "\n";
+  }
+  std::FILE* pipe =
+      popen(("bash -c '. " + dir.path() + "/line.sh && printf %s \"$IAK\"'").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[256];
+  std::string printed;
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) printed += buffer;
+  ASSERT_EQ(pclose(pipe), 0) << line;
+  EXPECT_EQ(printed, path) << line;
 }
 
 TEST(KubernetesManifestsTest, DescribeSchedulerServersAndWorkers) {

@@ -91,6 +91,28 @@ TEST(JobSpecTest, ComputeThreadsAreBounded) {
   EXPECT_FALSE(Validate(spec).ok());
 }
 
+// Names, paths and launcher texts go into generated shell scripts and
+// manifests a line each: a line break in one would add a line of its own.
+TEST(JobSpecTest, TextFieldsWithLineBreaksOrControlCharactersAreRefused) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  ApplyDefaults(&spec);
+  spec.set_name("Period tuning, 2004/2007 (a\u00e9)");
+  spec.mutable_launcher()->add_slurm_extra_args("--mem=8G");
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+  spec.set_name("job\nrm -rf ~");
+  Status bad = Validate(spec);
+  EXPECT_NE(bad.message().find("'name'"), std::string::npos) << bad;
+  EXPECT_NE(bad.message().find("0x0a"), std::string::npos) << bad;
+  spec.set_name("job");
+  spec.mutable_launcher()->add_slurm_extra_args("--mem=8G\necho hi");
+  bad = Validate(spec);
+  EXPECT_NE(bad.message().find("launcher.slurm_extra_args"), std::string::npos) << bad;
+  spec.mutable_launcher()->clear_slurm_extra_args();
+  spec.mutable_launcher()->set_image("iak:1\t");
+  EXPECT_NE(Validate(spec).message().find("launcher.image"), std::string::npos);
+}
+
 TEST(JobSpecTest, FrozenPrecisionIsFp32OrBf16) {
   proto::JobSpec spec;
   spec.set_model_dir("/m");
