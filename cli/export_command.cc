@@ -27,7 +27,7 @@ int RunExport(int, char**) {
   if (!report.ok()) return ReportError("export", report.status());
   std::cout << "wrote " << report->path << ": " << report->num_tensors << " tensors, "
             << report->bytes << " bytes, dense weights + " << report->domains.size()
-            << " adapters (";
+            << (report->dense_models ? " fine-tuned dense models (" : " adapters (");
   for (size_t i = 0; i < report->domains.size(); ++i) {
     std::cout << (i ? ", " : "") << report->domains[i];
   }

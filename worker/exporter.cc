@@ -13,7 +13,10 @@
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_model.h"
 #include "worker/adapter_store.h"
+#include "worker/dense_models.h"
 #include "worker/domain_file_name.h"
+#include "worker/method_evaluator.h"
+#include "worker/model_factory.h"
 #include "worker/new_key_rows.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -245,20 +248,86 @@ StatusOr<ExportSource> LoadExportSource(const proto::JobSpec& spec) {
   return source;
 }
 
+namespace {
+
+// The metadata every export file starts with: the format and the base
+// model's snapshot and shape.
+std::map<std::string, std::string> BaseMetadata(const embedding::ModelDirectory& model_dir,
+                                                const model::BaseModelConfig& c) {
+  return {{"format", "iak-export-v1"},
+          {"snapshot_id", model_dir.manifest.snapshot_id()},
+          {"embedding_dim", std::to_string(c.embedding_dim)},
+          {"num_fields", std::to_string(c.num_fields)},
+          {"bottom_hidden", JsonIntList(c.bottom_hidden)},
+          {"tower_hidden", JsonIntList(c.tower_hidden)},
+          {"num_tasks", std::to_string(c.num_tasks)}};
+}
+
+StatusOr<ExportReport> WriteExport(const std::vector<ExportTensor>& tensors,
+                                   const std::map<std::string, std::string>& metadata,
+                                   const std::string& out_dir) {
+  IAK_ASSIGN_OR_RETURN(std::string blob, EncodeSafetensors(tensors, metadata));
+  IAK_RETURN_IF_ERROR(CreateDirectories(out_dir));
+  ExportReport report;
+  report.path = out_dir + "/model.safetensors";
+  IAK_RETURN_IF_ERROR(WriteFileAtomically(report.path, blob));
+  report.num_tensors = tensors.size();
+  report.bytes = blob.size();
+  return report;
+}
+
+// A job of a dense-family method (frozen, dense, lora, full): the frozen
+// base and each domain's fine-tuned dense model, models.<domain>.<layer>.
+StatusOr<ExportReport> ExportDenseModels(const proto::JobSpec& spec, const std::string& out_dir) {
+  IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
+                       embedding::LoadModelDirectory(spec.model_dir()));
+  IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
+  std::vector<std::string> domains;
+  std::error_code ec;
+  const std::string models_dir = spec.output_dir() + "/models";
+  for (const auto& entry : std::filesystem::directory_iterator(models_dir, ec)) {
+    if (entry.path().extension() == ".dense") {
+      domains.push_back(DomainOfFileStem(entry.path().stem().string()));
+    }
+  }
+  std::sort(domains.begin(), domains.end());
+  if (spec.method() != "frozen" && domains.empty()) {
+    return NotFoundError("no fine-tuned models (*.dense) in " + models_dir + " for method '" +
+                         spec.method() + "': run the job (iak submit) before exporting it");
+  }
+  std::vector<ExportTensor> tensors = BaseModelTensors(base);
+  std::map<std::string, std::string> metadata = BaseMetadata(model_dir, base.config());
+  metadata["method"] = spec.method();
+  std::string model_list = "[";
+  for (const std::string& domain : domains) {
+    IAK_ASSIGN_OR_RETURN(model::BaseModel tuned, LoadMethodModel(spec.output_dir(), domain));
+    if (tuned.num_params() != base.num_params()) {
+      return FailedPreconditionError(MethodModelPath(spec.output_dir(), domain) +
+                                     " is not a model of the shape of " + spec.model_dir());
+    }
+    for (ExportTensor& t : BaseModelTensors(tuned)) {
+      t.name = "models." + domain + "." + t.name;
+      tensors.push_back(std::move(t));
+    }
+    model_list += (model_list.size() > 1 ? "," : "") + JsonQuote(domain);
+  }
+  metadata["models"] = model_list + "]";
+  if (spec.method() == "full") metadata["trained_model_dir"] = TrainedModelDir(spec);
+  IAK_ASSIGN_OR_RETURN(ExportReport report, WriteExport(tensors, metadata, out_dir));
+  report.domains = domains;
+  report.dense_models = true;
+  return report;
+}
+
+}  // namespace
+
 StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& out_dir) {
+  if (!IsAdapterMethod(spec.method())) return ExportDenseModels(spec, out_dir);
   IAK_ASSIGN_OR_RETURN(ExportSource source, LoadExportSource(spec));
-  const model::BaseModelConfig& c = source.base->config();
   std::vector<ExportTensor> tensors = BaseModelTensors(*source.base);
-  std::map<std::string, std::string> metadata{
-      {"format", "iak-export-v1"},
-      {"snapshot_id", source.model_dir.manifest.snapshot_id()},
-      {"embedding_dim", std::to_string(c.embedding_dim)},
-      {"num_fields", std::to_string(c.num_fields)},
-      {"bottom_hidden", JsonIntList(c.bottom_hidden)},
-      {"tower_hidden", JsonIntList(c.tower_hidden)},
-      {"num_tasks", std::to_string(c.num_tasks)},
-      {"insertion", source.adapters_on_x ? "x" : "h"},
-  };
+  std::map<std::string, std::string> metadata =
+      BaseMetadata(source.model_dir, source.base->config());
+  metadata["insertion"] = source.adapters_on_x ? "x" : "h";
   std::string adapter_list = "[";
   for (const auto& [name, adapter] : source.adapters) {
     std::vector<ExportTensor> more = AdapterTensors(adapter, "iak." + name + ".");
@@ -279,15 +348,9 @@ StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& 
                   (r.mode == "base" ? std::string("null") : JsonQuote(r.adapter));
   }
   metadata["domain_adapters"] = domain_map + "}";
-  IAK_ASSIGN_OR_RETURN(std::string blob, EncodeSafetensors(tensors, metadata));
-  IAK_RETURN_IF_ERROR(CreateDirectories(out_dir));
-  ExportReport report;
-  report.path = out_dir + "/model.safetensors";
-  IAK_RETURN_IF_ERROR(WriteFileAtomically(report.path, blob));
+  IAK_ASSIGN_OR_RETURN(ExportReport report, WriteExport(tensors, metadata, out_dir));
   for (const auto& [name, adapter] : source.adapters) report.domains.push_back(name);
   report.domain_adapters = source.domain_adapters;
-  report.num_tensors = tensors.size();
-  report.bytes = blob.size();
   return report;
 }
 

@@ -86,7 +86,10 @@ std::string AdapterConfigJson(const model::IakConfig& config);
 
 struct ExportReport {
   std::string path;
-  std::vector<std::string> domains;  // adapters exported (file stems), sorted, each once
+  // Adapters exported (file stems), sorted, each once; for a dense-family
+  // job (dense_models) the domains whose fine-tuned models were exported.
+  std::vector<std::string> domains;
+  bool dense_models = false;
   // Every domain and what serves it (mode own/shared/base), sorted by domain.
   std::vector<AdapterPlanRow> domain_adapters;
   size_t num_tensors = 0;
@@ -96,7 +99,10 @@ struct ExportReport {
 // Writes LoadExportSource(spec) as <out_dir>/model.safetensors (created if
 // needed): dense layers in [in, out] layout, each adapter once (own, shared
 // "shared:<d1>+<d2>", none for a base-model domain). Errors as
-// LoadExportSource, plus IoError when the file cannot be written.
+// LoadExportSource, plus IoError when the file cannot be written. A job of
+// another method (frozen, dense, lora, full) exports the frozen base and
+// each domain's fine-tuned dense model (<output_dir>/models/) as
+// models.<domain>.<layer>; NotFound when it has none yet.
 [[nodiscard]] StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec,
                                                const std::string& out_dir);
 

@@ -8,6 +8,7 @@
 #include "common/file_util.h"
 #include "common/report_text.h"
 #include "embedding/snapshot_tools.h"
+#include "worker/model_factory.h"
 #include "worker/new_key_rows.h"
 
 namespace iak::worker {
@@ -182,6 +183,13 @@ StatusOr<TorchExportReport> ExportTorchModel(const proto::JobSpec& spec,
   if (options.rows_per_file <= 0) {
     return InvalidArgumentError("rows per file must be positive, not " +
                                 std::to_string(options.rows_per_file));
+  }
+  if (!IsAdapterMethod(spec.method())) {
+    return FailedPreconditionError(
+        "the PyTorch export covers adapter jobs (methods iak and plain); job " + spec.name() +
+        " trained method '" + spec.method() +
+        "': export without --torch, whose model.safetensors holds each domain's fine-tuned "
+        "dense model (docs/export.md)");
   }
   IAK_ASSIGN_OR_RETURN(ExportSource source, LoadExportSource(spec));
   IAK_ASSIGN_OR_RETURN(embedding::RowTable rows, embedding::ReadSnapshotRows(spec.model_dir()));

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "cluster/inproc_cluster.h"
+#include "common/file_util.h"
 #include "embedding/model_directory.h"
 #include "job/job_spec.h"
 #include "model/fine_tune_step.h"
@@ -22,10 +23,12 @@
 #include "tests/testing/small_job.h"
 #include "tests/testing/temp_dir.h"
 #include "worker/evaluator.h"
+#include "worker/exporter.h"
 #include "worker/job_data.h"
 #include "worker/local_lookup.h"
 #include "worker/method_evaluator.h"
 #include "worker/model_factory.h"
+#include "worker/torch_export.h"
 
 namespace iak::worker {
 namespace {
@@ -204,6 +207,44 @@ TEST_F(MethodsOnClusterTest, Bf16BottomIsRefusedWhereItWouldNotApply) {
   EXPECT_TRUE(CheckFrozenPrecision(spec).ok());
 }
 
+// `iak export` of a dense-family job: the frozen base and each domain's
+// written model, bit for bit, as models.<domain>.<layer>; the PyTorch export
+// refuses it naming the method.
+void ExpectExportHoldsEveryModel(const proto::JobSpec& spec, const std::vector<std::string>& domains,
+                                 const model::BaseModel& frozen) {
+  const std::string out = spec.output_dir() + "/export";
+  StatusOr<ExportReport> exported = ExportJob(spec, out);
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  EXPECT_TRUE(exported->dense_models);
+  std::vector<std::string> sorted = domains;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(exported->domains, sorted);
+  std::string blob;
+  ASSERT_TRUE(ReadFileToString(exported->path, &blob).ok());
+  StatusOr<SafetensorsFile> file = DecodeSafetensors(blob, exported->path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->metadata.at("method"), spec.method());
+  std::map<std::string, std::vector<float>> values;
+  for (const ExportTensor& t : file->tensors) values[t.name] = t.values;
+  const std::vector<ExportTensor> base = BaseModelTensors(frozen);
+  for (const ExportTensor& t : base) EXPECT_EQ(values.at(t.name), t.values) << t.name;
+  for (const std::string& domain : domains) {
+    StatusOr<model::BaseModel> written = LoadMethodModel(spec.output_dir(), domain);
+    ASSERT_TRUE(written.ok()) << written.status();
+    for (const ExportTensor& t : BaseModelTensors(*written)) {
+      const std::string name = "models." + domain + "." + t.name;
+      ASSERT_EQ(values.count(name), 1u) << name;
+      EXPECT_EQ(values.at(name), t.values) << name;
+    }
+  }
+  EXPECT_EQ(file->tensors.size(), base.size() * (1 + domains.size()));
+  StatusOr<TorchExportReport> torch = ExportTorchModel(spec, out + "/torch", {});
+  ASSERT_FALSE(torch.ok());
+  EXPECT_EQ(torch.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(torch.status().message().find("method '" + spec.method() + "'"), std::string::npos)
+      << torch.status();
+}
+
 TEST_F(MethodsOnClusterTest, DenseTrainsOneModelPerDomainIdenticalOnEveryWorker) {
   const proto::JobSpec spec = Spec("dense");
   cluster::InProcClusterResult result = Run(spec);
@@ -234,6 +275,7 @@ TEST_F(MethodsOnClusterTest, DenseTrainsOneModelPerDomainIdenticalOnEveryWorker)
     EXPECT_NE(d.iak_auc, d.base_auc) << d.domain;
   }
   PrintAuc(spec, *report);
+  ExpectExportHoldsEveryModel(spec, result.domain_names, BaseModel());
 }
 
 TEST_F(MethodsOnClusterTest, LoraTrainsLowRankFactorsIdenticalOnEveryWorker) {
@@ -274,6 +316,7 @@ TEST_F(MethodsOnClusterTest, LoraTrainsLowRankFactorsIdenticalOnEveryWorker) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->method, "lora");
   PrintAuc(spec, *report);
+  ExpectExportHoldsEveryModel(spec, result.domain_names, BaseModel());
 }
 
 TEST_F(MethodsOnClusterTest, FrozenPassesThePhasesWritesNothingAndScoresTheBase) {
@@ -291,6 +334,7 @@ TEST_F(MethodsOnClusterTest, FrozenPassesThePhasesWritesNothingAndScoresTheBase)
     EXPECT_EQ(d.iak_auc, d.base_auc);
   }
   PrintAuc(spec, *report);
+  ExpectExportHoldsEveryModel(spec, {}, BaseModel());  // the base alone
 }
 
 TEST_F(MethodsOnClusterTest, FullWithSeveralDomainsFailsFastNamingTheRule) {
@@ -364,6 +408,13 @@ TEST_F(MethodsOnClusterTest, FullTrainsDenseWeightsAndEmbeddingRowsOnTrainableSe
   EXPECT_EQ(report->method, "full");
   EXPECT_GT(report->domains[0].iak_auc, 0.5);
   PrintAuc(spec, *report);
+  // The export holds the dense model and says where the trained rows are.
+  ExpectExportHoldsEveryModel(spec, result.domain_names, base);
+  std::string blob;
+  ASSERT_TRUE(ReadFileToString(spec.output_dir() + "/export/model.safetensors", &blob).ok());
+  StatusOr<SafetensorsFile> file = DecodeSafetensors(blob, "export");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->metadata.at("trained_model_dir"), TrainedModelDir(spec));
 }
 
 TEST_F(MethodsOnClusterTest, FullOnFrozenServersFailsWithTheServersRefusal) {
