@@ -103,7 +103,7 @@ int RunPredict(int, char**) {
   char buf[64];
   for (size_t i = 0; i < ids.size(); ++i) {
     const int d = dataset->domain[ids[i]];
-    const bool adapted = (*models)->adapters[d] != nullptr;
+    const bool adapted = (*models)->Tuned(static_cast<size_t>(d));
     through_base += adapted ? 0 : 1;
     std::snprintf(buf, sizeof(buf), "%.7g", p_ctr[i]);
     csv << ids[i] << "," << CsvField(dataset->domain_names[d]) << "," << (adapted ? 1 : 0) << ","
@@ -129,8 +129,10 @@ int RunPredict(int, char**) {
   }
   std::cout << " over the " << ids.size() << " scored samples\n";
   std::cout << "scored " << ids.size() << " samples from " << dataset->domain_names.size()
-            << " domains (" << (*models)->num_adapters << " adapters loaded; " << through_base
-            << " samples of domains without an adapter scored by the frozen base) in " << seconds
+            << " domains (" << (*models)->num_adapters
+            << ((*models)->dense_models.empty() ? " adapters" : " fine-tuned models")
+            << " loaded; " << through_base
+            << " samples of domains without one scored by the frozen base) in " << seconds
             << " s (" << (seconds > 0 ? ids.size() / seconds : 0) << " samples/s); scores in "
             << out << "\n";
   return 0;

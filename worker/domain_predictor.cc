@@ -10,7 +10,10 @@
 #include "worker/adapter_model.h"
 #include "worker/adapter_plan_file.h"
 #include "worker/adapter_store.h"
+#include "worker/dense_models.h"
 #include "worker/local_lookup.h"
+#include "worker/method_evaluator.h"
+#include "worker/model_factory.h"
 
 namespace iak::worker {
 namespace {
@@ -40,6 +43,21 @@ StatusOr<DomainPredictor> DomainPredictor::Create(const model::BaseModel* base,
     }
   }
   return DomainPredictor(base, std::move(adapters), adapters_on_x);
+}
+
+StatusOr<DomainPredictor> DomainPredictor::CreateForDenseModels(
+    const model::BaseModel* base, std::vector<const model::BaseModel*> models) {
+  for (size_t d = 0; d < models.size(); ++d) {
+    if (models[d] != nullptr && (models[d]->num_params() != base->num_params() ||
+                                 models[d]->config().num_tasks != base->config().num_tasks)) {
+      return InvalidArgumentError("the model of domain " + std::to_string(d) +
+                                  " is not of the base model's shape: it was fine-tuned from "
+                                  "another base");
+    }
+  }
+  DomainPredictor predictor(base, std::vector<const model::IakModule*>(models.size()), false);
+  predictor.dense_models_ = std::move(models);
+  return predictor;
 }
 
 Status DomainPredictor::Group(const int32_t* domain, int batch, const float* p_ctcvr) {
@@ -77,6 +95,7 @@ void DomainPredictor::AdaptRows(const float* in, size_t width, int batch,
 
 Status DomainPredictor::ScoreMixed(const float* x, const int32_t* domain, int batch,
                                    float* p_ctr, float* p_ctcvr) {
+  if (!dense_models_.empty()) return ScorePerDomain(x, domain, batch, p_ctr, p_ctcvr);
   const model::BaseModelConfig& c = base_->config();
   IAK_RETURN_IF_ERROR(Group(domain, batch, p_ctcvr));
   h_.resize(static_cast<size_t>(batch) * c.h_dim());
@@ -108,11 +127,13 @@ Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, in
     p1_.resize(n);
     p2_.resize(n);
     float* ctcvr = p_ctcvr != nullptr ? p2_.data() : nullptr;
+    const model::BaseModel& model =
+        dense_models_.empty() || dense_models_[d] == nullptr ? *base_ : *dense_models_[d];
     if (adapters_on_x_ && adapters_[d] != nullptr) {
-      x_step_.Predict(*base_, *adapters_[d], /*adapter_on_x=*/true, gather_in_.data(), n,
+      x_step_.Predict(model, *adapters_[d], /*adapter_on_x=*/true, gather_in_.data(), n,
                       p1_.data(), ctcvr);
     } else {
-      step_.Predict(*base_, adapters_[d], gather_in_.data(), n, p1_.data(), ctcvr);
+      step_.Predict(model, adapters_[d], gather_in_.data(), n, p1_.data(), ctcvr);
     }
     for (int i = 0; i < n; ++i) {
       p_ctr[rows[i]] = p1_[i];
@@ -165,22 +186,78 @@ Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
   return Status::Ok();
 }
 
-StatusOr<DomainPredictor> JobModels::MakePredictor() const {
+StatusOr<DomainPredictor> JobModels::MakePredictor(bool use_tuned, int extra_base_domains) const {
+  if (!dense_models.empty()) {
+    std::vector<const model::BaseModel*> models;
+    for (const auto& m : dense_models) models.push_back(use_tuned ? m.get() : nullptr);
+    models.resize(models.size() + static_cast<size_t>(extra_base_domains), nullptr);
+    return DomainPredictor::CreateForDenseModels(base.get(), std::move(models));
+  }
   std::vector<const model::IakModule*> ptrs;
-  for (const auto& a : adapters) ptrs.push_back(a.get());
+  for (const auto& a : adapters) ptrs.push_back(use_tuned ? a.get() : nullptr);
+  ptrs.resize(ptrs.size() + static_cast<size_t>(extra_base_domains), nullptr);
   return DomainPredictor::Create(base.get(), std::move(ptrs), adapters_on_x);
 }
 
 std::vector<const model::RowLookup*> JobModels::DomainRows() const {
   std::vector<const model::RowLookup*> out;
   for (const auto& lookup : new_row_lookups) out.push_back(lookup.get());
+  if (trained_rows != nullptr) {
+    out.resize(dense_models.size());
+    for (size_t d = 0; d < dense_models.size(); ++d) {
+      if (dense_models[d] != nullptr) out[d] = trained_rows.get();
+    }
+  }
   return out;
 }
 
+namespace {
+
+// LoadJobModels for a dense-family job: each domain's <output_dir>/models
+// file where the job wrote one; method full's trained rows.
+Status LoadDenseModels(const proto::JobSpec& spec, const std::vector<std::string>& domain_names,
+                       JobModels* models) {
+  for (const std::string& domain : domain_names) {
+    std::error_code ec;
+    if (!std::filesystem::exists(MethodModelPath(spec.output_dir(), domain), ec)) {
+      models->dense_models.push_back(nullptr);
+      continue;
+    }
+    IAK_ASSIGN_OR_RETURN(model::BaseModel tuned, LoadMethodModel(spec.output_dir(), domain));
+    models->dense_models.push_back(std::make_unique<model::BaseModel>(std::move(tuned)));
+    ++models->num_adapters;
+  }
+  if (spec.method() != "frozen" && models->num_adapters == 0) {
+    return NotFoundError("no fine-tuned model in " + spec.output_dir() +
+                         "/models matches a domain of the data (method '" + spec.method() +
+                         "'): run the job (iak submit) first");
+  }
+  if (spec.method() == "full") {
+    StatusOr<embedding::ModelDirectory> trained =
+        embedding::LoadModelDirectory(TrainedModelDir(spec));
+    if (!trained.ok()) {
+      return trained.status().WithContext(
+          "method full: the trained snapshot the parameter servers write at the end");
+    }
+    IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
+                         embedding::LocalEmbeddingTable::Open(*trained));
+    models->trained_rows = std::make_unique<LocalLookup>(table.get());
+    models->trained_table =
+        std::shared_ptr<const embedding::LocalEmbeddingTable>(std::move(table));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
                                                    const std::vector<std::string>& domain_names) {
-  IAK_ASSIGN_OR_RETURN(const bool adapters_on_x,
-                       InferenceAdaptersOnX(spec, "scoring with a job's adapters"));
+  const bool adapter_job = IsAdapterMethod(spec.method());
+  bool adapters_on_x = false;
+  if (adapter_job) {
+    IAK_ASSIGN_OR_RETURN(adapters_on_x,
+                         InferenceAdaptersOnX(spec, "scoring with a job's adapters"));
+  }
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
                        embedding::LoadModelDirectory(spec.model_dir()));
   auto models = std::make_unique<JobModels>();
@@ -191,6 +268,10 @@ StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
                        embedding::LocalEmbeddingTable::Open(model_dir));
   models->rows = std::make_unique<LocalLookup>(table.get());
   models->table = std::shared_ptr<const embedding::LocalEmbeddingTable>(std::move(table));
+  if (!adapter_job) {
+    IAK_RETURN_IF_ERROR(LoadDenseModels(spec, domain_names, models.get()));
+    return models;
+  }
   const std::string dir = spec.output_dir() + "/adapters";
   // With a plan file (adapter_plan_file.h) each domain is served by its own
   // adapter, the cold domains' shared one (loaded once per domain that uses

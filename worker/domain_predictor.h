@@ -14,6 +14,11 @@
 // ScorePerDomain is the reference it is benchmarked and tested against: each
 // domain's rows scored separately (bottom, adapter, towers per domain).
 //
+// A job of a dense-family method (dense, lora, full) tuned the dense model
+// itself, one per domain: CreateForDenseModels scores each domain's rows
+// through its own model (the base where it has none); nothing is shared
+// between domains, so ScoreMixed is ScorePerDomain there.
+//
 // Thread-safety: one DomainPredictor per thread (it owns scratch); the base
 // model and adapters it points to are only read and may be shared.
 #ifndef IAK_WORKER_DOMAIN_PREDICTOR_H_
@@ -45,6 +50,10 @@ class DomainPredictor {
   [[nodiscard]] static StatusOr<DomainPredictor> Create(
       const model::BaseModel* base, std::vector<const model::IakModule*> adapters,
       bool adapters_on_x = false);
+  // models[d] is domain d's fine-tuned dense model, or null for the base.
+  // InvalidArgument when a model's shape is not the base's.
+  [[nodiscard]] static StatusOr<DomainPredictor> CreateForDenseModels(
+      const model::BaseModel* base, std::vector<const model::BaseModel*> models);
 
   int num_domains() const { return static_cast<int>(adapters_.size()); }
   const model::BaseModel& base() const { return *base_; }
@@ -72,6 +81,7 @@ class DomainPredictor {
   const model::BaseModel* base_;
   std::vector<const model::IakModule*> adapters_;
   bool adapters_on_x_ = false;
+  std::vector<const model::BaseModel*> dense_models_;  // per domain; empty for adapter jobs
   std::vector<std::vector<int>> rows_of_;
   model::BaseModelWorkspace base_ws_;
   model::IakWorkspace iak_ws_;
@@ -100,21 +110,41 @@ struct PredictOptions {
 
 // A finished job's models loaded once for inference: the frozen base, the
 // embedding table and the adapter of every domain in `domain_names` that has
-// one under <output_dir>/adapters (the others score with the base).
+// one under <output_dir>/adapters (the others score with the base); for a
+// dense-family job, each domain's model under <output_dir>/models instead.
+// NotFound when the job has written none of them yet (a frozen job needs
+// none).
 struct JobModels {
   std::unique_ptr<model::BaseModel> base;
   std::vector<std::unique_ptr<model::IakModule>> adapters;  // per domain, null = base
   bool adapters_on_x = false;  // JobSpec iak.insertion "x" (else on h)
+  // A dense-family job (methods frozen, dense, lora, full): per domain its
+  // fine-tuned model (<output_dir>/models/), null = the base; empty for an
+  // adapter job. Method full's domains pool from the rows its servers
+  // trained (trained_rows).
+  std::vector<std::unique_ptr<model::BaseModel>> dense_models;
+  std::shared_ptr<const void> trained_table;  // keeps `trained_rows` valid
+  std::unique_ptr<model::RowLookup> trained_rows;
   // Per domain: its adapter's new-key rows (JobSpec.iak.new_key_rows) over
   // the table, null = the table alone.
   std::vector<std::unique_ptr<NewKeyRows>> new_rows;
   std::vector<std::unique_ptr<NewKeyRowLookup>> new_row_lookups;
   std::shared_ptr<const void> table;                         // keeps `rows` valid
   std::unique_ptr<model::RowLookup> rows;
-  int num_adapters = 0;
+  int num_adapters = 0;  // adapters, or dense models, loaded
 
-  // A predictor over these models (they must outlive it).
-  [[nodiscard]] StatusOr<DomainPredictor> MakePredictor() const;
+  // Whether domain d scores with a model of its own (else the frozen base).
+  bool Tuned(size_t d) const {
+    return (d < adapters.size() && adapters[d] != nullptr) ||
+           (d < dense_models.size() && dense_models[d] != nullptr);
+  }
+
+  // A predictor over these models (they must outlive it); with
+  // use_tuned=false every domain scores with the frozen base. Its domains
+  // are this job's, then `extra_base_domains` more that score with the base
+  // (for data with domains the job did not tune).
+  [[nodiscard]] StatusOr<DomainPredictor> MakePredictor(bool use_tuned = true,
+                                                        int extra_base_domains = 0) const;
   // PredictSamples' domain_rows.
   std::vector<const model::RowLookup*> DomainRows() const;
 };

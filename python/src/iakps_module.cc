@@ -241,18 +241,14 @@ class Predictor {
     py::array_t<float> p_ctr = Output(out_ctr, n, "out_ctr");
     py::array_t<float> p_ctcvr = esmm ? Output(out_ctcvr, n, "out_ctcvr") : py::array_t<float>();
     // The batch's domain names onto this predictor's; unknown names score
-    // with the base (an extra adapter-less domain).
-    std::vector<const model::IakModule*> adapters;
-    for (const auto& a : models_->adapters) adapters.push_back(use_adapters ? a.get() : nullptr);
+    // with the base (an extra domain without a model of its own).
     std::vector<int32_t> map;
     for (const std::string& name : d.domain_names) {
       const auto it = std::find(domains_.begin(), domains_.end(), name);
-      map.push_back(it != domains_.end() ? static_cast<int32_t>(it - domains_.begin())
-                                         : static_cast<int32_t>(adapters.size()));
+      map.push_back(static_cast<int32_t>(it - domains_.begin()));  // domains_.size() if unknown
     }
-    adapters.push_back(nullptr);
     StatusOr<worker::DomainPredictor> predictor =
-        worker::DomainPredictor::Create(models_->base.get(), adapters, models_->adapters_on_x);
+        models_->MakePredictor(use_adapters, /*extra_base_domains=*/1);
     if (!predictor.ok()) Raise(predictor.status());
     data::SampleIds ids(n);
     for (size_t i = 0; i < n; ++i) ids[i] = static_cast<uint32_t>(i);
@@ -275,10 +271,11 @@ class Predictor {
   }
 
   const std::vector<std::string>& domains() const { return domains_; }
-  // Per domain (in domains() order): whether an adapter serves it.
+  // Per domain (in domains() order): whether a model of its own (an adapter,
+  // or a dense-family job's fine-tuned model) serves it.
   std::vector<bool> adapted() const {
     std::vector<bool> out;
-    for (const auto& a : models_->adapters) out.push_back(a != nullptr);
+    for (size_t d = 0; d < domains_.size(); ++d) out.push_back(models_->Tuned(d));
     return out;
   }
   int num_tasks() const { return models_->base->config().num_tasks; }

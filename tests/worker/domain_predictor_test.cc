@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "model/embedding_table.h"
@@ -190,6 +191,34 @@ TEST(DomainPredictorTest, RefusesOutOfRangeDomainsAndMismatchedAdapters) {
   wide.input_dim = 9;
   model::IakModule bad(wide);
   EXPECT_EQ(DomainPredictor::Create(&base, {&bad}).status().code(), StatusCode::kInvalidArgument);
+}
+
+// A dense-family job's predictor: each domain's rows through its own model
+// (the base where it has none), exactly as that model scores them alone;
+// a model of another shape is refused.
+TEST(DomainPredictorTest, DenseModelsScoreTheirDomainsRows) {
+  model::BaseModel base = MakeBase(2);
+  model::BaseModel tuned = MakeBase(2);
+  tuned.Init(23);
+  StatusOr<DomainPredictor> p = DomainPredictor::CreateForDenseModels(&base, {nullptr, &tuned});
+  ASSERT_TRUE(p.ok()) << p.status();
+  const int n = 6;
+  Batch b = MakeBatch(n, base.config().input_dim(), 2, 5);
+  std::vector<float> ctr(n), ctcvr(n);
+  ASSERT_TRUE(p->ScoreMixed(b.x.data(), b.domain.data(), n, ctr.data(), ctcvr.data()).ok());
+  model::FineTuneStep step;
+  for (int r = 0; r < n; ++r) {
+    const model::BaseModel& m = b.domain[r] == 1 ? tuned : base;
+    float one_ctr = 0, one_ctcvr = 0;
+    step.Predict(m, nullptr, b.x.data() + r * base.config().input_dim(), 1, &one_ctr, &one_ctcvr);
+    EXPECT_NEAR(ctr[r], one_ctr, 1e-6) << "row " << r;  // BLAS rounding by row count
+    EXPECT_NEAR(ctcvr[r], one_ctcvr, 1e-6) << "row " << r;
+  }
+  EXPECT_NE(std::count(b.domain.begin(), b.domain.end(), 1), 0);
+
+  model::BaseModel other = MakeBase(1);
+  EXPECT_EQ(DomainPredictor::CreateForDenseModels(&base, {&other}).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST(DomainPredictorTest, PredictSamplesMixedAndPerDomainAgreeOverBatches) {

@@ -22,6 +22,7 @@
 #include "tests/testing/pretrained_model.h"
 #include "tests/testing/small_job.h"
 #include "tests/testing/temp_dir.h"
+#include "worker/domain_predictor.h"
 #include "worker/evaluator.h"
 #include "worker/exporter.h"
 #include "worker/job_data.h"
@@ -245,6 +246,39 @@ void ExpectExportHoldsEveryModel(const proto::JobSpec& spec, const std::vector<s
       << torch.status();
 }
 
+// `iak predict` of a dense-family job (worker::LoadJobModels, the domain
+// predictor): each domain's test samples, mixed with the others', score as
+// `iak eval` scored them with the domain's own model (and, for full, its
+// trained rows): the same AUC per domain.
+void ExpectPredictionMatchesEvaluation(const proto::JobSpec& spec, const EvalReport& report) {
+  StatusOr<JobData> job = LoadJobData(spec.data());
+  ASSERT_TRUE(job.ok()) << job.status();
+  StatusOr<std::unique_ptr<JobModels>> models = LoadJobModels(spec, job->dataset.domain_names);
+  ASSERT_TRUE(models.ok()) << models.status();
+  StatusOr<DomainPredictor> predictor = (*models)->MakePredictor();
+  ASSERT_TRUE(predictor.ok()) << predictor.status();
+  data::SampleIds ids;
+  for (int d : job->finetune_domains) {
+    ids.insert(ids.end(), job->splits[d].test.begin(), job->splits[d].test.end());
+  }
+  std::sort(ids.begin(), ids.end());  // domains mixed, as `iak predict --input=test`
+  std::vector<float> p(ids.size());
+  ASSERT_TRUE(PredictSamples(job->dataset, ids, *(*models)->rows, PredictOptions(), &*predictor,
+                             p.data(), nullptr, (*models)->DomainRows())
+                  .ok());
+  for (const DomainResult& r : report.domains) {
+    std::vector<float> scores, labels;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (job->dataset.domain_names[job->dataset.domain[ids[i]]] != r.domain) continue;
+      scores.push_back(p[i]);
+      labels.push_back(job->dataset.click[ids[i]]);
+    }
+    StatusOr<double> auc = model::RocAuc(scores, labels);
+    ASSERT_TRUE(auc.ok()) << r.domain;
+    EXPECT_NEAR(*auc, r.iak_auc, 1e-6) << r.domain;
+  }
+}
+
 TEST_F(MethodsOnClusterTest, DenseTrainsOneModelPerDomainIdenticalOnEveryWorker) {
   const proto::JobSpec spec = Spec("dense");
   cluster::InProcClusterResult result = Run(spec);
@@ -276,6 +310,7 @@ TEST_F(MethodsOnClusterTest, DenseTrainsOneModelPerDomainIdenticalOnEveryWorker)
   }
   PrintAuc(spec, *report);
   ExpectExportHoldsEveryModel(spec, result.domain_names, BaseModel());
+  ExpectPredictionMatchesEvaluation(spec, *report);
 }
 
 TEST_F(MethodsOnClusterTest, LoraTrainsLowRankFactorsIdenticalOnEveryWorker) {
@@ -317,6 +352,7 @@ TEST_F(MethodsOnClusterTest, LoraTrainsLowRankFactorsIdenticalOnEveryWorker) {
   EXPECT_EQ(report->method, "lora");
   PrintAuc(spec, *report);
   ExpectExportHoldsEveryModel(spec, result.domain_names, BaseModel());
+  ExpectPredictionMatchesEvaluation(spec, *report);
 }
 
 TEST_F(MethodsOnClusterTest, FrozenPassesThePhasesWritesNothingAndScoresTheBase) {
@@ -335,6 +371,7 @@ TEST_F(MethodsOnClusterTest, FrozenPassesThePhasesWritesNothingAndScoresTheBase)
   }
   PrintAuc(spec, *report);
   ExpectExportHoldsEveryModel(spec, {}, BaseModel());  // the base alone
+  ExpectPredictionMatchesEvaluation(spec, *report);
 }
 
 TEST_F(MethodsOnClusterTest, FullWithSeveralDomainsFailsFastNamingTheRule) {
@@ -410,6 +447,7 @@ TEST_F(MethodsOnClusterTest, FullTrainsDenseWeightsAndEmbeddingRowsOnTrainableSe
   PrintAuc(spec, *report);
   // The export holds the dense model and says where the trained rows are.
   ExpectExportHoldsEveryModel(spec, result.domain_names, base);
+  ExpectPredictionMatchesEvaluation(spec, *report);
   std::string blob;
   ASSERT_TRUE(ReadFileToString(spec.output_dir() + "/export/model.safetensors", &blob).ok());
   StatusOr<SafetensorsFile> file = DecodeSafetensors(blob, "export");
