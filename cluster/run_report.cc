@@ -11,6 +11,7 @@
 #include "common/file_util.h"
 #include "common/json_reader.h"
 #include "common/report_text.h"
+#include "worker/evaluator.h"
 
 namespace iak::cluster {
 namespace {
@@ -59,13 +60,15 @@ std::vector<LossPoint> ParseLossCurve(const std::string& log_text) {
   return points;
 }
 
-StatusOr<std::vector<DomainAucRow>> ParseResultsJson(const std::string& json) {
+StatusOr<ResultsFile> ParseResultsJson(const std::string& json) {
   StatusOr<JsonValue> doc = ParseJson(json);
   if (!doc.ok()) {
     return DataLossError("results.json is not JSON (" + doc.status().message() +
                          "): rerun `iak eval` to rewrite it");
   }
-  std::vector<DomainAucRow> rows;
+  ResultsFile results;
+  if ((*doc)["method"].kind() == JsonValue::Kind::kString) results.method = (*doc)["method"].String();
+  std::vector<DomainAucRow>& rows = results.rows;
   for (const JsonValue& d : (*doc)["domains"].Array()) {
     DomainAucRow row;
     row.domain = d["domain"].String();
@@ -77,7 +80,7 @@ StatusOr<std::vector<DomainAucRow>> ParseResultsJson(const std::string& json) {
     rows.push_back(row);
   }
   if (rows.empty()) return DataLossError("results.json holds no domain rows");
-  return rows;
+  return results;
 }
 
 Status WriteRunReport(const std::string& output_dir) {
@@ -94,7 +97,9 @@ Status WriteRunReport(const std::string& output_dir) {
   if (!ReadFileToString(output_dir + "/results.json", &json).ok()) {
     return NotFoundError("no " + output_dir + "/results.json; run `iak eval` first");
   }
-  IAK_ASSIGN_OR_RETURN(std::vector<DomainAucRow> auc, ParseResultsJson(json));
+  IAK_ASSIGN_OR_RETURN(ResultsFile results, ParseResultsJson(json));
+  const std::vector<DomainAucRow>& auc = results.rows;
+  const std::string label = worker::MethodLabel(results.method);
   // Validation while training: absent when it was off (or an older run).
   std::vector<UnitValidationRow> validation;
   std::string validation_text;
@@ -128,18 +133,19 @@ Status WriteRunReport(const std::string& output_dir) {
   }
   const std::string script =
       "set terminal pngcairo size 900,420 noenhanced\n"
-      "set output '" + dir + "/loss.png'\n"
+      "set output " + GnuplotQuoted(dir + "/loss.png") + "\n"
       "set title 'Training loss (worker 0), knowledge compression then matching'\n"
       "set xlabel 'step'\nset ylabel 'loss'\nset grid\nset key top right\n"
-      "plot '" + dir + "/loss.dat' using 1:($2==0?$3:1/0) with linespoints title 'compression', "
+      "plot " + GnuplotQuoted(dir + "/loss.dat") +
+      " using 1:($2==0?$3:1/0) with linespoints title 'compression', "
       "'' using 1:($2==1?$3:1/0) with linespoints title 'matching'\n" +
       validation_script +
-      "set output '" + dir + "/auc.png'\n"
+      "set output " + GnuplotQuoted(dir + "/auc.png") + "\n"
       "set title 'Test CTR-AUC per domain'\nset style data histograms\n"
       "set style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
       "set ylabel 'AUC'\nset xlabel 'domain'\nset key top left\nset yrange [0.5:*]\n"
-      "plot '" + dir + "/auc.dat' using 2:xtic(1) title 'frozen base', '' using 3 title "
-      "'base + IAK'\n";
+      "plot " + GnuplotQuoted(dir + "/auc.dat") + " using 2:xtic(1) title 'frozen base', '' "
+      "using 3 title " + GnuplotQuoted(results.method == "iak" ? "base + IAK" : label) + "\n";
   IAK_RETURN_IF_ERROR(WriteFileAtomically(dir + "/plots.gp", script));
   std::string output;
   StatusOr<int> code = RunAndCapture({"gnuplot", dir + "/plots.gp"},
@@ -167,7 +173,7 @@ Status WriteRunReport(const std::string& output_dir) {
           "training (an adapter's leave the base unchanged). From `validation.json`.\n\n";
   }
   md << "## Test AUC\n\n![AUC per domain](auc.png)\n\n"
-     << "| domain | base AUC | IAK AUC | gain |\n|---|---|---|---|\n";
+     << "| domain | base AUC | " << label << " AUC | gain |\n|---|---|---|---|\n";
   for (const DomainAucRow& r : auc) {
     char figures[96];
     std::snprintf(figures, sizeof(figures), " | %.4f | %.4f | %+.4f |\n", r.base_auc, r.iak_auc,

@@ -29,8 +29,13 @@ struct DomainAucRow {
   double iak_auc = 0;
 };
 
-// The per-domain rows of a results.json written by `iak eval` / `iak demo`.
-[[nodiscard]] StatusOr<std::vector<DomainAucRow>> ParseResultsJson(const std::string& json);
+// A results.json written by `iak eval` / `iak demo`: its per-domain rows and
+// the job's method ("iak" for files written before it was recorded).
+struct ResultsFile {
+  std::string method = "iak";
+  std::vector<DomainAucRow> rows;
+};
+[[nodiscard]] StatusOr<ResultsFile> ParseResultsJson(const std::string& json);
 
 // Writes the report; NotFound naming what is missing (log, results, gnuplot);
 // DataLoss naming validation.json when it is there but unreadable.

@@ -275,10 +275,14 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
   return report;
 }
 
+std::string MethodLabel(const std::string& method) {
+  return method == "iak" || method.empty() ? "IAK" : method;
+}
+
 std::string EvalReport::ToTable() const {
   std::ostringstream out;
   char line[384];
-  const std::string label = method == "iak" || method.empty() ? "IAK" : method;
+  const std::string label = MethodLabel(method);
   // With CTCVR: three more columns after the log losses.
   const int width = has_ctcvr ? 128 : 92;
   std::snprintf(line, sizeof(line), "%-12s %8s %8s %6s | %9s %9s %7s | %9s %9s", "domain",
@@ -340,7 +344,8 @@ std::string EvalReport::ToTable() const {
 
 std::string EvalReport::ToJson() const {
   std::ostringstream out;
-  out << "{\n  \"split\": " << JsonQuote(split) << ",\n  \"domains\": [\n";
+  out << "{\n  \"split\": " << JsonQuote(split) << ",\n  \"method\": "
+      << JsonQuote(method.empty() ? "iak" : method) << ",\n  \"domains\": [\n";
   for (size_t i = 0; i < domains.size(); ++i) {
     const DomainResult& d = domains[i];
     out << "    {\"domain\": " << JsonQuote(d.domain) << ", \"train_samples\": " << d.train_samples

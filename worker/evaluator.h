@@ -48,6 +48,10 @@ struct DomainResult {
   std::string adapter_note;
 };
 
+// How tables and reports head a method's columns: "IAK" for iak (or
+// unset), else the method's name ("dense AUC", "plain LL").
+std::string MethodLabel(const std::string& method);
+
 struct EvalReport {
   std::string split;  // "test" or "validation"
   // The job's method (JobSpec.method): the tuned columns (iak_*) hold its

@@ -111,10 +111,10 @@ TEST(DomainNamesClusterTest, AnyNameTrainsAndReadsBackInsideTheJobsFolders) {
   StatusOr<JsonValue> json = ParseJson(report->ToJson());
   ASSERT_TRUE(json.ok()) << json.status() << "\n" << report->ToJson();
   EXPECT_EQ((*json)["domains"].Array()[1]["domain"].String(), kQuoteName);
-  StatusOr<std::vector<DomainAucRow>> rows = ParseResultsJson(report->ToJson());
-  ASSERT_TRUE(rows.ok()) << rows.status();
-  EXPECT_EQ((*rows)[0].domain, kSlashName);
-  EXPECT_EQ((*rows)[1].domain, kQuoteName);
+  StatusOr<ResultsFile> results = ParseResultsJson(report->ToJson());
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ(results->rows[0].domain, kSlashName);
+  EXPECT_EQ(results->rows[1].domain, kQuoteName);
 
   StatusOr<std::unique_ptr<worker::JobModels>> models =
       worker::LoadJobModels(spec, result.domain_names);

@@ -2,6 +2,7 @@
 // Kubernetes manifests, and the progress line parser.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -175,13 +176,20 @@ TEST(RunReportTest, ParsesTheLossCurveOverBothPhases) {
 }
 
 TEST(RunReportTest, ReadsResultsJsonAndRefusesAnEmptyOne) {
-  StatusOr<std::vector<DomainAucRow>> rows = ParseResultsJson(
+  StatusOr<ResultsFile> results = ParseResultsJson(
       "{\n  \"domains\": [\n    {\"domain\": \"2004-2007\", \"base_auc\": 0.65, \"iak_auc\": "
       "0.66},\n    {\"domain\": \"2008-2011\", \"base_auc\": 0.70, \"iak_auc\": 0.69}\n  ]\n}\n");
-  ASSERT_TRUE(rows.ok()) << rows.status();
-  ASSERT_EQ(rows->size(), 2u);
-  EXPECT_EQ((*rows)[1].domain, "2008-2011");
-  EXPECT_DOUBLE_EQ((*rows)[1].iak_auc, 0.69);
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ(results->method, "iak");  // files from before the method was written
+  ASSERT_EQ(results->rows.size(), 2u);
+  EXPECT_EQ(results->rows[1].domain, "2008-2011");
+  EXPECT_DOUBLE_EQ(results->rows[1].iak_auc, 0.69);
+  results = ParseResultsJson(
+      "{\"method\": \"lora\", \"domains\": [{\"domain\": \"a\", \"base_auc\": null, "
+      "\"iak_auc\": 0.5}]}");
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ(results->method, "lora");
+  EXPECT_TRUE(std::isnan(results->rows[0].base_auc));
   EXPECT_EQ(ParseResultsJson("{}").status().code(), StatusCode::kDataLoss);
 }
 
