@@ -4,8 +4,8 @@ namespace iak::worker {
 namespace {
 
 bool KeptAsIs(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '_' || c == '.';
+  const unsigned char byte = static_cast<unsigned char>(c);
+  return byte >= 0x20 && byte != 0x7f && c != '/' && c != '%';
 }
 
 int HexValue(char c) {

@@ -10,10 +10,10 @@
 
 namespace iak::worker {
 
-// Letters, digits, '-', '_' and '.' stay as they are (so "2004-2007",
-// "Sci-Fi" and "d01" name their files unchanged); every other byte, and a
-// leading '.', is written %XX (upper-case hex). "us/east" -> "us%2Feast",
-// ".." -> "%2E.". One-to-one: '%' is escaped too.
+// Every byte a Linux file name can hold stays as it is (so "2004-2007",
+// "shared:a+b" and "Sci-Fi" name their files as before); '/', control
+// characters and a leading '.' are written %XX (upper-case hex):
+// "us/east" -> "us%2Feast", ".." -> "%2E.". One-to-one: '%' is escaped too.
 std::string DomainFileStem(const std::string& domain);
 
 // The domain a stem names (DomainFileStem reversed); a stem that is not one

@@ -102,7 +102,7 @@ TEST(DomainNamesClusterTest, AnyNameTrainsAndReadsBackInsideTheJobsFolders) {
     files.push_back(entry.path().filename().string());
   }
   std::sort(files.begin(), files.end());
-  EXPECT_EQ(files, (std::vector<std::string>{"domain_plan.tsv", "q%22x%2Cy.iak", "q%22x%2Cy.rows",
+  EXPECT_EQ(files, (std::vector<std::string>{"domain_plan.tsv", "q\"x,y.iak", "q\"x,y.rows",
                                              "us%2Feast.iak", "us%2Feast.rows"}));
 
   StatusOr<worker::EvalReport> report = worker::EvaluateJob(spec);
