@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 
 from . import _iakps
 from ._iakps import Batch, Model, Schema, feature_keys, roc_auc
@@ -93,16 +94,21 @@ class Job:
         return self.schema().encode(_columns(columns), domain)
 
     def adapter_domains(self):
-        """The domains the job fine-tuned (its domain plan, else its *.iak files)."""
+        """The domains the job fine-tuned: its domain plan, else the files of
+        its models (adapters/*.iak; models/*.dense for the dense, lora and full
+        methods), by name (a file name's %XX escapes undone, docs/data.md)."""
         adapters = os.path.join(self.output_dir, "adapters")
         plan = os.path.join(adapters, "domain_plan.tsv")
         if os.path.exists(plan):
             with open(plan) as f:
                 return [line.split("\t")[0] for line in f
                         if line.strip() and not line.startswith("#")]
-        if not os.path.isdir(adapters):
-            raise FileNotFoundError(f"{adapters} does not exist: run the job first")
-        return sorted(n[:-4] for n in os.listdir(adapters) if n.endswith(".iak"))
+        models = os.path.join(self.output_dir, "models")
+        for folder, ext in ((adapters, ".iak"), (models, ".dense")):
+            if os.path.isdir(folder):
+                return sorted(urllib.parse.unquote(n[:-len(ext)])
+                              for n in os.listdir(folder) if n.endswith(ext))
+        raise FileNotFoundError(f"neither {adapters} nor {models} exists: run the job first")
 
     def predictor(self, domains=None):
         return Predictor(self, domains)

@@ -102,6 +102,30 @@ class IakpsTest(unittest.TestCase):
         names = [batch.domain_names[d] for d in batch.domain]
         self.assertEqual(names, [r["domain"] for r in rows])
 
+    def test_dense_job_scores_equal_iak_predict(self):
+        # A job of another method on the same base: each domain through its
+        # own fine-tuned dense model, in iakps as in `iak predict`.
+        with open(self.spec) as f:
+            text = f.read().replace(f'output_dir: "{self.dir}/out"',
+                                    f'output_dir: "{self.dir}/out-dense"\nmethod: "dense"')
+        text = text.replace(" new_key_rows { enabled: true }", "")  # an adapter's option
+        # Its last parameters (15 steps rarely beat the base on validation).
+        text += "validation { disabled: true }\n"
+        spec = os.path.join(self.dir, "dense.pbtxt")
+        with open(spec, "w") as f:
+            f.write(text)
+        job = iakps.submit(spec)
+        self.assertEqual(job.wait(timeout_s=300, poll_s=0.2)["state"], "SUCCEEDED")
+        out = os.path.join(self.dir, "dense_scores.csv")
+        iak("predict", f"--job={spec}", "--input=test", f"--out={out}")
+        expected, rows = read_scores(out)
+        self.assertEqual(job.adapter_domains(), ["app"])  # from models/app.dense
+        predictor = job.predictor()
+        scores = predictor.score(job.data("test"))["p_ctr"]
+        np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-6)
+        base = predictor.score(job.data("test"), adapters=False)["p_ctr"]
+        self.assertGreater(np.abs(scores - base).max(), 1e-4)
+
     def test_columns_through_the_schema_equal_the_file(self):
         out = os.path.join(self.dir, "file_scores.csv")
         iak("predict", f"--job={self.spec}", f"--input={DATA}", f"--out={out}")
