@@ -89,7 +89,7 @@ std::string Json6(double v) { return JsonNumber(v, 6); }
 void AucTable(const MethodReport& report, const std::vector<std::string>& domains,
               const std::vector<MethodSummary>& summaries, bool ctcvr, std::ostringstream* out) {
   *out << "| method |";
-  for (const std::string& d : domains) *out << " " << d << " |";
+  for (const std::string& d : domains) *out << " " << MarkdownCell(d) << " |";
   *out << " mean |" << (ctcvr ? "" : " mean val. AUC |") << "\n|---|";
   for (size_t i = 0; i < domains.size(); ++i) *out << "---|";
   *out << (ctcvr ? "---|\n" : "---|---|\n");
@@ -162,8 +162,8 @@ std::string MethodReport::ToMarkdown() const {
       if (r.method != "iak" && r.method != "plain") continue;
       char lr[32];
       std::snprintf(lr, sizeof(lr), "%.2e", r.lr);
-      out << "| " << r.method << " | " << r.domain << " | " << r.train_samples << " | " << r.mode
-          << " | " << r.batch_size << " | " << lr << " |\n";
+      out << "| " << r.method << " | " << MarkdownCell(r.domain) << " | " << r.train_samples
+          << " | " << r.mode << " | " << r.batch_size << " | " << lr << " |\n";
     }
     std::ostringstream fallbacks;
     for (const MethodDomainResult& r : results) {

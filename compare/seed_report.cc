@@ -175,7 +175,7 @@ std::string SeedReport::ToMarkdown() const {
   }
   auto table = [&](const char* title, auto cell) {
     out << "\n" << title << "\n\n| method |";
-    for (const std::string& d : domains) out << " " << d << " |";
+    for (const std::string& d : domains) out << " " << MarkdownCell(d) << " |";
     out << "\n|---|";
     for (size_t i = 0; i < domains.size(); ++i) out << "---|";
     out << "\n";
