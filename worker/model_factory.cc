@@ -152,7 +152,9 @@ StatusOr<std::unique_ptr<model::AdapterStepEngine>> MakeAdapterStepEngine(
   IAK_ASSIGN_OR_RETURN(AdapterInsertion insertion, ParseAdapterInsertion(spec.iak().insertion()));
   if (insertion != AdapterInsertion::kH) {
     return FailedPreconditionError("GPU workers run adapters on h only; iak.insertion is \"" +
-                                   spec.iak().insertion() + "\"");
+                                   spec.iak().insertion() +
+                                   "\": set iak.insertion to \"h\" or launcher.gpus_per_worker "
+                                   "to 0 (CPU workers train every insertion)");
   }
   return cuda::CreateCudaAdapterStepEngine(
       base, IakConfigFor(spec.iak(), base.config().h_dim()), /*device=*/0, max_batch);

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "cluster/inproc_cluster.h"
+#include "common/build_config.h"
 #include "common/file_util.h"
 #include "embedding/model_directory.h"
 #include "job/job_spec.h"
@@ -276,6 +277,23 @@ void ExpectPredictionMatchesEvaluation(const proto::JobSpec& spec, const EvalRep
     StatusOr<double> auc = model::RocAuc(scores, labels);
     ASSERT_TRUE(auc.ok()) << r.domain;
     EXPECT_NEAR(*auc, r.iak_auc, 1e-6) << r.domain;
+  }
+}
+
+// GPU workers train adapters on h only: an adapter on x (the demo's) or on
+// the tower is refused before any device is touched, naming the fields to
+// change (without CUDA, GPU workers are refused as a whole).
+TEST_F(MethodsOnClusterTest, GpuWorkersRefuseAdaptersOffH) {
+  const model::BaseModel base = BaseModel();
+  proto::JobSpec spec = Spec("iak");
+  spec.mutable_launcher()->set_gpus_per_worker(1);
+  for (const char* insertion : {"x", "tower"}) {
+    spec.mutable_iak()->set_insertion(insertion);
+    const Status refused = MakeAdapterStepEngine(spec, base, 1, 64).status();
+    ASSERT_EQ(refused.code(), StatusCode::kFailedPrecondition) << insertion;
+#if IAK_HAVE_CUDA
+    EXPECT_NE(refused.message().find("launcher.gpus_per_worker"), std::string::npos) << refused;
+#endif
   }
 }
 
