@@ -1,5 +1,8 @@
 #include "worker/domain_file_name.h"
 
+#include <algorithm>
+#include <filesystem>
+
 namespace iak::worker {
 namespace {
 
@@ -51,6 +54,18 @@ std::string DomainOfFileStem(const std::string& stem) {
     domain += stem[i];
   }
   return domain;
+}
+
+std::vector<std::string> DomainsWithFiles(const std::string& dir, const std::string& extension) {
+  std::vector<std::string> domains;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == extension) {
+      domains.push_back(DomainOfFileStem(entry.path().stem().string()));
+    }
+  }
+  std::sort(domains.begin(), domains.end());
+  return domains;
 }
 
 }  // namespace iak::worker

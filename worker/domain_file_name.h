@@ -7,6 +7,7 @@
 #define IAK_WORKER_DOMAIN_FILE_NAME_H_
 
 #include <string>
+#include <vector>
 
 namespace iak::worker {
 
@@ -19,6 +20,10 @@ std::string DomainFileStem(const std::string& domain);
 // The domain a stem names (DomainFileStem reversed); a stem that is not one
 // (a stray '%' not followed by two hex digits) comes back unchanged.
 std::string DomainOfFileStem(const std::string& stem);
+
+// The domains that have a file `<dir>/<stem><extension>` (".iak", ".dense"),
+// by name (DomainOfFileStem), sorted; none when `dir` is missing.
+std::vector<std::string> DomainsWithFiles(const std::string& dir, const std::string& extension);
 
 }  // namespace iak::worker
 

@@ -233,14 +233,8 @@ Status LoadDenseModels(const proto::JobSpec& spec, const std::vector<std::string
                          "'): run the job (iak submit) first");
   }
   if (spec.method() == "full") {
-    StatusOr<embedding::ModelDirectory> trained =
-        embedding::LoadModelDirectory(TrainedModelDir(spec));
-    if (!trained.ok()) {
-      return trained.status().WithContext(
-          "method full: the trained snapshot the parameter servers write at the end");
-    }
     IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
-                         embedding::LocalEmbeddingTable::Open(*trained));
+                         OpenTrainedTable(spec));
     models->trained_rows = std::make_unique<LocalLookup>(table.get());
     models->trained_table =
         std::shared_ptr<const embedding::LocalEmbeddingTable>(std::move(table));

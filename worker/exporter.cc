@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 #include <set>
 
 #include "common/file_util.h"
@@ -184,15 +183,13 @@ StatusOr<std::vector<AdapterPlanRow>> DomainAdapters(const std::string& adapter_
   }
   if (plan.status().code() != StatusCode::kNotFound) return plan.status();
   std::vector<AdapterPlanRow> rows;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(adapter_dir, ec)) {
-    if (entry.path().extension() != ".iak") continue;
+  for (const std::string& domain : DomainsWithFiles(adapter_dir, ".iak")) {
     AdapterPlanRow r;
-    r.domain = DomainOfFileStem(entry.path().stem().string());
-    r.adapter = r.domain;
+    r.domain = domain;
+    r.adapter = domain;
     rows.push_back(r);
   }
-  if (ec || rows.empty()) {
+  if (rows.empty()) {
     return NotFoundError("no adapters (*.iak) in " + adapter_dir +
                          ": run the job (iak submit) before exporting it");
   }
@@ -282,15 +279,8 @@ StatusOr<ExportReport> ExportDenseModels(const proto::JobSpec& spec, const std::
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
                        embedding::LoadModelDirectory(spec.model_dir()));
   IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
-  std::vector<std::string> domains;
-  std::error_code ec;
   const std::string models_dir = spec.output_dir() + "/models";
-  for (const auto& entry : std::filesystem::directory_iterator(models_dir, ec)) {
-    if (entry.path().extension() == ".dense") {
-      domains.push_back(DomainOfFileStem(entry.path().stem().string()));
-    }
-  }
-  std::sort(domains.begin(), domains.end());
+  const std::vector<std::string> domains = DomainsWithFiles(models_dir, ".dense");
   if (spec.method() != "frozen" && domains.empty()) {
     return NotFoundError("no fine-tuned models (*.dense) in " + models_dir + " for method '" +
                          spec.method() + "': run the job (iak submit) before exporting it");

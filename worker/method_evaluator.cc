@@ -41,6 +41,17 @@ std::string TrainedModelDir(const proto::JobSpec& spec) {
                                                      : spec.trainable().output_model_dir();
 }
 
+StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> OpenTrainedTable(
+    const proto::JobSpec& spec) {
+  StatusOr<embedding::ModelDirectory> trained =
+      embedding::LoadModelDirectory(TrainedModelDir(spec));
+  if (!trained.ok()) {
+    return trained.status().WithContext(
+        "method full: the trained snapshot the parameter servers write at the end");
+  }
+  return embedding::LocalEmbeddingTable::Open(*trained);
+}
+
 StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPart part) {
   const std::string method = spec.method().empty() ? "iak" : spec.method();
   if (IsAdapterMethod(method)) return EvaluateJob(spec, part);
@@ -54,13 +65,7 @@ StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec, data::SplitPa
   const model::RowLookup* tuned_rows = &frozen_rows;
   std::unique_ptr<LocalLookup> trained_rows;
   if (method == "full") {
-    const std::string dir = TrainedModelDir(spec);
-    StatusOr<embedding::ModelDirectory> trained = embedding::LoadModelDirectory(dir);
-    if (!trained.ok()) {
-      return trained.status().WithContext(
-          "method full: the trained snapshot the parameter servers write at the end");
-    }
-    IAK_ASSIGN_OR_RETURN(trained_table, embedding::LocalEmbeddingTable::Open(*trained));
+    IAK_ASSIGN_OR_RETURN(trained_table, OpenTrainedTable(spec));
     trained_rows = std::make_unique<LocalLookup>(trained_table.get());
     tuned_rows = trained_rows.get();
   }

@@ -12,8 +12,12 @@
 #ifndef IAK_WORKER_METHOD_EVALUATOR_H_
 #define IAK_WORKER_METHOD_EVALUATOR_H_
 
+#include <memory>
+#include <string>
+
 #include "common/status.h"
 #include "data/split.h"
+#include "embedding/model_directory.h"
 #include "proto/job_spec.pb.h"
 #include "worker/evaluator.h"
 
@@ -21,6 +25,11 @@ namespace iak::worker {
 
 // Where a "full" job's trained snapshot is.
 std::string TrainedModelDir(const proto::JobSpec& spec);
+
+// That snapshot's table, opened for reading (the rows a full job's models
+// score with); the snapshot's errors, saying whose snapshot it is.
+[[nodiscard]] StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> OpenTrainedTable(
+    const proto::JobSpec& spec);
 
 // Any method; "iak"/"plain" go to EvaluateJob.
 [[nodiscard]] StatusOr<EvalReport> EvaluateMethodJob(const proto::JobSpec& spec,
