@@ -247,15 +247,13 @@ Status LoadDenseModels(const proto::JobSpec& spec, const std::vector<std::string
 StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
                                                    const std::vector<std::string>& domain_names) {
   const bool adapter_job = IsAdapterMethod(spec.method());
-  bool adapters_on_x = false;
-  if (adapter_job) {
-    IAK_ASSIGN_OR_RETURN(adapters_on_x,
+  auto models = std::make_unique<JobModels>();
+  if (adapter_job) {  // before any loading: an insertion nothing here scores fails first
+    IAK_ASSIGN_OR_RETURN(models->adapters_on_x,
                          InferenceAdaptersOnX(spec, "scoring with a job's adapters"));
   }
   IAK_ASSIGN_OR_RETURN(embedding::ModelDirectory model_dir,
                        embedding::LoadModelDirectory(spec.model_dir()));
-  auto models = std::make_unique<JobModels>();
-  models->adapters_on_x = adapters_on_x;
   IAK_ASSIGN_OR_RETURN(model::BaseModel base, model::BaseModel::Deserialize(model_dir.dense_blob));
   models->base = std::make_unique<model::BaseModel>(std::move(base));
   IAK_ASSIGN_OR_RETURN(std::unique_ptr<embedding::LocalEmbeddingTable> table,
