@@ -40,22 +40,35 @@ Status ValidateMethod(const proto::JobSpec& spec) {
                               " (docs/job_spec.md, Methods on the cluster)");
 }
 
-// iak.new_key_rows (docs/new_key_rows.md): rows trained below an adapter on
-// h. Its names and ranges are checked where the options are read
-// (worker::NewKeyRowsOptionsFor), when the job starts.
-Status ValidateNewKeyRows(const proto::JobSpec& spec) {
-  if (!spec.iak().new_key_rows().enabled()) return Status::Ok();
+// iak.new_key_rows (docs/new_key_rows.md) and iak.key_biases
+// (docs/key_biases.md): parameters trained with an adapter on h or x. Their
+// names and ranges are checked where the options are read
+// (worker::NewKeyRowsOptionsFor, worker::KeyBiasesOptionsFor, against the
+// data's fields), when the job starts.
+Status ValidateTrainedWithAdapter(const proto::JobSpec& spec, const std::string& field,
+                                  bool enabled) {
+  if (!enabled) return Status::Ok();
   const std::string& method = spec.method();
   if (!method.empty() && method != "iak" && method != "plain") {
-    return InvalidArgumentError("job spec field 'iak.new_key_rows' is enabled but method is \"" +
-                                method + "\": new-key rows train with an adapter (method "
-                                "\"iak\" or \"plain\"); turn them off for other methods");
+    return InvalidArgumentError("job spec field '" + field + "' is enabled but method is \"" +
+                                method + "\": it trains with an adapter (method \"iak\" or "
+                                "\"plain\"); turn it off for other methods");
   }
-  const std::string& insertion = spec.iak().insertion();
-  if (insertion == "tower") {
-    return InvalidArgumentError("job spec field 'iak.new_key_rows' is enabled but iak.insertion "
-                                "is \"tower\": the rows train below an adapter on h or x; use "
-                                "insertion \"h\" or \"x\", or turn the rows off");
+  if (spec.iak().insertion() == "tower") {
+    return InvalidArgumentError("job spec field '" + field + "' is enabled but iak.insertion "
+                                "is \"tower\": it trains with an adapter on h or x; use "
+                                "insertion \"h\" or \"x\", or turn it off");
+  }
+  return Status::Ok();
+}
+
+Status ValidateKeyBiases(const proto::JobSpec& spec) {
+  const proto::KeyBiasesSpec& biases = spec.iak().key_biases();
+  IAK_RETURN_IF_ERROR(ValidateTrainedWithAdapter(spec, "iak.key_biases", biases.enabled()));
+  if (biases.enabled() && biases.fields().empty()) {
+    return InvalidArgumentError(
+        "job spec field 'iak.key_biases' is enabled but names no fields: list the fields whose "
+        "keys get a bias, e.g. key_biases { enabled: true fields: [\"user\", \"movie\"] }");
   }
   return Status::Ok();
 }
@@ -399,7 +412,9 @@ Status Validate(const proto::JobSpec& spec) {
     }
   }
   IAK_RETURN_IF_ERROR(ValidateMethod(spec));
-  IAK_RETURN_IF_ERROR(ValidateNewKeyRows(spec));
+  IAK_RETURN_IF_ERROR(ValidateTrainedWithAdapter(spec, "iak.new_key_rows",
+                                                 spec.iak().new_key_rows().enabled()));
+  IAK_RETURN_IF_ERROR(ValidateKeyBiases(spec));
   if (spec.method() == "lora") {
     IAK_RETURN_IF_ERROR(CheckIntRange("lora.rank", spec.lora().rank(), 1, kMaxAdapterWidth));
     IAK_RETURN_IF_ERROR(CheckRange("lora.alpha", spec.lora().alpha(), 0, true, 1e6));

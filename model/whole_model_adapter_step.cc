@@ -7,6 +7,14 @@
 #include "model/loss.h"
 
 namespace iak::model {
+namespace {
+
+void AddCtrOffset(const float* offset, int batch, int num_tasks, float* logits) {
+  if (offset == nullptr) return;
+  for (int i = 0; i < batch; ++i) logits[static_cast<size_t>(i) * num_tasks] += offset[i];
+}
+
+}  // namespace
 
 void WholeModelAdapterStep::Resize(const BaseModelConfig& c, int batch) {
   const size_t b = static_cast<size_t>(batch);
@@ -20,7 +28,7 @@ StepStats WholeModelAdapterStep::Run(const BaseModel& base, const IakModule& ada
                                      bool adapter_on_x, IakPhase phase, float beta,
                                      const float* x, int batch, const float* click,
                                      const float* conversion, const float* eps, float* grads,
-                                     float* dx) {
+                                     float* dx, const float* ctr_offset) {
   const BaseModelConfig& c = base.config();
   CHECK_EQ(adapter.config().input_dim, adapter_on_x ? c.input_dim() : c.h_dim())
       << "the adapter must sit on " << (adapter_on_x ? "x" : "h");
@@ -35,6 +43,7 @@ StepStats WholeModelAdapterStep::Run(const BaseModel& base, const IakModule& ada
     kl_sum = adapter.TrainForward(h_.data(), batch, eps, h_adapted_.data(), &iak_ws_);
     base.ForwardTowers(h_adapted_.data(), batch, logits_.data(), &base_ws_);
   }
+  AddCtrOffset(ctr_offset, batch, c.num_tasks, logits_.data());
   const StepStats stats = AdapterStepStats(logits_.data(), batch, c.num_tasks, click, conversion,
                                            kl_sum, beta, dlogits_.data());
   std::fill_n(grads, adapter.num_params(), 0.0f);
@@ -56,7 +65,7 @@ StepStats WholeModelAdapterStep::Run(const BaseModel& base, const IakModule& ada
 
 void WholeModelAdapterStep::Predict(const BaseModel& base, const IakModule& adapter,
                                     bool adapter_on_x, const float* x, int batch, float* p_ctr,
-                                    float* p_ctcvr) {
+                                    float* p_ctcvr, const float* ctr_offset) {
   const BaseModelConfig& c = base.config();
   CHECK(p_ctcvr == nullptr || c.num_tasks == 2) << "pCTCVR needs a two-task (ESMM) base model";
   Resize(c, batch);
@@ -70,6 +79,7 @@ void WholeModelAdapterStep::Predict(const BaseModel& base, const IakModule& adap
     h = h_adapted_.data();
   }
   base.ForwardTowers(h, batch, logits_.data(), &base_ws_);
+  AddCtrOffset(ctr_offset, batch, c.num_tasks, logits_.data());
   TaskProbabilities(logits_.data(), batch, c.num_tasks, p_ctr, p_ctcvr);
 }
 

@@ -30,13 +30,21 @@ class WholeModelAdapterStep {
   // as in FineTuneStep::Run. Overwrites grads (layout of adapter.params())
   // with the gradient of task loss + beta * mean KL, and dx (may be null) with
   // that loss's gradient w.r.t. x [batch x input_dim], the residual path
-  // included.
+  // included. ctr_offset [batch] (may be null) is added to the CTR logit
+  // before the loss (key biases, worker/key_biases.h); dlogits() then holds
+  // the loss's gradient w.r.t. the logits, which is also its gradient
+  // w.r.t. the offsets (column 0).
   StepStats Run(const BaseModel& base, const IakModule& adapter, bool adapter_on_x,
                 IakPhase phase, float beta, const float* x, int batch, const float* click,
-                const float* conversion, const float* eps, float* grads, float* dx = nullptr);
-  // Inference (z = mu); p_ctcvr only for a two-task base (may be null).
+                const float* conversion, const float* eps, float* grads, float* dx = nullptr,
+                const float* ctr_offset = nullptr);
+  // Inference (z = mu); p_ctcvr only for a two-task base (may be null);
+  // ctr_offset as in Run.
   void Predict(const BaseModel& base, const IakModule& adapter, bool adapter_on_x,
-               const float* x, int batch, float* p_ctr, float* p_ctcvr);
+               const float* x, int batch, float* p_ctr, float* p_ctcvr,
+               const float* ctr_offset = nullptr);
+  // [batch x num_tasks] of the last Run.
+  const float* dlogits() const { return dlogits_.data(); }
 
  private:
   // Sizes the activations for `batch` rows (grown to the largest batch seen).

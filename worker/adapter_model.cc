@@ -1,7 +1,10 @@
 #include "worker/adapter_model.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include <glog/logging.h>
@@ -16,6 +19,10 @@ namespace {
 // fingerprint, then the adapter's Adam state and the rows' optimizer state
 // (Adam's, or the Adagrad accumulators), each after its length.
 constexpr uint32_t kRowsStateTag = 0x53524b4e;  // "NKRS"
+// With key biases: this tag, the rows' key fingerprint (0 without rows), the
+// biases' key fingerprint, then the adapter's, the rows' (empty without) and
+// the biases' Adagrad state, each after its length.
+constexpr uint32_t kBiasesStateTag = 0x42524b4e;  // "NKRB"
 
 void AppendBlob(const std::string& blob, std::string* out) {
   const uint64_t size = blob.size();
@@ -89,23 +96,30 @@ AdapterModel::AdapterModel(const AdapterContext& context, const model::IakConfig
   grads_.assign(iak_.num_params() + new_rows_->num_values(), 0.0f);
 }
 
-float* AdapterModel::grads() {
-  return new_rows_ != nullptr ? grads_.data() : iak_.mutable_grads();
+void AdapterModel::AddKeyBiases(KeyBiases biases, const KeyBiasesOptions& options) {
+  CHECK(insertion_ != AdapterInsertion::kTower) << "key biases train with an adapter on h or x";
+  biases_ = std::make_unique<KeyBiases>(std::move(biases));
+  bias_options_ = options;
+  bias_adagrad_.assign(biases_->num_values(), 0.0f);
+  grads_.assign(iak_.num_params() + num_row_values() + biases_->num_values(), 0.0f);
 }
 
+float* AdapterModel::grads() { return trains_keys() ? grads_.data() : iak_.mutable_grads(); }
+
 size_t AdapterModel::num_grads() const {
-  return new_rows_ != nullptr ? grads_.size() : iak_.num_params();
+  return trains_keys() ? grads_.size() : iak_.num_params();
 }
 
 int AdapterModel::prefix_cache_width() const {
   if (new_rows_ != nullptr) return 0;  // x changes with the rows
   const model::BaseModelConfig& c = context_.base->config();
-  return insertion_ == AdapterInsertion::kX ? c.input_dim() : c.h_dim();
+  if (insertion_ == AdapterInsertion::kX) return c.input_dim();
+  return biases_ != nullptr ? 0 : c.h_dim();  // biases on h: the step starts at x
 }
 
 StatusOr<model::StepStats> AdapterModel::Gradients(const PreparedBatch& batch,
                                                    const PhaseSettings& phase) {
-  if (new_rows_ != nullptr) return GradientsWithRows(batch, phase);
+  if (trains_keys()) return GradientsWholeModel(batch, phase);
   const model::BaseModel& base = *context_.base;
   const int n = batch.size();
   if (n == 0) {
@@ -159,32 +173,57 @@ StatusOr<model::StepStats> AdapterModel::Gradients(const PreparedBatch& batch,
                          iak_.mutable_grads());
 }
 
-StatusOr<model::StepStats> AdapterModel::GradientsWithRows(const PreparedBatch& batch,
-                                                           const PhaseSettings& phase) {
+StatusOr<model::StepStats> AdapterModel::GradientsWholeModel(const PreparedBatch& batch,
+                                                             const PhaseSettings& phase) {
   const model::BaseModel& base = *context_.base;
   const data::Dataset& data = *context_.data;
   const int n = batch.size();
   std::fill(grads_.begin(), grads_.end(), 0.0f);
   if (n == 0) return model::StepStats();
-  // The rows changed at the last step: pooled now, not ahead by the pipeline.
-  x_.resize(static_cast<size_t>(n) * base.config().input_dim());
-  dx_.resize(x_.size());
-  IAK_RETURN_IF_ERROR(FetchAndPool(data, batch.ids.data(), n, new_rows_.get(), &pulled_,
-                                   x_.data())
-                          .WithContext("new-key rows: pooling the batch"));
+  const float* x = nullptr;
+  if (new_rows_ != nullptr) {
+    // The rows changed at the last step: pooled now, not ahead by the pipeline.
+    x_.resize(static_cast<size_t>(n) * base.config().input_dim());
+    dx_.resize(x_.size());
+    IAK_RETURN_IF_ERROR(FetchAndPool(data, batch.ids.data(), n, new_rows_.get(), &pulled_,
+                                     x_.data())
+                            .WithContext("new-key rows: pooling the batch"));
+    x = x_.data();
+  } else if (batch.from_cache) {
+    x = batch.h.data();  // the cached x of an adapter on x
+  } else {
+    x = batch.x.data();
+    if (context_.cache != nullptr && insertion_ == AdapterInsertion::kX) {
+      IAK_RETURN_IF_ERROR(context_.cache->Put(batch.ids.data(), n, x));
+    }
+  }
+  const float* offsets = nullptr;
+  if (biases_ != nullptr) {
+    offsets_.resize(static_cast<size_t>(n));
+    biases_->Offsets(data, batch.ids.data(), n, offsets_.data());
+    offsets = offsets_.data();
+  }
   const float* eps = iak_.config().plain_adapter ? nullptr : batch.eps.data();
   const float* conv = data.has_conversion() ? batch.conversion.data() : nullptr;
-  const model::StepStats stats =
-      whole_step_.Run(base, iak_, insertion_ == AdapterInsertion::kX, phase.phase, phase.beta,
-                      x_.data(), n, batch.click.data(), conv, eps, grads_.data(), dx_.data());
-  row_grads_.Collect(data, batch.ids.data(), n, dx_.data());
-  new_rows_->AccumulateGradients(row_grads_, grads_.data() + iak_.num_params());
+  const model::StepStats stats = whole_step_.Run(
+      base, iak_, insertion_ == AdapterInsertion::kX, phase.phase, phase.beta, x, n,
+      batch.click.data(), conv, eps, grads_.data(), new_rows_ != nullptr ? dx_.data() : nullptr,
+      offsets);
+  if (new_rows_ != nullptr) {
+    row_grads_.Collect(data, batch.ids.data(), n, dx_.data());
+    new_rows_->AccumulateGradients(row_grads_, grads_.data() + iak_.num_params());
+  }
+  if (biases_ != nullptr) {
+    biases_->AccumulateGradients(data, batch.ids.data(), n, whole_step_.dlogits(),
+                                 base.config().num_tasks,
+                                 grads_.data() + iak_.num_params() + num_row_values());
+  }
   return stats;
 }
 
 Status AdapterModel::Step(const PhaseSettings& phase) {
   adam_.set_lr(phase.learning_rate);
-  const float* grads = new_rows_ != nullptr ? grads_.data() : iak_.grads().data();
+  const float* grads = trains_keys() ? grads_.data() : iak_.grads().data();
   if (phase.phase == model::IakPhase::kMatching) {
     // Knowledge matching: the encoder is frozen, only the decoder moves.
     adam_.Step(iak_.mutable_params(), grads, {iak_.decoder_param_range()});
@@ -203,6 +242,11 @@ Status AdapterModel::Step(const PhaseSettings& phase) {
                          ps::RowOptimizerOptions().epsilon);
     }
   }
+  if (biases_ != nullptr) {
+    ps::AdagradRowStep(biases_->mutable_values(), bias_adagrad_.data(),
+                       grads_.data() + iak_.num_params() + num_row_values(), bias_adagrad_.size(),
+                       bias_options_.learning_rate, ps::RowOptimizerOptions().epsilon);
+  }
   return Status::Ok();
 }
 
@@ -213,6 +257,13 @@ Status AdapterModel::Score(const uint32_t* ids, int n, float* p_ctr, float* p_ct
   x_.resize(static_cast<size_t>(n) * base.config().input_dim());
   RowSource* rows = new_rows_ != nullptr ? static_cast<RowSource*>(new_rows_.get()) : context_.rows;
   IAK_RETURN_IF_ERROR(FetchAndPool(*context_.data, ids, n, rows, &pulled_, x_.data()));
+  if (biases_ != nullptr) {
+    offsets_.resize(static_cast<size_t>(n));
+    biases_->Offsets(*context_.data, ids, n, offsets_.data());
+    whole_step_.Predict(base, iak_, insertion_ == AdapterInsertion::kX, x_.data(), n, p_ctr,
+                        p_ctcvr, offsets_.data());
+    return Status::Ok();
+  }
   switch (insertion_) {
     case AdapterInsertion::kH:
       predict_.Predict(base, &iak_, x_.data(), n, p_ctr, p_ctcvr);
@@ -234,19 +285,28 @@ std::vector<float> AdapterModel::Params() const {
   if (new_rows_ != nullptr) {
     params.insert(params.end(), new_rows_->values().begin(), new_rows_->values().end());
   }
+  if (biases_ != nullptr) {
+    params.insert(params.end(), biases_->values().begin(), biases_->values().end());
+  }
   return params;
 }
 
 Status AdapterModel::SetParams(const std::vector<float>& params) {
-  const size_t rows = new_rows_ != nullptr ? new_rows_->num_values() : 0;
-  if (params.size() != iak_.num_params() + rows) {
+  const size_t rows = num_row_values();
+  const size_t biases = biases_ != nullptr ? biases_->num_values() : 0;
+  if (params.size() != iak_.num_params() + rows + biases) {
     return FailedPreconditionError(
         "adapter has " + std::to_string(iak_.num_params()) + " parameters" +
-        (rows > 0 ? " and " + std::to_string(rows) + " new-key row values" : "") + ", not " +
+        (rows > 0 ? ", " + std::to_string(rows) + " new-key row values" : "") +
+        (biases > 0 ? ", " + std::to_string(biases) + " key biases" : "") + ", not " +
         std::to_string(params.size()));
   }
-  std::copy_n(params.begin(), iak_.num_params(), iak_.mutable_params());
-  if (rows > 0) std::copy(params.begin() + iak_.num_params(), params.end(), new_rows_->mutable_values());
+  auto next = params.begin();
+  std::copy_n(next, iak_.num_params(), iak_.mutable_params());
+  next += static_cast<std::ptrdiff_t>(iak_.num_params());
+  if (rows > 0) std::copy_n(next, rows, new_rows_->mutable_values());
+  next += static_cast<std::ptrdiff_t>(rows);
+  if (biases > 0) std::copy_n(next, biases, biases_->mutable_values());
   return Status::Ok();
 }
 
@@ -257,39 +317,73 @@ std::string AdapterModel::RowsOptimizerState() const {
   return writer.Release();
 }
 
+std::string AdapterModel::BiasesOptimizerState() const {
+  model::ByteWriter writer;
+  writer.WriteFloats(bias_adagrad_.data(), bias_adagrad_.size());
+  return writer.Release();
+}
+
 std::string AdapterModel::OptimizerState() const {
-  if (new_rows_ == nullptr) return adam_.Serialize();
+  if (!trains_keys()) return adam_.Serialize();
   std::string out;
-  const uint32_t tag = kRowsStateTag;
-  const uint64_t fingerprint = new_rows_->KeyFingerprint();
+  const uint32_t tag = biases_ != nullptr ? kBiasesStateTag : kRowsStateTag;
+  const uint64_t rows_fingerprint = new_rows_ != nullptr ? new_rows_->KeyFingerprint() : 0;
   out.append(reinterpret_cast<const char*>(&tag), sizeof(tag));
-  out.append(reinterpret_cast<const char*>(&fingerprint), sizeof(fingerprint));
+  out.append(reinterpret_cast<const char*>(&rows_fingerprint), sizeof(rows_fingerprint));
+  if (biases_ != nullptr) {
+    const uint64_t bias_fingerprint = biases_->KeyFingerprint();
+    out.append(reinterpret_cast<const char*>(&bias_fingerprint), sizeof(bias_fingerprint));
+  }
   AppendBlob(adam_.Serialize(), &out);
-  AppendBlob(RowsOptimizerState(), &out);
+  AppendBlob(new_rows_ != nullptr ? RowsOptimizerState() : std::string(), &out);
+  if (biases_ != nullptr) AppendBlob(BiasesOptimizerState(), &out);
   return out;
 }
 
 Status AdapterModel::SetOptimizerState(std::string_view state) {
-  if (new_rows_ == nullptr) return adam_.Deserialize(state);
+  if (!trains_keys()) return adam_.Deserialize(state);
+  const std::string what = biases_ != nullptr ? "key biases" : "new-key rows";
+  const uint32_t want_tag = biases_ != nullptr ? kBiasesStateTag : kRowsStateTag;
   uint32_t tag = 0;
-  uint64_t fingerprint = 0;
-  std::string_view adapter, rows;
-  if (state.size() < sizeof(tag) + sizeof(fingerprint)) {
-    return DataLossError("optimizer state without new-key rows; this unit trains them");
+  uint64_t rows_fingerprint = 0, bias_fingerprint = 0;
+  std::string_view adapter, rows, biases;
+  const size_t head = sizeof(tag) + sizeof(rows_fingerprint) +
+                      (biases_ != nullptr ? sizeof(bias_fingerprint) : 0);
+  if (state.size() >= sizeof(tag)) std::memcpy(&tag, state.data(), sizeof(tag));
+  if (state.size() < head || tag != want_tag) {
+    return DataLossError("optimizer state without " + what + "; this unit trains them");
   }
-  std::memcpy(&tag, state.data(), sizeof(tag));
-  std::memcpy(&fingerprint, state.data() + sizeof(tag), sizeof(fingerprint));
-  state.remove_prefix(sizeof(tag) + sizeof(fingerprint));
-  if (tag != kRowsStateTag || !TakeBlob(&state, &adapter) || !TakeBlob(&state, &rows) ||
-      !state.empty()) {
-    return DataLossError("optimizer state without new-key rows; this unit trains them");
+  std::memcpy(&rows_fingerprint, state.data() + sizeof(tag), sizeof(rows_fingerprint));
+  if (biases_ != nullptr) {
+    std::memcpy(&bias_fingerprint, state.data() + sizeof(tag) + sizeof(rows_fingerprint),
+                sizeof(bias_fingerprint));
   }
-  if (fingerprint != new_rows_->KeyFingerprint()) {
+  state.remove_prefix(head);
+  if (!TakeBlob(&state, &adapter) || !TakeBlob(&state, &rows) ||
+      (biases_ != nullptr && !TakeBlob(&state, &biases)) || !state.empty()) {
+    return DataLossError("optimizer state without " + what + "; this unit trains them");
+  }
+  if (rows_fingerprint != (new_rows_ != nullptr ? new_rows_->KeyFingerprint() : 0)) {
     return FailedPreconditionError(
         "the checkpoint's new-key rows are of another key set than this job finds (other data "
         "or another snapshot)");
   }
+  if (biases_ != nullptr && bias_fingerprint != biases_->KeyFingerprint()) {
+    return FailedPreconditionError(
+        "the checkpoint's key biases are of another key set than this job finds (other data "
+        "or other iak.key_biases fields)");
+  }
   IAK_RETURN_IF_ERROR(adam_.Deserialize(adapter));
+  if (biases_ != nullptr) {
+    model::ByteReader reader(biases);
+    std::vector<float> accumulators;
+    if (!reader.ReadFloats(bias_adagrad_.size(), &accumulators) || reader.remaining() != 0) {
+      return DataLossError("the key biases' Adagrad state does not fit " +
+                           std::to_string(bias_adagrad_.size()) + " values");
+    }
+    bias_adagrad_ = std::move(accumulators);
+  }
+  if (new_rows_ == nullptr) return Status::Ok();
   if (rows_adam_ != nullptr) return rows_adam_->Deserialize(rows);
   model::ByteReader reader(rows);
   std::vector<float> accumulators;
@@ -302,15 +396,28 @@ Status AdapterModel::SetOptimizerState(std::string_view state) {
 }
 
 Status AdapterModel::Write(const std::string& output_dir, const std::string& name) const {
-  IAK_RETURN_IF_ERROR(SaveAdapter(output_dir + "/adapters", name, iak_));
-  if (new_rows_ == nullptr) return Status::Ok();
-  return SaveNewKeyRows(output_dir + "/adapters", name, *new_rows_);
+  const std::string dir = output_dir + "/adapters";
+  IAK_RETURN_IF_ERROR(SaveAdapter(dir, name, iak_));
+  // A file of an earlier run that trained rows or biases would be read next
+  // to this adapter: removed when this unit trains none.
+  std::error_code ec;
+  if (biases_ != nullptr) {
+    IAK_RETURN_IF_ERROR(SaveKeyBiases(dir, name, *biases_));
+  } else {
+    std::filesystem::remove(KeyBiasesPath(dir, name), ec);
+  }
+  if (new_rows_ != nullptr) return SaveNewKeyRows(dir, name, *new_rows_);
+  std::filesystem::remove(NewKeyRowsPath(dir, name), ec);
+  return Status::Ok();
 }
 
 int64_t AdapterModel::CheckpointBytes() const {
   int64_t bytes = static_cast<int64_t>(iak_.Serialize().size() + adam_.Serialize().size());
   if (new_rows_ != nullptr) {
     bytes += static_cast<int64_t>(new_rows_->Serialize().size() + RowsOptimizerState().size());
+  }
+  if (biases_ != nullptr) {
+    bytes += static_cast<int64_t>(biases_->Serialize().size() + BiasesOptimizerState().size());
   }
   return bytes;
 }

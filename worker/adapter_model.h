@@ -11,11 +11,14 @@
 //            keeps h.
 // In the matching phase only the decoder steps (the encoder is frozen).
 // Everything below the adapter is frozen, so the cache is exact.
-// With new-key rows (JobSpec.iak.new_key_rows, insertion h only) the unit
+// With new-key rows (JobSpec.iak.new_key_rows, insertion h or x) the unit
 // also trains the rows of the keys the snapshot lacks (worker/new_key_rows.h):
 // the rows change every step, so the model pools its own batches from them
-// and nothing is cached; grads(), Params() and the optimizer state hold the
-// adapter's values followed by the rows'.
+// and nothing is cached. With key biases (JobSpec.iak.key_biases, insertion
+// h or x; worker/key_biases.h) each sample's CTR logit gains its keys'
+// biases, trained with the adapter; on h the step then runs through the
+// whole model from x. grads(), Params() and the optimizer state hold the
+// adapter's values, then the rows', then the biases'.
 //
 // Thread-safety: one thread.
 #ifndef IAK_WORKER_ADAPTER_MODEL_H_
@@ -38,6 +41,7 @@
 #include "proto/job_spec.pb.h"
 #include "worker/domain_model.h"
 #include "worker/frozen_prefix_cache.h"
+#include "worker/key_biases.h"
 #include "worker/new_key_rows.h"
 #include "worker/pulled_rows.h"
 #include "worker/row_source.h"
@@ -78,6 +82,9 @@ class AdapterModel : public DomainModel {
                AdapterInsertion insertion, uint64_t seed, NewKeyRows new_rows,
                const NewKeyRowsOptions& rows_options);
 
+  // Adds trainable key biases (before the first step; insertion h or x).
+  void AddKeyBiases(KeyBiases biases, const KeyBiasesOptions& options);
+
   bool wants_pooled_rows() const override { return new_rows_ == nullptr; }
   int prefix_cache_width() const override;
   StatusOr<model::StepStats> Gradients(const PreparedBatch& batch,
@@ -96,12 +103,19 @@ class AdapterModel : public DomainModel {
   const model::IakModule& adapter() const { return iak_; }
   // Null without new-key rows.
   const NewKeyRows* new_rows() const { return new_rows_.get(); }
+  // Null without key biases.
+  const KeyBiases* key_biases() const { return biases_.get(); }
 
  private:
-  // Gradients() with new-key rows: pools from the rows, steps on the CPU.
-  StatusOr<model::StepStats> GradientsWithRows(const PreparedBatch& batch,
-                                               const PhaseSettings& phase);
+  // Gradients() with new-key rows or key biases: through the whole model
+  // from x (pooled from the rows when there are rows), on the CPU.
+  StatusOr<model::StepStats> GradientsWholeModel(const PreparedBatch& batch,
+                                                 const PhaseSettings& phase);
+  // Whether grads_ holds [adapter | rows | biases] (rows or biases train).
+  bool trains_keys() const { return new_rows_ != nullptr || biases_ != nullptr; }
+  size_t num_row_values() const { return new_rows_ != nullptr ? new_rows_->num_values() : 0; }
   std::string RowsOptimizerState() const;
+  std::string BiasesOptimizerState() const;
 
   AdapterContext context_;
   model::IakModule iak_;
@@ -119,6 +133,10 @@ class AdapterModel : public DomainModel {
   std::unique_ptr<model::Adam> rows_adam_;  // options.adam
   std::vector<float> rows_adagrad_;         // !options.adam: accumulators
   model::RowGradients row_grads_{1};
+  // Key biases (null without).
+  std::unique_ptr<KeyBiases> biases_;
+  KeyBiasesOptions bias_options_;
+  std::vector<float> bias_adagrad_, offsets_;
   std::vector<float> grads_, dx_;
 };
 

@@ -59,6 +59,29 @@ StatusOr<std::unique_ptr<DomainModel>> MakeAdapterWithNewKeyRows(
       context, config, insertion, seed, std::move(rows), options));
 }
 
+// Gives `adapter` a bias for every key of iak.key_biases.fields in unit
+// `unit`'s training samples (worker/key_biases.h).
+Status AddKeyBiases(const ModelEnvironment& env, int unit, const data::Dataset& data,
+                    AdapterInsertion insertion, AdapterModel* adapter) {
+  if (insertion == AdapterInsertion::kTower) {
+    return FailedPreconditionError(
+        "iak.key_biases trains with an adapter on h or x; iak.insertion is \"tower\" (use "
+        "\"h\" or \"x\", or turn the biases off)");
+  }
+  if (env.plan == nullptr || unit < 0 ||
+      static_cast<size_t>(unit) >= env.plan->adapters.size()) {
+    return InternalError("key biases: no training samples for unit " + std::to_string(unit));
+  }
+  IAK_ASSIGN_OR_RETURN(KeyBiasesOptions options,
+                       KeyBiasesOptionsFor(env.spec->iak().key_biases(), data));
+  const PlannedAdapter& planned = env.plan->adapters[static_cast<size_t>(unit)];
+  KeyBiases biases = KeyBiases::Find(data, planned.train_ids, options);
+  LOG(INFO) << "key biases: unit " << planned.name << ": " << biases.num_values()
+            << " keys of its training data get a bias";
+  adapter->AddKeyBiases(std::move(biases), options);
+  return Status::Ok();
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& env, int unit,
@@ -87,11 +110,18 @@ StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& e
     context.rows = env.rows->frozen();
     context.engine = env.engine;
     context.cache = env.cache;
+    std::unique_ptr<DomainModel> adapter;
     if (spec.iak().new_key_rows().enabled()) {
-      return MakeAdapterWithNewKeyRows(env, unit, context, config, insertion, seed);
+      IAK_ASSIGN_OR_RETURN(adapter,
+                           MakeAdapterWithNewKeyRows(env, unit, context, config, insertion, seed));
+    } else {
+      adapter = std::make_unique<AdapterModel>(context, config, insertion, seed);
     }
-    return std::unique_ptr<DomainModel>(
-        std::make_unique<AdapterModel>(context, config, insertion, seed));
+    if (spec.iak().key_biases().enabled()) {
+      IAK_RETURN_IF_ERROR(
+          AddKeyBiases(env, unit, data, insertion, static_cast<AdapterModel*>(adapter.get())));
+    }
+    return adapter;
   }
   DenseContext context;
   context.data = &data;
@@ -126,6 +156,12 @@ Status CheckFrozenPrecision(const proto::JobSpec& spec) {
         std::string(AdapterInsertionName(insertion)) +
         " (iak.insertion) train through it in fp32: set iak.insertion to \"h\" (iak demo: "
         "--demo_insertion=h) or frozen_precision to \"fp32\"");
+  }
+  if (spec.iak().new_key_rows().enabled() || spec.iak().key_biases().enabled()) {
+    return FailedPreconditionError(
+        "frozen_precision \"bf16\" runs the frozen bottom below adapters on h; with "
+        "iak.new_key_rows or iak.key_biases the step runs through the whole model in fp32: "
+        "turn them off or set frozen_precision to \"fp32\"");
   }
   if (spec.launcher().gpus_per_worker() > 0) {
     return FailedPreconditionError(

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/file_util.h"
+#include "common/fingerprint.h"
 #include "model/byte_io.h"
 #include "model/finite_check.h"
 #include "worker/adapter_store.h"
@@ -178,17 +179,7 @@ void NewKeyRows::AccumulateGradients(const model::RowGradients& grads, float* ro
 }
 
 uint64_t NewKeyRows::KeyFingerprint() const {
-  // FNV-1a over the keys and the width.
-  uint64_t h = 1469598103934665603ULL;
-  auto mix = [&h](uint64_t v) {
-    for (int b = 0; b < 8; ++b) {
-      h ^= (v >> (8 * b)) & 0xff;
-      h *= 1099511628211ULL;
-    }
-  };
-  mix(static_cast<uint64_t>(dim_));
-  for (uint64_t key : keys_) mix(key);
-  return h;
+  return KeyListFingerprint(static_cast<uint64_t>(dim_), keys_);
 }
 
 std::string NewKeyRows::Serialize() const {

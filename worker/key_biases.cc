@@ -1,0 +1,195 @@
+#include "worker/key_biases.h"
+
+#include <filesystem>
+#include <map>
+#include <system_error>
+#include <utility>
+
+#include "common/file_util.h"
+#include "common/fingerprint.h"
+#include "model/byte_io.h"
+#include "model/finite_check.h"
+#include "worker/adapter_store.h"
+#include "worker/domain_file_name.h"
+
+namespace iak::worker {
+namespace {
+
+constexpr uint32_t kMagic = 0x424b4149;  // "IAKB"
+constexpr uint32_t kVersion = 1;
+constexpr uint64_t kFingerprintTag = 0x53414942;  // "BIAS"
+
+}  // namespace
+
+StatusOr<KeyBiasesOptions> KeyBiasesOptionsFor(const proto::KeyBiasesSpec& spec,
+                                               const data::Dataset& data) {
+  KeyBiasesOptions options;
+  if (spec.fields().empty()) {
+    return InvalidArgumentError(
+        "iak.key_biases is enabled but names no fields: list the fields whose keys get a bias, "
+        "e.g. key_biases { enabled: true fields: [\"user\", \"movie\"] }");
+  }
+  for (const std::string& name : spec.fields()) {
+    int found = -1;
+    std::string names;
+    for (int f = 0; f < data.num_fields(); ++f) {
+      if (data.fields[static_cast<size_t>(f)].name == name) found = f;
+      names += (names.empty() ? "" : ", ") + data.fields[static_cast<size_t>(f)].name;
+    }
+    if (found < 0) {
+      return InvalidArgumentError("iak.key_biases.fields: the data has no field '" + name +
+                                  "'; its fields are " + names);
+    }
+    options.fields.push_back(found);
+  }
+  if (spec.learning_rate() < 0) {
+    return InvalidArgumentError("iak.key_biases.learning_rate must be >= 0");
+  }
+  if (spec.learning_rate() > 0) options.learning_rate = spec.learning_rate();
+  if (spec.min_count() < 0) return InvalidArgumentError("iak.key_biases.min_count must be >= 0");
+  if (spec.min_count() > 0) options.min_count = spec.min_count();
+  return options;
+}
+
+std::string KeyBiasesPath(const std::string& dir, const std::string& name) {
+  return dir + "/" + DomainFileStem(name) + ".bias";
+}
+
+KeyBiases::KeyBiases(std::vector<uint64_t> keys, std::vector<float> values)
+    : keys_(std::move(keys)), values_(std::move(values)) {
+  index_.reserve(keys_.size());
+  for (size_t i = 0; i < keys_.size(); ++i) index_.emplace(keys_[i], static_cast<uint32_t>(i));
+}
+
+KeyBiases KeyBiases::Find(const data::Dataset& data, const std::vector<uint32_t>& train_ids,
+                          const KeyBiasesOptions& options) {
+  std::map<uint64_t, int64_t> counts;  // ascending keys: every rank lists them alike
+  for (uint32_t id : train_ids) {
+    for (int f : options.fields) {
+      size_t count = 0;
+      const uint64_t* keys = data.FieldKeys(id, f, &count);
+      for (size_t i = 0; i < count; ++i) ++counts[keys[i]];
+    }
+  }
+  std::vector<uint64_t> keys;
+  for (const auto& [key, count] : counts) {
+    if (count >= options.min_count) keys.push_back(key);
+  }
+  std::vector<float> values(keys.size(), 0.0f);
+  return KeyBiases(std::move(keys), std::move(values));
+}
+
+StatusOr<KeyBiases> KeyBiases::FromValues(std::vector<uint64_t> keys, std::vector<float> values) {
+  if (keys.size() != values.size()) {
+    return InvalidArgumentError("key biases: " + std::to_string(keys.size()) + " keys but " +
+                                std::to_string(values.size()) + " values");
+  }
+  for (size_t i = 1; i < keys.size(); ++i) {
+    if (keys[i] <= keys[i - 1]) {
+      return InvalidArgumentError("key biases: keys must be ascending and distinct");
+    }
+  }
+  return KeyBiases(std::move(keys), std::move(values));
+}
+
+int64_t KeyBiases::IndexOf(uint64_t key) const {
+  auto it = index_.find(key);
+  return it == index_.end() ? -1 : static_cast<int64_t>(it->second);
+}
+
+void KeyBiases::Offsets(const data::Dataset& data, const uint32_t* ids, int n,
+                        float* offsets) const {
+  const size_t fields = static_cast<size_t>(data.num_fields());
+  for (int i = 0; i < n; ++i) {
+    const size_t begin = data.offsets[ids[i] * fields];
+    const size_t end = data.offsets[(ids[i] + 1) * fields];
+    float sum = 0.0f;
+    for (size_t k = begin; k < end; ++k) {
+      const int64_t j = IndexOf(data.keys[k]);
+      if (j >= 0) sum += values_[static_cast<size_t>(j)];
+    }
+    offsets[i] = sum;
+  }
+}
+
+void KeyBiases::Offsets(const uint64_t* keys, const uint64_t* key_offsets, int num_fields, int n,
+                        float* offsets) const {
+  const size_t fields = static_cast<size_t>(num_fields);
+  for (int i = 0; i < n; ++i) {
+    float sum = 0.0f;
+    for (uint64_t k = key_offsets[i * fields]; k < key_offsets[(i + 1) * fields]; ++k) {
+      const int64_t j = IndexOf(keys[k]);
+      if (j >= 0) sum += values_[static_cast<size_t>(j)];
+    }
+    offsets[i] = sum;
+  }
+}
+
+void KeyBiases::AccumulateGradients(const data::Dataset& data, const uint32_t* ids, int n,
+                                    const float* dlogit, int stride, float* grads) const {
+  const size_t fields = static_cast<size_t>(data.num_fields());
+  for (int i = 0; i < n; ++i) {
+    const float g = dlogit[static_cast<size_t>(i) * stride];
+    for (size_t k = data.offsets[ids[i] * fields]; k < data.offsets[(ids[i] + 1) * fields]; ++k) {
+      const int64_t j = IndexOf(data.keys[k]);
+      if (j >= 0) grads[j] += g;
+    }
+  }
+}
+
+uint64_t KeyBiases::KeyFingerprint() const { return KeyListFingerprint(kFingerprintTag, keys_); }
+
+std::string KeyBiases::Serialize() const {
+  model::ByteWriter w;
+  w.WriteU32(kMagic);
+  w.WriteU32(kVersion);
+  w.WriteU64(keys_.size());
+  for (uint64_t key : keys_) w.WriteU64(key);
+  w.WriteFloats(values_.data(), values_.size());
+  return w.Release();
+}
+
+StatusOr<KeyBiases> KeyBiases::Parse(std::string_view blob) {
+  model::ByteReader r(blob);
+  uint32_t magic = 0, version = 0;
+  uint64_t count = 0;
+  if (!r.ReadU32(&magic) || magic != kMagic || !r.ReadU32(&version) || version != kVersion) {
+    return DataLossError("not a key-biases file (bad magic or version)");
+  }
+  if (!r.ReadU64(&count) || count > r.remaining() / 8) {
+    return DataLossError("key-biases file: bad key count");
+  }
+  std::vector<uint64_t> keys(count);
+  for (uint64_t& key : keys) {
+    if (!r.ReadU64(&key)) return DataLossError("key-biases file: truncated keys");
+  }
+  std::vector<float> values;
+  if (!r.ReadFloats(count, &values) || r.remaining() != 0) {
+    return DataLossError("key-biases file: truncated or trailing values");
+  }
+  StatusOr<KeyBiases> table = FromValues(std::move(keys), std::move(values));
+  if (!table.ok()) return DataLossError(table.status().message());
+  return table;
+}
+
+Status SaveKeyBiases(const std::string& dir, const std::string& name, const KeyBiases& biases) {
+  const std::string path = KeyBiasesPath(dir, name);
+  IAK_RETURN_IF_ERROR(model::CheckFinite(biases.values().data(), biases.values().size(),
+                                         "key biases of " + name + " (not written to " + path +
+                                             ")"));
+  IAK_RETURN_IF_ERROR(CreateDirectories(dir));
+  return WriteFileAtomically(path, biases.Serialize());
+}
+
+StatusOr<std::unique_ptr<KeyBiases>> LoadKeyBiasesIfAny(const std::string& dir,
+                                                        const std::string& name) {
+  const std::string path = KeyBiasesPath(dir, name);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::unique_ptr<KeyBiases>();
+  IAK_ASSIGN_OR_RETURN(std::string bytes, ReadDomainResult(path, "key biases", name));
+  StatusOr<KeyBiases> biases = KeyBiases::Parse(bytes);
+  if (!biases.ok()) return biases.status().WithContext(path);
+  return std::make_unique<KeyBiases>(std::move(*biases));
+}
+
+}  // namespace iak::worker
