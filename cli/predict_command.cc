@@ -89,7 +89,7 @@ int RunPredict(int, char**) {
   const auto start = std::chrono::steady_clock::now();
   Status scored = worker::PredictSamples(*dataset, ids, *(*models)->rows, options, &*predictor,
                                          p_ctr.data(), esmm ? p_ctcvr.data() : nullptr,
-                                         (*models)->DomainRows());
+                                         (*models)->DomainRows(), (*models)->DomainBiases());
   if (!scored.ok()) return ReportError("predict", scored);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -94,8 +94,8 @@ void DomainPredictor::AdaptRows(const float* in, size_t width, int batch,
 }
 
 Status DomainPredictor::ScoreMixed(const float* x, const int32_t* domain, int batch,
-                                   float* p_ctr, float* p_ctcvr) {
-  if (!dense_models_.empty()) return ScorePerDomain(x, domain, batch, p_ctr, p_ctcvr);
+                                   float* p_ctr, float* p_ctcvr, const float* ctr_offset) {
+  if (!dense_models_.empty()) return ScorePerDomain(x, domain, batch, p_ctr, p_ctcvr, ctr_offset);
   const model::BaseModelConfig& c = base_->config();
   IAK_RETURN_IF_ERROR(Group(domain, batch, p_ctcvr));
   h_.resize(static_cast<size_t>(batch) * c.h_dim());
@@ -111,12 +111,15 @@ Status DomainPredictor::ScoreMixed(const float* x, const int32_t* domain, int ba
     towers_in = h_adapted_.data();
   }
   base_->ForwardTowers(towers_in, batch, logits_.data(), &base_ws_);
+  if (ctr_offset != nullptr) {
+    for (int i = 0; i < batch; ++i) logits_[static_cast<size_t>(i) * c.num_tasks] += ctr_offset[i];
+  }
   model::TaskProbabilities(logits_.data(), batch, c.num_tasks, p_ctr, p_ctcvr);
   return Status::Ok();
 }
 
 Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, int batch,
-                                       float* p_ctr, float* p_ctcvr) {
+                                       float* p_ctr, float* p_ctcvr, const float* ctr_offset) {
   IAK_RETURN_IF_ERROR(Group(domain, batch, p_ctcvr));
   const size_t in = base_->config().input_dim();
   for (int d = 0; d < num_domains(); ++d) {
@@ -129,9 +132,15 @@ Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, in
     float* ctcvr = p_ctcvr != nullptr ? p2_.data() : nullptr;
     const model::BaseModel& model =
         dense_models_.empty() || dense_models_[d] == nullptr ? *base_ : *dense_models_[d];
-    if (adapters_on_x_ && adapters_[d] != nullptr) {
-      x_step_.Predict(model, *adapters_[d], /*adapter_on_x=*/true, gather_in_.data(), n,
-                      p1_.data(), ctcvr);
+    const float* offset = nullptr;
+    if (ctr_offset != nullptr) {
+      gather_offset_.resize(n);
+      for (int i = 0; i < n; ++i) gather_offset_[i] = ctr_offset[rows[i]];
+      offset = gather_offset_.data();
+    }
+    if (adapters_[d] != nullptr && (adapters_on_x_ || offset != nullptr)) {
+      x_step_.Predict(model, *adapters_[d], adapters_on_x_, gather_in_.data(), n, p1_.data(),
+                      ctcvr, offset);
     } else {
       step_.Predict(model, adapters_[d], gather_in_.data(), n, p1_.data(), ctcvr);
     }
@@ -146,7 +155,8 @@ Status DomainPredictor::ScorePerDomain(const float* x, const int32_t* domain, in
 Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
                       const model::RowLookup& rows, const PredictOptions& options,
                       DomainPredictor* predictor, float* p_ctr, float* p_ctcvr,
-                      const std::vector<const model::RowLookup*>& domain_rows) {
+                      const std::vector<const model::RowLookup*>& domain_rows,
+                      const std::vector<const KeyBiases*>& domain_biases) {
   if (options.batch_size <= 0) {
     return InvalidArgumentError("batch size must be positive, not " +
                                 std::to_string(options.batch_size));
@@ -157,8 +167,10 @@ Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
                                 " fields but the model was trained on " +
                                 std::to_string(c.num_fields) + ": use the job's schema");
   }
-  std::vector<float> x;
+  std::vector<float> x, offsets;
   std::vector<int32_t> domain;
+  bool biased = false;
+  for (const KeyBiases* b : domain_biases) biased = biased || b != nullptr;
   for (size_t begin = 0; begin < ids.size(); begin += options.batch_size) {
     const int n = static_cast<int>(std::min<size_t>(options.batch_size, ids.size() - begin));
     domain.resize(n);
@@ -177,11 +189,19 @@ Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
       model::PoolBatch(dataset, ids.data() + begin + i, 1, c.embedding_dim, *domain_rows[d],
                        x.data() + static_cast<size_t>(i) * c.input_dim());
     }
+    // Samples of a domain with key biases: their keys' biases on the CTR logit.
+    if (biased) offsets.assign(static_cast<size_t>(n), 0.0f);
+    for (int i = 0; biased && i < n; ++i) {
+      const size_t d = static_cast<size_t>(domain[i]);
+      if (d >= domain_biases.size() || domain_biases[d] == nullptr) continue;
+      domain_biases[d]->Offsets(dataset, ids.data() + begin + i, 1, offsets.data() + i);
+    }
     float* ctcvr = p_ctcvr != nullptr ? p_ctcvr + begin : nullptr;
-    IAK_RETURN_IF_ERROR(options.mixed
-                            ? predictor->ScoreMixed(x.data(), domain.data(), n, p_ctr + begin, ctcvr)
-                            : predictor->ScorePerDomain(x.data(), domain.data(), n,
-                                                        p_ctr + begin, ctcvr));
+    const float* offset = biased ? offsets.data() : nullptr;
+    IAK_RETURN_IF_ERROR(options.mixed ? predictor->ScoreMixed(x.data(), domain.data(), n,
+                                                              p_ctr + begin, ctcvr, offset)
+                                      : predictor->ScorePerDomain(x.data(), domain.data(), n,
+                                                                  p_ctr + begin, ctcvr, offset));
   }
   return Status::Ok();
 }
@@ -208,6 +228,12 @@ std::vector<const model::RowLookup*> JobModels::DomainRows() const {
       if (dense_models[d] != nullptr) out[d] = trained_rows.get();
     }
   }
+  return out;
+}
+
+std::vector<const KeyBiases*> JobModels::DomainBiases() const {
+  std::vector<const KeyBiases*> out;
+  for (const auto& biases : key_biases) out.push_back(biases.get());
   return out;
 }
 
@@ -274,6 +300,7 @@ StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
     std::error_code ec;
     models->new_rows.emplace_back();
     models->new_row_lookups.emplace_back();
+    models->key_biases.emplace_back();
     if (r.adapter.empty() || !std::filesystem::exists(AdapterPath(dir, r.adapter), ec)) {
       models->adapters.push_back(nullptr);
       continue;
@@ -286,6 +313,7 @@ StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
       models->new_row_lookups.back() =
           std::make_unique<NewKeyRowLookup>(models->new_rows.back().get(), models->rows.get());
     }
+    IAK_ASSIGN_OR_RETURN(models->key_biases.back(), LoadKeyBiasesIfAny(dir, r.adapter));
   }
   if (models->num_adapters == 0) {
     return NotFoundError("no adapter in " + dir +

@@ -37,6 +37,7 @@
 #include "model/iak_module.h"
 #include "model/whole_model_adapter_step.h"
 #include "proto/job_spec.pb.h"
+#include "worker/key_biases.h"
 #include "worker/new_key_rows.h"
 
 namespace iak::worker {
@@ -60,11 +61,14 @@ class DomainPredictor {
 
   // x [batch x input_dim]; domain [batch], each in [0, num_domains()).
   // p_ctr [batch]; p_ctcvr [batch] for a two-task base (may be null).
-  // InvalidArgument naming the row on an out-of-range domain.
+  // ctr_offset [batch] (may be null) is added to each sample's CTR logit:
+  // its domain's key biases (worker/key_biases.h). InvalidArgument naming
+  // the row on an out-of-range domain.
   [[nodiscard]] Status ScoreMixed(const float* x, const int32_t* domain, int batch, float* p_ctr,
-                                  float* p_ctcvr);
+                                  float* p_ctcvr, const float* ctr_offset = nullptr);
   [[nodiscard]] Status ScorePerDomain(const float* x, const int32_t* domain, int batch,
-                                      float* p_ctr, float* p_ctcvr);
+                                      float* p_ctr, float* p_ctcvr,
+                                      const float* ctr_offset = nullptr);
 
  private:
   DomainPredictor(const model::BaseModel* base, std::vector<const model::IakModule*> adapters,
@@ -86,8 +90,10 @@ class DomainPredictor {
   model::BaseModelWorkspace base_ws_;
   model::IakWorkspace iak_ws_;
   model::FineTuneStep step_;
-  model::WholeModelAdapterStep x_step_;  // ScorePerDomain with adapters on x
+  // ScorePerDomain with adapters on x, or with key biases.
+  model::WholeModelAdapterStep x_step_;
   std::vector<float> h_, h_adapted_, x_adapted_, gather_in_, gather_out_, logits_, p1_, p2_;
+  std::vector<float> gather_offset_;
 };
 
 struct PredictOptions {
@@ -102,11 +108,13 @@ struct PredictOptions {
 // Scores samples `ids` of `dataset` (embeddings from `rows`) in batches of
 // options.batch_size, each with its dataset domain's predictor adapter.
 // p_ctcvr may be null. `domain_rows[d]` (missing or null = `rows`) is what
-// samples of domain d pool from: its unit's new-key rows over the table.
+// samples of domain d pool from: its unit's new-key rows over the table;
+// `domain_biases[d]` (missing or null = none) its unit's key biases.
 [[nodiscard]] Status PredictSamples(const data::Dataset& dataset, const data::SampleIds& ids,
                                     const model::RowLookup& rows, const PredictOptions& options,
                                     DomainPredictor* predictor, float* p_ctr, float* p_ctcvr,
-                                    const std::vector<const model::RowLookup*>& domain_rows = {});
+                                    const std::vector<const model::RowLookup*>& domain_rows = {},
+                                    const std::vector<const KeyBiases*>& domain_biases = {});
 
 // A finished job's models loaded once for inference: the frozen base, the
 // embedding table and the adapter of every domain in `domain_names` that has
@@ -129,6 +137,8 @@ struct JobModels {
   // the table, null = the table alone.
   std::vector<std::unique_ptr<NewKeyRows>> new_rows;
   std::vector<std::unique_ptr<NewKeyRowLookup>> new_row_lookups;
+  // Per domain: its adapter's key biases (JobSpec.iak.key_biases), or null.
+  std::vector<std::unique_ptr<KeyBiases>> key_biases;
   std::shared_ptr<const void> table;                         // keeps `rows` valid
   std::unique_ptr<model::RowLookup> rows;
   int num_adapters = 0;  // adapters, or dense models, loaded
@@ -145,8 +155,9 @@ struct JobModels {
   // (for data with domains the job did not tune).
   [[nodiscard]] StatusOr<DomainPredictor> MakePredictor(bool use_tuned = true,
                                                         int extra_base_domains = 0) const;
-  // PredictSamples' domain_rows.
+  // PredictSamples' domain_rows and domain_biases.
   std::vector<const model::RowLookup*> DomainRows() const;
+  std::vector<const KeyBiases*> DomainBiases() const;
 };
 
 [[nodiscard]] StatusOr<std::unique_ptr<JobModels>> LoadJobModels(

@@ -45,7 +45,7 @@ struct Scores {
 Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
                   const model::BaseModel& base, const model::RowLookup& rows,
                   const model::RowLookup* tuned_rows, const model::IakModule* adapter,
-                  bool adapter_on_x, bool ctcvr) {
+                  bool adapter_on_x, const KeyBiases* biases, bool ctcvr) {
   const int dim = base.config().embedding_dim;
   const int input_dim = base.config().input_dim();
   model::FineTuneStep step;
@@ -59,7 +59,7 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
     scores.adapted_ctcvr.resize(ids.size());
     scores.conversion.resize(ids.size());
   }
-  std::vector<float> x, tuned_x;
+  std::vector<float> x, tuned_x, offsets;
   for (size_t begin = 0; begin < ids.size(); begin += kEvalBatch) {
     const int n = static_cast<int>(std::min<size_t>(kEvalBatch, ids.size() - begin));
     x.resize(static_cast<size_t>(n) * input_dim);
@@ -72,10 +72,15 @@ Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
       model::PoolBatch(dataset, ids.data() + begin, n, dim, *tuned_rows, tuned_x.data());
       adapter_x = tuned_x.data();
     }
-    if (adapter != nullptr && adapter_on_x) {
-      x_step.Predict(base, *adapter, /*adapter_on_x=*/true, adapter_x, n,
-                     scores.adapted.data() + begin,
-                     ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr);
+    if (adapter != nullptr && (adapter_on_x || biases != nullptr)) {
+      const float* offset = nullptr;
+      if (biases != nullptr) {
+        offsets.resize(static_cast<size_t>(n));
+        biases->Offsets(dataset, ids.data() + begin, n, offsets.data());
+        offset = offsets.data();
+      }
+      x_step.Predict(base, *adapter, adapter_on_x, adapter_x, n, scores.adapted.data() + begin,
+                     ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr, offset);
     } else if (adapter != nullptr) {
       step.Predict(base, adapter, adapter_x, n, scores.adapted.data() + begin,
                    ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr);
@@ -158,7 +163,8 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
                                      const std::vector<std::string>& notes,
                                      data::SplitPart part,
                                      const std::vector<const model::RowLookup*>& tuned_rows,
-                                     bool adapters_on_x) {
+                                     bool adapters_on_x,
+                                     const std::vector<const KeyBiases*>& tuned_biases) {
   if (adapters.size() != job.finetune_domains.size()) {
     return FailedPreconditionError("have " + std::to_string(adapters.size()) +
                                    " adapters for " +
@@ -172,9 +178,9 @@ StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel&
     const data::DomainSplit& split = job.splits[domain];
     const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
     const model::RowLookup* tuned = i < tuned_rows.size() ? tuned_rows[i] : nullptr;
-    Scores scores =
-        ScoreSplit(job.dataset, ids, base, rows, tuned, adapters[i], adapters_on_x,
-                   report.has_ctcvr);
+    const KeyBiases* biases = i < tuned_biases.size() ? tuned_biases[i] : nullptr;
+    Scores scores = ScoreSplit(job.dataset, ids, base, rows, tuned, adapters[i], adapters_on_x,
+                               biases, report.has_ctcvr);
     DomainResult result;
     result.domain = job.dataset.domain_names[domain];
     result.train_samples = static_cast<int64_t>(split.train.size());
@@ -254,7 +260,10 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
   // New-key rows (JobSpec.iak.new_key_rows) next to an adapter, each once.
   std::map<std::string, std::unique_ptr<NewKeyRows>> new_rows;
   std::map<std::string, std::unique_ptr<NewKeyRowLookup>> new_row_lookups;
+  // Key biases (JobSpec.iak.key_biases) next to an adapter, each once.
+  std::map<std::string, std::unique_ptr<KeyBiases>> biases;
   for (const auto& [name, adapter] : loaded) {
+    IAK_ASSIGN_OR_RETURN(biases[name], LoadKeyBiasesIfAny(dir, name));
     IAK_ASSIGN_OR_RETURN(std::unique_ptr<NewKeyRows> found, LoadNewKeyRowsIfAny(dir, name));
     if (found == nullptr) continue;
     new_rows[name] = std::move(found);
@@ -262,15 +271,18 @@ StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart par
   }
   std::vector<const model::IakModule*> adapters;
   std::vector<const model::RowLookup*> tuned_rows;
+  std::vector<const KeyBiases*> tuned_biases;
   std::vector<std::string> notes;
   for (const AdapterPlanRow& r : served) {
     adapters.push_back(r.adapter.empty() ? nullptr : &loaded.at(r.adapter));
+    tuned_biases.push_back(r.adapter.empty() ? nullptr : biases.at(r.adapter).get());
     auto lookup = new_row_lookups.find(r.adapter);
     tuned_rows.push_back(lookup == new_row_lookups.end() ? nullptr : lookup->second.get());
     notes.push_back(r.Note());
   }
   StatusOr<EvalReport> report =
-      EvaluatePlanned(job, base, rows, adapters, notes, part, tuned_rows, adapters_on_x);
+      EvaluatePlanned(job, base, rows, adapters, notes, part, tuned_rows, adapters_on_x,
+                      tuned_biases);
   if (report.ok() && !spec.method().empty()) report->method = spec.method();  // "plain"
   return report;
 }

@@ -19,6 +19,7 @@
 #include "model/iak_module.h"
 #include "proto/job_spec.pb.h"
 #include "worker/job_data.h"
+#include "worker/key_biases.h"
 
 namespace iak::worker {
 
@@ -109,12 +110,14 @@ void SetMeanAuc(EvalReport* report);
 // `rows`) is what domain i's adapter pools from: its unit's new-key rows over
 // the frozen table (worker/new_key_rows.h); the base always pools `rows`.
 // adapters_on_x: the adapters map the pooled input x (iak.insertion "x")
-// instead of h.
+// instead of h. `tuned_biases[i]` (missing or null = none): the key biases
+// domain i's adapter trained with (worker/key_biases.h).
 [[nodiscard]] StatusOr<EvalReport> EvaluatePlanned(
     const JobData& job, const model::BaseModel& base, const model::RowLookup& rows,
     const std::vector<const model::IakModule*>& adapters, const std::vector<std::string>& notes,
     data::SplitPart part = data::SplitPart::kTest,
-    const std::vector<const model::RowLookup*>& tuned_rows = {}, bool adapters_on_x = false);
+    const std::vector<const model::RowLookup*>& tuned_rows = {}, bool adapters_on_x = false,
+    const std::vector<const KeyBiases*>& tuned_biases = {});
 
 // Loads everything a finished job left (model directory, adapters under
 // <output_dir>/adapters) and evaluates it on `part`. A job of another method

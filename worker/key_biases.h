@@ -33,7 +33,7 @@ namespace iak::worker {
 
 struct KeyBiasesOptions {
   std::vector<int> fields;      // dataset field indices
-  float learning_rate = 0.05f;  // Adagrad, every phase
+  float learning_rate = 0.2f;  // Adagrad, every phase
   int min_count = 1;
 };
 

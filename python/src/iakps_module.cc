@@ -257,12 +257,15 @@ class Predictor {
     options.domain_map = &map;
     float* ctr = p_ctr.mutable_data();
     float* ctcvr = esmm ? p_ctcvr.mutable_data() : nullptr;
-    // A domain's adapter comes with the new-key rows it trained (if any).
+    // A domain's adapter comes with the new-key rows and key biases it
+    // trained (if any).
     const std::vector<const model::RowLookup*> domain_rows =
         use_adapters ? models_->DomainRows() : std::vector<const model::RowLookup*>();
+    const std::vector<const worker::KeyBiases*> domain_biases =
+        use_adapters ? models_->DomainBiases() : std::vector<const worker::KeyBiases*>();
     Check(WithoutGil([&] {
       return worker::PredictSamples(d, ids, *models_->rows, options, &*predictor, ctr, ctcvr,
-                                    domain_rows);
+                                    domain_rows, domain_biases);
     }));
     py::dict result;
     result["p_ctr"] = p_ctr;

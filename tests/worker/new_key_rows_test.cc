@@ -16,6 +16,7 @@
 #include "model/iak_module.h"
 #include "model/whole_model_adapter_step.h"
 #include "tests/testing/temp_dir.h"
+#include "tests/worker/small_adapter_data.h"
 #include "worker/adapter_model.h"
 #include "worker/batch_pipeline.h"
 #include "worker/row_source.h"
@@ -23,41 +24,15 @@
 namespace iak::worker {
 namespace {
 
-constexpr int kDim = 4;
+using testing::AllIds;
+using testing::kDim;
+using testing::SmallAdapter;
+using testing::SmallBase;
+using testing::SmallData;
+using testing::Snapshot;
 
-// Two single-valued fields (user, item). Keys 1..3 and 101..102 are in the
-// snapshot; 4, 5 (users) and 103 (item) are not. Key 4 occurs three times,
-// 5 once, 103 twice.
-data::Dataset SmallData() {
-  data::Dataset d;
-  d.fields = {{"user", false, data::Pooling::kSum}, {"item", false, data::Pooling::kSum}};
-  const std::vector<std::pair<uint64_t, uint64_t>> samples{
-      {1, 101}, {4, 101}, {4, 103}, {2, 102}, {4, 102}, {5, 103}, {3, 101}, {1, 102}};
-  for (size_t s = 0; s < samples.size(); ++s) {
-    d.keys.push_back(samples[s].first);
-    d.offsets.push_back(d.keys.size());
-    d.keys.push_back(samples[s].second);
-    d.offsets.push_back(d.keys.size());
-    d.click.push_back(s % 2 == 0 ? 1.0f : 0.0f);
-    d.domain.push_back(0);
-    d.timestamp.push_back(static_cast<int64_t>(s));
-  }
-  d.domain_names = {"d0"};
-  return d;
-}
 
-std::unordered_map<uint64_t, std::vector<float>> Snapshot() {
-  std::unordered_map<uint64_t, std::vector<float>> t;
-  for (uint64_t key : {1, 2, 3}) t[key] = {0.1f * key, -0.2f, 0.3f, 0.05f * key};
-  for (uint64_t key : {101, 102}) t[key] = {0.5f, 0.01f * key, -0.4f, 0.2f};
-  return t;
-}
 
-std::vector<uint32_t> AllIds(const data::Dataset& d) {
-  std::vector<uint32_t> ids(d.size());
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint32_t>(i);
-  return ids;
-}
 
 TEST(NewKeyRowsTest, FindsTheKeysTheSnapshotLacksAndStartsThemAtTheFieldMean) {
   const data::Dataset data = SmallData();
@@ -144,33 +119,9 @@ TEST(NewKeyRowsTest, FileRoundTripsAndCorruptFilesAreRefused) {
   EXPECT_EQ(NewKeyRowsOptionsFor(spec).status().code(), StatusCode::kInvalidArgument);
 }
 
-model::BaseModel SmallBase() {
-  model::BaseModelConfig c;
-  c.embedding_dim = kDim;
-  c.num_fields = 2;
-  c.bottom_hidden = {8, 6};
-  c.tower_hidden = {4};
-  model::BaseModel base(c);
-  base.Init(3);
-  return base;
-}
 
 // A small adapter of `input_dim` (the base's h or x) with a non-zero decoder,
 // so that its path shows in the outputs and in dx.
-model::IakModule SmallAdapter(int input_dim, bool plain) {
-  model::IakConfig config;
-  config.input_dim = input_dim;
-  config.latent_dim = 3;
-  config.encoder_hidden = {5};
-  config.decoder_hidden = {5};
-  config.plain_adapter = plain;
-  model::IakModule adapter(config);
-  adapter.Init(7);
-  for (size_t i = 0; i < adapter.num_params(); ++i) {
-    adapter.mutable_params()[i] += 0.05f * std::sin(static_cast<float>(i));
-  }
-  return adapter;
-}
 
 // The input gradient against central differences of the loss, and the
 // adapter's gradients against FineTuneStep's engine (same math, no dx).
