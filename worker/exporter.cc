@@ -16,6 +16,7 @@
 #include "worker/domain_file_name.h"
 #include "worker/method_evaluator.h"
 #include "worker/model_factory.h"
+#include "worker/key_biases.h"
 #include "worker/new_key_rows.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -196,25 +197,41 @@ StatusOr<std::vector<AdapterPlanRow>> DomainAdapters(const std::string& adapter_
   return rows;
 }
 
-// A unit's new-key rows (worker/new_key_rows.h), when the job trained them:
-// the rows as the F32 tensor iak.<name>.new_key_rows [keys, dim], their keys
-// (uint64, which F32 cannot hold) as a JSON list of decimal strings in the
-// metadata entry of the same name.
-Status AddNewKeyRows(const std::string& adapter_dir, const std::string& name,
-                     std::vector<ExportTensor>* tensors,
-                     std::map<std::string, std::string>* metadata) {
-  IAK_ASSIGN_OR_RETURN(std::unique_ptr<NewKeyRows> rows, LoadNewKeyRowsIfAny(adapter_dir, name));
-  if (rows == nullptr) return Status::Ok();
-  ExportTensor tensor;
-  tensor.name = "iak." + name + ".new_key_rows";
-  tensor.shape = {static_cast<int64_t>(rows->num_rows()), rows->dim()};
-  tensor.values = rows->values();
-  std::string keys = "[";
-  for (uint64_t key : rows->keys()) {
-    keys += (keys.size() > 1 ? "," : "") + JsonQuote(std::to_string(key));
-  }
-  (*metadata)[tensor.name] = keys + "]";
+// `tensor`, whose rows belong to `keys`, with the keys (uint64, which F32
+// cannot hold) as a JSON list of decimal strings in the metadata entry of
+// the tensor's name.
+void AddKeyedTensor(ExportTensor tensor, const std::vector<uint64_t>& keys,
+                    std::vector<ExportTensor>* tensors,
+                    std::map<std::string, std::string>* metadata) {
+  std::string list = "[";
+  for (uint64_t key : keys) list += (list.size() > 1 ? "," : "") + JsonQuote(std::to_string(key));
+  (*metadata)[tensor.name] = list + "]";
   tensors->push_back(std::move(tensor));
+}
+
+// A unit's new-key rows (worker/new_key_rows.h) and key biases
+// (worker/key_biases.h), when the job trained them: the F32 tensors
+// iak.<name>.new_key_rows [keys, dim] and iak.<name>.key_biases [keys], each
+// with its keys in the metadata.
+Status AddKeyParameters(const std::string& adapter_dir, const std::string& name,
+                        std::vector<ExportTensor>* tensors,
+                        std::map<std::string, std::string>* metadata) {
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<NewKeyRows> rows, LoadNewKeyRowsIfAny(adapter_dir, name));
+  if (rows != nullptr) {
+    ExportTensor tensor;
+    tensor.name = "iak." + name + ".new_key_rows";
+    tensor.shape = {static_cast<int64_t>(rows->num_rows()), rows->dim()};
+    tensor.values = rows->values();
+    AddKeyedTensor(std::move(tensor), rows->keys(), tensors, metadata);
+  }
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<KeyBiases> biases, LoadKeyBiasesIfAny(adapter_dir, name));
+  if (biases != nullptr) {
+    ExportTensor tensor;
+    tensor.name = "iak." + name + ".key_biases";
+    tensor.shape = {static_cast<int64_t>(biases->num_values())};
+    tensor.values = biases->values();
+    AddKeyedTensor(std::move(tensor), biases->keys(), tensors, metadata);
+  }
   return Status::Ok();
 }
 
@@ -324,7 +341,8 @@ StatusOr<ExportReport> ExportJob(const proto::JobSpec& spec, const std::string& 
     tensors.insert(tensors.end(), std::make_move_iterator(more.begin()),
                    std::make_move_iterator(more.end()));
     metadata["iak." + name] = AdapterConfigJson(adapter.config());
-    IAK_RETURN_IF_ERROR(AddNewKeyRows(spec.output_dir() + "/adapters", name, &tensors, &metadata));
+    IAK_RETURN_IF_ERROR(
+        AddKeyParameters(spec.output_dir() + "/adapters", name, &tensors, &metadata));
     adapter_list += (adapter_list.size() > 1 ? "," : "") + JsonQuote(name);
   }
   adapter_list += "]";

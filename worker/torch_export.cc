@@ -9,6 +9,7 @@
 #include "common/report_text.h"
 #include "embedding/snapshot_tools.h"
 #include "worker/model_factory.h"
+#include "worker/key_biases.h"
 #include "worker/new_key_rows.h"
 
 namespace iak::worker {
@@ -86,10 +87,31 @@ StatusOr<embedding::RowTable> AdapterNewRows(const std::string& adapter_dir,
   return table;
 }
 
+// The key biases (worker/key_biases.h) a job trained under `adapter` as a
+// table of width 1, in the order of the module's lookups (SortRowsForTorch);
+// empty when it trained none.
+StatusOr<embedding::RowTable> AdapterKeyBiases(const std::string& adapter_dir,
+                                               const std::string& adapter) {
+  embedding::RowTable table;
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<KeyBiases> biases, LoadKeyBiasesIfAny(adapter_dir, adapter));
+  if (biases == nullptr) return table;
+  table.dim = 1;
+  table.keys = biases->keys();
+  table.values = biases->values();
+  SortRowsForTorch(&table);
+  return table;
+}
+
+// Per adapter: how many new-key rows and key biases it trained.
+struct AdapterKeyCounts {
+  int64_t new_rows = 0;
+  int64_t key_biases = 0;
+};
+
 // The JSON "config" of model.safetensors: what iakps.torch.load_model builds.
 std::string ConfigJson(const ExportSource& source, int64_t num_rows,
                        const std::vector<std::string>& row_files,
-                       const std::map<std::string, int64_t>& new_rows) {
+                       const std::map<std::string, AdapterKeyCounts>& counts) {
   const model::BaseModelConfig& c = source.base->config();
   const proto::ModelManifest& m = source.model_dir.manifest;
   std::string fields = "[";
@@ -110,7 +132,9 @@ std::string ConfigJson(const ExportSource& source, int64_t num_rows,
     index_of[name] = static_cast<int>(index_of.size());
     std::string config = AdapterConfigJson(adapter.config());
     adapters += (adapters.size() > 1 ? "," : "") + std::string("{\"name\":") + JsonQuote(name) +
-                ",\"new_rows\":" + std::to_string(new_rows.at(name)) + "," + config.substr(1);
+                ",\"new_rows\":" + std::to_string(counts.at(name).new_rows) +
+                ",\"key_biases\":" + std::to_string(counts.at(name).key_biases) + "," +
+                config.substr(1);
   }
   adapters += "]";
   std::string domains = "{";
@@ -205,25 +229,34 @@ StatusOr<TorchExportReport> ExportTorchModel(const proto::JobSpec& spec,
   report.dir = out_dir;
   report.num_rows = num_rows;
   std::vector<ExportTensor> dense = ToLinearLayout(BaseModelTensors(*source.base));
-  std::map<std::string, int64_t> new_rows;
+  std::map<std::string, AdapterKeyCounts> counts;
   int index = 0;
   for (const auto& [name, adapter] : source.adapters) {
     const std::string prefix = "adapters." + std::to_string(index++) + ".";
     std::vector<ExportTensor> more = ToLinearLayout(AdapterTensors(adapter, prefix));
     IAK_ASSIGN_OR_RETURN(embedding::RowTable own,
                          AdapterNewRows(spec.output_dir() + "/adapters", name, rows));
-    new_rows[name] = static_cast<int64_t>(own.keys.size());
-    report.num_new_rows += new_rows[name];
-    if (!own.keys.empty()) {
-      more.push_back(RowKeysTensor(prefix + "new_rows.keys", own, 0, new_rows[name]));
-      more.push_back(RowsTensor(prefix + "new_rows.weight", own, 0, new_rows[name]));
+    const int64_t n = static_cast<int64_t>(own.keys.size());
+    counts[name].new_rows = n;
+    report.num_new_rows += n;
+    if (n > 0) {
+      more.push_back(RowKeysTensor(prefix + "new_rows.keys", own, 0, n));
+      more.push_back(RowsTensor(prefix + "new_rows.weight", own, 0, n));
+    }
+    IAK_ASSIGN_OR_RETURN(embedding::RowTable biases,
+                         AdapterKeyBiases(spec.output_dir() + "/adapters", name));
+    const int64_t b = static_cast<int64_t>(biases.keys.size());
+    counts[name].key_biases = b;
+    if (b > 0) {
+      more.push_back(RowKeysTensor(prefix + "key_biases.keys", biases, 0, b));
+      more.push_back(RowsTensor(prefix + "key_biases.weight", biases, 0, b));
     }
     dense.insert(dense.end(), std::make_move_iterator(more.begin()),
                  std::make_move_iterator(more.end()));
   }
   IAK_RETURN_IF_ERROR(WriteTensors(
       out_dir + "/model.safetensors", dense,
-      {{"format", "iak-torch-v1"}, {"config", ConfigJson(source, num_rows, row_files, new_rows)}},
+      {{"format", "iak-torch-v1"}, {"config", ConfigJson(source, num_rows, row_files, counts)}},
       &report));
   for (int64_t k = 0; k < num_files; ++k) {
     const int64_t begin = k * options.rows_per_file;

@@ -6,7 +6,8 @@
 The module holds the embedding table as a TorchRec-style EmbeddingBag
 collection (state_dict key "embedding_bags.rows.weight", the rows in the
 order of "row_keys"), the bottom MLP, the task towers and every adapter as
-torch.nn.Linear layers, each adapter with the new-key rows it trained.
+torch.nn.Linear layers, each adapter with the new-key rows and key biases it
+trained.
 Layout of the files: docs/export.md "PyTorch export".
 Needs torch and safetensors (pip install torch safetensors).
 """
@@ -51,11 +52,21 @@ class NewKeyRows(nn.Module):
         self.weight = nn.Parameter(torch.zeros(n, dim))
 
 
+class KeyBiases(nn.Module):
+    """An adapter's CTR-logit offsets per key ("keys": int64, ascending;
+    "weight": [n, 1]): a sample's logit gains the biases of its keys."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.register_buffer("keys", torch.zeros(n, dtype=torch.int64))
+        self.weight = nn.Parameter(torch.zeros(n, 1))
+
+
 class Adapter(nn.Module):
     """An IAK adapter at inference: v' = v + decoder(mu), mu = the first
     latent_dim outputs of encoder(v) (the whole output for a plain adapter),
     where v is h, or the pooled input x for config insertion "x"; with the
-    new-key rows it trained, if any."""
+    new-key rows and key biases it trained, if any."""
 
     def __init__(self, config, embedding_dim):
         super().__init__()
@@ -66,6 +77,8 @@ class Adapter(nn.Module):
         self.decoder = _mlp([k, *config["decoder_hidden"], config["input_dim"]])
         n = config.get("new_rows", 0)
         self.new_rows = NewKeyRows(n, embedding_dim) if n > 0 else None
+        b = config.get("key_biases", 0)
+        self.key_biases = KeyBiases(b) if b > 0 else None
 
     def forward(self, h):
         mu = _forward(self.encoder, h, relu_last=False)[:, : self.latent_dim]
@@ -119,6 +132,22 @@ class IakModel(nn.Module):
                 pooled.index_add_(0, bag[own], module.new_rows.weight[rows] * weight)
         return pooled.reshape(-1, fields * pooled.shape[1])
 
+    def key_offsets(self, keys, offsets, adapter):
+        """Per sample, the sum of its adapter's key biases over its keys (0
+        for a key without one)."""
+        fields = self.mean_pooling.numel()
+        counts = offsets[1:] - offsets[:-1]
+        sample = torch.repeat_interleave(torch.arange(counts.numel()), counts) // fields
+        key_adapter = adapter[sample]
+        out = torch.zeros(adapter.numel())
+        for a, module in enumerate(self.adapters):
+            if module.key_biases is None:
+                continue
+            own = torch.nonzero(key_adapter == a).flatten()
+            at, hit = _find(module.key_biases.keys, keys[own])
+            out.index_add_(0, sample[own], module.key_biases.weight[at, 0] * hit.float())
+        return out
+
     def adapt(self, v, adapter):
         """Each sample's row of v through its adapter (unchanged for -1)."""
         adapted = v.clone()
@@ -138,7 +167,11 @@ class IakModel(nn.Module):
             h = _forward(self.bottom, self.adapt(x, adapter), relu_last=True)
         else:
             h = self.adapt(_forward(self.bottom, x, relu_last=True), adapter)
-        return torch.cat([_forward(t, h, relu_last=False) for t in self.tower], dim=1)
+        logits = torch.cat([_forward(t, h, relu_last=False) for t in self.tower], dim=1)
+        if any(module.key_biases is not None for module in self.adapters):
+            ctr = logits[:, 0] + self.key_offsets(keys, offsets, adapter)
+            logits = torch.cat([ctr.unsqueeze(1), logits[:, 1:]], dim=1)
+        return logits
 
     def adapter_of(self, domain, domain_names):
         """Per sample, the adapter index of its domain (-1: the base)."""

@@ -108,7 +108,9 @@ class IakpsTest(unittest.TestCase):
         with open(self.spec) as f:
             text = f.read().replace(f'output_dir: "{self.dir}/out"',
                                     f'output_dir: "{self.dir}/out-dense"\nmethod: "dense"')
-        text = text.replace(" new_key_rows { enabled: true }", "")  # an adapter's option
+        # The adapter's options.
+        text = text.replace(" new_key_rows { enabled: true }", "")
+        text = text.replace(' key_biases { enabled: true fields: ["site_id", "app_id"] }', "")
         # Its last parameters (15 steps rarely beat the base on validation).
         text += "validation { disabled: true }\n"
         spec = os.path.join(self.dir, "dense.pbtxt")
@@ -241,7 +243,21 @@ class IakpsTest(unittest.TestCase):
             rows = np.flatnonzero(adapter == a)
             mu = mlp(dense, f"adapters.{a}.encoder.", h[rows], False)[:, : spec["latent_dim"]]
             h[rows] = h[rows] + mlp(dense, f"adapters.{a}.decoder.", mu, False)
-        p = 1 / (1 + np.exp(-mlp(dense, "tower.0.", h, False)[:, 0]))
+        logit = mlp(dense, "tower.0.", h, False)[:, 0]
+        # Each sample's CTR logit gains its adapter's biases of its keys.
+        self.assertTrue(any(a["key_biases"] > 0 for a in config["adapters"]))
+        sample = bag // fields
+        for a, spec in enumerate(config["adapters"]):
+            if spec["key_biases"] == 0:
+                continue
+            self.assertTrue(dense[f"adapters.{a}.key_biases.weight"].any())  # trained
+            bias_keys = dense[f"adapters.{a}.key_biases.keys"].view(np.int64)
+            own = np.flatnonzero(key_adapter == a)
+            at = np.minimum(np.searchsorted(bias_keys, batch.keys.view(np.int64)[own]),
+                            len(bias_keys) - 1)
+            hit = bias_keys[at] == batch.keys.view(np.int64)[own]
+            np.add.at(logit, sample[own[hit]], dense[f"adapters.{a}.key_biases.weight"][at[hit], 0])
+        p = 1 / (1 + np.exp(-logit))
         expected = self.job.score(batch)["p_ctr"]
         self.assertLess(np.abs(p - expected).max(), 1e-5)
 

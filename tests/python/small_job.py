@@ -1,7 +1,8 @@
 """A small finished adapter job for the Python tests: a base pre-trained on
 datasets/samples/avazu_sample.txt (dim 4, one shard) and 15 fine-tuning steps
 submitted through iakps.submit (1 PS, 1 worker; a few seconds), with rows for
-the keys pre-training never saw (iak.new_key_rows)."""
+the keys pre-training never saw (iak.new_key_rows) and biases for the site and
+app keys (iak.key_biases)."""
 import os
 import subprocess
 
@@ -16,7 +17,8 @@ model_dir: "{dir}/model"
 output_dir: "{dir}/out"
 data {{ schema_file: "{schema}" input_files: "{data}" train_fraction: 0.6
         validation_fraction: 0.2 }}
-iak {{ latent_dim: 4 encoder_hidden: 8 decoder_hidden: 8 new_key_rows {{ enabled: true }} }}
+iak {{ latent_dim: 4 encoder_hidden: 8 decoder_hidden: 8 new_key_rows {{ enabled: true }}
+      key_biases {{ enabled: true fields: ["site_id", "app_id"] }} }}
 phases {{ phase: PHASE_COMPRESSION steps: 10 beta: 0.001 learning_rate: 0.003 }}
 phases {{ phase: PHASE_MATCHING steps: 5 beta: 0.0001 learning_rate: 0.001 }}
 batch_size: 16
