@@ -24,7 +24,7 @@ const FlagTable& Table() {
       {"demo",
        {"run_dir", "demo_data_dir", "servers", "workers", "compression_steps", "matching_steps",
         "beta_c", "beta_m", "lr", "batch_size", "pretrain_epochs", "job_timeout_s",
-        "key_dropout", "frozen_precision", "demo_new_key_rows", "demo_insertion"}},
+        "key_dropout", "frozen_precision", "demo_new_key_rows", "demo_key_biases", "demo_insertion"}},
       {"pretrain",
        {IAK_JOB, "out", "data_dir", "shards", "epochs", "dim", "seed", "overwrite", "key_dropout",
         "skip_bad_lines", "num_tasks", "schema", "input", "cluster"}},

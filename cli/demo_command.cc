@@ -41,6 +41,9 @@ DEFINE_int64(job_timeout_s, 1800, "stop the cluster if the job runs longer than 
 DEFINE_bool(demo_new_key_rows, true,
             "train rows for the keys pre-training never saw (iak.new_key_rows): most users of "
             "the later periods are new");
+DEFINE_bool(demo_key_biases, true,
+            "train a logit offset per user and per movie of each period (iak.key_biases): how "
+            "much each likes, and is liked, more than the frozen model predicts");
 DEFINE_string(demo_insertion, "x",
               "where the adapters sit (iak.insertion): x (the pooled input, below which the new "
               "rows feed) or h");
@@ -74,6 +77,12 @@ int RunDemo(int, char**) {
   if (FLAGS_frozen_precision != "fp32") spec.set_frozen_precision(FLAGS_frozen_precision);
   spec.mutable_iak()->set_insertion(FLAGS_demo_insertion);
   spec.mutable_iak()->mutable_new_key_rows()->set_enabled(FLAGS_demo_new_key_rows);
+  if (FLAGS_demo_key_biases) {
+    proto::KeyBiasesSpec* biases = spec.mutable_iak()->mutable_key_biases();
+    biases->set_enabled(true);
+    biases->add_fields("user");
+    biases->add_fields("movie");
+  }
   job::ApplyDefaults(&spec);
   Status valid = job::Validate(spec);
   if (valid.ok()) valid = worker::CheckFrozenPrecision(spec);

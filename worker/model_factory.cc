@@ -161,7 +161,8 @@ Status CheckFrozenPrecision(const proto::JobSpec& spec) {
     return FailedPreconditionError(
         "frozen_precision \"bf16\" runs the frozen bottom below adapters on h; with "
         "iak.new_key_rows or iak.key_biases the step runs through the whole model in fp32: "
-        "turn them off or set frozen_precision to \"fp32\"");
+        "turn them off (iak demo: --demo_new_key_rows=false --demo_key_biases=false) or set "
+        "frozen_precision to \"fp32\"");
   }
   if (spec.launcher().gpus_per_worker() > 0) {
     return FailedPreconditionError(

@@ -194,7 +194,21 @@ TEST_F(MethodsOnClusterTest, Bf16BottomIsRefusedWhereItWouldNotApply) {
       EXPECT_NE(refused.ToString().find(want), std::string::npos) << want << " in " << refused;
     }
   }
+  // New-key rows and key biases train through the whole model in fp32.
   spec.mutable_iak()->set_insertion("h");
+  for (bool rows : {true, false}) {
+    proto::JobSpec keyed = spec;
+    if (rows) {
+      keyed.mutable_iak()->mutable_new_key_rows()->set_enabled(true);
+    } else {
+      keyed.mutable_iak()->mutable_key_biases()->set_enabled(true);
+    }
+    Status refused = CheckFrozenPrecision(keyed);
+    ASSERT_EQ(refused.code(), StatusCode::kFailedPrecondition) << rows;
+    for (const char* want : {"--demo_new_key_rows=false", "--demo_key_biases=false", "fp32"}) {
+      EXPECT_NE(refused.ToString().find(want), std::string::npos) << want << " in " << refused;
+    }
+  }
   spec.mutable_launcher()->set_gpus_per_worker(1);
   Status gpu = CheckFrozenPrecision(spec);
   ASSERT_EQ(gpu.code(), StatusCode::kFailedPrecondition);
