@@ -34,9 +34,9 @@ DEFINE_int32(compare_batch_size, 256, "samples per step");
 DEFINE_int32(compare_lora_rank, 4, "LoRA rank r");
 DEFINE_int32(compare_latent_dim, 8, "latent size of the plain adapter and IAK");
 DEFINE_string(compare_iak_insertion, "h",
-              "where IAK's adapter sits (experiment; the cluster worker always uses h): h = the "
-              "bottom MLP's output, x = the pooled embedding input, before the frozen bottom, "
-              "tower = the CTR tower's first hidden layer");
+              "where IAK's adapter sits (iak.insertion of a job): h = the bottom MLP's output, x = "
+              "the pooled embedding input, before the frozen bottom, tower = the CTR tower's "
+              "first hidden layer");
 DEFINE_double(compare_rows_lr, 0, "iak_rows: learning rate of the new-key rows (0 = default)");
 DEFINE_string(compare_rows_optimizer, "adagrad", "iak_rows: adagrad or adam");
 DEFINE_string(compare_rows_init, "zero", "iak_rows: start of a new-key row, zero or mean");

@@ -16,11 +16,17 @@ Status SaveAdapter(const std::string& dir, const std::string& domain,
                    const model::IakModule& adapter) {
   // A diverged run (NaN or infinite parameters) fails here, naming the
   // domain, instead of leaving adapters that score every request NaN.
-  IAK_RETURN_IF_ERROR(model::CheckFinite(adapter.params().data(), adapter.params().size(),
-                                         "adapter of domain " + domain + " (not written to " +
-                                             AdapterPath(dir, domain) + ")"));
+  return WriteDomainResult(dir, AdapterPath(dir, domain), adapter.params(),
+                           "adapter of domain " + domain, adapter.Serialize());
+}
+
+Status WriteDomainResult(const std::string& dir, const std::string& path,
+                         const std::vector<float>& values, const std::string& what,
+                         const std::string& blob) {
+  IAK_RETURN_IF_ERROR(model::CheckFinite(values.data(), values.size(),
+                                         what + " (not written to " + path + ")"));
   IAK_RETURN_IF_ERROR(CreateDirectories(dir));
-  return WriteFileAtomically(AdapterPath(dir, domain), adapter.Serialize());
+  return WriteFileAtomically(path, blob);
 }
 
 StatusOr<std::string> ReadDomainResult(const std::string& path, const std::string& what,

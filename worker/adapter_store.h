@@ -22,6 +22,14 @@ std::string AdapterPath(const std::string& dir, const std::string& domain);
                                                      const std::string& what,
                                                      const std::string& domain);
 
+// Writes `blob` to `path` (in `dir`, created if missing) atomically once
+// `values` are all finite; FailedPrecondition naming `what` and the path, and
+// nothing written, when one is NaN or infinite (a diverged run:
+// model/finite_check.h).
+[[nodiscard]] Status WriteDomainResult(const std::string& dir, const std::string& path,
+                                       const std::vector<float>& values, const std::string& what,
+                                       const std::string& blob);
+
 // FailedPrecondition naming the domain, and nothing written, when any
 // parameter is NaN or infinite (a diverged run: model/finite_check.h).
 [[nodiscard]] Status SaveAdapter(const std::string& dir, const std::string& domain,

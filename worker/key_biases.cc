@@ -173,12 +173,8 @@ StatusOr<KeyBiases> KeyBiases::Parse(std::string_view blob) {
 }
 
 Status SaveKeyBiases(const std::string& dir, const std::string& name, const KeyBiases& biases) {
-  const std::string path = KeyBiasesPath(dir, name);
-  IAK_RETURN_IF_ERROR(model::CheckFinite(biases.values().data(), biases.values().size(),
-                                         "key biases of " + name + " (not written to " + path +
-                                             ")"));
-  IAK_RETURN_IF_ERROR(CreateDirectories(dir));
-  return WriteFileAtomically(path, biases.Serialize());
+  return WriteDomainResult(dir, KeyBiasesPath(dir, name), biases.values(), "key biases of " + name,
+                           biases.Serialize());
 }
 
 StatusOr<std::unique_ptr<KeyBiases>> LoadKeyBiasesIfAny(const std::string& dir,

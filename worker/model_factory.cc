@@ -32,23 +32,33 @@ bool IsAdapterMethod(const std::string& method) {
 
 namespace {
 
+// The unit whose training samples `field` (iak.new_key_rows or
+// iak.key_biases) reads; FailedPrecondition for an adapter on the tower,
+// which trains neither.
+StatusOr<const PlannedAdapter*> UnitForKeyTraining(const ModelEnvironment& env, int unit,
+                                                   AdapterInsertion insertion,
+                                                   const std::string& field) {
+  if (insertion == AdapterInsertion::kTower) {
+    return FailedPreconditionError(field + " trains with an adapter on h or x; iak.insertion is "
+                                   "\"tower\" (use \"h\" or \"x\", or turn " + field + " off)");
+  }
+  if (env.plan == nullptr || unit < 0 ||
+      static_cast<size_t>(unit) >= env.plan->adapters.size()) {
+    return InternalError(field + ": no training samples for unit " + std::to_string(unit));
+  }
+  return &env.plan->adapters[static_cast<size_t>(unit)];
+}
+
 // An adapter that also trains rows for the keys of unit `unit`'s training
 // samples that the frozen snapshot lacks (worker/new_key_rows.h).
 StatusOr<std::unique_ptr<DomainModel>> MakeAdapterWithNewKeyRows(
     const ModelEnvironment& env, int unit, const AdapterContext& context,
     const model::IakConfig& config, AdapterInsertion insertion, uint64_t seed) {
-  if (insertion == AdapterInsertion::kTower) {
-    return FailedPreconditionError(
-        "iak.new_key_rows trains rows below an adapter on h or x; iak.insertion is \"tower\" "
-        "(use \"h\" or \"x\", or turn the rows off)");
-  }
-  if (env.plan == nullptr || unit < 0 ||
-      static_cast<size_t>(unit) >= env.plan->adapters.size()) {
-    return InternalError("new-key rows: no training samples for unit " + std::to_string(unit));
-  }
+  IAK_ASSIGN_OR_RETURN(const PlannedAdapter* unit_plan,
+                       UnitForKeyTraining(env, unit, insertion, "iak.new_key_rows"));
+  const PlannedAdapter& planned = *unit_plan;
   IAK_ASSIGN_OR_RETURN(NewKeyRowsOptions options,
                        NewKeyRowsOptionsFor(env.spec->iak().new_key_rows()));
-  const PlannedAdapter& planned = env.plan->adapters[static_cast<size_t>(unit)];
   const int dim = context.base->config().embedding_dim;
   IAK_ASSIGN_OR_RETURN(NewKeyRows rows, NewKeyRows::Find(*context.data, planned.train_ids,
                                                          context.rows, dim, options));
@@ -63,18 +73,11 @@ StatusOr<std::unique_ptr<DomainModel>> MakeAdapterWithNewKeyRows(
 // `unit`'s training samples (worker/key_biases.h).
 Status AddKeyBiases(const ModelEnvironment& env, int unit, const data::Dataset& data,
                     AdapterInsertion insertion, AdapterModel* adapter) {
-  if (insertion == AdapterInsertion::kTower) {
-    return FailedPreconditionError(
-        "iak.key_biases trains with an adapter on h or x; iak.insertion is \"tower\" (use "
-        "\"h\" or \"x\", or turn the biases off)");
-  }
-  if (env.plan == nullptr || unit < 0 ||
-      static_cast<size_t>(unit) >= env.plan->adapters.size()) {
-    return InternalError("key biases: no training samples for unit " + std::to_string(unit));
-  }
+  IAK_ASSIGN_OR_RETURN(const PlannedAdapter* unit_plan,
+                       UnitForKeyTraining(env, unit, insertion, "iak.key_biases"));
+  const PlannedAdapter& planned = *unit_plan;
   IAK_ASSIGN_OR_RETURN(KeyBiasesOptions options,
                        KeyBiasesOptionsFor(env.spec->iak().key_biases(), data));
-  const PlannedAdapter& planned = env.plan->adapters[static_cast<size_t>(unit)];
   KeyBiases biases = KeyBiases::Find(data, planned.train_ids, options);
   LOG(INFO) << "key biases: unit " << planned.name << ": " << biases.num_values()
             << " keys of its training data get a bias";

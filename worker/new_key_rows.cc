@@ -219,12 +219,8 @@ StatusOr<NewKeyRows> NewKeyRows::Parse(std::string_view blob, RowSource* frozen)
 }
 
 Status SaveNewKeyRows(const std::string& dir, const std::string& name, const NewKeyRows& rows) {
-  const std::string path = NewKeyRowsPath(dir, name);
-  IAK_RETURN_IF_ERROR(model::CheckFinite(rows.values().data(), rows.values().size(),
-                                         "new-key rows of " + name + " (not written to " + path +
-                                             ")"));
-  IAK_RETURN_IF_ERROR(CreateDirectories(dir));
-  return WriteFileAtomically(path, rows.Serialize());
+  return WriteDomainResult(dir, NewKeyRowsPath(dir, name), rows.values(), "new-key rows of " + name,
+                           rows.Serialize());
 }
 
 StatusOr<NewKeyRows> LoadNewKeyRows(const std::string& dir, const std::string& name,

@@ -148,6 +148,27 @@ TEST(JobSpecTest, NewKeyRowsNeedAnAdapterOnHOrX) {
   EXPECT_NE(bad.message().find("insertion"), std::string::npos) << bad;
 }
 
+// Key biases likewise, and they must name their fields.
+TEST(JobSpecTest, KeyBiasesNeedAnAdapterOnHOrXAndFields) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  spec.mutable_iak()->mutable_key_biases()->set_enabled(true);
+  ApplyDefaults(&spec);
+  Status bad = Validate(spec);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("names no fields"), std::string::npos) << bad;
+  spec.mutable_iak()->mutable_key_biases()->add_fields("user");
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+  spec.set_method("dense");
+  bad = Validate(spec);
+  EXPECT_NE(bad.message().find("iak.key_biases"), std::string::npos) << bad;
+  spec.set_method("iak");
+  spec.mutable_iak()->set_insertion("tower");
+  bad = Validate(spec);
+  EXPECT_NE(bad.message().find("iak.key_biases"), std::string::npos) << bad;
+  EXPECT_NE(bad.message().find("insertion"), std::string::npos) << bad;
+}
+
 // iak.initial_logvar: unset takes the adapter's default; set, it must be in
 // [-20, 20] (the range the module clamps logvar to).
 TEST(JobSpecTest, InitialLogvarIsInRange) {
