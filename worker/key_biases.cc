@@ -112,19 +112,6 @@ void KeyBiases::Offsets(const data::Dataset& data, const uint32_t* ids, int n,
   }
 }
 
-void KeyBiases::Offsets(const uint64_t* keys, const uint64_t* key_offsets, int num_fields, int n,
-                        float* offsets) const {
-  const size_t fields = static_cast<size_t>(num_fields);
-  for (int i = 0; i < n; ++i) {
-    float sum = 0.0f;
-    for (uint64_t k = key_offsets[i * fields]; k < key_offsets[(i + 1) * fields]; ++k) {
-      const int64_t j = IndexOf(keys[k]);
-      if (j >= 0) sum += values_[static_cast<size_t>(j)];
-    }
-    offsets[i] = sum;
-  }
-}
-
 void KeyBiases::AccumulateGradients(const data::Dataset& data, const uint32_t* ids, int n,
                                     const float* dlogit, int stride, float* grads) const {
   const size_t fields = static_cast<size_t>(data.num_fields());

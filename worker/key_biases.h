@@ -59,10 +59,6 @@ class KeyBiases {
   // offsets[i] = the sum of the biases of sample ids[i]'s keys (0 for keys
   // without one).
   void Offsets(const data::Dataset& data, const uint32_t* ids, int n, float* offsets) const;
-  // The same for `n` samples in CSR form (keys of sample i in
-  // keys[offsets[i * num_fields] .. offsets[(i + 1) * num_fields])).
-  void Offsets(const uint64_t* keys, const uint64_t* key_offsets, int num_fields, int n,
-               float* offsets) const;
   // Adds d loss / d bias to grads [num_values()]: every key of sample ids[i]
   // with a bias gets dlogit[i * stride].
   void AccumulateGradients(const data::Dataset& data, const uint32_t* ids, int n,

@@ -78,10 +78,6 @@ TEST(KeyBiasesTest, OffsetsSumTheBiasesOfASamplesKeys) {
   std::vector<float> offsets(4, -9.0f);
   biases->Offsets(data, ids, 4, offsets.data());
   EXPECT_EQ(offsets, (std::vector<float>{0.5f, -2.0f, -1.75f, 0.0f}));
-  // The CSR form reads the same.
-  std::vector<float> csr(4, -9.0f);
-  biases->Offsets(data.keys.data(), data.offsets.data(), data.num_fields(), 4, csr.data());
-  EXPECT_EQ(csr, offsets);
   // Gradients: every key with a bias gets its samples' dlogit.
   const float dlogit[] = {1, 10, 100, 1000};
   std::vector<float> grads(3, 0.0f);
