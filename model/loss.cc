@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 
 #include <glog/logging.h>
 
@@ -71,6 +72,11 @@ void TaskProbabilities(const float* logits, int batch, int num_tasks, float* p_c
       p_ctcvr[r] = p * Sigmoid(logits[static_cast<size_t>(r) * num_tasks + 1]);
     }
   }
+}
+
+void AddCtrLogitOffset(const float* offset, int batch, int num_tasks, float* logits) {
+  if (offset == nullptr) return;
+  for (int i = 0; i < batch; ++i) logits[static_cast<size_t>(i) * num_tasks] += offset[i];
 }
 
 }  // namespace iak::model

@@ -29,6 +29,10 @@ double TaskLossSum(const float* logits, int batch, int num_tasks,
                    const float* click, const float* conversion, float grad_scale,
                    float* dlogits);
 
+// Adds offset[i] (per-sample key biases) to the CTR logit (column 0) of
+// logits [batch x num_tasks]; nothing when offset is null.
+void AddCtrLogitOffset(const float* offset, int batch, int num_tasks, float* logits);
+
 // The predictions of logits [batch x num_tasks]: p_ctr = sigmoid(logit 0)
 // and, when p_ctcvr is not null (two tasks, ESMM), p_ctcvr = p_ctr *
 // sigmoid(logit 1).

@@ -7,14 +7,6 @@
 #include "model/loss.h"
 
 namespace iak::model {
-namespace {
-
-void AddCtrOffset(const float* offset, int batch, int num_tasks, float* logits) {
-  if (offset == nullptr) return;
-  for (int i = 0; i < batch; ++i) logits[static_cast<size_t>(i) * num_tasks] += offset[i];
-}
-
-}  // namespace
 
 void WholeModelAdapterStep::Resize(const BaseModelConfig& c, int batch) {
   const size_t b = static_cast<size_t>(batch);
@@ -43,7 +35,7 @@ StepStats WholeModelAdapterStep::Run(const BaseModel& base, const IakModule& ada
     kl_sum = adapter.TrainForward(h_.data(), batch, eps, h_adapted_.data(), &iak_ws_);
     base.ForwardTowers(h_adapted_.data(), batch, logits_.data(), &base_ws_);
   }
-  AddCtrOffset(ctr_offset, batch, c.num_tasks, logits_.data());
+  AddCtrLogitOffset(ctr_offset, batch, c.num_tasks, logits_.data());
   const StepStats stats = AdapterStepStats(logits_.data(), batch, c.num_tasks, click, conversion,
                                            kl_sum, beta, dlogits_.data());
   std::fill_n(grads, adapter.num_params(), 0.0f);
@@ -79,7 +71,7 @@ void WholeModelAdapterStep::Predict(const BaseModel& base, const IakModule& adap
     h = h_adapted_.data();
   }
   base.ForwardTowers(h, batch, logits_.data(), &base_ws_);
-  AddCtrOffset(ctr_offset, batch, c.num_tasks, logits_.data());
+  AddCtrLogitOffset(ctr_offset, batch, c.num_tasks, logits_.data());
   TaskProbabilities(logits_.data(), batch, c.num_tasks, p_ctr, p_ctcvr);
 }
 

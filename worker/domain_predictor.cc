@@ -111,9 +111,7 @@ Status DomainPredictor::ScoreMixed(const float* x, const int32_t* domain, int ba
     towers_in = h_adapted_.data();
   }
   base_->ForwardTowers(towers_in, batch, logits_.data(), &base_ws_);
-  if (ctr_offset != nullptr) {
-    for (int i = 0; i < batch; ++i) logits_[static_cast<size_t>(i) * c.num_tasks] += ctr_offset[i];
-  }
+  model::AddCtrLogitOffset(ctr_offset, batch, c.num_tasks, logits_.data());
   model::TaskProbabilities(logits_.data(), batch, c.num_tasks, p_ctr, p_ctcvr);
   return Status::Ok();
 }
