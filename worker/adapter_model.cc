@@ -41,6 +41,26 @@ bool TakeBlob(std::string_view* in, std::string_view* blob) {
   return true;
 }
 
+// Adagrad accumulators as a blob, and back: DataLoss naming `what` when the
+// blob does not hold exactly accumulators->size() values.
+std::string AccumulatorsBlob(const std::vector<float>& accumulators) {
+  model::ByteWriter writer;
+  writer.WriteFloats(accumulators.data(), accumulators.size());
+  return writer.Release();
+}
+
+Status ReadAccumulators(std::string_view blob, const std::string& what,
+                        std::vector<float>* accumulators) {
+  model::ByteReader reader(blob);
+  std::vector<float> read;
+  if (!reader.ReadFloats(accumulators->size(), &read) || reader.remaining() != 0) {
+    return DataLossError("the " + what + "' Adagrad state does not fit " +
+                         std::to_string(accumulators->size()) + " values");
+  }
+  *accumulators = std::move(read);
+  return Status::Ok();
+}
+
 }  // namespace
 
 const char* AdapterInsertionName(AdapterInsertion insertion) {
@@ -312,16 +332,10 @@ Status AdapterModel::SetParams(const std::vector<float>& params) {
 
 std::string AdapterModel::RowsOptimizerState() const {
   if (rows_adam_ != nullptr) return rows_adam_->Serialize();
-  model::ByteWriter writer;
-  writer.WriteFloats(rows_adagrad_.data(), rows_adagrad_.size());
-  return writer.Release();
+  return AccumulatorsBlob(rows_adagrad_);
 }
 
-std::string AdapterModel::BiasesOptimizerState() const {
-  model::ByteWriter writer;
-  writer.WriteFloats(bias_adagrad_.data(), bias_adagrad_.size());
-  return writer.Release();
-}
+std::string AdapterModel::BiasesOptimizerState() const { return AccumulatorsBlob(bias_adagrad_); }
 
 std::string AdapterModel::OptimizerState() const {
   if (!trains_keys()) return adam_.Serialize();
@@ -374,25 +388,10 @@ Status AdapterModel::SetOptimizerState(std::string_view state) {
         "or other iak.key_biases fields)");
   }
   IAK_RETURN_IF_ERROR(adam_.Deserialize(adapter));
-  if (biases_ != nullptr) {
-    model::ByteReader reader(biases);
-    std::vector<float> accumulators;
-    if (!reader.ReadFloats(bias_adagrad_.size(), &accumulators) || reader.remaining() != 0) {
-      return DataLossError("the key biases' Adagrad state does not fit " +
-                           std::to_string(bias_adagrad_.size()) + " values");
-    }
-    bias_adagrad_ = std::move(accumulators);
-  }
+  if (biases_ != nullptr) IAK_RETURN_IF_ERROR(ReadAccumulators(biases, "key biases", &bias_adagrad_));
   if (new_rows_ == nullptr) return Status::Ok();
   if (rows_adam_ != nullptr) return rows_adam_->Deserialize(rows);
-  model::ByteReader reader(rows);
-  std::vector<float> accumulators;
-  if (!reader.ReadFloats(rows_adagrad_.size(), &accumulators) || reader.remaining() != 0) {
-    return DataLossError("the new-key rows' Adagrad state does not fit " +
-                         std::to_string(rows_adagrad_.size()) + " values");
-  }
-  rows_adagrad_ = std::move(accumulators);
-  return Status::Ok();
+  return ReadAccumulators(rows, "new-key rows", &rows_adagrad_);
 }
 
 Status AdapterModel::Write(const std::string& output_dir, const std::string& name) const {
