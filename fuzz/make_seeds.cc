@@ -26,6 +26,8 @@
 #include "model/iak_module.h"
 #include "net/rpc.h"
 #include "worker/checkpoint.h"
+#include "worker/key_biases.h"
+#include "worker/new_key_rows.h"
 
 namespace fs = std::filesystem;
 using iak::fuzz::JoinFrames;
@@ -212,6 +214,13 @@ void Files(const std::string& scratch) {
   base.Init(2);
   Seed("model_blob", "base", std::string(1, '\0') + base.Serialize());
   Seed("model_blob", "adapter", std::string(1, '\1') + adapter.Serialize());
+  iak::StatusOr<iak::worker::NewKeyRows> rows =
+      iak::worker::NewKeyRows::FromRows({3, 9}, {0.5f, -1, 2, 0.25f}, nullptr, 2);
+  iak::StatusOr<iak::worker::KeyBiases> biases =
+      iak::worker::KeyBiases::FromValues({3, 9, 12}, {0.5f, -0.25f, 1.5f});
+  if (!rows.ok() || !biases.ok()) std::abort();
+  Seed("unit_files", "rows", std::string(1, '\0') + rows->Serialize());
+  Seed("unit_files", "biases", std::string(1, '\1') + biases->Serialize());
   iak::model::Adam adam16(16, iak::model::AdamOptions());
   Seed("model_blob", "adam", std::string(1, '\2') + adam16.Serialize());
 

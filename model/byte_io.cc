@@ -20,6 +20,7 @@ void ByteWriter::WriteFloats(const float* data, size_t n) {
 
 bool ByteReader::Take(void* p, size_t n) {
   if (remaining() < n) return false;
+  if (n == 0) return true;  // p may be an empty vector's null data()
   std::memcpy(p, bytes_.data() + pos_, n);
   pos_ += n;
   return true;
