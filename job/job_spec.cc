@@ -59,15 +59,6 @@ Status ValidateTrainedWithAdapter(const proto::JobSpec& spec, const std::string&
                                 "is \"tower\": it trains with an adapter on h or x; use "
                                 "insertion \"h\" or \"x\", or turn it off");
   }
-  // Its keys are found in all of a unit's training samples before the first
-  // step, and its step reads each sample's keys from the resident data set;
-  // a streamed job holds neither (it reads training samples batch by batch).
-  if (spec.data().stream()) {
-    return InvalidArgumentError("job spec field '" + field + "' is enabled but data.stream is "
-                                "true: it finds its keys in every training sample of a unit "
-                                "before the first step, which a streamed job does not hold; "
-                                "drop data.stream, or turn it off");
-  }
   return Status::Ok();
 }
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
+#include <numeric>
 #include <system_error>
 #include <utility>
 
@@ -196,17 +197,25 @@ StatusOr<model::StepStats> AdapterModel::Gradients(const PreparedBatch& batch,
 StatusOr<model::StepStats> AdapterModel::GradientsWholeModel(const PreparedBatch& batch,
                                                              const PhaseSettings& phase) {
   const model::BaseModel& base = *context_.base;
-  const data::Dataset& data = *context_.data;
   const int n = batch.size();
   std::fill(grads_.begin(), grads_.end(), 0.0f);
   if (n == 0) return model::StepStats();
+  // The samples' keys: a streamed batch carries its own samples (ids[i] at
+  // i); otherwise the ids index the job's data set.
+  const bool streamed = batch.samples.size() == static_cast<size_t>(n);
+  const data::Dataset& data = streamed ? batch.samples : *context_.data;
+  const uint32_t* ids = batch.ids.data();
+  if (streamed) {
+    local_ids_.resize(static_cast<size_t>(n));
+    std::iota(local_ids_.begin(), local_ids_.end(), 0u);
+    ids = local_ids_.data();
+  }
   const float* x = nullptr;
   if (new_rows_ != nullptr) {
     // The rows changed at the last step: pooled now, not ahead by the pipeline.
     x_.resize(static_cast<size_t>(n) * base.config().input_dim());
     dx_.resize(x_.size());
-    IAK_RETURN_IF_ERROR(FetchAndPool(data, batch.ids.data(), n, new_rows_.get(), &pulled_,
-                                     x_.data())
+    IAK_RETURN_IF_ERROR(FetchAndPool(data, ids, n, new_rows_.get(), &pulled_, x_.data())
                             .WithContext("new-key rows: pooling the batch"));
     x = x_.data();
   } else if (batch.from_cache) {
@@ -220,7 +229,7 @@ StatusOr<model::StepStats> AdapterModel::GradientsWholeModel(const PreparedBatch
   const float* offsets = nullptr;
   if (biases_ != nullptr) {
     offsets_.resize(static_cast<size_t>(n));
-    biases_->Offsets(data, batch.ids.data(), n, offsets_.data());
+    biases_->Offsets(data, ids, n, offsets_.data());
     offsets = offsets_.data();
   }
   const float* eps = iak_.config().plain_adapter ? nullptr : batch.eps.data();
@@ -230,11 +239,11 @@ StatusOr<model::StepStats> AdapterModel::GradientsWholeModel(const PreparedBatch
       batch.click.data(), conv, eps, grads_.data(), new_rows_ != nullptr ? dx_.data() : nullptr,
       offsets);
   if (new_rows_ != nullptr) {
-    row_grads_.Collect(data, batch.ids.data(), n, dx_.data());
+    row_grads_.Collect(data, ids, n, dx_.data());
     new_rows_->AccumulateGradients(row_grads_, grads_.data() + iak_.num_params());
   }
   if (biases_ != nullptr) {
-    biases_->AccumulateGradients(data, batch.ids.data(), n, whole_step_.dlogits(),
+    biases_->AccumulateGradients(data, ids, n, whole_step_.dlogits(),
                                  base.config().num_tasks,
                                  grads_.data() + iak_.num_params() + num_row_values());
   }

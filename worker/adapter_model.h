@@ -137,6 +137,7 @@ class AdapterModel : public DomainModel {
   std::unique_ptr<KeyBiases> biases_;
   KeyBiasesOptions bias_options_;
   std::vector<float> bias_adagrad_, offsets_;
+  std::vector<uint32_t> local_ids_;  // 0..n-1 over a streamed batch's samples
   std::vector<float> grads_, dx_;
 };
 

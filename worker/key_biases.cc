@@ -63,17 +63,15 @@ KeyBiases::KeyBiases(std::vector<uint64_t> keys, std::vector<float> values)
 
 KeyBiases KeyBiases::Find(const data::Dataset& data, const std::vector<uint32_t>& train_ids,
                           const KeyBiasesOptions& options) {
-  std::map<uint64_t, int64_t> counts;  // ascending keys: every rank lists them alike
-  for (uint32_t id : train_ids) {
-    for (int f : options.fields) {
-      size_t count = 0;
-      const uint64_t* keys = data.FieldKeys(id, f, &count);
-      for (size_t i = 0; i < count; ++i) ++counts[keys[i]];
-    }
-  }
-  std::vector<uint64_t> keys;
-  for (const auto& [key, count] : counts) {
-    if (count >= options.min_count) keys.push_back(key);
+  KeyCounts counts;
+  counts.Add(data, train_ids, options.fields);
+  return FromCounts(counts, options.min_count);
+}
+
+KeyBiases KeyBiases::FromCounts(const KeyCounts& counts, int min_count) {
+  std::vector<uint64_t> keys;  // ascending: every rank lists them alike
+  for (const auto& [key, use] : counts.uses()) {
+    if (use.count >= min_count) keys.push_back(key);
   }
   std::vector<float> values(keys.size(), 0.0f);
   return KeyBiases(std::move(keys), std::move(values));

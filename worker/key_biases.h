@@ -28,6 +28,7 @@
 #include "common/status.h"
 #include "data/dataset.h"
 #include "proto/job_spec.pb.h"
+#include "worker/key_counts.h"
 
 namespace iak::worker {
 
@@ -51,6 +52,9 @@ class KeyBiases {
   // The keys of `options.fields` in samples `train_ids` of `data`, biases 0.
   static KeyBiases Find(const data::Dataset& data, const std::vector<uint32_t>& train_ids,
                         const KeyBiasesOptions& options);
+  // The same from keys counted over options.fields of a unit's training
+  // samples (a streamed job's, worker/key_counts.h).
+  static KeyBiases FromCounts(const KeyCounts& counts, int min_count);
   // A table of given keys (ascending, distinct) and biases; InvalidArgument
   // on a size mismatch or unordered keys.
   [[nodiscard]] static StatusOr<KeyBiases> FromValues(std::vector<uint64_t> keys,

@@ -60,8 +60,11 @@ StatusOr<std::unique_ptr<DomainModel>> MakeAdapterWithNewKeyRows(
   IAK_ASSIGN_OR_RETURN(NewKeyRowsOptions options,
                        NewKeyRowsOptionsFor(env.spec->iak().new_key_rows()));
   const int dim = context.base->config().embedding_dim;
-  IAK_ASSIGN_OR_RETURN(NewKeyRows rows, NewKeyRows::Find(*context.data, planned.train_ids,
-                                                         context.rows, dim, options));
+  KeyCounts counts;
+  IAK_RETURN_IF_ERROR(CountUnitKeys(*context.data, env.inputs->job.stream.get(), planned, {},
+                                    &counts));
+  IAK_ASSIGN_OR_RETURN(NewKeyRows rows, NewKeyRows::FromCounts(counts, context.data->num_fields(),
+                                                               context.rows, dim, options));
   LOG(INFO) << "new-key rows: unit " << planned.name << ": " << rows.num_rows()
             << " keys of its training data are absent from the snapshot and get rows ("
             << rows.num_values() << " values)";
@@ -78,7 +81,10 @@ Status AddKeyBiases(const ModelEnvironment& env, int unit, const data::Dataset& 
   const PlannedAdapter& planned = *unit_plan;
   IAK_ASSIGN_OR_RETURN(KeyBiasesOptions options,
                        KeyBiasesOptionsFor(env.spec->iak().key_biases(), data));
-  KeyBiases biases = KeyBiases::Find(data, planned.train_ids, options);
+  KeyCounts counts;
+  IAK_RETURN_IF_ERROR(
+      CountUnitKeys(data, env.inputs->job.stream.get(), planned, options.fields, &counts));
+  KeyBiases biases = KeyBiases::FromCounts(counts, options.min_count);
   LOG(INFO) << "key biases: unit " << planned.name << ": " << biases.num_values()
             << " keys of its training data get a bias";
   adapter->AddKeyBiases(std::move(biases), options);

@@ -27,12 +27,6 @@ bool AllZero(const float* row, int dim) {
   return true;
 }
 
-// What the training samples say about one key.
-struct KeyUse {
-  int64_t count = 0;  // occurrences
-  int field = 0;      // the field it first appeared in
-};
-
 }  // namespace
 
 StatusOr<NewKeyRowsOptions> NewKeyRowsOptionsFor(const proto::NewKeyRowsSpec& spec) {
@@ -76,19 +70,16 @@ NewKeyRows::NewKeyRows(std::vector<uint64_t> keys, std::vector<float> rows, RowS
 StatusOr<NewKeyRows> NewKeyRows::Find(const data::Dataset& data,
                                       const std::vector<uint32_t>& train_ids, RowSource* frozen,
                                       int dim, const NewKeyRowsOptions& options) {
-  // std::map: ascending keys, so every rank fetches and lists them alike.
-  std::map<uint64_t, KeyUse> uses;
-  for (uint32_t id : train_ids) {
-    for (int f = 0; f < data.num_fields(); ++f) {
-      size_t count = 0;
-      const uint64_t* keys = data.FieldKeys(id, f, &count);
-      for (size_t i = 0; i < count; ++i) {
-        auto [it, inserted] = uses.try_emplace(keys[i]);
-        if (inserted) it->second.field = f;
-        ++it->second.count;
-      }
-    }
-  }
+  KeyCounts counts;
+  counts.Add(data, train_ids);
+  return FromCounts(counts, data.num_fields(), frozen, dim, options);
+}
+
+StatusOr<NewKeyRows> NewKeyRows::FromCounts(const KeyCounts& counts, int num_fields,
+                                            RowSource* frozen, int dim,
+                                            const NewKeyRowsOptions& options) {
+  // Ascending keys, so every rank fetches and lists them alike.
+  const std::map<uint64_t, KeyCounts::Use>& uses = counts.uses();
   std::vector<uint64_t> all;
   all.reserve(uses.size());
   for (const auto& [key, use] : uses) all.push_back(key);
@@ -99,12 +90,12 @@ StatusOr<NewKeyRows> NewKeyRows::Find(const data::Dataset& data,
                             .WithContext("new-key rows: reading the snapshot's rows"));
   }
   // The field means over the keys the snapshot holds (the "mean" init).
-  std::vector<double> sums(static_cast<size_t>(data.num_fields()) * dim, 0.0);
-  std::vector<int64_t> present(static_cast<size_t>(data.num_fields()), 0);
+  std::vector<double> sums(static_cast<size_t>(num_fields) * dim, 0.0);
+  std::vector<int64_t> present(static_cast<size_t>(num_fields), 0);
   std::vector<std::pair<int64_t, uint64_t>> fresh;  // (-count, key)
   for (size_t i = 0; i < all.size(); ++i) {
     const float* row = rows.data() + i * dim;
-    const KeyUse& use = uses[all[i]];
+    const KeyCounts::Use& use = uses.at(all[i]);
     if (!AllZero(row, dim)) {
       ++present[static_cast<size_t>(use.field)];
       for (int j = 0; j < dim; ++j) sums[static_cast<size_t>(use.field) * dim + j] += row[j];
@@ -123,7 +114,7 @@ StatusOr<NewKeyRows> NewKeyRows::Find(const data::Dataset& data,
   std::vector<float> values(keys.size() * static_cast<size_t>(dim), 0.0f);
   if (options.init == NewRowInit::kFieldMean) {
     for (size_t i = 0; i < keys.size(); ++i) {
-      const size_t field = static_cast<size_t>(uses[keys[i]].field);
+      const size_t field = static_cast<size_t>(uses.at(keys[i]).field);
       if (present[field] == 0) continue;
       for (int j = 0; j < dim; ++j) {
         values[i * dim + j] = static_cast<float>(sums[field * dim + j] / present[field]);

@@ -30,6 +30,7 @@
 #include "model/row_gradients.h"
 #include "proto/job_spec.pb.h"
 #include "ps/sparse_row_optimizer.h"
+#include "worker/key_counts.h"
 #include "worker/row_source.h"
 
 namespace iak::worker {
@@ -60,6 +61,11 @@ class NewKeyRows : public RowSource {
                                                  const std::vector<uint32_t>& train_ids,
                                                  RowSource* frozen, int dim,
                                                  const NewKeyRowsOptions& options);
+  // The same from keys counted over a unit's training samples (every field
+  // of `num_fields`; a streamed job's, worker/key_counts.h).
+  [[nodiscard]] static StatusOr<NewKeyRows> FromCounts(const KeyCounts& counts, int num_fields,
+                                                       RowSource* frozen, int dim,
+                                                       const NewKeyRowsOptions& options);
   // A table of given keys (ascending, distinct) and rows [keys x dim] over
   // `frozen` (a loaded result). InvalidArgument on a size mismatch.
   [[nodiscard]] static StatusOr<NewKeyRows> FromRows(std::vector<uint64_t> keys,
