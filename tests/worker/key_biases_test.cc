@@ -27,6 +27,7 @@ namespace {
 using testing::AllIds;
 using testing::kDim;
 using testing::SmallAdapter;
+using testing::SmallAdapterConfig;
 using testing::SmallBase;
 using testing::SmallData;
 using testing::Snapshot;
@@ -168,12 +169,8 @@ void CheckTrainsBiasesAndRestoresExactly(AdapterInsertion insertion, bool with_r
   context.data = &data;
   context.base = &base;
   context.rows = &frozen;
-  model::IakConfig config;
-  config.input_dim =
-      insertion == AdapterInsertion::kX ? base.config().input_dim() : base.config().h_dim();
-  config.latent_dim = 3;
-  config.encoder_hidden = {5};
-  config.decoder_hidden = {5};
+  const model::IakConfig config = SmallAdapterConfig(
+      insertion == AdapterInsertion::kX ? base.config().input_dim() : base.config().h_dim());
   auto make = [&](const KeyBiasesOptions& options) {
     std::unique_ptr<AdapterModel> model;
     if (with_rows) {

@@ -62,12 +62,18 @@ inline model::BaseModel SmallBase() {
   return base;
 }
 
-inline model::IakModule SmallAdapter(int input_dim, bool plain) {
+// An adapter of latent 3 and hidden layers of 5 on `input_dim` values.
+inline model::IakConfig SmallAdapterConfig(int input_dim) {
   model::IakConfig config;
   config.input_dim = input_dim;
   config.latent_dim = 3;
   config.encoder_hidden = {5};
   config.decoder_hidden = {5};
+  return config;
+}
+
+inline model::IakModule SmallAdapter(int input_dim, bool plain) {
+  model::IakConfig config = SmallAdapterConfig(input_dim);
   config.plain_adapter = plain;
   model::IakModule adapter(config);
   adapter.Init(7);
