@@ -1,5 +1,6 @@
 #include "worker/key_biases.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <system_error>
@@ -39,6 +40,10 @@ StatusOr<KeyBiasesOptions> KeyBiasesOptionsFor(const proto::KeyBiasesSpec& spec,
     if (found < 0) {
       return InvalidArgumentError("iak.key_biases.fields: the data has no field '" + name +
                                   "'; its fields are " + names);
+    }
+    if (std::find(options.fields.begin(), options.fields.end(), found) != options.fields.end()) {
+      return InvalidArgumentError("iak.key_biases.fields names '" + name +
+                                  "' twice; list each field once");
     }
     options.fields.push_back(found);
   }

@@ -39,8 +39,8 @@ struct KeyBiasesOptions {
 };
 
 // The options of an enabled spec for `data`'s fields (defaults filled in);
-// InvalidArgument naming the field for an empty or unknown field name or a
-// negative rate or count.
+// InvalidArgument naming the field for no fields, an unknown or repeated
+// field name, or a negative rate or count.
 [[nodiscard]] StatusOr<KeyBiasesOptions> KeyBiasesOptionsFor(const proto::KeyBiasesSpec& spec,
                                                              const data::Dataset& data);
 

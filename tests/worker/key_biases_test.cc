@@ -64,7 +64,10 @@ TEST(KeyBiasesTest, OptionsNameTheDataFields) {
   EXPECT_EQ(options->fields, (std::vector<int>{1}));
   EXPECT_FLOAT_EQ(options->learning_rate, 0.2f);
   EXPECT_EQ(options->min_count, 1);
-  spec.add_fields("movie");
+  spec.add_fields("item");
+  const Status twice = KeyBiasesOptionsFor(spec, data).status();
+  EXPECT_NE(twice.message().find("'item' twice"), std::string::npos) << twice;
+  spec.set_fields(1, "movie");
   const Status unknown = KeyBiasesOptionsFor(spec, data).status();
   EXPECT_NE(unknown.message().find("no field 'movie'"), std::string::npos) << unknown;
   EXPECT_NE(unknown.message().find("user, item"), std::string::npos) << unknown;
