@@ -31,8 +31,9 @@ struct ModelEnvironment {
   RowAccess* rows = nullptr;                   // connected
   model::AdapterStepEngine* engine = nullptr;  // adapters on h
   FrozenPrefixCache* cache = nullptr;          // may be null
-  // The units' training samples (new-key rows are found in them); needed
-  // when JobSpec.iak.new_key_rows is enabled.
+  // The units' training samples (the keys of new-key rows and key biases
+  // are counted in them); needed when JobSpec.iak.new_key_rows or
+  // iak.key_biases is enabled.
   const JobDomainPlan* plan = nullptr;
 };
 
