@@ -25,33 +25,60 @@ StepStats WholeModelAdapterStep::Run(const BaseModel& base, const IakModule& ada
   CHECK_EQ(adapter.config().input_dim, adapter_on_x ? c.input_dim() : c.h_dim())
       << "the adapter must sit on " << (adapter_on_x ? "x" : "h");
   Resize(c, batch);
-  double kl_sum = 0;
-  if (adapter_on_x) {
-    kl_sum = adapter.TrainForward(x, batch, eps, x_adapted_.data(), &iak_ws_);
-    base.ForwardBottom(x_adapted_.data(), batch, h_.data(), &base_ws_);
-    base.ForwardTowers(h_.data(), batch, logits_.data(), &base_ws_);
-  } else {
+  if (!adapter_on_x) {
     base.ForwardBottom(x, batch, h_.data(), &base_ws_);
-    kl_sum = adapter.TrainForward(h_.data(), batch, eps, h_adapted_.data(), &iak_ws_);
-    base.ForwardTowers(h_adapted_.data(), batch, logits_.data(), &base_ws_);
+    const StepStats stats = StepAboveH(base, adapter, phase, beta, h_.data(), batch, click,
+                                       conversion, eps, grads, ctr_offset);
+    if (dx != nullptr) {
+      base.BackwardBottom(dh_.data(), batch, dx, /*param_grads=*/nullptr, &base_ws_);
+    }
+    return stats;
   }
+  const double kl_sum = adapter.TrainForward(x, batch, eps, x_adapted_.data(), &iak_ws_);
+  base.ForwardBottom(x_adapted_.data(), batch, h_.data(), &base_ws_);
+  base.ForwardTowers(h_.data(), batch, logits_.data(), &base_ws_);
   AddCtrLogitOffset(ctr_offset, batch, c.num_tasks, logits_.data());
   const StepStats stats = AdapterStepStats(logits_.data(), batch, c.num_tasks, click, conversion,
                                            kl_sum, beta, dlogits_.data());
   std::fill_n(grads, adapter.num_params(), 0.0f);
-  if (adapter_on_x) {
-    base.BackwardTowers(dlogits_.data(), batch, dh_.data(), /*param_grads=*/nullptr, &base_ws_);
-    base.BackwardBottom(dh_.data(), batch, dx_adapted_.data(), /*param_grads=*/nullptr,
-                        &base_ws_);
-    adapter.TrainBackward(dx_adapted_.data(), beta, batch, phase, grads, dx, &iak_ws_);
-  } else {
-    base.BackwardTowers(dlogits_.data(), batch, dh_adapted_.data(), /*param_grads=*/nullptr,
-                        &base_ws_);
-    adapter.TrainBackward(dh_adapted_.data(), beta, batch, phase, grads, dh_.data(), &iak_ws_);
-    if (dx != nullptr) {
-      base.BackwardBottom(dh_.data(), batch, dx, /*param_grads=*/nullptr, &base_ws_);
-    }
-  }
+  base.BackwardTowers(dlogits_.data(), batch, dh_.data(), /*param_grads=*/nullptr, &base_ws_);
+  base.BackwardBottom(dh_.data(), batch, dx_adapted_.data(), /*param_grads=*/nullptr, &base_ws_);
+  adapter.TrainBackward(dx_adapted_.data(), beta, batch, phase, grads, dx, &iak_ws_);
+  return stats;
+}
+
+StepStats WholeModelAdapterStep::RunOnH(const BaseModel& base, const IakModule& adapter,
+                                        IakPhase phase, float beta, const float* h, int batch,
+                                        const float* click, const float* conversion,
+                                        const float* eps, float* grads,
+                                        const float* ctr_offset) {
+  CHECK_EQ(adapter.config().input_dim, base.config().h_dim()) << "the adapter must sit on h";
+  Resize(base.config(), batch);
+  return StepAboveH(base, adapter, phase, beta, h, batch, click, conversion, eps, grads,
+                    ctr_offset);
+}
+
+void WholeModelAdapterStep::ForwardBottom(const BaseModel& base, const float* x, int batch,
+                                          float* h) {
+  Resize(base.config(), batch);
+  base.ForwardBottom(x, batch, h, &base_ws_);
+}
+
+StepStats WholeModelAdapterStep::StepAboveH(const BaseModel& base, const IakModule& adapter,
+                                            IakPhase phase, float beta, const float* h,
+                                            int batch, const float* click,
+                                            const float* conversion, const float* eps,
+                                            float* grads, const float* ctr_offset) {
+  const BaseModelConfig& c = base.config();
+  const double kl_sum = adapter.TrainForward(h, batch, eps, h_adapted_.data(), &iak_ws_);
+  base.ForwardTowers(h_adapted_.data(), batch, logits_.data(), &base_ws_);
+  AddCtrLogitOffset(ctr_offset, batch, c.num_tasks, logits_.data());
+  const StepStats stats = AdapterStepStats(logits_.data(), batch, c.num_tasks, click, conversion,
+                                           kl_sum, beta, dlogits_.data());
+  std::fill_n(grads, adapter.num_params(), 0.0f);
+  base.BackwardTowers(dlogits_.data(), batch, dh_adapted_.data(), /*param_grads=*/nullptr,
+                      &base_ws_);
+  adapter.TrainBackward(dh_adapted_.data(), beta, batch, phase, grads, dh_.data(), &iak_ws_);
   return stats;
 }
 

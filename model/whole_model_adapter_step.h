@@ -38,6 +38,15 @@ class WholeModelAdapterStep {
                 IakPhase phase, float beta, const float* x, int batch, const float* click,
                 const float* conversion, const float* eps, float* grads, float* dx = nullptr,
                 const float* ctr_offset = nullptr);
+  // Run with the adapter on h from a given h (the frozen bottom's output,
+  // e.g. kept by the frozen-prefix cache): the same step without the
+  // bottom's forward and without dx.
+  StepStats RunOnH(const BaseModel& base, const IakModule& adapter, IakPhase phase, float beta,
+                   const float* h, int batch, const float* click, const float* conversion,
+                   const float* eps, float* grads, const float* ctr_offset = nullptr);
+  // The frozen bottom's output h [batch x h_dim] for x, as Run computes it
+  // (what RunOnH takes).
+  void ForwardBottom(const BaseModel& base, const float* x, int batch, float* h);
   // Inference (z = mu); p_ctcvr only for a two-task base (may be null);
   // ctr_offset as in Run.
   void Predict(const BaseModel& base, const IakModule& adapter, bool adapter_on_x,
@@ -49,6 +58,13 @@ class WholeModelAdapterStep {
  private:
   // Sizes the activations for `batch` rows (grown to the largest batch seen).
   void Resize(const BaseModelConfig& config, int batch);
+  // Above the bottom, with the adapter on h: h (its forward output) ->
+  // adapter -> towers -> loss (the offsets on the CTR logit) and back to
+  // dh_ (the loss's gradient w.r.t. h) and the adapter's grads.
+  StepStats StepAboveH(const BaseModel& base, const IakModule& adapter, IakPhase phase,
+                       float beta, const float* h, int batch, const float* click,
+                       const float* conversion, const float* eps, float* grads,
+                       const float* ctr_offset);
 
   BaseModelWorkspace base_ws_;
   IakWorkspace iak_ws_;

@@ -134,8 +134,7 @@ size_t AdapterModel::num_grads() const {
 int AdapterModel::prefix_cache_width() const {
   if (new_rows_ != nullptr) return 0;  // x changes with the rows
   const model::BaseModelConfig& c = context_.base->config();
-  if (insertion_ == AdapterInsertion::kX) return c.input_dim();
-  return biases_ != nullptr ? 0 : c.h_dim();  // biases on h: the step starts at x
+  return insertion_ == AdapterInsertion::kX ? c.input_dim() : c.h_dim();
 }
 
 StatusOr<model::StepStats> AdapterModel::Gradients(const PreparedBatch& batch,
@@ -210,21 +209,27 @@ StatusOr<model::StepStats> AdapterModel::GradientsWholeModel(const PreparedBatch
     std::iota(local_ids_.begin(), local_ids_.end(), 0u);
     ids = local_ids_.data();
   }
-  const float* x = nullptr;
+  // The step's input: x, or, for an adapter on h without rows, h (the
+  // frozen prefix: cached, or computed here and cached).
+  const float* input = nullptr;
+  const bool from_h = new_rows_ == nullptr && insertion_ == AdapterInsertion::kH;
   if (new_rows_ != nullptr) {
     // The rows changed at the last step: pooled now, not ahead by the pipeline.
     x_.resize(static_cast<size_t>(n) * base.config().input_dim());
     dx_.resize(x_.size());
     IAK_RETURN_IF_ERROR(FetchAndPool(data, ids, n, new_rows_.get(), &pulled_, x_.data())
                             .WithContext("new-key rows: pooling the batch"));
-    x = x_.data();
+    input = x_.data();
   } else if (batch.from_cache) {
-    x = batch.h.data();  // the cached x of an adapter on x
+    input = batch.h.data();  // the cached prefix: x on x, h on h
   } else {
-    x = batch.x.data();
-    if (context_.cache != nullptr && insertion_ == AdapterInsertion::kX) {
-      IAK_RETURN_IF_ERROR(context_.cache->Put(batch.ids.data(), n, x));
+    input = batch.x.data();
+    if (from_h) {
+      h_.resize(static_cast<size_t>(n) * base.config().h_dim());
+      whole_step_.ForwardBottom(base, input, n, h_.data());
+      input = h_.data();
     }
+    if (context_.cache != nullptr) IAK_RETURN_IF_ERROR(context_.cache->Put(batch.ids.data(), n, input));
   }
   const float* offsets = nullptr;
   if (biases_ != nullptr) {
@@ -234,10 +239,13 @@ StatusOr<model::StepStats> AdapterModel::GradientsWholeModel(const PreparedBatch
   }
   const float* eps = iak_.config().plain_adapter ? nullptr : batch.eps.data();
   const float* conv = data.has_conversion() ? batch.conversion.data() : nullptr;
-  const model::StepStats stats = whole_step_.Run(
-      base, iak_, insertion_ == AdapterInsertion::kX, phase.phase, phase.beta, x, n,
-      batch.click.data(), conv, eps, grads_.data(), new_rows_ != nullptr ? dx_.data() : nullptr,
-      offsets);
+  const model::StepStats stats =
+      from_h ? whole_step_.RunOnH(base, iak_, phase.phase, phase.beta, input, n,
+                                  batch.click.data(), conv, eps, grads_.data(), offsets)
+             : whole_step_.Run(base, iak_, insertion_ == AdapterInsertion::kX, phase.phase,
+                               phase.beta, input, n, batch.click.data(), conv, eps,
+                               grads_.data(), new_rows_ != nullptr ? dx_.data() : nullptr,
+                               offsets);
   if (new_rows_ != nullptr) {
     row_grads_.Collect(data, ids, n, dx_.data());
     new_rows_->AccumulateGradients(row_grads_, grads_.data() + iak_.num_params());

@@ -16,8 +16,8 @@
 // the rows change every step, so the model pools its own batches from them
 // and nothing is cached. With key biases (JobSpec.iak.key_biases, insertion
 // h or x; worker/key_biases.h) each sample's CTR logit gains its keys'
-// biases, trained with the adapter; on h the step then runs through the
-// whole model from x. grads(), Params() and the optimizer state hold the
+// biases, trained with the adapter; the step then runs on the CPU
+// (model::WholeModelAdapterStep; on h from the cached h). grads(), Params() and the optimizer state hold the
 // adapter's values, then the rows', then the biases'.
 //
 // Thread-safety: one thread.

@@ -41,9 +41,7 @@ std::string CheckpointDirOf(const proto::JobSpec& spec) {
 int PrefixWidth(const proto::JobSpec& spec, const model::BaseModelConfig& config) {
   if (!IsAdapterMethod(spec.method())) return 0;
   if (spec.iak().new_key_rows().enabled()) return 0;  // rows below the adapter train
-  if (spec.iak().insertion() == "x") return config.input_dim();
-  // Key biases on h: the step runs from x (AdapterModel::prefix_cache_width).
-  return spec.iak().key_biases().enabled() ? 0 : config.h_dim();
+  return spec.iak().insertion() == "x" ? config.input_dim() : config.h_dim();
 }
 
 }  // namespace

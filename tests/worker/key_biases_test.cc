@@ -159,6 +159,36 @@ TEST(KeyBiasesTest, OffsetGradientMatchesFiniteDifferences) {
   }
 }
 
+// From a given h (the frozen-prefix cache's) the step is Run's on h, bit
+// for bit: the same loss, adapter gradients and logit gradients.
+TEST(KeyBiasesTest, StepFromACachedHIsTheStepFromX) {
+  const model::BaseModel base = SmallBase();
+  const model::IakModule adapter = SmallAdapter(base.config().h_dim(), /*plain=*/false);
+  const int n = 3;
+  std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(0.7f * static_cast<float>(i));
+  const float click[] = {1, 0, 1};
+  const std::vector<float> offset{0.2f, -0.4f, 0.1f};
+  const std::vector<float> eps(static_cast<size_t>(n) * adapter.config().latent_dim, 0.3f);
+  std::vector<float> from_x(adapter.num_params()), from_h(adapter.num_params());
+  model::WholeModelAdapterStep step;
+  const float loss_x = step.Run(base, adapter, /*adapter_on_x=*/false,
+                                model::IakPhase::kCompression, 1e-3f, x.data(), n, click, nullptr,
+                                eps.data(), from_x.data(), nullptr, offset.data())
+                           .loss;
+  const std::vector<float> dlogits_x(step.dlogits(), step.dlogits() + n);
+  std::vector<float> h(static_cast<size_t>(n) * base.config().h_dim());
+  model::WholeModelAdapterStep cached;
+  cached.ForwardBottom(base, x.data(), n, h.data());
+  const float loss_h = cached.RunOnH(base, adapter, model::IakPhase::kCompression, 1e-3f,
+                                     h.data(), n, click, nullptr, eps.data(), from_h.data(),
+                                     offset.data())
+                           .loss;
+  EXPECT_EQ(loss_h, loss_x);
+  EXPECT_EQ(from_h, from_x);
+  EXPECT_EQ(std::vector<float>(cached.dlogits(), cached.dlogits() + n), dlogits_x);
+}
+
 // An adapter with key biases (on h or on x, with or without new-key rows):
 // a few steps move the biases of the keys its batches hold; scoring adds
 // them; Params() and the optimizer state restore it exactly; a state of
@@ -190,7 +220,9 @@ void CheckTrainsBiasesAndRestoresExactly(AdapterInsertion insertion, bool with_r
   const KeyBiasesOptions users = Fields({0});
   std::unique_ptr<AdapterModel> model = make(users);
   EXPECT_EQ(model->prefix_cache_width(),
-            with_rows ? 0 : (insertion == AdapterInsertion::kX ? base.config().input_dim() : 0));
+            with_rows ? 0
+                      : (insertion == AdapterInsertion::kX ? base.config().input_dim()
+                                                           : base.config().h_dim()));
   const size_t rows = with_rows ? 3 * kDim : 0;
   EXPECT_EQ(model->num_grads(), model->adapter().num_params() + rows + 5);
   // Samples 0..3 only: users 1, 4, 2; users 3 and 5 see no gradient.
