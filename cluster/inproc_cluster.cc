@@ -11,7 +11,7 @@
 #include "ps/trainable_options.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_server_membership.h"
-#include "worker/method_evaluator.h"
+#include "worker/dense_models.h"
 #include "worker/worker.h"
 
 namespace iak::cluster {

@@ -41,6 +41,22 @@ StatusOr<model::BaseModel> LoadMethodModel(const std::string& output_dir,
   return loaded;
 }
 
+std::string TrainedModelDir(const proto::JobSpec& spec) {
+  return spec.trainable().output_model_dir().empty() ? spec.output_dir() + "/trained-model"
+                                                     : spec.trainable().output_model_dir();
+}
+
+StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> OpenTrainedTable(
+    const proto::JobSpec& spec) {
+  StatusOr<embedding::ModelDirectory> trained =
+      embedding::LoadModelDirectory(TrainedModelDir(spec));
+  if (!trained.ok()) {
+    return trained.status().WithContext(
+        "method full: the trained snapshot the parameter servers write at the end");
+  }
+  return embedding::LocalEmbeddingTable::Open(*trained);
+}
+
 DenseFamilyModel::DenseFamilyModel(const DenseContext& context)
     : context_(context), pulled_(context.base->config().embedding_dim) {}
 

@@ -22,12 +22,14 @@
 
 #include "common/status.h"
 #include "data/dataset.h"
+#include "embedding/model_directory.h"
 #include "model/adam.h"
 #include "model/base_model.h"
 #include "model/dense_train_step.h"
 #include "model/fine_tune_step.h"
 #include "model/lora.h"
 #include "model/row_gradients.h"
+#include "proto/job_spec.pb.h"
 #include "worker/domain_model.h"
 #include "worker/key_dropout.h"
 #include "worker/pulled_rows.h"
@@ -41,6 +43,14 @@ std::string MethodModelPath(const std::string& output_dir, const std::string& do
 // Loads it; NotFound naming the path when the job did not write it.
 [[nodiscard]] StatusOr<model::BaseModel> LoadMethodModel(const std::string& output_dir,
                                                          const std::string& domain);
+
+// Where a "full" job's trained snapshot is (trainable.output_model_dir,
+// default <output_dir>/trained-model): the rows its models score with.
+std::string TrainedModelDir(const proto::JobSpec& spec);
+// That snapshot's table, opened for reading; the snapshot's errors, saying
+// whose snapshot it is.
+[[nodiscard]] StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> OpenTrainedTable(
+    const proto::JobSpec& spec);
 
 // What the dense-family models share (not owned; outlive the models).
 struct DenseContext {

@@ -12,7 +12,6 @@
 #include "worker/adapter_store.h"
 #include "worker/dense_models.h"
 #include "worker/local_lookup.h"
-#include "worker/method_evaluator.h"
 #include "worker/model_factory.h"
 
 namespace iak::worker {
@@ -299,7 +298,9 @@ StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
     models->new_rows.emplace_back();
     models->new_row_lookups.emplace_back();
     models->key_biases.emplace_back();
+    models->notes.push_back(r.Note());
     if (r.adapter.empty() || !std::filesystem::exists(AdapterPath(dir, r.adapter), ec)) {
+      if (!r.adapter.empty()) models->notes.back() = "base model (no adapter file)";
       models->adapters.push_back(nullptr);
       continue;
     }

@@ -139,6 +139,10 @@ struct JobModels {
   std::vector<std::unique_ptr<NewKeyRowLookup>> new_row_lookups;
   // Per domain: its adapter's key biases (JobSpec.iak.key_biases), or null.
   std::vector<std::unique_ptr<KeyBiases>> key_biases;
+  // Per domain: how the job's domain plan serves it when not by a model of
+  // its own (AdapterPlanRow::Note: "shared adapter ...", "base model
+  // (cold: ...)"), empty otherwise; reports print it next to the domain.
+  std::vector<std::string> notes;
   std::shared_ptr<const void> table;                         // keeps `rows` valid
   std::unique_ptr<model::RowLookup> rows;
   int num_adapters = 0;  // adapters, or dense models, loaded

@@ -1,104 +1,18 @@
 #include "worker/evaluator.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <limits>
-#include <map>
+#include <memory>
 #include <sstream>
-#include <utility>
 
 #include "common/report_text.h"
-#include "embedding/model_directory.h"
-#include "model/fine_tune_step.h"
 #include "model/metrics.h"
-#include "model/whole_model_adapter_step.h"
-#include "worker/adapter_model.h"
-#include "worker/adapter_plan_file.h"
-#include "worker/adapter_store.h"
-#include "worker/local_lookup.h"
-#include "worker/new_key_rows.h"
-#include "worker/training_setup.h"
-#include "worker/method_evaluator.h"
-#include "worker/dense_models.h"
+#include "worker/domain_predictor.h"
 #include "worker/model_factory.h"
 
 namespace iak::worker {
 namespace {
-
-constexpr int kEvalBatch = 1024;
-
-struct Scores {
-  std::vector<float> base;
-  std::vector<float> adapted;
-  std::vector<float> labels;
-  // pCTCVR and the conversion labels, only when CTCVR is evaluated.
-  std::vector<float> base_ctcvr;
-  std::vector<float> adapted_ctcvr;
-  std::vector<float> conversion;
-};
-
-// `ctcvr`: the base has two tasks and the data conversion labels.
-// `tuned_rows` (null = rows) are what the adapter's scores pool from (a
-// unit's new-key rows over the frozen table); the base always pools `rows`.
-Scores ScoreSplit(const data::Dataset& dataset, const data::SampleIds& ids,
-                  const model::BaseModel& base, const model::RowLookup& rows,
-                  const model::RowLookup* tuned_rows, const model::IakModule* adapter,
-                  bool adapter_on_x, const KeyBiases* biases, bool ctcvr) {
-  const int dim = base.config().embedding_dim;
-  const int input_dim = base.config().input_dim();
-  model::FineTuneStep step;
-  model::WholeModelAdapterStep x_step;  // adapters on x, as the trainer scores them
-  Scores scores;
-  scores.base.resize(ids.size());
-  scores.adapted.resize(ids.size());
-  scores.labels.resize(ids.size());
-  if (ctcvr) {
-    scores.base_ctcvr.resize(ids.size());
-    scores.adapted_ctcvr.resize(ids.size());
-    scores.conversion.resize(ids.size());
-  }
-  std::vector<float> x, tuned_x, offsets;
-  for (size_t begin = 0; begin < ids.size(); begin += kEvalBatch) {
-    const int n = static_cast<int>(std::min<size_t>(kEvalBatch, ids.size() - begin));
-    x.resize(static_cast<size_t>(n) * input_dim);
-    model::PoolBatch(dataset, ids.data() + begin, n, dim, rows, x.data());
-    step.Predict(base, nullptr, x.data(), n, scores.base.data() + begin,
-                 ctcvr ? scores.base_ctcvr.data() + begin : nullptr);
-    const float* adapter_x = x.data();
-    if (tuned_rows != nullptr) {
-      tuned_x.resize(x.size());
-      model::PoolBatch(dataset, ids.data() + begin, n, dim, *tuned_rows, tuned_x.data());
-      adapter_x = tuned_x.data();
-    }
-    if (adapter != nullptr && (adapter_on_x || biases != nullptr)) {
-      const float* offset = nullptr;
-      if (biases != nullptr) {
-        offsets.resize(static_cast<size_t>(n));
-        biases->Offsets(dataset, ids.data() + begin, n, offsets.data());
-        offset = offsets.data();
-      }
-      x_step.Predict(base, *adapter, adapter_on_x, adapter_x, n, scores.adapted.data() + begin,
-                     ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr, offset);
-    } else if (adapter != nullptr) {
-      step.Predict(base, adapter, adapter_x, n, scores.adapted.data() + begin,
-                   ctcvr ? scores.adapted_ctcvr.data() + begin : nullptr);
-    } else {  // the base model serves the domain
-      std::copy(scores.base.begin() + begin, scores.base.begin() + begin + n,
-                scores.adapted.begin() + begin);
-      if (ctcvr) {
-        std::copy(scores.base_ctcvr.begin() + begin, scores.base_ctcvr.begin() + begin + n,
-                  scores.adapted_ctcvr.begin() + begin);
-      }
-    }
-    for (int i = 0; i < n; ++i) {
-      scores.labels[begin + i] = dataset.click[ids[begin + i]];
-      if (ctcvr) scores.conversion[begin + i] = dataset.conversion[ids[begin + i]];
-    }
-  }
-  return scores;
-}
 
 // A table cell of `width`: the AUC, or n/a when undefined.
 std::string Cell(double v, int width, const char* format) {
@@ -113,6 +27,16 @@ std::string Cell(double v, int width, const char* format) {
 
 // An AUC for JSON: null where it is undefined (NaN is not JSON).
 std::string AucJson(double v) { return JsonNumber(v, 6); }
+
+// The caller's rows, for a JobModels that does not own them.
+class BorrowedLookup : public model::RowLookup {
+ public:
+  explicit BorrowedLookup(const model::RowLookup* rows) : rows_(rows) {}
+  const float* Find(uint64_t key) const override { return rows_->Find(key); }
+
+ private:
+  const model::RowLookup* rows_;
+};
 
 }  // namespace
 
@@ -148,63 +72,6 @@ void SetMeanAuc(EvalReport* report) {
   report->mean_iak_auc = defined > 0 ? tuned / defined : nan;
 }
 
-StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
-                              const model::RowLookup& rows,
-                              const std::vector<model::IakModule>& adapters,
-                              data::SplitPart part) {
-  std::vector<const model::IakModule*> pointers;
-  for (const model::IakModule& a : adapters) pointers.push_back(&a);
-  return EvaluatePlanned(job, base, rows, pointers, {}, part);
-}
-
-StatusOr<EvalReport> EvaluatePlanned(const JobData& job, const model::BaseModel& base,
-                                     const model::RowLookup& rows,
-                                     const std::vector<const model::IakModule*>& adapters,
-                                     const std::vector<std::string>& notes,
-                                     data::SplitPart part,
-                                     const std::vector<const model::RowLookup*>& tuned_rows,
-                                     bool adapters_on_x,
-                                     const std::vector<const KeyBiases*>& tuned_biases) {
-  if (adapters.size() != job.finetune_domains.size()) {
-    return FailedPreconditionError("have " + std::to_string(adapters.size()) +
-                                   " adapters for " +
-                                   std::to_string(job.finetune_domains.size()) + " domains");
-  }
-  EvalReport report;
-  report.split = part == data::SplitPart::kTest ? "test" : "validation";
-  report.has_ctcvr = base.config().num_tasks == 2 && job.dataset.has_conversion();
-  for (size_t i = 0; i < adapters.size(); ++i) {
-    const int domain = job.finetune_domains[i];
-    const data::DomainSplit& split = job.splits[domain];
-    const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
-    const model::RowLookup* tuned = i < tuned_rows.size() ? tuned_rows[i] : nullptr;
-    const KeyBiases* biases = i < tuned_biases.size() ? tuned_biases[i] : nullptr;
-    Scores scores = ScoreSplit(job.dataset, ids, base, rows, tuned, adapters[i], adapters_on_x,
-                               biases, report.has_ctcvr);
-    DomainResult result;
-    result.domain = job.dataset.domain_names[domain];
-    result.train_samples = static_cast<int64_t>(split.train.size());
-    result.test_samples = static_cast<int64_t>(ids.size());
-    double positives = 0;
-    for (float label : scores.labels) positives += label;
-    result.positive_rate = ids.empty() ? 0 : positives / ids.size();
-    SetDomainAuc(scores.base.data(), scores.adapted.data(), scores.labels.data(), ids.size(),
-                 report.split, &result);
-    result.base_logloss = model::LogLoss(scores.base.data(), scores.labels.data(), ids.size());
-    result.iak_logloss = model::LogLoss(scores.adapted.data(), scores.labels.data(), ids.size());
-    if (report.has_ctcvr) {
-      IAK_RETURN_IF_ERROR(SetCtcvrAucs(scores.base_ctcvr, scores.adapted_ctcvr, scores.labels,
-                                       scores.conversion, &result)
-                              .WithContext("domain " + result.domain));
-    }
-    if (i < notes.size()) result.adapter_note = notes[i];
-    report.domains.push_back(result);
-  }
-  SetMeanAuc(&report);
-  report.ComputeCtcvrMeans();
-  return report;
-}
-
 Status SetCtcvrAucs(const std::vector<float>& base_ctcvr, const std::vector<float>& tuned_ctcvr,
                     const std::vector<float>& click, const std::vector<float>& conversion,
                     DomainResult* result) {
@@ -237,54 +104,93 @@ void EvalReport::ComputeCtcvrMeans() {
   mean_iak_ctcvr_auc = has_ctcvr && defined > 0 ? tuned_sum / defined : nan;
 }
 
-StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {
-  if (!IsAdapterMethod(spec.method())) return EvaluateMethodJob(spec, part);
-  IAK_ASSIGN_OR_RETURN(const bool adapters_on_x, InferenceAdaptersOnX(spec, "iak eval"));
-  IAK_ASSIGN_OR_RETURN(LocalInputs local, LoadLocalInputs(spec.data(), spec.model_dir()));
-  const JobData& job = local.inputs.job;
-  const model::BaseModel& base = *local.inputs.base;
-  const std::unique_ptr<embedding::LocalEmbeddingTable>& table = local.table;
-  // Each domain's adapter: its own, the cold domains' shared one, or none
-  // (the base model), as the job's plan file says (adapter_plan_file.h).
-  const std::string dir = spec.output_dir() + "/adapters";
-  std::vector<std::string> names;
-  for (int domain : job.finetune_domains) names.push_back(job.dataset.domain_names[domain]);
-  IAK_ASSIGN_OR_RETURN(std::vector<AdapterPlanRow> served, ResolveDomainAdapters(dir, names));
-  std::map<std::string, model::IakModule> loaded;  // by adapter name, each once
-  for (const AdapterPlanRow& r : served) {
-    if (r.adapter.empty() || loaded.count(r.adapter) > 0) continue;
-    IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, r.adapter));
-    loaded.emplace(r.adapter, std::move(adapter));
+StatusOr<EvalReport> EvaluateModels(const JobData& job, const JobModels& models,
+                                    const std::string& method, data::SplitPart part) {
+  const data::Dataset& dataset = job.dataset;
+  IAK_ASSIGN_OR_RETURN(DomainPredictor base, models.MakePredictor(/*use_tuned=*/false));
+  IAK_ASSIGN_OR_RETURN(DomainPredictor tuned, models.MakePredictor(/*use_tuned=*/true));
+  EvalReport report;
+  report.method = method.empty() ? "iak" : method;
+  report.split = part == data::SplitPart::kTest ? "test" : "validation";
+  report.has_ctcvr = models.base->config().num_tasks == 2 && dataset.has_conversion();
+  for (int domain : job.finetune_domains) {
+    const data::DomainSplit& split = job.splits[domain];
+    const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
+    DomainResult result;
+    result.domain = dataset.domain_names[domain];
+    result.train_samples = static_cast<int64_t>(split.train.size());
+    result.test_samples = static_cast<int64_t>(ids.size());
+    const size_t n = ids.size();
+    std::vector<float> labels(n), conversion(report.has_ctcvr ? n : 0);
+    double positives = 0;
+    for (size_t i = 0; i < n; ++i) {
+      labels[i] = dataset.click[ids[i]];
+      positives += labels[i];
+      if (report.has_ctcvr) conversion[i] = dataset.conversion[ids[i]];
+    }
+    result.positive_rate = ids.empty() ? 0 : positives / n;
+    std::vector<float> base_ctr(n), tuned_ctr(n);
+    std::vector<float> base_ctcvr(report.has_ctcvr ? n : 0), tuned_ctcvr(base_ctcvr.size());
+    IAK_RETURN_IF_ERROR(PredictSamples(dataset, ids, *models.rows, PredictOptions(), &base,
+                                       base_ctr.data(),
+                                       report.has_ctcvr ? base_ctcvr.data() : nullptr));
+    IAK_RETURN_IF_ERROR(PredictSamples(dataset, ids, *models.rows, PredictOptions(), &tuned,
+                                       tuned_ctr.data(),
+                                       report.has_ctcvr ? tuned_ctcvr.data() : nullptr,
+                                       models.DomainRows(), models.DomainBiases())
+                            .WithContext("domain " + result.domain));
+    SetDomainAuc(base_ctr.data(), tuned_ctr.data(), labels.data(), n, report.split, &result);
+    result.base_logloss = model::LogLoss(base_ctr.data(), labels.data(), n);
+    result.iak_logloss = model::LogLoss(tuned_ctr.data(), labels.data(), n);
+    if (report.has_ctcvr) {
+      IAK_RETURN_IF_ERROR(SetCtcvrAucs(base_ctcvr, tuned_ctcvr, labels, conversion, &result)
+                              .WithContext("domain " + result.domain));
+    }
+    const size_t d = static_cast<size_t>(domain);
+    if (d < models.notes.size()) result.adapter_note = models.notes[d];
+    report.domains.push_back(result);
   }
-  LocalLookup rows(table.get());
-  // New-key rows (JobSpec.iak.new_key_rows) next to an adapter, each once.
-  std::map<std::string, std::unique_ptr<NewKeyRows>> new_rows;
-  std::map<std::string, std::unique_ptr<NewKeyRowLookup>> new_row_lookups;
-  // Key biases (JobSpec.iak.key_biases) next to an adapter, each once.
-  std::map<std::string, std::unique_ptr<KeyBiases>> biases;
-  for (const auto& [name, adapter] : loaded) {
-    IAK_ASSIGN_OR_RETURN(biases[name], LoadKeyBiasesIfAny(dir, name));
-    IAK_ASSIGN_OR_RETURN(std::unique_ptr<NewKeyRows> found, LoadNewKeyRowsIfAny(dir, name));
-    if (found == nullptr) continue;
-    new_rows[name] = std::move(found);
-    new_row_lookups[name] = std::make_unique<NewKeyRowLookup>(new_rows[name].get(), &rows);
-  }
-  std::vector<const model::IakModule*> adapters;
-  std::vector<const model::RowLookup*> tuned_rows;
-  std::vector<const KeyBiases*> tuned_biases;
-  std::vector<std::string> notes;
-  for (const AdapterPlanRow& r : served) {
-    adapters.push_back(r.adapter.empty() ? nullptr : &loaded.at(r.adapter));
-    tuned_biases.push_back(r.adapter.empty() ? nullptr : biases.at(r.adapter).get());
-    auto lookup = new_row_lookups.find(r.adapter);
-    tuned_rows.push_back(lookup == new_row_lookups.end() ? nullptr : lookup->second.get());
-    notes.push_back(r.Note());
-  }
-  StatusOr<EvalReport> report =
-      EvaluatePlanned(job, base, rows, adapters, notes, part, tuned_rows, adapters_on_x,
-                      tuned_biases);
-  if (report.ok() && !spec.method().empty()) report->method = spec.method();  // "plain"
+  SetMeanAuc(&report);
+  report.ComputeCtcvrMeans();
   return report;
+}
+
+StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
+                              const model::RowLookup& rows,
+                              const std::vector<const model::IakModule*>& adapters,
+                              data::SplitPart part) {
+  if (adapters.size() != job.finetune_domains.size()) {
+    return FailedPreconditionError("have " + std::to_string(adapters.size()) +
+                                   " adapters for " +
+                                   std::to_string(job.finetune_domains.size()) + " domains");
+  }
+  // A JobModels view of what the caller owns: copies of the (small) base
+  // and adapters, the caller's rows.
+  JobModels models;
+  models.base = std::make_unique<model::BaseModel>(base);
+  models.rows = std::make_unique<BorrowedLookup>(&rows);
+  models.adapters.resize(job.dataset.domain_names.size());
+  for (size_t i = 0; i < adapters.size(); ++i) {
+    if (adapters[i] == nullptr) continue;
+    models.adapters[static_cast<size_t>(job.finetune_domains[i])] =
+        std::make_unique<model::IakModule>(*adapters[i]);
+  }
+  return EvaluateModels(job, models, "iak", part);
+}
+
+StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {
+  const std::string method = spec.method().empty() ? "iak" : spec.method();
+  IAK_RETURN_IF_ERROR(CheckMethod(method).WithContext("cannot evaluate"));
+  IAK_ASSIGN_OR_RETURN(JobData job, LoadJobData(spec.data()));
+  IAK_ASSIGN_OR_RETURN(std::unique_ptr<JobModels> models,
+                       LoadJobModels(spec, job.dataset.domain_names));
+  if (models->base->config().num_fields != job.dataset.num_fields()) {
+    return FailedPreconditionError(
+        "the model in " + spec.model_dir() + " has " +
+        std::to_string(models->base->config().num_fields) + " fields but the data has " +
+        std::to_string(job.dataset.num_fields()) + "; pre-train a model for this data");
+  }
+  return EvaluateModels(job, *models, method, part);
 }
 
 std::string MethodLabel(const std::string& method) {

@@ -19,7 +19,6 @@
 #include "model/iak_module.h"
 #include "proto/job_spec.pb.h"
 #include "worker/job_data.h"
-#include "worker/key_biases.h"
 
 namespace iak::worker {
 
@@ -56,7 +55,7 @@ std::string MethodLabel(const std::string& method);
 struct EvalReport {
   std::string split;  // "test" or "validation"
   // The job's method (JobSpec.method): the tuned columns (iak_*) hold its
-  // model's figures (worker/method_evaluator.h).
+  // model's figures (EvaluateJob, below).
   std::string method = "iak";
   std::vector<DomainResult> domains;
   // Over the domains with a defined AUC (NaN when there is none).
@@ -97,32 +96,30 @@ void SetDomainAuc(const float* base_scores, const float* tuned_scores, const flo
 // Fills report->mean_* and domains_without_auc from report->domains.
 void SetMeanAuc(EvalReport* report);
 
-// `adapters[i]` belongs to job.finetune_domains[i]. `rows` resolves every key
-// of the evaluated samples (absent keys are zero rows, as on the servers).
+struct JobModels;  // worker/domain_predictor.h
+
+// Scores `job`'s fine-tuned domains on `part` with `models`, exactly as `iak
+// predict` serves them (LoadJobModels, DomainPredictor, PredictSamples):
+// the frozen base against each domain's tuned model, new-key rows and key
+// biases included; each domain's JobModels::notes go into its
+// DomainResult::adapter_note. `method` heads the report's tuned columns.
+[[nodiscard]] StatusOr<EvalReport> EvaluateModels(const JobData& job, const JobModels& models,
+                                                  const std::string& method,
+                                                  data::SplitPart part = data::SplitPart::kTest);
+
+// The same for adapters held in memory: `adapters[i]` (null = the base)
+// serves job.finetune_domains[i]; `rows` resolves every key of the evaluated
+// samples (absent keys are zero rows, as on the servers). Owns nothing.
 [[nodiscard]] StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
                                             const model::RowLookup& rows,
-                                            const std::vector<model::IakModule>& adapters,
+                                            const std::vector<const model::IakModule*>& adapters,
                                             data::SplitPart part = data::SplitPart::kTest);
 
-// The same with `adapters[i]` possibly shared between domains, or null (the
-// domain is scored by the base model), and `notes[i]` (may be empty = none)
-// copied into DomainResult::adapter_note. `tuned_rows[i]` (missing or null =
-// `rows`) is what domain i's adapter pools from: its unit's new-key rows over
-// the frozen table (worker/new_key_rows.h); the base always pools `rows`.
-// adapters_on_x: the adapters map the pooled input x (iak.insertion "x")
-// instead of h. `tuned_biases[i]` (missing or null = none): the key biases
-// domain i's adapter trained with (worker/key_biases.h).
-[[nodiscard]] StatusOr<EvalReport> EvaluatePlanned(
-    const JobData& job, const model::BaseModel& base, const model::RowLookup& rows,
-    const std::vector<const model::IakModule*>& adapters, const std::vector<std::string>& notes,
-    data::SplitPart part = data::SplitPart::kTest,
-    const std::vector<const model::RowLookup*>& tuned_rows = {}, bool adapters_on_x = false,
-    const std::vector<const KeyBiases*>& tuned_biases = {});
-
-// Loads everything a finished job left (model directory, adapters under
-// <output_dir>/adapters) and evaluates it on `part`. A job of another method
-// (JobSpec.method frozen, dense, lora, full) is evaluated by
-// EvaluateMethodJob (worker/method_evaluator.h).
+// Loads what a finished job of any method (JobSpec.method) left: its data,
+// model directory and tuned units (LoadJobModels: adapters under
+// <output_dir>/adapters as its domain plan serves them, or dense-family
+// models under <output_dir>/models and, for full, the trained snapshot), and
+// evaluates them on `part` with EvaluateModels.
 [[nodiscard]] StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec,
                                                data::SplitPart part = data::SplitPart::kTest);
 

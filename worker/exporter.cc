@@ -14,7 +14,6 @@
 #include "worker/adapter_store.h"
 #include "worker/dense_models.h"
 #include "worker/domain_file_name.h"
-#include "worker/method_evaluator.h"
 #include "worker/model_factory.h"
 #include "worker/key_biases.h"
 #include "worker/new_key_rows.h"

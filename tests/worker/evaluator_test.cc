@@ -49,7 +49,7 @@ TEST(EvaluatorTest, SingleClassDomainIsNotApplicableAndTheOthersAreScored) {
   model::BaseModel base(config);
   base.Init(3);
 
-  StatusOr<EvalReport> report = EvaluatePlanned(job, base, rows, {nullptr, nullptr}, {});
+  StatusOr<EvalReport> report = Evaluate(job, base, rows, {nullptr, nullptr});
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ(report->domains.size(), 2u);
   EXPECT_TRUE(report->domains[0].auc_defined);

@@ -97,11 +97,14 @@ TEST_F(JobFilesTest, ExportJobWritesEveryWeightBitExact) {
 }
 
 TEST_F(JobFilesTest, LoadedJobScoresEachSampleWithItsOwnDomainsAdapter) {
-  // Domain "north" has no adapter: the frozen base scores it.
+  // Domain "north" has no adapter: the frozen base scores it, and reports
+  // say so next to it.
   StatusOr<std::unique_ptr<JobModels>> models = LoadJobModels(spec_, {"east", "north", "west"});
   ASSERT_TRUE(models.ok()) << models.status().ToString();
   EXPECT_EQ((*models)->num_adapters, 2);
   EXPECT_EQ((*models)->adapters[1], nullptr);
+  EXPECT_EQ((*models)->notes,
+            (std::vector<std::string>{"", "base model (no adapter file)", ""}));
   StatusOr<DomainPredictor> predictor = (*models)->MakePredictor();
   ASSERT_TRUE(predictor.ok());
 

@@ -28,7 +28,6 @@
 #include "worker/exporter.h"
 #include "worker/job_data.h"
 #include "worker/local_lookup.h"
-#include "worker/method_evaluator.h"
 #include "worker/model_factory.h"
 #include "worker/torch_export.h"
 

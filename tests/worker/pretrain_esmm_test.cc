@@ -2,8 +2,7 @@
 // conversion labels (a schema with COLUMN_CONVERSION, here `iak data synth`
 // output) pre-trains the two-task ESMM base unless told otherwise, a forced
 // second task without conversions is a clear error, and evaluation reports
-// CTCVR-AUC next to CTR-AUC for a two-task base (worker/evaluator.h,
-// worker/method_evaluator.h).
+// CTCVR-AUC next to CTR-AUC for a two-task base (worker/evaluator.h).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,7 +19,7 @@
 #include "worker/evaluator.h"
 #include "worker/job_data.h"
 #include "worker/local_lookup.h"
-#include "worker/method_evaluator.h"
+#include "worker/dense_models.h"
 #include "worker/pretrain_job.h"
 
 namespace iak::worker {
@@ -155,7 +154,9 @@ TEST_F(PretrainEsmmTest, EvalReportsCtcvrAucForATwoTaskBase) {
     config.input_dim = base->config().bottom_hidden.back();
     std::vector<model::IakModule> adapters(job->finetune_domains.size(), model::IakModule(config));
 
-    StatusOr<EvalReport> report = Evaluate(*job, *base, rows, adapters);
+    std::vector<const model::IakModule*> served;
+    for (const model::IakModule& a : adapters) served.push_back(&a);
+    StatusOr<EvalReport> report = Evaluate(*job, *base, rows, served);
     ASSERT_TRUE(report.ok()) << report.status();
     ASSERT_EQ(report->domains.size(), 2u);
     const std::string table_text = report->ToTable();
@@ -188,7 +189,7 @@ TEST_F(PretrainEsmmTest, EvalReportsCtcvrAucForATwoTaskBase) {
     spec.set_model_dir(dir_->path() + "/" + name);
     spec.set_output_dir(dir_->path() + "/frozen-run");
     *spec.mutable_data() = SynthData();
-    StatusOr<EvalReport> frozen = EvaluateMethodJob(spec);
+    StatusOr<EvalReport> frozen = EvaluateJob(spec);
     ASSERT_TRUE(frozen.ok()) << frozen.status();
     EXPECT_TRUE(frozen->has_ctcvr);
     ASSERT_EQ(frozen->domains.size(), report->domains.size());
