@@ -28,16 +28,6 @@ std::string Cell(double v, int width, const char* format) {
 // An AUC for JSON: null where it is undefined (NaN is not JSON).
 std::string AucJson(double v) { return JsonNumber(v, 6); }
 
-// The caller's rows, for a JobModels that does not own them.
-class BorrowedLookup : public model::RowLookup {
- public:
-  explicit BorrowedLookup(const model::RowLookup* rows) : rows_(rows) {}
-  const float* Find(uint64_t key) const override { return rows_->Find(key); }
-
- private:
-  const model::RowLookup* rows_;
-};
-
 }  // namespace
 
 void SetDomainAuc(const float* base_scores, const float* tuned_scores, const float* labels,
@@ -153,29 +143,6 @@ StatusOr<EvalReport> EvaluateModels(const JobData& job, const JobModels& models,
   SetMeanAuc(&report);
   report.ComputeCtcvrMeans();
   return report;
-}
-
-StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
-                              const model::RowLookup& rows,
-                              const std::vector<const model::IakModule*>& adapters,
-                              data::SplitPart part) {
-  if (adapters.size() != job.finetune_domains.size()) {
-    return FailedPreconditionError("have " + std::to_string(adapters.size()) +
-                                   " adapters for " +
-                                   std::to_string(job.finetune_domains.size()) + " domains");
-  }
-  // A JobModels view of what the caller owns: copies of the (small) base
-  // and adapters, the caller's rows.
-  JobModels models;
-  models.base = std::make_unique<model::BaseModel>(base);
-  models.rows = std::make_unique<BorrowedLookup>(&rows);
-  models.adapters.resize(job.dataset.domain_names.size());
-  for (size_t i = 0; i < adapters.size(); ++i) {
-    if (adapters[i] == nullptr) continue;
-    models.adapters[static_cast<size_t>(job.finetune_domains[i])] =
-        std::make_unique<model::IakModule>(*adapters[i]);
-  }
-  return EvaluateModels(job, models, "iak", part);
 }
 
 StatusOr<EvalReport> EvaluateJob(const proto::JobSpec& spec, data::SplitPart part) {

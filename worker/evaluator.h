@@ -1,5 +1,7 @@
-// Evaluator: per-domain quality of the frozen base model and of base + the
-// domain's IAK adapter on a held-out split, as a table and as JSON.
+// Evaluator: per-domain quality of the frozen base model and of the job's
+// tuned model (the domain's adapter, or its dense-family model) on a
+// held-out split, as a table and as JSON. Scoring is `iak predict`'s
+// (worker/domain_predictor.h), so what eval reports is what predict serves.
 //
 // Always CTR-AUC and log loss (of pCTR against the click label). When the
 // base has two tasks (ESMM) and the data has conversion labels, also
@@ -102,18 +104,11 @@ struct JobModels;  // worker/domain_predictor.h
 // predict` serves them (LoadJobModels, DomainPredictor, PredictSamples):
 // the frozen base against each domain's tuned model, new-key rows and key
 // biases included; each domain's JobModels::notes go into its
-// DomainResult::adapter_note. `method` heads the report's tuned columns.
+// DomainResult::adapter_note. `models` holds an entry (maybe null) for every
+// domain of job.dataset. `method` heads the report's tuned columns.
 [[nodiscard]] StatusOr<EvalReport> EvaluateModels(const JobData& job, const JobModels& models,
                                                   const std::string& method,
                                                   data::SplitPart part = data::SplitPart::kTest);
-
-// The same for adapters held in memory: `adapters[i]` (null = the base)
-// serves job.finetune_domains[i]; `rows` resolves every key of the evaluated
-// samples (absent keys are zero rows, as on the servers). Owns nothing.
-[[nodiscard]] StatusOr<EvalReport> Evaluate(const JobData& job, const model::BaseModel& base,
-                                            const model::RowLookup& rows,
-                                            const std::vector<const model::IakModule*>& adapters,
-                                            data::SplitPart part = data::SplitPart::kTest);
 
 // Loads what a finished job of any method (JobSpec.method) left: its data,
 // model directory and tuned units (LoadJobModels: adapters under

@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "worker/domain_predictor.h"
+
 namespace iak::worker {
 namespace {
 
@@ -49,7 +51,11 @@ TEST(EvaluatorTest, SingleClassDomainIsNotApplicableAndTheOthersAreScored) {
   model::BaseModel base(config);
   base.Init(3);
 
-  StatusOr<EvalReport> report = Evaluate(job, base, rows, {nullptr, nullptr});
+  JobModels models;  // both domains scored by the base
+  models.base = std::make_unique<model::BaseModel>(base);
+  models.rows = std::make_unique<MapLookup>(rows);
+  models.adapters.resize(2);
+  StatusOr<EvalReport> report = EvaluateModels(job, models, "iak");
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ(report->domains.size(), 2u);
   EXPECT_TRUE(report->domains[0].auc_defined);

@@ -19,7 +19,7 @@
 #include "worker/evaluator.h"
 #include "worker/job_data.h"
 #include "worker/local_lookup.h"
-#include "worker/dense_models.h"
+#include "worker/domain_predictor.h"
 #include "worker/pretrain_job.h"
 
 namespace iak::worker {
@@ -148,15 +148,17 @@ TEST_F(PretrainEsmmTest, EvalReportsCtcvrAucForATwoTaskBase) {
     StatusOr<std::unique_ptr<embedding::LocalEmbeddingTable>> table =
         embedding::LocalEmbeddingTable::Open(*model_dir);
     ASSERT_TRUE(table.ok()) << table.status();
-    LocalLookup rows(table->get());
     // Fresh adapters are the identity (zero parameters): base == tuned.
+    JobModels models;
+    models.rows = std::make_unique<LocalLookup>(table->get());
     model::IakConfig config;
     config.input_dim = base->config().bottom_hidden.back();
-    std::vector<model::IakModule> adapters(job->finetune_domains.size(), model::IakModule(config));
-
-    std::vector<const model::IakModule*> served;
-    for (const model::IakModule& a : adapters) served.push_back(&a);
-    StatusOr<EvalReport> report = Evaluate(*job, *base, rows, served);
+    models.adapters.resize(job->dataset.domain_names.size());
+    for (int d : job->finetune_domains) {
+      models.adapters[static_cast<size_t>(d)] = std::make_unique<model::IakModule>(config);
+    }
+    models.base = std::make_unique<model::BaseModel>(std::move(*base));
+    StatusOr<EvalReport> report = EvaluateModels(*job, models, "iak");
     ASSERT_TRUE(report.ok()) << report.status();
     ASSERT_EQ(report->domains.size(), 2u);
     const std::string table_text = report->ToTable();
