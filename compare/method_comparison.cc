@@ -12,6 +12,7 @@
 #include <google/protobuf/text_format.h>
 
 #include "data/split.h"
+#include "job/job_spec.h"
 #include "embedding/model_directory.h"
 #include "model/metrics.h"
 #include "worker/dense_models.h"
@@ -241,6 +242,54 @@ StatusOr<proto::JobSpec> ComparisonSpec(Method method, const worker::JobData& jo
   return spec;
 }
 
+namespace {
+
+// Clears in `to` every list (repeated field) that `from` sets, in `from`'s
+// sub-messages too, so that a MergeFrom after it replaces those lists instead
+// of adding to them: a variant's `encoder_hidden: 0` or `fields: ["movie"]`
+// states the list the variant runs with.
+void ClearListsSetIn(const google::protobuf::Message& from, google::protobuf::Message* to) {
+  const google::protobuf::Reflection* in = from.GetReflection();
+  const google::protobuf::Reflection* out = to->GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  in->ListFields(from, &fields);
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    if (field->is_repeated()) {
+      out->ClearField(to, field);
+    } else if (field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE &&
+               out->HasField(*to, field)) {
+      ClearListsSetIn(in->GetMessage(from, field), out->MutableMessage(to, field));
+    }
+  }
+}
+
+// Every run's spec (its method's, then the variant's override), checked
+// before the first one trains.
+StatusOr<std::vector<proto::JobSpec>> RunSpecs(const std::vector<MethodVariant>& runs,
+                                               const worker::JobData& job,
+                                               const ComparisonOptions& o) {
+  std::vector<proto::JobSpec> specs;
+  for (const MethodVariant& variant : runs) {
+    IAK_ASSIGN_OR_RETURN(proto::JobSpec spec, ComparisonSpec(variant.method, job, o));
+    proto::JobSpec override_spec;
+    if (!google::protobuf::TextFormat::ParseFromString(variant.spec_override, &override_spec)) {
+      return InvalidArgumentError("compare: the spec override of " + variant.name +
+                                  " does not parse: " + variant.spec_override);
+    }
+    ClearListsSetIn(override_spec, &spec);
+    spec.MergeFrom(override_spec);
+    // A job's spec with a variant's override is checked as `iak submit`
+    // checks a spec.
+    if (o.job.has_value()) {
+      IAK_RETURN_IF_ERROR(job::Validate(spec).WithContext("compare " + variant.name));
+    }
+    specs.push_back(std::move(spec));
+  }
+  return specs;
+}
+
+}  // namespace
+
 StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::BaseModel& base,
                                      const model::RowLookup& rows,
                                      const ComparisonOptions& o) {
@@ -266,13 +315,11 @@ StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::Ba
   std::vector<MethodVariant> runs;
   for (Method method : o.methods) runs.push_back(MethodVariant{MethodName(method), method, ""});
   runs.insert(runs.end(), o.variants.begin(), o.variants.end());
-  for (const MethodVariant& variant : runs) {
+  IAK_ASSIGN_OR_RETURN(const std::vector<proto::JobSpec> specs, RunSpecs(runs, job, o));
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const MethodVariant& variant = runs[r];
     const Method method = variant.method;
-    IAK_ASSIGN_OR_RETURN(proto::JobSpec spec, ComparisonSpec(method, job, o));
-    if (!google::protobuf::TextFormat::MergeFromString(variant.spec_override, &spec)) {
-      return InvalidArgumentError("compare: the spec override of " + variant.name +
-                                  " does not parse: " + variant.spec_override);
-    }
+    const proto::JobSpec& spec = specs[r];
     worker::LocalTraining run(spec, &inputs, &rows);
     const auto began = std::chrono::steady_clock::now();
     IAK_RETURN_IF_ERROR(run.Run(never).WithContext("compare " + variant.name));

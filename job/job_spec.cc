@@ -156,10 +156,17 @@ Status ValidateAdapterShape(const proto::IakSpec& iak) {
       return Bad(name, std::to_string(layers->size()) + " layers",
                  "at most " + std::to_string(kMaxAdapterLayers));
     }
+    if (layers->size() == 1 && layers->Get(0) == 0) continue;  // no hidden layer
     for (int i = 0; i < layers->size(); ++i) {
       IAK_RETURN_IF_ERROR(CheckIntRange(name + "[" + std::to_string(i) + "]", layers->Get(i), 1,
-                                        kMaxAdapterWidth));
+                                        kMaxAdapterWidth,
+                                        " (a single 0 means no hidden layer)"));
     }
+  }
+  if (!iak.fields().empty() && iak.insertion() != "x") {
+    return Bad("iak.fields", "[" + iak.fields(0) + ", ...]",
+               "reads fields' pooled embeddings: set iak.insertion to \"x\" (it is \"" +
+                   (iak.insertion().empty() ? std::string("h") : iak.insertion()) + "\")");
   }
   if (iak.has_initial_logvar() &&
       !(iak.initial_logvar() >= -20.0f && iak.initial_logvar() <= 20.0f)) {

@@ -15,7 +15,10 @@ namespace iak::model {
 namespace {
 
 constexpr uint64_t kMagic = 0x31304d4f444b4149ULL;  // "IAKMOD01"
+// Version 2 adds IakConfig::columns; a module without columns is written as
+// version 1, byte for byte as before.
 constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersionWithColumns = 2;
 constexpr int kMaxWidth = 1 << 16;
 constexpr size_t kMaxLayers = 64;
 // logvar is clamped so exp() stays finite; outside the range its gradient
@@ -34,7 +37,7 @@ int EncoderOutDim(const IakConfig& c) {
 std::vector<int> EncoderDims(const IakConfig& c) {
   Status valid = ValidateIakConfig(c);
   CHECK(valid.ok()) << valid;
-  std::vector<int> dims{c.input_dim};
+  std::vector<int> dims{c.adapted_width()};
   dims.insert(dims.end(), c.encoder_hidden.begin(), c.encoder_hidden.end());
   dims.push_back(EncoderOutDim(c));
   return dims;
@@ -43,11 +46,34 @@ std::vector<int> EncoderDims(const IakConfig& c) {
 std::vector<int> DecoderDims(const IakConfig& c) {
   std::vector<int> dims{c.latent_dim};
   dims.insert(dims.end(), c.decoder_hidden.begin(), c.decoder_hidden.end());
-  dims.push_back(c.input_dim);
+  dims.push_back(c.adapted_width());
   return dims;
 }
 
 bool WidthOk(int w) { return w > 0 && w <= kMaxWidth; }
+
+// out[r, j] = in[r, columns[j]], rows of `width`.
+void GatherColumns(const float* in, int batch, int width, const std::vector<int>& columns,
+                   float* out) {
+  const size_t m = columns.size();
+  for (int r = 0; r < batch; ++r) {
+    const float* row = in + static_cast<size_t>(r) * width;
+    float* dst = out + static_cast<size_t>(r) * m;
+    for (size_t j = 0; j < m; ++j) dst[j] = row[columns[j]];
+  }
+}
+
+// out = in, then out[r, columns[j]] += add[r, j].
+void AddToColumns(const float* in, const float* add, int batch, int width,
+                  const std::vector<int>& columns, float* out) {
+  const size_t m = columns.size();
+  std::memcpy(out, in, sizeof(float) * static_cast<size_t>(batch) * width);
+  for (int r = 0; r < batch; ++r) {
+    float* row = out + static_cast<size_t>(r) * width;
+    const float* src = add + static_cast<size_t>(r) * m;
+    for (size_t j = 0; j < m; ++j) row[columns[j]] += src[j];
+  }
+}
 
 }  // namespace
 
@@ -68,6 +94,12 @@ Status ValidateIakConfig(const IakConfig& c) {
   }
   for (int w : c.decoder_hidden) {
     if (!WidthOk(w)) return InvalidArgumentError("iak: bad decoder_hidden width " + std::to_string(w));
+  }
+  for (size_t j = 0; j < c.columns.size(); ++j) {
+    if (c.columns[j] < 0 || c.columns[j] >= c.input_dim ||
+        (j > 0 && c.columns[j] <= c.columns[j - 1])) {
+      return InvalidArgumentError("iak: columns must be strictly increasing in [0, input_dim)");
+    }
   }
   if (!(c.initial_logvar >= kLogVarMin && c.initial_logvar <= kLogVarMax)) {
     return InvalidArgumentError("iak: initial_logvar must be in [-20, 20], got " +
@@ -147,7 +179,7 @@ void IakModule::Init(uint64_t seed) {
   // The last encoder layer's bias follows its weights: outputs [mu | logvar].
   const int last = encoder_.num_layers() - 1;
   const int k = config_.latent_dim;
-  const size_t in_dim = last > 0 ? config_.encoder_hidden.back() : config_.input_dim;
+  const size_t in_dim = last > 0 ? config_.encoder_hidden.back() : config_.adapted_width();
   float* bias = encoder + encoder_.layer_offset(last) + in_dim * 2 * k;
   std::fill(bias + k, bias + 2 * k, config_.initial_logvar);
 }
@@ -191,13 +223,20 @@ double IakModule::ForwardImpl(const float* h, int batch, const float* eps_in,
   const int enc_dim = encoder_out_dim();
   const size_t n_z = static_cast<size_t>(batch) * k;
   const size_t n_h = static_cast<size_t>(batch) * config_.input_dim;
+  const size_t n_read = static_cast<size_t>(batch) * config_.adapted_width();
   ws->batch = batch;
   EnsureSize(&ws->enc_out, static_cast<size_t>(batch) * enc_dim);
   EnsureSize(&ws->eps, n_z);
   EnsureSize(&ws->z, n_z);
-  EnsureSize(&ws->delta, n_h);
+  EnsureSize(&ws->delta, n_read);
+  const float* read = h;
+  if (!config_.columns.empty()) {
+    EnsureSize(&ws->h_columns, n_read);
+    GatherColumns(h, batch, config_.input_dim, config_.columns, ws->h_columns.data());
+    read = ws->h_columns.data();
+  }
 
-  encoder_.Forward(h, batch, ws->enc_out.data(), &ws->encoder);
+  encoder_.Forward(read, batch, ws->enc_out.data(), &ws->encoder);
   double kl = 0.0;
   if (config_.plain_adapter) {
     std::memcpy(ws->z.data(), ws->enc_out.data(), sizeof(float) * n_z);
@@ -224,7 +263,11 @@ double IakModule::ForwardImpl(const float* h, int batch, const float* eps_in,
     }
   }
   decoder_.Forward(ws->z.data(), batch, ws->delta.data(), &ws->decoder);
-  for (size_t i = 0; i < n_h; ++i) h_out[i] = h[i] + ws->delta[i];
+  if (config_.columns.empty()) {
+    for (size_t i = 0; i < n_h; ++i) h_out[i] = h[i] + ws->delta[i];
+  } else {
+    AddToColumns(h, ws->delta.data(), batch, config_.input_dim, config_.columns, h_out);
+  }
   return kl;
 }
 
@@ -240,13 +283,21 @@ void IakModule::TrainBackward(const float* dh_out, float beta, int loss_batch,
   const int k = config_.latent_dim;
   const int enc_dim = encoder_out_dim();
   const size_t n_h = static_cast<size_t>(batch) * config_.input_dim;
+  const size_t n_read = static_cast<size_t>(batch) * config_.adapted_width();
   const bool train_encoder = phase == IakPhase::kCompression;
   EnsureSize(&ws->dz, static_cast<size_t>(batch) * k);
   EnsureSize(&ws->d_enc, static_cast<size_t>(batch) * enc_dim);
-  EnsureSize(&ws->dh_enc, n_h);
+  EnsureSize(&ws->dh_enc, n_read);
 
-  // delta = decoder(z) feeds h_out additively, so d delta = dh_out.
-  decoder_.Backward(dh_out, batch, ws->dz.data(),
+  // delta = decoder(z) feeds h_out additively (on the read columns), so
+  // d delta = dh_out (those columns of it).
+  const float* d_delta = dh_out;
+  if (!config_.columns.empty()) {
+    EnsureSize(&ws->dout_columns, n_read);
+    GatherColumns(dh_out, batch, config_.input_dim, config_.columns, ws->dout_columns.data());
+    d_delta = ws->dout_columns.data();
+  }
+  decoder_.Backward(d_delta, batch, ws->dz.data(),
                     grads + decoder_param_range().begin, &ws->decoder);
   if (!train_encoder && dh_in == nullptr) return;
 
@@ -281,19 +332,24 @@ void IakModule::TrainBackward(const float* dh_out, float beta, int loss_batch,
   encoder_.Backward(ws->d_enc.data(), batch, dh_enc, enc_grads, &ws->encoder);
   if (dh_in != nullptr) {
     // h reaches h_out both directly and through the encoder.
-    for (size_t i = 0; i < n_h; ++i) dh_in[i] = dh_out[i] + ws->dh_enc[i];
+    if (config_.columns.empty()) {
+      for (size_t i = 0; i < n_h; ++i) dh_in[i] = dh_out[i] + ws->dh_enc[i];
+    } else {
+      AddToColumns(dh_out, ws->dh_enc.data(), batch, config_.input_dim, config_.columns, dh_in);
+    }
   }
 }
 
 std::string IakModule::Serialize() const {
   ByteWriter w;
   w.WriteU64(kMagic);
-  w.WriteU32(kVersion);
+  w.WriteU32(config_.columns.empty() ? kVersion : kVersionWithColumns);
   w.WriteI32(config_.input_dim);
   w.WriteI32(config_.latent_dim);
   w.WriteInts(config_.encoder_hidden);
   w.WriteInts(config_.decoder_hidden);
   w.WriteU32(config_.plain_adapter ? 1 : 0);
+  if (!config_.columns.empty()) w.WriteInts(config_.columns);
   w.WriteFloats(params_.data(), params_.size());
   return w.Release();
 }
@@ -305,7 +361,7 @@ StatusOr<IakModule> IakModule::Deserialize(std::string_view blob) {
   if (!r.ReadU64(&magic) || magic != kMagic) {
     return DataLossError("iak blob: bad magic header (not an IAK module, or truncated)");
   }
-  if (!r.ReadU32(&version) || version != kVersion) {
+  if (!r.ReadU32(&version) || (version != kVersion && version != kVersionWithColumns)) {
     return DataLossError("iak blob: unsupported version " + std::to_string(version));
   }
   IakConfig config;
@@ -316,6 +372,10 @@ StatusOr<IakModule> IakModule::Deserialize(std::string_view blob) {
       !r.ReadInts(kMaxLayers, &config.decoder_hidden) || !r.ReadU32(&plain) ||
       plain > 1) {
     return DataLossError("iak blob: truncated or corrupt config");
+  }
+  if (version == kVersionWithColumns &&
+      (!r.ReadInts(kMaxWidth, &config.columns) || config.columns.empty())) {
+    return DataLossError("iak blob: truncated or corrupt column list");
   }
   config.input_dim = input_dim;
   config.latent_dim = latent_dim;

@@ -5,6 +5,7 @@
 //   z = mu + exp(0.5 logvar) * eps, eps ~ N(0, I)   (training)
 //   z = mu                                          (inference)
 //   decoder MLP: z -> delta (dim of h);  h' = h + delta
+//   (with IakConfig::columns, on those columns of h only)
 //   KL = mean_batch 0.5 * sum_j (exp(logvar) + mu^2 - 1 - logvar)
 //
 // The decoder's last layer starts at exactly zero, so an untrained module is
@@ -57,6 +58,17 @@ struct IakConfig {
   // on all three, so the default stays 0 (JobSpec.iak.initial_logvar).
   // Unused when plain.
   float initial_logvar = 0.0f;
+  // The input columns the module reads and adapts, strictly increasing, each
+  // in [0, input_dim); empty = all of them. With columns the encoder reads
+  // h[:, columns] and the decoder's delta is added to those columns only;
+  // the others pass through unchanged (an adapter on x that re-reads some
+  // fields' pooled embeddings: JobSpec.iak.fields).
+  std::vector<int> columns;
+
+  // How many inputs the encoder reads and the decoder writes.
+  int adapted_width() const {
+    return columns.empty() ? input_dim : static_cast<int>(columns.size());
+  }
 };
 
 // InvalidArgument naming the bad field when `config` cannot build a module.
@@ -74,6 +86,9 @@ struct IakWorkspace {
   std::vector<float> dz;       // backward scratch
   std::vector<float> d_enc;
   std::vector<float> dh_enc;
+  // With IakConfig::columns: the read columns of h and of dh_out.
+  std::vector<float> h_columns;
+  std::vector<float> dout_columns;
 };
 
 class IakModule : public ParamBuffers {

@@ -8,6 +8,7 @@
 
 #include "common/file_util.h"
 #include "common/fingerprint.h"
+#include "data/field_names.h"
 #include "model/byte_io.h"
 #include "model/finite_check.h"
 #include "worker/adapter_store.h"
@@ -30,23 +31,10 @@ StatusOr<KeyBiasesOptions> KeyBiasesOptionsFor(const proto::KeyBiasesSpec& spec,
         "iak.key_biases is enabled but names no fields: list the fields whose keys get a bias, "
         "e.g. key_biases { enabled: true fields: [\"user\", \"movie\"] }");
   }
-  for (const std::string& name : spec.fields()) {
-    int found = -1;
-    std::string names;
-    for (int f = 0; f < data.num_fields(); ++f) {
-      if (data.fields[static_cast<size_t>(f)].name == name) found = f;
-      names += (names.empty() ? "" : ", ") + data.fields[static_cast<size_t>(f)].name;
-    }
-    if (found < 0) {
-      return InvalidArgumentError("iak.key_biases.fields: the data has no field '" + name +
-                                  "'; its fields are " + names);
-    }
-    if (std::find(options.fields.begin(), options.fields.end(), found) != options.fields.end()) {
-      return InvalidArgumentError("iak.key_biases.fields names '" + name +
-                                  "' twice; list each field once");
-    }
-    options.fields.push_back(found);
-  }
+  IAK_ASSIGN_OR_RETURN(
+      options.fields,
+      data::FieldIndicesByName(data.fields, {spec.fields().begin(), spec.fields().end()},
+                               "iak.key_biases.fields"));
   if (spec.learning_rate() < 0) {
     return InvalidArgumentError("iak.key_biases.learning_rate must be >= 0");
   }

@@ -104,7 +104,11 @@ StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& e
   if (IsAdapterMethod(method)) {
     IAK_ASSIGN_OR_RETURN(AdapterInsertion insertion, ParseAdapterInsertion(spec.iak().insertion()));
     model::IakConfig config = IakConfigFor(spec.iak(), base.config().h_dim());
-    if (insertion == AdapterInsertion::kX) config.input_dim = base.config().input_dim();
+    if (insertion == AdapterInsertion::kX) {
+      config.input_dim = base.config().input_dim();
+      IAK_ASSIGN_OR_RETURN(config.columns,
+                           AdapterColumnsFor(spec.iak(), data, base.config().embedding_dim));
+    }
     if (insertion == AdapterInsertion::kTower) {
       if (!model::TowerAdapterStep::Supports(base.config())) {
         return FailedPreconditionError(

@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include "data/field_names.h"
 #include "worker/pretrain_spec.h"
 
 namespace iak::worker {
@@ -89,9 +90,27 @@ model::IakConfig IakConfigFor(const proto::IakSpec& spec, int h_dim) {
   config.latent_dim = spec.latent_dim();
   config.encoder_hidden.assign(spec.encoder_hidden().begin(), spec.encoder_hidden().end());
   config.decoder_hidden.assign(spec.decoder_hidden().begin(), spec.decoder_hidden().end());
+  // A single 0: no hidden layer (job_spec.proto).
+  for (std::vector<int>* hidden : {&config.encoder_hidden, &config.decoder_hidden}) {
+    if (*hidden == std::vector<int>{0}) hidden->clear();
+  }
   config.plain_adapter = spec.plain_adapter();
   if (spec.has_initial_logvar()) config.initial_logvar = spec.initial_logvar();
   return config;
+}
+
+StatusOr<std::vector<int>> AdapterColumnsFor(const proto::IakSpec& spec,
+                                             const data::Dataset& data, int embedding_dim) {
+  IAK_ASSIGN_OR_RETURN(
+      std::vector<int> fields,
+      data::FieldIndicesByName(data.fields, {spec.fields().begin(), spec.fields().end()},
+                               "iak.fields"));
+  std::sort(fields.begin(), fields.end());  // x holds the fields in data order
+  std::vector<int> columns;
+  for (int f : fields) {
+    for (int j = 0; j < embedding_dim; ++j) columns.push_back(f * embedding_dim + j);
+  }
+  return columns;
 }
 
 StatusOr<JobDomainPlan> PlanJobDomains(const proto::JobSpec& spec, const JobData& job) {

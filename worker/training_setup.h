@@ -57,6 +57,13 @@ struct LocalInputs {
     const std::string& name);
 
 model::IakConfig IakConfigFor(const proto::IakSpec& spec, int h_dim);
+// The columns of x (fields' pooled embeddings, `embedding_dim` each, in the
+// data's field order) that spec.fields names: IakConfig::columns of an
+// adapter on x; empty when it names none. InvalidArgument on a name the
+// data lacks or names twice.
+[[nodiscard]] StatusOr<std::vector<int>> AdapterColumnsFor(const proto::IakSpec& spec,
+                                                           const data::Dataset& data,
+                                                           int embedding_dim);
 
 // A static job's trained adapters under its domain plan (JobSpec.domain_plan,
 // worker/domain_plan.h). Every rank computes the same plan from the same
