@@ -69,12 +69,12 @@ std::vector<ExportTensor> AdapterTensors(const model::IakModule& adapter,
                                          const std::string& prefix) {
   const model::IakConfig& c = adapter.config();
   std::vector<ExportTensor> out;
-  std::vector<int> encoder{c.input_dim};
+  std::vector<int> encoder{c.adapted_width()};
   encoder.insert(encoder.end(), c.encoder_hidden.begin(), c.encoder_hidden.end());
   encoder.push_back(c.plain_adapter ? c.latent_dim : 2 * c.latent_dim);
   std::vector<int> decoder{c.latent_dim};
   decoder.insert(decoder.end(), c.decoder_hidden.begin(), c.decoder_hidden.end());
-  decoder.push_back(c.input_dim);
+  decoder.push_back(c.adapted_width());
   AppendMlp(encoder, adapter.params().data() + adapter.encoder_param_range().begin,
             prefix + "encoder.", &out);
   AppendMlp(decoder, adapter.params().data() + adapter.decoder_param_range().begin,
@@ -164,7 +164,9 @@ std::string AdapterConfigJson(const model::IakConfig& a) {
          ",\"latent_dim\":" + std::to_string(a.latent_dim) +
          ",\"encoder_hidden\":" + JsonIntList(a.encoder_hidden) +
          ",\"decoder_hidden\":" + JsonIntList(a.decoder_hidden) +
-         ",\"plain_adapter\":" + (a.plain_adapter ? "true" : "false") + "}";
+         ",\"plain_adapter\":" + (a.plain_adapter ? "true" : "false") +
+         // The columns of x it reads and adapts (JobSpec.iak.fields); absent = all.
+         (a.columns.empty() ? "" : ",\"columns\":" + JsonIntList(a.columns)) + "}";
 }
 
 namespace {

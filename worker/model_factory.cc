@@ -117,6 +117,8 @@ StatusOr<std::unique_ptr<DomainModel>> MakeDomainModel(const ModelEnvironment& e
       }
       config.input_dim = base.config().tower_hidden.front();
     }
+    // A spec that skipped job::Validate must not reach IakModule's CHECKs.
+    IAK_RETURN_IF_ERROR(model::ValidateIakConfig(config).WithContext("job " + spec.name()));
     AdapterContext context;
     context.data = &data;
     context.base = &base;

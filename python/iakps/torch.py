@@ -65,24 +65,33 @@ class KeyBiases(nn.Module):
 class Adapter(nn.Module):
     """An IAK adapter at inference: v' = v + decoder(mu), mu = the first
     latent_dim outputs of encoder(v) (the whole output for a plain adapter),
-    where v is h, or the pooled input x for config insertion "x"; with the
-    new-key rows and key biases it trained, if any."""
+    where v is h, or the pooled input x for config insertion "x"; with
+    "columns" (JobSpec iak.fields) only those columns of v are read and
+    adapted; with the new-key rows and key biases it trained, if any."""
 
     def __init__(self, config, embedding_dim):
         super().__init__()
         k = config["latent_dim"]
         out = k if config["plain_adapter"] else 2 * k
         self.latent_dim = k
-        self.encoder = _mlp([config["input_dim"], *config["encoder_hidden"], out])
-        self.decoder = _mlp([k, *config["decoder_hidden"], config["input_dim"]])
+        self.columns = config.get("columns")
+        width = len(self.columns) if self.columns else config["input_dim"]
+        self.encoder = _mlp([width, *config["encoder_hidden"], out])
+        self.decoder = _mlp([k, *config["decoder_hidden"], width])
         n = config.get("new_rows", 0)
         self.new_rows = NewKeyRows(n, embedding_dim) if n > 0 else None
         b = config.get("key_biases", 0)
         self.key_biases = KeyBiases(b) if b > 0 else None
 
     def forward(self, h):
-        mu = _forward(self.encoder, h, relu_last=False)[:, : self.latent_dim]
-        return h + _forward(self.decoder, mu, relu_last=False)
+        read = h[:, self.columns] if self.columns else h
+        mu = _forward(self.encoder, read, relu_last=False)[:, : self.latent_dim]
+        delta = _forward(self.decoder, mu, relu_last=False)
+        if not self.columns:
+            return h + delta
+        out = h.clone()
+        out[:, self.columns] += delta
+        return out
 
 
 class IakModel(nn.Module):

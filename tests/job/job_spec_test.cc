@@ -168,6 +168,29 @@ TEST(JobSpecTest, KeyBiasesNeedAnAdapterOnHOrXAndFields) {
   EXPECT_NE(bad.message().find("iak.key_biases"), std::string::npos) << bad;
   EXPECT_NE(bad.message().find("insertion"), std::string::npos) << bad;}
 
+// iak.fields (an adapter on some fields' pooled embeddings) needs the
+// adapter on x; a single hidden width 0 means a linear encoder or decoder,
+// a 0 among other widths is refused.
+TEST(JobSpecTest, AdapterFieldsNeedInsertionXAndZeroHiddenMeansNone) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  spec.mutable_iak()->add_fields("movie");
+  ApplyDefaults(&spec);
+  Status bad = Validate(spec);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("iak.fields"), std::string::npos) << bad;
+  EXPECT_NE(bad.message().find("insertion"), std::string::npos) << bad;
+  spec.mutable_iak()->set_insertion("x");
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+  spec.mutable_iak()->clear_encoder_hidden();
+  spec.mutable_iak()->add_encoder_hidden(0);
+  EXPECT_TRUE(Validate(spec).ok()) << Validate(spec);
+  spec.mutable_iak()->add_encoder_hidden(32);
+  bad = Validate(spec);
+  EXPECT_NE(bad.message().find("iak.encoder_hidden[0]"), std::string::npos) << bad;
+  EXPECT_NE(bad.message().find("a single 0 means no hidden layer"), std::string::npos) << bad;
+}
+
 // iak.initial_logvar: unset takes the adapter's default; set, it must be in
 // [-20, 20] (the range the module clamps logvar to).
 TEST(JobSpecTest, InitialLogvarIsInRange) {
@@ -258,7 +281,7 @@ TEST(JobSpecTest, NumbersOutOfRangeNaNAndInfinityAreRefusedWithTheFieldName) {
   };
   const Case cases[] = {
       {"iak { encoder_hidden: -5 }", "'iak.encoder_hidden[0]' = -5"},
-      {"iak { encoder_hidden: 0 }", "'iak.encoder_hidden[0]' = 0"},
+      {"iak { encoder_hidden: [32, 0] }", "'iak.encoder_hidden[1]' = 0"},
       {"iak { encoder_hidden: 2000000000 }", "'iak.encoder_hidden[0]' = 2000000000"},
       {"iak { decoder_hidden: 32 decoder_hidden: 0 }", "'iak.decoder_hidden[1]' = 0"},
       {"iak { latent_dim: 1000000000 }", "'iak.latent_dim' = 1000000000"},

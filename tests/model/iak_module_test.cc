@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -16,20 +17,27 @@ using testing::CheckAllGrads;
 using testing::Dot;
 using testing::RandomVector;
 
-IakConfig SmallConfig(bool plain) {
+// `on_columns`: a linear module (no hidden layers) that reads and adapts
+// columns 1, 3 and 4 of its 5 inputs only (JobSpec iak.fields).
+IakConfig SmallConfig(bool plain, bool on_columns = false) {
   IakConfig c;
   c.input_dim = 5;
   c.latent_dim = 3;
   c.encoder_hidden = {6};
   c.decoder_hidden = {4};
   c.plain_adapter = plain;
+  if (on_columns) {
+    c.encoder_hidden.clear();
+    c.decoder_hidden.clear();
+    c.columns = {1, 3, 4};
+  }
   return c;
 }
 
 // A module with every parameter random (including the decoder's last layer,
 // which Init() zeroes and would hide every upstream gradient).
-IakModule RandomModule(bool plain, uint64_t seed) {
-  IakModule m(SmallConfig(plain));
+IakModule RandomModule(bool plain, uint64_t seed, bool on_columns = false) {
+  IakModule m(SmallConfig(plain, on_columns));
   std::mt19937_64 rng(seed);
   const auto values = RandomVector(m.num_params(), &rng, 0.5f);
   std::copy(values.begin(), values.end(), m.mutable_params());
@@ -51,11 +59,12 @@ Problem MakeProblem(uint64_t seed) {
   return p;
 }
 
-class IakGradTest : public ::testing::TestWithParam<bool> {};
+// (plain, on_columns)
+class IakGradTest : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
 
 TEST_P(IakGradTest, CompressionGradientsMatchFiniteDifferences) {
-  const bool plain = GetParam();
-  IakModule m = RandomModule(plain, 41);
+  const auto [plain, on_columns] = GetParam();
+  IakModule m = RandomModule(plain, 41, on_columns);
   Problem p = MakeProblem(42);
   std::vector<float> h_out(p.h.size());
   // Reseeding per evaluation keeps eps fixed across the finite differences.
@@ -75,8 +84,8 @@ TEST_P(IakGradTest, CompressionGradientsMatchFiniteDifferences) {
 }
 
 TEST_P(IakGradTest, MatchingLeavesEncoderGradientsZero) {
-  const bool plain = GetParam();
-  IakModule m = RandomModule(plain, 44);
+  const auto [plain, on_columns] = GetParam();
+  IakModule m = RandomModule(plain, 44, on_columns);
   Problem p = MakeProblem(45);
   std::vector<float> h_out(p.h.size());
   auto run = [&](IakPhase phase, std::vector<float>* dh_in) {
@@ -108,7 +117,47 @@ TEST_P(IakGradTest, MatchingLeavesEncoderGradientsZero) {
   EXPECT_EQ(g_no_input, g_matching);
 }
 
-INSTANTIATE_TEST_SUITE_P(Plain, IakGradTest, ::testing::Bool());
+INSTANTIATE_TEST_SUITE_P(PlainAndColumns, IakGradTest,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()));
+
+// On columns: the other inputs pass through bit for bit, the read ones move,
+// and the parameters are those of a module as wide as the columns.
+TEST(IakModuleTest, ColumnsAdaptOnlyTheirInputs) {
+  IakModule m = RandomModule(false, 61, /*on_columns=*/true);
+  IakConfig narrow = SmallConfig(false);
+  narrow.input_dim = 3;
+  narrow.encoder_hidden.clear();
+  narrow.decoder_hidden.clear();
+  EXPECT_EQ(m.num_params(), IakModule(narrow).num_params());
+  Problem p = MakeProblem(62);
+  std::vector<float> out(p.h.size());
+  IakWorkspace ws;
+  m.Infer(p.h.data(), p.batch, out.data(), &ws);
+  for (int r = 0; r < p.batch; ++r) {
+    for (int j = 0; j < 5; ++j) {
+      const size_t i = static_cast<size_t>(r) * 5 + j;
+      if (j == 1 || j == 3 || j == 4) {
+        EXPECT_NE(out[i], p.h[i]) << r << "," << j;
+      } else {
+        EXPECT_EQ(out[i], p.h[i]) << r << "," << j;
+      }
+    }
+  }
+  // The same as the narrow module on the gathered columns, put back.
+  IakModule same(narrow);
+  std::copy(m.params().begin(), m.params().end(), same.mutable_params());
+  std::vector<float> gathered, adapted(static_cast<size_t>(p.batch) * 3);
+  for (int r = 0; r < p.batch; ++r) {
+    for (int j : {1, 3, 4}) gathered.push_back(p.h[static_cast<size_t>(r) * 5 + j]);
+  }
+  same.Infer(gathered.data(), p.batch, adapted.data(), &ws);
+  for (int r = 0; r < p.batch; ++r) {
+    int k = 0;
+    for (int j : {1, 3, 4}) {
+      EXPECT_EQ(out[static_cast<size_t>(r) * 5 + j], adapted[static_cast<size_t>(r) * 3 + k++]);
+    }
+  }
+}
 
 TEST(IakModuleTest, UntrainedModuleIsTheIdentity) {
   IakModule m(SmallConfig(false));
@@ -204,10 +253,33 @@ TEST(IakModuleTest, SerializeRoundTripAndTruncation) {
   EXPECT_EQ(a, b);
 }
 
+// A module on columns writes format version 2 with its columns; one
+// without them writes version 1, as before columns existed.
+TEST(IakModuleTest, SerializeKeepsColumns) {
+  IakModule m = RandomModule(false, 63, /*on_columns=*/true);
+  const std::string blob = m.Serialize();
+  EXPECT_EQ(blob[8], 2);
+  EXPECT_EQ(RandomModule(false, 63).Serialize()[8], 1);
+  StatusOr<IakModule> back = IakModule::Deserialize(blob);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->config().columns, (std::vector<int>{1, 3, 4}));
+  EXPECT_EQ(back->params(), m.params());
+  for (size_t len = 0; len < blob.size(); ++len) {
+    EXPECT_EQ(IakModule::Deserialize(std::string_view(blob).substr(0, len)).status().code(),
+              StatusCode::kDataLoss)
+        << len;
+  }
+}
+
 TEST(IakModuleTest, ValidateRejectsBadConfigs) {
   IakConfig c = SmallConfig(false);
   c.latent_dim = 0;
   EXPECT_EQ(ValidateIakConfig(c).code(), StatusCode::kInvalidArgument);
+  for (std::vector<int> columns : {std::vector<int>{3, 1}, {1, 1}, {-1}, {5}}) {
+    IakConfig bad = SmallConfig(false);
+    bad.columns = columns;
+    EXPECT_EQ(ValidateIakConfig(bad).code(), StatusCode::kInvalidArgument) << columns[0];
+  }
   EXPECT_TRUE(ValidateIakConfig(SmallConfig(true)).ok());
 }
 
