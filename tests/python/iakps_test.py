@@ -31,7 +31,7 @@ try:
 except ImportError:
     load_file = save_file = None
 
-from small_job import DATA, iak, make_small_job
+from small_job import DATA, FIELDS_IAK, iak, make_small_job
 
 NEEDS_SAFETENSORS = unittest.skipIf(load_file is None,
                                     "safetensors is not installed (pip install safetensors)")
@@ -260,6 +260,49 @@ class IakpsTest(unittest.TestCase):
         p = 1 / (1 + np.exp(-logit))
         expected = self.job.score(batch)["p_ctr"]
         self.assertLess(np.abs(p - expected).max(), 1e-5)
+
+    @NEEDS_SAFETENSORS
+    def test_adapter_on_fields_reproduces_iak_predict_with_numpy(self):
+        """A linear adapter on two fields' pooled embeddings (iak.fields):
+        the export says which columns of x it reads, and a numpy forward pass
+        from the exported tensors alone gives the job's scores."""
+        work = os.path.join(self.dir, "fields")
+        os.makedirs(work)
+        job, state = make_small_job(work, iak_spec=FIELDS_IAK)
+        self.assertEqual(state["state"], "SUCCEEDED")
+        export = os.path.join(work, "export")
+        iak("export", f"--job={job.spec_path}", f"--out={export}", "--torch")
+        dense = load_file(os.path.join(export, "torch", "model.safetensors"))
+        config = iakps_torch_config(os.path.join(export, "torch"))
+        self.assertEqual(config["insertion"], "x")
+        names = [f["name"] for f in config["fields"]]
+        dim = config["embedding_dim"]
+        columns = sorted(names.index(n) * dim + j for n in ("site_id", "app_category")
+                         for j in range(dim))
+        (spec,) = config["adapters"]
+        self.assertEqual(spec["columns"], columns)
+        self.assertEqual(spec["encoder_hidden"], [])
+        self.assertEqual(dense["adapters.0.encoder.0.weight"].shape, (8, len(columns)))
+        rows = load_file(os.path.join(export, "torch", config["row_files"][0]))
+        keys = rows["row_keys"].view(np.int64)
+        weight = rows["embedding_bags.rows.weight"]
+        batch = job.data("all")
+        x = np.zeros((len(batch) * len(names), dim), dtype=np.float32)
+        index = np.minimum(np.searchsorted(keys, batch.keys.view(np.int64)), len(keys) - 1)
+        present = keys[index] == batch.keys.view(np.int64)
+        bag = np.repeat(np.arange(len(batch) * len(names)), np.diff(batch.offsets.astype(np.int64)))
+        np.add.at(x, bag[present], weight[index[present]])
+        x = x.reshape(len(batch), len(names) * dim)
+        adapted = np.array([config["domain_adapters"].get(batch.domain_names[d]) == 0
+                            for d in batch.domain])
+        mu = mlp(dense, "adapters.0.encoder.", x[adapted][:, columns], False)[:, :4]
+        delta = mlp(dense, "adapters.0.decoder.", mu, False)
+        self.assertTrue(np.abs(delta).max() > 0)  # trained
+        x_adapted = x.copy()
+        x_adapted[np.ix_(np.flatnonzero(adapted), columns)] += delta
+        h = mlp(dense, "bottom.", x_adapted, relu_last=True)
+        p = 1 / (1 + np.exp(-mlp(dense, "tower.0.", h, False)[:, 0]))
+        self.assertLess(np.abs(p - job.score(batch)["p_ctr"]).max(), 1e-5)
 
     @NEEDS_SAFETENSORS
     def test_state_dict_tables_import(self):
