@@ -223,7 +223,16 @@ void Files(const std::string& scratch) {
   Seed("unit_files", "biases", std::string(1, '\1') + biases->Serialize());
   iak::model::Adam adam16(16, iak::model::AdamOptions());
   Seed("model_blob", "adam", std::string(1, '\2') + adam16.Serialize());
+  // An adapter on columns 1 and 3 of its input, linear (format version 2).
+  iak::model::IakConfig on_columns = config;
+  on_columns.encoder_hidden.clear();
+  on_columns.decoder_hidden.clear();
+  on_columns.columns = {1, 3};
+  Seed("model_blob", "adapter_columns",
+       std::string(1, '\1') + iak::model::IakModule(on_columns).Serialize());
+}
 
+void TensorFiles() {
   // .npy v1.0: float32 (2, 3), little-endian, C order.
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
   while ((10 + header.size() + 1) % 64 != 0) header += ' ';
@@ -302,6 +311,7 @@ int main(int argc, char** argv) {
   const std::string scratch = iak::fuzz::ScratchDir();
   Wire();
   Files(scratch);
+  TensorFiles();
   Texts();
   fs::remove_all(scratch);
   std::printf("seeds written under %s\n", g_root.c_str());
