@@ -216,6 +216,14 @@ double IakModule::TrainForward(const float* h, int batch, const float* eps, floa
   return ForwardImpl(h, batch, eps, h_out, ws);
 }
 
+const float* IakModule::ReadColumns(const float* in, int batch,
+                                    std::vector<float>* scratch) const {
+  if (config_.columns.empty()) return in;
+  EnsureSize(scratch, static_cast<size_t>(batch) * config_.columns.size());
+  GatherColumns(in, batch, config_.input_dim, config_.columns, scratch->data());
+  return scratch->data();
+}
+
 double IakModule::ForwardImpl(const float* h, int batch, const float* eps_in,
                               float* h_out, IakWorkspace* ws) const {
   CHECK(h != h_out) << "IAK forward cannot run in place: backward reads h";
@@ -229,12 +237,7 @@ double IakModule::ForwardImpl(const float* h, int batch, const float* eps_in,
   EnsureSize(&ws->eps, n_z);
   EnsureSize(&ws->z, n_z);
   EnsureSize(&ws->delta, n_read);
-  const float* read = h;
-  if (!config_.columns.empty()) {
-    EnsureSize(&ws->h_columns, n_read);
-    GatherColumns(h, batch, config_.input_dim, config_.columns, ws->h_columns.data());
-    read = ws->h_columns.data();
-  }
+  const float* read = ReadColumns(h, batch, &ws->h_columns);
 
   encoder_.Forward(read, batch, ws->enc_out.data(), &ws->encoder);
   double kl = 0.0;
@@ -291,12 +294,7 @@ void IakModule::TrainBackward(const float* dh_out, float beta, int loss_batch,
 
   // delta = decoder(z) feeds h_out additively (on the read columns), so
   // d delta = dh_out (those columns of it).
-  const float* d_delta = dh_out;
-  if (!config_.columns.empty()) {
-    EnsureSize(&ws->dout_columns, n_read);
-    GatherColumns(dh_out, batch, config_.input_dim, config_.columns, ws->dout_columns.data());
-    d_delta = ws->dout_columns.data();
-  }
+  const float* d_delta = ReadColumns(dh_out, batch, &ws->dout_columns);
   decoder_.Backward(d_delta, batch, ws->dz.data(),
                     grads + decoder_param_range().begin, &ws->decoder);
   if (!train_encoder && dh_in == nullptr) return;

@@ -153,6 +153,9 @@ class IakModule : public ParamBuffers {
  private:
   int encoder_out_dim() const;
   void BindLayers();
+  // `in` [batch x input_dim] itself, or its config().columns gathered into
+  // `scratch` [batch x columns].
+  const float* ReadColumns(const float* in, int batch, std::vector<float>* scratch) const;
   // eps: the noise when training (null at inference). Returns the KL sum.
   double ForwardImpl(const float* h, int batch, const float* eps, float* h_out,
                      IakWorkspace* ws) const;
