@@ -16,10 +16,11 @@
 #   RESULTS_VARIANTS="NAME=METHOD:SPEC TEXT;..."  more methods, e.g.
 #     "iak-l32=iak:iak { latent_dim: 32 }" (iak compare --compare_variants);
 #     default: iak_rows_x (new-key rows below an adapter on x); "" = none.
-#     Every family also trains iak_bias: IAK with key biases on the family's
-#     identity fields (docs/key_biases.md), iak_fields: a linear IAK on
-#     the pooled embeddings of the family's item-side fields (docs/job_spec.md,
-#     "Adapter on fields"), and iak_fields_bias: both.
+#     Every family also trains the IAK configurations of tools/method_jobs.sh
+#     (iak_variants): iak_bias, IAK with key biases on the family's identity
+#     fields (docs/key_biases.md); iak_fields, a linear IAK on the pooled
+#     embeddings of its item-side fields (docs/job_spec.md, "Adapter on
+#     fields"); iak_fields_bias, both.
 #   RESULTS_FAMILIES="periods genres synth"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,14 +35,6 @@ SEEDS="${RESULTS_SEEDS:-1,2,3,4,5,6,7,8,9,10}"
 DEFAULT_VARIANTS='iak_rows_x=iak_rows:iak { insertion: "x" }'
 VARIANTS="${RESULTS_VARIANTS-$DEFAULT_VARIANTS}"
 FAMILIES="${RESULTS_FAMILIES:-periods genres synth}"
-# The fields whose keys get a bias in iak_bias (docs/key_biases.md): the
-# users and items of each family. min_count 2: keys seen once get none, which
-# keeps IAK's output on the periods more than 10x below full fine-tuning's.
-declare -A BIAS_FIELDS=([periods]='"user", "movie"' [genres]='"user", "movie"'
-                        [synth]='"user", "item", "category"')
-# The item-side fields iak_fields re-reads per domain.
-declare -A ITEM_FIELDS=([periods]='"movie", "genres"' [genres]='"movie", "genres"'
-                        [synth]='"item", "category"')
 if [[ ! -x "$IAK" ]]; then
   echo "make_results: $IAK not found; build it first (make build)" >&2
   exit 1
@@ -131,12 +124,8 @@ for family in $FAMILIES; do
     "$IAK" pretrain --job="$RUN/$family-results.pbtxt" --key_dropout=0.3 \
       > "$RUN/$family-pretrain.log" 2>&1
   fi
-  bias_variant="iak_bias=iak:iak { key_biases { enabled: true fields: [${BIAS_FIELDS[$family]}] min_count: 2 } }"
-  fields="insertion: \"x\" fields: [${ITEM_FIELDS[$family]}] encoder_hidden: 0 decoder_hidden: 0 initial_logvar: -6"
-  fields_variant="iak_fields=iak:iak { $fields }"
-  both_variant="iak_fields_bias=iak:iak { $fields key_biases { enabled: true fields: [${BIAS_FIELDS[$family]}] min_count: 2 learning_rate: 0.1 } }"
   "$IAK" compare --job="$RUN/$family-results.pbtxt" --compare_seeds="$SEEDS" \
-    --compare_variants="${VARIANTS:+$VARIANTS;}$bias_variant;$fields_variant;$both_variant" \
+    --compare_variants="${VARIANTS:+$VARIANTS;}$(iak_variants "$family")" \
     --compare_markdown="$RUN/$family.md" \
     --compare_json="$RUN/$family.json" > "$RUN/$family-compare.log" 2>&1
   {

@@ -5,7 +5,9 @@
 # After sourcing: method_job NAME DATA_BLOCK EXTRA_BLOCK writes $RUN/NAME.pbtxt
 # (model in $RUN/model-<NAME up to the first '-'>, output in $RUN/NAME);
 # method_data FAMILY prints the data block of a family, writing its input
-# files under $RUN first where it has any. Needs RUN and root (absolute repo).
+# files under $RUN first where it has any; iak_variants FAMILY prints the IAK
+# configurations compared next to the methods (iak compare
+# --compare_variants). Needs RUN and root (absolute repo).
 
 # IAK phases and the batch every method trains with; STEPS_C / STEPS_M
 # (compression / matching steps, summed over the domains) may be set first.
@@ -44,4 +46,21 @@ method_data() {  # family
       echo 'data { schema_file: "'$root'/examples/synth.schema.pbtxt" input_files: "'$root/$RUN'/synth.csv" pretrain_periods: 1 }' ;;
     *) echo "method_data: unknown data family '$1' (movielens, genres, synth)" >&2; return 1 ;;
   esac
+}
+
+# The users and items of each family: key biases for both (docs/key_biases.md;
+# min_count 2: keys seen once get none, which keeps IAK's output on the periods
+# more than 10x below full fine-tuning's), and the item-side fields an adapter
+# on fields re-reads per domain (docs/job_spec.md, "Adapter on fields").
+iak_variants() {  # family
+  local bias items
+  case "$1" in
+    movielens|periods|genres) bias='"user", "movie"'; items='"movie", "genres"' ;;
+    synth) bias='"user", "item", "category"'; items='"item", "category"' ;;
+    *) echo "iak_variants: unknown data family '$1' (movielens, genres, synth)" >&2; return 1 ;;
+  esac
+  local fields="insertion: \"x\" fields: [$items] encoder_hidden: 0 decoder_hidden: 0 initial_logvar: -6"
+  echo "iak_bias=iak:iak { key_biases { enabled: true fields: [$bias] min_count: 2 } };"\
+"iak_fields=iak:iak { $fields };"\
+"iak_fields_bias=iak:iak { $fields key_biases { enabled: true fields: [$bias] min_count: 2 learning_rate: 0.1 } }"
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every method through the cluster's trainer on two data sets, with and
-# without validation-based selection: `iak compare --job` (one worker, the
+# Every method (and the IAK configurations of iak_variants) through the
+# cluster's trainer on two data sets, with and without validation-based
+# selection: `iak compare --job` (one worker, the
 # job's own phases and settings; bit-identical to a one-worker cluster job of
 # the same spec, tests/cluster/compare_matches_cluster_test.cc).
 #   MovieLens periods (the demo's job) and synthetic schema data with
@@ -23,7 +24,8 @@ for data in movielens synth; do
     "$IAK" pretrain --job="$RUN/$data-validated.pbtxt" --key_dropout=0.3
   fi
   for mode in validated last; do
-    "$IAK" compare --job="$RUN/$data-$mode.pbtxt" > "$RUN/$data-$mode.log" 2>&1
+    "$IAK" compare --job="$RUN/$data-$mode.pbtxt" --compare_variants="$(iak_variants "$data")" \
+      > "$RUN/$data-$mode.log" 2>&1
     echo "== $data, $mode: $RUN/$data-$mode/compare/results.md"
   done
 done
