@@ -29,7 +29,9 @@ DEFINE_string(compare_seeds, "",
 DEFINE_string(compare_variants, "",
               "iak compare --job: ';'-separated named method variants run after "
               "--compare_methods, each NAME=METHOD:SPEC TEXT, a text-format JobSpec merged over "
-              "the method's spec (e.g. \"iak-l32=iak:iak { latent_dim: 32 }\")");
+              "the method's spec, a list it sets replacing the job's (e.g. \"iak-l32=iak:iak { "
+              "latent_dim: 32 }\", \"linear=iak:iak { encoder_hidden: 0 decoder_hidden: 0 }\"); "
+              "each merged spec is checked like a job spec before anything trains");
 DEFINE_int32(compare_bootstrap_resamples, 1000,
              "iak compare --job: draws of the paired bootstrap against the frozen base");
 
