@@ -129,7 +129,9 @@ Status DecodeField(ByteReader* in, size_t num_samples, FieldColumn* column) {
     const char* raw = in->Take(total * 8);
     if (raw == nullptr) return Corrupt("keys past the end of the block");
     column->keys.resize(total);
-    std::memcpy(column->keys.data(), raw, total * 8);
+    // No key at all (a multi-valued field empty in every sample of the
+    // block): an empty vector's data() may be null, which memcpy must not get.
+    if (total > 0) std::memcpy(column->keys.data(), raw, total * 8);
     return Status::Ok();
   }
   uint64_t size = 0;
@@ -137,7 +139,7 @@ Status DecodeField(ByteReader* in, size_t num_samples, FieldColumn* column) {
   const char* entries = in->Take(size * 8);
   if (entries == nullptr) return Corrupt("dictionary past the end");
   std::vector<uint64_t> dictionary(size);
-  std::memcpy(dictionary.data(), entries, size * 8);
+  if (size > 0) std::memcpy(dictionary.data(), entries, size * 8);
   column->keys.resize(total);
   for (uint64_t i = 0; i < total; ++i) {
     uint64_t at = 0;
@@ -221,7 +223,7 @@ Status DecodeShardBlock(const char* p, size_t size, size_t num_samples, bool wit
         keys[at++] = c.keys[s];
       } else {
         const uint64_t n = c.starts[s + 1] - c.starts[s];
-        std::memcpy(keys + at, c.keys.data() + c.starts[s], n * sizeof(uint64_t));
+        if (n > 0) std::memcpy(keys + at, c.keys.data() + c.starts[s], n * sizeof(uint64_t));
         at += n;
       }
       *offsets++ = at;

@@ -7,6 +7,7 @@
 
 #include "data/checksum.h"
 #include "data/schema.h"
+#include "data/shard_block.h"
 #include "data/shard_file.h"
 #include "data/shard_set.h"
 #include "data/text_reader.h"
@@ -56,6 +57,29 @@ TEST(ShardFileTest, ShardSetRoundTripsAndReportsDomainCounts) {
   StatusOr<Dataset> back = ReadShardSet(options.dir);
   ASSERT_TRUE(back.ok()) << back.status();
   ExpectSame(data, *back);
+}
+
+// A multi-valued field empty in every sample of a block (no key to code at
+// all) round-trips; its decoding copied zero keys from a null pointer before.
+TEST(ShardFileTest, ABlockWhoseMultiValuedFieldHoldsNoKeyRoundTrips) {
+  Dataset data;
+  data.fields = {{"item", false, Pooling::kSum}, {"tags", true, Pooling::kMean}};
+  data.domain_names = {"d"};
+  for (uint64_t s = 0; s < 5; ++s) {
+    data.keys.push_back(100 + s);
+    data.offsets.push_back(data.keys.size());
+    data.offsets.push_back(data.keys.size());  // no tag
+    data.click.push_back(static_cast<float>(s % 2));
+    data.domain.push_back(0);
+    data.timestamp.push_back(static_cast<int64_t>(s));
+  }
+  std::string block;
+  EncodeShardBlock(data, 0, data.size(), &block);
+  Dataset back;
+  back.fields = data.fields;
+  back.domain_names = data.domain_names;
+  ASSERT_TRUE(DecodeShardBlock(block.data(), block.size(), data.size(), false, &back).ok());
+  ExpectSame(data, back);
 }
 
 TEST(ShardFileTest, WorkersReadDisjointShardsThatCoverTheSet) {
