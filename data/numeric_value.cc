@@ -33,7 +33,8 @@ uint64_t NumericBucket(proto::NumericTransform transform, const std::vector<doub
   switch (transform) {
     case proto::NUMERIC_LOG:
       if (value <= 2.0) {
-        bucket = static_cast<int64_t>(std::floor(value));
+        // Clamped as below: a huge negative value converts defined.
+        bucket = static_cast<int64_t>(std::floor(std::max(value, -9.0e18)));
       } else {
         const double l = std::log(value);
         bucket = 1000 + static_cast<int64_t>(std::floor(l * l));

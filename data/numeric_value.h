@@ -32,6 +32,7 @@ bool ParseLabel(std::string_view text, float* label);
 //   NUMERIC_BUCKETIZE: i such that boundaries[i-1] <= x < boundaries[i]
 //                      (0 below the first, size() at or above the last)
 //   NUMERIC_INTEGER:   floor(x)
+// floor(x) is clamped to +-9e18 (a huge value still gets a defined bucket).
 // Signed results are stored two's-complement in the uint64.
 uint64_t NumericBucket(proto::NumericTransform transform, const std::vector<double>& boundaries,
                        double value);

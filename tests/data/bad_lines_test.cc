@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "data/numeric_value.h"
 #include "data/schema.h"
 #include "data/text_reader.h"
 #include "tests/data/test_files.h"
@@ -90,6 +91,18 @@ TEST(BadLinesTest, HeaderMustMatchTheSchema) {
                 "in.csv:1: header column 3 is 'category', the schema's is 'cat'"),
             std::string::npos)
       << data.status();
+}
+
+// A huge number under the log transform: floor(-3.6e72) does not fit an
+// int64 (the conversion was undefined); it is clamped like the integer
+// transform's, and the line reads.
+TEST(BadLinesTest, HugeNumbersGetClampedBuckets) {
+  EXPECT_TRUE(FailOn("1,-3" + std::string(80, '5') + ",a,100\n0,1e300,b,101\n").ok());
+  EXPECT_EQ(NumericBucket(proto::NUMERIC_LOG, {}, -3.5e72),
+            static_cast<uint64_t>(static_cast<int64_t>(-9.0e18)));
+  EXPECT_EQ(NumericBucket(proto::NUMERIC_INTEGER, {}, -3.5e72),
+            NumericBucket(proto::NUMERIC_LOG, {}, -3.5e72));
+  EXPECT_EQ(NumericBucket(proto::NUMERIC_LOG, {}, -2.5), static_cast<uint64_t>(int64_t{-3}));
 }
 
 TEST(BadLinesTest, MissingFileIsNotFound) {
