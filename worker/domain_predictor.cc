@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "embedding/model_directory.h"
 #include "model/loss.h"
@@ -289,30 +290,44 @@ StatusOr<std::unique_ptr<JobModels>> LoadJobModels(const proto::JobSpec& spec,
   }
   const std::string dir = spec.output_dir() + "/adapters";
   // With a plan file (adapter_plan_file.h) each domain is served by its own
-  // adapter, the cold domains' shared one (loaded once per domain that uses
-  // it; adapters are small) or the base; without one, by <domain>.iak if any.
+  // adapter, the cold domains' shared one or the base; without one, by
+  // <domain>.iak if any. Each unit is loaded once, whichever domains it serves.
   IAK_ASSIGN_OR_RETURN(std::vector<AdapterPlanRow> served,
                        ResolveDomainAdapters(dir, domain_names));
+  struct Unit {
+    std::shared_ptr<const model::IakModule> adapter;
+    std::shared_ptr<const NewKeyRows> new_rows;
+    std::shared_ptr<const NewKeyRowLookup> new_row_lookup;
+    std::shared_ptr<const KeyBiases> key_biases;
+  };
+  std::map<std::string, Unit> units;
   for (const AdapterPlanRow& r : served) {
     std::error_code ec;
-    models->new_rows.emplace_back();
-    models->new_row_lookups.emplace_back();
-    models->key_biases.emplace_back();
     models->notes.push_back(r.Note());
     if (r.adapter.empty() || !std::filesystem::exists(AdapterPath(dir, r.adapter), ec)) {
       if (!r.adapter.empty()) models->notes.back() = "base model (no adapter file)";
       models->adapters.push_back(nullptr);
+      models->new_rows.emplace_back();
+      models->new_row_lookups.emplace_back();
+      models->key_biases.emplace_back();
       continue;
     }
-    IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, r.adapter));
-    models->adapters.push_back(std::make_unique<model::IakModule>(std::move(adapter)));
-    ++models->num_adapters;
-    IAK_ASSIGN_OR_RETURN(models->new_rows.back(), LoadNewKeyRowsIfAny(dir, r.adapter));
-    if (models->new_rows.back() != nullptr) {
-      models->new_row_lookups.back() =
-          std::make_unique<NewKeyRowLookup>(models->new_rows.back().get(), models->rows.get());
+    auto [unit, first] = units.try_emplace(r.adapter);
+    if (first) {
+      IAK_ASSIGN_OR_RETURN(model::IakModule adapter, LoadAdapter(dir, r.adapter));
+      unit->second.adapter = std::make_shared<const model::IakModule>(std::move(adapter));
+      IAK_ASSIGN_OR_RETURN(unit->second.new_rows, LoadNewKeyRowsIfAny(dir, r.adapter));
+      if (unit->second.new_rows != nullptr) {
+        unit->second.new_row_lookup = std::make_shared<const NewKeyRowLookup>(
+            unit->second.new_rows.get(), models->rows.get());
+      }
+      IAK_ASSIGN_OR_RETURN(unit->second.key_biases, LoadKeyBiasesIfAny(dir, r.adapter));
     }
-    IAK_ASSIGN_OR_RETURN(models->key_biases.back(), LoadKeyBiasesIfAny(dir, r.adapter));
+    models->adapters.push_back(unit->second.adapter);
+    models->new_rows.push_back(unit->second.new_rows);
+    models->new_row_lookups.push_back(unit->second.new_row_lookup);
+    models->key_biases.push_back(unit->second.key_biases);
+    ++models->num_adapters;
   }
   if (models->num_adapters == 0) {
     return NotFoundError("no adapter in " + dir +

@@ -124,7 +124,9 @@ struct PredictOptions {
 // none).
 struct JobModels {
   std::unique_ptr<model::BaseModel> base;
-  std::vector<std::unique_ptr<model::IakModule>> adapters;  // per domain, null = base
+  // Per domain, null = the base. Domains served by one unit (the cold
+  // domains' shared adapter) share its loaded parameters, rows and biases.
+  std::vector<std::shared_ptr<const model::IakModule>> adapters;
   bool adapters_on_x = false;  // JobSpec iak.insertion "x" (else on h)
   // A dense-family job (methods frozen, dense, lora, full): per domain its
   // fine-tuned model (<output_dir>/models/), null = the base; empty for an
@@ -135,10 +137,10 @@ struct JobModels {
   std::unique_ptr<model::RowLookup> trained_rows;
   // Per domain: its adapter's new-key rows (JobSpec.iak.new_key_rows) over
   // the table, null = the table alone.
-  std::vector<std::unique_ptr<NewKeyRows>> new_rows;
-  std::vector<std::unique_ptr<NewKeyRowLookup>> new_row_lookups;
+  std::vector<std::shared_ptr<const NewKeyRows>> new_rows;
+  std::vector<std::shared_ptr<const NewKeyRowLookup>> new_row_lookups;
   // Per domain: its adapter's key biases (JobSpec.iak.key_biases), or null.
-  std::vector<std::unique_ptr<KeyBiases>> key_biases;
+  std::vector<std::shared_ptr<const KeyBiases>> key_biases;
   // Per domain: how the job's domain plan serves it when not by a model of
   // its own (AdapterPlanRow::Note: "shared adapter ...", "base model
   // (cold: ...)"), empty otherwise; reports print it next to the domain.

@@ -156,6 +156,15 @@ TEST_F(DomainPlanClusterTest, SmallDomainsShareAnAdapterAtTheirOwnBatchAndResume
   EXPECT_NE(report->domains[0].iak_auc, report->domains[0].base_auc);
   EXPECT_NE(report->ToTable().find("shared adapter " + names[0]), std::string::npos)
       << report->ToTable();
+  // The loader reads the shared unit once for both cold domains.
+  std::vector<std::string> domains;
+  for (const worker::DomainResult& d : report->domains) domains.push_back(d.domain);
+  StatusOr<std::unique_ptr<worker::JobModels>> models = worker::LoadJobModels(spec, domains);
+  ASSERT_TRUE(models.ok()) << models.status();
+  ASSERT_NE((*models)->adapters[0], nullptr);
+  EXPECT_EQ((*models)->adapters[0], (*models)->adapters[1]);
+  EXPECT_NE((*models)->adapters[0], (*models)->adapters[2]);
+  EXPECT_EQ((*models)->num_adapters, 4);
 
   // Resume with the plan on: a run cut after the compression phase, resumed
   // with the full plan, equals the uninterrupted run bit for bit.
