@@ -103,6 +103,8 @@ StatusOr<EvalReport> EvaluateModels(const JobData& job, const JobModels& models,
   report.method = method.empty() ? "iak" : method;
   report.split = part == data::SplitPart::kTest ? "test" : "validation";
   report.has_ctcvr = models.base->config().num_tasks == 2 && dataset.has_conversion();
+  const std::vector<const model::RowLookup*> domain_rows = models.DomainRows();
+  const std::vector<const KeyBiases*> domain_biases = models.DomainBiases();
   for (int domain : job.finetune_domains) {
     const data::DomainSplit& split = job.splits[domain];
     const data::SampleIds& ids = part == data::SplitPart::kTest ? split.test : split.validation;
@@ -127,7 +129,7 @@ StatusOr<EvalReport> EvaluateModels(const JobData& job, const JobModels& models,
     IAK_RETURN_IF_ERROR(PredictSamples(dataset, ids, *models.rows, PredictOptions(), &tuned,
                                        tuned_ctr.data(),
                                        report.has_ctcvr ? tuned_ctcvr.data() : nullptr,
-                                       models.DomainRows(), models.DomainBiases())
+                                       domain_rows, domain_biases)
                             .WithContext("domain " + result.domain));
     SetDomainAuc(base_ctr.data(), tuned_ctr.data(), labels.data(), n, report.split, &result);
     result.base_logloss = model::LogLoss(base_ctr.data(), labels.data(), n);

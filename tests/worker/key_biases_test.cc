@@ -31,6 +31,7 @@ using testing::SmallAdapterConfig;
 using testing::SmallBase;
 using testing::SmallData;
 using testing::Snapshot;
+using testing::WavyInputs;
 
 KeyBiasesOptions Fields(std::vector<int> fields, int min_count = 1) {
   KeyBiasesOptions options;
@@ -129,8 +130,7 @@ TEST(KeyBiasesTest, OffsetGradientMatchesFiniteDifferences) {
   const model::BaseModel base = SmallBase();
   const model::IakModule adapter = SmallAdapter(base.config().h_dim(), /*plain=*/true);
   const int n = 3;
-  std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
-  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(1.3f * static_cast<float>(i));
+  std::vector<float> x = WavyInputs(base, n, 1.3f);
   const float click[] = {1, 0, 1};
   std::vector<float> offset{0.2f, -0.4f, 0.1f};
   std::vector<float> grads(adapter.num_params());
@@ -165,8 +165,7 @@ TEST(KeyBiasesTest, StepFromACachedHIsTheStepFromX) {
   const model::BaseModel base = SmallBase();
   const model::IakModule adapter = SmallAdapter(base.config().h_dim(), /*plain=*/false);
   const int n = 3;
-  std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
-  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(0.7f * static_cast<float>(i));
+  std::vector<float> x = WavyInputs(base, n, 0.7f);
   const float click[] = {1, 0, 1};
   const std::vector<float> offset{0.2f, -0.4f, 0.1f};
   const std::vector<float> eps(static_cast<size_t>(n) * adapter.config().latent_dim, 0.3f);

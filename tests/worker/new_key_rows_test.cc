@@ -31,6 +31,7 @@ using testing::SmallAdapterConfig;
 using testing::SmallBase;
 using testing::SmallData;
 using testing::Snapshot;
+using testing::WavyInputs;
 
 
 
@@ -130,8 +131,7 @@ TEST(WholeModelAdapterStepTest, InputGradientOnHMatchesFiniteDifferences) {
   const model::BaseModel base = SmallBase();
   model::IakModule adapter = SmallAdapter(base.config().h_dim(), /*plain=*/true);
   const int n = 3;
-  std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
-  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(1.7f * static_cast<float>(i));
+  std::vector<float> x = WavyInputs(base, n, 1.7f);
   const float click[n] = {1, 0, 1};
   model::WholeModelAdapterStep step;
   std::vector<float> grads(adapter.num_params()), dx(x.size()), unused(x.size());
@@ -171,8 +171,7 @@ TEST(WholeModelAdapterStepTest, InputGradientOnXMatchesFiniteDifferences) {
   const model::BaseModel base = SmallBase();
   const model::IakModule adapter = SmallAdapter(base.config().input_dim(), /*plain=*/true);
   const int n = 3;
-  std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
-  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(1.7f * static_cast<float>(i));
+  std::vector<float> x = WavyInputs(base, n, 1.7f);
   const float click[n] = {1, 0, 1};
   model::WholeModelAdapterStep step;
   std::vector<float> grads(adapter.num_params()), reference(adapter.num_params()), dx(x.size());

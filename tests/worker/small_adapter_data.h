@@ -62,6 +62,14 @@ inline model::BaseModel SmallBase() {
   return base;
 }
 
+// Pooled inputs x for `n` samples of `base`: x[i] = 0.3 cos(freq * i),
+// smooth and different from value to value (for finite differences).
+inline std::vector<float> WavyInputs(const model::BaseModel& base, int n, float freq) {
+  std::vector<float> x(static_cast<size_t>(n) * base.config().input_dim());
+  for (size_t i = 0; i < x.size(); ++i) x[i] = 0.3f * std::cos(freq * static_cast<float>(i));
+  return x;
+}
+
 // An adapter of latent 3 and hidden layers of 5 on `input_dim` values.
 inline model::IakConfig SmallAdapterConfig(int input_dim) {
   model::IakConfig config;
