@@ -53,9 +53,16 @@ std::string ShapeText(const std::vector<uint64_t>& shape) {
 }
 
 Status CheckMatrixShape(const std::vector<uint64_t>& shape, const std::string& what) {
-  if (shape.size() != 2 || shape[1] == 0 || shape[1] > (1u << 20)) {
+  if (shape.size() != 2 || shape[1] == 0) {
     return InvalidArgumentError(what + " has shape " + ShapeText(shape) +
                                 "; rows must be a matrix (num_rows, dim) with dim > 0");
+  }
+  // Checked before any row is read: a manifest refuses a wider table anyway,
+  // but only after the whole import has been written.
+  if (shape[1] > static_cast<uint64_t>(kMaxManifestEmbeddingDim)) {
+    return InvalidArgumentError(what + " has shape " + ShapeText(shape) + "; dim " +
+                                std::to_string(shape[1]) + " is above the largest a snapshot holds (" +
+                                std::to_string(kMaxManifestEmbeddingDim) + ")");
   }
   return Status::Ok();
 }
@@ -264,8 +271,15 @@ StatusOr<RowTable> ReadRowTable(const SnapshotImportOptions& options) {
 
 namespace {
 
-// Rows per chunk of a streamed .npy import: a few MB whatever the table size.
-constexpr uint64_t kImportChunkRows = 65536;
+// Rows per chunk of a streamed .npy import: at most 65,536 rows and about
+// 64 MiB of float32 values whatever the table's size and width (a wide row
+// gets fewer rows per chunk), and never more rows than the file holds.
+uint64_t ImportChunkRows(uint64_t num_rows, size_t dim) {
+  constexpr uint64_t kMaxRows = 65536;
+  constexpr uint64_t kMaxBytes = uint64_t{64} << 20;
+  const uint64_t by_bytes = std::max<uint64_t>(1, kMaxBytes / (dim * sizeof(float)));
+  return std::max<uint64_t>(1, std::min({kMaxRows, by_bytes, num_rows}));
+}
 
 // An .npy row matrix and its keys, read chunk by chunk.
 struct NpyRowStream {
@@ -324,13 +338,14 @@ Status WriteNpyRows(const NpyRowStream& stream, const std::string& keys_path,
                     SnapshotStreamWriter* writer) {
   const size_t dim = static_cast<size_t>(stream.dim);
   const bool half = stream.rows->header().dtype == NpyDtype::kFloat16;
-  std::string raw(static_cast<size_t>(kImportChunkRows) * dim * (half ? 2 : 4), '\0');
-  std::vector<float> values(static_cast<size_t>(kImportChunkRows) * dim);
-  std::vector<uint64_t> keys(static_cast<size_t>(kImportChunkRows));
+  const uint64_t chunk_rows = ImportChunkRows(stream.num_rows, dim);
+  std::string raw(static_cast<size_t>(chunk_rows) * dim * (half ? 2 : 4), '\0');
+  std::vector<float> values(static_cast<size_t>(chunk_rows) * dim);
+  std::vector<uint64_t> keys(static_cast<size_t>(chunk_rows));
   const bool signed_keys =
       stream.key_reader != nullptr && stream.key_reader->header().dtype == NpyDtype::kInt64;
-  for (uint64_t first = 0; first < stream.num_rows; first += kImportChunkRows) {
-    const uint64_t n = std::min(kImportChunkRows, stream.num_rows - first);
+  for (uint64_t first = 0; first < stream.num_rows; first += chunk_rows) {
+    const uint64_t n = std::min(chunk_rows, stream.num_rows - first);
     IAK_RETURN_IF_ERROR(stream.rows->ReadElements(first * dim, n * dim, raw.data()));
     if (half) {
       for (size_t i = 0; i < n * dim; ++i) {

@@ -31,6 +31,9 @@ StatusOr<proto::TrainedShardInfo> ReadInfo(const std::string& path) {
   return info;
 }
 
+// One trainable server per shard: far above any real cluster.
+constexpr int kMaxTrainedShards = 1 << 16;
+
 // The info files present: shard index -> info.
 StatusOr<std::vector<std::optional<proto::TrainedShardInfo>>> ReadInfos(const std::string& dir) {
   std::error_code ec;
@@ -46,6 +49,13 @@ StatusOr<std::vector<std::optional<proto::TrainedShardInfo>>> ReadInfos(const st
     if (!std::regex_match(name, match, kName)) continue;
     const int shard = std::stoi(match[1]);
     const int count = std::stoi(match[2]);
+    // The count sizes the list below: a stray name must not make it huge.
+    if (count > kMaxTrainedShards) {
+      return FailedPreconditionError(entry.path().string() + ": " + std::to_string(count) +
+                                     " shards, more than the " +
+                                     std::to_string(kMaxTrainedShards) +
+                                     " a trained snapshot can have; remove the stray file");
+    }
     if (num_shards < 0) {
       num_shards = count;
       infos.resize(count);

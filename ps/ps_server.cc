@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/keys.h"
 #include "embedding/manifest_io.h"
 #include "embedding/trained_snapshot.h"
 
@@ -372,6 +373,22 @@ void PsServer::HandlePush(const net::RpcCall& call) {
   if (n != 0) {
     std::memcpy(keys.data(), key_frame.data(), key_frame.size());
     std::memcpy(grads.data(), grad_frame.data(), grad_frame.size());
+  }
+  // A key of another shard would create a row that the trained snapshot
+  // refuses at the end (WriteTrainedShard), losing this shard's whole
+  // training: refuse the push before anything is applied.
+  for (uint64_t key : keys) {
+    const int owner = ShardOfKey(key, manifest_.num_shards());
+    if (owner != options_.shard) {
+      ReplyError(call, InvalidArgumentError(
+                           options_.name + ": push from '" + sender + "' carries key " +
+                           std::to_string(key) + " of shard " + std::to_string(owner) +
+                           ", this server holds shard " + std::to_string(options_.shard) +
+                           " of " + std::to_string(manifest_.num_shards()) +
+                           "; nothing was applied (the client's shard list does not match the "
+                           "servers': check its ps addresses)"));
+      return;
+    }
   }
   uint64_t created = 0;
   StatusOr<uint64_t> applied = trainable_->Apply(keys.data(), n, grads.data(), &created);

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "proto/checkpoint.pb.h"
@@ -184,7 +185,10 @@ StatusOr<Checkpoint> ReadCheckpointFile(const std::string& path) {
                                            " bytes, shorter than the file header"));
   }
   const uint64_t header_len = ReadU64(file.data() + sizeof(kMagic));
-  if (header_len > file.size() - kPrefixBytes - kTrailerBytes) {
+  // Also bounds the int that ParseFromArray takes (a header over 2 GiB is no
+  // checkpoint of ours).
+  if (header_len > file.size() - kPrefixBytes - kTrailerBytes ||
+      header_len > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
     return DataLossError(Corrupt(path, "truncated: " + std::to_string(file.size()) +
                                            " bytes, too short for its " +
                                            std::to_string(header_len) + "-byte header"));
@@ -193,13 +197,17 @@ StatusOr<Checkpoint> ReadCheckpointFile(const std::string& path) {
   if (!header.ParseFromArray(file.data() + kPrefixBytes, static_cast<int>(header_len))) {
     return DataLossError(Corrupt(path, "corrupt header"));
   }
-  const uint64_t expected = kPrefixBytes + header_len + header.body_bytes() + kTrailerBytes;
-  if (file.size() < expected) {
-    return DataLossError(Corrupt(path, "truncated: " + std::to_string(file.size()) + " of " +
-                                           std::to_string(expected) + " bytes"));
+  // The body's size is compared with the room the file has, never added to
+  // other sizes: a huge claimed size must not wrap around to the file's.
+  const uint64_t body_room = file.size() - kPrefixBytes - kTrailerBytes - header_len;
+  if (header.body_bytes() > body_room) {
+    return DataLossError(Corrupt(path, "truncated: " + std::to_string(file.size()) +
+                                           " bytes, room for " + std::to_string(body_room) +
+                                           " of the " + std::to_string(header.body_bytes()) +
+                                           " body bytes its header claims"));
   }
-  if (file.size() > expected) {
-    return DataLossError(Corrupt(path, std::to_string(file.size() - expected) +
+  if (header.body_bytes() < body_room) {
+    return DataLossError(Corrupt(path, std::to_string(body_room - header.body_bytes()) +
                                            " unexpected bytes after the end"));
   }
   const uint32_t stored_crc = ReadU32(file.data() + file.size() - kTrailerBytes);
@@ -223,8 +231,9 @@ StatusOr<Checkpoint> ReadCheckpointFile(const std::string& path) {
   uint64_t offset = 0;
   for (const proto::CheckpointDomain& meta : header.domains()) {
     const uint64_t param_bytes = meta.num_params() * sizeof(float);
-    if (meta.num_params() > header.body_bytes() / sizeof(float) ||
-        param_bytes + meta.adam_bytes() > header.body_bytes() - offset) {
+    // Each size against what is left, never their sum: the sum can wrap.
+    if (meta.num_params() > (header.body_bytes() - offset) / sizeof(float) ||
+        meta.adam_bytes() > header.body_bytes() - offset - param_bytes) {
       return DataLossError(Corrupt(path, "domain '" + meta.domain() +
                                              "' claims more bytes than the body holds"));
     }

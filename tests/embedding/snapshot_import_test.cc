@@ -180,6 +180,31 @@ TEST_F(SnapshotImportTest, AnNpyLargerThanOneChunkIsStreamedToTheSameSnapshot) {
   EXPECT_FALSE(ReadManifest(options.out_dir).ok());
 }
 
+// A chunk holds at most about 64 MiB of values: the widest table a snapshot
+// holds (65,536 floats a row) imports with a few rows in memory, not 65,536.
+TEST_F(SnapshotImportTest, TheWidestRowsImportInChunksOfBoundedSize) {
+  constexpr size_t kWidest = 65536;
+  const std::vector<uint64_t> keys = {7, 9, 11};
+  std::vector<float> values(keys.size() * kWidest);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 1013) - 500.0f;
+  const std::string rows = tmp_.Sub("wide.npy");
+  WriteFile(rows, NpyBytes("<f4", "(3, 65536)", RawBytes(values)));
+  WriteFile(tmp_.Sub("wide_keys.txt"), "7\n9\n11\n");
+  SnapshotImportOptions options = Options(rows, "wide");
+  options.keys_path = tmp_.Sub("wide_keys.txt");
+  StatusOr<proto::ModelManifest> imported = ImportSnapshot(options);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+
+  SnapshotContents contents;
+  contents.options.embedding_dim = kWidest;
+  contents.options.num_shards = 2;
+  contents.keys = &keys;
+  contents.values = &values;
+  contents.options.base_manifest.set_data_description("imported from " + rows);
+  ASSERT_TRUE(WriteModelDirectory(tmp_.Sub("wide_reference"), contents).ok());
+  EXPECT_EQ(imported->snapshot_id(), IdOf(tmp_.Sub("wide_reference")));
+}
+
 TEST_F(SnapshotImportTest, Float16NpyAndVersion3HeaderRoundTrip) {
   std::vector<uint16_t> halves;
   for (float v : f_.values) halves.push_back(FloatToHalf(v));
@@ -334,6 +359,8 @@ TEST_F(SnapshotImportTest, MalformedNpyIsRefusedNamingTheFile) {
       {NpyBytes("<f4", "(18,)", RawBytes(f_.values)), StatusCode::kInvalidArgument, "(18,)"},
       {std::string("\x93NUMPY\x09\x00", 8) + std::string(64, ' '), StatusCode::kInvalidArgument,
        "version 9"},
+      {NpyBytes("<f4", "(1, 65537)", std::string(65537 * 4, '\0')),
+       StatusCode::kInvalidArgument, "above the largest a snapshot holds (65536)"},
   };
   std::string keys;
   for (uint64_t k : f_.keys) keys += std::to_string(k) + "\n";

@@ -13,6 +13,7 @@
 #include <random>
 #include <thread>
 
+#include "common/keys.h"
 #include "embedding/model_directory.h"
 #include "embedding/snapshot_tools.h"
 #include "embedding/trained_snapshot.h"
@@ -335,6 +336,41 @@ TEST_F(TrainablePsTest, BadPushesAreRefusedAndApplyNothing) {
   }
   // And a good push still works afterwards.
   ASSERT_TRUE(client.Push(keys.data(), keys.size(), grads.data()).ok());
+  EXPECT_EQ(servers_[0]->server()->pushes_applied(), 1u);
+}
+
+// A key of another shard would make a row that the trained snapshot refuses
+// at the end, losing the shard's whole training: the push is refused first.
+TEST_F(TrainablePsTest, APushWithAKeyOfAnotherShardIsRefused) {
+  Write(/*num_shards=*/2, RowDtype::kFloat32);
+  StartServer(0, RowOptimizerOptions());
+  std::vector<uint64_t> keys;  // one key of shard 0, then one of shard 1
+  for (uint64_t key = 1; keys.size() < 2; ++key) {
+    if (ShardOfKey(key, 2) == static_cast<int>(keys.size())) keys.push_back(key);
+  }
+  const std::vector<float> grads(keys.size() * kDim, 0.5f);
+  StatusOr<std::unique_ptr<net::Connection>> connection =
+      transport_.Connect(servers_[0]->server()->address());
+  ASSERT_TRUE(connection.ok());
+  net::RpcClient raw(std::move(connection).value(), "raw-worker");
+  proto::Envelope request;
+  request.mutable_push_request()->set_num_keys(keys.size());
+  request.mutable_push_request()->set_snapshot_id(servers_[0]->server()->snapshot_id());
+  const std::string key_frame(reinterpret_cast<const char*>(keys.data()), keys.size() * 8);
+  const std::string grad_frame(reinterpret_cast<const char*>(grads.data()), grads.size() * 4);
+  StatusOr<net::RpcReply> reply =
+      raw.Call(request, {key_frame, grad_frame}, Deadline::After(Duration(5000)));
+  ASSERT_EQ(reply.status().code(), StatusCode::kInvalidArgument) << reply.status();
+  EXPECT_NE(reply.status().message().find("key " + std::to_string(keys[1]) + " of shard 1"),
+            std::string::npos)
+      << reply.status();
+  EXPECT_EQ(servers_[0]->server()->pushes_applied(), 0u);
+
+  // The shard's own key alone is applied.
+  request.mutable_push_request()->set_num_keys(1);
+  reply = raw.Call(request, {key_frame.substr(0, 8), grad_frame.substr(0, kDim * 4)},
+                   Deadline::After(Duration(5000)));
+  ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(servers_[0]->server()->pushes_applied(), 1u);
 }
 

@@ -130,5 +130,20 @@ TEST_F(TrainedSnapshotTest, AKeyOfAnotherShardOrAGarbledInfoFileIsRefused) {
             std::string::npos);
 }
 
+// The shard count in a file's name sizes what finalize reads: a stray name
+// with a huge count is refused by name instead of allocating for it.
+TEST_F(TrainedSnapshotTest, AStrayInfoFileWithAHugeShardCountIsRefused) {
+  ASSERT_TRUE(WriteShard(0, 0.0f, source_id_).ok());
+  ASSERT_TRUE(WriteShard(1, 0.0f, source_id_).ok());
+  const std::string stray = out_ + "/shard-0-of-999999999.trained.pbtxt";
+  ASSERT_TRUE(WriteFileAtomically(stray, "").ok());
+  StatusOr<proto::ModelManifest> manifest = FinalizeTrainedSnapshot(out_);
+  ASSERT_EQ(manifest.status().code(), StatusCode::kFailedPrecondition) << manifest.status();
+  EXPECT_NE(manifest.status().message().find(stray), std::string::npos) << manifest.status();
+  EXPECT_NE(manifest.status().message().find("remove the stray file"), std::string::npos);
+  StatusOr<std::vector<int>> missing = MissingTrainedShards(out_);
+  EXPECT_EQ(missing.status().code(), StatusCode::kFailedPrecondition) << missing.status();
+}
+
 }  // namespace
 }  // namespace iak::embedding

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "model/adam.h"
+#include "proto/checkpoint.pb.h"
 
 namespace iak::worker {
 namespace {
@@ -175,6 +176,64 @@ TEST_F(CheckpointTest, CorruptByteAnywhereIsRefusedAndThePreviousOneIsUsed) {
   bad[full.size() / 2] ^= 0x01;
   WriteAll(*newest, bad);
   EXPECT_NE(ReadCheckpointFile(*newest).status().message().find("checksum"), std::string::npos);
+}
+
+// A file whose checksum is right but whose header lies about the sizes (CRC
+// is no defence against a crafted file): a domain's Adam bytes so large that
+// they wrap around with its parameters' must not pass the bounds check.
+TEST_F(CheckpointTest, SizesThatWrapAroundAreRefused) {
+  Checkpoint one;
+  DomainCheckpoint d;
+  d.domain = "2004-2007";
+  d.params = {0.5f};
+  d.adam_state = "abcd";
+  one.domains.push_back(d);
+  const std::string path = dir_ + "/w.iakckpt";
+  ASSERT_TRUE(WriteCheckpointFile(path, one).ok());
+  const std::string full = ReadAll(path);
+  constexpr size_t kPrefix = 16;  // magic + header length
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, full.data() + 8, 8);
+  proto::CheckpointHeader header;
+  ASSERT_TRUE(header.ParseFromArray(full.data() + kPrefix, static_cast<int>(header_len)));
+  const std::string body = full.substr(kPrefix + header_len, header.body_bytes());
+
+  auto rewrite = [&](const proto::CheckpointHeader& lying) {
+    const std::string bytes = lying.SerializeAsString();
+    std::string file = full.substr(0, 8);
+    const uint64_t len = bytes.size();
+    file.append(reinterpret_cast<const char*>(&len), 8);
+    file += bytes + body;
+    const uint32_t crc = Crc32c(file.data(), file.size());
+    file.append(reinterpret_cast<const char*>(&crc), 4);
+    WriteAll(path, file);
+  };
+  proto::CheckpointHeader lying = header;
+  lying.mutable_domains(0)->set_adam_bytes(~uint64_t{0} - 3);  // 4 + this wraps to 0
+  rewrite(lying);
+  StatusOr<Checkpoint> read = ReadCheckpointFile(path);
+  ASSERT_EQ(read.status().code(), StatusCode::kDataLoss) << read.status();
+  EXPECT_NE(read.status().message().find("claims more bytes than the body holds"),
+            std::string::npos)
+      << read.status();
+
+  lying = header;
+  lying.mutable_domains(0)->set_num_params(uint64_t{1} << 62);  // x 4 wraps to 0
+  rewrite(lying);
+  read = ReadCheckpointFile(path);
+  ASSERT_EQ(read.status().code(), StatusCode::kDataLoss) << read.status();
+
+  lying = header;
+  lying.set_body_bytes(~uint64_t{0});
+  rewrite(lying);
+  read = ReadCheckpointFile(path);
+  ASSERT_EQ(read.status().code(), StatusCode::kDataLoss) << read.status();
+  EXPECT_NE(read.status().message().find("truncated"), std::string::npos) << read.status();
+
+  rewrite(header);  // the same file, honest again, reads back
+  read = ReadCheckpointFile(path);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ExpectEqual(one, *read);
 }
 
 TEST_F(CheckpointTest, NoIntactCheckpointIsDataLossListingEveryFile) {
