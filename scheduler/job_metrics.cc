@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include <glog/logging.h>
+
 #include "scheduler/phase_name.h"
 
 namespace iak::scheduler {
@@ -80,11 +82,24 @@ void JobMetrics::Heartbeat(const std::string& name, const proto::Heartbeat& beat
     }
   }
   node.last = beat;
+  node.last.clear_domain_auc();  // kept below, bounded; the rest is a few numbers
   node.last_time = now;
   node.has_beat = true;
   for (const proto::DomainAuc& auc : beat.domain_auc()) {
-    auto [it, added] = domain_auc_.emplace(auc.domain(), auc);
-    if (!added && auc.step() >= it->second.step()) it->second = auc;
+    auto it = domain_auc_.find(auc.domain());
+    if (it != domain_auc_.end()) {
+      if (auc.step() >= it->second.step()) it->second = auc;
+    } else if (domain_auc_.size() < kMaxMetricDomains &&
+               auc.domain().size() <= kMaxMetricDomainName) {
+      domain_auc_.emplace(auc.domain(), auc);
+    } else {
+      if (dropped_domain_records_ == 0) {
+        LOG(WARNING) << "/metrics: dropping domain records of '" << name << "' beyond "
+                     << kMaxMetricDomains << " domains or with names over "
+                     << kMaxMetricDomainName << " bytes (counted in iak_domain_records_dropped)";
+      }
+      ++dropped_domain_records_;
+    }
   }
 }
 
@@ -177,6 +192,10 @@ std::string JobMetrics::RenderPrometheus() const {
          "Global step of the domain's latest evaluation.", eval_step.str());
   Family(out, "iak_domain_best_step", "gauge",
          "Global step of the domain's best evaluation (0 = the base).", best_step.str());
+  Family(out, "iak_domain_records_dropped", "counter",
+         "Domain records not kept: beyond the most domains kept or with too long a name.",
+         "iak_domain_records_dropped{" + job + "} " + std::to_string(dropped_domain_records_) +
+             "\n");
   return out.str();
 }
 

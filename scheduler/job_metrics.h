@@ -2,7 +2,10 @@
 // each worker's step, loss, throughput, pull latency, cache hit rate, each
 // domain's validation figures), rendered in the Prometheus text format for
 // its /metrics endpoint. Label values are escaped (backslash, quote, newline),
-// so a job, worker or domain name cannot break the exposition.
+// so a job, worker or domain name cannot break the exposition. What a
+// heartbeat can make it hold is bounded: at most kMaxMetricDomains domains
+// (later new names are dropped and counted) of names up to
+// kMaxMetricDomainName bytes, so a bad or hostile node cannot grow it.
 //
 // Thread-safety: thread-safe. The scheduler's thread records; the HTTP
 // server's thread renders.
@@ -18,6 +21,10 @@
 #include "proto/wire.pb.h"
 
 namespace iak::scheduler {
+
+// Far above any job's domains; the records beyond are dropped.
+inline constexpr size_t kMaxMetricDomains = 10000;
+inline constexpr size_t kMaxMetricDomainName = 256;
 
 class JobMetrics {
  public:
@@ -60,6 +67,7 @@ class JobMetrics {
   // the newest): elastic members all send theirs, and one that lags must not
   // win.
   std::map<std::string, proto::DomainAuc> domain_auc_;  // guarded by mu_
+  uint64_t dropped_domain_records_ = 0;                  // guarded by mu_
   int phase_index_ = -1;                    // guarded by mu_
   proto::Phase phase_ = proto::PHASE_UNSPECIFIED;  // guarded by mu_
   std::string state_ = "running";           // guarded by mu_

@@ -136,6 +136,32 @@ TEST(JobMetricsTest, RendersEachDomainsValidationFigures) {
             std::string::npos);
 }
 
+// What heartbeats can make the metrics hold is bounded: domains beyond the
+// cap, or with absurd names, are dropped and counted, and known domains still
+// update.
+TEST(JobMetricsTest, DomainRecordsBeyondTheCapAreDroppedAndCounted) {
+  JobMetrics metrics("demo");
+  metrics.NodeRegistered("worker-0", proto::ROLE_WORKER);
+  proto::Heartbeat flood;
+  for (size_t i = 0; i < kMaxMetricDomains + 5; ++i) {
+    *flood.add_domain_auc() = Record("d" + std::to_string(i), 10, 0.6);
+  }
+  *flood.add_domain_auc() = Record(std::string(kMaxMetricDomainName + 1, 'x'), 10, 0.6);
+  metrics.Heartbeat("worker-0", flood, TimePoint{});
+  proto::Heartbeat update;
+  *update.add_domain_auc() = Record("d0", 20, 0.7);
+  metrics.Heartbeat("worker-0", update, TimePoint{} + std::chrono::seconds(1));
+
+  const std::string text = metrics.RenderPrometheus();
+  EXPECT_NE(text.find("iak_domain_records_dropped{job=\"demo\"} 6\n"), std::string::npos);
+  EXPECT_NE(text.find("iak_domain_validation_step{job=\"demo\",domain=\"d9999\"} 10\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("domain=\"d10000\""), std::string::npos);
+  EXPECT_EQ(text.find(std::string(kMaxMetricDomainName + 1, 'x')), std::string::npos);
+  EXPECT_NE(text.find("iak_domain_validation_step{job=\"demo\",domain=\"d0\"} 20\n"),
+            std::string::npos);
+}
+
 std::string HttpGet(int port, const std::string& path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
