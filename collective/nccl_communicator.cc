@@ -6,9 +6,11 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <string>
 #include <thread>
 #include <utility>
 
+#include "collective/bounded_shutdown.h"
 #include "cuda/cuda_status.h"
 #include "cuda/device_buffer.h"
 
@@ -18,6 +20,27 @@ namespace {
 // Between polls of a running collective: short enough to add little to a
 // ~10 us all-reduce, long enough not to spin a core flat out.
 constexpr auto kPollInterval = std::chrono::microseconds(5);
+
+// NCCL's teardown waits for its proxy threads and streams, and with a peer
+// gone it can wait forever; no NCCL call can be cancelled, so past this limit
+// the process leaves (bounded_shutdown.h) and the scheduler sees it go.
+constexpr Duration kTeardownLimit = std::chrono::seconds(30);
+
+// ncclCommAbort (a broken group) or ncclCommDestroy, under the watchdog.
+void TearDown(ncclComm_t comm, bool broken, int rank, int size) {
+  const std::string what = std::string(broken ? "ncclCommAbort" : "ncclCommDestroy") +
+                           " of rank " + std::to_string(rank) + " of " + std::to_string(size);
+  RunWithDeadline(
+      what,
+      [comm, broken] {
+        if (broken) {
+          ncclCommAbort(comm);
+        } else {
+          ncclCommDestroy(comm);
+        }
+      },
+      kTeardownLimit);
+}
 
 Status NcclStatus(ncclResult_t result, const char* what) {
   if (result == ncclSuccess || result == ncclInProgress) return Status::Ok();
@@ -58,13 +81,7 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<State> state, int rank, int s
 
 NcclCommunicator::~NcclCommunicator() {
   cudaSetDevice(device_);
-  if (state_->comm != nullptr) {
-    if (state_->broken) {
-      ncclCommAbort(state_->comm);
-    } else {
-      ncclCommDestroy(state_->comm);
-    }
-  }
+  if (state_->comm != nullptr) TearDown(state_->comm, state_->broken, rank_, size_);
   if (state_->stream != nullptr) cudaStreamDestroy(state_->stream);
 }
 
@@ -154,7 +171,7 @@ Status NcclCommunicator::Wait(Deadline deadline, const char* what) {
     }
     if (deadline.Expired()) {
       state_->broken = true;
-      ncclCommAbort(state_->comm);
+      TearDown(state_->comm, /*broken=*/true, rank_, size_);
       state_->comm = nullptr;
       return DeadlineExceededError(std::string("NCCL: ") + what + " on rank " +
                                    std::to_string(rank_) + " of " + std::to_string(size_) +
