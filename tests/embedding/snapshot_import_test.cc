@@ -110,6 +110,20 @@ class SnapshotImportTest : public ::testing::Test {
   }
   std::string IdOf(const std::string& dir) { return ReadManifest(dir)->snapshot_id(); }
 
+  // The snapshot id that importing `rows` should give: the same table
+  // written directly (two shards, as Options() asks).
+  std::string ReferenceIdOf(const std::string& rows, int dim, const std::vector<uint64_t>& keys,
+                            const std::vector<float>& values, const std::string& name) {
+    SnapshotContents contents;
+    contents.options.embedding_dim = dim;
+    contents.options.num_shards = 2;
+    contents.keys = &keys;
+    contents.values = &values;
+    contents.options.base_manifest.set_data_description("imported from " + rows);
+    EXPECT_TRUE(WriteModelDirectory(tmp_.Sub(name), contents).ok());
+    return IdOf(tmp_.Sub(name));
+  }
+
   TempDir tmp_;
   Fixture f_ = MakeFixture();
 };
@@ -159,14 +173,7 @@ TEST_F(SnapshotImportTest, AnNpyLargerThanOneChunkIsStreamedToTheSameSnapshot) {
   StatusOr<proto::ModelManifest> imported = ImportSnapshot(options);
   ASSERT_TRUE(imported.ok()) << imported.status();
 
-  SnapshotContents contents;
-  contents.options.embedding_dim = kWide;
-  contents.options.num_shards = 2;
-  contents.keys = &keys;
-  contents.values = &values;
-  contents.options.base_manifest.set_data_description("imported from " + rows);
-  ASSERT_TRUE(WriteModelDirectory(tmp_.Sub("reference"), contents).ok());
-  EXPECT_EQ(imported->snapshot_id(), IdOf(tmp_.Sub("reference")));
+  EXPECT_EQ(imported->snapshot_id(), ReferenceIdOf(rows, kWide, keys, values, "reference"));
 
   keys[kRows - 1] = keys[70];  // a duplicate in the second chunk
   WriteFile(tmp_.Sub("big_keys.npy"),
@@ -195,14 +202,8 @@ TEST_F(SnapshotImportTest, TheWidestRowsImportInChunksOfBoundedSize) {
   StatusOr<proto::ModelManifest> imported = ImportSnapshot(options);
   ASSERT_TRUE(imported.ok()) << imported.status();
 
-  SnapshotContents contents;
-  contents.options.embedding_dim = kWidest;
-  contents.options.num_shards = 2;
-  contents.keys = &keys;
-  contents.values = &values;
-  contents.options.base_manifest.set_data_description("imported from " + rows);
-  ASSERT_TRUE(WriteModelDirectory(tmp_.Sub("wide_reference"), contents).ok());
-  EXPECT_EQ(imported->snapshot_id(), IdOf(tmp_.Sub("wide_reference")));
+  EXPECT_EQ(imported->snapshot_id(),
+            ReferenceIdOf(rows, kWidest, keys, values, "wide_reference"));
 }
 
 TEST_F(SnapshotImportTest, Float16NpyAndVersion3HeaderRoundTrip) {

@@ -153,6 +153,21 @@ class TrainablePsTest : public ::testing::Test {
     return options;
   }
 
+  // A client that sends hand-made requests to server 0.
+  std::unique_ptr<net::RpcClient> RawClient() {
+    StatusOr<std::unique_ptr<net::Connection>> connection =
+        transport_.Connect(servers_[0]->server()->address());
+    EXPECT_TRUE(connection.ok()) << connection.status();
+    if (!connection.ok()) return nullptr;
+    return std::make_unique<net::RpcClient>(std::move(connection).value(), "raw-worker");
+  }
+
+  // A vector's bytes, as a push frame carries them.
+  template <typename T>
+  static std::string FrameOf(const std::vector<T>& values) {
+    return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+  }
+
   std::vector<uint64_t> TableKeys(size_t n) const {
     std::vector<uint64_t> keys;
     for (const auto& [key, row] : table_) {
@@ -305,14 +320,13 @@ TEST_F(TrainablePsTest, BadPushesAreRefusedAndApplyNothing) {
   EXPECT_NE(pushed.message().find("key " + std::to_string(keys[5])), std::string::npos) << pushed;
 
   // Truncated and missing frames, sent raw.
-  StatusOr<std::unique_ptr<net::Connection>> connection =
-      transport_.Connect(servers_[0]->server()->address());
-  ASSERT_TRUE(connection.ok());
-  net::RpcClient raw(std::move(connection).value(), "raw-worker");
+  std::unique_ptr<net::RpcClient> raw_client = RawClient();
+  ASSERT_NE(raw_client, nullptr);
+  net::RpcClient& raw = *raw_client;
   proto::Envelope request;
   request.mutable_push_request()->set_num_keys(keys.size());
-  const std::string key_frame(reinterpret_cast<const char*>(keys.data()), keys.size() * 8);
-  const std::string grad_frame(reinterpret_cast<const char*>(grads.data()), grads.size() * 4);
+  const std::string key_frame = FrameOf(keys);
+  const std::string grad_frame = FrameOf(grads);
   StatusOr<net::RpcReply> reply =
       raw.Call(request, {key_frame, grad_frame.substr(0, grad_frame.size() - 3)},
                Deadline::After(Duration(5000)));
@@ -349,17 +363,15 @@ TEST_F(TrainablePsTest, APushWithAKeyOfAnotherShardIsRefused) {
     if (ShardOfKey(key, 2) == static_cast<int>(keys.size())) keys.push_back(key);
   }
   const std::vector<float> grads(keys.size() * kDim, 0.5f);
-  StatusOr<std::unique_ptr<net::Connection>> connection =
-      transport_.Connect(servers_[0]->server()->address());
-  ASSERT_TRUE(connection.ok());
-  net::RpcClient raw(std::move(connection).value(), "raw-worker");
+  std::unique_ptr<net::RpcClient> raw = RawClient();
+  ASSERT_NE(raw, nullptr);
   proto::Envelope request;
   request.mutable_push_request()->set_num_keys(keys.size());
   request.mutable_push_request()->set_snapshot_id(servers_[0]->server()->snapshot_id());
-  const std::string key_frame(reinterpret_cast<const char*>(keys.data()), keys.size() * 8);
-  const std::string grad_frame(reinterpret_cast<const char*>(grads.data()), grads.size() * 4);
+  const std::string key_frame = FrameOf(keys);
+  const std::string grad_frame = FrameOf(grads);
   StatusOr<net::RpcReply> reply =
-      raw.Call(request, {key_frame, grad_frame}, Deadline::After(Duration(5000)));
+      raw->Call(request, {key_frame, grad_frame}, Deadline::After(Duration(5000)));
   ASSERT_EQ(reply.status().code(), StatusCode::kInvalidArgument) << reply.status();
   EXPECT_NE(reply.status().message().find("key " + std::to_string(keys[1]) + " of shard 1"),
             std::string::npos)
@@ -368,8 +380,8 @@ TEST_F(TrainablePsTest, APushWithAKeyOfAnotherShardIsRefused) {
 
   // The shard's own key alone is applied.
   request.mutable_push_request()->set_num_keys(1);
-  reply = raw.Call(request, {key_frame.substr(0, 8), grad_frame.substr(0, kDim * 4)},
-                   Deadline::After(Duration(5000)));
+  reply = raw->Call(request, {key_frame.substr(0, 8), grad_frame.substr(0, kDim * 4)},
+                    Deadline::After(Duration(5000)));
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(servers_[0]->server()->pushes_applied(), 1u);
 }
