@@ -278,6 +278,7 @@ void ApplyDefaults(proto::JobSpec* spec) {
     if (elastic->min_workers() == 0) elastic->set_min_workers(1);
     if (elastic->max_workers() == 0) elastic->set_max_workers(std::max(1, spec->num_workers()));
     if (elastic->sync_every_steps() == 0) elastic->set_sync_every_steps(10);
+    if (elastic->max_failed_rounds() == 0) elastic->set_max_failed_rounds(3);
   }
   ApplyDomainPlanDefaults(spec);
 }
@@ -409,6 +410,10 @@ Status Validate(const proto::JobSpec& spec) {
     }
     if (e.sync_every_steps() < 1) {
       return bad("elastic.sync_every_steps", std::to_string(e.sync_every_steps()), ">= 1");
+    }
+    if (e.max_failed_rounds() < 0) {
+      return bad("elastic.max_failed_rounds", std::to_string(e.max_failed_rounds()),
+                 ">= 1 (0 = 3)");
     }
     // Full fine-tuning pushes rows to servers that keep one overlay, whose
     // best point rank 0 snapshots: it needs a fixed group.

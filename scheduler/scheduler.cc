@@ -118,12 +118,14 @@ Status Scheduler::Start() {
   if (elastic()) {
     const ElasticOptions& e = options_.elastic;
     if (e.min_workers < 1 || e.min_workers > options_.num_workers ||
-        max_members() < options_.num_workers || e.sync_every_steps < 1) {
+        max_members() < options_.num_workers || e.sync_every_steps < 1 ||
+        e.max_failed_rounds < 0) {
       return InvalidArgumentError(
           "elastic job: need 1 <= min_workers (" + std::to_string(e.min_workers) +
           ") <= num_workers (" + std::to_string(options_.num_workers) + ") <= max_workers (" +
-          std::to_string(max_members()) + ") and sync_every_steps >= 1 (" +
-          std::to_string(e.sync_every_steps) + ")");
+          std::to_string(max_members()) + "), sync_every_steps >= 1 (" +
+          std::to_string(e.sync_every_steps) + ") and max_failed_rounds >= 0 (" +
+          std::to_string(e.max_failed_rounds) + ")");
     }
   }
   auto listener = transport_->Listen(options_.listen_address);

@@ -34,7 +34,12 @@
 // "epoch-<E>/"), admits joiners and drops dead workers at the next sync,
 // applies ScaleRequests, and hands out the job position every member
 // continues from. A dead worker fails the job only when fewer than
-// min_workers remain; barriers are refused in this mode. Before the first
+// min_workers remain; barriers are refused in this mode. A failed round (a
+// member reports a failed collective or group, or the positions disagree)
+// rolls everyone back to the last sync point in a new epoch; once more than
+// max_failed_rounds such rounds follow each other at one sync point without
+// a new one committed, the failure is not transient and the job fails
+// (Unavailable naming the position and the members' failures). Before the first
 // epoch forms, a worker that deregisters with an error (e.g. it refused a
 // corrupt checkpoint) counts as failed: once num_workers - failed <
 // min_workers, the job fails at once (FailedPrecondition naming them and
@@ -81,6 +86,9 @@ struct ElasticOptions {
   int min_workers = 1;       // the job fails below this many live workers
   int max_workers = 0;       // members at most (0 = num_workers)
   int sync_every_steps = 10; // told to the workers in every sync reply
+  // Consecutive failed rounds at one sync point that are retried; the next
+  // one fails the job (>= 0; the spec's 0 means the default, 3).
+  int max_failed_rounds = 3;
 };
 
 struct SchedulerOptions {
@@ -187,7 +195,8 @@ class Scheduler {
   struct SyncOutcome {
     proto::JobPosition position;  // where the next segment starts
     bool restore = false;         // roll back to the last sync point
-    std::string why;              // of the roll-back
+    // Of the roll-back: "worker-1 (node 3): <its failure>", "; "-separated.
+    std::string why;
     std::vector<int> next;        // the next epoch's members, by rank
     std::vector<int> leaving;     // members told to leave (scaled down)
     std::vector<int> joining;     // admitted now
@@ -195,6 +204,10 @@ class Scheduler {
     bool receives(int id) const;
   };
   SyncOutcome AgreedPosition() const;
+  // Counts `outcome` among the failed rounds at the current sync point (a
+  // committed new position resets the count); past max_failed_rounds it
+  // ends the job and returns true.
+  bool EndedForNoProgress(const SyncOutcome& outcome);
   void ChooseMembers(SyncOutcome* outcome) const;
   void ChooseReceivers(SyncOutcome* outcome) const;
   proto::SyncResponse SyncResponseFor(const SyncOutcome& outcome, bool finished) const;
@@ -256,6 +269,7 @@ class Scheduler {
   std::vector<int> join_order_;         // non-members waiting to join, by arrival
   std::map<int, net::RpcCall> syncing_;  // node id -> deferred sync call
   proto::JobPosition committed_;        // position of the last sync point
+  int failed_rounds_ = 0;               // consecutive failed rounds at committed_
   int target_workers_ = 0;              // set by num_workers, then ScaleRequests
   // The startup timeout passed with fewer initial workers than num_workers
   // waiting, but at least min_workers: the first epoch forms with those.

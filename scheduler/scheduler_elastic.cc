@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "net/log_field.h"
 #include "scheduler/scheduler.h"
 
 namespace iak::scheduler {
@@ -27,6 +28,9 @@ ElasticOptions ElasticOptionsFor(const proto::JobSpec& spec) {
   options.min_workers = spec.elastic().min_workers();
   options.max_workers = spec.elastic().max_workers();
   options.sync_every_steps = spec.elastic().sync_every_steps();
+  if (spec.elastic().max_failed_rounds() > 0) {
+    options.max_failed_rounds = spec.elastic().max_failed_rounds();
+  }
   return options;
 }
 
@@ -193,24 +197,58 @@ void Scheduler::MaybeCompleteSync() {
 Scheduler::SyncOutcome Scheduler::AgreedPosition() const {
   // Every member reports its position; when all agree and none failed, that
   // is the new sync point; otherwise everyone rolls back to the last one
-  // (the failed segment is redone).
+  // (the failed segment is redone). The failures' text comes from the
+  // workers: escaped and bounded, as it goes into log lines and the job's
+  // error.
   SyncOutcome outcome;
   outcome.position = committed_;
+  std::string differing;
   for (size_t i = 0; i < members_.size(); ++i) {
+    const std::string& label = nodes_.at(members_[i]).label;
     const proto::SyncRequest& request = syncing_.at(members_[i]).request.sync_request();
     if (!request.failure().empty()) {
       outcome.restore = true;
-      outcome.why = nodes_.at(members_[i]).label + ": " + request.failure();
+      outcome.why += (outcome.why.empty() ? "" : "; ") + label + ": " +
+                     net::EscapeForLog(request.failure(), 512);
     }
     if (i == 0) {
       outcome.position = request.position();
-    } else if (!SamePosition(request.position(), outcome.position)) {
-      outcome.restore = true;
-      outcome.why = "members report different positions";
+    } else if (!SamePosition(request.position(), outcome.position) && differing.empty()) {
+      differing = label + ": members report different positions: it is at " +
+                  Describe(request.position()) + ", rank 0 at " + Describe(outcome.position);
     }
+  }
+  if (!differing.empty()) {
+    outcome.restore = true;
+    if (outcome.why.empty()) outcome.why = differing;
   }
   if (outcome.restore) outcome.position = committed_;
   return outcome;
+}
+
+bool Scheduler::EndedForNoProgress(const SyncOutcome& outcome) {
+  if (!outcome.restore) {
+    if (!SamePosition(outcome.position, committed_)) failed_rounds_ = 0;
+    return false;
+  }
+  ++failed_rounds_;
+  if (failed_rounds_ <= options_.elastic.max_failed_rounds) {
+    LOG(WARNING) << "sync: failed round " << failed_rounds_ << " of at most "
+                 << options_.elastic.max_failed_rounds << " retried at " << Describe(committed_)
+                 << " (elastic.max_failed_rounds)";
+    return false;
+  }
+  // The same members fail again at the same point, epoch after epoch, while
+  // their heartbeats keep them in the job: retrying cannot help.
+  End(State::kFailed,
+      UnavailableError("elastic job: " + std::to_string(failed_rounds_) +
+                       " consecutive membership epochs failed at " + Describe(committed_) +
+                       " without progress (elastic.max_failed_rounds=" +
+                       std::to_string(options_.elastic.max_failed_rounds) +
+                       "); last failure from " + outcome.why +
+                       "; check the workers' gloo_hostname (reachable from every other "
+                       "worker) and GPUs, fix the cause and resubmit the job"));
+  return true;
 }
 
 void Scheduler::ChooseMembers(SyncOutcome* outcome) const {
@@ -357,6 +395,7 @@ void Scheduler::AnswerSync(const SyncOutcome& outcome, const proto::SyncResponse
 
 void Scheduler::CompleteSync() {
   SyncOutcome outcome = AgreedPosition();
+  if (EndedForNoProgress(outcome)) return;
   const bool had_state = !members_.empty();
   ChooseMembers(&outcome);
   ChooseReceivers(&outcome);

@@ -44,6 +44,7 @@ struct WorkerPlan {
   int rank_hint = -1;
   int64_t abandon_at = -1;  // fault injection: dies at this global step
   int64_t start_at = -1;    // joins once the first worker trained this many steps
+  std::string gloo_hostname = "127.0.0.1";  // the address its Gloo groups bind
 };
 
 struct ScaleEvent {
@@ -136,6 +137,7 @@ class ElasticTest : public testing::Test {
       options.name = plans[i].name;
       options.rank_hint = plans[i].rank_hint;
       options.abandon_at_step = plans[i].abandon_at;
+      options.gloo_hostname = plans[i].gloo_hostname;
       options.progress_every = 20;
       options.compute_threads = 1;
       workers[i] = std::make_unique<worker::Worker>(options, &transport, nullptr);
@@ -343,6 +345,32 @@ TEST_F(ElasticTest, BelowMinWorkersTheJobFailsNamingTheDeadWorker) {
   EXPECT_THAT(result.scheduler.message(), HasSubstr("no heartbeat"));
   EXPECT_FALSE(result.workers[0].ok());
   EXPECT_THAT(result.workers[0].ToString(), HasSubstr("worker-2"));
+}
+
+// A failure that repeats in every epoch while every worker keeps
+// heartbeating: worker-1's gloo_hostname is an address no local interface
+// has, so it never forms a group (and worker-0 waits for it until the
+// collective timeout). Past elastic.max_failed_rounds the job fails naming
+// the address, and both workers stop with that error instead of retrying
+// until the job's timeout.
+TEST_F(ElasticTest, AGroupThatNeverFormsFailsTheJobAfterMaxFailedRounds) {
+  proto::JobSpec spec = Spec("never-forms", 2, 1);
+  spec.mutable_elastic()->set_max_failed_rounds(1);
+  spec.mutable_timeouts()->set_collective_timeout_ms(500);
+  WorkerPlan unreachable{"worker-1", 1};
+  unreachable.gloo_hostname = "192.0.2.1";  // TEST-NET-1 (RFC 5737): never local
+  ElasticResult result = Run(spec, {{"worker-0", 0}, unreachable});
+  ASSERT_FALSE(result.scheduler.ok());
+  EXPECT_EQ(result.scheduler.code(), StatusCode::kUnavailable) << result.scheduler;
+  EXPECT_THAT(result.scheduler.message(),
+              HasSubstr("2 consecutive membership epochs failed at phase 0 step 0"));
+  EXPECT_THAT(result.scheduler.message(), HasSubstr("worker-1"));
+  EXPECT_THAT(result.scheduler.message(), HasSubstr("192.0.2.1"));
+  EXPECT_THAT(result.scheduler.message(), HasSubstr("gloo_hostname"));
+  for (const Status& worker : result.workers) {
+    EXPECT_EQ(worker.code(), StatusCode::kUnavailable) << worker;
+    EXPECT_THAT(worker.message(), HasSubstr("consecutive membership epochs failed")) << worker;
+  }
 }
 
 #else

@@ -229,6 +229,23 @@ TEST(JobSpecTest, ElasticJobsTrainEveryMethodButFull) {
   EXPECT_NE(refused.message().find("turn elastic off"), std::string::npos) << refused;
 }
 
+// elastic.max_failed_rounds: unset means 3 consecutive failed rounds are
+// retried; a negative count is refused naming the field.
+TEST(JobSpecTest, ElasticMaxFailedRoundsDefaultsToThreeAndRefusesNegatives) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  spec.set_num_workers(2);
+  spec.mutable_elastic()->set_enabled(true);
+  ApplyDefaults(&spec);
+  ASSERT_TRUE(Validate(spec).ok()) << Validate(spec);
+  EXPECT_EQ(spec.elastic().max_failed_rounds(), 3);
+
+  spec.mutable_elastic()->set_max_failed_rounds(-1);
+  const Status refused = Validate(spec);
+  EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.message().find("elastic.max_failed_rounds"), std::string::npos) << refused;
+}
+
 TEST(JobSpecTest, GenreDomainsWithARandomSharePretrainNeedNoLaterPeriod) {
   proto::JobSpec spec;
   spec.set_model_dir("/m");

@@ -40,7 +40,7 @@ class ElasticSchedulerTest : public testing::Test {
   }
 
   void Start(int workers, int min_workers, int max_workers,
-             Duration startup_timeout = Duration(120000)) {
+             Duration startup_timeout = Duration(120000), int max_failed_rounds = 3) {
     SchedulerOptions options;
     options.startup_timeout = startup_timeout;
     options.listen_address = "inproc://elastic-scheduler";
@@ -57,6 +57,7 @@ class ElasticSchedulerTest : public testing::Test {
     options.elastic.min_workers = min_workers;
     options.elastic.max_workers = max_workers;
     options.elastic.sync_every_steps = 4;
+    options.elastic.max_failed_rounds = max_failed_rounds;
     scheduler_ = std::make_unique<Scheduler>(std::move(options), &transport_);
     ASSERT_TRUE(scheduler_->Start().ok());
     run_ = std::async(std::launch::async, [this] { return scheduler_->Run(stop_); });
@@ -127,6 +128,38 @@ class ElasticSchedulerTest : public testing::Test {
     StatusOr<proto::SyncResponse> r = f->get();
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : proto::SyncResponse();
+  }
+
+  // One round in which both workers report `failure_a` / `failure_b` (empty:
+  // none) at `step_a` / `step_b`; expects it rolled back to `committed` in a
+  // new epoch and returns that epoch.
+  int64_t FailedRound(SchedulerClient* a, int64_t step_a, const std::string& failure_a,
+                      SchedulerClient* b, int64_t step_b, const std::string& failure_b,
+                      int64_t committed) {
+    auto fa = Sync(a, step_a, failure_a), fb = Sync(b, step_b, failure_b);
+    proto::SyncResponse ra = Get(&fa), rb = Get(&fb);
+    EXPECT_EQ(ra.action(), proto::SyncResponse::ACTION_TRAIN);
+    EXPECT_TRUE(ra.restore());
+    EXPECT_TRUE(rb.restore());
+    EXPECT_EQ(ra.position().global_step(), committed);
+    EXPECT_EQ(rb.membership_epoch(), ra.membership_epoch());
+    return ra.membership_epoch();
+  }
+
+  // Both workers sync at `step` with no failure: a new sync point.
+  void CommittedRound(SchedulerClient* a, SchedulerClient* b, int64_t step) {
+    auto fa = Sync(a, step), fb = Sync(b, step);
+    proto::SyncResponse ra = Get(&fa), rb = Get(&fb);
+    EXPECT_FALSE(ra.restore());
+    EXPECT_EQ(ra.position().global_step(), step);
+    EXPECT_EQ(rb.position().global_step(), step);
+  }
+
+  // The run's outcome once the scheduler drained after a failure.
+  Status Outcome() {
+    clock_.Advance(Duration(1000));  // the scheduler's drain period after a failure
+    EXPECT_EQ(run_.wait_for(kWait), std::future_status::ready);
+    return run_.valid() ? run_.get() : Status::Ok();
   }
 
   net::InProcTransport transport_;
@@ -278,6 +311,93 @@ TEST_F(ElasticSchedulerTest, BelowMinWorkersFailsNamingTheDead) {
   clock_.Advance(Duration(1000));  // the scheduler's drain period after a failure
   ASSERT_EQ(run_.wait_for(kWait), std::future_status::ready);
   EXPECT_EQ(run_.get().code(), StatusCode::kUnavailable);
+}
+
+// A failure that repeats in every epoch (here: one worker cannot reach the
+// other's Gloo address) while both keep heartbeating: max_failed_rounds=2
+// rounds at the sync point are retried, the third ends the job naming the
+// position, the members and their failures, and every waiting sync gets it.
+TEST_F(ElasticSchedulerTest, RepeatedFailedRoundsAtOneSyncPointFailTheJob) {
+  Start(2, 1, 2, Duration(120000), /*max_failed_rounds=*/2);
+  auto a = Worker("worker-a", 0);
+  auto b = Worker("worker-b", 1);
+  auto fa = Sync(a.get(), 0), fb = Sync(b.get(), 0);
+  Get(&fa);
+  Get(&fb);
+  CommittedRound(a.get(), b.get(), 4);
+  const std::string unreachable =
+      "Unavailable: gloo group 'epoch-2/' (rank 0 of 2): could not connect to its peers "
+      "(check that '192.0.2.1' is reachable from the other ranks)";
+  const std::string timed_out = "DeadlineExceeded: the group was not formed before the deadline";
+  EXPECT_EQ(FailedRound(a.get(), 4, unreachable, b.get(), 4, timed_out, 4), 2);
+  EXPECT_EQ(FailedRound(a.get(), 4, unreachable, b.get(), 4, timed_out, 4), 3);
+
+  fa = Sync(a.get(), 4, unreachable);
+  fb = Sync(b.get(), 4, timed_out);
+  for (auto* f : {&fa, &fb}) {
+    ASSERT_EQ(f->wait_for(kWait), std::future_status::ready);
+    StatusOr<proto::SyncResponse> r = f->get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnavailable) << r.status();
+    EXPECT_THAT(r.status().message(),
+                HasSubstr("3 consecutive membership epochs failed at phase 0 step 4 (global "
+                          "step 4) without progress"));
+    EXPECT_THAT(r.status().message(), HasSubstr("last failure from worker-a"));
+    EXPECT_THAT(r.status().message(), HasSubstr("'192.0.2.1' is reachable"));
+    EXPECT_THAT(r.status().message(), HasSubstr("worker-b"));
+    EXPECT_THAT(r.status().message(), HasSubstr("not formed before the deadline"));
+    EXPECT_THAT(r.status().message(), HasSubstr("gloo_hostname"));
+  }
+  // Later syncs (a worker that retries) are refused with the same cause.
+  auto late = Sync(a.get(), 4, unreachable);
+  StatusOr<proto::SyncResponse> refused = late.get();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("consecutive membership epochs failed"));
+  const Status outcome = Outcome();
+  EXPECT_EQ(outcome.code(), StatusCode::kUnavailable);
+  EXPECT_THAT(outcome.message(), HasSubstr("elastic.max_failed_rounds=2"));
+}
+
+// The count is of consecutive failed rounds at one sync point: a round that
+// commits a new position starts it again. Members that disagree on the
+// position fail a round too.
+TEST_F(ElasticSchedulerTest, ACommittedRoundResetsTheFailedRoundCount) {
+  Start(2, 1, 2, Duration(120000), /*max_failed_rounds=*/2);
+  auto a = Worker("worker-a", 0);
+  auto b = Worker("worker-b", 1);
+  auto fa = Sync(a.get(), 0), fb = Sync(b.get(), 0);
+  Get(&fa);
+  Get(&fb);
+  FailedRound(a.get(), 0, "", b.get(), 0, "peer closed the connection", 0);
+  FailedRound(a.get(), 4, "", b.get(), 2, "", 0);  // positions disagree
+  CommittedRound(a.get(), b.get(), 4);
+  // Two more failed rounds at the new sync point are retried again.
+  FailedRound(a.get(), 4, "peer closed the connection", b.get(), 4, "", 4);
+  FailedRound(a.get(), 6, "", b.get(), 5, "", 4);
+  EXPECT_EQ(run_.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  // The third in a row ends the job; with no failure reported, the last
+  // failure is the disagreement, naming the member and both positions.
+  fa = Sync(a.get(), 6);
+  fb = Sync(b.get(), 5);
+  StatusOr<proto::SyncResponse> r = fa.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("3 consecutive membership epochs failed at phase 0 step 4"));
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("last failure from worker-b (node 2): members report different "
+                        "positions: it is at phase 0 step 5 (global step 5), rank 0 at "
+                        "phase 0 step 6 (global step 6)"));
+  EXPECT_FALSE(fb.get().ok());
+  EXPECT_EQ(Outcome().code(), StatusCode::kUnavailable);
+}
+
+// The spec's elastic.max_failed_rounds reaches the scheduler; unset is 3.
+TEST(ElasticOptionsForTest, MaxFailedRoundsComesFromTheSpecWithDefaultThree) {
+  proto::JobSpec spec;
+  spec.mutable_elastic()->set_enabled(true);
+  EXPECT_EQ(ElasticOptionsFor(spec).max_failed_rounds, 3);
+  spec.mutable_elastic()->set_max_failed_rounds(7);
+  EXPECT_EQ(ElasticOptionsFor(spec).max_failed_rounds, 7);
 }
 
 TEST_F(ElasticSchedulerTest, BarriersAndBadScalesAreRefused) {
