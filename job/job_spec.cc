@@ -272,7 +272,8 @@ void ApplyDefaults(proto::JobSpec* spec) {
     if (lora->alpha() == 0) lora->set_alpha(static_cast<float>(lora->rank()));
   }
   // Elastic jobs (docs/elastic.md): membership between 1 and num_workers
-  // unless set, a sync point every 10 global steps.
+  // unless set, a sync point every 10 global steps, 3 failed rounds retried
+  // at one sync point before the job fails.
   if (spec->has_elastic() && spec->elastic().enabled()) {
     proto::ElasticSpec* elastic = spec->mutable_elastic();
     if (elastic->min_workers() == 0) elastic->set_min_workers(1);
