@@ -1,5 +1,6 @@
 #include "data/line_parser.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/keys.h"
@@ -282,7 +283,9 @@ LineParser::Outcome LineParser::ParseSvm(std::string_view line, Dataset* out,
                                          std::string* problem) {
   const bool ffm = schema_.schema.format() == proto::FORMAT_LIBFFM;
   const size_t num_fields = schema_.fields.size();
-  std::vector<std::vector<uint64_t>> field_keys(num_fields);
+  // (field, key) in line order; grouped by field below. One scratch for
+  // every line: nothing per line grows with num_fields but the offsets.
+  svm_keys_.clear();
   float click = 0.0f;
   size_t pos = 0;
   int token_index = 0;
@@ -335,7 +338,8 @@ LineParser::Outcome LineParser::ParseSvm(std::string_view line, Dataset* out,
     }
     // The model has no feature weights: a non-zero value means "present".
     if (value != 0.0) {
-      field_keys[field].push_back(FeatureKey(static_cast<uint32_t>(field), index));
+      svm_keys_.push_back({static_cast<uint32_t>(field), FeatureKey(static_cast<uint32_t>(field),
+                                                                    index)});
     }
   }
   if (token_index == 0) {
@@ -345,8 +349,17 @@ LineParser::Outcome LineParser::ParseSvm(std::string_view line, Dataset* out,
   const int64_t ordinal = static_cast<int64_t>(out->click.size());
   const int domain = schema_.domain_rules.Evaluate(nullptr, ordinal);
   if (domain < 0) return Outcome::kNoDomain;
-  for (const std::vector<uint64_t>& keys : field_keys) {
-    out->keys.insert(out->keys.end(), keys.begin(), keys.end());
+  // Each field's keys in line order (lines usually list fields in order
+  // already), then one offset per field, empty ones included.
+  auto by_field = [](const auto& a, const auto& b) { return a.first < b.first; };
+  if (!std::is_sorted(svm_keys_.begin(), svm_keys_.end(), by_field)) {
+    std::stable_sort(svm_keys_.begin(), svm_keys_.end(), by_field);
+  }
+  size_t at = 0;
+  for (size_t f = 0; f < num_fields; ++f) {
+    for (; at < svm_keys_.size() && svm_keys_[at].first == f; ++at) {
+      out->keys.push_back(svm_keys_[at].second);
+    }
     out->offsets.push_back(out->keys.size());
   }
   out->click.push_back(click);

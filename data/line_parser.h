@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "data/dataset.h"
@@ -53,6 +54,7 @@ class LineParser {
   const CompiledSchema& schema_;
   std::vector<std::string_view> cols_;
   std::vector<std::string> quoted_;  // storage for CSV lines with quotes
+  std::vector<std::pair<uint32_t, uint64_t>> svm_keys_;  // a libsvm line's (field, key)
   std::vector<std::string> domain_names_;
   std::unordered_map<std::string, int> domain_ids_;
 };

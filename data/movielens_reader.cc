@@ -211,6 +211,29 @@ StatusOr<bool> NextCsvRow(const std::string& path, std::string_view columns, Lin
   return false;
 }
 
+// Fills movie->genres and genre_keys from a genres cell, each distinct genre
+// once, in order of first appearance; false past kMaxMovieGenres distinct
+// genres. Every genre's key is copied into every rating of the movie, so a
+// cell repeating one genre a million times must not make a million keys.
+bool ParseGenres(std::string_view genres, Movie* movie) {
+  if (genres.empty() || genres == kNoGenres) return true;
+  size_t start = 0;
+  while (start <= genres.size()) {
+    size_t bar = genres.find('|', start);
+    if (bar == std::string_view::npos) bar = genres.size();
+    const std::string_view genre = genres.substr(start, bar - start);
+    start = bar + 1;
+    if (genre.empty() ||
+        std::find(movie->genres.begin(), movie->genres.end(), genre) != movie->genres.end()) {
+      continue;
+    }
+    if (movie->genres.size() == movielens::kMaxMovieGenres) return false;
+    movie->genre_keys.push_back(FeatureKey(kGenresField, HashBytes(genre)));
+    movie->genres.emplace_back(genre);
+  }
+  return true;
+}
+
 Status ReadMovies(const std::string& path, BadLineHandler* bad, ReadReport* report,
                   std::unordered_map<int64_t, Movie>* movies) {
   std::string contents;
@@ -238,19 +261,14 @@ Status ReadMovies(const std::string& path, BadLineHandler* bad, ReadReport* repo
     Movie movie;
     movie.movie_key = FeatureKey(kMovieField, static_cast<uint64_t>(movie_id));
     movie.year_key = FeatureKey(kYearField, TitleYear(cols[1]));
-    const std::string_view genres = cols[2];
-    if (!genres.empty() && genres != kNoGenres) {
-      size_t start = 0;
-      while (start <= genres.size()) {
-        size_t bar = genres.find('|', start);
-        if (bar == std::string_view::npos) bar = genres.size();
-        const std::string_view genre = genres.substr(start, bar - start);
-        if (!genre.empty()) {
-          movie.genre_keys.push_back(FeatureKey(kGenresField, HashBytes(genre)));
-          movie.genres.emplace_back(genre);
-        }
-        start = bar + 1;
-      }
+    if (!ParseGenres(cols[2], &movie)) {
+      IAK_RETURN_IF_ERROR(bad->Handle(
+          path, n,
+          ColumnProblem(3, "genres",
+                        "at most " + std::to_string(movielens::kMaxMovieGenres) +
+                            " distinct '|'-separated genres",
+                        cols[2])));
+      continue;
     }
     movies->emplace(movie_id, std::move(movie));
   }

@@ -5,7 +5,8 @@
 // FeatureKey(field, value):
 //   0 user      userId
 //   1 movie     movieId
-//   2 genres    HashBytes(genre) per '|'-separated genre, mean-pooled;
+//   2 genres    HashBytes(genre) per distinct '|'-separated genre (a
+//               repeated one counts once), mean-pooled;
 //               "(no genres listed)" gives zero keys
 //   3 year      the year in the title's trailing "(YYYY)";
 //               movielens::kUnknownYear when the title has none
@@ -21,6 +22,7 @@
 #ifndef IAK_DATA_MOVIELENS_READER_H_
 #define IAK_DATA_MOVIELENS_READER_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,6 +45,10 @@ inline constexpr int kNumFields = 6;
 inline constexpr uint64_t kUnknownYear = 0;
 // A rating at or above this is a click (positive).
 inline constexpr float kPositiveRating = 4.0f;
+// A movies.csv line listing more distinct genres than this is malformed
+// (ml-latest-small's movies have at most 10): each rating of the movie
+// carries every genre's key.
+inline constexpr size_t kMaxMovieGenres = 64;
 }  // namespace movielens
 
 struct MovieLensOptions {
@@ -96,6 +102,7 @@ struct ReadReport {
 //     - unless skip_bad_lines: a malformed data line (wrong column count,
 //       non-numeric id/rating/timestamp, rating outside [0.5, 5], a movieId
 //       in ratings.csv that movies.csv does not define, a duplicate movieId,
+//       a movie with more than movielens::kMaxMovieGenres distinct genres,
 //       a bad quote). The message names the file, 1-based line, column and
 //       what was expected, and mentions skip_bad_lines.
 // Blank lines are ignored.

@@ -151,6 +151,26 @@ Status DecodeField(ByteReader* in, size_t num_samples, FieldColumn* column) {
 
 }  // namespace
 
+uint64_t MaxShardBlockBytes(uint64_t num_samples, uint64_t num_fields, uint64_t num_keys) {
+  constexpr uint64_t kVarint = 10;  // the longest varint of a u64
+  // Per field: layout and coding bytes, the dictionary size, a count per
+  // sample. Per key: at most a dictionary entry and an index (18 bytes),
+  // more than a raw key (8). Then two bitmaps, the domain runs (count, and
+  // a domain and a length per run, at most one run a sample), a timestamp
+  // per sample.
+  uint64_t per_field = 0, fields = 0, keys = 0, per_sample = 0, total = 0;
+  const bool overflow =
+      __builtin_mul_overflow(kVarint, num_samples, &per_field) ||
+      __builtin_add_overflow(per_field, 2 + kVarint, &per_field) ||
+      __builtin_mul_overflow(per_field, num_fields, &fields) ||
+      __builtin_mul_overflow(num_keys, 8 + kVarint, &keys) ||
+      __builtin_mul_overflow(num_samples, 3 * kVarint, &per_sample) ||
+      __builtin_add_overflow(fields, keys, &total) ||
+      __builtin_add_overflow(total, per_sample, &total) ||
+      __builtin_add_overflow(total, 2 * (num_samples / 8 + 1) + kVarint, &total);
+  return overflow ? ~uint64_t{0} : total;
+}
+
 void EncodeShardBlock(const Dataset& data, size_t begin, size_t end, std::string* out) {
   CHECK_LE(begin, end);
   CHECK_LE(end, data.size());

@@ -27,6 +27,12 @@ namespace iak::data {
 // Precondition (CHECKed): labels are 0 or 1 and begin <= end <= data.size().
 void EncodeShardBlock(const Dataset& data, size_t begin, size_t end, std::string* out);
 
+// The most bytes the coding of `num_samples` samples of `num_fields` fields
+// holding `num_keys` keys in all can take (every varint at its longest, every
+// key coded the costlier way); saturates at UINT64_MAX. A reader sizes a
+// decompression buffer by a block's stated size only once it is within this.
+uint64_t MaxShardBlockBytes(uint64_t num_samples, uint64_t num_fields, uint64_t num_keys);
+
 // Appends the `num_samples` samples coded in bytes [p, p + size) to *out
 // (whose fields give the field count; with_conversion says whether the block
 // holds conversion bitmaps; domains must be below out->domain_names.size()).

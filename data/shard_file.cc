@@ -410,21 +410,53 @@ Status MappedShard::OpenV1(bool verify) {
   if (has_conversion_) conversion_ = reinterpret_cast<const float*>(base + l.conversion);
   domain_ = reinterpret_cast<const int32_t*>(base + l.domain);
   timestamp_ = reinterpret_cast<const int64_t*>(base + l.timestamp);
-  if (verify) {
-    const size_t entries = num_samples_ * num_fields_;
-    bool ok = offsets_[0] == 0 && offsets_[entries] == num_keys_;
-    for (size_t i = 0; ok && i < entries; ++i) ok = offsets_[i] <= offsets_[i + 1];
-    const int32_t domains = meta_.domain_names_size();
-    for (size_t s = 0; ok && s < num_samples_; ++s) {
-      const float c = click_[s];
-      ok = domain_[s] >= 0 && domain_[s] < domains && (c == 0.0f || c == 1.0f);
-    }
-    if (!ok) return DataLossError("corrupted shard: inconsistent offsets, domains or labels" +
-                                  Rerun(path));
+  // Always, not only with `verify`: readers index the keys by these offsets
+  // and the domain names by these ids, so an unverified (streamed) shard
+  // must hold them too. It is one pass over the arrays; the checksum is the
+  // part `verify` adds.
+  IAK_RETURN_IF_ERROR(CheckV1Structure());
+  if (num_samples_ > std::numeric_limits<uint32_t>::max()) {
+    return DataLossError("corrupted shard: " + std::to_string(num_samples_) +
+                         " samples in one version-1 shard, more than it can hold" + Rerun(path));
   }
   Block whole;
   whole.samples = static_cast<uint32_t>(num_samples_);
   blocks_.push_back(whole);
+  return Status::Ok();
+}
+
+Status MappedShard::CheckV1Structure() const {
+  const size_t entries = num_samples_ * num_fields_;
+  if (offsets_[0] != 0 || offsets_[entries] != num_keys_) {
+    return DataLossError("corrupted shard: the key offsets run from " +
+                         std::to_string(offsets_[0]) + " to " + std::to_string(offsets_[entries]) +
+                         ", the header says 0 to " + std::to_string(num_keys_) + Rerun(path_));
+  }
+  for (size_t i = 0; i < entries; ++i) {
+    // Increasing from 0 to num_keys_ keeps every offset within the keys.
+    if (offsets_[i] > offsets_[i + 1]) {
+      return DataLossError("corrupted shard: sample " + std::to_string(i / num_fields_) +
+                           ", field " + std::to_string(i % num_fields_) +
+                           ": its keys end at offset " + std::to_string(offsets_[i + 1]) +
+                           ", before they start (" + std::to_string(offsets_[i]) + ")" +
+                           Rerun(path_));
+    }
+  }
+  const int32_t domains = meta_.domain_names_size();
+  for (size_t s = 0; s < num_samples_; ++s) {
+    if (domain_[s] < 0 || domain_[s] >= domains) {
+      return DataLossError("corrupted shard: sample " + std::to_string(s) + " has domain id " +
+                           std::to_string(domain_[s]) + ", the shard names " +
+                           std::to_string(domains) + " domains" + Rerun(path_));
+    }
+    const bool labels = (click_[s] == 0.0f || click_[s] == 1.0f) &&
+                        (conversion_ == nullptr || conversion_[s] == 0.0f ||
+                         conversion_[s] == 1.0f);
+    if (!labels) {
+      return DataLossError("corrupted shard: sample " + std::to_string(s) +
+                           " has a label other than 0 or 1" + Rerun(path_));
+    }
+  }
   return Status::Ok();
 }
 
@@ -520,6 +552,34 @@ void MappedShard::AppendV1(Dataset* out) const {
   out->timestamp.insert(out->timestamp.end(), timestamp_, timestamp_ + num_samples_);
 }
 
+Status MappedShard::Decompress(size_t block, const char* stored, std::string* coded) const {
+  const Block& b = blocks_[block];
+  // The coded size comes from the file: before a buffer of that size is
+  // made, it must be what the zstd frame says it holds (one frame, the
+  // whole stored block) and no more than the block's samples can code to.
+  const unsigned long long frame = ZSTD_getFrameContentSize(stored, b.stored);
+  if (frame == ZSTD_CONTENTSIZE_ERROR || frame == ZSTD_CONTENTSIZE_UNKNOWN ||
+      ZSTD_findFrameCompressedSize(stored, b.stored) != b.stored) {
+    return DataLossError("not one zstd frame with its size");
+  }
+  if (frame != b.coded) {
+    return DataLossError("the zstd frame holds " + std::to_string(frame) +
+                         " bytes, the index says " + std::to_string(b.coded));
+  }
+  const uint64_t most = MaxShardBlockBytes(b.samples, num_fields_, num_keys_);
+  if (b.coded > most) {
+    return DataLossError(std::to_string(b.coded) + " coded bytes, more than " +
+                         std::to_string(b.samples) + " samples of " + std::to_string(num_fields_) +
+                         " fields and at most " + std::to_string(num_keys_) +
+                         " keys can take (" + std::to_string(most) + ")");
+  }
+  coded->resize(b.coded);
+  const size_t n = ZSTD_decompress(coded->data(), coded->size(), stored, b.stored);
+  if (ZSTD_isError(n)) return DataLossError(std::string("zstd: ") + ZSTD_getErrorName(n));
+  if (n != b.coded) return DataLossError("zstd: short block");
+  return Status::Ok();
+}
+
 Status MappedShard::DecodeBlock(size_t block, Dataset* out) const {
   CHECK_EQ(out->fields.size(), num_fields_);
   CHECK_LT(block, blocks_.size());
@@ -535,12 +595,11 @@ Status MappedShard::DecodeBlock(size_t block, Dataset* out) const {
   }
   Status decoded;
   if (b.flags & kBlockZstd) {
-    std::string coded(b.coded, '\0');
-    const size_t n = ZSTD_decompress(coded.data(), coded.size(), stored, b.stored);
-    decoded = ZSTD_isError(n) || n != b.coded
-                  ? DataLossError("zstd: " + std::string(ZSTD_isError(n) ? ZSTD_getErrorName(n)
-                                                                         : "short block"))
-                  : DecodeShardBlock(coded.data(), coded.size(), b.samples, has_conversion_, out);
+    std::string coded;
+    decoded = Decompress(block, stored, &coded);
+    if (decoded.ok()) {
+      decoded = DecodeShardBlock(coded.data(), coded.size(), b.samples, has_conversion_, out);
+    }
   } else {
     decoded = DecodeShardBlock(stored, b.stored, b.samples, has_conversion_, out);
   }

@@ -101,9 +101,11 @@ class MappedShard {
  public:
   // Maps `path` read-only and checks it: magic, version, header checksum,
   // exact size (a truncated file is named as such), footer, the v2 block
-  // index, and with `verify` the data checksums and (v1) the structure
-  // (offsets increasing to num_keys, domain ids below the number of domain
-  // names, labels 0 or 1). NotFoundError / IoError for the file,
+  // index, the v1 structure (offsets increasing to num_keys, domain ids
+  // below the number of domain names, labels 0 or 1; one pass, whatever
+  // `verify` says, since readers index by them), and with `verify` the data
+  // checksums (a v2 block's is checked as it is decoded anyway).
+  // NotFoundError / IoError for the file,
   // InvalidArgumentError for a file that is not a shard or of a version this
   // build does not read, DataLossError for a truncated or corrupted one;
   // every message names the path and says to rerun `iak data convert`.
@@ -148,7 +150,13 @@ class MappedShard {
   MappedShard() = default;
   Status OpenV1(bool verify);
   Status OpenV2(bool verify, uint64_t num_blocks, uint64_t file_bytes);
+  // v1: offsets increasing from 0 to num_keys, domain ids below the number
+  // of domain names, labels 0 or 1; DataLossError naming the first bad entry.
+  Status CheckV1Structure() const;
   void AppendV1(Dataset* out) const;
+  // v2: inflates a zstd block (at `stored` in the mapping) into *coded once
+  // its stated sizes are consistent and bounded; DataLossError otherwise.
+  Status Decompress(size_t block, const char* stored, std::string* coded) const;
 
   std::string path_;
   void* map_ = nullptr;

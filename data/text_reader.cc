@@ -1,6 +1,7 @@
 #include "data/text_reader.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,6 +19,14 @@
 namespace iak::data {
 namespace {
 
+// The memory the samples parsed from one block take, summed over the
+// threads parsing its chunks. Whether a block goes over the limit does not
+// depend on the number of threads: a chunk stops only once the sum is past it.
+struct BlockBudget {
+  std::atomic<size_t> used{0};
+  size_t limit = 0;
+};
+
 // What one thread made of one chunk of a block.
 struct ChunkResult {
   Dataset data;
@@ -27,17 +36,19 @@ struct ChunkResult {
   std::vector<std::pair<int64_t, std::string>> bad;  // (1-based line in chunk, problem)
   int64_t no_domain = 0;
   std::vector<std::string> domain_names;
+  bool over_budget = false;  // stopped: the block's samples passed max_block_parsed_bytes
 };
 
 void ParseChunk(const CompiledSchema& schema, std::string_view text,
-                const TextReadOptions& options, ChunkResult* result) {
+                const TextReadOptions& options, BlockBudget* budget, ChunkResult* result) {
   LineParser parser(schema);
   Dataset& data = result->data;
   data.fields = schema.fields;
-  const size_t approx_lines = text.size() / 64 + 1;
-  data.click.reserve(approx_lines);
-  data.offsets.reserve(approx_lines * schema.fields.size() + 1);
-  data.keys.reserve(approx_lines * schema.fields.size());
+  const ChunkReserve reserve = ReserveForChunk(text.size(), schema.fields.size());
+  data.click.reserve(reserve.samples);
+  data.offsets.reserve(reserve.offsets);
+  data.keys.reserve(reserve.keys);
+  size_t counted = 0;  // of ParsedBytes(data), added to the block's budget
   const size_t max_kept =
       options.bad_lines == BadLinePolicy::kFail ? 1 : static_cast<size_t>(options.max_error_examples);
   std::string problem;
@@ -51,7 +62,14 @@ void ParseChunk(const CompiledSchema& schema, std::string_view text,
     if (StripTrailingCr(line).empty()) continue;
     ++result->data_lines;
     const LineParser::Outcome outcome = parser.Parse(line, 0, &data, &problem);
-    if (outcome == LineParser::Outcome::kNoDomain) {
+    if (outcome == LineParser::Outcome::kSample) {
+      const size_t added = ParsedBytes(data) - counted;
+      counted += added;
+      if (budget->used.fetch_add(added, std::memory_order_relaxed) + added > budget->limit) {
+        result->over_budget = true;
+        break;
+      }
+    } else if (outcome == LineParser::Outcome::kNoDomain) {
       ++result->no_domain;
     } else if (outcome == LineParser::Outcome::kBad) {
       ++result->bad_count;
@@ -60,6 +78,12 @@ void ParseChunk(const CompiledSchema& schema, std::string_view text,
     }
   }
   result->domain_names = parser.domain_names();
+}
+
+// `a` * `b`, or SIZE_MAX when that overflows.
+size_t SaturatingMul(size_t a, size_t b) {
+  size_t product;
+  return __builtin_mul_overflow(a, b, &product) ? std::numeric_limits<size_t>::max() : product;
 }
 
 // `block` cut at line ends into at most `parts` pieces of similar size.
@@ -169,10 +193,14 @@ Dataset NewPending(const ReadState& st) {
   Dataset d;
   d.fields = st.schema->fields;
   constexpr size_t kMaxReserved = size_t{1} << 26;  // ReadTextFiles: one chunk of all
+  // A guess, not a limit: many fields (65,536 columns, a LIBFFM num_fields)
+  // must not make it gigabytes before a line is read.
+  constexpr size_t kMaxReservedEntries = size_t{1} << 25;  // 256 MiB of offsets
   if (st.chunk_samples <= kMaxReserved) {
     const size_t n = st.chunk_samples;
-    d.keys.reserve(n * d.fields.size());
-    d.offsets.reserve(n * d.fields.size() + 1);
+    const size_t entries = std::min(SaturatingMul(n, d.fields.size()), kMaxReservedEntries);
+    d.keys.reserve(entries);
+    d.offsets.reserve(entries + 1);
     d.click.reserve(n);
     if (st.schema->has_conversion()) d.conversion.reserve(n);
     d.domain.reserve(n);
@@ -207,12 +235,27 @@ Status EmitPending(bool all, ReadState* st) {
   return all ? EmitPending(true, st) : Status::Ok();
 }
 
+Status OverBudget(const std::string& path, int64_t first_line, const CompiledSchema& schema,
+                  const TextReadOptions& options) {
+  const size_t fields = schema.fields.size();
+  const bool ffm = schema.schema.format() == proto::FORMAT_LIBFFM;
+  return InvalidArgumentError(
+      path + ": the samples parsed from the block of lines starting at line " +
+      std::to_string(first_line) + " take more than " +
+      std::to_string(options.max_block_parsed_bytes >> 20) + " MiB; a sample holds 8 bytes " +
+      "for each of the schema's " + std::to_string(fields) + " fields (" +
+      std::to_string(fields * 8) + " bytes) plus 8 a key, used or not" +
+      (ffm ? "; set the schema's num_fields to the fields the file uses"
+           : "; is the file in the schema's format?"));
+}
+
 // Merges one block's chunk results, in order, into the pending samples and
 // the report; `line_base` is the file line before the block.
 Status MergeBlock(const std::string& path, std::vector<ChunkResult>* results, int64_t* line_base,
                   ReadState* st) {
   TextReadReport* report = st->report;
   const TextReadOptions& options = *st->options;
+  const int64_t first_line = *line_base + 1;
   for (ChunkResult& r : *results) {
     report->lines_read += r.data_lines;
     for (const auto& [line, problem] : r.bad) {
@@ -227,6 +270,7 @@ Status MergeBlock(const std::string& path, std::vector<ChunkResult>* results, in
         report->bad_line_examples.push_back(std::move(where));
       }
     }
+    if (r.over_budget) return OverBudget(path, first_line, *st->schema, options);
     report->bad_lines_skipped += r.bad_count;
     report->no_domain_dropped += r.no_domain;
     std::vector<int32_t> domain_map;
@@ -309,11 +353,13 @@ Status ReadOneFile(const std::string& path, ReadState* st) {
     const std::vector<std::string_view> chunks = CutAtLines(block, threads);
     std::vector<ChunkResult> results(chunks.size());
     std::vector<std::thread> workers;
+    BlockBudget budget;
+    budget.limit = options.max_block_parsed_bytes;
     for (size_t c = 1; c < chunks.size(); ++c) {
-      workers.emplace_back(ParseChunk, std::cref(schema), chunks[c], std::cref(options),
+      workers.emplace_back(ParseChunk, std::cref(schema), chunks[c], std::cref(options), &budget,
                            &results[c]);
     }
-    if (!chunks.empty()) ParseChunk(schema, chunks[0], options, &results[0]);
+    if (!chunks.empty()) ParseChunk(schema, chunks[0], options, &budget, &results[0]);
     for (std::thread& t : workers) t.join();
     IAK_RETURN_IF_ERROR(MergeBlock(path, &results, &line_base, st));
     buffer.erase(0, cut);
@@ -325,6 +371,21 @@ Status ReadOneFile(const std::string& path, ReadState* st) {
 }
 
 }  // namespace
+
+ChunkReserve ReserveForChunk(size_t chunk_bytes, size_t num_fields) {
+  ChunkReserve r;
+  r.samples = chunk_bytes / 64 + 1;
+  const size_t entries = SaturatingMul(r.samples, num_fields);
+  r.offsets = std::min(entries, chunk_bytes) + 1;
+  r.keys = std::min(entries, chunk_bytes);
+  return r;
+}
+
+size_t ParsedBytes(const Dataset& data) {
+  return (data.keys.size() + data.offsets.size()) * sizeof(uint64_t) +
+         (data.click.size() + data.conversion.size()) * sizeof(float) +
+         data.domain.size() * sizeof(int32_t) + data.timestamp.size() * sizeof(int64_t);
+}
 
 std::string TextReadReport::ToString() const {
   std::ostringstream os;

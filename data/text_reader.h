@@ -36,6 +36,13 @@ struct TextReadOptions {
   // a file without line breaks (a compressed or binary file given by
   // mistake) would otherwise be held whole in memory.
   size_t max_line_bytes = 64 << 20;
+  // The samples parsed from one block (all threads' parts together) may
+  // take at most this much memory, else the read fails naming the file and
+  // block. Text parses to a few times its size, except a layout that stores
+  // something per field of each sample whatever the line holds: a LIBFFM
+  // schema with num_fields = 65,536 turns a two-byte line into 512 KiB of
+  // offsets (docs/data.md, "Memory per sample").
+  size_t max_block_parsed_bytes = size_t{2} << 30;
   BadLinePolicy bad_lines = BadLinePolicy::kFail;
   int max_error_examples = 5;          // kSkip: how many bad lines the report quotes
 };
@@ -57,6 +64,23 @@ struct TextReadReport {
   std::string ToString() const;
 };
 
+// How much a parser reserves up front for a chunk of `chunk_bytes` bytes of
+// text with `num_fields` fields: a guess of the samples (a line per 64
+// bytes), their offsets and keys, each capped by what the bytes can produce
+// (every key and every offset past the first takes at least a byte of a
+// delimited line), so a schema with 65,536 fields never reserves more
+// elements than the chunk has bytes.
+struct ChunkReserve {
+  size_t samples = 0;
+  size_t offsets = 0;
+  size_t keys = 0;
+};
+ChunkReserve ReserveForChunk(size_t chunk_bytes, size_t num_fields);
+
+// Memory held by the samples of `data` (keys, offsets, labels, domains,
+// timestamps): what max_block_parsed_bytes counts.
+size_t ParsedBytes(const Dataset& data);
+
 // Reads `files` in order into one Dataset (fields from the schema). With a
 // header (schema.has_header) each file's first line must list the schema's
 // column names. Samples without a timestamp column get their index in the
@@ -67,7 +91,8 @@ struct TextReadReport {
 //   NotFoundError / IoError   a file is missing or unreadable (path named).
 //   InvalidArgumentError      a header that does not match the schema, or
 //     (policy kFail) the first malformed line: "path:line: column N ('name'):
-//     expected ..., found '...'" plus how to skip such lines instead.
+//     expected ..., found '...'" plus how to skip such lines instead; or
+//     a block whose samples take more than max_block_parsed_bytes.
 [[nodiscard]] StatusOr<Dataset> ReadTextFiles(const CompiledSchema& schema,
                                               const std::vector<std::string>& files,
                                               const TextReadOptions& options,

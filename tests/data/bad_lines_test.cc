@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "common/keys.h"
 #include "data/numeric_value.h"
 #include "data/schema.h"
 #include "data/text_reader.h"
@@ -174,6 +175,66 @@ TEST(BadLinesTest, ALineWithoutEndFailsAtTheBoundInsteadOfFillingMemory) {
   ASSERT_TRUE(data.ok()) << data.status();
   EXPECT_EQ(data->size(), 2u);
   EXPECT_EQ(report.bad_lines_skipped, 1);
+}
+
+// A parser's up-front reserve is a guess of a line per 64 bytes; with many
+// fields it was that times the field count (65,536 columns: 1,024 offsets a
+// byte of text, tens of GiB for a 16 MiB block). Now no reserve is more
+// elements than the chunk has bytes, and ordinary schemas keep the guess.
+TEST(BadLinesTest, ReservesNeverExceedWhatTheChunkCanHold) {
+  for (size_t bytes : {size_t{0}, size_t{100}, size_t{8} << 20}) {
+    for (size_t fields : {size_t{1}, size_t{39}, size_t{65536}, ~size_t{0}}) {
+      const ChunkReserve r = ReserveForChunk(bytes, fields);
+      EXPECT_EQ(r.samples, bytes / 64 + 1);
+      EXPECT_LE(r.offsets, bytes + 1) << bytes << " " << fields;
+      EXPECT_LE(r.keys, bytes) << bytes << " " << fields;
+    }
+  }
+  const ChunkReserve criteo = ReserveForChunk(size_t{8} << 20, 39);
+  EXPECT_EQ(criteo.offsets, ((size_t{8} << 20) / 64 + 1) * 39 + 1);
+  EXPECT_EQ(criteo.keys, ((size_t{8} << 20) / 64 + 1) * 39);
+}
+
+// A LIBFFM sample keeps an offset per field, used or not: with num_fields =
+// 65,536 a two-byte line is 512 KiB parsed. A small file parses; a block
+// whose samples pass max_block_parsed_bytes fails naming the file, the block
+// and what to change, for any number of threads.
+TEST(BadLinesTest, LibffmWithManyFieldsParsesWithinTheBlockBudget) {
+  proto::Schema s;
+  s.set_format(proto::FORMAT_LIBFFM);
+  s.set_num_fields(65536);
+  StatusOr<CompiledSchema> schema = CompileSchema(s);
+  ASSERT_TRUE(schema.ok()) << schema.status();
+  const std::string dir = testing::MakeTempDir();
+  const std::string small = testing::WriteFile(dir + "/small.ffm", "1 65535:3:1 7:2:1\n0\n");
+  StatusOr<Dataset> d = ReadTextFiles(*schema, {small}, TextReadOptions(), nullptr);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->size(), 2u);
+  EXPECT_EQ(d->offsets.size(), 2u * 65536 + 1);
+  EXPECT_EQ(d->keys, (std::vector<uint64_t>{FeatureKey(7, 2), FeatureKey(65535, 3)}));
+  EXPECT_EQ(ParsedBytes(*d), (2 + 2 * 65536 + 1) * 8 + 2 * (4 + 4 + 8));
+
+  std::string lines = "1 3:1:1\n";
+  for (int i = 0; i < 99; ++i) lines += "0\n";
+  const std::string many = testing::WriteFile(dir + "/many.ffm", lines);
+  TextReadOptions options;
+  options.max_block_parsed_bytes = size_t{8} << 20;  // 16 samples
+  for (int threads : {1, 3}) {
+    options.num_threads = threads;
+    StatusOr<Dataset> over = ReadTextFiles(*schema, {many}, options, nullptr);
+    ASSERT_FALSE(over.ok()) << threads;
+    EXPECT_EQ(over.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(over.status().message().find(
+                  "many.ffm: the samples parsed from the block of lines starting at line 1 "
+                  "take more than 8 MiB"),
+              std::string::npos)
+        << over.status();
+    EXPECT_NE(over.status().message().find("set the schema's num_fields"), std::string::npos);
+  }
+  options.max_block_parsed_bytes = size_t{64} << 20;  // 100 samples fit
+  StatusOr<Dataset> fits = ReadTextFiles(*schema, {many}, options, nullptr);
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_EQ(fits->size(), 100u);
 }
 
 TEST(BadLinesTest, LibsvmBadTokens) {

@@ -266,6 +266,49 @@ TEST_F(MovieLensFilesTest, BadPeriodBounds) {
   EXPECT_EQ(Read().code(), StatusCode::kInvalidArgument);
 }
 
+// Each rating of a movie carries its genres' keys: a genres cell repeating
+// one genre a million times used to give every rating a million keys.
+TEST_F(MovieLensFilesTest, RepeatedGenresCountOnce) {
+  std::string genres = "Comedy|Drama";
+  for (int i = 0; i < 1000000; ++i) genres += "|Drama";
+  Write("movies.csv", "movieId,title,genres\r\n2,Repeated (1995)," + genres + "|Comedy\r\n");
+  Write("ratings.csv", std::string("userId,movieId,rating,timestamp\r\n7,2,4.5,") + kT2005 +
+                           "\r\n8,2,3.0," + kT2015 + "\r\n");
+  StatusOr<Dataset> data = ReadMovieLens(options_, &report_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_EQ(data->size(), 2u);
+  for (size_t s = 0; s < 2; ++s) {
+    EXPECT_THAT(Keys(*data, s, 2),
+                ElementsAre(FeatureKey(2, HashBytes("Comedy")), FeatureKey(2, HashBytes("Drama"))));
+  }
+  EXPECT_EQ(data->keys.size(), 2u * 7);  // user, movie, 2 genres, year, weekday, hour
+}
+
+// More distinct genres than kMaxMovieGenres: a bad movies.csv line, refused
+// (naming file, line and column) or skipped and counted like the others.
+TEST_F(MovieLensFilesTest, AMovieWithTooManyGenresIsABadLine) {
+  std::string genres;
+  for (size_t g = 0; g <= movielens::kMaxMovieGenres; ++g) {
+    genres += (g == 0 ? "g" : "|g") + std::to_string(g);
+  }
+  std::string at_cap = genres.substr(0, genres.rfind('|'));
+  Write("movies.csv", std::string(kMovies) + "4,Many (2001)," + genres + "\r\n5,Cap (2001)," +
+                          at_cap + "\r\n");
+  Write("ratings.csv", std::string("userId,movieId,rating,timestamp\r\n7,5,4.5,") + kT2005 +
+                           "\r\n7,4,4.5," + kT2005 + "\r\n");
+  ExpectLineError(Read(), "movies.csv:5",
+                  "column 3 (genres): expected at most 64 distinct '|'-separated genres");
+  options_.skip_bad_lines = true;
+  StatusOr<Dataset> data = ReadMovieLens(options_, &report_);
+  ASSERT_TRUE(data.ok()) << data.status();
+  ASSERT_EQ(data->size(), 1u);  // the rating of movie 4 names a movie that was skipped
+  EXPECT_EQ(Keys(*data, 0, 2).size(), movielens::kMaxMovieGenres);
+  EXPECT_EQ(report_.bad_lines_skipped, 2);
+  ASSERT_EQ(report_.bad_line_examples.size(), 2u);
+  EXPECT_THAT(report_.bad_line_examples[0], HasSubstr("movies.csv:5: column 3 (genres)"));
+  EXPECT_THAT(report_.bad_line_examples[1], HasSubstr("ratings.csv:3: column 2 (movieId)"));
+}
+
 TEST_F(MovieLensFilesTest, SkipBadLinesSkipsAndCounts) {
   WriteFiles(std::string("7,2,4.5,") + kT2005 + "\r\n" +  // good
              "7,2\r\n" +                                    // columns

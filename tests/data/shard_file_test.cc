@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <random>
 #include <string>
 
 #include "data/checksum.h"
@@ -80,6 +81,40 @@ TEST(ShardFileTest, ABlockWhoseMultiValuedFieldHoldsNoKeyRoundTrips) {
   back.domain_names = data.domain_names;
   ASSERT_TRUE(DecodeShardBlock(block.data(), block.size(), data.size(), false, &back).ok());
   ExpectSame(data, back);
+}
+
+// A reader allocates a zstd block's inflated size only within this bound,
+// so it must hold for anything the writer codes: few and many distinct
+// keys, single- and multi-valued fields, empty cells, far-apart times.
+TEST(ShardFileTest, EveryCodedBlockIsWithinItsSizeBound) {
+  std::mt19937_64 rng(5);
+  for (int shape = 0; shape < 4; ++shape) {
+    Dataset data;
+    data.fields = {{"one", false, Pooling::kSum}, {"tags", true, Pooling::kSum}};
+    data.domain_names = {"a", "b", "c"};
+    for (uint64_t s = 0; s < 300; ++s) {
+      data.keys.push_back(shape % 2 == 0 ? rng() : rng() % 3);
+      data.offsets.push_back(data.keys.size());
+      for (uint64_t t = rng() % (shape < 2 ? 4 : 200); t > 0; --t) {
+        data.keys.push_back(shape == 3 ? rng() % 2 : rng());
+      }
+      data.offsets.push_back(data.keys.size());
+      data.click.push_back(static_cast<float>(rng() % 2));
+      data.domain.push_back(static_cast<int32_t>(rng() % 3));
+      data.timestamp.push_back(static_cast<int64_t>(rng() >> 1) * (s % 2 == 0 ? 1 : -1));
+    }
+    std::string block;
+    EncodeShardBlock(data, 0, data.size(), &block);
+    EXPECT_LE(block.size(), MaxShardBlockBytes(data.size(), 2, data.keys.size())) << shape;
+    Dataset back;
+    back.fields = data.fields;
+    back.domain_names = data.domain_names;
+    ASSERT_TRUE(DecodeShardBlock(block.data(), block.size(), data.size(), false, &back).ok());
+    ExpectSame(data, back);
+  }
+  EXPECT_EQ(MaxShardBlockBytes(uint64_t{1} << 62, 3, 10), ~uint64_t{0});
+  EXPECT_EQ(MaxShardBlockBytes(1, uint64_t{1} << 62, 10), ~uint64_t{0});
+  EXPECT_EQ(MaxShardBlockBytes(1, 1, uint64_t{1} << 62), ~uint64_t{0});
 }
 
 TEST(ShardFileTest, WorkersReadDisjointShardsThatCoverTheSet) {

@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <set>
 #include <string>
+
+#include <zstd.h>
 
 #include "data/checksum.h"
 #include "data/dataset_append.h"
@@ -174,6 +177,162 @@ TEST(ShardFormatTest, ACorruptBlockIsRefusedWhenReadUnverified) {
   EXPECT_EQ(read.code(), StatusCode::kDataLoss);
   EXPECT_NE(read.message().find(path), std::string::npos) << read;
   EXPECT_NE(read.message().find("corrupted shard: block"), std::string::npos) << read;
+}
+
+// Byte positions in a shard file (docs/data.md has the tables).
+uint32_t MetaBytes(const std::string& bytes) {
+  uint32_t meta;
+  std::memcpy(&meta, &bytes[32], 4);
+  return meta;
+}
+size_t MetaEnd(const std::string& bytes) { return 64 + (MetaBytes(bytes) + 7) / 8 * 8; }
+size_t Pad8(size_t n) { return (n + 7) / 8 * 8; }
+
+template <typename T>
+void Put(std::string* bytes, size_t at, T value) {
+  std::memcpy(&(*bytes)[at], &value, sizeof(T));
+}
+
+// A version-1 shard set of `data` in one file; returns the file's path.
+std::string WriteV1Set(const Dataset& data, const std::string& dir) {
+  ShardSetWriteOptions options;
+  options.dir = dir;
+  options.file.version = 1;
+  EXPECT_TRUE(WriteShardSet(data, proto::Schema(), {}, options).ok());
+  return dir + "/shard-00000-of-00001.iaks";
+}
+
+// A version-1 shard is read by the streaming reader without its checksum
+// (verify = false); its offsets, domains and labels used to be trusted
+// then, and a corrupted offset made the reader copy out of bounds or insert
+// 2^40 keys. Now every open checks them, naming the file and the entry.
+TEST(ShardFormatTest, AVersionOneShardWithBadArraysIsRefusedWhenStreamed) {
+  const Dataset data = Mixed(50, 10);
+  const size_t n = data.size(), f = data.fields.size(), k = data.keys.size();
+  struct Case {
+    const char* what;
+    std::function<void(std::string*)> corrupt;
+  };
+  const std::vector<Case> cases = {
+      {"sample 0, field 1: its keys end at offset",
+       [](std::string* b) { Put<uint64_t>(b, MetaEnd(*b) + 8, uint64_t{1} << 40); }},
+      {"key offsets run from 0 to 1099511627776",
+       [&](std::string* b) { Put<uint64_t>(b, MetaEnd(*b) + n * f * 8, uint64_t{1} << 40); }},
+      {"sample 3 has domain id 7",
+       [&](std::string* b) {
+         Put<int32_t>(b, MetaEnd(*b) + (n * f + 1) * 8 + k * 8 + 2 * Pad8(n * 4) + 3 * 4, 7);
+       }},
+      {"sample 2 has a label other than 0 or 1",
+       [&](std::string* b) { Put<float>(b, MetaEnd(*b) + (n * f + 1) * 8 + k * 8 + 2 * 4, 0.5f); }},
+  };
+  for (const Case& c : cases) {
+    const std::string dir = testing::MakeTempDir();
+    const std::string path = WriteV1Set(data, dir);
+    std::string bytes = testing::ReadFile(path);
+    c.corrupt(&bytes);
+    testing::WriteFile(path, bytes);
+    StatusOr<std::unique_ptr<ShardSampleReader>> reader = ShardSampleReader::Open(dir);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    Dataset got = EmptyLike(data);
+    const uint64_t id = 0;
+    for (const Status& status :
+         {(*reader)->Gather(&id, 1, &got), MappedShard::Open(path, /*verify=*/false).status(),
+          ReadShardSet(dir, 0, 1, /*verify=*/false).status()}) {
+      ASSERT_FALSE(status.ok()) << c.what;
+      EXPECT_EQ(status.code(), StatusCode::kDataLoss) << status;
+      EXPECT_NE(status.message().find(path), std::string::npos) << status;
+      EXPECT_NE(status.message().find(c.what), std::string::npos) << status;
+      EXPECT_NE(status.message().find("iak data convert"), std::string::npos) << status;
+    }
+    EXPECT_EQ(got.size(), 0u);
+  }
+}
+
+// Recomputes the footer's checksum (of the metadata and the block index)
+// after an edit of the index, as a crafted file would.
+void ResealIndex(std::string* bytes) {
+  uint64_t blocks;
+  std::memcpy(&blocks, &(*bytes)[40], 8);
+  const size_t footer = bytes->size() - 16;
+  const size_t index = footer - blocks * 32;
+  const uint64_t checksum = Checksum64(bytes->data() + index, blocks * 32,
+                                       Checksum64(bytes->data() + 64, MetaBytes(*bytes)));
+  Put(bytes, footer, checksum);
+}
+
+// `bytes` (a one-block v2 shard) with its block replaced by `stored`, a zstd
+// frame the index says inflates to `coded` bytes; every checksum matching.
+std::string WithBlock(const std::string& bytes, const std::string& stored, uint32_t coded) {
+  const size_t meta_end = MetaEnd(bytes);
+  std::string entry = bytes.substr(bytes.size() - 16 - 32, 32);
+  Put<uint32_t>(&entry, 8, static_cast<uint32_t>(stored.size()));
+  Put<uint32_t>(&entry, 12, coded);
+  Put<uint64_t>(&entry, 24, Checksum64(stored.data(), stored.size()));
+  std::string out = bytes.substr(0, meta_end) + stored + entry + std::string(16, '\0');
+  std::memcpy(&out[out.size() - 8], "IAKSEND1", 8);
+  Put<uint64_t>(&out, 48, out.size());
+  Put<uint64_t>(&out, 56, Checksum64(out.data(), 56));
+  ResealIndex(&out);
+  return out;
+}
+
+// A zstd block's inflated size comes from the index: a crafted file saying
+// 4 GiB made the reader zero-fill 4 GiB before zstd looked at the frame.
+// Now the size must be the frame's own and within what the block's samples
+// can code to, before anything is allocated.
+TEST(ShardFormatTest, AZstdBlockWhoseSizeIsWrongOrUnboundedIsRefusedBeforeAllocating) {
+  const Dataset data = Mixed(100, 11);
+  const std::string path = testing::MakeTempDir() + "/s.iaks";
+  ShardFileOptions options;
+  options.block_samples = 100;  // one block
+  uint64_t checksum;
+  ASSERT_TRUE(WriteShardFile(data, 0, data.size(), proto::ShardMeta(), path, &checksum, options)
+                  .ok());
+  const std::string bytes = testing::ReadFile(path);
+  const size_t entry = bytes.size() - 16 - 32;
+  uint32_t stored, coded, flags;
+  std::memcpy(&stored, &bytes[entry + 8], 4);
+  std::memcpy(&coded, &bytes[entry + 12], 4);
+  std::memcpy(&flags, &bytes[entry + 20], 4);
+  ASSERT_EQ(flags, 1u) << "the block is zstd-compressed";
+  const std::string frame = bytes.substr(MetaEnd(bytes), stored);
+  // 4 MiB of zeros compress to a few hundred bytes: a frame that states its
+  // size honestly, far more than 100 samples of 3 fields can code to.
+  const std::string zeros(size_t{4} << 20, '\0');
+  std::string bomb(ZSTD_compressBound(zeros.size()), '\0');
+  bomb.resize(ZSTD_compress(bomb.data(), bomb.size(), zeros.data(), zeros.size(), 3));
+  struct Case {
+    std::string file, what;
+  };
+  const std::vector<Case> cases = {
+      {WithBlock(bytes, frame, 0xfffffff0u),
+       "the zstd frame holds " + std::to_string(coded) + " bytes, the index says 4294967280"},
+      {WithBlock(bytes, frame, coded + 1),
+       "the zstd frame holds " + std::to_string(coded) + " bytes, the index says " +
+           std::to_string(coded + 1)},
+      {WithBlock(bytes, frame + frame, coded), "not one zstd frame with its size"},
+      {WithBlock(bytes, bomb, static_cast<uint32_t>(zeros.size())),
+       "4194304 coded bytes, more than 100 samples of 3 fields"},
+  };
+  for (const Case& c : cases) {
+    testing::WriteFile(path, c.file);
+    StatusOr<std::unique_ptr<MappedShard>> shard = MappedShard::Open(path, /*verify=*/true);
+    ASSERT_TRUE(shard.ok()) << shard.status();  // every checksum matches
+    Dataset back = EmptyLike(data);
+    const Status read = (*shard)->AppendTo(&back);
+    ASSERT_FALSE(read.ok()) << c.what;
+    EXPECT_EQ(read.code(), StatusCode::kDataLoss);
+    EXPECT_NE(read.message().find(path), std::string::npos) << read;
+    EXPECT_NE(read.message().find("corrupted shard: block 0: " + c.what), std::string::npos)
+        << read;
+    EXPECT_EQ(back.size(), 0u);
+  }
+  testing::WriteFile(path, WithBlock(bytes, frame, coded));  // the helper itself is faithful
+  StatusOr<std::unique_ptr<MappedShard>> shard = MappedShard::Open(path);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  Dataset back = EmptyLike(data);
+  ASSERT_TRUE((*shard)->AppendTo(&back).ok());
+  ExpectSameSamples(data, back);
 }
 
 TEST(DomainOrderedSetTest, RangesCutTheSameSplitAsSplitByTime) {
