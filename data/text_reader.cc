@@ -21,11 +21,22 @@ namespace {
 
 // The memory the samples parsed from one block take, summed over the
 // threads parsing its chunks. Whether a block goes over the limit does not
-// depend on the number of threads: a chunk stops only once the sum is past it.
+// depend on the number of threads: a chunk stops only once the sum is past
+// it, and each chunk adds all it parsed by its end.
 struct BlockBudget {
   std::atomic<size_t> used{0};
   size_t limit = 0;
+
+  // Adds `bytes`; false once the block's total is past the limit.
+  bool Add(size_t bytes) {
+    return used.fetch_add(bytes, std::memory_order_relaxed) + bytes <= limit;
+  }
 };
+
+// A chunk adds to its block's budget every this many parsed bytes (and at
+// its end), not every line: threads do not contend on the counter, and a
+// block overshoots its limit by at most this much a thread (plus a line).
+constexpr size_t kBudgetStepBytes = size_t{1} << 20;
 
 // What one thread made of one chunk of a block.
 struct ChunkResult {
@@ -63,11 +74,11 @@ void ParseChunk(const CompiledSchema& schema, std::string_view text,
     ++result->data_lines;
     const LineParser::Outcome outcome = parser.Parse(line, 0, &data, &problem);
     if (outcome == LineParser::Outcome::kSample) {
-      const size_t added = ParsedBytes(data) - counted;
-      counted += added;
-      if (budget->used.fetch_add(added, std::memory_order_relaxed) + added > budget->limit) {
-        result->over_budget = true;
-        break;
+      const size_t parsed = ParsedBytes(data);
+      if (parsed - counted >= kBudgetStepBytes) {
+        result->over_budget = !budget->Add(parsed - counted);
+        counted = parsed;
+        if (result->over_budget) break;
       }
     } else if (outcome == LineParser::Outcome::kNoDomain) {
       ++result->no_domain;
@@ -77,6 +88,7 @@ void ParseChunk(const CompiledSchema& schema, std::string_view text,
       if (options.bad_lines == BadLinePolicy::kFail) break;
     }
   }
+  if (!result->over_budget) result->over_budget = !budget->Add(ParsedBytes(data) - counted);
   result->domain_names = parser.domain_names();
 }
 
