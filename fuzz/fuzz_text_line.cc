@@ -10,6 +10,7 @@
 
 #include "data/line_parser.h"
 #include "data/schema.h"
+#include "fuzz/dataset_invariants.h"
 
 namespace {
 
@@ -72,13 +73,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (newline == std::string_view::npos) break;
     rest.remove_prefix(newline + 1);
   }
-  const size_t f = out.fields.size();
-  if (out.offsets.size() != out.size() * f + 1 || out.offsets.back() != out.keys.size() ||
-      out.domain.size() != out.size() || out.timestamp.size() != out.size()) {
-    std::abort();
-  }
-  for (int32_t d : out.domain) {
-    if (d < 0 || static_cast<size_t>(d) >= parser.domain_names().size()) std::abort();
-  }
+  iak::fuzz::AbortUnlessConsistent(out, parser.domain_names().size());
   return 0;
 }

@@ -76,6 +76,16 @@ class ElasticSchedulerTest : public testing::Test {
     return client;
   }
 
+  // worker-a and worker-b (ranks 0 and 1) register and form the first epoch.
+  void FormFirstEpochOfTwo(std::unique_ptr<SchedulerClient>* a,
+                           std::unique_ptr<SchedulerClient>* b) {
+    *a = Worker("worker-a", 0);
+    *b = Worker("worker-b", 1);
+    auto fa = Sync(a->get(), 0), fb = Sync(b->get(), 0);
+    Get(&fa);
+    Get(&fb);
+  }
+
   static proto::JobPosition At(int64_t global_step) {
     proto::JobPosition p;
     p.set_phase_index(global_step >= 8 ? 1 : 0);
@@ -319,11 +329,8 @@ TEST_F(ElasticSchedulerTest, BelowMinWorkersFailsNamingTheDead) {
 // position, the members and their failures, and every waiting sync gets it.
 TEST_F(ElasticSchedulerTest, RepeatedFailedRoundsAtOneSyncPointFailTheJob) {
   Start(2, 1, 2, Duration(120000), /*max_failed_rounds=*/2);
-  auto a = Worker("worker-a", 0);
-  auto b = Worker("worker-b", 1);
-  auto fa = Sync(a.get(), 0), fb = Sync(b.get(), 0);
-  Get(&fa);
-  Get(&fb);
+  std::unique_ptr<SchedulerClient> a, b;
+  FormFirstEpochOfTwo(&a, &b);
   CommittedRound(a.get(), b.get(), 4);
   const std::string unreachable =
       "Unavailable: gloo group 'epoch-2/' (rank 0 of 2): could not connect to its peers "
@@ -332,8 +339,7 @@ TEST_F(ElasticSchedulerTest, RepeatedFailedRoundsAtOneSyncPointFailTheJob) {
   EXPECT_EQ(FailedRound(a.get(), 4, unreachable, b.get(), 4, timed_out, 4), 2);
   EXPECT_EQ(FailedRound(a.get(), 4, unreachable, b.get(), 4, timed_out, 4), 3);
 
-  fa = Sync(a.get(), 4, unreachable);
-  fb = Sync(b.get(), 4, timed_out);
+  auto fa = Sync(a.get(), 4, unreachable), fb = Sync(b.get(), 4, timed_out);
   for (auto* f : {&fa, &fb}) {
     ASSERT_EQ(f->wait_for(kWait), std::future_status::ready);
     StatusOr<proto::SyncResponse> r = f->get();
@@ -363,11 +369,8 @@ TEST_F(ElasticSchedulerTest, RepeatedFailedRoundsAtOneSyncPointFailTheJob) {
 // position fail a round too.
 TEST_F(ElasticSchedulerTest, ACommittedRoundResetsTheFailedRoundCount) {
   Start(2, 1, 2, Duration(120000), /*max_failed_rounds=*/2);
-  auto a = Worker("worker-a", 0);
-  auto b = Worker("worker-b", 1);
-  auto fa = Sync(a.get(), 0), fb = Sync(b.get(), 0);
-  Get(&fa);
-  Get(&fb);
+  std::unique_ptr<SchedulerClient> a, b;
+  FormFirstEpochOfTwo(&a, &b);
   FailedRound(a.get(), 0, "", b.get(), 0, "peer closed the connection", 0);
   FailedRound(a.get(), 4, "", b.get(), 2, "", 0);  // positions disagree
   CommittedRound(a.get(), b.get(), 4);
@@ -377,8 +380,7 @@ TEST_F(ElasticSchedulerTest, ACommittedRoundResetsTheFailedRoundCount) {
   EXPECT_EQ(run_.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
   // The third in a row ends the job; with no failure reported, the last
   // failure is the disagreement, naming the member and both positions.
-  fa = Sync(a.get(), 6);
-  fb = Sync(b.get(), 5);
+  auto fa = Sync(a.get(), 6), fb = Sync(b.get(), 5);
   StatusOr<proto::SyncResponse> r = fa.get();
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(),
