@@ -60,21 +60,39 @@ void JobMetrics::NodeRegistered(const std::string& name, proto::Role role) {
   NodeStats& node = nodes_[name];
   node.role = role;
   node.status = "alive";
+  if (node.ended != 0) ended_.erase(node.ended);  // registered again under its name
+  node.ended = 0;
 }
 
 void JobMetrics::NodeLeft(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
-  nodes_[name].status = "left";
+  EndNode(name, "left");
 }
 
 void JobMetrics::NodeDead(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
-  nodes_[name].status = "dead";
+  EndNode(name, "dead");
+}
+
+void JobMetrics::EndNode(const std::string& name, const char* status) {
+  auto it = nodes_.find(name);
+  if (it == nodes_.end()) return;
+  NodeStats& node = it->second;
+  node.status = status;
+  if (node.ended != 0) ended_.erase(node.ended);
+  node.ended = next_ended_++;
+  ended_.emplace(node.ended, name);
+  if (ended_.size() > kMaxMetricEndedNodes) {
+    nodes_.erase(ended_.begin()->second);
+    ended_.erase(ended_.begin());
+  }
 }
 
 void JobMetrics::Heartbeat(const std::string& name, const proto::Heartbeat& beat, TimePoint now) {
   std::lock_guard<std::mutex> lock(mu_);
-  NodeStats& node = nodes_[name];
+  auto it = nodes_.find(name);
+  if (it == nodes_.end()) return;  // a node forgotten (or never registered)
+  NodeStats& node = it->second;
   if (node.has_beat) {
     const double seconds = std::chrono::duration<double>(now - node.last_time).count();
     if (seconds > 0 && beat.samples() >= node.last.samples()) {

@@ -5,7 +5,11 @@
 // so a job, worker or domain name cannot break the exposition. What a
 // heartbeat can make it hold is bounded: at most kMaxMetricDomains domains
 // (later new names are dropped and counted) of names up to
-// kMaxMetricDomainName bytes, so a bad or hostile node cannot grow it.
+// kMaxMetricDomainName bytes, so a bad or hostile node cannot grow it. Of
+// the nodes that left or died, the kMaxMetricEndedNodes that ended last are
+// kept (older ones are forgotten, as the scheduler forgets old left nodes),
+// so neither can registrations that come and go. Records for a name never
+// registered (or forgotten) are ignored.
 //
 // Thread-safety: thread-safe. The scheduler's thread records; the HTTP
 // server's thread renders.
@@ -25,6 +29,8 @@ namespace iak::scheduler {
 // Far above any job's domains; the records beyond are dropped.
 inline constexpr size_t kMaxMetricDomains = 10000;
 inline constexpr size_t kMaxMetricDomainName = 256;
+// Left or dead nodes kept (as the scheduler's kMaxLeftNodes).
+inline constexpr size_t kMaxMetricEndedNodes = 1024;
 
 class JobMetrics {
  public:
@@ -58,11 +64,19 @@ class JobMetrics {
     double samples_per_s = 0;
     TimePoint last_time;
     bool has_beat = false;
+    uint64_t ended = 0;  // when it left or died, in ended_ order; 0 = alive
   };
+
+  // Marks `name` left or dead and forgets the node that ended longest ago
+  // beyond kMaxMetricEndedNodes. mu_ held.
+  void EndNode(const std::string& name, const char* status);
 
   const std::string job_name_;
   mutable std::mutex mu_;
   std::map<std::string, NodeStats> nodes_;  // guarded by mu_
+  // The names of the ended nodes by NodeStats::ended, oldest first.
+  std::map<uint64_t, std::string> ended_;  // guarded by mu_
+  uint64_t next_ended_ = 1;                // guarded by mu_
   // Per domain, the heartbeat record with the latest validation step (ties:
   // the newest): elastic members all send theirs, and one that lags must not
   // win.

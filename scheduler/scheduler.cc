@@ -272,7 +272,7 @@ Status Scheduler::ValidateRegister(const proto::RegisterRequest& request,
         *existing = id;
       }
     }
-    return Status::Ok();
+    return *existing >= 0 ? Status::Ok() : CheckRoomForWorker(name);
   } else if (request.role() == proto::ROLE_WORKER) {
     slot = request.rank();
     if (slot < 0 || slot >= options_.num_workers) {
@@ -346,6 +346,7 @@ void Scheduler::HandleRegister(const net::RpcCall& call) {
       worker_by_rank_[request.rank()] = id;
       LOG(INFO) << node.label << " registered: rank " << request.rank() << Origin(request);
     }
+    ForgetOldLeftNodes();
   }
   nodes_[id].last_seen = options_.clock->Now();
   proto::Envelope reply;
@@ -460,7 +461,16 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
                                         : "left with error: " + error);
       MaybeCompleteSync();
     } else {
+      // Told to leave, or the job is over: it leaves every list, and a sync
+      // it left waiting is answered (a left node neither waits nor joins).
       members_.erase(std::remove(members_.begin(), members_.end(), node.id), members_.end());
+      join_order_.erase(std::remove(join_order_.begin(), join_order_.end(), node.id),
+                        join_order_.end());
+      auto waiting = syncing_.find(node.id);
+      if (waiting != syncing_.end()) {
+        ReplyError(waiting->second, FailedPreconditionError(node.label + " left the job"));
+        syncing_.erase(waiting);
+      }
     }
     if (state_ == State::kFinished && AllLeft(proto::ROLE_WORKER)) {
       state_ = State::kDone;
@@ -495,6 +505,34 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
     LOG(INFO) << "all " << options_.num_workers
               << " workers finished; telling servers to shut down";
   }
+}
+
+void Scheduler::ForgetOldLeftNodes() {
+  size_t left = 0;
+  for (const auto& [id, node] : nodes_) left += node.left ? 1 : 0;
+  // nodes_ is ordered by id, i.e. by registration: the oldest go first.
+  for (auto it = nodes_.begin(); it != nodes_.end() && left > kMaxLeftNodes;) {
+    if (it->second.left && !Referenced(it->first)) {
+      VLOG(1) << "forgetting " << it->second.label << ", which left";
+      it = nodes_.erase(it);
+      --left;
+    } else {
+      ++it;
+    }
+  }
+}
+
+bool Scheduler::Referenced(int id) const {
+  auto holds = [id](const std::map<int, int>& slots) {
+    return std::any_of(slots.begin(), slots.end(),
+                       [id](const auto& slot) { return slot.second == id; });
+  };
+  auto lists = [id](const std::vector<int>& ids) {
+    return std::find(ids.begin(), ids.end(), id) != ids.end();
+  };
+  // epoch_members_ and needs_state_ are only compared with, never looked up.
+  return holds(server_by_shard_) || holds(worker_by_rank_) || lists(members_) ||
+         lists(join_order_) || waiting_.count(id) != 0 || syncing_.count(id) != 0;
 }
 
 void Scheduler::MaybeCompleteBarrier() {

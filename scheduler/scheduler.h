@@ -55,9 +55,18 @@
 // there. Without CURVE the origin is an unguessable claim, not a proof:
 // turn CURVE on beyond one host.
 //
+// What peers can make it hold is bounded (docs/operations.md "Threat
+// model"): an elastic job holds at most kRegisteredWorkersPerMember *
+// max_workers live worker registrations (later ones are refused), and of the
+// nodes that left or were dropped only the kMaxLeftNodes most recently
+// registered are remembered; an older one is forgotten, so its late
+// heartbeat, sync or deregistration is refused as from a node that never
+// registered.
+//
 // Thread-safety: Start and Run from one thread; all requests are handled on
 // the thread in Run, so the job state needs no lock. address() is safe from
-// any thread once Start returned.
+// any thread once Start returned; node_count() only on the thread in Run or
+// once Run returned.
 #ifndef IAK_SCHEDULER_SCHEDULER_H_
 #define IAK_SCHEDULER_SCHEDULER_H_
 
@@ -79,6 +88,21 @@
 #include "scheduler/job_metrics.h"
 
 namespace iak::scheduler {
+
+// An elastic job holds at most this many live worker registrations per
+// member it may have (max_workers): the members, and as many again waiting
+// to join. That is room for every member to be replaced by a restarted
+// worker before the old one's death is noticed (heartbeat_timeout), so a
+// legitimate replacement is never refused, while registrations from peers
+// that never become members cannot grow the scheduler without bound.
+inline constexpr int kRegisteredWorkersPerMember = 2;
+
+// Nodes that deregistered or were dropped are remembered (to refuse their
+// late messages by name, to keep a shard's or rank's last holder) up to this
+// many, the most recently registered first; older ones are forgotten. Far
+// above what restarts of a real job leave; it bounds what repeated
+// register/deregister cycles leave behind.
+inline constexpr size_t kMaxLeftNodes = 1024;
 
 // Elastic mode (JobSpec.elastic). Defaults as in job/job_spec.cc.
 struct ElasticOptions {
@@ -151,6 +175,11 @@ class Scheduler {
   // FailedPrecondition if Start did not succeed.
   [[nodiscard]] Status Run(const std::atomic<bool>& stop);
 
+  // The nodes the scheduler holds: the registered ones and the left ones it
+  // still remembers (at most kMaxLeftNodes beyond those holding a rank or
+  // shard). For tests and diagnostics; on the thread in Run or after it.
+  size_t node_count() const { return nodes_.size(); }
+
  private:
   enum class State {
     kRunning,    // registering, heartbeating, barriers
@@ -214,6 +243,16 @@ class Scheduler {
   void AnswerSync(const SyncOutcome& outcome, const proto::SyncResponse& base, bool finished);
   bool elastic() const { return options_.elastic.enabled; }
   int max_members() const;
+  // FailedPrecondition when an elastic job already holds the most live
+  // worker registrations it takes (kRegisteredWorkersPerMember).
+  Status CheckRoomForWorker(const std::string& name) const;
+  // Forgets the oldest left nodes beyond kMaxLeftNodes that nothing refers
+  // to any more (no rank, shard, membership, join queue or waiting call).
+  void ForgetOldLeftNodes();
+  bool Referenced(int id) const;
+  // Records why a worker was dropped, for the job's error; keeps the latest
+  // kMaxDroppedNoted.
+  void NoteDropped(std::string why);
   void Tick(const std::atomic<bool>& stop);
 
   // Checks a registration against the job; returns the id of an identical
@@ -274,7 +313,10 @@ class Scheduler {
   // The startup timeout passed with fewer initial workers than num_workers
   // waiting, but at least min_workers: the first epoch forms with those.
   bool start_with_waiting_ = false;
-  std::vector<std::string> dropped_;    // "worker-2 (node 4): why", for errors
+  // "worker-2 (node 4): why", for errors: the latest kMaxDroppedNoted, and
+  // how many were dropped before them.
+  std::vector<std::string> dropped_;
+  size_t dropped_earlier_ = 0;
   // Workers that deregistered with an error before the first epoch formed:
   // "worker-2 (node 4): error".
   std::vector<std::string> failed_before_first_epoch_;

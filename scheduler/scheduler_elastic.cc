@@ -14,6 +14,9 @@ bool SamePosition(const proto::JobPosition& a, const proto::JobPosition& b) {
   return a.SerializeAsString() == b.SerializeAsString();
 }
 
+// Dropped workers named in the job's error; earlier ones are counted.
+constexpr size_t kMaxDroppedNoted = 16;
+
 std::string Describe(const proto::JobPosition& p) {
   return "phase " + std::to_string(p.phase_index()) + " step " + std::to_string(p.phase_step()) +
          " (global step " + std::to_string(p.global_step()) + ")";
@@ -36,6 +39,30 @@ ElasticOptions ElasticOptionsFor(const proto::JobSpec& spec) {
 
 int Scheduler::max_members() const {
   return options_.elastic.max_workers > 0 ? options_.elastic.max_workers : options_.num_workers;
+}
+
+Status Scheduler::CheckRoomForWorker(const std::string& name) const {
+  int live = 0;
+  for (const auto& [id, node] : nodes_) {
+    if (!node.left && node.info.role() == proto::ROLE_WORKER) ++live;
+  }
+  const int most = kRegisteredWorkersPerMember * max_members();
+  if (live < most) return Status::Ok();
+  const int members = static_cast<int>(members_.size());
+  return FailedPreconditionError(
+      name + " cannot join: the elastic job already holds " + std::to_string(live) +
+      " live workers, the most it takes: elastic.max_workers=" + std::to_string(max_members()) +
+      " members (" + std::to_string(members) + " now) and as many waiting to join or to replace "
+      "one (" + std::to_string(live - members) + " others now); retry once a worker left or was "
+      "dropped (a dead one is, heartbeat_timeout after its last heartbeat)");
+}
+
+void Scheduler::NoteDropped(std::string why) {
+  dropped_.push_back(std::move(why));
+  if (dropped_.size() > kMaxDroppedNoted) {
+    dropped_.erase(dropped_.begin());
+    ++dropped_earlier_;
+  }
 }
 
 void Scheduler::HandleSync(net::RpcCall call) {
@@ -132,7 +159,7 @@ void Scheduler::DropWorker(int id, const std::string& why) {
   }
   if (options_.metrics != nullptr) options_.metrics->NodeLeft(node.info.name());
   if (state_ != State::kRunning) return;
-  dropped_.push_back(node.label + ": " + why);
+  NoteDropped(node.label + ": " + why);
   LOG(WARNING) << node.label << " dropped from epoch " << epoch_ << " (" << why << "); "
                << members_.size() << " member(s) remain"
                << (member ? "; the next sync forms an epoch without it" : "");
@@ -180,6 +207,9 @@ void Scheduler::MaybeCompleteSync() {
     if (static_cast<int>(members_.size()) < options_.elastic.min_workers) {
       std::string names;
       for (const std::string& d : dropped_) names += (names.empty() ? "" : "; ") + d;
+      if (dropped_earlier_ > 0) {
+        names += "; and " + std::to_string(dropped_earlier_) + " dropped before them";
+      }
       End(State::kFailed,
           UnavailableError("elastic job: " + std::to_string(members_.size()) +
                            " live worker(s) left, below elastic.min_workers=" +
