@@ -447,11 +447,16 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
   reply.mutable_ack();
   Reply(call, std::move(reply));
   if (was_left) return;
+  HandleLeft(node, call.request.deregister().error());
+  ForgetOldLeftNodes();
+}
+
+void Scheduler::HandleLeft(Node& node, const std::string& raw_error) {
   LOG(INFO) << node.label << " deregistered";
   if (options_.metrics != nullptr) options_.metrics->NodeLeft(node.info.name());
   const proto::Role role = node.info.role();
   if (elastic() && role == proto::ROLE_WORKER) {
-    const std::string error = net::EscapeForLog(call.request.deregister().error(), 1024);
+    const std::string error = net::EscapeForLog(raw_error, 1024);
     if (state_ == State::kRunning && (!node.told_leave || !error.empty())) {
       if (epoch_ == 0 && !error.empty()) {
         failed_before_first_epoch_.push_back(node.label + ": " + error);
@@ -492,10 +497,10 @@ void Scheduler::HandleDeregister(const net::RpcCall& call) {
                             (role == proto::ROLE_SERVER ? "workers still need its shard"
                                                         : "the other workers cannot pass "
                                                           "the next barrier without it") +
-                            (call.request.deregister().error().empty()
+                            (raw_error.empty()
                                  ? "; see that node's log for why it stopped"
                                  : "; it reported: " +
-                                       net::EscapeForLog(call.request.deregister().error(),
+                                       net::EscapeForLog(raw_error,
                                                          1024))));
     return;
   }

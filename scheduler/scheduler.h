@@ -210,6 +210,9 @@ class Scheduler {
   void HandleHeartbeat(const net::RpcCall& call);
   void HandleBarrier(net::RpcCall call);
   void HandleDeregister(const net::RpcCall& call);
+  // What `node` leaving (deregistered, reporting `raw_error` or nothing)
+  // means for the job.
+  void HandleLeft(Node& node, const std::string& raw_error);
 
   // Elastic mode (scheduler_elastic.cc).
   void HandleSync(net::RpcCall call);

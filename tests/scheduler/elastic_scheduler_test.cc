@@ -17,6 +17,7 @@
 
 #include "net/inproc_transport.h"
 #include "net/rpc.h"
+#include "scheduler/job_metrics.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/scheduler_client.h"
 
@@ -58,6 +59,7 @@ class ElasticSchedulerTest : public testing::Test {
     options.elastic.max_workers = max_workers;
     options.elastic.sync_every_steps = 4;
     options.elastic.max_failed_rounds = max_failed_rounds;
+    options.metrics = &metrics_;
     scheduler_ = std::make_unique<Scheduler>(std::move(options), &transport_);
     ASSERT_TRUE(scheduler_->Start().ok());
     run_ = std::async(std::launch::async, [this] { return scheduler_->Run(stop_); });
@@ -65,15 +67,40 @@ class ElasticSchedulerTest : public testing::Test {
 
   // `rank` is the worker's rank hint for the first epoch (-1: none).
   std::unique_ptr<SchedulerClient> Worker(const std::string& name, int rank = -1) {
+    auto client = Client(name);
+    StatusOr<int> registered = Register(client.get(), rank);
+    EXPECT_TRUE(registered.ok()) << registered.status();
+    return client;
+  }
+
+  std::unique_ptr<SchedulerClient> Client(const std::string& name) {
     SchedulerClientOptions options;
     options.scheduler_address = scheduler_->address();
     options.name = name;
-    auto client = std::make_unique<SchedulerClient>(&transport_, options);
+    return std::make_unique<SchedulerClient>(&transport_, options);
+  }
+
+  static StatusOr<int> Register(SchedulerClient* client, int rank = -1) {
     proto::RegisterRequest request;
     request.set_role(proto::ROLE_WORKER);
     request.set_rank(rank);
-    EXPECT_TRUE(client->Register(request).ok());
-    return client;
+    return client->Register(request);
+  }
+
+  // A heartbeat naming `node_id`, answered once the scheduler handled it.
+  Status Heartbeat(int node_id) {
+    net::RpcClient rpc(Connect(), "test");
+    proto::Envelope envelope;
+    envelope.mutable_heartbeat()->set_node_id(node_id);
+    return rpc.Call(std::move(envelope), {}, Deadline::After(kWait)).status();
+  }
+
+  // Stops the scheduler and waits for Run to return.
+  void StopAndWait() {
+    stop_ = true;
+    while (run_.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
+      clock_.Advance(Duration(1000));
+    }
   }
 
   // worker-a and worker-b (ranks 0 and 1) register and form the first epoch.
@@ -174,6 +201,7 @@ class ElasticSchedulerTest : public testing::Test {
 
   net::InProcTransport transport_;
   ManualClock clock_;
+  JobMetrics metrics_{"elastic-job"};
   std::atomic<bool> stop_{false};
   std::unique_ptr<Scheduler> scheduler_;
   std::future<Status> run_;
@@ -391,6 +419,66 @@ TEST_F(ElasticSchedulerTest, ACommittedRoundResetsTheFailedRoundCount) {
                         "phase 0 step 6 (global step 6)"));
   EXPECT_FALSE(fb.get().ok());
   EXPECT_EQ(Outcome().code(), StatusCode::kUnavailable);
+}
+
+// An elastic job holds at most kRegisteredWorkersPerMember * max_workers
+// live workers: here 2 members and 2 waiting. One more is refused, naming the
+// limit; once a member is dropped, a replacement gets in and joins.
+TEST_F(ElasticSchedulerTest, WorkersBeyondTheCapAreRefusedButAReplacementGetsIn) {
+  Start(2, 1, 2);
+  std::unique_ptr<SchedulerClient> a, b;
+  FormFirstEpochOfTwo(&a, &b);
+  auto c = Worker("worker-c");
+  auto d = Worker("worker-d");
+  auto extra = Client("worker-e");
+  StatusOr<int> refused = Register(extra.get());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("worker-e cannot join"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("holds 4 live workers"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("elastic.max_workers=2 members (2 now)"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("(2 others now)"));
+
+  EXPECT_TRUE(b->Deregister("worker-b crashed: out of memory").ok());  // dropped
+  auto e = Worker("worker-e");
+  auto fe = Sync(e.get(), 0);  // waits to join before a reaches step 4
+  auto fa = Sync(a.get(), 4);
+  proto::SyncResponse ra = Get(&fa), re = Get(&fe);
+  EXPECT_EQ(ra.membership_epoch(), 2);
+  EXPECT_THAT(ra.members(), ElementsAre("worker-a", "worker-e"));
+  EXPECT_EQ(re.rank(), 1);
+  EXPECT_TRUE(re.receive_state());
+  // Still 4 live (a, c, d, e): the cap holds after the replacement too.
+  EXPECT_EQ(Register(Client("worker-f").get()).status().code(),
+            StatusCode::kFailedPrecondition);
+}
+
+// Workers that register and deregister over and over (restarts, or a peer
+// in a loop) leave at most kMaxLeftNodes left nodes behind, here and in
+// /metrics: the oldest are forgotten, and a forgotten node's heartbeat is
+// refused as one from a node that never registered.
+TEST_F(ElasticSchedulerTest, LeftNodesBeyondTheCapAreForgotten) {
+  Start(2, 1, 2);
+  auto a = Worker("worker-a", 0);
+  const size_t cycles = kMaxLeftNodes + 10;
+  int first = -1, last = -1;
+  for (size_t i = 0; i < cycles; ++i) {
+    auto cycler = Worker("cycler-" + std::to_string(i));
+    (i == 0 ? first : last) = cycler->node_id();
+    ASSERT_TRUE(cycler->Deregister().ok());
+  }
+  const Status forgotten = Heartbeat(first);
+  EXPECT_EQ(forgotten.code(), StatusCode::kNotFound) << forgotten;
+  EXPECT_THAT(forgotten.message(), HasSubstr("is not registered with this scheduler"));
+  EXPECT_TRUE(Heartbeat(last).ok());  // recent: still remembered
+  EXPECT_TRUE(Heartbeat(a->node_id()).ok());
+  const std::string text = metrics_.RenderPrometheus();
+  EXPECT_NE(text.find("iak_nodes{job=\"elastic-job\",role=\"worker\",status=\"left\"} " +
+                      std::to_string(kMaxMetricEndedNodes) + "\n"),
+            std::string::npos)
+      << text.substr(0, 2000);
+  StopAndWait();
+  EXPECT_EQ(scheduler_->node_count(), kMaxLeftNodes + 1);  // a and the latest left ones
 }
 
 // The spec's elastic.max_failed_rounds reaches the scheduler; unset is 3.

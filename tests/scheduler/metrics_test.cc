@@ -162,6 +162,63 @@ TEST(JobMetricsTest, DomainRecordsBeyondTheCapAreDroppedAndCounted) {
             std::string::npos);
 }
 
+size_t CountLines(const std::string& text, const std::string& prefix) {
+  size_t count = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(prefix, 0) == 0) ++count;
+  }
+  return count;
+}
+
+// Nodes that come and go under new names (restarts, or a peer registering
+// and deregistering in a loop) leave at most kMaxMetricEndedNodes entries:
+// the ones that ended last. A forgotten node's late records are ignored; a
+// name registered again is alive and no longer counts among the ended.
+TEST(JobMetricsTest, OnlyTheNodesThatEndedLastAreKept) {
+  JobMetrics metrics("demo");
+  metrics.NodeRegistered("worker-live", proto::ROLE_WORKER);
+  proto::Heartbeat beat;
+  beat.set_step(3);
+  metrics.Heartbeat("worker-live", beat, TimePoint{});
+  const size_t cycles = kMaxMetricEndedNodes + 100;
+  for (size_t i = 0; i < cycles; ++i) {
+    const std::string name = "worker-" + std::to_string(i);
+    metrics.NodeRegistered(name, proto::ROLE_WORKER);
+    metrics.Heartbeat(name, beat, TimePoint{});
+    if (i % 2 == 0) {
+      metrics.NodeLeft(name);
+    } else {
+      metrics.NodeDead(name);
+      metrics.NodeLeft(name);  // as the scheduler drops a silent elastic worker
+    }
+  }
+  std::string text = metrics.RenderPrometheus();
+  EXPECT_EQ(CountLines(text, "iak_worker_step{"), kMaxMetricEndedNodes + 1);
+  EXPECT_NE(text.find("iak_nodes{job=\"demo\",role=\"worker\",status=\"left\"} " +
+                      std::to_string(kMaxMetricEndedNodes) + "\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("iak_nodes{job=\"demo\",role=\"worker\",status=\"alive\"} 1\n"),
+            std::string::npos);
+  EXPECT_EQ(text.find("worker=\"worker-99\""), std::string::npos);  // the oldest are gone
+  EXPECT_NE(text.find("worker=\"worker-100\""), std::string::npos);
+  EXPECT_NE(text.find("worker=\"worker-" + std::to_string(cycles - 1) + "\""),
+            std::string::npos);
+
+  metrics.Heartbeat("worker-0", beat, TimePoint{});  // late, from a forgotten node
+  metrics.NodeDead("worker-1");
+  metrics.NodeRegistered("worker-100", proto::ROLE_WORKER);  // restarted under its name
+  text = metrics.RenderPrometheus();
+  EXPECT_EQ(text.find("worker=\"worker-0\""), std::string::npos);
+  EXPECT_EQ(text.find("worker=\"worker-1\""), std::string::npos);
+  EXPECT_NE(text.find("iak_nodes{job=\"demo\",role=\"worker\",status=\"alive\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("iak_nodes{job=\"demo\",role=\"worker\",status=\"left\"} " +
+                      std::to_string(kMaxMetricEndedNodes - 1) + "\n"),
+            std::string::npos);
+  EXPECT_EQ(CountLines(text, "iak_worker_step{"), kMaxMetricEndedNodes + 1);
+}
+
 std::string HttpGet(int port, const std::string& path) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
