@@ -26,6 +26,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr auto kWait = std::chrono::seconds(10);  // only a hang hits it
 
@@ -479,6 +480,29 @@ TEST_F(ElasticSchedulerTest, LeftNodesBeyondTheCapAreForgotten) {
       << text.substr(0, 2000);
   StopAndWait();
   EXPECT_EQ(scheduler_->node_count(), kMaxLeftNodes + 1);  // a and the latest left ones
+}
+
+// The job's error names the latest 16 dropped workers and counts the ones
+// before, however many came and went.
+TEST_F(ElasticSchedulerTest, TheErrorNamesOnlyTheLatestDroppedWorkers) {
+  Start(2, 2, 2);
+  std::unique_ptr<SchedulerClient> a, b;
+  FormFirstEpochOfTwo(&a, &b);
+  for (int i = 0; i < 20; ++i) {
+    auto cycler = Worker("cycler-" + std::to_string(i));
+    ASSERT_TRUE(cycler->Deregister().ok());
+  }
+  auto fa = Sync(a.get(), 4);
+  EXPECT_TRUE(b->Deregister("worker-b crashed: out of memory").ok());
+  StatusOr<proto::SyncResponse> r = fa.get();
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("below elastic.min_workers=2"));
+  EXPECT_THAT(r.status().message(), HasSubstr("out of memory"));
+  EXPECT_THAT(r.status().message(), HasSubstr("cycler-19"));
+  EXPECT_THAT(r.status().message(), HasSubstr("cycler-5 "));
+  EXPECT_THAT(r.status().message(), Not(HasSubstr("cycler-4 ")));
+  EXPECT_THAT(r.status().message(), HasSubstr("and 5 dropped before them"));
+  EXPECT_EQ(Outcome().code(), StatusCode::kUnavailable);
 }
 
 // The spec's elastic.max_failed_rounds reaches the scheduler; unset is 3.
