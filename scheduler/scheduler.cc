@@ -499,9 +499,7 @@ void Scheduler::HandleLeft(Node& node, const std::string& raw_error) {
                                                           "the next barrier without it") +
                             (raw_error.empty()
                                  ? "; see that node's log for why it stopped"
-                                 : "; it reported: " +
-                                       net::EscapeForLog(raw_error,
-                                                         1024))));
+                                 : "; it reported: " + net::EscapeForLog(raw_error, 1024))));
     return;
   }
   if (state_ == State::kFinished && AllLeft(proto::ROLE_WORKER)) {

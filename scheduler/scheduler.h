@@ -93,8 +93,9 @@ namespace iak::scheduler {
 // member it may have (max_workers): the members, and as many again waiting
 // to join. That is room for every member to be replaced by a restarted
 // worker before the old one's death is noticed (heartbeat_timeout), so a
-// legitimate replacement is never refused, while registrations from peers
-// that never become members cannot grow the scheduler without bound.
+// replacement is not refused for want of room (unless other registrations
+// already hold the waiting places), while registrations that never become
+// members cannot grow the scheduler without bound.
 inline constexpr int kRegisteredWorkersPerMember = 2;
 
 // Nodes that deregistered or were dropped are remembered (to refuse their
