@@ -48,6 +48,14 @@ StatusOr<uint64_t> RpcClient::Send(proto::Envelope request, std::vector<Frame> p
 }
 
 StatusOr<RpcReply> RpcClient::Await(uint64_t id, Deadline deadline) {
+  IAK_ASSIGN_OR_RETURN(std::optional<RpcReply> reply,
+                       AwaitUnless(id, deadline, nullptr, Duration(0)));
+  return std::move(*reply);  // never abandoned without `abandon`
+}
+
+StatusOr<std::optional<RpcReply>> RpcClient::AwaitUnless(uint64_t id, Deadline deadline,
+                                                         const std::function<bool()>& abandon,
+                                                         Duration poll) {
   // Whatever happens, `id` is no longer awaited after this call.
   struct Forget {
     std::set<uint64_t>* in_flight;
@@ -62,14 +70,20 @@ StatusOr<RpcReply> RpcClient::Await(uint64_t id, Deadline deadline) {
         return Status(static_cast<StatusCode>(reply.header.error_code()),
                       reply.header.error_message());
       }
-      return reply;
+      return std::optional<RpcReply>(std::move(reply));
     }
   }
   while (true) {
+    const Deadline wait =
+        abandon ? Deadline::At(std::min(deadline.when(), Deadline::After(poll).when())) : deadline;
     Message message;
-    Status received = connection_->Receive(&message, deadline);
+    Status received = connection_->Receive(&message, wait);
     if (received.code() == StatusCode::kDeadlineExceeded) {
-      return DeadlineExceededError("no reply from " + peer_address_ + " within the deadline");
+      if (deadline.Expired()) {
+        return DeadlineExceededError("no reply from " + peer_address_ + " within the deadline");
+      }
+      if (abandon()) return std::optional<RpcReply>();
+      continue;
     }
     IAK_RETURN_IF_ERROR(received.WithContext("receiving from " + peer_address_));
     RpcReply reply;
@@ -84,7 +98,7 @@ StatusOr<RpcReply> RpcClient::Await(uint64_t id, Deadline deadline) {
         return Status(static_cast<StatusCode>(reply.header.error_code()),
                       reply.header.error_message());
       }
-      return reply;
+      return std::optional<RpcReply>(std::move(reply));
     }
     // A reply to another request still in flight is kept; one to an
     // abandoned (timed-out) request is stale and dropped.

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -41,6 +42,12 @@ class RpcClient {
   // (abandoned) requests that arrive meanwhile are dropped. An error reply
   // becomes its Status; a timeout is DeadlineExceeded naming the peer.
   [[nodiscard]] StatusOr<RpcReply> Await(uint64_t id, Deadline deadline);
+  // As Await, but gives up early, returning no reply, once `abandon()` is
+  // true; it is asked every `poll` while no reply has come (null: never).
+  // For long waits (a barrier) whose peer may be found gone by other means
+  // (missed heartbeats).
+  [[nodiscard]] StatusOr<std::optional<RpcReply>> AwaitUnless(
+      uint64_t id, Deadline deadline, const std::function<bool()>& abandon, Duration poll);
   // Send + Await.
   [[nodiscard]] StatusOr<RpcReply> Call(proto::Envelope request,
                                         std::vector<Frame> payload, Deadline deadline);

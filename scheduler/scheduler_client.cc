@@ -100,7 +100,7 @@ StatusOr<proto::BarrierResponse> SchedulerClient::Barrier(const std::string& nam
   proto::Envelope envelope;
   envelope.mutable_barrier_request()->set_node_id(node_id_);
   envelope.mutable_barrier_request()->set_name(name);
-  auto reply = control_->Call(std::move(envelope), {}, deadline);
+  auto reply = CallWhileRunning(std::move(envelope), deadline);
   if (!reply.ok()) {
     return reply.status().WithContext(options_.name + ": barrier '" + name + "'");
   }
@@ -115,9 +115,25 @@ StatusOr<proto::SyncResponse> SchedulerClient::Sync(proto::SyncRequest request,
   request.set_node_id(node_id_);
   proto::Envelope envelope;
   *envelope.mutable_sync_request() = std::move(request);
-  auto reply = control_->Call(std::move(envelope), {}, deadline);
+  auto reply = CallWhileRunning(std::move(envelope), deadline);
   if (!reply.ok()) return reply.status().WithContext(options_.name + ": elastic sync");
   return reply->header.sync_response();
+}
+
+StatusOr<net::RpcReply> SchedulerClient::CallWhileRunning(proto::Envelope request,
+                                                          Deadline deadline) {
+  // A barrier or sync waits as long as the slowest worker (minutes); the
+  // heartbeat thread notices a dead scheduler within a few intervals, and
+  // the wait stops at its next poll after that.
+  constexpr Duration kPoll = Duration(200);
+  IAK_ASSIGN_OR_RETURN(const uint64_t id, control_->Send(std::move(request)));
+  IAK_ASSIGN_OR_RETURN(
+      std::optional<net::RpcReply> reply,
+      control_->AwaitUnless(id, deadline, [this] { return shutdown_.load(); }, kPoll));
+  if (reply.has_value()) return std::move(*reply);
+  const std::string reason = shutdown_reason();
+  return UnavailableError("stopped waiting for the scheduler: " +
+                          (reason.empty() ? std::string("the job ended") : reason));
 }
 
 StatusOr<proto::ScaleResponse> SchedulerClient::Scale(net::Transport* transport,

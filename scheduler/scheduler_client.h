@@ -46,7 +46,10 @@ class SchedulerClient {
   void StartHeartbeats(std::function<void(proto::Heartbeat*)> stats);
 
   // Waits at barrier `name` until every worker reached it or `deadline`.
-  // The response carries the PS addresses and the next phase command.
+  // The response carries the PS addresses and the next phase command. Like
+  // Sync, it also returns (Unavailable, with shutdown_reason()) as soon as
+  // the heartbeats find the scheduler gone or the job ended, instead of
+  // waiting out `deadline` for a reply that will not come.
   [[nodiscard]] StatusOr<proto::BarrierResponse> Barrier(const std::string& name,
                                                          Deadline deadline);
 
@@ -85,6 +88,9 @@ class SchedulerClient {
                      std::function<void(proto::Heartbeat*)> stats);
   void RequestShutdown(const std::string& reason);
   void StopHeartbeats();
+  // Sends `request` and awaits its reply until `deadline`, or until shutdown
+  // is requested (checked between slices of the wait).
+  StatusOr<net::RpcReply> CallWhileRunning(proto::Envelope request, Deadline deadline);
 
   net::Transport* transport_;  // not owned
   SchedulerClientOptions options_;

@@ -93,6 +93,32 @@ TEST(SchedulerClientTest, SilentSchedulerMeansShutdownNamingIt) {
   EXPECT_THAT(client.shutdown_reason(), HasSubstr("2 heartbeats"));
 }
 
+// A scheduler that stops answering (hung, or its host gone without a reset)
+// while a worker waits at a barrier: the barrier's own deadline is minutes,
+// but the wait ends once the heartbeats have declared the scheduler gone.
+TEST(SchedulerClientTest, ABarrierStopsWaitingOnceTheHeartbeatsFindTheSchedulerGone) {
+  net::InProcTransport transport;
+  SchedulerClientOptions options = ClientOptions();
+  options.max_missed_heartbeats = 2;
+  SchedulerClient client(&transport, options);
+  auto listener = transport.Listen(kAddress);  // stays up, answers nothing more
+  ASSERT_TRUE(listener.ok());
+  proto::RegisterRequest seen;
+  std::thread fake([&] { AnswerRegister(listener->get(), &seen); });
+  ASSERT_TRUE(client.Register(proto::RegisterRequest()).ok());
+  fake.join();
+  client.StartHeartbeats(nullptr);
+
+  const auto start = std::chrono::steady_clock::now();
+  StatusOr<proto::BarrierResponse> barrier =
+      client.Barrier("phase-1", Deadline::After(Duration(600000)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
+  ASSERT_EQ(barrier.status().code(), StatusCode::kUnavailable) << barrier.status();
+  EXPECT_THAT(barrier.status().message(), HasSubstr("barrier 'phase-1'"));
+  EXPECT_THAT(barrier.status().message(), HasSubstr("2 heartbeats"));
+  EXPECT_THAT(barrier.status().message(), HasSubstr(kAddress));
+}
+
 TEST(SchedulerClientTest, DestructionIsPromptWhileHeartbeating) {
   net::InProcTransport transport;
   auto listener = transport.Listen(kAddress);
