@@ -104,6 +104,7 @@ namespace {
 
 constexpr int kDefaultDim = 16;
 constexpr int kPoolBatches = 256;  // pre-drawn batches, cycled (2M keys drawn in all)
+constexpr int64_t kMaxPullCacheMb = int64_t{1} << 20;  // 1 TiB: the cache is allocated whole
 
 using Clock = std::chrono::steady_clock;
 
@@ -604,11 +605,25 @@ int RunPullBench(int, char**) {
     return 2;
   }
   config.dtype = *dtype;
+  // `!(x > 0)` also refuses NaN.
   if (config.rows < 1 || config.dim < 1 || config.shards < 1 || config.batch < 1 ||
-      FLAGS_pull_repeats < 1 || FLAGS_pull_seconds <= 0) {
+      FLAGS_pull_repeats < 1 || !(FLAGS_pull_seconds > 0)) {
     std::fprintf(stderr,
                  "iak bench pull: --pull_rows, --dim, --shards, --pull_batch, --pull_repeats "
                  "and --pull_seconds must be positive\n");
+    return 2;
+  }
+  // A NaN exponent makes every Zipf weight NaN and the draw of distinct keys
+  // never ends; the cache is allocated whole, so its budget is bounded.
+  if (config.zipf && !(std::isfinite(FLAGS_pull_zipf_s) && FLAGS_pull_zipf_s >= 0)) {
+    std::fprintf(stderr, "iak bench pull: --pull_zipf_s must be a finite number >= 0, got %g\n",
+                 FLAGS_pull_zipf_s);
+    return 2;
+  }
+  if (config.zipf && (FLAGS_pull_cache_mb < 0 || FLAGS_pull_cache_mb > kMaxPullCacheMb)) {
+    std::fprintf(stderr, "iak bench pull: --pull_cache_mb must be in [0, %lld] (0 = no cache), got %lld\n",
+                 static_cast<long long>(kMaxPullCacheMb),
+                 static_cast<long long>(FLAGS_pull_cache_mb));
     return 2;
   }
   Status status = RunBench(config);

@@ -93,6 +93,17 @@ double Seconds(F&& f) {
 }  // namespace
 
 int RunReadBench(int /*argc*/, char** /*argv*/) {
+  // Checked before any work: a shard count below 1 would fail the conversion
+  // only after the text pass, and no samples or repeats leave no rate.
+  if (FLAGS_read_bench_samples < 1 || FLAGS_read_bench_repeats < 1 ||
+      FLAGS_read_bench_shards < 1 || FLAGS_read_bench_threads < 1) {
+    std::fprintf(stderr,
+                 "iak bench read: --read_bench_samples, --read_bench_repeats, --read_bench_shards "
+                 "and --read_bench_threads must be >= 1 (got %lld, %d, %d, %d)\n",
+                 static_cast<long long>(FLAGS_read_bench_samples), FLAGS_read_bench_repeats,
+                 FLAGS_read_bench_shards, FLAGS_read_bench_threads);
+    return 2;
+  }
   std::string templ = std::filesystem::temp_directory_path().string() + "/iak_read_bench_XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) {
     std::cerr << "read bench: cannot create a temporary folder\n";
@@ -125,13 +136,17 @@ int RunReadBench(int /*argc*/, char** /*argv*/) {
   data::ShardSetWriteOptions write;
   write.dir = dir + "/shards";
   write.num_shards = FLAGS_read_bench_shards;
-  const double convert_s = Seconds([&] {
-    CHECK(data::WriteShardSet(dataset, schema->schema, {csv}, write).ok());
-  });
+  Status written;
+  const double convert_s =
+      Seconds([&] { written = data::WriteShardSet(dataset, schema->schema, {csv}, write).status(); });
   data::ShardSetWriteOptions write_v1 = write;
   write_v1.dir = dir + "/shards_v1";
   write_v1.file.version = 1;
-  CHECK(data::WriteShardSet(dataset, schema->schema, {csv}, write_v1).ok());
+  if (written.ok()) written = data::WriteShardSet(dataset, schema->schema, {csv}, write_v1).status();
+  if (!written.ok()) {
+    std::cerr << "iak bench read: converting to shards in " << dir << ": " << written << "\n";
+    return 1;
+  }
   std::vector<double> binary_rates, unverified_rates, v1_rates;
   for (int r = 0; r < FLAGS_read_bench_repeats; ++r) {
     for (int path = 0; path < 3; ++path) {

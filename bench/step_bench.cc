@@ -199,7 +199,8 @@ proto::JobSpec W2Spec(int64_t steps, bool prefix_cache, uint64_t seed) {
 // Run, so it includes the trainer's set-up and the pipeline's fill). `rows`
 // lives across runs, as the job's data and table do: with a local table the
 // first run resolves the keys to rows (ResolvedRows) and later runs reuse it.
-std::vector<double> RunTrainer(const worker::TrainingInputs& inputs, worker::RowAccess* rows,
+// A failed run (no usable GPU for --step_gpu, say) is returned, not fatal.
+StatusOr<std::vector<double>> RunTrainer(const worker::TrainingInputs& inputs, worker::RowAccess* rows,
                                int epochs, bool prefix_cache, int threads, uint64_t seed) {
   const int per_epoch = static_cast<int>(inputs.job.dataset.size() / kBatch);
   const proto::JobSpec spec = W2Spec(static_cast<int64_t>(epochs) * per_epoch, prefix_cache, seed);
@@ -219,8 +220,7 @@ std::vector<double> RunTrainer(const worker::TrainingInputs& inputs, worker::Row
   worker::Trainer trainer(std::move(options), &inputs, &membership, rows);
   const std::atomic<bool> never(false);
   const auto start = Clock::now();
-  Status trained = trainer.Run(never);
-  CHECK(trained.ok()) << trained;
+  IAK_RETURN_IF_ERROR(trainer.Run(never));
   CHECK_EQ(static_cast<int>(epoch_ends.size()), epochs);
   std::vector<double> seconds;
   for (int e = 0; e < epochs; ++e) {
@@ -445,7 +445,10 @@ CachedRepeats RunCachedEpochs(const worker::TrainingInputs& inputs, worker::RowA
   CachedRepeats out;
   const int repeats = std::max(1, peer != nullptr ? FLAGS_peer_cached_repeats : 1);
   for (int r = 0; r < repeats; ++r) {
-    const std::vector<double> epochs = RunTrainer(inputs, rows, kEpochs, true, threads, 30 + r);
+    // The warm-up run (RunStepBench) already trained with this set-up.
+    StatusOr<std::vector<double>> trained = RunTrainer(inputs, rows, kEpochs, true, threads, 30 + r);
+    CHECK(trained.ok()) << trained.status();
+    const std::vector<double>& epochs = *trained;
     std::printf("  epoch seconds (%zu samples) with the frozen-prefix cache:", num_samples);
     for (double e : epochs) std::printf(" %.3f", e);
     const double later = Median(std::vector<double>(epochs.begin() + 1, epochs.end()));
@@ -503,14 +506,25 @@ int RunStepBench(int, char**) {
   // also resolves the keys to rows with --source=local (the peer gets its
   // keys as row indices from the start).
   worker::SourceRowAccess rows(source.get());
-  const double warm_up = RunTrainer(*inputs, &rows, 1, false, threads, 19)[0];
+  StatusOr<std::vector<double>> warm_up_run = RunTrainer(*inputs, &rows, 1, false, threads, 19);
+  if (!warm_up_run.ok()) {
+    std::fprintf(stderr, "iak bench step: the warm-up epoch failed: %s%s\n",
+                 warm_up_run.status().ToString().c_str(),
+                 FLAGS_step_gpu ? " (--step_gpu needs a CUDA build and a usable GPU; drop it to "
+                                  "time the CPU step)"
+                                : "");
+    return 1;
+  }
+  const double warm_up = (*warm_up_run)[0];
   std::printf("warm-up epoch: %.3f s%s\n", warm_up,
               FLAGS_source == "local" ? " (resolves the keys to rows, once)" : "");
   std::vector<double> ours, cpu_us, theirs, their_cpu_us, ratios;
   const pid_t ps_pid = ps.child ? ps.child->pid() : 0;
   for (int r = 0; r < FLAGS_step_repeats; ++r) {
     const double cpu0 = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0);
-    const double seconds = RunTrainer(*inputs, &rows, 1, false, threads, 20 + r)[0];
+    StatusOr<std::vector<double>> run = RunTrainer(*inputs, &rows, 1, false, threads, 20 + r);
+    CHECK(run.ok()) << run.status();  // the warm-up epoch trained with this set-up
+    const double seconds = (*run)[0];
     const double cpu = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0) - cpu0;
     ours.push_back(static_cast<double>(num_samples) / seconds);
     cpu_us.push_back(cpu * 1e6 / num_samples);

@@ -197,6 +197,13 @@ int Synth(int argc, char**) {
     std::cerr << "iak snapshot synth: give --rows=N (> 0) and --out=DIR\n";
     return 2;
   }
+  // A model directory's manifest holds at most kMaxManifestEmbeddingDim; a
+  // larger --dim would stream every row to disk before the manifest refused it.
+  if (FLAGS_dim < 1 || FLAGS_dim > embedding::kMaxManifestEmbeddingDim) {
+    return Fail(InvalidArgumentError("--dim must be in [1, " +
+                                     std::to_string(embedding::kMaxManifestEmbeddingDim) +
+                                     "], got " + std::to_string(FLAGS_dim)));
+  }
   embedding::SyntheticSnapshotOptions options;
   options.out_dir = FLAGS_out;
   options.rows = static_cast<uint64_t>(FLAGS_rows);
