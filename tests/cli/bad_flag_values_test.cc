@@ -1,0 +1,67 @@
+// Out-of-range flag values get an error naming the flag and its range, never
+// a crash or a hang. Before: `iak bench read --read_bench_shards=0` aborted on
+// a CHECK after the text pass, `iak bench pull --keys=zipf --pull_zipf_s=nan`
+// never finished drawing its keys, `--pull_cache_mb=-1` overflowed into a
+// bad_alloc abort, `iak bench step --step_gpu` without a GPU aborted on a
+// CHECK, and `iak snapshot synth --dim=2147483647` streamed rows of 8 GB each
+// before the manifest refused the dim. Runs the `iak` binary: each case is
+// refused before any work, in milliseconds.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "tests/testing/run_iak.h"
+
+namespace iak::cli {
+namespace {
+
+using testing_util::IakRun;
+using testing_util::RunIak;
+
+// An orderly refusal: exit 1 or 2 (a signal gives -1), no CHECK failure, and
+// the message names `flag`.
+void ExpectRefused(const std::string& args, const std::string& flag) {
+  const IakRun run = RunIak(args);
+  EXPECT_TRUE(run.exit_code == 1 || run.exit_code == 2)
+      << args << ": exit " << run.exit_code << "\n" << run.output;
+  EXPECT_EQ(run.output.find("Check failed"), std::string::npos) << args << "\n" << run.output;
+  EXPECT_EQ(run.output.find("terminate called"), std::string::npos) << args << "\n" << run.output;
+  EXPECT_NE(run.output.find(flag), std::string::npos) << args << "\n" << run.output;
+}
+
+TEST(BadFlagValuesTest, ReadBenchRefusesCountsBelowOne) {
+  ExpectRefused("bench read --read_bench_shards=0", "--read_bench_shards");
+  ExpectRefused("bench read --read_bench_shards=-1", "--read_bench_shards");
+  ExpectRefused("bench read --read_bench_samples=0", "--read_bench_samples");
+  ExpectRefused("bench read --read_bench_repeats=0", "--read_bench_repeats");
+  ExpectRefused("bench read --read_bench_threads=0", "--read_bench_threads");
+}
+
+TEST(BadFlagValuesTest, PullBenchRefusesABadZipfExponentOrCacheBudget) {
+  ExpectRefused("bench pull --pull_inproc --keys=zipf --pull_zipf_s=nan", "--pull_zipf_s");
+  ExpectRefused("bench pull --pull_inproc --keys=zipf --pull_zipf_s=-1", "--pull_zipf_s");
+  ExpectRefused("bench pull --pull_inproc --keys=zipf --pull_cache_mb=-1", "--pull_cache_mb");
+  ExpectRefused("bench pull --pull_inproc --keys=zipf --pull_cache_mb=9223372036854775807",
+                "--pull_cache_mb");
+  ExpectRefused("bench pull --pull_inproc --pull_seconds=nan", "--pull_seconds");
+}
+
+TEST(BadFlagValuesTest, SnapshotSynthRefusesADimTheManifestCannotHold) {
+  const std::string out = ::testing::TempDir() + "/bad_flag_values_synth_" +
+                          std::to_string(::getpid());
+  ExpectRefused("snapshot synth --rows=10 --dim=2147483647 --out=" + out, "--dim");
+  ExpectRefused("snapshot synth --rows=10 --dim=65537 --out=" + out, "--dim");
+  ExpectRefused("snapshot synth --rows=10 --dim=0 --out=" + out, "--dim");
+  EXPECT_FALSE(std::filesystem::exists(out)) << "refused before writing anything";
+}
+
+TEST(BadFlagValuesTest, StepBenchReportsAMissingGpu) {
+  if (std::filesystem::exists("/dev/nvidia0")) GTEST_SKIP() << "a GPU is present: the run would train";
+  ExpectRefused("bench step --step_gpu --step_batches=1 --step_repeats=1 --step_rows_per_field=100",
+                "--step_gpu");
+}
+
+}  // namespace
+}  // namespace iak::cli
