@@ -104,6 +104,7 @@ namespace {
 
 constexpr int kDefaultDim = 16;
 constexpr int kPoolBatches = 256;  // pre-drawn batches, cycled (2M keys drawn in all)
+constexpr int kMaxLookupThreads = 256;
 constexpr int64_t kMaxPullCacheMb = int64_t{1} << 20;  // 1 TiB: the cache is allocated whole
 
 using Clock = std::chrono::steady_clock;
@@ -618,6 +619,13 @@ int RunPullBench(int, char**) {
   if (config.zipf && !(std::isfinite(FLAGS_pull_zipf_s) && FLAGS_pull_zipf_s >= 0)) {
     std::fprintf(stderr, "iak bench pull: --pull_zipf_s must be a finite number >= 0, got %g\n",
                  FLAGS_pull_zipf_s);
+    return 2;
+  }
+  // The bound `iak ps --ps_lookup_threads` has (cli/ps_command.cc): more
+  // threads than the system gives aborted the in-process server.
+  if (config.lookup_threads < 0 || config.lookup_threads > kMaxLookupThreads) {
+    std::fprintf(stderr, "iak bench pull: --ps_lookup_threads must be in [0, %d], got %lld\n",
+                 kMaxLookupThreads, static_cast<long long>(config.lookup_threads));
     return 2;
   }
   if (config.zipf && (FLAGS_pull_cache_mb < 0 || FLAGS_pull_cache_mb > kMaxPullCacheMb)) {

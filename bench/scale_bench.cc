@@ -271,7 +271,12 @@ int RunScaleBench(int /*argc*/, char** /*argv*/) {
     dir = std::filesystem::temp_directory_path().string() + "/iak_scale_XXXXXX";
     if (mkdtemp(dir.data()) == nullptr) return Fail("setup", IoError("cannot create " + dir));
   }
-  std::filesystem::create_directories(dir);
+  std::error_code made;
+  std::filesystem::create_directories(dir, made);
+  if (made) {
+    return Fail("setup", IoError("--scale_dir: cannot create " + dir + ": " + made.message() +
+                                     "; name a folder (or leave it out for a temporary one)"));
+  }
   dir = std::filesystem::absolute(dir).string();
   const std::string schema_path = std::string(IAK_SOURCE_DIR) + "/examples/synth.schema.pbtxt";
   StatusOr<data::CompiledSchema> schema = data::LoadSchema(schema_path);

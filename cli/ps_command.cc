@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
@@ -49,8 +50,40 @@ DEFINE_int64(ps_max_queued_mb_per_peer, 128,
              "replies to that peer are dropped");
 
 namespace iak::cli {
+namespace {
+
+constexpr int kMaxLookupThreads = 256;
+constexpr int64_t kMaxMegabytes = int64_t{1} << 24;  // 16 TiB: MB << 20 stays in 64 bits
+
+// The server's numeric flags, checked before anything is loaded: a thread
+// count past what the system gives aborted the server at start-up, and a
+// megabyte count past kMaxMegabytes overflows its conversion to bytes.
+Status CheckServerFlags() {
+  if (FLAGS_ps_lookup_threads < 0 || FLAGS_ps_lookup_threads > kMaxLookupThreads) {
+    return InvalidArgumentError("--ps_lookup_threads must be in [0, " +
+                                std::to_string(kMaxLookupThreads) + "] (0 = one per core, at "
+                                "most 4), got " + std::to_string(FLAGS_ps_lookup_threads));
+  }
+  const std::pair<const char*, int64_t> megabytes[] = {
+      {"memory_budget_mb", FLAGS_memory_budget_mb},
+      {"block_cache_mb", FLAGS_block_cache_mb},
+      {"ps_max_reply_mb", FLAGS_ps_max_reply_mb},
+      {"ps_max_message_mb", FLAGS_ps_max_message_mb},
+      {"ps_max_queued_mb_per_peer", FLAGS_ps_max_queued_mb_per_peer}};
+  for (const auto& [name, value] : megabytes) {
+    if (value < 0 || value > kMaxMegabytes) {
+      return InvalidArgumentError("--" + std::string(name) + " must be in [0, " +
+                                  std::to_string(kMaxMegabytes) + "] MB, got " +
+                                  std::to_string(value));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 int RunServer(int, char**) {
+  if (Status flags = CheckServerFlags(); !flags.ok()) return ReportError("ps", flags);
   const std::atomic<bool>& stop = InstallStopSignalHandlers();
   ps::PsServerOptions options;
   options.model_dir = FLAGS_model_dir;

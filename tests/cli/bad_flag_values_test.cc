@@ -2,14 +2,17 @@
 // a crash or a hang. Before: `iak bench read --read_bench_shards=0` aborted on
 // a CHECK after the text pass, `iak bench pull --keys=zipf --pull_zipf_s=nan`
 // never finished drawing its keys, `--pull_cache_mb=-1` overflowed into a
-// bad_alloc abort, `iak bench step --step_gpu` without a GPU aborted on a
-// CHECK, and `iak snapshot synth --dim=2147483647` streamed rows of 8 GB each
+// bad_alloc abort, `iak ps --ps_lookup_threads=100000` (and bench pull's)
+// aborted starting its threads, `iak bench scale --scale_dir=FILE` aborted on
+// an uncaught filesystem_error, `iak bench step --step_gpu` without a GPU
+// aborted on a CHECK, and `iak snapshot synth --dim=2147483647` streamed rows of 8 GB each
 // before the manifest refused the dim. Runs the `iak` binary: each case is
 // refused before any work, in milliseconds.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "tests/testing/run_iak.h"
@@ -55,6 +58,28 @@ TEST(BadFlagValuesTest, SnapshotSynthRefusesADimTheManifestCannotHold) {
   ExpectRefused("snapshot synth --rows=10 --dim=65537 --out=" + out, "--dim");
   ExpectRefused("snapshot synth --rows=10 --dim=0 --out=" + out, "--dim");
   EXPECT_FALSE(std::filesystem::exists(out)) << "refused before writing anything";
+}
+
+TEST(BadFlagValuesTest, ParameterServerRefusesThreadAndMegabyteCountsOutOfRange) {
+  // Checked before the model is read: no model directory is needed.
+  const std::string ps = "ps --model_dir=/nonexistent-model ";
+  ExpectRefused(ps + "--ps_lookup_threads=100000", "--ps_lookup_threads");
+  ExpectRefused(ps + "--ps_lookup_threads=-1", "--ps_lookup_threads");
+  ExpectRefused(ps + "--ps_max_reply_mb=9223372036854775807", "--ps_max_reply_mb");
+  ExpectRefused(ps + "--ps_max_message_mb=-1", "--ps_max_message_mb");
+  ExpectRefused(ps + "--ps_max_queued_mb_per_peer=9223372036854775807",
+                "--ps_max_queued_mb_per_peer");
+  ExpectRefused(ps + "--memory_budget_mb=-1", "--memory_budget_mb");
+  ExpectRefused(ps + "--block_cache_mb=-1", "--block_cache_mb");
+  ExpectRefused("bench pull --pull_inproc --ps_lookup_threads=100000", "--ps_lookup_threads");
+}
+
+TEST(BadFlagValuesTest, ScaleBenchReportsAScaleDirItCannotCreate) {
+  const std::string file = ::testing::TempDir() + "/bad_flag_values_file_" +
+                           std::to_string(::getpid());
+  std::ofstream(file) << "not a folder\n";
+  ExpectRefused("bench scale --scale_dir=" + file, "--scale_dir");
+  std::filesystem::remove(file);
 }
 
 TEST(BadFlagValuesTest, StepBenchReportsAMissingGpu) {
