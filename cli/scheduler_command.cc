@@ -23,6 +23,13 @@ DEFINE_string(address_file, "",
 namespace iak::cli {
 
 int RunScheduler(int, char**) {
+  // A port past 65535 was truncated to another port, not refused.
+  if (FLAGS_metrics_port < -1 || FLAGS_metrics_port > 65535) {
+    return ReportError("scheduler", InvalidArgumentError(
+                                        "--metrics_port must be in [0, 65535] (0 = a free port), "
+                                        "or -1 for the job spec's, got " +
+                                        std::to_string(FLAGS_metrics_port)));
+  }
   const std::atomic<bool>& stop = InstallStopSignalHandlers();
   StatusOr<proto::JobSpec> spec = LoadJobFromFlags();
   if (!spec.ok()) return ReportError("scheduler", spec.status());

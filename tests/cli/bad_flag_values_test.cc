@@ -5,9 +5,9 @@
 // bad_alloc abort, `iak ps --ps_lookup_threads=100000` (and bench pull's)
 // aborted starting its threads, `iak bench scale --scale_dir=FILE` aborted on
 // an uncaught filesystem_error, `iak bench step --step_gpu` without a GPU
-// aborted on a CHECK, and `iak snapshot synth --dim=2147483647` streamed rows of 8 GB each
-// before the manifest refused the dim. Runs the `iak` binary: each case is
-// refused before any work, in milliseconds.
+// aborted on a CHECK, and `iak snapshot synth --dim=2147483647` streamed
+// rows of 8 GB each before the manifest refused the dim. Runs the `iak`
+// binary: each case is refused before any work, in milliseconds.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -72,6 +72,12 @@ TEST(BadFlagValuesTest, ParameterServerRefusesThreadAndMegabyteCountsOutOfRange)
   ExpectRefused(ps + "--memory_budget_mb=-1", "--memory_budget_mb");
   ExpectRefused(ps + "--block_cache_mb=-1", "--block_cache_mb");
   ExpectRefused("bench pull --pull_inproc --ps_lookup_threads=100000", "--ps_lookup_threads");
+}
+
+TEST(BadFlagValuesTest, SchedulerRefusesAMetricsPortOutOfRange) {
+  // Before: 70000 was served on 70000 - 65536, -5 read as -1.
+  ExpectRefused("scheduler --job=/nonexistent.pbtxt --metrics_port=70000", "--metrics_port");
+  ExpectRefused("scheduler --job=/nonexistent.pbtxt --metrics_port=-5", "--metrics_port");
 }
 
 TEST(BadFlagValuesTest, ScaleBenchReportsAScaleDirItCannotCreate) {
