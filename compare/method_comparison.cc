@@ -295,6 +295,17 @@ StatusOr<MethodReport> RunComparison(const worker::JobData& job, const model::Ba
                                      const ComparisonOptions& o) {
   if (o.methods.empty()) return InvalidArgumentError("compare: no methods chosen");
   if (o.network_workers < 1) return InvalidArgumentError("compare: network_workers must be >= 1");
+  // A share outside [0, 1] gave a phase negative steps (skipped without a
+  // word); NaN made the step count undefined.
+  if (!(o.compression_fraction >= 0.0 && o.compression_fraction <= 1.0)) {
+    return InvalidArgumentError("compare: compression_fraction (--compare_compression_fraction) "
+                                "must be in [0, 1], got " +
+                                std::to_string(o.compression_fraction));
+  }
+  if (o.plan.min_batch < 1) {
+    return InvalidArgumentError("compare: the smallest dynamic batch (--compare_min_batch) must "
+                                "be >= 1, got " + std::to_string(o.plan.min_batch));
+  }
   if (job.dataset.num_fields() != base.config().num_fields) {
     return FailedPreconditionError(
         "compare: the data has " + std::to_string(job.dataset.num_fields()) +

@@ -311,6 +311,18 @@ TEST(MethodComparisonTest, BadOptionsAndUnknownMethodsAreRefused) {
   ComparisonOptions o = SmallOptions(1);
   o.batch_size = 0;
   EXPECT_FALSE(RunComparison(f.job, f.base.model, rows, o).ok());
+  o = SmallOptions(1);
+  for (double share : {-1.0, 1.5, std::nan("")}) {
+    o.compression_fraction = share;
+    StatusOr<MethodReport> refused = RunComparison(f.job, f.base.model, rows, o);
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument) << share;
+    EXPECT_NE(refused.status().message().find("compression_fraction"), std::string::npos);
+  }
+  o = SmallOptions(1);
+  o.plan.min_batch = 0;
+  StatusOr<MethodReport> refused = RunComparison(f.job, f.base.model, rows, o);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("--compare_min_batch"), std::string::npos);
   EXPECT_FALSE(ParseMethod("adapterfusion").ok());
   StatusOr<Method> lora = ParseMethod("lora");
   ASSERT_TRUE(lora.ok());
