@@ -26,6 +26,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/bench_limits.h"
 #include "bench/bench_stats.h"
 #include "model/base_model.h"
 #include "model/iak_module.h"
@@ -38,6 +39,16 @@ DEFINE_int32(predict_repeats, 5, "predict bench: timed repeats (the median is re
 
 namespace iak::bench {
 int RunPredictBench(int, char**) {
+  if (FLAGS_predict_domains > kMaxBenchDomains ||
+      static_cast<int64_t>(FLAGS_predict_batch) * std::max(1, FLAGS_predict_batches) >
+          kMaxBenchSamples) {
+    std::fprintf(stderr,
+                 "iak bench predict: --predict_domains must be at most %d and --predict_batch x "
+                 "--predict_batches at most %lld samples, got %d and %d x %d\n",
+                 kMaxBenchDomains, static_cast<long long>(kMaxBenchSamples),
+                 FLAGS_predict_domains, FLAGS_predict_batch, FLAGS_predict_batches);
+    return 2;
+  }
   const int domains = std::max(1, FLAGS_predict_domains);
   const int batch = std::max(1, FLAGS_predict_batch);
   const int batches = std::max(1, FLAGS_predict_batches);

@@ -60,6 +60,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench/bench_limits.h"
 #include "bench/bench_stats.h"
 #include "bench/cpu_time.h"
 #include "bench/loopback_port.h"
@@ -69,6 +70,7 @@
 #include "common/keys.h"
 #include "common/process_memory.h"
 #include "embedding/embedding_shard.h"
+#include "embedding/manifest_io.h"
 #include "embedding/model_directory.h"
 #include "embedding/row_codec.h"
 #include "embedding/synthetic_table.h"
@@ -104,7 +106,6 @@ namespace {
 
 constexpr int kDefaultDim = 16;
 constexpr int kPoolBatches = 256;  // pre-drawn batches, cycled (2M keys drawn in all)
-constexpr int kMaxLookupThreads = 256;
 constexpr int64_t kMaxPullCacheMb = int64_t{1} << 20;  // 1 TiB: the cache is allocated whole
 
 using Clock = std::chrono::steady_clock;
@@ -621,11 +622,15 @@ int RunPullBench(int, char**) {
                  FLAGS_pull_zipf_s);
     return 2;
   }
-  // The bound `iak ps --ps_lookup_threads` has (cli/ps_command.cc): more
-  // threads than the system gives aborted the in-process server.
-  if (config.lookup_threads < 0 || config.lookup_threads > kMaxLookupThreads) {
-    std::fprintf(stderr, "iak bench pull: --ps_lookup_threads must be in [0, %d], got %lld\n",
-                 kMaxLookupThreads, static_cast<long long>(config.lookup_threads));
+  // More threads than the system gives aborted the in-process server; a dim
+  // past the manifest's or a server per huge --shards never got going.
+  if (config.lookup_threads < 0 || config.lookup_threads > kMaxBenchThreads ||
+      config.dim > embedding::kMaxManifestEmbeddingDim || config.shards > kMaxBenchShards) {
+    std::fprintf(stderr,
+                 "iak bench pull: --ps_lookup_threads must be in [0, %d], --dim at most %d and "
+                 "--shards at most %d, got %lld, %d and %d\n",
+                 kMaxBenchThreads, embedding::kMaxManifestEmbeddingDim, kMaxBenchShards,
+                 static_cast<long long>(config.lookup_threads), config.dim, config.shards);
     return 2;
   }
   if (config.zipf && (FLAGS_pull_cache_mb < 0 || FLAGS_pull_cache_mb > kMaxPullCacheMb)) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_limits.h"
 #include "bench/bench_stats.h"
 #include "data/schema.h"
 #include "data/shard_set.h"
@@ -102,6 +103,14 @@ int RunReadBench(int /*argc*/, char** /*argv*/) {
                  "and --read_bench_threads must be >= 1 (got %lld, %d, %d, %d)\n",
                  static_cast<long long>(FLAGS_read_bench_samples), FLAGS_read_bench_repeats,
                  FLAGS_read_bench_shards, FLAGS_read_bench_threads);
+    return 2;
+  }
+  if (FLAGS_read_bench_samples > kMaxBenchSamples || FLAGS_read_bench_shards > kMaxBenchShards ||
+      FLAGS_read_bench_threads > kMaxBenchThreads) {
+    std::fprintf(stderr,
+                 "iak bench read: --read_bench_samples must be at most %lld, --read_bench_shards "
+                 "at most %d and --read_bench_threads at most %d\n",
+                 static_cast<long long>(kMaxBenchSamples), kMaxBenchShards, kMaxBenchThreads);
     return 2;
   }
   std::string templ = std::filesystem::temp_directory_path().string() + "/iak_read_bench_XXXXXX";

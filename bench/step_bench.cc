@@ -45,6 +45,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/bench_limits.h"
 #include "bench/bench_stats.h"
 #include "bench/cpu_time.h"
 #include "bench/loopback_port.h"
@@ -469,6 +470,15 @@ CachedRepeats RunCachedEpochs(const worker::TrainingInputs& inputs, worker::RowA
 int RunStepBench(int, char**) {
   if (FLAGS_source != "local" && FLAGS_source != "ps") {
     std::fprintf(stderr, "iak bench step: --source must be local or ps, got '%s'\n", FLAGS_source.c_str());
+    return 2;
+  }
+  if (FLAGS_step_threads > kMaxBenchThreads ||
+      static_cast<int64_t>(FLAGS_step_batches) * kBatch > kMaxBenchSamples) {
+    std::fprintf(stderr,
+                 "iak bench step: --step_threads must be at most %d and --step_batches at most "
+                 "%lld (batches of %d samples), got %d and %d\n",
+                 kMaxBenchThreads, static_cast<long long>(kMaxBenchSamples / kBatch), kBatch,
+                 FLAGS_step_threads, FLAGS_step_batches);
     return 2;
   }
   const int batches = std::max(1, FLAGS_step_batches);

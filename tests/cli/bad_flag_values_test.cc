@@ -51,6 +51,17 @@ TEST(BadFlagValuesTest, PullBenchRefusesABadZipfExponentOrCacheBudget) {
   ExpectRefused("bench pull --pull_inproc --pull_seconds=nan", "--pull_seconds");
 }
 
+TEST(BadFlagValuesTest, BenchmarksRefuseSizesPastTheirBounds) {
+  // Before: bad_alloc or thread-start aborts, or runs that never got going.
+  ExpectRefused("bench read --read_bench_shards=2147483647", "--read_bench_shards");
+  ExpectRefused("bench predict --predict_batch=2147483647", "--predict_batch");
+  ExpectRefused("bench predict --predict_domains=2147483647", "--predict_domains");
+  ExpectRefused("bench step --step_batches=2147483647", "--step_batches");
+  ExpectRefused("bench step --step_threads=2147483647", "--step_threads");
+  ExpectRefused("bench pull --pull_inproc --dim=2147483647", "--dim");
+  ExpectRefused("bench pull --pull_inproc --shards=2147483647", "--shards");
+}
+
 TEST(BadFlagValuesTest, SnapshotSynthRefusesADimTheManifestCannotHold) {
   const std::string out = ::testing::TempDir() + "/bad_flag_values_synth_" +
                           std::to_string(::getpid());

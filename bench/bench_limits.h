@@ -1,0 +1,19 @@
+// Upper bounds on the benchmarks' size flags, checked before any work: past
+// them a run does not measure anything useful, and it aborted (a thread the
+// system would not start, a buffer it could not allocate) or ran for hours
+// (a shard file or server per count) instead of saying what was wrong.
+#ifndef IAK_BENCH_BENCH_LIMITS_H_
+#define IAK_BENCH_BENCH_LIMITS_H_
+
+#include <cstdint>
+
+namespace iak::bench {
+
+inline constexpr int kMaxBenchThreads = 256;
+inline constexpr int kMaxBenchShards = 4096;  // as many as a job's servers (job::kMaxNodes)
+inline constexpr int kMaxBenchDomains = 1000;  // as many as `iak data synth` draws
+inline constexpr int64_t kMaxBenchSamples = int64_t{1} << 24;  // per timed pass, held in memory
+
+}  // namespace iak::bench
+
+#endif  // IAK_BENCH_BENCH_LIMITS_H_
