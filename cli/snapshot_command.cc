@@ -29,6 +29,7 @@
 #include "embedding/snapshot_tools.h"
 #include "embedding/synthetic_table.h"
 #include "embedding/trained_snapshot.h"
+#include "job/job_spec.h"
 #include "worker/new_key_rows.h"
 
 DECLARE_string(dtype);   // bench/pull_bench.cc
@@ -318,6 +319,15 @@ int Promote(int argc, char** argv) {
 }  // namespace
 
 int RunSnapshot(int argc, char** argv) {
+  // One parameter server serves each shard, and a job has at most
+  // job::kMaxNodes of them; a larger count also took hours of empty shards
+  // (100000: a RocksDB database each) before anything was said.
+  if (!IsDefault("shards") && FLAGS_shards > job::kMaxNodes) {
+    return Fail(InvalidArgumentError("--shards must be at most " +
+                                     std::to_string(job::kMaxNodes) +
+                                     " (one parameter server serves each shard), got " +
+                                     std::to_string(FLAGS_shards)));
+  }
   if (argc >= 2 && std::strcmp(argv[1], "import") == 0) return Import(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "synth") == 0) return Synth(argc, argv);
   if (argc >= 2 && std::strcmp(argv[1], "inspect") == 0) return Inspect(argc, argv);

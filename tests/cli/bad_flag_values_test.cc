@@ -62,12 +62,14 @@ TEST(BadFlagValuesTest, BenchmarksRefuseSizesPastTheirBounds) {
   ExpectRefused("bench pull --pull_inproc --shards=2147483647", "--shards");
 }
 
-TEST(BadFlagValuesTest, SnapshotSynthRefusesADimTheManifestCannotHold) {
+TEST(BadFlagValuesTest, SnapshotRefusesADimOrShardCountNoJobCanServe) {
   const std::string out = ::testing::TempDir() + "/bad_flag_values_synth_" +
                           std::to_string(::getpid());
   ExpectRefused("snapshot synth --rows=10 --dim=2147483647 --out=" + out, "--dim");
   ExpectRefused("snapshot synth --rows=10 --dim=65537 --out=" + out, "--dim");
   ExpectRefused("snapshot synth --rows=10 --dim=0 --out=" + out, "--dim");
+  ExpectRefused("snapshot synth --rows=10 --shards=100000 --out=" + out, "--shards");
+  ExpectRefused("snapshot reshard /nonexistent-model --shards=2147483647 --out=" + out, "--shards");
   EXPECT_FALSE(std::filesystem::exists(out)) << "refused before writing anything";
 }
 
