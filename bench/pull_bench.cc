@@ -634,7 +634,8 @@ int RunPullBench(int, char**) {
     return 2;
   }
   if (config.zipf && (FLAGS_pull_cache_mb < 0 || FLAGS_pull_cache_mb > kMaxPullCacheMb)) {
-    std::fprintf(stderr, "iak bench pull: --pull_cache_mb must be in [0, %lld] (0 = no cache), got %lld\n",
+    std::fprintf(stderr,
+                 "iak bench pull: --pull_cache_mb must be in [0, %lld] (0 = no cache), got %lld\n",
                  static_cast<long long>(kMaxPullCacheMb),
                  static_cast<long long>(FLAGS_pull_cache_mb));
     return 2;

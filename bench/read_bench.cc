@@ -146,12 +146,14 @@ int RunReadBench(int /*argc*/, char** /*argv*/) {
   write.dir = dir + "/shards";
   write.num_shards = FLAGS_read_bench_shards;
   Status written;
-  const double convert_s =
-      Seconds([&] { written = data::WriteShardSet(dataset, schema->schema, {csv}, write).status(); });
+  const double convert_s = Seconds(
+      [&] { written = data::WriteShardSet(dataset, schema->schema, {csv}, write).status(); });
   data::ShardSetWriteOptions write_v1 = write;
   write_v1.dir = dir + "/shards_v1";
   write_v1.file.version = 1;
-  if (written.ok()) written = data::WriteShardSet(dataset, schema->schema, {csv}, write_v1).status();
+  if (written.ok()) {
+    written = data::WriteShardSet(dataset, schema->schema, {csv}, write_v1).status();
+  }
   if (!written.ok()) {
     std::cerr << "iak bench read: converting to shards in " << dir << ": " << written << "\n";
     return 1;

@@ -201,8 +201,9 @@ proto::JobSpec W2Spec(int64_t steps, bool prefix_cache, uint64_t seed) {
 // lives across runs, as the job's data and table do: with a local table the
 // first run resolves the keys to rows (ResolvedRows) and later runs reuse it.
 // A failed run (no usable GPU for --step_gpu, say) is returned, not fatal.
-StatusOr<std::vector<double>> RunTrainer(const worker::TrainingInputs& inputs, worker::RowAccess* rows,
-                               int epochs, bool prefix_cache, int threads, uint64_t seed) {
+StatusOr<std::vector<double>> RunTrainer(const worker::TrainingInputs& inputs,
+                                         worker::RowAccess* rows, int epochs,
+                                         bool prefix_cache, int threads, uint64_t seed) {
   const int per_epoch = static_cast<int>(inputs.job.dataset.size() / kBatch);
   const proto::JobSpec spec = W2Spec(static_cast<int64_t>(epochs) * per_epoch, prefix_cache, seed);
   worker::TrainerOptions options;
@@ -447,7 +448,8 @@ CachedRepeats RunCachedEpochs(const worker::TrainingInputs& inputs, worker::RowA
   const int repeats = std::max(1, peer != nullptr ? FLAGS_peer_cached_repeats : 1);
   for (int r = 0; r < repeats; ++r) {
     // The warm-up run (RunStepBench) already trained with this set-up.
-    StatusOr<std::vector<double>> trained = RunTrainer(inputs, rows, kEpochs, true, threads, 30 + r);
+    StatusOr<std::vector<double>> trained =
+        RunTrainer(inputs, rows, kEpochs, true, threads, 30 + r);
     CHECK(trained.ok()) << trained.status();
     const std::vector<double>& epochs = *trained;
     std::printf("  epoch seconds (%zu samples) with the frozen-prefix cache:", num_samples);

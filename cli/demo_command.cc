@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/file_util.h"
 #include "job/job_spec.h"
+#include "worker/adapter_model.h"
 #include "worker/evaluator.h"
 #include "worker/model_factory.h"
 #include "worker/pretrain_job.h"
@@ -50,7 +51,26 @@ DEFINE_string(demo_insertion, "x",
 
 namespace iak::cli {
 
+namespace {
+
+// The demo's own flags the job spec's validation does not see: a bad one was
+// found only after pre-training (--job_timeout_s stopped the cluster at once;
+// --demo_insertion failed on the workers, reported by the scheduler).
+Status CheckDemoFlags() {
+  if (FLAGS_job_timeout_s < 1) {
+    return InvalidArgumentError("--job_timeout_s must be >= 1 (seconds), got " +
+                                std::to_string(FLAGS_job_timeout_s));
+  }
+  StatusOr<worker::AdapterInsertion> insertion =
+      worker::ParseAdapterInsertion(FLAGS_demo_insertion);
+  if (!insertion.ok()) return insertion.status().WithContext("--demo_insertion");
+  return Status::Ok();
+}
+
+}  // namespace
+
 int RunDemo(int, char**) {
+  if (Status flags = CheckDemoFlags(); !flags.ok()) return ReportError("demo", flags);
   const std::atomic<bool>& stop = InstallStopSignalHandlers();
   const auto start = std::chrono::steady_clock::now();
   if (Status made = CreateDirectories(FLAGS_run_dir); !made.ok()) return ReportError("demo", made);

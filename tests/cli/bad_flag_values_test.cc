@@ -87,6 +87,15 @@ TEST(BadFlagValuesTest, ParameterServerRefusesThreadAndMegabyteCountsOutOfRange)
   ExpectRefused("bench pull --pull_inproc --ps_lookup_threads=100000", "--ps_lookup_threads");
 }
 
+TEST(BadFlagValuesTest, DemoRefusesItsOwnBadFlagsBeforePretraining) {
+  // Before: found only after pre-training, by the cluster.
+  const std::string run_dir = ::testing::TempDir() + "/bad_flag_values_demo_" +
+                              std::to_string(::getpid());
+  ExpectRefused("demo --run_dir=" + run_dir + " --job_timeout_s=-1", "--job_timeout_s");
+  ExpectRefused("demo --run_dir=" + run_dir + " --demo_insertion=bogus", "--demo_insertion");
+  EXPECT_FALSE(std::filesystem::exists(run_dir)) << "refused before writing anything";
+}
+
 TEST(BadFlagValuesTest, SchedulerRefusesAMetricsPortOutOfRange) {
   // Before: 70000 was served on 70000 - 65536, -5 read as -1.
   ExpectRefused("scheduler --job=/nonexistent.pbtxt --metrics_port=70000", "--metrics_port");
@@ -102,7 +111,9 @@ TEST(BadFlagValuesTest, ScaleBenchReportsAScaleDirItCannotCreate) {
 }
 
 TEST(BadFlagValuesTest, StepBenchReportsAMissingGpu) {
-  if (std::filesystem::exists("/dev/nvidia0")) GTEST_SKIP() << "a GPU is present: the run would train";
+  if (std::filesystem::exists("/dev/nvidia0")) {
+    GTEST_SKIP() << "a GPU is present: the run would train";
+  }
   ExpectRefused("bench step --step_gpu --step_batches=1 --step_repeats=1 --step_rows_per_field=100",
                 "--step_gpu");
 }
