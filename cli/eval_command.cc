@@ -1,11 +1,11 @@
 // `iak eval`: per-domain AUC and logloss of the frozen base and of base + IAK.
 #include <gflags/gflags.h>
 
-#include <fstream>
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/common_flags.h"
+#include "common/file_util.h"
 #include "worker/evaluator.h"
 
 DEFINE_string(split, "test", "which held-out split to score: test or validation");
@@ -26,7 +26,10 @@ int RunEval(int, char**) {
   std::cout << report->ToTable();
   const std::string json_path =
       FLAGS_json_out.empty() ? spec->output_dir() + "/results.json" : FLAGS_json_out;
-  std::ofstream(json_path) << report->ToJson();
+  // An unwritable --json_out (a folder, say) was reported as written.
+  if (Status written = WriteFileAtomically(json_path, report->ToJson()); !written.ok()) {
+    return ReportError("eval", written.WithContext("--json_out"));
+  }
   std::cout << "results written to " << json_path << "\n";
   return 0;
 }
