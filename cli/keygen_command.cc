@@ -12,6 +12,12 @@ DEFINE_string(key_out, "job.key", "where to write the key pair (created with mod
 namespace iak::cli {
 
 int RunKeygen(int, char**) {
+  // An empty path left the secret key in a stray ".tmp" here before failing.
+  if (FLAGS_key_out.empty()) {
+    return ReportError("keygen", InvalidArgumentError(
+                                     "--key_out is empty: name the key file to write, e.g. "
+                                     "--key_out=job.key"));
+  }
   StatusOr<net::CurveKeyPair> keys = net::GenerateCurveKeyPair();
   if (!keys.ok()) return ReportError("keygen", keys.status());
   Status written = net::WriteCurveKeyFile(FLAGS_key_out, *keys);

@@ -96,6 +96,20 @@ TEST(BadFlagValuesTest, DemoRefusesItsOwnBadFlagsBeforePretraining) {
   EXPECT_FALSE(std::filesystem::exists(run_dir)) << "refused before writing anything";
 }
 
+TEST(BadFlagValuesTest, KeygenRefusesAnEmptyKeyPathWritingNothing) {
+  // Before: the key pair was written to ".tmp" in the working directory and
+  // then the rename failed. Run from an empty folder to see what it leaves.
+  const std::filesystem::path dir = ::testing::TempDir() + "/bad_flag_values_keygen_" +
+                                    std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path before = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  ExpectRefused("keygen --key_out=", "--key_out");
+  std::filesystem::current_path(before);
+  EXPECT_TRUE(std::filesystem::is_empty(dir)) << "wrote nothing";
+  std::filesystem::remove_all(dir);
+}
+
 TEST(BadFlagValuesTest, SchedulerRefusesAMetricsPortOutOfRange) {
   // Before: 70000 was served on 70000 - 65536, -5 read as -1.
   ExpectRefused("scheduler --job=/nonexistent.pbtxt --metrics_port=70000", "--metrics_port");
