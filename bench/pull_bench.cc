@@ -624,12 +624,12 @@ int RunPullBench(int, char**) {
   }
   // More threads than the system gives aborted the in-process server; a dim
   // past the manifest's or a server per huge --shards never got going.
-  if (config.lookup_threads < 0 || config.lookup_threads > kMaxBenchThreads ||
+  if (config.lookup_threads < 0 || config.lookup_threads > ps::kMaxLookupThreads ||
       config.dim > embedding::kMaxManifestEmbeddingDim || config.shards > kMaxBenchShards) {
     std::fprintf(stderr,
                  "iak bench pull: --ps_lookup_threads must be in [0, %d], --dim at most %d and "
                  "--shards at most %d, got %lld, %d and %d\n",
-                 kMaxBenchThreads, embedding::kMaxManifestEmbeddingDim, kMaxBenchShards,
+                 ps::kMaxLookupThreads, embedding::kMaxManifestEmbeddingDim, kMaxBenchShards,
                  static_cast<long long>(config.lookup_threads), config.dim, config.shards);
     return 2;
   }

@@ -52,17 +52,17 @@ DEFINE_int64(ps_max_queued_mb_per_peer, 128,
 namespace iak::cli {
 namespace {
 
-constexpr int kMaxLookupThreads = 256;
 constexpr int64_t kMaxMegabytes = int64_t{1} << 24;  // 16 TiB: MB << 20 stays in 64 bits
 
 // The server's numeric flags, checked before anything is loaded: a thread
 // count past what the system gives aborted the server at start-up, and a
 // megabyte count past kMaxMegabytes overflows its conversion to bytes.
 Status CheckServerFlags() {
-  if (FLAGS_ps_lookup_threads < 0 || FLAGS_ps_lookup_threads > kMaxLookupThreads) {
+  if (FLAGS_ps_lookup_threads < 0 || FLAGS_ps_lookup_threads > ps::kMaxLookupThreads) {
     return InvalidArgumentError("--ps_lookup_threads must be in [0, " +
-                                std::to_string(kMaxLookupThreads) + "] (0 = one per core, at "
-                                "most 4), got " + std::to_string(FLAGS_ps_lookup_threads));
+                                std::to_string(ps::kMaxLookupThreads) +
+                                "] (0 = one per core, at most 4), got " +
+                                std::to_string(FLAGS_ps_lookup_threads));
   }
   const std::pair<const char*, int64_t> megabytes[] = {
       {"memory_budget_mb", FLAGS_memory_budget_mb},

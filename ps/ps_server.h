@@ -114,6 +114,11 @@ struct PsServerOptions {
 // costs about what looking up a few hundred keys does.
 inline constexpr uint64_t kMinKeysPerLookupThread = 2048;
 
+// The most lookup threads a server takes (`iak ps --ps_lookup_threads`,
+// the pull bench's): far past any gain, short of what a system refuses to
+// start.
+inline constexpr int kMaxLookupThreads = 256;
+
 // PsServerOptions::lookup_threads as a server on this host runs it: `asked`
 // when > 0, else one per core, at most 4.
 int LookupThreadsFor(int asked);
