@@ -201,10 +201,7 @@ StatusOr<proto::ShardSetManifest> ConvertTextToShardSet(const CompiledSchema& sc
                                                         TextReadReport* report) {
   TextReadReport local;
   if (report == nullptr) report = &local;
-  if (options.write.num_shards < 1) {
-    return InvalidArgumentError("num_shards must be >= 1, got " +
-                                std::to_string(options.write.num_shards));
-  }
+  IAK_RETURN_IF_ERROR(CheckShardCount(options.write.num_shards));
   RunsFolder folder(options.write.dir + "/" + kConvertRunsDir);
   IAK_RETURN_IF_ERROR(folder.Create());
   const bool sorted = options.write.domain_ordered;

@@ -83,13 +83,18 @@ void ClearSamples(Dataset* d) {
 
 }  // namespace
 
+Status CheckShardCount(int num_shards) {
+  if (num_shards < 1 || num_shards > kMaxShardSetShards) {
+    return InvalidArgumentError("num_shards must be in [1, " + std::to_string(kMaxShardSetShards) +
+                                "], got " + std::to_string(num_shards));
+  }
+  return Status::Ok();
+}
+
 StatusOr<std::unique_ptr<ShardSetWriter>> ShardSetWriter::Create(
     const ShardSetLayout& layout, const proto::Schema& schema,
     const std::vector<std::string>& sources, const ShardSetWriteOptions& options) {
-  if (options.num_shards < 1) {
-    return InvalidArgumentError("num_shards must be >= 1, got " +
-                                std::to_string(options.num_shards));
-  }
+  IAK_RETURN_IF_ERROR(CheckShardCount(options.num_shards));
   int64_t counted = 0;
   for (int64_t c : layout.domain_counts) counted += c;
   if (layout.domain_counts.size() != layout.domain_names.size() ||

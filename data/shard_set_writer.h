@@ -38,13 +38,21 @@ struct ShardSetLayout {
 // The layout of the set that holds exactly the samples of `data`.
 ShardSetLayout LayoutOf(const Dataset& data);
 
+// The most shard files a set has: one file (and, when converting, one run
+// merge) per shard; a count past this never finishes creating them.
+inline constexpr int kMaxShardSetShards = 1 << 16;
+
+// InvalidArgument unless 1 <= num_shards <= kMaxShardSetShards.
+[[nodiscard]] Status CheckShardCount(int num_shards);
+
 class ShardSetWriter {
  public:
   // Creates options.dir when missing. With options.domain_ordered the caller
   // promises the samples come in DomainTimeOrder order (data/split.h); the
   // manifest then records domain d as starting at the sum of the counts of
-  // the domains before it. InvalidArgumentError for num_shards < 1 or
-  // counts that do not sum to num_samples; IoError for the folder.
+  // the domains before it. InvalidArgumentError for a shard count that
+  // CheckShardCount refuses or counts that do not sum to num_samples;
+  // IoError for the folder.
   [[nodiscard]] static StatusOr<std::unique_ptr<ShardSetWriter>> Create(
       const ShardSetLayout& layout, const proto::Schema& schema,
       const std::vector<std::string>& sources, const ShardSetWriteOptions& options);

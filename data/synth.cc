@@ -71,6 +71,11 @@ Status ValidateSynthOptions(const SynthOptions& o) {
   if (!(o.domain_size_skew >= 0 && o.domain_size_skew <= 10)) {
     return InvalidArgumentError("synth: --domain_size_skew must be in [0, 10]");
   }
+  // NaN passed every comparison and made every label's logit NaN.
+  if (!(o.shift_scale >= 0 && o.shift_scale <= 100)) {
+    return InvalidArgumentError("synth: --shift_scale must be in [0, 100], not " +
+                                std::to_string(o.shift_scale));
+  }
   return Status::Ok();
 }
 

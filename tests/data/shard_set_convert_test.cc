@@ -15,6 +15,7 @@
 #include "data/dataset_append.h"
 #include "data/schema.h"
 #include "data/shard_set.h"
+#include "data/shard_set_writer.h"
 #include "data/shard_set_convert.h"
 #include "data/text_reader.h"
 #include "tests/data/test_files.h"
@@ -234,6 +235,25 @@ TEST(ShardSetConvertTest, ABadLineFailsNamingItAndLeavesNoRuns) {
   EXPECT_NE(manifest.status().message().find("skip_bad_lines"), std::string::npos);
   EXPECT_GE(runs_written, 3);
   EXPECT_TRUE(FilesOf(convert.write.dir).empty());
+}
+
+// A shard count past what a set holds is refused before anything is read or
+// created (2^31 - 1 shards never finished creating their files).
+TEST(ShardSetConvertTest, AShardCountOutOfRangeIsRefusedFirst) {
+  const Inputs in = MakeInputs(0);
+  ConvertOptions convert;
+  convert.write.dir = in.dir + "/out";
+  for (int shards : {0, kMaxShardSetShards + 1, 2147483647}) {
+    convert.write.num_shards = shards;
+    StatusOr<proto::ShardSetManifest> manifest =
+        ConvertTextToShardSet(Compile(kSchema), in.files, convert, nullptr);
+    ASSERT_EQ(manifest.status().code(), StatusCode::kInvalidArgument) << shards;
+    EXPECT_NE(manifest.status().message().find("num_shards must be in [1, 65536]"),
+              std::string::npos)
+        << manifest.status();
+    EXPECT_FALSE(std::filesystem::exists(convert.write.dir)) << shards;
+  }
+  EXPECT_TRUE(CheckShardCount(kMaxShardSetShards).ok());
 }
 
 TEST(ShardSetConvertTest, MoreShardsThanSamplesLeavesEmptyShards) {

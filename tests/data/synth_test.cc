@@ -1,5 +1,7 @@
 #include "data/synth.h"
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "data/schema.h"
@@ -87,6 +89,12 @@ TEST(SynthTest, RefusesBadOptionsWithTheFlagToFix) {
   EXPECT_EQ(WriteSynthData(o).status().code(), StatusCode::kIoError);
   o.keys = 1;
   EXPECT_NE(WriteSynthData(o).status().message().find("--keys"), std::string::npos);
+  o.keys = 100;
+  for (double shift : {std::nan(""), -1.0, 1e9}) {
+    o.shift_scale = shift;
+    EXPECT_NE(WriteSynthData(o).status().message().find("--shift_scale"), std::string::npos)
+        << shift;
+  }
 }
 
 }  // namespace
