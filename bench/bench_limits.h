@@ -2,6 +2,9 @@
 // them a run does not measure anything useful, and it aborted (a thread the
 // system would not start, a buffer it could not allocate) or ran for hours
 // (a shard file or server per count) instead of saying what was wrong.
+// Counts with a home of their own are bounded there: servers by
+// job::kMaxNodes, data shard files by data::kMaxShardSetShards, domains by
+// data::kMaxSynthDomains.
 #ifndef IAK_BENCH_BENCH_LIMITS_H_
 #define IAK_BENCH_BENCH_LIMITS_H_
 
@@ -10,8 +13,6 @@
 namespace iak::bench {
 
 inline constexpr int kMaxBenchThreads = 256;
-inline constexpr int kMaxBenchShards = 4096;  // as many as a job's servers (job::kMaxNodes)
-inline constexpr int kMaxBenchDomains = 1000;  // as many as `iak data synth` draws
 inline constexpr int64_t kMaxBenchSamples = int64_t{1} << 24;  // per timed pass, held in memory
 
 }  // namespace iak::bench

@@ -28,6 +28,7 @@
 
 #include "bench/bench_limits.h"
 #include "bench/bench_stats.h"
+#include "data/synth.h"
 #include "model/base_model.h"
 #include "model/iak_module.h"
 #include "worker/domain_predictor.h"
@@ -39,13 +40,13 @@ DEFINE_int32(predict_repeats, 5, "predict bench: timed repeats (the median is re
 
 namespace iak::bench {
 int RunPredictBench(int, char**) {
-  if (FLAGS_predict_domains > kMaxBenchDomains ||
+  if (FLAGS_predict_domains > data::kMaxSynthDomains ||
       static_cast<int64_t>(FLAGS_predict_batch) * std::max(1, FLAGS_predict_batches) >
           kMaxBenchSamples) {
     std::fprintf(stderr,
                  "iak bench predict: --predict_domains must be at most %d and --predict_batch x "
                  "--predict_batches at most %lld samples, got %d and %d x %d\n",
-                 kMaxBenchDomains, static_cast<long long>(kMaxBenchSamples),
+                 data::kMaxSynthDomains, static_cast<long long>(kMaxBenchSamples),
                  FLAGS_predict_domains, FLAGS_predict_batch, FLAGS_predict_batches);
     return 2;
   }

@@ -74,6 +74,7 @@
 #include "embedding/model_directory.h"
 #include "embedding/row_codec.h"
 #include "embedding/synthetic_table.h"
+#include "job/job_spec.h"
 #include "net/free_port.h"
 #include "net/zmq_transport.h"
 #include "ps/ps_client.h"
@@ -625,11 +626,11 @@ int RunPullBench(int, char**) {
   // More threads than the system gives aborted the in-process server; a dim
   // past the manifest's or a server per huge --shards never got going.
   if (config.lookup_threads < 0 || config.lookup_threads > ps::kMaxLookupThreads ||
-      config.dim > embedding::kMaxManifestEmbeddingDim || config.shards > kMaxBenchShards) {
+      config.dim > embedding::kMaxManifestEmbeddingDim || config.shards > job::kMaxNodes) {
     std::fprintf(stderr,
                  "iak bench pull: --ps_lookup_threads must be in [0, %d], --dim at most %d and "
                  "--shards at most %d, got %lld, %d and %d\n",
-                 ps::kMaxLookupThreads, embedding::kMaxManifestEmbeddingDim, kMaxBenchShards,
+                 ps::kMaxLookupThreads, embedding::kMaxManifestEmbeddingDim, job::kMaxNodes,
                  static_cast<long long>(config.lookup_threads), config.dim, config.shards);
     return 2;
   }

@@ -26,6 +26,7 @@
 #include "bench/bench_stats.h"
 #include "data/schema.h"
 #include "data/shard_set.h"
+#include "data/shard_set_writer.h"
 #include "data/text_reader.h"
 
 DEFINE_int64(read_bench_samples, 200000, "read bench: samples in the synthetic file");
@@ -105,12 +106,14 @@ int RunReadBench(int /*argc*/, char** /*argv*/) {
                  FLAGS_read_bench_shards, FLAGS_read_bench_threads);
     return 2;
   }
-  if (FLAGS_read_bench_samples > kMaxBenchSamples || FLAGS_read_bench_shards > kMaxBenchShards ||
+  if (FLAGS_read_bench_samples > kMaxBenchSamples ||
+      FLAGS_read_bench_shards > data::kMaxShardSetShards ||
       FLAGS_read_bench_threads > kMaxBenchThreads) {
     std::fprintf(stderr,
                  "iak bench read: --read_bench_samples must be at most %lld, --read_bench_shards "
                  "at most %d and --read_bench_threads at most %d\n",
-                 static_cast<long long>(kMaxBenchSamples), kMaxBenchShards, kMaxBenchThreads);
+                 static_cast<long long>(kMaxBenchSamples), data::kMaxShardSetShards,
+                 kMaxBenchThreads);
     return 2;
   }
   std::string templ = std::filesystem::temp_directory_path().string() + "/iak_read_bench_XXXXXX";

@@ -59,8 +59,9 @@ Status ValidateSynthOptions(const SynthOptions& o) {
   if (o.out.empty()) return InvalidArgumentError("synth: give --out=FILE.csv");
   if (o.samples <= 0) return InvalidArgumentError("synth: --samples must be positive");
   if (o.keys < 2) return InvalidArgumentError("synth: --keys must be at least 2 (users + items)");
-  if (o.domains < 1 || o.domains > 1000) {
-    return InvalidArgumentError("synth: --domains must be in 1..1000, not " +
+  if (o.domains < 1 || o.domains > kMaxSynthDomains) {
+    return InvalidArgumentError("synth: --domains must be in 1.." +
+                                std::to_string(kMaxSynthDomains) + ", not " +
                                 std::to_string(o.domains));
   }
   if (o.domains > o.samples) {

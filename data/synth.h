@@ -16,11 +16,14 @@
 
 namespace iak::data {
 
+// The most domains synthetic data has (`iak data synth --domains`).
+inline constexpr int kMaxSynthDomains = 1000;
+
 struct SynthOptions {
   std::string out;            // CSV file to write
   int64_t samples = 100000;   // rows
   int64_t keys = 10000;       // user + item ids (half each, at least one of each)
-  int domains = 4;            // 1..1000
+  int domains = 4;            // 1..kMaxSynthDomains
   uint64_t seed = 1;
   int categories = 32;        // item categories (an extra field)
   double shift_scale = 1.0;   // size of each domain's shift of interest
