@@ -41,7 +41,7 @@ const FlagTable& Table() {
        {"schema", "input", "output_dir", "num_shards", "bad_lines", "max_bad_examples",
         "read_threads", "shard_dir", "show", "out", "seed", "keys", "samples", "domains",
         "shift_scale", "domain_size_skew", "domain_ordered", "shard_version", "block_samples",
-        "zstd_level", "convert_chunk_samples"}},
+        "zstd_level", "convert_chunk_samples", "convert_chunk_mb"}},
       // import, synth, inspect, verify, reshard, finalize.
       {"snapshot",
        {"out", "shards", "dtype", "format", "tensor", "keys", "keys_tensor", "base_model",

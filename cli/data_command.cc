@@ -34,10 +34,17 @@ DEFINE_int32(zstd_level, 3, "data convert: zstd level of the blocks; 0 stores th
 DEFINE_int64(convert_chunk_samples, 500000,
              "data convert: samples read, sorted and written as one temporary run at a time; "
              "bounds the memory (docs/data.md)");
+DEFINE_int64(convert_chunk_mb, 1024,
+             "data convert: a chunk also ends before its parsed samples pass this many MiB "
+             "(wide libffm samples; docs/data.md)");
 DEFINE_int32(show, 3, "data inspect: how many samples to print");
 
 namespace iak::cli {
 namespace {
+
+// 1 TiB: no chunk of this machine kind's memory comes near it, and MiB
+// shifted to bytes stays far inside size_t.
+constexpr int64_t kMaxConvertChunkMb = int64_t{1} << 20;
 
 std::vector<std::string> SplitList(const std::string& list) {
   std::vector<std::string> out;
@@ -89,18 +96,21 @@ int Convert() {
     return ReportError("data convert", InvalidArgumentError("give --output_dir"));
   }
   if ((FLAGS_shard_version != 1 && FLAGS_shard_version != 2) || FLAGS_block_samples < 1 ||
-      FLAGS_zstd_level < 0 || FLAGS_zstd_level > 19 || FLAGS_convert_chunk_samples < 1) {
+      FLAGS_zstd_level < 0 || FLAGS_zstd_level > 19 || FLAGS_convert_chunk_samples < 1 ||
+      FLAGS_convert_chunk_mb < 1 || FLAGS_convert_chunk_mb > kMaxConvertChunkMb) {
     return ReportError(
         "data convert",
         InvalidArgumentError("--shard_version is 1 or 2, --block_samples >= 1, --zstd_level in "
-                             "0..19, --convert_chunk_samples >= 1"));
+                             "0..19, --convert_chunk_samples >= 1, --convert_chunk_mb in 1.." +
+                             std::to_string(kMaxConvertChunkMb)));
   }
   data::CompiledSchema schema;
   data::ConvertOptions options;
   if (Status s = TextReadFromFlags(&schema, &options.read); !s.ok()) {
     return ReportError("data convert", s);
   }
-  options.chunk_samples = static_cast<size_t>(FLAGS_convert_chunk_samples);
+  options.chunk.samples = static_cast<size_t>(FLAGS_convert_chunk_samples);
+  options.chunk.parsed_bytes = static_cast<size_t>(FLAGS_convert_chunk_mb) << 20;
   options.progress = [](const std::string& line) { std::cerr << line << "\n"; };
   options.write.dir = FLAGS_output_dir;
   options.write.num_shards = FLAGS_num_shards;
@@ -175,7 +185,7 @@ int RunData(int argc, char** argv) {
                "--output_dir=DIR [--num_shards=N] [--bad_lines=skip]\n"
                "      [--domain_ordered=false] [--shard_version=1] [--block_samples=N] "
                "[--zstd_level=L]\n"
-               "      [--convert_chunk_samples=N]\n"
+               "      [--convert_chunk_samples=N] [--convert_chunk_mb=MB]\n"
                "  iak data inspect --shard_dir=DIR          (check a shard set)\n"
                "  iak data inspect --schema=S --input=FILES  (dry-run a text read)\n"
                "  iak data synth --out=F.csv --samples=N --keys=K --domains=D --seed=S\n"

@@ -132,7 +132,7 @@ class MergeProgress {
  public:
   MergeProgress(const ConvertOptions& options, const char* verb, size_t runs, uint64_t total)
       : options_(options), verb_(verb), runs_(runs), total_(total),
-        every_(std::max<uint64_t>(options.chunk_samples, total / 10 + 1)), next_(every_) {}
+        every_(std::max<uint64_t>(options.chunk.samples, total / 10 + 1)), next_(every_) {}
   void Add(uint64_t samples) {
     done_ += samples;
     if (!options_.progress || (done_ < next_ && done_ < total_)) return;
@@ -221,8 +221,7 @@ StatusOr<proto::ShardSetManifest> ConvertTextToShardSet(const CompiledSchema& sc
     }
     return Status::Ok();
   };
-  IAK_RETURN_IF_ERROR(ReadTextFilesChunked(schema, files, options.read, options.chunk_samples,
-                                           write_run, report));
+  IAK_RETURN_IF_ERROR(ReadTextFilesChunked(schema, files, options.read, options.chunk, write_run, report));
   ShardSetLayout layout;
   layout.fields = schema.fields;
   layout.domain_names = report->domain_names;

@@ -1,8 +1,8 @@
 // `iak data convert` in bounded memory: text files to a shard set without
 // ever holding all the samples.
 //
-// The text is read in chunks of ConvertOptions::chunk_samples
-// (ReadTextFilesChunked). Each chunk is written to a temporary folder under
+// The text is read in chunks within ConvertOptions::chunk, in samples and in
+// parsed bytes (ReadTextFilesChunked). Each chunk is written to a temporary folder under
 // the output folder as a run: a one-shard set of the chunk's samples, sorted
 // in memory into DomainTimeOrder when the set is domain-ordered. Once the
 // input is read, the number of samples and every domain name are known, so
@@ -41,7 +41,7 @@ inline constexpr char kConvertRunsDir[] = ".convert-runs";
 struct ConvertOptions {
   TextReadOptions read;
   ShardSetWriteOptions write;
-  size_t chunk_samples = 500000;  // samples per chunk (one sorted run each), >= 1
+  TextChunkLimits chunk;  // where a chunk (one sorted run) ends
   // Called with one line per chunk read and per stretch of the merge; may be
   // empty.
   std::function<void(const std::string&)> progress;

@@ -170,7 +170,7 @@ using DomainIndex = std::unordered_map<std::string, int32_t>;
 struct ReadState {
   const CompiledSchema* schema = nullptr;
   const TextReadOptions* options = nullptr;
-  size_t chunk_samples = 0;
+  TextChunkLimits limits;
   const TextChunkSink* sink = nullptr;
   TextReadReport* report = nullptr;
   Dataset pending;                       // samples parsed, not yet handed on
@@ -208,9 +208,10 @@ Dataset NewPending(const ReadState& st) {
   // A guess, not a limit: many fields (65,536 columns, a LIBFFM num_fields)
   // must not make it gigabytes before a line is read.
   constexpr size_t kMaxReservedEntries = size_t{1} << 25;  // 256 MiB of offsets
-  if (st.chunk_samples <= kMaxReserved) {
-    const size_t n = st.chunk_samples;
-    const size_t entries = std::min(SaturatingMul(n, d.fields.size()), kMaxReservedEntries);
+  if (st.limits.samples <= kMaxReserved) {
+    const size_t n = st.limits.samples;
+    const size_t entries = std::min({SaturatingMul(n, d.fields.size()), kMaxReservedEntries,
+                                     st.limits.parsed_bytes / sizeof(uint64_t)});
     d.keys.reserve(entries);
     d.offsets.reserve(entries + 1);
     d.click.reserve(n);
@@ -225,8 +226,9 @@ Dataset NewPending(const ReadState& st) {
 // else only full chunks, cut off the front, keeping the rest pending.
 Status EmitPending(bool all, ReadState* st) {
   const size_t n = st->pending.size();
-  const size_t chunk = st->chunk_samples;
-  if (n == 0 || (n < chunk && !all)) return Status::Ok();
+  const size_t chunk = st->limits.samples;
+  const bool full_in_bytes = ParsedBytes(st->pending) >= st->limits.parsed_bytes;
+  if (n == 0 || (n < chunk && !full_in_bytes && !all)) return Status::Ok();
   if (n <= chunk) {
     Dataset whole = std::move(st->pending);
     st->pending = NewPending(*st);
@@ -295,7 +297,9 @@ Status MergeBlock(const std::string& path, std::vector<ChunkResult>* results, in
     }
     // A chunk ends before a part that would overflow it, so chunks are
     // handed on without copying.
-    if (st->pending.size() + r.data.size() > st->chunk_samples) {
+    if (st->pending.size() + r.data.size() > st->limits.samples ||
+        (st->pending.size() > 0 &&
+         ParsedBytes(st->pending) + ParsedBytes(r.data) > st->limits.parsed_bytes)) {
       IAK_RETURN_IF_ERROR(EmitPending(/*all=*/true, st));
     }
     AppendSamples(r.data, domain_map, &st->pending);
@@ -412,7 +416,7 @@ std::string TextReadReport::ToString() const {
 }
 
 Status ReadTextFilesChunked(const CompiledSchema& schema, const std::vector<std::string>& files,
-                            const TextReadOptions& options, size_t chunk_samples,
+                            const TextReadOptions& options, const TextChunkLimits& limits,
                             const TextChunkSink& sink, TextReadReport* report) {
   TextReadReport local;
   if (report == nullptr) report = &local;
@@ -421,7 +425,8 @@ Status ReadTextFilesChunked(const CompiledSchema& schema, const std::vector<std:
   ReadState st;
   st.schema = &schema;
   st.options = &options;
-  st.chunk_samples = std::max<size_t>(chunk_samples, 1);
+  st.limits.samples = std::max<size_t>(limits.samples, 1);
+  st.limits.parsed_bytes = std::max<size_t>(limits.parsed_bytes, 1);
   st.sink = &sink;
   st.report = report;
   st.pending = NewPending(st);
@@ -452,8 +457,10 @@ StatusOr<Dataset> ReadTextFiles(const CompiledSchema& schema,
     }
     return Status::Ok();
   };
-  IAK_RETURN_IF_ERROR(ReadTextFilesChunked(schema, files, options,
-                                           std::numeric_limits<size_t>::max(), append, report));
+  TextChunkLimits whole;
+  whole.samples = std::numeric_limits<size_t>::max();
+  whole.parsed_bytes = std::numeric_limits<size_t>::max();
+  IAK_RETURN_IF_ERROR(ReadTextFilesChunked(schema, files, options, whole, append, report));
   out.domain_names = report->domain_names;
   return out;
 }

@@ -102,10 +102,19 @@ size_t ParsedBytes(const Dataset& data);
 // stops the read and is what it returns.
 using TextChunkSink = std::function<Status(Dataset chunk)>;
 
+// Where a chunked read ends a chunk: before `samples` samples, and before
+// the parsed samples (ParsedBytes) pass `parsed_bytes`, so a chunk of wide
+// samples (libffm with many fields) holds at most parsed_bytes, or one
+// thread's part of a block when that alone is more, not `samples` times
+// their width.
+struct TextChunkLimits {
+  size_t samples = 500000;              // >= 1
+  size_t parsed_bytes = size_t{1} << 30;  // >= 1
+};
+
 // ReadTextFiles in bounded memory: the same samples, handed to `sink` as
-// successive Datasets of at most `chunk_samples` samples (a chunk ends early
-// rather than copy a parsed part of a block across two; no call for a read of
-// no samples), so their concatenation is ReadTextFiles' result. Each chunk
+// successive Datasets within `limits` (a chunk ends early rather than copy a
+// parsed part of a block across two; no call for a read of no samples), so their concatenation is ReadTextFiles' result. Each chunk
 // has the schema's fields and the domain names seen so far (a prefix of the
 // final list, which report->domain_names holds at the end; domain ids never
 // change). Timestamp-less samples get their index in the
@@ -115,7 +124,8 @@ using TextChunkSink = std::function<Status(Dataset chunk)>;
 // stay with the caller.
 [[nodiscard]] Status ReadTextFilesChunked(const CompiledSchema& schema,
                                           const std::vector<std::string>& files,
-                                          const TextReadOptions& options, size_t chunk_samples,
+                                          const TextReadOptions& options,
+                                          const TextChunkLimits& limits,
                                           const TextChunkSink& sink, TextReadReport* report);
 
 }  // namespace iak::data

@@ -123,8 +123,10 @@ TEST(ShardSetConvertTest, ChunksConcatenateToTheWholeRead) {
         return Status::Ok();
       };
       TextReadReport report;
+      TextChunkLimits limits;
+      limits.samples = chunk;
       ASSERT_TRUE(
-          ReadTextFilesChunked(schema, in.files, SkipBadLines(), chunk, sink, &report).ok());
+          ReadTextFilesChunked(schema, in.files, SkipBadLines(), limits, sink, &report).ok());
       EXPECT_GE(chunks, (72 + chunk - 1) / chunk);
       if (chunk < 72) {
         EXPECT_GT(chunks, 1u);
@@ -137,6 +139,42 @@ TEST(ShardSetConvertTest, ChunksConcatenateToTheWholeRead) {
       EXPECT_EQ(report.bad_line_examples[0].rfind(in.dir + "/b.csv:18: ", 0), 0u)
           << report.bad_line_examples[0];
     }
+  }
+}
+
+// Wide samples end a chunk before its sample count does: before the block
+// that would take it past the byte bound (here each file is one block,
+// parsed by one thread; with more threads, each thread's part of a block),
+// or right after a block that alone is past it.
+TEST(ShardSetConvertTest, ChunksEndAtTheByteBound) {
+  const Inputs in = MakeInputs(/*bad_at=*/17);
+  const CompiledSchema schema = Compile(kSchema);
+  TextReadOptions read = SkipBadLines();
+  read.num_threads = 1;
+  StatusOr<Dataset> whole = ReadTextFiles(schema, in.files, read, nullptr);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  for (size_t bound : {size_t{1}, ParsedBytes(*whole) / 4, ParsedBytes(*whole) * 2}) {
+    SCOPED_TRACE("parsed_bytes " + std::to_string(bound));
+    Dataset joined;
+    joined.fields = schema.fields;
+    std::vector<size_t> sizes;
+    const TextChunkSink sink = [&](Dataset c) {
+      sizes.push_back(c.size());
+      AppendSamples(c, std::vector<int32_t>(), &joined);
+      return Status::Ok();
+    };
+    TextChunkLimits limits;
+    limits.samples = 1000;
+    limits.parsed_bytes = bound;
+    TextReadReport report;
+    ASSERT_TRUE(ReadTextFilesChunked(schema, in.files, read, limits, sink, &report).ok());
+    // a.csv's 40 samples, then b.csv's 32 (one bad line skipped); under a
+    // bound above the whole read, one chunk.
+    const std::vector<size_t> expected =
+        bound < ParsedBytes(*whole) ? std::vector<size_t>{40, 32} : std::vector<size_t>{72};
+    EXPECT_EQ(sizes, expected);
+    joined.domain_names = report.domain_names;
+    ExpectSameSamples(joined, *whole);
   }
 }
 
@@ -185,7 +223,7 @@ TEST(ShardSetConvertTest, StreamedSetIsByteIdenticalToTheInMemoryOne) {
       convert.read = SkipBadLines();
       convert.write = write;
       convert.write.dir = in.dir + "/streamed";
-      convert.chunk_samples = 7;  // a dozen runs or more
+      convert.chunk.samples = 7;  // a dozen runs or more
       std::vector<std::string> progress;
       convert.progress = [&](const std::string& line) { progress.push_back(line); };
       TextReadReport report;
@@ -218,7 +256,7 @@ TEST(ShardSetConvertTest, ABadLineFailsNamingItAndLeavesNoRuns) {
   const Inputs in = MakeInputs(/*bad_at=*/30);  // after several runs were written
   ConvertOptions convert;
   convert.write.dir = in.dir + "/out";
-  convert.chunk_samples = 7;
+  convert.chunk.samples = 7;
   // A leftover of a killed convert is cleared too.
   std::filesystem::create_directories(convert.write.dir + "/" + kConvertRunsDir + "/run-00000");
   int runs_written = 0;
@@ -264,7 +302,7 @@ TEST(ShardSetConvertTest, MoreShardsThanSamplesLeavesEmptyShards) {
   ConvertOptions convert;
   convert.write.dir = in.dir + "/out";
   convert.write.num_shards = 100;
-  convert.chunk_samples = 10;
+  convert.chunk.samples = 10;
   StatusOr<proto::ShardSetManifest> manifest =
       ConvertTextToShardSet(schema, in.files, convert, nullptr);
   ASSERT_TRUE(manifest.ok()) << manifest.status();
