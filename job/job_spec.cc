@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "job/adapter_insertion.h"
 #include "proto/text_format.h"
 
 namespace iak::job {
@@ -148,6 +149,11 @@ Status CheckIntRange(const std::string& field, int64_t v, int64_t lo, int64_t hi
 // the adapter is small by design; the cap keeps a typo (2e9) from reaching
 // the workers, which would abort allocating it after the cluster started.
 Status ValidateAdapterShape(const proto::IakSpec& iak) {
+  if (!ParseAdapterInsertion(iak.insertion()).ok()) {
+    return Bad("iak.insertion", "\"" + iak.insertion() + "\"",
+               "choose \"h\" (the bottom MLP's output; the default), \"x\" (the pooled "
+               "embedding input) or \"tower\" (the CTR tower's first hidden layer)");
+  }
   IAK_RETURN_IF_ERROR(CheckIntRange("iak.latent_dim", iak.latent_dim(), 1, kMaxAdapterWidth));
   for (const auto* layers : {&iak.encoder_hidden(), &iak.decoder_hidden()}) {
     const std::string name =

@@ -64,22 +64,6 @@ Status ReadAccumulators(std::string_view blob, const std::string& what,
 
 }  // namespace
 
-const char* AdapterInsertionName(AdapterInsertion insertion) {
-  switch (insertion) {
-    case AdapterInsertion::kH: return "h";
-    case AdapterInsertion::kX: return "x";
-    case AdapterInsertion::kTower: return "tower";
-  }
-  return "?";
-}
-
-StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name) {
-  if (name.empty() || name == "h") return AdapterInsertion::kH;
-  if (name == "x") return AdapterInsertion::kX;
-  if (name == "tower") return AdapterInsertion::kTower;
-  return InvalidArgumentError("unknown adapter insertion '" + name + "'; choose h, x or tower");
-}
-
 StatusOr<bool> InferenceAdaptersOnX(const proto::JobSpec& spec, const std::string& what) {
   IAK_ASSIGN_OR_RETURN(AdapterInsertion insertion, ParseAdapterInsertion(spec.iak().insertion()));
   if (insertion != AdapterInsertion::kTower) return insertion == AdapterInsertion::kX;

@@ -30,6 +30,7 @@
 
 #include "common/status.h"
 #include "data/dataset.h"
+#include "job/adapter_insertion.h"
 #include "model/adam.h"
 #include "model/adapter_step_engine.h"
 #include "model/base_model.h"
@@ -48,10 +49,11 @@
 
 namespace iak::worker {
 
-enum class AdapterInsertion { kH, kX, kTower };
-const char* AdapterInsertionName(AdapterInsertion insertion);
-// "" and "h" -> kH; InvalidArgument listing the valid names otherwise.
-[[nodiscard]] StatusOr<AdapterInsertion> ParseAdapterInsertion(const std::string& name);
+// The insertion is a job spec concept (job/adapter_insertion.h); the
+// worker's code and its callers name it here, next to what it trains.
+using job::AdapterInsertion;
+using job::AdapterInsertionName;
+using job::ParseAdapterInsertion;
 // Inference outside the trainer (`iak eval`, `iak predict`, `iak export`,
 // iakps) applies a job's adapters to h, or to the pooled input x for
 // iak.insertion "x": whether on x. FailedPrecondition, naming `what`, for

@@ -148,6 +148,23 @@ TEST(JobSpecTest, NewKeyRowsNeedAnAdapterOnHOrX) {
   EXPECT_NE(bad.message().find("insertion"), std::string::npos) << bad;
 }
 
+// A misspelt insertion is refused with the spec, before any node starts
+// (it failed at the workers' model construction, with the cluster up).
+TEST(JobSpecTest, RefusesAnUnknownInsertion) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  ApplyDefaults(&spec);
+  for (const char* good : {"", "h", "x", "tower"}) {
+    spec.mutable_iak()->set_insertion(good);
+    EXPECT_TRUE(Validate(spec).ok()) << good << ": " << Validate(spec);
+  }
+  spec.mutable_iak()->set_insertion("H");
+  const Status bad = Validate(spec);
+  EXPECT_EQ(bad.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("iak.insertion' = \"H\""), std::string::npos) << bad;
+  EXPECT_NE(bad.message().find("\"tower\""), std::string::npos) << bad;
+}
+
 // Key biases likewise, and they must name their fields.
 TEST(JobSpecTest, KeyBiasesNeedAnAdapterOnHOrXAndFields) {
   proto::JobSpec spec;
