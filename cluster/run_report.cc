@@ -85,8 +85,6 @@ StatusOr<ResultsFile> ParseResultsJson(const std::string& json) {
 
 Status WriteRunReport(const std::string& output_dir) {
   const std::string dir = output_dir + "/report";
-  IAK_RETURN_IF_ERROR(CreateDirectories(dir));
-
   std::string log_text;
   std::string log_path = output_dir + "/logs/workers.log";
   if (!ReadFileToString(log_path, &log_text).ok()) {
@@ -111,6 +109,9 @@ Status WriteRunReport(const std::string& output_dir) {
     if (!rows.ok()) return rows.status().WithContext(validation_path);
     validation = std::move(rows).value();
   }
+  // Only now, with every input read: a wrong folder gets an error, not an
+  // empty report/ folder.
+  IAK_RETURN_IF_ERROR(CreateDirectories(dir));
 
   std::ostringstream loss_data;
   for (const LossPoint& p : loss) loss_data << p.step << " " << p.phase << " " << p.loss << "\n";

@@ -216,6 +216,18 @@ TEST_F(RunReportFilesTest, NamesAnUnreadableValidationJson) {
   EXPECT_EQ(written.code(), StatusCode::kDataLoss) << written;
   EXPECT_NE(written.message().find(dir_.path() + "/validation.json"), std::string::npos)
       << written;
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/report"));
+}
+
+// A folder that is not a run directory gets an error and no report/ folder.
+TEST(RunReportTest, WritesNothingIntoAFolderThatIsNotARun) {
+  testing_util::TempDir dir("iak_not_a_run");
+  ASSERT_TRUE(dir.ok());
+  const Status written = WriteRunReport(dir.path());
+  EXPECT_EQ(written.code(), StatusCode::kNotFound) << written;
+  EXPECT_NE(written.message().find(dir.path() + "/logs/workers.log"), std::string::npos)
+      << written;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/report"));
 }
 
 }  // namespace
