@@ -469,10 +469,11 @@ CachedRepeats RunCachedEpochs(const worker::TrainingInputs& inputs, worker::RowA
   return out;
 }
 
-int RunStepBench(int, char**) {
+// False, after saying why on stderr, for flags the bench cannot run with.
+bool StepFlagsValid() {
   if (FLAGS_source != "local" && FLAGS_source != "ps") {
     std::fprintf(stderr, "iak bench step: --source must be local or ps, got '%s'\n", FLAGS_source.c_str());
-    return 2;
+    return false;
   }
   if (FLAGS_step_threads > kMaxBenchThreads ||
       static_cast<int64_t>(FLAGS_step_batches) * kBatch > kMaxBenchSamples) {
@@ -481,8 +482,46 @@ int RunStepBench(int, char**) {
                  "%lld (batches of %d samples), got %d and %d\n",
                  kMaxBenchThreads, static_cast<long long>(kMaxBenchSamples / kBatch), kBatch,
                  FLAGS_step_threads, FLAGS_step_batches);
-    return 2;
+    return false;
   }
+  return true;
+}
+
+struct UncachedRepeats {
+  std::vector<double> ours, cpu_us, theirs, their_cpu_us, ratios;
+};
+
+// --step_repeats epochs with the cache off, each alternating with the peer's
+// repeat when there is a peer; CPU time counts the PS child's too.
+UncachedRepeats RunUncachedEpochs(const worker::TrainingInputs& inputs, worker::RowAccess* rows,
+                                  int threads, size_t num_samples, pid_t ps_pid,
+                                  PeerProcess* peer) {
+  UncachedRepeats out;
+  for (int r = 0; r < FLAGS_step_repeats; ++r) {
+    const double cpu0 = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0);
+    StatusOr<std::vector<double>> run = RunTrainer(inputs, rows, 1, false, threads, 20 + r);
+    CHECK(run.ok()) << run.status();  // the warm-up epoch trained with this set-up
+    const double seconds = (*run)[0];
+    const double cpu = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0) - cpu0;
+    out.ours.push_back(static_cast<double>(num_samples) / seconds);
+    out.cpu_us.push_back(cpu * 1e6 / num_samples);
+    std::printf("  repeat %d: %.0f samples/s, %.2f CPU us/sample", r, out.ours.back(),
+                out.cpu_us.back());
+    if (peer != nullptr) {
+      const PeerRepeat p = AskPeer(peer, "step");
+      out.theirs.push_back(p.samples_per_s);
+      out.their_cpu_us.push_back(p.cpu_us);
+      out.ratios.push_back(out.ours.back() / p.samples_per_s);
+      std::printf("; PyTorch %.0f samples/s, %.2f CPU us/sample; ratio %.2fx", p.samples_per_s,
+                  p.cpu_us, out.ratios.back());
+    }
+    std::printf("\n");
+  }
+  return out;
+}
+
+int RunStepBench(int, char**) {
+  if (!StepFlagsValid()) return 2;
   const int batches = std::max(1, FLAGS_step_batches);
   const int threads = std::max(1, FLAGS_step_threads);
   const size_t num_samples = static_cast<size_t>(batches) * kBatch;
@@ -530,27 +569,14 @@ int RunStepBench(int, char**) {
   const double warm_up = (*warm_up_run)[0];
   std::printf("warm-up epoch: %.3f s%s\n", warm_up,
               FLAGS_source == "local" ? " (resolves the keys to rows, once)" : "");
-  std::vector<double> ours, cpu_us, theirs, their_cpu_us, ratios;
   const pid_t ps_pid = ps.child ? ps.child->pid() : 0;
-  for (int r = 0; r < FLAGS_step_repeats; ++r) {
-    const double cpu0 = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0);
-    StatusOr<std::vector<double>> run = RunTrainer(*inputs, &rows, 1, false, threads, 20 + r);
-    CHECK(run.ok()) << run.status();  // the warm-up epoch trained with this set-up
-    const double seconds = (*run)[0];
-    const double cpu = ProcessCpuSeconds() + (ps_pid ? ChildCpuSeconds(ps_pid) : 0.0) - cpu0;
-    ours.push_back(static_cast<double>(num_samples) / seconds);
-    cpu_us.push_back(cpu * 1e6 / num_samples);
-    std::printf("  repeat %d: %.0f samples/s, %.2f CPU us/sample", r, ours.back(), cpu_us.back());
-    if (peer != nullptr) {
-      const PeerRepeat p = AskPeer(peer.get(), "step");
-      theirs.push_back(p.samples_per_s);
-      their_cpu_us.push_back(p.cpu_us);
-      ratios.push_back(ours.back() / p.samples_per_s);
-      std::printf("; PyTorch %.0f samples/s, %.2f CPU us/sample; ratio %.2fx", p.samples_per_s,
-                  p.cpu_us, ratios.back());
-    }
-    std::printf("\n");
-  }
+  const UncachedRepeats u =
+      RunUncachedEpochs(*inputs, &rows, threads, num_samples, ps_pid, peer.get());
+  const std::vector<double>& ours = u.ours;
+  const std::vector<double>& cpu_us = u.cpu_us;
+  const std::vector<double>& theirs = u.theirs;
+  const std::vector<double>& their_cpu_us = u.their_cpu_us;
+  const std::vector<double>& ratios = u.ratios;
   std::printf("step (worker::Trainer, %d compute threads): %.0f samples/s (median of %d)\n",
               threads, Median(ours), FLAGS_step_repeats);
   // The machines here are shared: CPU time per sample says what 2 dedicated

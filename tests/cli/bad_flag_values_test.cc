@@ -124,6 +124,21 @@ TEST(BadFlagValuesTest, ScaleBenchReportsAScaleDirItCannotCreate) {
   std::filesystem::remove(file);
 }
 
+TEST(BadFlagValuesTest, ConvertRefusesAChunkBoundOutOfRange) {
+  const std::string out = ::testing::TempDir() + "/bad_flag_values_convert_" +
+                          std::to_string(::getpid());
+  ExpectRefused("data convert --output_dir=" + out + " --convert_chunk_mb=0", "--convert_chunk_mb");
+  ExpectRefused("data convert --output_dir=" + out + " --convert_chunk_mb=9223372036854775807",
+                "--convert_chunk_mb");
+  EXPECT_FALSE(std::filesystem::exists(out)) << "created nothing";
+}
+
+TEST(BadFlagValuesTest, ScaleBenchRefusesTooFewRows) {
+  // Before: --scale_rows=0 ran the whole bench on a snapshot of 2 keys.
+  ExpectRefused("bench scale --scale_rows=0", "--scale_rows");
+  ExpectRefused("bench scale --scale_rows=-1", "--scale_rows");
+}
+
 TEST(BadFlagValuesTest, StepBenchReportsAMissingGpu) {
   if (std::filesystem::exists("/dev/nvidia0")) {
     GTEST_SKIP() << "a GPU is present: the run would train";
