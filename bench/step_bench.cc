@@ -85,6 +85,9 @@ DEFINE_int32(step_batches, 48, "step bench: batches per timed repeat");
 DEFINE_int32(step_repeats, 5, "step bench: timed repeats (the median is reported)");
 DEFINE_int32(step_threads, 2, "step bench: compute threads of the fast path");
 DEFINE_int32(step_rows_per_field, 100000, "step bench: distinct keys per field");
+DEFINE_int64(step_pinned_rows_mb, 0,
+             "step bench: --source=ps: MiB of pulled rows the worker keeps, each key pulled once "
+             "(a job's pinned_rows_mb: 0 = its default, 256; -1 = off, every batch pulls)");
 DEFINE_bool(step_reference, false,
             "step bench: no effect (the skeleton's reference loop was replaced by the PyTorch "
             "peer, --peer); kept so that old command lines still run");
@@ -286,7 +289,7 @@ void Profile(const data::Dataset& data, const model::BaseModel& base, worker::Ro
     if (resolved == nullptr) {
       rows.Pool(data, ids.data(), kBatch, x.data());
     } else {
-      resolved->Pool(ids.data(), kBatch, x.data());
+      CHECK(resolved->Pool(ids.data(), kBatch, x.data()).ok());
     }
     mark(3);
     model::IakModule::DrawEps(kBatch, k, &rng, eps.data());
@@ -484,6 +487,12 @@ bool StepFlagsValid() {
                  FLAGS_step_threads, FLAGS_step_batches);
     return false;
   }
+  if (FLAGS_step_pinned_rows_mb < -1 || FLAGS_step_pinned_rows_mb > job::kMaxPinnedRowsMb) {
+    std::fprintf(stderr, "iak bench step: --step_pinned_rows_mb must be -1 (off), 0 (the default) "
+                 "or up to %lld, got %lld\n", static_cast<long long>(job::kMaxPinnedRowsMb),
+                 static_cast<long long>(FLAGS_step_pinned_rows_mb));
+    return false;
+  }
   return true;
 }
 
@@ -556,7 +565,9 @@ int RunStepBench(int, char**) {
   // alternating with the peer's repeat when there is one. The warm-up epoch
   // also resolves the keys to rows with --source=local (the peer gets its
   // keys as row indices from the start).
-  worker::SourceRowAccess rows(source.get());
+  proto::JobSpec pinning;  // what a job with this pinned_rows_mb keeps
+  pinning.set_pinned_rows_mb(FLAGS_step_pinned_rows_mb);
+  worker::SourceRowAccess rows(source.get(), job::PinnedRowsBudgetBytes(pinning));
   StatusOr<std::vector<double>> warm_up_run = RunTrainer(*inputs, &rows, 1, false, threads, 19);
   if (!warm_up_run.ok()) {
     std::fprintf(stderr, "iak bench step: the warm-up epoch failed: %s%s\n",

@@ -71,7 +71,7 @@ const FlagTable& Table() {
       {"bench",
        {"read_bench_samples", "read_bench_repeats", "read_bench_threads", "read_bench_shards",
         "read_bench_seed", "source", "step_batches", "step_repeats", "step_threads",
-        "step_rows_per_field", "step_reference", "step_bf16", "step_gpu", "peer", "peer_python",
+        "step_rows_per_field", "step_pinned_rows_mb", "step_reference", "step_bf16", "step_gpu", "peer", "peer_python",
         "peer_script", "peer_cached_repeats", "transport", "keys", "dtype", "pull_rows",
         "pull_batch", "pull_seconds", "pull_repeats", "pull_inproc", "pull_zipf_s",
         "pull_cache_mb", "pull_lookup_alone", "pull_model_dir", "pull_server_timeout_s",

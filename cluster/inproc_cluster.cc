@@ -56,6 +56,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
   result.adapters.resize(num_workers);
   result.method_params.resize(num_workers);
   result.steps_done.resize(num_workers);
+  result.keys_pulled.resize(num_workers);
 
   net::InProcTransport transport;
   scheduler::SchedulerOptions sched_options;
@@ -137,6 +138,7 @@ InProcClusterResult RunInProcCluster(const proto::JobSpec& spec, const std::atom
       result.adapters[rank] = worker.adapters();
       result.method_params[rank] = worker.trained_params();
       result.steps_done[rank] = worker.steps_done();
+      result.keys_pulled[rank] = worker.keys_pulled();
       if (rank == 0) result.domain_names = worker.domain_names();
     });
   }

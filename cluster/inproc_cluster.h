@@ -28,6 +28,7 @@ struct InProcClusterResult {
   std::vector<std::vector<std::vector<float>>> method_params;
   std::vector<std::string> domain_names;
   std::vector<int64_t> steps_done;
+  std::vector<uint64_t> keys_pulled;  // per worker: keys looked up on the servers
   // The job's first failure as it happened, named by who had it ("worker-1:
   // ...", or "scheduler: ..." for the scheduler's verdict, which names the
   // node it blames): a node's own error when its thread returned, the

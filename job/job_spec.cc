@@ -370,6 +370,10 @@ Status Validate(const proto::JobSpec& spec) {
   if (spec.replicas_per_shard() < 0) {
     return bad("replicas_per_shard", std::to_string(spec.replicas_per_shard()), ">= 1 (0 = 1)");
   }
+  if (spec.pinned_rows_mb() < -1 || spec.pinned_rows_mb() > kMaxPinnedRowsMb) {
+    return bad("pinned_rows_mb", std::to_string(spec.pinned_rows_mb()),
+               "-1 (off), 0 (256) or up to " + std::to_string(kMaxPinnedRowsMb));
+  }
   if (spec.row_cache_bytes() < 0) {
     return bad("row_cache_bytes", std::to_string(spec.row_cache_bytes()), ">= 0");
   }
@@ -482,6 +486,12 @@ Status SaveJobSpec(const proto::JobSpec& spec, const std::string& path) {
     return IoError("cannot rename " + tmp + " to " + path);
   }
   return Status::Ok();
+}
+
+uint64_t PinnedRowsBudgetBytes(const proto::JobSpec& spec) {
+  if (spec.method() == "full" || spec.pinned_rows_mb() < 0) return 0;
+  const int64_t mb = spec.pinned_rows_mb() == 0 ? kDefaultPinnedRowsMb : spec.pinned_rows_mb();
+  return static_cast<uint64_t>(mb) << 20;
 }
 
 }  // namespace iak::job

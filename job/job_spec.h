@@ -3,6 +3,7 @@
 #ifndef IAK_JOB_JOB_SPEC_H_
 #define IAK_JOB_JOB_SPEC_H_
 
+#include <cstdint>
 #include <string>
 
 #include "common/status.h"
@@ -18,6 +19,13 @@ inline constexpr int kMaxBatchSize = 1 << 20;
 inline constexpr int kMaxNodes = 4096;          // num_servers, num_workers
 inline constexpr double kMaxLearningRate = 10;  // phases[i].learning_rate, trainable
 inline constexpr double kMaxBeta = 1000;        // phases[i].beta
+inline constexpr int64_t kMaxPinnedRowsMb = int64_t{1} << 20;  // 1 TiB
+inline constexpr int64_t kDefaultPinnedRowsMb = 256;
+
+// The bytes a worker may keep of pulled frozen rows of its data
+// (JobSpec.pinned_rows_mb); 0 where they must be pulled per batch (off, or
+// method "full", whose rows change on the servers at every step).
+uint64_t PinnedRowsBudgetBytes(const proto::JobSpec& spec);
 
 // Fills every unset field with its default (documented in docs/job_spec.md).
 void ApplyDefaults(proto::JobSpec* spec);

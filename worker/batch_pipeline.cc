@@ -105,10 +105,7 @@ Status BatchPipeline::Prepare(PreparedBatch* batch) {
   }
   if (n == 0) return Status::Ok();
   batch->x.resize(static_cast<size_t>(n) * options_.input_dim);
-  if (resolved_ != nullptr) {
-    resolved_->Pool(rows, n, batch->x.data());
-    return Status::Ok();
-  }
+  if (resolved_ != nullptr) return resolved_->Pool(rows, n, batch->x.data());
   rows_.CollectKeys(data, rows, n);
   IAK_RETURN_IF_ERROR(source_->Fetch(rows_.keys().data(), rows_.keys().size(), rows_.rows()));
   rows_.Pool(data, rows, n, batch->x.data());

@@ -1,21 +1,19 @@
 #include "worker/resolved_rows.h"
 
-#include <glog/logging.h>
-
 #include "model/embedding_pooling.h"
 
 namespace iak::worker {
 
 std::unique_ptr<ResolvedRows> ResolvedRows::Make(const data::Dataset* data, RowSource* source,
                                                  int dim) {
-  if (!source->ResolveRows(nullptr, 0, nullptr)) return nullptr;
+  if (!source->resolves_rows()) return nullptr;
   return std::unique_ptr<ResolvedRows>(new ResolvedRows(data, source, dim));
 }
 
 ResolvedRows::ResolvedRows(const data::Dataset* data, RowSource* source, int dim)
     : data_(data), source_(source), dim_(dim), zero_row_(static_cast<size_t>(dim), 0.0f) {}
 
-void ResolvedRows::Resolve(const uint32_t* ids, int n) {
+Status ResolvedRows::Resolve(const uint32_t* ids, int n) {
   const data::Dataset& data = *data_;
   if (row_of_.size() != data.keys.size()) row_of_.assign(data.keys.size(), nullptr);
   const size_t fields = static_cast<size_t>(data.num_fields());
@@ -31,16 +29,17 @@ void ResolvedRows::Resolve(const uint32_t* ids, int n) {
       keys_.push_back(data.keys[i]);
     }
   }
-  if (keys_.empty()) return;
+  if (keys_.empty()) return Status::Ok();
   found_.resize(keys_.size());
-  CHECK(source_->ResolveRows(keys_.data(), keys_.size(), found_.data()));
+  IAK_RETURN_IF_ERROR(source_->ResolveRows(keys_.data(), keys_.size(), found_.data()));
   for (size_t j = 0; j < pending_.size(); ++j) {
     row_of_[pending_[j]] = found_[j] != nullptr ? found_[j] : zero_row_.data();
   }
+  return Status::Ok();
 }
 
-void ResolvedRows::Pool(const uint32_t* ids, int n, float* x) {
-  Resolve(ids, n);
+Status ResolvedRows::Pool(const uint32_t* ids, int n, float* x) {
+  IAK_RETURN_IF_ERROR(Resolve(ids, n));
   const data::Dataset& data = *data_;
   const size_t fields = static_cast<size_t>(data.num_fields());
   const size_t width = fields * dim_;
@@ -62,6 +61,7 @@ void ResolvedRows::Pool(const uint32_t* ids, int n, float* x) {
     const float* const* rows = row_of_.data() + data.offsets[static_cast<size_t>(ids[r]) * fields];
     model::PoolSampleRows(data, ids[r], dim_, [rows](size_t k) { return rows[k]; }, x + r * width);
   }
+  return Status::Ok();
 }
 
 }  // namespace iak::worker

@@ -1,7 +1,7 @@
 // ResolvedRows: the frozen rows of a dataset's keys, resolved once, for
 // sources whose rows are a frozen table in this process
 // (RowSource::ResolveRows: MemoryRowSource, a model directory's table opened
-// locally). Each entry of data.keys gets a pointer to its row the first time
+// locally) or kept here once pulled (PinnedRowSource). Each entry of data.keys gets a pointer to its row the first time
 // a batch holds its sample; from then on its batches pool straight from the
 // table by that pointer: no deduplication, no hashing, no lookup and no copy
 // into a pull buffer. The numbers are those of the per-batch path
@@ -10,7 +10,8 @@
 //
 // Memory: one pointer per entry of data.keys (8 bytes, against the
 // dataset's 16 per entry for the key and its offset), allocated with the
-// first batch. Sources that fetch from the servers pool per batch instead.
+// first batch. Sources that fetch from the servers pool per batch instead,
+// unless a PinnedRowSource keeps their rows.
 //
 // Thread-safety: none; one thread at a time (the pipeline's).
 #ifndef IAK_WORKER_RESOLVED_ROWS_H_
@@ -20,6 +21,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/status.h"
 #include "data/dataset.h"
 #include "worker/row_source.h"
 
@@ -27,15 +29,15 @@ namespace iak::worker {
 
 class ResolvedRows {
  public:
-  // Null when `source` cannot resolve rows (RowSource::ResolveRows says
-  // false). `data` and `source` must outlive the object, and the dataset
+  // Null when `source` cannot resolve rows (RowSource::resolves_rows()). `data` and `source` must outlive the object, and the dataset
   // must not change; rows are `dim` floats.
   static std::unique_ptr<ResolvedRows> Make(const data::Dataset* data, RowSource* source,
                                             int dim);
 
   // Pools samples ids[0..n) of the dataset into x [n x num_fields*dim],
-  // resolving the keys of samples no batch held before.
-  void Pool(const uint32_t* ids, int n, float* x);
+  // resolving the keys of samples no batch held before. Errors: the
+  // source's, from resolving (a failed pull); nothing is resolved then.
+  [[nodiscard]] Status Pool(const uint32_t* ids, int n, float* x);
 
   const data::Dataset* data() const { return data_; }
   int dim() const { return dim_; }
@@ -44,7 +46,7 @@ class ResolvedRows {
  private:
   ResolvedRows(const data::Dataset* data, RowSource* source, int dim);
   // Resolves the keys of the samples of ids[0..n) not resolved yet.
-  void Resolve(const uint32_t* ids, int n);
+  [[nodiscard]] Status Resolve(const uint32_t* ids, int n);
 
   const data::Dataset* data_;
   RowSource* source_;

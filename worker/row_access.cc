@@ -3,6 +3,9 @@
 #include <string>
 #include <utility>
 
+#include <glog/logging.h>
+
+#include "job/job_spec.h"
 #include "ps/trainable_options.h"
 
 namespace iak::worker {
@@ -10,10 +13,29 @@ namespace iak::worker {
 ResolvedRows* RowAccess::ResolvedFrozen(const data::Dataset* data, int dim) {
   RowSource* source = frozen();
   if (source == nullptr) return nullptr;
-  if (resolved_ == nullptr || resolved_->data() != data || resolved_->dim() != dim ||
-      resolved_->source() != source) {
-    resolved_ = ResolvedRows::Make(data, source, dim);
+  if (made_ && made_data_ == data && made_dim_ == dim && made_source_ == source) {
+    return resolved_.get();  // or null again: a refusal is not retried
   }
+  resolved_.reset();
+  pinned_.reset();
+  made_ = true;
+  made_data_ = data;
+  made_dim_ = dim;
+  made_source_ = source;
+  RowSource* resolving = source;
+  if (!source->resolves_rows() && pinned_rows_budget_ > 0) {
+    pinned_ = PinnedRowSource::Make(*data, source, dim, pinned_rows_budget_);
+    if (pinned_ != nullptr) {
+      resolving = pinned_.get();
+      LOG(INFO) << "keeping the frozen rows of the data's " << pinned_->num_keys()
+                << " distinct keys, each pulled once ("
+                << (PinnedRowSource::BytesFor(pinned_->num_keys(), dim) >> 20) << " MiB)";
+    } else {
+      LOG(INFO) << "the data's rows do not fit pinned_rows_mb ("
+                << (pinned_rows_budget_ >> 20) << " MiB): every batch pulls its rows";
+    }
+  }
+  resolved_ = ResolvedRows::Make(data, resolving, dim);
   return resolved_.get();
 }
 
@@ -23,7 +45,9 @@ PsRowAccess::PsRowAccess(const proto::JobSpec& spec, const TrainingInputs* input
       inputs_(inputs),
       name_(std::move(name)),
       transport_(transport),
-      monitor_(monitor) {}
+      monitor_(monitor) {
+  set_pinned_rows_budget(job::PinnedRowsBudgetBytes(spec_));
+}
 
 Status PsRowAccess::Connect(const std::vector<proto::ServerAddress>& servers, int rank) {
   if (client_ != nullptr) return Status::Ok();

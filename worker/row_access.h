@@ -27,6 +27,7 @@
 #include "proto/job_spec.pb.h"
 #include "proto/wire.pb.h"
 #include "ps/ps_client.h"
+#include "worker/pinned_row_source.h"
 #include "worker/resolved_rows.h"
 #include "worker/row_source.h"
 #include "worker/trainable_rows.h"
@@ -48,13 +49,27 @@ class RowAccess {
   [[nodiscard]] virtual StatusOr<TrainableRows*> trainable(int unit) = 0;
 
   // The frozen rows of `data`'s keys resolved once (ResolvedRows), where
-  // frozen() is a table in this process (after Connect); null where rows
-  // are pulled per batch. Kept while this access lives, so every later run
-  // over the same dataset pools with no lookups at all; made again for
-  // another dataset or dim. `data` must outlive this access and not change.
+  // frozen() is a table in this process, or, where it fetches (the
+  // servers), where its rows of data's keys fit the pinned-rows budget: a
+  // PinnedRowSource then keeps them, each pulled once (after Connect). Null
+  // where rows are pulled per batch. Kept while this access lives, so every
+  // later run over the same dataset pools with no lookups at all; made again
+  // for another dataset or dim. `data` must outlive this access and not
+  // change.
   ResolvedRows* ResolvedFrozen(const data::Dataset* data, int dim);
 
+ protected:
+  // Bytes a fetching frozen() may keep for ResolvedFrozen; 0 = none.
+  void set_pinned_rows_budget(uint64_t bytes) { pinned_rows_budget_ = bytes; }
+
  private:
+  uint64_t pinned_rows_budget_ = 0;
+  // What resolved_ was made (or refused) for.
+  bool made_ = false;
+  const data::Dataset* made_data_ = nullptr;
+  int made_dim_ = 0;
+  RowSource* made_source_ = nullptr;
+  std::unique_ptr<PinnedRowSource> pinned_;
   std::unique_ptr<ResolvedRows> resolved_;
 };
 
@@ -104,8 +119,12 @@ class LocalRowAccess : public RowAccess {
 // rows (trainable()) are refused with FailedPrecondition.
 class SourceRowAccess : public RowAccess {
  public:
-  // `source` (not owned) must outlive this.
-  explicit SourceRowAccess(RowSource* source) : source_(source) {}
+  // `source` (not owned) must outlive this; a fetching source's rows of a
+  // dataset are kept up to `pinned_rows_budget` bytes (ResolvedFrozen).
+  explicit SourceRowAccess(RowSource* source, uint64_t pinned_rows_budget = 0)
+      : source_(source) {
+    set_pinned_rows_budget(pinned_rows_budget);
+  }
   Status Connect(const std::vector<proto::ServerAddress>&, int) override { return Status::Ok(); }
   RowSource* frozen() override { return source_; }
   StatusOr<TrainableRows*> trainable(int unit) override;

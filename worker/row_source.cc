@@ -81,7 +81,11 @@ Status MemoryRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
   return Status::Ok();
 }
 
-bool MemoryRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
+Status RowSource::ResolveRows(const uint64_t*, size_t, const float**) {
+  return FailedPreconditionError("this row source fetches its rows; it cannot resolve them");
+}
+
+Status MemoryRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
   scratch_.resize(n);
   index_.FindBatch(keys, n, scratch_.data());
   for (size_t i = 0; i < n; ++i) {
@@ -89,7 +93,7 @@ bool MemoryRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** 
                       ? nullptr
                       : row_data() + static_cast<size_t>(scratch_[i]) * dim_;
   }
-  return true;
+  return Status::Ok();
 }
 
 void CopyRowOrZero(const float* row, int dim, float* out) {
@@ -107,9 +111,9 @@ Status LookupRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
   return Status::Ok();
 }
 
-bool LookupRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
+Status LookupRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
   for (size_t i = 0; i < n; ++i) rows_out[i] = rows_->Find(keys[i]);
-  return true;
+  return Status::Ok();
 }
 
 Status FetchAndPool(const data::Dataset& data, const uint32_t* ids, int n, RowSource* source,

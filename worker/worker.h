@@ -71,6 +71,8 @@ class Worker {
   const std::vector<std::vector<float>>& trained_params() const { return trained_params_; }
   const std::vector<TrainedUnit>& units() const { return units_; }
   int64_t steps_done() const { return steps_done_.load(); }
+  // Keys this worker looked up on the servers (row-cache hits excluded).
+  uint64_t keys_pulled() const { return pull_monitor_.keys_looked_up.load(); }
   double last_loss() const { return last_loss_.load(); }
   // Elastic jobs: the job's global step when this worker finished or left,
   // whether it was told to leave, and the failures it recovered from.

@@ -1,6 +1,7 @@
 #include "worker/pulled_rows.h"
 
 #include <cstring>
+#include <map>
 #include <memory>
 #include <random>
 #include <unordered_map>
@@ -10,6 +11,7 @@
 
 #include "model/embedding_pooling.h"
 #include "model/embedding_table.h"
+#include "worker/pinned_row_source.h"
 #include "worker/resolved_rows.h"
 #include "worker/row_source.h"
 
@@ -60,7 +62,7 @@ TEST(PulledRowsTest, CollectsUniqueKeysAndPoolsLikePoolBatch) {
     std::vector<float> direct(got.size(), -1.0f);
     std::unique_ptr<ResolvedRows> resolved = ResolvedRows::Make(&data, &source, dim);
     ASSERT_NE(resolved, nullptr);
-    resolved->Pool(ids.data(), static_cast<int>(ids.size()), direct.data());
+    ASSERT_TRUE(resolved->Pool(ids.data(), static_cast<int>(ids.size()), direct.data()).ok());
     EXPECT_EQ(direct, want);
     ASSERT_NE(rows.Find(4), nullptr);
     EXPECT_EQ(rows.Find(4)[0], table[4][0]);
@@ -69,12 +71,20 @@ TEST(PulledRowsTest, CollectsUniqueKeysAndPoolsLikePoolBatch) {
 }
 
 // A source that only fetches (as the servers do): it cannot resolve rows.
+// Counts the keys it is asked for, and fails every fetch once `fail` is set.
 class FetchOnlySource : public RowSource {
  public:
   explicit FetchOnlySource(RowSource* inner) : inner_(inner) {}
   Status Fetch(const uint64_t* keys, size_t n, float* rows) override {
+    if (fail) return UnavailableError("the servers are gone");
+    ++fetches;
+    for (size_t i = 0; i < n; ++i) ++asked[keys[i]];
     return inner_->Fetch(keys, n, rows);
   }
+
+  bool fail = false;
+  int fetches = 0;
+  std::map<uint64_t, int> asked;
 
  private:
   RowSource* inner_;
@@ -109,10 +119,81 @@ TEST(ResolvedRowsTest, PoolsBitForBitAsPullingEachBatch) {
       const int n = static_cast<int>(ids.size());
       std::vector<float> pulled(ids.size() * 3 * dim, 7.0f), direct(pulled.size(), 9.0f);
       ASSERT_TRUE(FetchAndPool(data, ids.data(), n, &remote, &scratch, pulled.data()).ok());
-      resolved->Pool(ids.data(), n, direct.data());
+      ASSERT_TRUE(resolved->Pool(ids.data(), n, direct.data()).ok());
       EXPECT_EQ(std::memcmp(pulled.data(), direct.data(), sizeof(float) * pulled.size()), 0);
     }
   }
+}
+
+// Rows pulled once and kept: pooled bit for bit as pulling each batch, and
+// every key of the data asked of the servers once, however many batches
+// hold it; a failed pull is the pool's error and keeps nothing.
+TEST(PinnedRowSourceTest, PoolsLikePullingEachBatchAndPullsEachKeyOnce) {
+  const int dim = 3;
+  model::EmbeddingTable table;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> value;
+  for (uint64_t key : {1, 2, 3, 4, 5, 6}) {
+    for (int j = 0; j < dim; ++j) table[key].push_back(value(rng));
+  }
+  table[4] = {-0.0f, 0.0f, -0.0f};
+  const data::Dataset data = MixedData();  // keys 1-6 and the absent 999
+  MemoryRowSource memory(table, dim);
+  FetchOnlySource servers(&memory);
+  std::unique_ptr<PinnedRowSource> pinned =
+      PinnedRowSource::Make(data, &servers, dim, uint64_t{1} << 20);
+  ASSERT_NE(pinned, nullptr);
+  EXPECT_EQ(pinned->num_keys(), 7u);
+  std::unique_ptr<ResolvedRows> resolved = ResolvedRows::Make(&data, pinned.get(), dim);
+  ASSERT_NE(resolved, nullptr);
+  FetchOnlySource per_batch(&memory);
+  PulledRows scratch(dim);
+  servers.fail = true;
+  std::vector<float> x(2 * 3 * dim);
+  const std::vector<uint32_t> first = {2, 0};
+  EXPECT_EQ(resolved->Pool(first.data(), 2, x.data()).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(pinned->num_fetched(), 0u);
+  servers.fail = false;
+  for (const std::vector<uint32_t>& ids : std::vector<std::vector<uint32_t>>{
+           {2, 0}, {0, 0, 3}, {1, 2, 3, 0}, {3}, {}}) {
+    const int n = static_cast<int>(ids.size());
+    std::vector<float> pulled(ids.size() * 3 * dim, 7.0f), kept(pulled.size(), 9.0f);
+    ASSERT_TRUE(FetchAndPool(data, ids.data(), n, &per_batch, &scratch, pulled.data()).ok());
+    ASSERT_TRUE(resolved->Pool(ids.data(), n, kept.data()).ok());
+    EXPECT_EQ(std::memcmp(pulled.data(), kept.data(), sizeof(float) * pulled.size()), 0);
+  }
+  EXPECT_EQ(pinned->num_fetched(), 7u);
+  EXPECT_EQ(servers.fetches, 3);  // the batches that held a sample not seen before
+  for (const auto& [key, times] : servers.asked) EXPECT_EQ(times, 1) << "key " << key;
+  EXPECT_EQ(servers.asked.size(), 7u);
+  // Fetch: kept keys from the kept rows, others (77) from the servers.
+  const std::vector<uint64_t> keys = {5, 77, 1};
+  std::vector<float> rows(keys.size() * dim, 5.0f), want(rows.size(), 6.0f);
+  ASSERT_TRUE(pinned->Fetch(keys.data(), keys.size(), rows.data()).ok());
+  ASSERT_TRUE(memory.Fetch(keys.data(), keys.size(), want.data()).ok());
+  EXPECT_EQ(rows, want);
+  EXPECT_EQ(servers.asked[77], 1);
+  EXPECT_EQ(servers.asked[5], 1);
+  // Resolving a key the data lacks is refused, naming it.
+  const float* row = nullptr;
+  const Status refused = pinned->ResolveRows(&keys[1], 1, &row);
+  EXPECT_EQ(refused.code(), StatusCode::kFailedPrecondition) << refused;
+  EXPECT_NE(refused.message().find("77"), std::string::npos) << refused;
+}
+
+// Past the budget (the distinct keys' rows and index, or a copy of every
+// key occurrence) there is nothing to keep: the caller pulls per batch.
+TEST(PinnedRowSourceTest, RefusesDataPastItsBudget) {
+  const int dim = 3;
+  const data::Dataset data = MixedData();
+  model::EmbeddingTable table;
+  MemoryRowSource memory(table, dim);
+  FetchOnlySource servers(&memory);
+  const uint64_t need = PinnedRowSource::BytesFor(7, dim);
+  EXPECT_NE(PinnedRowSource::Make(data, &servers, dim, need), nullptr);
+  EXPECT_EQ(PinnedRowSource::Make(data, &servers, dim, need - 1), nullptr);
+  EXPECT_EQ(PinnedRowSource::Make(data::Dataset(), &servers, dim, need), nullptr);
+  EXPECT_EQ(servers.fetches, 0);
 }
 
 TEST(PulledRowsTest, ManyBatchesOfDifferentSizes) {

@@ -1,0 +1,97 @@
+#include "worker/pinned_row_source.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+namespace iak::worker {
+
+uint64_t PinnedRowSource::BytesFor(uint64_t distinct_keys, int dim) {
+  // FrozenKeyIndex: a power of two >= 2 keys (at least 16) slots of 16 bytes.
+  uint64_t slots = 16;
+  while (slots < 2 * distinct_keys) slots <<= 1;
+  return distinct_keys * (static_cast<uint64_t>(dim) * sizeof(float) + 1) + slots * 16;
+}
+
+std::unique_ptr<PinnedRowSource> PinnedRowSource::Make(const data::Dataset& data,
+                                                       RowSource* source, int dim,
+                                                       uint64_t budget_bytes) {
+  if (data.keys.empty() || dim <= 0) return nullptr;
+  // The distinct keys come from a sorted copy of every occurrence, so the
+  // copy must fit the budget too (and is freed before the rows are made).
+  if (data.keys.size() > budget_bytes / sizeof(uint64_t)) return nullptr;
+  std::vector<uint64_t> keys = data.keys;
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  if (keys.size() >= embedding::FrozenKeyIndex::kMaxRows ||
+      BytesFor(keys.size(), dim) > budget_bytes) {
+    return nullptr;
+  }
+  std::unique_ptr<PinnedRowSource> pinned(new PinnedRowSource(source, dim));
+  pinned->index_.Build(keys);
+  pinned->rows_ =
+      embedding::HugePageBuffer(keys.size() * static_cast<size_t>(dim) * sizeof(float));
+  pinned->fetched_.assign(keys.size(), 0);
+  return pinned;
+}
+
+Status PinnedRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
+  fetch_keys_.clear();
+  fetch_slots_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t slot = index_.Find(keys[i]);
+    if (slot == embedding::FrozenKeyIndex::kAbsent) {
+      return FailedPreconditionError("key " + std::to_string(keys[i]) +
+                                     " is not a key of the data set whose rows are kept");
+    }
+    if (fetched_[slot] == 0) {
+      fetched_[slot] = 2;  // asked for in this call; fetched once below
+      fetch_keys_.push_back(keys[i]);
+      fetch_slots_.push_back(slot);
+    }
+  }
+  if (!fetch_keys_.empty()) {
+    fetch_rows_.resize(fetch_keys_.size() * static_cast<size_t>(dim_));
+    const Status fetched = source_->Fetch(fetch_keys_.data(), fetch_keys_.size(),
+                                          fetch_rows_.data());
+    if (!fetched.ok()) {
+      for (uint32_t slot : fetch_slots_) fetched_[slot] = 0;
+      return fetched;
+    }
+    const size_t row_bytes = sizeof(float) * static_cast<size_t>(dim_);
+    for (size_t j = 0; j < fetch_slots_.size(); ++j) {
+      std::memcpy(row(fetch_slots_[j]), fetch_rows_.data() + j * dim_, row_bytes);
+      fetched_[fetch_slots_[j]] = 1;
+    }
+    num_fetched_ += fetch_slots_.size();
+  }
+  for (size_t i = 0; i < n; ++i) rows_out[i] = row(index_.Find(keys[i]));
+  return Status::Ok();
+}
+
+Status PinnedRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
+  // The data set's keys from the kept rows (one ResolveRows), the others in
+  // one fetch of the source.
+  std::vector<uint64_t> kept_keys, other_keys;
+  std::vector<size_t> kept_at, other_at;
+  for (size_t i = 0; i < n; ++i) {
+    const bool kept = index_.Find(keys[i]) != embedding::FrozenKeyIndex::kAbsent;
+    (kept ? kept_keys : other_keys).push_back(keys[i]);
+    (kept ? kept_at : other_at).push_back(i);
+  }
+  const size_t row_bytes = sizeof(float) * static_cast<size_t>(dim_);
+  std::vector<const float*> kept_rows(kept_keys.size());
+  IAK_RETURN_IF_ERROR(ResolveRows(kept_keys.data(), kept_keys.size(), kept_rows.data()));
+  for (size_t j = 0; j < kept_at.size(); ++j) {
+    std::memcpy(rows_out + kept_at[j] * dim_, kept_rows[j], row_bytes);
+  }
+  if (other_keys.empty()) return Status::Ok();
+  std::vector<float> other_rows(other_keys.size() * static_cast<size_t>(dim_));
+  IAK_RETURN_IF_ERROR(source_->Fetch(other_keys.data(), other_keys.size(), other_rows.data()));
+  for (size_t j = 0; j < other_at.size(); ++j) {
+    std::memcpy(rows_out + other_at[j] * dim_, other_rows.data() + j * dim_, row_bytes);
+  }
+  return Status::Ok();
+}
+
+}  // namespace iak::worker

@@ -1,0 +1,84 @@
+// PinnedRowSource: the frozen rows of a dataset's keys, each fetched once
+// from a source that fetches (the parameter servers) and then kept in this
+// process, so that a worker pulls every key of its data once per job rather
+// than once per batch that holds it. The rows are frozen, so a row kept is
+// the row the servers would send again: the numbers are those of pulling
+// each batch, bit for bit. Over it, ResolvedRows pools straight from the kept
+// rows, as from a table in this process (worker/resolved_rows.h).
+//
+// Memory: for the dataset's D distinct keys, D rows of dim floats, an index
+// of 32 bytes per key (FrozenKeyIndex) and a byte per key, reserved up front
+// (the rows' pages are touched as they are fetched). Finding the distinct
+// keys takes a sorted copy of every key occurrence (8 bytes each, freed
+// before the rows are made). Make refuses a dataset whose occurrences or
+// distinct keys would take more than the budget, and the caller then pulls
+// per batch. A row is fetched with the first batch that needs it.
+//
+// The missing-key guard (PullMonitor, in the source) then counts each
+// distinct key once, not each occurrence.
+//
+// Thread-safety: none; one thread at a time (the pipeline's).
+#ifndef IAK_WORKER_PINNED_ROW_SOURCE_H_
+#define IAK_WORKER_PINNED_ROW_SOURCE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "data/dataset.h"
+#include "embedding/frozen_key_index.h"
+#include "embedding/huge_page_buffer.h"
+#include "worker/row_source.h"
+
+namespace iak::worker {
+
+class PinnedRowSource : public RowSource {
+ public:
+  // What D distinct keys of `dim` floats take here.
+  static uint64_t BytesFor(uint64_t distinct_keys, int dim);
+
+  // Null when the key occurrences of data.keys (8 bytes each) or its
+  // distinct keys (BytesFor) would take more than `budget_bytes`, or there
+  // are none. `source` (not owned) fetches the
+  // rows and must outlive this; `data` need not (its keys are copied into
+  // the index).
+  static std::unique_ptr<PinnedRowSource> Make(const data::Dataset& data, RowSource* source,
+                                               int dim, uint64_t budget_bytes);
+
+  // Rows of keys of the dataset from those kept (fetching the ones not kept
+  // yet); other keys straight from the source.
+  Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override;
+
+  bool resolves_rows() const override { return true; }
+  // Pointers to the kept rows (never null: an absent key's row is the zero
+  // row the servers answer with), fetching the ones not kept yet in one
+  // Fetch of the source. FailedPrecondition for a key the dataset lacks;
+  // the source's error when the fetch fails (nothing is kept from it).
+  Status ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) override;
+
+  uint64_t num_keys() const { return index_.size(); }
+  uint64_t num_fetched() const { return num_fetched_; }
+
+ private:
+  PinnedRowSource(RowSource* source, int dim) : source_(source), dim_(dim) {}
+
+  float* row(uint32_t slot) {
+    return reinterpret_cast<float*>(rows_.data()) + static_cast<size_t>(slot) * dim_;
+  }
+
+  RowSource* source_;
+  int dim_;
+  embedding::FrozenKeyIndex index_;  // distinct key -> slot
+  embedding::HugePageBuffer rows_;   // a row of dim floats per slot
+  std::vector<uint8_t> fetched_;     // per slot: 1 once its row is kept
+  uint64_t num_fetched_ = 0;
+  std::vector<uint64_t> fetch_keys_;   // ResolveRows: keys not kept yet
+  std::vector<uint32_t> fetch_slots_;  // ... and their slots
+  std::vector<float> fetch_rows_;      // ... and their rows, as fetched
+};
+
+}  // namespace iak::worker
+
+#endif  // IAK_WORKER_PINNED_ROW_SOURCE_H_
