@@ -564,10 +564,13 @@ int RunStepBench(int, char**) {
   // The step: one epoch per repeat through the Trainer, the cache off,
   // alternating with the peer's repeat when there is one. The warm-up epoch
   // also resolves the keys to rows with --source=local (the peer gets its
-  // keys as row indices from the start).
+  // keys as row indices from the start), and with --source=ps pulls each
+  // key once into the rows the worker keeps, as a job's workers do
+  // (pinned_rows_mb; -1: every batch pulls).
   proto::JobSpec pinning;  // what a job with this pinned_rows_mb keeps
   pinning.set_pinned_rows_mb(FLAGS_step_pinned_rows_mb);
-  worker::SourceRowAccess rows(source.get(), job::PinnedRowsBudgetBytes(pinning));
+  worker::SourceRowAccess rows(source.get(), inputs->job.dataset, kDim,
+                               job::PinnedRowsBudgetBytes(pinning));
   StatusOr<std::vector<double>> warm_up_run = RunTrainer(*inputs, &rows, 1, false, threads, 19);
   if (!warm_up_run.ok()) {
     std::fprintf(stderr, "iak bench step: the warm-up epoch failed: %s%s\n",

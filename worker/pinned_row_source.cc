@@ -27,7 +27,7 @@ std::unique_ptr<PinnedRowSource> PinnedRowSource::Make(const data::Dataset& data
       BytesFor(keys.size(), dim) > budget_bytes) {
     return nullptr;
   }
-  std::unique_ptr<PinnedRowSource> pinned(new PinnedRowSource(source, dim));
+  std::unique_ptr<PinnedRowSource> pinned(new PinnedRowSource(&data, source, dim));
   pinned->index_.Build(keys);
   pinned->rows_ =
       embedding::HugePageBuffer(keys.size() * static_cast<size_t>(dim) * sizeof(float));
@@ -72,24 +72,27 @@ Status PinnedRowSource::ResolveRows(const uint64_t* keys, size_t n, const float*
 Status PinnedRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
   // The data set's keys from the kept rows (one ResolveRows), the others in
   // one fetch of the source.
-  std::vector<uint64_t> kept_keys, other_keys;
-  std::vector<size_t> kept_at, other_at;
+  kept_keys_.clear();
+  other_keys_.clear();
+  kept_at_.clear();
+  other_at_.clear();
   for (size_t i = 0; i < n; ++i) {
     const bool kept = index_.Find(keys[i]) != embedding::FrozenKeyIndex::kAbsent;
-    (kept ? kept_keys : other_keys).push_back(keys[i]);
-    (kept ? kept_at : other_at).push_back(i);
+    (kept ? kept_keys_ : other_keys_).push_back(keys[i]);
+    (kept ? kept_at_ : other_at_).push_back(i);
   }
   const size_t row_bytes = sizeof(float) * static_cast<size_t>(dim_);
-  std::vector<const float*> kept_rows(kept_keys.size());
-  IAK_RETURN_IF_ERROR(ResolveRows(kept_keys.data(), kept_keys.size(), kept_rows.data()));
-  for (size_t j = 0; j < kept_at.size(); ++j) {
-    std::memcpy(rows_out + kept_at[j] * dim_, kept_rows[j], row_bytes);
+  kept_rows_.resize(kept_keys_.size());
+  IAK_RETURN_IF_ERROR(ResolveRows(kept_keys_.data(), kept_keys_.size(), kept_rows_.data()));
+  for (size_t j = 0; j < kept_at_.size(); ++j) {
+    std::memcpy(rows_out + kept_at_[j] * dim_, kept_rows_[j], row_bytes);
   }
-  if (other_keys.empty()) return Status::Ok();
-  std::vector<float> other_rows(other_keys.size() * static_cast<size_t>(dim_));
-  IAK_RETURN_IF_ERROR(source_->Fetch(other_keys.data(), other_keys.size(), other_rows.data()));
-  for (size_t j = 0; j < other_at.size(); ++j) {
-    std::memcpy(rows_out + other_at[j] * dim_, other_rows.data() + j * dim_, row_bytes);
+  if (other_keys_.empty()) return Status::Ok();
+  other_rows_.resize(other_keys_.size() * static_cast<size_t>(dim_));
+  IAK_RETURN_IF_ERROR(
+      source_->Fetch(other_keys_.data(), other_keys_.size(), other_rows_.data()));
+  for (size_t j = 0; j < other_at_.size(); ++j) {
+    std::memcpy(rows_out + other_at_[j] * dim_, other_rows_.data() + j * dim_, row_bytes);
   }
   return Status::Ok();
 }

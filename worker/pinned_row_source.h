@@ -42,8 +42,8 @@ class PinnedRowSource : public RowSource {
   // Null when the key occurrences of data.keys (8 bytes each) or its
   // distinct keys (BytesFor) would take more than `budget_bytes`, or there
   // are none. `source` (not owned) fetches the
-  // rows and must outlive this; `data` need not (its keys are copied into
-  // the index).
+  // rows and must outlive this; so must `data` where ResolvedRows pools it
+  // (its keys are copied into the index).
   static std::unique_ptr<PinnedRowSource> Make(const data::Dataset& data, RowSource* source,
                                                int dim, uint64_t budget_bytes);
 
@@ -51,7 +51,7 @@ class PinnedRowSource : public RowSource {
   // yet); other keys straight from the source.
   Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override;
 
-  bool resolves_rows() const override { return true; }
+  bool resolves_rows_of(const data::Dataset* data) const override { return data == data_; }
   // Pointers to the kept rows (never null: an absent key's row is the zero
   // row the servers answer with), fetching the ones not kept yet in one
   // Fetch of the source. FailedPrecondition for a key the dataset lacks;
@@ -62,12 +62,14 @@ class PinnedRowSource : public RowSource {
   uint64_t num_fetched() const { return num_fetched_; }
 
  private:
-  PinnedRowSource(RowSource* source, int dim) : source_(source), dim_(dim) {}
+  PinnedRowSource(const data::Dataset* data, RowSource* source, int dim)
+      : data_(data), source_(source), dim_(dim) {}
 
   float* row(uint32_t slot) {
     return reinterpret_cast<float*>(rows_.data()) + static_cast<size_t>(slot) * dim_;
   }
 
+  const data::Dataset* data_;  // the data whose keys are kept
   RowSource* source_;
   int dim_;
   embedding::FrozenKeyIndex index_;  // distinct key -> slot
@@ -77,6 +79,10 @@ class PinnedRowSource : public RowSource {
   std::vector<uint64_t> fetch_keys_;   // ResolveRows: keys not kept yet
   std::vector<uint32_t> fetch_slots_;  // ... and their slots
   std::vector<float> fetch_rows_;      // ... and their rows, as fetched
+  std::vector<uint64_t> kept_keys_, other_keys_;  // Fetch: keys kept or not
+  std::vector<size_t> kept_at_, other_at_;        // ... and their places
+  std::vector<const float*> kept_rows_;
+  std::vector<float> other_rows_;
 };
 
 }  // namespace iak::worker

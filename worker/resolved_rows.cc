@@ -6,7 +6,7 @@ namespace iak::worker {
 
 std::unique_ptr<ResolvedRows> ResolvedRows::Make(const data::Dataset* data, RowSource* source,
                                                  int dim) {
-  if (!source->resolves_rows()) return nullptr;
+  if (!source->resolves_rows_of(data)) return nullptr;
   return std::unique_ptr<ResolvedRows>(new ResolvedRows(data, source, dim));
 }
 

@@ -29,7 +29,7 @@ namespace iak::worker {
 
 class ResolvedRows {
  public:
-  // Null when `source` cannot resolve rows (RowSource::resolves_rows()). `data` and `source` must outlive the object, and the dataset
+  // Null when `source` cannot resolve rows (RowSource::resolves_rows_of). `data` and `source` must outlive the object, and the dataset
   // must not change; rows are `dim` floats.
   static std::unique_ptr<ResolvedRows> Make(const data::Dataset* data, RowSource* source,
                                             int dim);

@@ -13,30 +13,28 @@ namespace iak::worker {
 ResolvedRows* RowAccess::ResolvedFrozen(const data::Dataset* data, int dim) {
   RowSource* source = frozen();
   if (source == nullptr) return nullptr;
-  if (made_ && made_data_ == data && made_dim_ == dim && made_source_ == source) {
-    return resolved_.get();  // or null again: a refusal is not retried
+  if (resolved_ == nullptr || resolved_->data() != data || resolved_->dim() != dim ||
+      resolved_->source() != source) {
+    resolved_ = ResolvedRows::Make(data, source, dim);
   }
-  resolved_.reset();
-  pinned_.reset();
-  made_ = true;
-  made_data_ = data;
-  made_dim_ = dim;
-  made_source_ = source;
-  RowSource* resolving = source;
-  if (!source->resolves_rows() && pinned_rows_budget_ > 0) {
-    pinned_ = PinnedRowSource::Make(*data, source, dim, pinned_rows_budget_);
-    if (pinned_ != nullptr) {
-      resolving = pinned_.get();
-      LOG(INFO) << "keeping the frozen rows of the data's " << pinned_->num_keys()
-                << " distinct keys, each pulled once ("
-                << (PinnedRowSource::BytesFor(pinned_->num_keys(), dim) >> 20) << " MiB)";
-    } else {
-      LOG(INFO) << "the data's rows do not fit pinned_rows_mb ("
-                << (pinned_rows_budget_ >> 20) << " MiB): every batch pulls its rows";
-    }
-  }
-  resolved_ = ResolvedRows::Make(data, resolving, dim);
   return resolved_.get();
+}
+
+std::unique_ptr<PinnedRowSource> RowAccess::PinRows(const data::Dataset& data, RowSource* source,
+                                                    int dim, uint64_t budget_bytes) {
+  // A table in this process resolves its rows itself.
+  if (budget_bytes == 0 || data.keys.empty() || source->resolves_rows_of(&data)) return nullptr;
+  std::unique_ptr<PinnedRowSource> pinned = PinnedRowSource::Make(data, source, dim, budget_bytes);
+  if (pinned != nullptr) {
+    LOG(INFO) << "keeping the frozen rows of the data's " << pinned->num_keys()
+              << " distinct keys once pulled ("
+              << (PinnedRowSource::BytesFor(pinned->num_keys(), dim) >> 20) << " MiB of "
+              << (budget_bytes >> 20) << " MiB, pinned_rows_mb)";
+  } else {
+    LOG(INFO) << "the data's rows do not fit pinned_rows_mb (" << (budget_bytes >> 20)
+              << " MiB): every batch pulls its rows";
+  }
+  return pinned;
 }
 
 PsRowAccess::PsRowAccess(const proto::JobSpec& spec, const TrainingInputs* inputs,
@@ -45,9 +43,7 @@ PsRowAccess::PsRowAccess(const proto::JobSpec& spec, const TrainingInputs* input
       inputs_(inputs),
       name_(std::move(name)),
       transport_(transport),
-      monitor_(monitor) {
-  set_pinned_rows_budget(job::PinnedRowsBudgetBytes(spec_));
-}
+      monitor_(monitor) {}
 
 Status PsRowAccess::Connect(const std::vector<proto::ServerAddress>& servers, int rank) {
   if (client_ != nullptr) return Status::Ok();
@@ -64,6 +60,12 @@ Status PsRowAccess::Connect(const std::vector<proto::ServerAddress>& servers, in
   if (monitor_ != nullptr) monitor_->SetMissingKeyLimit(spec_);
   source_ = std::make_unique<PsRowSource>(client_.get(), monitor_);
   trainable_ = std::make_unique<PsTrainableRows>(client_.get(), rank);
+  // The frozen rows of in-memory data, each pulled once; a streamed job's
+  // batches bring keys no index holds (its resident data is validation's).
+  if (inputs_->job.stream == nullptr) {
+    pinned_ = PinRows(inputs_->job.dataset, source_.get(), inputs_->base->config().embedding_dim,
+                      job::PinnedRowsBudgetBytes(spec_));
+  }
   return Status::Ok();
 }
 

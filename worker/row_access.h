@@ -49,27 +49,22 @@ class RowAccess {
   [[nodiscard]] virtual StatusOr<TrainableRows*> trainable(int unit) = 0;
 
   // The frozen rows of `data`'s keys resolved once (ResolvedRows), where
-  // frozen() is a table in this process, or, where it fetches (the
-  // servers), where its rows of data's keys fit the pinned-rows budget: a
-  // PinnedRowSource then keeps them, each pulled once (after Connect). Null
-  // where rows are pulled per batch. Kept while this access lives, so every
-  // later run over the same dataset pools with no lookups at all; made again
-  // for another dataset or dim. `data` must outlive this access and not
-  // change.
+  // frozen() is a table in this process or keeps its rows once pulled
+  // (PinnedRowSource; after Connect); null where rows are pulled per batch.
+  // Kept while this access lives, so every later run over the same dataset
+  // pools with no lookups at all; made again for another dataset or dim.
+  // `data` must outlive this access and not change.
   ResolvedRows* ResolvedFrozen(const data::Dataset* data, int dim);
 
  protected:
-  // Bytes a fetching frozen() may keep for ResolvedFrozen; 0 = none.
-  void set_pinned_rows_budget(uint64_t bytes) { pinned_rows_budget_ = bytes; }
+  // `source`'s rows of `data`'s keys kept once pulled, within
+  // `budget_bytes` (PinnedRowSource), or null: budget 0, a source that
+  // resolves its rows itself (a table in this process), or rows past the
+  // budget (logged).
+  static std::unique_ptr<PinnedRowSource> PinRows(const data::Dataset& data, RowSource* source,
+                                                  int dim, uint64_t budget_bytes);
 
  private:
-  uint64_t pinned_rows_budget_ = 0;
-  // What resolved_ was made (or refused) for.
-  bool made_ = false;
-  const data::Dataset* made_data_ = nullptr;
-  int made_dim_ = 0;
-  RowSource* made_source_ = nullptr;
-  std::unique_ptr<PinnedRowSource> pinned_;
   std::unique_ptr<ResolvedRows> resolved_;
 };
 
@@ -79,7 +74,12 @@ class PsRowAccess : public RowAccess {
   PsRowAccess(const proto::JobSpec& spec, const TrainingInputs* inputs, std::string name,
               net::Transport* transport, PullMonitor* monitor);
   Status Connect(const std::vector<proto::ServerAddress>& servers, int rank) override;
-  RowSource* frozen() override { return source_.get(); }
+  // The servers' rows, kept once pulled where the job's in-memory data fits
+  // JobSpec.pinned_rows_mb (then training batches and scoring pull each key
+  // once per job).
+  RowSource* frozen() override {
+    return pinned_ != nullptr ? static_cast<RowSource*>(pinned_.get()) : source_.get();
+  }
   StatusOr<TrainableRows*> trainable(int unit) override;
 
  private:
@@ -90,6 +90,7 @@ class PsRowAccess : public RowAccess {
   PullMonitor* monitor_;
   std::unique_ptr<ps::PsClient> client_;
   std::unique_ptr<PsRowSource> source_;
+  std::unique_ptr<PinnedRowSource> pinned_;  // over source_, or null
   std::unique_ptr<PsTrainableRows> trainable_;
 };
 
@@ -119,18 +120,23 @@ class LocalRowAccess : public RowAccess {
 // rows (trainable()) are refused with FailedPrecondition.
 class SourceRowAccess : public RowAccess {
  public:
-  // `source` (not owned) must outlive this; a fetching source's rows of a
-  // dataset are kept up to `pinned_rows_budget` bytes (ResolvedFrozen).
-  explicit SourceRowAccess(RowSource* source, uint64_t pinned_rows_budget = 0)
-      : source_(source) {
-    set_pinned_rows_budget(pinned_rows_budget);
-  }
+  // `source` (not owned) must outlive this.
+  explicit SourceRowAccess(RowSource* source) : source_(source) {}
+  // The same with `source`'s rows of `data`'s keys (rows of `dim` floats)
+  // kept once pulled, within `pinned_rows_budget` bytes, as a job's workers
+  // keep the servers' rows (PsRowAccess).
+  SourceRowAccess(RowSource* source, const data::Dataset& data, int dim,
+                  uint64_t pinned_rows_budget)
+      : source_(source), pinned_(PinRows(data, source, dim, pinned_rows_budget)) {}
   Status Connect(const std::vector<proto::ServerAddress>&, int) override { return Status::Ok(); }
-  RowSource* frozen() override { return source_; }
+  RowSource* frozen() override {
+    return pinned_ != nullptr ? static_cast<RowSource*>(pinned_.get()) : source_;
+  }
   StatusOr<TrainableRows*> trainable(int unit) override;
 
  private:
   RowSource* source_;
+  std::unique_ptr<PinnedRowSource> pinned_;
 };
 
 }  // namespace iak::worker

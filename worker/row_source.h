@@ -32,16 +32,19 @@ class RowSource {
   // absent keys get zero rows. Errors are the source's (a failed pull).
   [[nodiscard]] virtual Status Fetch(const uint64_t* keys, size_t n, float* rows_out) = 0;
 
-  // Sources whose rows are a frozen table in this process
-  // (MemoryRowSource, LookupRowSource), or are kept here once fetched
-  // (PinnedRowSource): true, and ResolveRows works. Sources that fetch from
-  // elsewhere (the servers) say false. Lets a caller resolve keys once
-  // (ResolvedRows) instead of fetching rows per batch.
-  virtual bool resolves_rows() const { return false; }
+  // Whether ResolveRows works for the keys of `data`: sources whose rows
+  // are a frozen table in this process (MemoryRowSource, LookupRowSource),
+  // for any data; a PinnedRowSource for the data it keeps the rows of.
+  // Sources that fetch from elsewhere (the servers) say false. Lets a caller
+  // resolve keys once (ResolvedRows) instead of fetching rows per batch.
+  virtual bool resolves_rows_of(const data::Dataset* data) const {
+    (void)data;
+    return false;
+  }
   // Writes, for keys[0..n), a pointer to each key's row (dim floats, valid
   // and unchanged while the source lives) or null for an absent key, for any
   // n (0 included). Errors: the source's (a failed fetch);
-  // FailedPrecondition where resolves_rows() is false.
+  // FailedPrecondition for keys the source cannot resolve.
   [[nodiscard]] virtual Status ResolveRows(const uint64_t* keys, size_t n,
                                            const float** rows_out);
 };
@@ -114,7 +117,7 @@ class MemoryRowSource : public RowSource {
   MemoryRowSource(const std::unordered_map<uint64_t, std::vector<float>>& table, int dim);
 
   Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override;
-  bool resolves_rows() const override { return true; }
+  bool resolves_rows_of(const data::Dataset*) const override { return true; }
   Status ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) override;
 
   // The row of `key` (dim floats, valid while this lives) or nullptr.
@@ -148,7 +151,7 @@ class LookupRowSource : public RowSource {
  public:
   LookupRowSource(const model::RowLookup* rows, int dim) : rows_(rows), dim_(dim) {}
   Status Fetch(const uint64_t* keys, size_t n, float* rows_out) override;
-  bool resolves_rows() const override { return true; }
+  bool resolves_rows_of(const data::Dataset*) const override { return true; }
   Status ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) override;
 
  private:

@@ -146,6 +146,8 @@ TEST(PinnedRowSourceTest, PoolsLikePullingEachBatchAndPullsEachKeyOnce) {
   EXPECT_EQ(pinned->num_keys(), 7u);
   std::unique_ptr<ResolvedRows> resolved = ResolvedRows::Make(&data, pinned.get(), dim);
   ASSERT_NE(resolved, nullptr);
+  const data::Dataset other = MixedData();  // rows of another data set are not kept
+  EXPECT_EQ(ResolvedRows::Make(&other, pinned.get(), dim), nullptr);
   FetchOnlySource per_batch(&memory);
   PulledRows scratch(dim);
   servers.fail = true;
