@@ -38,8 +38,10 @@ std::unique_ptr<PinnedRowSource> PinnedRowSource::Make(const data::Dataset& data
 Status PinnedRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
   fetch_keys_.clear();
   fetch_slots_.clear();
+  slots_.resize(n);
+  index_.FindBatch(keys, n, slots_.data());
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t slot = index_.Find(keys[i]);
+    const uint32_t slot = slots_[i];
     if (slot == embedding::FrozenKeyIndex::kAbsent) {
       return FailedPreconditionError("key " + std::to_string(keys[i]) +
                                      " is not a key of the data set whose rows are kept");
@@ -65,7 +67,7 @@ Status PinnedRowSource::ResolveRows(const uint64_t* keys, size_t n, const float*
     }
     num_fetched_ += fetch_slots_.size();
   }
-  for (size_t i = 0; i < n; ++i) rows_out[i] = row(index_.Find(keys[i]));
+  for (size_t i = 0; i < n; ++i) rows_out[i] = row(slots_[i]);
   return Status::Ok();
 }
 

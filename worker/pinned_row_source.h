@@ -7,8 +7,9 @@
 // rows, as from a table in this process (worker/resolved_rows.h).
 //
 // Memory: for the dataset's D distinct keys, D rows of dim floats, an index
-// of 32 bytes per key (FrozenKeyIndex) and a byte per key, reserved up front
-// (the rows' pages are touched as they are fetched). Finding the distinct
+// of 32 bytes per key (FrozenKeyIndex) and a byte per key, allocated and
+// zeroed up front (BytesFor; huge pages where the system has them). Finding
+// the distinct
 // keys takes a sorted copy of every key occurrence (8 bytes each, freed
 // before the rows are made). Make refuses a dataset whose occurrences or
 // distinct keys would take more than the budget, and the caller then pulls
@@ -41,9 +42,9 @@ class PinnedRowSource : public RowSource {
 
   // Null when the key occurrences of data.keys (8 bytes each) or its
   // distinct keys (BytesFor) would take more than `budget_bytes`, or there
-  // are none. `source` (not owned) fetches the
-  // rows and must outlive this; so must `data` where ResolvedRows pools it
-  // (its keys are copied into the index).
+  // are none. `source` (not owned) fetches the rows and must outlive this;
+  // so must `data` where ResolvedRows pools it (its keys are copied into
+  // the index).
   static std::unique_ptr<PinnedRowSource> Make(const data::Dataset& data, RowSource* source,
                                                int dim, uint64_t budget_bytes);
 
@@ -76,6 +77,7 @@ class PinnedRowSource : public RowSource {
   embedding::HugePageBuffer rows_;   // a row of dim floats per slot
   std::vector<uint8_t> fetched_;     // per slot: 1 once its row is kept
   uint64_t num_fetched_ = 0;
+  std::vector<uint32_t> slots_;        // ResolveRows: each key's slot
   std::vector<uint64_t> fetch_keys_;   // ResolveRows: keys not kept yet
   std::vector<uint32_t> fetch_slots_;  // ... and their slots
   std::vector<float> fetch_rows_;      // ... and their rows, as fetched
