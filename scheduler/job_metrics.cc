@@ -181,7 +181,8 @@ std::string JobMetrics::RenderPrometheus() const {
   Family(out, "iak_worker_pull_latency_ms", "gauge", "Mean embedding pull time.", latency.str());
   Family(out, "iak_worker_cache_hit_rate", "gauge", "Row cache hits per lookup.", hit.str());
   Family(out, "iak_worker_missing_key_rate", "gauge",
-         "Looked-up keys absent from the snapshot (max_missing_key_rate fails the job).",
+         "Keys read (pulled, or from rows kept once pulled) absent from the snapshot "
+         "(max_missing_key_rate fails the job).",
          missing.str());
   std::ostringstream auc, logloss, stopped, eval_step, best_step;
   for (const auto& [domain, d] : domain_auc_) {

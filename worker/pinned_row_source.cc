@@ -15,7 +15,8 @@ uint64_t PinnedRowSource::BytesFor(uint64_t distinct_keys, int dim) {
 
 std::unique_ptr<PinnedRowSource> PinnedRowSource::Make(const data::Dataset& data,
                                                        RowSource* source, int dim,
-                                                       uint64_t budget_bytes) {
+                                                       uint64_t budget_bytes,
+                                                       PullMonitor* monitor) {
   if (data.keys.empty() || dim <= 0) return nullptr;
   // The distinct keys come from a sorted copy of every occurrence, so the
   // copy must fit the budget too (and is freed before the rows are made).
@@ -27,11 +28,11 @@ std::unique_ptr<PinnedRowSource> PinnedRowSource::Make(const data::Dataset& data
       BytesFor(keys.size(), dim) > budget_bytes) {
     return nullptr;
   }
-  std::unique_ptr<PinnedRowSource> pinned(new PinnedRowSource(&data, source, dim));
+  std::unique_ptr<PinnedRowSource> pinned(new PinnedRowSource(&data, source, dim, monitor));
   pinned->index_.Build(keys);
   pinned->rows_ =
       embedding::HugePageBuffer(keys.size() * static_cast<size_t>(dim) * sizeof(float));
-  pinned->fetched_.assign(keys.size(), 0);
+  pinned->state_.assign(keys.size(), kNotFetched);
   return pinned;
 }
 
@@ -46,8 +47,8 @@ Status PinnedRowSource::ResolveRows(const uint64_t* keys, size_t n, const float*
       return FailedPreconditionError("key " + std::to_string(keys[i]) +
                                      " is not a key of the data set whose rows are kept");
     }
-    if (fetched_[slot] == 0) {
-      fetched_[slot] = 2;  // asked for in this call; fetched once below
+    if (state_[slot] == kNotFetched) {
+      state_[slot] = kFetching;  // asked for in this call; fetched once below
       fetch_keys_.push_back(keys[i]);
       fetch_slots_.push_back(slot);
     }
@@ -57,18 +58,28 @@ Status PinnedRowSource::ResolveRows(const uint64_t* keys, size_t n, const float*
     const Status fetched = source_->Fetch(fetch_keys_.data(), fetch_keys_.size(),
                                           fetch_rows_.data());
     if (!fetched.ok()) {
-      for (uint32_t slot : fetch_slots_) fetched_[slot] = 0;
+      for (uint32_t slot : fetch_slots_) state_[slot] = kNotFetched;
       return fetched;
     }
     const size_t row_bytes = sizeof(float) * static_cast<size_t>(dim_);
     for (size_t j = 0; j < fetch_slots_.size(); ++j) {
-      std::memcpy(row(fetch_slots_[j]), fetch_rows_.data() + j * dim_, row_bytes);
-      fetched_[fetch_slots_[j]] = 1;
+      const float* fetched_row = fetch_rows_.data() + j * dim_;
+      std::memcpy(row(fetch_slots_[j]), fetched_row, row_bytes);
+      const bool zero = std::all_of(fetched_row, fetched_row + dim_,
+                                    [](float v) { return v == 0.0f; });
+      state_[fetch_slots_[j]] = zero ? kKeptZero : kKept;
     }
     num_fetched_ += fetch_slots_.size();
   }
-  for (size_t i = 0; i < n; ++i) rows_out[i] = row(slots_[i]);
-  return Status::Ok();
+  uint64_t zero_reads = 0;
+  for (size_t i = 0; i < n; ++i) {
+    rows_out[i] = row(slots_[i]);
+    zero_reads += state_[slots_[i]] == kKeptZero;
+  }
+  if (monitor_ == nullptr) return Status::Ok();
+  // The fetch counted its keys (and the servers' missing ones) already.
+  for (uint32_t slot : fetch_slots_) zero_reads -= state_[slot] == kKeptZero;
+  return monitor_->RecordKeptReads(n - fetch_keys_.size(), zero_reads);
 }
 
 Status PinnedRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {

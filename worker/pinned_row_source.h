@@ -9,14 +9,16 @@
 // Memory: for the dataset's D distinct keys, D rows of dim floats, an index
 // of 32 bytes per key (FrozenKeyIndex) and a byte per key, allocated and
 // zeroed up front (BytesFor; huge pages where the system has them). Finding
-// the distinct
-// keys takes a sorted copy of every key occurrence (8 bytes each, freed
-// before the rows are made). Make refuses a dataset whose occurrences or
-// distinct keys would take more than the budget, and the caller then pulls
-// per batch. A row is fetched with the first batch that needs it.
+// the distinct keys takes a sorted copy of every key occurrence (8 bytes
+// each, freed before the rows are made). Make refuses a dataset whose
+// occurrences or distinct keys would take more than the budget, and the
+// caller then pulls per batch. A row is fetched with the first batch that
+// needs it.
 //
-// The missing-key guard (PullMonitor, in the source) then counts each
-// distinct key once, not each occurrence.
+// The missing-key guard (PullMonitor) counts every key occurrence read: the
+// source's pulls count the keys they fetch, and `monitor` (when given) the
+// reads of kept rows past those, a zero row as a missing key (the servers
+// answer an absent key with one; a row of zeros scores alike).
 //
 // Thread-safety: none; one thread at a time (the pipeline's).
 #ifndef IAK_WORKER_PINNED_ROW_SOURCE_H_
@@ -46,7 +48,8 @@ class PinnedRowSource : public RowSource {
   // so must `data` where ResolvedRows pools it (its keys are copied into
   // the index).
   static std::unique_ptr<PinnedRowSource> Make(const data::Dataset& data, RowSource* source,
-                                               int dim, uint64_t budget_bytes);
+                                               int dim, uint64_t budget_bytes,
+                                               PullMonitor* monitor = nullptr);
 
   // Rows of keys of the dataset from those kept (fetching the ones not kept
   // yet); other keys straight from the source.
@@ -56,15 +59,20 @@ class PinnedRowSource : public RowSource {
   // Pointers to the kept rows (never null: an absent key's row is the zero
   // row the servers answer with), fetching the ones not kept yet in one
   // Fetch of the source. FailedPrecondition for a key the dataset lacks;
-  // the source's error when the fetch fails (nothing is kept from it).
+  // the source's error when the fetch fails (nothing is kept from it); the
+  // monitor's when the reads take the missing rate past the job's limit.
   Status ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) override;
 
   uint64_t num_keys() const { return index_.size(); }
   uint64_t num_fetched() const { return num_fetched_; }
 
  private:
-  PinnedRowSource(const data::Dataset* data, RowSource* source, int dim)
-      : data_(data), source_(source), dim_(dim) {}
+  // Per slot: not fetched, being fetched (in this ResolveRows), kept, or
+  // kept and a zero row.
+  enum SlotState : uint8_t { kNotFetched, kFetching, kKept, kKeptZero };
+
+  PinnedRowSource(const data::Dataset* data, RowSource* source, int dim, PullMonitor* monitor)
+      : data_(data), source_(source), dim_(dim), monitor_(monitor) {}
 
   float* row(uint32_t slot) {
     return reinterpret_cast<float*>(rows_.data()) + static_cast<size_t>(slot) * dim_;
@@ -73,9 +81,10 @@ class PinnedRowSource : public RowSource {
   const data::Dataset* data_;  // the data whose keys are kept
   RowSource* source_;
   int dim_;
+  PullMonitor* monitor_;             // may be null
   embedding::FrozenKeyIndex index_;  // distinct key -> slot
   embedding::HugePageBuffer rows_;   // a row of dim floats per slot
-  std::vector<uint8_t> fetched_;     // per slot: 1 once its row is kept
+  std::vector<uint8_t> state_;       // per slot, a SlotState
   uint64_t num_fetched_ = 0;
   std::vector<uint32_t> slots_;        // ResolveRows: each key's slot
   std::vector<uint64_t> fetch_keys_;   // ResolveRows: keys not kept yet

@@ -21,10 +21,12 @@ ResolvedRows* RowAccess::ResolvedFrozen(const data::Dataset* data, int dim) {
 }
 
 std::unique_ptr<PinnedRowSource> RowAccess::PinRows(const data::Dataset& data, RowSource* source,
-                                                    int dim, uint64_t budget_bytes) {
+                                                    int dim, uint64_t budget_bytes,
+                                                    PullMonitor* monitor) {
   // A table in this process resolves its rows itself.
   if (budget_bytes == 0 || data.keys.empty() || source->resolves_rows_of(&data)) return nullptr;
-  std::unique_ptr<PinnedRowSource> pinned = PinnedRowSource::Make(data, source, dim, budget_bytes);
+  std::unique_ptr<PinnedRowSource> pinned =
+      PinnedRowSource::Make(data, source, dim, budget_bytes, monitor);
   if (pinned != nullptr) {
     LOG(INFO) << "keeping the frozen rows of the data's " << pinned->num_keys()
               << " distinct keys once pulled ("
@@ -64,7 +66,7 @@ Status PsRowAccess::Connect(const std::vector<proto::ServerAddress>& servers, in
   // batches bring keys no index holds (its resident data is validation's).
   if (inputs_->job.stream == nullptr) {
     pinned_ = PinRows(inputs_->job.dataset, source_.get(), inputs_->base->config().embedding_dim,
-                      job::PinnedRowsBudgetBytes(spec_));
+                      job::PinnedRowsBudgetBytes(spec_), monitor_);
   }
   return Status::Ok();
 }

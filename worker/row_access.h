@@ -62,7 +62,8 @@ class RowAccess {
   // resolves its rows itself (a table in this process), or rows past the
   // budget (logged).
   static std::unique_ptr<PinnedRowSource> PinRows(const data::Dataset& data, RowSource* source,
-                                                  int dim, uint64_t budget_bytes);
+                                                  int dim, uint64_t budget_bytes,
+                                                  PullMonitor* monitor);
 
  private:
   std::unique_ptr<ResolvedRows> resolved_;
@@ -127,7 +128,7 @@ class SourceRowAccess : public RowAccess {
   // keep the servers' rows (PsRowAccess).
   SourceRowAccess(RowSource* source, const data::Dataset& data, int dim,
                   uint64_t pinned_rows_budget)
-      : source_(source), pinned_(PinRows(data, source, dim, pinned_rows_budget)) {}
+      : source_(source), pinned_(PinRows(data, source, dim, pinned_rows_budget, nullptr)) {}
   Status Connect(const std::vector<proto::ServerAddress>&, int) override { return Status::Ok(); }
   RowSource* frozen() override {
     return pinned_ != nullptr ? static_cast<RowSource*>(pinned_.get()) : source_;

@@ -17,8 +17,20 @@ Status PullMonitor::RecordPull(const ps::PullStats& stats) {
   mean_pull_ms.store(old == 0 ? ms : 0.9 * old + 0.1 * ms);
   cache_hit_rate.store(stats.cache_hit_rate);
   const uint64_t sent = stats.keys >= stats.cache_hits ? stats.keys - stats.cache_hits : 0;
-  const uint64_t looked_up = keys_looked_up.fetch_add(sent) + sent;
-  const uint64_t missing = keys_missing.fetch_add(stats.missing) + stats.missing;
+  keys_looked_up.fetch_add(sent);
+  keys_missing.fetch_add(stats.missing);
+  return CheckMissingRate();
+}
+
+Status PullMonitor::RecordKeptReads(uint64_t reads, uint64_t missing) {
+  kept_reads.fetch_add(reads);
+  kept_reads_missing.fetch_add(missing);
+  return CheckMissingRate();
+}
+
+Status PullMonitor::CheckMissingRate() {
+  const uint64_t looked_up = keys_looked_up.load() + kept_reads.load();
+  const uint64_t missing = keys_missing.load() + kept_reads_missing.load();
   if (looked_up < min_lookups_ || looked_up == 0) return Status::Ok();
   const double rate = static_cast<double>(missing) / static_cast<double>(looked_up);
   char text[160];

@@ -62,6 +62,13 @@ struct PullMonitor {
   // absent from the snapshot, over the worker's life.
   std::atomic<uint64_t> keys_looked_up{0};
   std::atomic<uint64_t> keys_missing{0};
+  // Key occurrences read from rows kept once pulled (PinnedRowSource) past
+  // the pulls that fetched them, and of those, reads of a zero row (absent
+  // from the snapshot, or a row of zeros, which scores alike). The guard
+  // counts them with the servers' lookups, so that with rows kept its rate
+  // is per key occurrence of the data, not per distinct key.
+  std::atomic<uint64_t> kept_reads{0};
+  std::atomic<uint64_t> kept_reads_missing{0};
 
   // The job's limit (JobSpec.max_missing_key_rate, min_missing_key_lookups):
   // RecordPull fails once at least `min_lookups` keys were looked up and more
@@ -76,17 +83,25 @@ struct PullMonitor {
     SetMissingKeyLimit(spec.max_missing_key_rate(), spec.min_missing_key_lookups());
   }
 
+  // Of the keys read (looked up on the servers, or read from kept rows),
+  // the fraction missing.
   double missing_key_rate() const {
-    const uint64_t looked_up = keys_looked_up.load();
-    return looked_up == 0 ? 0.0 : static_cast<double>(keys_missing.load()) / looked_up;
+    const uint64_t read = keys_looked_up.load() + kept_reads.load();
+    return read == 0 ? 0.0
+                     : static_cast<double>(keys_missing.load() + kept_reads_missing.load()) / read;
   }
 
   // Accounts one successful pull. FailedPrecondition (saying which fraction
   // of keys is missing, the limit and what to check) when the rate is past
   // the limit; logs a warning once when a tenth of the keys are missing.
   [[nodiscard]] Status RecordPull(const ps::PullStats& stats);
+  // Accounts `reads` reads of kept rows, `missing` of them of zero rows;
+  // the same check.
+  [[nodiscard]] Status RecordKeptReads(uint64_t reads, uint64_t missing);
 
  private:
+  [[nodiscard]] Status CheckMissingRate();
+
   double max_missing_rate_ = 0.9;  // only touched by the pulling thread
   uint64_t min_lookups_ = 10000;
   bool warned_ = false;

@@ -183,6 +183,37 @@ TEST(PinnedRowSourceTest, PoolsLikePullingEachBatchAndPullsEachKeyOnce) {
   EXPECT_NE(refused.message().find("77"), std::string::npos) << refused;
 }
 
+// The missing-key guard counts per key occurrence with rows kept: the pulls
+// count the keys they fetch, the monitor the reads of kept rows past those
+// (a zero row as missing), and the limit fails the pool that passes it.
+TEST(PinnedRowSourceTest, TheGuardCountsEveryOccurrence) {
+  const int dim = 3;
+  model::EmbeddingTable table;
+  for (uint64_t key : {1, 2, 3, 4, 5, 6}) table[key] = {0.5f, -1.0f, static_cast<float>(key)};
+  const data::Dataset data = MixedData();  // 15 occurrences of 7 keys; 999 (twice) is absent
+  MemoryRowSource memory(table, dim);
+  FetchOnlySource servers(&memory);
+  const std::vector<uint32_t> all = {0, 1, 2, 3};
+  std::vector<float> x(all.size() * 3 * dim);
+  {
+    PullMonitor monitor;
+    std::unique_ptr<PinnedRowSource> pinned =
+        PinnedRowSource::Make(data, &servers, dim, uint64_t{1} << 20, &monitor);
+    std::unique_ptr<ResolvedRows> resolved = ResolvedRows::Make(&data, pinned.get(), dim);
+    ASSERT_TRUE(resolved->Pool(all.data(), 4, x.data()).ok());
+    EXPECT_EQ(monitor.kept_reads.load(), 15u - 7u);  // the 7 fetched are the pull's to count
+    EXPECT_EQ(monitor.kept_reads_missing.load(), 1u);  // 999's second occurrence
+  }
+  PullMonitor strict;
+  strict.SetMissingKeyLimit(0.05, 1);
+  std::unique_ptr<PinnedRowSource> pinned =
+      PinnedRowSource::Make(data, &servers, dim, uint64_t{1} << 20, &strict);
+  std::unique_ptr<ResolvedRows> resolved = ResolvedRows::Make(&data, pinned.get(), dim);
+  const Status failed = resolved->Pool(all.data(), 4, x.data());
+  EXPECT_EQ(failed.code(), StatusCode::kFailedPrecondition) << failed;
+  EXPECT_NE(failed.message().find("max_missing_key_rate"), std::string::npos) << failed;
+}
+
 // Past the budget (the distinct keys' rows and index, or a copy of every
 // key occurrence) there is nothing to keep: the caller pulls per batch.
 TEST(PinnedRowSourceTest, RefusesDataPastItsBudget) {
