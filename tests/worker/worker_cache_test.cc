@@ -1,6 +1,8 @@
-// The frozen-prefix cache inside real workers: a whole in-process cluster
-// (scheduler, 2 PS, 2 workers) on the bundled MovieLens data, run with the
-// cache off and with the default (on); the adapters must be bit-identical.
+// What real workers keep to go faster, inside a whole in-process cluster
+// (scheduler, 2 PS, 2 workers) on the bundled MovieLens data: the
+// frozen-prefix cache, and the frozen rows kept once pulled
+// (pinned_rows_mb). Each must leave the adapters bit-identical to the job
+// without it.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -15,42 +17,77 @@
 namespace iak::worker {
 namespace {
 
-TEST(WorkerFrozenPrefixCacheTest, CacheOnGivesTheSameAdaptersAsCacheOff) {
-  char pattern[] = "/tmp/iak_worker_cache_test_XXXXXX";
-  ASSERT_NE(mkdtemp(pattern), nullptr);
-  const std::string dir = pattern;
-  // Large batches, so each domain's shard is seen several times (epochs 2+
-  // are where the cache serves).
-  proto::JobSpec spec = testing_util::SmallMovieLensJob("worker-cache-test", dir + "/model",
-                                                        dir + "/out", /*batch_size=*/1024);
-  job::ApplyDefaults(&spec);
-  ASSERT_TRUE(job::Validate(spec).ok());
+class WorkerCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/iak_worker_cache_test_XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    // Large batches, so each domain's shard is seen several times (epochs
+    // 2+ are where the cache serves and where kept rows are read again).
+    spec_ = testing_util::SmallMovieLensJob("worker-cache-test", dir_ + "/model", dir_ + "/out",
+                                            /*batch_size=*/1024);
+    job::ApplyDefaults(&spec_);
+    ASSERT_TRUE(job::Validate(spec_).ok());
+    PretrainJobOptions pretrain;
+    pretrain.data = spec_.data();
+    pretrain.model_dir = spec_.model_dir();
+    pretrain.num_shards = spec_.num_servers();
+    pretrain.train.epochs = 1;
+    ASSERT_TRUE(RunPretrainJob(pretrain).ok());
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
-  PretrainJobOptions pretrain;
-  pretrain.data = spec.data();
-  pretrain.model_dir = spec.model_dir();
-  pretrain.num_shards = spec.num_servers();
-  pretrain.train.epochs = 1;
-  ASSERT_TRUE(RunPretrainJob(pretrain).ok());
+  static cluster::InProcClusterResult Run(const proto::JobSpec& spec) {
+    std::atomic<bool> stop{false};
+    cluster::InProcClusterResult result = cluster::RunInProcCluster(spec, stop);
+    EXPECT_TRUE(result.Overall().ok()) << result.Overall();
+    return result;
+  }
 
-  std::atomic<bool> stop{false};
-  proto::JobSpec off = spec;
-  off.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
-  const cluster::InProcClusterResult without = cluster::RunInProcCluster(off, stop);
-  ASSERT_TRUE(without.Overall().ok()) << without.Overall();
-  const cluster::InProcClusterResult with = cluster::RunInProcCluster(spec, stop);
-  ASSERT_TRUE(with.Overall().ok()) << with.Overall();
-
-  ASSERT_EQ(with.adapters.size(), without.adapters.size());
-  ASSERT_FALSE(with.adapters.empty());
-  for (size_t w = 0; w < with.adapters.size(); ++w) {
-    ASSERT_EQ(with.adapters[w].size(), without.adapters[w].size());
-    for (size_t d = 0; d < with.adapters[w].size(); ++d) {
-      EXPECT_EQ(with.adapters[w][d].params(), without.adapters[w][d].params())
-          << "worker " << w << ", domain " << with.domain_names[d];
+  static void ExpectSameAdapters(const cluster::InProcClusterResult& a,
+                                 const cluster::InProcClusterResult& b) {
+    ASSERT_EQ(a.adapters.size(), b.adapters.size());
+    ASSERT_FALSE(a.adapters.empty());
+    for (size_t w = 0; w < a.adapters.size(); ++w) {
+      ASSERT_EQ(a.adapters[w].size(), b.adapters[w].size());
+      for (size_t d = 0; d < a.adapters[w].size(); ++d) {
+        EXPECT_EQ(a.adapters[w][d].params(), b.adapters[w][d].params())
+            << "worker " << w << ", domain " << a.domain_names[d];
+      }
     }
   }
-  std::system(("rm -rf " + dir).c_str());
+
+  std::string dir_;
+  proto::JobSpec spec_;
+};
+
+TEST_F(WorkerCacheTest, CacheOnGivesTheSameAdaptersAsCacheOff) {
+  proto::JobSpec off = spec_;
+  off.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
+  ExpectSameAdapters(Run(spec_), Run(off));
+}
+
+// The prefix cache off, so every epoch pools rows: kept once pulled (the
+// default), they give the adapters of pulling every batch, from far fewer
+// keys pulled.
+TEST_F(WorkerCacheTest, KeptRowsGiveTheSameAdaptersFromFewerPulls) {
+  ASSERT_EQ(job::PinnedRowsBudgetBytes(spec_), uint64_t{256} << 20);
+  proto::JobSpec kept = spec_;
+  kept.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
+  proto::JobSpec per_batch = kept;
+  per_batch.set_pinned_rows_mb(-1);
+  const cluster::InProcClusterResult pinned = Run(kept);
+  const cluster::InProcClusterResult pulled = Run(per_batch);
+  ExpectSameAdapters(pinned, pulled);
+  ASSERT_EQ(pinned.keys_pulled.size(), pulled.keys_pulled.size());
+  for (size_t w = 0; w < pinned.keys_pulled.size(); ++w) {
+    // Validation scoring reads the kept rows too.
+    EXPECT_GT(pinned.keys_pulled[w], 0u);
+    EXPECT_LT(pinned.keys_pulled[w] * 2, pulled.keys_pulled[w])
+        << "worker " << w << ": " << pinned.keys_pulled[w] << " keys pulled with rows kept vs "
+        << pulled.keys_pulled[w] << " pulling every batch";
+  }
 }
 
 }  // namespace
