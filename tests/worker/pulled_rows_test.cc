@@ -37,14 +37,20 @@ data::Dataset MixedData() {
   return d;
 }
 
-TEST(PulledRowsTest, CollectsUniqueKeysAndPoolsLikePoolBatch) {
-  const int dim = 3;
-  std::mt19937_64 rng(1);
-  std::normal_distribution<float> value;
+// Rows of `dim` normal values for keys 1-6 (MixedData's, but 999).
+model::EmbeddingTable RandomTable(int dim, uint64_t seed) {
   model::EmbeddingTable table;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> value;
   for (uint64_t key : {1, 2, 3, 4, 5, 6}) {
     for (int j = 0; j < dim; ++j) table[key].push_back(value(rng));
   }
+  return table;
+}
+
+TEST(PulledRowsTest, CollectsUniqueKeysAndPoolsLikePoolBatch) {
+  const int dim = 3;
+  model::EmbeddingTable table = RandomTable(dim, 1);
   const data::Dataset data = MixedData();
   const std::vector<uint32_t> ids = {2, 0, 3, 1, 0};
   MemoryRowSource source(table, dim);
@@ -95,12 +101,7 @@ class FetchOnlySource : public RowSource {
 // local table; a source that cannot resolve gets none.
 TEST(ResolvedRowsTest, PoolsBitForBitAsPullingEachBatch) {
   const int dim = 3;
-  model::EmbeddingTable table;
-  std::mt19937_64 rng(2);
-  std::normal_distribution<float> value;
-  for (uint64_t key : {1, 2, 3, 4, 5, 6}) {
-    for (int j = 0; j < dim; ++j) table[key].push_back(value(rng));
-  }
+  model::EmbeddingTable table = RandomTable(dim, 2);
   table[4] = {-0.0f, 0.0f, -0.0f};  // a single-valued copy keeps the sign
   table[6] = {-0.0f, -0.0f, 1.0f};
   const data::Dataset data = MixedData();
@@ -130,12 +131,7 @@ TEST(ResolvedRowsTest, PoolsBitForBitAsPullingEachBatch) {
 // hold it; a failed pull is the pool's error and keeps nothing.
 TEST(PinnedRowSourceTest, PoolsLikePullingEachBatchAndPullsEachKeyOnce) {
   const int dim = 3;
-  model::EmbeddingTable table;
-  std::mt19937_64 rng(3);
-  std::normal_distribution<float> value;
-  for (uint64_t key : {1, 2, 3, 4, 5, 6}) {
-    for (int j = 0; j < dim; ++j) table[key].push_back(value(rng));
-  }
+  model::EmbeddingTable table = RandomTable(dim, 3);
   table[4] = {-0.0f, 0.0f, -0.0f};
   const data::Dataset data = MixedData();  // keys 1-6 and the absent 999
   MemoryRowSource memory(table, dim);
