@@ -96,6 +96,22 @@ class FetchOnlySource : public RowSource {
   RowSource* inner_;
 };
 
+// Pools MixedData's samples in batches that repeat samples, resolve some
+// anew and reuse others: from `resolved`, the same floats, bit for bit
+// (signs of zeros included), as pulling each batch from `per_batch`.
+void ExpectPoolsAsPullingEachBatch(const data::Dataset& data, ResolvedRows* resolved,
+                                   RowSource* per_batch, int dim) {
+  PulledRows scratch(dim);
+  for (const std::vector<uint32_t>& ids : std::vector<std::vector<uint32_t>>{
+           {2, 0}, {0, 0, 3}, {1, 2, 3, 0}, {3}, {}}) {
+    const int n = static_cast<int>(ids.size());
+    std::vector<float> pulled(ids.size() * 3 * dim, 7.0f), direct(pulled.size(), 9.0f);
+    ASSERT_TRUE(FetchAndPool(data, ids.data(), n, per_batch, &scratch, pulled.data()).ok());
+    ASSERT_TRUE(resolved->Pool(ids.data(), n, direct.data()).ok());
+    EXPECT_EQ(std::memcmp(pulled.data(), direct.data(), sizeof(float) * pulled.size()), 0);
+  }
+}
+
 // Resolved once, then pooled batch after batch: the same floats, bit for bit
 // (signs of zeros included), as pulling each batch, from either kind of
 // local table; a source that cannot resolve gets none.
@@ -113,16 +129,7 @@ TEST(ResolvedRowsTest, PoolsBitForBitAsPullingEachBatch) {
   for (RowSource* source : {static_cast<RowSource*>(&memory), static_cast<RowSource*>(&local)}) {
     std::unique_ptr<ResolvedRows> resolved = ResolvedRows::Make(&data, source, dim);
     ASSERT_NE(resolved, nullptr);
-    PulledRows scratch(dim);
-    // Batches that repeat samples, resolve some anew and reuse others.
-    for (const std::vector<uint32_t>& ids : std::vector<std::vector<uint32_t>>{
-             {2, 0}, {0, 0, 3}, {1, 2, 3, 0}, {3}, {}}) {
-      const int n = static_cast<int>(ids.size());
-      std::vector<float> pulled(ids.size() * 3 * dim, 7.0f), direct(pulled.size(), 9.0f);
-      ASSERT_TRUE(FetchAndPool(data, ids.data(), n, &remote, &scratch, pulled.data()).ok());
-      ASSERT_TRUE(resolved->Pool(ids.data(), n, direct.data()).ok());
-      EXPECT_EQ(std::memcmp(pulled.data(), direct.data(), sizeof(float) * pulled.size()), 0);
-    }
+    ExpectPoolsAsPullingEachBatch(data, resolved.get(), &remote, dim);
   }
 }
 
@@ -145,21 +152,13 @@ TEST(PinnedRowSourceTest, PoolsLikePullingEachBatchAndPullsEachKeyOnce) {
   const data::Dataset other = MixedData();  // rows of another data set are not kept
   EXPECT_EQ(ResolvedRows::Make(&other, pinned.get(), dim), nullptr);
   FetchOnlySource per_batch(&memory);
-  PulledRows scratch(dim);
   servers.fail = true;
   std::vector<float> x(2 * 3 * dim);
   const std::vector<uint32_t> first = {2, 0};
   EXPECT_EQ(resolved->Pool(first.data(), 2, x.data()).code(), StatusCode::kUnavailable);
   EXPECT_EQ(pinned->num_fetched(), 0u);
   servers.fail = false;
-  for (const std::vector<uint32_t>& ids : std::vector<std::vector<uint32_t>>{
-           {2, 0}, {0, 0, 3}, {1, 2, 3, 0}, {3}, {}}) {
-    const int n = static_cast<int>(ids.size());
-    std::vector<float> pulled(ids.size() * 3 * dim, 7.0f), kept(pulled.size(), 9.0f);
-    ASSERT_TRUE(FetchAndPool(data, ids.data(), n, &per_batch, &scratch, pulled.data()).ok());
-    ASSERT_TRUE(resolved->Pool(ids.data(), n, kept.data()).ok());
-    EXPECT_EQ(std::memcmp(pulled.data(), kept.data(), sizeof(float) * pulled.size()), 0);
-  }
+  ExpectPoolsAsPullingEachBatch(data, resolved.get(), &per_batch, dim);
   EXPECT_EQ(pinned->num_fetched(), 7u);
   EXPECT_EQ(servers.fetches, 3);  // the batches that held a sample not seen before
   for (const auto& [key, times] : servers.asked) EXPECT_EQ(times, 1) << "key " << key;
