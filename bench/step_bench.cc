@@ -626,7 +626,7 @@ int RunStepBench(int, char**) {
               "\"samples_per_s_2_dedicated_cores\":%.0f,\"peer\":\"%s\","
               "\"peer_samples_per_s\":%s,\"peer_cpu_us_per_sample\":%s,"
               "\"peer_cached_samples_per_s\":%s,\"ratio_vs_pytorch\":%s,"
-              "\"cached_ratio_vs_pytorch\":%s}\n",
+              "\"cached_ratio_vs_pytorch\":%s,\"rows_kept_once_pulled\":%s}\n",
               FLAGS_source.c_str(), DeviceName(), model::GemmLibraryName(),
               FLAGS_step_bf16 ? "bf16" : "fp32",
               Median(ours), threads,
@@ -636,7 +636,8 @@ int RunStepBench(int, char**) {
               JsonNumberOrNull(MedianOrNan(their_cpu_us), "%.2f").c_str(),
               JsonNumberOrNull(MedianOrNan(their_cached), "%.0f").c_str(),
               JsonNumberOrNull(MedianOrNan(ratios), "%.3f").c_str(),
-              JsonNumberOrNull(MedianOrNan(cached_ratios), "%.3f").c_str());
+              JsonNumberOrNull(MedianOrNan(cached_ratios), "%.3f").c_str(),
+              rows.frozen() != source.get() ? "true" : "false");
   return 0;
 }
 

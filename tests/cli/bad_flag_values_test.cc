@@ -139,6 +139,11 @@ TEST(BadFlagValuesTest, ScaleBenchRefusesTooFewRows) {
   ExpectRefused("bench scale --scale_rows=-1", "--scale_rows");
 }
 
+TEST(BadFlagValuesTest, StepBenchRefusesAPinnedRowsBudgetOutOfRange) {
+  ExpectRefused("bench step --step_pinned_rows_mb=-2", "--step_pinned_rows_mb");
+  ExpectRefused("bench step --step_pinned_rows_mb=9223372036854775807", "--step_pinned_rows_mb");
+}
+
 TEST(BadFlagValuesTest, StepBenchReportsAMissingGpu) {
   if (std::filesystem::exists("/dev/nvidia0")) {
     GTEST_SKIP() << "a GPU is present: the run would train";

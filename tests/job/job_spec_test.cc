@@ -148,6 +148,22 @@ TEST(JobSpecTest, NewKeyRowsNeedAnAdapterOnHOrX) {
   EXPECT_NE(bad.message().find("insertion"), std::string::npos) << bad;
 }
 
+// What a worker may keep of the rows it pulled: 0 = 256 MiB, -1 = off, and
+// never for full fine-tuning (its rows change on the servers).
+TEST(JobSpecTest, PinnedRowsBudget) {
+  proto::JobSpec spec;
+  spec.set_model_dir("/m");
+  ApplyDefaults(&spec);
+  EXPECT_EQ(PinnedRowsBudgetBytes(spec), uint64_t{256} << 20);
+  spec.set_pinned_rows_mb(64);
+  EXPECT_EQ(PinnedRowsBudgetBytes(spec), uint64_t{64} << 20);
+  spec.set_pinned_rows_mb(-1);
+  EXPECT_EQ(PinnedRowsBudgetBytes(spec), 0u);
+  spec.set_pinned_rows_mb(0);
+  spec.set_method("full");
+  EXPECT_EQ(PinnedRowsBudgetBytes(spec), 0u);
+}
+
 // A misspelt insertion is refused with the spec, before any node starts
 // (it failed at the workers' model construction, with the cluster up).
 TEST(JobSpecTest, RefusesAnUnknownInsertion) {
@@ -343,6 +359,8 @@ TEST(JobSpecTest, NumbersOutOfRangeNaNAndInfinityAreRefusedWithTheFieldName) {
       {"checkpoint { every_n_steps: -5 }", "'checkpoint.every_n_steps' = -5"},
       {"max_missing_key_rate: 1.5", "'max_missing_key_rate' = 1.5"},
       {"max_missing_key_rate: nan", "'max_missing_key_rate' = nan"},
+      {"pinned_rows_mb: -2", "'pinned_rows_mb' = -2"},
+      {"pinned_rows_mb: 2000000", "'pinned_rows_mb' = 2000000"},
       {"trainable { learning_rate: inf }", "'trainable.learning_rate' = inf"},
       {"method: \"lora\" lora { rank: 4 alpha: nan }", "alpha: nan"},
       {"method: \"lora\" lora { rank: 4 alpha: inf }", "'lora.alpha' = inf"},
