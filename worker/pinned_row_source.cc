@@ -37,20 +37,26 @@ std::unique_ptr<PinnedRowSource> PinnedRowSource::Make(const data::Dataset& data
 }
 
 Status PinnedRowSource::ResolveRows(const uint64_t* keys, size_t n, const float** rows_out) {
-  fetch_keys_.clear();
-  fetch_slots_.clear();
   slots_.resize(n);
   index_.FindBatch(keys, n, slots_.data());
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t slot = slots_[i];
-    if (slot == embedding::FrozenKeyIndex::kAbsent) {
+    if (slots_[i] == embedding::FrozenKeyIndex::kAbsent) {
       return FailedPreconditionError("key " + std::to_string(keys[i]) +
                                      " is not a key of the data set whose rows are kept");
     }
-    if (state_[slot] == kNotFetched) {
-      state_[slot] = kFetching;  // asked for in this call; fetched once below
+  }
+  return ResolveSlots(keys, slots_.data(), n, rows_out);
+}
+
+Status PinnedRowSource::ResolveSlots(const uint64_t* keys, const uint32_t* slots, size_t n,
+                                     const float** rows_out) {
+  fetch_keys_.clear();
+  fetch_slots_.clear();
+  for (size_t i = 0; i < n; ++i) {
+    if (state_[slots[i]] == kNotFetched) {
+      state_[slots[i]] = kFetching;  // asked for in this call; fetched once below
       fetch_keys_.push_back(keys[i]);
-      fetch_slots_.push_back(slot);
+      fetch_slots_.push_back(slots[i]);
     }
   }
   if (!fetch_keys_.empty()) {
@@ -73,8 +79,8 @@ Status PinnedRowSource::ResolveRows(const uint64_t* keys, size_t n, const float*
   }
   uint64_t zero_reads = 0;
   for (size_t i = 0; i < n; ++i) {
-    rows_out[i] = row(slots_[i]);
-    zero_reads += state_[slots_[i]] == kKeptZero;
+    rows_out[i] = row(slots[i]);
+    zero_reads += state_[slots[i]] == kKeptZero;
   }
   if (monitor_ == nullptr) return Status::Ok();
   // The fetch counted its keys (and the servers' missing ones) already.
@@ -83,20 +89,29 @@ Status PinnedRowSource::ResolveRows(const uint64_t* keys, size_t n, const float*
 }
 
 Status PinnedRowSource::Fetch(const uint64_t* keys, size_t n, float* rows_out) {
-  // The data set's keys from the kept rows (one ResolveRows), the others in
+  // The data set's keys from the kept rows (one lookup each), the others in
   // one fetch of the source.
+  slots_.resize(n);
+  index_.FindBatch(keys, n, slots_.data());
   kept_keys_.clear();
+  kept_slots_.clear();
   other_keys_.clear();
   kept_at_.clear();
   other_at_.clear();
   for (size_t i = 0; i < n; ++i) {
-    const bool kept = index_.Find(keys[i]) != embedding::FrozenKeyIndex::kAbsent;
-    (kept ? kept_keys_ : other_keys_).push_back(keys[i]);
-    (kept ? kept_at_ : other_at_).push_back(i);
+    if (slots_[i] != embedding::FrozenKeyIndex::kAbsent) {
+      kept_keys_.push_back(keys[i]);
+      kept_slots_.push_back(slots_[i]);
+      kept_at_.push_back(i);
+    } else {
+      other_keys_.push_back(keys[i]);
+      other_at_.push_back(i);
+    }
   }
   const size_t row_bytes = sizeof(float) * static_cast<size_t>(dim_);
   kept_rows_.resize(kept_keys_.size());
-  IAK_RETURN_IF_ERROR(ResolveRows(kept_keys_.data(), kept_keys_.size(), kept_rows_.data()));
+  IAK_RETURN_IF_ERROR(
+      ResolveSlots(kept_keys_.data(), kept_slots_.data(), kept_keys_.size(), kept_rows_.data()));
   for (size_t j = 0; j < kept_at_.size(); ++j) {
     std::memcpy(rows_out + kept_at_[j] * dim_, kept_rows_[j], row_bytes);
   }

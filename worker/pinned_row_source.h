@@ -74,6 +74,10 @@ class PinnedRowSource : public RowSource {
   PinnedRowSource(const data::Dataset* data, RowSource* source, int dim, PullMonitor* monitor)
       : data_(data), source_(source), dim_(dim), monitor_(monitor) {}
 
+  // ResolveRows for keys whose slots are known (all of the data set).
+  [[nodiscard]] Status ResolveSlots(const uint64_t* keys, const uint32_t* slots, size_t n,
+                                    const float** rows_out);
+
   float* row(uint32_t slot) {
     return reinterpret_cast<float*>(rows_.data()) + static_cast<size_t>(slot) * dim_;
   }
@@ -86,11 +90,12 @@ class PinnedRowSource : public RowSource {
   embedding::HugePageBuffer rows_;   // a row of dim floats per slot
   std::vector<uint8_t> state_;       // per slot, a SlotState
   uint64_t num_fetched_ = 0;
-  std::vector<uint32_t> slots_;        // ResolveRows: each key's slot
+  std::vector<uint32_t> slots_;        // ResolveRows, Fetch: each key's slot
   std::vector<uint64_t> fetch_keys_;   // ResolveRows: keys not kept yet
   std::vector<uint32_t> fetch_slots_;  // ... and their slots
   std::vector<float> fetch_rows_;      // ... and their rows, as fetched
   std::vector<uint64_t> kept_keys_, other_keys_;  // Fetch: keys kept or not
+  std::vector<uint32_t> kept_slots_;
   std::vector<size_t> kept_at_, other_at_;        // ... and their places
   std::vector<const float*> kept_rows_;
   std::vector<float> other_rows_;
