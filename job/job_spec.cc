@@ -290,6 +290,8 @@ void ApplyDefaults(proto::JobSpec* spec) {
   ApplyDomainPlanDefaults(spec);
 }
 
+namespace {
+
 // Text fields that go into generated files a line each (the Slurm script,
 // the Kubernetes manifests, the job state) or name paths: a line break in
 // one would start another line of a shell script. Printable, on one line.
@@ -324,43 +326,78 @@ Status ValidateOneLineTexts(const proto::JobSpec& spec) {
   return Status::Ok();
 }
 
-Status Validate(const proto::JobSpec& spec) {
-  const auto& bad = Bad;
-  IAK_RETURN_IF_ERROR(ValidateOneLineTexts(spec));
-  if (spec.model_dir().empty()) {
-    return bad("model_dir", "\"\"", "set it to a directory written by `iak pretrain`");
-  }
-  const proto::DataSpec& data = spec.data();
+// The data block: periods, the pre-training share and the splits.
+Status ValidateData(const proto::DataSpec& data) {
   if (data.period_bounds_size() < 2) {
-    return bad("data.period_bounds", std::to_string(data.period_bounds_size()) + " entries",
+    return Bad("data.period_bounds", std::to_string(data.period_bounds_size()) + " entries",
                "need at least 2 increasing years");
   }
   for (int i = 1; i < data.period_bounds_size(); ++i) {
     if (data.period_bounds(i) <= data.period_bounds(i - 1)) {
-      return bad("data.period_bounds", std::to_string(data.period_bounds(i)),
+      return Bad("data.period_bounds", std::to_string(data.period_bounds(i)),
                  "years must increase strictly");
     }
   }
   if (!(data.pretrain_random_share() >= 0 && data.pretrain_random_share() < 1)) {
-    return bad("data.pretrain_random_share", std::to_string(data.pretrain_random_share()),
+    return Bad("data.pretrain_random_share", std::to_string(data.pretrain_random_share()),
                "a share in [0, 1) (0 = the first periods pre-train)");
   }
   const int periods = data.period_bounds_size() - 1;
   for (const std::string& genre : data.genre_domains()) {
-    if (genre.empty()) return bad("data.genre_domains", "\"\"", "name a genre of movies.csv");
+    if (genre.empty()) return Bad("data.genre_domains", "\"\"", "name a genre of movies.csv");
   }
   if (data.pretrain_random_share() == 0 &&
       (data.pretrain_periods() < 1 || data.pretrain_periods() >= periods)) {
-    return bad("data.pretrain_periods", std::to_string(data.pretrain_periods()),
+    return Bad("data.pretrain_periods", std::to_string(data.pretrain_periods()),
                "must be in [1, " + std::to_string(periods - 1) +
                    "] so at least one later period is fine-tuned");
   }
   if (!std::isfinite(data.train_fraction()) || !std::isfinite(data.validation_fraction()) ||
       data.train_fraction() <= 0 || data.validation_fraction() < 0 ||
       data.train_fraction() + data.validation_fraction() >= 1) {
-    return bad("data.train_fraction", std::to_string(data.train_fraction()),
+    return Bad("data.train_fraction", std::to_string(data.train_fraction()),
                "train_fraction > 0 and train_fraction + validation_fraction < 1");
   }
+  return Status::Ok();
+}
+
+// The elastic block, when elastic training is on.
+Status ValidateElastic(const proto::JobSpec& spec) {
+  if (!spec.elastic().enabled()) return Status::Ok();
+  const proto::ElasticSpec& e = spec.elastic();
+  if (e.min_workers() < 1 || e.min_workers() > spec.num_workers()) {
+    return Bad("elastic.min_workers", std::to_string(e.min_workers()),
+               "1..num_workers (" + std::to_string(spec.num_workers()) + ")");
+  }
+  if (e.max_workers() < spec.num_workers()) {
+    return Bad("elastic.max_workers", std::to_string(e.max_workers()),
+               ">= num_workers (" + std::to_string(spec.num_workers()) + ")");
+  }
+  if (e.sync_every_steps() < 1) {
+    return Bad("elastic.sync_every_steps", std::to_string(e.sync_every_steps()), ">= 1");
+  }
+  if (e.max_failed_rounds() < 0) {
+    return Bad("elastic.max_failed_rounds", std::to_string(e.max_failed_rounds()),
+               ">= 1 (0 = 3)");
+  }
+  // Full fine-tuning pushes rows to servers that keep one overlay, whose
+  // best point rank 0 snapshots: it needs a fixed group.
+  if (spec.method() == "full") {
+    return Bad("method", "\"full\"",
+               "not with elastic.enabled (its rows live on the servers, trained by a fixed "
+               "group): turn elastic off or choose another method");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Validate(const proto::JobSpec& spec) {
+  IAK_RETURN_IF_ERROR(ValidateOneLineTexts(spec));
+  if (spec.model_dir().empty()) {
+    return Bad("model_dir", "\"\"", "set it to a directory written by `iak pretrain`");
+  }
+  IAK_RETURN_IF_ERROR(ValidateData(spec.data()));
   IAK_RETURN_IF_ERROR(ValidateAdapterShape(spec.iak()));
   IAK_RETURN_IF_ERROR(ValidatePhases(spec));
   IAK_RETURN_IF_ERROR(CheckIntRange("batch_size", spec.batch_size(), 1, kMaxBatchSize,
@@ -368,14 +405,14 @@ Status Validate(const proto::JobSpec& spec) {
   IAK_RETURN_IF_ERROR(CheckIntRange("num_servers", spec.num_servers(), 1, kMaxNodes,
                                     " (leave it out for 2)"));
   if (spec.replicas_per_shard() < 0) {
-    return bad("replicas_per_shard", std::to_string(spec.replicas_per_shard()), ">= 1 (0 = 1)");
+    return Bad("replicas_per_shard", std::to_string(spec.replicas_per_shard()), ">= 1 (0 = 1)");
   }
   if (spec.pinned_rows_mb() < -1 || spec.pinned_rows_mb() > kMaxPinnedRowsMb) {
-    return bad("pinned_rows_mb", std::to_string(spec.pinned_rows_mb()),
+    return Bad("pinned_rows_mb", std::to_string(spec.pinned_rows_mb()),
                "-1 (off), 0 (256) or up to " + std::to_string(kMaxPinnedRowsMb));
   }
   if (spec.row_cache_bytes() < 0) {
-    return bad("row_cache_bytes", std::to_string(spec.row_cache_bytes()), ">= 0");
+    return Bad("row_cache_bytes", std::to_string(spec.row_cache_bytes()), ">= 0");
   }
   IAK_RETURN_IF_ERROR(CheckIntRange("num_workers", spec.num_workers(), 1, kMaxNodes,
                                     " (leave it out for 2)"));
@@ -385,7 +422,7 @@ Status Validate(const proto::JobSpec& spec) {
   IAK_RETURN_IF_ERROR(CheckRange("max_missing_key_rate", spec.max_missing_key_rate(), 0, false, 1,
                                  " (1 = never fail on keys absent from the snapshot)"));
   if (spec.min_missing_key_lookups() < 0) {
-    return bad("min_missing_key_lookups", std::to_string(spec.min_missing_key_lookups()),
+    return Bad("min_missing_key_lookups", std::to_string(spec.min_missing_key_lookups()),
                ">= 1 (0 = 10000)");
   }
   if (spec.has_trainable()) {
@@ -394,46 +431,22 @@ Status Validate(const proto::JobSpec& spec) {
   }
   const proto::FrozenPrefixCacheSpec& cache = spec.frozen_prefix_cache();
   if (!proto::FrozenPrefixCacheSpec::Mode_IsValid(cache.mode())) {
-    return bad("frozen_prefix_cache.mode", std::to_string(cache.mode()),
+    return Bad("frozen_prefix_cache.mode", std::to_string(cache.mode()),
                "MODE_AUTO, MODE_ON or MODE_OFF");
   }
   if (cache.memory_budget_mb() < 0) {
-    return bad("frozen_prefix_cache.memory_budget_mb", std::to_string(cache.memory_budget_mb()),
+    return Bad("frozen_prefix_cache.memory_budget_mb", std::to_string(cache.memory_budget_mb()),
                ">= 0 (0 = 1024)");
   }
   if (spec.checkpoint().every_n_steps() < -1) {
-    return bad("checkpoint.every_n_steps", std::to_string(spec.checkpoint().every_n_steps()),
+    return Bad("checkpoint.every_n_steps", std::to_string(spec.checkpoint().every_n_steps()),
                ">= 1, or -1 for checkpoints only at phase ends (0 = 100)");
   }
   if (spec.checkpoint().keep_last() < 0) {
-    return bad("checkpoint.keep_last", std::to_string(spec.checkpoint().keep_last()),
+    return Bad("checkpoint.keep_last", std::to_string(spec.checkpoint().keep_last()),
                ">= 1 (0 = 3)");
   }
-  if (spec.elastic().enabled()) {
-    const proto::ElasticSpec& e = spec.elastic();
-    if (e.min_workers() < 1 || e.min_workers() > spec.num_workers()) {
-      return bad("elastic.min_workers", std::to_string(e.min_workers()),
-                 "1..num_workers (" + std::to_string(spec.num_workers()) + ")");
-    }
-    if (e.max_workers() < spec.num_workers()) {
-      return bad("elastic.max_workers", std::to_string(e.max_workers()),
-                 ">= num_workers (" + std::to_string(spec.num_workers()) + ")");
-    }
-    if (e.sync_every_steps() < 1) {
-      return bad("elastic.sync_every_steps", std::to_string(e.sync_every_steps()), ">= 1");
-    }
-    if (e.max_failed_rounds() < 0) {
-      return bad("elastic.max_failed_rounds", std::to_string(e.max_failed_rounds()),
-                 ">= 1 (0 = 3)");
-    }
-    // Full fine-tuning pushes rows to servers that keep one overlay, whose
-    // best point rank 0 snapshots: it needs a fixed group.
-    if (spec.method() == "full") {
-      return bad("method", "\"full\"",
-                 "not with elastic.enabled (its rows live on the servers, trained by a fixed "
-                 "group): turn elastic off or choose another method");
-    }
-  }
+  IAK_RETURN_IF_ERROR(ValidateElastic(spec));
   IAK_RETURN_IF_ERROR(ValidateMethod(spec));
   IAK_RETURN_IF_ERROR(ValidateTrainedWithAdapter(spec, "iak.new_key_rows",
                                                  spec.iak().new_key_rows().enabled()));
