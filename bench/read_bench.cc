@@ -92,11 +92,9 @@ double Seconds(F&& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-}  // namespace
-
-int RunReadBench(int /*argc*/, char** /*argv*/) {
-  // Checked before any work: a shard count below 1 would fail the conversion
-  // only after the text pass, and no samples or repeats leave no rate.
+// Checked before any work: a shard count below 1 would fail the conversion
+// only after the text pass, and no samples or repeats leave no rate.
+bool ReadFlagsValid() {
   if (FLAGS_read_bench_samples < 1 || FLAGS_read_bench_repeats < 1 ||
       FLAGS_read_bench_shards < 1 || FLAGS_read_bench_threads < 1) {
     std::fprintf(stderr,
@@ -104,7 +102,7 @@ int RunReadBench(int /*argc*/, char** /*argv*/) {
                  "and --read_bench_threads must be >= 1 (got %lld, %d, %d, %d)\n",
                  static_cast<long long>(FLAGS_read_bench_samples), FLAGS_read_bench_repeats,
                  FLAGS_read_bench_shards, FLAGS_read_bench_threads);
-    return 2;
+    return false;
   }
   if (FLAGS_read_bench_samples > kMaxBenchSamples ||
       FLAGS_read_bench_shards > data::kMaxShardSetShards ||
@@ -114,8 +112,15 @@ int RunReadBench(int /*argc*/, char** /*argv*/) {
                  "at most %d and --read_bench_threads at most %d\n",
                  static_cast<long long>(kMaxBenchSamples), data::kMaxShardSetShards,
                  kMaxBenchThreads);
-    return 2;
+    return false;
   }
+  return true;
+}
+
+}  // namespace
+
+int RunReadBench(int /*argc*/, char** /*argv*/) {
+  if (!ReadFlagsValid()) return 2;
   std::string templ = std::filesystem::temp_directory_path().string() + "/iak_read_bench_XXXXXX";
   if (mkdtemp(templ.data()) == nullptr) {
     std::cerr << "read bench: cannot create a temporary folder\n";
