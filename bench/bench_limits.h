@@ -14,6 +14,10 @@ namespace iak::bench {
 
 inline constexpr int kMaxBenchThreads = 256;
 inline constexpr int64_t kMaxBenchSamples = int64_t{1} << 24;  // per timed pass, held in memory
+// Seconds of one timed repeat: an hour is far past a stable median, and an
+// infinite --*_seconds never ended.
+inline constexpr double kMaxBenchSeconds = 3600.0;
+inline constexpr int kMaxBenchRepeats = 1000;
 
 }  // namespace iak::bench
 

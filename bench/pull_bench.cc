@@ -616,6 +616,12 @@ int RunPullBench(int, char**) {
                  "and --pull_seconds must be positive\n");
     return 2;
   }
+  // An infinite --pull_seconds never ended.
+  if (FLAGS_pull_seconds > kMaxBenchSeconds || FLAGS_pull_repeats > kMaxBenchRepeats) {
+    std::fprintf(stderr, "iak bench pull: --pull_seconds must be at most %.0f and --pull_repeats "
+                 "at most %d\n", kMaxBenchSeconds, kMaxBenchRepeats);
+    return 2;
+  }
   // A NaN exponent makes every Zipf weight NaN and the draw of distinct keys
   // never ends; the cache is allocated whole, so its budget is bounded.
   if (config.zipf && !(std::isfinite(FLAGS_pull_zipf_s) && FLAGS_pull_zipf_s >= 0)) {

@@ -27,6 +27,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench/bench_limits.h"
 #include "bench/bench_stats.h"
 #include "common/clock.h"
 #include "embedding/snapshot_writer.h"
@@ -45,6 +46,9 @@ namespace iak::bench {
 namespace {
 
 constexpr int kDim = 16;
+// Rows of the pushed table: its model is written and loaded whole (about
+// 4.3 GiB of float32 rows at this bound).
+constexpr int64_t kMaxPushRows = int64_t{1} << 26;
 constexpr int kPoolBatches = 64;
 using Clock = std::chrono::steady_clock;
 
@@ -111,13 +115,41 @@ void Report(ps::RowOptimizerKind kind, size_t batch, const std::vector<double>& 
       push_median, Percentile(push_us, 0.5), Percentile(push_us, 0.99), pull_median, write_s);
 }
 
+// Checked before any work. A repeat count or seconds below 1 or NaN printed
+// zero rates as if measured; an infinite --push_seconds never ended; a table
+// past kMaxPushRows ran for minutes writing its model before failing.
+Status CheckPushFlags() {
+  if (FLAGS_push_rows < 1 || FLAGS_push_rows > kMaxPushRows) {
+    return InvalidArgumentError("--push_rows must be in [1, " + std::to_string(kMaxPushRows) +
+                                "], not " + std::to_string(FLAGS_push_rows));
+  }
+  if (FLAGS_push_batch < 1 || FLAGS_push_batch > FLAGS_push_rows ||
+      FLAGS_push_batch > kMaxBenchSamples) {
+    return InvalidArgumentError("--push_batch must be in [1, --push_rows] and at most " +
+                                std::to_string(kMaxBenchSamples) + ", not " +
+                                std::to_string(FLAGS_push_batch));
+  }
+  if (!(FLAGS_push_seconds > 0 && FLAGS_push_seconds <= kMaxBenchSeconds)) {  // also NaN
+    return InvalidArgumentError("--push_seconds must be in (0, " +
+                                std::to_string(static_cast<int>(kMaxBenchSeconds)) + "], not " +
+                                std::to_string(FLAGS_push_seconds));
+  }
+  if (FLAGS_push_repeats < 1 || FLAGS_push_repeats > kMaxBenchRepeats) {
+    return InvalidArgumentError("--push_repeats must be in [1, " +
+                                std::to_string(kMaxBenchRepeats) + "], not " +
+                                std::to_string(FLAGS_push_repeats));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int RunPushBench(int, char**) {
   StatusOr<ps::RowOptimizerKind> kind = ps::ParseRowOptimizer(FLAGS_push_optimizer);
   if (!kind.ok()) return Fail(kind.status());
-  if (FLAGS_push_rows <= 0 || FLAGS_push_batch <= 0 || FLAGS_push_batch > FLAGS_push_rows) {
-    return Fail(InvalidArgumentError("need 0 < --push_batch <= --push_rows"));
+  if (Status flags = CheckPushFlags(); !flags.ok()) {
+    std::fprintf(stderr, "iak bench push: %s\n", flags.message().c_str());
+    return 2;
   }
   char pattern[] = "/tmp/iak-push-bench-XXXXXX";
   if (mkdtemp(pattern) == nullptr) return Fail(IoError("mkdtemp failed"));

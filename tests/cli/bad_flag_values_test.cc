@@ -49,6 +49,18 @@ TEST(BadFlagValuesTest, PullBenchRefusesABadZipfExponentOrCacheBudget) {
   ExpectRefused("bench pull --pull_inproc --keys=zipf --pull_cache_mb=9223372036854775807",
                 "--pull_cache_mb");
   ExpectRefused("bench pull --pull_inproc --pull_seconds=nan", "--pull_seconds");
+  ExpectRefused("bench pull --pull_inproc --pull_seconds=inf", "--pull_seconds");
+}
+
+TEST(BadFlagValuesTest, PushBenchRefusesSecondsRepeatsAndRowsOutOfRange) {
+  // Before: zero rates printed as if measured, a run that never ended, or
+  // minutes of writing a huge table.
+  ExpectRefused("bench push --push_seconds=nan", "--push_seconds");
+  ExpectRefused("bench push --push_seconds=-1", "--push_seconds");
+  ExpectRefused("bench push --push_seconds=inf", "--push_seconds");
+  ExpectRefused("bench push --push_repeats=0", "--push_repeats");
+  ExpectRefused("bench push --push_rows=100000000000", "--push_rows");
+  ExpectRefused("bench push --push_rows=10 --push_batch=11", "--push_batch");
 }
 
 TEST(BadFlagValuesTest, BenchmarksRefuseSizesPastTheirBounds) {
