@@ -115,9 +115,9 @@ void Report(ps::RowOptimizerKind kind, size_t batch, const std::vector<double>& 
       push_median, Percentile(push_us, 0.5), Percentile(push_us, 0.99), pull_median, write_s);
 }
 
-// Checked before any work. A repeat count or seconds below 1 or NaN printed
-// zero rates as if measured; an infinite --push_seconds never ended; a table
-// past kMaxPushRows ran for minutes writing its model before failing.
+// Checked before any work. No repeats, or --push_seconds of 0, negative or
+// NaN, printed zero rates as if measured; an infinite --push_seconds never
+// ended; a table past kMaxPushRows ran for minutes writing its model.
 Status CheckPushFlags() {
   if (FLAGS_push_rows < 1 || FLAGS_push_rows > kMaxPushRows) {
     return InvalidArgumentError("--push_rows must be in [1, " + std::to_string(kMaxPushRows) +
