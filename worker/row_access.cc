@@ -62,12 +62,11 @@ Status PsRowAccess::Connect(const std::vector<proto::ServerAddress>& servers, in
   if (monitor_ != nullptr) monitor_->SetMissingKeyLimit(spec_);
   source_ = std::make_unique<PsRowSource>(client_.get(), monitor_);
   trainable_ = std::make_unique<PsTrainableRows>(client_.get(), rank);
-  // The frozen rows of in-memory data, each pulled once; a streamed job's
-  // batches bring keys no index holds (its resident data is validation's).
-  if (inputs_->job.stream == nullptr) {
-    pinned_ = PinRows(inputs_->job.dataset, source_.get(), inputs_->base->config().embedding_dim,
-                      job::PinnedRowsBudgetBytes(spec_), monitor_);
-  }
+  // The frozen rows of the in-memory data, each pulled once. A streamed job
+  // holds only its validation samples in memory: validation scoring then
+  // reads kept rows, and its streamed batches pull the keys outside them.
+  pinned_ = PinRows(inputs_->job.dataset, source_.get(), inputs_->base->config().embedding_dim,
+                    job::PinnedRowsBudgetBytes(spec_), monitor_);
   return Status::Ok();
 }
 

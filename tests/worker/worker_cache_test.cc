@@ -6,13 +6,16 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "cluster/inproc_cluster.h"
+#include "data/shard_set.h"
 #include "job/job_spec.h"
 #include "tests/testing/small_job.h"
 #include "worker/pretrain_job.h"
+#include "worker/training_setup.h"
 
 namespace iak::worker {
 namespace {
@@ -88,6 +91,42 @@ TEST_F(WorkerCacheTest, KeptRowsGiveTheSameAdaptersFromFewerPulls) {
         << "worker " << w << ": " << pinned.keys_pulled[w] << " keys pulled with rows kept vs "
         << pulled.keys_pulled[w] << " pulling every batch";
   }
+}
+
+// A streamed job holds only its validation samples in memory: their rows are
+// kept, so each evaluation scores from kept rows instead of pulling them
+// again, with the adapters of pulling every batch.
+TEST_F(WorkerCacheTest, AStreamedJobKeepsItsValidationRows) {
+  StatusOr<TrainingInputs> loaded = LoadTrainingInputs(spec_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  data::ShardSetWriteOptions write;
+  write.dir = dir_ + "/shards";
+  write.num_shards = 2;
+  write.file.block_samples = 1000;
+  const Status written =
+      data::WriteShardSet(loaded->job.dataset, proto::Schema(), {}, write).status();
+  ASSERT_TRUE(written.ok()) << written;
+  proto::JobSpec kept = spec_;
+  kept.mutable_data()->set_shard_manifest(write.dir + "/manifest.pbtxt");
+  kept.mutable_data()->set_stream(true);
+  kept.mutable_data()->set_stream_cache_mb(1);
+  kept.mutable_validation()->set_every_n_steps(5);  // many evaluations of the same samples
+  proto::JobSpec per_batch = kept;
+  per_batch.set_pinned_rows_mb(-1);
+  const cluster::InProcClusterResult pinned = Run(kept);
+  const cluster::InProcClusterResult pulled = Run(per_batch);
+  ExpectSameAdapters(pinned, pulled);
+  ASSERT_EQ(pinned.keys_pulled.size(), pulled.keys_pulled.size());
+  for (size_t w = 0; w < pinned.keys_pulled.size(); ++w) {
+    EXPECT_GT(pinned.keys_pulled[w], 0u);
+    EXPECT_LT(pinned.keys_pulled[w], pulled.keys_pulled[w])
+        << "worker " << w << ": " << pinned.keys_pulled[w] << " keys pulled with rows kept vs "
+        << pulled.keys_pulled[w] << " pulling every batch";
+  }
+  std::printf("streamed job, keys pulled per worker: %llu with validation rows kept, %llu "
+              "pulling every batch\n",
+              static_cast<unsigned long long>(pinned.keys_pulled[0]),
+              static_cast<unsigned long long>(pulled.keys_pulled[0]));
 }
 
 }  // namespace
