@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "cluster/inproc_cluster.h"
 #include "data/shard_set.h"
@@ -61,6 +62,28 @@ class WorkerCacheTest : public ::testing::Test {
     }
   }
 
+  // Runs `kept` and the same job pulling every batch (pinned_rows_mb -1):
+  // the same adapters, and with rows kept every worker pulls some keys but
+  // fewer than half as many. Returns worker 0's keys pulled, kept and per batch.
+  static std::pair<uint64_t, uint64_t> ExpectKeptRowsPullUnderHalf(const proto::JobSpec& kept) {
+    proto::JobSpec per_batch = kept;
+    per_batch.set_pinned_rows_mb(-1);
+    const cluster::InProcClusterResult pinned = Run(kept);
+    const cluster::InProcClusterResult pulled = Run(per_batch);
+    ExpectSameAdapters(pinned, pulled);
+    EXPECT_EQ(pinned.keys_pulled.size(), pulled.keys_pulled.size());
+    if (pinned.keys_pulled.empty() || pinned.keys_pulled.size() != pulled.keys_pulled.size()) {
+      return {0, 0};
+    }
+    for (size_t w = 0; w < pinned.keys_pulled.size(); ++w) {
+      EXPECT_GT(pinned.keys_pulled[w], 0u);
+      EXPECT_LT(pinned.keys_pulled[w] * 2, pulled.keys_pulled[w])
+          << "worker " << w << ": " << pinned.keys_pulled[w] << " keys pulled with rows kept vs "
+          << pulled.keys_pulled[w] << " pulling every batch";
+    }
+    return {pinned.keys_pulled[0], pulled.keys_pulled[0]};
+  }
+
   std::string dir_;
   proto::JobSpec spec_;
 };
@@ -78,19 +101,8 @@ TEST_F(WorkerCacheTest, KeptRowsGiveTheSameAdaptersFromFewerPulls) {
   ASSERT_EQ(job::PinnedRowsBudgetBytes(spec_), uint64_t{256} << 20);
   proto::JobSpec kept = spec_;
   kept.mutable_frozen_prefix_cache()->set_mode(proto::FrozenPrefixCacheSpec::MODE_OFF);
-  proto::JobSpec per_batch = kept;
-  per_batch.set_pinned_rows_mb(-1);
-  const cluster::InProcClusterResult pinned = Run(kept);
-  const cluster::InProcClusterResult pulled = Run(per_batch);
-  ExpectSameAdapters(pinned, pulled);
-  ASSERT_EQ(pinned.keys_pulled.size(), pulled.keys_pulled.size());
-  for (size_t w = 0; w < pinned.keys_pulled.size(); ++w) {
-    // Validation scoring reads the kept rows too.
-    EXPECT_GT(pinned.keys_pulled[w], 0u);
-    EXPECT_LT(pinned.keys_pulled[w] * 2, pulled.keys_pulled[w])
-        << "worker " << w << ": " << pinned.keys_pulled[w] << " keys pulled with rows kept vs "
-        << pulled.keys_pulled[w] << " pulling every batch";
-  }
+  // Validation scoring reads the kept rows too.
+  ExpectKeptRowsPullUnderHalf(kept);
 }
 
 // A streamed job holds only its validation samples in memory: their rows are
@@ -111,22 +123,11 @@ TEST_F(WorkerCacheTest, AStreamedJobKeepsItsValidationRows) {
   kept.mutable_data()->set_stream(true);
   kept.mutable_data()->set_stream_cache_mb(1);
   kept.mutable_validation()->set_every_n_steps(5);  // many evaluations of the same samples
-  proto::JobSpec per_batch = kept;
-  per_batch.set_pinned_rows_mb(-1);
-  const cluster::InProcClusterResult pinned = Run(kept);
-  const cluster::InProcClusterResult pulled = Run(per_batch);
-  ExpectSameAdapters(pinned, pulled);
-  ASSERT_EQ(pinned.keys_pulled.size(), pulled.keys_pulled.size());
-  for (size_t w = 0; w < pinned.keys_pulled.size(); ++w) {
-    EXPECT_GT(pinned.keys_pulled[w], 0u);
-    EXPECT_LT(pinned.keys_pulled[w], pulled.keys_pulled[w])
-        << "worker " << w << ": " << pinned.keys_pulled[w] << " keys pulled with rows kept vs "
-        << pulled.keys_pulled[w] << " pulling every batch";
-  }
-  std::printf("streamed job, keys pulled per worker: %llu with validation rows kept, %llu "
+  const auto [with_kept, per_batch] = ExpectKeptRowsPullUnderHalf(kept);
+  std::printf("streamed job, keys pulled by worker 0: %llu with validation rows kept, %llu "
               "pulling every batch\n",
-              static_cast<unsigned long long>(pinned.keys_pulled[0]),
-              static_cast<unsigned long long>(pulled.keys_pulled[0]));
+              static_cast<unsigned long long>(with_kept),
+              static_cast<unsigned long long>(per_batch));
 }
 
 }  // namespace
