@@ -616,7 +616,7 @@ int RunPullBench(int, char**) {
                  "and --pull_seconds must be positive\n");
     return 2;
   }
-  // An infinite --pull_seconds never ended.
+  // An infinite --pull_seconds never ended; the repeats are bounded alike.
   if (FLAGS_pull_seconds > kMaxBenchSeconds || FLAGS_pull_repeats > kMaxBenchRepeats) {
     std::fprintf(stderr, "iak bench pull: --pull_seconds must be at most %.0f and --pull_repeats "
                  "at most %d\n", kMaxBenchSeconds, kMaxBenchRepeats);
