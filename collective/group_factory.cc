@@ -45,6 +45,7 @@ class FailClosedCommunicator : public Communicator {
   std::string broken_;  // the first failure; empty while healthy
 };
 
+#if IAK_HAVE_GLOO
 // Gloo's TCP pairs write with plain writev, which raises SIGPIPE when the
 // peer has gone; the default action would kill this process, while a dead
 // peer must be an error of the collective (the group is then re-formed).
@@ -54,6 +55,7 @@ void IgnoreSigpipe() {
   static std::once_flag once;
   std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
 }
+#endif
 
 StatusOr<std::unique_ptr<Communicator>> FormBackend(const GroupOptions& options, Store* store,
                                                     int rank, int size,

@@ -53,7 +53,7 @@ class InProcListener : public Listener {
   Status Send(const PeerId& to, Message message) override {
     std::shared_ptr<Mailbox> box = transport_->ConnectionMailbox(to.id);
     if (box == nullptr) return UnavailableError("peer " + to.id + " is gone");
-    box->Push(Incoming{PeerId{address_}, std::move(message)});
+    box->Push(Incoming{PeerId{address_, /*origin=*/""}, std::move(message)});
     return Status::Ok();
   }
 
@@ -78,7 +78,7 @@ class InProcConnection : public Connection {
 
   Status Send(Message message) override {
     if (outbox_->closed()) return UnavailableError(peer_address_ + " has stopped listening");
-    outbox_->Push(Incoming{PeerId{id_}, std::move(message)});
+    outbox_->Push(Incoming{PeerId{id_, /*origin=*/""}, std::move(message)});
     return Status::Ok();
   }
 
