@@ -48,10 +48,13 @@ const FlagTable& Table() {
         "overwrite", "finalize_dense", "promote_rows", "tables", "table_keys", "rows", "dim",
         "seed"}},
       // Defined in compare_command.cc and compare_job_command.cc (--job,
-      // --compare_seeds, --compare_variants, --compare_bootstrap_resamples:
-      // the comparison on a job's own data and spec, with confidence).
+      // --compare_seeds, --compare_variants, --compare_paired,
+      // --compare_bootstrap_resamples: the comparison on a job's own data and
+      // spec, with confidence).
       {"compare",
-       {IAK_JOB, "compare_seeds", "compare_variants", "compare_bootstrap_resamples", "compare_run_dir", "compare_data_dir", "compare_model_dir", "compare_methods",
+       {IAK_JOB, "compare_seeds", "compare_variants", "compare_paired",
+        "compare_bootstrap_resamples", "compare_run_dir", "compare_data_dir", "compare_model_dir",
+        "compare_methods",
         "compare_epochs", "compare_batch_size", "compare_lora_rank", "compare_latent_dim",
         "compare_iak_insertion", "compare_rows_lr", "compare_rows_optimizer", "compare_rows_init",
         "compare_rows_min_count", "compare_rows_max", "compare_adapter_lr", "compare_dense_lr",

@@ -5,10 +5,12 @@
 // to <output_dir>/compare/ (or --compare_markdown / --compare_json). With
 // several seeds the tables open with the confidence summary
 // (compare/seed_report.h: mean and 95 % interval over seeds, paired bootstrap
-// against the frozen base per domain). The job's model directory must exist
+// against the frozen base per domain), and the pairs of --compare_paired
+// compared seed by seed (compare/paired_seeds.h). The job's model directory must exist
 // (`iak pretrain --job=J`).
 #include <gflags/gflags.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -20,6 +22,7 @@
 #include "common/file_util.h"
 #include "common/report_text.h"
 #include "compare/method_comparison.h"
+#include "compare/paired_seeds.h"
 #include "compare/seed_report.h"
 #include "job/job_spec.h"
 
@@ -32,6 +35,10 @@ DEFINE_string(compare_variants, "",
               "the method's spec, a list it sets replacing the job's (e.g. \"iak-l32=iak:iak { "
               "latent_dim: 32 }\", \"linear=iak:iak { encoder_hidden: 0 decoder_hidden: 0 }\"); "
               "each merged spec is checked like a job spec before anything trains");
+DEFINE_string(compare_paired, "",
+              "iak compare --job: comma-separated METHOD:AGAINST pairs of --compare_methods or "
+              "--compare_variants names (e.g. iak-bf16:iak), each compared seed by seed: per "
+              "domain the mean change in test AUC with its 95 % t-interval");
 DEFINE_int32(compare_bootstrap_resamples, 1000,
              "iak compare --job: draws of the paired bootstrap against the frozen base");
 
@@ -51,6 +58,27 @@ StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& list, uint64_t job
   }
   if (seeds.empty()) seeds.push_back(job_seed);
   return seeds;
+}
+
+// The pairs of --compare_paired, each name one of the methods or variants
+// this run trains: checked before anything trains.
+StatusOr<std::vector<compare::MethodPair>> CheckedPairs(
+    const std::string& list, const std::vector<compare::Method>& methods,
+    const std::vector<compare::MethodVariant>& variants) {
+  IAK_ASSIGN_OR_RETURN(std::vector<compare::MethodPair> pairs, compare::ParseMethodPairs(list));
+  std::vector<std::string> names;
+  for (compare::Method m : methods) names.push_back(compare::MethodName(m));
+  for (const compare::MethodVariant& v : variants) names.push_back(v.name);
+  for (const compare::MethodPair& pair : pairs) {
+    for (const std::string& name : {pair.first, pair.second}) {
+      if (std::find(names.begin(), names.end(), name) != names.end()) continue;
+      std::string known;
+      for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+      return InvalidArgumentError("'" + name + "' is not trained by this run (its methods and "
+                                  "variants: " + known + ")");
+    }
+  }
+  return pairs;
 }
 
 StatusOr<std::vector<compare::MethodVariant>> ParseVariants(const std::string& list) {
@@ -129,9 +157,17 @@ int RunCompareForJob(const std::vector<compare::Method>& methods) {
   StatusOr<std::vector<uint64_t>> seeds = ParseSeeds(FLAGS_compare_seeds, spec->seed());
   if (!seeds.ok()) return ReportError("compare", seeds.status());
   StatusOr<std::vector<compare::MethodVariant>> variants = ParseVariants(FLAGS_compare_variants);
-  if (!variants.ok()) return ReportError("compare", variants.status().WithContext("--compare_variants"));
+  if (!variants.ok()) {
+    return ReportError("compare", variants.status().WithContext("--compare_variants"));
+  }
+  StatusOr<std::vector<compare::MethodPair>> paired =
+      CheckedPairs(FLAGS_compare_paired, methods, *variants);
+  if (!paired.ok()) {
+    return ReportError("compare", paired.status().WithContext("--compare_paired"));
+  }
   if (FLAGS_compare_bootstrap_resamples < 1) {
-    return ReportError("compare", InvalidArgumentError("--compare_bootstrap_resamples must be >= 1"));
+    return ReportError("compare",
+                       InvalidArgumentError("--compare_bootstrap_resamples must be >= 1"));
   }
   const std::string dir = spec->output_dir() + "/compare";
   if (Status made = CreateDirectories(dir); !made.ok()) return ReportError("compare", made);
@@ -156,6 +192,7 @@ int RunCompareForJob(const std::vector<compare::Method>& methods) {
   }
   compare::ConfidenceOptions confidence;
   confidence.resamples = FLAGS_compare_bootstrap_resamples;
+  confidence.paired = *paired;
   StatusOr<compare::SeedReport> summary = compare::SummarizeSeeds(reports, *seeds, confidence);
   if (!summary.ok()) return ReportError("compare", summary.status());
   std::ostringstream md, json;

@@ -150,6 +150,10 @@ StatusOr<SeedReport> SummarizeSeeds(const std::vector<MethodReport>& runs,
       m.checkpoint_bytes += r.checkpoint_bytes;
     }
   }
+  for (const MethodPair& pair : options.paired) {
+    IAK_ASSIGN_OR_RETURN(std::vector<PairedSeedChange> changes, PairSeeds(runs, pair));
+    out.paired.insert(out.paired.end(), changes.begin(), changes.end());
+  }
   return out;
 }
 
@@ -202,6 +206,7 @@ std::string SeedReport::ToMarkdown() const {
     table("Test CTCVR-AUC per domain, mean over seeds [95 % t-interval]:",
           [](const DomainConfidence& c) { return compare::Cell(c.test_ctcvr); });
   }
+  out << PairedChangesMarkdown(paired);
   return out.str();
 }
 
@@ -241,7 +246,7 @@ std::string SeedReport::ToJson() const {
     }
     out << "}" << (i + 1 < cells.size() ? "," : "") << "\n";
   }
-  out << " ]}\n";
+  out << " ],\n \"paired\": " << PairedChangesJson(paired) << "}\n";
   return out.str();
 }
 

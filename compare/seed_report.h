@@ -4,7 +4,8 @@
 // domain a paired bootstrap over test samples of the method's gain against
 // the frozen base (compare/statistics.h). A domain where the gain's interval
 // lies below zero is marked: the method is significantly worse than not
-// fine-tuning there.
+// fine-tuning there. Chosen pairs of methods are also compared seed by seed
+// (compare/paired_seeds.h).
 #ifndef IAK_COMPARE_SEED_REPORT_H_
 #define IAK_COMPARE_SEED_REPORT_H_
 
@@ -14,6 +15,7 @@
 
 #include "common/status.h"
 #include "compare/method_report.h"
+#include "compare/paired_seeds.h"
 #include "compare/statistics.h"
 
 namespace iak::compare {
@@ -22,6 +24,7 @@ struct ConfidenceOptions {
   int resamples = 1000;      // bootstrap draws per domain
   uint64_t seed = 20250124;  // of the draws; domain d uses seed + d (same draws for every method)
   std::string base_method = "frozen";
+  std::vector<MethodPair> paired;  // also compared seed by seed (compare/paired_seeds.h)
 };
 
 struct DomainConfidence {
@@ -51,6 +54,7 @@ struct SeedReport {
   std::vector<std::string> domains;
   std::vector<MethodConfidence> methods;
   std::vector<DomainConfidence> cells;  // method-major, domain order
+  std::vector<PairedSeedChange> paired;  // per ConfidenceOptions::paired, domain order
   const DomainConfidence* Cell(const std::string& method, const std::string& domain) const;
   std::string ToMarkdown() const;
   std::string ToJson() const;

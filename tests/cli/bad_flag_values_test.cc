@@ -63,6 +63,21 @@ TEST(BadFlagValuesTest, PushBenchRefusesSecondsRepeatsAndRowsOutOfRange) {
   ExpectRefused("bench push --push_rows=10 --push_batch=11", "--push_batch");
 }
 
+TEST(BadFlagValuesTest, CompareRefusesPairsOfMethodsItDoesNotTrainBeforeTraining) {
+  const std::string dir = ::testing::TempDir() + "/bad_flag_values_compare_" +
+                          std::to_string(::getpid());
+  std::filesystem::create_directories(dir + "/model");
+  std::ofstream(dir + "/job.pbtxt")
+      << "name: \"j\" model_dir: \"" << dir << "/model\" output_dir: \"" << dir
+      << "/out\" data { movielens_dir: \"datasets/ml-latest-small\" period_bounds: [1996, "
+         "2004, 2019] pretrain_periods: 1 }\n";
+  const std::string compare = "compare --job=" + dir + "/job.pbtxt --compare_methods=iak ";
+  ExpectRefused(compare + "--compare_paired=iak-bf16:iak", "--compare_paired");
+  ExpectRefused(compare + "--compare_paired=iak", "--compare_paired");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out")) << "refused before writing anything";
+  std::filesystem::remove_all(dir);
+}
+
 TEST(BadFlagValuesTest, BenchmarksRefuseSizesPastTheirBounds) {
   // Before: bad_alloc or thread-start aborts, or runs that never got going.
   ExpectRefused("bench read --read_bench_shards=2147483647", "--read_bench_shards");
