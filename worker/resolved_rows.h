@@ -1,8 +1,9 @@
 // ResolvedRows: the frozen rows of a dataset's keys, resolved once, for
 // sources whose rows are a frozen table in this process
 // (RowSource::ResolveRows: MemoryRowSource, a model directory's table opened
-// locally) or kept here once pulled (PinnedRowSource). Each entry of data.keys gets a pointer to its row the first time
-// a batch holds its sample; from then on its batches pool straight from the
+// locally) or kept here once pulled (PinnedRowSource). Each entry of
+// data.keys gets a pointer to its row the first time a batch holds its
+// sample; from then on its batches pool straight from the
 // table by that pointer: no deduplication, no hashing, no lookup and no copy
 // into a pull buffer. The numbers are those of the per-batch path
 // (PulledRows: dedup, Fetch, Pool): the same rows, pooled by the same
@@ -29,8 +30,9 @@ namespace iak::worker {
 
 class ResolvedRows {
  public:
-  // Null when `source` cannot resolve rows (RowSource::resolves_rows_of). `data` and `source` must outlive the object, and the dataset
-  // must not change; rows are `dim` floats.
+  // Null when `source` cannot resolve rows (RowSource::resolves_rows_of).
+  // `data` and `source` must outlive the object, and the dataset must not
+  // change; rows are `dim` floats.
   static std::unique_ptr<ResolvedRows> Make(const data::Dataset* data, RowSource* source,
                                             int dim);
 

@@ -29,8 +29,8 @@ Status PullMonitor::RecordKeptReads(uint64_t reads, uint64_t missing) {
 }
 
 Status PullMonitor::CheckMissingRate() {
-  const uint64_t looked_up = keys_looked_up.load() + kept_reads.load();
-  const uint64_t missing = keys_missing.load() + kept_reads_missing.load();
+  const uint64_t looked_up = keys_read();
+  const uint64_t missing = keys_read_missing();
   if (looked_up < min_lookups_ || looked_up == 0) return Status::Ok();
   const double rate = static_cast<double>(missing) / static_cast<double>(looked_up);
   char text[160];

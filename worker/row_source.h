@@ -83,12 +83,14 @@ struct PullMonitor {
     SetMissingKeyLimit(spec.max_missing_key_rate(), spec.min_missing_key_lookups());
   }
 
-  // Of the keys read (looked up on the servers, or read from kept rows),
-  // the fraction missing.
+  // Keys read (looked up on the servers, or read from kept rows), of those
+  // the ones missing, and their fraction: what the guard, the heartbeats
+  // and the logs count.
+  uint64_t keys_read() const { return keys_looked_up.load() + kept_reads.load(); }
+  uint64_t keys_read_missing() const { return keys_missing.load() + kept_reads_missing.load(); }
   double missing_key_rate() const {
-    const uint64_t read = keys_looked_up.load() + kept_reads.load();
-    return read == 0 ? 0.0
-                     : static_cast<double>(keys_missing.load() + kept_reads_missing.load()) / read;
+    const uint64_t read = keys_read();
+    return read == 0 ? 0.0 : static_cast<double>(keys_read_missing()) / read;
   }
 
   // Accounts one successful pull. FailedPrecondition (saying which fraction

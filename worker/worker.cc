@@ -100,11 +100,10 @@ Status Worker::Train(scheduler::SchedulerClient* scheduler, const std::atomic<bo
     // A table whose keys do not match the data shows here (and fails the job
     // past spec.max_missing_key_rate).
     const PullMonitor& m = pull_monitor_;
-    const uint64_t read = m.keys_looked_up.load() + m.kept_reads.load();
     LOG(INFO) << "progress: " << options_.name << ": " << m.keys_missing.load() << " of "
               << m.keys_looked_up.load() << " looked-up keys were absent from the snapshot; of "
-              << read << " keys read (pulled, or from the rows kept once pulled), "
-              << m.keys_missing.load() + m.kept_reads_missing.load() << " (rate "
+              << m.keys_read() << " keys read (pulled, or from the rows kept once pulled), "
+              << m.keys_read_missing() << " (rate "
               << m.missing_key_rate() << ")";
   }
   if (elastic != nullptr) {

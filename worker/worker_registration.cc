@@ -31,10 +31,8 @@ Status RegisterWorker(scheduler::SchedulerClient* scheduler, int rank, WorkerCou
     beat->set_samples(counters.samples_done->load());
     beat->set_pull_latency_ms(counters.pulls->mean_pull_ms.load());
     beat->set_cache_hit_rate(counters.pulls->cache_hit_rate.load());
-    beat->set_keys_looked_up(counters.pulls->keys_looked_up.load() +
-                             counters.pulls->kept_reads.load());
-    beat->set_keys_missing(counters.pulls->keys_missing.load() +
-                           counters.pulls->kept_reads_missing.load());
+    beat->set_keys_looked_up(counters.pulls->keys_read());
+    beat->set_keys_missing(counters.pulls->keys_read_missing());
     if (counters.validation == nullptr) return;
     for (const proto::UnitValidation& record : counters.validation->Read()) {
       proto::DomainAuc auc;
