@@ -13,6 +13,11 @@ void ByteWriter::WriteInts(const std::vector<int>& v) {
   for (int x : v) WriteI32(x);
 }
 
+void ByteWriter::WriteU64s(const std::vector<uint64_t>& v) {
+  WriteU64(v.size());
+  Append(v.data(), v.size() * sizeof(uint64_t));
+}
+
 void ByteWriter::WriteFloats(const float* data, size_t n) {
   WriteU64(n);
   Append(data, n * sizeof(float));
@@ -38,6 +43,13 @@ bool ByteReader::ReadInts(size_t max_count, std::vector<int>* v) {
     x = i;
   }
   return true;
+}
+
+bool ByteReader::ReadU64s(std::vector<uint64_t>* v) {
+  uint64_t n = 0;
+  if (!ReadU64(&n) || remaining() / sizeof(uint64_t) < n) return false;
+  v->resize(n);
+  return Take(v->data(), n * sizeof(uint64_t));
 }
 
 bool ByteReader::ReadFloats(size_t expected, std::vector<float>* v) {

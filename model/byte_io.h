@@ -27,6 +27,7 @@ class ByteWriter {
   void WriteF32(float v) { Append(&v, sizeof(v)); }
   // Writes the count (u64) followed by the values.
   void WriteInts(const std::vector<int>& v);
+  void WriteU64s(const std::vector<uint64_t>& v);
   void WriteFloats(const float* data, size_t n);
 
   const std::string& bytes() const { return bytes_; }
@@ -49,6 +50,9 @@ class ByteReader {
   [[nodiscard]] bool ReadF32(float* v) { return Take(v, sizeof(*v)); }
   // Reads a WriteInts() list of at most `max_count` entries.
   [[nodiscard]] bool ReadInts(size_t max_count, std::vector<int>* v);
+  // Reads a WriteU64s() list; its count is checked against what remains
+  // before any allocation.
+  [[nodiscard]] bool ReadU64s(std::vector<uint64_t>* v);
   // Reads a WriteFloats() array whose count must equal `expected`; the check
   // happens before any allocation, so a corrupt count cannot exhaust memory.
   [[nodiscard]] bool ReadFloats(size_t expected, std::vector<float>* v);

@@ -121,8 +121,7 @@ std::string KeyBiases::Serialize() const {
   model::ByteWriter w;
   w.WriteU32(kMagic);
   w.WriteU32(kVersion);
-  w.WriteU64(keys_.size());
-  for (uint64_t key : keys_) w.WriteU64(key);
+  w.WriteU64s(keys_);
   w.WriteFloats(values_.data(), values_.size());
   return w.Release();
 }
@@ -130,19 +129,13 @@ std::string KeyBiases::Serialize() const {
 StatusOr<KeyBiases> KeyBiases::Parse(std::string_view blob) {
   model::ByteReader r(blob);
   uint32_t magic = 0, version = 0;
-  uint64_t count = 0;
   if (!r.ReadU32(&magic) || magic != kMagic || !r.ReadU32(&version) || version != kVersion) {
     return DataLossError("not a key-biases file (bad magic or version)");
   }
-  if (!r.ReadU64(&count) || count > r.remaining() / 8) {
-    return DataLossError("key-biases file: bad key count");
-  }
-  std::vector<uint64_t> keys(count);
-  for (uint64_t& key : keys) {
-    if (!r.ReadU64(&key)) return DataLossError("key-biases file: truncated keys");
-  }
+  std::vector<uint64_t> keys;
+  if (!r.ReadU64s(&keys)) return DataLossError("key-biases file: bad key count");
   std::vector<float> values;
-  if (!r.ReadFloats(count, &values) || r.remaining() != 0) {
+  if (!r.ReadFloats(keys.size(), &values) || r.remaining() != 0) {
     return DataLossError("key-biases file: truncated or trailing values");
   }
   StatusOr<KeyBiases> table = FromValues(std::move(keys), std::move(values));

@@ -178,8 +178,7 @@ std::string NewKeyRows::Serialize() const {
   w.WriteU32(kMagic);
   w.WriteU32(kVersion);
   w.WriteI32(dim_);
-  w.WriteU64(keys_.size());
-  for (uint64_t key : keys_) w.WriteU64(key);
+  w.WriteU64s(keys_);
   w.WriteFloats(rows_.data(), rows_.size());
   return w.Release();
 }
@@ -188,20 +187,15 @@ StatusOr<NewKeyRows> NewKeyRows::Parse(std::string_view blob, RowSource* frozen)
   model::ByteReader r(blob);
   uint32_t magic = 0, version = 0;
   int32_t dim = 0;
-  uint64_t count = 0;
   if (!r.ReadU32(&magic) || magic != kMagic || !r.ReadU32(&version) || version != kVersion) {
     return DataLossError("not a new-key rows file (bad magic or version)");
   }
-  if (!r.ReadI32(&dim) || dim <= 0 || dim > 65536 || !r.ReadU64(&count) ||
-      count > r.remaining() / 8) {
+  std::vector<uint64_t> keys;
+  if (!r.ReadI32(&dim) || dim <= 0 || dim > 65536 || !r.ReadU64s(&keys)) {
     return DataLossError("new-key rows file: bad width or row count");
   }
-  std::vector<uint64_t> keys(count);
-  for (uint64_t& key : keys) {
-    if (!r.ReadU64(&key)) return DataLossError("new-key rows file: truncated keys");
-  }
   std::vector<float> rows;
-  if (!r.ReadFloats(count * static_cast<uint64_t>(dim), &rows) || r.remaining() != 0) {
+  if (!r.ReadFloats(keys.size() * static_cast<uint64_t>(dim), &rows) || r.remaining() != 0) {
     return DataLossError("new-key rows file: truncated or trailing rows");
   }
   StatusOr<NewKeyRows> table = FromRows(std::move(keys), std::move(rows), frozen, dim);
